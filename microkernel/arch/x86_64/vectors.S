@@ -1,0 +1,79 @@
+// Interrupt and exception entry: one small stub per vector pushes a uniform frame (error code or 0,
+// then the vector number) and jumps to the common path, which saves the general registers into a
+// TrapFrame (arch/x86_64/trap.h), switches GS when coming from user mode, and calls trap_dispatch.
+
+    .text
+    .code64
+
+// Stub n starts at trap_vectors_start + 16 * n (every stub fits in 16 bytes; idt.cc relies on it).
+    .balign 16
+    .globl trap_vectors_start
+trap_vectors_start:
+.set vector, 0
+.rept 256
+    .balign 16
+    // Vectors 8, 10-14, 17, 21, 29, 30 have a CPU-pushed error code.
+    .if (vector == 8) || (vector >= 10 && vector <= 14) || (vector == 17) || (vector == 21) || (vector == 29) || (vector == 30)
+    .else
+    pushq $0
+    .endif
+    pushq $vector
+    jmp trap_common
+.set vector, vector + 1
+.endr
+    .balign 16
+    .globl trap_vectors_end
+trap_vectors_end:
+
+    .balign 16
+trap_common:
+    // Frame so far: vector, error, rip, cs, rflags, rsp, ss.
+    testb $3, 24(%rsp)              // CS.RPL != 0: we came from user mode
+    jz 1f
+    swapgs
+1:  pushq %rax
+    pushq %rbx
+    pushq %rcx
+    pushq %rdx
+    pushq %rsi
+    pushq %rdi
+    pushq %rbp
+    pushq %r8
+    pushq %r9
+    pushq %r10
+    pushq %r11
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    cld
+    movq %rsp, %rdi
+    // Frame pointer chain for backtraces: link the interrupted RIP/RBP.
+    pushq 136(%rsp)                 // rip
+    pushq %rbp
+    movq %rsp, %rbp
+    call trap_dispatch
+    addq $16, %rsp
+    .globl trap_return
+trap_return:
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %r11
+    popq %r10
+    popq %r9
+    popq %r8
+    popq %rbp
+    popq %rdi
+    popq %rsi
+    popq %rdx
+    popq %rcx
+    popq %rbx
+    popq %rax
+    testb $3, 24(%rsp)
+    jz 2f
+    swapgs
+2:  addq $16, %rsp                  // vector and error code
+    iretq
+

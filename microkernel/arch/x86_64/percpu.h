@@ -1,0 +1,39 @@
+// Per-CPU state. Every CPU owns one `Cpu`: its GDT, TSS, interrupt stacks and scheduler state. GS
+// points at it in kernel mode (the boot CPU today; application processors later), so nothing that
+// belongs to one CPU lives in a global.
+#pragma once
+
+#include <stdint.h>
+
+#include "arch/x86_64/gdt.h"
+
+namespace tessera::kernel {
+
+constexpr uint32_t kMaxCpus = 8;
+constexpr uint64_t kIstStackSize = 8192;
+
+struct alignas(64) Cpu {
+  Cpu* self;                 // %gs:0 — lets code find its Cpu with one load
+  uint64_t syscall_kernel_rsp;  // %gs:8 — kernel stack top used by the syscall entry
+  uint64_t syscall_user_rsp;    // %gs:16 — scratch for the user stack pointer
+  uint32_t index;
+  uint32_t apic_id;
+  uint64_t ticks;            // timer interrupts taken on this CPU
+  x86::Gdt gdt;
+  x86::Tss tss;
+  alignas(16) uint8_t ist_stacks[x86::kIstCount][kIstStackSize];
+};
+
+// The boot CPU's state (index 0). Valid from the first instruction of kernel_main.
+Cpu& boot_cpu();
+// The current CPU's state, through GS.
+inline Cpu& this_cpu() {
+  Cpu* cpu;
+  asm volatile("movq %%gs:0, %0" : "=r"(cpu));
+  return *cpu;
+}
+
+// Loads this CPU's GDT, TSS and GS base. Call once per CPU before enabling interrupts.
+void init_cpu_state(Cpu& cpu, uint32_t index);
+
+}  // namespace tessera::kernel

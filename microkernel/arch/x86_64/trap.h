@@ -1,0 +1,35 @@
+// Trap frames and the dispatch of exceptions and interrupts.
+#pragma once
+
+#include <stdint.h>
+
+namespace tessera::kernel {
+
+// Saved by arch/x86_64/vectors.S, lowest address first.
+struct TrapFrame {
+  uint64_t r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx, rbx, rax;
+  uint64_t vector, error_code;
+  uint64_t rip, cs, rflags, rsp, ss;
+
+  bool from_user() const { return (cs & 3) != 0; }
+};
+static_assert(sizeof(TrapFrame) == 22 * 8);
+
+using InterruptHandler = void (*)(TrapFrame& frame, void* context);
+
+// Installs a handler for an interrupt vector (32..255). Returns false if the vector is taken.
+bool register_interrupt(uint8_t vector, InterruptHandler handler, void* context);
+void unregister_interrupt(uint8_t vector);
+
+// Prints the full report for an unexpected exception (vector, error code, symbolised RIP, CR2, registers).
+void report_exception(const TrapFrame& frame);
+
+// Vector numbers used by the kernel.
+namespace vectors {
+constexpr uint8_t kPageFault = 14;
+constexpr uint8_t kFirstIrq = 32;       // IOAPIC lines 0..23 -> 32..55
+constexpr uint8_t kLapicTimer = 0xEF;
+constexpr uint8_t kSpurious = 0xFF;
+}  // namespace vectors
+
+}  // namespace tessera::kernel
