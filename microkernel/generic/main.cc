@@ -15,8 +15,13 @@
 #include "generic/kernel_layout.h"
 #include "generic/log.h"
 #include "generic/panic.h"
+#include "generic/root_task.h"
+#include "generic/scheduler.h"
 #include "generic/symbols.h"
 #include "selftest/selftest.h"
+
+extern "C" char boot_cpu_stack_top[];
+extern "C" void syscall_entry();
 
 namespace tessera::kernel {
 namespace {
@@ -77,7 +82,7 @@ void init_interrupt_controllers(BootState& s) {
     log::info("exit=idle: boot complete, leaving QEMU");
     exit_machine(ExitCode::Success);
   }
-  log::info("boot complete; idling (no root task yet). Quit QEMU with Ctrl-A X.");
+  log::info("boot complete; no init module, idling. Quit QEMU with Ctrl-A X.");
   timer::start_periodic(100);
   x86::enable_interrupts();
   for (;;) x86::halt();
@@ -116,7 +121,16 @@ extern "C" [[noreturn]] void kernel_main(uint32_t magic, uint64_t multiboot_phys
   init_interrupt_controllers(s);
 
   selftest::run_from_command_line(s.cmdline);
-  idle(s);
+
+  cpu.kernel_stack_top = reinterpret_cast<uint64_t>(&boot_cpu_stack_top);
+  x86::init_syscall(reinterpret_cast<uint64_t>(&syscall_entry));
+  x86::init_fpu();
+  if (auto r = start_root_task(s); !r) {
+    if (r.error() != Error::NotSupported) panic("cannot start the root task: error %u", static_cast<unsigned>(r.error()));
+    idle(s);
+  }
+  timer::start_periodic(100);
+  schedule();
 }
 
 }  // namespace tessera::kernel

@@ -1,24 +1,12 @@
-// printf-style formatting for freestanding code, writing through a character sink. Supports
-// %c %s %d %i %u %x %X %o %p %%, flags '-' '0' '+' ' ', width and precision (both may be '*'),
-// and the length modifiers h hh l ll z j t. Unknown conversions are printed verbatim.
+// The kernel uses the system-wide formatter (abi/include/tessera/format.h).
 #pragma once
 
-#include <stdarg.h>
-#include <stddef.h>
+#include <tessera/format.h>
 
 namespace tessera::kernel {
-
-struct FormatSink {
-  void (*put)(void* context, const char* text, size_t length);
-  void* context;
-};
-
-// Formats into the sink; returns the number of characters produced.
-size_t vformat(FormatSink sink, const char* format, va_list args);
-size_t format(FormatSink sink, const char* format, ...) __attribute__((format(printf, 2, 3)));
-
-// snprintf: always NUL-terminates when capacity > 0; returns the length the full output would have.
-size_t vformat_to(char* buffer, size_t capacity, const char* format, va_list args);
-size_t format_to(char* buffer, size_t capacity, const char* format, ...) __attribute__((format(printf, 3, 4)));
-
+using tessera::format;
+using tessera::format_to;
+using tessera::FormatSink;
+using tessera::vformat;
+using tessera::vformat_to;
 }  // namespace tessera::kernel

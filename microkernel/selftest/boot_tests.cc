@@ -125,7 +125,7 @@ TESSERA_SELFTEST(PAGING0001, pass, "kernel mappings are W^X: text RX, rodata R, 
 }
 
 TESSERA_SELFTEST(FAULT0001, panic, "a kernel page fault is reported with a symbolised RIP") {
-  t.expect_panic("<selftest_body_FAULT0001");
+  t.expect_panic("<tessera::kernel::selftest_body_FAULT0001(");
   *reinterpret_cast<volatile uint64_t*>(0x0000'7fff'dead'0000ull) = 1;
 }
 

@@ -37,4 +37,24 @@ void enable_protections(const Features& features) {
   write_cr0(read_cr0() | cr0::kWriteProtect);
 }
 
+void init_syscall(uint64_t entry) {
+  wrmsr(msr::kEfer, rdmsr(msr::kEfer) | efer::kSce);
+  // SYSCALL loads CS = STAR[47:32], SS = +8; SYSRET (64-bit) loads CS = STAR[63:48] + 16, SS = +8.
+  const uint64_t kernel_base = 0x08, user_base = 0x18 | 3;
+  wrmsr(msr::kStar, (user_base << 48) | (kernel_base << 32));
+  wrmsr(msr::kLstar, entry);
+  // Cleared on entry: IF (interrupts stay off in the kernel), TF, DF, AC (SMAP), NT, IOPL.
+  wrmsr(msr::kFmask, (1u << 9) | (1u << 8) | (1u << 10) | (1u << 18) | (1u << 14) | (3u << 12));
+}
+
+void init_fpu() {
+  uint64_t cr0_value = read_cr0();
+  cr0_value &= ~(1ull << 2);  // EM: no x87 emulation
+  cr0_value |= 1ull << 1;     // MP
+  cr0_value &= ~(1ull << 3);  // TS: no lazy switching; state is switched eagerly with the thread
+  write_cr0(cr0_value);
+  write_cr4(read_cr4() | cr4::kOsfxsr | cr4::kOsxmmexcpt);
+  asm volatile("fninit");
+}
+
 }  // namespace tessera::kernel::x86

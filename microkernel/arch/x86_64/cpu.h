@@ -92,4 +92,8 @@ Features detect_features();
 // Enable the protections the CPU offers (NX, SMEP, SMAP, global pages). Returns what was enabled.
 void enable_protections(const Features& features);
 
+// Enables SYSCALL/SYSRET (STAR/LSTAR/FMASK) with entry at `entry`, and the FPU/SSE for user threads.
+void init_syscall(uint64_t entry);
+void init_fpu();
+
 }  // namespace tessera::kernel::x86

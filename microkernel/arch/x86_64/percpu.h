@@ -12,10 +12,16 @@ namespace tessera::kernel {
 constexpr uint32_t kMaxCpus = 8;
 constexpr uint64_t kIstStackSize = 8192;
 
+struct Tcb;
+
 struct alignas(64) Cpu {
-  Cpu* self;                 // %gs:0 — lets code find its Cpu with one load
-  uint64_t syscall_kernel_rsp;  // %gs:8 — kernel stack top used by the syscall entry
-  uint64_t syscall_user_rsp;    // %gs:16 — scratch for the user stack pointer
+  // Fields read by assembly (arch/x86_64/syscall_entry.S, vectors.S) at fixed %gs offsets.
+  Cpu* self;                    // %gs:0 — lets code find its Cpu with one load
+  uint64_t kernel_stack_top;    // %gs:8 — this CPU's kernel stack, used for every entry from user mode
+  uint64_t user_rsp_scratch;    // %gs:16 — the user stack pointer during the syscall entry
+  uint64_t current_frame_end;   // %gs:24 — end of the running thread's saved-register frame
+  Tcb* current;                 // the thread whose registers are live (null while idle)
+  Tcb* fpu_owner;               // whose FPU/SSE state is in the registers
   uint32_t index;
   uint32_t apic_id;
   uint64_t ticks;            // timer interrupts taken on this CPU

@@ -69,10 +69,15 @@ extern "C" void trap_dispatch(TrapFrame* frame) {
     log::print("KERNEL-PANIC\n");
     exit_machine(ExitCode::Panic);
   }
+  dispatch_interrupt(*frame);
+}
+
+void dispatch_interrupt(TrapFrame& frame) {
+  const uint64_t vector = frame.vector;
   if (vector == vectors::kSpurious) return;
   const HandlerSlot slot = handlers[vector];
   if (slot.handler != nullptr) {
-    slot.handler(*frame, slot.context);
+    slot.handler(frame, slot.context);
   } else {
     log::warn("unhandled interrupt vector %lu", vector);
   }

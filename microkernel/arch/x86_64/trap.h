@@ -21,6 +21,9 @@ using InterruptHandler = void (*)(TrapFrame& frame, void* context);
 bool register_interrupt(uint8_t vector, InterruptHandler handler, void* context);
 void unregister_interrupt(uint8_t vector);
 
+// Runs the handler of an interrupt vector (>= 32) and acknowledges it at the LAPIC.
+void dispatch_interrupt(TrapFrame& frame);
+
 // Prints the full report for an unexpected exception (vector, error code, symbolised RIP, CR2, registers).
 void report_exception(const TrapFrame& frame);
 

@@ -48,6 +48,14 @@ trap_common:
     pushq %r15
     cld
     movq %rsp, %rdi
+    testb $3, 144(%rsp)             // CS of the interrupted context
+    jz 3f
+    // From user mode: the frame is the thread's TCB frame; continue on this CPU's kernel stack.
+    movq %gs:8, %rsp
+    xorl %ebp, %ebp
+    call trap_dispatch_user         // [[noreturn]]: leaves through resume_user_frame
+    ud2
+3:
     // Frame pointer chain for backtraces: link the interrupted RIP/RBP.
     pushq 136(%rsp)                 // rip
     pushq %rbp

@@ -1,8 +1,8 @@
-#include "lib/format.h"
+#include <tessera/format.h>
 
 #include <stdint.h>
 
-namespace tessera::kernel {
+namespace tessera {
 namespace {
 
 struct Spec {
@@ -226,4 +226,4 @@ size_t format_to(char* buffer, size_t capacity, const char* fmt, ...) {
   return n;
 }
 
-}  // namespace tessera::kernel
+}  // namespace tessera

@@ -1,0 +1,116 @@
+#include "generic/scheduler.h"
+
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/percpu.h"
+#include "generic/log.h"
+
+extern "C" [[noreturn]] void resume_user_frame(tessera::kernel::TrapFrame* frame);
+
+namespace tessera::kernel {
+namespace {
+constinit Scheduler schedulers[kMaxCpus];
+
+void fxsave(uint8_t* area) { asm volatile("fxsave64 (%0)" : : "r"(area) : "memory"); }
+void fxrstor(const uint8_t* area) { asm volatile("fxrstor64 (%0)" : : "r"(area) : "memory"); }
+}  // namespace
+
+Scheduler& this_scheduler() { return schedulers[this_cpu().index]; }
+
+void Scheduler::enqueue(Tcb* t) {
+  if (t->queued) return;
+  const uint8_t p = t->priority;
+  t->queue_next = nullptr;
+  t->queue_prev = tail_[p];
+  if (tail_[p] != nullptr) tail_[p]->queue_next = t;
+  else head_[p] = t;
+  tail_[p] = t;
+  t->queued = true;
+  bitmap_[p / 64] |= 1ull << (p % 64);
+}
+
+void Scheduler::dequeue(Tcb* t) {
+  if (!t->queued) return;
+  const uint8_t p = t->priority;
+  if (t->queue_prev != nullptr) t->queue_prev->queue_next = t->queue_next;
+  else head_[p] = t->queue_next;
+  if (t->queue_next != nullptr) t->queue_next->queue_prev = t->queue_prev;
+  else tail_[p] = t->queue_prev;
+  t->queue_next = t->queue_prev = nullptr;
+  t->queued = false;
+  if (head_[p] == nullptr) bitmap_[p / 64] &= ~(1ull << (p % 64));
+}
+
+Tcb* Scheduler::pick() {
+  for (int word = 3; word >= 0; --word) {
+    if (bitmap_[word] == 0) continue;
+    const int bit = 63 - __builtin_clzll(bitmap_[word]);
+    Tcb* t = head_[word * 64 + bit];
+    dequeue(t);
+    return t;
+  }
+  return nullptr;
+}
+
+bool Scheduler::has_higher(uint8_t priority, bool or_equal) const {
+  for (int word = 3; word >= 0; --word) {
+    if (bitmap_[word] == 0) continue;
+    const int top = word * 64 + 63 - __builtin_clzll(bitmap_[word]);
+    return or_equal ? top >= priority : top > priority;
+  }
+  return false;
+}
+
+bool Scheduler::empty() const { return (bitmap_[0] | bitmap_[1] | bitmap_[2] | bitmap_[3]) == 0; }
+
+void resume(Tcb* t) {
+  Cpu& cpu = this_cpu();
+  // Never return to a non-canonical or kernel RIP: SYSRET would fault in kernel mode (the
+  // well-known SYSRET hazard) and IRETQ would fault on the kernel stack.
+  if (!is_user_address(t->frame.rip)) {
+    log::print("thread-fault thread=%s vector=13 (non-canonical return address) rip=0x%lx: thread stopped\n",
+               t->name, t->frame.rip);
+    t->state = ThreadState::Faulted;
+    cpu.current = nullptr;
+    schedule();
+  }
+  t->frame.rflags = sanitize_user_rflags(t->frame.rflags);
+  if (cpu.current != t) ++t->times_scheduled;
+  cpu.current = t;
+  const auto frame_end = reinterpret_cast<uint64_t>(&t->frame + 1);
+  cpu.current_frame_end = frame_end;
+  cpu.tss.rsp[0] = frame_end;
+  if (x86::read_cr3() != t->vspace_root) x86::write_cr3(t->vspace_root);
+  if (cpu.fpu_owner != t) {
+    if (cpu.fpu_owner != nullptr) fxsave(cpu.fpu_owner->fpu);
+    fxrstor(t->fpu);
+    cpu.fpu_owner = t;
+  }
+  x86::wrmsr(x86::msr::kFsBase, t->fs_base);
+  x86::wrmsr(x86::msr::kKernelGsBase, t->gs_base);  // becomes GS at swapgs
+  resume_user_frame(&t->frame);
+}
+
+void schedule() {
+  Cpu& cpu = this_cpu();
+  Scheduler& s = schedulers[cpu.index];
+  for (;;) {
+    x86::disable_interrupts();
+    if (Tcb* next = s.pick(); next != nullptr) resume(next);
+    cpu.current = nullptr;
+    // Nothing to run: wait for an interrupt (it may make a thread runnable) on the kernel stack.
+    asm volatile("sti; hlt; cli" : : : "memory");
+  }
+}
+
+void preempt_on_tick() {
+  Cpu& cpu = this_cpu();
+  Tcb* current = cpu.current;
+  if (current == nullptr) return;
+  Scheduler& s = schedulers[cpu.index];
+  if (s.has_higher(current->priority, true)) {
+    s.enqueue(current);  // to the tail: round-robin within the priority
+    cpu.current = nullptr;
+  }
+}
+
+}  // namespace tessera::kernel

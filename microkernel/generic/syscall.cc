@@ -1,0 +1,112 @@
+// System-call dispatch and the handling of traps taken in user mode. Both run on the CPU's kernel
+// stack with the thread's registers saved in its TCB, and leave through resume()/schedule().
+#include <tessera/error.h>
+#include <tessera/syscall.h>
+
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/percpu.h"
+#include "arch/x86_64/trap.h"
+#include "generic/log.h"
+#include "generic/panic.h"
+#include "generic/scheduler.h"
+#include "generic/symbols.h"
+#include "object/address_space.h"
+#include "object/tcb.h"
+
+namespace tessera::kernel {
+namespace {
+
+constexpr uint64_t kMaxDebugWrite = 4096;
+
+void set_result(TrapFrame& f, Error e) { f.rax = static_cast<uint64_t>(e); }
+
+Error debug_write(Tcb* t, uint64_t address, uint64_t length) {
+  if (length > kMaxDebugWrite) return Error::RangeError;
+  static char buffer[kMaxDebugWrite];
+  if (auto r = vspace::copy_from_user(t->vspace_root, buffer, address, length); !r) return r.error();
+  log::write(buffer, length);
+  return Error::Ok;
+}
+
+// Stops a thread that faulted with nobody to handle it, and says so on the console (fault
+// endpoints arrive with IPC; until then this is the whole of fault handling).
+void stop_faulted_thread(Tcb* t, const TrapFrame& f, const char* what) {
+  const uint64_t address = f.vector == vectors::kPageFault ? x86::read_cr2() : 0;
+  log::print("thread-fault thread=%s vector=%lu (%s) rip=0x%lx address=0x%lx error=0x%lx: thread stopped\n",
+             t->name, f.vector, what, f.rip, address, f.error_code);
+  t->state = ThreadState::Faulted;
+  this_scheduler().dequeue(t);
+  this_cpu().current = nullptr;
+}
+
+const char* fault_name(uint64_t vector) {
+  switch (vector) {
+    case 0: return "divide error";
+    case 3: return "breakpoint";
+    case 6: return "invalid opcode";
+    case 13: return "general protection";
+    case 14: return "page fault";
+    case 16: case 19: return "floating point";
+    case 17: return "alignment check";
+    default: return "exception";
+  }
+}
+}  // namespace
+
+extern "C" [[noreturn]] void syscall_dispatch(TrapFrame* frame) {
+  Cpu& cpu = this_cpu();
+  Tcb* t = cpu.current;
+  TrapFrame& f = *frame;
+  ++t->syscalls;
+  switch (static_cast<Syscall>(f.rdx)) {
+    case Syscall::Null:
+      set_result(f, Error::Ok);
+      break;
+    case Syscall::Yield:
+      set_result(f, Error::Ok);
+      this_scheduler().enqueue(t);
+      cpu.current = nullptr;
+      schedule();
+    case Syscall::DebugPutChar: {
+      const char c = static_cast<char>(f.rdi);
+      log::write(&c, 1);
+      set_result(f, Error::Ok);
+      break;
+    }
+    case Syscall::DebugWrite:
+      set_result(f, debug_write(t, f.rdi, f.rsi));
+      break;
+    case Syscall::DebugExitMachine:
+      if (f.rdi > 1) {
+        set_result(f, Error::InvalidArgument);
+        break;
+      }
+      exit_machine(f.rdi == 0 ? ExitCode::Success : ExitCode::TestsFailed);
+    case Syscall::DebugSuspendSelf:
+      t->state = ThreadState::Inactive;
+      cpu.current = nullptr;
+      schedule();
+    default:
+      // Unknown system calls become faults delivered to the thread's fault handler once IPC exists;
+      // for now the caller gets an error and keeps running.
+      set_result(f, Error::NotSupported);
+      break;
+  }
+  resume(t);
+}
+
+extern "C" [[noreturn]] void trap_dispatch_user(TrapFrame* frame) {
+  Cpu& cpu = this_cpu();
+  Tcb* t = cpu.current;
+  const uint64_t vector = frame->vector;
+  if (vector < 32) {
+    stop_faulted_thread(t, *frame, fault_name(vector));
+    schedule();
+  }
+  dispatch_interrupt(*frame);
+  if (vector == vectors::kLapicTimer) preempt_on_tick();
+  if (cpu.current != nullptr) resume(cpu.current);
+  schedule();
+}
+
+}  // namespace tessera::kernel

@@ -1,0 +1,56 @@
+// Thread control block: a thread's saved user state and scheduling state. The user registers are
+// the first member so the entry paths can save into them directly (see arch/x86_64/syscall_entry.S).
+#pragma once
+
+#include <stdint.h>
+
+#include "arch/x86_64/trap.h"
+
+namespace tessera::kernel {
+
+enum class ThreadState : uint8_t {
+  Inactive,    // created or suspended: not runnable until resumed
+  Running,     // runnable (queued, or current on a CPU)
+  Faulted,     // stopped by a fault nobody handles
+};
+
+struct alignas(64) Tcb {
+  TrapFrame frame;                  // user registers (must stay first and 16-aligned)
+  alignas(16) uint8_t fpu[512];     // FXSAVE image of the FPU/SSE state
+  uint64_t fs_base;                 // user TLS base
+  uint64_t gs_base;
+  uint64_t vspace_root;             // physical address of the thread's PML4
+  uint64_t ipc_buffer;              // user address of the IPC buffer (0: none)
+  ThreadState state;
+  uint8_t priority;
+  uint8_t max_controlled_priority;
+  Tcb* queue_next;                  // run-queue links
+  Tcb* queue_prev;
+  bool queued;
+  char name[24];
+  // Accounting, readable later through the TCB capability by a policy server.
+  uint64_t times_scheduled;
+  uint64_t syscalls;
+
+  // Points the frame at `entry` with stack `stack`, user selectors and interrupts enabled.
+  void set_initial_registers(uint64_t entry, uint64_t stack, uint64_t argument);
+  void reset_fpu();
+};
+
+static_assert(__builtin_offsetof(Tcb, frame) == 0, "entry code saves registers at the start of the TCB");
+static_assert(sizeof(TrapFrame) % 16 == 0, "the frame end (TSS.rsp0) must be 16-aligned");
+
+// RFLAGS bits a user thread may control; IF is always set, IOPL is always 0.
+constexpr uint64_t kUserRflagsMask = 0xCD5;  // CF PF AF ZF SF TF DF OF
+constexpr uint64_t kRflagsInterruptEnable = 1u << 9;
+constexpr uint64_t kRflagsReserved1 = 1u << 1;
+inline uint64_t sanitize_user_rflags(uint64_t rflags) {
+  return (rflags & kUserRflagsMask) | kRflagsInterruptEnable | kRflagsReserved1;
+}
+
+// User addresses are canonical lower-half addresses below the last page (which would make SYSRET
+// return to a non-canonical RIP).
+constexpr uint64_t kUserAddressLimit = 0x00007FFFFFFFF000ull;
+constexpr bool is_user_address(uint64_t address) { return address < kUserAddressLimit; }
+
+}  // namespace tessera::kernel

@@ -1,0 +1,34 @@
+// init, the root task. Today it proves the user-space foundation: it runs in its own address space,
+// makes system calls and, under `test=`, runs the user-mode self-tests. It grows into the system
+// starter (boot modules, capabilities, supervision) with the capability kernel.
+#include <stdint.h>
+
+#include <tessera/bootinfo.h>
+#include <tessera/sys/debug.h>
+#include <tessera/sys/syscall.h>
+
+namespace {
+using tessera::sys::print;
+
+bool has_word(const char* cmdline, const char* word) {
+  for (const char* p = cmdline; *p != '\0'; ++p) {
+    if (p != cmdline && p[-1] != ' ') continue;
+    const char* a = p;
+    const char* b = word;
+    while (*b != '\0' && *a == *b) { ++a; ++b; }
+    if (*b == '\0' && (*a == ' ' || *a == '\0')) return true;
+  }
+  return false;
+}
+}  // namespace
+
+int main(uint64_t argument) {
+  const auto* info = reinterpret_cast<const tessera::BootInfo*>(argument);
+  if (info->magic != tessera::kBootInfoMagic || info->version != tessera::kBootInfoVersion) {
+    print("init: bad boot information (magic %lx)\n", info->magic);
+    return 1;
+  }
+  print("init: running in user space; %lu KiB free for untyped memory\n", info->free_memory_bytes / 1024);
+  if (has_word(info->cmdline, "exit=init")) tessera::sys::exit_machine(0);
+  return 0;
+}
