@@ -53,7 +53,9 @@ void Context::note(const char* fmt, ...) {
 void Context::expect_panic(const char* text) { log::print("EXPECT-PANIC %s\n", text); }
 
 bool run_from_command_line(const CommandLine& cmdline) {
-  StringView selection;
+  StringView selection, suite;
+  // `suite=NAME` hands `test=` to a user-space suite (init reads the command line from BootInfo).
+  if (cmdline.get(StringView("suite"), &suite) && !suite.equals(StringView("kernel"))) return false;
   if (!cmdline.get(StringView("test"), &selection) || selection.size == 0) return false;
   if (selection.equals(StringView("list"))) list();
 

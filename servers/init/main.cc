@@ -4,8 +4,12 @@
 #include <stdint.h>
 
 #include <tessera/bootinfo.h>
+#include <tessera/string.h>
 #include <tessera/sys/debug.h>
 #include <tessera/sys/syscall.h>
+#include <tessera/sys/testing.h>
+
+#include "bench.h"
 
 namespace {
 using tessera::sys::print;
@@ -29,6 +33,15 @@ int main(uint64_t argument) {
     return 1;
   }
   print("init: running in user space; %lu KiB free for untyped memory\n", info->free_memory_bytes / 1024);
+  char value[64];
+  if (tessera::sys::testing::command_line_value(info->cmdline, "suite", value, sizeof(value)) &&
+      strcmp(value, "user") == 0) {
+    tessera::sys::testing::run_from_command_line(info->cmdline);
+  }
+  if (tessera::sys::testing::command_line_value(info->cmdline, "bench", value, sizeof(value))) {
+    run_benchmarks(value);
+    tessera::sys::exit_machine(0);
+  }
   if (has_word(info->cmdline, "exit=init")) tessera::sys::exit_machine(0);
   return 0;
 }

@@ -1,0 +1,109 @@
+#include <stdarg.h>
+
+#include <tessera/format.h>
+#include <tessera/string.h>
+#include <tessera/sys/debug.h>
+#include <tessera/sys/testing.h>
+
+// The linker script collects TESSERA_USER_TEST entries between these symbols, sorted by name.
+extern "C" const tessera::sys::testing::Test __tessera_tests_start[], __tessera_tests_end[];
+
+namespace tessera::sys::testing {
+namespace {
+
+void vprint_line(const char* prefix, const char* fmt, va_list args) {
+  char buffer[512];
+  const size_t prefix_length = strlen(prefix);
+  memcpy(buffer, prefix, prefix_length);
+  size_t n = vformat_to(buffer + prefix_length, sizeof(buffer) - prefix_length - 1, fmt, args);
+  n = prefix_length + (n < sizeof(buffer) - prefix_length - 2 ? n : sizeof(buffer) - prefix_length - 2);
+  buffer[n++] = '\n';
+  debug_write(buffer, n);
+}
+
+const Test* find(const char* name, size_t length) {
+  for (const Test* t = __tessera_tests_start; t < __tessera_tests_end; ++t) {
+    if (strlen(t->name) == length && memcmp(t->name, name, length) == 0) return t;
+  }
+  return nullptr;
+}
+}  // namespace
+
+bool Context::check(bool condition, const char* fmt, ...) {
+  if (condition) return true;
+  failed_ = true;
+  va_list args;
+  va_start(args, fmt);
+  vprint_line("# check failed: ", fmt, args);
+  va_end(args);
+  return false;
+}
+
+void Context::note(const char* fmt, ...) {
+  va_list args;
+  va_start(args, fmt);
+  vprint_line("# ", fmt, args);
+  va_end(args);
+}
+
+void Context::expect_panic(const char* text) { print("EXPECT-PANIC %s\n", text); }
+
+bool command_line_value(const char* cmdline, const char* key, char* out, size_t capacity) {
+  const size_t key_length = strlen(key);
+  bool found = false;
+  for (const char* p = cmdline; *p != '\0'; ++p) {
+    if ((p != cmdline && p[-1] != ' ') || strncmp(p, key, key_length) != 0 || p[key_length] != '=') continue;
+    const char* value = p + key_length + 1;
+    size_t n = 0;
+    while (value[n] != '\0' && value[n] != ' ' && n + 1 < capacity) {
+      out[n] = value[n];
+      ++n;
+    }
+    out[n] = '\0';
+    found = true;  // keep scanning: the last occurrence wins, as in the kernel
+  }
+  return found;
+}
+
+bool run_from_command_line(const char* cmdline) {
+  char selection[1024];
+  if (!command_line_value(cmdline, "test", selection, sizeof(selection)) || selection[0] == '\0') return false;
+  if (strcmp(selection, "list") == 0) {
+    for (const Test* t = __tessera_tests_start; t < __tessera_tests_end; ++t) {
+      print("TEST %s %s %s\n", t->name, t->expect == Expect::panic ? "panic" : "pass", t->description);
+    }
+    print("TESTS-END\n");
+    exit_machine(0);
+  }
+  int number = 0, passed = 0, failed = 0;
+  for (const char* p = selection; *p != '\0';) {
+    const char* end = p;
+    while (*end != '\0' && *end != ',') ++end;
+    const size_t length = static_cast<size_t>(end - p);
+    if (length > 0) {
+      ++number;
+      const Test* test = find(p, length);
+      if (test == nullptr) {
+        print("# no such test\nnot ok %d - %.*s\n", number, static_cast<int>(length), p);
+        ++failed;
+      } else {
+        print("# running %s: %s\n", test->name, test->description);
+        Context context;
+        test->run(context);
+        if (test->expect == Expect::panic) context.check(false, "expected the run to end, but the test returned");
+        if (context.failed()) {
+          ++failed;
+          print("not ok %d - %s\n", number, test->name);
+        } else {
+          ++passed;
+          print("ok %d - %s\n", number, test->name);
+        }
+      }
+    }
+    p = *end == ',' ? end + 1 : end;
+  }
+  print("TESTS-DONE passed=%d failed=%d\n", passed, failed);
+  exit_machine(failed == 0 ? 0 : 1);
+}
+
+}  // namespace tessera::sys::testing

@@ -1,0 +1,111 @@
+// Root-task tests of the user/kernel boundary (suite `user`): system-call argument checking and the
+// isolation of kernel memory. `panic` tests end the run through the kernel's `fault=exit` report.
+#include <stdint.h>
+
+#include <tessera/sys/debug.h>
+#include <tessera/sys/syscall.h>
+#include <tessera/sys/testing.h>
+
+namespace {
+using tessera::Error;
+using tessera::Syscall;
+using tessera::sys::syscall2;
+
+constexpr uint64_t kKernelText = 0xFFFFFFFF80205000ull;
+constexpr uint64_t kDirectMap = 0xFFFF800000100000ull;
+constexpr uint64_t kUnmapped = 0x0000000010000000ull;
+}  // namespace
+
+TESSERA_USER_TEST(SYSCALL0001, pass, "the null system call returns Ok, repeatedly") {
+  for (int i = 0; i < 1000; ++i) {
+    if (!t.check(tessera::sys::null_syscall() == Error::Ok, "call %d failed", i)) return;
+  }
+}
+
+TESSERA_USER_TEST(SYSCALL0002, pass, "an unknown system call returns NotSupported and preserves registers") {
+  uint64_t result, rbx_after, r12_after, r13_after, r14_after;
+  asm volatile(
+      "movq $0x1111, %%rbx\n\t"
+      "movq $0x2222, %%r12\n\t"
+      "movq $0x3333, %%r13\n\t"
+      "movq $0x4444, %%r14\n\t"
+      "syscall\n\t"
+      "movq %%rbx, %1\n\t"
+      "movq %%r12, %2\n\t"
+      "movq %%r13, %3\n\t"
+      "movq %%r14, %4\n\t"
+      : "=a"(result), "=m"(rbx_after), "=m"(r12_after), "=m"(r13_after), "=m"(r14_after)
+      : "d"(uint64_t{9999}), "D"(uint64_t{0}), "S"(uint64_t{0})
+      : "rbx", "rcx", "r11", "r12", "r13", "r14", "r8", "r9", "r10", "r15", "memory");
+  t.check(static_cast<Error>(result) == Error::NotSupported, "got error %lu", result);
+  t.check(rbx_after == 0x1111 && r12_after == 0x2222 && r13_after == 0x3333 && r14_after == 0x4444,
+          "callee registers changed: rbx=%lx r12=%lx r13=%lx r14=%lx", rbx_after, r12_after, r13_after, r14_after);
+}
+
+TESSERA_USER_TEST(SYSCALL0003, pass, "DebugWrite from a kernel address is refused with RangeError") {
+  t.check(syscall2(Syscall::DebugWrite, kKernelText, 16) == Error::RangeError, "kernel text");
+  t.check(syscall2(Syscall::DebugWrite, kDirectMap, 16) == Error::RangeError, "direct map");
+}
+
+TESSERA_USER_TEST(SYSCALL0004, pass, "DebugWrite from unmapped or wrapping user memory is refused") {
+  t.check(syscall2(Syscall::DebugWrite, kUnmapped, 16) == Error::InvalidArgument, "unmapped page");
+  t.check(syscall2(Syscall::DebugWrite, ~uint64_t{0} - 4, 16) == Error::RangeError, "wrapping range");
+  t.check(syscall2(Syscall::DebugWrite, 0x00007FFFFFFFFF00ull, 0x200) == Error::RangeError, "past the user limit");
+}
+
+TESSERA_USER_TEST(SYSCALL0005, pass, "DebugWrite length limits: 0 is Ok, over 4096 is RangeError") {
+  static const char text[] = "x";
+  t.check(syscall2(Syscall::DebugWrite, reinterpret_cast<uint64_t>(text), 0) == Error::Ok, "empty write");
+  t.check(syscall2(Syscall::DebugWrite, reinterpret_cast<uint64_t>(text), 4097) == Error::RangeError, "4097 bytes");
+}
+
+TESSERA_USER_TEST(SYSCALL0006, pass, "DebugExitMachine with a bad code is refused and the caller continues") {
+  t.check(syscall2(Syscall::DebugExitMachine, 7, 0) == Error::InvalidArgument, "exit code 7");
+}
+
+TESSERA_USER_TEST(SYSCALL0007, pass, "Yield with no other runnable thread returns to the caller") {
+  for (int i = 0; i < 100; ++i) {
+    if (!t.check(tessera::sys::yield() == Error::Ok, "yield %d", i)) return;
+  }
+}
+
+TESSERA_USER_TEST(SYSCALL0008, pass, "SSE registers survive system calls") {
+  double values[2] = {1.5, -2.25};
+  double out[2] = {0, 0};
+  asm volatile("movupd %1, %%xmm7" : : "m"(values[0]), "m"(values[0]) : "xmm7");
+  for (int i = 0; i < 10; ++i) tessera::sys::null_syscall();
+  tessera::sys::yield();
+  asm volatile("movupd %%xmm7, %0" : "=m"(out) : : "memory");
+  t.check(out[0] == 1.5 && out[1] == -2.25, "xmm7 changed");
+}
+
+TESSERA_USER_TEST(ISOLATION0001, panic, "reading kernel text from user mode stops the thread") {
+  t.expect_panic("thread-fault thread=init vector=14 (page fault) rip=");
+  (void)*reinterpret_cast<volatile uint64_t*>(kKernelText);
+}
+
+TESSERA_USER_TEST(ISOLATION0002, panic, "writing the kernel's direct map from user mode stops the thread") {
+  t.expect_panic("address=0xffff800000100000 error=0x7");
+  *reinterpret_cast<volatile uint64_t*>(kDirectMap) = 1;
+}
+
+TESSERA_USER_TEST(ISOLATION0003, panic, "touching an unmapped user page stops the thread") {
+  t.expect_panic("address=0x10000000 error=0x4");
+  (void)*reinterpret_cast<volatile uint64_t*>(kUnmapped);
+}
+
+TESSERA_USER_TEST(ISOLATION0004, panic, "executing from the stack (NX) stops the thread") {
+  t.expect_panic("error=0x15");
+  volatile uint8_t code[16] = {0xC3};
+  reinterpret_cast<void (*)()>(const_cast<uint8_t*>(code))();
+}
+
+TESSERA_USER_TEST(ISOLATION0005, panic, "a privileged instruction in user mode is a general-protection fault") {
+  t.expect_panic("vector=13 (general protection)");
+  asm volatile("cli");
+}
+
+TESSERA_USER_TEST(ISOLATION0006, panic, "writing to the program's own text (W^X) stops the thread") {
+  t.expect_panic("error=0x7: thread stopped");
+  *reinterpret_cast<volatile uint8_t*>(reinterpret_cast<uintptr_t>(&tessera::sys::print)) = 0xC3;
+}

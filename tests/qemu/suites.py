@@ -1,0 +1,24 @@
+"""The QEMU test suites scripts/test runs, in order.
+
+To add a suite (e.g. the IPC conformance suite): append a Suite naming its image and the
+command-line words that select it. Its tests must speak the protocol in protocol.py; results
+are reported as qemu/<suite name>/<test>.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness import DEFAULT_TIMEOUT, Suite
+
+
+def registered(build_dir: Path, timeout: float = DEFAULT_TIMEOUT) -> list[Suite]:
+    """Every QEMU suite, with image paths inside `build_dir`."""
+    iso = build_dir / "boot" / "tessera.iso"
+    return [
+        # In-kernel self-tests (TESSERA_SELFTEST in microkernel/selftest/).
+        Suite("kernel", iso, cmdline=[], timeout=timeout),
+        # Root-task tests of the user/kernel boundary (TESSERA_USER_TEST in servers/init/); an
+        # unhandled user fault ends the run with a report (fault=exit) so `panic` tests can check it.
+        Suite("user", iso, cmdline=["suite=user", "fault=exit"], timeout=timeout),
+    ]
