@@ -75,6 +75,10 @@ void emit_number(Writer& out, const Spec& spec, uint64_t value, bool negative, u
 
 enum class Length { Int, Char, Short, Long, LongLong, Size };
 
+// Widths and precisions beyond this are clamped (no field is ever that wide; avoids int overflow).
+constexpr int kMaxField = 4096;
+template <typename T> constexpr T min(T a, T b) { return b < a ? b : a; }
+
 uint64_t fetch_unsigned(va_list& args, Length length) {
   switch (length) {
     case Length::Char: return static_cast<unsigned char>(va_arg(args, unsigned int));
@@ -127,7 +131,7 @@ size_t vformat(FormatSink sink, const char* fmt, va_list incoming) {
       if (spec.width < 0) { spec.left = true; spec.width = -spec.width; }
       ++p;
     } else {
-      while (*p >= '0' && *p <= '9') spec.width = spec.width * 10 + (*p++ - '0');
+      while (*p >= '0' && *p <= '9') spec.width = min(spec.width * 10 + (*p++ - '0'), kMaxField);
     }
     if (*p == '.') {
       ++p;
@@ -136,7 +140,7 @@ size_t vformat(FormatSink sink, const char* fmt, va_list incoming) {
         spec.precision = va_arg(args, int);
         ++p;
       } else {
-        while (*p >= '0' && *p <= '9') spec.precision = spec.precision * 10 + (*p++ - '0');
+        while (*p >= '0' && *p <= '9') spec.precision = min(spec.precision * 10 + (*p++ - '0'), kMaxField);
       }
     }
     Length length = Length::Int;
