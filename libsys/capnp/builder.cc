@@ -1,0 +1,139 @@
+// Message building: bump allocation in the caller's buffer and pointer encoding.
+#include <tessera/capnp/builder.h>
+
+namespace tessera::capnp {
+namespace {
+// Offset (in words) from the end of the pointer at `at` to `target`.
+int32_t offset_to(const Word* at, const Word* target) {
+  return static_cast<int32_t>(target - (at + 1));
+}
+}  // namespace
+
+Word* MessageBuilder::allocate(uint64_t words) {
+  if (error_ != Error::Ok) return nullptr;
+  if (words > capacity_ - used_) {
+    fail(Error::RangeError);
+    return nullptr;
+  }
+  Word* start = buffer_ + used_;
+  for (uint64_t i = 0; i < words; ++i) start[i] = 0;
+  used_ += static_cast<uint32_t>(words);
+  return start;
+}
+
+Result<uint32_t> MessageBuilder::add_capability(CapRef cap) {
+  if (cap_count_ >= cap_capacity_) {
+    fail(Error::RangeError);
+    return Error::RangeError;
+  }
+  cap_table_[cap_count_] = cap.cptr;
+  return cap_count_++;
+}
+
+StructBuilder MessageBuilder::init_root(uint16_t data_words, uint16_t pointer_count) {
+  used_ = 0;
+  cap_count_ = 0;
+  error_ = Error::Ok;
+  Word* root = allocate(1);
+  if (root == nullptr) return {};
+  StructBuilder parent(this, nullptr, 0, root, 1);
+  return parent.init_struct(0, data_words, pointer_count);
+}
+
+StructBuilder StructBuilder::init_struct(uint32_t index, uint16_t data_words,
+                                         uint16_t pointer_count) {
+  Word* at = pointer_slot(index);
+  if (at == nullptr) return {};
+  Word* target = message_->allocate(static_cast<uint64_t>(data_words) + pointer_count);
+  if (target == nullptr) return {};
+  // A zero-sized struct points just past itself (offset -1 would be the same as "at"): libcapnp
+  // encodes it with offset -1, so the pointer is never all-zero (null).
+  const int32_t offset = data_words + pointer_count == 0 ? -1 : offset_to(at, target);
+  *at = wire::make_struct(offset, data_words, pointer_count);
+  return StructBuilder(message_, reinterpret_cast<uint8_t*>(target), data_words * 8u,
+                       target + data_words, pointer_count);
+}
+
+ListBuilder StructBuilder::init_list(uint32_t index, ElementSize size, uint32_t count) {
+  Word* at = pointer_slot(index);
+  if (at == nullptr || size == ElementSize::InlineComposite) return {};
+  if (count > wire::kMaxListCount) {
+    message_->fail(Error::RangeError);
+    return {};
+  }
+  const uint32_t bits = wire::element_bits(size);
+  Word* target = message_->allocate((static_cast<uint64_t>(count) * bits + 63) / 64);
+  if (target == nullptr) return {};
+  *at = wire::make_list(offset_to(at, target), size, count);
+  const bool pointers = size == ElementSize::Pointer;
+  return ListBuilder(message_, reinterpret_cast<uint8_t*>(target), count, bits,
+                     pointers ? 0 : bits / 8, pointers ? 1 : 0);
+}
+
+ListBuilder StructBuilder::init_struct_list(uint32_t index, uint32_t count, uint16_t data_words,
+                                            uint16_t pointer_count) {
+  Word* at = pointer_slot(index);
+  if (at == nullptr) return {};
+  const uint64_t per_element = static_cast<uint64_t>(data_words) + pointer_count;
+  const uint64_t words = per_element * count;
+  if (count > (1u << 30) - 1 || words > wire::kMaxListCount) {
+    message_->fail(Error::RangeError);
+    return {};
+  }
+  Word* tag = message_->allocate(words + 1);
+  if (tag == nullptr) return {};
+  *at = wire::make_list(offset_to(at, tag), ElementSize::InlineComposite,
+                        static_cast<uint32_t>(words));
+  // The tag is formatted like a struct pointer whose offset field holds the element count.
+  *tag = wire::make_struct(static_cast<int32_t>(count), data_words, pointer_count);
+  return ListBuilder(message_, reinterpret_cast<uint8_t*>(tag + 1), count,
+                     static_cast<uint32_t>(per_element * 64), data_words * 8u, pointer_count);
+}
+
+void StructBuilder::write_text(uint32_t index, Text text) {
+  Word* at = pointer_slot(index);
+  if (at == nullptr) return;
+  if (text.size >= wire::kMaxListCount) {
+    message_->fail(Error::RangeError);
+    return;
+  }
+  const uint32_t count = text.size + 1;
+  Word* target = message_->allocate((static_cast<uint64_t>(count) + 7) / 8);
+  if (target == nullptr) return;
+  if (text.size > 0) __builtin_memcpy(target, text.data, text.size);
+  *at = wire::make_list(offset_to(at, target), ElementSize::Byte, count);
+}
+
+void StructBuilder::write_data(uint32_t index, Data data) {
+  Word* at = pointer_slot(index);
+  if (at == nullptr) return;
+  if (data.size > wire::kMaxListCount) {
+    message_->fail(Error::RangeError);
+    return;
+  }
+  Word* target = message_->allocate((static_cast<uint64_t>(data.size) + 7) / 8);
+  if (target == nullptr) return;
+  if (data.size > 0) __builtin_memcpy(target, data.data, data.size);
+  *at = wire::make_list(offset_to(at, target), ElementSize::Byte, data.size);
+}
+
+void StructBuilder::write_capability(uint32_t index, CapRef cap) {
+  Word* at = pointer_slot(index);
+  if (at == nullptr) return;
+  const Result<uint32_t> slot = message_->add_capability(cap);
+  if (slot.ok()) *at = wire::make_capability(slot.value());
+}
+
+void StructBuilder::write_capability_index(uint32_t index, CapIndex cap) {
+  Word* at = pointer_slot(index);
+  if (at != nullptr) *at = wire::make_capability(cap.value);
+}
+
+StructBuilder ListBuilder::struct_at(uint32_t i) {
+  if (i >= count_ || step_bits_ % 8 != 0) return {};
+  uint8_t* element = elements_ + static_cast<uint64_t>(step_bits_ / 8) * i;
+  return StructBuilder(message_, element, element_data_bytes_,
+                       reinterpret_cast<Word*>(element + element_data_bytes_), element_pointers_);
+}
+
+}  // namespace tessera::capnp

@@ -1,0 +1,225 @@
+// Reading single-segment Cap'n Proto messages that may be hostile.
+//
+// Every pointer is resolved lazily and bounds-checked when it is followed; each dereference is
+// charged against the message's traversal budget (which bounds pointer loops and list
+// amplification) and consumes one level of the nesting limit. Far pointers and capability
+// pointers where data is expected are errors. Nothing here allocates, asserts or traps.
+//
+// Readers are small views that point at their MessageReader: they stay valid while the
+// MessageReader and the message words live and are not modified.
+#pragma once
+
+#include <tessera/capnp/wire.h>
+#include <tessera/result.h>
+
+namespace tessera::capnp {
+
+// Limits applied to one message. The defaults follow libcapnp: 64 levels of nesting and a
+// budget of eight times the message size (plus a little for tiny messages).
+struct ReadLimits {
+  static constexpr uint32_t kDefaultNesting = 64;
+  uint32_t nesting = kDefaultNesting;
+  uint64_t budget_words = 0;  // 0: 8 * size + 64
+};
+
+// Per-message state shared by every reader of that message.
+struct ReadContext {
+  const Word* segment = nullptr;
+  uint32_t size_words = 0;
+  uint32_t cap_count = 0;
+  uint64_t budget_left = 0;
+
+  // Charges `words` against the traversal budget; false once it is exhausted.
+  bool charge(uint64_t words) {
+    if (words > budget_left) {
+      budget_left = 0;
+      return false;
+    }
+    budget_left -= words;
+    return true;
+  }
+};
+
+class ListReader;
+
+// A view of one struct: its data section (read with the schema defaults XOR'd in) and its
+// pointer section. Reads past the end of either section yield the default, as the encoding's
+// evolution rules require.
+class StructReader {
+ public:
+  constexpr StructReader() = default;
+  StructReader(ReadContext* context, const uint8_t* data, uint32_t data_bytes, const Word* pointers,
+               uint16_t pointer_count, uint32_t nesting)
+      : context_(context), data_(data), pointers_(pointers), data_bytes_(data_bytes),
+        pointer_count_(pointer_count), nesting_(nesting) {}
+
+  // The value at `offset` (in units of sizeof(T)) XOR `mask` (the field's default bits).
+  template <typename T>
+  T read(uint32_t offset, T mask = T{}) const {
+    static_assert(sizeof(T) <= 8 && __is_trivially_copyable(T));
+    T value{};
+    if ((static_cast<uint64_t>(offset) + 1) * sizeof(T) <= data_bytes_) {
+      __builtin_memcpy(&value, data_ + static_cast<uint64_t>(offset) * sizeof(T), sizeof(T));
+    }
+    return xor_bits(value, mask);
+  }
+  // The bool at bit `offset` XOR `mask`.
+  bool read_bool(uint32_t offset, bool mask = false) const {
+    bool bit = false;
+    if (offset / 8 < data_bytes_) bit = ((data_[offset / 8] >> (offset % 8)) & 1) != 0;
+    return bit != mask;
+  }
+
+  // True when pointer `index` is present and non-null.
+  bool has_pointer(uint32_t index) const { return index < pointer_count_ && pointers_[index] != 0; }
+
+  // Follows struct pointer `index`. A null or absent pointer yields an empty struct (all defaults).
+  Result<StructReader> read_struct(uint32_t index) const;
+  // Follows list pointer `index` for a list whose elements hold at least `data_bits` of data
+  // and `pointers` pointers each (`data_bits` = 1 demands a bit list). Null yields an empty list.
+  Result<ListReader> read_list(uint32_t index, uint32_t data_bits, uint16_t pointers) const;
+  // Follows a Text pointer: a NUL-terminated byte list. Null yields `fallback`.
+  Result<Text> read_text(uint32_t index, Text fallback = Text{}) const;
+  // Follows a Data pointer: a byte list. Null yields `fallback`.
+  Result<Data> read_data(uint32_t index, Data fallback = Data{}) const;
+  // Reads capability pointer `index`; errors if it is null, not a capability or out of the table.
+  Result<CapIndex> read_capability(uint32_t index) const;
+
+  uint32_t data_bytes() const { return data_bytes_; }
+  uint16_t pointer_count() const { return pointer_count_; }
+
+ private:
+  template <typename T>
+  static T xor_bits(T value, T mask) {
+    if constexpr (sizeof(T) == 1) return __builtin_bit_cast(T, static_cast<uint8_t>(__builtin_bit_cast(uint8_t, value) ^ __builtin_bit_cast(uint8_t, mask)));
+    else if constexpr (sizeof(T) == 2) return __builtin_bit_cast(T, static_cast<uint16_t>(__builtin_bit_cast(uint16_t, value) ^ __builtin_bit_cast(uint16_t, mask)));
+    else if constexpr (sizeof(T) == 4) return __builtin_bit_cast(T, __builtin_bit_cast(uint32_t, value) ^ __builtin_bit_cast(uint32_t, mask));
+    else return __builtin_bit_cast(T, __builtin_bit_cast(uint64_t, value) ^ __builtin_bit_cast(uint64_t, mask));
+  }
+
+  ReadContext* context_ = nullptr;
+  const uint8_t* data_ = nullptr;
+  const Word* pointers_ = nullptr;
+  uint32_t data_bytes_ = 0;
+  uint16_t pointer_count_ = 0;
+  uint32_t nesting_ = 0;
+};
+
+// A view of one list. Element accessors take an index below size(); an index past the end
+// yields a default value rather than reading out of bounds.
+class ListReader {
+ public:
+  constexpr ListReader() = default;
+  ListReader(ReadContext* context, const uint8_t* elements, uint32_t count, uint64_t step_bits,
+             uint32_t element_data_bits, uint16_t element_pointers, uint32_t nesting)
+      : context_(context), elements_(elements), count_(count), step_bits_(step_bits),
+        element_data_bits_(element_data_bits), element_pointers_(element_pointers),
+        nesting_(nesting) {}
+
+  uint32_t size() const { return count_; }
+
+  // Element `i` of a list of primitives (of sizeof(T) bytes each).
+  template <typename T>
+  T read(uint32_t i) const {
+    T value{};
+    if (i < count_ && element_data_bits_ >= sizeof(T) * 8) {
+      __builtin_memcpy(&value, elements_ + i * (step_bits_ / 8), sizeof(T));
+    }
+    return value;
+  }
+  // Element `i` of a bit list.
+  bool read_bool(uint32_t i) const {
+    if (i >= count_ || step_bits_ != 1) return false;
+    return ((elements_[i / 8] >> (i % 8)) & 1) != 0;
+  }
+  // Element `i` viewed as a struct (struct lists, and pointer lists as one-pointer structs).
+  StructReader struct_at(uint32_t i) const;
+
+ private:
+  ReadContext* context_ = nullptr;
+  const uint8_t* elements_ = nullptr;
+  uint32_t count_ = 0;
+  uint64_t step_bits_ = 0;
+  uint32_t element_data_bits_ = 0;
+  uint16_t element_pointers_ = 0;
+  uint32_t nesting_ = 0;
+};
+
+// Typed list views used by the generated code.
+template <typename T>
+class PrimitiveList {
+ public:
+  PrimitiveList() = default;
+  explicit PrimitiveList(ListReader raw) : raw_(raw) {}
+  uint32_t size() const { return raw_.size(); }
+  T operator[](uint32_t i) const {
+    if constexpr (__is_same(T, bool)) return raw_.read_bool(i);
+    else return raw_.template read<T>(i);
+  }
+ private:
+  ListReader raw_;
+};
+
+template <typename Reader>
+class StructList {
+ public:
+  StructList() = default;
+  explicit StructList(ListReader raw) : raw_(raw) {}
+  uint32_t size() const { return raw_.size(); }
+  Reader operator[](uint32_t i) const { return Reader(raw_.struct_at(i)); }
+ private:
+  ListReader raw_;
+};
+
+class TextList {
+ public:
+  TextList() = default;
+  explicit TextList(ListReader raw) : raw_(raw) {}
+  uint32_t size() const { return raw_.size(); }
+  Result<Text> operator[](uint32_t i) const { return raw_.struct_at(i).read_text(0); }
+ private:
+  ListReader raw_;
+};
+
+class DataList {
+ public:
+  DataList() = default;
+  explicit DataList(ListReader raw) : raw_(raw) {}
+  uint32_t size() const { return raw_.size(); }
+  Result<Data> operator[](uint32_t i) const { return raw_.struct_at(i).read_data(0); }
+ private:
+  ListReader raw_;
+};
+
+// The entry point for reading one message: a segment of `size_words` words (no stream header)
+// and `cap_count` capabilities that arrived with it. Not copyable: readers point into it.
+class MessageReader {
+ public:
+  MessageReader() = default;
+  MessageReader(const Word* words, uint32_t size_words, uint32_t cap_count, ReadLimits limits = {}) {
+    reset(words, size_words, cap_count, limits);
+  }
+  MessageReader(const MessageReader&) = delete;
+  MessageReader& operator=(const MessageReader&) = delete;
+
+  // Points the reader at a new message and restores the full budget. Views of the previous
+  // message must not be used afterwards.
+  void reset(const Word* words, uint32_t size_words, uint32_t cap_count, ReadLimits limits = {});
+
+  // The root struct. An empty message is TruncatedMessage; a malformed root is MalformedMessage.
+  Result<StructReader> root();
+
+  // The root viewed as the generated struct type T.
+  template <typename T>
+  Result<typename T::Reader> root_as() {
+    return typename T::Reader(TRY(root()));
+  }
+
+  uint64_t budget_left() const { return context_.budget_left; }
+
+ private:
+  ReadContext context_;
+  uint32_t nesting_ = ReadLimits::kDefaultNesting;
+};
+
+}  // namespace tessera::capnp

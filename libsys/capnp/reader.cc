@@ -1,0 +1,173 @@
+// Hostile-message reader: pointer resolution with bounds checks, budget and nesting limits.
+#include <tessera/capnp/reader.h>
+
+namespace tessera::capnp {
+namespace {
+
+constexpr Error kMalformed = Error::MalformedMessage;
+
+// Resolves the struct or list pointer `pointer` stored at `at` to a target of `words` words
+// (plus `extra` words in front, e.g. a composite list's tag). Returns nullptr when the target
+// is not entirely inside the segment.
+const Word* resolve(const ReadContext& context, const Word* at, Word pointer, uint64_t words) {
+  const int64_t start = (at - context.segment) + 1 + wire::offset(pointer);
+  if (start < 0 || static_cast<uint64_t>(start) > context.size_words) return nullptr;
+  if (words > context.size_words - static_cast<uint64_t>(start)) return nullptr;
+  return context.segment + start;
+}
+
+// Checks that a list of `size` elements may be read as a list of `expected` elements.
+bool compatible(ElementSize size, ElementSize expected, uint32_t data_bits, uint16_t pointers) {
+  switch (expected) {
+    case ElementSize::Bit:
+      return size == ElementSize::Bit;
+    case ElementSize::Pointer:
+      return pointers > 0;
+    case ElementSize::InlineComposite:
+      return size != ElementSize::Bit;
+    case ElementSize::Void:
+      return true;
+    default:  // a primitive element
+      if (size == ElementSize::Bit || size == ElementSize::Pointer) return false;
+      if (size == ElementSize::InlineComposite) return data_bits > 0;
+      return data_bits >= wire::element_bits(expected);
+  }
+}
+
+}  // namespace
+
+Result<StructReader> StructReader::read_struct(uint32_t index) const {
+  if (!has_pointer(index)) return StructReader(context_, nullptr, 0, nullptr, 0, nesting_);
+  if (nesting_ == 0) return kMalformed;
+  const Word* at = pointers_ + index;
+  const Word pointer = *at;
+  if (wire::kind(pointer) != PointerKind::Struct) return kMalformed;
+  const uint16_t data_words = wire::struct_data_words(pointer);
+  const uint16_t pointer_count = wire::struct_pointer_count(pointer);
+  const uint64_t words = static_cast<uint64_t>(data_words) + pointer_count;
+  const Word* target = resolve(*context_, at, pointer, words);
+  if (target == nullptr) return kMalformed;
+  if (!context_->charge(words == 0 ? 1 : words)) return kMalformed;
+  return StructReader(context_, reinterpret_cast<const uint8_t*>(target), data_words * 8u,
+                      target + data_words, pointer_count, nesting_ - 1);
+}
+
+Result<ListReader> StructReader::read_list(uint32_t index, uint32_t data_bits,
+                                           uint16_t pointers) const {
+  ElementSize expected = ElementSize::InlineComposite;
+  if (pointers > 0) expected = ElementSize::Pointer;
+  else if (data_bits == 1) expected = ElementSize::Bit;
+  else if (data_bits == 8) expected = ElementSize::Byte;
+  else if (data_bits == 16) expected = ElementSize::TwoBytes;
+  else if (data_bits == 32) expected = ElementSize::FourBytes;
+  else if (data_bits == 64) expected = ElementSize::EightBytes;
+
+  if (!has_pointer(index)) return ListReader(context_, nullptr, 0, 0, data_bits, pointers, nesting_);
+  if (nesting_ == 0) return kMalformed;
+  const Word* at = pointers_ + index;
+  const Word pointer = *at;
+  if (wire::kind(pointer) != PointerKind::List) return kMalformed;
+  const ElementSize size = wire::list_element_size(pointer);
+
+  if (size == ElementSize::InlineComposite) {
+    const uint64_t words = wire::list_count(pointer);
+    const Word* tag = resolve(*context_, at, pointer, words + 1);
+    if (tag == nullptr) return kMalformed;
+    if (wire::kind(*tag) != PointerKind::Struct) return kMalformed;
+    const uint32_t count = static_cast<uint32_t>(*tag) >> 2;
+    const uint16_t data_words = wire::struct_data_words(*tag);
+    const uint16_t pointer_count = wire::struct_pointer_count(*tag);
+    const uint64_t per_element = static_cast<uint64_t>(data_words) + pointer_count;
+    if (per_element * count > words) return kMalformed;
+    // Zero-sized elements still cost a word each, so a huge empty list cannot amplify reads.
+    const uint64_t cost = 1 + (per_element == 0 ? count : per_element * count);
+    if (!context_->charge(cost)) return kMalformed;
+    if (!compatible(size, expected, data_words * 64u, pointer_count)) return kMalformed;
+    return ListReader(context_, reinterpret_cast<const uint8_t*>(tag + 1), count, per_element * 64,
+                      data_words * 64u, pointer_count, nesting_ - 1);
+  }
+
+  const uint32_t count = wire::list_count(pointer);
+  const uint64_t bits = wire::element_bits(size);
+  const uint64_t words = (static_cast<uint64_t>(count) * bits + 63) / 64;
+  const Word* target = resolve(*context_, at, pointer, words);
+  if (target == nullptr) return kMalformed;
+  if (!context_->charge(bits == 0 ? (count == 0 ? 1 : count) : (words == 0 ? 1 : words))) {
+    return kMalformed;
+  }
+  const bool is_pointer_list = size == ElementSize::Pointer;
+  const uint32_t element_data_bits = is_pointer_list ? 0 : static_cast<uint32_t>(bits);
+  const uint16_t element_pointers = is_pointer_list ? 1 : 0;
+  if (!compatible(size, expected, element_data_bits, element_pointers)) return kMalformed;
+  return ListReader(context_, reinterpret_cast<const uint8_t*>(target), count, bits,
+                    element_data_bits, element_pointers, nesting_ - 1);
+}
+
+namespace {
+// Resolves a byte-list pointer (Text or Data) at `at`; nullptr target means malformed.
+struct ByteList {
+  const uint8_t* bytes;
+  uint32_t count;
+};
+Result<ByteList> read_byte_list(ReadContext* context, const Word* at) {
+  const Word pointer = *at;
+  if (wire::kind(pointer) != PointerKind::List) return kMalformed;
+  if (wire::list_element_size(pointer) != ElementSize::Byte) return kMalformed;
+  const uint32_t count = wire::list_count(pointer);
+  const uint64_t words = (static_cast<uint64_t>(count) + 7) / 8;
+  const Word* target = resolve(*context, at, pointer, words);
+  if (target == nullptr) return kMalformed;
+  if (!context->charge(words == 0 ? 1 : words)) return kMalformed;
+  return ByteList{reinterpret_cast<const uint8_t*>(target), count};
+}
+}  // namespace
+
+Result<Text> StructReader::read_text(uint32_t index, Text fallback) const {
+  if (!has_pointer(index)) return fallback;
+  const ByteList list = TRY(read_byte_list(context_, pointers_ + index));
+  if (list.count == 0 || list.bytes[list.count - 1] != 0) return kMalformed;
+  return Text(reinterpret_cast<const char*>(list.bytes), list.count - 1);
+}
+
+Result<Data> StructReader::read_data(uint32_t index, Data fallback) const {
+  if (!has_pointer(index)) return fallback;
+  const ByteList list = TRY(read_byte_list(context_, pointers_ + index));
+  return Data{list.bytes, list.count};
+}
+
+Result<CapIndex> StructReader::read_capability(uint32_t index) const {
+  if (!has_pointer(index)) return Error::InvalidCapability;
+  const Word pointer = pointers_[index];
+  if (!wire::is_capability(pointer)) return kMalformed;
+  const uint32_t slot = wire::capability_index(pointer);
+  if (slot >= context_->cap_count) return kMalformed;
+  return CapIndex{slot};
+}
+
+StructReader ListReader::struct_at(uint32_t i) const {
+  if (i >= count_ || step_bits_ % 8 != 0) return StructReader(context_, nullptr, 0, nullptr, 0, nesting_);
+  const uint8_t* element = elements_ + (step_bits_ / 8) * i;
+  const uint32_t data_bytes = element_data_bits_ / 8;
+  return StructReader(context_, element, data_bytes,
+                      reinterpret_cast<const Word*>(element + data_bytes), element_pointers_,
+                      nesting_);
+}
+
+void MessageReader::reset(const Word* words, uint32_t size_words, uint32_t cap_count,
+                          ReadLimits limits) {
+  context_.segment = words;
+  context_.size_words = words == nullptr ? 0 : size_words;
+  context_.cap_count = cap_count;
+  context_.budget_left = limits.budget_words != 0 ? limits.budget_words
+                                                  : static_cast<uint64_t>(size_words) * 8 + 64;
+  nesting_ = limits.nesting;
+}
+
+Result<StructReader> MessageReader::root() {
+  if (context_.size_words == 0) return Error::TruncatedMessage;
+  // The root pointer is read as the single pointer of an imaginary parent one level above.
+  const StructReader parent(&context_, nullptr, 0, context_.segment, 1, nesting_);
+  return parent.read_struct(0);
+}
+
+}  // namespace tessera::capnp

@@ -1,0 +1,94 @@
+// Loads the abi/ schemas with libcapnp's SchemaParser and gathers the generated shims.
+#include "schema_env.h"
+
+#include <capnp/schema-parser.h>
+#include <kj/filesystem.h>
+#include <tessera/abi/base.capnp.dyn.h>
+#include <tessera/abi/bench.capnp.dyn.h>
+#include <tessera/abi/features.capnp.dyn.h>
+#include <tessera/abi/kernel.capnp.dyn.h>
+
+#include <map>
+
+namespace abitest {
+namespace {
+
+void walk_struct(capnp::StructSchema schema, std::map<uint64_t, capnp::StructSchema>* out) {
+  (*out)[schema.getProto().getId()] = schema;
+  for (auto field : schema.getFields()) {
+    if (field.getProto().isGroup()) walk_struct(field.getType().asStruct(), out);
+  }
+}
+
+// Every struct reachable from `parsed`: nested declarations, groups and method params/results.
+void walk(capnp::ParsedSchema parsed, std::map<uint64_t, capnp::StructSchema>* out) {
+  const auto proto = parsed.getProto();
+  if (proto.isStruct()) walk_struct(parsed.asStruct(), out);
+  if (proto.isInterface()) {
+    for (auto method : parsed.asInterface().getMethods()) {
+      walk_struct(method.getParamType(), out);
+      walk_struct(method.getResultType(), out);
+    }
+  }
+  for (auto nested : proto.getNestedNodes()) walk(parsed.getNested(nested.getName()), out);
+}
+
+struct Parsed {
+  kj::Own<kj::Filesystem> filesystem = kj::newDiskFilesystem();
+  capnp::SchemaParser parser;
+  std::map<std::string, capnp::ParsedSchema> files;
+  std::map<uint64_t, capnp::StructSchema> structs;
+
+  Parsed() {
+    const auto& root = filesystem->getRoot();
+    auto abi_dir = kj::Path::parse(&ABI_SOURCE_DIR[1]);  // drop the leading '/'
+    const kj::ReadableDirectory* imports[] = {&root};
+    for (const char* file : {"base.capnp", "kernel.capnp", "test/features.capnp", "test/bench.capnp"}) {
+      files.emplace(file, parser.parseFromDirectory(root, abi_dir.append(kj::Path::parse(file)),
+                                                    kj::arrayPtr(imports, 1)));
+    }
+    for (auto& [name, file] : files) walk(file, &structs);
+  }
+};
+
+Parsed& parsed() {
+  static Parsed instance;
+  return instance;
+}
+
+template <typename Entries>
+void add(std::vector<ShimEntry>* out, const char* schema, const Entries& entries) {
+  for (const auto& e : entries) out->push_back({schema, e.id, e.name, e.build, e.read});
+}
+
+}  // namespace
+
+const std::vector<ShimEntry>& all_entries() {
+  static const std::vector<ShimEntry> entries = [] {
+    std::vector<ShimEntry> out;
+    add(&out, "kernel", tessera::kernel::dyn::kEntries);
+    add(&out, "features", tessera::abitest::dyn::kEntries);
+    add(&out, "bench", tessera::abibench::dyn::kEntries);
+    return out;
+  }();
+  return entries;
+}
+
+capnp::StructSchema struct_schema(uint64_t id) {
+  return parsed().structs.at(id);
+}
+
+capnp::StructSchema struct_schema(const std::string& file, const std::string& name) {
+  return parsed().files.at(file).getNested(name).getProto().getId() != 0
+             ? parsed().files.at(file).getNested(name).asStruct()
+             : capnp::StructSchema();
+}
+
+std::vector<uint8_t> bytes_of(const tessera::capnp::Word* words, uint32_t count) {
+  const auto* bytes = reinterpret_cast<const uint8_t*>(words);
+  return std::vector<uint8_t>(bytes, bytes + count * 8u);
+}
+
+std::string text_of(capnp::DynamicStruct::Reader reader) { return kj::str(reader).cStr(); }
+
+}  // namespace abitest
