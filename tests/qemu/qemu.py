@@ -1,0 +1,223 @@
+"""Boots Tessera in QEMU: the one place that knows the QEMU command line and exit codes.
+
+Used by scripts/run (interactive), the test harness and the benchmarks. TESSERA_QEMU overrides
+the QEMU command (split like a shell would), e.g. to substitute a fake in the harness's tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+import shlex
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+DEFAULT_MEM_MIB = 128
+DEBUG_EXIT_PORT = 0xF4
+# -icount for reproducible guest instruction counts: 1 instruction = 1 ns of virtual time.
+ICOUNT_EXACT = "shift=0,sleep=off"
+
+
+class Outcome(enum.Enum):
+    """How a boot ended, decoded from QEMU's exit status (isa-debug-exit: (code << 1) | 1)."""
+
+    PASSED = "passed"  # guest wrote 0: everything it ran passed
+    FAILED = "failed"  # guest wrote 1: some test failed
+    PANICKED = "panicked"  # guest wrote 2: the kernel's panic handler ran
+    RESET = "reset"  # status 0: reset or triple fault (-no-reboot)
+    TIMED_OUT = "timed out"  # the harness killed a guest that ran past its deadline
+    ERROR = "error"  # anything else: QEMU itself failed
+
+
+_STATUS_OUTCOMES = {1: Outcome.PASSED, 3: Outcome.FAILED, 5: Outcome.PANICKED, 0: Outcome.RESET}
+
+
+def outcome_of(status: int | None, timed_out: bool) -> Outcome:
+    """Maps a QEMU exit status to an Outcome; never raises."""
+    if timed_out:
+        return Outcome.TIMED_OUT
+    return _STATUS_OUTCOMES.get(status if status is not None else -1, Outcome.ERROR)
+
+
+def qemu_program() -> list[str]:
+    """The QEMU command to run, honouring TESSERA_QEMU."""
+    return shlex.split(os.environ.get("TESSERA_QEMU", "qemu-system-x86_64"))
+
+
+def fw_cfg_string(text: str) -> str:
+    """Escapes text for a QEMU option value: a literal comma is written as two."""
+    return text.replace(",", ",,")
+
+
+def command(
+    iso: Path | str,
+    *,
+    mem_mib: int = DEFAULT_MEM_MIB,
+    cmdline: list[str] | None = None,
+    serial: str = "stdio",
+    icount: str | None = None,
+    gdb_port: int | None = None,
+    extra: list[str] | None = None,
+) -> list[str]:
+    """Builds the QEMU argv for booting `iso`.
+
+    The kernel command line always carries mem_mib=<the -m size> first, then `cmdline` words;
+    the kernel lets the last occurrence of a key win. With serial='mon:stdio' the QEMU monitor
+    shares the terminal (Ctrl-A X quits); otherwise the monitor is disabled.
+    """
+    words = [f"mem_mib={mem_mib}", *(cmdline or [])]
+    argv = qemu_program() + [
+        "-M", "pc", "-cpu", "max", "-m", f"{mem_mib}M", "-smp", "1",
+        "-display", "none", "-no-reboot",
+        "-serial", serial,
+        "-device", f"isa-debug-exit,iobase={DEBUG_EXIT_PORT:#x},iosize=0x04",
+        "-cdrom", str(iso),
+        "-fw_cfg", "name=opt/tessera/cmdline,string=" + fw_cfg_string(" ".join(words)),
+    ]
+    if serial != "mon:stdio":
+        argv += ["-monitor", "none"]
+    if icount:
+        argv += ["-icount", icount]
+    if gdb_port is not None:
+        argv += ["-gdb", f"tcp::{gdb_port}", "-S"]
+    return argv + list(extra or [])
+
+
+@dataclasses.dataclass
+class Boot:
+    """What one boot produced: its serial lines (also saved in log_path) and how it ended."""
+
+    argv: list[str]
+    log_path: Path
+    lines: list[str]
+    line_seconds: list[float]  # wall time from QEMU start to each line
+    status: int | None
+    timed_out: bool
+    stopped: bool  # the caller's stop_when matched and QEMU was killed on purpose
+    seconds: float
+    banner_seconds: float | None  # wall time from QEMU start to the first 'Tessera' line
+    stderr: str
+
+    @property
+    def outcome(self) -> Outcome:
+        return outcome_of(self.status, self.timed_out)
+
+    def describe_end(self) -> str:
+        """One human-readable line saying how the boot ended."""
+        if self.stopped:
+            return "stopped by the harness once the awaited line arrived"
+        if self.timed_out:
+            return f"guest still running after {self.seconds:.0f}s: QEMU killed (hang?)"
+        text = {
+            Outcome.PASSED: "guest exited: passed (status 1)",
+            Outcome.FAILED: "guest exited: tests failed (status 3)",
+            Outcome.PANICKED: "guest exited: kernel panic (status 5)",
+            Outcome.RESET: "guest reset or triple-faulted (status 0)",
+        }.get(self.outcome)
+        if text:
+            return text
+        first_error = self.stderr.strip().splitlines()[:1]
+        return f"QEMU failed with status {self.status}" + (f": {first_error[0]}" if first_error else "")
+
+    def tail(self, count: int = 40) -> list[str]:
+        """The last `count` serial lines, then QEMU's stderr lines if it wrote any."""
+        out = self.lines[-count:]
+        if self.stderr.strip():
+            out = out + ["--- qemu stderr ---"] + self.stderr.strip().splitlines()[-10:]
+        return out
+
+
+def boot(argv: list[str], log_path: Path, timeout: float,
+         stop_when: Callable[[str], bool] | None = None) -> Boot:
+    """Runs QEMU until it exits or `timeout` seconds pass (then kills it), saving the serial log.
+
+    If `stop_when` is given, QEMU is also killed right after the first serial line it accepts.
+
+    Guarantees: QEMU never outlives this call (also on KeyboardInterrupt), serial bytes that are
+    not UTF-8 are replaced rather than raising, and the log file holds every line read.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    lines: list[str] = []
+    line_seconds: list[float] = []
+    banner_at: list[float] = []
+    stopped = threading.Event()
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+    def read_serial() -> None:
+        assert proc.stdout is not None
+        with open(log_path, "w", encoding="utf-8") as log:
+            for raw in proc.stdout:
+                now = time.monotonic() - start
+                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                if not banner_at and line.startswith("Tessera"):
+                    banner_at.append(now)
+                line_seconds.append(now)
+                lines.append(line)
+                log.write(line + "\n")
+                log.flush()
+                if stop_when is not None and not stopped.is_set() and stop_when(line):
+                    stopped.set()
+                    proc.kill()
+
+    stderr_chunks: list[bytes] = []
+
+    def read_stderr() -> None:
+        assert proc.stderr is not None
+        stderr_chunks.append(proc.stderr.read())
+
+    readers = [threading.Thread(target=read_serial, daemon=True),
+               threading.Thread(target=read_stderr, daemon=True)]
+    for reader in readers:
+        reader.start()
+    timed_out = False
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    for reader in readers:
+        reader.join(timeout=5)
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
+    stderr = b"".join(stderr_chunks).decode("utf-8", errors="replace")
+    if stderr.strip():
+        with open(log_path, "a", encoding="utf-8") as log:
+            log.write("--- qemu stderr ---\n" + stderr)
+    return Boot(argv=argv, log_path=log_path, lines=list(lines), line_seconds=list(line_seconds),
+                status=None if timed_out else proc.returncode, timed_out=timed_out,
+                stopped=stopped.is_set(),
+                seconds=time.monotonic() - start,
+                banner_seconds=banner_at[0] if banner_at else None, stderr=stderr)
+
+
+def main() -> int:
+    """CLI for shell scripts: prints the argv of `command(...)` NUL-separated on stdout."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="print the QEMU command line for Tessera")
+    parser.add_argument("--iso", required=True)
+    parser.add_argument("--mem", type=int, default=DEFAULT_MEM_MIB)
+    parser.add_argument("--cmdline", default="")
+    parser.add_argument("--serial", default="stdio")
+    parser.add_argument("--icount", default=None)
+    parser.add_argument("--gdb-port", type=int, default=None)
+    parser.add_argument("extra", nargs="*")
+    args = parser.parse_args()
+    argv = command(args.iso, mem_mib=args.mem, cmdline=args.cmdline.split(), serial=args.serial,
+                   icount=args.icount, gdb_port=args.gdb_port, extra=args.extra)
+    os.write(1, b"".join(a.encode() + b"\0" for a in argv))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
