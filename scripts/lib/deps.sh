@@ -4,7 +4,7 @@
 # only the missing packages, with apt-get as root or through sudo otherwise.
 
 tessera_required_packages=(
-  meson ninja-build clang lld libclang-rt-14-dev binutils python3
+  meson ninja-build clang lld libclang-rt-14-dev binutils g++ python3
   qemu-system-x86 grub-pc-bin grub-common xorriso mtools
   catch2 capnproto libcapnp-dev pkg-config gdb
 )
