@@ -75,6 +75,7 @@ class Capability {
   // --- Untyped ---
   // Bytes from the base that have been handed out; only grows until the untyped has no children.
   constexpr uint64_t watermark() const { return data_; }
+  // Untyped and frames: the memory is device memory (from a device untyped).
   constexpr bool is_device() const { return (flags_ & kFlagDevice) != 0; }
 
   // --- I/O ports ---
@@ -96,6 +97,12 @@ class Capability {
     Capability c = *this;
     c.data_ = guard;
     c.guard_bits_ = guard_bits;
+    return c;
+  }
+  // Marks an Untyped or Frame cap as device memory (not RAM: never zeroed, never kernel objects).
+  constexpr Capability with_device(bool device) const {
+    Capability c = *this;
+    c.flags_ = device ? kFlagDevice : 0;
     return c;
   }
   constexpr Capability with_watermark(uint64_t watermark) const {

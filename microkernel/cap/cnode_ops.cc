@@ -19,7 +19,9 @@ Result<Capability> derive(const CapSlot* src, const CapSlot* dest) {
 }
 
 void insert_derived(CapContext& ctx, CapSlot* src, CapSlot* dest, const Capability& cap) {
-  cdt::insert(ctx, dest, cap, src, src);
+  // Untyped caps are never destroyed, so they need no ring: each stays alone in its own (a
+  // full-size untyped retyped from an untyped names the same region, yet is a new cap).
+  cdt::insert(ctx, dest, cap, src, cap.type() == ObjectType::Untyped ? nullptr : src);
   if (cap.type() == ObjectType::Untyped) {
     src->cap = src->cap.with_watermark(uint64_t{1} << src->cap.size_bits());
   }
@@ -59,7 +61,10 @@ Result<void> mint_cap(CapContext& ctx, CapSlot* src, CapSlot* dest, CapRights ri
 }
 
 Result<void> move_cap(CapContext& ctx, CapSlot* src, CapSlot* dest) {
-  return mutate_cap(ctx, src, dest, 0);
+  if (src->empty()) return Error::EmptySlot;
+  if (!dest->empty()) return Error::DeleteFirst;
+  cdt::transfer(ctx, src, dest);  // the cap itself is unchanged (a CNode keeps its guard)
+  return {};
 }
 
 Result<void> mutate_cap(CapContext& ctx, CapSlot* src, CapSlot* dest, uint64_t data) {

@@ -36,11 +36,13 @@ Result<void> copy_cap(CapContext& ctx, CapSlot* src, CapSlot* dest);
 Result<void> mint_cap(CapContext& ctx, CapSlot* src, CapSlot* dest, CapRights rights,
                       uint64_t data);
 
-// Moves the cap from `src` to `dest`, keeping its place in the derivation tree and its children.
+// Moves the cap, unchanged, from `src` to `dest`, keeping its place in the derivation tree and
+// its children.
 // Errors: EmptySlot (src), DeleteFirst (dest occupied, including dest == src).
 Result<void> move_cap(CapContext& ctx, CapSlot* src, CapSlot* dest);
 
-// As move_cap, applying `data` (apply_cap_data) on the way. Rights are unchanged.
+// As move_cap, applying `data` (apply_cap_data) on the way; for a CNode the data word replaces
+// the guard (so 0 removes it), as in seL4. Rights are unchanged.
 Result<void> mutate_cap(CapContext& ctx, CapSlot* src, CapSlot* dest, uint64_t data);
 
 // Moves the cap in `pivot` to `dest` (applying dest_data) and the cap in `src` to `pivot`

@@ -18,7 +18,8 @@ struct ObjectHooks {
   void* (*phys_to_virt)(void* cookie, uint64_t phys) = nullptr;
   // Zero [phys, phys + bytes): called for every new object made from non-device memory.
   void (*zero_memory)(void* cookie, uint64_t phys, uint64_t bytes) = nullptr;
-  // A new object exists; `cap` is its first capability (memory already zeroed).
+  // A new object exists; `cap` is its first capability (memory already zeroed). Not called for
+  // Untyped: an untyped cap names a region of memory, not an object with a lifetime.
   void (*object_created)(void* cookie, const Capability& cap) = nullptr;
   // Optional (may be null): the capability slots embedded in an object other than a CNode, e.g. a
   // TCB's CSpace and VSpace root slots. Returns the first slot and stores the count. When the

@@ -24,7 +24,7 @@ enum class LookupFailureKind : uint8_t {
 struct LookupFailure {
   LookupFailureKind kind = LookupFailureKind::None;
   uint8_t bits_left = 0;     // bits of the cptr not yet resolved where the failure happened
-  uint8_t bits_found = 0;    // DepthMismatch: bits the CNode level needed; GuardMismatch: guard size
+  uint8_t bits_found = 0;    // DepthMismatch: bits the level needed; GuardMismatch: guard size
   uint64_t guard_found = 0;  // GuardMismatch: the bits of the cptr compared with the guard
 };
 

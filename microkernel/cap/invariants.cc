@@ -85,8 +85,9 @@ class Checker {
 
   bool check_cap(const CapSlot* s) {
     const Capability& cap = s->cap;
+    const uint8_t size_bits = cap.memory_size_bits();
     if (has_memory(cap.type()) &&
-        (cap.memory_size_bits() >= 64 || !is_aligned(cap.phys(), uint64_t{1} << cap.memory_size_bits()))) {
+        (size_bits >= 64 || !is_aligned(cap.phys(), uint64_t{1} << size_bits))) {
       return fail("object not aligned to its size", s);
     }
     if (cap.type() == ObjectType::CNode) {
@@ -108,6 +109,9 @@ class Checker {
       if (!s->has_children() && cap.watermark() != 0) {
         return fail("untyped without children has a non-zero watermark", s);
       }
+    }
+    if (cap.is_device() && !allowed_from_device_memory(cap.type())) {
+      return fail("device flag on a type that cannot be device memory", s);
     }
     if (!is_badgeable(cap.type()) && cap.type() != ObjectType::CNode &&
         cap.type() != ObjectType::Untyped && cap.guard() != 0) {
@@ -133,18 +137,21 @@ class Checker {
         if (p.is_device() && !allowed_from_device_memory(c.type())) {
           return fail("kernel object made from device memory", s);
         }
-        if (c.type() == ObjectType::Untyped && c.is_device() != p.is_device()) {
-          return fail("untyped child does not inherit the device flag", s);
+        if (c.is_device() != p.is_device() &&
+            (c.type() == ObjectType::Untyped || c.type() == ObjectType::Frame4K ||
+             c.type() == ObjectType::Frame2M)) {
+          return fail("child does not inherit the device flag", s);
         }
         return true;
       case ObjectType::IrqControl:
-        return c.type() == ObjectType::IrqHandler ? true
-                                                  : fail("IrqControl child is not an IRQ handler", s);
+        if (c.type() != ObjectType::IrqHandler) return fail("IrqControl child is not an IRQ", s);
+        return true;
       case ObjectType::IoPortControl:
-        return c.type() == ObjectType::IoPort ? true
-                                              : fail("IoPortControl child is not an I/O port", s);
+        if (c.type() != ObjectType::IoPort) return fail("IoPortControl child is not a port", s);
+        return true;
       default:
-        return c.same_object(p) ? true : fail("derived cap names another object than its parent", s);
+        if (!c.same_object(p)) return fail("derived cap names another object than its parent", s);
+        return true;
     }
   }
 
@@ -160,6 +167,9 @@ class Checker {
       if (!r->cap.same_object(s->cap)) return fail("ring holds a cap to another object", r);
       r = r->ring_next;
     } while (r != s);
+    if (s->cap.type() == ObjectType::Untyped) {
+      return ring_length == 1 ? true : fail("untyped cap in a ring with others", s);
+    }
     uint64_t same = 0;
     for (const CapSlot* o = ctx_.first_root(); o != nullptr; o = cdt::next_preorder(o, nullptr)) {
       if (o->cap.same_object(s->cap)) ++same;
@@ -173,7 +183,8 @@ class Checker {
     Region mine = region_of(s->cap);
     for (const CapSlot* o = cdt::next_preorder(s, nullptr); o != nullptr;
          o = cdt::next_preorder(o, nullptr)) {
-      if (!has_memory(o->cap.type()) || o->cap.same_object(s->cap)) continue;
+      if (!has_memory(o->cap.type())) continue;
+      if (o->cap.same_object(s->cap) && s->cap.type() != ObjectType::Untyped) continue;
       if (!overlaps(mine, region_of(o->cap))) continue;
       bool nested = (s->cap.type() == ObjectType::Untyped && cdt::is_ancestor(s, o) &&
                      used_region_holds(s->cap, o->cap)) ||

@@ -15,6 +15,7 @@ namespace tessera::cap {
 //                            Roots (parent == nullptr) are siblings in CapContext's root list.
 //   ring_prev / ring_next    a circular list of every slot whose cap names the same object;
 //                            a cap is the last one to its object when the ring is just itself.
+//                            (Untyped caps are never destroyed and always form a ring alone.)
 //   arch_reserved            room for the kernel's per-cap state (e.g. a frame's mapping).
 // An empty slot has every link null.
 struct CapSlot {

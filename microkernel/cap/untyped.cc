@@ -13,7 +13,7 @@ Capability make_object_cap(ObjectType type, uint64_t phys, uint8_t size_bits, bo
     case ObjectType::Untyped: return Capability::untyped(phys, size_bits, device);
     case ObjectType::CNode: return Capability::cnode(phys, size_bits);
     case ObjectType::SchedContext: return Capability::sched_context(phys, size_bits);
-    default: return Capability::object(type, phys);
+    default: return Capability::object(type, phys).with_device(device);
   }
 }
 
@@ -60,7 +60,7 @@ Result<void> retype(CapContext& ctx, CapSlot* untyped_slot, const RetypeRequest&
     if (!untyped.is_device() && request.type != ObjectType::Untyped) ctx.zero(phys, object_size);
     Capability cap = make_object_cap(request.type, phys, user_bits, untyped.is_device());
     cdt::insert(ctx, &dest_slots[i], cap, untyped_slot, nullptr);
-    ctx.created(cap);
+    if (request.type != ObjectType::Untyped) ctx.created(cap);
   }
   untyped_slot->cap = untyped.with_watermark(first_offset + (request.count << object_bits));
   return {};

@@ -21,8 +21,8 @@ struct RetypeRequest {
 // untyped's watermark rounded up to their size (objects are aligned to their size), the
 // watermark moves past them (it resets to 0 only when the untyped has no children), their memory
 // is zeroed through ObjectHooks::zero_memory (not for device memory, and not for new Untyped:
-// objects made from those are zeroed then), ObjectHooks::object_created
-// runs for each, and their caps (all rights) go to consecutive slots of the destination CNode.
+// objects made from those are zeroed then), ObjectHooks::object_created runs for each (except
+// Untyped), and their caps (all rights) go to consecutive slots of the destination CNode.
 // Errors, checked in this order, with nothing changed on error:
 //   EmptySlot / WrongObjectType  untyped_slot does not hold an Untyped cap
 //   InvalidArgument    type cannot be retyped (control caps, IRQ handlers, I/O ports, Null)
