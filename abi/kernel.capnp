@@ -5,7 +5,7 @@
 @0xfe8be88eecc90ac1;
 
 using Abi = import "base.capnp";
-$Abi.namespace("tessera::kernel");
+$Abi.namespace("tessera::abi");
 
 enum ObjectType @0x921e093bea08e5f9 {
   # What Untyped.retype creates.

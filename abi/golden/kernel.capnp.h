@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-namespace tessera::kernel {
+namespace tessera::abi {
 
 enum class ObjectType : uint16_t {
   Untyped = 0,
@@ -25,12 +25,12 @@ enum class ObjectType : uint16_t {
 };
 constexpr uint16_t kObjectTypeCount = 14;
 
-}  // namespace tessera::kernel
+}  // namespace tessera::abi
 
 #include <tessera/abi/base.capnp.h>
 #include <tessera/capnp/transport.h>
 
-namespace tessera::kernel {
+namespace tessera::abi {
 
 constexpr uint8_t kRightRead = 1;
 constexpr uint8_t kRightWrite = 2;
@@ -950,7 +950,7 @@ class Untyped_RetypeParams::Reader {
   Reader() = default;
   explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
   const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  ::tessera::kernel::ObjectType type() const { return static_cast<::tessera::kernel::ObjectType>(raw_.read<uint16_t>(0)); }
+  ::tessera::abi::ObjectType type() const { return static_cast<::tessera::abi::ObjectType>(raw_.read<uint16_t>(0)); }
   uint8_t size_bits() const { return raw_.read<uint8_t>(2); }
   bool has_root() const { return raw_.has_pointer(0); }
   ::tessera::Result<::tessera::capnp::CapIndex> root() const { return raw_.read_capability(0); }
@@ -969,7 +969,7 @@ class Untyped_RetypeParams::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_type(::tessera::kernel::ObjectType value) { raw_.write<uint16_t>(0, static_cast<uint16_t>(value)); }
+  void set_type(::tessera::abi::ObjectType value) { raw_.write<uint16_t>(0, static_cast<uint16_t>(value)); }
   void set_size_bits(uint8_t value) { raw_.write<uint8_t>(2, value); }
   void set_root(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
   void set_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
@@ -3737,8 +3737,8 @@ struct Untyped {
   static constexpr uint32_t kInterfaceCode = 1u;
   enum class Method : uint16_t { Retype = 0 };
   static constexpr uint16_t kMethodCount = 1;
-  using RetypeParams = ::tessera::kernel::Untyped_RetypeParams;
-  using RetypeResults = ::tessera::kernel::Untyped_RetypeResults;
+  using RetypeParams = ::tessera::abi::Untyped_RetypeParams;
+  using RetypeResults = ::tessera::abi::Untyped_RetypeResults;
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -3760,7 +3760,7 @@ struct Untyped {
 
   // Typed arguments of Retype, as the kernel sees them.
   struct RetypeArgs {
-    ::tessera::kernel::ObjectType type{};
+    ::tessera::abi::ObjectType type{};
     uint8_t size_bits{};
     ::tessera::capnp::CapIndex root;
     uint64_t index{};
@@ -3802,7 +3802,7 @@ class Untyped::Client {
     return call<RetypeResults>(message, Method::Retype);
   }
   // Retype with its parameters as arguments.
-  ::tessera::Result<void> retype(::tessera::kernel::ObjectType type, uint8_t size_bits, ::tessera::capnp::CapRef root, uint64_t index, uint8_t depth, uint64_t offset, uint32_t count) {
+  ::tessera::Result<void> retype(::tessera::abi::ObjectType type, uint8_t size_bits, ::tessera::capnp::CapRef root, uint64_t index, uint8_t depth, uint64_t offset, uint32_t count) {
     auto reply = retype_with([&](RetypeParams::Builder params_) {
       params_.set_type(type);
       params_.set_size_bits(size_bits);
@@ -3878,22 +3878,22 @@ struct CNode {
   static constexpr uint32_t kInterfaceCode = 2u;
   enum class Method : uint16_t { Copy = 0, Mint = 1, Move = 2, Mutate = 3, Rotate = 4, Revoke = 5, Delete = 6, CancelBadgedSends = 7 };
   static constexpr uint16_t kMethodCount = 8;
-  using CopyParams = ::tessera::kernel::CNode_CopyParams;
-  using CopyResults = ::tessera::kernel::CNode_CopyResults;
-  using MintParams = ::tessera::kernel::CNode_MintParams;
-  using MintResults = ::tessera::kernel::CNode_MintResults;
-  using MoveParams = ::tessera::kernel::CNode_MoveParams;
-  using MoveResults = ::tessera::kernel::CNode_MoveResults;
-  using MutateParams = ::tessera::kernel::CNode_MutateParams;
-  using MutateResults = ::tessera::kernel::CNode_MutateResults;
-  using RotateParams = ::tessera::kernel::CNode_RotateParams;
-  using RotateResults = ::tessera::kernel::CNode_RotateResults;
-  using RevokeParams = ::tessera::kernel::CNode_RevokeParams;
-  using RevokeResults = ::tessera::kernel::CNode_RevokeResults;
-  using DeleteParams = ::tessera::kernel::CNode_DeleteParams;
-  using DeleteResults = ::tessera::kernel::CNode_DeleteResults;
-  using CancelBadgedSendsParams = ::tessera::kernel::CNode_CancelBadgedSendsParams;
-  using CancelBadgedSendsResults = ::tessera::kernel::CNode_CancelBadgedSendsResults;
+  using CopyParams = ::tessera::abi::CNode_CopyParams;
+  using CopyResults = ::tessera::abi::CNode_CopyResults;
+  using MintParams = ::tessera::abi::CNode_MintParams;
+  using MintResults = ::tessera::abi::CNode_MintResults;
+  using MoveParams = ::tessera::abi::CNode_MoveParams;
+  using MoveResults = ::tessera::abi::CNode_MoveResults;
+  using MutateParams = ::tessera::abi::CNode_MutateParams;
+  using MutateResults = ::tessera::abi::CNode_MutateResults;
+  using RotateParams = ::tessera::abi::CNode_RotateParams;
+  using RotateResults = ::tessera::abi::CNode_RotateResults;
+  using RevokeParams = ::tessera::abi::CNode_RevokeParams;
+  using RevokeResults = ::tessera::abi::CNode_RevokeResults;
+  using DeleteParams = ::tessera::abi::CNode_DeleteParams;
+  using DeleteResults = ::tessera::abi::CNode_DeleteResults;
+  using CancelBadgedSendsParams = ::tessera::abi::CNode_CancelBadgedSendsParams;
+  using CancelBadgedSendsResults = ::tessera::abi::CNode_CancelBadgedSendsResults;
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -4363,34 +4363,34 @@ struct Tcb {
   static constexpr uint32_t kInterfaceCode = 3u;
   enum class Method : uint16_t { Configure = 0, SetPriority = 1, SetMcPriority = 2, SetSchedParams = 3, SetIpcBuffer = 4, SetSpace = 5, Suspend = 6, Resume = 7, ReadRegisters = 8, WriteRegisters = 9, CopyRegisters = 10, BindNotification = 11, UnbindNotification = 12, SetTlsBase = 13 };
   static constexpr uint16_t kMethodCount = 14;
-  using ConfigureParams = ::tessera::kernel::Tcb_ConfigureParams;
-  using ConfigureResults = ::tessera::kernel::Tcb_ConfigureResults;
-  using SetPriorityParams = ::tessera::kernel::Tcb_SetPriorityParams;
-  using SetPriorityResults = ::tessera::kernel::Tcb_SetPriorityResults;
-  using SetMcPriorityParams = ::tessera::kernel::Tcb_SetMcPriorityParams;
-  using SetMcPriorityResults = ::tessera::kernel::Tcb_SetMcPriorityResults;
-  using SetSchedParamsParams = ::tessera::kernel::Tcb_SetSchedParamsParams;
-  using SetSchedParamsResults = ::tessera::kernel::Tcb_SetSchedParamsResults;
-  using SetIpcBufferParams = ::tessera::kernel::Tcb_SetIpcBufferParams;
-  using SetIpcBufferResults = ::tessera::kernel::Tcb_SetIpcBufferResults;
-  using SetSpaceParams = ::tessera::kernel::Tcb_SetSpaceParams;
-  using SetSpaceResults = ::tessera::kernel::Tcb_SetSpaceResults;
-  using SuspendParams = ::tessera::kernel::Tcb_SuspendParams;
-  using SuspendResults = ::tessera::kernel::Tcb_SuspendResults;
-  using ResumeParams = ::tessera::kernel::Tcb_ResumeParams;
-  using ResumeResults = ::tessera::kernel::Tcb_ResumeResults;
-  using ReadRegistersParams = ::tessera::kernel::Tcb_ReadRegistersParams;
-  using ReadRegistersResults = ::tessera::kernel::Tcb_ReadRegistersResults;
-  using WriteRegistersParams = ::tessera::kernel::Tcb_WriteRegistersParams;
-  using WriteRegistersResults = ::tessera::kernel::Tcb_WriteRegistersResults;
-  using CopyRegistersParams = ::tessera::kernel::Tcb_CopyRegistersParams;
-  using CopyRegistersResults = ::tessera::kernel::Tcb_CopyRegistersResults;
-  using BindNotificationParams = ::tessera::kernel::Tcb_BindNotificationParams;
-  using BindNotificationResults = ::tessera::kernel::Tcb_BindNotificationResults;
-  using UnbindNotificationParams = ::tessera::kernel::Tcb_UnbindNotificationParams;
-  using UnbindNotificationResults = ::tessera::kernel::Tcb_UnbindNotificationResults;
-  using SetTlsBaseParams = ::tessera::kernel::Tcb_SetTlsBaseParams;
-  using SetTlsBaseResults = ::tessera::kernel::Tcb_SetTlsBaseResults;
+  using ConfigureParams = ::tessera::abi::Tcb_ConfigureParams;
+  using ConfigureResults = ::tessera::abi::Tcb_ConfigureResults;
+  using SetPriorityParams = ::tessera::abi::Tcb_SetPriorityParams;
+  using SetPriorityResults = ::tessera::abi::Tcb_SetPriorityResults;
+  using SetMcPriorityParams = ::tessera::abi::Tcb_SetMcPriorityParams;
+  using SetMcPriorityResults = ::tessera::abi::Tcb_SetMcPriorityResults;
+  using SetSchedParamsParams = ::tessera::abi::Tcb_SetSchedParamsParams;
+  using SetSchedParamsResults = ::tessera::abi::Tcb_SetSchedParamsResults;
+  using SetIpcBufferParams = ::tessera::abi::Tcb_SetIpcBufferParams;
+  using SetIpcBufferResults = ::tessera::abi::Tcb_SetIpcBufferResults;
+  using SetSpaceParams = ::tessera::abi::Tcb_SetSpaceParams;
+  using SetSpaceResults = ::tessera::abi::Tcb_SetSpaceResults;
+  using SuspendParams = ::tessera::abi::Tcb_SuspendParams;
+  using SuspendResults = ::tessera::abi::Tcb_SuspendResults;
+  using ResumeParams = ::tessera::abi::Tcb_ResumeParams;
+  using ResumeResults = ::tessera::abi::Tcb_ResumeResults;
+  using ReadRegistersParams = ::tessera::abi::Tcb_ReadRegistersParams;
+  using ReadRegistersResults = ::tessera::abi::Tcb_ReadRegistersResults;
+  using WriteRegistersParams = ::tessera::abi::Tcb_WriteRegistersParams;
+  using WriteRegistersResults = ::tessera::abi::Tcb_WriteRegistersResults;
+  using CopyRegistersParams = ::tessera::abi::Tcb_CopyRegistersParams;
+  using CopyRegistersResults = ::tessera::abi::Tcb_CopyRegistersResults;
+  using BindNotificationParams = ::tessera::abi::Tcb_BindNotificationParams;
+  using BindNotificationResults = ::tessera::abi::Tcb_BindNotificationResults;
+  using UnbindNotificationParams = ::tessera::abi::Tcb_UnbindNotificationParams;
+  using UnbindNotificationResults = ::tessera::abi::Tcb_UnbindNotificationResults;
+  using SetTlsBaseParams = ::tessera::abi::Tcb_SetTlsBaseParams;
+  using SetTlsBaseResults = ::tessera::abi::Tcb_SetTlsBaseResults;
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -5146,10 +5146,10 @@ struct IrqControl {
   static constexpr uint32_t kInterfaceCode = 4u;
   enum class Method : uint16_t { GetIoapic = 0, GetMsi = 1 };
   static constexpr uint16_t kMethodCount = 2;
-  using GetIoapicParams = ::tessera::kernel::IrqControl_GetIoapicParams;
-  using GetIoapicResults = ::tessera::kernel::IrqControl_GetIoapicResults;
-  using GetMsiParams = ::tessera::kernel::IrqControl_GetMsiParams;
-  using GetMsiResults = ::tessera::kernel::IrqControl_GetMsiResults;
+  using GetIoapicParams = ::tessera::abi::IrqControl_GetIoapicParams;
+  using GetIoapicResults = ::tessera::abi::IrqControl_GetIoapicResults;
+  using GetMsiParams = ::tessera::abi::IrqControl_GetMsiParams;
+  using GetMsiResults = ::tessera::abi::IrqControl_GetMsiResults;
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -5349,12 +5349,12 @@ struct IrqHandler {
   static constexpr uint32_t kInterfaceCode = 5u;
   enum class Method : uint16_t { Ack = 0, SetNotification = 1, Clear = 2 };
   static constexpr uint16_t kMethodCount = 3;
-  using AckParams = ::tessera::kernel::IrqHandler_AckParams;
-  using AckResults = ::tessera::kernel::IrqHandler_AckResults;
-  using SetNotificationParams = ::tessera::kernel::IrqHandler_SetNotificationParams;
-  using SetNotificationResults = ::tessera::kernel::IrqHandler_SetNotificationResults;
-  using ClearParams = ::tessera::kernel::IrqHandler_ClearParams;
-  using ClearResults = ::tessera::kernel::IrqHandler_ClearResults;
+  using AckParams = ::tessera::abi::IrqHandler_AckParams;
+  using AckResults = ::tessera::abi::IrqHandler_AckResults;
+  using SetNotificationParams = ::tessera::abi::IrqHandler_SetNotificationParams;
+  using SetNotificationResults = ::tessera::abi::IrqHandler_SetNotificationResults;
+  using ClearParams = ::tessera::abi::IrqHandler_ClearParams;
+  using ClearResults = ::tessera::abi::IrqHandler_ClearResults;
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -5540,8 +5540,8 @@ struct IoPortControl {
   static constexpr uint32_t kInterfaceCode = 6u;
   enum class Method : uint16_t { Issue = 0 };
   static constexpr uint16_t kMethodCount = 1;
-  using IssueParams = ::tessera::kernel::IoPortControl_IssueParams;
-  using IssueResults = ::tessera::kernel::IoPortControl_IssueResults;
+  using IssueParams = ::tessera::abi::IoPortControl_IssueParams;
+  using IssueResults = ::tessera::abi::IoPortControl_IssueResults;
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -5675,18 +5675,18 @@ struct IoPort {
   static constexpr uint32_t kInterfaceCode = 7u;
   enum class Method : uint16_t { In8 = 0, In16 = 1, In32 = 2, Out8 = 3, Out16 = 4, Out32 = 5 };
   static constexpr uint16_t kMethodCount = 6;
-  using In8Params = ::tessera::kernel::IoPort_In8Params;
-  using In8Results = ::tessera::kernel::IoPort_In8Results;
-  using In16Params = ::tessera::kernel::IoPort_In16Params;
-  using In16Results = ::tessera::kernel::IoPort_In16Results;
-  using In32Params = ::tessera::kernel::IoPort_In32Params;
-  using In32Results = ::tessera::kernel::IoPort_In32Results;
-  using Out8Params = ::tessera::kernel::IoPort_Out8Params;
-  using Out8Results = ::tessera::kernel::IoPort_Out8Results;
-  using Out16Params = ::tessera::kernel::IoPort_Out16Params;
-  using Out16Results = ::tessera::kernel::IoPort_Out16Results;
-  using Out32Params = ::tessera::kernel::IoPort_Out32Params;
-  using Out32Results = ::tessera::kernel::IoPort_Out32Results;
+  using In8Params = ::tessera::abi::IoPort_In8Params;
+  using In8Results = ::tessera::abi::IoPort_In8Results;
+  using In16Params = ::tessera::abi::IoPort_In16Params;
+  using In16Results = ::tessera::abi::IoPort_In16Results;
+  using In32Params = ::tessera::abi::IoPort_In32Params;
+  using In32Results = ::tessera::abi::IoPort_In32Results;
+  using Out8Params = ::tessera::abi::IoPort_Out8Params;
+  using Out8Results = ::tessera::abi::IoPort_Out8Results;
+  using Out16Params = ::tessera::abi::IoPort_Out16Params;
+  using Out16Results = ::tessera::abi::IoPort_Out16Results;
+  using Out32Params = ::tessera::abi::IoPort_Out32Params;
+  using Out32Results = ::tessera::abi::IoPort_Out32Results;
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -6115,10 +6115,10 @@ struct Pdpt {
   static constexpr uint32_t kInterfaceCode = 9u;
   enum class Method : uint16_t { Map = 0, Unmap = 1 };
   static constexpr uint16_t kMethodCount = 2;
-  using MapParams = ::tessera::kernel::Pdpt_MapParams;
-  using MapResults = ::tessera::kernel::Pdpt_MapResults;
-  using UnmapParams = ::tessera::kernel::Pdpt_UnmapParams;
-  using UnmapResults = ::tessera::kernel::Pdpt_UnmapResults;
+  using MapParams = ::tessera::abi::Pdpt_MapParams;
+  using MapResults = ::tessera::abi::Pdpt_MapResults;
+  using UnmapParams = ::tessera::abi::Pdpt_UnmapParams;
+  using UnmapResults = ::tessera::abi::Pdpt_UnmapResults;
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -6278,10 +6278,10 @@ struct PageDirectory {
   static constexpr uint32_t kInterfaceCode = 10u;
   enum class Method : uint16_t { Map = 0, Unmap = 1 };
   static constexpr uint16_t kMethodCount = 2;
-  using MapParams = ::tessera::kernel::PageDirectory_MapParams;
-  using MapResults = ::tessera::kernel::PageDirectory_MapResults;
-  using UnmapParams = ::tessera::kernel::PageDirectory_UnmapParams;
-  using UnmapResults = ::tessera::kernel::PageDirectory_UnmapResults;
+  using MapParams = ::tessera::abi::PageDirectory_MapParams;
+  using MapResults = ::tessera::abi::PageDirectory_MapResults;
+  using UnmapParams = ::tessera::abi::PageDirectory_UnmapParams;
+  using UnmapResults = ::tessera::abi::PageDirectory_UnmapResults;
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -6441,10 +6441,10 @@ struct PageTable {
   static constexpr uint32_t kInterfaceCode = 11u;
   enum class Method : uint16_t { Map = 0, Unmap = 1 };
   static constexpr uint16_t kMethodCount = 2;
-  using MapParams = ::tessera::kernel::PageTable_MapParams;
-  using MapResults = ::tessera::kernel::PageTable_MapResults;
-  using UnmapParams = ::tessera::kernel::PageTable_UnmapParams;
-  using UnmapResults = ::tessera::kernel::PageTable_UnmapResults;
+  using MapParams = ::tessera::abi::PageTable_MapParams;
+  using MapResults = ::tessera::abi::PageTable_MapResults;
+  using UnmapParams = ::tessera::abi::PageTable_UnmapParams;
+  using UnmapResults = ::tessera::abi::PageTable_UnmapResults;
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -6604,12 +6604,12 @@ struct Frame {
   static constexpr uint32_t kInterfaceCode = 12u;
   enum class Method : uint16_t { Map = 0, Unmap = 1, GetAddress = 2 };
   static constexpr uint16_t kMethodCount = 3;
-  using MapParams = ::tessera::kernel::Frame_MapParams;
-  using MapResults = ::tessera::kernel::Frame_MapResults;
-  using UnmapParams = ::tessera::kernel::Frame_UnmapParams;
-  using UnmapResults = ::tessera::kernel::Frame_UnmapResults;
-  using GetAddressParams = ::tessera::kernel::Frame_GetAddressParams;
-  using GetAddressResults = ::tessera::kernel::Frame_GetAddressResults;
+  using MapParams = ::tessera::abi::Frame_MapParams;
+  using MapResults = ::tessera::abi::Frame_MapResults;
+  using UnmapParams = ::tessera::abi::Frame_UnmapParams;
+  using UnmapResults = ::tessera::abi::Frame_UnmapResults;
+  using GetAddressParams = ::tessera::abi::Frame_GetAddressParams;
+  using GetAddressResults = ::tessera::abi::Frame_GetAddressResults;
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -6815,8 +6815,8 @@ struct SchedControl {
   static constexpr uint32_t kInterfaceCode = 13u;
   enum class Method : uint16_t { Configure = 0 };
   static constexpr uint16_t kMethodCount = 1;
-  using ConfigureParams = ::tessera::kernel::SchedControl_ConfigureParams;
-  using ConfigureResults = ::tessera::kernel::SchedControl_ConfigureResults;
+  using ConfigureParams = ::tessera::abi::SchedControl_ConfigureParams;
+  using ConfigureResults = ::tessera::abi::SchedControl_ConfigureResults;
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -6950,16 +6950,16 @@ struct SchedContext {
   static constexpr uint32_t kInterfaceCode = 14u;
   enum class Method : uint16_t { Bind = 0, Unbind = 1, UnbindObject = 2, Consumed = 3, YieldTo = 4 };
   static constexpr uint16_t kMethodCount = 5;
-  using BindParams = ::tessera::kernel::SchedContext_BindParams;
-  using BindResults = ::tessera::kernel::SchedContext_BindResults;
-  using UnbindParams = ::tessera::kernel::SchedContext_UnbindParams;
-  using UnbindResults = ::tessera::kernel::SchedContext_UnbindResults;
-  using UnbindObjectParams = ::tessera::kernel::SchedContext_UnbindObjectParams;
-  using UnbindObjectResults = ::tessera::kernel::SchedContext_UnbindObjectResults;
-  using ConsumedParams = ::tessera::kernel::SchedContext_ConsumedParams;
-  using ConsumedResults = ::tessera::kernel::SchedContext_ConsumedResults;
-  using YieldToParams = ::tessera::kernel::SchedContext_YieldToParams;
-  using YieldToResults = ::tessera::kernel::SchedContext_YieldToResults;
+  using BindParams = ::tessera::abi::SchedContext_BindParams;
+  using BindResults = ::tessera::abi::SchedContext_BindResults;
+  using UnbindParams = ::tessera::abi::SchedContext_UnbindParams;
+  using UnbindResults = ::tessera::abi::SchedContext_UnbindResults;
+  using UnbindObjectParams = ::tessera::abi::SchedContext_UnbindObjectParams;
+  using UnbindObjectResults = ::tessera::abi::SchedContext_UnbindObjectResults;
+  using ConsumedParams = ::tessera::abi::SchedContext_ConsumedParams;
+  using ConsumedResults = ::tessera::abi::SchedContext_ConsumedResults;
+  using YieldToParams = ::tessera::abi::SchedContext_YieldToParams;
+  using YieldToResults = ::tessera::abi::SchedContext_YieldToResults;
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -7229,6 +7229,6 @@ class SchedContext::Server {
   }
 };
 
-}  // namespace tessera::kernel
+}  // namespace tessera::abi
 
 #endif  // TESSERA_ABI_KERNEL_CAPNP_H_

@@ -28,6 +28,10 @@ struct ObjectHooks {
   // The last cap to an object was deleted: release what the object holds (wake waiters, unbind,
   // unmap...). For a CNode, its slots have already been emptied. Not called for Untyped.
   void (*object_destroyed)(void* cookie, const Capability& last_cap) = nullptr;
+  // Optional (may be null): `slot`'s cap is about to be removed (deleted, revoked, or emptied with
+  // its container), whether or not it is the last cap to its object. The kernel releases per-cap
+  // state here, e.g. unmaps a frame the cap mapped (kept in CapSlot::arch_reserved).
+  void (*cap_deleted)(void* cookie, CapSlot* slot) = nullptr;
 };
 
 class CapContext {
@@ -45,6 +49,9 @@ class CapContext {
   void zero(uint64_t phys, uint64_t bytes) const { hooks_.zero_memory(hooks_.cookie, phys, bytes); }
   void created(const Capability& cap) const { hooks_.object_created(hooks_.cookie, cap); }
   void destroyed(const Capability& cap) const { hooks_.object_destroyed(hooks_.cookie, cap); }
+  void cap_deleted(CapSlot* slot) const {
+    if (hooks_.cap_deleted != nullptr) hooks_.cap_deleted(hooks_.cookie, slot);
+  }
 
   // The capability slots an object contains: a CNode's 2^radix slots, or the slots the kernel
   // embeds in other objects (see ObjectHooks::embedded_slots). Sets *count to 0 if none.

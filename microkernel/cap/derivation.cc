@@ -31,6 +31,7 @@ void insert(CapContext& ctx, CapSlot* dest, const Capability& cap, CapSlot* pare
 }
 
 bool remove(CapContext& ctx, CapSlot* slot) {
+  ctx.cap_deleted(slot);  // per-cap kernel state (e.g. a frame's mapping) goes first
   CapSlot* parent = slot->parent;
   CapSlot** head = child_list_head(ctx, parent);
 

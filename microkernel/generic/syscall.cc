@@ -7,6 +7,7 @@
 #include "arch/x86_64/percpu.h"
 #include "arch/x86_64/trap.h"
 #include "generic/boot.h"
+#include "generic/invocation.h"
 #include "generic/log.h"
 #include "generic/panic.h"
 #include "generic/scheduler.h"
@@ -66,6 +67,10 @@ extern "C" [[noreturn]] void syscall_dispatch(TrapFrame* frame) {
   TrapFrame& f = *frame;
   ++t->syscalls;
   switch (static_cast<Syscall>(f.rdx)) {
+    case Syscall::Call:
+      handle_invocation(t, f, true);
+    case Syscall::Send:
+      handle_invocation(t, f, false);
     case Syscall::Null:
       set_result(f, Error::Ok);
       break;

@@ -21,6 +21,7 @@ struct alignas(64) Tcb {
   uint64_t gs_base;
   uint64_t vspace_root;             // physical address of the thread's PML4
   uint64_t ipc_buffer;              // user address of the IPC buffer (0: none)
+  uint64_t fault_endpoint;          // cptr of the fault endpoint in the thread's CSpace (0: none)
   ThreadState state;
   uint8_t priority;
   uint8_t max_controlled_priority;

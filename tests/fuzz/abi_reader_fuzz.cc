@@ -87,7 +87,7 @@ void decode(const tessera::capnp::Request& request) {
 }
 
 void kernel_decoders(const tessera::capnp::Request& request) {
-  using namespace tessera::kernel;  // NOLINT: local to this function
+  using namespace tessera::abi;  // NOLINT: local to this function
   decode<Untyped::RetypeArgs>(request);
   decode<CNode::CopyArgs>(request);
   decode<CNode::MintArgs>(request);
@@ -119,7 +119,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (selector % 3 == 0) {
     // Walk a whole message as one struct type through every generated accessor.
     const auto& feature_entries = tessera::abitest::dyn::kEntries;
-    const auto& kernel_entries = tessera::kernel::dyn::kEntries;
+    const auto& kernel_entries = tessera::abi::dyn::kEntries;
     const size_t total = std::size(feature_entries) + std::size(kernel_entries);
     const size_t which = (selector / 3) % total;
     const uint64_t id = which < std::size(feature_entries) ? feature_entries[which].id

@@ -58,10 +58,13 @@ class [[nodiscard]] Result<void> {
 }  // namespace tessera
 
 // Evaluates `expr` (a Result); on error returns that error from the enclosing function,
-// otherwise evaluates to the contained value.
-#define TRY(expr)                                           \
-  ({                                                        \
-    auto&& tessera_try_result_ = (expr);                    \
-    if (!tessera_try_result_.ok()) return tessera_try_result_.error(); \
-    tessera_try_result_.take();                             \
+// otherwise evaluates to the contained value. TRY may nest (each use gets its own temporary).
+#define TESSERA_TRY_CONCAT_(a, b) a##b
+#define TESSERA_TRY_NAME_(n) TESSERA_TRY_CONCAT_(tessera_try_result_, n)
+#define TESSERA_TRY_IMPL_(expr, name)              \
+  ({                                              \
+    auto&& name = (expr);                         \
+    if (!name.ok()) return name.error();          \
+    name.take();                                  \
   })
+#define TRY(expr) TESSERA_TRY_IMPL_(expr, TESSERA_TRY_NAME_(__COUNTER__))

@@ -7,7 +7,7 @@
 
 #include "schema_env.h"
 
-using namespace tessera::kernel;  // NOLINT: test file
+using namespace tessera::abi;  // NOLINT: test file
 using tessera::Error;
 using tessera::Result;
 using tessera::capnp::CapRef;

@@ -66,7 +66,7 @@ void add(std::vector<ShimEntry>* out, const char* schema, const Entries& entries
 const std::vector<ShimEntry>& all_entries() {
   static const std::vector<ShimEntry> entries = [] {
     std::vector<ShimEntry> out;
-    add(&out, "kernel", tessera::kernel::dyn::kEntries);
+    add(&out, "kernel", tessera::abi::dyn::kEntries);
     add(&out, "features", tessera::abitest::dyn::kEntries);
     add(&out, "bench", tessera::abibench::dyn::kEntries);
     return out;

@@ -18,7 +18,7 @@ struct NullTransport {
 };
 }  // namespace
 
-template class tessera::kernel::Tcb::Client<NullTransport>;
-template class tessera::kernel::CNode::Client<NullTransport>;
+template class tessera::abi::Tcb::Client<NullTransport>;
+template class tessera::abi::CNode::Client<NullTransport>;
 template class tessera::abitest::Store::Client<NullTransport>;
 template class tessera::abibench::Bench::Client<NullTransport>;

@@ -1,0 +1,45 @@
+// Kernel object invocations: a Call on a capability that is not an endpoint. The message is the
+// method's Cap'n Proto parameter struct (docs/abi.md); the generated decoders (abi/kernel.capnp)
+// turn it into typed arguments, and one handler per object type acts on them.
+#pragma once
+
+#include <stdint.h>
+
+#include <tessera/capnp/transport.h>
+#include <tessera/ipc_buffer.h>
+#include <tessera/result.h>
+
+#include "arch/x86_64/trap.h"
+#include "cap/slot.h"
+#include "object/tcb.h"
+
+namespace tessera::kernel {
+
+struct Invocation {
+  Tcb* caller;
+  cap::CapSlot* target;                         // the invoked capability
+  capnp::Request request;                       // label and message words
+  cap::CapSlot* extra[kMaxTransferCaps];        // the transferred capabilities, looked up
+  uint32_t extra_count;
+  capnp::ReplyBuffer reply_buffer;              // results go here: a handler sets reply_length to
+  uint32_t reply_length;                        //   what its generated *Return::encode() wrote
+
+  // The slot of capability parameter `index`; InvalidCapability when no such cap was sent.
+  Result<cap::CapSlot*> cap_param(capnp::CapIndex index) const;
+  // The caller's CSpace root cap.
+  const cap::Capability& cspace_root() const;
+};
+
+// Handles Syscall::Call / Syscall::Send on a non-endpoint capability and resumes (or reschedules).
+[[noreturn]] void handle_invocation(Tcb* caller, TrapFrame& frame, bool wants_reply);
+
+// Per-type handlers (object/*_invoke.cc).
+Result<void> invoke_untyped(Invocation& inv);
+Result<void> invoke_cnode(Invocation& inv);
+Result<void> invoke_tcb(Invocation& inv);
+Result<void> invoke_paging(Invocation& inv);   // PDPT, page directory, page table
+Result<void> invoke_frame(Invocation& inv);
+Result<void> invoke_io_port_control(Invocation& inv);
+Result<void> invoke_io_port(Invocation& inv);
+
+}  // namespace tessera::kernel

@@ -1,0 +1,44 @@
+// The kernel's side of the capability core (microkernel/cap): the one CapContext of the system,
+// the hooks that create and destroy real kernel objects, and where objects keep embedded slots.
+// Every call into cap/ happens with the kernel lock held (today: one CPU, interrupts off).
+#pragma once
+
+#include <stdint.h>
+
+#include "cap/context.h"
+#include "cap/slot.h"
+#include "object/tcb.h"
+
+namespace tessera::kernel {
+
+// Initialises the capability context; call once at boot before any cap exists.
+void init_capabilities();
+cap::CapContext& capabilities();
+
+// A TCB object (2^kTcbBits bytes) holds the Tcb at offset 0 and its capability slots after it.
+enum TcbSlot : uint8_t { kTcbCSpace = 0, kTcbVSpace = 1, kTcbIpcBufferFrame = 2, kTcbSlotCount = 3 };
+constexpr uint64_t kTcbSlotsOffset = 1024;
+static_assert(sizeof(Tcb) <= kTcbSlotsOffset, "Tcb must leave room for its capability slots");
+
+Tcb* tcb_at(uint64_t phys);
+cap::CapSlot* tcb_slot(Tcb* tcb, TcbSlot which);
+
+// Per-cap architecture state kept in CapSlot::arch_reserved: where a frame or paging structure is
+// mapped, naming the address space by {asid, generation} (object/address_space.h) so a record that
+// outlives its space is recognised as stale. Copies of a cap start unmapped (seL4's rule).
+struct MappingRecord {
+  uint64_t vaddr;
+  uint64_t generation;
+  uint32_t asid;   // 0 = not mapped
+  uint32_t reserved;
+};
+MappingRecord& mapping_of(cap::CapSlot* slot);
+// The page-table level whose entry maps a frame or table of this type (1 = PT entry ... 4 = PML4 entry).
+unsigned entry_level(cap::ObjectType type);
+// The last IoPort cap to a port range is gone: the ports may be issued again.
+void release_io_ports(const cap::Capability& cap);
+
+// Clears the mapping `m` describes, if its address space still exists.
+void unmap_recorded(const cap::Capability& cap, const MappingRecord& m);
+
+}  // namespace tessera::kernel
