@@ -135,8 +135,31 @@ Result<void> place_untyped(RootBuild& b, SlotCursor& cursor, BootInfo* info) {
       total += uint64_t{1} << blocks[j].size_bits;
     }
   }
-  info->untyped = SlotRegion{first, cursor.next()};
   info->free_memory_bytes = total;
+
+  // Device memory: the physical window between the end of RAM/firmware below 3 GiB and the
+  // IOAPIC, where PCI devices' MMIO lives (frames and untyped only; never zeroed; uncached).
+  const BootState& s = boot_state();
+  uint64_t start = 0;
+  for (size_t i = 0; i < s.regions.count(); ++i) {
+    if (s.regions[i].base < 0xC0000000ull) start = max(start, s.regions[i].end);
+  }
+  start = align_up(start, 2ull << 20);
+  constexpr uint64_t kDeviceWindowEnd = 0xFEC00000ull;  // IOAPIC and LAPIC above stay the kernel's
+  UntypedBlock blocks[64];
+  const size_t n = start < kDeviceWindowEnd ? split_into_untyped(start, kDeviceWindowEnd, 12, 47, blocks, 64) : 0;
+  for (size_t j = 0; j < n && j < 64 && described < kMaxBootUntypeds; ++j) {
+    bool overlaps = false;
+    const uint64_t end = blocks[j].base + (uint64_t{1} << blocks[j].size_bits);
+    for (size_t i = 0; i < s.regions.count(); ++i) {
+      if (blocks[j].base < s.regions[i].end && s.regions[i].base < end) overlaps = true;
+    }
+    if (overlaps) continue;
+    CapSlot* slot = TRY(cursor.take());
+    TRY(cap::insert_root_cap(capabilities(), slot, Capability::untyped(blocks[j].base, blocks[j].size_bits, true)));
+    info->untyped_list[described++] = UntypedDescriptor{blocks[j].base, blocks[j].size_bits, 1, {}};
+  }
+  info->untyped = SlotRegion{first, cursor.next()};
   return {};
 }
 }  // namespace
@@ -208,6 +231,7 @@ Result<void> start_root_task(BootState& state) {
   tcb->priority = 255;
   tcb->max_controlled_priority = 255;
   tcb->state = ThreadState::Running;
+  tcb->is_root_task = true;
   tcb->reset_fpu();
   tcb->set_initial_registers(elf_image.entry, kRootStackTop, kRootBootInfoAddress);
   this_scheduler().enqueue(tcb);

@@ -28,6 +28,7 @@ struct alignas(64) Tcb {
   Tcb* queue_next;                  // run-queue links
   Tcb* queue_prev;
   bool queued;
+  bool is_root_task;                // the first thread, started by the kernel
   char name[24];
   // Accounting, readable later through the TCB capability by a policy server.
   uint64_t times_scheduled;
