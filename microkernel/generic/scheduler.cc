@@ -3,6 +3,7 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/percpu.h"
 #include "generic/log.h"
+#include "object/kernel_objects.h"
 
 extern "C" [[noreturn]] void resume_user_frame(tessera::kernel::TrapFrame* frame);
 
@@ -69,6 +70,14 @@ void resume(Tcb* t) {
   if (!is_user_address(t->frame.rip)) {
     log::print("thread-fault thread=%s vector=13 (non-canonical return address) rip=0x%lx: thread stopped\n",
                t->name, t->frame.rip);
+    t->state = ThreadState::Faulted;
+    cpu.current = nullptr;
+    schedule();
+  }
+  // The thread's address space must still exist: revoking its VSpace cap empties the TCB's slot.
+  const cap::CapSlot* vspace_slot = tcb_slot(t, kTcbVSpace);
+  if (vspace_slot->cap.type() != cap::ObjectType::Pml4 || vspace_slot->cap.phys() != t->vspace_root) {
+    log::print("thread-fault thread=%s: no address space: thread stopped\n", t->name);
     t->state = ThreadState::Faulted;
     cpu.current = nullptr;
     schedule();
