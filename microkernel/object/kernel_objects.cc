@@ -22,6 +22,7 @@ void created_hook(void*, const cap::Capability& c) {
     case cap::ObjectType::Tcb: {
       Tcb* t = new (tcb_at(c.phys())) Tcb{};
       t->state = ThreadState::Inactive;
+      t->set_initial_registers(0, 0, 0);  // user selectors and flags; RIP/RSP come by WriteRegisters
       t->reset_fpu();
       memcpy(t->name, "thread", 7);
       break;

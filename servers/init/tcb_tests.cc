@@ -1,0 +1,271 @@
+// Thread tests of the root task (suite `user`): configuring TCBs, their registers, starting a
+// thread in an address space of its own, suspend/resume, priorities and the MCP (TCB).
+//
+// The child thread's whole program is `child_program`, alone in a page: its address space holds a
+// copy of that one code frame of init (the frame cap comes from BootInfo.image_frames), a stack, an
+// IPC buffer and a frame the root task maps too, through which the two talk.
+#include <stdint.h>
+
+#include <tessera/string.h>
+#include <tessera/sys/testing.h>
+
+#include "cap_test_env.h"
+
+namespace {
+using namespace captest;
+
+constexpr uint64_t kImageBase = 0x400000;        // where libsys/rt/user.ld links init
+constexpr uint64_t kSharedAddress = 0x22000000;  // the shared page, at the same address in both spaces
+constexpr uint64_t kProbeAddress = 0x22001000;   // the root task's look at a frame it is about to lend
+constexpr uint64_t kChildStack = 0x23000000;     // one page, the child's space only
+constexpr uint64_t kChildIpcBuffer = 0x23001000;
+constexpr uint64_t kUserRflags = 0x202;          // IF and the always-one bit
+
+struct SharedPage {
+  uint64_t counter;
+  uint64_t input;
+  uint64_t output;
+};
+enum ChildMode : uint64_t { kAnswer = 1, kCount = 2 };
+
+// A system call from the child with no arguments (Yield, DebugSuspendSelf), always inlined.
+[[gnu::always_inline]] inline void child_syscall(tessera::Syscall number) {
+  uint64_t rax;
+  uint64_t rdx = static_cast<uint64_t>(number);
+  asm volatile("syscall"
+               : "=a"(rax), "+d"(rdx)
+               :
+               : "rcx", "r11", "rdi", "rsi", "r8", "r9", "r10", "r15", "memory");
+}
+
+// The child's program: no calls and no data references, aligned to a page of its own.
+// kAnswer: output = 2 * input + 1, then stop. kCount: count and yield forever.
+[[noreturn, gnu::noinline, gnu::aligned(4096)]] void child_program(volatile SharedPage* page, uint64_t mode) {
+  if (mode == kAnswer) {
+    page->output = page->input * 2 + 1;
+    for (;;) child_syscall(tessera::Syscall::DebugSuspendSelf);
+  }
+  for (;;) {
+    page->counter = page->counter + 1;
+    child_syscall(tessera::Syscall::Yield);
+  }
+}
+
+// A thread in an address space of its own, torn down (thread first) by the destructor.
+class ChildThread {
+ public:
+  explicit ChildThread(Env& env) : env_(env), t_(env.t) {}
+  ~ChildThread() {
+    if (tcb != 0) (void)env_.tcb(tcb).suspend();
+    const CPtr caps[] = {tcb, code, stack, ipc, shared, shared_in_root, pml4};
+    for (CPtr c : caps) env_.drop(c);
+  }
+
+  // Builds the address space and a configured (not yet running) thread.
+  bool build() {
+    const uint64_t code_page = reinterpret_cast<uint64_t>(&child_program);
+    if (!t_.check(code_page % 4096 == 0, "child_program at 0x%lx is not page aligned", code_page)) return false;
+    pml4 = env_.make(ObjectType::Pml4);
+    stack = env_.make(ObjectType::Frame4k);
+    ipc = env_.make(ObjectType::Frame4k);
+    shared = env_.make(ObjectType::Frame4k);
+    tcb = env_.make(ObjectType::Tcb);
+    if (t_.failed()) return false;
+    code = env_.copy(env_.info.image_frames.start + (code_page - kImageBase) / 4096);
+    shared_in_root = env_.copy(shared);
+    if (code == 0 || shared_in_root == 0 || !lent_frame_holds_code(code_page)) return false;
+    if (!env_.map(pml4, code, code_page, kRead, kExecutable) || !env_.map(pml4, stack, kChildStack) ||
+        !env_.map(pml4, ipc, kChildIpcBuffer) || !env_.map(pml4, shared, kSharedAddress) ||
+        !env_.map(tessera::kSlotRootVSpace, shared_in_root, kSharedAddress)) {
+      return false;
+    }
+    return expect_ok(t_, env_.tcb(tcb).configure(0, kRootCNodeRef, 0, CapRef{pml4}, 0, kChildIpcBuffer, CapRef{ipc}),
+                     "configure the child");
+  }
+
+  // Points the thread at child_program(shared page, mode) with `priority` and resumes it.
+  bool start(ChildMode mode, uint8_t priority = 255) {
+    if (!expect_ok(t_, env_.tcb(tcb).set_priority(kRootTcbRef, priority), "set the child's priority")) return false;
+    return expect_ok(t_, write_registers(reinterpret_cast<uint64_t>(&child_program), mode, true), "start the child");
+  }
+
+  // Sets rip, rsp, rflags, rsi = mode and rdi = the shared page; resumes when asked.
+  tessera::Result<void> write_registers(uint64_t rip, uint64_t mode, bool resume) {
+    return env_.tcb(tcb).write_registers(resume, 9, rip, kChildStack + 4096 - 8, kUserRflags, 0, 0, 0, 0, mode,
+                                          kSharedAddress, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  }
+
+  // The root task's view of the shared page.
+  volatile SharedPage* page() { return reinterpret_cast<volatile SharedPage*>(kSharedAddress); }
+
+  // Yields until `done()` holds, at most `yields` times; returns done().
+  template <typename Done>
+  bool yield_until(Done done, int yields = 1000) {
+    for (int i = 0; i < yields && !done(); ++i) (void)tessera::sys::yield();
+    return done();
+  }
+
+  CPtr tcb = 0, pml4 = 0, code = 0, stack = 0, ipc = 0, shared = 0, shared_in_root = 0;
+
+ private:
+  // Checks that the image frame picked for the code page really holds it, through a read-only
+  // mapping in the root task's space.
+  bool lent_frame_holds_code(uint64_t code_page) {
+    if (!env_.map(tessera::kSlotRootVSpace, code, kProbeAddress, kRead)) return false;
+    const bool same = memcmp(reinterpret_cast<const void*>(kProbeAddress), reinterpret_cast<const void*>(code_page),
+                             4096) == 0;
+    const bool unmapped = env_.frame(code).unmap().ok();
+    return t_.check(same, "image frame for 0x%lx holds other bytes", code_page) &&
+           t_.check(unmapped, "unmap the probe mapping");
+  }
+
+  Env& env_;
+  Context& t_;
+};
+}  // namespace
+
+TESSERA_USER_TEST(TCB0001, pass, "Tcb.configure checks its arguments; resume needs a configured thread; TLS base") {
+  Env env(t);
+  const CPtr tcb = env.make(ObjectType::Tcb), pml4 = env.make(ObjectType::Pml4), frame = env.make(ObjectType::Frame4k);
+  if (t.failed()) return;
+  auto thread = env.tcb(tcb);
+  expect_error(t, thread.resume(), Error::IllegalOperation, "resume before configure");
+  expect_error(t, thread.configure(0, kRootCNodeRef, 0, CapRef{pml4}, 0, 0x23000200, CapRef{frame}),
+               Error::AlignmentError, "IPC buffer not 1 KiB aligned");
+  expect_error(t, thread.configure(0, CapRef{frame}, 0, CapRef{pml4}, 0, 0x23000000, CapRef{frame}),
+               Error::WrongObjectType, "a frame as the CSpace");
+  expect_error(t, thread.configure(0, kRootCNodeRef, 0, CapRef{frame}, 0, 0x23000000, CapRef{frame}),
+               Error::WrongObjectType, "a frame as the VSpace");
+  expect_error(t, thread.configure(0, kRootCNodeRef, 0, CapRef{pml4}, 0, 0x23000000, CapRef{pml4}),
+               Error::WrongObjectType, "a PML4 as the IPC buffer frame");
+  expect_ok(t, thread.configure(0, kRootCNodeRef, 0, CapRef{pml4}, 0, 0x23000400, CapRef{frame}), "configure");
+  expect_error(t, thread.set_tls_base(0x0000'8000'0000'0000ull), Error::RangeError, "non-canonical TLS base");
+  expect_error(t, thread.set_tls_base(0xFFFF'FFFF'8000'0000ull), Error::RangeError, "TLS base in the kernel");
+  expect_ok(t, thread.set_tls_base(0x7000'1000), "TLS base");
+  auto regs = thread.read_registers(false, 20);
+  if (expect_ok(t, regs, "read registers")) t.check(regs->fs_base() == 0x7000'1000, "fs_base = 0x%lx", regs->fs_base());
+  expect_error(t, env.tcb(tessera::kSlotRootTcb).read_registers(false, 1), Error::IllegalOperation,
+               "reading the caller's own registers");
+  const CPtr caps[] = {tcb, pml4, frame};
+  for (CPtr c : caps) env.drop(c);
+}
+
+TESSERA_USER_TEST(TCB0002, pass, "Tcb.writeRegisters / readRegisters round-trip all twenty registers") {
+  Env env(t);
+  const CPtr tcb = env.make(ObjectType::Tcb);
+  if (tcb == 0) return;
+  uint64_t in[20];
+  for (uint64_t i = 0; i < 20; ++i) in[i] = 0x1000 * (i + 1) + i;
+  in[2] = kUserRflags | 0x1;  // rflags: CF set, IF set
+  auto thread = env.tcb(tcb);
+  expect_ok(t, thread.write_registers(false, 20, in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7], in[8], in[9],
+                                      in[10], in[11], in[12], in[13], in[14], in[15], in[16], in[17], in[18], in[19]),
+            "write");
+  auto r = thread.read_registers(false, 20);
+  if (expect_ok(t, r, "read")) {
+    const uint64_t out[20] = {r->rip(), r->rsp(), r->rflags(), r->rax(), r->rbx(), r->rcx(), r->rdx(),
+                              r->rsi(), r->rdi(), r->rbp(), r->r8(), r->r9(), r->r10(), r->r11(),
+                              r->r12(), r->r13(), r->r14(), r->r15(), r->fs_base(), r->gs_base()};
+    for (int i = 0; i < 20; ++i) t.check(out[i] == in[i], "register %d: wrote 0x%lx, read 0x%lx", i, in[i], out[i]);
+  }
+  // A partial read returns the first `count` registers and zeros after them.
+  auto partial = thread.read_registers(false, 2);
+  if (expect_ok(t, partial, "partial read")) {
+    t.check(partial->rsp() == in[1] && partial->rflags() == 0, "partial read: rsp 0x%lx rflags 0x%lx",
+            partial->rsp(), partial->rflags());
+  }
+  // RFLAGS are sanitised: IOPL and the interrupt flag stay under kernel control.
+  expect_ok(t, thread.write_registers(false, 3, 1, 2, 0x3000, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), "iopl");
+  auto sanitized = thread.read_registers(false, 3);
+  if (expect_ok(t, sanitized, "read rflags")) {
+    t.check((sanitized->rflags() & 0x3200) == 0x200, "rflags 0x%lx: IOPL set or IF clear", sanitized->rflags());
+  }
+  expect_error(t, thread.read_registers(false, 21), Error::RangeError, "21 registers");
+  env.drop(tcb);
+}
+
+TESSERA_USER_TEST(TCB0003, pass, "a thread in a second address space runs, talks through a shared frame, stops itself") {
+  Env env(t);
+  ChildThread child(env);
+  if (!child.build()) return;
+  child.page()->input = 20;
+  child.page()->output = 0;
+  if (!child.start(kAnswer)) return;
+  t.check(child.yield_until([&] { return child.page()->output != 0; }), "the child never answered");
+  t.check(child.page()->output == 41, "child answered %lu", child.page()->output);
+  // It stopped inside its own code page, having made the suspend system call.
+  auto regs = env.tcb(child.tcb).read_registers(false, 1);
+  const uint64_t code = reinterpret_cast<uint64_t>(&child_program);
+  if (expect_ok(t, regs, "read the child's registers")) {
+    t.check(regs->rip() > code && regs->rip() < code + 4096, "child stopped at 0x%lx", regs->rip());
+  }
+}
+
+TESSERA_USER_TEST(TCB0004, pass, "Tcb.suspend stops a running thread and Tcb.resume continues it where it was") {
+  Env env(t);
+  ChildThread child(env);
+  if (!child.build()) return;
+  child.page()->counter = 0;
+  if (!child.start(kCount)) return;
+  volatile SharedPage* page = child.page();
+  t.check(child.yield_until([&] { return page->counter >= 10; }), "the child did not count (%lu)", page->counter);
+  expect_ok(t, env.tcb(child.tcb).suspend(), "suspend");
+  const uint64_t stopped_at = page->counter;
+  for (int i = 0; i < 100; ++i) (void)tessera::sys::yield();
+  t.check(page->counter == stopped_at, "a suspended thread counted from %lu to %lu", stopped_at, page->counter);
+  // Reading the registers of a suspended thread shows where it is: in the loop of its code page.
+  auto regs = env.tcb(child.tcb).read_registers(false, 1);
+  const uint64_t code = reinterpret_cast<uint64_t>(&child_program);
+  if (expect_ok(t, regs, "read")) t.check(regs->rip() > code && regs->rip() < code + 4096, "rip 0x%lx", regs->rip());
+  expect_ok(t, env.tcb(child.tcb).resume(), "resume");
+  t.check(child.yield_until([&] { return page->counter >= stopped_at + 10; }), "the resumed child did not count");
+  // readRegisters with suspendSource stops it too.
+  expect_ok(t, env.tcb(child.tcb).read_registers(true, 1), "read and suspend");
+  const uint64_t again = page->counter;
+  for (int i = 0; i < 100; ++i) (void)tessera::sys::yield();
+  t.check(page->counter == again, "readRegisters(suspendSource) did not stop the child");
+}
+
+TESSERA_USER_TEST(TCB0005, pass, "priorities decide who runs; the MCP bounds what a TCB may grant") {
+  Env env(t);
+  ChildThread child(env);
+  if (!child.build()) return;
+  child.page()->counter = 0;
+  if (!child.start(kCount, 254)) return;
+  volatile SharedPage* page = child.page();
+  for (int i = 0; i < 100; ++i) (void)tessera::sys::yield();
+  t.check(page->counter == 0, "a lower-priority thread ran while the root task yielded (%lu)", page->counter);
+  expect_ok(t, env.tcb(child.tcb).set_priority(kRootTcbRef, 255), "raise the child to the root's priority");
+  t.check(child.yield_until([&] { return page->counter > 0; }), "the child never ran at equal priority");
+  expect_ok(t, env.tcb(child.tcb).suspend(), "suspend");
+
+  // The child's MCP is 100: as an authority it can grant up to 100 and no more.
+  const CPtr other = env.make(ObjectType::Tcb);
+  if (other == 0) return;
+  expect_ok(t, env.tcb(child.tcb).set_mc_priority(kRootTcbRef, 100), "set the child's MCP");
+  expect_error(t, env.tcb(other).set_priority(CapRef{child.tcb}, 101), Error::RangeError, "priority above the MCP");
+  expect_ok(t, env.tcb(other).set_priority(CapRef{child.tcb}, 100), "priority at the MCP");
+  expect_error(t, env.tcb(other).set_mc_priority(CapRef{child.tcb}, 101), Error::RangeError, "MCP above the MCP");
+  expect_ok(t, env.tcb(other).set_mc_priority(CapRef{child.tcb}, 50), "MCP below the MCP");
+  expect_error(t, env.tcb(child.tcb).set_priority(CapRef{other}, 51), Error::RangeError, "the new MCP bounds too");
+  env.drop(other);
+}
+
+TESSERA_USER_TEST(TCB0006, pass, "a thread resumed at a kernel, non-canonical or non-executable address is stopped; fixed, it runs") {
+  Env env(t);
+  ChildThread child(env);
+  if (!child.build()) return;
+  child.page()->counter = 0;
+  if (!child.start(kCount)) return;
+  volatile SharedPage* page = child.page();
+  expect_ok(t, env.tcb(child.tcb).suspend(), "suspend");
+  const uint64_t before = page->counter;
+  const uint64_t bad_rips[] = {0xFFFF'FFFF'8000'0000ull, 0x0000'8000'0000'0000ull, tessera::kRootStackTop};
+  for (uint64_t rip : bad_rips) {
+    expect_ok(t, child.write_registers(rip, kCount, true), "resume at a bad address");
+    for (int i = 0; i < 20; ++i) (void)tessera::sys::yield();
+    t.check(page->counter == before, "the child counted after resuming at 0x%lx", rip);
+  }
+  expect_ok(t, child.write_registers(reinterpret_cast<uint64_t>(&child_program), kCount, true), "restart");
+  t.check(child.yield_until([&] { return page->counter > before; }), "the restarted child did not run");
+}
