@@ -26,7 +26,7 @@ struct SharedPage {
   uint64_t input;
   uint64_t output;
 };
-enum ChildMode : uint64_t { kAnswer = 1, kCount = 2 };
+enum ChildMode : uint64_t { kAnswer = 1, kCount = 2, kProbeRoot = 3 };
 
 // A system call from the child with no arguments (Yield, DebugSuspendSelf), always inlined.
 [[gnu::always_inline]] inline void child_syscall(tessera::Syscall number) {
@@ -43,6 +43,13 @@ enum ChildMode : uint64_t { kAnswer = 1, kCount = 2 };
 [[noreturn, gnu::noinline, gnu::aligned(4096)]] void child_program(volatile SharedPage* page, uint64_t mode) {
   if (mode == kAnswer) {
     page->output = page->input * 2 + 1;
+    for (;;) child_syscall(tessera::Syscall::DebugSuspendSelf);
+  }
+  if (mode == kProbeRoot) {
+    // Reads the root task's boot-information page, which is mapped only in the root's space.
+    page->counter = 1;
+    page->output = *reinterpret_cast<volatile uint64_t*>(page->input);
+    page->counter = 2;  // never reached: the read faults and the kernel stops this thread
     for (;;) child_syscall(tessera::Syscall::DebugSuspendSelf);
   }
   for (;;) {
@@ -268,4 +275,30 @@ TESSERA_USER_TEST(TCB0006, pass, "a thread resumed at a kernel, non-canonical or
   }
   expect_ok(t, child.write_registers(reinterpret_cast<uint64_t>(&child_program), kCount, true), "restart");
   t.check(child.yield_until([&] { return page->counter > before; }), "the restarted child did not run");
+}
+
+TESSERA_USER_TEST(ISOLATION0007, pass, "a thread touching another address space's memory is stopped; the rest runs on") {
+  Env env(t);
+  ChildThread child(env);
+  if (!child.build()) return;
+  volatile SharedPage* page = child.page();
+  page->counter = 0;
+  page->input = tessera::kRootBootInfoAddress;  // mapped in the root task's space, not the child's
+  page->output = 0;
+  if (!child.start(kProbeRoot)) return;
+  t.check(child.yield_until([&] { return page->counter >= 1; }), "the prober never ran");
+  for (int i = 0; i < 100; ++i) (void)tessera::sys::yield();
+  // The root task (this thread) is still running; the prober stopped on the faulting read.
+  t.check(page->counter == 1, "the prober got past the read (counter %lu)", page->counter);
+  t.check(page->output == 0, "the prober read 0x%lx from the root task's memory", page->output);
+  auto regs = env.tcb(child.tcb).read_registers(false, 1);
+  const uint64_t code = reinterpret_cast<uint64_t>(&child_program);
+  if (expect_ok(t, regs, "read the prober's registers")) {
+    t.check(regs->rip() > code && regs->rip() < code + 4096, "prober stopped at 0x%lx", regs->rip());
+  }
+  // The kernel goes on scheduling: the same thread, pointed at well-behaved code, runs again.
+  page->counter = 0;
+  if (!expect_ok(t, child.write_registers(code, kCount, true), "restart the stopped thread")) return;
+  t.check(child.yield_until([&] { return page->counter >= 10; }), "the restarted thread did not run");
+  expect_ok(t, env.tcb(child.tcb).suspend(), "suspend it");
 }
