@@ -13,6 +13,8 @@
 #define USER_SS (0x20 | 3)
 #define SYSCALL_VECTOR 0x100
 
+#include "arch/x86_64/frame_macros.h"
+
     .text
     .code64
     .globl syscall_entry
@@ -28,21 +30,7 @@ syscall_entry:
     pushq %rcx                      // user RIP
     pushq $0                        // error code
     pushq $SYSCALL_VECTOR
-    pushq %rax
-    pushq %rbx
-    pushq %rcx
-    pushq %rdx
-    pushq %rsi
-    pushq %rdi
-    pushq %rbp
-    pushq %r8
-    pushq %r9
-    pushq %r10
-    pushq %r11
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
+    PUSH_GPRS
     movq %rsp, %rdi                 // the thread's frame
     movq %gs:GS_KERNEL_STACK, %rsp
     xorl %ebp, %ebp
@@ -55,21 +43,7 @@ syscall_entry:
     .balign 16
 resume_user_frame:
     movq %rdi, %rsp
-    popq %r15
-    popq %r14
-    popq %r13
-    popq %r12
-    popq %r11
-    popq %r10
-    popq %r9
-    popq %r8
-    popq %rbp
-    popq %rdi
-    popq %rsi
-    popq %rdx
-    popq %rcx
-    popq %rbx
-    popq %rax
+    POP_GPRS
     cmpq $SYSCALL_VECTOR, (%rsp)
     jne 1f
     movq 16(%rsp), %rcx             // RIP

@@ -2,6 +2,8 @@
 // then the vector number) and jumps to the common path, which saves the general registers into a
 // TrapFrame (arch/x86_64/trap.h), switches GS when coming from user mode, and calls trap_dispatch.
 
+#include "arch/x86_64/frame_macros.h"
+
     .text
     .code64
 
@@ -31,21 +33,8 @@ trap_common:
     testb $3, 24(%rsp)              // CS.RPL != 0: we came from user mode
     jz 1f
     swapgs
-1:  pushq %rax
-    pushq %rbx
-    pushq %rcx
-    pushq %rdx
-    pushq %rsi
-    pushq %rdi
-    pushq %rbp
-    pushq %r8
-    pushq %r9
-    pushq %r10
-    pushq %r11
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
+1:
+    PUSH_GPRS
     cld
     movq %rsp, %rdi
     testb $3, 144(%rsp)             // CS of the interrupted context
@@ -64,21 +53,7 @@ trap_common:
     addq $16, %rsp
     .globl trap_return
 trap_return:
-    popq %r15
-    popq %r14
-    popq %r13
-    popq %r12
-    popq %r11
-    popq %r10
-    popq %r9
-    popq %r8
-    popq %rbp
-    popq %rdi
-    popq %rsi
-    popq %rdx
-    popq %rcx
-    popq %rbx
-    popq %rax
+    POP_GPRS
     testb $3, 24(%rsp)
     jz 2f
     swapgs
