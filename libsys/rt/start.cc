@@ -1,11 +1,21 @@
-// C++ start-up: runs main() with the start-up argument and stops the thread when it returns.
+// C++ start-up: gives the root thread its thread-local block (so ipc_buffer() works), runs main()
+// with the start-up argument and stops the thread when it returns.
 #include <stdint.h>
 
+#include <tessera/bootinfo.h>
 #include <tessera/sys/debug.h>
+#include <tessera/sys/thread.h>
 
 int main(uint64_t argument);
 
 extern "C" [[noreturn]] void tessera_start(uint64_t argument) {
+  // The root task is entered with its BootInfo, which names its IPC buffer.
+  const auto* info = reinterpret_cast<const tessera::BootInfo*>(argument);
+  if (argument == tessera::kRootBootInfoAddress && info->magic == tessera::kBootInfoMagic) {
+    auto* buffer = reinterpret_cast<tessera::IpcBuffer*>(info->ipc_buffer);
+    const auto r = tessera::sys::init_root_thread(buffer, tessera::kSlotRootTcb);
+    if (!r.ok()) tessera::sys::print("start: no thread-local block (error %u)\n", static_cast<unsigned>(r.error()));
+  }
   const int status = main(argument);
   if (status != 0) tessera::sys::print("process exited with status %d\n", status);
   tessera::sys::suspend_self();

@@ -98,22 +98,15 @@ Result<cap::CapSlot*> Invocation::cap_param(capnp::CapIndex index) const {
 
 const cap::Capability& Invocation::cspace_root() const { return tcb_slot(caller, kTcbCSpace)->cap; }
 
-void handle_invocation(Tcb* t, TrapFrame& f, bool wants_reply) {
+Result<cap::CapSlot*> lookup_invoked(Tcb* caller, uint64_t cptr) {
+  return lookup_any(tcb_slot(caller, kTcbCSpace)->cap, cptr);
+}
+
+void handle_invocation(Tcb* t, TrapFrame& f, cap::CapSlot* target, bool wants_reply) {
   const capnp::MessageInfo info = capnp::MessageInfo::decode(f.rsi);
   Invocation inv{};
   inv.caller = t;
-  auto target = lookup_any(inv.cspace_root(), f.rdi);
-  if (!target) {
-    f.rax = static_cast<uint64_t>(target.error());
-    resume(t);
-  }
-  inv.target = *target;
-  // Endpoints and notifications are IPC objects, not invocations (they come with IPC).
-  const cap::ObjectType type = inv.target->cap.type();
-  if (type == cap::ObjectType::Endpoint || type == cap::ObjectType::Notification) {
-    f.rax = static_cast<uint64_t>(Error::NotSupported);
-    resume(t);
-  }
+  inv.target = target;
 
   Error error = Error::Ok;
   uint32_t length = 0;

@@ -30,8 +30,12 @@ struct Invocation {
   const cap::Capability& cspace_root() const;
 };
 
-// Handles Syscall::Call / Syscall::Send on a non-endpoint capability and resumes (or reschedules).
-[[noreturn]] void handle_invocation(Tcb* caller, TrapFrame& frame, bool wants_reply);
+// The capability a system call names (seL4's lookupCap in the caller's CSpace).
+Result<cap::CapSlot*> lookup_invoked(Tcb* caller, uint64_t cptr);
+
+// Handles Call / Send on `target`, a capability that is not an endpoint or notification, and
+// resumes (or reschedules).
+[[noreturn]] void handle_invocation(Tcb* caller, TrapFrame& frame, cap::CapSlot* target, bool wants_reply);
 
 // Per-type handlers (object/*_invoke.cc).
 Result<void> invoke_untyped(Invocation& inv);

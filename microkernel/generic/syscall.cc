@@ -8,6 +8,7 @@
 #include "arch/x86_64/trap.h"
 #include "generic/boot.h"
 #include "generic/invocation.h"
+#include "object/ipc.h"
 #include "generic/log.h"
 #include "generic/panic.h"
 #include "generic/scheduler.h"
@@ -70,9 +71,34 @@ extern "C" [[noreturn]] void syscall_dispatch(TrapFrame* frame) {
   ++t->syscalls;
   switch (static_cast<Syscall>(f.rdx)) {
     case Syscall::Call:
-      handle_invocation(t, f, true);
     case Syscall::Send:
-      handle_invocation(t, f, false);
+    case Syscall::NBSend: {
+      const auto number = static_cast<Syscall>(f.rdx);
+      auto slot = lookup_invoked(t, f.rdi);
+      if (!slot) {
+        set_result(f, slot.error());
+        break;
+      }
+      const cap::ObjectType type = (*slot)->cap.type();
+      if (type == cap::ObjectType::Endpoint || type == cap::ObjectType::Notification) {
+        ipc_send(t, f, *slot, number != Syscall::NBSend, number == Syscall::Call);
+      }
+      handle_invocation(t, f, *slot, number == Syscall::Call);
+    }
+    case Syscall::Recv:
+    case Syscall::NBRecv:
+    case Syscall::ReplyRecv: {
+      const auto number = static_cast<Syscall>(f.rdx);
+      auto slot = lookup_invoked(t, f.rdi);
+      if (!slot) {
+        set_result(f, slot.error());
+        break;
+      }
+      if (number == Syscall::ReplyRecv) ipc_reply_receive(t, f, *slot);
+      ipc_receive(t, f, *slot, number == Syscall::Recv);
+    }
+    case Syscall::Reply:
+      ipc_reply(t, f);
     case Syscall::Null:
       set_result(f, Error::Ok);
       break;

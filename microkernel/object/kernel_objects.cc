@@ -7,6 +7,7 @@
 #include "generic/kernel_layout.h"
 #include "generic/scheduler.h"
 #include "object/address_space.h"
+#include "object/ipc.h"
 
 namespace tessera::kernel {
 namespace {
@@ -45,6 +46,7 @@ void destroyed_hook(void*, const cap::Capability& c) {
   switch (c.type()) {
     case cap::ObjectType::Tcb: {
       Tcb* t = tcb_at(c.phys());
+      cancel_ipc(t, false);
       this_scheduler().dequeue(t);
       t->state = ThreadState::Inactive;
       Cpu& cpu = this_cpu();
@@ -57,6 +59,12 @@ void destroyed_hook(void*, const cap::Capability& c) {
       break;
     case cap::ObjectType::IoPort:
       release_io_ports(c);
+      break;
+    case cap::ObjectType::Endpoint:
+      endpoint_destroyed(c.phys());
+      break;
+    case cap::ObjectType::Notification:
+      notification_destroyed(c.phys());
       break;
     default:
       break;

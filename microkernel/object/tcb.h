@@ -11,7 +11,16 @@ namespace tessera::kernel {
 enum class ThreadState : uint8_t {
   Inactive,    // created or suspended: not runnable until resumed
   Running,     // runnable (queued, or current on a CPU)
+  Blocked,     // waiting in IPC (see IpcState)
   Faulted,     // stopped by a fault nobody handles
+};
+
+enum class IpcState : uint8_t {
+  None,
+  Sending,              // queued on an endpoint with a message (Send or Call)
+  Receiving,            // queued on an endpoint for a message
+  WaitingReply,         // called; waits for the reply of `reply_from`
+  WaitingNotification,  // queued on a notification
 };
 
 struct alignas(64) Tcb {
@@ -30,6 +39,17 @@ struct alignas(64) Tcb {
   bool queued;
   bool is_root_task;                // the first thread, started by the kernel
   char name[24];
+  // IPC (object/ipc.cc). While Sending, the message stays in the thread's registers and IPC buffer.
+  IpcState ipc_state;
+  bool ipc_is_call;
+  bool ipc_can_grant;
+  bool ipc_can_grant_reply;
+  uint64_t ipc_object;              // physical address of the endpoint or notification blocked on
+  uint64_t ipc_badge;               // badge of the cap the blocked send used
+  Tcb* ipc_next;                    // endpoint / notification queue links
+  Tcb* ipc_prev;
+  Tcb* reply_to;                    // server side: the caller owed a reply (one-shot)
+  Tcb* reply_from;                  // caller side: the server that owes us the reply
   // Accounting, readable later through the TCB capability by a policy server.
   uint64_t times_scheduled;
   uint64_t syscalls;

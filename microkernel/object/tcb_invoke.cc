@@ -11,6 +11,7 @@
 #include "generic/invocation.h"
 #include "generic/scheduler.h"
 #include "object/address_space.h"
+#include "object/ipc.h"
 #include "object/kernel_objects.h"
 
 namespace tessera::kernel {
@@ -68,6 +69,7 @@ Result<void> set_ipc_buffer(const Invocation& inv, Tcb* t, uint64_t address, cap
 }
 
 void suspend(Tcb* t) {
+  cancel_ipc(t, true);  // a blocked system call starts again when the thread is resumed
   this_scheduler().dequeue(t);
   t->state = ThreadState::Inactive;
   if (this_cpu().current == t) this_cpu().current = nullptr;
@@ -75,7 +77,8 @@ void suspend(Tcb* t) {
 
 Result<void> resume_thread(Tcb* t) {
   if (t->vspace_root == 0 || tcb_slot(t, kTcbCSpace)->empty()) return Error::IllegalOperation;
-  if (t->state == ThreadState::Running) return {};
+  // Only a stopped thread starts: a running one already runs, a blocked one waits in IPC.
+  if (t->state == ThreadState::Running || t->state == ThreadState::Blocked) return {};
   t->state = ThreadState::Running;
   if (this_cpu().current != t) this_scheduler().enqueue(t);
   return {};

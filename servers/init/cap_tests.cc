@@ -4,6 +4,7 @@
 // watermark rules predict, moved and revoked caps are really gone.
 #include <stdint.h>
 
+#include <tessera/sys/ipc.h>
 #include <tessera/sys/testing.h>
 
 #include "cap_test_env.h"
@@ -28,8 +29,6 @@ Error raw_invoke(Env& env, CPtr cap, uint64_t label, uint32_t words) {
   return tessera::capnp::error_from_label(tessera::capnp::MessageInfo::decode(regs.info).label, tessera::kErrorCount);
 }
 
-// A Call on an endpoint or notification is IPC, which the invocation path refuses (NotSupported).
-Error call_error(Env& env, CPtr slot) { return raw_invoke(env, slot, 0, 0); }
 }  // namespace
 
 TESSERA_USER_TEST(RETYPE0001, pass, "Untyped.retype makes every object type, each answering its own invocations") {
@@ -57,9 +56,18 @@ TESSERA_USER_TEST(RETYPE0001, pass, "Untyped.retype makes every object type, eac
   expect_ok(t, Client<CNode>(env.kernel, cnode).copy(3, 4, kRootCNodeRef, frame, kSlotDepth, kAllRights),
             "copy into the new cnode");
   expect_ok(t, Client<CNode>(env.kernel, cnode).delete_(3, 4), "delete from the new cnode");
-  // Endpoint and notification: IPC objects, not invocable.
-  t.check(call_error(env, endpoint) == Error::NotSupported, "endpoint call: %s", error_name(call_error(env, endpoint)));
-  t.check(call_error(env, notification) == Error::NotSupported, "notification call");
+  // Endpoint and notification: IPC objects. With nobody on the other side, a non-blocking receive
+  // on the endpoint finds nothing, and a signalled notification is collected by a poll.
+  tessera::sys::Received got{};
+  t.check(tessera::sys::nb_recv(endpoint, &got) == Error::WouldBlock, "endpoint nbRecv");
+  const CPtr badged = env.slot();
+  expect_ok(t, Client<CNode>(env.kernel, tessera::kSlotRootCNode).mint(badged, kSlotDepth, kRootCNodeRef, notification,
+                                                                      kSlotDepth, kAllRights, 0x5),
+            "mint a badged notification");
+  uint64_t word = 0;
+  t.check(tessera::sys::signal(badged) == Error::Ok, "signal");
+  t.check(tessera::sys::poll(notification, &word) == Error::Ok && word == 0x5, "poll returned 0x%lx", word);
+  env.drop(badged);
   // Paging structures: a PDPT, PD and PT chain into the new PML4, and a frame maps under them.
   constexpr uint64_t kVaddr = 0x0000'0040'0000'0000ull;
   expect_ok(t, env.pdpt(pdpt).map(CapRef{pml4}, kVaddr, 0), "map pdpt");

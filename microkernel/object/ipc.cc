@@ -1,0 +1,343 @@
+#include "object/ipc.h"
+
+#include <tessera/capnp/transport.h>
+#include <tessera/ipc_buffer.h>
+#include <tessera/string.h>
+
+#include "arch/x86_64/percpu.h"
+#include "cap/cnode_ops.h"
+#include "cap/cspace.h"
+#include "generic/kernel_layout.h"
+#include "generic/scheduler.h"
+#include "lib/page_table.h"
+#include "object/kernel_objects.h"
+
+namespace tessera::kernel {
+namespace {
+
+using capnp::MessageInfo;
+
+enum EndpointState : uint8_t { kIdle = 0, kSenders = 1, kReceivers = 2 };
+
+// --- queues (FIFO, intrusive through Tcb::ipc_next/prev) ---
+
+template <typename Object>
+void enqueue(Object* o, Tcb* t) {
+  t->ipc_next = nullptr;
+  t->ipc_prev = o->tail;
+  if (o->tail != nullptr) o->tail->ipc_next = t;
+  else o->head = t;
+  o->tail = t;
+}
+
+template <typename Object>
+void unlink(Object* o, Tcb* t) {
+  if (t->ipc_prev != nullptr) t->ipc_prev->ipc_next = t->ipc_next;
+  else o->head = t->ipc_next;
+  if (t->ipc_next != nullptr) t->ipc_next->ipc_prev = t->ipc_prev;
+  else o->tail = t->ipc_prev;
+  t->ipc_next = t->ipc_prev = nullptr;
+}
+
+template <typename Object>
+Tcb* pop(Object* o) {
+  Tcb* t = o->head;
+  if (t != nullptr) unlink(o, t);
+  return t;
+}
+
+// --- the caller's view of other threads' IPC buffers (through the direct map) ---
+
+// The IPC buffer of `t` as kernel memory, or null when it is not mapped (writable, for `write`).
+// A 1 KiB-aligned buffer never crosses a page, so one translation covers it.
+IpcBuffer* buffer_of(const Tcb* t, bool write) {
+  if (t->ipc_buffer == 0 || t->vspace_root == 0) return nullptr;
+  const uint64_t* table = layout::phys_to<uint64_t>(t->vspace_root);
+  const uint64_t v = t->ipc_buffer;
+  uint64_t phys = 0;
+  for (unsigned level = 4; level >= 1; --level) {
+    const uint64_t e = table[(v >> (12 + 9 * (level - 1))) & 511];
+    if ((e & pt::kPresent) == 0 || (e & pt::kUser) == 0) return nullptr;
+    if (level == 1 || (e & pt::kHuge) != 0) {
+      if (write && (e & pt::kWritable) == 0) return nullptr;
+      const uint64_t page_mask = (uint64_t{1} << (12 + 9 * (level - 1))) - 1;
+      phys = (e & pt::kAddressMask & ~page_mask) + (v & page_mask);
+      break;
+    }
+    table = layout::phys_to<uint64_t>(e & pt::kAddressMask);
+  }
+  return layout::phys_to<IpcBuffer>(phys);
+}
+
+Result<cap::CapSlot*> lookup_in(Tcb* t, uint64_t cptr) {
+  const cap::ResolvedSlot r = TRY(cap::resolve_address_bits(capabilities(), tcb_slot(t, kTcbCSpace)->cap, cptr, 64));
+  if (r.slot->empty()) return Error::FailedLookup;
+  return r.slot;
+}
+
+// The receiver's receive slot, if it named an empty one.
+cap::CapSlot* receive_slot(Tcb* receiver, const IpcBuffer* buffer) {
+  auto cnode = lookup_in(receiver, buffer->receive_cnode);
+  if (!cnode || (*cnode)->cap.type() != cap::ObjectType::CNode) return nullptr;
+  auto slot = cap::lookup_slot(capabilities(), (*cnode)->cap, buffer->receive_index, buffer->receive_depth);
+  if (!slot || !(*slot)->empty()) return nullptr;
+  return *slot;
+}
+
+// Moves the message `info` from `sender` to `receiver`: registers, IPC-buffer words, caps (with
+// `can_grant`; caps naming `endpoint` are unwrapped to their badges), and the badge.
+void transfer(Tcb* sender, Tcb* receiver, uint64_t info_word, uint64_t badge, bool can_grant, uint64_t endpoint) {
+  const MessageInfo info = MessageInfo::decode(info_word);
+  uint32_t length = info.length_words > kMessageWords ? kMessageWords : info.length_words;
+  TrapFrame& from = sender->frame;
+  TrapFrame& to = receiver->frame;
+  to.r10 = from.r10;
+  to.r8 = from.r8;
+  to.r9 = from.r9;
+  to.r15 = from.r15;
+  const IpcBuffer* src = buffer_of(sender, false);
+  IpcBuffer* dst = buffer_of(receiver, true);
+  if (length > kMessageRegisters) {
+    if (src != nullptr && dst != nullptr) {
+      memcpy(&dst->msg[kMessageRegisters], &src->msg[kMessageRegisters], (length - kMessageRegisters) * 8ull);
+    } else {
+      length = kMessageRegisters;
+    }
+  }
+  uint32_t delivered = 0, unwrapped = 0;
+  bool moved_one = false;
+  if (can_grant && src != nullptr && dst != nullptr) {
+    const uint32_t count = info.extra_caps > kMaxTransferCaps ? kMaxTransferCaps : info.extra_caps;
+    for (uint32_t i = 0; i < count; ++i) {
+      auto slot = lookup_in(sender, src->caps_or_badges[i]);
+      if (!slot) break;
+      const cap::Capability& c = (*slot)->cap;
+      if (c.type() == cap::ObjectType::Endpoint && c.phys() == endpoint && endpoint != 0) {
+        dst->caps_or_badges[i] = c.badge();
+        unwrapped |= 1u << i;
+      } else {
+        cap::CapSlot* dest = moved_one ? nullptr : receive_slot(receiver, dst);
+        if (dest == nullptr || !cap::copy_cap(capabilities(), *slot, dest)) break;
+        moved_one = true;
+      }
+      ++delivered;
+    }
+  }
+  to.rsi = MessageInfo{info.label, length, delivered, unwrapped}.encode();
+  to.rdi = badge;
+  to.rax = static_cast<uint64_t>(Error::Ok);
+}
+
+// Makes `t` runnable; if it is more urgent than the current thread, switches to it.
+void wake(Tcb* t) {
+  t->ipc_state = IpcState::None;
+  t->state = ThreadState::Running;
+  this_scheduler().enqueue(t);
+}
+
+[[noreturn]] void continue_or_switch(Tcb* current) {
+  Cpu& cpu = this_cpu();
+  if (this_scheduler().has_higher(current->priority, false)) {
+    this_scheduler().enqueue(current);
+    cpu.current = nullptr;
+    schedule();
+  }
+  resume(current);
+}
+
+[[noreturn]] void block(Tcb* t) {
+  t->state = ThreadState::Blocked;
+  this_cpu().current = nullptr;
+  schedule();
+}
+
+[[noreturn]] void fail(Tcb* t, Error e) {
+  t->frame.rax = static_cast<uint64_t>(e);
+  resume(t);
+}
+
+// --- notifications ---
+
+[[noreturn]] void signal(Tcb* t, const cap::Capability& c) {
+  if (!c.rights().includes(cap::CapRights::write())) fail(t, Error::InsufficientRights);
+  auto* n = layout::phys_to<Notification>(c.phys());
+  t->frame.rax = static_cast<uint64_t>(Error::Ok);
+  if (Tcb* waiter = pop(n); waiter != nullptr) {
+    waiter->frame.rdi = c.badge() | n->word;
+    n->word = 0;
+    waiter->frame.rsi = 0;
+    waiter->frame.rax = static_cast<uint64_t>(Error::Ok);
+    wake(waiter);
+    continue_or_switch(t);
+  }
+  n->word |= c.badge();
+  resume(t);
+}
+
+[[noreturn]] void wait(Tcb* t, const cap::Capability& c, bool blocking) {
+  if (!c.rights().includes(cap::CapRights::read())) fail(t, Error::InsufficientRights);
+  auto* n = layout::phys_to<Notification>(c.phys());
+  if (n->word != 0 || !blocking) {
+    t->frame.rdi = n->word;
+    t->frame.rsi = 0;
+    n->word = 0;
+    t->frame.rax = static_cast<uint64_t>(Error::Ok);
+    resume(t);
+  }
+  t->ipc_state = IpcState::WaitingNotification;
+  t->ipc_object = c.phys();
+  enqueue(n, t);
+  block(t);
+}
+}  // namespace
+
+void ipc_send(Tcb* t, TrapFrame& f, cap::CapSlot* slot, bool blocking, bool is_call) {
+  const cap::Capability& c = slot->cap;
+  if (c.type() == cap::ObjectType::Notification && !is_call) signal(t, c);
+  if (c.type() != cap::ObjectType::Endpoint) fail(t, Error::WrongObjectType);
+  const cap::CapRights rights = c.rights();
+  const bool can_grant = rights.includes(cap::CapRights::grant());
+  const bool can_grant_reply = rights.includes(cap::CapRights::grant_reply());
+  if (!rights.includes(cap::CapRights::write())) fail(t, Error::InsufficientRights);
+  if (is_call && !can_grant && !can_grant_reply) fail(t, Error::InsufficientRights);
+  auto* ep = layout::phys_to<Endpoint>(c.phys());
+  ++t->syscalls;
+
+  if (ep->state == kReceivers) {
+    Tcb* receiver = pop(ep);
+    if (ep->head == nullptr) ep->state = kIdle;
+    transfer(t, receiver, f.rsi, c.badge(), can_grant, c.phys());
+    receiver->ipc_state = IpcState::None;
+    receiver->state = ThreadState::Running;
+    if (is_call) {
+      // The caller waits for the reply; the receiver runs now (the caller's time goes to it).
+      receiver->reply_to = t;
+      t->reply_from = receiver;
+      t->ipc_state = IpcState::WaitingReply;
+      t->state = ThreadState::Blocked;
+      this_cpu().current = nullptr;
+      resume(receiver);
+    }
+    f.rax = static_cast<uint64_t>(Error::Ok);
+    this_scheduler().enqueue(receiver);
+    continue_or_switch(t);
+  }
+  if (!blocking) {  // NBSend with nobody waiting: the message is dropped (seL4)
+    f.rax = static_cast<uint64_t>(Error::Ok);
+    resume(t);
+  }
+  t->ipc_state = IpcState::Sending;
+  t->ipc_object = c.phys();
+  t->ipc_badge = c.badge();
+  t->ipc_is_call = is_call;
+  t->ipc_can_grant = can_grant;
+  t->ipc_can_grant_reply = can_grant_reply;
+  enqueue(ep, t);
+  ep->state = kSenders;
+  block(t);
+}
+
+void ipc_receive(Tcb* t, TrapFrame& f, cap::CapSlot* slot, bool blocking) {
+  const cap::Capability& c = slot->cap;
+  if (c.type() == cap::ObjectType::Notification) wait(t, c, blocking);
+  if (c.type() != cap::ObjectType::Endpoint) fail(t, Error::WrongObjectType);
+  if (!c.rights().includes(cap::CapRights::read())) fail(t, Error::InsufficientRights);
+  auto* ep = layout::phys_to<Endpoint>(c.phys());
+
+  if (ep->state == kSenders) {
+    Tcb* sender = pop(ep);
+    if (ep->head == nullptr) ep->state = kIdle;
+    transfer(sender, t, sender->frame.rsi, sender->ipc_badge, sender->ipc_can_grant, c.phys());
+    if (sender->ipc_is_call) {
+      t->reply_to = sender;
+      sender->reply_from = t;
+      sender->ipc_state = IpcState::WaitingReply;
+    } else {
+      sender->frame.rax = static_cast<uint64_t>(Error::Ok);
+      wake(sender);
+    }
+    continue_or_switch(t);
+  }
+  if (!blocking) fail(t, Error::WouldBlock);
+  (void)f;
+  t->ipc_state = IpcState::Receiving;
+  t->ipc_object = c.phys();
+  enqueue(ep, t);
+  ep->state = kReceivers;
+  block(t);
+}
+
+namespace {
+// Sends the reply `info_word` from `t` to the caller it owes one, if any.
+void send_reply(Tcb* t, uint64_t info_word) {
+  Tcb* caller = t->reply_to;
+  if (caller == nullptr) return;
+  t->reply_to = nullptr;
+  caller->reply_from = nullptr;
+  if (caller->ipc_state != IpcState::WaitingReply) return;
+  transfer(t, caller, info_word, 0, caller->ipc_can_grant || caller->ipc_can_grant_reply, 0);
+  wake(caller);
+}
+}  // namespace
+
+void ipc_reply(Tcb* t, TrapFrame& f) {
+  send_reply(t, f.rsi);
+  f.rax = static_cast<uint64_t>(Error::Ok);
+  continue_or_switch(t);
+}
+
+void ipc_reply_receive(Tcb* t, TrapFrame& f, cap::CapSlot* slot) {
+  send_reply(t, f.rsi);
+  ipc_receive(t, f, slot, true);
+}
+
+void cancel_ipc(Tcb* t, bool restart) {
+  const IpcState state = t->ipc_state;
+  switch (state) {
+    case IpcState::Sending:
+    case IpcState::Receiving: {
+      auto* ep = layout::phys_to<Endpoint>(t->ipc_object);
+      unlink(ep, t);
+      if (ep->head == nullptr) ep->state = kIdle;
+      break;
+    }
+    case IpcState::WaitingNotification:
+      unlink(layout::phys_to<Notification>(t->ipc_object), t);
+      break;
+    case IpcState::WaitingReply:
+      if (t->reply_from != nullptr) t->reply_from->reply_to = nullptr;
+      t->reply_from = nullptr;
+      break;
+    case IpcState::None:
+      break;
+  }
+  // A server that owed this thread nothing any more: forget the caller it owed a reply.
+  if (t->reply_to != nullptr) {
+    t->reply_to->reply_from = nullptr;
+    t->reply_to = nullptr;
+  }
+  t->ipc_state = IpcState::None;
+  if (state != IpcState::None && restart) {
+    t->frame.rip -= 2;     // back onto the `syscall` instruction
+    t->frame.vector = 0;   // and return with IRETQ, restoring every register
+  }
+}
+
+void endpoint_destroyed(uint64_t phys) {
+  auto* ep = layout::phys_to<Endpoint>(phys);
+  while (Tcb* t = pop(ep)) {
+    t->frame.rax = static_cast<uint64_t>(Error::ObjectDeleted);
+    wake(t);
+  }
+  ep->state = kIdle;
+}
+
+void notification_destroyed(uint64_t phys) {
+  auto* n = layout::phys_to<Notification>(phys);
+  while (Tcb* t = pop(n)) {
+    t->frame.rax = static_cast<uint64_t>(Error::ObjectDeleted);
+    wake(t);
+  }
+}
+
+}  // namespace tessera::kernel

@@ -1,0 +1,41 @@
+// Synchronous IPC through endpoints and asynchronous signals through notifications (seL4
+// semantics, docs/ipc.md). Blocking never happens inside the kernel: a thread that must wait is
+// queued with its registers saved and the CPU schedules another one.
+#pragma once
+
+#include <stdint.h>
+
+#include "arch/x86_64/trap.h"
+#include "cap/slot.h"
+#include "object/tcb.h"
+
+namespace tessera::kernel {
+
+// Endpoint and notification objects as they sit in memory (64 bytes each, from untyped).
+struct Endpoint {
+  Tcb* head;
+  Tcb* tail;
+  uint8_t state;  // EndpointState
+};
+struct Notification {
+  uint64_t word;  // ORed badges not yet collected
+  Tcb* head;      // waiters
+  Tcb* tail;
+};
+
+// The IPC system calls. Each leaves through resume()/schedule(); `slot` holds the endpoint or
+// notification cap the caller named.
+[[noreturn]] void ipc_send(Tcb* t, TrapFrame& f, cap::CapSlot* slot, bool blocking, bool is_call);
+[[noreturn]] void ipc_receive(Tcb* t, TrapFrame& f, cap::CapSlot* slot, bool blocking);
+[[noreturn]] void ipc_reply(Tcb* t, TrapFrame& f);
+// Sends the reply (if one is owed) and then receives on `slot`.
+[[noreturn]] void ipc_reply_receive(Tcb* t, TrapFrame& f, cap::CapSlot* slot);
+
+// Takes `t` out of any IPC it is blocked in (suspend, destroy). With `restart`, the interrupted
+// system call runs again when the thread resumes (seL4's Restart state).
+void cancel_ipc(Tcb* t, bool restart);
+// The object is being destroyed: every waiter wakes with ObjectDeleted.
+void endpoint_destroyed(uint64_t phys);
+void notification_destroyed(uint64_t phys);
+
+}  // namespace tessera::kernel
