@@ -31,10 +31,15 @@ Error debug_write(Tcb* t, uint64_t address, uint64_t length) {
   return Error::Ok;
 }
 
-// Stops a thread that faulted with nobody to handle it, and says so on the console (fault
-// endpoints arrive with IPC; until then this is the whole of fault handling).
-void stop_faulted_thread(Tcb* t, const TrapFrame& f, const char* what) {
-  const uint64_t address = f.vector == vectors::kPageFault ? x86::read_cr2() : 0;
+// A user fault: delivered as a fault message to the thread's fault endpoint when it has a usable
+// one (the thread then waits for the handler's reply); otherwise the thread is stopped and the
+// console says so.
+void handle_user_fault(Tcb* t, const TrapFrame& f, const char* what, uint64_t label, const uint64_t words[4]) {
+  if (t->fault_endpoint != 0) {
+    auto slot = lookup_invoked(t, t->fault_endpoint);
+    if (slot && ipc_send_fault(t, *slot, label, words)) return;
+  }
+  const uint64_t address = f.vector == vectors::kPageFault ? words[1] : 0;
   log::print("thread-fault thread=%s vector=%lu (%s) rip=0x%lx address=0x%lx error=0x%lx: thread stopped\n",
              t->name, f.vector, what, f.rip, address, f.error_code);
   t->state = ThreadState::Faulted;
@@ -126,11 +131,17 @@ extern "C" [[noreturn]] void syscall_dispatch(TrapFrame* frame) {
       t->state = ThreadState::Inactive;
       cpu.current = nullptr;
       schedule();
-    default:
-      // Unknown system calls become faults delivered to the thread's fault handler once IPC exists;
-      // for now the caller gets an error and keeps running.
+    default: {
+      // An unknown system call is a fault for the thread's fault handler; without one the caller
+      // simply gets NotSupported.
+      if (t->fault_endpoint != 0) {
+        const uint64_t words[4] = {f.rip, f.rdx, 0, 0};
+        auto slot = lookup_invoked(t, t->fault_endpoint);
+        if (slot && ipc_send_fault(t, *slot, static_cast<uint64_t>(FaultKind::UnknownSyscall), words)) schedule();
+      }
       set_result(f, Error::NotSupported);
       break;
+    }
   }
   resume(t);
 }
@@ -140,7 +151,10 @@ extern "C" [[noreturn]] void trap_dispatch_user(TrapFrame* frame) {
   Tcb* t = cpu.current;
   const uint64_t vector = frame->vector;
   if (vector < 32) {
-    stop_faulted_thread(t, *frame, fault_name(vector));
+    const bool page_fault = vector == vectors::kPageFault;
+    const uint64_t words[4] = {frame->rip, page_fault ? x86::read_cr2() : vector, frame->error_code, 0};
+    const FaultKind kind = page_fault ? FaultKind::PageFault : FaultKind::Exception;
+    handle_user_fault(t, *frame, fault_name(vector), static_cast<uint64_t>(kind), words);
     schedule();
   }
   dispatch_interrupt(*frame);

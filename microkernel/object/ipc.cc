@@ -128,6 +128,21 @@ void transfer(Tcb* sender, Tcb* receiver, uint64_t info_word, uint64_t badge, bo
   to.rax = static_cast<uint64_t>(Error::Ok);
 }
 
+// Delivers the fault message `faulter` carries to `receiver`.
+void transfer_fault(Tcb* faulter, Tcb* receiver, uint64_t badge) {
+  TrapFrame& to = receiver->frame;
+  to.r10 = faulter->fault_words[0];
+  to.r8 = faulter->fault_words[1];
+  to.r9 = faulter->fault_words[2];
+  to.r15 = faulter->fault_words[3];
+  if (IpcBuffer* dst = buffer_of(receiver, true); dst != nullptr) {
+    for (uint32_t i = 0; i < kMessageRegisters; ++i) dst->msg[i] = faulter->fault_words[i];
+  }
+  to.rsi = MessageInfo{faulter->fault_label, kMessageRegisters, 0, 0}.encode();
+  to.rdi = badge;
+  to.rax = static_cast<uint64_t>(Error::Ok);
+}
+
 // Makes `t` runnable; if it is more urgent than the current thread, switches to it.
 void wake(Tcb* t) {
   t->ipc_state = IpcState::None;
@@ -247,7 +262,11 @@ void ipc_receive(Tcb* t, TrapFrame& f, cap::CapSlot* slot, bool blocking) {
   if (ep->state == kSenders) {
     Tcb* sender = pop(ep);
     if (ep->head == nullptr) ep->state = kIdle;
-    transfer(sender, t, sender->frame.rsi, sender->ipc_badge, sender->ipc_can_grant, c.phys());
+    if (sender->ipc_is_fault) {
+      transfer_fault(sender, t, sender->ipc_badge);
+    } else {
+      transfer(sender, t, sender->frame.rsi, sender->ipc_badge, sender->ipc_can_grant, c.phys());
+    }
     if (sender->ipc_is_call) {
       t->reply_to = sender;
       sender->reply_from = t;
@@ -275,7 +294,11 @@ void send_reply(Tcb* t, uint64_t info_word) {
   t->reply_to = nullptr;
   caller->reply_from = nullptr;
   if (caller->ipc_state != IpcState::WaitingReply) return;
-  transfer(t, caller, info_word, 0, caller->ipc_can_grant || caller->ipc_can_grant_reply, 0);
+  if (caller->ipc_is_fault) {
+    caller->ipc_is_fault = false;  // the reply restarts the thread with its (possibly rewritten) registers
+  } else {
+    transfer(t, caller, info_word, 0, caller->ipc_can_grant || caller->ipc_can_grant_reply, 0);
+  }
   wake(caller);
 }
 }  // namespace
@@ -289,6 +312,40 @@ void ipc_reply(Tcb* t, TrapFrame& f) {
 void ipc_reply_receive(Tcb* t, TrapFrame& f, cap::CapSlot* slot) {
   send_reply(t, f.rsi);
   ipc_receive(t, f, slot, true);
+}
+
+bool ipc_send_fault(Tcb* t, cap::CapSlot* slot, uint64_t label, const uint64_t words[4]) {
+  const cap::Capability& c = slot->cap;
+  if (c.type() != cap::ObjectType::Endpoint) return false;
+  const cap::CapRights rights = c.rights();
+  const bool can_grant = rights.includes(cap::CapRights::grant());
+  const bool can_grant_reply = rights.includes(cap::CapRights::grant_reply());
+  if (!rights.includes(cap::CapRights::write()) || (!can_grant && !can_grant_reply)) return false;
+  t->ipc_is_fault = true;
+  t->fault_label = label;
+  for (int i = 0; i < 4; ++i) t->fault_words[i] = words[i];
+  t->ipc_is_call = true;
+  t->ipc_can_grant = false;
+  t->ipc_can_grant_reply = false;
+  t->ipc_badge = c.badge();
+  auto* ep = layout::phys_to<Endpoint>(c.phys());
+  if (ep->state == kReceivers) {
+    Tcb* receiver = pop(ep);
+    if (ep->head == nullptr) ep->state = kIdle;
+    transfer_fault(t, receiver, c.badge());
+    receiver->reply_to = t;
+    t->reply_from = receiver;
+    t->ipc_state = IpcState::WaitingReply;
+    wake(receiver);
+  } else {
+    t->ipc_state = IpcState::Sending;
+    t->ipc_object = c.phys();
+    enqueue(ep, t);
+    ep->state = kSenders;
+  }
+  t->state = ThreadState::Blocked;
+  if (this_cpu().current == t) this_cpu().current = nullptr;
+  return true;
 }
 
 void cancel_ipc(Tcb* t, bool restart) {
@@ -317,7 +374,9 @@ void cancel_ipc(Tcb* t, bool restart) {
     t->reply_to = nullptr;
   }
   t->ipc_state = IpcState::None;
-  if (state != IpcState::None && restart) {
+  const bool was_fault = t->ipc_is_fault;
+  t->ipc_is_fault = false;
+  if (state != IpcState::None && restart && !was_fault) {
     t->frame.rip -= 2;     // back onto the `syscall` instruction
     t->frame.vector = 0;   // and return with IRETQ, restoring every register
   }

@@ -31,6 +31,10 @@ struct Notification {
 // Sends the reply (if one is owed) and then receives on `slot`.
 [[noreturn]] void ipc_reply_receive(Tcb* t, TrapFrame& f, cap::CapSlot* slot);
 
+// Sends a fault message from `t` (which stops) to the endpoint in `slot`, as a Call. Returns false
+// when the cap cannot take it (not an endpoint, or missing Write and Grant/GrantReply).
+bool ipc_send_fault(Tcb* t, cap::CapSlot* slot, uint64_t label, const uint64_t words[4]);
+
 // Takes `t` out of any IPC it is blocked in (suspend, destroy). With `restart`, the interrupted
 // system call runs again when the thread resumes (seL4's Restart state).
 void cancel_ipc(Tcb* t, bool restart);

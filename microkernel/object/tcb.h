@@ -48,6 +48,9 @@ struct alignas(64) Tcb {
   uint64_t ipc_badge;               // badge of the cap the blocked send used
   Tcb* ipc_next;                    // endpoint / notification queue links
   Tcb* ipc_prev;
+  bool ipc_is_fault;                // the pending message is a fault (fault_label/fault_words)
+  uint64_t fault_label;
+  uint64_t fault_words[4];
   Tcb* reply_to;                    // server side: the caller owed a reply (one-shot)
   Tcb* reply_from;                  // caller side: the server that owes us the reply
   // Accounting, readable later through the TCB capability by a policy server.

@@ -32,6 +32,8 @@ Result<void> install(Tcb* t, TcbSlot which, cap::CapSlot* source, uint64_t data)
   cap::CapContext& ctx = capabilities();
   cap::CapSlot* slot = tcb_slot(t, which);
   TRY(cap::delete_cap(ctx, slot));
+  // As seL4: a data word of 0 keeps the cap as it is (a CNode keeps its guard).
+  if (data == 0) return cap::copy_cap(ctx, source, slot);
   return cap::mint_cap(ctx, source, slot, cap::CapRights::all(), data);
 }
 

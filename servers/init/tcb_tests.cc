@@ -7,6 +7,8 @@
 #include <stdint.h>
 
 #include <tessera/string.h>
+#include <tessera/sys/ipc.h>
+#include <tessera/syscall.h>
 #include <tessera/sys/testing.h>
 
 #include "cap_test_env.h"
@@ -26,7 +28,7 @@ struct SharedPage {
   uint64_t input;
   uint64_t output;
 };
-enum ChildMode : uint64_t { kAnswer = 1, kCount = 2, kProbeRoot = 3 };
+enum ChildMode : uint64_t { kAnswer = 1, kCount = 2, kProbeRoot = 3, kUnknownSyscall = 4, kUndefined = 5 };
 
 // A system call from the child with no arguments (Yield, DebugSuspendSelf), always inlined.
 [[gnu::always_inline]] inline void child_syscall(tessera::Syscall number) {
@@ -43,6 +45,17 @@ enum ChildMode : uint64_t { kAnswer = 1, kCount = 2, kProbeRoot = 3 };
 [[noreturn, gnu::noinline, gnu::aligned(4096)]] void child_program(volatile SharedPage* page, uint64_t mode) {
   if (mode == kAnswer) {
     page->output = page->input * 2 + 1;
+    for (;;) child_syscall(tessera::Syscall::DebugSuspendSelf);
+  }
+  if (mode == kUnknownSyscall) {
+    child_syscall(static_cast<tessera::Syscall>(999));  // a fault for the handler, which replies
+    page->counter = 7;
+    for (;;) child_syscall(tessera::Syscall::DebugSuspendSelf);
+  }
+  if (mode == kUndefined) {
+    page->counter = 1;
+    asm volatile("ud2");
+    page->counter = 2;  // only if the handler skipped the instruction
     for (;;) child_syscall(tessera::Syscall::DebugSuspendSelf);
   }
   if (mode == kProbeRoot) {
@@ -301,4 +314,116 @@ TESSERA_USER_TEST(ISOLATION0007, pass, "a thread touching another address space'
   if (!expect_ok(t, child.write_registers(code, kCount, true), "restart the stopped thread")) return;
   t.check(child.yield_until([&] { return page->counter >= 10; }), "the restarted thread did not run");
   expect_ok(t, env.tcb(child.tcb).suspend(), "suspend it");
+}
+
+namespace {
+using tessera::sys::Received;
+
+// Gives `child` the fault endpoint `endpoint` (a slot of the root CNode, the child's CSpace).
+bool set_fault_endpoint(Env& env, ChildThread& child, CPtr endpoint) {
+  return expect_ok(env.t, env.tcb(child.tcb).configure(endpoint, kRootCNodeRef, 0, CapRef{child.pml4}, 0,
+                                                       kChildIpcBuffer, CapRef{child.ipc}),
+                   "configure the fault endpoint");
+}
+
+// Waits for the next fault message on `endpoint` (the faulting thread must run first).
+bool receive_fault(Env& env, ChildThread& child, CPtr endpoint, Received* fault) {
+  for (int i = 0; i < 1000; ++i) {
+    const Error e = tessera::sys::nb_recv(endpoint, fault);
+    if (e == Error::Ok) return true;
+    if (!env.t.check(e == Error::WouldBlock, "nbRecv on the fault endpoint: %s", error_name(e))) return false;
+    (void)tessera::sys::yield();
+  }
+  (void)child;
+  return env.t.check(false, "no fault message arrived");
+}
+}  // namespace
+
+TESSERA_USER_TEST(FAULT0011, pass, "a page fault reaches the fault endpoint; the handler fixes the thread and replies") {
+  Env env(t);
+  const CPtr endpoint = env.make(ObjectType::Endpoint);
+  ChildThread child(env);
+  if (t.failed() || !child.build() || !set_fault_endpoint(env, child, endpoint)) return;
+  volatile SharedPage* page = child.page();
+  page->counter = 0;
+  page->input = tessera::kRootBootInfoAddress;  // not mapped in the child's space
+  if (!child.start(kProbeRoot)) return;
+  Received fault{};
+  if (!receive_fault(env, child, endpoint, &fault)) return;
+  const uint64_t* mr = tessera::sys::ipc_buffer()->msg;
+  const uint64_t code = reinterpret_cast<uint64_t>(&child_program);
+  t.check(fault.info.label == static_cast<uint64_t>(tessera::FaultKind::PageFault), "label %lu", fault.info.label);
+  t.check(fault.info.length_words == 4, "length %u", fault.info.length_words);
+  t.check(mr[0] > code && mr[0] < code + 4096, "faulting IP 0x%lx", mr[0]);
+  t.check(mr[1] == tessera::kRootBootInfoAddress, "fault address 0x%lx", mr[1]);
+  t.check(mr[2] == 0x4, "error code 0x%lx (user read of a missing page)", mr[2]);
+  t.check(page->counter == 1, "the thread ran past its fault");
+  // Point the thread at the counting loop and reply: it runs again.
+  page->counter = 0;
+  expect_ok(t, child.write_registers(code, kCount, false), "rewrite the faulting thread");
+  expect_error(t, tessera::Result<void>(tessera::sys::reply(tessera::sys::MessageInfo{0, 0, 0, 0})), Error::Ok, "reply to the fault");
+  t.check(child.yield_until([&] { return page->counter >= 5; }), "the repaired thread did not run");
+  expect_ok(t, env.tcb(child.tcb).suspend(), "suspend");
+  env.drop(endpoint);
+}
+
+TESSERA_USER_TEST(FAULT0012, pass, "an unknown system call is a fault; the reply resumes the thread after it") {
+  Env env(t);
+  const CPtr endpoint = env.make(ObjectType::Endpoint);
+  ChildThread child(env);
+  if (t.failed() || !child.build() || !set_fault_endpoint(env, child, endpoint)) return;
+  child.page()->counter = 0;
+  if (!child.start(kUnknownSyscall)) return;
+  Received fault{};
+  if (!receive_fault(env, child, endpoint, &fault)) return;
+  const uint64_t* mr = tessera::sys::ipc_buffer()->msg;
+  t.check(fault.info.label == static_cast<uint64_t>(tessera::FaultKind::UnknownSyscall), "label %lu", fault.info.label);
+  t.check(mr[1] == 999, "system-call number %lu", mr[1]);
+  t.check(child.page()->counter == 0, "the thread went on before the reply");
+  expect_error(t, tessera::Result<void>(tessera::sys::reply(tessera::sys::MessageInfo{0, 0, 0, 0})), Error::Ok, "reply");
+  t.check(child.yield_until([&] { return child.page()->counter == 7; }), "the thread did not continue after the call");
+  env.drop(endpoint);
+}
+
+TESSERA_USER_TEST(FAULT0013, pass, "an invalid opcode reaches the handler with its vector; a second Reply is a no-op") {
+  Env env(t);
+  const CPtr endpoint = env.make(ObjectType::Endpoint);
+  ChildThread child(env);
+  if (t.failed() || !child.build() || !set_fault_endpoint(env, child, endpoint)) return;
+  child.page()->counter = 0;
+  if (!child.start(kUndefined)) return;
+  Received fault{};
+  if (!receive_fault(env, child, endpoint, &fault)) return;
+  // Copy the fault words: the next calls reuse the IPC buffer.
+  uint64_t mr[4];
+  for (int i = 0; i < 4; ++i) mr[i] = tessera::sys::ipc_buffer()->msg[i];
+  t.check(fault.info.label == static_cast<uint64_t>(tessera::FaultKind::Exception), "label %lu", fault.info.label);
+  t.check(mr[1] == 6, "vector %lu", mr[1]);
+  // Skip the 2-byte ud2 and reply; the thread reaches counter = 2.
+  auto regs = env.tcb(child.tcb).read_registers(false, 1);
+  if (!expect_ok(t, regs, "read registers")) return;
+  t.check(regs->rip() == mr[0], "readRegisters rip 0x%lx vs fault IP 0x%lx", regs->rip(), mr[0]);
+  expect_ok(t, env.tcb(child.tcb).write_registers(false, 1, regs->rip() + 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                                  0, 0, 0, 0, 0, 0, 0),
+            "skip the instruction");
+  expect_error(t, tessera::Result<void>(tessera::sys::reply(tessera::sys::MessageInfo{0, 0, 0, 0})), Error::Ok, "reply");
+  expect_error(t, tessera::Result<void>(tessera::sys::reply(tessera::sys::MessageInfo{0, 0, 0, 0})), Error::Ok, "a second reply does nothing");
+  t.check(child.yield_until([&] { return child.page()->counter == 2; }), "counter %lu", child.page()->counter);
+  env.drop(endpoint);
+}
+
+TESSERA_USER_TEST(FAULT0014, pass, "a fault endpoint that is not an endpoint: the thread is stopped, nothing else") {
+  Env env(t);
+  const CPtr not_an_endpoint = env.make(ObjectType::Notification);
+  ChildThread child(env);
+  if (t.failed() || !child.build() || !set_fault_endpoint(env, child, not_an_endpoint)) return;
+  child.page()->counter = 0;
+  child.page()->input = tessera::kRootBootInfoAddress;
+  if (!child.start(kProbeRoot)) return;
+  for (int i = 0; i < 100; ++i) (void)tessera::sys::yield();
+  t.check(child.page()->counter == 1, "counter %lu", child.page()->counter);
+  uint64_t word = 99;
+  expect_error(t, tessera::Result<void>(tessera::sys::poll(not_an_endpoint, &word)), Error::Ok, "poll the notification");
+  t.check(word == 0, "the notification was signalled (0x%lx)", word);
+  env.drop(not_an_endpoint);
 }

@@ -30,4 +30,14 @@ enum class Syscall : uint64_t {
   DebugSuspendSelf = 35,  // the calling thread stops forever
 };
 
+// Faults a thread's fault endpoint receives (docs/ipc.md): the label of the message, which the
+// kernel sends as if the faulting thread had made a Call. Replying restarts the thread (at its
+// faulting instruction, or after the unknown system call); registers may be changed first with
+// Tcb.writeRegisters.
+enum class FaultKind : uint64_t {
+  PageFault = 1,       // words: faulting IP, address, error code
+  Exception = 2,       // words: faulting IP, vector, error code (GP, UD, DE, breakpoint, ...)
+  UnknownSyscall = 3,  // words: IP after the syscall, the system-call number
+};
+
 }  // namespace tessera
