@@ -37,6 +37,8 @@ Result<void> dispatch(Invocation& inv) {
     case cap::ObjectType::Frame2M: return invoke_frame(inv);
     case cap::ObjectType::IoPortControl: return invoke_io_port_control(inv);
     case cap::ObjectType::IoPort: return invoke_io_port(inv);
+    case cap::ObjectType::IrqControl: return invoke_irq_control(inv);
+    case cap::ObjectType::IrqHandler: return invoke_irq_handler(inv);
     default: return Error::IllegalOperation;  // no invocations (Pml4, control caps not yet served)
   }
 }

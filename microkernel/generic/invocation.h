@@ -45,5 +45,7 @@ Result<void> invoke_paging(Invocation& inv);   // PDPT, page directory, page tab
 Result<void> invoke_frame(Invocation& inv);
 Result<void> invoke_io_port_control(Invocation& inv);
 Result<void> invoke_io_port(Invocation& inv);
+Result<void> invoke_irq_control(Invocation& inv);
+Result<void> invoke_irq_handler(Invocation& inv);
 
 }  // namespace tessera::kernel

@@ -159,6 +159,11 @@ extern "C" [[noreturn]] void trap_dispatch_user(TrapFrame* frame) {
   }
   dispatch_interrupt(*frame);
   if (vector == vectors::kLapicTimer) preempt_on_tick();
+  // An interrupt may have woken a more urgent thread (a driver waiting on its notification).
+  if (cpu.current != nullptr && this_scheduler().has_higher(cpu.current->priority, false)) {
+    this_scheduler().enqueue(cpu.current);
+    cpu.current = nullptr;
+  }
   if (cpu.current != nullptr) resume(cpu.current);
   schedule();
 }

@@ -382,6 +382,19 @@ void cancel_ipc(Tcb* t, bool restart) {
   }
 }
 
+void notification_signal(uint64_t phys, uint64_t badge) {
+  auto* n = layout::phys_to<Notification>(phys);
+  if (Tcb* waiter = pop(n); waiter != nullptr) {
+    waiter->frame.rdi = badge | n->word;
+    n->word = 0;
+    waiter->frame.rsi = 0;
+    waiter->frame.rax = static_cast<uint64_t>(Error::Ok);
+    wake(waiter);
+    return;
+  }
+  n->word |= badge;
+}
+
 void endpoint_destroyed(uint64_t phys) {
   auto* ep = layout::phys_to<Endpoint>(phys);
   while (Tcb* t = pop(ep)) {

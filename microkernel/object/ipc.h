@@ -38,6 +38,10 @@ bool ipc_send_fault(Tcb* t, cap::CapSlot* slot, uint64_t label, const uint64_t w
 // Takes `t` out of any IPC it is blocked in (suspend, destroy). With `restart`, the interrupted
 // system call runs again when the thread resumes (seL4's Restart state).
 void cancel_ipc(Tcb* t, bool restart);
+// Signals the notification at `phys` with `badge` from kernel context (interrupts): wakes a waiter
+// or ORs the badge into the word. Never switches threads itself.
+void notification_signal(uint64_t phys, uint64_t badge);
+
 // The object is being destroyed: every waiter wakes with ObjectDeleted.
 void endpoint_destroyed(uint64_t phys);
 void notification_destroyed(uint64_t phys);

@@ -60,6 +60,9 @@ void destroyed_hook(void*, const cap::Capability& c) {
     case cap::ObjectType::IoPort:
       release_io_ports(c);
       break;
+    case cap::ObjectType::IrqHandler:
+      release_irq(c);
+      break;
     case cap::ObjectType::Endpoint:
       endpoint_destroyed(c.phys());
       break;

@@ -37,6 +37,8 @@ MappingRecord& mapping_of(cap::CapSlot* slot);
 unsigned entry_level(cap::ObjectType type);
 // The last IoPort cap to a port range is gone: the ports may be issued again.
 void release_io_ports(const cap::Capability& cap);
+// The last IRQHandler cap to a line is gone: mask it and forget its binding.
+void release_irq(const cap::Capability& cap);
 
 // Clears the mapping `m` describes, if its address space still exists.
 void unmap_recorded(const cap::Capability& cap, const MappingRecord& m);
