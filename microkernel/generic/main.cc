@@ -18,6 +18,7 @@
 #include "generic/root_task.h"
 #include "generic/scheduler.h"
 #include "generic/symbols.h"
+#include "object/ipc.h"
 #include "selftest/selftest.h"
 
 extern "C" char boot_cpu_stack_top[];
@@ -32,6 +33,10 @@ void apply_command_line(BootState& s) {
   s.cmdline = CommandLine(s.info.cmdline);
   static char extra[1024];
   if (fw_cfg::read_file("opt/tessera/cmdline", extra, sizeof(extra)) > 0) s.cmdline.append(StringView(extra));
+  StringView fastpath;
+  if (s.cmdline.get(StringView("fastpath"), &fastpath) && fastpath.equals(StringView("off"))) {
+    ipc_fastpath_enabled = false;
+  }
   StringView level;
   if (s.cmdline.get(StringView("log"), &level)) {
     if (level.equals(StringView("error"))) log::set_level(log::Level::Error);

@@ -73,6 +73,10 @@ extern "C" [[noreturn]] void syscall_dispatch(TrapFrame* frame) {
   Cpu& cpu = this_cpu();
   Tcb* t = cpu.current;
   TrapFrame& f = *frame;
+  if (ipc_fastpath_enabled) {
+    if (f.rdx == static_cast<uint64_t>(Syscall::Call)) ipc_fastpath_call(t, f);
+    if (f.rdx == static_cast<uint64_t>(Syscall::ReplyRecv)) ipc_fastpath_reply_recv(t, f);
+  }
   ++t->syscalls;
   switch (static_cast<Syscall>(f.rdx)) {
     case Syscall::Call:

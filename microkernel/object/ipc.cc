@@ -314,6 +314,97 @@ void ipc_reply_receive(Tcb* t, TrapFrame& f, cap::CapSlot* slot) {
   ipc_receive(t, f, slot, true);
 }
 
+bool ipc_fastpath_enabled = true;
+
+namespace {
+// A CSpace of one CNode whose guard and radix use all 64 bits (the root task's layout): the slot
+// is an index, no walk needed. Null when the CSpace has another shape.
+cap::CapSlot* fast_lookup(Tcb* t, uint64_t cptr) {
+  const cap::Capability& root = tcb_slot(t, kTcbCSpace)->cap;
+  if (root.type() != cap::ObjectType::CNode || root.guard_bits() + root.radix() != 64) return nullptr;
+  if ((cptr >> root.radix()) != root.guard()) return nullptr;
+  return capabilities().cnode_slots(root) + (cptr & ((uint64_t{1} << root.radix()) - 1));
+}
+
+bool short_message(uint64_t info_word) {
+  const MessageInfo info = MessageInfo::decode(info_word);
+  return info.length_words <= kMessageRegisters && info.extra_caps == 0;
+}
+
+void copy_registers(const TrapFrame& from, TrapFrame& to) {
+  to.r10 = from.r10;
+  to.r8 = from.r8;
+  to.r9 = from.r9;
+  to.r15 = from.r15;
+}
+}  // namespace
+
+bool ipc_fastpath_call(Tcb* t, TrapFrame& f) {
+  if (!short_message(f.rsi)) return false;
+  cap::CapSlot* slot = fast_lookup(t, f.rdi);
+  if (slot == nullptr || slot->cap.type() != cap::ObjectType::Endpoint) return false;
+  const cap::CapRights rights = slot->cap.rights();
+  const bool can_grant = rights.includes(cap::CapRights::grant());
+  const bool can_grant_reply = rights.includes(cap::CapRights::grant_reply());
+  if (!rights.includes(cap::CapRights::write()) || (!can_grant && !can_grant_reply)) return false;
+  auto* ep = layout::phys_to<Endpoint>(slot->cap.phys());
+  if (ep->state != kReceivers) return false;
+  Tcb* receiver = ep->head;
+  if (receiver->priority < t->priority) return false;
+
+  pop(ep);
+  if (ep->head == nullptr) ep->state = kIdle;
+  const MessageInfo info = MessageInfo::decode(f.rsi);
+  TrapFrame& to = receiver->frame;
+  copy_registers(f, to);
+  to.rsi = MessageInfo{info.label, info.length_words, 0, 0}.encode();
+  to.rdi = slot->cap.badge();
+  to.rax = static_cast<uint64_t>(Error::Ok);
+  receiver->ipc_state = IpcState::None;
+  receiver->state = ThreadState::Running;
+  receiver->reply_to = t;
+  t->reply_from = receiver;
+  t->ipc_state = IpcState::WaitingReply;
+  t->ipc_is_call = true;
+  t->ipc_can_grant = can_grant;
+  t->ipc_can_grant_reply = can_grant_reply;
+  t->state = ThreadState::Blocked;
+  ++t->syscalls;
+  this_cpu().current = nullptr;
+  resume(receiver);
+}
+
+bool ipc_fastpath_reply_recv(Tcb* t, TrapFrame& f) {
+  if (!short_message(f.rsi)) return false;
+  Tcb* caller = t->reply_to;
+  if (caller == nullptr || caller->ipc_state != IpcState::WaitingReply || caller->ipc_is_fault) return false;
+  if (caller->priority < t->priority) return false;
+  cap::CapSlot* slot = fast_lookup(t, f.rdi);
+  if (slot == nullptr || slot->cap.type() != cap::ObjectType::Endpoint) return false;
+  if (!slot->cap.rights().includes(cap::CapRights::read())) return false;
+  auto* ep = layout::phys_to<Endpoint>(slot->cap.phys());
+  if (ep->state == kSenders) return false;  // a message is waiting: the general path receives it
+
+  t->reply_to = nullptr;
+  caller->reply_from = nullptr;
+  const MessageInfo info = MessageInfo::decode(f.rsi);
+  TrapFrame& to = caller->frame;
+  copy_registers(f, to);
+  to.rsi = MessageInfo{info.label, info.length_words, 0, 0}.encode();
+  to.rdi = 0;
+  to.rax = static_cast<uint64_t>(Error::Ok);
+  caller->ipc_state = IpcState::None;
+  caller->state = ThreadState::Running;
+  t->ipc_state = IpcState::Receiving;
+  t->ipc_object = slot->cap.phys();
+  enqueue(ep, t);
+  ep->state = kReceivers;
+  t->state = ThreadState::Blocked;
+  ++t->syscalls;
+  this_cpu().current = nullptr;
+  resume(caller);
+}
+
 bool ipc_send_fault(Tcb* t, cap::CapSlot* slot, uint64_t label, const uint64_t words[4]) {
   const cap::Capability& c = slot->cap;
   if (c.type() != cap::ObjectType::Endpoint) return false;

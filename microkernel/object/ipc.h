@@ -31,6 +31,14 @@ struct Notification {
 // Sends the reply (if one is owed) and then receives on `slot`.
 [[noreturn]] void ipc_reply_receive(Tcb* t, TrapFrame& f, cap::CapSlot* slot);
 
+// The fastpath (seL4's): Call and ReplyRecv with at most 4 message words, no capabilities, a
+// one-level CSpace lookup, a partner already waiting and a priority that allows switching straight
+// to it. On success they switch threads and never return; otherwise they change nothing and
+// return false, and the general path handles the call with identical results.
+bool ipc_fastpath_call(Tcb* t, TrapFrame& f);
+bool ipc_fastpath_reply_recv(Tcb* t, TrapFrame& f);
+extern bool ipc_fastpath_enabled;
+
 // Sends a fault message from `t` (which stops) to the endpoint in `slot`, as a Call. Returns false
 // when the cap cannot take it (not an endpoint, or missing Write and Grant/GrantReply).
 bool ipc_send_fault(Tcb* t, cap::CapSlot* slot, uint64_t label, const uint64_t words[4]);

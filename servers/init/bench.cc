@@ -61,5 +61,4 @@ void run_benchmarks(const char* which) {
     measure("null_syscall", [] { tessera::sys::null_syscall(); });
     measure("yield", [] { tessera::sys::yield(); });
   }
-  tessera::sys::print("BENCH-DONE\n");
 }

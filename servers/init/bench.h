@@ -1,3 +1,7 @@
 #pragma once
 // Runs the named benchmark set ("syscall", "all") and prints BENCH lines.
 void run_benchmarks(const char* which);
+
+namespace tessera { struct BootInfo; }
+// Runs the IPC benchmarks (bench=ipc) and prints BENCH lines.
+void run_ipc_benchmarks(const tessera::BootInfo& info);

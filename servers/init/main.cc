@@ -39,7 +39,13 @@ int main(uint64_t argument) {
     tessera::sys::testing::run_from_command_line(info->cmdline);
   }
   if (tessera::sys::testing::command_line_value(info->cmdline, "bench", value, sizeof(value))) {
-    run_benchmarks(value);
+    if (strcmp(value, "ipc") == 0) {
+      run_benchmarks("syscall");
+      run_ipc_benchmarks(*info);
+    } else {
+      run_benchmarks(value);
+    }
+    tessera::sys::print("BENCH-DONE\n");
     tessera::sys::exit_machine(0);
   }
   if (has_word(info->cmdline, "exit=init")) tessera::sys::exit_machine(0);

@@ -1,0 +1,247 @@
+// IPC benchmarks (`bench=ipc`, scripts/bench.d/ipc): round trips and one-way costs measured the way
+// the peers were (10,000 timed iterations after 1,000 warm-up, rdtsc around each operation in user
+// space, median). The server side runs `server_program`, which is self-contained in one page so a
+// copy of that single code page is all a server in another address space needs.
+#include <stdint.h>
+
+#include <tessera/abi/kernel.capnp.h>
+#include <tessera/bootinfo.h>
+#include <tessera/string.h>
+#include <tessera/sys/debug.h>
+#include <tessera/sys/ipc.h>
+#include <tessera/sys/kernel_transport.h>
+#include <tessera/sys/mapping.h>
+#include <tessera/sys/thread.h>
+#include <tessera/sys/untyped.h>
+
+#include "bench.h"
+
+namespace {
+using tessera::Error;
+using tessera::Result;
+using tessera::Syscall;
+using tessera::abi::ObjectType;
+using tessera::capnp::CapRef;
+using tessera::sys::CPtr;
+
+constexpr int kWarmup = 1000;
+constexpr int kIterations = 10000;
+constexpr uint64_t kImageBase = 0x400000;         // libsys/rt/user.ld
+constexpr uint64_t kSharedAddress = 0x30000000;   // shared page, same address in both spaces
+constexpr uint64_t kServerWindow = 0x31000000;    // the server thread's IPC buffer and stack
+constexpr uint8_t kDepth = 64;
+
+enum Mode : uint64_t { kEcho = 1, kEchoCap = 2, kRecvStamp = 3, kWaitStamp = 4 };
+
+// What the server reads at start and the timestamps it leaves for the client.
+struct Shared {
+  uint64_t mode;
+  uint64_t object;        // the endpoint or notification
+  uint64_t receive_slot;  // kEchoCap: where received caps land
+  uint64_t ipc_buffer;    // the server's IPC buffer address
+  volatile uint64_t stamp;
+};
+
+[[gnu::always_inline]] inline uint64_t rdtsc() {
+  uint32_t lo, hi;
+  asm volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi) : : "memory");
+  return (static_cast<uint64_t>(hi) << 32) | lo;
+}
+
+// One system call with message registers in and out (no IPC-buffer access).
+struct Regs {
+  uint64_t rdi, rsi, r10, r8, r9, r15;
+};
+[[gnu::always_inline]] inline uint64_t raw(Syscall number, Regs& r) {
+  uint64_t rax;
+  register uint64_t r10 asm("r10") = r.r10;
+  register uint64_t r8 asm("r8") = r.r8;
+  register uint64_t r9 asm("r9") = r.r9;
+  register uint64_t r15 asm("r15") = r.r15;
+  asm volatile("syscall"
+               : "=a"(rax), "+D"(r.rdi), "+S"(r.rsi), "+r"(r10), "+r"(r8), "+r"(r9), "+r"(r15)
+               : "d"(static_cast<uint64_t>(number))
+               : "rcx", "r11", "memory");
+  r.r10 = r10;
+  r.r8 = r8;
+  r.r9 = r9;
+  r.r15 = r15;
+  return rax;
+}
+
+// The server: echoes every message back (ReplyRecv), or stamps the time each message / signal
+// arrives. Touches only its stack, its IPC buffer and the shared page.
+[[noreturn, gnu::noinline, gnu::aligned(4096)]] void server_program(uint64_t shared_address) {
+  volatile Shared* shared = reinterpret_cast<volatile Shared*>(shared_address);
+  const uint64_t mode = shared->mode;
+  const uint64_t object = shared->object;
+  if (mode == kEchoCap) {
+    auto* buffer = reinterpret_cast<volatile uint64_t*>(shared->ipc_buffer);
+    buffer[125] = tessera::kSlotRootCNode;  // receive_cnode, receive_index, receive_depth
+    buffer[126] = shared->receive_slot;
+    buffer[127] = kDepth;
+  }
+  Regs r{object, 0, 0, 0, 0, 0};
+  const Syscall first = mode == kWaitStamp ? Syscall::Recv : Syscall::Recv;
+  raw(first, r);
+  for (;;) {
+    if (mode == kRecvStamp || mode == kWaitStamp) {
+      shared->stamp = rdtsc();
+      r.rdi = object;
+      raw(Syscall::Recv, r);
+      continue;
+    }
+    r.rsi &= 0x7F;  // reply with the same number of words, no caps
+    r.rdi = object;
+    raw(Syscall::ReplyRecv, r);
+  }
+}
+
+uint64_t samples[kIterations];
+
+void sort(uint64_t* v, int n) {
+  for (int gap = n / 2; gap > 0; gap /= 2) {  // Shell sort: quick enough for 10,000 values
+    for (int i = gap; i < n; ++i) {
+      const uint64_t x = v[i];
+      int j = i;
+      for (; j >= gap && v[j - gap] > x; j -= gap) v[j] = v[j - gap];
+      v[j] = x;
+    }
+  }
+}
+
+uint64_t rdtsc_overhead() {
+  for (int i = 0; i < kIterations; ++i) {
+    const uint64_t a = rdtsc();
+    samples[i] = rdtsc() - a;
+  }
+  sort(samples, kIterations);
+  return samples[kIterations / 2];
+}
+
+void report(const char* name, uint64_t overhead) {
+  sort(samples, kIterations);
+  const uint64_t median = samples[kIterations / 2];
+  tessera::sys::print("BENCH %s median=%lu min=%lu max=%lu overhead=%lu\n", name,
+                      median > overhead ? median - overhead : 0, samples[0], samples[kIterations - 1], overhead);
+}
+
+// Times `op` (which returns a sample of its own when `self_timed`).
+template <typename Op>
+void measure(const char* name, uint64_t overhead, Op op) {
+  for (int i = 0; i < kWarmup; ++i) op();
+  for (int i = 0; i < kIterations; ++i) {
+    const uint64_t start = rdtsc();
+    op();
+    samples[i] = rdtsc() - start;
+  }
+  report(name, overhead);
+}
+
+class Bench {
+ public:
+  Bench(const tessera::BootInfo& info, tessera::sys::KernelTransport& kernel)
+      : info_(info), kernel_(kernel), slots_(info.empty), memory_(info, kernel, slots_) {}
+
+  Result<CPtr> make(ObjectType type) { return memory_.allocate(type); }
+
+  // A server thread at `priority` running server_program in `vspace` (the root's, or a new space
+  // holding a copy of the code page and the shared page).
+  bool start_server(CPtr vspace, Shared* shared_in_server_view, uint8_t priority, tessera::sys::Thread** out) {
+    tessera::sys::ThreadOptions options;
+    options.vspace = vspace;
+    options.window = kServerWindow;
+    options.priority = priority;
+    auto thread = tessera::sys::Thread::create(memory_, &tables_, options);
+    if (!thread.ok()) return fail("thread", thread.error());
+    threads_[thread_count_] = new (&thread_storage_[thread_count_]) tessera::sys::Thread(thread.take());
+    shared_->ipc_buffer = threads_[thread_count_]->ipc_buffer_address();
+    // Enter server_program directly (libsys's start trampoline lives in a page other spaces lack).
+    tessera::abi::Tcb::Client<tessera::sys::KernelTransport> tcb(kernel_, threads_[thread_count_]->tcb());
+    auto r = tcb.write_registers(true, 9, reinterpret_cast<uint64_t>(&server_program),
+                                 threads_[thread_count_]->stack_top() - 8, 0x202, 0, 0, 0, 0, 0,
+                                 reinterpret_cast<uint64_t>(shared_in_server_view), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    if (!r.ok()) return fail("start", r.error());
+    *out = threads_[thread_count_++];
+    (void)tessera::sys::yield();  // let it reach its first Recv
+    return true;
+  }
+
+  // A new address space with init's server code page and the shared page at the same addresses.
+  Result<CPtr> make_space() {
+    const CPtr pml4 = TRY(make(ObjectType::Pml4));
+    const uint64_t code_page = reinterpret_cast<uint64_t>(&server_program);
+    const CPtr code = TRY(slots_.alloc());
+    tessera::abi::CNode::Client<tessera::sys::KernelTransport> root(kernel_, tessera::kSlotRootCNode);
+    TRY(root.copy(code, kDepth, CapRef{tessera::kSlotRootCNode}, info_.image_frames.start + (code_page - kImageBase) / 4096,
+                  kDepth, tessera::abi::kRightRead));
+    TRY(tessera::sys::map_frame(memory_, {pml4, code, code_page, tessera::sys::PageSize::k4K, tessera::abi::kRightRead, 0},
+                                &tables_));
+    const CPtr shared_copy = TRY(slots_.alloc());
+    TRY(root.copy(shared_copy, kDepth, CapRef{tessera::kSlotRootCNode}, shared_frame_, kDepth, tessera::abi::kRightsAll));
+    TRY(tessera::sys::map_frame(memory_, {pml4, shared_copy, kSharedAddress}, &tables_));
+    return pml4;
+  }
+
+  bool init() {
+    auto frame = make(ObjectType::Frame4k);
+    if (!frame.ok()) return fail("shared frame", frame.error());
+    shared_frame_ = *frame;
+    auto r = tessera::sys::map_frame(memory_, {tessera::kSlotRootVSpace, shared_frame_, kSharedAddress}, &tables_);
+    if (!r.ok()) return fail("map shared", r.error());
+    shared_ = reinterpret_cast<Shared*>(kSharedAddress);
+    return true;
+  }
+
+  bool fail(const char* what, Error e) {
+    tessera::sys::print("BENCH-ERROR %s: error %u\n", what, static_cast<unsigned>(e));
+    return false;
+  }
+
+  Shared* shared_ = nullptr;
+  tessera::sys::UntypedAllocator& memory() { return memory_; }
+
+ private:
+  const tessera::BootInfo& info_;
+  tessera::sys::KernelTransport& kernel_;
+  tessera::sys::SlotAllocator slots_;
+  tessera::sys::UntypedAllocator memory_;
+  tessera::sys::CreatedTables tables_;
+  CPtr shared_frame_ = 0;
+  alignas(tessera::sys::Thread) uint8_t thread_storage_[8][sizeof(tessera::sys::Thread)];
+  tessera::sys::Thread* threads_[8] = {};
+  int thread_count_ = 0;
+};
+
+void call_loop(const char* name, uint64_t overhead, CPtr endpoint, uint32_t words) {
+  measure(name, overhead, [&] {
+    Regs r{endpoint, tessera::capnp::MessageInfo{0, words, 0, 0}.encode(), 1, 2, 3, 4};
+    raw(Syscall::Call, r);
+  });
+}
+}  // namespace
+
+void run_ipc_benchmarks(const tessera::BootInfo& info) {
+  tessera::sys::KernelTransport kernel(tessera::sys::ipc_buffer());
+  static Bench bench(info, kernel);
+  if (!bench.init()) return;
+  const uint64_t overhead = rdtsc_overhead();
+  Shared* shared = bench.shared_;
+  tessera::sys::Thread* server = nullptr;
+
+  // Same address space: a server thread at the root's priority.
+  auto ep_same = bench.make(ObjectType::Endpoint);
+  if (!ep_same.ok()) return;
+  *shared = Shared{kEcho, *ep_same, 0, 0, 0};
+  if (!bench.start_server(tessera::kSlotRootVSpace, shared, 255, &server)) return;
+  call_loop("call_replyrecv_same_as_0w", overhead, *ep_same, 0);
+
+  // Another address space.
+  auto space = bench.make_space();
+  auto ep_cross = bench.make(ObjectType::Endpoint);
+  if (!space.ok() || !ep_cross.ok()) return;
+  *shared = Shared{kEcho, *ep_cross, 0, 0, 0};
+  if (!bench.start_server(*space, reinterpret_cast<Shared*>(kSharedAddress), 255, &server)) return;
+  call_loop("call_replyrecv_cross_as_0w", overhead, *ep_cross, 0);
+  call_loop("call_replyrecv_cross_as_4w", overhead, *ep_cross, 4);
+}
