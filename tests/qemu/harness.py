@@ -43,6 +43,14 @@ class Suite:
     cmdline: list[str] = dataclasses.field(default_factory=list)  # words before test=...
     mem_mib: int = qemu.DEFAULT_MEM_MIB
     timeout: float = DEFAULT_TIMEOUT  # seconds per boot
+    only: str | None = None     # regex: the suite runs only the guest's tests whose names match
+    exclude: str | None = None  # regex: ... and none whose names match this
+    icount: str | None = None   # e.g. "shift=0,sleep=off": deterministic virtual time (slower boots)
+
+    def wants(self, test: str) -> bool:
+        if self.only and not re.search(self.only, test):
+            return False
+        return not (self.exclude and re.search(self.exclude, test))
 
     def full_name(self, test: str) -> str:
         return f"qemu/{self.name}/{test}"
@@ -66,6 +74,7 @@ class SuiteRun:
         tests = self._list()
         if tests is None:
             return
+        tests = [(n, e) for n, e in tests if self.suite.wants(n)]
         selected = [(n, e) for n, e in tests if not self.filter or self.filter.search(self.suite.full_name(n))]
         self.report.note(f"qemu/{self.suite.name}: {len(selected)} of {len(tests)} tests selected")
         self._run_pass_tests([n for n, e in selected if e == "pass"])
@@ -75,7 +84,8 @@ class SuiteRun:
     # -- boots -----------------------------------------------------------------------------
 
     def _boot(self, log_name: str, words: list[str]) -> qemu.Boot:
-        argv = qemu.command(self.suite.iso, mem_mib=self.suite.mem_mib, cmdline=self.suite.cmdline + words)
+        argv = qemu.command(self.suite.iso, mem_mib=self.suite.mem_mib, cmdline=self.suite.cmdline + words,
+                            icount=self.suite.icount)
         return qemu.boot(argv, self.log_dir / f"{log_name}.log", self.suite.timeout)
 
     def _list(self) -> list[tuple[str, str]] | None:
