@@ -94,8 +94,14 @@ void resume(Tcb* t) {
     fxrstor(t->fpu);
     cpu.fpu_owner = t;
   }
-  x86::wrmsr(x86::msr::kFsBase, t->fs_base);
-  x86::wrmsr(x86::msr::kKernelGsBase, t->gs_base);  // becomes GS at swapgs
+  if (cpu.loaded_fs_base != t->fs_base) {
+    x86::wrmsr(x86::msr::kFsBase, t->fs_base);
+    cpu.loaded_fs_base = t->fs_base;
+  }
+  if (cpu.loaded_user_gs_base != t->gs_base) {
+    x86::wrmsr(x86::msr::kKernelGsBase, t->gs_base);  // becomes GS at swapgs
+    cpu.loaded_user_gs_base = t->gs_base;
+  }
   resume_user_frame(&t->frame);
 }
 

@@ -76,6 +76,7 @@ extern "C" [[noreturn]] void syscall_dispatch(TrapFrame* frame) {
   if (ipc_fastpath_enabled) {
     if (f.rdx == static_cast<uint64_t>(Syscall::Call)) ipc_fastpath_call(t, f);
     if (f.rdx == static_cast<uint64_t>(Syscall::ReplyRecv)) ipc_fastpath_reply_recv(t, f);
+    if (f.rdx == static_cast<uint64_t>(Syscall::Send)) ipc_fastpath_send(t, f);
   }
   ++t->syscalls;
   switch (static_cast<Syscall>(f.rdx)) {

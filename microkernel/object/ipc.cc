@@ -231,7 +231,10 @@ void ipc_send(Tcb* t, TrapFrame& f, cap::CapSlot* slot, bool blocking, bool is_c
       t->ipc_state = IpcState::WaitingReply;
       t->state = ThreadState::Blocked;
       this_cpu().current = nullptr;
-      resume(receiver);
+      // The caller's time goes to the receiver unless something more urgent is runnable.
+      if (!this_scheduler().has_higher(receiver->priority, false)) resume(receiver);
+      this_scheduler().enqueue(receiver);
+      schedule();
     }
     f.rax = static_cast<uint64_t>(Error::Ok);
     this_scheduler().enqueue(receiver);
@@ -323,7 +326,7 @@ cap::CapSlot* fast_lookup(Tcb* t, uint64_t cptr) {
   const cap::Capability& root = tcb_slot(t, kTcbCSpace)->cap;
   if (root.type() != cap::ObjectType::CNode || root.guard_bits() + root.radix() != 64) return nullptr;
   if ((cptr >> root.radix()) != root.guard()) return nullptr;
-  return capabilities().cnode_slots(root) + (cptr & ((uint64_t{1} << root.radix()) - 1));
+  return layout::phys_to<cap::CapSlot>(root.phys()) + (cptr & ((uint64_t{1} << root.radix()) - 1));
 }
 
 bool short_message(uint64_t info_word) {
@@ -403,6 +406,59 @@ bool ipc_fastpath_reply_recv(Tcb* t, TrapFrame& f) {
   ++t->syscalls;
   this_cpu().current = nullptr;
   resume(caller);
+}
+
+namespace {
+// After waking `woken`, continues exactly as continue_or_switch would, switching straight to
+// `woken` when it is the one the scheduler would pick.
+[[noreturn]] void switch_after_wake(Tcb* current, Tcb* woken) {
+  Scheduler& s = this_scheduler();
+  if (woken->priority > current->priority && !s.has_higher(woken->priority, true)) {
+    s.enqueue(current);
+    this_cpu().current = nullptr;
+    resume(woken);
+  }
+  s.enqueue(woken);
+  continue_or_switch(current);
+}
+}  // namespace
+
+bool ipc_fastpath_send(Tcb* t, TrapFrame& f) {
+  if (!short_message(f.rsi)) return false;
+  cap::CapSlot* slot = fast_lookup(t, f.rdi);
+  if (slot == nullptr || !slot->cap.rights().includes(cap::CapRights::write())) return false;
+  const cap::ObjectType type = slot->cap.type();
+  if (type == cap::ObjectType::Notification) {
+    auto* n = layout::phys_to<Notification>(slot->cap.phys());
+    Tcb* waiter = n->head;
+    if (waiter == nullptr) return false;
+    pop(n);
+    waiter->frame.rdi = slot->cap.badge() | n->word;
+    n->word = 0;
+    waiter->frame.rsi = 0;
+    waiter->frame.rax = static_cast<uint64_t>(Error::Ok);
+    waiter->ipc_state = IpcState::None;
+    waiter->state = ThreadState::Running;
+    f.rax = static_cast<uint64_t>(Error::Ok);
+    ++t->syscalls;
+    switch_after_wake(t, waiter);
+  }
+  if (type != cap::ObjectType::Endpoint) return false;
+  auto* ep = layout::phys_to<Endpoint>(slot->cap.phys());
+  if (ep->state != kReceivers) return false;
+  Tcb* receiver = pop(ep);
+  if (ep->head == nullptr) ep->state = kIdle;
+  const MessageInfo info = MessageInfo::decode(f.rsi);
+  TrapFrame& to = receiver->frame;
+  copy_registers(f, to);
+  to.rsi = MessageInfo{info.label, info.length_words, 0, 0}.encode();
+  to.rdi = slot->cap.badge();
+  to.rax = static_cast<uint64_t>(Error::Ok);
+  receiver->ipc_state = IpcState::None;
+  receiver->state = ThreadState::Running;
+  f.rax = static_cast<uint64_t>(Error::Ok);
+  ++t->syscalls;
+  switch_after_wake(t, receiver);
 }
 
 bool ipc_send_fault(Tcb* t, cap::CapSlot* slot, uint64_t label, const uint64_t words[4]) {

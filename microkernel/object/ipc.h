@@ -37,6 +37,8 @@ struct Notification {
 // return false, and the general path handles the call with identical results.
 bool ipc_fastpath_call(Tcb* t, TrapFrame& f);
 bool ipc_fastpath_reply_recv(Tcb* t, TrapFrame& f);
+// Send or Signal to a partner already waiting (short message, no caps, one-level lookup).
+bool ipc_fastpath_send(Tcb* t, TrapFrame& f);
 extern bool ipc_fastpath_enabled;
 
 // Sends a fault message from `t` (which stops) to the endpoint in `slot`, as a Call. Returns false

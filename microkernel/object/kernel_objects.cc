@@ -100,11 +100,6 @@ cap::CapContext& capabilities() { return *context; }
 
 Tcb* tcb_at(uint64_t phys) { return layout::phys_to<Tcb>(phys); }
 
-cap::CapSlot* tcb_slot(Tcb* tcb, TcbSlot which) {
-  auto* base = reinterpret_cast<uint8_t*>(tcb) + kTcbSlotsOffset;
-  return reinterpret_cast<cap::CapSlot*>(base) + which;
-}
-
 unsigned entry_level(cap::ObjectType type) {
   switch (type) {
     case cap::ObjectType::Frame4K: return 1;

@@ -21,7 +21,9 @@ constexpr uint64_t kTcbSlotsOffset = 1024;
 static_assert(sizeof(Tcb) <= kTcbSlotsOffset, "Tcb must leave room for its capability slots");
 
 Tcb* tcb_at(uint64_t phys);
-cap::CapSlot* tcb_slot(Tcb* tcb, TcbSlot which);
+inline cap::CapSlot* tcb_slot(Tcb* tcb, TcbSlot which) {
+  return reinterpret_cast<cap::CapSlot*>(reinterpret_cast<uint8_t*>(tcb) + kTcbSlotsOffset) + which;
+}
 
 // Per-cap architecture state kept in CapSlot::arch_reserved: where a frame or paging structure is
 // mapped, naming the address space by {asid, generation} (object/address_space.h) so a record that

@@ -178,7 +178,10 @@ Result<void> invoke_tcb(Invocation& inv) {
       const auto a = TRY(TcbApi::SetTlsBaseArgs::decode(inv.request));
       if (!is_user_address(a.tls_base)) return Error::RangeError;
       t->fs_base = a.tls_base;
-      if (this_cpu().current == t) x86::wrmsr(x86::msr::kFsBase, a.tls_base);
+      if (this_cpu().current == t) {
+        x86::wrmsr(x86::msr::kFsBase, a.tls_base);
+        this_cpu().loaded_fs_base = a.tls_base;
+      }
       return {};
     }
     case TcbApi::Method::SetSchedParams:

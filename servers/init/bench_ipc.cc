@@ -82,8 +82,7 @@ struct Regs {
     buffer[127] = kDepth;
   }
   Regs r{object, 0, 0, 0, 0, 0};
-  const Syscall first = mode == kWaitStamp ? Syscall::Recv : Syscall::Recv;
-  raw(first, r);
+  raw(Syscall::Recv, r);
   for (;;) {
     if (mode == kRecvStamp || mode == kWaitStamp) {
       shared->stamp = rdtsc();
@@ -144,13 +143,14 @@ class Bench {
       : info_(info), kernel_(kernel), slots_(info.empty), memory_(info, kernel, slots_) {}
 
   Result<CPtr> make(ObjectType type) { return memory_.allocate(type); }
+  Result<CPtr> slot() { return slots_.alloc(); }
 
   // A server thread at `priority` running server_program in `vspace` (the root's, or a new space
   // holding a copy of the code page and the shared page).
   bool start_server(CPtr vspace, Shared* shared_in_server_view, uint8_t priority, tessera::sys::Thread** out) {
     tessera::sys::ThreadOptions options;
     options.vspace = vspace;
-    options.window = kServerWindow;
+    options.window = kServerWindow + static_cast<uint64_t>(thread_count_) * 0x100000;  // one window each
     options.priority = priority;
     auto thread = tessera::sys::Thread::create(memory_, &tables_, options);
     if (!thread.ok()) return fail("thread", thread.error());
@@ -213,6 +213,17 @@ class Bench {
   int thread_count_ = 0;
 };
 
+// Measures a one-way delivery: `op` sends; the higher-priority server stamps the arrival.
+template <typename Op>
+void one_way(const char* name, uint64_t overhead, Shared* shared, Op op) {
+  for (int i = 0; i < kWarmup + kIterations; ++i) {
+    const uint64_t start = rdtsc();
+    op();
+    if (i >= kWarmup) samples[i - kWarmup] = shared->stamp - start;
+  }
+  report(name, overhead);
+}
+
 void call_loop(const char* name, uint64_t overhead, CPtr endpoint, uint32_t words) {
   measure(name, overhead, [&] {
     Regs r{endpoint, tessera::capnp::MessageInfo{0, words, 0, 0}.encode(), 1, 2, 3, 4};
@@ -244,4 +255,54 @@ void run_ipc_benchmarks(const tessera::BootInfo& info) {
   if (!bench.start_server(*space, reinterpret_cast<Shared*>(kSharedAddress), 255, &server)) return;
   call_loop("call_replyrecv_cross_as_0w", overhead, *ep_cross, 0);
   call_loop("call_replyrecv_cross_as_4w", overhead, *ep_cross, 4);
+
+  // A round trip carrying one capability (general path): the server receives it into a slot of
+  // the shared CNode, which the client empties again between iterations (not timed).
+  auto ep_cap = bench.make(ObjectType::Endpoint);
+  auto gift = bench.make(ObjectType::Notification);
+  auto receive_slot = bench.slot();
+  if (!ep_cap.ok() || !gift.ok() || !receive_slot.ok()) return;
+  *shared = Shared{kEchoCap, *ep_cap, *receive_slot, 0, 0};
+  if (!bench.start_server(*space, reinterpret_cast<Shared*>(kSharedAddress), 255, &server)) return;
+  tessera::sys::ipc_buffer()->caps_or_badges[0] = *gift;
+  tessera::abi::CNode::Client<tessera::sys::KernelTransport> root(kernel, tessera::kSlotRootCNode);
+  for (int i = 0; i < kWarmup + kIterations; ++i) {
+    Regs r{*ep_cap, tessera::capnp::MessageInfo{0, 0, 1, 0}.encode(), 0, 0, 0, 0};
+    const uint64_t start = rdtsc();
+    raw(Syscall::Call, r);
+    const uint64_t end = rdtsc();
+    if (i >= kWarmup) samples[i - kWarmup] = end - start;
+    if (i == 0 && tessera::capnp::MessageInfo::decode(r.rsi).length_words != 0) break;
+    if (!root.delete_(*receive_slot, kDepth).ok()) {
+      bench.fail("delete the received cap", Error::EmptySlot);  // the cap did not arrive
+      return;
+    }
+  }
+  report("call_replyrecv_cross_as_cap", overhead);
+
+  // One-way costs: the server runs at a higher priority, so each send switches straight to it.
+  tessera::abi::Tcb::Client<tessera::sys::KernelTransport> self(kernel, tessera::kSlotRootTcb);
+  if (!self.set_priority(CapRef{tessera::kSlotRootTcb}, 200).ok()) return;
+  auto ep_oneway = bench.make(ObjectType::Endpoint);
+  if (!ep_oneway.ok()) return;
+  *shared = Shared{kRecvStamp, *ep_oneway, 0, 0, 0};
+  if (!bench.start_server(*space, reinterpret_cast<Shared*>(kSharedAddress), 255, &server)) return;
+  one_way("send_recv_oneway", overhead, shared, [&] {
+    Regs r{*ep_oneway, 0, 0, 0, 0, 0};
+    raw(Syscall::Send, r);
+  });
+  auto notification = bench.make(ObjectType::Notification);
+  auto badged = bench.slot();
+  if (!notification.ok() || !badged.ok()) return;
+  if (!root.mint(*badged, kDepth, CapRef{tessera::kSlotRootCNode}, *notification, kDepth, tessera::abi::kRightsAll, 1)
+           .ok()) {
+    return;
+  }
+  *shared = Shared{kWaitStamp, *notification, 0, 0, 0};
+  if (!bench.start_server(*space, reinterpret_cast<Shared*>(kSharedAddress), 255, &server)) return;
+  one_way("signal_wait", overhead, shared, [&] {
+    Regs r{*badged, 0, 0, 0, 0, 0};
+    raw(Syscall::Send, r);
+  });
+  (void)self.set_priority(CapRef{tessera::kSlotRootTcb}, 255);
 }

@@ -1,7 +1,8 @@
-// Scaffolding for the root task's IPC and notification tests (ipc_tests.cc, ipc_space_tests.cc,
-// ipc_rights_tests.cc, notification_tests.cc): peer threads made with tessera::sys::Thread, the IPC
-// operations they perform (Job), a second address space that can run libsys code (ChildSpace),
-// and message helpers. Builds on captest::Env (cap_test_env.h) for slots and untyped memory.
+// Scaffolding for the root task's IPC, notification and thread tests (ipc_tests.cc,
+// ipc_queue_tests.cc, ipc_cap_tests.cc, ipc_space_tests.cc, notification_tests.cc,
+// thread_tests.cc): peer threads made with tessera::sys::Thread, the IPC operations they perform
+// (Job), a second address space that can run libsys code (ChildSpace), and message helpers.
+// Builds on captest::Env (cap_test_env.h) for slots and untyped memory.
 //
 // Peers of the root task share its address space and CSpace; they run at the root's priority
 // (255) unless told otherwise, so the root lets them run by yielding or by blocking in IPC.
@@ -104,6 +105,8 @@ class Peer {
   // Starts the chain of jobs beginning at `job`, then lets it run until it blocks or finishes.
   bool run(Job& job);
   CPtr tcb() const { return thread_.ok() ? thread_->tcb() : 0; }
+  // The thread (only when ok()).
+  Thread& thread() { return *thread_; }
 
  private:
   Env& env_;
@@ -118,8 +121,8 @@ void let_run(int yields = 20);
 bool wait_done(const Job& job, int yields = 200);
 
 // A second address space for peers: a PML4 with init's code and read-only data mapped from
-// copies of the image frames (read-only; init's writable data is not there, so code running in
-// it must not use globals). Threads made in it with `thread()` use the root CNode as CSpace.
+// copies of the image frames (read-only and executable: user.ld exports no symbol for where code
+// ends; init's writable data is not there, so code running in it must not use globals). Threads made in it with `thread()` use the root CNode as CSpace.
 class ChildSpace {
  public:
   explicit ChildSpace(Env& env);
