@@ -80,8 +80,9 @@ interface Tcb @0x9318126c12748f3e $Abi.kernelObject $Abi.interfaceCode(3) {
   # faultEndpoint is a CPtr in the thread's own CSpace, looked up when a fault happens.
   setPriority @1 (authority :Tcb, priority :UInt8) -> ();
   setMcPriority @2 (authority :Tcb, mcp :UInt8) -> ();
-  setSchedParams @3 (authority :Tcb, mcp :UInt8, priority :UInt8, schedContext :SchedContext,
-                     faultEndpoint :Endpoint) -> ();
+  setSchedParams @3 (authority :Tcb, mcp :UInt8, priority :UInt8, schedContext :SchedContext) -> ();
+  # Sets MCP and priority (both bounded by the authority's MCP) and binds the scheduling context.
+  # (Fault endpoints are capability pointers set by configure/setSpace.)
   setIpcBuffer @4 (ipcBuffer :UInt64, ipcBufferFrame :Frame) -> ();
   setSpace @5 (faultEndpoint :UInt64, cspaceRoot :CNode, cspaceRootData :UInt64,
                vspaceRoot :Pml4, vspaceRootData :UInt64) -> ();
@@ -103,6 +104,9 @@ interface Tcb @0x9318126c12748f3e $Abi.kernelObject $Abi.interfaceCode(3) {
   bindNotification @11 (notification :Notification) -> ();
   unbindNotification @12 () -> ();
   setTlsBase @13 (tlsBase :UInt64) -> ();
+  getStats @14 () -> (cpuTimeNs :UInt64, timesScheduled :UInt64, wakeups :UInt64,
+                      messagesSent :UInt64, messagesReceived :UInt64, syscalls :UInt64);
+  # The thread's accounting, for a scheduling policy in user space.
 }
 
 interface IrqControl @0xa02f60dca04250e4 $Abi.kernelObject $Abi.interfaceCode(4) {

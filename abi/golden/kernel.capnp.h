@@ -89,6 +89,8 @@ struct Tcb_UnbindNotificationParams;
 struct Tcb_UnbindNotificationResults;
 struct Tcb_SetTlsBaseParams;
 struct Tcb_SetTlsBaseResults;
+struct Tcb_GetStatsParams;
+struct Tcb_GetStatsResults;
 struct IrqControl_GetIoapicParams;
 struct IrqControl_GetIoapicResults;
 struct IrqControl_GetMsiParams;
@@ -339,7 +341,7 @@ struct Tcb_SetMcPriorityResults {
 struct Tcb_SetSchedParamsParams {
   static constexpr uint64_t kId = 0xa720209608fb38f4ull;
   static constexpr uint16_t kDataWords = 1;
-  static constexpr uint16_t kPointerCount = 3;
+  static constexpr uint16_t kPointerCount = 2;
   class Reader;
   class Builder;
 };
@@ -507,6 +509,22 @@ struct Tcb_SetTlsBaseParams {
 struct Tcb_SetTlsBaseResults {
   static constexpr uint64_t kId = 0xb8e50eed59d97614ull;
   static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct Tcb_GetStatsParams {
+  static constexpr uint64_t kId = 0xf79fd6e1f256dd06ull;
+  static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct Tcb_GetStatsResults {
+  static constexpr uint64_t kId = 0x946067873477cc19ull;
+  static constexpr uint16_t kDataWords = 6;
   static constexpr uint16_t kPointerCount = 0;
   class Reader;
   class Builder;
@@ -1624,8 +1642,6 @@ class Tcb_SetSchedParamsParams::Reader {
   uint8_t priority() const { return raw_.read<uint8_t>(1); }
   bool has_sched_context() const { return raw_.has_pointer(1); }
   ::tessera::Result<::tessera::capnp::CapIndex> sched_context() const { return raw_.read_capability(1); }
-  bool has_fault_endpoint() const { return raw_.has_pointer(2); }
-  ::tessera::Result<::tessera::capnp::CapIndex> fault_endpoint() const { return raw_.read_capability(2); }
 
  private:
   ::tessera::capnp::StructReader raw_;
@@ -1643,8 +1659,6 @@ class Tcb_SetSchedParamsParams::Builder {
   void set_priority(uint8_t value) { raw_.write<uint8_t>(1, value); }
   void set_sched_context(::tessera::capnp::CapRef cap) { raw_.write_capability(1, cap); }
   void set_sched_context(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(1, cap); }
-  void set_fault_endpoint(::tessera::capnp::CapRef cap) { raw_.write_capability(2, cap); }
-  void set_fault_endpoint(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(2, cap); }
 
  private:
   ::tessera::capnp::StructBuilder raw_;
@@ -2233,6 +2247,62 @@ class Tcb_SetTlsBaseResults::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return raw_; }
+
+ private:
+  ::tessera::capnp::StructBuilder raw_;
+};
+
+// Read-only view of a Tcb_GetStatsParams; pointer fields are checked when followed.
+class Tcb_GetStatsParams::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+
+ private:
+  ::tessera::capnp::StructReader raw_;
+};
+
+// Writer for a Tcb_GetStatsParams inside a MessageBuilder (errors are sticky there).
+class Tcb_GetStatsParams::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+
+ private:
+  ::tessera::capnp::StructBuilder raw_;
+};
+
+// Read-only view of a Tcb_GetStatsResults; pointer fields are checked when followed.
+class Tcb_GetStatsResults::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  uint64_t cpu_time_ns() const { return raw_.read<uint64_t>(0); }
+  uint64_t times_scheduled() const { return raw_.read<uint64_t>(1); }
+  uint64_t wakeups() const { return raw_.read<uint64_t>(2); }
+  uint64_t messages_sent() const { return raw_.read<uint64_t>(3); }
+  uint64_t messages_received() const { return raw_.read<uint64_t>(4); }
+  uint64_t syscalls() const { return raw_.read<uint64_t>(5); }
+
+ private:
+  ::tessera::capnp::StructReader raw_;
+};
+
+// Writer for a Tcb_GetStatsResults inside a MessageBuilder (errors are sticky there).
+class Tcb_GetStatsResults::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  void set_cpu_time_ns(uint64_t value) { raw_.write<uint64_t>(0, value); }
+  void set_times_scheduled(uint64_t value) { raw_.write<uint64_t>(1, value); }
+  void set_wakeups(uint64_t value) { raw_.write<uint64_t>(2, value); }
+  void set_messages_sent(uint64_t value) { raw_.write<uint64_t>(3, value); }
+  void set_messages_received(uint64_t value) { raw_.write<uint64_t>(4, value); }
+  void set_syscalls(uint64_t value) { raw_.write<uint64_t>(5, value); }
 
  private:
   ::tessera::capnp::StructBuilder raw_;
@@ -4361,8 +4431,8 @@ class CNode::Server {
 struct Tcb {
   static constexpr uint64_t kId = 0x9318126c12748f3eull;
   static constexpr uint32_t kInterfaceCode = 3u;
-  enum class Method : uint16_t { Configure = 0, SetPriority = 1, SetMcPriority = 2, SetSchedParams = 3, SetIpcBuffer = 4, SetSpace = 5, Suspend = 6, Resume = 7, ReadRegisters = 8, WriteRegisters = 9, CopyRegisters = 10, BindNotification = 11, UnbindNotification = 12, SetTlsBase = 13 };
-  static constexpr uint16_t kMethodCount = 14;
+  enum class Method : uint16_t { Configure = 0, SetPriority = 1, SetMcPriority = 2, SetSchedParams = 3, SetIpcBuffer = 4, SetSpace = 5, Suspend = 6, Resume = 7, ReadRegisters = 8, WriteRegisters = 9, CopyRegisters = 10, BindNotification = 11, UnbindNotification = 12, SetTlsBase = 13, GetStats = 14 };
+  static constexpr uint16_t kMethodCount = 15;
   using ConfigureParams = ::tessera::abi::Tcb_ConfigureParams;
   using ConfigureResults = ::tessera::abi::Tcb_ConfigureResults;
   using SetPriorityParams = ::tessera::abi::Tcb_SetPriorityParams;
@@ -4391,6 +4461,8 @@ struct Tcb {
   using UnbindNotificationResults = ::tessera::abi::Tcb_UnbindNotificationResults;
   using SetTlsBaseParams = ::tessera::abi::Tcb_SetTlsBaseParams;
   using SetTlsBaseResults = ::tessera::abi::Tcb_SetTlsBaseResults;
+  using GetStatsParams = ::tessera::abi::Tcb_GetStatsParams;
+  using GetStatsResults = ::tessera::abi::Tcb_GetStatsResults;
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -4474,7 +4546,6 @@ struct Tcb {
     uint8_t mcp{};
     uint8_t priority{};
     ::tessera::capnp::CapIndex sched_context;
-    ::tessera::capnp::CapIndex fault_endpoint;
 
     // Decodes a SetSchedParams invocation straight from the message words: every read is
     // bounds-checked and capability parameters must name a transferred capability.
@@ -4486,7 +4557,6 @@ struct Tcb {
       args.mcp = params.mcp();
       args.priority = params.priority();
       args.sched_context = TRY(params.sched_context());
-      args.fault_endpoint = TRY(params.fault_endpoint());
       return args;
     }
   };
@@ -4736,6 +4806,40 @@ struct Tcb {
       return args;
     }
   };
+  // Typed arguments of GetStats, as the kernel sees them.
+  struct GetStatsArgs {
+
+    // Decodes a GetStats invocation straight from the message words: every read is
+    // bounds-checked and capability parameters must name a transferred capability.
+    static ::tessera::Result<GetStatsArgs> decode(const ::tessera::capnp::Request& request) {
+      ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+      [[maybe_unused]] const GetStatsParams::Reader params = TRY(message.root_as<GetStatsParams>());
+      GetStatsArgs args;
+      return args;
+    }
+  };
+  // Results of GetStats, as the kernel writes them.
+  struct GetStatsReturn {
+    uint64_t cpu_time_ns{};
+    uint64_t times_scheduled{};
+    uint64_t wakeups{};
+    uint64_t messages_sent{};
+    uint64_t messages_received{};
+    uint64_t syscalls{};
+
+    // Writes the reply body into `out`; its length in words, or RangeError if it does not fit.
+    ::tessera::Result<uint32_t> encode(const ::tessera::capnp::ReplyBuffer& out) const {
+      ::tessera::capnp::MessageBuilder message(out.words, out.capacity_words, out.caps, out.cap_capacity);
+      GetStatsResults::Builder results = message.init_root_as<GetStatsResults>();
+      results.set_cpu_time_ns(cpu_time_ns);
+      results.set_times_scheduled(times_scheduled);
+      results.set_wakeups(wakeups);
+      results.set_messages_sent(messages_sent);
+      results.set_messages_received(messages_received);
+      results.set_syscalls(syscalls);
+      return message.finish();
+    }
+  };
 };
 
 // Client stubs: one per method. `T` is a ClientTransport (tessera/capnp/transport.h); the
@@ -4813,13 +4917,12 @@ class Tcb::Client {
     return call<SetSchedParamsResults>(message, Method::SetSchedParams);
   }
   // SetSchedParams with its parameters as arguments.
-  ::tessera::Result<void> set_sched_params(::tessera::capnp::CapRef authority, uint8_t mcp, uint8_t priority, ::tessera::capnp::CapRef sched_context, ::tessera::capnp::CapRef fault_endpoint) {
+  ::tessera::Result<void> set_sched_params(::tessera::capnp::CapRef authority, uint8_t mcp, uint8_t priority, ::tessera::capnp::CapRef sched_context) {
     auto reply = set_sched_params_with([&](SetSchedParamsParams::Builder params_) {
       params_.set_authority(authority);
       params_.set_mcp(mcp);
       params_.set_priority(priority);
       params_.set_sched_context(sched_context);
-      params_.set_fault_endpoint(fault_endpoint);
     });
     if (!reply.ok()) return reply.error();
     return {};
@@ -5019,6 +5122,20 @@ class Tcb::Client {
     return {};
   }
 
+  // GetStats: fills GetStatsParams with `fill` and waits for the reply.
+  template <typename Fill>
+  ::tessera::Result<GetStatsResults::Reader> get_stats_with(Fill&& fill) {
+    ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
+                                             transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
+    fill(message.init_root_as<GetStatsParams>());
+    return call<GetStatsResults>(message, Method::GetStats);
+  }
+  // GetStats with its parameters as arguments.
+  ::tessera::Result<GetStatsResults::Reader> get_stats() {
+    auto reply = get_stats_with([&](GetStatsParams::Builder) {});
+    return reply;
+  }
+
  private:
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
@@ -5121,6 +5238,11 @@ class Tcb::Server {
         const auto params = message.root_as<SetTlsBaseParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().set_tls_base(params.value(), reply.init_root_as<SetTlsBaseResults>()), reply);
+      }
+      case Method::GetStats: {
+        const auto params = message.root_as<GetStatsParams>();
+        if (!params.ok()) return {params.error(), 0, 0};
+        return finish(impl().get_stats(params.value(), reply.init_root_as<GetStatsResults>()), reply);
       }
     }
     return {::tessera::Error::IllegalOperation, 0, 0};

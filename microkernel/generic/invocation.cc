@@ -39,6 +39,8 @@ Result<void> dispatch(Invocation& inv) {
     case cap::ObjectType::IoPort: return invoke_io_port(inv);
     case cap::ObjectType::IrqControl: return invoke_irq_control(inv);
     case cap::ObjectType::IrqHandler: return invoke_irq_handler(inv);
+    case cap::ObjectType::SchedControl: return invoke_sched_control(inv);
+    case cap::ObjectType::SchedContext: return invoke_sched_context(inv);
     default: return Error::IllegalOperation;  // no invocations (Pml4, control caps not yet served)
   }
 }

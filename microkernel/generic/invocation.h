@@ -47,5 +47,7 @@ Result<void> invoke_io_port_control(Invocation& inv);
 Result<void> invoke_io_port(Invocation& inv);
 Result<void> invoke_irq_control(Invocation& inv);
 Result<void> invoke_irq_handler(Invocation& inv);
+Result<void> invoke_sched_control(Invocation& inv);
+Result<void> invoke_sched_context(Invocation& inv);
 
 }  // namespace tessera::kernel

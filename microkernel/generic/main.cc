@@ -19,6 +19,7 @@
 #include "generic/scheduler.h"
 #include "generic/symbols.h"
 #include "object/ipc.h"
+#include "object/sched_context.h"
 #include "selftest/selftest.h"
 
 extern "C" char boot_cpu_stack_top[];
@@ -134,7 +135,7 @@ extern "C" [[noreturn]] void kernel_main(uint32_t magic, uint64_t multiboot_phys
     if (r.error() != Error::NotSupported) panic("cannot start the root task: error %u", static_cast<unsigned>(r.error()));
     idle(s);
   }
-  timer::start_periodic(100);
+  timer::start_periodic(static_cast<uint32_t>(kTickHz));
   schedule();
 }
 

@@ -4,6 +4,7 @@
 #include <tessera/string.h>
 
 #include "cap/cnode_ops.h"
+#include "arch/x86_64/timer.h"
 #include "generic/kernel_layout.h"
 #include "generic/log.h"
 #include "generic/scheduler.h"
@@ -216,6 +217,7 @@ Result<void> start_root_task(BootState& state) {
   info->version = kBootInfoVersion;
   info->ipc_buffer = kRootIpcBufferAddress;
   info->root_cnode_radix = kRootCNodeRadix;
+  info->tsc_hz = timer::tsc_per_second();
   const StringView cmdline = state.cmdline.text();
   const size_t length = min(cmdline.size, sizeof(info->cmdline) - 1);
   memcpy(info->cmdline, cmdline.data, length);

@@ -4,6 +4,7 @@
 #include "arch/x86_64/percpu.h"
 #include "generic/log.h"
 #include "object/kernel_objects.h"
+#include "object/sched_context.h"
 
 extern "C" [[noreturn]] void resume_user_frame(tessera::kernel::TrapFrame* frame);
 
@@ -74,17 +75,19 @@ void resume(Tcb* t) {
     cpu.current = nullptr;
     schedule();
   }
-  // The thread's address space must still exist: revoking its VSpace cap empties the TCB's slot.
-  const cap::CapSlot* vspace_slot = tcb_slot(t, kTcbVSpace);
-  if (vspace_slot->cap.type() != cap::ObjectType::Pml4 || vspace_slot->cap.phys() != t->vspace_root) {
+  // The thread's address space must still exist: revoking its VSpace cap empties the TCB's slot
+  // (an empty slot's object word is 0, never a PML4's address; only configure/setSpace refill it).
+  if (tcb_slot(t, kTcbVSpace)->cap.object_word() != t->vspace_root) {
     log::print("thread-fault thread=%s: no address space: thread stopped\n", t->name);
     t->state = ThreadState::Faulted;
     cpu.current = nullptr;
     schedule();
   }
-  t->frame.rflags = sanitize_user_rflags(t->frame.rflags);
+  // RFLAGS need no sanitising here: a frame saved by the CPU or by SYSCALL holds flags user mode
+  // could set, and writeRegisters sanitises what it writes.
   if (cpu.current != t) ++t->times_scheduled;
   cpu.current = t;
+  account_switch(cpu, t);
   const auto frame_end = reinterpret_cast<uint64_t>(&t->frame + 1);
   cpu.current_frame_end = frame_end;
   cpu.tss.rsp[0] = frame_end;
@@ -112,13 +115,19 @@ void schedule() {
     x86::disable_interrupts();
     if (Tcb* next = s.pick(); next != nullptr) resume(next);
     cpu.current = nullptr;
+    account_switch(nullptr);
     // Nothing to run: wait for an interrupt (it may make a thread runnable) on the kernel stack.
     asm volatile("sti; hlt; cli" : : : "memory");
+    sched_tick();  // releases threads whose scheduling context has a new period
   }
 }
 
 void preempt_on_tick() {
   Cpu& cpu = this_cpu();
+  if (sched_tick()) {  // the current thread used up its budget: it waits for its next period
+    cpu.current = nullptr;
+    return;
+  }
   Tcb* current = cpu.current;
   if (current == nullptr) return;
   Scheduler& s = schedulers[cpu.index];

@@ -123,6 +123,8 @@ void transfer(Tcb* sender, Tcb* receiver, uint64_t info_word, uint64_t badge, bo
       ++delivered;
     }
   }
+  ++sender->messages_sent;
+  ++receiver->messages_received;
   to.rsi = MessageInfo{info.label, length, delivered, unwrapped}.encode();
   to.rdi = badge;
   to.rax = static_cast<uint64_t>(Error::Ok);
@@ -145,6 +147,7 @@ void transfer_fault(Tcb* faulter, Tcb* receiver, uint64_t badge) {
 
 // Makes `t` runnable; if it is more urgent than the current thread, switches to it.
 void wake(Tcb* t) {
+  ++t->wakeups;
   t->ipc_state = IpcState::None;
   t->state = ThreadState::Running;
   this_scheduler().enqueue(t);
@@ -224,6 +227,7 @@ void ipc_send(Tcb* t, TrapFrame& f, cap::CapSlot* slot, bool blocking, bool is_c
     transfer(t, receiver, f.rsi, c.badge(), can_grant, c.phys());
     receiver->ipc_state = IpcState::None;
     receiver->state = ThreadState::Running;
+    ++receiver->wakeups;
     if (is_call) {
       // The caller waits for the reply; the receiver runs now (the caller's time goes to it).
       receiver->reply_to = t;
@@ -366,6 +370,9 @@ bool ipc_fastpath_call(Tcb* t, TrapFrame& f) {
   receiver->ipc_state = IpcState::None;
   receiver->state = ThreadState::Running;
   receiver->reply_to = t;
+  ++receiver->wakeups;
+  ++receiver->messages_received;
+  ++t->messages_sent;
   t->reply_from = receiver;
   t->ipc_state = IpcState::WaitingReply;
   t->ipc_is_call = true;
@@ -398,6 +405,9 @@ bool ipc_fastpath_reply_recv(Tcb* t, TrapFrame& f) {
   to.rax = static_cast<uint64_t>(Error::Ok);
   caller->ipc_state = IpcState::None;
   caller->state = ThreadState::Running;
+  ++caller->wakeups;
+  ++caller->messages_received;
+  ++t->messages_sent;
   t->ipc_state = IpcState::Receiving;
   t->ipc_object = slot->cap.phys();
   enqueue(ep, t);
@@ -439,6 +449,7 @@ bool ipc_fastpath_send(Tcb* t, TrapFrame& f) {
     waiter->frame.rax = static_cast<uint64_t>(Error::Ok);
     waiter->ipc_state = IpcState::None;
     waiter->state = ThreadState::Running;
+    ++waiter->wakeups;
     f.rax = static_cast<uint64_t>(Error::Ok);
     ++t->syscalls;
     switch_after_wake(t, waiter);
@@ -456,6 +467,9 @@ bool ipc_fastpath_send(Tcb* t, TrapFrame& f) {
   to.rax = static_cast<uint64_t>(Error::Ok);
   receiver->ipc_state = IpcState::None;
   receiver->state = ThreadState::Running;
+  ++receiver->wakeups;
+  ++receiver->messages_received;
+  ++t->messages_sent;
   f.rax = static_cast<uint64_t>(Error::Ok);
   ++t->syscalls;
   switch_after_wake(t, receiver);

@@ -8,6 +8,7 @@
 #include "generic/scheduler.h"
 #include "object/address_space.h"
 #include "object/ipc.h"
+#include "object/sched_context.h"
 
 namespace tessera::kernel {
 namespace {
@@ -47,6 +48,9 @@ void destroyed_hook(void*, const cap::Capability& c) {
     case cap::ObjectType::Tcb: {
       Tcb* t = tcb_at(c.phys());
       cancel_ipc(t, false);
+      unthrottle(t);
+      if (t->sched_context != nullptr) unbind_sched_context(t->sched_context);
+      if (this_cpu().account_thread == t) this_cpu().account_thread = nullptr;
       this_scheduler().dequeue(t);
       t->state = ThreadState::Inactive;
       Cpu& cpu = this_cpu();
@@ -68,6 +72,9 @@ void destroyed_hook(void*, const cap::Capability& c) {
       break;
     case cap::ObjectType::Notification:
       notification_destroyed(c.phys());
+      break;
+    case cap::ObjectType::SchedContext:
+      unbind_sched_context(layout::phys_to<SchedContext>(c.phys()));
       break;
     default:
       break;

@@ -53,9 +53,17 @@ struct alignas(64) Tcb {
   uint64_t fault_words[4];
   Tcb* reply_to;                    // server side: the caller owed a reply (one-shot)
   Tcb* reply_from;                  // caller side: the server that owes us the reply
-  // Accounting, readable later through the TCB capability by a policy server.
+  // Accounting, readable through Tcb.getStats (a scheduling policy lives in user space).
   uint64_t times_scheduled;
   uint64_t syscalls;
+  uint64_t cpu_time;                // TSC ticks spent running
+  uint64_t wakeups;                 // times made runnable again after blocking
+  uint64_t messages_sent;
+  uint64_t messages_received;
+  // Scheduling context (object/sched_context.h): null = unlimited round robin at `priority`.
+  struct SchedContext* sched_context;
+  bool throttled;                   // budget used up: off the run queue until its next period
+  Tcb* throttle_next;
 
   // Points the frame at `entry` with stack `stack`, user selectors and interrupts enabled.
   void set_initial_registers(uint64_t entry, uint64_t stack, uint64_t argument);

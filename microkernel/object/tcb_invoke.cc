@@ -13,6 +13,8 @@
 #include "object/address_space.h"
 #include "object/ipc.h"
 #include "object/kernel_objects.h"
+#include "object/sched_context.h"
+#include "generic/kernel_layout.h"
 
 namespace tessera::kernel {
 namespace {
@@ -72,6 +74,7 @@ Result<void> set_ipc_buffer(const Invocation& inv, Tcb* t, uint64_t address, cap
 
 void suspend(Tcb* t) {
   cancel_ipc(t, true);  // a blocked system call starts again when the thread is resumed
+  unthrottle(t);
   this_scheduler().dequeue(t);
   t->state = ThreadState::Inactive;
   if (this_cpu().current == t) this_cpu().current = nullptr;
@@ -184,7 +187,27 @@ Result<void> invoke_tcb(Invocation& inv) {
       }
       return {};
     }
-    case TcbApi::Method::SetSchedParams:
+    case TcbApi::Method::SetSchedParams: {
+      const auto a = TRY(TcbApi::SetSchedParamsArgs::decode(inv.request));
+      const Tcb* authority = TRY(tcb_param(inv, a.authority));
+      if (a.mcp > authority->max_controlled_priority || a.priority > authority->max_controlled_priority) {
+        return Error::RangeError;
+      }
+      cap::CapSlot* sc_slot = TRY(inv.cap_param(a.sched_context));
+      TRY(cap::check_cap(sc_slot, cap::ObjectType::SchedContext, cap::CapRights::none()));
+      TRY(bind_sched_context(layout::phys_to<SchedContext>(sc_slot->cap.phys()), t));
+      t->max_controlled_priority = a.mcp;
+      set_priority(t, a.priority);
+      return {};
+    }
+    case TcbApi::Method::GetStats: {
+      TRY(TcbApi::GetStatsArgs::decode(inv.request));
+      charge_current();
+      const TcbApi::GetStatsReturn r{tsc_to_nanoseconds(t->cpu_time), t->times_scheduled, t->wakeups,
+                                     t->messages_sent, t->messages_received, t->syscalls};
+      inv.reply_length = TRY(r.encode(inv.reply_buffer));
+      return {};
+    }
     case TcbApi::Method::CopyRegisters:
     case TcbApi::Method::BindNotification:
     case TcbApi::Method::UnbindNotification:

@@ -75,8 +75,8 @@ TESSERA_USER_TEST(IPC0016, pass, "three blocked receivers get messages in the or
     t.check(recvs[i].received.info.label == 20 + i, "receiver %u got message %lu", i, recvs[i].received.info.label - 20);
     check_pattern(t, recvs[i].words, 160 + i, 3, "receiver's words");
   }
-  t.check(recvs[0].finished < recvs[1].finished && recvs[1].finished < recvs[2].finished,
-          "receivers finished in the order %lu %lu %lu", recvs[0].finished, recvs[1].finished, recvs[2].finished);
+  // (Which woken receiver finishes first is up to the scheduler: equal priorities share the CPU
+  // round robin on the timer tick. The FIFO property is which message each one got, above.)
 }
 
 TESSERA_USER_TEST(IPC0017, pass, "deleting an endpoint wakes its blocked senders, callers and receivers with ObjectDeleted") {

@@ -24,7 +24,10 @@ def registered(build_dir: Path, timeout: float = DEFAULT_TIMEOUT) -> list[Suite]
               icount="shift=0,sleep=off"),
         # Root-task tests of the user/kernel boundary (TESSERA_USER_TEST in servers/init/); an
         # unhandled user fault ends the run with a report (fault=exit) so `panic` tests can check it.
-        Suite("user", iso, cmdline=["suite=user", "fault=exit"], timeout=timeout),
+        Suite("user", iso, cmdline=["suite=user", "fault=exit"], timeout=timeout, exclude=r"^SCHED"),
+        # Scheduling tests measure shares of CPU time: deterministic virtual time again.
+        Suite("sched-icount", iso, cmdline=["suite=user", "fault=exit"], timeout=max(timeout, 180.0),
+              only=r"^SCHED", icount="shift=0,sleep=off"),
         # The same IPC programs through the general path only: the fastpath must not change results.
         Suite("ipc-slowpath", iso, cmdline=["suite=user", "fault=exit", "fastpath=off"], timeout=timeout,
               only=r"^(IPC|NOTIFICATION|FAULT)"),

@@ -55,6 +55,7 @@ struct BootInfo {
   uint64_t ipc_buffer;          // user address of the root thread's IPC buffer
   uint64_t free_memory_bytes;   // bytes of RAM the untyped capabilities cover
   uint64_t root_cnode_radix;
+  uint64_t tsc_hz;              // the TSC rate the kernel measured (for timing in user space)
   SlotRegion image_frames;      // 4 KiB frame caps of the image, stack (mapped, in address order)
   SlotRegion paging;            // PDPT / page directory / page table caps of the root VSpace
   SlotRegion untyped;           // untyped caps; untyped_list[i] describes slot untyped.start + i

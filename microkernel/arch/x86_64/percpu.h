@@ -22,6 +22,9 @@ struct alignas(64) Cpu {
   uint64_t current_frame_end;   // %gs:24 — end of the running thread's saved-register frame
   Tcb* current;                 // the thread whose registers are live (null while idle)
   Tcb* fpu_owner;               // whose FPU/SSE state is in the registers
+  Tcb* account_thread;          // whose CPU time is running now (charged on every switch)
+  uint64_t account_start;       // TSC when it started being charged
+  Tcb* throttled;               // threads waiting for their scheduling context's next period
   uint64_t loaded_fs_base;      // the user FS base in the MSR now (skips rewriting it)
   uint64_t loaded_user_gs_base; // the user GS base in KERNEL_GS_BASE now
   uint32_t index;
