@@ -176,6 +176,17 @@ void wake(Tcb* t) {
 
 // --- notifications ---
 
+// Ends `t`'s Recv on an endpoint with the notification word as its badge.
+void deliver_bound(Tcb* t, uint64_t word) {
+  auto* ep = layout::phys_to<Endpoint>(t->ipc_object);
+  unlink(ep, t);
+  if (ep->head == nullptr) ep->state = kIdle;
+  t->frame.rdi = word;
+  t->frame.rsi = 0;
+  t->frame.rax = static_cast<uint64_t>(Error::Ok);
+  wake(t);
+}
+
 [[noreturn]] void signal(Tcb* t, const cap::Capability& c) {
   if (!c.rights().includes(cap::CapRights::write())) fail(t, Error::InsufficientRights);
   auto* n = layout::phys_to<Notification>(c.phys());
@@ -189,6 +200,12 @@ void wake(Tcb* t) {
     continue_or_switch(t);
   }
   n->word |= c.badge();
+  if (Tcb* bound = n->bound; bound != nullptr && bound->ipc_state == IpcState::Receiving) {
+    const uint64_t word = n->word;
+    n->word = 0;
+    deliver_bound(bound, word);
+    continue_or_switch(t);
+  }
   resume(t);
 }
 
@@ -266,6 +283,16 @@ void ipc_receive(Tcb* t, TrapFrame& f, cap::CapSlot* slot, bool blocking) {
   if (!c.rights().includes(cap::CapRights::read())) fail(t, Error::InsufficientRights);
   auto* ep = layout::phys_to<Endpoint>(c.phys());
 
+  if (t->bound_notification != 0) {
+    auto* n = layout::phys_to<Notification>(t->bound_notification);
+    if (n->word != 0) {
+      t->frame.rdi = n->word;
+      t->frame.rsi = 0;
+      t->frame.rax = static_cast<uint64_t>(Error::Ok);
+      n->word = 0;
+      resume(t);
+    }
+  }
   if (ep->state == kSenders) {
     Tcb* sender = pop(ep);
     if (ep->head == nullptr) ep->state = kIdle;
@@ -394,6 +421,9 @@ bool ipc_fastpath_reply_recv(Tcb* t, TrapFrame& f) {
   if (!slot->cap.rights().includes(cap::CapRights::read())) return false;
   auto* ep = layout::phys_to<Endpoint>(slot->cap.phys());
   if (ep->state == kSenders) return false;  // a message is waiting: the general path receives it
+  if (t->bound_notification != 0 && layout::phys_to<Notification>(t->bound_notification)->word != 0) {
+    return false;  // a pending notification completes the receive at once
+  }
 
   t->reply_to = nullptr;
   caller->reply_from = nullptr;
@@ -554,6 +584,25 @@ void notification_signal(uint64_t phys, uint64_t badge) {
     return;
   }
   n->word |= badge;
+  if (Tcb* bound = n->bound; bound != nullptr && bound->ipc_state == IpcState::Receiving) {
+    const uint64_t word = n->word;
+    n->word = 0;
+    deliver_bound(bound, word);
+  }
+}
+
+Result<void> bind_notification(Tcb* t, uint64_t notification) {
+  auto* n = layout::phys_to<Notification>(notification);
+  if (t->bound_notification != 0 || n->bound != nullptr) return Error::IllegalOperation;
+  t->bound_notification = notification;
+  n->bound = t;
+  return {};
+}
+
+void unbind_notification(Tcb* t) {
+  if (t->bound_notification == 0) return;
+  layout::phys_to<Notification>(t->bound_notification)->bound = nullptr;
+  t->bound_notification = 0;
 }
 
 void endpoint_destroyed(uint64_t phys) {
@@ -567,6 +616,7 @@ void endpoint_destroyed(uint64_t phys) {
 
 void notification_destroyed(uint64_t phys) {
   auto* n = layout::phys_to<Notification>(phys);
+  if (n->bound != nullptr) unbind_notification(n->bound);
   while (Tcb* t = pop(n)) {
     t->frame.rax = static_cast<uint64_t>(Error::ObjectDeleted);
     wake(t);

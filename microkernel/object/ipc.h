@@ -7,6 +7,8 @@
 
 #include "arch/x86_64/trap.h"
 #include "cap/slot.h"
+#include <tessera/result.h>
+
 #include "object/tcb.h"
 
 namespace tessera::kernel {
@@ -21,7 +23,14 @@ struct Notification {
   uint64_t word;  // ORed badges not yet collected
   Tcb* head;      // waiters
   Tcb* tail;
+  Tcb* bound;     // the thread it is bound to (Tcb.bindNotification), or null
 };
+
+// Binding a notification to a thread: a signal then also ends the thread's Recv on an endpoint,
+// which returns with the notification word as the badge and an empty message (seL4 semantics).
+// IllegalOperation when either side is already bound.
+Result<void> bind_notification(Tcb* t, uint64_t notification);
+void unbind_notification(Tcb* t);
 
 // The IPC system calls. Each leaves through resume()/schedule(); `slot` holds the endpoint or
 // notification cap the caller named.

@@ -48,6 +48,7 @@ void destroyed_hook(void*, const cap::Capability& c) {
     case cap::ObjectType::Tcb: {
       Tcb* t = tcb_at(c.phys());
       cancel_ipc(t, false);
+      unbind_notification(t);
       unthrottle(t);
       if (t->sched_context != nullptr) unbind_sched_context(t->sched_context);
       if (this_cpu().account_thread == t) this_cpu().account_thread = nullptr;

@@ -51,6 +51,7 @@ struct alignas(64) Tcb {
   bool ipc_is_fault;                // the pending message is a fault (fault_label/fault_words)
   uint64_t fault_label;
   uint64_t fault_words[4];
+  uint64_t bound_notification;      // physical address of a bound notification (0: none)
   Tcb* reply_to;                    // server side: the caller owed a reply (one-shot)
   Tcb* reply_from;                  // caller side: the server that owes us the reply
   // Accounting, readable through Tcb.getStats (a scheduling policy lives in user space).

@@ -208,10 +208,19 @@ Result<void> invoke_tcb(Invocation& inv) {
       inv.reply_length = TRY(r.encode(inv.reply_buffer));
       return {};
     }
-    case TcbApi::Method::CopyRegisters:
-    case TcbApi::Method::BindNotification:
+    case TcbApi::Method::BindNotification: {
+      const auto a = TRY(TcbApi::BindNotificationArgs::decode(inv.request));
+      cap::CapSlot* n = TRY(inv.cap_param(a.notification));
+      TRY(cap::check_cap(n, cap::ObjectType::Notification, cap::CapRights::read()));
+      return bind_notification(t, n->cap.phys());
+    }
     case TcbApi::Method::UnbindNotification:
-      return Error::NotSupported;  // with scheduling contexts, IPC and notifications
+      TRY(TcbApi::UnbindNotificationArgs::decode(inv.request));
+      if (t->bound_notification == 0) return Error::IllegalOperation;
+      unbind_notification(t);
+      return {};
+    case TcbApi::Method::CopyRegisters:
+      return Error::NotSupported;  // readRegisters + writeRegisters do the same
   }
   return Error::IllegalOperation;
 }

@@ -125,3 +125,88 @@ TESSERA_USER_TEST(NOTIFICATION0007, pass, "deleting a notification wakes its wai
     if (t.check(wait_done(*job), "a waiter is still blocked")) expect_is(t, job->error, Error::ObjectDeleted, "wait");
   }
 }
+
+// --- notifications bound to a thread (Tcb.bindNotification) ---
+
+namespace {
+Job receiver_on(CPtr endpoint) {
+  Job job;
+  job.op = Job::Op::Recv;
+  job.cap = endpoint;
+  return job;
+}
+}  // namespace
+
+TESSERA_USER_TEST(BIND0001, pass, "a signal ends a bound thread's Recv on an endpoint, with the badge as its badge") {
+  Env env(t);
+  OwnedCap endpoint{env, env.make(ObjectType::Endpoint)};
+  OwnedCap notification{env, env.make(ObjectType::Notification)};
+  OwnedCap badged{env, mint(env, notification, kAllRights, 0x100)};
+  Job recv = receiver_on(endpoint);
+  Peer peer(env, 0);
+  if (t.failed() || !peer.ok()) return;
+  expect_ok(t, env.tcb(peer.tcb()).bind_notification(CapRef{notification}), "bind");
+  if (!peer.run(recv)) return;
+  t.check(!recv.is_done(), "the receive returned before anything happened");
+  expect_is(t, sys::signal(badged), Error::Ok, "signal");
+  if (!t.check(wait_done(recv), "the bound receiver did not wake")) return;
+  expect_is(t, recv.error, Error::Ok, "the receive");
+  t.check(recv.received.badge == 0x100, "badge 0x%lx", recv.received.badge);
+  t.check(recv.received.info.length_words == 0 && recv.received.info.label == 0, "a notification carries no message");
+  expect_word(t, notification, 0, "the word was handed over");
+}
+
+TESSERA_USER_TEST(BIND0002, pass, "a bound thread still receives endpoint messages; a pending signal comes first") {
+  Env env(t);
+  OwnedCap endpoint{env, env.make(ObjectType::Endpoint)};
+  OwnedCap notification{env, env.make(ObjectType::Notification)};
+  OwnedCap badged{env, mint(env, notification, kAllRights, 0x2)};
+  Job first = receiver_on(endpoint), second = receiver_on(endpoint);
+  first.next = &second;
+  Peer peer(env, 0);
+  if (t.failed() || !peer.ok()) return;
+  expect_ok(t, env.tcb(peer.tcb()).bind_notification(CapRef{notification}), "bind");
+  // Signal before the thread receives: its first Recv returns the notification at once.
+  expect_is(t, sys::signal(badged), Error::Ok, "signal");
+  if (!peer.run(first)) return;
+  if (!t.check(wait_done(first), "the first receive did not return")) return;
+  t.check(first.received.badge == 0x2, "first receive badge 0x%lx", first.received.badge);
+  // The second receive waits for a real message.
+  t.check(!second.is_done(), "the second receive returned without a message");
+  expect_is(t, sys::send(endpoint, MessageInfo{77, 0, 0, 0}), Error::Ok, "send");
+  if (!t.check(wait_done(second), "the message did not arrive")) return;
+  t.check(second.received.info.label == 77, "label %lu", second.received.info.label);
+}
+
+TESSERA_USER_TEST(BIND0003, pass, "one notification per thread and one thread per notification; unbind undoes it") {
+  Env env(t);
+  OwnedCap a{env, env.make(ObjectType::Notification)};
+  OwnedCap b{env, env.make(ObjectType::Notification)};
+  const CPtr tcb = env.make(ObjectType::Tcb), other = env.make(ObjectType::Tcb);
+  if (t.failed()) return;
+  expect_ok(t, env.tcb(tcb).bind_notification(CapRef{a}), "bind a");
+  expect_error(t, env.tcb(tcb).bind_notification(CapRef{b}), Error::IllegalOperation, "a second notification");
+  expect_error(t, env.tcb(other).bind_notification(CapRef{a}), Error::IllegalOperation, "a bound notification");
+  expect_error(t, env.tcb(tcb).bind_notification(CapRef{tcb}), Error::WrongObjectType, "not a notification");
+  expect_ok(t, env.tcb(tcb).unbind_notification(), "unbind");
+  expect_error(t, env.tcb(tcb).unbind_notification(), Error::IllegalOperation, "unbind twice");
+  expect_ok(t, env.tcb(other).bind_notification(CapRef{a}), "bind a elsewhere");
+  env.drop(other);
+  env.drop(tcb);
+}
+
+TESSERA_USER_TEST(BIND0004, pass, "deleting a bound notification or its thread leaves no dangling binding") {
+  Env env(t);
+  const CPtr notification = env.make(ObjectType::Notification), tcb = env.make(ObjectType::Tcb);
+  const CPtr second = env.make(ObjectType::Notification);
+  if (t.failed()) return;
+  expect_ok(t, env.tcb(tcb).bind_notification(CapRef{notification}), "bind");
+  env.drop(notification);  // the notification dies: the thread is free to bind another
+  expect_ok(t, env.tcb(tcb).bind_notification(CapRef{second}), "bind a new notification");
+  env.drop(tcb);           // the thread dies: the notification is free again
+  const CPtr other = env.make(ObjectType::Tcb);
+  if (t.failed()) return;
+  expect_ok(t, env.tcb(other).bind_notification(CapRef{second}), "bind the survivor to another thread");
+  env.drop(other);
+  env.drop(second);
+}
