@@ -30,5 +30,5 @@ def registered(build_dir: Path, timeout: float = DEFAULT_TIMEOUT) -> list[Suite]
               only=r"^SCHED", icount="shift=0,sleep=off"),
         # The same IPC programs through the general path only: the fastpath must not change results.
         Suite("ipc-slowpath", iso, cmdline=["suite=user", "fault=exit", "fastpath=off"], timeout=timeout,
-              only=r"^(IPC|NOTIFICATION|FAULT)"),
+              only=r"^(IPC|NOTIFICATION|FAULT|BIND)"),
     ]
