@@ -371,6 +371,22 @@ void copy_registers(const TrapFrame& from, TrapFrame& to) {
   to.r9 = from.r9;
   to.r15 = from.r15;
 }
+
+// Hands the short message in `f` (the sender's registers) to `receiver` with `badge`, and makes the
+// receiver runnable (not queued: the caller decides where it goes). Shared by the fastpaths.
+inline void deliver_short(Tcb* sender, Tcb* receiver, const TrapFrame& f, uint64_t badge) {
+  const MessageInfo info = MessageInfo::decode(f.rsi);
+  TrapFrame& to = receiver->frame;
+  copy_registers(f, to);
+  to.rsi = MessageInfo{info.label, info.length_words, 0, 0}.encode();
+  to.rdi = badge;
+  to.rax = static_cast<uint64_t>(Error::Ok);
+  receiver->ipc_state = IpcState::None;
+  receiver->state = ThreadState::Running;
+  ++receiver->wakeups;
+  ++receiver->messages_received;
+  ++sender->messages_sent;
+}
 }  // namespace
 
 bool ipc_fastpath_call(Tcb* t, TrapFrame& f) {
@@ -388,18 +404,8 @@ bool ipc_fastpath_call(Tcb* t, TrapFrame& f) {
 
   pop(ep);
   if (ep->head == nullptr) ep->state = kIdle;
-  const MessageInfo info = MessageInfo::decode(f.rsi);
-  TrapFrame& to = receiver->frame;
-  copy_registers(f, to);
-  to.rsi = MessageInfo{info.label, info.length_words, 0, 0}.encode();
-  to.rdi = slot->cap.badge();
-  to.rax = static_cast<uint64_t>(Error::Ok);
-  receiver->ipc_state = IpcState::None;
-  receiver->state = ThreadState::Running;
+  deliver_short(t, receiver, f, slot->cap.badge());
   receiver->reply_to = t;
-  ++receiver->wakeups;
-  ++receiver->messages_received;
-  ++t->messages_sent;
   t->reply_from = receiver;
   t->ipc_state = IpcState::WaitingReply;
   t->ipc_is_call = true;
@@ -427,17 +433,7 @@ bool ipc_fastpath_reply_recv(Tcb* t, TrapFrame& f) {
 
   t->reply_to = nullptr;
   caller->reply_from = nullptr;
-  const MessageInfo info = MessageInfo::decode(f.rsi);
-  TrapFrame& to = caller->frame;
-  copy_registers(f, to);
-  to.rsi = MessageInfo{info.label, info.length_words, 0, 0}.encode();
-  to.rdi = 0;
-  to.rax = static_cast<uint64_t>(Error::Ok);
-  caller->ipc_state = IpcState::None;
-  caller->state = ThreadState::Running;
-  ++caller->wakeups;
-  ++caller->messages_received;
-  ++t->messages_sent;
+  deliver_short(t, caller, f, 0);
   t->ipc_state = IpcState::Receiving;
   t->ipc_object = slot->cap.phys();
   enqueue(ep, t);
@@ -489,17 +485,7 @@ bool ipc_fastpath_send(Tcb* t, TrapFrame& f) {
   if (ep->state != kReceivers) return false;
   Tcb* receiver = pop(ep);
   if (ep->head == nullptr) ep->state = kIdle;
-  const MessageInfo info = MessageInfo::decode(f.rsi);
-  TrapFrame& to = receiver->frame;
-  copy_registers(f, to);
-  to.rsi = MessageInfo{info.label, info.length_words, 0, 0}.encode();
-  to.rdi = slot->cap.badge();
-  to.rax = static_cast<uint64_t>(Error::Ok);
-  receiver->ipc_state = IpcState::None;
-  receiver->state = ThreadState::Running;
-  ++receiver->wakeups;
-  ++receiver->messages_received;
-  ++t->messages_sent;
+  deliver_short(t, receiver, f, slot->cap.badge());
   f.rax = static_cast<uint64_t>(Error::Ok);
   ++t->syscalls;
   switch_after_wake(t, receiver);
