@@ -81,6 +81,21 @@ class SuiteRun:
         for name in (n for n, e in selected if e == "panic"):
             self._run_panic_test(name)
 
+    def list_tests(self) -> None:
+        """Prints `qemu/<suite>/<test>  <expect>  <description>` for each selected test."""
+        if not self.suite.iso.exists():
+            self._fail_setup("list", f"image {self.suite.iso} does not exist (was it built?)")
+            return
+        boot = self._boot("list", ["test=list"])
+        for line in boot.lines:
+            match = re.match(r"^TEST (\S+) (\S+)(?:\s+(.*))?$", line)
+            if not match or not self.suite.wants(match.group(1)):
+                continue
+            full = self.suite.full_name(match.group(1))
+            if self.filter and not self.filter.search(full):
+                continue
+            print(f"{full:<40} {match.group(2):<6} {match.group(3) or ''}")
+
     # -- boots -----------------------------------------------------------------------------
 
     def _boot(self, log_name: str, words: list[str]) -> qemu.Boot:
@@ -202,6 +217,7 @@ def main() -> int:
     parser.add_argument("--filter", help="regex searched in qemu/<suite>/<test>")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per boot")
     parser.add_argument("--log-dir", help="serial logs (default: <build>/test-results/qemu)")
+    parser.add_argument("--list", action="store_true", help="list the selected tests instead of running them")
     args = parser.parse_args()
     build = Path(args.build_dir)
     log_root = Path(args.log_dir) if args.log_dir else build / "test-results" / "qemu"
@@ -209,7 +225,13 @@ def main() -> int:
     for suite in suites.registered(build, timeout=args.timeout):
         if args.suite and suite.name not in args.suite:
             continue
-        SuiteRun(suite, log_root / suite.name, report, args.filter).run()
+        run = SuiteRun(suite, log_root / suite.name, report, args.filter)
+        if args.list:
+            run.list_tests()
+            continue
+        run.run()
+    if args.list:
+        return 0 if report.failed == 0 else 1
     print(report.summary())
     return 0 if report.failed == 0 else 1
 
