@@ -4,7 +4,9 @@
 
 #include <tessera/bootinfo.h>
 #include <tessera/sys/debug.h>
+#include <tessera/sys/process.h>
 #include <tessera/sys/thread.h>
+#include <tessera/sys/thread_runtime.h>
 
 int main(uint64_t argument);
 
@@ -15,8 +17,13 @@ extern "C" [[noreturn]] void tessera_start(uint64_t argument) {
     auto* buffer = reinterpret_cast<tessera::IpcBuffer*>(info->ipc_buffer);
     const auto r = tessera::sys::init_root_thread(buffer, tessera::kSlotRootTcb);
     if (!r.ok()) tessera::sys::print("start: no thread-local block (error %u)\n", static_cast<unsigned>(r.error()));
+    // The heap (operator new) and the root thread's runtime record (join, condition variables).
+    const auto runtime = tessera::sys::init_root_runtime(*info);
+    if (!runtime.ok()) tessera::sys::print("start: no heap (error %u)\n", static_cast<unsigned>(runtime.error()));
   }
   const int status = main(argument);
+  // A spawned process tells its supervisor (through its fault endpoint) that it is done.
+  if (tessera::sys::startup_block(argument) != nullptr) tessera::sys::exit_process(status);
   if (status != 0) tessera::sys::print("process exited with status %d\n", status);
   tessera::sys::suspend_self();
 }

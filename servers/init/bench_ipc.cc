@@ -8,6 +8,7 @@
 #include <tessera/bootinfo.h>
 #include <tessera/string.h>
 #include <tessera/sys/debug.h>
+#include <tessera/sys/heap.h>
 #include <tessera/sys/ipc.h>
 #include <tessera/sys/kernel_transport.h>
 #include <tessera/sys/mapping.h>
@@ -140,7 +141,7 @@ void measure(const char* name, uint64_t overhead, Op op) {
 class Bench {
  public:
   Bench(const tessera::BootInfo& info, tessera::sys::KernelTransport& kernel)
-      : info_(info), kernel_(kernel), slots_(info.empty), memory_(info, kernel, slots_) {}
+      : info_(info), kernel_(kernel), slots_(tessera::sys::root_free_slots(info)), memory_(info, kernel, slots_) {}
 
   Result<CPtr> make(ObjectType type) { return memory_.allocate(type); }
   Result<CPtr> slot() { return slots_.alloc(); }

@@ -1,12 +1,14 @@
 #include "cap_test_env.h"
 
+#include <tessera/sys/heap.h>
+
 namespace captest {
 
 Env::Env(Context& context)
     : t(context),
       info(boot_info()),
       kernel(reinterpret_cast<tessera::IpcBuffer*>(boot_info().ipc_buffer)),
-      slots(boot_info().empty),
+      slots(tessera::sys::root_free_slots(boot_info())),  // BootInfo.empty less the runtime's slots
       memory(boot_info(), kernel, slots) {
   // The scratch slot is the first free slot that really is empty. A slot an earlier test leaked is
   // noted and kept out of this test's way (it stays allocated and is not swept).

@@ -10,6 +10,7 @@
 #include <tessera/sys/testing.h>
 
 #include "bench.h"
+#include "system.h"
 
 namespace {
 using tessera::sys::print;
@@ -49,5 +50,6 @@ int main(uint64_t argument) {
     tessera::sys::exit_machine(0);
   }
   if (has_word(info->cmdline, "exit=init")) tessera::sys::exit_machine(0);
-  return 0;
+  // No test or bench option: start the system boot/system.conf describes and supervise it.
+  return init::run_system(*info);
 }

@@ -7,6 +7,7 @@
 #include <tessera/abi/bench.capnp.dyn.h>
 #include <tessera/abi/features.capnp.dyn.h>
 #include <tessera/abi/kernel.capnp.dyn.h>
+#include <tessera/abi/kv.capnp.dyn.h>
 
 #include <map>
 
@@ -43,7 +44,7 @@ struct Parsed {
     const auto& root = filesystem->getRoot();
     auto abi_dir = kj::Path::parse(&ABI_SOURCE_DIR[1]);  // drop the leading '/'
     const kj::ReadableDirectory* imports[] = {&root};
-    for (const char* file : {"base.capnp", "kernel.capnp", "test/features.capnp", "test/bench.capnp"}) {
+    for (const char* file : {"base.capnp", "kernel.capnp", "kv.capnp", "test/features.capnp", "test/bench.capnp"}) {
       files.emplace(file, parser.parseFromDirectory(root, abi_dir.append(kj::Path::parse(file)),
                                                     kj::arrayPtr(imports, 1)));
     }
@@ -69,6 +70,7 @@ const std::vector<ShimEntry>& all_entries() {
     add(&out, "kernel", tessera::abi::dyn::kEntries);
     add(&out, "features", tessera::abitest::dyn::kEntries);
     add(&out, "bench", tessera::abibench::dyn::kEntries);
+    add(&out, "kv", tessera::kv::dyn::kEntries);
     return out;
   }();
   return entries;

@@ -37,7 +37,7 @@ std::string temp_dir() {
 }  // namespace
 
 TEST_CASE("checked-in goldens match the generated headers", "[abi][golden]") {
-  for (const char* name : {"base", "kernel", "features", "bench"}) {
+  for (const char* name : {"base", "kernel", "features", "bench", "kv"}) {
     INFO(name << ".capnp.h differs from abi/golden: review the change, then run "
               "`ninja -C <build> abi-update-goldens`");
     const std::string generated = read_file(std::string(ABI_GENERATED_DIR) + "/" + name + ".capnp.h");

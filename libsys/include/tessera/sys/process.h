@@ -1,0 +1,202 @@
+// Processes: a program loaded from an ELF image into an address space and a CSpace of its own,
+// with one thread, started with the capabilities its parent grants it (docs/writing-a-server.md).
+//
+// The parent side is Process::spawn / destroy. The child side is the StartupBlock its thread gets
+// in rdi (main's argument): its name, an argument word from the system description, and where its
+// granted capabilities are. Every process has the same CSpace layout:
+//
+//   slot 0  null            slot 1  its own CNode (guarded: cptr = slot index, depth 64)
+//   slot 2  its fault endpoint (badged by the parent; also how exit_process reports)
+//   slots 3..3+N-1  the N granted capabilities, in grant order
+//   the rest        free (StartupBlock::empty)
+//
+// and the same upper address-space layout (kProcessWindow): the start-up block (read-only), the
+// IPC buffer with the thread-local block, an unmapped guard page, then the stack.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <tessera/abi/kernel.capnp.h>
+#include <tessera/bootinfo.h>
+#include <tessera/result.h>
+#include <tessera/sys/cspace.h>
+#include <tessera/sys/mapping.h>
+#include <tessera/sys/untyped.h>
+
+namespace tessera::sys {
+
+// ---- The layout every process sees --------------------------------------------------------------
+
+constexpr uint8_t kProcessCNodeRadix = 8;  // 256 slots; guard of 56 zero bits
+enum ProcessSlot : CPtr {
+  kProcessSlotCNode = 1,
+  kProcessSlotFaultEndpoint = 2,
+  kProcessFirstGrantSlot = 3,
+};
+constexpr uint32_t kMaxProcessGrants = 8;
+constexpr size_t kProcessNameBytes = 24;     // names, NUL included
+constexpr size_t kProcessArgumentBytes = 64;
+
+constexpr uint64_t kProcessWindow = 0x00007FFFFF000000ull;
+constexpr uint64_t kProcessStartupAddress = kProcessWindow;
+constexpr uint64_t kProcessIpcBufferAddress = kProcessWindow + 0x1000;
+constexpr uint64_t kProcessStackBottom = kProcessWindow + 0x3000;  // above the guard page
+constexpr uint32_t kMaxProcessStackPages = 32;
+
+constexpr uint64_t kStartupMagic = 0x434f525041525453ull;  // "STRAPROC"
+constexpr uint32_t kStartupVersion = 1;
+
+// The label of the message exit_process sends on the fault endpoint: above every FaultKind, so a
+// supervisor tells an exit from a fault. Word 0 is the status.
+constexpr uint64_t kProcessExitLabel = 0x45584954;  // "EXIT"
+
+// One granted capability as the child sees it.
+struct StartupGrant {
+  char name[kProcessNameBytes];  // e.g. "endpoint:kv"
+  uint64_t slot;
+};
+
+// What a process's thread finds at rdi (kProcessStartupAddress), written by its parent.
+struct StartupBlock {
+  uint64_t magic;
+  uint32_t version;
+  uint32_t grant_count;
+  uint64_t cnode_radix;
+  uint64_t ipc_buffer;
+  uint64_t stack_top;
+  SlotRegion empty;  // free slots of its CNode
+  char name[kProcessNameBytes];
+  char argument[kProcessArgumentBytes];
+  StartupGrant grants[kMaxProcessGrants];
+};
+static_assert(sizeof(StartupBlock) <= 4096);
+
+// ---- Child side ------------------------------------------------------------------------------------
+
+// The start-up block `argument` (main's argument) points at; nullptr when it is not one (e.g. in
+// the root task, which gets a BootInfo instead).
+const StartupBlock* startup_block(uint64_t argument);
+
+// The slot of the capability granted under `name`; EmptySlot when none was.
+Result<CPtr> find_grant(const StartupBlock& block, const char* name);
+
+// Tells the supervisor (through the fault endpoint) that this process is done, with `status`
+// (0 = success), then stops the calling thread for good.
+[[noreturn]] void exit_process(int status);
+
+// ---- Parent side -----------------------------------------------------------------------------------
+
+// One capability to copy into the child: `source` in the parent's CNode, with `rights` (a subset
+// of the source's) and, when `badge` is not 0, that badge (minted).
+struct Grant {
+  const char* name = "";
+  CPtr source = 0;
+  uint8_t rights = abi::kRightsAll;
+  uint64_t badge = 0;
+};
+
+struct ProcessOptions {
+  const char* name = "";       // at most kProcessNameBytes - 1 characters
+  const char* argument = "";   // copied into the start-up block (truncated to fit)
+  uint8_t priority = 100;      // bounded by `authority`'s MCP
+  uint8_t mcp = 0;             // the priorities the process may give threads it makes
+  CPtr authority = kSlotRootTcb;
+  // A scheduling context: budget of CPU time (µs) per period (µs); both 0 for none.
+  uint64_t budget_us = 0;
+  uint64_t period_us = 0;
+  CPtr sched_control = kSlotSchedControl;
+  // The endpoint (parent's cptr) faults and exit_process go to, minted with `fault_badge` so the
+  // parent tells its children apart; 0: none (a fault just stops the thread).
+  CPtr fault_endpoint = 0;
+  uint64_t fault_badge = 0;
+  const Grant* grants = nullptr;
+  uint32_t grant_count = 0;    // at most kMaxProcessGrants
+  uint32_t stack_pages = 8;    // 1..kMaxProcessStackPages
+  // The parent's own CNode and VSpace, and a page-aligned address free in the parent's space
+  // where the loader maps each page of the child for a moment while it writes it.
+  CPtr parent_cnode = kSlotRootCNode;
+  CPtr parent_vspace = kSlotRootVSpace;
+  uint64_t scratch_address = 0x0000600000000000ull;
+};
+
+// Checks that `data` is an ELF image Process::spawn accepts (the same checks, without loading):
+// an x86-64 executable whose loadable segments keep W^X, lie between 4 KiB and kProcessWindow and
+// inside the file, and do not share a page with different permissions. MalformedMessage,
+// TruncatedMessage, NotSupported, RangeError or InvalidArgument otherwise.
+Result<void> check_program_image(const uint8_t* data, size_t size);
+
+class Process {
+ public:
+  // The most 4 KiB pages (image, start-up block, IPC buffer, stack) one process has.
+  static constexpr uint32_t kMaxPages = 160;
+
+  // Creates a process from the ELF `image`: a CNode (kProcessCNodeRadix) with the layout above, a
+  // PML4 with the image's segments (W^X: code read+execute, data read/write no-execute), the
+  // start-up block, IPC buffer and stack, a TCB in those spaces at options.priority (with a
+  // scheduling context when a budget is given), and starts it at the image's entry with rdi = the
+  // start-up block. Every object comes from `memory`, whose slots live in options.parent_cnode;
+  // `memory` must outlive the process. On failure everything made so far is deleted and the
+  // error returned: check_program_image's errors, InvalidArgument (bad options, a name that is
+  // empty or too long), RangeError (too many pages or grants), NotEnoughMemory, or the kernel's.
+  static Result<Process> spawn(UntypedAllocator& memory, const uint8_t* image, size_t size,
+                               const ProcessOptions& options);
+
+  Process() = default;
+  Process(Process&& other);
+  // Takes over `other`; a live process assigned over is destroyed first (errors ignored).
+  Process& operator=(Process&& other);
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  // A Process owns kernel objects but does not destroy them implicitly: call destroy() (so
+  // supervisors can keep processes in static tables without global destructors).
+  ~Process() = default;
+
+  // Stops the thread and deletes every object of the process — TCB, scheduling context, CNode
+  // (with every capability in it), frames, page tables, PML4 — returning their slots and memory.
+  // Idempotent; keeps going past errors and returns the first.
+  Result<void> destroy();
+
+  bool alive() const { return tcb_ != 0; }
+  CPtr tcb() const { return tcb_; }
+  CPtr cnode() const { return cnode_; }
+  CPtr vspace() const { return pml4_; }
+  uint64_t entry() const { return entry_; }
+  uint32_t page_count() const { return page_count_; }
+  const char* name() const { return name_; }
+
+ private:
+  Result<void> build(const uint8_t* image, size_t size, const ProcessOptions& options);
+  Result<void> grant_capabilities(const ProcessOptions& options, StartupBlock* block);
+  Result<void> make_thread(const ProcessOptions& options);
+  // elf_loader.cc: maps the image's segments; the page list doubles as the frames to delete.
+  Result<void> load_image(const uint8_t* image, size_t size, const ProcessOptions& options,
+                          CreatedTables* scratch_tables);
+  // A new (zeroed) frame mapped at `vaddr` in the child, recorded in pages_.
+  Result<CPtr> add_page(uint64_t vaddr, uint8_t rights, uint8_t attributes);
+  // Copies `length` bytes to `offset` in `frame` through a temporary mapping in the parent.
+  Result<void> write_page(CPtr frame, uint64_t offset, const void* bytes, size_t length,
+                          const ProcessOptions& options, CreatedTables* scratch_tables);
+  void move_from(Process& other);
+
+  struct Page {
+    uint64_t vaddr;
+    CPtr frame;
+    uint8_t rights;
+    uint8_t attributes;
+  };
+
+  UntypedAllocator* memory_ = nullptr;
+  CPtr parent_cnode_ = kSlotRootCNode;
+  CPtr cnode_ = 0;
+  CPtr pml4_ = 0;
+  CPtr tcb_ = 0;
+  CPtr sched_context_ = 0;
+  uint64_t entry_ = 0;
+  uint32_t page_count_ = 0;
+  Page pages_[kMaxPages] = {};
+  CreatedTables tables_;
+  char name_[kProcessNameBytes] = {};
+};
+
+}  // namespace tessera::sys

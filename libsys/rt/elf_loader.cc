@@ -1,0 +1,115 @@
+// Loading a program's ELF image into a new address space (tessera/sys/process.h). The image is
+// parsed by the kernel's own ELF parser (microkernel/lib/elf, pure logic compiled into libsys
+// too), which treats it as hostile input; this file adds the page-level rules and the copying.
+//
+// The loader cannot write a child's frame through the child's mapping, so each page with file
+// bytes is written through a temporary copy of its frame cap mapped at a scratch address in the
+// parent's own space; deleting the copy unmaps it again.
+#include <tessera/string.h>
+#include <tessera/sys/kernel_transport.h>
+#include <tessera/sys/process.h>
+#include <tessera/sys/thread.h>
+
+#include "lib/elf.h"
+
+namespace tessera::sys {
+namespace {
+namespace elf = kernel::elf;
+
+struct Permissions {
+  uint8_t rights;
+  uint8_t attributes;
+  bool operator==(const Permissions&) const = default;
+};
+
+// W^X: code is read+execute, writable data is never executable, everything else read-only.
+Permissions permissions_of(const elf::Segment& s) {
+  if (s.executable) return {abi::kRightRead, 0};
+  if (s.writable) return {abi::kRightRead | abi::kRightWrite, abi::kAttrExecuteNever};
+  return {abi::kRightRead, abi::kAttrExecuteNever};
+}
+
+uint64_t first_page(const elf::Segment& s) { return align_down(s.vaddr, kPageBytes); }
+uint64_t end_page(const elf::Segment& s) { return align_up(s.vaddr + s.mem_size, kPageBytes); }
+
+Result<elf::Image> parse_program(const uint8_t* data, size_t size) {
+  elf::Image image{};
+  TRY(elf::parse(data, size, kProcessWindow, &image));
+  // Segments may share a page (the parser allows it when their bytes do not overlap), but one
+  // page has one set of permissions: sharing with different ones would break W^X.
+  for (size_t i = 0; i < image.segment_count; ++i) {
+    for (size_t j = i + 1; j < image.segment_count; ++j) {
+      const elf::Segment& a = image.segments[i];
+      const elf::Segment& b = image.segments[j];
+      const bool share = first_page(a) < end_page(b) && first_page(b) < end_page(a);
+      if (share && !(permissions_of(a) == permissions_of(b))) return Error::InvalidArgument;
+    }
+  }
+  return image;
+}
+}  // namespace
+
+Result<void> check_program_image(const uint8_t* data, size_t size) {
+  TRY(parse_program(data, size));
+  return {};
+}
+
+Result<void> Process::load_image(const uint8_t* data, size_t size, const ProcessOptions& options,
+                                 CreatedTables* scratch_tables) {
+  const elf::Image image = TRY(parse_program(data, size));
+  entry_ = image.entry;
+  for (size_t i = 0; i < image.segment_count; ++i) {
+    const elf::Segment& s = image.segments[i];
+    const Permissions wanted = permissions_of(s);
+    for (uint64_t page = first_page(s); page < end_page(s); page += kPageBytes) {
+      CPtr frame = 0;
+      for (uint32_t p = 0; p < page_count_; ++p) {
+        if (pages_[p].vaddr == page) frame = pages_[p].frame;  // shared with an earlier segment
+      }
+      if (frame == 0) frame = TRY(add_page(page, wanted.rights, wanted.attributes));
+      // The file bytes that fall into this page; the rest stays zero (frames start zeroed).
+      const uint64_t from = max(page, s.vaddr);
+      const uint64_t to = min(page + kPageBytes, s.vaddr + s.file_size);
+      if (from < to) {
+        const uint8_t* bytes = data + s.file_offset + (from - s.vaddr);
+        TRY(write_page(frame, from - page, bytes, to - from, options, scratch_tables));
+      }
+    }
+  }
+  return {};
+}
+
+Result<CPtr> Process::add_page(uint64_t vaddr, uint8_t rights, uint8_t attributes) {
+  if (page_count_ == kMaxPages) return Error::RangeError;
+  const CPtr frame = TRY(memory_->allocate(abi::ObjectType::Frame4k));
+  const MapRequest request{pml4_, frame, vaddr, PageSize::k4K, rights, attributes};
+  if (Result<void> r = map_frame(*memory_, request, &tables_); !r.ok()) {
+    (void)memory_->free(frame);
+    return r.error();
+  }
+  pages_[page_count_++] = Page{vaddr, frame, rights, attributes};
+  return frame;
+}
+
+Result<void> Process::write_page(CPtr frame, uint64_t offset, const void* bytes, size_t length,
+                                 const ProcessOptions& options, CreatedTables* scratch_tables) {
+  uint64_t end = 0;
+  if (add_overflows(offset, length, &end) || end > kPageBytes) return Error::InvalidArgument;
+  const CPtr temporary = TRY(memory_->slots().alloc());
+  abi::CNode::Client<KernelTransport> parent(memory_->kernel(), options.parent_cnode);
+  if (Result<void> r = parent.copy(temporary, kSlotDepth, capnp::CapRef{options.parent_cnode}, frame, kSlotDepth,
+                                   abi::kRightRead | abi::kRightWrite);
+      !r.ok()) {
+    (void)memory_->slots().free(temporary);
+    return r;
+  }
+  const MapRequest request{options.parent_vspace, temporary, options.scratch_address, PageSize::k4K,
+                           abi::kRightRead | abi::kRightWrite, abi::kAttrExecuteNever};
+  const Result<void> mapped = map_frame(*memory_, request, scratch_tables);
+  if (mapped.ok()) memcpy(reinterpret_cast<uint8_t*>(options.scratch_address) + offset, bytes, length);
+  const Result<void> freed = memory_->free(temporary);  // unmaps the scratch mapping
+  TRY(mapped);
+  return freed;
+}
+
+}  // namespace tessera::sys

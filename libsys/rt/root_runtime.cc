@@ -1,0 +1,27 @@
+// The root task's runtime, made by the start-up code: heap, heap lock, the root thread's park
+// notification and record (tessera/sys/thread_runtime.h).
+#include <tessera/abi/kernel.capnp.h>
+#include <tessera/sys/heap.h>
+#include <tessera/sys/ipc.h>
+#include <tessera/sys/kernel_transport.h>
+#include <tessera/sys/thread_runtime.h>
+
+namespace tessera::sys {
+namespace {
+constinit ThreadRuntime root_runtime{};
+}  // namespace
+
+Result<void> init_root_runtime(const BootInfo& info) {
+  // The allocators only live while the runtime is made: the heap never grows and the caps made
+  // here live as long as the process. Their slots are the reserved tail of BootInfo.empty.
+  KernelTransport kernel(ipc_buffer());
+  SlotAllocator slots(root_runtime_slots(info));
+  UntypedAllocator memory(info, kernel, slots);
+  CreatedTables tables;
+  const CPtr heap_lock = TRY(memory.allocate(abi::ObjectType::Notification));
+  root_runtime.park = TRY(memory.allocate(abi::ObjectType::Notification));
+  set_current_runtime(&root_runtime);
+  return init_process_heap(memory, &tables, kSlotRootVSpace, kRootHeapAddress, kRootHeapBytes, heap_lock);
+}
+
+}  // namespace tessera::sys

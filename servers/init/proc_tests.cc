@@ -1,0 +1,402 @@
+// Processes and the system starter: spawning programs embedded in init (tessera/sys/process.h),
+// the system description (system_description.h) and supervision (system.h). The programs are
+// servers/kv, servers/kvclient and servers/proctest.
+//
+// While a test waits for its processes it lowers the root task's priority (RootPriority), so they
+// run whenever they can and the test's polling never stops them; a broken program therefore ends
+// the test with a failed check instead of hanging it.
+#include <tessera/abi/kv.capnp.h>
+#include <tessera/string.h>
+#include <tessera/sys/debug.h>
+#include <tessera/sys/ipc.h>
+#include <tessera/sys/process.h>
+
+#include "cap_test_env.h"
+#include "system.h"
+
+namespace {
+using namespace captest;
+namespace sys = tessera::sys;
+using init::ProgramState;
+using init::SupervisionEvent;
+using sys::Process;
+
+constexpr uint32_t kPolls = 2000;
+
+const init::EmbeddedFile& image(Context& t, const char* name) {
+  static const init::EmbeddedFile missing{"", nullptr, 0};
+  const init::EmbeddedFile* file = init::find_embedded_file(name);
+  t.check(file != nullptr, "%s is not embedded in init", name);
+  return file != nullptr ? *file : missing;
+}
+
+// Runs the root task at priority 1 while it exists, so every process it waits for runs first.
+class RootPriority {
+ public:
+  explicit RootPriority(Env& env) : env_(env) {
+    expect_ok(env.t, env.tcb(tessera::kSlotRootTcb).set_priority(kRootTcbRef, 1), "lower the root's priority");
+  }
+  ~RootPriority() {
+    expect_ok(env_.t, env_.tcb(tessera::kSlotRootTcb).set_priority(kRootTcbRef, 255), "restore the root's priority");
+  }
+
+ private:
+  Env& env_;
+};
+
+// Collects init's log lines (and shows them as diagnostics).
+struct LogCapture {
+  char text[4096] = {};
+  size_t used = 0;
+
+  static void sink(void* context, const char* line) {
+    auto* self = static_cast<LogCapture*>(context);
+    sys::print("# %s\n", line);
+    const size_t length = strlen(line);
+    if (self->used + length + 2 > sizeof(self->text)) return;
+    memcpy(self->text + self->used, line, length);
+    self->used += length;
+    self->text[self->used++] = '\n';
+    self->text[self->used] = '\0';
+  }
+  bool contains(const char* needle) const {
+    const size_t n = strlen(needle);
+    for (size_t i = 0; i + n <= used; ++i) {
+      if (memcmp(text + i, needle, n) == 0) return true;
+    }
+    return false;
+  }
+};
+
+// One System for the tests (it is large); each test starts and stops it.
+init::System& test_system(LogCapture& log) {
+  static init::System system;
+  system.set_log(LogCapture::sink, &log);
+  return system;
+}
+
+bool parse(Context& t, const char* text, init::SystemDescription* out) {
+  init::ParseError error;
+  auto r = init::parse_system_description(text, strlen(text), out, &error);
+  return t.check(r.ok(), "description rejected at line %u: %s", error.line, error.reason);
+}
+
+// Polls the supervision endpoint until `done` holds or kPolls polls found nothing.
+template <typename Done>
+void supervise_until(Context& t, init::System& system, Done done) {
+  uint32_t idle = 0;
+  while (!done() && idle < kPolls) {
+    auto event = system.handle_next(false);
+    if (event.ok()) {
+      idle = 0;
+      continue;
+    }
+    if (!t.check(event.error() == Error::WouldBlock, "handle_next: %s", error_name(event.error()))) return;
+    ++idle;
+    (void)tessera::sys::yield();
+  }
+  t.check(done(), "the awaited supervision events did not arrive");
+}
+
+TESSERA_USER_TEST(PROC0001, pass, "kv spawned from its embedded image answers put/get/delete/watch over IPC") {
+  Env env(t);
+  const init::EmbeddedFile& kv_image = image(t, "kv");
+  const CPtr endpoint = env.make(ObjectType::Endpoint), unbadged = env.make(ObjectType::Notification);
+  // A signal ORs the signalling cap's badge into the word: the server gets a badged cap.
+  const CPtr notification = env.slot();
+  if (t.failed() ||
+      !expect_ok(t, env.root().mint(notification, kSlotDepth, kRootCNodeRef, unbadged, kSlotDepth, kAllRights, 0x40),
+                 "mint a badged notification")) {
+    return;
+  }
+  const sys::Grant grants[] = {{"endpoint:kv", endpoint, kRead, 0}};
+  sys::ProcessOptions options;
+  options.name = "kv";
+  options.grants = grants;
+  options.grant_count = 1;
+  auto kv = Process::spawn(env.memory, kv_image.data, kv_image.size, options);
+  if (expect_ok(t, kv, "spawn kv")) {
+    tessera::kv::Store::Client<KernelTransport> store(env.kernel, endpoint);
+    const uint8_t value[] = {1, 2, 3};
+    auto put = store.put("answer", tessera::capnp::Data{value, 3});
+    t.check(put.ok() && !put->replaced(), "put: %s", error_name(put.error()));
+    auto got = store.get("answer");
+    auto bytes = got.ok() && got->found() ? got->value() : tessera::Result<tessera::capnp::Data>(Error::EmptySlot);
+    t.check(bytes.ok() && bytes->size == 3 && memcmp(bytes->data, value, 3) == 0, "get returns the value put");
+    expect_error(t, store.put("a-key-that-is-far-too-long-for-the-store", {}), Error::RangeError, "an oversize key");
+    expect_ok(t, store.watch("answer", CapRef{notification}), "watch with a notification");
+    uint64_t word = 0;
+    (void)store.put("answer", {});
+    (void)sys::poll(notification, &word);
+    t.check(word == 0x40, "the server signalled the notification it was sent (word 0x%lx)", word);
+    auto removed = store.delete_("answer");
+    t.check(removed.ok() && removed->existed(), "delete");
+    auto missing = store.get("answer");
+    t.check(missing.ok() && !missing->found(), "get after delete");
+    expect_ok(t, kv->destroy(), "destroy kv");
+    t.check(!kv->alive(), "destroyed");
+  }
+  env.drop(notification);
+  env.drop(unbadged);
+  env.drop(endpoint);
+}
+
+TESSERA_USER_TEST(PROC0002, pass, "a faulting program is logged by name and restarted, at most 3 times") {
+  Env env(t);
+  static init::SystemDescription description;
+  if (!parse(t, "program crasher image=proctest restart=yes arg=fault\n", &description)) return;
+  static LogCapture log;
+  log = LogCapture{};
+  init::System& system = test_system(log);
+  if (!expect_ok(t, system.start(env.memory, description), "start")) return;
+  {
+    RootPriority lowered(env);
+    supervise_until(t, system, [&] { return system.status(0).faults == 1 + init::kMaxRestarts; });
+  }
+  const init::ProgramStatus& status = system.status(0);
+  t.check(status.state == ProgramState::Failed && status.restarts == init::kMaxRestarts && status.starts == 4,
+          "state %u, %u restarts, %u starts", static_cast<unsigned>(status.state), status.restarts, status.starts);
+  t.check(status.last_fault_kind == static_cast<uint64_t>(tessera::FaultKind::PageFault) &&
+              status.last_fault_detail == 0x10,
+          "last fault: kind %lu at 0x%lx", status.last_fault_kind, status.last_fault_detail);
+  t.check(log.contains("init: crasher faulted: page fault at 0x10"), "the fault is logged with the program's name");
+  t.check(log.contains("init: restarting crasher (3 of 3)"), "the restarts are logged");
+  t.check(log.contains("init: giving up on crasher after 3 restarts"), "the supervisor gives up");
+  expect_ok(t, system.stop(), "stop");
+}
+
+TESSERA_USER_TEST(PROC0003, pass, "exits are reported with their status; a successful exit is not restarted") {
+  Env env(t);
+  static init::SystemDescription description;
+  if (!parse(t,
+             "endpoint unused\n"
+             "program ok image=proctest restart=yes arg=exit=0\n"
+             "program bad image=proctest arg=exit=7 grants=endpoint:unused:w\n"
+             "program layout image=proctest arg=startup grants=endpoint:unused:r\n",
+             &description)) {
+    return;
+  }
+  static LogCapture log;
+  log = LogCapture{};
+  init::System& system = test_system(log);
+  if (!expect_ok(t, system.start(env.memory, description), "start")) return;
+  auto ended = [&] {
+    for (uint32_t i = 0; i < 3; ++i) {
+      if (system.status(i).state == ProgramState::Running) return false;
+    }
+    return true;
+  };
+  {
+    RootPriority lowered(env);
+    supervise_until(t, system, ended);
+  }
+  const init::ProgramStatus& ok = system.status(system.program_index("ok"));
+  const init::ProgramStatus& bad = system.status(system.program_index("bad"));
+  const init::ProgramStatus& layout = system.status(system.program_index("layout"));
+  t.check(ok.state == ProgramState::Exited && ok.exit_status == 0 && ok.restarts == 0, "ok: state %u status %ld",
+          static_cast<unsigned>(ok.state), ok.exit_status);
+  t.check(bad.state == ProgramState::Failed && bad.exit_status == 7 && bad.restarts == 0, "bad: state %u status %ld",
+          static_cast<unsigned>(bad.state), bad.exit_status);
+  t.check(layout.state == ProgramState::Exited && layout.exit_status == 0,
+          "the start-up block and CSpace layout check found %ld problems", layout.exit_status);
+  t.check(log.contains("init: bad exited with status 7"), "the exit is logged");
+  expect_ok(t, system.stop(), "stop");
+}
+
+TESSERA_USER_TEST(PROC0004, pass, "boot/system.conf starts kv and kvclient; kvclient's checks pass") {
+  Env env(t);
+  const init::EmbeddedFile& conf = image(t, "system.conf");
+  static init::SystemDescription description;
+  init::ParseError error;
+  if (t.failed() || !t.check(init::parse_system_description(reinterpret_cast<const char*>(conf.data), conf.size,
+                                                            &description, &error)
+                                 .ok(),
+                             "system.conf:%u: %s", error.line, error.reason)) {
+    return;
+  }
+  static LogCapture log;
+  log = LogCapture{};
+  init::System& system = test_system(log);
+  if (!expect_ok(t, system.start(env.memory, description), "start")) return;
+  const uint32_t client = system.program_index("kvclient"), server = system.program_index("kv");
+  if (t.check(client < init::kMaxSystemPrograms && server < init::kMaxSystemPrograms, "kv and kvclient declared")) {
+    {
+      RootPriority lowered(env);
+      supervise_until(t, system, [&] { return system.status(client).state != ProgramState::Running; });
+    }
+    t.check(system.status(client).state == ProgramState::Exited && system.status(client).exit_status == 0,
+            "kvclient ended in state %u with status %ld", static_cast<unsigned>(system.status(client).state),
+            system.status(client).exit_status);
+    t.check(system.status(server).state == ProgramState::Running, "kv still serves");
+  }
+  expect_ok(t, system.stop(), "stop");
+}
+
+// A hand-made ELF executable: up to three PT_LOAD segments, their bytes after the headers.
+struct TestElf {
+  struct Segment {
+    uint64_t vaddr, size;
+    uint32_t flags;  // 1 = X, 2 = W, 4 = R
+  };
+  uint8_t bytes[1024] = {};
+  size_t size = 0;
+
+  template <typename T>
+  void put(size_t offset, T value) {
+    memcpy(bytes + offset, &value, sizeof(T));
+  }
+  TestElf(const Segment* segments, uint16_t count, uint64_t entry) {
+    const uint8_t ident[] = {0x7f, 'E', 'L', 'F', 2, 1, 1};
+    memcpy(bytes, ident, sizeof(ident));
+    put<uint16_t>(16, 2);    // ET_EXEC
+    put<uint16_t>(18, 62);   // EM_X86_64
+    put<uint32_t>(20, 1);
+    put<uint64_t>(24, entry);
+    put<uint64_t>(32, 64);   // program headers right after this header
+    put<uint16_t>(52, 64);
+    put<uint16_t>(54, 56);
+    put<uint16_t>(56, count);
+    uint64_t data = 64 + 56 * uint64_t{count};
+    for (uint16_t i = 0; i < count; ++i) {
+      const size_t ph = 64 + 56 * size_t{i};
+      put<uint32_t>(ph, 1);  // PT_LOAD
+      put<uint32_t>(ph + 4, segments[i].flags);
+      put<uint64_t>(ph + 8, data);
+      put<uint64_t>(ph + 16, segments[i].vaddr);
+      put<uint64_t>(ph + 32, segments[i].size);
+      put<uint64_t>(ph + 40, segments[i].size);
+      data += segments[i].size;
+    }
+    memset(bytes + 64 + 56 * size_t{count}, 0x0F, data - 64 - 56 * size_t{count});  // filler bytes
+    size = data;
+  }
+};
+
+TESSERA_USER_TEST(PROC0005, pass, "bad ELF images are rejected with errors and leave nothing behind") {
+  Env env(t);
+  using S = TestElf::Segment;
+  constexpr uint64_t kBase = 0x400000;
+  const S code[] = {{kBase, 64, 5}};
+  const S write_execute[] = {{kBase, 64, 7}};
+  const S in_window[] = {{sys::kProcessWindow, 64, 5}};
+  const S shared_page[] = {{kBase, 64, 5}, {kBase + 0x800, 64, 6}};
+  const S same_page_same_rights[] = {{kBase, 64, 5}, {kBase + 0x800, 64, 5}};
+  struct Case {
+    TestElf elf;
+    Error expected;
+    const char* what;
+  };
+  static Case cases[] = {
+      {TestElf(code, 1, kBase), Error::Ok, "a valid image"},
+      {TestElf(same_page_same_rights, 2, kBase), Error::Ok, "two code segments in one page"},
+      {TestElf(code, 1, kBase + 0x1000), Error::InvalidArgument, "entry outside the code"},
+      {TestElf(write_execute, 1, kBase), Error::InvalidArgument, "a writable, executable segment"},
+      {TestElf(in_window, 1, sys::kProcessWindow), Error::RangeError, "a segment in the process window"},
+      {TestElf(shared_page, 2, kBase), Error::InvalidArgument, "code and data sharing a page"},
+  };
+  const uint64_t slots_before = env.slots.available();
+  sys::ProcessOptions options;
+  options.name = "bad";
+  for (Case& c : cases) {
+    expect_error(t, sys::check_program_image(c.elf.bytes, c.elf.size), c.expected, c.what);
+    if (c.expected == Error::Ok) continue;
+    expect_error(t, Process::spawn(env.memory, c.elf.bytes, c.elf.size, options), c.expected, c.what);
+  }
+  // Damaged versions of the valid image.
+  TestElf& valid = cases[0].elf;
+  expect_error(t, Process::spawn(env.memory, valid.bytes, 40, options), Error::TruncatedMessage, "a cut header");
+  expect_error(t, Process::spawn(env.memory, valid.bytes, valid.size - 1, options), Error::TruncatedMessage,
+               "a segment past the end of the file");
+  valid.bytes[4] = 1;  // ELFCLASS32
+  expect_error(t, Process::spawn(env.memory, valid.bytes, valid.size, options), Error::NotSupported, "a 32-bit image");
+  valid.bytes[0] = 0;
+  expect_error(t, Process::spawn(env.memory, valid.bytes, valid.size, options), Error::MalformedMessage, "no ELF magic");
+  expect_error(t, Process::spawn(env.memory, nullptr, 0, options), Error::TruncatedMessage, "no image");
+  options.name = "";
+  const init::EmbeddedFile& kv = image(t, "kv");
+  expect_error(t, Process::spawn(env.memory, kv.data, kv.size, options), Error::InvalidArgument, "an empty name");
+  t.check(env.slots.available() == slots_before, "%lu slots leaked", slots_before - env.slots.available());
+}
+
+TESSERA_USER_TEST(PROC0006, pass, "destroy returns every object: the process's untyped is whole again") {
+  Env env(t);
+  const CPtr untyped = env.spare_untyped(19, 24);
+  const init::EmbeddedFile& kv = image(t, "kv");
+  const CPtr endpoint = env.make(ObjectType::Endpoint);
+  if (t.failed()) return;
+  // An allocator that sees only that untyped.
+  static tessera::BootInfo only_one;
+  only_one = env.info;
+  only_one.untyped = tessera::SlotRegion{untyped, untyped + 1};
+  only_one.untyped_list[0] = env.describe_untyped(untyped);
+  sys::UntypedAllocator memory(only_one, env.kernel, env.slots);
+  const sys::Grant grants[] = {{"endpoint:kv", endpoint, kRead, 0}};
+  sys::ProcessOptions options;
+  options.name = "kv";
+  options.grants = grants;
+  options.grant_count = 1;
+  const uint64_t slots_before = env.slots.available();
+  for (int round = 0; round < 2; ++round) {
+    auto process = Process::spawn(memory, kv.data, kv.size, options);
+    if (!expect_ok(t, process, "spawn kv from the one untyped")) break;
+    t.check(!env.untyped_is_unused(untyped), "the process uses the untyped");
+    t.check(process->page_count() > 8, "%u pages", process->page_count());
+    expect_ok(t, process->destroy(), "destroy");
+    t.check(env.untyped_is_unused(untyped), "round %d: the untyped is whole again after destroy", round);
+    t.check(env.slots.available() == slots_before, "round %d: %lu slots not returned", round,
+            slots_before - env.slots.available());
+  }
+  env.drop(endpoint);
+}
+
+TESSERA_USER_TEST(PROC0007, pass, "the system description parser reads every option and names bad lines") {
+  static init::SystemDescription d;
+  const char* good =
+      "# comment line\n"
+      "endpoint log   # trailing comment\n"
+      "notification tick\n"
+      "\n"
+      "program logger image=proctest prio=7 mcp=6 budget=2000 period=10000 restart=yes arg=x "
+      "grants=endpoint:log:rg,notification:tick\n";
+  if (!parse(t, good, &d)) return;
+  const init::ProgramDeclaration& p = d.programs[0];
+  t.check(d.object_count == 2 && d.program_count == 1, "%u objects, %u programs", d.object_count, d.program_count);
+  t.check(strcmp(p.name, "logger") == 0 && strcmp(p.image, "proctest") == 0 && strcmp(p.argument, "x") == 0,
+          "names: %s %s %s", p.name, p.image, p.argument);
+  t.check(p.priority == 7 && p.mcp == 6 && p.budget_us == 2000 && p.period_us == 10000 && p.restart,
+          "options of the program");
+  t.check(p.grant_count == 2 && p.grants[0].object == 0 && p.grants[0].rights == (kRead | tessera::abi::kRightGrant) &&
+              p.grants[1].object == 1 && p.grants[1].rights == kAllRights,
+          "grants");
+  struct Bad {
+    const char* text;
+    uint32_t line;
+  };
+  const Bad bad[] = {
+      {"endpoint a\nendpoint a\n", 2},
+      {"endpoint Upper\n", 1},
+      {"program p grants=endpoint:missing\n", 1},
+      {"endpoint a\nprogram p grants=endpoint:a:rx\n", 2},
+      {"endpoint a\nprogram p grants=endpoint:a,endpoint:a\n", 2},
+      {"program p prio=256\n", 1},
+      {"program p budget=1000\n", 1},
+      {"program p budget=5000 period=1000\n", 1},
+      {"program p restart=maybe\n", 1},
+      {"program p colour=blue\n", 1},
+      {"program p prio\n", 1},
+      {"\n\nprocess p\n", 3},
+      {"program p\nprogram p\n", 2},
+      {"notification a-very-long-name-indeed\nprogram p grants=notification:a-very-long-name-indeed\n", 2},
+  };
+  for (const Bad& b : bad) {
+    init::ParseError error;
+    auto r = init::parse_system_description(b.text, strlen(b.text), &d, &error);
+    t.check(!r.ok() && error.line == b.line, "'%s': %s at line %u (%s)", b.text, error_name(r.error()), error.line,
+            error.reason);
+  }
+  char nul[] = "endpoint a\n\0";
+  init::ParseError error;
+  t.check(!init::parse_system_description(nul, sizeof(nul) - 1, &d, &error).ok() && error.line == 2, "a NUL byte");
+}
+
+}  // namespace

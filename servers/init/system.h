@@ -1,0 +1,115 @@
+// init as the system starter: creates the objects a system description declares, spawns its
+// programs from the images embedded in init, and supervises them — every program's fault endpoint
+// is a badged copy of one supervision endpoint init holds, so faults and exits (exit_process)
+// arrive there; init logs them with the program's name and restarts programs whose description
+// says restart=yes, at most kMaxRestarts times each.
+//
+// Embedded files: the image build puts every program ELF of servers/ (`system_programs` in
+// servers/meson.build) and boot/system.conf into init's data (servers/init/embed_files.py);
+// docs/writing-a-server.md describes the scheme.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <tessera/bootinfo.h>
+#include <tessera/result.h>
+#include <tessera/sys/process.h>
+#include <tessera/sys/untyped.h>
+
+#include "system_description.h"
+
+namespace init {
+
+// One embedded file (layout fixed by embed_files.py).
+struct EmbeddedFile {
+  const char* name;
+  const uint8_t* data;
+  uint64_t size;
+};
+
+// The embedded file `name` ("kv", "system.conf", ...), or nullptr.
+const EmbeddedFile* find_embedded_file(const char* name);
+
+constexpr uint32_t kMaxRestarts = 3;
+
+enum class ProgramState : uint8_t { NotStarted, Running, Exited, Failed };
+
+// What init knows about one program of the description.
+struct ProgramStatus {
+  ProgramState state = ProgramState::NotStarted;
+  uint32_t starts = 0;      // successful spawns, restarts included
+  uint32_t restarts = 0;
+  uint32_t faults = 0;
+  int64_t exit_status = 0;  // of the last exit
+  uint64_t last_fault_kind = 0, last_fault_ip = 0, last_fault_detail = 0;
+};
+
+// What handle_next() saw.
+struct SupervisionEvent {
+  enum class Kind : uint8_t { None, Fault, Exit, Unknown } kind = Kind::None;
+  uint32_t program = 0;     // index into the description's programs
+  bool restarted = false;
+};
+
+class System {
+ public:
+  // Receives init's log lines ("init: kv faulted: ..."); the default prints them.
+  using LogSink = void (*)(void* context, const char* line);
+
+  constexpr System() = default;
+  System(const System&) = delete;
+  System& operator=(const System&) = delete;
+
+  void set_log(LogSink sink, void* context) {
+    log_sink_ = sink;
+    log_context_ = context;
+  }
+
+  // Creates the supervision endpoint and every declared object, then spawns every program in
+  // order with its grants (`priority` bounded by `authority`'s MCP). A program whose image is
+  // missing or rejected, or whose spawn fails, is logged and marked Failed; the others still
+  // start. Errors: Busy when already started; NotEnoughMemory and the kernel's errors for the
+  // objects (everything made is deleted again). `memory` and `description` must outlive the
+  // system.
+  tessera::Result<void> start(tessera::sys::UntypedAllocator& memory, const SystemDescription& description);
+
+  // Takes one message from the supervision endpoint — waiting for it when `blocking`, otherwise
+  // WouldBlock when none is there — and handles it: a fault or exit is logged, the process
+  // destroyed and, when its policy says so, restarted. IllegalOperation before start().
+  tessera::Result<SupervisionEvent> handle_next(bool blocking);
+
+  // handle_next(true) forever.
+  [[noreturn]] void supervise();
+
+  // Destroys every process and object the system made. Idempotent; returns the first error.
+  tessera::Result<void> stop();
+
+  const ProgramStatus& status(uint32_t program) const { return status_[program]; }
+  // The index of program `name` in the description, or kMaxSystemPrograms.
+  uint32_t program_index(const char* name) const;
+  // The supervision endpoint and the objects the description declared (slots in the parent).
+  tessera::sys::CPtr supervision_endpoint() const { return supervisor_; }
+  tessera::sys::CPtr object(uint32_t index) const { return objects_[index]; }
+
+ private:
+  tessera::Result<void> spawn(uint32_t program);
+  void handle_end(uint32_t program, bool faulted, SupervisionEvent* event);
+  void log(const char* format, ...) __attribute__((format(printf, 2, 3)));
+
+  tessera::sys::UntypedAllocator* memory_ = nullptr;
+  const SystemDescription* description_ = nullptr;
+  tessera::sys::CPtr supervisor_ = 0;
+  tessera::sys::CPtr objects_[kMaxSystemObjects] = {};
+  tessera::sys::Process processes_[kMaxSystemPrograms];
+  ProgramStatus status_[kMaxSystemPrograms];
+  LogSink log_sink_ = nullptr;
+  void* log_context_ = nullptr;
+};
+
+// The boot path of init (no test or bench option): parses the embedded system.conf, starts the
+// system it describes and supervises it forever. Returns only when that cannot start (a message
+// says why), with a non-zero status.
+int run_system(const tessera::BootInfo& info);
+
+}  // namespace init

@@ -1,0 +1,230 @@
+#include "system_description.h"
+
+#include <tessera/string.h>
+
+namespace init {
+namespace {
+using tessera::Error;
+using tessera::Result;
+
+// A piece of the input: no NUL terminator, never read past `size`.
+struct Span {
+  const char* data = nullptr;
+  size_t size = 0;
+
+  bool equals(const char* text) const { return strlen(text) == size && memcmp(data, text, size) == 0; }
+  bool starts_with(const char* prefix) const {
+    const size_t n = strlen(prefix);
+    return n <= size && memcmp(data, prefix, n) == 0;
+  }
+  Span after(size_t n) const { return n >= size ? Span{data + size, 0} : Span{data + n, size - n}; }
+};
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+
+// Splits off the next token of `rest` at `separator` (or whitespace when separator is 0).
+Span next_token(Span* rest, char separator = 0) {
+  size_t i = 0;
+  if (separator == 0) {
+    while (i < rest->size && is_space(rest->data[i])) ++i;
+  }
+  const size_t start = i;
+  while (i < rest->size && (separator == 0 ? !is_space(rest->data[i]) : rest->data[i] != separator)) ++i;
+  const Span token{rest->data + start, i - start};
+  *rest = rest->after(separator != 0 && i < rest->size ? i + 1 : i);
+  return token;
+}
+
+bool valid_name(Span s) {
+  if (s.size == 0 || s.size >= kNameBytes) return false;
+  for (size_t i = 0; i < s.size; ++i) {
+    const char c = s.data[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
+  }
+  return true;
+}
+
+void copy_name(char* out, size_t capacity, Span s) {
+  const size_t n = s.size < capacity ? s.size : capacity - 1;
+  memcpy(out, s.data, n);
+  out[n] = '\0';
+}
+
+bool parse_number(Span s, uint64_t limit, uint64_t* out) {
+  if (s.size == 0 || s.size > 12) return false;
+  uint64_t value = 0;
+  for (size_t i = 0; i < s.size; ++i) {
+    if (s.data[i] < '0' || s.data[i] > '9') return false;
+    value = value * 10 + static_cast<uint64_t>(s.data[i] - '0');
+  }
+  if (value > limit) return false;
+  *out = value;
+  return true;
+}
+
+bool parse_rights(Span s, uint8_t* out) {
+  uint8_t rights = 0;
+  for (size_t i = 0; i < s.size; ++i) {
+    switch (s.data[i]) {
+      case 'r': rights |= tessera::abi::kRightRead; break;
+      case 'w': rights |= tessera::abi::kRightWrite; break;
+      case 'g': rights |= tessera::abi::kRightGrant; break;
+      case 'p': rights |= tessera::abi::kRightGrantReply; break;
+      default: return false;
+    }
+  }
+  if (rights == 0) return false;
+  *out = rights;
+  return true;
+}
+
+class Parser {
+ public:
+  Parser(SystemDescription* out, ParseError* error) : out_(out), error_(error) {}
+
+  Result<void> line(uint32_t number, Span text) {
+    line_ = number;
+    Span rest = text;
+    const Span keyword = next_token(&rest);
+    if (keyword.size == 0) return {};
+    if (keyword.equals("endpoint")) return object(ObjectKind::Endpoint, rest);
+    if (keyword.equals("notification")) return object(ObjectKind::Notification, rest);
+    if (keyword.equals("program")) return program(rest);
+    return fail("unknown declaration (expected endpoint, notification or program)");
+  }
+
+ private:
+  Result<void> fail(const char* reason, Error error = Error::InvalidArgument) {
+    error_->line = line_;
+    error_->reason = reason;
+    return error;
+  }
+
+  Result<void> object(ObjectKind kind, Span rest) {
+    const Span name = next_token(&rest);
+    if (!valid_name(name)) return fail("bad object name (1-23 of a-z 0-9 _ -)");
+    if (next_token(&rest).size != 0) return fail("unexpected text after the object name");
+    for (uint32_t i = 0; i < out_->object_count; ++i) {
+      if (name.equals(out_->objects[i].name)) return fail("object declared twice");
+    }
+    if (out_->object_count == kMaxSystemObjects) return fail("too many objects", Error::RangeError);
+    ObjectDeclaration& o = out_->objects[out_->object_count++];
+    o.kind = kind;
+    copy_name(o.name, sizeof(o.name), name);
+    return {};
+  }
+
+  Result<void> grants(ProgramDeclaration& p, Span list) {
+    while (list.size > 0) {
+      Span item = next_token(&list, ',');
+      const Span kind_text = next_token(&item, ':');
+      const Span name = next_token(&item, ':');
+      ObjectKind kind;
+      if (kind_text.equals("endpoint")) {
+        kind = ObjectKind::Endpoint;
+      } else if (kind_text.equals("notification")) {
+        kind = ObjectKind::Notification;
+      } else {
+        return fail("grant kind must be endpoint or notification");
+      }
+      const uint32_t index = out_->find_object(kind, name.data, name.size);
+      if (index == out_->object_count) return fail("grant of an object not declared above");
+      if (kind_text.size + 1 + name.size >= kNameBytes) return fail("grant name KIND:NAME longer than 23");
+      GrantDeclaration g{index, tessera::abi::kRightsAll};
+      if (item.size > 0 && !parse_rights(item, &g.rights)) return fail("bad rights (any of r w g p)");
+      for (uint32_t i = 0; i < p.grant_count; ++i) {
+        if (p.grants[i].object == index) return fail("object granted twice");
+      }
+      if (p.grant_count == tessera::sys::kMaxProcessGrants) return fail("too many grants", Error::RangeError);
+      p.grants[p.grant_count++] = g;
+    }
+    return {};
+  }
+
+  Result<void> option(ProgramDeclaration& p, Span key, Span value) {
+    uint64_t n = 0;
+    if (key.equals("prio") || key.equals("mcp")) {
+      if (!parse_number(value, 255, &n)) return fail("priorities are 0-255");
+      (key.equals("prio") ? p.priority : p.mcp) = static_cast<uint8_t>(n);
+    } else if (key.equals("budget") || key.equals("period")) {
+      if (!parse_number(value, 10'000'000, &n) || n == 0) return fail("budget and period are 1-10000000 us");
+      (key.equals("budget") ? p.budget_us : p.period_us) = n;
+    } else if (key.equals("restart")) {
+      if (!value.equals("yes") && !value.equals("no")) return fail("restart is yes or no");
+      p.restart = value.equals("yes");
+    } else if (key.equals("image")) {
+      if (!valid_name(value)) return fail("bad image name (1-23 of a-z 0-9 _ -)");
+      copy_name(p.image, sizeof(p.image), value);
+    } else if (key.equals("arg")) {
+      if (value.size >= sizeof(p.argument)) return fail("arg longer than 63 characters");
+      copy_name(p.argument, sizeof(p.argument), value);
+    } else if (key.equals("grants")) {
+      return grants(p, value);
+    } else {
+      return fail("unknown program option (image prio mcp budget period restart arg grants)");
+    }
+    return {};
+  }
+
+  Result<void> program(Span rest) {
+    const Span name = next_token(&rest);
+    if (!valid_name(name)) return fail("bad program name (1-23 of a-z 0-9 _ -)");
+    for (uint32_t i = 0; i < out_->program_count; ++i) {
+      if (name.equals(out_->programs[i].name)) return fail("program declared twice");
+    }
+    if (out_->program_count == kMaxSystemPrograms) return fail("too many programs", Error::RangeError);
+    ProgramDeclaration p;
+    copy_name(p.name, sizeof(p.name), name);
+    copy_name(p.image, sizeof(p.image), name);
+    for (Span word = next_token(&rest); word.size > 0; word = next_token(&rest)) {
+      Span value = word;
+      const Span key = next_token(&value, '=');
+      if (key.size == word.size) return fail("program options are KEY=VALUE");
+      TRY(option(p, key, value));
+    }
+    if ((p.budget_us == 0) != (p.period_us == 0)) return fail("give both budget and period, or neither");
+    if (p.budget_us > p.period_us) return fail("budget exceeds period");
+    out_->programs[out_->program_count++] = p;
+    return {};
+  }
+
+  SystemDescription* out_;
+  ParseError* error_;
+  uint32_t line_ = 0;
+};
+}  // namespace
+
+const char* kind_name(ObjectKind kind) { return kind == ObjectKind::Endpoint ? "endpoint" : "notification"; }
+
+uint32_t SystemDescription::find_object(ObjectKind kind, const char* name, size_t length) const {
+  for (uint32_t i = 0; i < object_count; ++i) {
+    if (objects[i].kind == kind && strlen(objects[i].name) == length && memcmp(objects[i].name, name, length) == 0) {
+      return i;
+    }
+  }
+  return object_count;
+}
+
+tessera::Result<void> parse_system_description(const char* text, size_t length, SystemDescription* out,
+                                               ParseError* error) {
+  *out = SystemDescription{};
+  Parser parser(out, error);
+  Span rest{text, text == nullptr ? 0 : length};
+  for (uint32_t number = 1; rest.size > 0; ++number) {
+    Span line = next_token(&rest, '\n');
+    for (size_t i = 0; i < line.size; ++i) {
+      if (line.data[i] == '#') line.size = i;  // a comment runs to the end of the line
+    }
+    for (size_t i = 0; i < line.size; ++i) {
+      if (line.data[i] == '\0') {
+        error->line = number;
+        error->reason = "NUL byte in the description";
+        return Error::InvalidArgument;
+      }
+    }
+    TRY(parser.line(number, line));
+  }
+  return {};
+}
+
+}  // namespace init

@@ -1,0 +1,81 @@
+// The system description (boot/system.conf): which kernel objects init creates and which programs
+// it starts with which capabilities. One declaration per line; `#` starts a comment:
+//
+//   endpoint NAME
+//   notification NAME
+//   program NAME [image=IMAGE] [prio=N] [mcp=N] [budget=US period=US] [restart=yes|no]
+//                [arg=WORD] [grants=KIND:OBJECT[:RIGHTS],...]
+//
+// NAME: 1-23 of [a-z0-9_-]; a program runs the embedded image IMAGE (default: its NAME), so one
+// image can run as several programs; arg is a word it finds in its start-up block. KIND is `endpoint` or
+// `notification` and OBJECT must be declared on an earlier line. RIGHTS: any of r w g p (read,
+// write, grant, grant-reply), all four when omitted. The child finds a grant under "KIND:OBJECT"
+// (tessera::sys::find_grant), which must fit 23 characters. prio: 0-255 (default 100); budget and
+// period in microseconds, both or neither (docs/ipc.md: Scheduling). restart=yes: init restarts the
+// program after a fault or a non-zero exit, at most kMaxRestarts times.
+//
+// Parsing is pure logic over untrusted text: every error names its line.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <tessera/result.h>
+#include <tessera/sys/process.h>
+
+namespace init {
+
+constexpr uint32_t kMaxSystemObjects = 16;
+constexpr uint32_t kMaxSystemPrograms = 8;
+constexpr size_t kNameBytes = tessera::sys::kProcessNameBytes;
+
+enum class ObjectKind : uint8_t { Endpoint, Notification };
+
+// "endpoint" or "notification".
+const char* kind_name(ObjectKind kind);
+
+struct ObjectDeclaration {
+  ObjectKind kind = ObjectKind::Endpoint;
+  char name[kNameBytes] = {};
+};
+
+struct GrantDeclaration {
+  uint32_t object = 0;                         // index into SystemDescription::objects
+  uint8_t rights = tessera::abi::kRightsAll;
+};
+
+struct ProgramDeclaration {
+  char name[kNameBytes] = {};
+  char image[kNameBytes] = {};
+  char argument[tessera::sys::kProcessArgumentBytes] = {};
+  uint8_t priority = 100;
+  uint8_t mcp = 0;
+  uint64_t budget_us = 0;
+  uint64_t period_us = 0;
+  bool restart = false;
+  GrantDeclaration grants[tessera::sys::kMaxProcessGrants] = {};
+  uint32_t grant_count = 0;
+};
+
+struct SystemDescription {
+  ObjectDeclaration objects[kMaxSystemObjects] = {};
+  uint32_t object_count = 0;
+  ProgramDeclaration programs[kMaxSystemPrograms] = {};
+  uint32_t program_count = 0;
+
+  // The index of the object `name` of `kind`, or object_count when there is none.
+  uint32_t find_object(ObjectKind kind, const char* name, size_t length) const;
+};
+
+// Where parsing stopped and why (for the log).
+struct ParseError {
+  uint32_t line = 0;
+  const char* reason = "";
+};
+
+// Parses `length` bytes of `text` into `out`. On error returns InvalidArgument (RangeError for
+// too many objects, programs or grants) and fills `error`; `out` is then unspecified.
+tessera::Result<void> parse_system_description(const char* text, size_t length, SystemDescription* out,
+                                               ParseError* error);
+
+}  // namespace init

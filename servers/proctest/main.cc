@@ -1,0 +1,64 @@
+// proctest: a program for init's process tests (servers/init/proc_tests.cc). What it does is
+// chosen by the argument its parent puts in the start-up block:
+//   fault        reads an unmapped address (a page fault for its supervisor)
+//   exit=N       reports status N with exit_process
+//   startup      checks its start-up block and CSpace layout, reports 0 when they are right
+#include <stdint.h>
+
+#include <tessera/abi/kernel.capnp.h>
+#include <tessera/string.h>
+#include <tessera/sys/debug.h>
+#include <tessera/sys/ipc.h>
+#include <tessera/sys/kernel_transport.h>
+#include <tessera/sys/process.h>
+
+namespace {
+namespace sys = tessera::sys;
+
+constexpr uint64_t kUnmappedAddress = 0x10;
+
+int parse_status(const char* text) {
+  int value = 0;
+  for (; *text >= '0' && *text <= '9'; ++text) value = value * 10 + (*text - '0');
+  return value;
+}
+
+// 0 when the start-up block and the CSpace are as tessera/sys/process.h promises.
+int check_startup(const sys::StartupBlock& block) {
+  int errors = 0;
+  if (block.ipc_buffer != reinterpret_cast<uint64_t>(sys::ipc_buffer())) ++errors;
+  if (block.empty.start != sys::kProcessFirstGrantSlot + block.grant_count) ++errors;
+  if (block.empty.end != uint64_t{1} << block.cnode_radix) ++errors;
+  // Its own CNode is in slot 1: copying a cap within it must work (and be undone).
+  sys::KernelTransport kernel(sys::ipc_buffer());
+  tessera::abi::CNode::Client<sys::KernelTransport> cnode(kernel, sys::kProcessSlotCNode);
+  const sys::CPtr spare = block.empty.start;
+  if (!cnode.copy(spare, sys::kSlotDepth, {sys::kProcessSlotCNode}, sys::kProcessSlotCNode, sys::kSlotDepth,
+                  tessera::abi::kRightRead)
+           .ok() ||
+      !cnode.delete_(spare, sys::kSlotDepth).ok()) {
+    ++errors;
+  }
+  // Every grant is where the block says.
+  for (uint32_t i = 0; i < block.grant_count; ++i) {
+    auto slot = sys::find_grant(block, block.grants[i].name);
+    if (!slot.ok() || *slot != sys::kProcessFirstGrantSlot + i) ++errors;
+  }
+  return errors;
+}
+}  // namespace
+
+int main(uint64_t argument) {
+  const sys::StartupBlock* block = sys::startup_block(argument);
+  if (block == nullptr) return 1;
+  sys::print("proctest: %s started (%s)\n", block->name, block->argument);
+  if (strcmp(block->argument, "fault") == 0) {
+    const uint64_t value = *reinterpret_cast<volatile uint64_t*>(kUnmappedAddress);
+    sys::print("proctest: read %lu from an unmapped page\n", value);  // never reached
+  } else if (strncmp(block->argument, "exit=", 5) == 0) {
+    sys::exit_process(parse_status(block->argument + 5));
+  } else if (strcmp(block->argument, "startup") == 0) {
+    sys::exit_process(check_startup(*block));
+  }
+  sys::exit_process(100);  // an argument this program does not know
+}
