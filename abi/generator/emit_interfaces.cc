@@ -96,13 +96,15 @@ void emit_client(const Model& model, const std::string& name, const std::vector<
   out << "  T& transport_;\n  uint64_t destination_;\n  ::tessera::capnp::MessageReader reply_;\n};\n\n";
 }
 
-void emit_server(const std::string& name, const std::vector<MethodInfo>& methods, std::ostream& out) {
+void emit_server(const Model& model, const std::string& name, const std::vector<MethodInfo>& methods,
+                 std::ostream& out) {
   out << "// Server dispatch (CRTP): `Impl` derives from Server<Impl> and has one method per schema\n"
          "// method, `Result<void> name(NameParams::Reader, NameResults::Builder)`.\n";
   out << "template <typename Impl>\nclass " << name << "::Server {\n public:\n";
   out << "  // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.\n"
          "  // A label of another interface or an unknown method is IllegalOperation; a malformed\n"
-         "  // message never reaches Impl.\n";
+         "  // message, or one carrying more capabilities than the method's parameters can name, never\n"
+         "  // reaches Impl (MalformedMessage).\n";
   out << "  ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,\n"
          "                                  const ::tessera::capnp::ReplyBuffer& out) {\n";
   out << "    const ::tessera::Result<Method> method = method_of(request.label);\n"
@@ -112,6 +114,8 @@ void emit_server(const std::string& name, const std::vector<MethodInfo>& methods
          "    switch (method.value()) {\n";
   for (const auto& m : methods) {
     out << "      case Method::" << m.pascal << ": {\n"
+        << "        if (request.cap_count > " << model.cap_count(m.params_schema, 0)
+        << "u) return {::tessera::Error::MalformedMessage, 0, 0};\n"
         << "        const auto params = message.root_as<" << m.params << ">();\n"
         << "        if (!params.ok()) return {params.error(), 0, 0};\n"
         << "        return finish(impl()." << m.name << "(params.value(), reply.init_root_as<" << m.results << ">()), reply);\n"
@@ -203,7 +207,7 @@ void emit_interfaces(const Model& model, uint64_t file, std::ostream& out) {
     }
     out << "};\n\n";
     emit_client(model, name, methods, out);
-    emit_server(name, methods, out);
+    emit_server(model, name, methods, out);
   }
 }
 

@@ -67,6 +67,10 @@ class Model {
   std::vector<uint64_t> interfaces_in(uint64_t file) const;
   std::vector<uint64_t> consts_in(uint64_t file) const;
 
+  // Capability fields reachable from `schema` (huge when a list of structs may hold capabilities):
+  // the most capabilities a message of this struct can legitimately carry.
+  int cap_count(capnp::StructSchema schema, int depth = 0) const;
+
   // "file:line" for a named member of a node (or the node itself when member is empty).
   std::string where(uint64_t node_id, const std::string& member = "", int ordinal = -1) const;
 
@@ -75,7 +79,6 @@ class Model {
                std::vector<uint64_t>* interfaces, std::vector<uint64_t>* consts) const;
   void check_struct(capnp::StructSchema schema, std::vector<std::string>* problems) const;
   void check_interface(capnp::InterfaceSchema iface, std::vector<std::string>* problems) const;
-  int cap_count(capnp::StructSchema schema, int depth) const;
 
   capnp::SchemaLoader loader_;
   std::map<uint64_t, std::string> file_names_;

@@ -525,7 +525,8 @@ class Bench::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
   // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message never reaches Impl.
+  // message, or one carrying more capabilities than the method's parameters can name, never
+  // reaches Impl (MalformedMessage).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
     const ::tessera::Result<Method> method = method_of(request.label);
@@ -534,26 +535,31 @@ class Bench::Server {
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
     switch (method.value()) {
       case Method::Read: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<ReadParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().read(params.value(), reply.init_root_as<ReadResults>()), reply);
       }
       case Method::Write: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<WriteParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().write(params.value(), reply.init_root_as<WriteResults>()), reply);
       }
       case Method::Open: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<OpenParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().open(params.value(), reply.init_root_as<OpenResults>()), reply);
       }
       case Method::Close: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<CloseParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().close(params.value(), reply.init_root_as<CloseResults>()), reply);
       }
       case Method::Stat: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<StatParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().stat(params.value(), reply.init_root_as<StatResults>()), reply);

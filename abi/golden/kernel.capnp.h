@@ -3691,7 +3691,8 @@ class Endpoint::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
   // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message never reaches Impl.
+  // message, or one carrying more capabilities than the method's parameters can name, never
+  // reaches Impl (MalformedMessage).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
     const ::tessera::Result<Method> method = method_of(request.label);
@@ -3775,7 +3776,8 @@ class Notification::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
   // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message never reaches Impl.
+  // message, or one carrying more capabilities than the method's parameters can name, never
+  // reaches Impl (MalformedMessage).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
     const ::tessera::Result<Method> method = method_of(request.label);
@@ -3911,7 +3913,8 @@ class Untyped::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
   // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message never reaches Impl.
+  // message, or one carrying more capabilities than the method's parameters can name, never
+  // reaches Impl (MalformedMessage).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
     const ::tessera::Result<Method> method = method_of(request.label);
@@ -3920,6 +3923,7 @@ class Untyped::Server {
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
     switch (method.value()) {
       case Method::Retype: {
+        if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<RetypeParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().retype(params.value(), reply.init_root_as<RetypeResults>()), reply);
@@ -4361,7 +4365,8 @@ class CNode::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
   // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message never reaches Impl.
+  // message, or one carrying more capabilities than the method's parameters can name, never
+  // reaches Impl (MalformedMessage).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
     const ::tessera::Result<Method> method = method_of(request.label);
@@ -4370,41 +4375,49 @@ class CNode::Server {
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
     switch (method.value()) {
       case Method::Copy: {
+        if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<CopyParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().copy(params.value(), reply.init_root_as<CopyResults>()), reply);
       }
       case Method::Mint: {
+        if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<MintParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().mint(params.value(), reply.init_root_as<MintResults>()), reply);
       }
       case Method::Move: {
+        if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<MoveParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().move(params.value(), reply.init_root_as<MoveResults>()), reply);
       }
       case Method::Mutate: {
+        if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<MutateParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().mutate(params.value(), reply.init_root_as<MutateResults>()), reply);
       }
       case Method::Rotate: {
+        if (request.cap_count > 2u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<RotateParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().rotate(params.value(), reply.init_root_as<RotateResults>()), reply);
       }
       case Method::Revoke: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<RevokeParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().revoke(params.value(), reply.init_root_as<RevokeResults>()), reply);
       }
       case Method::Delete: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<DeleteParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().delete_(params.value(), reply.init_root_as<DeleteResults>()), reply);
       }
       case Method::CancelBadgedSends: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<CancelBadgedSendsParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().cancel_badged_sends(params.value(), reply.init_root_as<CancelBadgedSendsResults>()), reply);
@@ -5161,7 +5174,8 @@ class Tcb::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
   // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message never reaches Impl.
+  // message, or one carrying more capabilities than the method's parameters can name, never
+  // reaches Impl (MalformedMessage).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
     const ::tessera::Result<Method> method = method_of(request.label);
@@ -5170,76 +5184,91 @@ class Tcb::Server {
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
     switch (method.value()) {
       case Method::Configure: {
+        if (request.cap_count > 3u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<ConfigureParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().configure(params.value(), reply.init_root_as<ConfigureResults>()), reply);
       }
       case Method::SetPriority: {
+        if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<SetPriorityParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().set_priority(params.value(), reply.init_root_as<SetPriorityResults>()), reply);
       }
       case Method::SetMcPriority: {
+        if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<SetMcPriorityParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().set_mc_priority(params.value(), reply.init_root_as<SetMcPriorityResults>()), reply);
       }
       case Method::SetSchedParams: {
+        if (request.cap_count > 2u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<SetSchedParamsParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().set_sched_params(params.value(), reply.init_root_as<SetSchedParamsResults>()), reply);
       }
       case Method::SetIpcBuffer: {
+        if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<SetIpcBufferParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().set_ipc_buffer(params.value(), reply.init_root_as<SetIpcBufferResults>()), reply);
       }
       case Method::SetSpace: {
+        if (request.cap_count > 2u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<SetSpaceParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().set_space(params.value(), reply.init_root_as<SetSpaceResults>()), reply);
       }
       case Method::Suspend: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<SuspendParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().suspend(params.value(), reply.init_root_as<SuspendResults>()), reply);
       }
       case Method::Resume: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<ResumeParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().resume(params.value(), reply.init_root_as<ResumeResults>()), reply);
       }
       case Method::ReadRegisters: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<ReadRegistersParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().read_registers(params.value(), reply.init_root_as<ReadRegistersResults>()), reply);
       }
       case Method::WriteRegisters: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<WriteRegistersParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().write_registers(params.value(), reply.init_root_as<WriteRegistersResults>()), reply);
       }
       case Method::CopyRegisters: {
+        if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<CopyRegistersParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().copy_registers(params.value(), reply.init_root_as<CopyRegistersResults>()), reply);
       }
       case Method::BindNotification: {
+        if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<BindNotificationParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().bind_notification(params.value(), reply.init_root_as<BindNotificationResults>()), reply);
       }
       case Method::UnbindNotification: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<UnbindNotificationParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().unbind_notification(params.value(), reply.init_root_as<UnbindNotificationResults>()), reply);
       }
       case Method::SetTlsBase: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<SetTlsBaseParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().set_tls_base(params.value(), reply.init_root_as<SetTlsBaseResults>()), reply);
       }
       case Method::GetStats: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<GetStatsParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().get_stats(params.value(), reply.init_root_as<GetStatsResults>()), reply);
@@ -5429,7 +5458,8 @@ class IrqControl::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
   // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message never reaches Impl.
+  // message, or one carrying more capabilities than the method's parameters can name, never
+  // reaches Impl (MalformedMessage).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
     const ::tessera::Result<Method> method = method_of(request.label);
@@ -5438,11 +5468,13 @@ class IrqControl::Server {
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
     switch (method.value()) {
       case Method::GetIoapic: {
+        if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<GetIoapicParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().get_ioapic(params.value(), reply.init_root_as<GetIoapicResults>()), reply);
       }
       case Method::GetMsi: {
+        if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<GetMsiParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().get_msi(params.value(), reply.init_root_as<GetMsiResults>()), reply);
@@ -5615,7 +5647,8 @@ class IrqHandler::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
   // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message never reaches Impl.
+  // message, or one carrying more capabilities than the method's parameters can name, never
+  // reaches Impl (MalformedMessage).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
     const ::tessera::Result<Method> method = method_of(request.label);
@@ -5624,16 +5657,19 @@ class IrqHandler::Server {
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
     switch (method.value()) {
       case Method::Ack: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<AckParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().ack(params.value(), reply.init_root_as<AckResults>()), reply);
       }
       case Method::SetNotification: {
+        if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<SetNotificationParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().set_notification(params.value(), reply.init_root_as<SetNotificationResults>()), reply);
       }
       case Method::Clear: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<ClearParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().clear(params.value(), reply.init_root_as<ClearResults>()), reply);
@@ -5760,7 +5796,8 @@ class IoPortControl::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
   // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message never reaches Impl.
+  // message, or one carrying more capabilities than the method's parameters can name, never
+  // reaches Impl (MalformedMessage).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
     const ::tessera::Result<Method> method = method_of(request.label);
@@ -5769,6 +5806,7 @@ class IoPortControl::Server {
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
     switch (method.value()) {
       case Method::Issue: {
+        if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<IssueParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().issue(params.value(), reply.init_root_as<IssueResults>()), reply);
@@ -6090,7 +6128,8 @@ class IoPort::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
   // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message never reaches Impl.
+  // message, or one carrying more capabilities than the method's parameters can name, never
+  // reaches Impl (MalformedMessage).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
     const ::tessera::Result<Method> method = method_of(request.label);
@@ -6099,31 +6138,37 @@ class IoPort::Server {
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
     switch (method.value()) {
       case Method::In8: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<In8Params>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().in8(params.value(), reply.init_root_as<In8Results>()), reply);
       }
       case Method::In16: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<In16Params>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().in16(params.value(), reply.init_root_as<In16Results>()), reply);
       }
       case Method::In32: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<In32Params>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().in32(params.value(), reply.init_root_as<In32Results>()), reply);
       }
       case Method::Out8: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<Out8Params>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().out8(params.value(), reply.init_root_as<Out8Results>()), reply);
       }
       case Method::Out16: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<Out16Params>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().out16(params.value(), reply.init_root_as<Out16Results>()), reply);
       }
       case Method::Out32: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<Out32Params>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().out32(params.value(), reply.init_root_as<Out32Results>()), reply);
@@ -6205,7 +6250,8 @@ class Pml4::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
   // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message never reaches Impl.
+  // message, or one carrying more capabilities than the method's parameters can name, never
+  // reaches Impl (MalformedMessage).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
     const ::tessera::Result<Method> method = method_of(request.label);
@@ -6358,7 +6404,8 @@ class Pdpt::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
   // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message never reaches Impl.
+  // message, or one carrying more capabilities than the method's parameters can name, never
+  // reaches Impl (MalformedMessage).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
     const ::tessera::Result<Method> method = method_of(request.label);
@@ -6367,11 +6414,13 @@ class Pdpt::Server {
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
     switch (method.value()) {
       case Method::Map: {
+        if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<MapParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().map(params.value(), reply.init_root_as<MapResults>()), reply);
       }
       case Method::Unmap: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<UnmapParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().unmap(params.value(), reply.init_root_as<UnmapResults>()), reply);
@@ -6521,7 +6570,8 @@ class PageDirectory::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
   // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message never reaches Impl.
+  // message, or one carrying more capabilities than the method's parameters can name, never
+  // reaches Impl (MalformedMessage).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
     const ::tessera::Result<Method> method = method_of(request.label);
@@ -6530,11 +6580,13 @@ class PageDirectory::Server {
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
     switch (method.value()) {
       case Method::Map: {
+        if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<MapParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().map(params.value(), reply.init_root_as<MapResults>()), reply);
       }
       case Method::Unmap: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<UnmapParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().unmap(params.value(), reply.init_root_as<UnmapResults>()), reply);
@@ -6684,7 +6736,8 @@ class PageTable::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
   // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message never reaches Impl.
+  // message, or one carrying more capabilities than the method's parameters can name, never
+  // reaches Impl (MalformedMessage).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
     const ::tessera::Result<Method> method = method_of(request.label);
@@ -6693,11 +6746,13 @@ class PageTable::Server {
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
     switch (method.value()) {
       case Method::Map: {
+        if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<MapParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().map(params.value(), reply.init_root_as<MapResults>()), reply);
       }
       case Method::Unmap: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<UnmapParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().unmap(params.value(), reply.init_root_as<UnmapResults>()), reply);
@@ -6890,7 +6945,8 @@ class Frame::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
   // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message never reaches Impl.
+  // message, or one carrying more capabilities than the method's parameters can name, never
+  // reaches Impl (MalformedMessage).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
     const ::tessera::Result<Method> method = method_of(request.label);
@@ -6899,16 +6955,19 @@ class Frame::Server {
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
     switch (method.value()) {
       case Method::Map: {
+        if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<MapParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().map(params.value(), reply.init_root_as<MapResults>()), reply);
       }
       case Method::Unmap: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<UnmapParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().unmap(params.value(), reply.init_root_as<UnmapResults>()), reply);
       }
       case Method::GetAddress: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<GetAddressParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().get_address(params.value(), reply.init_root_as<GetAddressResults>()), reply);
@@ -7035,7 +7094,8 @@ class SchedControl::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
   // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message never reaches Impl.
+  // message, or one carrying more capabilities than the method's parameters can name, never
+  // reaches Impl (MalformedMessage).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
     const ::tessera::Result<Method> method = method_of(request.label);
@@ -7044,6 +7104,7 @@ class SchedControl::Server {
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
     switch (method.value()) {
       case Method::Configure: {
+        if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<ConfigureParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().configure(params.value(), reply.init_root_as<ConfigureResults>()), reply);
@@ -7300,7 +7361,8 @@ class SchedContext::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
   // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message never reaches Impl.
+  // message, or one carrying more capabilities than the method's parameters can name, never
+  // reaches Impl (MalformedMessage).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
     const ::tessera::Result<Method> method = method_of(request.label);
@@ -7309,26 +7371,31 @@ class SchedContext::Server {
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
     switch (method.value()) {
       case Method::Bind: {
+        if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<BindParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().bind(params.value(), reply.init_root_as<BindResults>()), reply);
       }
       case Method::Unbind: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<UnbindParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().unbind(params.value(), reply.init_root_as<UnbindResults>()), reply);
       }
       case Method::UnbindObject: {
+        if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<UnbindObjectParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().unbind_object(params.value(), reply.init_root_as<UnbindObjectResults>()), reply);
       }
       case Method::Consumed: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<ConsumedParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().consumed(params.value(), reply.init_root_as<ConsumedResults>()), reply);
       }
       case Method::YieldTo: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<YieldToParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().yield_to(params.value(), reply.init_root_as<YieldToResults>()), reply);

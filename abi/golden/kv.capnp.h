@@ -439,7 +439,8 @@ class Store::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
   // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message never reaches Impl.
+  // message, or one carrying more capabilities than the method's parameters can name, never
+  // reaches Impl (MalformedMessage).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
     const ::tessera::Result<Method> method = method_of(request.label);
@@ -448,21 +449,25 @@ class Store::Server {
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
     switch (method.value()) {
       case Method::Put: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<PutParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().put(params.value(), reply.init_root_as<PutResults>()), reply);
       }
       case Method::Get: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<GetParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().get(params.value(), reply.init_root_as<GetResults>()), reply);
       }
       case Method::Delete: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<DeleteParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().delete_(params.value(), reply.init_root_as<DeleteResults>()), reply);
       }
       case Method::Watch: {
+        if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
         const auto params = message.root_as<WatchParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().watch(params.value(), reply.init_root_as<WatchResults>()), reply);

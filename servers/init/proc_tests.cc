@@ -400,3 +400,93 @@ TESSERA_USER_TEST(PROC0007, pass, "the system description parser reads every opt
 }
 
 }  // namespace
+
+namespace {
+// One raw Call carrying `words` (0-120), `label` and `caps` extra caps (cptrs in the IPC buffer).
+// Returns the reply's error, or the system call's own when the call itself failed.
+Error raw_call(CPtr endpoint, uint64_t label, const uint64_t* words, uint32_t length, uint32_t caps) {
+  tessera::IpcBuffer* buffer = sys::ipc_buffer();
+  for (uint32_t i = 0; i < length; ++i) buffer->msg[i] = words[i];
+  sys::Received reply{};
+  const Error e = sys::call(endpoint, tessera::capnp::MessageInfo{label, length, caps, 0}, &reply);
+  if (e != Error::Ok) return e;
+  return tessera::capnp::error_from_label(reply.info.label, tessera::kErrorCount);
+}
+
+uint64_t next_random(uint64_t* state) {  // xorshift64*
+  *state ^= *state >> 12;
+  *state ^= *state << 25;
+  *state ^= *state >> 27;
+  return *state * 0x2545F4914F6CDD1Dull;
+}
+}  // namespace
+
+TESSERA_USER_TEST(PROC0008, pass, "kv answers 10,000 malformed messages with errors and keeps serving") {
+  Env env(t);
+  const init::EmbeddedFile& kv_image = image(t, "kv");
+  const CPtr endpoint = env.make(ObjectType::Endpoint), stray = env.make(ObjectType::Frame4k);
+  if (t.failed()) return;
+  const sys::Grant grants[] = {{"endpoint:kv", endpoint, kRead, 0}};
+  sys::ProcessOptions options;
+  options.name = "kv";
+  options.grants = grants;
+  options.grant_count = 1;
+  auto kv = Process::spawn(env.memory, kv_image.data, kv_image.size, options);
+  if (!expect_ok(t, kv, "spawn kv")) return;
+  using Store = tessera::kv::Store;
+
+  // A valid put, to truncate and to decorate with capabilities.
+  uint64_t put_words[32] = {};
+  tessera::capnp::MessageBuilder builder(put_words, 32);
+  auto params = builder.init_root_as<Store::PutParams>();
+  params.set_key(tessera::capnp::Text{"malformed", 9});
+  const uint8_t value[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  params.set_value(tessera::capnp::Data{value, 8});
+  const uint32_t put_length = builder.finish().value_or(0);
+  t.check(put_length > 2, "encode a put");
+
+  uint64_t state = 0x7e55e2a;
+  uint64_t words[tessera::kMessageWords];
+  uint32_t errors = 0, must_fail_ok = 0, call_failures = 0;
+  tessera::sys::ipc_buffer()->caps_or_badges[0] = stray;
+  for (uint32_t i = 0; i < 10000; ++i) {
+    const uint32_t kind = i % 5;
+    Error e = Error::Ok;
+    if (kind == 0) {  // random words under a valid label
+      const uint32_t length = 1 + static_cast<uint32_t>(next_random(&state) % 24);
+      for (uint32_t w = 0; w < length; ++w) words[w] = next_random(&state);
+      e = raw_call(endpoint, Store::label(static_cast<Store::Method>(next_random(&state) % 4)), words, length, 0);
+    } else if (kind == 1) {  // a label of no method of this interface
+      const uint64_t label = (next_random(&state) & 0xFFFFFFFFFF) | 0x10000;  // never code 0 method 0..3 alone
+      e = raw_call(endpoint, label == Store::label(Store::Method::Put) ? label + 0x10000 : label, put_words,
+                   put_length, 0);
+    } else if (kind == 2) {  // a valid put cut short
+      const uint32_t length = static_cast<uint32_t>(next_random(&state) % put_length);
+      e = raw_call(endpoint, Store::label(Store::Method::Put), put_words, length, 0);
+    } else if (kind == 3) {  // a capability where none belongs
+      e = raw_call(endpoint, Store::label(Store::Method::Put), put_words, put_length, 1);
+    } else {  // random words of any length, random label
+      const uint32_t length = static_cast<uint32_t>(next_random(&state) % (tessera::kMessageWords + 1));
+      for (uint32_t w = 0; w < length; ++w) words[w] = next_random(&state);
+      e = raw_call(endpoint, next_random(&state) & 0xFFFFFFFFFFFFull, words, length, 0);
+    }
+    if (e != Error::Ok) ++errors;
+    if ((kind == 1 || kind == 2 || kind == 3) && e == Error::Ok) ++must_fail_ok;
+    if (e == Error::FailedLookup || e == Error::ObjectDeleted || e == Error::InsufficientRights) ++call_failures;
+  }
+  tessera::sys::ipc_buffer()->caps_or_badges[0] = 0;
+  t.note("%u of 10,000 malformed messages answered with an error", errors);
+  t.check(must_fail_ok == 0, "%u malformed messages were accepted", must_fail_ok);
+  t.check(call_failures == 0, "%u calls failed at the system-call level (server gone?)", call_failures);
+  t.check(errors >= 6000, "only %u errors", errors);
+  // Still serving: a valid put and get work.
+  Store::Client<KernelTransport> store(env.kernel, endpoint);
+  auto put = store.put("still", tessera::capnp::Data{value, 8});
+  t.check(put.ok(), "put after the storm: %s", error_name(put.error()));
+  auto got = store.get("still");
+  t.check(got.ok() && got->found(), "get after the storm");
+  t.check(kv->alive(), "kv is alive");
+  expect_ok(t, kv->destroy(), "destroy kv");
+  env.drop(stray);
+  env.drop(endpoint);
+}
