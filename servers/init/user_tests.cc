@@ -2,6 +2,8 @@
 // isolation of kernel memory. `panic` tests end the run through the kernel's `fault=exit` report.
 #include <stdint.h>
 
+#include <tessera/bootinfo.h>
+#include <tessera/string.h>
 #include <tessera/sys/debug.h>
 #include <tessera/sys/syscall.h>
 #include <tessera/sys/testing.h>
@@ -108,4 +110,14 @@ TESSERA_USER_TEST(ISOLATION0005, panic, "a privileged instruction in user mode i
 TESSERA_USER_TEST(ISOLATION0006, panic, "writing to the program's own text (W^X) stops the thread") {
   t.expect_panic("error=0x7: thread stopped");
   *reinterpret_cast<volatile uint8_t*>(reinterpret_cast<uintptr_t>(&tessera::sys::print)) = 0xC3;
+}
+
+TESSERA_USER_TEST(META0001, pass, "the suite's negative self-test: fails on purpose when booted with selftest=negative") {
+  // tests/qemu/test_negative.py boots with selftest=negative and checks that this failure is
+  // reported with its name and log while the run goes on with the next test.
+  const auto* info = reinterpret_cast<const tessera::BootInfo*>(tessera::kRootBootInfoAddress);
+  char value[16];
+  const bool negative = tessera::sys::testing::command_line_value(info->cmdline, "selftest", value, sizeof(value)) &&
+                        strcmp(value, "negative") == 0;
+  t.check(!negative, "deliberate failure (selftest=negative): the harness must report it and go on");
 }
