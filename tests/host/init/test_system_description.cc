@@ -1,0 +1,91 @@
+// init's system-description parser (servers/init/system_description.cc) on the host, under
+// ASan/UBSan: every option, the shipped boot/system.conf, bad lines named by number, and random
+// text that must never crash it.
+#include <catch.hpp>
+
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+
+#include "system_description.h"
+
+namespace {
+using init::ParseError;
+using init::SystemDescription;
+
+tessera::Error parse(const std::string& text, SystemDescription* d, ParseError* e) {
+  return init::parse_system_description(text.data(), text.size(), d, e).error();
+}
+}  // namespace
+
+TEST_CASE("the shipped boot/system.conf parses", "[system]") {
+  std::ifstream file(SYSTEM_CONF_PATH);
+  REQUIRE(file.good());
+  std::stringstream text;
+  text << file.rdbuf();
+  SystemDescription d;
+  ParseError e;
+  REQUIRE(parse(text.str(), &d, &e) == tessera::Error::Ok);
+  CHECK(d.program_count >= 2);
+  CHECK(d.object_count >= 1);
+}
+
+TEST_CASE("every option of a program line is read", "[system]") {
+  SystemDescription d;
+  ParseError e;
+  REQUIRE(parse("endpoint log\nnotification tick\n"
+                "program logger image=proctest prio=7 mcp=6 budget=2000 period=10000 restart=yes arg=x "
+                "grants=endpoint:log:rg,notification:tick\n",
+                &d, &e) == tessera::Error::Ok);
+  REQUIRE(d.program_count == 1);
+  const auto& p = d.programs[0];
+  CHECK(std::strcmp(p.name, "logger") == 0);
+  CHECK(std::strcmp(p.image, "proctest") == 0);
+  CHECK(p.priority == 7);
+  CHECK(p.mcp == 6);
+  CHECK(p.budget_us == 2000);
+  CHECK(p.period_us == 10000);
+  CHECK(p.restart);
+  CHECK(p.grant_count == 2);
+}
+
+TEST_CASE("bad lines are refused with their line number", "[system]") {
+  const std::pair<const char*, uint32_t> bad[] = {
+      {"endpoint a\nendpoint a\n", 2},
+      {"endpoint Upper\n", 1},
+      {"program p grants=endpoint:missing\n", 1},
+      {"endpoint a\nprogram p grants=endpoint:a:rx\n", 2},
+      {"program p prio=256\n", 1},
+      {"frobnicate x\n", 1},
+  };
+  for (const auto& [text, line] : bad) {
+    SystemDescription d;
+    ParseError e;
+    INFO(text);
+    CHECK(parse(text, &d, &e) != tessera::Error::Ok);
+    CHECK(e.line == line);
+  }
+}
+
+TEST_CASE("random and mutated text never crashes the parser", "[system]") {
+  std::mt19937_64 rng(99);
+  const std::string seed = "endpoint kv\nnotification w\nprogram kv prio=100 restart=yes grants=endpoint:kv:r\n";
+  const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789 =:,#\n\t-_";
+  for (int i = 0; i < 20000; ++i) {
+    std::string text = seed;
+    if (i % 2 == 0) {
+      text.resize(rng() % 300);
+      for (char& c : text) c = alphabet[rng() % (sizeof(alphabet) - 1)];
+    } else {
+      for (int k = 0; k < 4; ++k) text[rng() % text.size()] = static_cast<char>(rng());
+      text.resize(rng() % (text.size() + 1));
+    }
+    SystemDescription d;
+    ParseError e;
+    (void)parse(text, &d, &e);
+    REQUIRE(d.program_count <= init::kMaxSystemPrograms);
+    REQUIRE(d.object_count <= init::kMaxSystemObjects);
+  }
+}
