@@ -30,6 +30,16 @@ const init::EmbeddedFile& image(Context& t, const char* name) {
   return file != nullptr ? *file : missing;
 }
 
+// kv from its embedded image, serving `endpoint` (granted with Read, as boot/system.conf does).
+tessera::Result<Process> spawn_kv(Env& env, const init::EmbeddedFile& kv_image, CPtr endpoint) {
+  const sys::Grant grants[] = {{"endpoint:kv", endpoint, kRead, 0}};
+  sys::ProcessOptions options;
+  options.name = "kv";
+  options.grants = grants;
+  options.grant_count = 1;
+  return Process::spawn(env.memory, kv_image.data, kv_image.size, options);
+}
+
 // Runs the root task at priority 1 while it exists, so every process it waits for runs first.
 class RootPriority {
  public:
@@ -109,12 +119,7 @@ TESSERA_USER_TEST(PROC0001, pass, "kv spawned from its embedded image answers pu
                  "mint a badged notification")) {
     return;
   }
-  const sys::Grant grants[] = {{"endpoint:kv", endpoint, kRead, 0}};
-  sys::ProcessOptions options;
-  options.name = "kv";
-  options.grants = grants;
-  options.grant_count = 1;
-  auto kv = Process::spawn(env.memory, kv_image.data, kv_image.size, options);
+  auto kv = spawn_kv(env, kv_image, endpoint);
   if (expect_ok(t, kv, "spawn kv")) {
     tessera::kv::Store::Client<KernelTransport> store(env.kernel, endpoint);
     const uint8_t value[] = {1, 2, 3};
@@ -426,12 +431,7 @@ TESSERA_USER_TEST(PROC0008, pass, "kv answers 10,000 malformed messages with err
   const init::EmbeddedFile& kv_image = image(t, "kv");
   const CPtr endpoint = env.make(ObjectType::Endpoint), stray = env.make(ObjectType::Frame4k);
   if (t.failed()) return;
-  const sys::Grant grants[] = {{"endpoint:kv", endpoint, kRead, 0}};
-  sys::ProcessOptions options;
-  options.name = "kv";
-  options.grants = grants;
-  options.grant_count = 1;
-  auto kv = Process::spawn(env.memory, kv_image.data, kv_image.size, options);
+  auto kv = spawn_kv(env, kv_image, endpoint);
   if (!expect_ok(t, kv, "spawn kv")) return;
   using Store = tessera::kv::Store;
 
