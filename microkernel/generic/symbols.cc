@@ -82,18 +82,4 @@ void describe(uint64_t address, char* buffer, size_t capacity) {
             address - best.address);
 }
 
-uint64_t address_of(const char* name) {
-  size_t pos = 0;
-  Line line{};
-  size_t name_length = 0;
-  while (name[name_length] != '\0') ++name_length;
-  while (table != nullptr && next_line(&pos, &line)) {
-    if (line.name_length != name_length) continue;
-    bool same = true;
-    for (size_t i = 0; i < name_length && same; ++i) same = line.name[i] == name[i];
-    if (same) return line.address;
-  }
-  return 0;
-}
-
 }  // namespace tessera::kernel::symbols

@@ -13,7 +13,4 @@ void init(const char* text, size_t length);
 // Writes "name+0xoff" (or "?" when unknown) for `address` into buffer (always NUL-terminated).
 void describe(uint64_t address, char* buffer, size_t capacity);
 
-// Address of a symbol by exact (demangled) name, 0 if none.
-uint64_t address_of(const char* name);
-
 }  // namespace tessera::kernel::symbols

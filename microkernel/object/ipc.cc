@@ -7,6 +7,7 @@
 #include "arch/x86_64/percpu.h"
 #include "cap/cnode_ops.h"
 #include "cap/cspace.h"
+#include "generic/invocation.h"
 #include "generic/kernel_layout.h"
 #include "generic/scheduler.h"
 #include "lib/page_table.h"
@@ -69,15 +70,9 @@ IpcBuffer* buffer_of(const Tcb* t, bool write) {
   return layout::phys_to<IpcBuffer>(phys);
 }
 
-Result<cap::CapSlot*> lookup_in(Tcb* t, uint64_t cptr) {
-  const cap::ResolvedSlot r = TRY(cap::resolve_address_bits(capabilities(), tcb_slot(t, kTcbCSpace)->cap, cptr, 64));
-  if (r.slot->empty()) return Error::FailedLookup;
-  return r.slot;
-}
-
 // The receiver's receive slot, if it named an empty one.
 cap::CapSlot* receive_slot(Tcb* receiver, const IpcBuffer* buffer) {
-  auto cnode = lookup_in(receiver, buffer->receive_cnode);
+  auto cnode = lookup_invoked(receiver, buffer->receive_cnode);
   if (!cnode || (*cnode)->cap.type() != cap::ObjectType::CNode) return nullptr;
   auto slot = cap::lookup_slot(capabilities(), (*cnode)->cap, buffer->receive_index, buffer->receive_depth);
   if (!slot || !(*slot)->empty()) return nullptr;
@@ -109,7 +104,7 @@ void transfer(Tcb* sender, Tcb* receiver, uint64_t info_word, uint64_t badge, bo
   if (can_grant && src != nullptr && dst != nullptr) {
     const uint32_t count = info.extra_caps > kMaxTransferCaps ? kMaxTransferCaps : info.extra_caps;
     for (uint32_t i = 0; i < count; ++i) {
-      auto slot = lookup_in(sender, src->caps_or_badges[i]);
+      auto slot = lookup_invoked(sender, src->caps_or_badges[i]);
       if (!slot) break;
       const cap::Capability& c = (*slot)->cap;
       if (c.type() == cap::ObjectType::Endpoint && c.phys() == endpoint && endpoint != 0) {
@@ -176,36 +171,46 @@ void wake(Tcb* t) {
 
 // --- notifications ---
 
+// Ends a wait (Wait, Poll, or a bound thread's endpoint Recv): the word comes back as the badge,
+// with an empty message.
+void complete_with_word(TrapFrame& f, uint64_t word) {
+  f.rdi = word;
+  f.rsi = 0;
+  f.rax = static_cast<uint64_t>(Error::Ok);
+}
+
 // Ends `t`'s Recv on an endpoint with the notification word as its badge.
 void deliver_bound(Tcb* t, uint64_t word) {
   auto* ep = layout::phys_to<Endpoint>(t->ipc_object);
   unlink(ep, t);
   if (ep->head == nullptr) ep->state = kIdle;
-  t->frame.rdi = word;
-  t->frame.rsi = 0;
-  t->frame.rax = static_cast<uint64_t>(Error::Ok);
+  complete_with_word(t->frame, word);
   wake(t);
 }
 
-[[noreturn]] void signal(Tcb* t, const cap::Capability& c) {
-  if (!c.rights().includes(cap::CapRights::write())) fail(t, Error::InsufficientRights);
-  auto* n = layout::phys_to<Notification>(c.phys());
-  t->frame.rax = static_cast<uint64_t>(Error::Ok);
+// Signals `n` with `badge`: a waiting thread wakes with the word, otherwise the badge is ORed into
+// the word, which a bound thread receiving on an endpoint then takes. Returns whether a thread woke.
+bool notify(Notification* n, uint64_t badge) {
   if (Tcb* waiter = pop(n); waiter != nullptr) {
-    waiter->frame.rdi = c.badge() | n->word;
+    complete_with_word(waiter->frame, badge | n->word);
     n->word = 0;
-    waiter->frame.rsi = 0;
-    waiter->frame.rax = static_cast<uint64_t>(Error::Ok);
     wake(waiter);
-    continue_or_switch(t);
+    return true;
   }
-  n->word |= c.badge();
+  n->word |= badge;
   if (Tcb* bound = n->bound; bound != nullptr && bound->ipc_state == IpcState::Receiving) {
     const uint64_t word = n->word;
     n->word = 0;
     deliver_bound(bound, word);
-    continue_or_switch(t);
+    return true;
   }
+  return false;
+}
+
+[[noreturn]] void signal(Tcb* t, const cap::Capability& c) {
+  if (!c.rights().includes(cap::CapRights::write())) fail(t, Error::InsufficientRights);
+  t->frame.rax = static_cast<uint64_t>(Error::Ok);
+  if (notify(layout::phys_to<Notification>(c.phys()), c.badge())) continue_or_switch(t);
   resume(t);
 }
 
@@ -213,10 +218,8 @@ void deliver_bound(Tcb* t, uint64_t word) {
   if (!c.rights().includes(cap::CapRights::read())) fail(t, Error::InsufficientRights);
   auto* n = layout::phys_to<Notification>(c.phys());
   if (n->word != 0 || !blocking) {
-    t->frame.rdi = n->word;
-    t->frame.rsi = 0;
+    complete_with_word(t->frame, n->word);
     n->word = 0;
-    t->frame.rax = static_cast<uint64_t>(Error::Ok);
     resume(t);
   }
   t->ipc_state = IpcState::WaitingNotification;
@@ -286,9 +289,7 @@ void ipc_receive(Tcb* t, TrapFrame& f, cap::CapSlot* slot, bool blocking) {
   if (t->bound_notification != 0) {
     auto* n = layout::phys_to<Notification>(t->bound_notification);
     if (n->word != 0) {
-      t->frame.rdi = n->word;
-      t->frame.rsi = 0;
-      t->frame.rax = static_cast<uint64_t>(Error::Ok);
+      complete_with_word(t->frame, n->word);
       n->word = 0;
       resume(t);
     }
@@ -469,10 +470,8 @@ bool ipc_fastpath_send(Tcb* t, TrapFrame& f) {
     Tcb* waiter = n->head;
     if (waiter == nullptr) return false;
     pop(n);
-    waiter->frame.rdi = slot->cap.badge() | n->word;
+    complete_with_word(waiter->frame, slot->cap.badge() | n->word);
     n->word = 0;
-    waiter->frame.rsi = 0;
-    waiter->frame.rax = static_cast<uint64_t>(Error::Ok);
     waiter->ipc_state = IpcState::None;
     waiter->state = ThreadState::Running;
     ++waiter->wakeups;
@@ -559,23 +558,7 @@ void cancel_ipc(Tcb* t, bool restart) {
   }
 }
 
-void notification_signal(uint64_t phys, uint64_t badge) {
-  auto* n = layout::phys_to<Notification>(phys);
-  if (Tcb* waiter = pop(n); waiter != nullptr) {
-    waiter->frame.rdi = badge | n->word;
-    n->word = 0;
-    waiter->frame.rsi = 0;
-    waiter->frame.rax = static_cast<uint64_t>(Error::Ok);
-    wake(waiter);
-    return;
-  }
-  n->word |= badge;
-  if (Tcb* bound = n->bound; bound != nullptr && bound->ipc_state == IpcState::Receiving) {
-    const uint64_t word = n->word;
-    n->word = 0;
-    deliver_bound(bound, word);
-  }
-}
+void notification_signal(uint64_t phys, uint64_t badge) { notify(layout::phys_to<Notification>(phys), badge); }
 
 Result<void> bind_notification(Tcb* t, uint64_t notification) {
   auto* n = layout::phys_to<Notification>(notification);
