@@ -53,6 +53,10 @@ interface Untyped @0xaa346d4e2339dae0 $Abi.kernelObject $Abi.interfaceCode(1) {
              offset :UInt64, count :UInt32) -> ();
   # Creates `count` (1..maxRetypeCount) objects of `type` (size 2^sizeBits where the type is
   # variable-sized) in the slots root[index + offset ..] at `depth`.
+  describe @1 () -> (paddr :UInt64, sizeBits :UInt8, isDevice :Bool, watermark :UInt64);
+  # The memory the capability covers (physical address, 2^sizeBits bytes, device memory or RAM)
+  # and how much of it retype has used (bytes from paddr). A supervisor that hands an untyped to
+  # another process (e.g. in a BootInfo it writes) describes it with this.
 }
 
 interface CNode @0x90689d549efe2413 $Abi.kernelObject $Abi.interfaceCode(2) {

@@ -45,6 +45,8 @@ constexpr uint32_t kMaxRetypeCount = 256u;
 
 struct Untyped_RetypeParams;
 struct Untyped_RetypeResults;
+struct Untyped_DescribeParams;
+struct Untyped_DescribeResults;
 struct CNode_CopyParams;
 struct CNode_CopyResults;
 struct CNode_MintParams;
@@ -157,6 +159,22 @@ struct Untyped_RetypeParams {
 struct Untyped_RetypeResults {
   static constexpr uint64_t kId = 0xa0ccfaddee3f9625ull;
   static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct Untyped_DescribeParams {
+  static constexpr uint64_t kId = 0xe1a8923ca88dc9e7ull;
+  static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct Untyped_DescribeResults {
+  static constexpr uint64_t kId = 0xebb5fcd245955a24ull;
+  static constexpr uint16_t kDataWords = 3;
   static constexpr uint16_t kPointerCount = 0;
   class Reader;
   class Builder;
@@ -1017,6 +1035,58 @@ class Untyped_RetypeResults::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return raw_; }
+
+ private:
+  ::tessera::capnp::StructBuilder raw_;
+};
+
+// Read-only view of a Untyped_DescribeParams; pointer fields are checked when followed.
+class Untyped_DescribeParams::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+
+ private:
+  ::tessera::capnp::StructReader raw_;
+};
+
+// Writer for a Untyped_DescribeParams inside a MessageBuilder (errors are sticky there).
+class Untyped_DescribeParams::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+
+ private:
+  ::tessera::capnp::StructBuilder raw_;
+};
+
+// Read-only view of a Untyped_DescribeResults; pointer fields are checked when followed.
+class Untyped_DescribeResults::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  uint64_t paddr() const { return raw_.read<uint64_t>(0); }
+  uint8_t size_bits() const { return raw_.read<uint8_t>(8); }
+  bool is_device() const { return raw_.read_bool(72); }
+  uint64_t watermark() const { return raw_.read<uint64_t>(2); }
+
+ private:
+  ::tessera::capnp::StructReader raw_;
+};
+
+// Writer for a Untyped_DescribeResults inside a MessageBuilder (errors are sticky there).
+class Untyped_DescribeResults::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  void set_paddr(uint64_t value) { raw_.write<uint64_t>(0, value); }
+  void set_size_bits(uint8_t value) { raw_.write<uint8_t>(8, value); }
+  void set_is_device(bool value) { raw_.write_bool(72, value); }
+  void set_watermark(uint64_t value) { raw_.write<uint64_t>(2, value); }
 
  private:
   ::tessera::capnp::StructBuilder raw_;
@@ -3807,10 +3877,12 @@ class Notification::Server {
 struct Untyped {
   static constexpr uint64_t kId = 0xaa346d4e2339dae0ull;
   static constexpr uint32_t kInterfaceCode = 1u;
-  enum class Method : uint16_t { Retype = 0 };
-  static constexpr uint16_t kMethodCount = 1;
+  enum class Method : uint16_t { Retype = 0, Describe = 1 };
+  static constexpr uint16_t kMethodCount = 2;
   using RetypeParams = ::tessera::abi::Untyped_RetypeParams;
   using RetypeResults = ::tessera::abi::Untyped_RetypeResults;
+  using DescribeParams = ::tessera::abi::Untyped_DescribeParams;
+  using DescribeResults = ::tessera::abi::Untyped_DescribeResults;
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -3856,6 +3928,36 @@ struct Untyped {
       return args;
     }
   };
+  // Typed arguments of Describe, as the kernel sees them.
+  struct DescribeArgs {
+
+    // Decodes a Describe invocation straight from the message words: every read is
+    // bounds-checked and capability parameters must name a transferred capability.
+    static ::tessera::Result<DescribeArgs> decode(const ::tessera::capnp::Request& request) {
+      ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+      [[maybe_unused]] const DescribeParams::Reader params = TRY(message.root_as<DescribeParams>());
+      DescribeArgs args;
+      return args;
+    }
+  };
+  // Results of Describe, as the kernel writes them.
+  struct DescribeReturn {
+    uint64_t paddr{};
+    uint8_t size_bits{};
+    bool is_device{};
+    uint64_t watermark{};
+
+    // Writes the reply body into `out`; its length in words, or RangeError if it does not fit.
+    ::tessera::Result<uint32_t> encode(const ::tessera::capnp::ReplyBuffer& out) const {
+      ::tessera::capnp::MessageBuilder message(out.words, out.capacity_words, out.caps, out.cap_capacity);
+      DescribeResults::Builder results = message.init_root_as<DescribeResults>();
+      results.set_paddr(paddr);
+      results.set_size_bits(size_bits);
+      results.set_is_device(is_device);
+      results.set_watermark(watermark);
+      return message.finish();
+    }
+  };
 };
 
 // Client stubs: one per method. `T` is a ClientTransport (tessera/capnp/transport.h); the
@@ -3886,6 +3988,20 @@ class Untyped::Client {
     });
     if (!reply.ok()) return reply.error();
     return {};
+  }
+
+  // Describe: fills DescribeParams with `fill` and waits for the reply.
+  template <typename Fill>
+  ::tessera::Result<DescribeResults::Reader> describe_with(Fill&& fill) {
+    ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
+                                             transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
+    fill(message.init_root_as<DescribeParams>());
+    return call<DescribeResults>(message, Method::Describe);
+  }
+  // Describe with its parameters as arguments.
+  ::tessera::Result<DescribeResults::Reader> describe() {
+    auto reply = describe_with([&](DescribeParams::Builder) {});
+    return reply;
   }
 
  private:
@@ -3927,6 +4043,12 @@ class Untyped::Server {
         const auto params = message.root_as<RetypeParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().retype(params.value(), reply.init_root_as<RetypeResults>()), reply);
+      }
+      case Method::Describe: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        const auto params = message.root_as<DescribeParams>();
+        if (!params.ok()) return {params.error(), 0, 0};
+        return finish(impl().describe(params.value(), reply.init_root_as<DescribeResults>()), reply);
       }
     }
     return {::tessera::Error::IllegalOperation, 0, 0};

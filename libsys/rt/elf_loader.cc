@@ -91,25 +91,35 @@ Result<CPtr> Process::add_page(uint64_t vaddr, uint8_t rights, uint8_t attribute
   return frame;
 }
 
+Result<uint8_t*> Process::map_scratch(CPtr frame, const ProcessOptions& options, CreatedTables* scratch_tables,
+                                      CPtr* temporary) {
+  *temporary = TRY(memory_->slots().alloc());
+  abi::CNode::Client<KernelTransport> parent(memory_->kernel(), options.parent_cnode);
+  if (Result<void> r = parent.copy(*temporary, kSlotDepth, capnp::CapRef{options.parent_cnode}, frame, kSlotDepth,
+                                   abi::kRightRead | abi::kRightWrite);
+      !r.ok()) {
+    (void)memory_->slots().free(*temporary);
+    *temporary = 0;
+    return r.error();
+  }
+  const MapRequest request{options.parent_vspace, *temporary, options.scratch_address, PageSize::k4K,
+                           abi::kRightRead | abi::kRightWrite, abi::kAttrExecuteNever};
+  if (Result<void> r = map_frame(*memory_, request, scratch_tables); !r.ok()) {
+    (void)memory_->free(*temporary);
+    *temporary = 0;
+    return r.error();
+  }
+  return reinterpret_cast<uint8_t*>(options.scratch_address);
+}
+
 Result<void> Process::write_page(CPtr frame, uint64_t offset, const void* bytes, size_t length,
                                  const ProcessOptions& options, CreatedTables* scratch_tables) {
   uint64_t end = 0;
   if (add_overflows(offset, length, &end) || end > kPageBytes) return Error::InvalidArgument;
-  const CPtr temporary = TRY(memory_->slots().alloc());
-  abi::CNode::Client<KernelTransport> parent(memory_->kernel(), options.parent_cnode);
-  if (Result<void> r = parent.copy(temporary, kSlotDepth, capnp::CapRef{options.parent_cnode}, frame, kSlotDepth,
-                                   abi::kRightRead | abi::kRightWrite);
-      !r.ok()) {
-    (void)memory_->slots().free(temporary);
-    return r;
-  }
-  const MapRequest request{options.parent_vspace, temporary, options.scratch_address, PageSize::k4K,
-                           abi::kRightRead | abi::kRightWrite, abi::kAttrExecuteNever};
-  const Result<void> mapped = map_frame(*memory_, request, scratch_tables);
-  if (mapped.ok()) memcpy(reinterpret_cast<uint8_t*>(options.scratch_address) + offset, bytes, length);
-  const Result<void> freed = memory_->free(temporary);  // unmaps the scratch mapping
-  TRY(mapped);
-  return freed;
+  CPtr temporary = 0;
+  uint8_t* page = TRY(map_scratch(frame, options, scratch_tables, &temporary));
+  memcpy(page + offset, bytes, length);
+  return memory_->free(temporary);  // unmaps the scratch mapping
 }
 
 }  // namespace tessera::sys

@@ -16,7 +16,6 @@ using TcbClient = abi::Tcb::Client<KernelTransport>;
 constexpr uint64_t kUserRflags = 0x202;  // IF and the always-one bit
 // A CNode's guard data word (docs/capabilities.md): guard size in bits 0-5, guard value 0 above.
 // With 64 - radix guard bits a cptr is the slot index at depth 64.
-constexpr uint64_t kProcessCNodeGuard = 64 - kProcessCNodeRadix;
 // What a child may do with its fault endpoint: send (exit_process) and fault (Write + GrantReply).
 constexpr uint8_t kFaultEndpointRights = abi::kRightWrite | abi::kRightGrantReply;
 
@@ -31,6 +30,12 @@ bool copy_text(char* out, size_t capacity, const char* text) {
   return text[n] == '\0';
 }
 
+// The guard that makes a CNode of 2^radix slots addressable by slot index at depth 64.
+uint64_t guard_for(uint8_t radix) { return uint64_t{64} - radix; }
+
+// Slot 9 of a process started like the root task: its supervisor's endpoint (BootInfoStart).
+constexpr CPtr kBootInfoSupervisorSlot = kFirstVariableSlot;
+
 Result<void> check_options(const ProcessOptions& o) {
   const size_t name_length = o.name == nullptr ? 0 : strlen(o.name);
   if (name_length == 0 || name_length >= kProcessNameBytes || o.argument == nullptr) return Error::InvalidArgument;
@@ -41,6 +46,12 @@ Result<void> check_options(const ProcessOptions& o) {
   }
   if (o.stack_pages == 0 || o.stack_pages > kMaxProcessStackPages) return Error::InvalidArgument;
   if ((o.budget_us == 0) != (o.period_us == 0)) return Error::InvalidArgument;
+  if (o.boot_info != nullptr) {
+    const BootInfoStart& b = *o.boot_info;
+    if (o.grant_count != 0 || o.argument[0] != '\0' || b.cmdline == nullptr) return Error::InvalidArgument;
+    if (b.untyped_count > kMaxBootInfoStartUntypeds) return Error::RangeError;
+    if (b.untyped_count > 0 && b.untyped == nullptr) return Error::InvalidArgument;
+  }
   if (o.scratch_address == 0 || !is_aligned(o.scratch_address, kPageBytes) || o.scratch_address >= kProcessWindow) {
     return Error::InvalidArgument;
   }
@@ -65,11 +76,18 @@ Result<CPtr> find_grant(const StartupBlock& block, const char* name) {
   return Error::EmptySlot;
 }
 
+namespace {
+constinit CPtr supervisor_slot = kProcessSlotFaultEndpoint;
+}  // namespace
+
+void set_supervisor_endpoint(CPtr slot) { supervisor_slot = slot; }
+CPtr supervisor_endpoint() { return supervisor_slot; }
+
 void exit_process(int status) {
   IpcBuffer* buffer = ipc_buffer();
-  if (buffer != nullptr) {
+  if (buffer != nullptr && supervisor_slot != 0) {
     buffer->msg[0] = static_cast<uint64_t>(static_cast<int64_t>(status));
-    (void)send(kProcessSlotFaultEndpoint, MessageInfo{kProcessExitLabel, 1, 0, 0});
+    (void)send(supervisor_slot, MessageInfo{kProcessExitLabel, 1, 0, 0});
   }
   suspend_self();
 }
@@ -92,13 +110,20 @@ Result<Process> Process::spawn(UntypedAllocator& memory, const uint8_t* image, s
 }
 
 Result<void> Process::build(const uint8_t* image, size_t size, const ProcessOptions& options) {
+  cnode_radix_ = options.boot_info != nullptr ? kRootCNodeRadix : kProcessCNodeRadix;
   pml4_ = TRY(memory_->allocate(ObjectType::Pml4));
-  cnode_ = TRY(memory_->allocate(ObjectType::Cnode, kProcessCNodeRadix));
+  cnode_ = TRY(memory_->allocate(ObjectType::Cnode, cnode_radix_));
 
   // The loader's temporary mappings in the parent's space need page tables there; they are
   // deleted again when the process is built.
   CreatedTables scratch_tables;
   Result<void> loaded = load_image(image, size, options, &scratch_tables);
+  if (options.boot_info != nullptr) {
+    if (loaded.ok()) loaded = build_boot_info(options, &scratch_tables);
+    const Result<void> freed = free_tables(*memory_, &scratch_tables);
+    TRY(loaded);
+    return freed;
+  }
 
   StartupBlock block{};
   block.magic = kStartupMagic;
@@ -138,12 +163,109 @@ Result<void> Process::build(const uint8_t* image, size_t size, const ProcessOpti
                              0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 }
 
+Result<void> Process::build_boot_info(const ProcessOptions& options, CreatedTables* scratch_tables) {
+  const BootInfoStart& start = *options.boot_info;
+  constexpr uint8_t kReadOnly = abi::kRightRead;
+  constexpr uint8_t kReadWrite = abi::kRightRead | abi::kRightWrite;
+  const uint32_t image_pages = page_count_;
+  const CPtr info_frame = TRY(add_page(kRootBootInfoAddress, kReadOnly, abi::kAttrExecuteNever));
+  TRY(add_page(kRootIpcBufferAddress, kReadWrite, abi::kAttrExecuteNever));
+  const uint64_t stack_bottom = kRootStackTop - uint64_t{options.stack_pages} * kPageBytes;
+  for (uint32_t i = 0; i < options.stack_pages; ++i) {
+    TRY(add_page(stack_bottom + uint64_t{i} * kPageBytes, kReadWrite, abi::kAttrExecuteNever));
+  }
+  TRY(make_thread(options));
+
+  // What the untyped caps cover, asked before they move (the replies live in the IPC buffer).
+  UntypedDescriptor described[kMaxBootInfoStartUntypeds] = {};
+  uint64_t free_bytes = 0;
+  for (uint32_t i = 0; i < start.untyped_count; ++i) {
+    const auto d = TRY((abi::Untyped::Client<KernelTransport>(memory_->kernel(), start.untyped[i]).describe()));
+    described[i] = UntypedDescriptor{d.paddr(), d.size_bits(), static_cast<uint8_t>(d.is_device() ? 1 : 0), {}};
+    if (!d.is_device()) free_bytes += uint64_t{1} << d.size_bits();
+  }
+
+  // The BootInfo page, written in place through a scratch mapping while its frame is still the
+  // parent's. Image and stack frames follow slot 9 in address order (image pages come in segment
+  // order, which the ELF parser keeps ascending, and the stack lies above the image).
+  const CPtr images_start = kBootInfoSupervisorSlot + 1;
+  const CPtr untyped_start = images_start + image_pages + options.stack_pages;
+  CPtr temporary = 0;
+  auto* info = reinterpret_cast<BootInfo*>(TRY(map_scratch(info_frame, options, scratch_tables, &temporary)));
+  info->magic = kBootInfoMagic;
+  info->version = kBootInfoVersion;
+  info->ipc_buffer = kRootIpcBufferAddress;
+  info->free_memory_bytes = free_bytes;
+  info->root_cnode_radix = kRootCNodeRadix;
+  info->tsc_hz = start.tsc_hz;
+  info->supervisor_endpoint = options.fault_endpoint != 0 ? kBootInfoSupervisorSlot : 0;
+  info->image_frames = SlotRegion{images_start, untyped_start};
+  info->paging = SlotRegion{untyped_start, untyped_start};
+  info->untyped = SlotRegion{untyped_start, untyped_start + start.untyped_count};
+  info->empty = SlotRegion{info->untyped.end, uint64_t{1} << kRootCNodeRadix};
+  for (uint32_t i = 0; i < start.untyped_count; ++i) info->untyped_list[i] = described[i];
+  (void)copy_text(info->cmdline, sizeof(info->cmdline), start.cmdline);
+  info->cmdline_length = static_cast<uint32_t>(strlen(info->cmdline));
+  TRY(memory_->free(temporary));  // unmaps the scratch mapping
+
+  // The fixed slots, then the frames and untyped caps moved in; the control caps go last, so a
+  // failure before them leaves them with the parent.
+  CNodeClient child(memory_->kernel(), cnode_);
+  const capnp::CapRef parent{options.parent_cnode};
+  TRY(child.copy(kSlotRootTcb, kRootCNodeRadix, parent, tcb_, kSlotDepth, abi::kRightsAll));
+  TRY(child.mint(kSlotRootCNode, kRootCNodeRadix, parent, cnode_, kSlotDepth, abi::kRightsAll,
+                 guard_for(kRootCNodeRadix)));
+  TRY(child.copy(kSlotRootVSpace, kRootCNodeRadix, parent, pml4_, kSlotDepth, abi::kRightsAll));
+  if (start.sched_control != 0) {
+    TRY(child.copy(kSlotSchedControl, kRootCNodeRadix, parent, start.sched_control, kSlotDepth, abi::kRightsAll));
+  }
+  if (options.fault_endpoint != 0) {
+    TRY(child.mint(kBootInfoSupervisorSlot, kRootCNodeRadix, parent, options.fault_endpoint, kSlotDepth,
+                   kFaultEndpointRights, options.fault_badge));
+  }
+  // pages_: the image (ascending), the BootInfo page, the IPC buffer, the stack (ascending).
+  TRY(move_to_child(&pages_[image_pages].frame, kSlotBootInfoFrame));
+  TRY(move_to_child(&pages_[image_pages + 1].frame, kSlotIpcBufferFrame));
+  CPtr slot = images_start;
+  for (uint32_t i = 0; i < page_count_; ++i) {
+    if (i == image_pages || i == image_pages + 1) continue;
+    TRY(move_to_child(&pages_[i].frame, slot++));
+  }
+  for (uint32_t i = 0; i < start.untyped_count; ++i) {
+    TRY(child.move(untyped_start + i, kRootCNodeRadix, parent, start.untyped[i], kSlotDepth));
+  }
+  if (start.irq_control != 0) {
+    TRY(child.move(kSlotIrqControl, kRootCNodeRadix, parent, start.irq_control, kSlotDepth));
+  }
+  if (start.io_port_control != 0) {
+    TRY(child.move(kSlotIoPortControl, kRootCNodeRadix, parent, start.io_port_control, kSlotDepth));
+  }
+  TcbClient tcb(memory_->kernel(), tcb_);
+  return tcb.write_registers(true, 9, entry_, kRootStackTop, kUserRflags, 0, 0, 0, 0, 0, kRootBootInfoAddress, 0, 0,
+                             0, 0, 0, 0, 0, 0, 0, 0, 0);
+}
+
+Result<void> Process::move_to_child(CPtr* parent_slot, CPtr child_slot) {
+  CNodeClient child(memory_->kernel(), cnode_);
+  TRY(child.move(child_slot, cnode_radix_, capnp::CapRef{parent_cnode_}, *parent_slot, kSlotDepth));
+  // The cap now lives (and dies) with the child's CNode.
+  (void)memory_->slots().free(*parent_slot);
+  *parent_slot = 0;
+  return {};
+}
+
+Result<void> Process::reclaim(CPtr child_slot, CPtr parent_slot) {
+  if (cnode_ == 0) return Error::InvalidArgument;
+  CNodeClient parent(memory_->kernel(), parent_cnode_);
+  return parent.move(parent_slot, kSlotDepth, capnp::CapRef{cnode_}, child_slot, cnode_radix_);
+}
+
 Result<void> Process::grant_capabilities(const ProcessOptions& options, StartupBlock* block) {
   CNodeClient child(memory_->kernel(), cnode_);
   const capnp::CapRef parent{options.parent_cnode};
   // Its own CNode, guarded so that the child addresses its slots by index at depth 64.
   TRY(child.mint(kProcessSlotCNode, kProcessCNodeRadix, parent, cnode_, kSlotDepth, abi::kRightsAll,
-                 kProcessCNodeGuard));
+                 guard_for(kProcessCNodeRadix)));
   if (options.fault_endpoint != 0) {
     TRY(child.mint(kProcessSlotFaultEndpoint, kProcessCNodeRadix, parent, options.fault_endpoint, kSlotDepth,
                    kFaultEndpointRights, options.fault_badge));
@@ -168,13 +290,17 @@ Result<void> Process::make_thread(const ProcessOptions& options) {
   tcb_ = TRY(memory_->allocate(ObjectType::Tcb));
   TcbClient tcb(memory_->kernel(), tcb_);
   CPtr ipc_frame = 0;
+  // A process started like the root task sets up its thread-local block itself (start.cc).
+  const bool root_layout = options.boot_info != nullptr;
+  const uint64_t ipc_address = root_layout ? kRootIpcBufferAddress : kProcessIpcBufferAddress;
   for (uint32_t i = 0; i < page_count_; ++i) {
-    if (pages_[i].vaddr == kProcessIpcBufferAddress) ipc_frame = pages_[i].frame;
+    if (pages_[i].vaddr == ipc_address) ipc_frame = pages_[i].frame;
   }
-  const uint64_t fault_endpoint = options.fault_endpoint != 0 ? kProcessSlotFaultEndpoint : 0;
-  TRY(tcb.configure(fault_endpoint, capnp::CapRef{cnode_}, kProcessCNodeGuard, capnp::CapRef{pml4_}, 0,
-                    kProcessIpcBufferAddress, capnp::CapRef{ipc_frame}));
-  TRY(tcb.set_tls_base(kProcessIpcBufferAddress + kThreadLocalOffset));
+  const CPtr fault_slot = root_layout ? kBootInfoSupervisorSlot : kProcessSlotFaultEndpoint;
+  const uint64_t fault_endpoint = options.fault_endpoint != 0 ? fault_slot : 0;
+  TRY(tcb.configure(fault_endpoint, capnp::CapRef{cnode_}, guard_for(cnode_radix_), capnp::CapRef{pml4_}, 0,
+                    ipc_address, capnp::CapRef{ipc_frame}));
+  if (!root_layout) TRY(tcb.set_tls_base(kProcessIpcBufferAddress + kThreadLocalOffset));
   const capnp::CapRef authority{options.authority};
   if (options.budget_us == 0) {
     TRY(tcb.set_mc_priority(authority, options.mcp));
@@ -212,6 +338,7 @@ Result<void> Process::destroy() {
 void Process::move_from(Process& other) {
   memory_ = other.memory_;
   parent_cnode_ = other.parent_cnode_;
+  cnode_radix_ = other.cnode_radix_;
   cnode_ = other.cnode_;
   pml4_ = other.pml4_;
   tcb_ = other.tcb_;

@@ -1,5 +1,6 @@
 // C++ start-up: gives the root thread its thread-local block (so ipc_buffer() works), runs main()
-// with the start-up argument and stops the thread when it returns.
+// with the start-up argument and, when it returns, reports the status to the supervisor (if the
+// process has one) and stops the thread.
 #include <stdint.h>
 
 #include <tessera/bootinfo.h>
@@ -11,9 +12,13 @@
 int main(uint64_t argument);
 
 extern "C" [[noreturn]] void tessera_start(uint64_t argument) {
-  // The root task is entered with its BootInfo, which names its IPC buffer.
+  // The root task (or a process started like it) is entered with its BootInfo, which names its
+  // IPC buffer.
   const auto* info = reinterpret_cast<const tessera::BootInfo*>(argument);
-  if (argument == tessera::kRootBootInfoAddress && info->magic == tessera::kBootInfoMagic) {
+  const bool boot_info = argument == tessera::kRootBootInfoAddress && info->magic == tessera::kBootInfoMagic;
+  if (boot_info) {
+    // The root task has no supervisor; a process started like it may (ProcessOptions::boot_info).
+    tessera::sys::set_supervisor_endpoint(info->supervisor_endpoint);
     auto* buffer = reinterpret_cast<tessera::IpcBuffer*>(info->ipc_buffer);
     const auto r = tessera::sys::init_root_thread(buffer, tessera::kSlotRootTcb);
     if (!r.ok()) tessera::sys::print("start: no thread-local block (error %u)\n", static_cast<unsigned>(r.error()));
@@ -23,7 +28,9 @@ extern "C" [[noreturn]] void tessera_start(uint64_t argument) {
   }
   const int status = main(argument);
   // A spawned process tells its supervisor (through its fault endpoint) that it is done.
-  if (tessera::sys::startup_block(argument) != nullptr) tessera::sys::exit_process(status);
+  if (tessera::sys::startup_block(argument) != nullptr || (boot_info && info->supervisor_endpoint != 0)) {
+    tessera::sys::exit_process(status);
+  }
   if (status != 0) tessera::sys::print("process exited with status %d\n", status);
   tessera::sys::suspend_self();
 }

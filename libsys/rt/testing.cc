@@ -3,6 +3,8 @@
 #include <tessera/format.h>
 #include <tessera/string.h>
 #include <tessera/sys/debug.h>
+#include <tessera/sys/ipc.h>
+#include <tessera/sys/process.h>
 #include <tessera/sys/testing.h>
 
 // The linker script collects TESSERA_USER_TEST entries between these symbols, sorted by name.
@@ -48,6 +50,50 @@ void Context::note(const char* fmt, ...) {
 
 void Context::expect_panic(const char* text) { print("EXPECT-PANIC %s\n", text); }
 
+void Context::expect_fault(const char* text) {
+  // The supervisor's endpoint is where exit_process sends; a process without one cannot run
+  // `fault` tests (the runner would never hear of the fault).
+  IpcBuffer* buffer = ipc_buffer();
+  const size_t length = min(strlen(text), kMaxExpectedFaultText);
+  buffer->msg[0] = length;
+  memset(&buffer->msg[1], 0, align_up(length, 8));
+  memcpy(&buffer->msg[1], text, length);
+  const auto words = static_cast<uint32_t>(1 + align_up(length, 8) / 8);
+  if (send(supervisor_endpoint(), MessageInfo{kExpectFaultLabel, words, 0, 0}) != Error::Ok) {
+    check(false, "expect_fault: no supervisor to tell");
+  }
+}
+
+const Test* find_test(const char* name) { return find(name, strlen(name)); }
+
+const char* expect_name(Expect e) {
+  switch (e) {
+    case Expect::pass: return "pass";
+    case Expect::panic: return "panic";
+    case Expect::fault: return "fault";
+  }
+  return "?";
+}
+
+void list_tests() {
+  for (const Test* t = __tessera_tests_start; t < __tessera_tests_end; ++t) {
+    print("TEST %s %s %s\n", t->name, expect_name(t->expect), t->description);
+  }
+}
+
+int run_test(const char* name) {
+  const Test* test = find_test(name);
+  if (test == nullptr) {
+    print("# no such test: %s\n", name);
+    return 2;
+  }
+  print("# running %s: %s\n", test->name, test->description);
+  Context context;
+  test->run(context);
+  if (test->expect != Expect::pass) context.check(false, "expected the test to fault, but it returned");
+  return context.failed() ? 1 : 0;
+}
+
 bool command_line_value(const char* cmdline, const char* key, char* out, size_t capacity) {
   const size_t key_length = strlen(key);
   bool found = false;
@@ -69,9 +115,7 @@ bool run_from_command_line(const char* cmdline) {
   char selection[1024];
   if (!command_line_value(cmdline, "test", selection, sizeof(selection)) || selection[0] == '\0') return false;
   if (strcmp(selection, "list") == 0) {
-    for (const Test* t = __tessera_tests_start; t < __tessera_tests_end; ++t) {
-      print("TEST %s %s %s\n", t->name, t->expect == Expect::panic ? "panic" : "pass", t->description);
-    }
+    list_tests();
     print("TESTS-END\n");
     exit_machine(0);
   }

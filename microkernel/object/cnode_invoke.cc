@@ -46,6 +46,13 @@ Result<cap::CapSlot*> slot_at(const cap::CapSlot* root, uint64_t index, uint8_t 
 
 Result<void> invoke_untyped(Invocation& inv) {
   const Untyped::Method method = TRY(Untyped::method_of(inv.request.label));
+  if (method == Untyped::Method::Describe) {
+    TRY(Untyped::DescribeArgs::decode(inv.request));
+    const cap::Capability& c = inv.target->cap;
+    const Untyped::DescribeReturn r{c.phys(), c.size_bits(), c.is_device(), c.watermark()};
+    inv.reply_length = TRY(r.encode(inv.reply_buffer));
+    return {};
+  }
   if (method != Untyped::Method::Retype) return Error::IllegalOperation;
   const auto args = TRY(Untyped::RetypeArgs::decode(inv.request));
   const cap::ObjectType type = TRY(object_type_from_abi(args.type));

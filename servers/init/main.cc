@@ -1,6 +1,6 @@
-// init, the root task. Today it proves the user-space foundation: it runs in its own address space,
-// makes system calls and, under `test=`, runs the user-mode self-tests. It grows into the system
-// starter (boot modules, capabilities, supervision) with the capability kernel.
+// init, the root task: starts the system boot/system.conf describes and supervises it. Under
+// `suite=user test=...` it runs its own tests; under `suite=conformance test=...` it runs the
+// conformance suite, each test in a process of its own; under `bench=...` the benchmarks.
 #include <stdint.h>
 
 #include <tessera/bootinfo.h>
@@ -10,6 +10,7 @@
 #include <tessera/sys/testing.h>
 
 #include "bench.h"
+#include "conformance_runner.h"
 #include "system.h"
 
 namespace {
@@ -35,9 +36,10 @@ int main(uint64_t argument) {
   }
   print("init: running in user space; %lu KiB free for untyped memory\n", info->free_memory_bytes / 1024);
   char value[64];
-  if (tessera::sys::testing::command_line_value(info->cmdline, "suite", value, sizeof(value)) &&
-      strcmp(value, "user") == 0) {
-    tessera::sys::testing::run_from_command_line(info->cmdline);
+  if (tessera::sys::testing::command_line_value(info->cmdline, "suite", value, sizeof(value))) {
+    // init's own tests run in init; the conformance suite runs each test in a process of its own.
+    if (strcmp(value, "user") == 0) tessera::sys::testing::run_from_command_line(info->cmdline);
+    if (strcmp(value, "conformance") == 0) init::run_conformance(*info);
   }
   if (tessera::sys::testing::command_line_value(info->cmdline, "bench", value, sizeof(value))) {
     if (strcmp(value, "ipc") == 0) {

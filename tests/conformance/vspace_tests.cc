@@ -145,12 +145,12 @@ TESSERA_USER_TEST(VSPACE0006, pass, "a 2 MiB frame maps at a 2 MiB boundary unde
   for (CPtr c : caps) env.drop(c);
 }
 
-TESSERA_USER_TEST(VSPACE0007, panic, "W^X: a writable frame mapped without execute-never still cannot be executed") {
+TESSERA_USER_TEST(VSPACE0007, fault, "W^X: a writable frame mapped without execute-never still cannot be executed") {
   Env env(t);
   const CPtr frame = env.make(ObjectType::Frame4k);
   if (frame == 0 || !env.map(kRootVSpace, frame, kWindowA, kRead | kWrite, kExecutable)) return;
   *reinterpret_cast<volatile uint8_t*>(kWindowA) = 0xC3;  // ret
-  t.expect_panic("address=0x24000000 error=0x15");
+  t.expect_fault("page fault at 0x24000000 error 0x15 ");
   reinterpret_cast<void (*)()>(kWindowA)();
 }
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-EXPECTATIONS = ("pass", "panic")
+EXPECTATIONS = ("pass", "panic", "fault")
 
 _TEST_LINE = re.compile(r"^TEST (\S+) (\S+)(?:\s+(.*))?$")
 _RESULT_LINE = re.compile(r"^(ok|not ok) (\d+) - (\S+)")

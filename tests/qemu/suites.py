@@ -22,13 +22,15 @@ def registered(build_dir: Path, timeout: float = DEFAULT_TIMEOUT) -> list[Suite]
         # deschedules QEMU loses LAPIC ticks, so they run on deterministic virtual time.
         Suite("kernel-icount", iso, cmdline=[], timeout=max(timeout, 120.0), only=r"^TIMER",
               icount="shift=0,sleep=off"),
-        # Root-task tests of the user/kernel boundary (TESSERA_USER_TEST in servers/init/); an
-        # unhandled user fault ends the run with a report (fault=exit) so `panic` tests can check it.
-        Suite("user", iso, cmdline=["suite=user", "fault=exit"], timeout=timeout, exclude=r"^SCHED"),
+        # init's own tests (TESSERA_USER_TEST in servers/init/ and the servers' tests): run in the
+        # root task; an unhandled fault of it ends the run with a report (fault=exit).
+        Suite("user", iso, cmdline=["suite=user", "fault=exit"], timeout=timeout),
+        # The conformance suite (tests/conformance/): init runs each test in a fresh process.
+        Suite("conformance", iso, cmdline=["suite=conformance", "fault=exit"], timeout=timeout, exclude=r"^SCHED"),
         # Scheduling tests measure shares of CPU time: deterministic virtual time again.
-        Suite("sched-icount", iso, cmdline=["suite=user", "fault=exit"], timeout=max(timeout, 180.0),
+        Suite("sched-icount", iso, cmdline=["suite=conformance", "fault=exit"], timeout=max(timeout, 180.0),
               only=r"^SCHED", icount="shift=0,sleep=off"),
         # The same IPC programs through the general path only: the fastpath must not change results.
-        Suite("ipc-slowpath", iso, cmdline=["suite=user", "fault=exit", "fastpath=off"], timeout=timeout,
+        Suite("ipc-slowpath", iso, cmdline=["suite=conformance", "fault=exit", "fastpath=off"], timeout=timeout,
               only=r"^(IPC|NOTIFICATION|FAULT|BIND)"),
     ]

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The conformance suite's negative self-test, on the real image: booted with selftest=negative,
-META0001 fails on purpose; the harness must report it by name with its diagnostics and log, run
-the tests after it in the same boot, and still run a panic test in a boot of its own.
+META0001 fails a check and META0002's process crashes, on purpose; each must be reported by name
+with its diagnostics and log, and the tests after them must run (each in a fresh process) and pass
+in the same boot.
 
 Usage: test_negative.py BUILD_DIR   (exit status 0 when the harness behaved)
 """
@@ -23,8 +24,8 @@ from results import Reporter  # noqa: E402
 def main() -> int:
     build = Path(sys.argv[1])
     iso = build / "boot" / "tessera.iso"
-    suite = harness.Suite("negative", iso, cmdline=["suite=user", "fault=exit", "selftest=negative"],
-                          only=r"^(META0001|SYSCALL0001|SYSCALL0002|ISOLATION0001)$")
+    suite = harness.Suite("negative", iso, cmdline=["suite=conformance", "fault=exit", "selftest=negative"],
+                          only=r"^(META0001|META0002|SYSCALL0001|SYSCALL0002|ISOLATION0001)$")
     out = io.StringIO()
     report = Reporter(out)
     with tempfile.TemporaryDirectory(prefix="tessera-negative-") as logs:
@@ -36,6 +37,11 @@ def main() -> int:
             problems.append("META0001 was not reported as failed")
         elif not any("deliberate failure" in line for line in meta.details) or not meta.log_path:
             problems.append("META0001's failure carries no diagnostics or log")
+        crash = results.get("qemu/negative/META0002")
+        if crash is None or crash.ok:
+            problems.append("META0002 (its process faults) was not reported as failed")
+        elif not any("page fault at 0x8 " in line for line in crash.details):
+            problems.append("META0002's failure does not describe the fault")
         for name in ("SYSCALL0001", "SYSCALL0002", "ISOLATION0001"):
             r = results.get(f"qemu/negative/{name}")
             if r is None or not r.ok:

@@ -8,7 +8,7 @@
 namespace tessera {
 
 constexpr uint64_t kBootInfoMagic = 0x5445535345524131ull;  // "TESSERA1"
-constexpr uint32_t kBootInfoVersion = 2;
+constexpr uint32_t kBootInfoVersion = 3;
 
 // Where the kernel maps the root task's boot pages (user virtual addresses).
 constexpr uint64_t kRootBootInfoAddress = 0x00007FFFFFE00000ull;
@@ -56,6 +56,10 @@ struct BootInfo {
   uint64_t free_memory_bytes;   // bytes of RAM the untyped capabilities cover
   uint64_t root_cnode_radix;
   uint64_t tsc_hz;              // the TSC rate the kernel measured (for timing in user space)
+  // 0 for the root task. A process a supervisor starts with this same layout (libsys
+  // ProcessOptions::boot_info, e.g. each conformance test) finds its supervisor's endpoint here:
+  // its faults go there, and so does its exit status when main returns (exit_process).
+  uint64_t supervisor_endpoint;
   SlotRegion image_frames;      // 4 KiB frame caps of the image, stack (mapped, in address order)
   SlotRegion paging;            // PDPT / page directory / page table caps of the root VSpace
   SlotRegion untyped;           // untyped caps; untyped_list[i] describes slot untyped.start + i

@@ -82,10 +82,44 @@ const StartupBlock* startup_block(uint64_t argument);
 Result<CPtr> find_grant(const StartupBlock& block, const char* name);
 
 // Tells the supervisor (through the fault endpoint) that this process is done, with `status`
-// (0 = success), then stops the calling thread for good.
+// (0 = success), then stops the calling thread for good. Without a supervisor (the root task) it
+// just stops the thread.
 [[noreturn]] void exit_process(int status);
 
+// Where exit_process sends: kProcessSlotFaultEndpoint unless the start-up code says otherwise
+// (BootInfo.supervisor_endpoint for a process started like the root task; 0: none).
+void set_supervisor_endpoint(CPtr slot);
+CPtr supervisor_endpoint();
+
 // ---- Parent side -----------------------------------------------------------------------------------
+
+// A process started like the root task (ProcessOptions::boot_info): instead of the layout above
+// it gets the kernel's root-task environment (tessera/bootinfo.h), so a program written for the
+// root task runs unchanged in it: a CNode of 2^kRootCNodeRadix slots (cptr = slot index) with
+//
+//   1 its TCB   2 its CNode   3 its VSpace   4 IRQControl   5 IOPortControl   6 SchedControl
+//   7 the BootInfo frame   8 the IPC-buffer frame   9 the supervisor's endpoint (fault endpoint)
+//   then its image and stack frames (address order), the untyped caps, and free slots,
+//
+// the BootInfo page (read-only) at kRootBootInfoAddress as main's argument, the IPC buffer at
+// kRootIpcBufferAddress and the stack below kRootStackTop. The frames mapped into it live in its
+// own CNode (so BootInfo.image_frames are the mapped caps, as in the root task). BootInfo.paging
+// is empty: the page-table caps stay with the parent. When main returns, the start-up code sends
+// the status to the supervisor's endpoint (exit_process).
+constexpr uint32_t kMaxBootInfoStartUntypeds = 16;
+struct BootInfoStart {
+  const char* cmdline = "";  // BootInfo.cmdline (truncated to fit)
+  // Untyped caps (parent cptrs) moved into the child, in this order; each is described in
+  // BootInfo.untyped_list with Untyped.describe. At most kMaxBootInfoStartUntypeds.
+  const CPtr* untyped = nullptr;
+  uint32_t untyped_count = 0;
+  // Moved into slots 4 and 5 (0: the slot stays empty). They cannot be copied; take them back with
+  // Process::reclaim before destroying the process, or they are deleted with its CNode.
+  CPtr irq_control = 0;
+  CPtr io_port_control = 0;
+  CPtr sched_control = 0;  // copied into slot 6 (0: empty)
+  uint64_t tsc_hz = 0;     // BootInfo.tsc_hz
+};
 
 // One capability to copy into the child: `source` in the parent's CNode, with `rights` (a subset
 // of the source's) and, when `badge` is not 0, that badge (minted).
@@ -113,6 +147,9 @@ struct ProcessOptions {
   const Grant* grants = nullptr;
   uint32_t grant_count = 0;    // at most kMaxProcessGrants
   uint32_t stack_pages = 8;    // 1..kMaxProcessStackPages
+  // Not null: start the process like the root task (see BootInfoStart); `argument` and `grants`
+  // must then be empty (the command line and the untyped caps take their place).
+  const BootInfoStart* boot_info = nullptr;
   // The parent's own CNode and VSpace, and a page-aligned address free in the parent's space
   // where the loader maps each page of the child for a moment while it writes it.
   CPtr parent_cnode = kSlotRootCNode;
@@ -157,6 +194,10 @@ class Process {
   // Idempotent; keeps going past errors and returns the first.
   Result<void> destroy();
 
+  // Moves the capability in slot `child_slot` of the process's CNode to the empty slot
+  // `parent_slot` of the parent's CNode (e.g. the IRQControl a BootInfoStart moved in).
+  Result<void> reclaim(CPtr child_slot, CPtr parent_slot);
+
   bool alive() const { return tcb_ != 0; }
   CPtr tcb() const { return tcb_; }
   CPtr cnode() const { return cnode_; }
@@ -169,11 +210,19 @@ class Process {
   Result<void> build(const uint8_t* image, size_t size, const ProcessOptions& options);
   Result<void> grant_capabilities(const ProcessOptions& options, StartupBlock* block);
   Result<void> make_thread(const ProcessOptions& options);
+  // The root-task layout (BootInfoStart): fills the CNode, writes the BootInfo page, starts.
+  Result<void> build_boot_info(const ProcessOptions& options, CreatedTables* scratch_tables);
+  // Moves the parent's cap in *parent_slot into the child's CNode and gives the slot back.
+  Result<void> move_to_child(CPtr* parent_slot, CPtr child_slot);
   // elf_loader.cc: maps the image's segments; the page list doubles as the frames to delete.
   Result<void> load_image(const uint8_t* image, size_t size, const ProcessOptions& options,
                           CreatedTables* scratch_tables);
   // A new (zeroed) frame mapped at `vaddr` in the child, recorded in pages_.
   Result<CPtr> add_page(uint64_t vaddr, uint8_t rights, uint8_t attributes);
+  // Maps a copy of `frame` at options.scratch_address in the parent (the copy's slot in
+  // *temporary; deleting it unmaps the page again) and returns the address.
+  Result<uint8_t*> map_scratch(CPtr frame, const ProcessOptions& options, CreatedTables* scratch_tables,
+                               CPtr* temporary);
   // Copies `length` bytes to `offset` in `frame` through a temporary mapping in the parent.
   Result<void> write_page(CPtr frame, uint64_t offset, const void* bytes, size_t length,
                           const ProcessOptions& options, CreatedTables* scratch_tables);
@@ -188,6 +237,7 @@ class Process {
 
   UntypedAllocator* memory_ = nullptr;
   CPtr parent_cnode_ = kSlotRootCNode;
+  uint8_t cnode_radix_ = kProcessCNodeRadix;
   CPtr cnode_ = 0;
   CPtr pml4_ = 0;
   CPtr tcb_ = 0;

@@ -11,7 +11,15 @@
 
 namespace tessera::sys::testing {
 
-enum class Expect : uint8_t { pass, panic };
+// pass: the test returns without a failed check. panic: it ends the run on purpose (the root
+// task's fault under `fault=exit`). fault: it runs in a supervised process (the conformance
+// runner) and must end with a fault whose description contains the text given to expect_fault.
+enum class Expect : uint8_t { pass, panic, fault };
+
+// The label of the message expect_fault sends to the supervisor: word 0 is the text's length,
+// the text follows from word 1 (at most kMaxExpectedFaultText bytes).
+constexpr uint64_t kExpectFaultLabel = 0x58464c54;  // "XFLT"
+constexpr size_t kMaxExpectedFaultText = 200;
 
 class Context {
  public:
@@ -20,6 +28,9 @@ class Context {
   void note(const char* format, ...) __attribute__((format(printf, 2, 3)));
   // For tests that end the run on purpose: the text the kernel's report must contain.
   void expect_panic(const char* text);
+  // For `fault` tests: tells the supervisor the text its description of the coming fault must
+  // contain (e.g. "page fault at 0x10000000 error 0x4").
+  void expect_fault(const char* text);
   bool failed() const { return failed_; }
 
  private:
@@ -35,6 +46,14 @@ struct Test {
 
 // Value of `key=value` in a space-separated command line, copied into `out` (NUL-terminated).
 bool command_line_value(const char* cmdline, const char* key, char* out, size_t capacity);
+
+// The test called `name` in this program, or nullptr.
+const Test* find_test(const char* name);
+// Prints `TEST <name> <pass|panic|fault> <description>` for every test, in name order.
+void list_tests();
+// Runs one test in this process and returns 0 when it passed, 1 when a check failed and 2 when
+// there is no such test. The supervisor prints the result line (tessera/sys/testing.h protocol).
+int run_test(const char* name);
 
 // Runs `test=list` or `test=A,B,...` from the command line over the tests in this program, then
 // ends the QEMU run. Returns false (and does nothing) when there is no `test=` word.

@@ -1,0 +1,324 @@
+// The conformance runner. Every test gets a process started like the root task (libsys
+// ProcessOptions::boot_info): its own CNode with the root task's slots, its own PML4, a BootInfo,
+// 4 untyped caps (16 MiB, 4 MiB, 1 MiB, 64 KiB) and a 4 KiB device untyped, IRQControl and
+// IOPortControl (moved in and taken back afterwards: they cannot be copied) and a copy of
+// SchedControl. Its fault endpoint is a badged copy of the runner's endpoint, so the runner hears
+// how it ended: an exit (main's status: 0 passed, 1 failed, 2 no such test) or a fault — which a
+// `fault` test expects (it first sends the text the fault's description must contain).
+//
+// All of a test's memory is carved from one 32 MiB untyped: after the test the runner destroys
+// the process, revokes that untyped (whatever the test made, wherever it put it, is gone) and
+// checks that it is whole again, so no test sees another's leftovers and a leak is a failure.
+#include "conformance_runner.h"
+
+#include <tessera/abi/kernel.capnp.h>
+#include <tessera/format.h>
+#include <tessera/string.h>
+#include <tessera/syscall.h>
+#include <tessera/sys/debug.h>
+#include <tessera/sys/heap.h>
+#include <tessera/sys/ipc.h>
+#include <tessera/sys/kernel_transport.h>
+#include <tessera/sys/process.h>
+#include <tessera/sys/syscall.h>
+#include <tessera/sys/testing.h>
+#include <tessera/sys/untyped.h>
+
+#include "system.h"
+
+namespace init {
+namespace {
+namespace sys = tessera::sys;
+namespace testing = tessera::sys::testing;
+using tessera::BootInfo;
+using tessera::Error;
+using tessera::Result;
+using tessera::abi::ObjectType;
+using tessera::capnp::CapRef;
+using sys::CPtr;
+using sys::kSlotDepth;
+using CNodeClient = tessera::abi::CNode::Client<sys::KernelTransport>;
+using UntypedClient = tessera::abi::Untyped::Client<sys::KernelTransport>;
+
+constexpr uint8_t kTestMemoryBits = 25;
+constexpr uint8_t kGrantBits[] = {24, 22, 20, 16};  // largest first: each is aligned in turn
+constexpr uint8_t kDeviceGrantBits = 12;
+constexpr uint32_t kStackPages = 16;  // as the root task's 64 KiB
+constexpr uint8_t kTestPriority = 255;  // the root task's priority and MCP
+
+enum class Outcome : uint8_t { Passed, Failed, Missing };
+
+bool contains(const char* text, const char* part) {
+  const size_t n = strlen(part);
+  for (const char* p = text; *p != '\0'; ++p) {
+    if (strncmp(p, part, n) == 0) return true;
+  }
+  return n == 0;
+}
+
+struct Runner {
+  const BootInfo& info;
+  sys::KernelTransport kernel;
+  sys::SlotAllocator slots;
+  sys::UntypedAllocator memory;
+  const EmbeddedFile* image = nullptr;
+  CPtr endpoint = 0;
+  CPtr test_memory = 0;      // kTestMemoryBits of RAM, lent to one test at a time
+  CPtr device_parent = 0;    // a boot device untyped the device grants are carved from (0: none)
+  CPtr scratch = 0;          // for the wholeness probe
+  bool have_irq_control = true;
+  bool have_io_port_control = true;
+
+  explicit Runner(const BootInfo& boot)
+      : info(boot),
+        kernel(reinterpret_cast<tessera::IpcBuffer*>(boot.ipc_buffer)),
+        slots(sys::root_free_slots(boot)),
+        memory(boot, kernel, slots) {}
+};
+
+// The per-test allocator's view: a BootInfo naming only the test memory.
+constinit BootInfo test_memory_info{};
+
+// init's command line without its `test=` word, then ` test=NAME`: the test sees every other
+// option (selftest=, fastpath=, ...).
+void child_command_line(const char* cmdline, const char* name, char* out, size_t capacity) {
+  size_t n = 0;
+  auto put = [&](char c) {
+    if (n + 1 < capacity) out[n++] = c;
+  };
+  for (const char* p = cmdline; *p != '\0';) {
+    while (*p == ' ') ++p;
+    const char* end = p;
+    while (*end != '\0' && *end != ' ') ++end;
+    if (end != p && strncmp(p, "test=", 5) != 0) {
+      for (const char* c = p; c < end; ++c) put(*c);
+      put(' ');
+    }
+    p = end;
+  }
+  for (const char* c = "test="; *c != '\0'; ++c) put(*c);
+  for (const char* c = name; *c != '\0'; ++c) put(*c);
+  out[n] = '\0';
+}
+
+void describe_fault(uint64_t label, const uint64_t* words, char* out, size_t capacity) {
+  switch (static_cast<tessera::FaultKind>(label)) {
+    case tessera::FaultKind::PageFault:
+      tessera::format_to(out, capacity, "page fault at 0x%lx error 0x%lx ip 0x%lx", words[1], words[2], words[0]);
+      return;
+    case tessera::FaultKind::Exception:
+      tessera::format_to(out, capacity, "exception vector %lu error 0x%lx ip 0x%lx", words[1], words[2], words[0]);
+      return;
+    case tessera::FaultKind::UnknownSyscall:
+      tessera::format_to(out, capacity, "unknown system call %lu ip 0x%lx", words[1], words[0]);
+      return;
+  }
+  tessera::format_to(out, capacity, "message with label 0x%lx", label);
+}
+
+Result<void> setup(Runner& r) {
+  r.image = find_embedded_file("conformance");
+  if (r.image == nullptr) {
+    sys::print("# conformance: the conformance program is not embedded in init\n");
+    return Error::EmptySlot;
+  }
+  r.endpoint = TRY(r.memory.allocate(ObjectType::Endpoint));
+  r.test_memory = TRY(r.memory.allocate(ObjectType::Untyped, kTestMemoryBits));
+  r.scratch = TRY(r.slots.alloc());
+  const auto d = TRY(UntypedClient(r.kernel, r.test_memory).describe());
+  test_memory_info.untyped = tessera::SlotRegion{r.test_memory, r.test_memory + 1};
+  test_memory_info.untyped_list[0] = tessera::UntypedDescriptor{d.paddr(), d.size_bits(), 0, {}};
+  const uint64_t count = tessera::min<uint64_t>(r.info.untyped.end - r.info.untyped.start, tessera::kMaxBootUntypeds);
+  for (uint64_t i = 0; i < count; ++i) {
+    const tessera::UntypedDescriptor& u = r.info.untyped_list[i];
+    if (u.is_device != 0 && u.size_bits >= kDeviceGrantBits) {
+      r.device_parent = r.info.untyped.start + i;
+      break;
+    }
+  }
+  return {};
+}
+
+// Takes the test's messages until it exits or faults. `expected` collects a `fault` test's text.
+Outcome await_end(Runner& r, uint64_t badge) {
+  char expected[testing::kMaxExpectedFaultText + 1] = {};
+  bool expecting = false;
+  for (;;) {
+    sys::Received in{};
+    if (const Error e = sys::recv(r.endpoint, &in); e != Error::Ok) {
+      sys::print("# runner: receive failed (error %u)\n", static_cast<unsigned>(e));
+      return Outcome::Failed;
+    }
+    const tessera::IpcBuffer* buffer = sys::ipc_buffer();
+    if (in.badge != badge) continue;  // cannot happen: every earlier test's objects are gone
+    const uint64_t label = in.info.label;
+    if (label == testing::kExpectFaultLabel && in.info.length_words >= 1) {
+      const uint64_t length = tessera::min<uint64_t>(buffer->msg[0], testing::kMaxExpectedFaultText);
+      const uint64_t room = (in.info.length_words - 1) * 8;
+      memcpy(expected, &buffer->msg[1], tessera::min(length, room));
+      expected[tessera::min(length, room)] = '\0';
+      expecting = true;
+      continue;  // the sender was blocked in Send only until this receive
+    }
+    if (label == sys::kProcessExitLabel && in.info.length_words >= 1) {
+      const auto status = static_cast<int64_t>(buffer->msg[0]);
+      if (status == 2) return Outcome::Missing;
+      if (expecting && status == 0) {
+        sys::print("# check failed: the test expected a fault containing \"%s\" but ended normally\n", expected);
+        return Outcome::Failed;
+      }
+      if (status != 0 && status != 1) sys::print("# the test's process exited with status %ld\n", status);
+      return status == 0 ? Outcome::Passed : Outcome::Failed;
+    }
+    const uint64_t words[3] = {buffer->msg[0], buffer->msg[1], buffer->msg[2]};
+    char description[160];
+    describe_fault(label, words, description, sizeof(description));
+    sys::print("# the test's process faulted: %s\n", description);
+    if (!expecting) return Outcome::Failed;
+    if (!contains(description, expected)) {
+      sys::print("# check failed: expected a fault containing \"%s\"\n", expected);
+      return Outcome::Failed;
+    }
+    return Outcome::Passed;
+  }
+}
+
+// Gives the runner's IRQControl/IOPortControl back and everything else of the test to the kernel;
+// false (with a diagnostic) when something did not come back.
+bool clean_up(Runner& r, sys::Process& process, CPtr* grants, uint32_t grant_count) {
+  bool ok = true;
+  if (r.have_irq_control && !process.reclaim(tessera::kSlotIrqControl, tessera::kSlotIrqControl).ok()) {
+    sys::print("# runner: the test did not leave IRQControl in its slot; later tests go without it\n");
+    r.have_irq_control = ok = false;
+  }
+  if (r.have_io_port_control && !process.reclaim(tessera::kSlotIoPortControl, tessera::kSlotIoPortControl).ok()) {
+    sys::print("# runner: the test did not leave IOPortControl in its slot; later tests go without it\n");
+    r.have_io_port_control = ok = false;
+  }
+  if (const Result<void> d = process.destroy(); !d.ok()) {
+    sys::print("# runner: destroying the test's process failed (error %u)\n", static_cast<unsigned>(d.error()));
+    ok = false;
+  }
+  for (uint32_t i = 0; i < grant_count; ++i) (void)r.slots.free(grants[i]);  // moved out: empty
+  CNodeClient root(r.kernel, tessera::kSlotRootCNode);
+  if (!root.revoke(r.test_memory, kSlotDepth).ok() ||
+      (r.device_parent != 0 && !root.revoke(r.device_parent, kSlotDepth).ok())) {
+    sys::print("# runner: revoking the test's memory failed\n");
+    return false;
+  }
+  // Whole again: a child as large as the untyped fits only when nothing else is carved from it.
+  UntypedClient untyped(r.kernel, r.test_memory);
+  if (!untyped.retype(ObjectType::Untyped, kTestMemoryBits, CapRef{tessera::kSlotRootCNode}, 0, 0, r.scratch, 1).ok()) {
+    sys::print("# runner: the test's memory is not whole after revoke\n");
+    return false;
+  }
+  (void)root.delete_(r.scratch, kSlotDepth);
+  return ok;
+}
+
+Outcome run_one(Runner& r, const char* name, uint64_t badge) {
+  static char cmdline[sizeof(BootInfo::cmdline)];
+  child_command_line(r.info.cmdline, name, cmdline, sizeof(cmdline));
+  sys::UntypedAllocator test_memory(test_memory_info, r.kernel, r.slots);
+  CPtr grants[sizeof(kGrantBits) + 1] = {};
+  uint32_t grant_count = 0;
+  for (const uint8_t bits : kGrantBits) {
+    Result<CPtr> g = test_memory.allocate(ObjectType::Untyped, bits);
+    if (!g.ok()) {
+      sys::print("# runner: cannot carve the test's untyped (error %u)\n", static_cast<unsigned>(g.error()));
+      return Outcome::Failed;
+    }
+    grants[grant_count++] = *g;
+  }
+  if (r.device_parent != 0) {
+    Result<CPtr> slot = r.slots.alloc();
+    if (slot.ok() && UntypedClient(r.kernel, r.device_parent)
+                         .retype(ObjectType::Untyped, kDeviceGrantBits, CapRef{tessera::kSlotRootCNode}, 0, 0, *slot, 1)
+                         .ok()) {
+      grants[grant_count++] = *slot;
+    }
+  }
+  sys::BootInfoStart start;
+  start.cmdline = cmdline;
+  start.untyped = grants;
+  start.untyped_count = grant_count;
+  start.irq_control = r.have_irq_control ? tessera::kSlotIrqControl : 0;
+  start.io_port_control = r.have_io_port_control ? tessera::kSlotIoPortControl : 0;
+  start.sched_control = tessera::kSlotSchedControl;
+  start.tsc_hz = r.info.tsc_hz;
+  sys::ProcessOptions options;
+  options.name = name;
+  options.priority = kTestPriority;
+  options.mcp = kTestPriority;
+  options.fault_endpoint = r.endpoint;
+  options.fault_badge = badge;
+  options.stack_pages = kStackPages;
+  options.boot_info = &start;
+  Result<sys::Process> process = sys::Process::spawn(test_memory, r.image->data, r.image->size, options);
+  Outcome outcome = Outcome::Failed;
+  sys::Process dead;
+  if (process.ok()) {
+    outcome = await_end(r, badge);
+  } else {
+    sys::print("# runner: cannot start the test's process (error %u)\n", static_cast<unsigned>(process.error()));
+  }
+  if (!clean_up(r, process.ok() ? *process : dead, grants, grant_count) && outcome == Outcome::Passed) {
+    outcome = Outcome::Failed;
+  }
+  return outcome;
+}
+
+[[noreturn]] void list(Runner& r) {
+  // The program prints its own TEST lines.
+  const Outcome o = run_one(r, "list", 1);
+  sys::print("TESTS-END\n");
+  sys::exit_machine(o == Outcome::Passed ? 0 : 1);
+}
+
+}  // namespace
+
+void run_conformance(const BootInfo& info) {
+  static Runner* runner = nullptr;
+  alignas(Runner) static uint8_t storage[sizeof(Runner)];
+  runner = new (storage) Runner(info);
+  Runner& r = *runner;
+  char selection[sizeof(BootInfo::cmdline)];
+  if (!testing::command_line_value(info.cmdline, "test", selection, sizeof(selection)) || selection[0] == '\0') {
+    sys::print("# conformance: no test= on the command line\nTESTS-DONE passed=0 failed=0\n");
+    sys::exit_machine(0);
+  }
+  if (const Result<void> s = setup(r); !s.ok()) {
+    sys::print("# conformance: setup failed (error %u)\nTESTS-DONE passed=0 failed=1\n",
+               static_cast<unsigned>(s.error()));
+    sys::exit_machine(1);
+  }
+  if (strcmp(selection, "list") == 0) list(r);
+  int number = 0, passed = 0, failed = 0;
+  for (const char* p = selection; *p != '\0';) {
+    const char* end = p;
+    while (*end != '\0' && *end != ',') ++end;
+    const size_t length = static_cast<size_t>(end - p);
+    if (length > 0) {
+      char name[sys::kProcessNameBytes] = {};
+      ++number;
+      Outcome o = Outcome::Missing;
+      if (length < sizeof(name)) {
+        memcpy(name, p, length);
+        o = run_one(r, name, static_cast<uint64_t>(number));
+      }
+      if (o == Outcome::Passed) {
+        ++passed;
+        sys::print("ok %d - %s\n", number, name);
+      } else {
+        ++failed;
+        if (o == Outcome::Missing) sys::print("# no such test\n");
+        sys::print("not ok %d - %.*s\n", number, static_cast<int>(length), p);
+      }
+    }
+    p = *end == ',' ? end + 1 : end;
+  }
+  sys::print("TESTS-DONE passed=%d failed=%d\n", passed, failed);
+  sys::exit_machine(failed == 0 ? 0 : 1);
+}
+
+}  // namespace init
