@@ -420,3 +420,131 @@ TESSERA_USER_TEST(SCHED0009, pass, "setPriority and setMcPriority above the auth
                "the peer's MCP grew after a refused setMcPriority");
   expect_ok(t, env.tcb(other).set_priority(CapRef{peer.tcb()}, 60), "the peer's MCP is still 60");
 }
+
+namespace {
+// Starts `peer` counting into `c` until `deadline` with the scheduling context `sc` (configured to
+// budget/period µs) bound at priority 200; checked.
+bool start_limited(Env& env, ipctest::Peer& peer, Bounded& c, CPtr sc, uint64_t budget_us, uint64_t period_us,
+                   uint64_t deadline) {
+  Context& t = env.t;
+  c.value = 0;
+  c.finished = 0;
+  c.deadline = deadline;
+  return expect_ok(t, sched_control(env).configure(CapRef{sc}, budget_us, period_us, 0, 0), "configure") &&
+         peer.start(count_until, reinterpret_cast<uint64_t>(&c)) &&
+         expect_ok(t, env.tcb(peer.tcb()).set_sched_params(kRootTcbRef, 200, 200, CapRef{sc}), "bind");
+}
+
+// With the root task at 100 below a limited thread at 200 that has used its budget of a long
+// period: the thread stays throttled while the root task spins; `release` (unbind, delete) must
+// let it run before the call returns, until its deadline.
+template <typename Release>
+void check_release(Env& env, Release release) {
+  Context& t = env.t;
+  static Bounded c;
+  const CPtr sc = env.make(ObjectType::SchedContext, 8);
+  ipctest::Peer peer(env, 0, 255);
+  if (t.failed()) return;
+  const uint64_t start = rdtsc();
+  if (!start_limited(env, peer, c, sc, 1000, 1000000, start + milliseconds(40))) {
+    env.drop(sc);
+    return;
+  }
+  auto self = env.tcb(tessera::kSlotRootTcb);
+  expect_ok(t, self.set_priority(kRootTcbRef, 100), "step below the limited thread");
+  spin_until(start + milliseconds(10));
+  const uint64_t throttled_at = c.value;
+  spin_until(start + milliseconds(15));
+  const uint64_t still = c.value;
+  release(sc);
+  const uint64_t released = c.value, finished = c.finished;
+  expect_ok(t, self.set_priority(kRootTcbRef, 255), "back");
+  t.note("count %lu at 10 ms, %lu at 15 ms, %lu after the release", throttled_at, still, released);
+  t.check(throttled_at > 0, "the limited thread never ran");
+  t.check(still == throttled_at, "a throttled thread counted from %lu to %lu", throttled_at, still);
+  t.check(released > still && finished == 1, "the released thread had not run to its deadline (count %lu, finished %lu)",
+          released, finished);
+  if (!env.is_empty(sc)) env.drop(sc);
+}
+}  // namespace
+
+TESSERA_USER_TEST(SCHEDCONTEXT0004, pass, "a thread out of budget is throttled for the rest of its period and runs again in each new one") {
+  Env env(t);
+  static Bounded c;
+  const CPtr sc = env.make(ObjectType::SchedContext, 8);
+  ipctest::Peer peer(env, 0, 255);
+  if (t.failed()) return;
+  constexpr int kPeriods = 5;
+  const uint64_t period = milliseconds(20);
+  // Far past the test: a thread the budget fails to stop still stops in time.
+  if (!start_limited(env, peer, c, sc, 2000, 20000, rdtsc() + milliseconds(300))) {
+    env.drop(sc);
+    return;
+  }
+  const uint64_t start = rdtsc();  // within microseconds of the period's start (the bind)
+  auto self = env.tcb(tessera::kSlotRootTcb);
+  expect_ok(t, self.set_priority(kRootTcbRef, 100), "step below the limited thread");
+  // In every period it runs first (2 ms, from the tick that releases it), then is throttled: the
+  // count is the same a quarter and three quarters into the period, and higher than last period's.
+  uint64_t early[kPeriods], late[kPeriods];
+  for (int i = 0; i < kPeriods; ++i) {
+    spin_until(start + static_cast<uint64_t>(i) * period + period / 4);
+    early[i] = c.value;
+    spin_until(start + static_cast<uint64_t>(i) * period + period * 3 / 4);
+    late[i] = c.value;
+  }
+  expect_ok(t, self.set_priority(kRootTcbRef, 255), "back");
+  auto stats = env.tcb(peer.tcb()).get_stats();
+  (void)env.tcb(peer.tcb()).suspend();
+  for (int i = 0; i < kPeriods; ++i) {
+    t.note("period %d: %lu, %lu", i, early[i], late[i]);
+    t.check(early[i] > (i == 0 ? 0 : late[i - 1]), "period %d: the thread did not run again (%lu)", i, early[i]);
+    t.check(late[i] == early[i], "period %d: the thread ran after its budget (%lu -> %lu)", i, early[i], late[i]);
+  }
+  if (expect_ok(t, stats, "getStats")) {
+    const uint64_t cpu = stats->cpu_time_ns();
+    t.note("cpu %lu ns in %d periods", cpu, kPeriods);
+    t.check(cpu >= 8000000 && cpu <= 13000000, "cpu %lu ns, expected about 5 x 2 ms", cpu);
+  }
+  env.drop(sc);
+}
+
+TESSERA_USER_TEST(SCHEDCONTEXT0005, pass, "unbinding the context of a throttled thread lets it run at once") {
+  Env env(t);
+  check_release(env, [&](CPtr sc) { expect_ok(t, Client<SchedContext>{env.kernel, sc}.unbind(), "unbind"); });
+}
+
+TESSERA_USER_TEST(SCHEDCONTEXT0006, pass, "deleting the context of a throttled thread unbinds it and lets it run at once") {
+  Env env(t);
+  check_release(env, [&](CPtr sc) { env.drop(sc); });
+}
+
+TESSERA_USER_TEST(SCHEDCONTEXT0007, pass, "two threads with budgets of 2 and 6 ms per 20 ms get CPU time in the ratio 1:3") {
+  Env env(t);
+  static Bounded small, large;
+  const CPtr sa = env.make(ObjectType::SchedContext, 8), sb = env.make(ObjectType::SchedContext, 8);
+  ipctest::Peer pa(env, 0, 255), pb(env, 1, 255);
+  if (t.failed()) return;
+  const uint64_t start = rdtsc(), deadline = start + milliseconds(300);
+  if (start_limited(env, pa, small, sa, 2000, 20000, deadline) &&
+      start_limited(env, pb, large, sb, 6000, 20000, deadline)) {
+    auto self = env.tcb(tessera::kSlotRootTcb);
+    expect_ok(t, self.set_priority(kRootTcbRef, 100), "step below both");
+    spin_until(start + milliseconds(90));  // into the fifth period, after both budgets (8 ms of 20)
+    expect_ok(t, self.set_priority(kRootTcbRef, 255), "back");
+    auto a = env.tcb(pa.tcb()).get_stats();
+    const uint64_t cpu_a = a.ok() ? a->cpu_time_ns() : 0;
+    auto b = env.tcb(pb.tcb()).get_stats();
+    const uint64_t cpu_b = b.ok() ? b->cpu_time_ns() : 0;
+    (void)env.tcb(pa.tcb()).suspend();
+    (void)env.tcb(pb.tcb()).suspend();
+    t.note("cpu %lu and %lu ns", cpu_a, cpu_b);
+    if (expect_ok(t, a, "getStats a") && expect_ok(t, b, "getStats b")) {
+      t.check(cpu_a >= 8000000 && cpu_a <= 12500000, "2 ms / 20 ms thread used %lu ns in 5 periods", cpu_a);
+      t.check(cpu_b * 10 >= cpu_a * 25 && cpu_b * 10 <= cpu_a * 35, "shares %lu : %lu ns, expected 1 : 3", cpu_a,
+              cpu_b);
+    }
+  }
+  env.drop(sb);
+  env.drop(sa);
+}
