@@ -12,6 +12,7 @@
 #include <tessera/sys/testing.h>
 
 #include "cap_test_env.h"
+#include "ipc_test_env.h"
 
 namespace {
 using namespace captest;
@@ -28,7 +29,9 @@ struct SharedPage {
   uint64_t input;
   uint64_t output;
 };
-enum ChildMode : uint64_t { kAnswer = 1, kCount = 2, kProbeRoot = 3, kUnknownSyscall = 4, kUndefined = 5 };
+enum ChildMode : uint64_t {
+  kAnswer = 1, kCount = 2, kProbeRoot = 3, kUnknownSyscall = 4, kUndefined = 5, kDivide = 6, kWriteInput = 7, kHalt = 8
+};
 
 // A system call from the child with no arguments (Yield, DebugSuspendSelf), always inlined.
 [[gnu::always_inline]] inline void child_syscall(tessera::Syscall number) {
@@ -56,6 +59,30 @@ enum ChildMode : uint64_t { kAnswer = 1, kCount = 2, kProbeRoot = 3, kUnknownSys
     page->counter = 1;
     asm volatile("ud2");
     page->counter = 2;  // only if the handler skipped the instruction
+    for (;;) child_syscall(tessera::Syscall::DebugSuspendSelf);
+  }
+  if (mode == kDivide) {
+    // 7 / 0 (divq %rcx, 48 F7 F1): the handler supplies rax and moves rip past the instruction.
+    page->counter = 1;
+    uint64_t quotient = 7, remainder = 0;
+    asm volatile("divq %2" : "+a"(quotient), "+d"(remainder) : "c"(uint64_t{0}));
+    page->output = quotient;
+    page->counter = 2;
+    for (;;) child_syscall(tessera::Syscall::DebugSuspendSelf);
+  }
+  if (mode == kWriteInput) {
+    // Writes to page->input (mapped read-only), reads the word back into output.
+    page->counter = 1;
+    auto* target = reinterpret_cast<volatile uint64_t*>(page->input);
+    *target = 0x5A5A'0001;
+    page->output = *target;
+    page->counter = 2;
+    for (;;) child_syscall(tessera::Syscall::DebugSuspendSelf);
+  }
+  if (mode == kHalt) {
+    page->counter = 1;
+    asm volatile("hlt");  // privileged: #GP in user mode
+    page->counter = 2;
     for (;;) child_syscall(tessera::Syscall::DebugSuspendSelf);
   }
   if (mode == kProbeRoot) {
@@ -426,4 +453,114 @@ TESSERA_USER_TEST(FAULT0014, pass, "a fault endpoint that is not an endpoint: th
   expect_error(t, tessera::Result<void>(tessera::sys::poll(not_an_endpoint, &word)), Error::Ok, "poll the notification");
   t.check(word == 0, "the notification was signalled (0x%lx)", word);
   env.drop(not_an_endpoint);
+}
+
+TESSERA_USER_TEST(FAULT0015, pass, "a divide error reaches the handler with vector 0 and the div's address; the handler emulates it") {
+  Env env(t);
+  const CPtr endpoint = env.make(ObjectType::Endpoint);
+  ChildThread child(env);
+  if (t.failed() || !child.build() || !set_fault_endpoint(env, child, endpoint)) return;
+  volatile SharedPage* page = child.page();
+  page->counter = 0;
+  page->output = 0;
+  if (!child.start(kDivide)) return;
+  Received fault{};
+  if (!receive_fault(env, child, endpoint, &fault)) return;
+  uint64_t mr[4];
+  for (int i = 0; i < 4; ++i) mr[i] = tessera::sys::ipc_buffer()->msg[i];
+  t.check(fault.info.label == static_cast<uint64_t>(tessera::FaultKind::Exception), "label %lu", fault.info.label);
+  t.check(mr[1] == 0 && mr[2] == 0, "vector %lu, error code %lu", mr[1], mr[2]);
+  // The code page is the root task's own, at the same address: the reported IP is the div itself.
+  const uint64_t code = reinterpret_cast<uint64_t>(&child_program);
+  if (!t.check(mr[0] >= code && mr[0] + 3 <= code + 4096, "faulting IP 0x%lx", mr[0])) return;
+  const auto* op = reinterpret_cast<const uint8_t*>(mr[0]);
+  t.check(op[0] == 0x48 && op[1] == 0xF7 && op[2] == 0xF1, "bytes at the IP: %02x %02x %02x", op[0], op[1], op[2]);
+  t.check(page->counter == 1, "counter %lu before the reply", page->counter);
+  // Emulate the division: quotient 1234 in rax, continue after the 3-byte instruction.
+  auto regs = env.tcb(child.tcb).read_registers(false, 4);
+  if (!expect_ok(t, regs, "read registers")) return;
+  t.check(regs->rax() == 7, "rax %lu at the fault, expected the dividend", regs->rax());
+  expect_ok(t, env.tcb(child.tcb).write_registers(false, 4, mr[0] + 3, regs->rsp(), regs->rflags(), 1234, 0, 0, 0, 0,
+                                                  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+            "write rip and rax");
+  expect_error(t, tessera::Result<void>(tessera::sys::reply(tessera::sys::MessageInfo{0, 0, 0, 0})), Error::Ok, "reply");
+  t.check(child.yield_until([&] { return page->counter == 2; }), "the thread did not continue (counter %lu)",
+          page->counter);
+  t.check(page->output == 1234, "the thread computed %lu, not the handler's 1234", page->output);
+  env.drop(endpoint);
+}
+
+TESSERA_USER_TEST(FAULT0016, pass, "a write to a read-only page reports the write bit; remapped writable, the reply retries the write") {
+  Env env(t);
+  constexpr uint64_t kReadOnly = kChildIpcBuffer + 0x1000;
+  const CPtr endpoint = env.make(ObjectType::Endpoint), frame = env.make(ObjectType::Frame4k);
+  ChildThread child(env);
+  if (t.failed() || !child.build() || !set_fault_endpoint(env, child, endpoint) ||
+      !env.map(child.pml4, frame, kReadOnly, kRead)) {
+    return;
+  }
+  volatile SharedPage* page = child.page();
+  page->counter = 0;
+  page->input = kReadOnly + 8;
+  page->output = 0;
+  if (!child.start(kWriteInput)) return;
+  Received fault{};
+  if (!receive_fault(env, child, endpoint, &fault)) return;
+  uint64_t mr[4];
+  for (int i = 0; i < 4; ++i) mr[i] = tessera::sys::ipc_buffer()->msg[i];
+  t.check(fault.info.label == static_cast<uint64_t>(tessera::FaultKind::PageFault), "label %lu", fault.info.label);
+  t.check(mr[1] == kReadOnly + 8, "fault address 0x%lx", mr[1]);
+  t.check(mr[2] == 0x7, "error code 0x%lx (user write to a present page)", mr[2]);
+  t.check(page->counter == 1, "counter %lu: the write went through", page->counter);
+  // Fix the cause, not the thread: map the frame writable and reply with the registers untouched.
+  expect_ok(t, env.frame(frame).unmap(), "unmap");
+  if (!env.map(child.pml4, frame, kReadOnly, kRead | kWrite)) return;
+  expect_error(t, tessera::Result<void>(tessera::sys::reply(tessera::sys::MessageInfo{0, 0, 0, 0})), Error::Ok, "reply");
+  t.check(child.yield_until([&] { return page->counter == 2; }), "the thread did not continue (counter %lu)",
+          page->counter);
+  t.check(page->output == 0x5A5A'0001, "read back 0x%lx after the retried write", page->output);
+  expect_ok(t, env.tcb(child.tcb).suspend(), "suspend");
+  env.drop(frame);
+  env.drop(endpoint);
+}
+
+TESSERA_USER_TEST(FAULT0017, pass, "a #GP goes straight to a handler waiting in Recv, with the fault endpoint's badge; suspend+restart skips the reply") {
+  Env env(t);
+  ipctest::OwnedCap endpoint{env, env.make(ObjectType::Endpoint)};
+  ipctest::OwnedCap badged{env, ipctest::mint(env, endpoint, kAllRights, 0xFA17)};
+  ipctest::Job job;
+  job.op = ipctest::Job::Op::Recv;
+  job.cap = endpoint;
+  ChildThread child(env);
+  ipctest::Peer handler(env, 0);
+  if (t.failed() || !child.build() || !set_fault_endpoint(env, child, badged)) return;
+  // The handler blocks in Recv before the thread faults.
+  if (!handler.run(job)) return;
+  if (!t.check(!job.is_done(), "the handler's Recv returned before any fault")) return;
+  volatile SharedPage* page = child.page();
+  page->counter = 0;
+  if (!child.start(kHalt)) return;
+  if (!t.check(ipctest::wait_done(job), "the handler received nothing")) return;
+  t.check(job.error == Error::Ok, "recv: %s", error_name(job.error));
+  t.check(job.received.info.label == static_cast<uint64_t>(tessera::FaultKind::Exception), "label %lu",
+          job.received.info.label);
+  t.check(job.received.badge == 0xFA17, "badge 0x%lx", job.received.badge);
+  t.check(job.words[1] == 13 && job.words[2] == 0, "vector %lu, error code 0x%lx", job.words[1], job.words[2]);
+  const uint64_t code = reinterpret_cast<uint64_t>(&child_program);
+  const uint64_t ip = job.words[0];
+  if (!t.check(ip >= code && ip < code + 4096, "faulting IP 0x%lx", ip)) return;
+  t.check(*reinterpret_cast<const uint8_t*>(ip) == 0xF4, "the IP is not at the hlt (0x%02x)",
+          *reinterpret_cast<const uint8_t*>(ip));
+  // The thread waits for a reply; a supervisor may instead stop it and restart it elsewhere.
+  for (int i = 0; i < 20; ++i) (void)tessera::sys::yield();
+  t.check(page->counter == 1, "counter %lu while waiting for the reply", page->counter);
+  expect_ok(t, env.tcb(child.tcb).suspend(), "suspend the waiting thread");
+  auto regs = env.tcb(child.tcb).read_registers(false, 3);
+  if (!expect_ok(t, regs, "read registers")) return;
+  t.check(regs->rip() == ip, "rip 0x%lx after suspend, fault IP 0x%lx", regs->rip(), ip);
+  expect_ok(t, env.tcb(child.tcb).write_registers(true, 3, ip + 1, regs->rsp(), regs->rflags(), 0, 0, 0, 0, 0, 0, 0,
+                                                  0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+            "skip the hlt and resume");
+  t.check(child.yield_until([&] { return page->counter == 2; }), "the restarted thread did not continue (counter %lu)",
+          page->counter);
 }
