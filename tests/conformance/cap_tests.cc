@@ -181,7 +181,7 @@ TESSERA_USER_TEST(RETYPE0005, pass, "retype rejects bad types, sizes, counts and
   env.drop(frame);
 }
 
-TESSERA_USER_TEST(CNODE0001, pass, "CNode.copy: the copy names the same object and outlives a deleted original") {
+TESSERA_USER_TEST(CNODEOP0001, pass, "CNode.copy: the copy names the same object and outlives a deleted original") {
   Env env(t);
   const CPtr frame = env.make(ObjectType::Frame4k);
   if (frame == 0) return;
@@ -195,7 +195,7 @@ TESSERA_USER_TEST(CNODE0001, pass, "CNode.copy: the copy names the same object a
   env.drop(copy);
 }
 
-TESSERA_USER_TEST(CNODE0002, pass, "CNode.mint: badges endpoints once, reduces rights, refuses badges elsewhere") {
+TESSERA_USER_TEST(CNODEOP0002, pass, "CNode.mint: badges endpoints once, reduces rights, refuses badges elsewhere") {
   Env env(t);
   const CPtr endpoint = env.make(ObjectType::Endpoint);
   const CPtr frame = env.make(ObjectType::Frame4k);
@@ -220,7 +220,7 @@ TESSERA_USER_TEST(CNODE0002, pass, "CNode.mint: badges endpoints once, reduces r
   (void)env.slots.free(rebadged);
 }
 
-TESSERA_USER_TEST(CNODE0003, pass, "CNode.move: the cap leaves its slot and keeps its object") {
+TESSERA_USER_TEST(CNODEOP0003, pass, "CNode.move: the cap leaves its slot and keeps its object") {
   Env env(t);
   const CPtr frame = env.make(ObjectType::Frame4k);
   const CPtr dest = env.slot();
@@ -235,7 +235,7 @@ TESSERA_USER_TEST(CNODE0003, pass, "CNode.move: the cap leaves its slot and keep
   (void)env.slots.free(frame);
 }
 
-TESSERA_USER_TEST(CNODE0004, pass, "CNode.mutate: moves an endpoint cap and badges it on the way") {
+TESSERA_USER_TEST(CNODEOP0004, pass, "CNode.mutate: moves an endpoint cap and badges it on the way") {
   Env env(t);
   const CPtr endpoint = env.make(ObjectType::Endpoint);
   const CPtr mutated = env.slot(), probe = env.slot();
@@ -250,7 +250,7 @@ TESSERA_USER_TEST(CNODE0004, pass, "CNode.mutate: moves an endpoint cap and badg
   (void)env.slots.free(probe);
 }
 
-TESSERA_USER_TEST(CNODE0005, pass, "CNode.rotate: pivot to destination and source to pivot; a swap when they coincide") {
+TESSERA_USER_TEST(CNODEOP0005, pass, "CNode.rotate: pivot to destination and source to pivot; a swap when they coincide") {
   Env env(t);
   const CPtr a = env.make(ObjectType::Frame4k), b = env.make(ObjectType::Frame4k), c = env.make(ObjectType::Frame4k);
   const CPtr dest = env.slot();
@@ -274,7 +274,7 @@ TESSERA_USER_TEST(CNODE0005, pass, "CNode.rotate: pivot to destination and sourc
   (void)env.slots.free(b);
 }
 
-TESSERA_USER_TEST(CNODE0006, pass, "CNode.delete empties the slot; deleting the last TCB cap destroys the thread") {
+TESSERA_USER_TEST(CNODEOP0006, pass, "CNode.delete empties the slot; deleting the last TCB cap destroys the thread") {
   Env env(t);
   const CPtr tcb = env.make(ObjectType::Tcb);
   if (tcb == 0) return;
@@ -287,7 +287,7 @@ TESSERA_USER_TEST(CNODE0006, pass, "CNode.delete empties the slot; deleting the 
   (void)env.slots.free(tcb);
 }
 
-TESSERA_USER_TEST(CNODE0007, pass, "CNode.revoke deletes every descendant and keeps the cap itself") {
+TESSERA_USER_TEST(CNODEOP0007, pass, "CNode.revoke deletes every descendant and keeps the cap itself") {
   Env env(t);
   const CPtr frame = env.make(ObjectType::Frame4k);
   if (frame == 0) return;
@@ -306,7 +306,7 @@ TESSERA_USER_TEST(CNODE0007, pass, "CNode.revoke deletes every descendant and ke
   for (CPtr c : revoked) (void)env.slots.free(c);
 }
 
-TESSERA_USER_TEST(CNODE0008, pass, "CNode operations report empty, occupied, unaddressable and uncopyable slots") {
+TESSERA_USER_TEST(CNODEOP0008, pass, "CNode operations report empty, occupied, unaddressable and uncopyable slots") {
   Env env(t);
   const CPtr untyped = env.spare_untyped(12, 30);
   const CPtr empty = env.slot(), dest = env.slot(), child = env.slot();
@@ -329,7 +329,7 @@ TESSERA_USER_TEST(CNODE0008, pass, "CNode operations report empty, occupied, una
   (void)env.slots.free(dest);
 }
 
-TESSERA_USER_TEST(CNODE0009, pass, "a second-level CNode: retype into it, copy out of it, delete it with its contents") {
+TESSERA_USER_TEST(CNODEOP0009, pass, "a second-level CNode: retype into it, copy out of it, delete it with its contents") {
   Env env(t);
   constexpr uint8_t kRadix = 4;
   const CPtr cnode = env.make(ObjectType::Cnode, kRadix);
@@ -350,7 +350,7 @@ TESSERA_USER_TEST(CNODE0009, pass, "a second-level CNode: retype into it, copy o
   t.check(env.untyped_is_unused(untyped), "deleting the cnode left objects behind");
 }
 
-TESSERA_USER_TEST(CNODE0010, pass, "copying an untyped lends its memory to the copy until the copy is gone") {
+TESSERA_USER_TEST(CNODEOP0010, pass, "copying an untyped lends its memory to the copy until the copy is gone") {
   Env env(t);
   const CPtr untyped = env.spare_untyped(12, 30);
   if (untyped == 0) return;
