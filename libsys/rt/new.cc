@@ -82,6 +82,19 @@ Result<void> init_process_heap(UntypedAllocator& memory, CreatedTables* tables, 
   return {};
 }
 
+Result<void> adopt_process_heap(uint64_t address, uint64_t bytes, CPtr lock_notification) {
+  if (heap_ready) return Error::Busy;
+  uint64_t end = 0;
+  if (address == 0 || bytes == 0 || !is_aligned(address, uint64_t{4096}) || add_overflows(address, bytes, &end) ||
+      end > 0x00007FFFFFFFF000ull) {
+    return Error::InvalidArgument;
+  }
+  TRY(heap.init(reinterpret_cast<void*>(address), bytes));
+  if (lock_notification != 0) heap_lock = new (lock_storage) Mutex(lock_notification);
+  __atomic_store_n(&heap_ready, true, __ATOMIC_RELEASE);
+  return {};
+}
+
 void out_of_memory(size_t bytes) {
   print("libsys: out of memory (operator new of %zu bytes); stopping this thread\n", bytes);
   suspend_self();

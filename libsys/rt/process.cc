@@ -46,6 +46,10 @@ Result<void> check_options(const ProcessOptions& o) {
   }
   if (o.stack_pages == 0 || o.stack_pages > kMaxProcessStackPages) return Error::InvalidArgument;
   if ((o.budget_us == 0) != (o.period_us == 0)) return Error::InvalidArgument;
+  if (o.heap_bytes > kMaxProcessHeapBytes || !is_aligned(o.heap_bytes, kProcessHeapFrameBytes)) {
+    return Error::InvalidArgument;
+  }
+  if (o.heap_bytes != 0 && o.boot_info != nullptr) return Error::InvalidArgument;  // it makes its own
   if (o.boot_info != nullptr) {
     const BootInfoStart& b = *o.boot_info;
     if (o.grant_count != 0 || o.argument[0] != '\0' || b.cmdline == nullptr) return Error::InvalidArgument;
@@ -134,6 +138,7 @@ Result<void> Process::build(const uint8_t* image, size_t size, const ProcessOpti
   (void)copy_text(block.name, sizeof(block.name), options.name);
   (void)copy_text(block.argument, sizeof(block.argument), options.argument);
   if (loaded.ok()) loaded = grant_capabilities(options, &block);
+  if (loaded.ok() && options.heap_bytes != 0) loaded = make_heap(options, &block);
 
   // The start-up block (read-only for the child), the IPC buffer with the thread-local block
   // libsys expects at %fs (tessera/sys/thread.h), and the stack below the guard page.
@@ -286,6 +291,30 @@ Result<void> Process::grant_capabilities(const ProcessOptions& options, StartupB
   return {};
 }
 
+Result<void> Process::make_heap(const ProcessOptions& options, StartupBlock* block) {
+  const uint64_t count = options.heap_bytes / kProcessHeapFrameBytes;
+  for (uint64_t i = 0; i < count; ++i) {
+    heap_frames_[i] = TRY(memory_->allocate(ObjectType::Frame2m));
+    const MapRequest request{pml4_, heap_frames_[i], kProcessHeapAddress + i * kProcessHeapFrameBytes, PageSize::k2M,
+                             abi::kRightRead | abi::kRightWrite, abi::kAttrExecuteNever};
+    TRY(map_frame(*memory_, request, &tables_));
+  }
+  CPtr lock = TRY(memory_->allocate(ObjectType::Notification));
+  CPtr park = TRY(memory_->allocate(ObjectType::Notification));
+  const CPtr lock_slot = block->empty.start;
+  Result<void> moved = move_to_child(&lock, lock_slot);
+  if (moved.ok()) moved = move_to_child(&park, lock_slot + 1);
+  if (lock != 0) (void)memory_->free(lock);
+  if (park != 0) (void)memory_->free(park);
+  TRY(moved);
+  block->heap_address = kProcessHeapAddress;
+  block->heap_bytes = options.heap_bytes;
+  block->heap_lock = lock_slot;
+  block->park = lock_slot + 1;
+  block->empty.start = lock_slot + 2;
+  return {};
+}
+
 Result<void> Process::make_thread(const ProcessOptions& options) {
   tcb_ = TRY(memory_->allocate(ObjectType::Tcb));
   TcbClient tcb(memory_->kernel(), tcb_);
@@ -330,6 +359,7 @@ Result<void> Process::destroy() {
   if (cnode_ != 0) note(CNodeClient(memory_->kernel(), parent_cnode_).revoke(cnode_, kSlotDepth));
   release(&cnode_);
   while (page_count_ > 0) release(&pages_[--page_count_].frame);
+  for (CPtr& frame : heap_frames_) release(&frame);
   note(free_tables(*memory_, &tables_));
   release(&pml4_);
   return first_error;
@@ -346,6 +376,10 @@ void Process::move_from(Process& other) {
   entry_ = other.entry_;
   page_count_ = other.page_count_;
   for (uint32_t i = 0; i < page_count_; ++i) pages_[i] = other.pages_[i];
+  for (size_t i = 0; i < sizeof(heap_frames_) / sizeof(heap_frames_[0]); ++i) {
+    heap_frames_[i] = other.heap_frames_[i];
+    other.heap_frames_[i] = 0;
+  }
   tables_ = other.tables_;
   memcpy(name_, other.name_, sizeof(name_));
   other.memory_ = nullptr;

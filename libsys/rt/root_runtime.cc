@@ -1,9 +1,11 @@
-// The root task's runtime, made by the start-up code: heap, heap lock, the root thread's park
-// notification and record (tessera/sys/thread_runtime.h).
+// The main thread's runtime, made by the start-up code: heap, heap lock, the main thread's park
+// notification and record (tessera/sys/thread_runtime.h) — for the root task (and processes
+// started like it) from BootInfo, for a spawned process from what its parent made.
 #include <tessera/abi/kernel.capnp.h>
 #include <tessera/sys/heap.h>
 #include <tessera/sys/ipc.h>
 #include <tessera/sys/kernel_transport.h>
+#include <tessera/sys/process.h>
 #include <tessera/sys/thread_runtime.h>
 
 namespace tessera::sys {
@@ -22,6 +24,13 @@ Result<void> init_root_runtime(const BootInfo& info) {
   root_runtime.park = TRY(memory.allocate(abi::ObjectType::Notification));
   set_current_runtime(&root_runtime);
   return init_process_heap(memory, &tables, kSlotRootVSpace, kRootHeapAddress, kRootHeapBytes, heap_lock);
+}
+
+Result<void> init_process_runtime(const StartupBlock& block) {
+  TRY(adopt_process_heap(block.heap_address, block.heap_bytes, block.heap_lock));
+  root_runtime.park = block.park;
+  set_current_runtime(&root_runtime);
+  return {};
 }
 
 }  // namespace tessera::sys

@@ -26,6 +26,12 @@ extern "C" [[noreturn]] void tessera_start(uint64_t argument) {
     const auto runtime = tessera::sys::init_root_runtime(*info);
     if (!runtime.ok()) tessera::sys::print("start: no heap (error %u)\n", static_cast<unsigned>(runtime.error()));
   }
+  // A spawned process whose parent gave it a heap (ProcessOptions::heap_bytes).
+  if (const tessera::sys::StartupBlock* block = tessera::sys::startup_block(argument);
+      block != nullptr && block->heap_bytes != 0) {
+    const auto runtime = tessera::sys::init_process_runtime(*block);
+    if (!runtime.ok()) tessera::sys::print("start: no heap (error %u)\n", static_cast<unsigned>(runtime.error()));
+  }
   const int status = main(argument);
   // A spawned process tells its supervisor (through its fault endpoint) that it is done.
   if (tessera::sys::startup_block(argument) != nullptr || (boot_info && info->supervisor_endpoint != 0)) {

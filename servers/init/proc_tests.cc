@@ -208,6 +208,38 @@ TESSERA_USER_TEST(PROC0003, pass, "exits are reported with their status; a succe
   expect_ok(t, system.stop(), "stop");
 }
 
+TESSERA_USER_TEST(PROC0009, pass, "heap=2M gives a program a working operator new; without it new returns nullptr") {
+  Env env(t);
+  static init::SystemDescription description;
+  if (!parse(t,
+             "program withheap image=proctest heap=2M arg=heap\n"
+             "program noheap image=proctest arg=heap\n",
+             &description)) {
+    return;
+  }
+  static LogCapture log;
+  log = LogCapture{};
+  init::System& system = test_system(log);
+  if (!expect_ok(t, system.start(env.memory, description), "start")) return;
+  auto ended = [&] {
+    for (uint32_t i = 0; i < 2; ++i) {
+      if (system.status(i).state == ProgramState::Running) return false;
+    }
+    return true;
+  };
+  {
+    RootPriority lowered(env);
+    supervise_until(t, system, ended);
+  }
+  const init::ProgramStatus& with = system.status(system.program_index("withheap"));
+  const init::ProgramStatus& without = system.status(system.program_index("noheap"));
+  t.check(with.state == ProgramState::Exited && with.exit_status == 0,
+          "withheap: state %u status %ld (3: no heap, 4: the heap lost bytes)", static_cast<unsigned>(with.state),
+          with.exit_status);
+  t.check(without.exit_status == 3, "noheap: status %ld, expected 3 (new returned nullptr)", without.exit_status);
+  expect_ok(t, system.stop(), "stop");
+}
+
 TESSERA_USER_TEST(PROC0004, pass, "boot/system.conf starts kv and kvclient; kvclient's checks pass") {
   Env env(t);
   const init::EmbeddedFile& conf = image(t, "system.conf");
@@ -323,9 +355,9 @@ TESSERA_USER_TEST(PROC0005, pass, "bad ELF images are rejected with errors and l
   t.check(env.slots.available() == slots_before, "%lu slots leaked", slots_before - env.slots.available());
 }
 
-TESSERA_USER_TEST(PROC0006, pass, "destroy returns every object: the process's untyped is whole again") {
+TESSERA_USER_TEST(PROC0006, pass, "destroy returns every object, heap included: the process's untyped is whole again") {
   Env env(t);
-  const CPtr untyped = env.spare_untyped(19, 24);
+  const CPtr untyped = env.spare_untyped(23, 24);  // room for the 2 MiB heap frame and the rest
   const init::EmbeddedFile& kv = image(t, "kv");
   const CPtr endpoint = env.make(ObjectType::Endpoint);
   if (t.failed()) return;
@@ -342,6 +374,7 @@ TESSERA_USER_TEST(PROC0006, pass, "destroy returns every object: the process's u
   options.grant_count = 1;
   const uint64_t slots_before = env.slots.available();
   for (int round = 0; round < 2; ++round) {
+    options.heap_bytes = round == 0 ? 0 : sys::kProcessHeapFrameBytes;  // the second time with a heap
     auto process = Process::spawn(memory, kv.data, kv.size, options);
     if (!expect_ok(t, process, "spawn kv from the one untyped")) break;
     t.check(!env.untyped_is_unused(untyped), "the process uses the untyped");

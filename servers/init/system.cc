@@ -104,6 +104,7 @@ Result<void> System::spawn(uint32_t program) {
   options.mcp = p.mcp;
   options.budget_us = p.budget_us;
   options.period_us = p.period_us;
+  options.heap_bytes = p.heap_bytes;
   options.fault_endpoint = supervisor_;
   options.fault_badge = program + 1;
   options.grants = grants;

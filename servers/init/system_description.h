@@ -53,6 +53,7 @@ struct ProgramDeclaration {
   uint64_t budget_us = 0;
   uint64_t period_us = 0;
   bool restart = false;
+  uint64_t heap_bytes = 0;  // heap=NM: N MiB (even, at most 32) for operator new; 0: none
   GrantDeclaration grants[tessera::sys::kMaxProcessGrants] = {};
   uint32_t grant_count = 0;
 };

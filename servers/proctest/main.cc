@@ -3,11 +3,14 @@
 //   fault        reads an unmapped address (a page fault for its supervisor)
 //   exit=N       reports status N with exit_process
 //   startup      checks its start-up block and CSpace layout, reports 0 when they are right
+//   heap         uses operator new: 0 when the heap its parent gave it works, 3 when there is
+//                none (new returns nullptr), 4 when allocations overlap or lose their bytes
 #include <stdint.h>
 
 #include <tessera/abi/kernel.capnp.h>
 #include <tessera/string.h>
 #include <tessera/sys/debug.h>
+#include <tessera/sys/heap.h>
 #include <tessera/sys/ipc.h>
 #include <tessera/sys/kernel_transport.h>
 #include <tessera/sys/process.h>
@@ -46,6 +49,36 @@ int check_startup(const sys::StartupBlock& block) {
   }
   return errors;
 }
+// Allocates blocks of many sizes, fills each with its own pattern, checks them all, frees them,
+// then takes most of the heap in one block.
+int check_heap(const sys::StartupBlock& block) {
+  auto* probe = new (std::nothrow) uint8_t[16];
+  if (probe == nullptr) return 3;
+  delete[] probe;
+  constexpr int kBlocks = 64;
+  uint8_t* blocks[kBlocks] = {};
+  for (int i = 0; i < kBlocks; ++i) {
+    const size_t size = 16 + static_cast<size_t>(i) * 97;
+    blocks[i] = new (std::nothrow) uint8_t[size];
+    if (blocks[i] == nullptr) return 4;
+    memset(blocks[i], i + 1, size);
+  }
+  for (int i = 0; i < kBlocks; ++i) {
+    const size_t size = 16 + static_cast<size_t>(i) * 97;
+    for (size_t b = 0; b < size; ++b) {
+      if (blocks[i][b] != static_cast<uint8_t>(i + 1)) return 4;
+    }
+    delete[] blocks[i];
+  }
+  const auto address = reinterpret_cast<uint64_t>(blocks[0]);
+  if (address < block.heap_address || address >= block.heap_address + block.heap_bytes) return 4;
+  auto* large = new (std::nothrow) uint8_t[block.heap_bytes - block.heap_bytes / 4];
+  if (large == nullptr) return 4;
+  large[0] = 1;
+  large[block.heap_bytes - block.heap_bytes / 4 - 1] = 2;
+  delete[] large;
+  return sys::process_heap().live_allocations() == 0 ? 0 : 4;
+}
 }  // namespace
 
 int main(uint64_t argument) {
@@ -59,6 +92,8 @@ int main(uint64_t argument) {
     sys::exit_process(parse_status(block->argument + 5));
   } else if (strcmp(block->argument, "startup") == 0) {
     sys::exit_process(check_startup(*block));
+  } else if (strcmp(block->argument, "heap") == 0) {
+    sys::exit_process(check_heap(*block));
   }
   sys::exit_process(100);  // an argument this program does not know
 }

@@ -55,18 +55,28 @@ def boot_until(command: str, cwd: Path, env: dict[str, str], wanted: list[str]) 
     (or BOOT_SECONDS pass), then ends it; returns the texts that never appeared."""
     print("$", command, flush=True)
     process = subprocess.Popen(shlex.split(command), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               start_new_session=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     missing = list(wanted)
     deadline = time.monotonic() + BOOT_SECONDS
-    os.set_blocking(process.stdout.fileno(), False)
+    fd = process.stdout.fileno()
+    os.set_blocking(fd, False)
     output = ""
-    while missing and time.monotonic() < deadline and process.poll() is None:
-        chunk = process.stdout.read() or ""
-        output += chunk
-        missing = [text for text in missing if text not in output]
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGTERM)
+    while missing and time.monotonic() < deadline:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            chunk = None
+        if chunk == b"":
+            break  # it ended
+        if chunk:
+            output += chunk.decode(errors="replace")
+            missing = [text for text in missing if text not in output]
+        else:
+            time.sleep(0.2)
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
     process.wait(timeout=30)
     print("\n".join(output.splitlines()[-20:]), flush=True)
     return missing

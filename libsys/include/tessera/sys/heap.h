@@ -96,6 +96,12 @@ constexpr uint64_t kRootRuntimeSlots = 16;
 SlotRegion root_runtime_slots(const BootInfo& info);
 SlotRegion root_free_slots(const BootInfo& info);
 
+// Makes `bytes` of memory already mapped read/write at `address` (by the process's parent, e.g.
+// ProcessOptions::heap_bytes) the process heap, guarded by a Mutex on `lock_notification` (0: no
+// lock, for single-threaded programs). Busy when there is a heap already; InvalidArgument for
+// a null or unaligned range.
+Result<void> adopt_process_heap(uint64_t address, uint64_t bytes, CPtr lock_notification);
+
 // Makes `bytes` (a multiple of 2 MiB) of 2 MiB frames from `memory`, maps them read/write at
 // `address` (2 MiB aligned) in `vspace`, and makes them the process heap, guarded by a Mutex
 // sleeping on `lock_notification` (0: no lock, for single-threaded programs). Page tables made

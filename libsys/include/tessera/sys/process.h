@@ -45,7 +45,13 @@ constexpr uint64_t kProcessStackBottom = kProcessWindow + 0x3000;  // above the 
 constexpr uint32_t kMaxProcessStackPages = 32;
 
 constexpr uint64_t kStartupMagic = 0x434f525041525453ull;  // "STRAPROC"
-constexpr uint32_t kStartupVersion = 1;
+constexpr uint32_t kStartupVersion = 2;
+
+// Where a process's heap is mapped when its parent gives it one (ProcessOptions::heap_bytes): the
+// root task's heap address, in 2 MiB frames, at most kMaxProcessHeapBytes.
+constexpr uint64_t kProcessHeapAddress = 0x0000100000000000ull;
+constexpr uint64_t kProcessHeapFrameBytes = uint64_t{1} << 21;
+constexpr uint64_t kMaxProcessHeapBytes = 32ull << 20;
 
 // The label of the message exit_process sends on the fault endpoint: above every FaultKind, so a
 // supervisor tells an exit from a fault. Word 0 is the status.
@@ -66,6 +72,12 @@ struct StartupBlock {
   uint64_t ipc_buffer;
   uint64_t stack_top;
   SlotRegion empty;  // free slots of its CNode
+  // Its heap (heap_bytes 0: none): mapped read/write at heap_address by the parent, with the
+  // notifications the start-up code makes its heap lock and the main thread's park word from.
+  uint64_t heap_address;
+  uint64_t heap_bytes;
+  uint64_t heap_lock;     // slot of a notification
+  uint64_t park;          // slot of a notification
   char name[kProcessNameBytes];
   char argument[kProcessArgumentBytes];
   StartupGrant grants[kMaxProcessGrants];
@@ -147,6 +159,9 @@ struct ProcessOptions {
   const Grant* grants = nullptr;
   uint32_t grant_count = 0;    // at most kMaxProcessGrants
   uint32_t stack_pages = 8;    // 1..kMaxProcessStackPages
+  // A heap for operator new: a multiple of 2 MiB up to kMaxProcessHeapBytes (0: none), mapped at
+  // kProcessHeapAddress; the start-up code adopts it (StartupBlock::heap_*).
+  uint64_t heap_bytes = 0;
   // Not null: start the process like the root task (see BootInfoStart); `argument` and `grants`
   // must then be empty (the command line and the untyped caps take their place).
   const BootInfoStart* boot_info = nullptr;
@@ -210,6 +225,9 @@ class Process {
   Result<void> build(const uint8_t* image, size_t size, const ProcessOptions& options);
   Result<void> grant_capabilities(const ProcessOptions& options, StartupBlock* block);
   Result<void> make_thread(const ProcessOptions& options);
+  // Maps options.heap_bytes of 2 MiB frames at kProcessHeapAddress and moves the heap lock and
+  // park notifications into the child's CNode (first free slots); fills the block's heap fields.
+  Result<void> make_heap(const ProcessOptions& options, StartupBlock* block);
   // The root-task layout (BootInfoStart): fills the CNode, writes the BootInfo page, starts.
   Result<void> build_boot_info(const ProcessOptions& options, CreatedTables* scratch_tables);
   // Moves the parent's cap in *parent_slot into the child's CNode and gives the slot back.
@@ -245,6 +263,7 @@ class Process {
   uint64_t entry_ = 0;
   uint32_t page_count_ = 0;
   Page pages_[kMaxPages] = {};
+  CPtr heap_frames_[kMaxProcessHeapBytes / kProcessHeapFrameBytes] = {};
   CreatedTables tables_;
   char name_[kProcessNameBytes] = {};
 };

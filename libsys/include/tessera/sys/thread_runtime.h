@@ -102,4 +102,10 @@ class JoinableThread {
 // start-up code after init_root_thread.
 Result<void> init_root_runtime(const BootInfo& info);
 
+struct StartupBlock;
+// A spawned process's runtime: adopts the heap its parent mapped (StartupBlock::heap_*) and
+// installs the main thread's record with the parent-made park notification. Called by the
+// start-up code when the block names a heap.
+Result<void> init_process_runtime(const StartupBlock& block);
+
 }  // namespace tessera::sys
