@@ -108,6 +108,23 @@ void supervise_until(Context& t, init::System& system, Done done) {
   t.check(done(), "the awaited supervision events did not arrive");
 }
 
+// Starts `description` in the test system and supervises it until none of its programs runs;
+// nullptr (after a failed check) when it did not start.
+init::System* run_until_all_ended(Context& t, Env& env, const init::SystemDescription& description, LogCapture& log) {
+  log = LogCapture{};
+  init::System& system = test_system(log);
+  if (!expect_ok(t, system.start(env.memory, description), "start")) return nullptr;
+  auto ended = [&] {
+    for (uint32_t i = 0; i < description.program_count; ++i) {
+      if (system.status(i).state == ProgramState::Running) return false;
+    }
+    return true;
+  };
+  RootPriority lowered(env);
+  supervise_until(t, system, ended);
+  return &system;
+}
+
 TESSERA_USER_TEST(PROC0001, pass, "kv spawned from its embedded image answers put/get/delete/watch over IPC") {
   Env env(t);
   const init::EmbeddedFile& kv_image = image(t, "kv");
@@ -182,19 +199,9 @@ TESSERA_USER_TEST(PROC0003, pass, "exits are reported with their status; a succe
     return;
   }
   static LogCapture log;
-  log = LogCapture{};
-  init::System& system = test_system(log);
-  if (!expect_ok(t, system.start(env.memory, description), "start")) return;
-  auto ended = [&] {
-    for (uint32_t i = 0; i < 3; ++i) {
-      if (system.status(i).state == ProgramState::Running) return false;
-    }
-    return true;
-  };
-  {
-    RootPriority lowered(env);
-    supervise_until(t, system, ended);
-  }
+  init::System* started = run_until_all_ended(t, env, description, log);
+  if (started == nullptr) return;
+  init::System& system = *started;
   const init::ProgramStatus& ok = system.status(system.program_index("ok"));
   const init::ProgramStatus& bad = system.status(system.program_index("bad"));
   const init::ProgramStatus& layout = system.status(system.program_index("layout"));
@@ -218,19 +225,9 @@ TESSERA_USER_TEST(PROC0009, pass, "heap=2M gives a program a working operator ne
     return;
   }
   static LogCapture log;
-  log = LogCapture{};
-  init::System& system = test_system(log);
-  if (!expect_ok(t, system.start(env.memory, description), "start")) return;
-  auto ended = [&] {
-    for (uint32_t i = 0; i < 2; ++i) {
-      if (system.status(i).state == ProgramState::Running) return false;
-    }
-    return true;
-  };
-  {
-    RootPriority lowered(env);
-    supervise_until(t, system, ended);
-  }
+  init::System* started = run_until_all_ended(t, env, description, log);
+  if (started == nullptr) return;
+  init::System& system = *started;
   const init::ProgramStatus& with = system.status(system.program_index("withheap"));
   const init::ProgramStatus& without = system.status(system.program_index("noheap"));
   t.check(with.state == ProgramState::Exited && with.exit_status == 0,
