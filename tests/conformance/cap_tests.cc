@@ -148,6 +148,70 @@ TESSERA_USER_TEST(RETYPE0004, pass, "revoking an untyped frees all of it for reu
   if (copy != 0) (void)env.slots.free(copy);
 }
 
+TESSERA_USER_TEST(RETYPE0006, pass, "Untyped.describe: address, size and device flag as BootInfo says; the watermark follows retype") {
+  Env env(t);
+  const CPtr untyped = env.spare_untyped(16, 30);
+  if (untyped == 0) return;
+  const tessera::UntypedDescriptor& d = env.describe_untyped(untyped);
+  auto before = env.untyped(untyped).describe();
+  if (!expect_ok(t, before, "describe")) return;
+  t.check(before->paddr() == d.phys && before->size_bits() == d.size_bits && !before->is_device(),
+          "describe says 0x%lx, 2^%u, device %d; BootInfo 0x%lx, 2^%u", before->paddr(), before->size_bits(),
+          before->is_device() ? 1 : 0, d.phys, d.size_bits);
+  t.check(before->watermark() == 0, "an unused untyped has watermark %lu", before->watermark());
+  const CPtr endpoint = env.slot();
+  const CPtr frame = env.slot();
+  expect_ok(t, env.untyped(untyped).retype(ObjectType::Endpoint, 0, kRootCNodeRef, 0, 0, endpoint, 1), "endpoint");
+  expect_ok(t, env.untyped(untyped).retype(ObjectType::Frame4k, 0, kRootCNodeRef, 0, 0, frame, 1), "frame");
+  auto after = env.untyped(untyped).describe();
+  // The endpoint at offset 0, the frame aligned to 4 KiB after it.
+  if (expect_ok(t, after, "describe after retype")) t.check(after->watermark() == 8192, "watermark %lu", after->watermark());
+  t.check(env.address_of(frame) == d.phys + 4096, "the frame is not where the watermark says");
+  env.drop(frame);
+  env.drop(endpoint);
+  auto reset = env.untyped(untyped).describe();
+  if (expect_ok(t, reset, "describe after delete")) t.check(reset->watermark() == 0, "watermark %lu", reset->watermark());
+  for (uint64_t i = 0; i < env.info.untyped.end - env.info.untyped.start && i < tessera::kMaxBootUntypeds; ++i) {
+    if (env.info.untyped_list[i].is_device == 0) continue;
+    auto device = env.untyped(env.info.untyped.start + i).describe();
+    if (expect_ok(t, device, "describe a device untyped")) t.check(device->is_device(), "not marked as device memory");
+  }
+}
+
+TESSERA_USER_TEST(BOOTINFO0001, pass, "a test's process has the root task's layout: fixed slots, regions, BootInfo") {
+  Env env(t);
+  const BootInfo& info = env.info;
+  t.check(info.version == tessera::kBootInfoVersion && info.root_cnode_radix == tessera::kRootCNodeRadix,
+          "version %u radix %lu", info.version, info.root_cnode_radix);
+  t.check(info.ipc_buffer == tessera::kRootIpcBufferAddress, "ipc buffer 0x%lx", info.ipc_buffer);
+  // Each fixed slot holds a capability of its type: an invocation of another type's interface is
+  // refused with IllegalOperation only when the slot holds that type.
+  t.check(env.tcb(tessera::kSlotRootTcb).get_stats().ok(), "slot 1 is not its TCB");
+  t.check(!env.is_empty(tessera::kSlotRootVSpace) && !env.is_empty(tessera::kSlotSchedControl), "slots 3, 6");
+  t.check(env.frame(tessera::kSlotBootInfoFrame).get_address().ok(), "slot 7 is not a frame");
+  t.check(env.frame(tessera::kSlotIpcBufferFrame).get_address().ok(), "slot 8 is not a frame");
+  // The regions follow each other and end at the end of the CNode.
+  t.check(info.image_frames.start < info.image_frames.end && info.image_frames.end <= info.untyped.start &&
+              info.untyped.end == info.empty.start && info.empty.end == uint64_t{1} << tessera::kRootCNodeRadix,
+          "regions: image [%lu,%lu) untyped [%lu,%lu) empty [%lu,%lu)", info.image_frames.start, info.image_frames.end,
+          info.untyped.start, info.untyped.end, info.empty.start, info.empty.end);
+  for (CPtr f = info.image_frames.start; f < info.image_frames.end; ++f) {
+    if (!t.check(env.frame(f).get_address().ok(), "image slot %lu is not a frame", f)) break;
+  }
+  t.check(info.supervisor_endpoint == 0 || !env.is_empty(info.supervisor_endpoint), "no supervisor endpoint in slot %lu",
+          info.supervisor_endpoint);
+  uint64_t ram = 0;
+  for (uint64_t i = 0; i < info.untyped.end - info.untyped.start; ++i) {
+    auto d = env.untyped(info.untyped.start + i).describe();
+    if (!expect_ok(t, d, "describe a granted untyped")) break;
+    t.check(d->paddr() == info.untyped_list[i].phys && d->size_bits() == info.untyped_list[i].size_bits,
+            "untyped %lu: describe 0x%lx 2^%u, BootInfo 0x%lx 2^%u", i, d->paddr(), d->size_bits(),
+            info.untyped_list[i].phys, info.untyped_list[i].size_bits);
+    if (!d->is_device()) ram += uint64_t{1} << d->size_bits();
+  }
+  t.check(ram == info.free_memory_bytes, "free_memory_bytes %lu, untyped RAM %lu", info.free_memory_bytes, ram);
+}
+
 TESSERA_USER_TEST(RETYPE0005, pass, "retype rejects bad types, sizes, counts and destinations") {
   Env env(t);
   const CPtr untyped = env.spare_untyped(16, 30);
