@@ -108,9 +108,11 @@ void supervise_until(Context& t, init::System& system, Done done) {
   t.check(done(), "the awaited supervision events did not arrive");
 }
 
-// Starts `description` in the test system and supervises it until none of its programs runs;
-// nullptr (after a failed check) when it did not start.
-init::System* run_until_all_ended(Context& t, Env& env, const init::SystemDescription& description, LogCapture& log) {
+// Parses `text` into `description`, starts it in the test system and supervises it until none of
+// its programs runs; nullptr (after a failed check) when it did not parse or start.
+init::System* run_until_all_ended(Context& t, Env& env, const char* text, init::SystemDescription& description,
+                                  LogCapture& log) {
+  if (!parse(t, text, &description)) return nullptr;
   log = LogCapture{};
   init::System& system = test_system(log);
   if (!expect_ok(t, system.start(env.memory, description), "start")) return nullptr;
@@ -190,16 +192,13 @@ TESSERA_USER_TEST(PROC0002, pass, "a faulting program is logged by name and rest
 TESSERA_USER_TEST(PROC0003, pass, "exits are reported with their status; a successful exit is not restarted") {
   Env env(t);
   static init::SystemDescription description;
-  if (!parse(t,
-             "endpoint unused\n"
-             "program ok image=proctest restart=yes arg=exit=0\n"
-             "program bad image=proctest arg=exit=7 grants=endpoint:unused:w\n"
-             "program layout image=proctest arg=startup grants=endpoint:unused:r\n",
-             &description)) {
-    return;
-  }
   static LogCapture log;
-  init::System* started = run_until_all_ended(t, env, description, log);
+  init::System* started = run_until_all_ended(t, env,
+                                              "endpoint unused\n"
+                                              "program ok image=proctest restart=yes arg=exit=0\n"
+                                              "program bad image=proctest arg=exit=7 grants=endpoint:unused:w\n"
+                                              "program layout image=proctest arg=startup grants=endpoint:unused:r\n",
+                                              description, log);
   if (started == nullptr) return;
   init::System& system = *started;
   const init::ProgramStatus& ok = system.status(system.program_index("ok"));
@@ -218,14 +217,11 @@ TESSERA_USER_TEST(PROC0003, pass, "exits are reported with their status; a succe
 TESSERA_USER_TEST(PROC0009, pass, "heap=2M gives a program a working operator new; without it new returns nullptr") {
   Env env(t);
   static init::SystemDescription description;
-  if (!parse(t,
-             "program withheap image=proctest heap=2M arg=heap\n"
-             "program noheap image=proctest arg=heap\n",
-             &description)) {
-    return;
-  }
   static LogCapture log;
-  init::System* started = run_until_all_ended(t, env, description, log);
+  init::System* started = run_until_all_ended(t, env,
+                                              "program withheap image=proctest heap=2M arg=heap\n"
+                                              "program noheap image=proctest arg=heap\n",
+                                              description, log);
   if (started == nullptr) return;
   init::System& system = *started;
   const init::ProgramStatus& with = system.status(system.program_index("withheap"));
