@@ -70,16 +70,13 @@ Result<void> init_process_heap(UntypedAllocator& memory, CreatedTables* tables, 
     frames[i] = *frame;
     r = map_frame(memory, MapRequest{vspace, frames[i], address + i * kFrameBytes, PageSize::k2M}, tables);
   }
-  if (r.ok()) r = heap.init(reinterpret_cast<void*>(address), bytes);
+  if (r.ok()) r = adopt_process_heap(address, bytes, lock_notification);
   if (!r.ok()) {
     for (uint64_t i = 0; i < count; ++i) {
       if (frames[i] != 0) (void)memory.free(frames[i]);
     }
-    return r;
   }
-  if (lock_notification != 0) heap_lock = new (lock_storage) Mutex(lock_notification);
-  __atomic_store_n(&heap_ready, true, __ATOMIC_RELEASE);
-  return {};
+  return r;
 }
 
 Result<void> adopt_process_heap(uint64_t address, uint64_t bytes, CPtr lock_notification) {

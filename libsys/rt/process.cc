@@ -14,8 +14,6 @@ using CNodeClient = abi::CNode::Client<KernelTransport>;
 using TcbClient = abi::Tcb::Client<KernelTransport>;
 
 constexpr uint64_t kUserRflags = 0x202;  // IF and the always-one bit
-// A CNode's guard data word (docs/capabilities.md): guard size in bits 0-5, guard value 0 above.
-// With 64 - radix guard bits a cptr is the slot index at depth 64.
 // What a child may do with its fault endpoint: send (exit_process) and fault (Write + GrantReply).
 constexpr uint8_t kFaultEndpointRights = abi::kRightWrite | abi::kRightGrantReply;
 
@@ -30,7 +28,8 @@ bool copy_text(char* out, size_t capacity, const char* text) {
   return text[n] == '\0';
 }
 
-// The guard that makes a CNode of 2^radix slots addressable by slot index at depth 64.
+// A CNode's guard data word (docs/capabilities.md): guard size in bits 0-5, guard value 0 above.
+// With 64 - radix guard bits a cptr is the slot index at depth 64.
 uint64_t guard_for(uint8_t radix) { return uint64_t{64} - radix; }
 
 // Slot 9 of a process started like the root task: its supervisor's endpoint (BootInfoStart).
@@ -185,9 +184,8 @@ Result<void> Process::build_boot_info(const ProcessOptions& options, CreatedTabl
   UntypedDescriptor described[kMaxBootInfoStartUntypeds] = {};
   uint64_t free_bytes = 0;
   for (uint32_t i = 0; i < start.untyped_count; ++i) {
-    const auto d = TRY((abi::Untyped::Client<KernelTransport>(memory_->kernel(), start.untyped[i]).describe()));
-    described[i] = UntypedDescriptor{d.paddr(), d.size_bits(), static_cast<uint8_t>(d.is_device() ? 1 : 0), {}};
-    if (!d.is_device()) free_bytes += uint64_t{1} << d.size_bits();
+    described[i] = TRY(describe_untyped(memory_->kernel(), start.untyped[i]));
+    if (described[i].is_device == 0) free_bytes += uint64_t{1} << described[i].size_bits;
   }
 
   // The BootInfo page, written in place through a scratch mapping while its frame is still the

@@ -27,14 +27,14 @@ extern "C" [[noreturn]] void tessera_start(uint64_t argument) {
     if (!runtime.ok()) tessera::sys::print("start: no heap (error %u)\n", static_cast<unsigned>(runtime.error()));
   }
   // A spawned process whose parent gave it a heap (ProcessOptions::heap_bytes).
-  if (const tessera::sys::StartupBlock* block = tessera::sys::startup_block(argument);
-      block != nullptr && block->heap_bytes != 0) {
+  const tessera::sys::StartupBlock* block = tessera::sys::startup_block(argument);
+  if (block != nullptr && block->heap_bytes != 0) {
     const auto runtime = tessera::sys::init_process_runtime(*block);
     if (!runtime.ok()) tessera::sys::print("start: no heap (error %u)\n", static_cast<unsigned>(runtime.error()));
   }
   const int status = main(argument);
   // A spawned process tells its supervisor (through its fault endpoint) that it is done.
-  if (tessera::sys::startup_block(argument) != nullptr || (boot_info && info->supervisor_endpoint != 0)) {
+  if (block != nullptr || (boot_info && info->supervisor_endpoint != 0)) {
     tessera::sys::exit_process(status);
   }
   if (status != 0) tessera::sys::print("process exited with status %d\n", status);

@@ -22,13 +22,6 @@ void vprint_line(const char* prefix, const char* fmt, va_list args) {
   buffer[n++] = '\n';
   debug_write(buffer, n);
 }
-
-const Test* find(const char* name, size_t length) {
-  for (const Test* t = __tessera_tests_start; t < __tessera_tests_end; ++t) {
-    if (strlen(t->name) == length && memcmp(t->name, name, length) == 0) return t;
-  }
-  return nullptr;
-}
 }  // namespace
 
 bool Context::check(bool condition, const char* fmt, ...) {
@@ -64,7 +57,12 @@ void Context::expect_fault(const char* text) {
   }
 }
 
-const Test* find_test(const char* name) { return find(name, strlen(name)); }
+const Test* find_test(const char* name) {
+  for (const Test* t = __tessera_tests_start; t < __tessera_tests_end; ++t) {
+    if (strcmp(t->name, name) == 0) return t;
+  }
+  return nullptr;
+}
 
 const char* expect_name(Expect e) {
   switch (e) {
@@ -81,17 +79,43 @@ void list_tests() {
   }
 }
 
-int run_test(const char* name) {
+Outcome run_test(const char* name) {
   const Test* test = find_test(name);
-  if (test == nullptr) {
-    print("# no such test: %s\n", name);
-    return 2;
-  }
+  if (test == nullptr) return Outcome::missing;
   print("# running %s: %s\n", test->name, test->description);
   Context context;
   test->run(context);
-  if (test->expect != Expect::pass) context.check(false, "expected the test to fault, but it returned");
-  return context.failed() ? 1 : 0;
+  if (test->expect != Expect::pass) context.check(false, "expected the test to end on purpose, but it returned");
+  return context.failed() ? Outcome::failed : Outcome::passed;
+}
+
+int run_selection(const char* selection, RunOne run, void* context) {
+  int number = 0, passed = 0, failed = 0;
+  for (const char* p = selection; *p != '\0';) {
+    const char* end = p;
+    while (*end != '\0' && *end != ',') ++end;
+    const size_t length = static_cast<size_t>(end - p);
+    if (length > 0) {
+      ++number;
+      char name[64] = {};  // longer than any test name: a longer one is missing
+      Outcome outcome = Outcome::missing;
+      if (length < sizeof(name)) {
+        memcpy(name, p, length);
+        outcome = run(name, context);
+      }
+      if (outcome == Outcome::passed) {
+        ++passed;
+        print("ok %d - %s\n", number, name);
+      } else {
+        ++failed;
+        if (outcome == Outcome::missing) print("# no such test\n");
+        print("not ok %d - %.*s\n", number, static_cast<int>(length), p);
+      }
+    }
+    p = *end == ',' ? end + 1 : end;
+  }
+  print("TESTS-DONE passed=%d failed=%d\n", passed, failed);
+  return failed;
 }
 
 bool command_line_value(const char* cmdline, const char* key, char* out, size_t capacity) {
@@ -119,34 +143,8 @@ bool run_from_command_line(const char* cmdline) {
     print("TESTS-END\n");
     exit_machine(0);
   }
-  int number = 0, passed = 0, failed = 0;
-  for (const char* p = selection; *p != '\0';) {
-    const char* end = p;
-    while (*end != '\0' && *end != ',') ++end;
-    const size_t length = static_cast<size_t>(end - p);
-    if (length > 0) {
-      ++number;
-      const Test* test = find(p, length);
-      if (test == nullptr) {
-        print("# no such test\nnot ok %d - %.*s\n", number, static_cast<int>(length), p);
-        ++failed;
-      } else {
-        print("# running %s: %s\n", test->name, test->description);
-        Context context;
-        test->run(context);
-        if (test->expect == Expect::panic) context.check(false, "expected the run to end, but the test returned");
-        if (context.failed()) {
-          ++failed;
-          print("not ok %d - %s\n", number, test->name);
-        } else {
-          ++passed;
-          print("ok %d - %s\n", number, test->name);
-        }
-      }
-    }
-    p = *end == ',' ? end + 1 : end;
-  }
-  print("TESTS-DONE passed=%d failed=%d\n", passed, failed);
+  const int failed = run_selection(
+      selection, [](const char* name, void*) { return run_test(name); }, nullptr);
   exit_machine(failed == 0 ? 0 : 1);
 }
 

@@ -25,6 +25,11 @@ uint8_t object_size_bits(ObjectType type, uint8_t size_bits) {
   return 0;
 }
 
+Result<UntypedDescriptor> describe_untyped(KernelTransport& kernel, CPtr untyped) {
+  const auto d = TRY(abi::Untyped::Client<KernelTransport>(kernel, untyped).describe());
+  return UntypedDescriptor{d.paddr(), d.size_bits(), static_cast<uint8_t>(d.is_device() ? 1 : 0), {}};
+}
+
 UntypedAllocator::UntypedAllocator(const BootInfo& info, KernelTransport& kernel, SlotAllocator& slots,
                                    CPtr root_cnode)
     : info_(info), kernel_(kernel), slots_(slots), root_cnode_(root_cnode) {}

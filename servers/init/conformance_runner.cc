@@ -46,7 +46,7 @@ constexpr uint8_t kDeviceGrantBits = 12;
 constexpr uint32_t kStackPages = 16;  // as the root task's 64 KiB
 constexpr uint8_t kTestPriority = 255;  // the root task's priority and MCP
 
-enum class Outcome : uint8_t { Passed, Failed, Missing };
+using testing::Outcome;
 
 bool contains(const char* text, const char* part) {
   const size_t n = strlen(part);
@@ -68,6 +68,7 @@ struct Runner {
   CPtr scratch = 0;          // for the wholeness probe
   bool have_irq_control = true;
   bool have_io_port_control = true;
+  uint64_t tests_run = 0;  // also the badge of the current test's process
 
   explicit Runner(const BootInfo& boot)
       : info(boot),
@@ -125,9 +126,8 @@ Result<void> setup(Runner& r) {
   r.endpoint = TRY(r.memory.allocate(ObjectType::Endpoint));
   r.test_memory = TRY(r.memory.allocate(ObjectType::Untyped, kTestMemoryBits));
   r.scratch = TRY(r.slots.alloc());
-  const auto d = TRY(UntypedClient(r.kernel, r.test_memory).describe());
   test_memory_info.untyped = tessera::SlotRegion{r.test_memory, r.test_memory + 1};
-  test_memory_info.untyped_list[0] = tessera::UntypedDescriptor{d.paddr(), d.size_bits(), 0, {}};
+  test_memory_info.untyped_list[0] = TRY(sys::describe_untyped(r.kernel, r.test_memory));
   const uint64_t count = tessera::min<uint64_t>(r.info.untyped.end - r.info.untyped.start, tessera::kMaxBootUntypeds);
   for (uint64_t i = 0; i < count; ++i) {
     const tessera::UntypedDescriptor& u = r.info.untyped_list[i];
@@ -147,7 +147,7 @@ Outcome await_end(Runner& r, uint64_t badge) {
     sys::Received in{};
     if (const Error e = sys::recv(r.endpoint, &in); e != Error::Ok) {
       sys::print("# runner: receive failed (error %u)\n", static_cast<unsigned>(e));
-      return Outcome::Failed;
+      return Outcome::failed;
     }
     const tessera::IpcBuffer* buffer = sys::ipc_buffer();
     if (in.badge != badge) continue;  // cannot happen: every earlier test's objects are gone
@@ -162,24 +162,24 @@ Outcome await_end(Runner& r, uint64_t badge) {
     }
     if (label == sys::kProcessExitLabel && in.info.length_words >= 1) {
       const auto status = static_cast<int64_t>(buffer->msg[0]);
-      if (status == 2) return Outcome::Missing;
+      if (status == 2) return Outcome::missing;
       if (expecting && status == 0) {
         sys::print("# check failed: the test expected a fault containing \"%s\" but ended normally\n", expected);
-        return Outcome::Failed;
+        return Outcome::failed;
       }
       if (status != 0 && status != 1) sys::print("# the test's process exited with status %ld\n", status);
-      return status == 0 ? Outcome::Passed : Outcome::Failed;
+      return status == 0 ? Outcome::passed : Outcome::failed;
     }
     const uint64_t words[3] = {buffer->msg[0], buffer->msg[1], buffer->msg[2]};
     char description[160];
     describe_fault(label, words, description, sizeof(description));
     sys::print("# the test's process faulted: %s\n", description);
-    if (!expecting) return Outcome::Failed;
+    if (!expecting) return Outcome::failed;
     if (!contains(description, expected)) {
       sys::print("# check failed: expected a fault containing \"%s\"\n", expected);
-      return Outcome::Failed;
+      return Outcome::failed;
     }
-    return Outcome::Passed;
+    return Outcome::passed;
   }
 }
 
@@ -226,7 +226,7 @@ Outcome run_one(Runner& r, const char* name, uint64_t badge) {
     Result<CPtr> g = test_memory.allocate(ObjectType::Untyped, bits);
     if (!g.ok()) {
       sys::print("# runner: cannot carve the test's untyped (error %u)\n", static_cast<unsigned>(g.error()));
-      return Outcome::Failed;
+      return Outcome::failed;
     }
     grants[grant_count++] = *g;
   }
@@ -255,15 +255,15 @@ Outcome run_one(Runner& r, const char* name, uint64_t badge) {
   options.stack_pages = kStackPages;
   options.boot_info = &start;
   Result<sys::Process> process = sys::Process::spawn(test_memory, r.image->data, r.image->size, options);
-  Outcome outcome = Outcome::Failed;
+  Outcome outcome = Outcome::failed;
   sys::Process dead;
   if (process.ok()) {
     outcome = await_end(r, badge);
   } else {
     sys::print("# runner: cannot start the test's process (error %u)\n", static_cast<unsigned>(process.error()));
   }
-  if (!clean_up(r, process.ok() ? *process : dead, grants, grant_count) && outcome == Outcome::Passed) {
-    outcome = Outcome::Failed;
+  if (!clean_up(r, process.ok() ? *process : dead, grants, grant_count) && outcome == Outcome::passed) {
+    outcome = Outcome::failed;
   }
   return outcome;
 }
@@ -272,16 +272,14 @@ Outcome run_one(Runner& r, const char* name, uint64_t badge) {
   // The program prints its own TEST lines.
   const Outcome o = run_one(r, "list", 1);
   sys::print("TESTS-END\n");
-  sys::exit_machine(o == Outcome::Passed ? 0 : 1);
+  sys::exit_machine(o == Outcome::passed ? 0 : 1);
 }
 
 }  // namespace
 
 void run_conformance(const BootInfo& info) {
-  static Runner* runner = nullptr;
-  alignas(Runner) static uint8_t storage[sizeof(Runner)];
-  runner = new (storage) Runner(info);
-  Runner& r = *runner;
+  alignas(Runner) static uint8_t storage[sizeof(Runner)];  // no global constructors
+  Runner& r = *new (storage) Runner(info);
   char selection[sizeof(BootInfo::cmdline)];
   if (!testing::command_line_value(info.cmdline, "test", selection, sizeof(selection)) || selection[0] == '\0') {
     sys::print("# conformance: no test= on the command line\nTESTS-DONE passed=0 failed=0\n");
@@ -293,31 +291,14 @@ void run_conformance(const BootInfo& info) {
     sys::exit_machine(1);
   }
   if (strcmp(selection, "list") == 0) list(r);
-  int number = 0, passed = 0, failed = 0;
-  for (const char* p = selection; *p != '\0';) {
-    const char* end = p;
-    while (*end != '\0' && *end != ',') ++end;
-    const size_t length = static_cast<size_t>(end - p);
-    if (length > 0) {
-      char name[sys::kProcessNameBytes] = {};
-      ++number;
-      Outcome o = Outcome::Missing;
-      if (length < sizeof(name)) {
-        memcpy(name, p, length);
-        o = run_one(r, name, static_cast<uint64_t>(number));
-      }
-      if (o == Outcome::Passed) {
-        ++passed;
-        sys::print("ok %d - %s\n", number, name);
-      } else {
-        ++failed;
-        if (o == Outcome::Missing) sys::print("# no such test\n");
-        sys::print("not ok %d - %.*s\n", number, static_cast<int>(length), p);
-      }
-    }
-    p = *end == ',' ? end + 1 : end;
-  }
-  sys::print("TESTS-DONE passed=%d failed=%d\n", passed, failed);
+  // Each test's process is badged with the test's number, so the runner knows who speaks.
+  const int failed = testing::run_selection(
+      selection,
+      [](const char* name, void* context) {
+        Runner& runner = *static_cast<Runner*>(context);
+        return run_one(runner, name, ++runner.tests_run);
+      },
+      &r);
   sys::exit_machine(failed == 0 ? 0 : 1);
 }
 

@@ -28,5 +28,5 @@ int main(uint64_t argument) {
     testing::list_tests();
     return 0;
   }
-  return testing::run_test(name);
+  return static_cast<int>(testing::run_test(name));
 }

@@ -51,9 +51,18 @@ bool command_line_value(const char* cmdline, const char* key, char* out, size_t 
 const Test* find_test(const char* name);
 // Prints `TEST <name> <pass|panic|fault> <description>` for every test, in name order.
 void list_tests();
-// Runs one test in this process and returns 0 when it passed, 1 when a check failed and 2 when
-// there is no such test. The supervisor prints the result line (tessera/sys/testing.h protocol).
-int run_test(const char* name);
+
+enum class Outcome : uint8_t { passed = 0, failed = 1, missing = 2 };
+// Runs one test in this process: `# running ...`, its checks' diagnostics, and how it went (as
+// an int, the conformance program's exit status). The caller prints the result line.
+Outcome run_test(const char* name);
+
+// Runs the comma-separated test names of `selection` one after another with `run` (`context` is
+// passed along), printing `ok N - NAME` or `not ok N - NAME` (after `# no such test` for a missing
+// one) for each and `TESTS-DONE passed=P failed=F` at the end; returns F. Shared by the in-process
+// runner (run_from_command_line) and init's conformance runner, which runs each test in a process.
+using RunOne = Outcome (*)(const char* name, void* context);
+int run_selection(const char* selection, RunOne run, void* context);
 
 // Runs `test=list` or `test=A,B,...` from the command line over the tests in this program, then
 // ends the QEMU run. Returns false (and does nothing) when there is no `test=` word.

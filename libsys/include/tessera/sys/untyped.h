@@ -18,6 +18,10 @@ namespace tessera::sys {
 // SchedContext and the radix of a CNode); 0 for types Retype cannot make.
 uint8_t object_size_bits(abi::ObjectType type, uint8_t size_bits);
 
+// What the untyped cap `untyped` covers (Untyped.describe), as a BootInfo descriptor; the
+// kernel's errors for a cap that is not an untyped.
+Result<UntypedDescriptor> describe_untyped(KernelTransport& kernel, CPtr untyped);
+
 class UntypedAllocator {
  public:
   // Uses the non-device untyped caps `info` lists (slots info.untyped) and puts new caps into
