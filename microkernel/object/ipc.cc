@@ -171,6 +171,14 @@ void wake(Tcb* t) {
 
 // --- notifications ---
 
+// Takes what the notification holds: its word, leaving it idle.
+uint64_t collect(Notification* n) {
+  const uint64_t word = n->word;
+  n->word = 0;
+  n->active = false;
+  return word;
+}
+
 // Ends a wait (Wait, Poll, or a bound thread's endpoint Recv): the word comes back as the badge,
 // with an empty message.
 void complete_with_word(TrapFrame& f, uint64_t word) {
@@ -192,16 +200,14 @@ void deliver_bound(Tcb* t, uint64_t word) {
 // the word, which a bound thread receiving on an endpoint then takes. Returns whether a thread woke.
 bool notify(Notification* n, uint64_t badge) {
   if (Tcb* waiter = pop(n); waiter != nullptr) {
-    complete_with_word(waiter->frame, badge | n->word);
-    n->word = 0;
+    complete_with_word(waiter->frame, badge | collect(n));
     wake(waiter);
     return true;
   }
   n->word |= badge;
+  n->active = true;
   if (Tcb* bound = n->bound; bound != nullptr && bound->ipc_state == IpcState::Receiving) {
-    const uint64_t word = n->word;
-    n->word = 0;
-    deliver_bound(bound, word);
+    deliver_bound(bound, collect(n));
     return true;
   }
   return false;
@@ -217,9 +223,8 @@ bool notify(Notification* n, uint64_t badge) {
 [[noreturn]] void wait(Tcb* t, const cap::Capability& c, bool blocking) {
   if (!c.rights().includes(cap::CapRights::read())) fail(t, Error::InsufficientRights);
   auto* n = layout::phys_to<Notification>(c.phys());
-  if (n->word != 0 || !blocking) {
-    complete_with_word(t->frame, n->word);
-    n->word = 0;
+  if (n->active || !blocking) {
+    complete_with_word(t->frame, collect(n));
     resume(t);
   }
   t->ipc_state = IpcState::WaitingNotification;
@@ -288,9 +293,8 @@ void ipc_receive(Tcb* t, TrapFrame& f, cap::CapSlot* slot, bool blocking) {
 
   if (t->bound_notification != 0) {
     auto* n = layout::phys_to<Notification>(t->bound_notification);
-    if (n->word != 0) {
-      complete_with_word(t->frame, n->word);
-      n->word = 0;
+    if (n->active) {
+      complete_with_word(t->frame, collect(n));
       resume(t);
     }
   }
@@ -428,7 +432,7 @@ bool ipc_fastpath_reply_recv(Tcb* t, TrapFrame& f) {
   if (!slot->cap.rights().includes(cap::CapRights::read())) return false;
   auto* ep = layout::phys_to<Endpoint>(slot->cap.phys());
   if (ep->state == kSenders) return false;  // a message is waiting: the general path receives it
-  if (t->bound_notification != 0 && layout::phys_to<Notification>(t->bound_notification)->word != 0) {
+  if (t->bound_notification != 0 && layout::phys_to<Notification>(t->bound_notification)->active) {
     return false;  // a pending notification completes the receive at once
   }
 
@@ -470,8 +474,7 @@ bool ipc_fastpath_send(Tcb* t, TrapFrame& f) {
     Tcb* waiter = n->head;
     if (waiter == nullptr) return false;
     pop(n);
-    complete_with_word(waiter->frame, slot->cap.badge() | n->word);
-    n->word = 0;
+    complete_with_word(waiter->frame, slot->cap.badge() | collect(n));
     waiter->ipc_state = IpcState::None;
     waiter->state = ThreadState::Running;
     ++waiter->wakeups;

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "arch/x86_64/trap.h"
+#include "cap/object_type.h"
 #include "cap/slot.h"
 #include <tessera/result.h>
 
@@ -21,10 +22,14 @@ struct Endpoint {
 };
 struct Notification {
   uint64_t word;  // ORed badges not yet collected
+  // A signal arrived that nobody collected yet. Separate from `word` because a signal through an
+  // unbadged cap ORs in 0 and must still end the next wait (seL4's Active state).
+  bool active;
   Tcb* head;      // waiters
   Tcb* tail;
   Tcb* bound;     // the thread it is bound to (Tcb.bindNotification), or null
 };
+static_assert(sizeof(Notification) <= (1u << cap::kNotificationBits));
 
 // Binding a notification to a thread: a signal then also ends the thread's Recv on an endpoint,
 // which returns with the notification word as the badge and an empty message (seL4 semantics).

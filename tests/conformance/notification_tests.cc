@@ -137,6 +137,27 @@ Job receiver_on(CPtr endpoint) {
 }
 }  // namespace
 
+TESSERA_USER_TEST(NOTIFICATION0008, pass, "a signal through an unbadged cap stays pending: the next wait returns at once, once") {
+  Env env(t);
+  OwnedCap notification{env, env.make(ObjectType::Notification)};
+  Job first = waiter(notification), second = waiter(notification);
+  first.next = &second;
+  Peer peer(env, 0);
+  if (t.failed() || !peer.ok()) return;
+  // Nobody waits yet: the signal carries badge 0, yet it must not be lost (seL4's Active state).
+  expect_is(t, sys::signal(notification), Error::Ok, "signal through the unbadged cap");
+  if (!peer.run(first)) return;
+  if (!t.check(wait_done(first), "the wait after an unbadged signal blocked: the signal was lost")) return;
+  expect_is(t, first.error, Error::Ok, "the first wait");
+  t.check(first.received.badge == 0, "the first wait returned 0x%lx", first.received.badge);
+  // The first wait collected the signal: the second one sleeps until the next.
+  t.check(!second.is_done(), "the second wait returned without a second signal");
+  expect_is(t, sys::signal(notification), Error::Ok, "second signal");
+  if (!t.check(wait_done(second), "the second waiter did not wake")) return;
+  expect_is(t, second.error, Error::Ok, "the second wait");
+  expect_word(t, notification, 0, "poll after both signals were collected");
+}
+
 TESSERA_USER_TEST(BIND0001, pass, "a signal ends a bound thread's Recv on an endpoint, with the badge as its badge") {
   Env env(t);
   OwnedCap endpoint{env, env.make(ObjectType::Endpoint)};
@@ -176,6 +197,26 @@ TESSERA_USER_TEST(BIND0002, pass, "a bound thread still receives endpoint messag
   expect_is(t, sys::send(endpoint, MessageInfo{77, 0, 0, 0}), Error::Ok, "send");
   if (!t.check(wait_done(second), "the message did not arrive")) return;
   t.check(second.received.info.label == 77, "label %lu", second.received.info.label);
+}
+
+TESSERA_USER_TEST(BIND0005, pass, "an unbadged signal before a bound thread receives ends its next Recv at once") {
+  Env env(t);
+  OwnedCap endpoint{env, env.make(ObjectType::Endpoint)};
+  OwnedCap notification{env, env.make(ObjectType::Notification)};
+  Job first = receiver_on(endpoint), second = receiver_on(endpoint);
+  first.next = &second;
+  Peer peer(env, 0);
+  if (t.failed() || !peer.ok()) return;
+  expect_ok(t, env.tcb(peer.tcb()).bind_notification(CapRef{notification}), "bind");
+  expect_is(t, sys::signal(notification), Error::Ok, "signal through the unbadged cap");
+  if (!peer.run(first)) return;
+  if (!t.check(wait_done(first), "the receive after an unbadged signal blocked: the signal was lost")) return;
+  t.check(first.received.badge == 0 && first.received.info.length_words == 0, "badge 0x%lx, %u words",
+          first.received.badge, first.received.info.length_words);
+  t.check(!second.is_done(), "the second receive returned without a message or signal");
+  expect_is(t, sys::send(endpoint, MessageInfo{78, 0, 0, 0}), Error::Ok, "send");
+  if (!t.check(wait_done(second), "the message did not arrive")) return;
+  t.check(second.received.info.label == 78, "label %lu", second.received.info.label);
 }
 
 TESSERA_USER_TEST(BIND0003, pass, "one notification per thread and one thread per notification; unbind undoes it") {
