@@ -135,6 +135,30 @@ Job receiver_on(CPtr endpoint) {
   job.cap = endpoint;
   return job;
 }
+
+// A signal through a cap badged `badge` (0: the unbadged cap itself) before the bound thread
+// receives ends its first Recv at once with that badge and no message; its second Recv then waits
+// for a real message.
+void pending_signal_ends_next_recv(Context& t, uint64_t badge) {
+  Env env(t);
+  OwnedCap endpoint{env, env.make(ObjectType::Endpoint)};
+  OwnedCap notification{env, env.make(ObjectType::Notification)};
+  OwnedCap badged{env, badge == 0 ? 0 : mint(env, notification, kAllRights, badge)};
+  Job first = receiver_on(endpoint), second = receiver_on(endpoint);
+  first.next = &second;
+  Peer peer(env, 0);
+  if (t.failed() || !peer.ok()) return;
+  expect_ok(t, env.tcb(peer.tcb()).bind_notification(CapRef{notification}), "bind");
+  expect_is(t, sys::signal(badge == 0 ? CPtr{notification} : CPtr{badged}), Error::Ok, "signal");
+  if (!peer.run(first)) return;
+  if (!t.check(wait_done(first), "the receive after the signal blocked: the signal was lost")) return;
+  t.check(first.received.badge == badge && first.received.info.length_words == 0,
+          "first receive: badge 0x%lx, %u words", first.received.badge, first.received.info.length_words);
+  t.check(!second.is_done(), "the second receive returned without a message or signal");
+  expect_is(t, sys::send(endpoint, MessageInfo{77, 0, 0, 0}), Error::Ok, "send");
+  if (!t.check(wait_done(second), "the message did not arrive")) return;
+  t.check(second.received.info.label == 77, "label %lu", second.received.info.label);
+}
 }  // namespace
 
 TESSERA_USER_TEST(NOTIFICATION0008, pass, "a signal through an unbadged cap stays pending: the next wait returns at once, once") {
@@ -178,45 +202,11 @@ TESSERA_USER_TEST(BIND0001, pass, "a signal ends a bound thread's Recv on an end
 }
 
 TESSERA_USER_TEST(BIND0002, pass, "a bound thread still receives endpoint messages; a pending signal comes first") {
-  Env env(t);
-  OwnedCap endpoint{env, env.make(ObjectType::Endpoint)};
-  OwnedCap notification{env, env.make(ObjectType::Notification)};
-  OwnedCap badged{env, mint(env, notification, kAllRights, 0x2)};
-  Job first = receiver_on(endpoint), second = receiver_on(endpoint);
-  first.next = &second;
-  Peer peer(env, 0);
-  if (t.failed() || !peer.ok()) return;
-  expect_ok(t, env.tcb(peer.tcb()).bind_notification(CapRef{notification}), "bind");
-  // Signal before the thread receives: its first Recv returns the notification at once.
-  expect_is(t, sys::signal(badged), Error::Ok, "signal");
-  if (!peer.run(first)) return;
-  if (!t.check(wait_done(first), "the first receive did not return")) return;
-  t.check(first.received.badge == 0x2, "first receive badge 0x%lx", first.received.badge);
-  // The second receive waits for a real message.
-  t.check(!second.is_done(), "the second receive returned without a message");
-  expect_is(t, sys::send(endpoint, MessageInfo{77, 0, 0, 0}), Error::Ok, "send");
-  if (!t.check(wait_done(second), "the message did not arrive")) return;
-  t.check(second.received.info.label == 77, "label %lu", second.received.info.label);
+  pending_signal_ends_next_recv(t, 0x2);
 }
 
 TESSERA_USER_TEST(BIND0005, pass, "an unbadged signal before a bound thread receives ends its next Recv at once") {
-  Env env(t);
-  OwnedCap endpoint{env, env.make(ObjectType::Endpoint)};
-  OwnedCap notification{env, env.make(ObjectType::Notification)};
-  Job first = receiver_on(endpoint), second = receiver_on(endpoint);
-  first.next = &second;
-  Peer peer(env, 0);
-  if (t.failed() || !peer.ok()) return;
-  expect_ok(t, env.tcb(peer.tcb()).bind_notification(CapRef{notification}), "bind");
-  expect_is(t, sys::signal(notification), Error::Ok, "signal through the unbadged cap");
-  if (!peer.run(first)) return;
-  if (!t.check(wait_done(first), "the receive after an unbadged signal blocked: the signal was lost")) return;
-  t.check(first.received.badge == 0 && first.received.info.length_words == 0, "badge 0x%lx, %u words",
-          first.received.badge, first.received.info.length_words);
-  t.check(!second.is_done(), "the second receive returned without a message or signal");
-  expect_is(t, sys::send(endpoint, MessageInfo{78, 0, 0, 0}), Error::Ok, "send");
-  if (!t.check(wait_done(second), "the message did not arrive")) return;
-  t.check(second.received.info.label == 78, "label %lu", second.received.info.label);
+  pending_signal_ends_next_recv(t, 0);
 }
 
 TESSERA_USER_TEST(BIND0003, pass, "one notification per thread and one thread per notification; unbind undoes it") {
