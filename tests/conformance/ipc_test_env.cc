@@ -80,6 +80,14 @@ bool check_message(Context& t, const Received& r, uint64_t label, uint32_t lengt
                  badge);
 }
 
+tessera::Result<tessera::sys::JoinableThread> spawn_joinable(Env& env, uint64_t windows, uint32_t index) {
+  tessera::sys::ThreadOptions options;
+  options.window = windows + uint64_t{index} * 0x10000;
+  auto thread = tessera::sys::JoinableThread::create(env.memory, &env.tables, options);
+  env.t.check(thread.ok(), "create thread %u: %s", index, error_name(thread.error()));
+  return thread;
+}
+
 void call_echo(Context& t, CPtr endpoint, uint64_t label, uint32_t length, uint64_t seed) {
   put_pattern(seed, length);
   Received reply{};

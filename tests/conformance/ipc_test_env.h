@@ -15,6 +15,7 @@
 #include <tessera/ipc_buffer.h>
 #include <tessera/sys/ipc.h>
 #include <tessera/sys/thread.h>
+#include <tessera/sys/thread_runtime.h>
 
 #include "cap_test_env.h"
 
@@ -47,6 +48,10 @@ inline bool expect_is(Context& t, Error got, Error expected, const char* what) {
 
 // Checks a received message's info (no caps) and badge.
 bool check_message(Context& t, const Received& r, uint64_t label, uint32_t length, uint64_t badge, const char* what);
+// A JoinableThread of the test whose window is `windows + index * 0x10000`; a failed check (and
+// the error) when it cannot be made.
+tessera::Result<tessera::sys::JoinableThread> spawn_joinable(Env& env, uint64_t windows, uint32_t index);
+
 // Calls an echo_server on `endpoint` with `length` pattern(seed) words and checks its answer.
 void call_echo(Context& t, CPtr endpoint, uint64_t label, uint32_t length, uint64_t seed);
 

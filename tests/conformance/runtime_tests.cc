@@ -17,14 +17,6 @@ using sys::JoinableThread;
 
 constexpr uint64_t kWindows = 0x39000000;  // thread i's window: kWindows + i * 0x10000
 
-tessera::Result<JoinableThread> spawn(Env& env, uint32_t index) {
-  sys::ThreadOptions options;
-  options.window = kWindows + uint64_t{index} * 0x10000;
-  auto thread = JoinableThread::create(env.memory, &env.tables, options);
-  env.t.check(thread.ok(), "create thread %u: %s", index, error_name(thread.error()));
-  return thread;
-}
-
 void set_flag(uint64_t argument) { __atomic_store_n(reinterpret_cast<bool*>(argument), true, __ATOMIC_RELEASE); }
 
 [[noreturn]] void exit_deep(uint64_t argument, int depth) {
@@ -42,7 +34,7 @@ void exit_with(uint64_t code) {
 TESSERA_USER_TEST(THREADS0001, pass, "join sleeps until the thread's entry returns and reports exit code 0; a thread can run again after join") {
   Env env(t);
   bool ran = false;
-  auto thread = spawn(env, 0);
+  auto thread = spawn_joinable(env, kWindows, 0);
   if (t.failed()) return;
   expect_error(t, thread->join(), Error::IllegalOperation, "join before start");
   if (!expect_ok(t, thread->start(set_flag, reinterpret_cast<uint64_t>(&ran)), "start")) return;
@@ -62,7 +54,7 @@ TESSERA_USER_TEST(THREADS0001, pass, "join sleeps until the thread's entry retur
 
 TESSERA_USER_TEST(THREADS0002, pass, "exit_thread ends a thread from a nested call with the given code") {
   Env env(t);
-  auto a = spawn(env, 0), b = spawn(env, 1);
+  auto a = spawn_joinable(env, kWindows, 0), b = spawn_joinable(env, kWindows, 1);
   if (t.failed()) return;
   expect_ok(t, a->start(exit_with, 42), "start a");
   expect_ok(t, b->start(exit_with, static_cast<uint64_t>(-7)), "start b");
@@ -96,7 +88,8 @@ TESSERA_USER_TEST(THREADS0003, pass, "thread-local keys give every thread its ow
   expect_ok(t, key->set(0x1234), "set in the root thread");
   TlsProbe probes[3] = {{&*key, 0xA1, 0, false}, {&*key, 0xB2, 0, false}, {&*key, 0xC3, 0, false}};
   {
-    auto a = spawn(env, 0), b = spawn(env, 1), c = spawn(env, 2);
+    auto a = spawn_joinable(env, kWindows, 0),
+         b = spawn_joinable(env, kWindows, 1), c = spawn_joinable(env, kWindows, 2);
     if (t.failed()) return;
     JoinableThread* threads[] = {&*a, &*b, &*c};
     for (uint32_t i = 0; i < 3; ++i) expect_ok(t, threads[i]->start(probe_tls, reinterpret_cast<uint64_t>(&probes[i])), "start");
@@ -244,7 +237,7 @@ TESSERA_USER_TEST(QUEUE0001, pass, "a MessageQueue carries fixed-size messages i
   auto empty = queue.try_receive();
   expect_error(t, empty, Error::WouldBlock, "try_receive on an empty queue");
   QueueJob jobs[2] = {{endpoint, 100, Error::Ok}, {endpoint, 100, Error::Ok}};
-  auto a = spawn(env, 0), b = spawn(env, 1);
+  auto a = spawn_joinable(env, kWindows, 0), b = spawn_joinable(env, kWindows, 1);
   if (t.failed()) return;
   expect_ok(t, a->start(produce, reinterpret_cast<uint64_t>(&jobs[0])), "start a");
   expect_ok(t, b->start(produce, reinterpret_cast<uint64_t>(&jobs[1])), "start b");
@@ -303,7 +296,7 @@ TESSERA_USER_TEST(PIPE0001, pass, "a Pipe delivers a byte stream in order across
   Env env(t);
   OwnedCap endpoint{env, env.make(ObjectType::Endpoint)};
   PipeJob job{endpoint, Error::Ok};
-  auto writer = spawn(env, 0);
+  auto writer = spawn_joinable(env, kWindows, 0);
   if (t.failed()) return;
   expect_ok(t, writer->start(write_stream, reinterpret_cast<uint64_t>(&job)), "start the writer");
   sys::PipeReader reader(endpoint);

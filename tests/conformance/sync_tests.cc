@@ -15,14 +15,6 @@ using sys::JoinableThread;
 
 constexpr uint64_t kWindows = 0x38000000;  // thread i's window: kWindows + i * 0x10000
 
-tessera::Result<JoinableThread> spawn(Env& env, uint32_t index) {
-  sys::ThreadOptions options;
-  options.window = kWindows + uint64_t{index} * 0x10000;
-  auto thread = JoinableThread::create(env.memory, &env.tables, options);
-  env.t.check(thread.ok(), "create thread %u: %s", index, error_name(thread.error()));
-  return thread;
-}
-
 // ---- SYNC0001 ----
 struct Counter {
   sys::Mutex* mutex;
@@ -47,7 +39,8 @@ TESSERA_USER_TEST(SYNC0001, pass, "a Mutex keeps a shared counter exact under co
   sys::Mutex mutex(notification);
   Counter counter{&mutex, 0, 1000};
   {
-    auto a = spawn(env, 0), b = spawn(env, 1), c = spawn(env, 2);
+    auto a = spawn_joinable(env, kWindows, 0),
+         b = spawn_joinable(env, kWindows, 1), c = spawn_joinable(env, kWindows, 2);
     if (t.failed()) return;
     JoinableThread* threads[] = {&*a, &*b, &*c};
     for (JoinableThread* thread : threads) expect_ok(t, thread->start(count_under_lock, reinterpret_cast<uint64_t>(&counter)), "start");
@@ -83,7 +76,8 @@ TESSERA_USER_TEST(SYNC0002, pass, "a Semaphore hands out exactly the units relea
   t.check(!items.try_acquire(), "try_acquire on an empty semaphore succeeded");
   Consumers consumers{&items, 0, 50};
   {
-    auto a = spawn(env, 0), b = spawn(env, 1), c = spawn(env, 2);
+    auto a = spawn_joinable(env, kWindows, 0),
+         b = spawn_joinable(env, kWindows, 1), c = spawn_joinable(env, kWindows, 2);
     if (t.failed()) return;
     JoinableThread* threads[] = {&*a, &*b, &*c};
     for (JoinableThread* thread : threads) expect_ok(t, thread->start(consume, reinterpret_cast<uint64_t>(&consumers)), "start");
@@ -136,7 +130,8 @@ TESSERA_USER_TEST(SYNC0003, pass, "a ConditionVariable wakes one waiter per noti
   sys::ConditionVariable changed(cv_notification);
   Mailbox box{&mutex, &changed};
   {
-    auto a = spawn(env, 0), b = spawn(env, 1), c = spawn(env, 2);
+    auto a = spawn_joinable(env, kWindows, 0),
+         b = spawn_joinable(env, kWindows, 1), c = spawn_joinable(env, kWindows, 2);
     if (t.failed()) return;
     JoinableThread* threads[] = {&*a, &*b, &*c};
     for (JoinableThread* thread : threads) expect_ok(t, thread->start(take_items, reinterpret_cast<uint64_t>(&box)), "start");
@@ -204,7 +199,8 @@ TESSERA_USER_TEST(SYNC0004, pass, "a Barrier releases no party before all have a
   Race race{&barrier, {}, 0, 0, 0};
   const uint64_t base = reinterpret_cast<uint64_t>(&race) << 8;
   {
-    auto a = spawn(env, 0), b = spawn(env, 1), c = spawn(env, 2);
+    auto a = spawn_joinable(env, kWindows, 0),
+         b = spawn_joinable(env, kWindows, 1), c = spawn_joinable(env, kWindows, 2);
     if (t.failed()) return;
     JoinableThread* threads[] = {&*a, &*b, &*c};
     for (uint32_t i = 0; i < 3; ++i) expect_ok(t, threads[i]->start(run_rounds, base | (i + 1)), "start");
