@@ -5,53 +5,17 @@
 // Input: byte 0 selects the path, byte 1 the transferred-capability count, bytes 2..9 a label,
 // the rest the message words (up to 512). Run by `meson test --suite fuzz` for a bounded time.
 #include <capnp/message.h>
-#include <capnp/schema-parser.h>
-#include <kj/filesystem.h>
 #include <tessera/abi/features.capnp.dyn.h>
 #include <tessera/abi/kernel.capnp.dyn.h>
 
 #include <cstring>
-#include <map>
 #include <vector>
+
+#include "schema_env.h"
 
 namespace {
 
 using tessera::capnp::Word;
-
-void walk_struct(capnp::StructSchema schema, std::map<uint64_t, capnp::StructSchema>* out) {
-  (*out)[schema.getProto().getId()] = schema;
-  for (auto field : schema.getFields()) {
-    if (field.getProto().isGroup()) walk_struct(field.getType().asStruct(), out);
-  }
-}
-
-void walk(capnp::ParsedSchema parsed, std::map<uint64_t, capnp::StructSchema>* out) {
-  const auto proto = parsed.getProto();
-  if (proto.isStruct()) walk_struct(parsed.asStruct(), out);
-  if (proto.isInterface()) {
-    for (auto method : parsed.asInterface().getMethods()) {
-      walk_struct(method.getParamType(), out);
-      walk_struct(method.getResultType(), out);
-    }
-  }
-  for (auto nested : proto.getNestedNodes()) walk(parsed.getNested(nested.getName()), out);
-}
-
-// libcapnp's schemas of the fuzzed files, by struct id (the shims copy into dynamic builders).
-struct Schemas {
-  kj::Own<kj::Filesystem> filesystem = kj::newDiskFilesystem();
-  capnp::SchemaParser parser;
-  std::map<uint64_t, capnp::StructSchema> structs;
-  Schemas() {
-    const kj::ReadableDirectory* imports[] = {&filesystem->getRoot()};
-    auto abi = kj::Path::parse(&ABI_SOURCE_DIR[1]);
-    for (const char* file : {"kernel.capnp", "test/features.capnp"}) {
-      walk(parser.parseFromDirectory(filesystem->getRoot(), abi.append(kj::Path::parse(file)),
-                                     kj::arrayPtr(imports, 1)),
-           &structs);
-    }
-  }
-};
 
 class FuzzStore : public tessera::abitest::Store::Server<FuzzStore> {
  public:
@@ -105,7 +69,6 @@ void kernel_decoders(const tessera::capnp::Request& request) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static Schemas schemas;
   if (size < 10) return 0;
   const uint8_t selector = data[0];
   const uint32_t cap_count = data[1] % 4;
@@ -128,7 +91,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                                    : kernel_entries[which - std::size(feature_entries)].read;
     tessera::capnp::MessageReader reader(message, length, cap_count);
     capnp::MallocMessageBuilder copy;
-    (void)read(reader, copy.initRoot<capnp::DynamicStruct>(schemas.structs.at(id)));
+    (void)read(reader, copy.initRoot<capnp::DynamicStruct>(abitest::struct_schema(id)));
   } else if (selector % 3 == 1) {
     FuzzStore server;
     Word reply[tessera::capnp::kMaxMessageWords];
