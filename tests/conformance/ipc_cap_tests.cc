@@ -24,6 +24,14 @@ Job cap_sender(CPtr endpoint, const CPtr* caps, uint32_t count) {
   return job;
 }
 
+// Receives on `ep` with `slot` as the receive slot (0: none), which is reset afterwards.
+Error recv_with_slot(CPtr ep, CPtr slot, Received* r) {
+  receive_into(slot);
+  const Error e = sys::recv(ep, r);
+  receive_into(0);
+  return e;
+}
+
 // Whether `slot` holds a cap to `notification` that signals `badge`: signal through it, then
 // poll the original.
 bool signals_badge(Context& t, CPtr slot, CPtr notification, uint64_t badge) {
@@ -45,10 +53,8 @@ TESSERA_USER_TEST(IPC0021, pass, "a cap sent with Grant lands in the receive slo
   Job send = cap_sender(ep, caps, 1);
   Peer peer(env, 0);
   if (!peer.run(send)) return;
-  receive_into(received);
   Received r{};
-  const Error e = sys::recv(ep, &r);
-  receive_into(0);
+  const Error e = recv_with_slot(ep, received, &r);
   if (!expect_is(t, e, Error::Ok, "recv")) return;
   t.check(r.info.extra_caps == 1 && r.info.caps_unwrapped == 0 && r.info.label == 0x33 && r.info.length_words == 3,
           "info: caps %u unwrapped %u label 0x%lx length %u", r.info.extra_caps, r.info.caps_unwrapped, r.info.label,
@@ -74,10 +80,8 @@ TESSERA_USER_TEST(IPC0022, pass, "no receive slot, or an occupied one: the messa
   if (!peer.run(first)) return;
   const CPtr targets[] = {0, occupant};
   for (CPtr target : targets) {
-    receive_into(target);
     Received r{};
-    const Error e = sys::recv(ep, &r);
-    receive_into(0);
+    const Error e = recv_with_slot(ep, target, &r);
     if (!expect_is(t, e, Error::Ok, "recv")) return;
     t.check(r.info.extra_caps == 0 && r.info.label == 0x33 && r.info.length_words == 3,
             "receive slot %lu: caps %u label 0x%lx length %u", target, r.info.extra_caps, r.info.label,
@@ -101,10 +105,8 @@ TESSERA_USER_TEST(IPC0023, pass, "a cap of the endpoint itself is unwrapped to i
   Job send = cap_sender(ep, caps, 3);
   Peer peer(env, 0);
   if (!peer.run(send)) return;
-  receive_into(received);
   Received r{};
-  const Error e = sys::recv(ep, &r);
-  receive_into(0);
+  const Error e = recv_with_slot(ep, received, &r);
   if (!expect_is(t, e, Error::Ok, "recv")) return;
   const IpcBuffer& b = buffer();
   t.check(r.info.extra_caps == 3 && r.info.caps_unwrapped == 0b101, "caps %u unwrapped 0x%x", r.info.extra_caps,
@@ -128,10 +130,8 @@ TESSERA_USER_TEST(IPC0024, pass, "only the first real cap moves; the count stops
   Job send = cap_sender(ep, caps, 2);
   Peer peer(env, 0);
   if (!peer.run(send)) return;
-  receive_into(received);
   Received r{};
-  const Error e = sys::recv(ep, &r);
-  receive_into(0);
+  const Error e = recv_with_slot(ep, received, &r);
   if (!expect_is(t, e, Error::Ok, "recv")) return;
   t.check(r.info.extra_caps == 1 && r.info.caps_unwrapped == 0, "caps %u unwrapped %u", r.info.extra_caps,
           r.info.caps_unwrapped);
@@ -189,10 +189,8 @@ TESSERA_USER_TEST(IPCRIGHTS0003, pass, "without Grant, caps (even ones to unwrap
   Job send = cap_sender(no_grant, caps, 2);
   Peer peer(env, 0);
   if (!peer.run(send)) return;
-  receive_into(received);
   Received r{};
-  const Error e = sys::recv(ep, &r);
-  receive_into(0);
+  const Error e = recv_with_slot(ep, received, &r);
   if (!expect_is(t, e, Error::Ok, "recv")) return;
   t.check(r.info.extra_caps == 0 && r.info.caps_unwrapped == 0 && r.badge == 0x5 && r.info.length_words == 3,
           "caps %u unwrapped %u badge 0x%lx length %u", r.info.extra_caps, r.info.caps_unwrapped, r.badge,
