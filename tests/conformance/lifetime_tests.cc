@@ -276,6 +276,7 @@ TESSERA_USER_TEST(IPC1005, pass, "a Send to a receiver whose PML4 was destroyed 
   }
   words_at(kSharedAddress)[0] = 0;
   expect_ok(t, env.tcb(tcb).configure(0, kRootCNodeRef, 0, CapRef{pml4}, 0, kChildIpcBuffer, CapRef{ipc}), "configure");
+  expect_ok(t, env.tcb(tcb).set_priority(kRootTcbRef, 255), "the receiver's priority");
   expect_ok(t, env.tcb(tcb).write_registers(true, 9, code_page, kChildStack + 4096 - 8, kUserRflags, 0, 0, 0, 0,
                                             endpoint, kSharedAddress, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
             "start the receiver");
@@ -473,12 +474,16 @@ TESSERA_USER_TEST(IPC1007, pass, "a destroyed server's memory is not touched whe
   if (server == 0 || !env.map(kRootVSpace, ipc, kServerIpc) || !env.map(kRootVSpace, stack, kServerStack)) return;
   expect_ok(t, env.tcb(server).configure(0, kRootCNodeRef, 0, kRootVSpaceRef, 0, kServerIpc, CapRef{ipc}),
             "configure the server");
+  expect_ok(t, env.tcb(server).set_priority(kRootTcbRef, 255), "the server's priority");
   expect_ok(t, env.tcb(server).write_registers(true, 9, reinterpret_cast<uint64_t>(&three_receives),
                                                kServerStack + 4096 - 8, kUserRflags, 0, 0, 0, 0, 0, endpoint, 0, 0,
                                                0, 0, 0, 0, 0, 0, 0, 0, 0),
             "start the server");
   let_run();
   t.check(!a.is_done() && !b.is_done(), "a caller returned without a reply");
+  // The server took both calls and waits in its third Recv: nothing is queued.
+  Received r{};
+  if (!expect_is(t, sys::nb_recv(endpoint, &r), Error::WouldBlock, "the server did not take both calls")) return;
   env.drop(server);
   const CPtr reused = retype_from(env, memory, ObjectType::Frame4k);
   if (reused == 0) return;
@@ -487,8 +492,10 @@ TESSERA_USER_TEST(IPC1007, pass, "a destroyed server's memory is not touched whe
   fill_page(kReusedView, kSeed);
   expect_ok(t, env.tcb(pa.tcb()).suspend(), "suspend A");
   page_unchanged(t, kReusedView, kSeed, "the freed server TCB, after suspending A");
+  fill_page(kReusedView, kSeed);
   expect_ok(t, env.tcb(pa.tcb()).resume(), "resume A");
   page_unchanged(t, kReusedView, kSeed, "the freed server TCB, after resuming A");
+  fill_page(kReusedView, kSeed);
   expect_ok(t, env.tcb(pb.tcb()).suspend(), "suspend B");
   page_unchanged(t, kReusedView, kSeed, "the freed server TCB, after suspending B");
   const CPtr caps[] = {reused, stack, ipc, memory};
@@ -648,7 +655,7 @@ int reply_carries_cap(Env& env, CPtr server_cap, CPtr call_cap, bool receiver_fi
   call.seed = 0x31;
   call.receive_slot = received;
   Peer peer(env, 0);
-  if (t.failed() || !peer.ok()) return -1;
+  if (notification == 0 || badged == 0 || received == 0 || !peer.ok()) return -1;
   Received r{};
   if (receiver_first) {
     // The peer calls only once the root task blocks in Recv.
