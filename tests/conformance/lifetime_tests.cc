@@ -2,11 +2,11 @@
 // review found reachable after it was destroyed or given up. Paging structures must not keep
 // entries pointing at freed tables (VSPACE0008-0012); IPC must not copy through a destroyed address
 // space (IPC1005); an interrupt must not signal a freed notification (INTERRUPT0004); reply links
-// must not outlive what they point at (IPC1006, IPC1007, IPC1010, IPC1011); a fault message must
+// must not outlive what they point at (IPC1006, IPC1007, IPC1009, IPC1010); a fault message must
 // not survive its endpoint (FAULT0018); whether a reply carries caps depends only on the server's
 // receiving cap (IPC1008, IPCRIGHTS0006); and a few seL4 rules: CNode.copy keeps a guard
 // (CNODEOP0011), a notification bound to a thread is not waited on by others (BIND0006),
-// CNode.cancelBadgedSends (IPC1012).
+// CNode.cancelBadgedSends (IPC1011).
 //
 // Where a test needs a freed object's memory back, it makes the object from an untyped of its own:
 // when that untyped's only child goes, the next retype from it reuses exactly the same bytes.
@@ -518,7 +518,7 @@ void wait_then_reply(uint64_t argument) {
 
 // Finding 7b: suspending and resuming a server that owes a reply (blocked on a notification) does
 // not drop the reply: after resume, its Reply still reaches the caller.
-TESSERA_USER_TEST(IPC1010, pass, "a server suspended and resumed while it owes a reply still answers its caller") {
+TESSERA_USER_TEST(IPC1009, pass, "a server suspended and resumed while it owes a reply still answers its caller") {
   Env env(t);
   OwnedCap endpoint{env, env.make(ObjectType::Endpoint)};
   OwnedCap notification{env, env.make(ObjectType::Notification)};
@@ -541,7 +541,7 @@ TESSERA_USER_TEST(IPC1010, pass, "a server suspended and resumed while it owes a
 // Finding 7c: a plain Recv gives up the reply owed to an earlier caller: a Reply after the server
 // received a plain Send goes nowhere (caller A is not woken, now or after it is suspended); the
 // reply after the next Call goes to that caller.
-TESSERA_USER_TEST(IPC1011, pass, "a plain Recv gives up the reply owed: the next Reply does not wake the earlier caller") {
+TESSERA_USER_TEST(IPC1010, pass, "a plain Recv gives up the reply owed: the next Reply does not wake the earlier caller") {
   Env env(t);
   OwnedCap endpoint{env, env.make(ObjectType::Endpoint)};
   Job a = caller(endpoint, 0xA1), c = sender(endpoint, 0xC1), b = caller(endpoint, 0xB1);
@@ -780,7 +780,7 @@ TESSERA_USER_TEST(BIND0006, pass, "Wait and Poll on a notification bound to anot
 // Finding 7f: CNode.cancelBadgedSends dequeues and restarts the senders queued with that badge;
 // with the badged cap then deleted, their retried Send fails with a lookup error instead of
 // delivering. Senders with another badge stay queued.
-TESSERA_USER_TEST(IPC1012, pass, "cancelBadgedSends restarts the senders of that badge; others stay queued") {
+TESSERA_USER_TEST(IPC1011, pass, "cancelBadgedSends restarts the senders of that badge; others stay queued") {
   Env env(t);
   OwnedCap endpoint{env, env.make(ObjectType::Endpoint)};
   OwnedCap one{env, mint(env, endpoint, kAllRights, 0x1)};
