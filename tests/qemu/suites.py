@@ -14,7 +14,7 @@ from harness import DEFAULT_TIMEOUT, Suite
 
 def registered(build_dir: Path, timeout: float = DEFAULT_TIMEOUT) -> list[Suite]:
     """Every QEMU suite, with image paths inside `build_dir`."""
-    iso = build_dir / "boot" / "tessera.iso"
+    iso = build_dir / "boot" / "tessera-test.iso"
     return [
         # In-kernel self-tests (TESSERA_SELFTEST in microkernel/selftest/).
         Suite("kernel", iso, cmdline=[], timeout=timeout, exclude=r"^TIMER"),

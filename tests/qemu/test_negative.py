@@ -23,7 +23,7 @@ from results import Reporter  # noqa: E402
 
 def main() -> int:
     build = Path(sys.argv[1])
-    iso = build / "boot" / "tessera.iso"
+    iso = build / "boot" / "tessera-test.iso"
     suite = harness.Suite("negative", iso, cmdline=["suite=conformance", "fault=exit", "selftest=negative"],
                           only=r"^(META0001|META0002|SYSCALL0001|SYSCALL0002|ISOLATION0001)$")
     out = io.StringIO()
