@@ -141,7 +141,7 @@ class ChildSpace {
   CPtr pml4 = 0;
 
  private:
-  static constexpr uint32_t kMaxImagePages = 96;
+  static constexpr uint32_t kMaxImagePages = 128;
   Env& env_;
   CPtr image_[kMaxImagePages] = {};
   uint32_t image_pages_ = 0;
