@@ -62,7 +62,10 @@ constexpr uint64_t kMapWindowBytes = 1ull << 40;
 constexpr uint64_t kResetEvery = 2048;
 constexpr uint32_t kRing = 32;
 constexpr uint64_t kTouchPattern = 0xCCCCCCCCCCCCCCCCull;  // int3s if it ever runs as code
-constexpr uint8_t kIrqLines[] = {3, 5, 6, 7, 9, 10, 11, 12, 14, 15};  // not 0/2 (PIT), 4 (COM1)
+// Lines for IRQHandlers: not 0/2 (PIT) or 4 (COM1). Line 8 is the RTC, whose periodic interrupt
+// the fuzzer turns on, so interrupts really arrive (at whatever notification is bound then).
+constexpr uint8_t kIrqLines[] = {8, 8, 8, 8, 3, 5, 6, 7, 9, 10, 11, 12, 14, 15};
+constexpr uint8_t kRtcLine = 8;
 constexpr uint8_t kIrqHandlerKind = 30;  // hint for pool slots holding an IRQHandler
 constexpr uint64_t kLabelMask = (1ull << 52) - 1;
 
@@ -128,6 +131,7 @@ struct State {
   CPtr fault_endpoint = 0;
   CPtr child_pml4 = 0;
   CPtr worker_tcb = 0;
+  CPtr rtc_ports = 0;  // IoPort 0x70-0x71 (0 when it could not be issued)
   uint64_t worker_stack_top = 0;
   HelperInfo helpers[kHelpers] = {};
   uint64_t next_op = 0;
@@ -498,14 +502,28 @@ Error op_raw_invoke(Rng& r, Record* rec) {
 
 // After a successful map into our own space: the page must be there (a fault here reaches the
 // watchdog through the worker's fault endpoint and fails the run).
-void touch(uint64_t vaddr, uint8_t rights) {
+void touch(Rng& r, uint64_t vaddr, uint64_t bytes, uint8_t rights) {
   if ((rights & captest::kRead) == 0) return;
   auto* word = reinterpret_cast<volatile uint64_t*>(vaddr);
-  if ((rights & captest::kWrite) != 0) {
-    *word = kTouchPattern;
-    if (*word != kTouchPattern) fail("a word written to a freshly mapped page did not read back", vaddr);
-  } else {
+  if ((rights & captest::kWrite) == 0) {
     (void)*word;
+    return;
+  }
+  *word = kTouchPattern;
+  if (*word != kTouchPattern) fail("a word written to a freshly mapped page did not read back", vaddr);
+  // Fill (part of) the page, so memory the kernel still uses after freeing it shows: int3s,
+  // zeros, random words, or words that look like kernel direct-map pointers.
+  const uint64_t words = (bytes < 16384 ? bytes : 16384) / 8;
+  const uint64_t kind = r.below(4);
+  const uint64_t base = r.next();
+  uint64_t state = base;
+  for (uint64_t i = 1; i < words; ++i) {
+    switch (kind) {
+      case 0: word[i] = kTouchPattern; break;
+      case 1: word[i] = 0; break;
+      case 2: word[i] = mix(state); break;
+      default: word[i] = 0xFFFF800000000000ull + ((base + i * 0x40) & 0x7FFFFC0); break;
+    }
   }
 }
 
@@ -523,7 +541,7 @@ Error op_map_frame(KernelTransport& k, Rng& r, Record* rec) {
   const Error e = count(f.map(CapRef{vspace}, vaddr, rights, attributes));
   if (e == Error::Ok && own && vaddr < 0x0000800000000000ull && (attributes & 3) == 0) {
     if (denied(vaddr, bytes)) fail("the fuzzer mapped over its own memory", vaddr);
-    else touch(vaddr, rights);
+    else touch(r, vaddr, bytes, rights);
   }
   return e;
 }
@@ -587,7 +605,14 @@ Error op_irq(KernelTransport& k, Rng& r, Record* rec) {
   switch (which) {
     case 1:
     case 2: return count(h.set_notification(CapRef{typed(r, ObjectType::Notification)}));
-    case 3: return count(h.ack());
+    case 3:
+      // Re-arm the RTC too (reading register C), or it raises no further interrupt.
+      if (S.rtc_ports != 0) {
+        Client<abi::IoPort> port{k, S.rtc_ports};
+        (void)count(port.out8(0x70, 0x0C));
+        (void)count(port.in8(0x71));
+      }
+      return count(h.ack());
     default: return count(h.clear());
   }
 }
@@ -743,7 +768,11 @@ void do_op(KernelTransport& k, uint64_t index) {
     case Op::Helper: e = op_helper(k, r, rec); break;
     case Op::Yield: ++S.invocations; e = sys::yield(); break;
     case Op::RevokeArena:
-      if (r.chance(30)) {
+      // Rare (a quarter of its weight): objects should live long enough to be referred to.
+      if (!r.chance(25)) {
+        ++S.invocations;
+        e = sys::yield();
+      } else if (r.chance(30)) {
         e = reset_arena(k) ? Error::Ok : Error::NotEnoughMemory;
       } else {
         e = count(Client<abi::CNode>{k, tessera::kSlotRootCNode}.revoke(S.arena, 64));
@@ -896,6 +925,24 @@ void watchdog(Env& env, sys::Thread& worker) {
   }
 }
 
+// The RTC's periodic interrupt (1024 Hz) on or off, and register C read so it fires again.
+void rtc_periodic(Env& env, bool on) {
+  auto port = env.io_port(S.rtc_ports);
+  auto read = [&](uint8_t reg) -> uint8_t {
+    (void)port.out8(0x70, reg);
+    auto v = port.in8(0x71);
+    return v.ok() ? v->value() : 0;
+  };
+  (void)port.out8(0x70, 0x8A);
+  const uint8_t a = read(0x8A);
+  (void)port.out8(0x70, 0x8A);
+  (void)port.out8(0x71, static_cast<uint8_t>((a & 0xF0) | 0x06));
+  const uint8_t b = read(0x8B);
+  (void)port.out8(0x70, 0x8B);
+  (void)port.out8(0x71, static_cast<uint8_t>(on ? (b | 0x40) : (b & ~0x40)));
+  (void)read(0x0C);
+}
+
 uint64_t parse_number(const char* text) {
   uint64_t v = 0;
   if (text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
@@ -960,6 +1007,14 @@ void run(tessera::sys::testing::Context& t, const Options& options) {
     if (!t.check(env.is_empty(kPoolBase + i), "pool slot 0x%lx is not empty", kPoolBase + i)) return;
   }
   S.fault_endpoint = env.make(ObjectType::Endpoint);
+  S.rtc_ports = env.slot();
+  if (env.io_port_control().issue(0x70, 0x71, captest::kRootCNodeRef, S.rtc_ports, 64).ok()) {
+    rtc_periodic(env, true);
+  } else {
+    t.note("fuzz: no RTC ports; IRQ line %u gets no interrupts", kRtcLine);
+    (void)env.slots.free(S.rtc_ports);
+    S.rtc_ports = 0;
+  }
   ipctest::ChildSpace child(env);
   if (!child.ok() || S.fault_endpoint == 0) return;
   S.child_pml4 = child.pml4;
@@ -1019,6 +1074,10 @@ void run(tessera::sys::testing::Context& t, const Options& options) {
     print_ring(t);
   }
   for (uint32_t h = 0; h < kHelpers; ++h) env.drop(S.helpers[h].park);
+  if (S.rtc_ports != 0) {
+    rtc_periodic(env, false);
+    env.drop(S.rtc_ports);
+  }
   env.drop(S.fault_endpoint);
   env.drop(S.arena);
   (void)env.slots.free(S.scratch);
