@@ -42,7 +42,7 @@ def panic_text(lines: list[str]) -> list[str]:
     for i, line in enumerate(lines):
         if line.startswith("KERNEL PANIC"):
             end = next((j for j in range(i, len(lines)) if lines[j].startswith("KERNEL-PANIC")), len(lines) - 1)
-            return lines[max(0, i - 3):end + 1]
+            return lines[i:end + 1]
     return []
 
 
@@ -73,12 +73,16 @@ def run_seed(iso: Path, logs: Path, seed: int, iterations: int, timeout: float, 
     if last:
         print(f"  last progress line: operation {last.group(2)}, {last.group(3)} invocations")
     report = panic_text(boot.lines)
+    faults = [line for line in boot.lines if line.startswith("thread-fault")]
+    if faults:
+        print(f"  ({len(faults)} 'thread-fault' lines: threads the fuzzer broke on purpose, stopped by the kernel)")
     if report:
         print("  panic report:")
         for line in report:
             print(f"    {line}")
     diagnostics = (result.diagnostics if result is not None else run.pending_diagnostics)
-    ring = [d for d in diagnostics if "fuzz:" in d or "check failed" in d]
+    ring = [d for d in diagnostics if ("fuzz:" in d and not PROGRESS.search(d)) or "check failed" in d
+            or "faulted" in d]
     if ring:
         print("  the fuzzer's report:")
         for line in ring:

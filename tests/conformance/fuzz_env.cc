@@ -57,6 +57,10 @@ constexpr uint32_t kHelpers = 4;  // 0, 1 in our address space; 2, 3 in the seco
 constexpr uint64_t kWorkerWindow = 0x38000000;
 constexpr uint64_t kHelperWindows = 0x38100000;  // + i * 0x10000 (own space)
 constexpr uint32_t kChildWindowIndex = 4;         // ChildSpace windows 4, 5
+// Windows in the second space for threads the worker starts on pool TCBs ("disposable" threads:
+// they run helper_op a few times and stop; the pool TCB may be deleted while they are blocked).
+constexpr uint32_t kDisposableWindows = 4;
+constexpr uint64_t kDisposableWindowBase = 0x38400000;  // + w * 0x10000: IPC page, guard, 2 stack pages
 constexpr uint64_t kMapWindow = 0x0000200000000000ull;  // 1 TiB of our space for fuzz mappings
 constexpr uint64_t kMapWindowBytes = 1ull << 40;
 constexpr uint64_t kResetEvery = 2048;
@@ -84,16 +88,16 @@ enum class Op : uint8_t {
   Retype, Describe, Copy, Mint, Move, Mutate, Rotate, Delete, Revoke, CancelBadged,
   TcbConfigure, TcbSetSpace, TcbSetIpcBuffer, TcbPriority, TcbSuspendResume, TcbReadRegs, TcbWriteRegs,
   TcbBind, TcbMisc, Ipc, MapFrame, MapTable, Unmap, FrameAddress, Irq, Sched, RawInvoke, UnknownSyscall,
-  Helper, Yield, RevokeArena, Reset, Count
+  Helper, Yield, RevokeArena, Spawn, Reset, Count
 };
 constexpr const char* kOpNames[] = {
     "retype", "describe", "copy", "mint", "move", "mutate", "rotate", "delete", "revoke", "cancelBadged",
     "tcb.configure", "tcb.setSpace", "tcb.setIpcBuffer", "tcb.priority", "tcb.suspendResume", "tcb.readRegs",
     "tcb.writeRegs", "tcb.bind", "tcb.misc", "ipc", "map.frame", "map.table", "unmap", "frame.address", "irq",
-    "sched", "raw.invoke", "syscall.unknown", "helper", "yield", "revoke.arena", "reset"};
+    "sched", "raw.invoke", "syscall.unknown", "helper", "yield", "revoke.arena", "spawn", "reset"};
 static_assert(sizeof(kOpNames) / sizeof(kOpNames[0]) == static_cast<size_t>(Op::Count));
 // Relative weights of the random operations (Reset is not random).
-constexpr uint8_t kWeights[] = {14, 2, 5, 5, 3, 3, 2, 6, 3, 2, 3, 2, 2, 3, 3, 2, 2, 3, 2, 20, 6, 4, 3, 1, 4, 4, 6, 1, 8, 2, 1, 0};
+constexpr uint8_t kWeights[] = {14, 2, 5, 5, 3, 3, 2, 6, 3, 2, 3, 2, 2, 3, 3, 2, 2, 3, 2, 20, 6, 4, 3, 1, 4, 4, 6, 1, 8, 2, 1, 5, 0};
 static_assert(sizeof(kWeights) == static_cast<size_t>(Op::Count));
 
 uint64_t mix(uint64_t& state) {  // splitmix64
@@ -134,6 +138,9 @@ struct State {
   CPtr rtc_ports = 0;  // IoPort 0x70-0x71 (0 when it could not be issued)
   uint64_t worker_stack_top = 0;
   HelperInfo helpers[kHelpers] = {};
+  CPtr disposable_ipc[kDisposableWindows] = {};  // IPC-buffer frames of the disposable windows
+  CPtr disposable_tcb[kDisposableWindows] = {};  // the pool slot last started in each window
+  uint64_t spawns = 0;
   uint64_t next_op = 0;
   uint64_t invocations = 0;
   uint64_t redirects = 0;
@@ -258,6 +265,12 @@ CPtr pick_vspace(Rng& r, bool* own) {
   return typed(r, ObjectType::Pml4);
 }
 
+#define TRY_ERROR(expr)                 \
+  do {                                  \
+    const Error e_ = (expr);            \
+    if (e_ != Error::Ok) return e_;     \
+  } while (0)
+
 // --- the worker -------------------------------------------------------------------------------
 
 template <typename R>
@@ -269,14 +282,18 @@ Error count(const R& result) {
 Record* begin(uint64_t index, Op op, uint64_t a = 0, uint64_t b = 0, uint64_t c = 0) {
   Record& rec = S.ring[S.ring_count++ % kRing];
   rec = Record{index, op, 0xFFFF, a, b, c};
-  if (S.options.verbose) sys::print("F %lu %s %lx %lx %lx\n", index, kOpNames[static_cast<int>(op)], a, b, c);
   return &rec;
 }
 void finish(Record* rec, Error e) { rec->result = static_cast<uint16_t>(e); }
+// Records the operation's arguments; every operation calls it before its system call, so with
+// fuzz_verbose=1 the serial log shows each operation before it happens (a panic's last line).
 void set_args(Record* rec, uint64_t a, uint64_t b, uint64_t c) {
   rec->a = a;
   rec->b = b;
   rec->c = c;
+  if (S.options.verbose) {
+    sys::print("F %lu %s %lx %lx %lx\n", rec->index, kOpNames[static_cast<int>(rec->op)], a, b, c);
+  }
 }
 
 void fail(const char* why, uint64_t value) {
@@ -684,6 +701,28 @@ Error op_helper(KernelTransport& k, Rng& r, Record* rec) {
   }
 }
 
+[[noreturn]] void disposable_main(uint64_t argument, IpcBuffer* buffer);
+
+Error op_spawn(KernelTransport& k, Rng& r, Record* rec) {
+  const uint32_t w = static_cast<uint32_t>(r.below(kDisposableWindows));
+  const CPtr target = typed(r, ObjectType::Tcb);
+  set_args(rec, target, w, 0);
+  if (!in_pool(target)) return Error::InvalidCapability;
+  // One thread per window: stop the one started there last (whatever that slot holds now).
+  if (S.disposable_tcb[w] != 0) (void)count(Client<abi::Tcb>{k, S.disposable_tcb[w]}.suspend());
+  S.disposable_tcb[w] = target;
+  const uint64_t window = kDisposableWindowBase + w * 0x10000;
+  Client<abi::Tcb> tcb{k, target};
+  const CPtr fault = r.chance(50) ? pool_slot(r) : 0;
+  TRY_ERROR(count(tcb.configure(fault, CapRef{tessera::kSlotRootCNode}, 0, CapRef{S.child_pml4}, 0, window,
+                                CapRef{S.disposable_ipc[w]})));
+  TRY_ERROR(count(tcb.set_tls_base(window + sys::kThreadLocalOffset)));
+  TRY_ERROR(count(tcb.set_priority(CapRef{tessera::kSlotRootTcb}, static_cast<uint8_t>(kWatchdogPriority + 1 + r.below(kWorkerPriority - kWatchdogPriority)))));
+  ++S.spawns;
+  return count(tcb.write_registers(true, 9, reinterpret_cast<uint64_t>(&disposable_main), window + 0x4000 - 8, 0x202, 0, 0, 0, 0,
+                                   window, r.next(), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0));
+}
+
 // Revokes the arena and empties the pool; the arena must then be whole. Returns false (and fails
 // the run) when it is not.
 bool reset_arena(KernelTransport& k) {
@@ -727,6 +766,7 @@ void do_op(KernelTransport& k, uint64_t index) {
   (void)r.next();
   if (index != 0 && index % kResetEvery == 0) {
     Record* rec = begin(index, Op::Reset);
+    set_args(rec, 0, 0, 0);
     const bool ok = reset_arena(k);
     finish(rec, ok ? Error::Ok : Error::NotEnoughMemory);
     sys::print("# fuzz: seed=%lu op=%lu invocations=%lu redirects=%lu\n", S.options.seed, index, S.invocations, S.redirects);
@@ -734,6 +774,7 @@ void do_op(KernelTransport& k, uint64_t index) {
   }
   const Op op = pick_op(r);
   Record* rec = begin(index, op);
+  if (op == Op::Yield || op == Op::RevokeArena) set_args(rec, 0, 0, 0);
   Error e = Error::Ok;
   switch (op) {
     case Op::Retype: e = op_retype(k, r, rec); break;
@@ -766,6 +807,7 @@ void do_op(KernelTransport& k, uint64_t index) {
     case Op::RawInvoke: e = op_raw_invoke(r, rec); break;
     case Op::UnknownSyscall: e = op_unknown_syscall(r, rec); break;
     case Op::Helper: e = op_helper(k, r, rec); break;
+    case Op::Spawn: e = op_spawn(k, r, rec); break;
     case Op::Yield: ++S.invocations; e = sys::yield(); break;
     case Op::RevokeArena:
       // Rare (a quarter of its weight): objects should live long enough to be referred to.
@@ -798,6 +840,7 @@ void do_op(KernelTransport& k, uint64_t index) {
   }
   if (!S.failed) {
     Record* rec = begin(S.options.iterations, Op::Reset);
+    set_args(rec, 0, 0, 0);
     finish(rec, reset_arena(k) ? Error::Ok : Error::NotEnoughMemory);
   }
   __atomic_store_n(&S.finished, true, __ATOMIC_RELEASE);
@@ -848,6 +891,18 @@ void helper_main(uint64_t argument) {
     uint64_t word = 0;
     (void)sys::wait(park, &word);
   }
+}
+
+// A disposable thread (a pool TCB in the second space, CSpace our root CNode): sets up its
+// thread-local block like libsys's thread entry, does 1..16 helper operations and stops.
+[[noreturn]] void disposable_main(uint64_t argument, IpcBuffer* buffer) {
+  auto* block = reinterpret_cast<sys::ThreadLocalBlock*>(reinterpret_cast<uint64_t>(buffer) + sys::kThreadLocalOffset);
+  block->ipc_buffer = buffer;
+  block->self = block;
+  uint64_t s = argument;
+  const uint64_t n = 1 + (mix(s) & 15);
+  for (uint64_t i = 0; i < n; ++i) helper_op(s);
+  sys::suspend_self();
 }
 
 uint64_t helper_argument(uint32_t h) {
@@ -1018,6 +1073,17 @@ void run(tessera::sys::testing::Context& t, const Options& options) {
   ipctest::ChildSpace child(env);
   if (!child.ok() || S.fault_endpoint == 0) return;
   S.child_pml4 = child.pml4;
+  CPtr disposable_stacks[kDisposableWindows][2] = {};
+  for (uint32_t w = 0; w < kDisposableWindows; ++w) {
+    const uint64_t window = kDisposableWindowBase + w * 0x10000;
+    S.disposable_ipc[w] = env.make(ObjectType::Frame4k);
+    disposable_stacks[w][0] = env.make(ObjectType::Frame4k);
+    disposable_stacks[w][1] = env.make(ObjectType::Frame4k);
+    if (t.failed() || !env.map(child.pml4, S.disposable_ipc[w], window) || !env.map(child.pml4, disposable_stacks[w][0], window + 0x2000) ||
+        !env.map(child.pml4, disposable_stacks[w][1], window + 0x3000)) {
+      return;
+    }
+  }
 
   // Helpers: two in our space, two in the second one.
   sys::ThreadOptions ho;
@@ -1057,8 +1123,8 @@ void run(tessera::sys::testing::Context& t, const Options& options) {
   captest::expect_ok(t, env.tcb(tessera::kSlotRootTcb).set_priority(captest::kRootTcbRef, 255), "raise main");
 
   const uint64_t done = __atomic_load_n(&S.next_op, __ATOMIC_ACQUIRE);
-  t.note("fuzz: seed=%lu operations=%lu invocations=%lu watchdog-restarts=%lu helper-restarts=%lu resets=%lu expected-faults=%lu",
-         S.options.seed, done, S.invocations, S.redirects, S.helper_restarts, S.resets, S.expected_faults);
+  t.note("fuzz: seed=%lu operations=%lu invocations=%lu watchdog-restarts=%lu helper-restarts=%lu resets=%lu expected-faults=%lu "
+         "spawns=%lu", S.options.seed, done, S.invocations, S.redirects, S.helper_restarts, S.resets, S.expected_faults, S.spawns);
   if (S.failed) {
     t.check(false, "fuzz: seed=%lu failed at operation %lu: %s", S.options.seed, done == 0 ? 0 : done - 1, S.failure);
     print_ring(t);
@@ -1074,6 +1140,11 @@ void run(tessera::sys::testing::Context& t, const Options& options) {
     print_ring(t);
   }
   for (uint32_t h = 0; h < kHelpers; ++h) env.drop(S.helpers[h].park);
+  for (uint32_t w = 0; w < kDisposableWindows; ++w) {
+    env.drop(S.disposable_ipc[w]);
+    env.drop(disposable_stacks[w][0]);
+    env.drop(disposable_stacks[w][1]);
+  }
   if (S.rtc_ports != 0) {
     rtc_periodic(env, false);
     env.drop(S.rtc_ports);
