@@ -102,6 +102,8 @@ def run_seed(iso: Path, logs: Path, seed: int, iterations: int, timeout: float, 
         if again_report and not report:
             for line in again_report:
                 print(f"    {line}")
+        if not crashed:
+            ops = []  # not what led to this crash
     if ops:
         print("  last operations (F <index> <operation> <a> <b> <c>):")
         for line in ops[-32:]:
