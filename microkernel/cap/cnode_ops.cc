@@ -52,6 +52,12 @@ Result<void> copy_cap(CapContext& ctx, CapSlot* src, CapSlot* dest) {
   return {};
 }
 
+Result<void> copy_cap(CapContext& ctx, CapSlot* src, CapSlot* dest, CapRights rights) {
+  Capability cap = TRY(derive(src, dest));
+  insert_derived(ctx, src, dest, cap.with_rights(cap.rights() & rights));
+  return {};
+}
+
 Result<void> mint_cap(CapContext& ctx, CapSlot* src, CapSlot* dest, CapRights rights,
                       uint64_t data) {
   Capability cap = TRY(derive(src, dest));

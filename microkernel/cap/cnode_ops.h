@@ -31,6 +31,9 @@ constexpr uint64_t cnode_guard_data(uint64_t guard, uint8_t guard_bits) {
 // so the source can allocate again only once the copy (its child) is gone.
 Result<void> copy_cap(CapContext& ctx, CapSlot* src, CapSlot* dest);
 
+// As copy_cap, with `rights` & src's rights; nothing else changes (a CNode keeps its guard).
+Result<void> copy_cap(CapContext& ctx, CapSlot* src, CapSlot* dest, CapRights rights);
+
 // As copy_cap, but the copy gets `rights` & src's rights and `data` applied (apply_cap_data).
 // Errors: those of copy_cap and apply_cap_data.
 Result<void> mint_cap(CapContext& ctx, CapSlot* src, CapSlot* dest, CapRights rights,

@@ -95,9 +95,17 @@ constexpr bool is_badgeable(ObjectType type) {
 
 // True for the types whose caps may be copied (Copy/Mint). Reply caps and the IRQ and I/O-port
 // control caps exist once (seL4's deriveCap refuses them); they can only be moved.
+// PDPTs, page directories and page tables: installed into an address space by their one cap.
+constexpr bool is_paging_structure(ObjectType type) {
+  return type == ObjectType::Pdpt || type == ObjectType::PageDirectory || type == ObjectType::PageTable;
+}
+
+// Paging structures are not derivable: a table has exactly one cap (moved, never copied), so it is
+// mapped in at most one place and its mapping record is the only way to it (seL4 allows only
+// copies of a mapped table cap, which share its mapping; we keep it simpler).
 constexpr bool is_derivable(ObjectType type) {
   return type != ObjectType::Null && type != ObjectType::Reply &&
-         type != ObjectType::IrqControl && type != ObjectType::IoPortControl;
+         type != ObjectType::IrqControl && type != ObjectType::IoPortControl && !is_paging_structure(type);
 }
 
 // True when `user_size_bits` is in the allowed range for `type` (ignored for fixed sizes).

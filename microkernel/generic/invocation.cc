@@ -55,13 +55,13 @@ Result<void> gather(Tcb* t, const TrapFrame& f, const capnp::MessageInfo& info, 
     if (t->ipc_buffer == 0) return Error::InvalidArgument;
   }
   if (info.length_words > kMessageRegisters) {
-    TRY(vspace::copy_from_user(t->vspace_root, &message_words[kMessageRegisters],
+    TRY(vspace::copy_from_user(address_space_of(t), &message_words[kMessageRegisters],
                                t->ipc_buffer + kMessageOffset + kMessageRegisters * 8,
                                (info.length_words - kMessageRegisters) * 8ull));
   }
   uint64_t cptrs[kMaxTransferCaps] = {};
   if (info.extra_caps > 0) {
-    TRY(vspace::copy_from_user(t->vspace_root, cptrs, t->ipc_buffer + kCapsOffset, info.extra_caps * 8ull));
+    TRY(vspace::copy_from_user(address_space_of(t), cptrs, t->ipc_buffer + kCapsOffset, info.extra_caps * 8ull));
   }
   inv->extra_count = 0;
   for (uint32_t i = 0; i < info.extra_caps; ++i) {
@@ -76,7 +76,7 @@ Result<void> gather(Tcb* t, const TrapFrame& f, const capnp::MessageInfo& info, 
 // Writes the reply into the caller's registers and IPC buffer.
 void deliver_reply(Tcb* t, TrapFrame& f, Error error, uint32_t length) {
   if (length > kMessageRegisters && t->ipc_buffer != 0) {
-    auto r = vspace::copy_to_user(t->vspace_root, t->ipc_buffer + kMessageOffset + kMessageRegisters * 8,
+    auto r = vspace::copy_to_user(address_space_of(t), t->ipc_buffer + kMessageOffset + kMessageRegisters * 8,
                                   &reply_words[kMessageRegisters], (length - kMessageRegisters) * 8ull);
     if (!r) {
       error = r.error();

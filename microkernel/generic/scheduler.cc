@@ -46,7 +46,7 @@ Tcb* Scheduler::pick() {
   for (int word = 3; word >= 0; --word) {
     if (bitmap_[word] == 0) continue;
     const int bit = 63 - __builtin_clzll(bitmap_[word]);
-    Tcb* t = head_[word * 64 + bit];
+    Tcb* t = live(head_[word * 64 + bit]);
     dequeue(t);
     return t;
   }

@@ -14,6 +14,7 @@
 #include "generic/scheduler.h"
 #include "generic/symbols.h"
 #include "object/address_space.h"
+#include "object/kernel_objects.h"
 #include "object/tcb.h"
 
 namespace tessera::kernel {
@@ -26,7 +27,7 @@ void set_result(TrapFrame& f, Error e) { f.rax = static_cast<uint64_t>(e); }
 Error debug_write(Tcb* t, uint64_t address, uint64_t length) {
   if (length > kMaxDebugWrite) return Error::RangeError;
   static char buffer[kMaxDebugWrite];
-  if (auto r = vspace::copy_from_user(t->vspace_root, buffer, address, length); !r) return r.error();
+  if (auto r = vspace::copy_from_user(address_space_of(t), buffer, address, length); !r) return r.error();
   log::write(buffer, length);
   return Error::Ok;
 }

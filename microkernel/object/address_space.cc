@@ -6,6 +6,7 @@
 #include "generic/boot.h"
 #include "generic/kernel_layout.h"
 #include "lib/page_table.h"
+#include "object/poison.h"
 #include "object/tcb.h"
 
 namespace tessera::kernel::vspace {
@@ -14,7 +15,11 @@ namespace {
 class DirectMapEnv {
  public:
   explicit DirectMapEnv(FrameAllocator* frames) : frames_(frames) {}
-  uint64_t* table(uint64_t phys) { return layout::phys_to<uint64_t>(phys); }
+  uint64_t* table(uint64_t phys) {
+    uint64_t* entries = layout::phys_to<uint64_t>(phys);
+    check_entry(entries[0], entries);  // a walk must never enter a destroyed table
+    return entries;
+  }
   Result<uint64_t> alloc_table() {
     if (frames_ == nullptr) return Error::NotEnoughMemory;
     const uint64_t phys = TRY(frames_->alloc());
@@ -57,6 +62,7 @@ Result<void> map_page(FrameAllocator& frames, uint64_t root, uint64_t virt, uint
 Result<void> check_user_range(uint64_t root, uint64_t address, uint64_t size, bool for_write) {
   uint64_t end = 0;
   if (size == 0) return {};
+  if (root == 0) return Error::InvalidArgument;  // the thread's space is gone
   if (add_overflows(address, size, &end) || !is_user_address(address) || end > kUserAddressLimit) {
     return Error::RangeError;
   }
@@ -70,6 +76,15 @@ Result<void> check_user_range(uint64_t root, uint64_t address, uint64_t size, bo
     }
   }
   return {};
+}
+
+void* user_address(uint64_t root, uint64_t vaddr, bool for_write) {
+  if (root == 0 || !is_user_address(vaddr)) return nullptr;
+  DirectMapEnv env(nullptr);
+  pt::Mapper<DirectMapEnv> mapper(env, root);
+  auto t = mapper.translate(vaddr);
+  if (!t || (t->flags & pt::kUser) == 0 || (for_write && (t->flags & pt::kWritable) == 0)) return nullptr;
+  return layout::phys_to_virt(t->phys);
 }
 
 Result<void> copy_from_user(uint64_t root, void* dest, uint64_t user_src, uint64_t size) {
@@ -114,6 +129,7 @@ Result<uint64_t> table_at_level(uint64_t root, uint64_t vaddr, unsigned level) {
   uint64_t table = root;
   for (unsigned l = 4; l > level; --l) {
     const uint64_t e = entries(table)[index_at(vaddr, l)];
+    check_entry(e, entries(table));
     if ((e & pt::kPresent) == 0 || (e & pt::kHuge) != 0) return Error::FailedLookup;
     table = e & pt::kAddressMask;
   }
@@ -187,6 +203,8 @@ Result<void> map_frame(uint64_t root, uint64_t vaddr, uint8_t size_bits, uint64_
   flush(root, vaddr);
   return {};
 }
+
+void clear_table(uint64_t phys) { memset(entries(phys), 0, 4096); }
 
 void clear_entry(uint64_t root, uint64_t vaddr, unsigned entry_level, uint64_t phys) {
   auto table = table_at_level(root, vaddr, entry_level);

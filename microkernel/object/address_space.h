@@ -57,6 +57,12 @@ Result<void> map_frame(uint64_t root, uint64_t vaddr, uint8_t size_bits, uint64_
 // points at `phys`; flushes the TLB entry when `root` is the current space.
 void clear_entry(uint64_t root, uint64_t vaddr, unsigned entry_level, uint64_t phys);
 
+// Empties the paging structure at `phys` (all 512 entries): it has just been unmapped.
+void clear_table(uint64_t phys);
+// The kernel address of the byte at user address `vaddr` of `root` when it is mapped user-accessible
+// (and writable when `for_write`); null otherwise or when `root` is 0.
+void* user_address(uint64_t root, uint64_t vaddr, bool for_write);
+
 // Copies from / to user memory of `root` after check_user_range (SMAP-aware).
 Result<void> copy_from_user(uint64_t root, void* dest, uint64_t user_src, uint64_t size);
 Result<void> copy_to_user(uint64_t root, uint64_t user_dest, const void* src, uint64_t size);

@@ -6,6 +6,7 @@
 #include "cap/delete.h"
 #include "cap/untyped.h"
 #include "generic/invocation.h"
+#include "object/ipc.h"
 #include "object/kernel_objects.h"
 
 namespace tessera::kernel {
@@ -72,7 +73,7 @@ Result<void> invoke_cnode(Invocation& inv) {
       cap::CapSlot* dest = TRY(slot_at(self, a.dest_index, a.dest_depth));
       cap::CapSlot* src_root = TRY(cnode_param(inv, a.src_root));
       cap::CapSlot* src = TRY(slot_at(src_root, a.src_index, a.src_depth));
-      return cap::mint_cap(ctx, src, dest, cap::CapRights(a.rights), 0);
+      return cap::copy_cap(ctx, src, dest, cap::CapRights(a.rights));
     }
     case CNode::Method::Mint: {
       const auto a = TRY(CNode::MintArgs::decode(inv.request));
@@ -112,8 +113,14 @@ Result<void> invoke_cnode(Invocation& inv) {
       const auto a = TRY(CNode::DeleteArgs::decode(inv.request));
       return cap::delete_cap(ctx, TRY(slot_at(self, a.index, a.depth)));
     }
-    case CNode::Method::CancelBadgedSends:
-      return Error::NotSupported;  // endpoints arrive with IPC
+    case CNode::Method::CancelBadgedSends: {
+      const auto a = TRY(CNode::CancelBadgedSendsArgs::decode(inv.request));
+      cap::CapSlot* slot = TRY(slot_at(self, a.index, a.depth));
+      // seL4: an endpoint cap with every right; an unbadged cap cancels nothing.
+      TRY(cap::check_cap(slot, cap::ObjectType::Endpoint, cap::CapRights::all()));
+      if (slot->cap.badge() != 0) endpoint_cancel_badged_sends(slot->cap.phys(), slot->cap.badge());
+      return {};
+    }
   }
   return Error::IllegalOperation;
 }

@@ -3,6 +3,7 @@
 #include <tessera/capnp/transport.h>
 #include <tessera/ipc_buffer.h>
 #include <tessera/string.h>
+#include <tessera/syscall.h>
 
 #include "arch/x86_64/percpu.h"
 #include "cap/cnode_ops.h"
@@ -10,7 +11,7 @@
 #include "generic/invocation.h"
 #include "generic/kernel_layout.h"
 #include "generic/scheduler.h"
-#include "lib/page_table.h"
+#include "object/address_space.h"
 #include "object/kernel_objects.h"
 
 namespace tessera::kernel {
@@ -42,32 +43,64 @@ void unlink(Object* o, Tcb* t) {
 
 template <typename Object>
 Tcb* pop(Object* o) {
-  Tcb* t = o->head;
+  Tcb* t = live(o->head);
   if (t != nullptr) unlink(o, t);
   return t;
 }
 
+// An endpoint's state follows its queue: these are the only places that change either.
+void endpoint_wait(Endpoint* ep, Tcb* t, EndpointState state) {
+  enqueue(ep, t);
+  ep->state = state;
+}
+void endpoint_remove(Endpoint* ep, Tcb* t) {
+  unlink(ep, t);
+  if (ep->head == nullptr) ep->state = kIdle;
+}
+Tcb* endpoint_take(Endpoint* ep) {
+  Tcb* t = live(ep->head);
+  if (t != nullptr) endpoint_remove(ep, t);
+  return t;
+}
+
+// --- reply links: server->reply_to == caller exactly when caller->reply_from == server ---
+
+// The server gives up the reply it owes (a new Recv, its destruction). The caller stays blocked
+// waiting for a reply that will not come, until it is suspended or destroyed (seL4).
+void drop_reply(Tcb* server) {
+  if (Tcb* caller = live(server->reply_to); caller != nullptr) {
+    caller->reply_from = nullptr;
+    server->reply_to = nullptr;
+  }
+}
+
+// `caller` now waits for `server`'s reply. The reply may carry capabilities when the server's
+// receiving cap had Grant (seL4), recorded in server->ipc_receive_can_grant when it received.
+void link_reply(Tcb* server, Tcb* caller) {
+  drop_reply(server);
+  server->reply_to = caller;
+  caller->reply_from = server;
+  caller->ipc_state = IpcState::WaitingReply;
+}
+
+// Records what a send carries, on every path alike (blocking or not, fastpath or not).
+void note_send(Tcb* t, const cap::Capability& c, bool is_call) {
+  const cap::CapRights rights = c.rights();
+  t->ipc_is_call = is_call;
+  t->ipc_is_fault = false;
+  t->ipc_can_grant = rights.includes(cap::CapRights::grant());
+  t->ipc_can_grant_reply = rights.includes(cap::CapRights::grant_reply());
+  t->ipc_badge = c.badge();
+}
+
 // --- the caller's view of other threads' IPC buffers (through the direct map) ---
 
-// The IPC buffer of `t` as kernel memory, or null when it is not mapped (writable, for `write`).
-// A 1 KiB-aligned buffer never crosses a page, so one translation covers it.
-IpcBuffer* buffer_of(const Tcb* t, bool write) {
-  if (t->ipc_buffer == 0 || t->vspace_root == 0) return nullptr;
-  const uint64_t* table = layout::phys_to<uint64_t>(t->vspace_root);
-  const uint64_t v = t->ipc_buffer;
-  uint64_t phys = 0;
-  for (unsigned level = 4; level >= 1; --level) {
-    const uint64_t e = table[(v >> (12 + 9 * (level - 1))) & 511];
-    if ((e & pt::kPresent) == 0 || (e & pt::kUser) == 0) return nullptr;
-    if (level == 1 || (e & pt::kHuge) != 0) {
-      if (write && (e & pt::kWritable) == 0) return nullptr;
-      const uint64_t page_mask = (uint64_t{1} << (12 + 9 * (level - 1))) - 1;
-      phys = (e & pt::kAddressMask & ~page_mask) + (v & page_mask);
-      break;
-    }
-    table = layout::phys_to<uint64_t>(e & pt::kAddressMask);
-  }
-  return layout::phys_to<IpcBuffer>(phys);
+// The IPC buffer of `t` as kernel memory, or null when it is not mapped (writable, for `write`) or
+// the thread's address space is gone. A 1 KiB-aligned buffer never crosses a page, so one
+// translation covers it.
+IpcBuffer* buffer_of(Tcb* t, bool write) {
+  if (t->ipc_buffer == 0) return nullptr;
+  return static_cast<IpcBuffer*>(vspace::user_address(address_space_of(t), t->ipc_buffer, write));
 }
 
 // The receiver's receive slot, if it named an empty one.
@@ -189,9 +222,7 @@ void complete_with_word(TrapFrame& f, uint64_t word) {
 
 // Ends `t`'s Recv on an endpoint with the notification word as its badge.
 void deliver_bound(Tcb* t, uint64_t word) {
-  auto* ep = layout::phys_to<Endpoint>(t->ipc_object);
-  unlink(ep, t);
-  if (ep->head == nullptr) ep->state = kIdle;
+  endpoint_remove(endpoint_at(t->ipc_object), t);
   complete_with_word(t->frame, word);
   wake(t);
 }
@@ -206,7 +237,7 @@ bool notify(Notification* n, uint64_t badge) {
   }
   n->word |= badge;
   n->active = true;
-  if (Tcb* bound = n->bound; bound != nullptr && bound->ipc_state == IpcState::Receiving) {
+  if (Tcb* bound = live(n->bound); bound != nullptr && bound->ipc_state == IpcState::Receiving) {
     deliver_bound(bound, collect(n));
     return true;
   }
@@ -223,6 +254,8 @@ bool notify(Notification* n, uint64_t badge) {
 [[noreturn]] void wait(Tcb* t, const cap::Capability& c, bool blocking) {
   if (!c.rights().includes(cap::CapRights::read())) fail(t, Error::InsufficientRights);
   auto* n = layout::phys_to<Notification>(c.phys());
+  // A notification bound to a thread is that thread's alone to wait on (seL4: a cap fault).
+  if (n->bound != nullptr && n->bound != t) fail(t, Error::IllegalOperation);
   if (n->active || !blocking) {
     complete_with_word(t->frame, collect(n));
     resume(t);
@@ -239,25 +272,23 @@ void ipc_send(Tcb* t, TrapFrame& f, cap::CapSlot* slot, bool blocking, bool is_c
   if (c.type() == cap::ObjectType::Notification && !is_call) signal(t, c);
   if (c.type() != cap::ObjectType::Endpoint) fail(t, Error::WrongObjectType);
   const cap::CapRights rights = c.rights();
-  const bool can_grant = rights.includes(cap::CapRights::grant());
-  const bool can_grant_reply = rights.includes(cap::CapRights::grant_reply());
   if (!rights.includes(cap::CapRights::write())) fail(t, Error::InsufficientRights);
-  if (is_call && !can_grant && !can_grant_reply) fail(t, Error::InsufficientRights);
+  if (is_call && !rights.includes(cap::CapRights::grant()) && !rights.includes(cap::CapRights::grant_reply())) {
+    fail(t, Error::InsufficientRights);
+  }
   auto* ep = layout::phys_to<Endpoint>(c.phys());
   ++t->syscalls;
+  note_send(t, c, is_call);
 
   if (ep->state == kReceivers) {
-    Tcb* receiver = pop(ep);
-    if (ep->head == nullptr) ep->state = kIdle;
-    transfer(t, receiver, f.rsi, c.badge(), can_grant, c.phys());
+    Tcb* receiver = endpoint_take(ep);
+    transfer(t, receiver, f.rsi, c.badge(), t->ipc_can_grant, c.phys());
     receiver->ipc_state = IpcState::None;
     receiver->state = ThreadState::Running;
     ++receiver->wakeups;
     if (is_call) {
       // The caller waits for the reply; the receiver runs now (the caller's time goes to it).
-      receiver->reply_to = t;
-      t->reply_from = receiver;
-      t->ipc_state = IpcState::WaitingReply;
+      link_reply(receiver, t);
       t->state = ThreadState::Blocked;
       this_cpu().current = nullptr;
       // The caller's time goes to the receiver unless something more urgent is runnable.
@@ -275,12 +306,7 @@ void ipc_send(Tcb* t, TrapFrame& f, cap::CapSlot* slot, bool blocking, bool is_c
   }
   t->ipc_state = IpcState::Sending;
   t->ipc_object = c.phys();
-  t->ipc_badge = c.badge();
-  t->ipc_is_call = is_call;
-  t->ipc_can_grant = can_grant;
-  t->ipc_can_grant_reply = can_grant_reply;
-  enqueue(ep, t);
-  ep->state = kSenders;
+  endpoint_wait(ep, t, kSenders);
   block(t);
 }
 
@@ -290,26 +316,27 @@ void ipc_receive(Tcb* t, TrapFrame& f, cap::CapSlot* slot, bool blocking) {
   if (c.type() != cap::ObjectType::Endpoint) fail(t, Error::WrongObjectType);
   if (!c.rights().includes(cap::CapRights::read())) fail(t, Error::InsufficientRights);
   auto* ep = layout::phys_to<Endpoint>(c.phys());
+  // A receive on an endpoint gives up the reply still owed to an earlier caller (seL4 deletes
+  // the caller cap), so a second call can never leave the first caller's link pointing here.
+  drop_reply(t);
+  t->ipc_receive_can_grant = c.rights().includes(cap::CapRights::grant());
 
   if (t->bound_notification != 0) {
-    auto* n = layout::phys_to<Notification>(t->bound_notification);
+    auto* n = notification_at(t->bound_notification);
     if (n->active) {
       complete_with_word(t->frame, collect(n));
       resume(t);
     }
   }
   if (ep->state == kSenders) {
-    Tcb* sender = pop(ep);
-    if (ep->head == nullptr) ep->state = kIdle;
+    Tcb* sender = endpoint_take(ep);
     if (sender->ipc_is_fault) {
       transfer_fault(sender, t, sender->ipc_badge);
     } else {
       transfer(sender, t, sender->frame.rsi, sender->ipc_badge, sender->ipc_can_grant, c.phys());
     }
     if (sender->ipc_is_call) {
-      t->reply_to = sender;
-      sender->reply_from = t;
-      sender->ipc_state = IpcState::WaitingReply;
+      link_reply(t, sender);
     } else {
       sender->frame.rax = static_cast<uint64_t>(Error::Ok);
       wake(sender);
@@ -320,23 +347,21 @@ void ipc_receive(Tcb* t, TrapFrame& f, cap::CapSlot* slot, bool blocking) {
   (void)f;
   t->ipc_state = IpcState::Receiving;
   t->ipc_object = c.phys();
-  enqueue(ep, t);
-  ep->state = kReceivers;
+  endpoint_wait(ep, t, kReceivers);
   block(t);
 }
 
 namespace {
 // Sends the reply `info_word` from `t` to the caller it owes one, if any.
 void send_reply(Tcb* t, uint64_t info_word) {
-  Tcb* caller = t->reply_to;
+  Tcb* caller = live(t->reply_to);
   if (caller == nullptr) return;
-  t->reply_to = nullptr;
-  caller->reply_from = nullptr;
+  drop_reply(t);
   if (caller->ipc_state != IpcState::WaitingReply) return;
   if (caller->ipc_is_fault) {
     caller->ipc_is_fault = false;  // the reply restarts the thread with its (possibly rewritten) registers
   } else {
-    transfer(t, caller, info_word, 0, caller->ipc_can_grant || caller->ipc_can_grant_reply, 0);
+    transfer(t, caller, info_word, 0, t->ipc_receive_can_grant, 0);
   }
   wake(caller);
 }
@@ -399,23 +424,19 @@ bool ipc_fastpath_call(Tcb* t, TrapFrame& f) {
   cap::CapSlot* slot = fast_lookup(t, f.rdi);
   if (slot == nullptr || slot->cap.type() != cap::ObjectType::Endpoint) return false;
   const cap::CapRights rights = slot->cap.rights();
-  const bool can_grant = rights.includes(cap::CapRights::grant());
-  const bool can_grant_reply = rights.includes(cap::CapRights::grant_reply());
-  if (!rights.includes(cap::CapRights::write()) || (!can_grant && !can_grant_reply)) return false;
+  if (!rights.includes(cap::CapRights::write()) ||
+      (!rights.includes(cap::CapRights::grant()) && !rights.includes(cap::CapRights::grant_reply()))) {
+    return false;
+  }
   auto* ep = layout::phys_to<Endpoint>(slot->cap.phys());
   if (ep->state != kReceivers) return false;
-  Tcb* receiver = ep->head;
+  Tcb* receiver = live(ep->head);
   if (receiver->priority < t->priority) return false;
 
-  pop(ep);
-  if (ep->head == nullptr) ep->state = kIdle;
+  endpoint_take(ep);
+  note_send(t, slot->cap, true);
   deliver_short(t, receiver, f, slot->cap.badge());
-  receiver->reply_to = t;
-  t->reply_from = receiver;
-  t->ipc_state = IpcState::WaitingReply;
-  t->ipc_is_call = true;
-  t->ipc_can_grant = can_grant;
-  t->ipc_can_grant_reply = can_grant_reply;
+  link_reply(receiver, t);
   t->state = ThreadState::Blocked;
   ++t->syscalls;
   this_cpu().current = nullptr;
@@ -424,7 +445,7 @@ bool ipc_fastpath_call(Tcb* t, TrapFrame& f) {
 
 bool ipc_fastpath_reply_recv(Tcb* t, TrapFrame& f) {
   if (!short_message(f.rsi)) return false;
-  Tcb* caller = t->reply_to;
+  Tcb* caller = live(t->reply_to);
   if (caller == nullptr || caller->ipc_state != IpcState::WaitingReply || caller->ipc_is_fault) return false;
   if (caller->priority < t->priority) return false;
   cap::CapSlot* slot = fast_lookup(t, f.rdi);
@@ -432,17 +453,16 @@ bool ipc_fastpath_reply_recv(Tcb* t, TrapFrame& f) {
   if (!slot->cap.rights().includes(cap::CapRights::read())) return false;
   auto* ep = layout::phys_to<Endpoint>(slot->cap.phys());
   if (ep->state == kSenders) return false;  // a message is waiting: the general path receives it
-  if (t->bound_notification != 0 && layout::phys_to<Notification>(t->bound_notification)->active) {
+  if (t->bound_notification != 0 && notification_at(t->bound_notification)->active) {
     return false;  // a pending notification completes the receive at once
   }
 
-  t->reply_to = nullptr;
-  caller->reply_from = nullptr;
+  drop_reply(t);
   deliver_short(t, caller, f, 0);
+  t->ipc_receive_can_grant = slot->cap.rights().includes(cap::CapRights::grant());
   t->ipc_state = IpcState::Receiving;
   t->ipc_object = slot->cap.phys();
-  enqueue(ep, t);
-  ep->state = kReceivers;
+  endpoint_wait(ep, t, kReceivers);
   t->state = ThreadState::Blocked;
   ++t->syscalls;
   this_cpu().current = nullptr;
@@ -471,7 +491,7 @@ bool ipc_fastpath_send(Tcb* t, TrapFrame& f) {
   const cap::ObjectType type = slot->cap.type();
   if (type == cap::ObjectType::Notification) {
     auto* n = layout::phys_to<Notification>(slot->cap.phys());
-    Tcb* waiter = n->head;
+    Tcb* waiter = live(n->head);
     if (waiter == nullptr) return false;
     pop(n);
     complete_with_word(waiter->frame, slot->cap.badge() | collect(n));
@@ -485,8 +505,8 @@ bool ipc_fastpath_send(Tcb* t, TrapFrame& f) {
   if (type != cap::ObjectType::Endpoint) return false;
   auto* ep = layout::phys_to<Endpoint>(slot->cap.phys());
   if (ep->state != kReceivers) return false;
-  Tcb* receiver = pop(ep);
-  if (ep->head == nullptr) ep->state = kIdle;
+  Tcb* receiver = endpoint_take(ep);
+  note_send(t, slot->cap, false);
   deliver_short(t, receiver, f, slot->cap.badge());
   f.rax = static_cast<uint64_t>(Error::Ok);
   ++t->syscalls;
@@ -509,18 +529,14 @@ bool ipc_send_fault(Tcb* t, cap::CapSlot* slot, uint64_t label, const uint64_t w
   t->ipc_badge = c.badge();
   auto* ep = layout::phys_to<Endpoint>(c.phys());
   if (ep->state == kReceivers) {
-    Tcb* receiver = pop(ep);
-    if (ep->head == nullptr) ep->state = kIdle;
+    Tcb* receiver = endpoint_take(ep);
     transfer_fault(t, receiver, c.badge());
-    receiver->reply_to = t;
-    t->reply_from = receiver;
-    t->ipc_state = IpcState::WaitingReply;
+    link_reply(receiver, t);
     wake(receiver);
   } else {
     t->ipc_state = IpcState::Sending;
     t->ipc_object = c.phys();
-    enqueue(ep, t);
-    ep->state = kSenders;
+    endpoint_wait(ep, t, kSenders);
   }
   t->state = ThreadState::Blocked;
   if (this_cpu().current == t) this_cpu().current = nullptr;
@@ -531,27 +547,20 @@ void cancel_ipc(Tcb* t, bool restart) {
   const IpcState state = t->ipc_state;
   switch (state) {
     case IpcState::Sending:
-    case IpcState::Receiving: {
-      auto* ep = layout::phys_to<Endpoint>(t->ipc_object);
-      unlink(ep, t);
-      if (ep->head == nullptr) ep->state = kIdle;
+    case IpcState::Receiving:
+      endpoint_remove(endpoint_at(t->ipc_object), t);
       break;
-    }
     case IpcState::WaitingNotification:
-      unlink(layout::phys_to<Notification>(t->ipc_object), t);
+      unlink(notification_at(t->ipc_object), t);
       break;
     case IpcState::WaitingReply:
-      if (t->reply_from != nullptr) t->reply_from->reply_to = nullptr;
+      if (Tcb* server = live(t->reply_from); server != nullptr) server->reply_to = nullptr;
       t->reply_from = nullptr;
       break;
     case IpcState::None:
       break;
   }
-  // A server that owed this thread nothing any more: forget the caller it owed a reply.
-  if (t->reply_to != nullptr) {
-    t->reply_to->reply_from = nullptr;
-    t->reply_to = nullptr;
-  }
+  // A reply this thread owes as a server survives suspension (seL4): resumed, it can still reply.
   t->ipc_state = IpcState::None;
   const bool was_fault = t->ipc_is_fault;
   t->ipc_is_fault = false;
@@ -561,11 +570,12 @@ void cancel_ipc(Tcb* t, bool restart) {
   }
 }
 
-void notification_signal(uint64_t phys, uint64_t badge) { notify(layout::phys_to<Notification>(phys), badge); }
+void notification_signal(uint64_t phys, uint64_t badge) { notify(notification_at(phys), badge); }
 
 Result<void> bind_notification(Tcb* t, uint64_t notification) {
-  auto* n = layout::phys_to<Notification>(notification);
-  if (t->bound_notification != 0 || n->bound != nullptr) return Error::IllegalOperation;
+  auto* n = notification_at(notification);
+  // seL4: neither side may already be bound, and nobody may be waiting on the notification.
+  if (t->bound_notification != 0 || n->bound != nullptr || n->head != nullptr) return Error::IllegalOperation;
   t->bound_notification = notification;
   n->bound = t;
   return {};
@@ -573,22 +583,62 @@ Result<void> bind_notification(Tcb* t, uint64_t notification) {
 
 void unbind_notification(Tcb* t) {
   if (t->bound_notification == 0) return;
-  layout::phys_to<Notification>(t->bound_notification)->bound = nullptr;
+  notification_at(t->bound_notification)->bound = nullptr;
   t->bound_notification = 0;
 }
 
+void tcb_ipc_destroyed(Tcb* t) {
+  cancel_ipc(t, false);
+  drop_reply(t);
+}
+
+namespace {
+// `t` was queued on an endpoint that will not take its message: a thread that sent a fault starts
+// again at the faulting instruction (it faults anew and meets whatever fault endpoint it has then,
+// as seL4 restarts it), except after an unknown system call, which then simply fails; any other
+// thread's system call fails with `error`.
+void abandon_send(Tcb* t, Error error) {
+  if (t->ipc_is_fault) {
+    t->ipc_is_fault = false;
+    if (t->fault_label == static_cast<uint64_t>(FaultKind::UnknownSyscall)) {
+      t->frame.rax = static_cast<uint64_t>(Error::NotSupported);
+    }
+  } else {
+    t->frame.rax = static_cast<uint64_t>(error);
+  }
+  wake(t);
+}
+}  // namespace
+
 void endpoint_destroyed(uint64_t phys) {
   auto* ep = layout::phys_to<Endpoint>(phys);
-  while (Tcb* t = pop(ep)) {
-    t->frame.rax = static_cast<uint64_t>(Error::ObjectDeleted);
-    wake(t);
+  while (Tcb* t = endpoint_take(ep)) abandon_send(t, Error::ObjectDeleted);
+}
+
+void endpoint_cancel_badged_sends(uint64_t phys, uint64_t badge) {
+  auto* ep = layout::phys_to<Endpoint>(phys);
+  if (ep->state != kSenders) return;
+  for (Tcb* t = ep->head; t != nullptr;) {
+    Tcb* next = t->ipc_next;
+    if (t->ipc_badge == badge) {
+      // Restarted as seL4 does: the system call runs again when the thread next runs, and then
+      // meets whatever its cap has become (typically deleted along with the badge).
+      endpoint_remove(ep, t);
+      if (t->ipc_is_fault) {
+        t->ipc_is_fault = false;
+      } else {
+        t->frame.rip -= 2;
+        t->frame.vector = 0;
+      }
+      wake(t);
+    }
+    t = next;
   }
-  ep->state = kIdle;
 }
 
 void notification_destroyed(uint64_t phys) {
   auto* n = layout::phys_to<Notification>(phys);
-  if (n->bound != nullptr) unbind_notification(n->bound);
+  if (n->bound != nullptr) unbind_notification(live(n->bound));
   while (Tcb* t = pop(n)) {
     t->frame.rax = static_cast<uint64_t>(Error::ObjectDeleted);
     wake(t);

@@ -10,6 +10,8 @@
 #include "cap/slot.h"
 #include <tessera/result.h>
 
+#include "generic/kernel_layout.h"
+#include "object/poison.h"
 #include "object/tcb.h"
 
 namespace tessera::kernel {
@@ -30,6 +32,19 @@ struct Notification {
   Tcb* bound;     // the thread it is bound to (Tcb.bindNotification), or null
 };
 static_assert(sizeof(Notification) <= (1u << cap::kNotificationBits));
+
+// Endpoints and notifications reached through a stored physical address (a thread's ipc_object
+// or bound notification, an IRQ line), checked against poison (object/poison.h).
+inline Endpoint* endpoint_at(uint64_t phys) {
+  auto* ep = layout::phys_to<Endpoint>(phys);
+  check_live_word(&ep->head, "endpoint", ep);
+  return ep;
+}
+inline Notification* notification_at(uint64_t phys) {
+  auto* n = layout::phys_to<Notification>(phys);
+  check_live_word(&n->head, "notification", n);
+  return n;
+}
 
 // Binding a notification to a thread: a signal then also ends the thread's Recv on an endpoint,
 // which returns with the notification word as the badge and an empty message (seL4 semantics).
@@ -66,8 +81,14 @@ void cancel_ipc(Tcb* t, bool restart);
 // or ORs the badge into the word. Never switches threads itself.
 void notification_signal(uint64_t phys, uint64_t badge);
 
-// The object is being destroyed: every waiter wakes with ObjectDeleted.
+// The object is being destroyed: every waiter wakes with ObjectDeleted (a thread whose fault
+// message was queued restarts instead and faults again).
 void endpoint_destroyed(uint64_t phys);
+// CNode.cancelBadgedSends: senders queued on the endpoint with `badge` leave the queue and restart
+// their system call (seL4).
+void endpoint_cancel_badged_sends(uint64_t phys, uint64_t badge);
+// The TCB is being destroyed: leave every queue, drop the reply owed to it and the reply it owes.
+void tcb_ipc_destroyed(Tcb* t);
 void notification_destroyed(uint64_t phys);
 
 }  // namespace tessera::kernel

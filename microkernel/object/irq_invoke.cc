@@ -50,6 +50,17 @@ void release_irq(const cap::Capability& handler) {
   lines[line] = IrqLine{};
 }
 
+void unbind_irqs_from(uint64_t notification) {
+  for (uint32_t line = 0; line < kMaxLines; ++line) {
+    IrqLine& l = lines[line];
+    if (!l.bound || l.notification != notification) continue;
+    (void)ioapic::mask(line);
+    l.bound = false;
+    l.notification = 0;
+    l.badge = 0;
+  }
+}
+
 Result<void> invoke_irq_control(Invocation& inv) {
   switch (TRY(IrqControl::method_of(inv.request.label))) {
     case IrqControl::Method::GetIoapic: {

@@ -5,6 +5,7 @@
 #include "arch/x86_64/percpu.h"
 #include "cap/object_type.h"
 #include "generic/kernel_layout.h"
+#include "generic/panic.h"
 #include "generic/scheduler.h"
 #include "object/address_space.h"
 #include "object/ipc.h"
@@ -12,6 +13,7 @@
 
 namespace tessera::kernel {
 namespace {
+void release_object(const cap::Capability& c);
 
 alignas(cap::CapContext) uint8_t context_storage[sizeof(cap::CapContext)];
 cap::CapContext* context = nullptr;
@@ -43,11 +45,28 @@ cap::CapSlot* embedded_hook(void*, const cap::Capability& c, uint64_t* count) {
   return tcb_slot(tcb_at(c.phys()), kTcbCSpace);
 }
 
+// Fills a destroyed object's memory with the poison pattern (object/poison.h). Device memory is
+// left alone.
+void poison(const cap::Capability& c) {
+  if (!kPoisonFreed || c.is_device() || c.type() == cap::ObjectType::Untyped || !cap::has_memory(c.type())) return;
+  auto* words = static_cast<uint64_t*>(layout::phys_to_virt(c.phys()));
+  const uint64_t count = (uint64_t{1} << c.memory_size_bits()) / sizeof(uint64_t);
+  for (uint64_t i = 0; i < count; ++i) words[i] = kPoisonWord;
+}
+
 void destroyed_hook(void*, const cap::Capability& c) {
+  // The TCB of the thread whose system call this is stays unpoisoned: the system call still writes
+  // its result there before it schedules (nothing can retype the memory before that).
+  const bool running = c.type() == cap::ObjectType::Tcb && this_cpu().current == tcb_at(c.phys());
+  release_object(c);
+  if (!running) poison(c);
+}
+
+void release_object(const cap::Capability& c) {
   switch (c.type()) {
     case cap::ObjectType::Tcb: {
       Tcb* t = tcb_at(c.phys());
-      cancel_ipc(t, false);
+      tcb_ipc_destroyed(t);
       unbind_notification(t);
       unthrottle(t);
       if (t->sched_context != nullptr) unbind_sched_context(t->sched_context);
@@ -72,6 +91,7 @@ void destroyed_hook(void*, const cap::Capability& c) {
       endpoint_destroyed(c.phys());
       break;
     case cap::ObjectType::Notification:
+      unbind_irqs_from(c.phys());
       notification_destroyed(c.phys());
       break;
     case cap::ObjectType::SchedContext:
@@ -84,14 +104,14 @@ void destroyed_hook(void*, const cap::Capability& c) {
 
 void cap_deleted_hook(void*, cap::CapSlot* slot) {
   // A mapped frame or paging structure is unmapped when the cap that mapped it goes away.
-  MappingRecord& m = mapping_of(slot);
-  if (m.asid != 0) {
-    unmap_recorded(slot->cap, m);
-    m = MappingRecord{};
-  }
+  unmap_cap(slot);
 }
 
 }  // namespace
+
+void dangling_reference(const char* what, const void* where) {
+  panic("dangling reference: a %s at %p was destroyed while still referenced (kernel_poison)", what, where);
+}
 
 void init_capabilities() {
   cap::ObjectHooks hooks;
@@ -119,11 +139,18 @@ unsigned entry_level(cap::ObjectType type) {
   }
 }
 
-void unmap_recorded(const cap::Capability& c, const MappingRecord& m) {
+void unmap_cap(cap::CapSlot* slot) {
+  MappingRecord& m = mapping_of(slot);
+  if (m.asid == 0) return;
+  const cap::Capability& c = slot->cap;
   const unsigned level = entry_level(c.type());
   const uint64_t root = vspace::root_of(vspace::SpaceId{m.asid, m.generation});
-  if (level == 0 || root == 0) return;  // the space is gone: nothing is mapped any more
-  vspace::clear_entry(root, m.vaddr, level, c.phys());
+  // The entry is only where the record says if the path to it still exists; when the space or a
+  // table on the way is gone, the entry (if any) is in a table nothing can reach until that table
+  // is itself unmapped, which empties it.
+  if (level != 0 && root != 0) vspace::clear_entry(root, m.vaddr, level, c.phys());
+  if (cap::is_paging_structure(c.type())) vspace::clear_table(c.phys());
+  m = MappingRecord{};
 }
 
 MappingRecord& mapping_of(cap::CapSlot* slot) {

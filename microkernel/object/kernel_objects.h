@@ -41,8 +41,26 @@ unsigned entry_level(cap::ObjectType type);
 void release_io_ports(const cap::Capability& cap);
 // The last IRQHandler cap to a line is gone: mask it and forget its binding.
 void release_irq(const cap::Capability& cap);
+// The notification at `phys` is being destroyed: every IRQ line bound to it is unbound and masked,
+// so no interrupt can signal its memory once it is reused.
+void unbind_irqs_from(uint64_t notification);
 
-// Clears the mapping `m` describes, if its address space still exists.
-void unmap_recorded(const cap::Capability& cap, const MappingRecord& m);
+// Undoes the mapping the cap in `slot` made, if any, and marks the cap unmapped. The entry is cleared
+// when the path the record names still leads to it; a paging structure is also emptied, so a table
+// that is not mapped never holds an entry (seL4's rule: a table is cleared when it is unmapped).
+// Together with "a cap that is marked mapped cannot map again" this keeps every entry reachable
+// by the MMU pointing at live memory: see docs/kernel-objects.md, "References between objects".
+void unmap_cap(cap::CapSlot* slot);
+// Frame and paging-structure caps whose record says they are mapped (even into a space that has
+// been destroyed since: such a cap must be unmapped, which empties a table, before it maps again).
+inline bool is_mapped(cap::CapSlot* slot) { return mapping_of(slot).asid != 0; }
+
+// The PML4 of `t`, as long as the VSpace slot still holds the cap configure put there; 0 once that
+// cap has been deleted (its space may be destroyed and its memory reused). Every kernel path that
+// reaches a thread's memory (IPC buffers, debug output, invocation arguments) goes through this.
+inline uint64_t address_space_of(Tcb* t) {
+  const uint64_t root = t->vspace_root;
+  return tcb_slot(t, kTcbVSpace)->cap.object_word() == root ? root : 0;
+}
 
 }  // namespace tessera::kernel

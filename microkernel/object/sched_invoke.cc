@@ -31,7 +31,7 @@ uint64_t tsc_to_nanoseconds(uint64_t ticks) {
 }
 
 void unbind_sched_context(SchedContext* sc) {
-  Tcb* t = sc->bound;
+  Tcb* t = live(sc->bound);
   if (t == nullptr) return;
   sc->bound = nullptr;
   t->sched_context = nullptr;

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "arch/x86_64/trap.h"
+#include "object/poison.h"
 
 namespace tessera::kernel {
 
@@ -44,6 +45,7 @@ struct alignas(64) Tcb {
   bool ipc_is_call;
   bool ipc_can_grant;
   bool ipc_can_grant_reply;
+  bool ipc_receive_can_grant;       // the cap of the last endpoint receive had Grant (the reply may carry caps)
   uint64_t ipc_object;              // physical address of the endpoint or notification blocked on
   uint64_t ipc_badge;               // badge of the cap the blocked send used
   Tcb* ipc_next;                    // endpoint / notification queue links
@@ -73,6 +75,13 @@ struct alignas(64) Tcb {
 
 static_assert(__builtin_offsetof(Tcb, frame) == 0, "entry code saves registers at the start of the TCB");
 static_assert(sizeof(TrapFrame) % 16 == 0, "the frame end (TSS.rsp0) must be 16-aligned");
+
+// A TCB reached through a reference kept elsewhere (queue, reply link, binding): checked against
+// the poison of destroyed objects (object/poison.h). Returns `t`.
+inline Tcb* live(Tcb* t) {
+  if (t != nullptr) check_live_word(&t->queue_next, "thread", t);
+  return t;
+}
 
 // RFLAGS bits a user thread may control; IF is always set, IOPL is always 0.
 constexpr uint64_t kUserRflagsMask = 0xCD5;  // CF PF AF ZF SF TF DF OF

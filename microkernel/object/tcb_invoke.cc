@@ -81,7 +81,7 @@ void suspend(Tcb* t) {
 }
 
 Result<void> resume_thread(Tcb* t) {
-  if (t->vspace_root == 0 || tcb_slot(t, kTcbCSpace)->empty()) return Error::IllegalOperation;
+  if (address_space_of(t) == 0 || tcb_slot(t, kTcbCSpace)->empty()) return Error::IllegalOperation;
   // Only a stopped thread starts: a running one already runs, a blocked one waits in IPC.
   if (t->state == ThreadState::Running || t->state == ThreadState::Blocked) return {};
   t->state = ThreadState::Running;

@@ -28,19 +28,12 @@ Result<Space> space_param(const Invocation& inv, capnp::CapIndex index) {
   return Space{slot->cap.phys(), id};
 }
 
-bool currently_mapped(cap::CapSlot* slot) {
-  const MappingRecord& m = mapping_of(slot);
-  return m.asid != 0 && vspace::root_of(vspace::SpaceId{m.asid, m.generation}) != 0;
-}
-
 void record(cap::CapSlot* slot, const Space& space, uint64_t vaddr) {
   mapping_of(slot) = MappingRecord{vaddr, space.id.generation, space.id.asid, 0};
 }
 
 Result<void> unmap(cap::CapSlot* slot) {
-  MappingRecord& m = mapping_of(slot);
-  if (m.asid != 0) unmap_recorded(slot->cap, m);
-  m = MappingRecord{};
+  unmap_cap(slot);
   return {};
 }
 
@@ -69,7 +62,7 @@ Result<void> invoke_paging(Invocation& inv) {
     case 0: {  // map(vspace, vaddr, attributes)
       const auto a = TRY(PageTable::MapArgs::decode(inv.request));
       const Space space = TRY(space_param(inv, a.vspace));
-      if (currently_mapped(self)) return Error::InvalidCapability;
+      if (is_mapped(self)) return Error::InvalidCapability;  // unmap first, even if its space is gone
       const uint64_t vaddr = align_down(a.vaddr, uint64_t{1} << table_coverage_bits(type));
       if (!is_user_address(a.vaddr)) return Error::RangeError;
       TRY(vspace::install_table(space.root, vaddr, entry_level(type) - 1, self->cap.phys()));
@@ -90,7 +83,7 @@ Result<void> invoke_frame(Invocation& inv) {
     case Frame::Method::Map: {
       const auto a = TRY(Frame::MapArgs::decode(inv.request));
       const Space space = TRY(space_param(inv, a.vspace));
-      if (currently_mapped(self)) return Error::InvalidCapability;
+      if (is_mapped(self)) return Error::InvalidCapability;  // unmap first, even if its space is gone
       const cap::CapRights rights = self->cap.rights();
       if ((a.rights & kRightRead) != 0 && !rights.includes(cap::CapRights::read())) return Error::InsufficientRights;
       if ((a.rights & kRightWrite) != 0 && !rights.includes(cap::CapRights::write())) return Error::InsufficientRights;

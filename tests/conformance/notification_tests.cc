@@ -198,6 +198,10 @@ TESSERA_USER_TEST(BIND0001, pass, "a signal ends a bound thread's Recv on an end
   expect_is(t, recv.error, Error::Ok, "the receive");
   t.check(recv.received.badge == 0x100, "badge 0x%lx", recv.received.badge);
   t.check(recv.received.info.length_words == 0 && recv.received.info.label == 0, "a notification carries no message");
+  // Only the bound thread may poll it (seL4); unbound, anyone with Read may.
+  uint64_t stolen = 0;
+  expect_is(t, sys::poll(notification, &stolen), Error::IllegalOperation, "a poll by another thread while bound");
+  expect_ok(t, env.tcb(peer.tcb()).unbind_notification(), "unbind");
   expect_word(t, notification, 0, "the word was handed over");
 }
 
