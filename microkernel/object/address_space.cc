@@ -107,116 +107,30 @@ Result<void> copy_to_user(uint64_t root, uint64_t user_dest, const void* src, ui
 
 namespace tessera::kernel::vspace {
 namespace {
-struct AsidEntry {
-  uint64_t root;
-  uint64_t generation;
-};
-constinit AsidEntry asid_table[kMaxAsids] = {};
-uint64_t next_generation = 1;
+uint64_t* physmap_table(void*, uint64_t phys) { return layout::phys_to<uint64_t>(phys); }
+uint64_t current_root(void*) { return x86::read_cr3(); }
+void invalidate_page(void*, uint64_t vaddr) { x86::invlpg(vaddr); }
+void load_root(void*, uint64_t root) { x86::write_cr3(root); }
+uint64_t kernel_root(void*) { return paging::kernel_root(); }
+bool nx_enabled(void*) { return boot_state().features.nx; }
+// kernel_poison: a walk must never follow an entry of a destroyed table.
+void entry_read(void*, uint64_t entry, const uint64_t* table) { check_entry(entry, table); }
 
-// Software-only word in an unused, non-present kernel-half PML4 entry: the space's ASID.
-constexpr unsigned kAsidSlot = 400;
+constexpr TableEnv kPhysmapEnv = [] {
+  TableEnv env;
+  env.table = physmap_table;
+  env.current_root = current_root;
+  env.invalidate_page = invalidate_page;
+  env.load_root = load_root;
+  env.kernel_root = kernel_root;
+  env.nx_enabled = nx_enabled;
+  if (kPoisonFreed) env.entry_read = entry_read;
+  return env;
+}();
 
-uint64_t* entries(uint64_t phys) { return layout::phys_to<uint64_t>(phys); }
-
-unsigned index_at(uint64_t vaddr, unsigned level) {
-  return static_cast<unsigned>((vaddr >> (12 + 9 * (level - 1))) & 511);
-}
-
-// The table at `level` (4 = the PML4 itself) covering vaddr; FailedLookup when missing or when a
-// huge page occupies the way.
-Result<uint64_t> table_at_level(uint64_t root, uint64_t vaddr, unsigned level) {
-  uint64_t table = root;
-  for (unsigned l = 4; l > level; --l) {
-    const uint64_t e = entries(table)[index_at(vaddr, l)];
-    check_entry(e, entries(table));
-    if ((e & pt::kPresent) == 0 || (e & pt::kHuge) != 0) return Error::FailedLookup;
-    table = e & pt::kAddressMask;
-  }
-  return table;
-}
-
-void flush(uint64_t root, uint64_t vaddr) {
-  if (x86::read_cr3() == root) x86::invlpg(vaddr);
-}
+constinit Tables kernel_tables{kPhysmapEnv};
 }  // namespace
 
-void init_root(uint64_t phys) {
-  const uint64_t* kernel = entries(paging::kernel_root());
-  uint64_t* user = entries(phys);
-  for (int i = 256; i < 512; ++i) user[i] = kernel[i];
-  user[kAsidSlot] = 0;
-  for (uint32_t asid = 1; asid < kMaxAsids; ++asid) {
-    if (asid_table[asid].root != 0) continue;
-    asid_table[asid] = AsidEntry{phys, next_generation++};
-    user[kAsidSlot] = static_cast<uint64_t>(asid) << 1;  // bit 0 clear: never a present entry
-    return;
-  }
-}
-
-void destroy_root(uint64_t phys) {
-  const uint32_t asid = static_cast<uint32_t>(entries(phys)[kAsidSlot] >> 1);
-  if (asid != 0 && asid < kMaxAsids && asid_table[asid].root == phys) asid_table[asid] = AsidEntry{};
-  entries(phys)[kAsidSlot] = 0;
-  if (x86::read_cr3() == phys) x86::write_cr3(paging::kernel_root());
-}
-
-Result<SpaceId> space_id(uint64_t phys) {
-  const uint32_t asid = static_cast<uint32_t>(entries(phys)[kAsidSlot] >> 1);
-  if (asid == 0 || asid >= kMaxAsids || asid_table[asid].root != phys) return Error::NotEnoughMemory;
-  return SpaceId{asid, asid_table[asid].generation};
-}
-
-uint64_t root_of(SpaceId id) {
-  if (id.asid == 0 || id.asid >= kMaxAsids) return 0;
-  const AsidEntry& e = asid_table[id.asid];
-  return e.generation == id.generation ? e.root : 0;
-}
-
-Result<void> install_table(uint64_t root, uint64_t vaddr, unsigned table_level, uint64_t table_phys) {
-  if (table_level < 1 || table_level > 3) return Error::InvalidArgument;
-  if (!is_user_address(vaddr)) return Error::RangeError;
-  const uint64_t parent = TRY(table_at_level(root, vaddr, table_level + 1));
-  uint64_t& e = entries(parent)[index_at(vaddr, table_level + 1)];
-  if ((e & pt::kPresent) != 0) return Error::DeleteFirst;
-  e = table_phys | pt::kPresent | pt::kWritable | pt::kUser;
-  return {};
-}
-
-Result<void> map_frame(uint64_t root, uint64_t vaddr, uint8_t size_bits, uint64_t phys, bool writable,
-                       bool executable, bool uncached) {
-  if (size_bits != 12 && size_bits != 21) return Error::InvalidArgument;
-  const uint64_t size = uint64_t{1} << size_bits;
-  if (!is_aligned(vaddr, size)) return Error::AlignmentError;
-  uint64_t end = 0;
-  if (add_overflows(vaddr, size, &end) || !is_user_address(vaddr) || end > kUserAddressLimit) return Error::RangeError;
-  const unsigned level = size_bits == 12 ? 1 : 2;
-  const uint64_t table = TRY(table_at_level(root, vaddr, level));
-  uint64_t& e = entries(table)[index_at(vaddr, level)];
-  if ((e & pt::kPresent) != 0) return Error::DeleteFirst;
-  uint64_t flags = pt::kPresent | pt::kUser;
-  if (writable) flags |= pt::kWritable;
-  if ((!executable || writable) && boot_state().features.nx) flags |= pt::kNoExecute;  // W^X
-  if (uncached) flags |= pt::kCacheDisable | pt::kWriteThrough;
-  if (level == 2) flags |= pt::kHuge;
-  e = phys | flags;
-  flush(root, vaddr);
-  return {};
-}
-
-void clear_table(uint64_t phys) { memset(entries(phys), 0, 4096); }
-
-void clear_entry(uint64_t root, uint64_t vaddr, unsigned entry_level, uint64_t phys) {
-  auto table = table_at_level(root, vaddr, entry_level);
-  if (!table) return;
-  uint64_t& e = entries(*table)[index_at(vaddr, entry_level)];
-  if ((e & pt::kPresent) == 0 || (e & pt::kAddressMask) != phys) return;
-  e = 0;
-  if (entry_level > 1 && x86::read_cr3() == root) {
-    x86::write_cr3(root);  // a whole table went away: flush everything below it
-  } else {
-    flush(root, vaddr);
-  }
-}
+Tables& tables() { return kernel_tables; }
 
 }  // namespace tessera::kernel::vspace

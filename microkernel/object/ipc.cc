@@ -24,7 +24,7 @@ enum EndpointState : uint8_t { kIdle = 0, kSenders = 1, kReceivers = 2 };
 // --- queues (FIFO, intrusive through Tcb::ipc_next/prev) ---
 
 template <typename Object>
-void enqueue(Object* o, Tcb* t) {
+[[gnu::always_inline]] inline void enqueue(Object* o, Tcb* t) {
   t->ipc_next = nullptr;
   t->ipc_prev = o->tail;
   if (o->tail != nullptr) o->tail->ipc_next = t;
@@ -33,7 +33,7 @@ void enqueue(Object* o, Tcb* t) {
 }
 
 template <typename Object>
-void unlink(Object* o, Tcb* t) {
+[[gnu::always_inline]] inline void unlink(Object* o, Tcb* t) {
   if (t->ipc_prev != nullptr) t->ipc_prev->ipc_next = t->ipc_next;
   else o->head = t->ipc_next;
   if (t->ipc_next != nullptr) t->ipc_next->ipc_prev = t->ipc_prev;
@@ -42,22 +42,22 @@ void unlink(Object* o, Tcb* t) {
 }
 
 template <typename Object>
-Tcb* pop(Object* o) {
+[[gnu::always_inline]] inline Tcb* pop(Object* o) {
   Tcb* t = live(o->head);
   if (t != nullptr) unlink(o, t);
   return t;
 }
 
 // An endpoint's state follows its queue: these are the only places that change either.
-void endpoint_wait(Endpoint* ep, Tcb* t, EndpointState state) {
+[[gnu::always_inline]] inline void endpoint_wait(Endpoint* ep, Tcb* t, EndpointState state) {
   enqueue(ep, t);
   ep->state = state;
 }
-void endpoint_remove(Endpoint* ep, Tcb* t) {
+[[gnu::always_inline]] inline void endpoint_remove(Endpoint* ep, Tcb* t) {
   unlink(ep, t);
   if (ep->head == nullptr) ep->state = kIdle;
 }
-Tcb* endpoint_take(Endpoint* ep) {
+[[gnu::always_inline]] inline Tcb* endpoint_take(Endpoint* ep) {
   Tcb* t = live(ep->head);
   if (t != nullptr) endpoint_remove(ep, t);
   return t;
@@ -67,7 +67,7 @@ Tcb* endpoint_take(Endpoint* ep) {
 
 // The server gives up the reply it owes (a new Recv, its destruction). The caller stays blocked
 // waiting for a reply that will not come, until it is suspended or destroyed (seL4).
-void drop_reply(Tcb* server) {
+[[gnu::always_inline]] inline void drop_reply(Tcb* server) {
   if (Tcb* caller = live(server->reply_to); caller != nullptr) {
     caller->reply_from = nullptr;
     server->reply_to = nullptr;
@@ -76,7 +76,7 @@ void drop_reply(Tcb* server) {
 
 // `caller` now waits for `server`'s reply. The reply may carry capabilities when the server's
 // receiving cap had Grant (seL4), recorded in server->ipc_receive_can_grant when it received.
-void link_reply(Tcb* server, Tcb* caller) {
+[[gnu::always_inline]] inline void link_reply(Tcb* server, Tcb* caller) {
   drop_reply(server);
   server->reply_to = caller;
   caller->reply_from = server;
@@ -84,7 +84,7 @@ void link_reply(Tcb* server, Tcb* caller) {
 }
 
 // Records what a send carries, on every path alike (blocking or not, fastpath or not).
-void note_send(Tcb* t, const cap::Capability& c, bool is_call) {
+[[gnu::always_inline]] inline void note_send(Tcb* t, const cap::Capability& c, bool is_call) {
   const cap::CapRights rights = c.rights();
   t->ipc_is_call = is_call;
   t->ipc_is_fault = false;
@@ -404,7 +404,7 @@ void copy_registers(const TrapFrame& from, TrapFrame& to) {
 
 // Hands the short message in `f` (the sender's registers) to `receiver` with `badge`, and makes the
 // receiver runnable (not queued: the caller decides where it goes). Shared by the fastpaths.
-inline void deliver_short(Tcb* sender, Tcb* receiver, const TrapFrame& f, uint64_t badge) {
+[[gnu::always_inline]] inline void deliver_short(Tcb* sender, Tcb* receiver, const TrapFrame& f, uint64_t badge) {
   const MessageInfo info = MessageInfo::decode(f.rsi);
   TrapFrame& to = receiver->frame;
   copy_registers(f, to);

@@ -128,34 +128,6 @@ cap::CapContext& capabilities() { return *context; }
 
 Tcb* tcb_at(uint64_t phys) { return layout::phys_to<Tcb>(phys); }
 
-unsigned entry_level(cap::ObjectType type) {
-  switch (type) {
-    case cap::ObjectType::Frame4K: return 1;
-    case cap::ObjectType::Frame2M: return 2;
-    case cap::ObjectType::PageTable: return 2;
-    case cap::ObjectType::PageDirectory: return 3;
-    case cap::ObjectType::Pdpt: return 4;
-    default: return 0;
-  }
-}
-
-void unmap_cap(cap::CapSlot* slot) {
-  MappingRecord& m = mapping_of(slot);
-  if (m.asid == 0) return;
-  const cap::Capability& c = slot->cap;
-  const unsigned level = entry_level(c.type());
-  const uint64_t root = vspace::root_of(vspace::SpaceId{m.asid, m.generation});
-  // The entry is only where the record says if the path to it still exists; when the space or a
-  // table on the way is gone, the entry (if any) is in a table nothing can reach until that table
-  // is itself unmapped, which empties it.
-  if (level != 0 && root != 0) vspace::clear_entry(root, m.vaddr, level, c.phys());
-  if (cap::is_paging_structure(c.type())) vspace::clear_table(c.phys());
-  m = MappingRecord{};
-}
-
-MappingRecord& mapping_of(cap::CapSlot* slot) {
-  static_assert(sizeof(MappingRecord) <= sizeof(slot->arch_reserved));
-  return *reinterpret_cast<MappingRecord*>(slot->arch_reserved);
-}
+void unmap_cap(cap::CapSlot* slot) { vspace::tables().unmap_cap(slot); }
 
 }  // namespace tessera::kernel

@@ -7,6 +7,7 @@
 
 #include "cap/context.h"
 #include "cap/slot.h"
+#include "lib/vspace_tables.h"
 #include "object/tcb.h"
 
 namespace tessera::kernel {
@@ -25,18 +26,8 @@ inline cap::CapSlot* tcb_slot(Tcb* tcb, TcbSlot which) {
   return reinterpret_cast<cap::CapSlot*>(reinterpret_cast<uint8_t*>(tcb) + kTcbSlotsOffset) + which;
 }
 
-// Per-cap architecture state kept in CapSlot::arch_reserved: where a frame or paging structure is
-// mapped, naming the address space by {asid, generation} (object/address_space.h) so a record that
-// outlives its space is recognised as stale. Copies of a cap start unmapped (seL4's rule).
-struct MappingRecord {
-  uint64_t vaddr;
-  uint64_t generation;
-  uint32_t asid;   // 0 = not mapped
-  uint32_t reserved;
-};
-MappingRecord& mapping_of(cap::CapSlot* slot);
-// The page-table level whose entry maps a frame or table of this type (1 = PT entry ... 4 = PML4 entry).
-unsigned entry_level(cap::ObjectType type);
+// MappingRecord, mapping_of, is_mapped and entry_level: lib/vspace_tables.h.
+
 // The last IoPort cap to a port range is gone: the ports may be issued again.
 void release_io_ports(const cap::Capability& cap);
 // The last IRQHandler cap to a line is gone: mask it and forget its binding.
@@ -45,22 +36,17 @@ void release_irq(const cap::Capability& cap);
 // so no interrupt can signal its memory once it is reused.
 void unbind_irqs_from(uint64_t notification);
 
-// Undoes the mapping the cap in `slot` made, if any, and marks the cap unmapped. The entry is cleared
-// when the path the record names still leads to it; a paging structure is also emptied, so a table
-// that is not mapped never holds an entry (seL4's rule: a table is cleared when it is unmapped).
-// Together with "a cap that is marked mapped cannot map again" this keeps every entry reachable
-// by the MMU pointing at live memory: see docs/kernel-objects.md, "References between objects".
+// Undoes the mapping the cap in `slot` made, if any, and marks the cap unmapped; a paging structure
+// is emptied (vspace::Tables::unmap_cap). Together with "a cap that is marked mapped cannot map
+// again" this keeps every entry reachable by the MMU pointing at live memory: see
+// docs/kernel-objects.md, "References between objects".
 void unmap_cap(cap::CapSlot* slot);
-// Frame and paging-structure caps whose record says they are mapped (even into a space that has
-// been destroyed since: such a cap must be unmapped, which empties a table, before it maps again).
-inline bool is_mapped(cap::CapSlot* slot) { return mapping_of(slot).asid != 0; }
 
 // The PML4 of `t`, as long as the VSpace slot still holds the cap configure put there; 0 once that
 // cap has been deleted (its space may be destroyed and its memory reused). Every kernel path that
 // reaches a thread's memory (IPC buffers, debug output, invocation arguments) goes through this.
 inline uint64_t address_space_of(Tcb* t) {
-  const uint64_t root = t->vspace_root;
-  return tcb_slot(t, kTcbVSpace)->cap.object_word() == root ? root : 0;
+  return root_through_slot(tcb_slot(t, kTcbVSpace), t->vspace_root);
 }
 
 }  // namespace tessera::kernel

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "arch/x86_64/trap.h"
+#include "lib/user_address.h"  // kUserAddressLimit, is_user_address
 #include "object/poison.h"
 
 namespace tessera::kernel {
@@ -90,10 +91,5 @@ constexpr uint64_t kRflagsReserved1 = 1u << 1;
 inline uint64_t sanitize_user_rflags(uint64_t rflags) {
   return (rflags & kUserRflagsMask) | kRflagsInterruptEnable | kRflagsReserved1;
 }
-
-// User addresses are canonical lower-half addresses below the last page (which would make SYSRET
-// return to a non-canonical RIP).
-constexpr uint64_t kUserAddressLimit = 0x00007FFFFFFFF000ull;
-constexpr bool is_user_address(uint64_t address) { return address < kUserAddressLimit; }
 
 }  // namespace tessera::kernel

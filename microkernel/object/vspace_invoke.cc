@@ -1,7 +1,8 @@
 // Paging-structure and frame invocations (seL4 x86-64 style): a PDPT, page directory or page
 // table is installed into an address space with map(); frames are mapped with rights and
 // attributes. Each cap maps at most once; the mapping is recorded in its slot so that unmap and
-// deleting the cap clear exactly that entry.
+// deleting the cap clear exactly that entry. The rules live in lib/vspace_tables (vspace::Tables);
+// this file decodes the invocations.
 #include <tessera/abi/kernel.capnp.h>
 
 #include "cap/cspace.h"
@@ -28,22 +29,9 @@ Result<Space> space_param(const Invocation& inv, capnp::CapIndex index) {
   return Space{slot->cap.phys(), id};
 }
 
-void record(cap::CapSlot* slot, const Space& space, uint64_t vaddr) {
-  mapping_of(slot) = MappingRecord{vaddr, space.id.generation, space.id.asid, 0};
-}
-
 Result<void> unmap(cap::CapSlot* slot) {
   unmap_cap(slot);
   return {};
-}
-
-// The bytes of address space one table of this type covers (its map address is aligned down to it).
-uint64_t table_coverage_bits(cap::ObjectType type) {
-  switch (type) {
-    case cap::ObjectType::Pdpt: return 39;
-    case cap::ObjectType::PageDirectory: return 30;
-    default: return 21;  // page table
-  }
 }
 }  // namespace
 
@@ -62,12 +50,7 @@ Result<void> invoke_paging(Invocation& inv) {
     case 0: {  // map(vspace, vaddr, attributes)
       const auto a = TRY(PageTable::MapArgs::decode(inv.request));
       const Space space = TRY(space_param(inv, a.vspace));
-      if (is_mapped(self)) return Error::InvalidCapability;  // unmap first, even if its space is gone
-      const uint64_t vaddr = align_down(a.vaddr, uint64_t{1} << table_coverage_bits(type));
-      if (!is_user_address(a.vaddr)) return Error::RangeError;
-      TRY(vspace::install_table(space.root, vaddr, entry_level(type) - 1, self->cap.phys()));
-      record(self, space, vaddr);
-      return {};
+      return vspace::tables().map_table_cap(self, space.root, space.id, a.vaddr);
     }
     case 1:  // unmap()
       TRY(PageTable::UnmapArgs::decode(inv.request));
@@ -83,17 +66,9 @@ Result<void> invoke_frame(Invocation& inv) {
     case Frame::Method::Map: {
       const auto a = TRY(Frame::MapArgs::decode(inv.request));
       const Space space = TRY(space_param(inv, a.vspace));
-      if (is_mapped(self)) return Error::InvalidCapability;  // unmap first, even if its space is gone
-      const cap::CapRights rights = self->cap.rights();
-      if ((a.rights & kRightRead) != 0 && !rights.includes(cap::CapRights::read())) return Error::InsufficientRights;
-      if ((a.rights & kRightWrite) != 0 && !rights.includes(cap::CapRights::write())) return Error::InsufficientRights;
-      const bool writable = (a.rights & kRightWrite) != 0;
-      const bool executable = (a.attributes & kAttrExecuteNever) == 0;
-      const bool uncached = (a.attributes & kAttrCacheDisabled) != 0 || self->cap.is_device();
-      TRY(vspace::map_frame(space.root, a.vaddr, self->cap.memory_size_bits(), self->cap.phys(), writable,
-                            executable, uncached));
-      record(self, space, a.vaddr);
-      return {};
+      const vspace::FrameMapping m{a.vaddr, (a.rights & kRightRead) != 0, (a.rights & kRightWrite) != 0,
+                                   (a.attributes & kAttrExecuteNever) == 0, (a.attributes & kAttrCacheDisabled) != 0};
+      return vspace::tables().map_frame_cap(self, space.root, space.id, m);
     }
     case Frame::Method::Unmap:
       TRY(Frame::UnmapArgs::decode(inv.request));
