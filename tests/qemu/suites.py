@@ -26,11 +26,14 @@ def registered(build_dir: Path, timeout: float = DEFAULT_TIMEOUT) -> list[Suite]
         # root task; an unhandled fault of it ends the run with a report (fault=exit).
         Suite("user", iso, cmdline=["suite=user", "fault=exit"], timeout=timeout),
         # The conformance suite (tests/conformance/): init runs each test in a fresh process.
-        Suite("conformance", iso, cmdline=["suite=conformance", "fault=exit"], timeout=timeout, exclude=r"^SCHED"),
+        Suite("conformance", iso, cmdline=["suite=conformance", "fault=exit"], timeout=timeout, exclude=r"^(SCHED|FUZZ)"),
         # Scheduling tests measure shares of CPU time: deterministic virtual time again.
         Suite("sched-icount", iso, cmdline=["suite=conformance", "fault=exit"], timeout=max(timeout, 180.0),
               only=r"^SCHED", icount="shift=0,sleep=off"),
         # The same IPC programs through the general path only: the fastpath must not change results.
         Suite("ipc-slowpath", iso, cmdline=["suite=conformance", "fault=exit", "fastpath=off"], timeout=timeout,
               only=r"^(IPC|NOTIFICATION|FAULT|BIND)"),
-    ]
+        # The kernel fuzzer (FUZZ: tests/conformance/fuzz_tests.cc), each seed in a fresh process like
+        # any conformance test; a boot of its own so its run time does not eat the others' deadline.
+        Suite("fuzz", iso, cmdline=["suite=conformance", "fault=exit"], timeout=max(timeout, 180.0), only=r"^FUZZ"),
+]
