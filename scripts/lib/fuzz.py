@@ -121,7 +121,7 @@ def main() -> int:
     parser.add_argument("--verbose", action="store_true", help="print every operation into the serial log")
     args = parser.parse_args()
     build = Path(args.build_dir)
-    iso = build / "boot" / "tessera.iso"
+    iso = build / "boot" / "tessera-test.iso"
     logs = build / "test-results" / "fuzz"
     timeout = args.timeout or 60.0 + args.iterations / 2000.0
     failed = []
