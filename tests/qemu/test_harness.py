@@ -39,6 +39,7 @@ class FakeKernel:
         self.root = Path(self.dir.name)
         (self.root / "boot").mkdir()
         (self.root / "boot" / "tessera.iso").write_bytes(b"")
+        (self.root / "boot" / "tessera-test.iso").write_bytes(b"")
         self.spec = self.root / "spec.json"
         self.spec.write_text(json.dumps({"boots": boots, "tests": tests, "banner_tsc": 4242}))
         self.saved = {k: os.environ.get(k) for k in ("TESSERA_QEMU", "FAKE_KERNEL")}
