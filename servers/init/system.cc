@@ -95,7 +95,8 @@ Result<void> System::spawn(uint32_t program) {
   for (uint32_t i = 0; i < p.grant_count; ++i) {
     const ObjectDeclaration& object = description_->objects[p.grants[i].object];
     tessera::format_to(grant_names[i], kNameBytes, "%s:%s", kind_name(object.kind), object.name);
-    grants[i] = sys::Grant{grant_names[i], objects_[p.grants[i].object], p.grants[i].rights, 0};
+    grants[i] = sys::Grant{grant_names[i], objects_[p.grants[i].object], p.grants[i].rights,
+                           grant_badge(object.kind, p.grants[i], program)};
   }
   sys::ProcessOptions options;
   options.name = p.name;

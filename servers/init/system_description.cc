@@ -51,7 +51,7 @@ void copy_name(char* out, size_t capacity, Span s) {
 }
 
 bool parse_number(Span s, uint64_t limit, uint64_t* out) {
-  if (s.size == 0 || s.size > 12) return false;
+  if (s.size == 0 || s.size > 15) return false;  // 15 digits cannot overflow
   uint64_t value = 0;
   for (size_t i = 0; i < s.size; ++i) {
     if (s.data[i] < '0' || s.data[i] > '9') return false;
@@ -131,7 +131,11 @@ class Parser {
       if (index == out_->object_count) return fail("grant of an object not declared above");
       if (kind_text.size + 1 + name.size >= kNameBytes) return fail("grant name KIND:NAME longer than 23");
       GrantDeclaration g{index, tessera::abi::kRightsAll};
-      if (item.size > 0 && !parse_rights(item, &g.rights)) return fail("bad rights (any of r w g p)");
+      const Span rights = next_token(&item, ':');
+      if (rights.size > 0 && !parse_rights(rights, &g.rights)) return fail("bad rights (any of r w g p)");
+      if (item.size > 0 && (!parse_number(item, kMaxGrantBadge, &g.badge) || g.badge == 0)) {
+        return fail("bad badge (a number from 1 to 2^48-1 after the rights)");
+      }
       for (uint32_t i = 0; i < p.grant_count; ++i) {
         if (p.grants[i].object == index) return fail("object granted twice");
       }

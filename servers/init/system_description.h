@@ -4,12 +4,17 @@
 //   endpoint NAME
 //   notification NAME
 //   program NAME [image=IMAGE] [prio=N] [mcp=N] [budget=US period=US] [restart=yes|no]
-//                [arg=WORD] [grants=KIND:OBJECT[:RIGHTS],...]
+//                [arg=WORD] [grants=KIND:OBJECT[:RIGHTS[:BADGE]],...]
 //
 // NAME: 1-23 of [a-z0-9_-]; a program runs the embedded image IMAGE (default: its NAME), so one
 // image can run as several programs; arg is a word it finds in its start-up block. KIND is `endpoint` or
 // `notification` and OBJECT must be declared on an earlier line. RIGHTS: any of r w g p (read,
-// write, grant, grant-reply), all four when omitted. The child finds a grant under "KIND:OBJECT"
+// write, grant, grant-reply), all four when omitted. BADGE (1 to 2^48-1): the badge of the cap the
+// program gets. Every endpoint cap init hands out is badged, by default with the program's own
+// badge: its position in the description (1 for the first program, 2 for the second, ...), the
+// number its fault endpoint carries too. So a client can neither mint a badge of its choice nor
+// pass for another client. Notification caps are badged only when BADGE is given. The child
+// finds a grant under "KIND:OBJECT"
 // (tessera::sys::find_grant), which must fit 23 characters. prio: 0-255 (default 100); budget and
 // period in microseconds, both or neither (docs/ipc.md: Scheduling). restart=yes: init restarts the
 // program after a fault or a non-zero exit, at most kMaxRestarts times.
@@ -42,7 +47,18 @@ struct ObjectDeclaration {
 struct GrantDeclaration {
   uint32_t object = 0;                         // index into SystemDescription::objects
   uint8_t rights = tessera::abi::kRightsAll;
+  uint64_t badge = 0;                          // 0: the default (see above)
 };
+
+// The largest badge a description may give.
+constexpr uint64_t kMaxGrantBadge = (uint64_t{1} << 48) - 1;
+
+// The badge program `program` (its index in the description) gets on the grant `g` of an object
+// of `kind`: every endpoint grant is badged, by default with the program's number.
+constexpr uint64_t grant_badge(ObjectKind kind, const GrantDeclaration& g, uint32_t program) {
+  if (g.badge != 0) return g.badge;
+  return kind == ObjectKind::Endpoint ? uint64_t{program} + 1 : 0;
+}
 
 struct ProgramDeclaration {
   char name[kNameBytes] = {};

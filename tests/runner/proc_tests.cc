@@ -516,3 +516,45 @@ TESSERA_USER_TEST(PROC0008, pass, "kv answers 10,000 malformed messages with err
   env.drop(stray);
   env.drop(endpoint);
 }
+
+// Issue: clients got the unbadged endpoint and minted their own badge, so any client could pass for
+// any other. Now every endpoint grant is badged (by default with the program's number).
+TESSERA_USER_TEST(PROC0010, pass, "a client cannot pass for another: its endpoint cap is badged and cannot be re-badged") {
+  Env env(t);
+  static init::SystemDescription description;
+  static LogCapture log;
+  if (!parse(t,
+             "endpoint svc\n"
+             "program first image=proctest arg=impersonate grants=endpoint:svc:w\n"
+             "program second image=proctest arg=impersonate grants=endpoint:svc:w:77\n",
+             &description)) {
+    return;
+  }
+  log = LogCapture{};
+  init::System& system = test_system(log);
+  if (!expect_ok(t, system.start(env.memory, description), "start")) return;
+  // The runner (priority 255) receives on its own unbadged cap: each client's message arrives with
+  // the badge init gave it, and nothing arrives with the forged one.
+  uint64_t badges[2] = {};
+  for (uint64_t& badge : badges) {
+    sys::Received r{};
+    const Error e = sys::recv(system.object(0), &r);
+    if (!t.check(e == Error::Ok, "receive a client's message: %s", error_name(e))) break;
+    t.check(r.info.label == 1, "a message with label %lu arrived: sent through a forged cap", r.info.label);
+    badge = r.badge;
+  }
+  const bool both = (badges[0] == 1 && badges[1] == 77) || (badges[0] == 77 && badges[1] == 1);
+  t.check(both, "badges %lu and %lu, expected 1 (first's default) and 77 (second's badge=)", badges[0], badges[1]);
+  auto ended = [&] {
+    return system.status(0).state != ProgramState::Running && system.status(1).state != ProgramState::Running;
+  };
+  {
+    RootPriority lowered(env);
+    supervise_until(t, system, ended);
+  }
+  for (uint32_t i = 0; i < 2; ++i) {
+    t.check(system.status(i).exit_status == 0, "program %u: status %ld (5: it minted a badge of its choice)", i,
+            system.status(i).exit_status);
+  }
+  expect_ok(t, system.stop(), "stop");
+}

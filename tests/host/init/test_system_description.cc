@@ -65,6 +65,9 @@ TEST_CASE("bad lines are refused with their line number", "[system]") {
       {"program p heap=2\n", 1},
       {"program p heap=M\n", 1},
       {"frobnicate x\n", 1},
+      {"endpoint a\nprogram p grants=endpoint:a:w:0\n", 2},
+      {"endpoint a\nprogram p grants=endpoint:a:w:x1\n", 2},
+      {"endpoint a\nprogram p grants=endpoint:a:w:281474976710656\n", 2},
   };
   for (const auto& [text, line] : bad) {
     SystemDescription d;
@@ -94,4 +97,23 @@ TEST_CASE("random and mutated text never crashes the parser", "[system]") {
     REQUIRE(d.program_count <= init::kMaxSystemPrograms);
     REQUIRE(d.object_count <= init::kMaxSystemObjects);
   }
+}
+
+TEST_CASE("every endpoint grant is badged: by default with the program's number", "[system]") {
+  SystemDescription d;
+  ParseError e;
+  REQUIRE(parse("endpoint svc\nnotification n\n"
+                "program server grants=endpoint:svc:r\n"
+                "program client grants=endpoint:svc:w,notification:n:w\n"
+                "program named grants=endpoint:svc:w:4242,notification:n:w:8\n",
+                &d, &e) == tessera::Error::Ok);
+  REQUIRE(d.program_count == 3);
+  using init::grant_badge;
+  using init::ObjectKind;
+  CHECK(grant_badge(ObjectKind::Endpoint, d.programs[0].grants[0], 0) == 1);
+  CHECK(grant_badge(ObjectKind::Endpoint, d.programs[1].grants[0], 1) == 2);
+  CHECK(grant_badge(ObjectKind::Notification, d.programs[1].grants[1], 1) == 0);
+  CHECK(grant_badge(ObjectKind::Endpoint, d.programs[2].grants[0], 2) == 4242);
+  CHECK(grant_badge(ObjectKind::Notification, d.programs[2].grants[1], 2) == 8);
+  CHECK(d.programs[2].grants[0].rights == tessera::abi::kRightWrite);
 }

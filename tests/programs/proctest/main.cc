@@ -5,6 +5,9 @@
 //   startup      checks its start-up block and CSpace layout, reports 0 when they are right
 //   heap         uses operator new: 0 when the heap its parent gave it works, 3 when there is
 //                none (new returns nullptr), 4 when allocations overlap or lose their bytes
+//   impersonate  a client trying to pass for another: mints its "endpoint:svc" grant with the
+//                badge 999 and, if that worked, sends through the copy; then sends through the
+//                grant itself. Exits 0 when the mint was refused, 5 when it succeeded.
 #include <stdint.h>
 
 #include <tessera/abi/kernel.capnp.h>
@@ -81,6 +84,21 @@ int check_heap(const sys::StartupBlock& block) {
 }
 }  // namespace
 
+// Tries to forge badge 999 on the grant "endpoint:svc", then sends one message through whatever it
+// has (label 2 through a forged copy, label 1 through the grant as given).
+int impersonate(const sys::StartupBlock& block) {
+  auto grant = sys::find_grant(block, "endpoint:svc");
+  if (!grant.ok()) return 6;
+  sys::KernelTransport kernel(sys::ipc_buffer());
+  tessera::abi::CNode::Client<sys::KernelTransport> cnode(kernel, sys::kProcessSlotCNode);
+  const sys::CPtr forged = block.empty.start;
+  const bool minted = cnode.mint(forged, sys::kSlotDepth, {sys::kProcessSlotCNode}, *grant, sys::kSlotDepth,
+                                 tessera::abi::kRightsAll, 999).ok();
+  if (minted) (void)sys::send(forged, sys::MessageInfo{2, 0, 0, 0});
+  (void)sys::send(*grant, sys::MessageInfo{1, 0, 0, 0});
+  return minted ? 5 : 0;
+}
+
 int main(uint64_t argument) {
   const sys::StartupBlock* block = sys::startup_block(argument);
   if (block == nullptr) return 1;
@@ -94,6 +112,8 @@ int main(uint64_t argument) {
     sys::exit_process(check_startup(*block));
   } else if (strcmp(block->argument, "heap") == 0) {
     sys::exit_process(check_heap(*block));
+  } else if (strcmp(block->argument, "impersonate") == 0) {
+    sys::exit_process(impersonate(*block));
   }
   sys::exit_process(100);  // an argument this program does not know
 }
