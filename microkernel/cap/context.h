@@ -1,6 +1,6 @@
 // The state every capability operation works on, passed explicitly (no globals): the hooks that
 // connect the pure logic to memory and to the kernel's objects, and the list of CDT roots.
-// Calls on one CapContext must be serialised by the caller (the kernel lock).
+// Calls on one CapContext must be serialised by the caller (today: one CPU, interrupts off).
 #pragma once
 
 #include <stdint.h>

@@ -1,6 +1,7 @@
 // The kernel's side of the capability core (microkernel/cap): the one CapContext of the system,
 // the hooks that create and destroy real kernel objects, and where objects keep embedded slots.
-// Every call into cap/ happens with the kernel lock held (today: one CPU, interrupts off).
+// Every call into cap/ happens with interrupts off on the one CPU there is today; there is no kernel
+// lock yet (SMP will add one around these calls).
 #pragma once
 
 #include <stdint.h>
