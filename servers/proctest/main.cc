@@ -12,7 +12,6 @@
 #include <tessera/sys/debug.h>
 #include <tessera/sys/heap.h>
 #include <tessera/sys/ipc.h>
-#include <tessera/sys/kernel_transport.h>
 #include <tessera/sys/process.h>
 
 namespace {
@@ -33,8 +32,8 @@ int check_startup(const sys::StartupBlock& block) {
   if (block.empty.start != sys::kProcessFirstGrantSlot + block.grant_count) ++errors;
   if (block.empty.end != uint64_t{1} << block.cnode_radix) ++errors;
   // Its own CNode is in slot 1: copying a cap within it must work (and be undone).
-  sys::KernelTransport kernel(sys::ipc_buffer());
-  tessera::abi::CNode::Client<sys::KernelTransport> cnode(kernel, sys::kProcessSlotCNode);
+  sys::CallTransport kernel(sys::ipc_buffer());
+  tessera::abi::CNode::Client<sys::CallTransport> cnode(kernel, sys::kProcessSlotCNode);
   const sys::CPtr spare = block.empty.start;
   if (!cnode.copy(spare, sys::kSlotDepth, {sys::kProcessSlotCNode}, sys::kProcessSlotCNode, sys::kSlotDepth,
                   tessera::abi::kRightRead)
