@@ -3,7 +3,6 @@
 // Under QEMU `-icount shift=0` one rdtsc tick is one guest instruction.
 #include <stdint.h>
 
-#include <tessera/string.h>
 #include <tessera/sys/debug.h>
 #include <tessera/sys/syscall.h>
 

@@ -5,7 +5,6 @@
 
 #include <tessera/bootinfo.h>
 #include <tessera/cmdline.h>
-#include <tessera/string.h>
 #include <tessera/sys/debug.h>
 #include <tessera/sys/syscall.h>
 #include <tessera/sys/testing.h>

@@ -7,7 +7,6 @@
 
 #include <tessera/bootinfo.h>
 #include <tessera/cmdline.h>
-#include <tessera/string.h>
 #include <tessera/sys/debug.h>
 #include <tessera/sys/testing.h>
 
