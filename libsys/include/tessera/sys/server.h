@@ -22,7 +22,6 @@
 #include <tessera/error.h>
 #include <tessera/sys/cspace.h>
 #include <tessera/sys/ipc.h>
-#include <tessera/sys/kernel_transport.h>
 
 namespace tessera::sys {
 
@@ -78,7 +77,7 @@ Error serve(Server& server, CPtr endpoint) {
 template <typename Protocol>
 class Connection {
  public:
-  using Client = typename Protocol::template Client<KernelTransport>;
+  using Client = typename Protocol::template Client<CallTransport>;
   explicit Connection(CPtr endpoint) : transport_(ipc_buffer()), client_(transport_, endpoint) {}
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -87,7 +86,7 @@ class Connection {
   Client& client() { return client_; }
 
  private:
-  KernelTransport transport_;
+  CallTransport transport_;
   Client client_;
 };
 
