@@ -64,14 +64,4 @@ Result<CapSlot*> lookup_slot(const CapContext& ctx, const Capability& root, uint
   return resolved.slot;
 }
 
-Result<CapSlot*> lookup_cap(const CapContext& ctx, const Capability& root, uint64_t cptr,
-                            LookupFailure* failure) {
-  ResolvedSlot resolved = TRY(resolve_address_bits(ctx, root, cptr, kWordBits, failure));
-  if (resolved.slot->empty()) {
-    if (failure != nullptr) *failure = LookupFailure{LookupFailureKind::MissingCapability, resolved.bits_remaining, 0, 0};
-    return Error::EmptySlot;
-  }
-  return resolved.slot;
-}
-
 }  // namespace tessera::cap

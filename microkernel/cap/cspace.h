@@ -85,8 +85,15 @@ template <ObjectType kType>
 // bits, stopping early at the first slot that does not hold a CNode (seL4's lookupCap). The cap
 // may be of any type (the caller dispatches on it, or checks it with lookup_cap above). Errors:
 // FailedLookup (the cptr does not address a slot), EmptySlot (it addresses an empty one).
-Result<CapSlot*> lookup_cap(const CapContext& ctx, const Capability& root, uint64_t cptr,
-                            LookupFailure* failure = nullptr);
+inline Result<CapSlot*> lookup_cap(const CapContext& ctx, const Capability& root, uint64_t cptr,
+                                   LookupFailure* failure = nullptr) {
+  const ResolvedSlot resolved = TRY(resolve_address_bits(ctx, root, cptr, kWordBits, failure));
+  if (resolved.slot->empty()) {
+    if (failure != nullptr) *failure = LookupFailure{LookupFailureKind::MissingCapability, resolved.bits_remaining, 0, 0};
+    return Error::EmptySlot;
+  }
+  return resolved.slot;
+}
 
 // Both steps: the slot `cptr` names, checked as a kType cap with `required` rights. Errors:
 // FailedLookup, EmptySlot, WrongObjectType, InsufficientRights.

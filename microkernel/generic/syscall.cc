@@ -70,30 +70,22 @@ const char* fault_name(uint64_t vector) {
   }
 }
 
-// The system calls that name a capability (in the cptr register).
-bool names_capability(Syscall number) {
+// The system calls that name a capability (in the cptr register): the capability is looked up
+// once, here, and then each call checks its type and rights (cap::lookup_cap) where it acts.
+[[gnu::always_inline]] inline void run_capability_syscall(Tcb* t, SyscallRegs regs, Syscall number) {
+  auto looked_up = lookup_invoked(t, regs.cptr());
+  if (!looked_up) {
+    regs.set_result(looked_up.error());
+    return;
+  }
+  cap::CapSlot* target = *looked_up;
   switch (number) {
-    case Syscall::Call:
-    case Syscall::Send:
-    case Syscall::NBSend:
     case Syscall::Recv:
     case Syscall::NBRecv:
+      return ipc_receive(t, target, number == Syscall::Recv);
     case Syscall::ReplyRecv:
-      return true;
-    default:
-      return false;
-  }
-}
-
-// Runs system call `number` of `t`; `target` is the capability it names (null when it names none).
-// Every case ends in `return`: the IPC calls, Yield, invocations and the calls that stop the thread
-// never come back (they leave through resume()/schedule()); the others set the result and return,
-// and the caller resumes the thread.
-void run_syscall(Tcb* t, SyscallRegs regs, Syscall number, cap::CapSlot* target) {
-  switch (number) {
-    case Syscall::Call:
-    case Syscall::Send:
-    case Syscall::NBSend: {
+      return ipc_reply_receive(t, target);
+    default: {  // Call, Send, NBSend
       const cap::ObjectType type = target->cap.type();
       const bool is_call = number == Syscall::Call;
       if (type == cap::ObjectType::Endpoint || type == cap::ObjectType::Notification) {
@@ -101,11 +93,22 @@ void run_syscall(Tcb* t, SyscallRegs regs, Syscall number, cap::CapSlot* target)
       }
       return handle_invocation(t, target, is_call);
     }
+  }
+}
+
+// Runs system call `number` of `t`. Every case ends in `return`: the IPC calls, Yield, invocations
+// and the calls that stop the thread never come back (they leave through resume()/schedule()); the
+// others set the result and return, and the caller resumes the thread. Inlined into
+// syscall_dispatch: the null system call costs the kernel's entry and exit and little else.
+[[gnu::always_inline]] inline void run_syscall(Tcb* t, SyscallRegs regs, Syscall number) {
+  switch (number) {
+    case Syscall::Call:
+    case Syscall::Send:
+    case Syscall::NBSend:
     case Syscall::Recv:
     case Syscall::NBRecv:
-      return ipc_receive(t, target, number == Syscall::Recv);
     case Syscall::ReplyRecv:
-      return ipc_reply_receive(t, target);
+      return run_capability_syscall(t, regs, number);
     case Syscall::Reply:
       return ipc_reply(t);
     case Syscall::Null:
@@ -150,24 +153,15 @@ void run_syscall(Tcb* t, SyscallRegs regs, Syscall number, cap::CapSlot* target)
 extern "C" [[noreturn]] void syscall_dispatch(TrapFrame* frame) {
   Tcb* t = this_cpu().current;
   const SyscallRegs regs(*frame);
-  const auto number = static_cast<Syscall>(regs.number());
   ++t->syscalls;  // once per system call, whichever path completes it
+  // Each test reads the number from the frame again (a miss may not change it, but the compiler
+  // cannot know): that keeps these three compares a short chain rather than a jump table.
   if (fastpath_enabled) {
-    if (number == Syscall::Call) try_fastpath_call(t, regs);
-    if (number == Syscall::ReplyRecv) try_fastpath_reply_recv(t, regs);
-    if (number == Syscall::Send) try_fastpath_send(t, regs);
+    if (regs.number() == static_cast<uint64_t>(Syscall::Call)) try_fastpath_call(t, regs);
+    if (regs.number() == static_cast<uint64_t>(Syscall::ReplyRecv)) try_fastpath_reply_recv(t, regs);
+    if (regs.number() == static_cast<uint64_t>(Syscall::Send)) try_fastpath_send(t, regs);
   }
-  // The one capability lookup: the cap the system call names, if it names one.
-  cap::CapSlot* target = nullptr;
-  if (names_capability(number)) {
-    auto slot = lookup_invoked(t, regs.cptr());
-    if (!slot) {
-      syscall_regs(t).set_result(slot.error());
-      resume(t);
-    }
-    target = *slot;
-  }
-  run_syscall(t, regs, number, target);
+  run_syscall(t, regs, static_cast<Syscall>(regs.number()));
   resume(t);
 }
 

@@ -1,6 +1,7 @@
-// Synchronous IPC through endpoints: Send, Call, Recv and Reply on the general path (the common
-// short cases also have a fastpath, object/fastpath.cc), message transfer, and what happens to the
-// queued threads when an endpoint is destroyed or badged sends are cancelled.
+// Synchronous IPC through endpoints: the IPC system calls (object/ipc.h; a notification cap goes on
+// to notification.cc) on the general path — the common short cases also have a fastpath,
+// object/fastpath.cc —, message transfer, and what happens to the queued threads when an endpoint
+// is destroyed or badged sends are cancelled.
 #include "object/endpoint.h"
 
 #include <tessera/capnp/transport.h>
@@ -11,6 +12,7 @@
 #include "arch/x86_64/percpu.h"
 #include "cap/cnode_ops.h"
 #include "generic/scheduler.h"
+#include "object/ipc.h"
 #include "object/ipc_internal.h"
 #include "object/kernel_objects.h"
 #include "object/notification.h"
@@ -21,6 +23,8 @@ namespace {
 
 using capnp::MessageInfo;
 using EndpointCap = cap::TypedCap<cap::ObjectType::Endpoint>;
+using cap::CapRights;
+using cap::ObjectType;
 
 // The receiver's receive slot, if it named an empty one.
 cap::CapSlot* receive_slot(Tcb* receiver, const IpcBuffer* buffer) {
@@ -106,7 +110,12 @@ void send_reply(Tcb* t, uint64_t info_word) {
   wake(caller);
 }
 
-void endpoint_send(Tcb* t, EndpointCap c, bool blocking, bool is_call) {
+}  // namespace ipc
+
+namespace {
+using namespace ipc;
+
+[[noreturn]] void endpoint_send(Tcb* t, EndpointCap c, bool blocking, bool is_call) {
   Endpoint* ep = Endpoint::of(c.cap());
   SyscallRegs regs = syscall_regs(t);
   note_send(t, c, is_call);
@@ -141,7 +150,7 @@ void endpoint_send(Tcb* t, EndpointCap c, bool blocking, bool is_call) {
   block(t);
 }
 
-void endpoint_receive(Tcb* t, EndpointCap c, bool blocking) {
+[[noreturn]] void endpoint_receive(Tcb* t, EndpointCap c, bool blocking) {
   Endpoint* ep = Endpoint::of(c.cap());
   // A receive on an endpoint gives up the reply still owed to an earlier caller (seL4 deletes
   // the caller cap), so a second call can never leave the first caller's link pointing here.
@@ -177,7 +186,46 @@ void endpoint_receive(Tcb* t, EndpointCap c, bool blocking) {
   block(t);
 }
 
-}  // namespace ipc
+}  // namespace
+
+// The IPC system calls: the one type and rights check of each (cap::lookup_cap), then the object's
+// operation.
+void ipc_send(Tcb* t, cap::CapSlot* target, bool blocking, bool is_call) {
+  if (target->cap.type() == ObjectType::Notification && !is_call) {
+    auto n = cap::lookup_cap<ObjectType::Notification>(target, CapRights::write());
+    if (!n) ipc::fail(t, n.error());
+    ipc::notification_signal(t, *n);
+  }
+  // Send needs Write; a Call also needs a right to grant the reply (Grant or GrantReply).
+  const CapRights reply_rights = is_call ? CapRights::grant() | CapRights::grant_reply() : CapRights::none();
+  auto ep = cap::lookup_cap<ObjectType::Endpoint>(target, CapRights::write(), reply_rights);
+  if (!ep) ipc::fail(t, ep.error());
+  endpoint_send(t, *ep, blocking, is_call);
+}
+
+void ipc_receive(Tcb* t, cap::CapSlot* target, bool blocking) {
+  if (target->cap.type() == ObjectType::Notification) {
+    auto n = cap::lookup_cap<ObjectType::Notification>(target, CapRights::read());
+    if (!n) ipc::fail(t, n.error());
+    ipc::notification_wait(t, *n, blocking);
+  }
+  auto ep = cap::lookup_cap<ObjectType::Endpoint>(target, CapRights::read());
+  if (!ep) ipc::fail(t, ep.error());
+  endpoint_receive(t, *ep, blocking);
+}
+
+void ipc_reply(Tcb* t) {
+  SyscallRegs regs = syscall_regs(t);
+  ipc::send_reply(t, regs.info());
+  regs.set_result(Error::Ok);
+  ipc::continue_or_switch(t);
+}
+
+void ipc_reply_receive(Tcb* t, cap::CapSlot* target) {
+  ipc::send_reply(t, syscall_regs(t).info());
+  ipc_receive(t, target, true);
+}
+
 
 void endpoint_destroyed(uint64_t phys) {
   auto* ep = layout::phys_to<Endpoint>(phys);

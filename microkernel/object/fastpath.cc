@@ -96,7 +96,10 @@ void try_fastpath_reply_recv(Tcb* t, SyscallRegs regs) {
   if (slot == nullptr) return;
   auto checked = cap::lookup_cap<ObjectType::Endpoint>(slot, CapRights::read());
   if (!checked) return;
-  Endpoint* ep = Endpoint::of(checked->cap());
+  // Read once: the stores below could alias the slot as far as the compiler knows.
+  const uint64_t ep_phys = checked->cap().phys();
+  const bool can_grant = checked->has(CapRights::grant());
+  Endpoint* ep = layout::phys_to<Endpoint>(ep_phys);
   if (ep->has_senders()) return;  // a message is waiting: the general path receives it
   if (t->bound_notification != 0 && Notification::at(t->bound_notification)->active()) {
     return;  // a pending notification completes the receive at once
@@ -104,9 +107,9 @@ void try_fastpath_reply_recv(Tcb* t, SyscallRegs regs) {
 
   ipc::drop_reply(t);
   deliver_short(t, caller, regs, 0);
-  t->ipc_receive_can_grant = checked->has(CapRights::grant());
+  t->ipc_receive_can_grant = can_grant;
   t->ipc_state = IpcState::Receiving;
-  t->ipc_object = checked->cap().phys();
+  t->ipc_object = ep_phys;
   ep->enqueue_receiver(t);
   t->state = ThreadState::Blocked;
   this_cpu().current = nullptr;

@@ -1,5 +1,5 @@
 // Shared by the IPC files (ipc.cc, endpoint.cc, notification.cc, fault.cc, fastpath.cc) and nothing
-// else: reply links, what a send records, message transfer and waking threads.
+// else: reply links, what a send records, message transfer, waking and blocking threads.
 #pragma once
 
 #include <stdint.h>
@@ -7,9 +7,11 @@
 #include <tessera/error.h>
 #include <tessera/ipc_buffer.h>
 
+#include "arch/x86_64/percpu.h"
 #include "arch/x86_64/syscall_regs.h"
 #include "cap/capability.h"
 #include "cap/cspace.h"
+#include "generic/scheduler.h"
 #include "object/tcb.h"
 
 namespace tessera::kernel::ipc {
@@ -63,22 +65,43 @@ void transfer_fault(Tcb* faulter, Tcb* receiver, uint64_t badge);
 // Sends the reply `info_word` from `t` to the caller it owes one, if any (endpoint.cc).
 void send_reply(Tcb* t, uint64_t info_word);
 
-// --- the operations behind the system calls, on caps already checked (ipc.cc checks them) ---
+// --- the notification operations behind the system calls, on caps already checked ---
 
-[[noreturn]] void endpoint_send(Tcb* t, cap::TypedCap<cap::ObjectType::Endpoint> ep, bool blocking, bool is_call);
-[[noreturn]] void endpoint_receive(Tcb* t, cap::TypedCap<cap::ObjectType::Endpoint> ep, bool blocking);
 [[noreturn]] void notification_signal(Tcb* t, cap::TypedCap<cap::ObjectType::Notification> n);
 [[noreturn]] void notification_wait(Tcb* t, cap::TypedCap<cap::ObjectType::Notification> n, bool blocking);
 
-// --- scheduling (ipc.cc) ---
+// --- scheduling ---
 
 // Makes `t` runnable again after it blocked, queued on the run queue.
-void wake(Tcb* t);
+inline void wake(Tcb* t) {
+  ++t->wakeups;
+  t->ipc_state = IpcState::None;
+  t->state = ThreadState::Running;
+  this_scheduler().enqueue(t);
+}
+
 // `current` goes on running unless something more urgent is runnable.
-[[noreturn]] void continue_or_switch(Tcb* current);
+[[noreturn]] inline void continue_or_switch(Tcb* current) {
+  Cpu& cpu = this_cpu();
+  if (this_scheduler().has_higher(current->priority, false)) {
+    this_scheduler().enqueue(current);
+    cpu.current = nullptr;
+    schedule();
+  }
+  resume(current);
+}
+
 // `t` waits (it is queued on an object already); another thread runs.
-[[noreturn]] void block(Tcb* t);
+[[noreturn]] inline void block(Tcb* t) {
+  t->state = ThreadState::Blocked;
+  this_cpu().current = nullptr;
+  schedule();
+}
+
 // The system call of `t` ends with `e`.
-[[noreturn]] void fail(Tcb* t, Error e);
+[[noreturn]] inline void fail(Tcb* t, Error e) {
+  syscall_regs(t).set_result(e);
+  resume(t);
+}
 
 }  // namespace tessera::kernel::ipc

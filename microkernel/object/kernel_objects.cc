@@ -131,6 +131,10 @@ cap::CapContext& capabilities() { return *context; }
 
 Tcb* tcb_at(uint64_t phys) { return layout::phys_to<Tcb>(phys); }
 
+Result<cap::CapSlot*> lookup_invoked(Tcb* caller, uint64_t cptr) {
+  return cap::lookup_cap(*context, tcb_slot(caller, kTcbCSpace)->cap, cptr);
+}
+
 void unmap_cap(cap::CapSlot* slot) { vspace::tables().unmap_cap(slot); }
 
 }  // namespace tessera::kernel

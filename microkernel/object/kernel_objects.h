@@ -30,9 +30,7 @@ inline cap::CapSlot* tcb_slot(Tcb* tcb, TcbSlot which) {
 // The capability a system call of `caller` names by `cptr`, in the caller's CSpace (seL4's
 // lookupCap: up to 64 bits, stopping at the first non-CNode). Errors: FailedLookup, EmptySlot.
 // Its type and rights are checked where it is used, with cap::lookup_cap<T>.
-inline Result<cap::CapSlot*> lookup_invoked(Tcb* caller, uint64_t cptr) {
-  return cap::lookup_cap(capabilities(), tcb_slot(caller, kTcbCSpace)->cap, cptr);
-}
+Result<cap::CapSlot*> lookup_invoked(Tcb* caller, uint64_t cptr);
 
 // MappingRecord, mapping_of, is_mapped and entry_level: lib/vspace_tables.h.
 
