@@ -89,7 +89,9 @@ inline Result<CapSlot*> lookup_cap(const CapContext& ctx, const Capability& root
                                    LookupFailure* failure = nullptr) {
   const ResolvedSlot resolved = TRY(resolve_address_bits(ctx, root, cptr, kWordBits, failure));
   if (resolved.slot->empty()) {
-    if (failure != nullptr) *failure = LookupFailure{LookupFailureKind::MissingCapability, resolved.bits_remaining, 0, 0};
+    if (failure != nullptr) {
+      *failure = LookupFailure{LookupFailureKind::MissingCapability, resolved.bits_remaining, 0, 0};
+    }
     return Error::EmptySlot;
   }
   return resolved.slot;
