@@ -40,4 +40,7 @@ enum Error @0x962502b90c06a334 {
   timedOut @17;             # a timeout expired before the operation completed
   notSupported @18;         # the operation is not implemented on this object or build
   busy @19;                 # the object is in use and cannot be changed now
+  noReply @20;              # the thread that owed this Call its reply will not send it: it was
+                            # destroyed (a server that faulted or exited and was restarted), or it
+                            # gave the reply up by receiving again. The call may be retried.
 }

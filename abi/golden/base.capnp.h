@@ -28,8 +28,9 @@ enum class Error : uint16_t {
   TimedOut = 17,
   NotSupported = 18,
   Busy = 19,
+  NoReply = 20,
 };
-constexpr uint16_t kErrorCount = 20;
+constexpr uint16_t kErrorCount = 21;
 // The enumerator's name, or "(unknown Error)" for a value outside the enum.
 constexpr const char* error_name(Error value) {
   switch (value) {
@@ -53,6 +54,7 @@ constexpr const char* error_name(Error value) {
     case Error::TimedOut: return "TimedOut";
     case Error::NotSupported: return "NotSupported";
     case Error::Busy: return "Busy";
+    case Error::NoReply: return "NoReply";
   }
   return "(unknown Error)";
 }

@@ -153,8 +153,9 @@ using namespace ipc;
 [[noreturn]] void endpoint_receive(Tcb* t, EndpointCap c, bool blocking) {
   Endpoint* ep = Endpoint::of(c.cap());
   // A receive on an endpoint gives up the reply still owed to an earlier caller (seL4 deletes
-  // the caller cap), so a second call can never leave the first caller's link pointing here.
-  drop_reply(t);
+  // the caller cap), so a second call can never leave the first caller's link pointing here; that
+  // caller learns at once that no reply will come.
+  abandon_reply(t);
   t->ipc_receive_can_grant = c.has(cap::CapRights::grant());
 
   if (t->bound_notification != 0) {

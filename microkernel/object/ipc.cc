@@ -34,7 +34,7 @@ void cancel_ipc(Tcb* t, bool restart) {
 
 void tcb_ipc_destroyed(Tcb* t) {
   cancel_ipc(t, false);
-  ipc::drop_reply(t);
+  ipc::abandon_reply(t);
 }
 
 }  // namespace tessera::kernel

@@ -6,6 +6,7 @@
 
 #include <tessera/error.h>
 #include <tessera/ipc_buffer.h>
+#include <tessera/syscall.h>
 
 #include "arch/x86_64/percpu.h"
 #include "arch/x86_64/syscall_regs.h"
@@ -16,10 +17,19 @@
 
 namespace tessera::kernel::ipc {
 
+// --- scheduling ---
+
+// Makes `t` runnable again after it blocked, queued on the run queue.
+inline void wake(Tcb* t) {
+  ++t->wakeups;
+  t->ipc_state = IpcState::None;
+  t->state = ThreadState::Running;
+  this_scheduler().enqueue(t);
+}
+
 // --- reply links: server->reply_to == caller exactly when caller->reply_from == server ---
 
-// The server gives up the reply it owes (a new Recv, its destruction). The caller stays blocked
-// waiting for a reply that will not come, until it is suspended or destroyed (seL4).
+// Unpairs the server from the caller it owes a reply (the reply is being sent, or abandoned).
 [[gnu::always_inline]] inline void drop_reply(Tcb* server) {
   if (Tcb* caller = live(server->reply_to); caller != nullptr) {
     caller->reply_from = nullptr;
@@ -34,6 +44,26 @@ namespace tessera::kernel::ipc {
   server->reply_to = caller;
   caller->reply_from = server;
   caller->ipc_state = IpcState::WaitingReply;
+}
+
+// The server will not send the reply it owes: it receives again, or it is being destroyed (a
+// server that faulted or exited and is restarted). The caller wakes at once with NoReply instead of
+// waiting forever (seL4 leaves it blocked; docs/ipc.md); a thread whose fault the server was
+// handling restarts instead, faulting again (after an unknown system call: NotSupported).
+inline void abandon_reply(Tcb* server) {
+  Tcb* caller = live(server->reply_to);
+  if (caller == nullptr) return;
+  drop_reply(server);
+  if (caller->ipc_state != IpcState::WaitingReply) return;
+  if (caller->ipc_is_fault) {
+    caller->ipc_is_fault = false;
+    if (caller->fault_label == static_cast<uint64_t>(FaultKind::UnknownSyscall)) {
+      syscall_regs(caller).set_result(Error::NotSupported);
+    }
+  } else {
+    syscall_regs(caller).set_result(Error::NoReply);
+  }
+  wake(caller);
 }
 
 // Records what a send carries, on every path alike (blocking or not, fastpath or not).
@@ -70,15 +100,6 @@ void send_reply(Tcb* t, uint64_t info_word);
 [[noreturn]] void notification_signal(Tcb* t, cap::TypedCap<cap::ObjectType::Notification> n);
 [[noreturn]] void notification_wait(Tcb* t, cap::TypedCap<cap::ObjectType::Notification> n, bool blocking);
 
-// --- scheduling ---
-
-// Makes `t` runnable again after it blocked, queued on the run queue.
-inline void wake(Tcb* t) {
-  ++t->wakeups;
-  t->ipc_state = IpcState::None;
-  t->state = ThreadState::Running;
-  this_scheduler().enqueue(t);
-}
 
 // `current` goes on running unless something more urgent is runnable.
 [[noreturn]] inline void continue_or_switch(Tcb* current) {

@@ -2,15 +2,16 @@
 // description (boot/system.conf) with the endpoint it serves granted as "endpoint:kv".
 //
 // It shows the parts of a server: one class with one method per schema method (the generated
-// CRTP dispatcher decodes every request without trusting it), a loop that accepts a capability
-// with a request (watch) and moves it out of the receive slot, and clean-up of capabilities a
-// client sends to methods that take none.
+// CRTP dispatcher decodes every request without trusting it) and libsys's serve() loop, which
+// receives a capability with a request (watch keeps it with current_request().keep_cap()) and
+// deletes capabilities a client sends to methods that take none.
 #include <stdint.h>
 
 #include <tessera/abi/kv.capnp.h>
 #include <tessera/sys/debug.h>
 #include <tessera/sys/ipc.h>
 #include <tessera/sys/process.h>
+#include <tessera/sys/server.h>
 
 #include "table.h"
 
@@ -19,21 +20,11 @@ namespace sys = tessera::sys;
 using tessera::Error;
 using tessera::Result;
 using tessera::kv::Store;
-using CNodeClient = tessera::abi::CNode::Client<sys::CallTransport>;
-
-// Kernel invocations from the server's (only) thread.
-sys::CallTransport& kernel() {
-  static sys::CallTransport transport(sys::ipc_buffer());
-  return transport;
-}
-
 // The server: the table plus the notifications of watched keys.
 class KvServer : public Store::Server<KvServer> {
  public:
   static constexpr uint32_t kMaxWatches = 4;
 
-  // `slots` hands out free slots of this process's CNode; a received cap arrives in `receive_slot`.
-  KvServer(sys::SlotAllocator& slots, sys::CPtr receive_slot) : slots_(slots), receive_slot_(receive_slot) {}
 
   Result<void> put(Store::PutParams::Reader params, Store::PutResults::Builder results) {
     const tessera::capnp::Text key = TRY(params.key());
@@ -58,7 +49,8 @@ class KvServer : public Store::Server<KvServer> {
     return {};
   }
 
-  // Keeps the notification that came with the request (it is in the receive slot).
+  // Keeps the notification that came with the request (serve() received it; keep_cap moves it to
+  // a slot of this server's own).
   Result<void> watch(Store::WatchParams::Reader params, Store::WatchResults::Builder) {
     const tessera::capnp::Text key = TRY(params.key());
     if (!params.has_notify()) return Error::InvalidArgument;
@@ -69,14 +61,7 @@ class KvServer : public Store::Server<KvServer> {
       if (w.notification == 0) watch = &w;
     }
     if (watch == nullptr) return Error::NotEnoughMemory;
-    const sys::CPtr slot = TRY(slots_.alloc());
-    CNodeClient cnode(kernel(), sys::kProcessSlotCNode);
-    if (Result<void> moved = cnode.move(slot, sys::kSlotDepth, {sys::kProcessSlotCNode}, receive_slot_, sys::kSlotDepth);
-        !moved.ok()) {
-      (void)slots_.free(slot);
-      return moved;
-    }
-    watch->notification = slot;
+    watch->notification = TRY(sys::current_request().keep_cap());
     watch->key_size = static_cast<uint8_t>(key.size);
     for (uint32_t i = 0; i < key.size; ++i) watch->key[i] = key.data[i];
     return {};
@@ -97,46 +82,8 @@ class KvServer : public Store::Server<KvServer> {
 
   kv::Table table_;
   Watch watches_[kMaxWatches];
-  sys::SlotAllocator& slots_;
-  sys::CPtr receive_slot_;
 };
 
-// Recv, dispatch, ReplyRecv; accepts one capability per request into `receive_slot` and empties
-// that slot after every request, so a cap sent to a method that takes none cannot block the next.
-// Requests and replies are built outside the IPC buffer: a handler that invokes the kernel (watch
-// moves a capability) reuses the buffer for that call.
-[[noreturn]] void serve(KvServer& server, sys::CPtr endpoint, sys::CPtr receive_slot) {
-  tessera::IpcBuffer* buffer = sys::ipc_buffer();
-  buffer->receive_cnode = sys::kProcessSlotCNode;
-  buffer->receive_index = receive_slot;
-  buffer->receive_depth = sys::kSlotDepth;
-  static tessera::capnp::Word request_words[tessera::kMessageWords];
-  static tessera::capnp::Word reply_words[tessera::kMessageWords];
-  static uint64_t reply_caps[tessera::kMaxTransferCaps];
-  sys::Received received{};
-  Error e = sys::recv(endpoint, &received);
-  for (;;) {
-    if (e != Error::Ok) {  // the endpoint is gone or unusable: nothing more to serve
-      sys::print("kv: receive failed (error %u)\n", static_cast<unsigned>(e));
-      sys::exit_process(1);
-    }
-    const uint32_t length = tessera::min(received.info.length_words, tessera::kMessageWords);
-    for (uint32_t i = 0; i < length; ++i) request_words[i] = buffer->msg[i];
-    const tessera::capnp::Request request{received.info.label, request_words, length, received.info.extra_caps};
-    const tessera::capnp::ReplyBuffer out{reply_words, tessera::capnp::kMaxMessageWords, reply_caps,
-                                          tessera::capnp::kMaxExtraCaps};
-    const tessera::capnp::Reply reply = server.dispatch(request, out);
-    if (received.info.extra_caps > 0) {
-      (void)CNodeClient(kernel(), sys::kProcessSlotCNode).delete_(receive_slot, sys::kSlotDepth);
-    }
-    const bool ok = reply.error == Error::Ok;
-    const sys::MessageInfo info{static_cast<uint64_t>(reply.error), ok ? reply.length_words : 0,
-                                ok ? reply.cap_count : 0, 0};
-    for (uint32_t i = 0; i < info.length_words; ++i) buffer->msg[i] = reply_words[i];
-    for (uint32_t i = 0; i < info.extra_caps; ++i) buffer->caps_or_badges[i] = reply_caps[i];
-    e = sys::reply_recv(endpoint, info, &received);
-  }
-}
 }  // namespace
 
 int main(uint64_t argument) {
@@ -151,9 +98,9 @@ int main(uint64_t argument) {
     sys::exit_process(1);
   }
   static sys::SlotAllocator slots(block->empty);
-  auto receive_slot = slots.alloc();
-  if (!receive_slot.ok()) sys::exit_process(1);
-  static KvServer server(slots, *receive_slot);
+  static KvServer server;
   sys::print("kv: serving\n");
-  serve(server, *endpoint, *receive_slot);
+  const Error e = sys::serve(server, *endpoint, sys::ServeOptions{&slots, sys::kProcessSlotCNode, "kv"});
+  sys::print("kv: receive failed (error %s)\n", tessera::error_name(e));
+  sys::exit_process(1);
 }

@@ -432,7 +432,8 @@ bool receive_label(Context& t, CPtr endpoint, uint64_t label) {
 }  // namespace
 
 // Finding 4: a server takes A's Call and then B's Call with plain Recv; the second Recv gave up the
-// reply owed to A. Suspending A must not cancel the reply the server now owes B.
+// reply owed to A (A wakes with NoReply: issue 13). Suspending A must not cancel the reply the
+// server now owes B.
 TESSERA_USER_TEST(IPC1006, pass, "after Recv A, Recv B, suspending caller A does not cancel the server's reply to B") {
   Env env(t);
   OwnedCap endpoint{env, env.make(ObjectType::Endpoint)};
@@ -440,13 +441,15 @@ TESSERA_USER_TEST(IPC1006, pass, "after Recv A, Recv B, suspending caller A does
   Peer pa(env, 0), pb(env, 1);
   if (t.failed() || !pa.run(a) || !pb.run(b)) return;
   if (!receive_label(t, endpoint, 0xA1) || !receive_label(t, endpoint, 0xB1)) return;
+  if (t.check(wait_done(a), "caller A still waits for a reply the server gave up")) {
+    t.check(a.error == Error::NoReply, "caller A: %s, expected NoReply", error_name(a.error));
+  }
   expect_ok(t, env.tcb(pa.tcb()).suspend(), "suspend A");
   expect_is(t, sys::reply(MessageInfo{0xB2, 0, 0, 0}), Error::Ok, "reply");
   if (t.check(wait_done(b), "B never got the server's reply (suspending A cancelled it)")) {
     t.check(b.error == Error::Ok && b.received.info.label == 0xB2, "B: %s, label 0x%lx", error_name(b.error),
             b.received.info.label);
   }
-  t.check(!a.is_done(), "the suspended caller A returned");
 }
 
 namespace {
@@ -480,7 +483,11 @@ TESSERA_USER_TEST(IPC1007, pass, "a destroyed server's memory is not touched whe
                                                0, 0, 0, 0, 0, 0, 0, 0, 0),
             "start the server");
   let_run();
-  t.check(!a.is_done() && !b.is_done(), "a caller returned without a reply");
+  // Each of the server's later Recvs gave the earlier caller's reply up: A and B wake with NoReply.
+  t.check(a.is_done() && a.error == Error::NoReply, "caller A: done %d, %s (expected NoReply)", a.is_done(),
+          error_name(a.error));
+  t.check(b.is_done() && b.error == Error::NoReply, "caller B: done %d, %s (expected NoReply)", b.is_done(),
+          error_name(b.error));
   // The server took both calls and waits in its third Recv: nothing is queued.
   Received r{};
   if (!expect_is(t, sys::nb_recv(endpoint, &r), Error::WouldBlock, "the server did not take both calls")) return;
@@ -539,8 +546,8 @@ TESSERA_USER_TEST(IPC1009, pass, "a server suspended and resumed while it owes a
 }
 
 // Finding 7c: a plain Recv gives up the reply owed to an earlier caller: a Reply after the server
-// received a plain Send goes nowhere (caller A is not woken, now or after it is suspended); the
-// reply after the next Call goes to that caller.
+// received a plain Send goes nowhere (caller A never gets it: it woke with NoReply when the server
+// received again, issue 13); the reply after the next Call goes to that caller.
 TESSERA_USER_TEST(IPC1010, pass, "a plain Recv gives up the reply owed: the next Reply does not wake the earlier caller") {
   Env env(t);
   OwnedCap endpoint{env, env.make(ObjectType::Endpoint)};
@@ -550,13 +557,12 @@ TESSERA_USER_TEST(IPC1010, pass, "a plain Recv gives up the reply owed: the next
   if (!receive_label(t, endpoint, 0xA1) || !receive_label(t, endpoint, 0xC1)) return;
   expect_is(t, sys::reply(MessageInfo{0x77, 0, 0, 0}), Error::Ok, "reply after the plain Send");
   let_run();
-  t.check(!a.is_done(), "caller A got the reply given after the server's next Recv (label 0x%lx)", a.received.info.label);
+  t.check(a.is_done() && a.error == Error::NoReply && a.received.info.label != 0x77,
+          "caller A: done %d, %s, label 0x%lx (expected NoReply, never the reply given after the next Recv)",
+          a.is_done(), error_name(a.error), a.received.info.label);
   if (!receive_label(t, endpoint, 0xB1)) return;
   expect_is(t, sys::reply(MessageInfo{0x78, 0, 0, 0}), Error::Ok, "reply to B");
   if (t.check(wait_done(b), "B got no reply")) t.check(b.received.info.label == 0x78, "B: label 0x%lx", b.received.info.label);
-  expect_ok(t, env.tcb(pa.tcb()).suspend(), "suspend A");
-  let_run();
-  t.check(!a.is_done(), "caller A returned after it was suspended");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@
 #include <tessera/sys/process.h>
 
 #include "cap_test_env.h"
+#include "ipc_test_env.h"
 #include "system.h"
 
 namespace {
@@ -559,5 +560,51 @@ TESSERA_USER_TEST(PROC0010, pass, "a client cannot pass for another: its endpoin
     t.check(system.status(i).exit_status == 0, "program %u: status %ld (5: it minted a badge of its choice)", i,
             system.status(i).exit_status);
   }
+  expect_ok(t, system.stop(), "stop");
+}
+
+// Issue: a client blocked in its Call hung forever when its server faulted mid-request and init
+// restarted it. Now the caller wakes with NoReply as soon as the faulted server is destroyed, and
+// its retry reaches the restarted server through the same endpoint.
+TESSERA_USER_TEST(PROC0011, pass, "a server that faults mid-call: its caller gets NoReply, the retry is answered by the restarted server") {
+  Env env(t);
+  static init::SystemDescription description;
+  static LogCapture log;
+  if (!parse(t, "endpoint svc\nprogram srv image=proctest arg=serve restart=yes grants=endpoint:svc:r\n", &description)) {
+    return;
+  }
+  log = LogCapture{};
+  init::System& system = test_system(log);
+  if (!expect_ok(t, system.start(env.memory, description), "start")) return;
+  const CPtr endpoint = system.object(0);
+  ipctest::Job retry;
+  retry.op = ipctest::Job::Op::Call;
+  retry.cap = endpoint;
+  retry.info = sys::MessageInfo{2, 0, 0, 0};
+  ipctest::Job crash;
+  crash.op = ipctest::Job::Op::Call;
+  crash.cap = endpoint;
+  crash.info = sys::MessageInfo{1, 0, 0, 0};  // the server faults while it owes this reply
+  crash.next = &retry;
+  {
+    RootPriority lowered(env);
+    ipctest::Peer client(env, 0, 50);  // below the server (100), above the supervising root (1)
+    if (!client.ok() || !client.run(crash)) {
+      (void)system.stop();
+      return;
+    }
+    supervise_until(t, system, [&] { return retry.is_done(); });
+  }
+  if (t.check(crash.is_done(), "the caller of the faulted server never returned")) {
+    t.check(crash.error == Error::NoReply, "the interrupted call: %s, expected NoReply", error_name(crash.error));
+  }
+  if (t.check(retry.is_done(), "the retry never returned")) {
+    t.check(retry.error == Error::Ok && retry.received.info.label == 3, "the retry: %s, label %lu (expected 3)",
+            error_name(retry.error), retry.received.info.label);
+  }
+  const init::ProgramStatus& srv = system.status(0);
+  t.check(srv.faults == 1 && srv.restarts == 1, "the server faulted %u times, restarted %u times", srv.faults,
+          srv.restarts);
+  t.check(log.contains("init: restarting srv (1 of 3)"), "the restart is logged");
   expect_ok(t, system.stop(), "stop");
 }

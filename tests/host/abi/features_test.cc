@@ -212,5 +212,6 @@ TEST_CASE("constants are generated", "[abi][features]") {
   STATIC_REQUIRE(kAnswer == 42);
   CHECK(kGreeting == Text("hello"));
   STATIC_REQUIRE(static_cast<uint16_t>(tessera::Error::Busy) == 19);
-  STATIC_REQUIRE(tessera::kErrorCount == 20);
+  STATIC_REQUIRE(static_cast<uint16_t>(tessera::Error::NoReply) == 20);
+  STATIC_REQUIRE(tessera::kErrorCount == 21);
 }

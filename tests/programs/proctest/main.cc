@@ -8,6 +8,8 @@
 //   impersonate  a client trying to pass for another: mints its "endpoint:svc" grant with the
 //                badge 999 and, if that worked, sends through the copy; then sends through the
 //                grant itself. Exits 0 when the mint was refused, 5 when it succeeded.
+//   serve        a server on "endpoint:svc" that faults in the middle of a request with label 1
+//                (it received the call and owes the reply) and answers any other label L with L + 1
 #include <stdint.h>
 
 #include <tessera/abi/kernel.capnp.h>
@@ -98,6 +100,19 @@ int impersonate(const sys::StartupBlock& block) {
   return minted ? 5 : 0;
 }
 
+// Serves "endpoint:svc" until a receive fails; faults while it owes the reply to a label-1 call.
+int serve_then_fault(const sys::StartupBlock& block) {
+  auto endpoint = sys::find_grant(block, "endpoint:svc");
+  if (!endpoint.ok()) return 6;
+  sys::Received r{};
+  tessera::Error e = sys::recv(*endpoint, &r);
+  while (e == tessera::Error::Ok) {
+    if (r.info.label == 1) (void)*reinterpret_cast<volatile uint64_t*>(kUnmappedAddress);
+    e = sys::reply_recv(*endpoint, sys::MessageInfo{r.info.label + 1, 0, 0, 0}, &r);
+  }
+  return 7;
+}
+
 int main(uint64_t argument) {
   const sys::StartupBlock* block = sys::startup_block(argument);
   if (block == nullptr) return 1;
@@ -113,6 +128,8 @@ int main(uint64_t argument) {
     sys::exit_process(check_heap(*block));
   } else if (strcmp(block->argument, "impersonate") == 0) {
     sys::exit_process(impersonate(*block));
+  } else if (strcmp(block->argument, "serve") == 0) {
+    sys::exit_process(serve_then_fault(*block));
   }
   sys::exit_process(100);  // an argument this program does not know
 }
