@@ -62,6 +62,11 @@ std::string escape(const std::string& name) {
   return name;
 }
 
+std::string method_name(const std::string& camel) {
+  const std::string name = escape(snake_case(camel));
+  return name == "dispatch" ? name + "_" : name;
+}
+
 Model::Model(capnp::schema::CodeGeneratorRequest::Reader request, std::string source_root)
     : source_root_(std::move(source_root)) {
   for (auto node : request.getNodes()) {
@@ -306,6 +311,80 @@ void Model::check_struct(capnp::StructSchema schema, std::vector<std::string>* p
   }
 }
 
+namespace {
+// Records that `owner` generates C++ name `name`; a problem when another member generates it too.
+struct NameTable {
+  std::map<std::string, std::string> owners;
+  bool claim(const std::string& name, const std::string& owner, std::string* clash) {
+    auto [it, fresh] = owners.emplace(name, owner);
+    if (fresh || it->second == owner) return true;
+    *clash = it->second;
+    return false;
+  }
+};
+}  // namespace
+
+void Model::check_struct_names(capnp::StructSchema schema, std::vector<std::string>* problems) const {
+  const uint64_t id = schema.getProto().getId();
+  const std::string sname = flat_name(id);
+  // Reader and Builder members, and the types nested in the struct's shell.
+  NameTable members, types;
+  for (const char* fixed : {"raw", "which", "view_"}) members.owners[fixed] = "the generated accessor";
+  for (const char* fixed : {"Reader", "Builder", "Which", "kId", "kDataWords", "kPointerCount"}) {
+    types.owners[fixed] = "the generated struct";
+  }
+  for (auto nested : schema.getProto().getNestedNodes()) types.owners[text(nested.getName())] = "nested type '" + text(nested.getName()) + "'";
+  for (const auto& f : fields(schema)) {
+    const std::string owner = "field '" + f.schema_name + "'";
+    std::vector<std::string> names;
+    if (f.kind != Kind::Void) names.push_back(f.name);
+    if (f.in_union) names.push_back("is_" + f.name);
+    if (f.kind == Kind::Text || f.kind == Kind::Data || f.kind == Kind::Struct || f.kind == Kind::List ||
+        f.kind == Kind::Cap) {
+      names.push_back("has_" + f.name);
+    }
+    if (f.kind != Kind::Group && (f.kind != Kind::Void || f.in_union)) names.push_back("set_" + f.name);
+    if (f.kind == Kind::Struct || f.kind == Kind::List || (f.kind == Kind::Group && f.in_union)) names.push_back("init_" + f.name);
+    const int ordinal = f.field.getProto().getOrdinal().isExplicit() ? f.field.getProto().getOrdinal().getExplicit() : -1;
+    std::string clash;
+    for (const auto& name : names) {
+      if (!members.claim(name, owner, &clash)) {
+        problems->push_back(where(id, f.schema_name, ordinal) + ": error: " + owner + " of " + sname +
+                            " generates " + name + "(), which " + clash + " generates too; rename " + owner +
+                            " (e.g. '" + f.schema_name + "Value')");
+        break;
+      }
+    }
+    if (f.kind == Kind::Group && !types.claim(pascal_case(f.schema_name), owner, &clash)) {
+      problems->push_back(where(id, f.schema_name, ordinal) + ": error: group " + owner + " of " + sname +
+                          " generates the type " + sname + "::" + pascal_case(f.schema_name) + ", which " + clash +
+                          " names too; rename " + owner + " (e.g. '" + f.schema_name + "Group')");
+    }
+  }
+}
+
+void Model::check_interface_names(capnp::InterfaceSchema iface, std::vector<std::string>* problems) const {
+  const uint64_t id = iface.getProto().getId();
+  const std::string iname = flat_name(id);
+  // Client<T> members (x and x_with per method) and the private helpers.
+  NameTable client;
+  for (const char* fixed : {"call_", "transport_", "destination_", "reply_"}) client.owners[fixed] = "the generated client";
+  for (auto method : iface.getMethods()) {
+    const std::string camel = text(method.getProto().getName());
+    const std::string name = method_name(camel);
+    const std::string owner = "method '" + camel + "'";
+    std::string clash;
+    for (const auto& generated : {name, name + "_with"}) {
+      if (!client.claim(generated, owner, &clash)) {
+        problems->push_back(where(id, camel, static_cast<int>(method.getOrdinal())) + ": error: " + owner + " of " +
+                            iname + " generates Client::" + generated + "(), which " + clash +
+                            " generates too; rename " + owner + " (e.g. '" + camel + "Request')");
+        break;
+      }
+    }
+  }
+}
+
 void Model::check_interface(capnp::InterfaceSchema iface, std::vector<std::string>* problems) const {
   const auto proto = iface.getProto();
   const uint64_t id = proto.getId();
@@ -368,10 +447,26 @@ std::vector<std::string> Model::validate() {
     if (!has_annotation(node(file).getAnnotations(), kNamespaceAnnotation)) {
       problems.push_back(file_names_[file] + ":1: error: the file needs $Abi.namespace(\"...\") from base.capnp");
     }
-    for (uint64_t id : structs_in(file)) check_struct(get(id).asStruct(), &problems);
+    std::map<std::string, uint64_t> flat_names;  // one C++ namespace per file
+    auto claim_flat = [&](uint64_t id) {
+      auto [it, fresh] = flat_names.emplace(flat_name(id), id);
+      if (!fresh) {
+        problems.push_back(where(id) + ": error: " + text(node(id).getDisplayName()) + " and " +
+                           text(node(it->second).getDisplayName()) + " both become the C++ type " + flat_name(id) +
+                           "; rename one");
+      }
+    };
+    for (uint64_t id : structs_in(file)) {
+      check_struct(get(id).asStruct(), &problems);
+      check_struct_names(get(id).asStruct(), &problems);
+      claim_flat(id);
+    }
+    for (uint64_t id : enums_in(file)) claim_flat(id);
     for (uint64_t id : interfaces_in(file)) {
       auto iface = get(id).asInterface();
       check_interface(iface, &problems);
+      check_interface_names(iface, &problems);
+      claim_flat(id);
       if (!codes.insert(interface_code(iface)).second) {
         problems.push_back(where(id) + ": error: interface code " + std::to_string(interface_code(iface)) +
                            " is used twice");

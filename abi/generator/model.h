@@ -79,6 +79,9 @@ class Model {
                std::vector<uint64_t>* interfaces, std::vector<uint64_t>* consts) const;
   void check_struct(capnp::StructSchema schema, std::vector<std::string>* problems) const;
   void check_interface(capnp::InterfaceSchema iface, std::vector<std::string>* problems) const;
+  // Generated names that would collide (two members generating the same C++ name).
+  void check_struct_names(capnp::StructSchema schema, std::vector<std::string>* problems) const;
+  void check_interface_names(capnp::InterfaceSchema iface, std::vector<std::string>* problems) const;
 
   capnp::SchemaLoader loader_;
   std::map<uint64_t, std::string> file_names_;
@@ -88,7 +91,10 @@ class Model {
 
 std::string snake_case(const std::string& camel);
 std::string pascal_case(const std::string& camel);
-// Appends '_' to names that are C++ keywords.
+// Appends '_' to names that are C++ keywords (and to `raw`/`which`, which the readers define).
 std::string escape(const std::string& name);
+// The C++ name of a method: snake_case, escaped, and `dispatch` (Server<Impl>::dispatch, which
+// an Impl method of that name would hide) becomes `dispatch_`.
+std::string method_name(const std::string& camel);
 
 }  // namespace abigen

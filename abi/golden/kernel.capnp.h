@@ -984,2722 +984,2722 @@ struct SchedContext_YieldToResults {
 class Untyped_RetypeParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  ::tessera::abi::ObjectType type() const { return static_cast<::tessera::abi::ObjectType>(raw_.read<uint16_t>(0)); }
-  uint8_t size_bits() const { return raw_.read<uint8_t>(2); }
-  bool has_root() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> root() const { return raw_.read_capability(0); }
-  uint64_t index() const { return raw_.read<uint64_t>(1); }
-  uint8_t depth() const { return raw_.read<uint8_t>(3); }
-  uint64_t offset() const { return raw_.read<uint64_t>(2); }
-  uint32_t count() const { return raw_.read<uint32_t>(1); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  ::tessera::abi::ObjectType type() const { return static_cast<::tessera::abi::ObjectType>(view_.read<uint16_t>(0)); }
+  uint8_t size_bits() const { return view_.read<uint8_t>(2); }
+  bool has_root() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> root() const { return view_.read_capability(0); }
+  uint64_t index() const { return view_.read<uint64_t>(1); }
+  uint8_t depth() const { return view_.read<uint8_t>(3); }
+  uint64_t offset() const { return view_.read<uint64_t>(2); }
+  uint32_t count() const { return view_.read<uint32_t>(1); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Untyped_RetypeParams inside a MessageBuilder (errors are sticky there).
 class Untyped_RetypeParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_type(::tessera::abi::ObjectType value) { raw_.write<uint16_t>(0, static_cast<uint16_t>(value)); }
-  void set_size_bits(uint8_t value) { raw_.write<uint8_t>(2, value); }
-  void set_root(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_index(uint64_t value) { raw_.write<uint64_t>(1, value); }
-  void set_depth(uint8_t value) { raw_.write<uint8_t>(3, value); }
-  void set_offset(uint64_t value) { raw_.write<uint64_t>(2, value); }
-  void set_count(uint32_t value) { raw_.write<uint32_t>(1, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_type(::tessera::abi::ObjectType value) { view_.write<uint16_t>(0, static_cast<uint16_t>(value)); }
+  void set_size_bits(uint8_t value) { view_.write<uint8_t>(2, value); }
+  void set_root(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_index(uint64_t value) { view_.write<uint64_t>(1, value); }
+  void set_depth(uint8_t value) { view_.write<uint8_t>(3, value); }
+  void set_offset(uint64_t value) { view_.write<uint64_t>(2, value); }
+  void set_count(uint32_t value) { view_.write<uint32_t>(1, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Untyped_RetypeResults; pointer fields are checked when followed.
 class Untyped_RetypeResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Untyped_RetypeResults inside a MessageBuilder (errors are sticky there).
 class Untyped_RetypeResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Untyped_DescribeParams; pointer fields are checked when followed.
 class Untyped_DescribeParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Untyped_DescribeParams inside a MessageBuilder (errors are sticky there).
 class Untyped_DescribeParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Untyped_DescribeResults; pointer fields are checked when followed.
 class Untyped_DescribeResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t paddr() const { return raw_.read<uint64_t>(0); }
-  uint8_t size_bits() const { return raw_.read<uint8_t>(8); }
-  bool is_device() const { return raw_.read_bool(72); }
-  uint64_t watermark() const { return raw_.read<uint64_t>(2); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t paddr() const { return view_.read<uint64_t>(0); }
+  uint8_t size_bits() const { return view_.read<uint8_t>(8); }
+  bool is_device() const { return view_.read_bool(72); }
+  uint64_t watermark() const { return view_.read<uint64_t>(2); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Untyped_DescribeResults inside a MessageBuilder (errors are sticky there).
 class Untyped_DescribeResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_paddr(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_size_bits(uint8_t value) { raw_.write<uint8_t>(8, value); }
-  void set_is_device(bool value) { raw_.write_bool(72, value); }
-  void set_watermark(uint64_t value) { raw_.write<uint64_t>(2, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_paddr(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_size_bits(uint8_t value) { view_.write<uint8_t>(8, value); }
+  void set_is_device(bool value) { view_.write_bool(72, value); }
+  void set_watermark(uint64_t value) { view_.write<uint64_t>(2, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_CopyParams; pointer fields are checked when followed.
 class CNode_CopyParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t dest_index() const { return raw_.read<uint64_t>(0); }
-  uint8_t dest_depth() const { return raw_.read<uint8_t>(8); }
-  bool has_src_root() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> src_root() const { return raw_.read_capability(0); }
-  uint64_t src_index() const { return raw_.read<uint64_t>(2); }
-  uint8_t src_depth() const { return raw_.read<uint8_t>(9); }
-  uint8_t rights() const { return raw_.read<uint8_t>(10); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t dest_index() const { return view_.read<uint64_t>(0); }
+  uint8_t dest_depth() const { return view_.read<uint8_t>(8); }
+  bool has_src_root() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> src_root() const { return view_.read_capability(0); }
+  uint64_t src_index() const { return view_.read<uint64_t>(2); }
+  uint8_t src_depth() const { return view_.read<uint8_t>(9); }
+  uint8_t rights() const { return view_.read<uint8_t>(10); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_CopyParams inside a MessageBuilder (errors are sticky there).
 class CNode_CopyParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_dest_index(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_dest_depth(uint8_t value) { raw_.write<uint8_t>(8, value); }
-  void set_src_root(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_src_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_src_index(uint64_t value) { raw_.write<uint64_t>(2, value); }
-  void set_src_depth(uint8_t value) { raw_.write<uint8_t>(9, value); }
-  void set_rights(uint8_t value) { raw_.write<uint8_t>(10, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_dest_index(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_dest_depth(uint8_t value) { view_.write<uint8_t>(8, value); }
+  void set_src_root(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_src_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_src_index(uint64_t value) { view_.write<uint64_t>(2, value); }
+  void set_src_depth(uint8_t value) { view_.write<uint8_t>(9, value); }
+  void set_rights(uint8_t value) { view_.write<uint8_t>(10, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_CopyResults; pointer fields are checked when followed.
 class CNode_CopyResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_CopyResults inside a MessageBuilder (errors are sticky there).
 class CNode_CopyResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_MintParams; pointer fields are checked when followed.
 class CNode_MintParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t dest_index() const { return raw_.read<uint64_t>(0); }
-  uint8_t dest_depth() const { return raw_.read<uint8_t>(8); }
-  bool has_src_root() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> src_root() const { return raw_.read_capability(0); }
-  uint64_t src_index() const { return raw_.read<uint64_t>(2); }
-  uint8_t src_depth() const { return raw_.read<uint8_t>(9); }
-  uint8_t rights() const { return raw_.read<uint8_t>(10); }
-  uint64_t badge() const { return raw_.read<uint64_t>(3); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t dest_index() const { return view_.read<uint64_t>(0); }
+  uint8_t dest_depth() const { return view_.read<uint8_t>(8); }
+  bool has_src_root() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> src_root() const { return view_.read_capability(0); }
+  uint64_t src_index() const { return view_.read<uint64_t>(2); }
+  uint8_t src_depth() const { return view_.read<uint8_t>(9); }
+  uint8_t rights() const { return view_.read<uint8_t>(10); }
+  uint64_t badge() const { return view_.read<uint64_t>(3); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_MintParams inside a MessageBuilder (errors are sticky there).
 class CNode_MintParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_dest_index(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_dest_depth(uint8_t value) { raw_.write<uint8_t>(8, value); }
-  void set_src_root(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_src_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_src_index(uint64_t value) { raw_.write<uint64_t>(2, value); }
-  void set_src_depth(uint8_t value) { raw_.write<uint8_t>(9, value); }
-  void set_rights(uint8_t value) { raw_.write<uint8_t>(10, value); }
-  void set_badge(uint64_t value) { raw_.write<uint64_t>(3, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_dest_index(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_dest_depth(uint8_t value) { view_.write<uint8_t>(8, value); }
+  void set_src_root(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_src_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_src_index(uint64_t value) { view_.write<uint64_t>(2, value); }
+  void set_src_depth(uint8_t value) { view_.write<uint8_t>(9, value); }
+  void set_rights(uint8_t value) { view_.write<uint8_t>(10, value); }
+  void set_badge(uint64_t value) { view_.write<uint64_t>(3, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_MintResults; pointer fields are checked when followed.
 class CNode_MintResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_MintResults inside a MessageBuilder (errors are sticky there).
 class CNode_MintResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_MoveParams; pointer fields are checked when followed.
 class CNode_MoveParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t dest_index() const { return raw_.read<uint64_t>(0); }
-  uint8_t dest_depth() const { return raw_.read<uint8_t>(8); }
-  bool has_src_root() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> src_root() const { return raw_.read_capability(0); }
-  uint64_t src_index() const { return raw_.read<uint64_t>(2); }
-  uint8_t src_depth() const { return raw_.read<uint8_t>(9); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t dest_index() const { return view_.read<uint64_t>(0); }
+  uint8_t dest_depth() const { return view_.read<uint8_t>(8); }
+  bool has_src_root() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> src_root() const { return view_.read_capability(0); }
+  uint64_t src_index() const { return view_.read<uint64_t>(2); }
+  uint8_t src_depth() const { return view_.read<uint8_t>(9); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_MoveParams inside a MessageBuilder (errors are sticky there).
 class CNode_MoveParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_dest_index(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_dest_depth(uint8_t value) { raw_.write<uint8_t>(8, value); }
-  void set_src_root(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_src_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_src_index(uint64_t value) { raw_.write<uint64_t>(2, value); }
-  void set_src_depth(uint8_t value) { raw_.write<uint8_t>(9, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_dest_index(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_dest_depth(uint8_t value) { view_.write<uint8_t>(8, value); }
+  void set_src_root(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_src_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_src_index(uint64_t value) { view_.write<uint64_t>(2, value); }
+  void set_src_depth(uint8_t value) { view_.write<uint8_t>(9, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_MoveResults; pointer fields are checked when followed.
 class CNode_MoveResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_MoveResults inside a MessageBuilder (errors are sticky there).
 class CNode_MoveResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_MutateParams; pointer fields are checked when followed.
 class CNode_MutateParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t dest_index() const { return raw_.read<uint64_t>(0); }
-  uint8_t dest_depth() const { return raw_.read<uint8_t>(8); }
-  bool has_src_root() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> src_root() const { return raw_.read_capability(0); }
-  uint64_t src_index() const { return raw_.read<uint64_t>(2); }
-  uint8_t src_depth() const { return raw_.read<uint8_t>(9); }
-  uint64_t badge() const { return raw_.read<uint64_t>(3); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t dest_index() const { return view_.read<uint64_t>(0); }
+  uint8_t dest_depth() const { return view_.read<uint8_t>(8); }
+  bool has_src_root() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> src_root() const { return view_.read_capability(0); }
+  uint64_t src_index() const { return view_.read<uint64_t>(2); }
+  uint8_t src_depth() const { return view_.read<uint8_t>(9); }
+  uint64_t badge() const { return view_.read<uint64_t>(3); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_MutateParams inside a MessageBuilder (errors are sticky there).
 class CNode_MutateParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_dest_index(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_dest_depth(uint8_t value) { raw_.write<uint8_t>(8, value); }
-  void set_src_root(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_src_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_src_index(uint64_t value) { raw_.write<uint64_t>(2, value); }
-  void set_src_depth(uint8_t value) { raw_.write<uint8_t>(9, value); }
-  void set_badge(uint64_t value) { raw_.write<uint64_t>(3, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_dest_index(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_dest_depth(uint8_t value) { view_.write<uint8_t>(8, value); }
+  void set_src_root(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_src_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_src_index(uint64_t value) { view_.write<uint64_t>(2, value); }
+  void set_src_depth(uint8_t value) { view_.write<uint8_t>(9, value); }
+  void set_badge(uint64_t value) { view_.write<uint64_t>(3, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_MutateResults; pointer fields are checked when followed.
 class CNode_MutateResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_MutateResults inside a MessageBuilder (errors are sticky there).
 class CNode_MutateResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_RotateParams; pointer fields are checked when followed.
 class CNode_RotateParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t dest_index() const { return raw_.read<uint64_t>(0); }
-  uint8_t dest_depth() const { return raw_.read<uint8_t>(8); }
-  uint64_t dest_badge() const { return raw_.read<uint64_t>(2); }
-  bool has_pivot_root() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> pivot_root() const { return raw_.read_capability(0); }
-  uint64_t pivot_index() const { return raw_.read<uint64_t>(3); }
-  uint8_t pivot_depth() const { return raw_.read<uint8_t>(9); }
-  uint64_t pivot_badge() const { return raw_.read<uint64_t>(4); }
-  bool has_src_root() const { return raw_.has_pointer(1); }
-  ::tessera::Result<::tessera::capnp::CapIndex> src_root() const { return raw_.read_capability(1); }
-  uint64_t src_index() const { return raw_.read<uint64_t>(5); }
-  uint8_t src_depth() const { return raw_.read<uint8_t>(10); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t dest_index() const { return view_.read<uint64_t>(0); }
+  uint8_t dest_depth() const { return view_.read<uint8_t>(8); }
+  uint64_t dest_badge() const { return view_.read<uint64_t>(2); }
+  bool has_pivot_root() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> pivot_root() const { return view_.read_capability(0); }
+  uint64_t pivot_index() const { return view_.read<uint64_t>(3); }
+  uint8_t pivot_depth() const { return view_.read<uint8_t>(9); }
+  uint64_t pivot_badge() const { return view_.read<uint64_t>(4); }
+  bool has_src_root() const { return view_.has_pointer(1); }
+  ::tessera::Result<::tessera::capnp::CapIndex> src_root() const { return view_.read_capability(1); }
+  uint64_t src_index() const { return view_.read<uint64_t>(5); }
+  uint8_t src_depth() const { return view_.read<uint8_t>(10); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_RotateParams inside a MessageBuilder (errors are sticky there).
 class CNode_RotateParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_dest_index(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_dest_depth(uint8_t value) { raw_.write<uint8_t>(8, value); }
-  void set_dest_badge(uint64_t value) { raw_.write<uint64_t>(2, value); }
-  void set_pivot_root(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_pivot_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_pivot_index(uint64_t value) { raw_.write<uint64_t>(3, value); }
-  void set_pivot_depth(uint8_t value) { raw_.write<uint8_t>(9, value); }
-  void set_pivot_badge(uint64_t value) { raw_.write<uint64_t>(4, value); }
-  void set_src_root(::tessera::capnp::CapRef cap) { raw_.write_capability(1, cap); }
-  void set_src_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(1, cap); }
-  void set_src_index(uint64_t value) { raw_.write<uint64_t>(5, value); }
-  void set_src_depth(uint8_t value) { raw_.write<uint8_t>(10, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_dest_index(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_dest_depth(uint8_t value) { view_.write<uint8_t>(8, value); }
+  void set_dest_badge(uint64_t value) { view_.write<uint64_t>(2, value); }
+  void set_pivot_root(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_pivot_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_pivot_index(uint64_t value) { view_.write<uint64_t>(3, value); }
+  void set_pivot_depth(uint8_t value) { view_.write<uint8_t>(9, value); }
+  void set_pivot_badge(uint64_t value) { view_.write<uint64_t>(4, value); }
+  void set_src_root(::tessera::capnp::CapRef cap) { view_.write_capability(1, cap); }
+  void set_src_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(1, cap); }
+  void set_src_index(uint64_t value) { view_.write<uint64_t>(5, value); }
+  void set_src_depth(uint8_t value) { view_.write<uint8_t>(10, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_RotateResults; pointer fields are checked when followed.
 class CNode_RotateResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_RotateResults inside a MessageBuilder (errors are sticky there).
 class CNode_RotateResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_RevokeParams; pointer fields are checked when followed.
 class CNode_RevokeParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t index() const { return raw_.read<uint64_t>(0); }
-  uint8_t depth() const { return raw_.read<uint8_t>(8); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t index() const { return view_.read<uint64_t>(0); }
+  uint8_t depth() const { return view_.read<uint8_t>(8); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_RevokeParams inside a MessageBuilder (errors are sticky there).
 class CNode_RevokeParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_index(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_depth(uint8_t value) { raw_.write<uint8_t>(8, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_index(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_depth(uint8_t value) { view_.write<uint8_t>(8, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_RevokeResults; pointer fields are checked when followed.
 class CNode_RevokeResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_RevokeResults inside a MessageBuilder (errors are sticky there).
 class CNode_RevokeResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_DeleteParams; pointer fields are checked when followed.
 class CNode_DeleteParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t index() const { return raw_.read<uint64_t>(0); }
-  uint8_t depth() const { return raw_.read<uint8_t>(8); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t index() const { return view_.read<uint64_t>(0); }
+  uint8_t depth() const { return view_.read<uint8_t>(8); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_DeleteParams inside a MessageBuilder (errors are sticky there).
 class CNode_DeleteParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_index(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_depth(uint8_t value) { raw_.write<uint8_t>(8, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_index(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_depth(uint8_t value) { view_.write<uint8_t>(8, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_DeleteResults; pointer fields are checked when followed.
 class CNode_DeleteResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_DeleteResults inside a MessageBuilder (errors are sticky there).
 class CNode_DeleteResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_CancelBadgedSendsParams; pointer fields are checked when followed.
 class CNode_CancelBadgedSendsParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t index() const { return raw_.read<uint64_t>(0); }
-  uint8_t depth() const { return raw_.read<uint8_t>(8); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t index() const { return view_.read<uint64_t>(0); }
+  uint8_t depth() const { return view_.read<uint8_t>(8); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_CancelBadgedSendsParams inside a MessageBuilder (errors are sticky there).
 class CNode_CancelBadgedSendsParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_index(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_depth(uint8_t value) { raw_.write<uint8_t>(8, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_index(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_depth(uint8_t value) { view_.write<uint8_t>(8, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_CancelBadgedSendsResults; pointer fields are checked when followed.
 class CNode_CancelBadgedSendsResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_CancelBadgedSendsResults inside a MessageBuilder (errors are sticky there).
 class CNode_CancelBadgedSendsResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_ConfigureParams; pointer fields are checked when followed.
 class Tcb_ConfigureParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t fault_endpoint() const { return raw_.read<uint64_t>(0); }
-  bool has_cspace_root() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> cspace_root() const { return raw_.read_capability(0); }
-  uint64_t cspace_root_data() const { return raw_.read<uint64_t>(1); }
-  bool has_vspace_root() const { return raw_.has_pointer(1); }
-  ::tessera::Result<::tessera::capnp::CapIndex> vspace_root() const { return raw_.read_capability(1); }
-  uint64_t vspace_root_data() const { return raw_.read<uint64_t>(2); }
-  uint64_t ipc_buffer() const { return raw_.read<uint64_t>(3); }
-  bool has_ipc_buffer_frame() const { return raw_.has_pointer(2); }
-  ::tessera::Result<::tessera::capnp::CapIndex> ipc_buffer_frame() const { return raw_.read_capability(2); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t fault_endpoint() const { return view_.read<uint64_t>(0); }
+  bool has_cspace_root() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> cspace_root() const { return view_.read_capability(0); }
+  uint64_t cspace_root_data() const { return view_.read<uint64_t>(1); }
+  bool has_vspace_root() const { return view_.has_pointer(1); }
+  ::tessera::Result<::tessera::capnp::CapIndex> vspace_root() const { return view_.read_capability(1); }
+  uint64_t vspace_root_data() const { return view_.read<uint64_t>(2); }
+  uint64_t ipc_buffer() const { return view_.read<uint64_t>(3); }
+  bool has_ipc_buffer_frame() const { return view_.has_pointer(2); }
+  ::tessera::Result<::tessera::capnp::CapIndex> ipc_buffer_frame() const { return view_.read_capability(2); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_ConfigureParams inside a MessageBuilder (errors are sticky there).
 class Tcb_ConfigureParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_fault_endpoint(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_cspace_root(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_cspace_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_cspace_root_data(uint64_t value) { raw_.write<uint64_t>(1, value); }
-  void set_vspace_root(::tessera::capnp::CapRef cap) { raw_.write_capability(1, cap); }
-  void set_vspace_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(1, cap); }
-  void set_vspace_root_data(uint64_t value) { raw_.write<uint64_t>(2, value); }
-  void set_ipc_buffer(uint64_t value) { raw_.write<uint64_t>(3, value); }
-  void set_ipc_buffer_frame(::tessera::capnp::CapRef cap) { raw_.write_capability(2, cap); }
-  void set_ipc_buffer_frame(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(2, cap); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_fault_endpoint(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_cspace_root(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_cspace_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_cspace_root_data(uint64_t value) { view_.write<uint64_t>(1, value); }
+  void set_vspace_root(::tessera::capnp::CapRef cap) { view_.write_capability(1, cap); }
+  void set_vspace_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(1, cap); }
+  void set_vspace_root_data(uint64_t value) { view_.write<uint64_t>(2, value); }
+  void set_ipc_buffer(uint64_t value) { view_.write<uint64_t>(3, value); }
+  void set_ipc_buffer_frame(::tessera::capnp::CapRef cap) { view_.write_capability(2, cap); }
+  void set_ipc_buffer_frame(::tessera::capnp::CapIndex cap) { view_.write_capability_index(2, cap); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_ConfigureResults; pointer fields are checked when followed.
 class Tcb_ConfigureResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_ConfigureResults inside a MessageBuilder (errors are sticky there).
 class Tcb_ConfigureResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SetPriorityParams; pointer fields are checked when followed.
 class Tcb_SetPriorityParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_authority() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> authority() const { return raw_.read_capability(0); }
-  uint8_t priority() const { return raw_.read<uint8_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_authority() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> authority() const { return view_.read_capability(0); }
+  uint8_t priority() const { return view_.read<uint8_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SetPriorityParams inside a MessageBuilder (errors are sticky there).
 class Tcb_SetPriorityParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_authority(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_authority(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_priority(uint8_t value) { raw_.write<uint8_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_authority(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_authority(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_priority(uint8_t value) { view_.write<uint8_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SetPriorityResults; pointer fields are checked when followed.
 class Tcb_SetPriorityResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SetPriorityResults inside a MessageBuilder (errors are sticky there).
 class Tcb_SetPriorityResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SetMcPriorityParams; pointer fields are checked when followed.
 class Tcb_SetMcPriorityParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_authority() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> authority() const { return raw_.read_capability(0); }
-  uint8_t mcp() const { return raw_.read<uint8_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_authority() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> authority() const { return view_.read_capability(0); }
+  uint8_t mcp() const { return view_.read<uint8_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SetMcPriorityParams inside a MessageBuilder (errors are sticky there).
 class Tcb_SetMcPriorityParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_authority(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_authority(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_mcp(uint8_t value) { raw_.write<uint8_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_authority(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_authority(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_mcp(uint8_t value) { view_.write<uint8_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SetMcPriorityResults; pointer fields are checked when followed.
 class Tcb_SetMcPriorityResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SetMcPriorityResults inside a MessageBuilder (errors are sticky there).
 class Tcb_SetMcPriorityResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SetSchedParamsParams; pointer fields are checked when followed.
 class Tcb_SetSchedParamsParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_authority() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> authority() const { return raw_.read_capability(0); }
-  uint8_t mcp() const { return raw_.read<uint8_t>(0); }
-  uint8_t priority() const { return raw_.read<uint8_t>(1); }
-  bool has_sched_context() const { return raw_.has_pointer(1); }
-  ::tessera::Result<::tessera::capnp::CapIndex> sched_context() const { return raw_.read_capability(1); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_authority() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> authority() const { return view_.read_capability(0); }
+  uint8_t mcp() const { return view_.read<uint8_t>(0); }
+  uint8_t priority() const { return view_.read<uint8_t>(1); }
+  bool has_sched_context() const { return view_.has_pointer(1); }
+  ::tessera::Result<::tessera::capnp::CapIndex> sched_context() const { return view_.read_capability(1); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SetSchedParamsParams inside a MessageBuilder (errors are sticky there).
 class Tcb_SetSchedParamsParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_authority(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_authority(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_mcp(uint8_t value) { raw_.write<uint8_t>(0, value); }
-  void set_priority(uint8_t value) { raw_.write<uint8_t>(1, value); }
-  void set_sched_context(::tessera::capnp::CapRef cap) { raw_.write_capability(1, cap); }
-  void set_sched_context(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(1, cap); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_authority(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_authority(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_mcp(uint8_t value) { view_.write<uint8_t>(0, value); }
+  void set_priority(uint8_t value) { view_.write<uint8_t>(1, value); }
+  void set_sched_context(::tessera::capnp::CapRef cap) { view_.write_capability(1, cap); }
+  void set_sched_context(::tessera::capnp::CapIndex cap) { view_.write_capability_index(1, cap); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SetSchedParamsResults; pointer fields are checked when followed.
 class Tcb_SetSchedParamsResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SetSchedParamsResults inside a MessageBuilder (errors are sticky there).
 class Tcb_SetSchedParamsResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SetIpcBufferParams; pointer fields are checked when followed.
 class Tcb_SetIpcBufferParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t ipc_buffer() const { return raw_.read<uint64_t>(0); }
-  bool has_ipc_buffer_frame() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> ipc_buffer_frame() const { return raw_.read_capability(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t ipc_buffer() const { return view_.read<uint64_t>(0); }
+  bool has_ipc_buffer_frame() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> ipc_buffer_frame() const { return view_.read_capability(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SetIpcBufferParams inside a MessageBuilder (errors are sticky there).
 class Tcb_SetIpcBufferParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_ipc_buffer(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_ipc_buffer_frame(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_ipc_buffer_frame(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_ipc_buffer(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_ipc_buffer_frame(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_ipc_buffer_frame(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SetIpcBufferResults; pointer fields are checked when followed.
 class Tcb_SetIpcBufferResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SetIpcBufferResults inside a MessageBuilder (errors are sticky there).
 class Tcb_SetIpcBufferResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SetSpaceParams; pointer fields are checked when followed.
 class Tcb_SetSpaceParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t fault_endpoint() const { return raw_.read<uint64_t>(0); }
-  bool has_cspace_root() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> cspace_root() const { return raw_.read_capability(0); }
-  uint64_t cspace_root_data() const { return raw_.read<uint64_t>(1); }
-  bool has_vspace_root() const { return raw_.has_pointer(1); }
-  ::tessera::Result<::tessera::capnp::CapIndex> vspace_root() const { return raw_.read_capability(1); }
-  uint64_t vspace_root_data() const { return raw_.read<uint64_t>(2); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t fault_endpoint() const { return view_.read<uint64_t>(0); }
+  bool has_cspace_root() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> cspace_root() const { return view_.read_capability(0); }
+  uint64_t cspace_root_data() const { return view_.read<uint64_t>(1); }
+  bool has_vspace_root() const { return view_.has_pointer(1); }
+  ::tessera::Result<::tessera::capnp::CapIndex> vspace_root() const { return view_.read_capability(1); }
+  uint64_t vspace_root_data() const { return view_.read<uint64_t>(2); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SetSpaceParams inside a MessageBuilder (errors are sticky there).
 class Tcb_SetSpaceParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_fault_endpoint(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_cspace_root(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_cspace_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_cspace_root_data(uint64_t value) { raw_.write<uint64_t>(1, value); }
-  void set_vspace_root(::tessera::capnp::CapRef cap) { raw_.write_capability(1, cap); }
-  void set_vspace_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(1, cap); }
-  void set_vspace_root_data(uint64_t value) { raw_.write<uint64_t>(2, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_fault_endpoint(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_cspace_root(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_cspace_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_cspace_root_data(uint64_t value) { view_.write<uint64_t>(1, value); }
+  void set_vspace_root(::tessera::capnp::CapRef cap) { view_.write_capability(1, cap); }
+  void set_vspace_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(1, cap); }
+  void set_vspace_root_data(uint64_t value) { view_.write<uint64_t>(2, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SetSpaceResults; pointer fields are checked when followed.
 class Tcb_SetSpaceResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SetSpaceResults inside a MessageBuilder (errors are sticky there).
 class Tcb_SetSpaceResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SuspendParams; pointer fields are checked when followed.
 class Tcb_SuspendParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SuspendParams inside a MessageBuilder (errors are sticky there).
 class Tcb_SuspendParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SuspendResults; pointer fields are checked when followed.
 class Tcb_SuspendResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SuspendResults inside a MessageBuilder (errors are sticky there).
 class Tcb_SuspendResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_ResumeParams; pointer fields are checked when followed.
 class Tcb_ResumeParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_ResumeParams inside a MessageBuilder (errors are sticky there).
 class Tcb_ResumeParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_ResumeResults; pointer fields are checked when followed.
 class Tcb_ResumeResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_ResumeResults inside a MessageBuilder (errors are sticky there).
 class Tcb_ResumeResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_ReadRegistersParams; pointer fields are checked when followed.
 class Tcb_ReadRegistersParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool suspend_source() const { return raw_.read_bool(0); }
-  uint8_t count() const { return raw_.read<uint8_t>(1); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool suspend_source() const { return view_.read_bool(0); }
+  uint8_t count() const { return view_.read<uint8_t>(1); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_ReadRegistersParams inside a MessageBuilder (errors are sticky there).
 class Tcb_ReadRegistersParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_suspend_source(bool value) { raw_.write_bool(0, value); }
-  void set_count(uint8_t value) { raw_.write<uint8_t>(1, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_suspend_source(bool value) { view_.write_bool(0, value); }
+  void set_count(uint8_t value) { view_.write<uint8_t>(1, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_ReadRegistersResults; pointer fields are checked when followed.
 class Tcb_ReadRegistersResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t rip() const { return raw_.read<uint64_t>(0); }
-  uint64_t rsp() const { return raw_.read<uint64_t>(1); }
-  uint64_t rflags() const { return raw_.read<uint64_t>(2); }
-  uint64_t rax() const { return raw_.read<uint64_t>(3); }
-  uint64_t rbx() const { return raw_.read<uint64_t>(4); }
-  uint64_t rcx() const { return raw_.read<uint64_t>(5); }
-  uint64_t rdx() const { return raw_.read<uint64_t>(6); }
-  uint64_t rsi() const { return raw_.read<uint64_t>(7); }
-  uint64_t rdi() const { return raw_.read<uint64_t>(8); }
-  uint64_t rbp() const { return raw_.read<uint64_t>(9); }
-  uint64_t r8() const { return raw_.read<uint64_t>(10); }
-  uint64_t r9() const { return raw_.read<uint64_t>(11); }
-  uint64_t r10() const { return raw_.read<uint64_t>(12); }
-  uint64_t r11() const { return raw_.read<uint64_t>(13); }
-  uint64_t r12() const { return raw_.read<uint64_t>(14); }
-  uint64_t r13() const { return raw_.read<uint64_t>(15); }
-  uint64_t r14() const { return raw_.read<uint64_t>(16); }
-  uint64_t r15() const { return raw_.read<uint64_t>(17); }
-  uint64_t fs_base() const { return raw_.read<uint64_t>(18); }
-  uint64_t gs_base() const { return raw_.read<uint64_t>(19); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t rip() const { return view_.read<uint64_t>(0); }
+  uint64_t rsp() const { return view_.read<uint64_t>(1); }
+  uint64_t rflags() const { return view_.read<uint64_t>(2); }
+  uint64_t rax() const { return view_.read<uint64_t>(3); }
+  uint64_t rbx() const { return view_.read<uint64_t>(4); }
+  uint64_t rcx() const { return view_.read<uint64_t>(5); }
+  uint64_t rdx() const { return view_.read<uint64_t>(6); }
+  uint64_t rsi() const { return view_.read<uint64_t>(7); }
+  uint64_t rdi() const { return view_.read<uint64_t>(8); }
+  uint64_t rbp() const { return view_.read<uint64_t>(9); }
+  uint64_t r8() const { return view_.read<uint64_t>(10); }
+  uint64_t r9() const { return view_.read<uint64_t>(11); }
+  uint64_t r10() const { return view_.read<uint64_t>(12); }
+  uint64_t r11() const { return view_.read<uint64_t>(13); }
+  uint64_t r12() const { return view_.read<uint64_t>(14); }
+  uint64_t r13() const { return view_.read<uint64_t>(15); }
+  uint64_t r14() const { return view_.read<uint64_t>(16); }
+  uint64_t r15() const { return view_.read<uint64_t>(17); }
+  uint64_t fs_base() const { return view_.read<uint64_t>(18); }
+  uint64_t gs_base() const { return view_.read<uint64_t>(19); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_ReadRegistersResults inside a MessageBuilder (errors are sticky there).
 class Tcb_ReadRegistersResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_rip(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_rsp(uint64_t value) { raw_.write<uint64_t>(1, value); }
-  void set_rflags(uint64_t value) { raw_.write<uint64_t>(2, value); }
-  void set_rax(uint64_t value) { raw_.write<uint64_t>(3, value); }
-  void set_rbx(uint64_t value) { raw_.write<uint64_t>(4, value); }
-  void set_rcx(uint64_t value) { raw_.write<uint64_t>(5, value); }
-  void set_rdx(uint64_t value) { raw_.write<uint64_t>(6, value); }
-  void set_rsi(uint64_t value) { raw_.write<uint64_t>(7, value); }
-  void set_rdi(uint64_t value) { raw_.write<uint64_t>(8, value); }
-  void set_rbp(uint64_t value) { raw_.write<uint64_t>(9, value); }
-  void set_r8(uint64_t value) { raw_.write<uint64_t>(10, value); }
-  void set_r9(uint64_t value) { raw_.write<uint64_t>(11, value); }
-  void set_r10(uint64_t value) { raw_.write<uint64_t>(12, value); }
-  void set_r11(uint64_t value) { raw_.write<uint64_t>(13, value); }
-  void set_r12(uint64_t value) { raw_.write<uint64_t>(14, value); }
-  void set_r13(uint64_t value) { raw_.write<uint64_t>(15, value); }
-  void set_r14(uint64_t value) { raw_.write<uint64_t>(16, value); }
-  void set_r15(uint64_t value) { raw_.write<uint64_t>(17, value); }
-  void set_fs_base(uint64_t value) { raw_.write<uint64_t>(18, value); }
-  void set_gs_base(uint64_t value) { raw_.write<uint64_t>(19, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_rip(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_rsp(uint64_t value) { view_.write<uint64_t>(1, value); }
+  void set_rflags(uint64_t value) { view_.write<uint64_t>(2, value); }
+  void set_rax(uint64_t value) { view_.write<uint64_t>(3, value); }
+  void set_rbx(uint64_t value) { view_.write<uint64_t>(4, value); }
+  void set_rcx(uint64_t value) { view_.write<uint64_t>(5, value); }
+  void set_rdx(uint64_t value) { view_.write<uint64_t>(6, value); }
+  void set_rsi(uint64_t value) { view_.write<uint64_t>(7, value); }
+  void set_rdi(uint64_t value) { view_.write<uint64_t>(8, value); }
+  void set_rbp(uint64_t value) { view_.write<uint64_t>(9, value); }
+  void set_r8(uint64_t value) { view_.write<uint64_t>(10, value); }
+  void set_r9(uint64_t value) { view_.write<uint64_t>(11, value); }
+  void set_r10(uint64_t value) { view_.write<uint64_t>(12, value); }
+  void set_r11(uint64_t value) { view_.write<uint64_t>(13, value); }
+  void set_r12(uint64_t value) { view_.write<uint64_t>(14, value); }
+  void set_r13(uint64_t value) { view_.write<uint64_t>(15, value); }
+  void set_r14(uint64_t value) { view_.write<uint64_t>(16, value); }
+  void set_r15(uint64_t value) { view_.write<uint64_t>(17, value); }
+  void set_fs_base(uint64_t value) { view_.write<uint64_t>(18, value); }
+  void set_gs_base(uint64_t value) { view_.write<uint64_t>(19, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_WriteRegistersParams; pointer fields are checked when followed.
 class Tcb_WriteRegistersParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool resume_target() const { return raw_.read_bool(0); }
-  uint8_t count() const { return raw_.read<uint8_t>(1); }
-  uint64_t rip() const { return raw_.read<uint64_t>(1); }
-  uint64_t rsp() const { return raw_.read<uint64_t>(2); }
-  uint64_t rflags() const { return raw_.read<uint64_t>(3); }
-  uint64_t rax() const { return raw_.read<uint64_t>(4); }
-  uint64_t rbx() const { return raw_.read<uint64_t>(5); }
-  uint64_t rcx() const { return raw_.read<uint64_t>(6); }
-  uint64_t rdx() const { return raw_.read<uint64_t>(7); }
-  uint64_t rsi() const { return raw_.read<uint64_t>(8); }
-  uint64_t rdi() const { return raw_.read<uint64_t>(9); }
-  uint64_t rbp() const { return raw_.read<uint64_t>(10); }
-  uint64_t r8() const { return raw_.read<uint64_t>(11); }
-  uint64_t r9() const { return raw_.read<uint64_t>(12); }
-  uint64_t r10() const { return raw_.read<uint64_t>(13); }
-  uint64_t r11() const { return raw_.read<uint64_t>(14); }
-  uint64_t r12() const { return raw_.read<uint64_t>(15); }
-  uint64_t r13() const { return raw_.read<uint64_t>(16); }
-  uint64_t r14() const { return raw_.read<uint64_t>(17); }
-  uint64_t r15() const { return raw_.read<uint64_t>(18); }
-  uint64_t fs_base() const { return raw_.read<uint64_t>(19); }
-  uint64_t gs_base() const { return raw_.read<uint64_t>(20); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool resume_target() const { return view_.read_bool(0); }
+  uint8_t count() const { return view_.read<uint8_t>(1); }
+  uint64_t rip() const { return view_.read<uint64_t>(1); }
+  uint64_t rsp() const { return view_.read<uint64_t>(2); }
+  uint64_t rflags() const { return view_.read<uint64_t>(3); }
+  uint64_t rax() const { return view_.read<uint64_t>(4); }
+  uint64_t rbx() const { return view_.read<uint64_t>(5); }
+  uint64_t rcx() const { return view_.read<uint64_t>(6); }
+  uint64_t rdx() const { return view_.read<uint64_t>(7); }
+  uint64_t rsi() const { return view_.read<uint64_t>(8); }
+  uint64_t rdi() const { return view_.read<uint64_t>(9); }
+  uint64_t rbp() const { return view_.read<uint64_t>(10); }
+  uint64_t r8() const { return view_.read<uint64_t>(11); }
+  uint64_t r9() const { return view_.read<uint64_t>(12); }
+  uint64_t r10() const { return view_.read<uint64_t>(13); }
+  uint64_t r11() const { return view_.read<uint64_t>(14); }
+  uint64_t r12() const { return view_.read<uint64_t>(15); }
+  uint64_t r13() const { return view_.read<uint64_t>(16); }
+  uint64_t r14() const { return view_.read<uint64_t>(17); }
+  uint64_t r15() const { return view_.read<uint64_t>(18); }
+  uint64_t fs_base() const { return view_.read<uint64_t>(19); }
+  uint64_t gs_base() const { return view_.read<uint64_t>(20); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_WriteRegistersParams inside a MessageBuilder (errors are sticky there).
 class Tcb_WriteRegistersParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_resume_target(bool value) { raw_.write_bool(0, value); }
-  void set_count(uint8_t value) { raw_.write<uint8_t>(1, value); }
-  void set_rip(uint64_t value) { raw_.write<uint64_t>(1, value); }
-  void set_rsp(uint64_t value) { raw_.write<uint64_t>(2, value); }
-  void set_rflags(uint64_t value) { raw_.write<uint64_t>(3, value); }
-  void set_rax(uint64_t value) { raw_.write<uint64_t>(4, value); }
-  void set_rbx(uint64_t value) { raw_.write<uint64_t>(5, value); }
-  void set_rcx(uint64_t value) { raw_.write<uint64_t>(6, value); }
-  void set_rdx(uint64_t value) { raw_.write<uint64_t>(7, value); }
-  void set_rsi(uint64_t value) { raw_.write<uint64_t>(8, value); }
-  void set_rdi(uint64_t value) { raw_.write<uint64_t>(9, value); }
-  void set_rbp(uint64_t value) { raw_.write<uint64_t>(10, value); }
-  void set_r8(uint64_t value) { raw_.write<uint64_t>(11, value); }
-  void set_r9(uint64_t value) { raw_.write<uint64_t>(12, value); }
-  void set_r10(uint64_t value) { raw_.write<uint64_t>(13, value); }
-  void set_r11(uint64_t value) { raw_.write<uint64_t>(14, value); }
-  void set_r12(uint64_t value) { raw_.write<uint64_t>(15, value); }
-  void set_r13(uint64_t value) { raw_.write<uint64_t>(16, value); }
-  void set_r14(uint64_t value) { raw_.write<uint64_t>(17, value); }
-  void set_r15(uint64_t value) { raw_.write<uint64_t>(18, value); }
-  void set_fs_base(uint64_t value) { raw_.write<uint64_t>(19, value); }
-  void set_gs_base(uint64_t value) { raw_.write<uint64_t>(20, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_resume_target(bool value) { view_.write_bool(0, value); }
+  void set_count(uint8_t value) { view_.write<uint8_t>(1, value); }
+  void set_rip(uint64_t value) { view_.write<uint64_t>(1, value); }
+  void set_rsp(uint64_t value) { view_.write<uint64_t>(2, value); }
+  void set_rflags(uint64_t value) { view_.write<uint64_t>(3, value); }
+  void set_rax(uint64_t value) { view_.write<uint64_t>(4, value); }
+  void set_rbx(uint64_t value) { view_.write<uint64_t>(5, value); }
+  void set_rcx(uint64_t value) { view_.write<uint64_t>(6, value); }
+  void set_rdx(uint64_t value) { view_.write<uint64_t>(7, value); }
+  void set_rsi(uint64_t value) { view_.write<uint64_t>(8, value); }
+  void set_rdi(uint64_t value) { view_.write<uint64_t>(9, value); }
+  void set_rbp(uint64_t value) { view_.write<uint64_t>(10, value); }
+  void set_r8(uint64_t value) { view_.write<uint64_t>(11, value); }
+  void set_r9(uint64_t value) { view_.write<uint64_t>(12, value); }
+  void set_r10(uint64_t value) { view_.write<uint64_t>(13, value); }
+  void set_r11(uint64_t value) { view_.write<uint64_t>(14, value); }
+  void set_r12(uint64_t value) { view_.write<uint64_t>(15, value); }
+  void set_r13(uint64_t value) { view_.write<uint64_t>(16, value); }
+  void set_r14(uint64_t value) { view_.write<uint64_t>(17, value); }
+  void set_r15(uint64_t value) { view_.write<uint64_t>(18, value); }
+  void set_fs_base(uint64_t value) { view_.write<uint64_t>(19, value); }
+  void set_gs_base(uint64_t value) { view_.write<uint64_t>(20, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_WriteRegistersResults; pointer fields are checked when followed.
 class Tcb_WriteRegistersResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_WriteRegistersResults inside a MessageBuilder (errors are sticky there).
 class Tcb_WriteRegistersResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_CopyRegistersParams; pointer fields are checked when followed.
 class Tcb_CopyRegistersParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_source() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> source() const { return raw_.read_capability(0); }
-  bool suspend_source() const { return raw_.read_bool(0); }
-  bool resume_target() const { return raw_.read_bool(1); }
-  bool transfer_frame() const { return raw_.read_bool(2); }
-  bool transfer_integer() const { return raw_.read_bool(3); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_source() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> source() const { return view_.read_capability(0); }
+  bool suspend_source() const { return view_.read_bool(0); }
+  bool resume_target() const { return view_.read_bool(1); }
+  bool transfer_frame() const { return view_.read_bool(2); }
+  bool transfer_integer() const { return view_.read_bool(3); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_CopyRegistersParams inside a MessageBuilder (errors are sticky there).
 class Tcb_CopyRegistersParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_source(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_source(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_suspend_source(bool value) { raw_.write_bool(0, value); }
-  void set_resume_target(bool value) { raw_.write_bool(1, value); }
-  void set_transfer_frame(bool value) { raw_.write_bool(2, value); }
-  void set_transfer_integer(bool value) { raw_.write_bool(3, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_source(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_source(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_suspend_source(bool value) { view_.write_bool(0, value); }
+  void set_resume_target(bool value) { view_.write_bool(1, value); }
+  void set_transfer_frame(bool value) { view_.write_bool(2, value); }
+  void set_transfer_integer(bool value) { view_.write_bool(3, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_CopyRegistersResults; pointer fields are checked when followed.
 class Tcb_CopyRegistersResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_CopyRegistersResults inside a MessageBuilder (errors are sticky there).
 class Tcb_CopyRegistersResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_BindNotificationParams; pointer fields are checked when followed.
 class Tcb_BindNotificationParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_notification() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> notification() const { return raw_.read_capability(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_notification() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> notification() const { return view_.read_capability(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_BindNotificationParams inside a MessageBuilder (errors are sticky there).
 class Tcb_BindNotificationParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_notification(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_notification(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_notification(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_notification(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_BindNotificationResults; pointer fields are checked when followed.
 class Tcb_BindNotificationResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_BindNotificationResults inside a MessageBuilder (errors are sticky there).
 class Tcb_BindNotificationResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_UnbindNotificationParams; pointer fields are checked when followed.
 class Tcb_UnbindNotificationParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_UnbindNotificationParams inside a MessageBuilder (errors are sticky there).
 class Tcb_UnbindNotificationParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_UnbindNotificationResults; pointer fields are checked when followed.
 class Tcb_UnbindNotificationResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_UnbindNotificationResults inside a MessageBuilder (errors are sticky there).
 class Tcb_UnbindNotificationResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SetTlsBaseParams; pointer fields are checked when followed.
 class Tcb_SetTlsBaseParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t tls_base() const { return raw_.read<uint64_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t tls_base() const { return view_.read<uint64_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SetTlsBaseParams inside a MessageBuilder (errors are sticky there).
 class Tcb_SetTlsBaseParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_tls_base(uint64_t value) { raw_.write<uint64_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_tls_base(uint64_t value) { view_.write<uint64_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SetTlsBaseResults; pointer fields are checked when followed.
 class Tcb_SetTlsBaseResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SetTlsBaseResults inside a MessageBuilder (errors are sticky there).
 class Tcb_SetTlsBaseResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_GetStatsParams; pointer fields are checked when followed.
 class Tcb_GetStatsParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_GetStatsParams inside a MessageBuilder (errors are sticky there).
 class Tcb_GetStatsParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_GetStatsResults; pointer fields are checked when followed.
 class Tcb_GetStatsResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t cpu_time_ns() const { return raw_.read<uint64_t>(0); }
-  uint64_t times_scheduled() const { return raw_.read<uint64_t>(1); }
-  uint64_t wakeups() const { return raw_.read<uint64_t>(2); }
-  uint64_t messages_sent() const { return raw_.read<uint64_t>(3); }
-  uint64_t messages_received() const { return raw_.read<uint64_t>(4); }
-  uint64_t syscalls() const { return raw_.read<uint64_t>(5); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t cpu_time_ns() const { return view_.read<uint64_t>(0); }
+  uint64_t times_scheduled() const { return view_.read<uint64_t>(1); }
+  uint64_t wakeups() const { return view_.read<uint64_t>(2); }
+  uint64_t messages_sent() const { return view_.read<uint64_t>(3); }
+  uint64_t messages_received() const { return view_.read<uint64_t>(4); }
+  uint64_t syscalls() const { return view_.read<uint64_t>(5); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_GetStatsResults inside a MessageBuilder (errors are sticky there).
 class Tcb_GetStatsResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_cpu_time_ns(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_times_scheduled(uint64_t value) { raw_.write<uint64_t>(1, value); }
-  void set_wakeups(uint64_t value) { raw_.write<uint64_t>(2, value); }
-  void set_messages_sent(uint64_t value) { raw_.write<uint64_t>(3, value); }
-  void set_messages_received(uint64_t value) { raw_.write<uint64_t>(4, value); }
-  void set_syscalls(uint64_t value) { raw_.write<uint64_t>(5, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_cpu_time_ns(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_times_scheduled(uint64_t value) { view_.write<uint64_t>(1, value); }
+  void set_wakeups(uint64_t value) { view_.write<uint64_t>(2, value); }
+  void set_messages_sent(uint64_t value) { view_.write<uint64_t>(3, value); }
+  void set_messages_received(uint64_t value) { view_.write<uint64_t>(4, value); }
+  void set_syscalls(uint64_t value) { view_.write<uint64_t>(5, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IrqControl_GetIoapicParams; pointer fields are checked when followed.
 class IrqControl_GetIoapicParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_root() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> root() const { return raw_.read_capability(0); }
-  uint64_t index() const { return raw_.read<uint64_t>(0); }
-  uint8_t depth() const { return raw_.read<uint8_t>(8); }
-  uint8_t ioapic() const { return raw_.read<uint8_t>(9); }
-  uint8_t pin() const { return raw_.read<uint8_t>(10); }
-  bool level() const { return raw_.read_bool(88); }
-  bool active_low() const { return raw_.read_bool(89); }
-  uint8_t vector() const { return raw_.read<uint8_t>(12); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_root() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> root() const { return view_.read_capability(0); }
+  uint64_t index() const { return view_.read<uint64_t>(0); }
+  uint8_t depth() const { return view_.read<uint8_t>(8); }
+  uint8_t ioapic() const { return view_.read<uint8_t>(9); }
+  uint8_t pin() const { return view_.read<uint8_t>(10); }
+  bool level() const { return view_.read_bool(88); }
+  bool active_low() const { return view_.read_bool(89); }
+  uint8_t vector() const { return view_.read<uint8_t>(12); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IrqControl_GetIoapicParams inside a MessageBuilder (errors are sticky there).
 class IrqControl_GetIoapicParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_root(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_index(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_depth(uint8_t value) { raw_.write<uint8_t>(8, value); }
-  void set_ioapic(uint8_t value) { raw_.write<uint8_t>(9, value); }
-  void set_pin(uint8_t value) { raw_.write<uint8_t>(10, value); }
-  void set_level(bool value) { raw_.write_bool(88, value); }
-  void set_active_low(bool value) { raw_.write_bool(89, value); }
-  void set_vector(uint8_t value) { raw_.write<uint8_t>(12, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_root(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_index(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_depth(uint8_t value) { view_.write<uint8_t>(8, value); }
+  void set_ioapic(uint8_t value) { view_.write<uint8_t>(9, value); }
+  void set_pin(uint8_t value) { view_.write<uint8_t>(10, value); }
+  void set_level(bool value) { view_.write_bool(88, value); }
+  void set_active_low(bool value) { view_.write_bool(89, value); }
+  void set_vector(uint8_t value) { view_.write<uint8_t>(12, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IrqControl_GetIoapicResults; pointer fields are checked when followed.
 class IrqControl_GetIoapicResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IrqControl_GetIoapicResults inside a MessageBuilder (errors are sticky there).
 class IrqControl_GetIoapicResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IrqControl_GetMsiParams; pointer fields are checked when followed.
 class IrqControl_GetMsiParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_root() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> root() const { return raw_.read_capability(0); }
-  uint64_t index() const { return raw_.read<uint64_t>(0); }
-  uint8_t depth() const { return raw_.read<uint8_t>(8); }
-  uint8_t pci_bus() const { return raw_.read<uint8_t>(9); }
-  uint8_t pci_device() const { return raw_.read<uint8_t>(10); }
-  uint8_t pci_function() const { return raw_.read<uint8_t>(11); }
-  uint32_t handle() const { return raw_.read<uint32_t>(3); }
-  uint8_t vector() const { return raw_.read<uint8_t>(16); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_root() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> root() const { return view_.read_capability(0); }
+  uint64_t index() const { return view_.read<uint64_t>(0); }
+  uint8_t depth() const { return view_.read<uint8_t>(8); }
+  uint8_t pci_bus() const { return view_.read<uint8_t>(9); }
+  uint8_t pci_device() const { return view_.read<uint8_t>(10); }
+  uint8_t pci_function() const { return view_.read<uint8_t>(11); }
+  uint32_t handle() const { return view_.read<uint32_t>(3); }
+  uint8_t vector() const { return view_.read<uint8_t>(16); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IrqControl_GetMsiParams inside a MessageBuilder (errors are sticky there).
 class IrqControl_GetMsiParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_root(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_index(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_depth(uint8_t value) { raw_.write<uint8_t>(8, value); }
-  void set_pci_bus(uint8_t value) { raw_.write<uint8_t>(9, value); }
-  void set_pci_device(uint8_t value) { raw_.write<uint8_t>(10, value); }
-  void set_pci_function(uint8_t value) { raw_.write<uint8_t>(11, value); }
-  void set_handle(uint32_t value) { raw_.write<uint32_t>(3, value); }
-  void set_vector(uint8_t value) { raw_.write<uint8_t>(16, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_root(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_index(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_depth(uint8_t value) { view_.write<uint8_t>(8, value); }
+  void set_pci_bus(uint8_t value) { view_.write<uint8_t>(9, value); }
+  void set_pci_device(uint8_t value) { view_.write<uint8_t>(10, value); }
+  void set_pci_function(uint8_t value) { view_.write<uint8_t>(11, value); }
+  void set_handle(uint32_t value) { view_.write<uint32_t>(3, value); }
+  void set_vector(uint8_t value) { view_.write<uint8_t>(16, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IrqControl_GetMsiResults; pointer fields are checked when followed.
 class IrqControl_GetMsiResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IrqControl_GetMsiResults inside a MessageBuilder (errors are sticky there).
 class IrqControl_GetMsiResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IrqHandler_AckParams; pointer fields are checked when followed.
 class IrqHandler_AckParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IrqHandler_AckParams inside a MessageBuilder (errors are sticky there).
 class IrqHandler_AckParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IrqHandler_AckResults; pointer fields are checked when followed.
 class IrqHandler_AckResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IrqHandler_AckResults inside a MessageBuilder (errors are sticky there).
 class IrqHandler_AckResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IrqHandler_SetNotificationParams; pointer fields are checked when followed.
 class IrqHandler_SetNotificationParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_notification() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> notification() const { return raw_.read_capability(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_notification() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> notification() const { return view_.read_capability(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IrqHandler_SetNotificationParams inside a MessageBuilder (errors are sticky there).
 class IrqHandler_SetNotificationParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_notification(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_notification(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_notification(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_notification(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IrqHandler_SetNotificationResults; pointer fields are checked when followed.
 class IrqHandler_SetNotificationResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IrqHandler_SetNotificationResults inside a MessageBuilder (errors are sticky there).
 class IrqHandler_SetNotificationResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IrqHandler_ClearParams; pointer fields are checked when followed.
 class IrqHandler_ClearParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IrqHandler_ClearParams inside a MessageBuilder (errors are sticky there).
 class IrqHandler_ClearParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IrqHandler_ClearResults; pointer fields are checked when followed.
 class IrqHandler_ClearResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IrqHandler_ClearResults inside a MessageBuilder (errors are sticky there).
 class IrqHandler_ClearResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPortControl_IssueParams; pointer fields are checked when followed.
 class IoPortControl_IssueParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint16_t first() const { return raw_.read<uint16_t>(0); }
-  uint16_t last() const { return raw_.read<uint16_t>(1); }
-  bool has_root() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> root() const { return raw_.read_capability(0); }
-  uint64_t index() const { return raw_.read<uint64_t>(1); }
-  uint8_t depth() const { return raw_.read<uint8_t>(4); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint16_t first() const { return view_.read<uint16_t>(0); }
+  uint16_t last() const { return view_.read<uint16_t>(1); }
+  bool has_root() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> root() const { return view_.read_capability(0); }
+  uint64_t index() const { return view_.read<uint64_t>(1); }
+  uint8_t depth() const { return view_.read<uint8_t>(4); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPortControl_IssueParams inside a MessageBuilder (errors are sticky there).
 class IoPortControl_IssueParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_first(uint16_t value) { raw_.write<uint16_t>(0, value); }
-  void set_last(uint16_t value) { raw_.write<uint16_t>(1, value); }
-  void set_root(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_index(uint64_t value) { raw_.write<uint64_t>(1, value); }
-  void set_depth(uint8_t value) { raw_.write<uint8_t>(4, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_first(uint16_t value) { view_.write<uint16_t>(0, value); }
+  void set_last(uint16_t value) { view_.write<uint16_t>(1, value); }
+  void set_root(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_index(uint64_t value) { view_.write<uint64_t>(1, value); }
+  void set_depth(uint8_t value) { view_.write<uint8_t>(4, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPortControl_IssueResults; pointer fields are checked when followed.
 class IoPortControl_IssueResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPortControl_IssueResults inside a MessageBuilder (errors are sticky there).
 class IoPortControl_IssueResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPort_In8Params; pointer fields are checked when followed.
 class IoPort_In8Params::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint16_t port() const { return raw_.read<uint16_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint16_t port() const { return view_.read<uint16_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPort_In8Params inside a MessageBuilder (errors are sticky there).
 class IoPort_In8Params::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_port(uint16_t value) { raw_.write<uint16_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_port(uint16_t value) { view_.write<uint16_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPort_In8Results; pointer fields are checked when followed.
 class IoPort_In8Results::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint8_t value() const { return raw_.read<uint8_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint8_t value() const { return view_.read<uint8_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPort_In8Results inside a MessageBuilder (errors are sticky there).
 class IoPort_In8Results::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_value(uint8_t value) { raw_.write<uint8_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_value(uint8_t value) { view_.write<uint8_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPort_In16Params; pointer fields are checked when followed.
 class IoPort_In16Params::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint16_t port() const { return raw_.read<uint16_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint16_t port() const { return view_.read<uint16_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPort_In16Params inside a MessageBuilder (errors are sticky there).
 class IoPort_In16Params::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_port(uint16_t value) { raw_.write<uint16_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_port(uint16_t value) { view_.write<uint16_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPort_In16Results; pointer fields are checked when followed.
 class IoPort_In16Results::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint16_t value() const { return raw_.read<uint16_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint16_t value() const { return view_.read<uint16_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPort_In16Results inside a MessageBuilder (errors are sticky there).
 class IoPort_In16Results::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_value(uint16_t value) { raw_.write<uint16_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_value(uint16_t value) { view_.write<uint16_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPort_In32Params; pointer fields are checked when followed.
 class IoPort_In32Params::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint16_t port() const { return raw_.read<uint16_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint16_t port() const { return view_.read<uint16_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPort_In32Params inside a MessageBuilder (errors are sticky there).
 class IoPort_In32Params::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_port(uint16_t value) { raw_.write<uint16_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_port(uint16_t value) { view_.write<uint16_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPort_In32Results; pointer fields are checked when followed.
 class IoPort_In32Results::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint32_t value() const { return raw_.read<uint32_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint32_t value() const { return view_.read<uint32_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPort_In32Results inside a MessageBuilder (errors are sticky there).
 class IoPort_In32Results::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_value(uint32_t value) { raw_.write<uint32_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_value(uint32_t value) { view_.write<uint32_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPort_Out8Params; pointer fields are checked when followed.
 class IoPort_Out8Params::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint16_t port() const { return raw_.read<uint16_t>(0); }
-  uint8_t value() const { return raw_.read<uint8_t>(2); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint16_t port() const { return view_.read<uint16_t>(0); }
+  uint8_t value() const { return view_.read<uint8_t>(2); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPort_Out8Params inside a MessageBuilder (errors are sticky there).
 class IoPort_Out8Params::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_port(uint16_t value) { raw_.write<uint16_t>(0, value); }
-  void set_value(uint8_t value) { raw_.write<uint8_t>(2, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_port(uint16_t value) { view_.write<uint16_t>(0, value); }
+  void set_value(uint8_t value) { view_.write<uint8_t>(2, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPort_Out8Results; pointer fields are checked when followed.
 class IoPort_Out8Results::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPort_Out8Results inside a MessageBuilder (errors are sticky there).
 class IoPort_Out8Results::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPort_Out16Params; pointer fields are checked when followed.
 class IoPort_Out16Params::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint16_t port() const { return raw_.read<uint16_t>(0); }
-  uint16_t value() const { return raw_.read<uint16_t>(1); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint16_t port() const { return view_.read<uint16_t>(0); }
+  uint16_t value() const { return view_.read<uint16_t>(1); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPort_Out16Params inside a MessageBuilder (errors are sticky there).
 class IoPort_Out16Params::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_port(uint16_t value) { raw_.write<uint16_t>(0, value); }
-  void set_value(uint16_t value) { raw_.write<uint16_t>(1, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_port(uint16_t value) { view_.write<uint16_t>(0, value); }
+  void set_value(uint16_t value) { view_.write<uint16_t>(1, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPort_Out16Results; pointer fields are checked when followed.
 class IoPort_Out16Results::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPort_Out16Results inside a MessageBuilder (errors are sticky there).
 class IoPort_Out16Results::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPort_Out32Params; pointer fields are checked when followed.
 class IoPort_Out32Params::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint16_t port() const { return raw_.read<uint16_t>(0); }
-  uint32_t value() const { return raw_.read<uint32_t>(1); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint16_t port() const { return view_.read<uint16_t>(0); }
+  uint32_t value() const { return view_.read<uint32_t>(1); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPort_Out32Params inside a MessageBuilder (errors are sticky there).
 class IoPort_Out32Params::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_port(uint16_t value) { raw_.write<uint16_t>(0, value); }
-  void set_value(uint32_t value) { raw_.write<uint32_t>(1, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_port(uint16_t value) { view_.write<uint16_t>(0, value); }
+  void set_value(uint32_t value) { view_.write<uint32_t>(1, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPort_Out32Results; pointer fields are checked when followed.
 class IoPort_Out32Results::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPort_Out32Results inside a MessageBuilder (errors are sticky there).
 class IoPort_Out32Results::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Pdpt_MapParams; pointer fields are checked when followed.
 class Pdpt_MapParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_vspace() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> vspace() const { return raw_.read_capability(0); }
-  uint64_t vaddr() const { return raw_.read<uint64_t>(0); }
-  uint8_t attributes() const { return raw_.read<uint8_t>(8); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_vspace() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> vspace() const { return view_.read_capability(0); }
+  uint64_t vaddr() const { return view_.read<uint64_t>(0); }
+  uint8_t attributes() const { return view_.read<uint8_t>(8); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Pdpt_MapParams inside a MessageBuilder (errors are sticky there).
 class Pdpt_MapParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_vspace(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_vspace(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_vaddr(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_attributes(uint8_t value) { raw_.write<uint8_t>(8, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_vspace(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_vspace(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_vaddr(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_attributes(uint8_t value) { view_.write<uint8_t>(8, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Pdpt_MapResults; pointer fields are checked when followed.
 class Pdpt_MapResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Pdpt_MapResults inside a MessageBuilder (errors are sticky there).
 class Pdpt_MapResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Pdpt_UnmapParams; pointer fields are checked when followed.
 class Pdpt_UnmapParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Pdpt_UnmapParams inside a MessageBuilder (errors are sticky there).
 class Pdpt_UnmapParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Pdpt_UnmapResults; pointer fields are checked when followed.
 class Pdpt_UnmapResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Pdpt_UnmapResults inside a MessageBuilder (errors are sticky there).
 class Pdpt_UnmapResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a PageDirectory_MapParams; pointer fields are checked when followed.
 class PageDirectory_MapParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_vspace() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> vspace() const { return raw_.read_capability(0); }
-  uint64_t vaddr() const { return raw_.read<uint64_t>(0); }
-  uint8_t attributes() const { return raw_.read<uint8_t>(8); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_vspace() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> vspace() const { return view_.read_capability(0); }
+  uint64_t vaddr() const { return view_.read<uint64_t>(0); }
+  uint8_t attributes() const { return view_.read<uint8_t>(8); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a PageDirectory_MapParams inside a MessageBuilder (errors are sticky there).
 class PageDirectory_MapParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_vspace(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_vspace(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_vaddr(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_attributes(uint8_t value) { raw_.write<uint8_t>(8, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_vspace(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_vspace(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_vaddr(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_attributes(uint8_t value) { view_.write<uint8_t>(8, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a PageDirectory_MapResults; pointer fields are checked when followed.
 class PageDirectory_MapResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a PageDirectory_MapResults inside a MessageBuilder (errors are sticky there).
 class PageDirectory_MapResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a PageDirectory_UnmapParams; pointer fields are checked when followed.
 class PageDirectory_UnmapParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a PageDirectory_UnmapParams inside a MessageBuilder (errors are sticky there).
 class PageDirectory_UnmapParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a PageDirectory_UnmapResults; pointer fields are checked when followed.
 class PageDirectory_UnmapResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a PageDirectory_UnmapResults inside a MessageBuilder (errors are sticky there).
 class PageDirectory_UnmapResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a PageTable_MapParams; pointer fields are checked when followed.
 class PageTable_MapParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_vspace() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> vspace() const { return raw_.read_capability(0); }
-  uint64_t vaddr() const { return raw_.read<uint64_t>(0); }
-  uint8_t attributes() const { return raw_.read<uint8_t>(8); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_vspace() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> vspace() const { return view_.read_capability(0); }
+  uint64_t vaddr() const { return view_.read<uint64_t>(0); }
+  uint8_t attributes() const { return view_.read<uint8_t>(8); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a PageTable_MapParams inside a MessageBuilder (errors are sticky there).
 class PageTable_MapParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_vspace(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_vspace(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_vaddr(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_attributes(uint8_t value) { raw_.write<uint8_t>(8, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_vspace(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_vspace(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_vaddr(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_attributes(uint8_t value) { view_.write<uint8_t>(8, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a PageTable_MapResults; pointer fields are checked when followed.
 class PageTable_MapResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a PageTable_MapResults inside a MessageBuilder (errors are sticky there).
 class PageTable_MapResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a PageTable_UnmapParams; pointer fields are checked when followed.
 class PageTable_UnmapParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a PageTable_UnmapParams inside a MessageBuilder (errors are sticky there).
 class PageTable_UnmapParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a PageTable_UnmapResults; pointer fields are checked when followed.
 class PageTable_UnmapResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a PageTable_UnmapResults inside a MessageBuilder (errors are sticky there).
 class PageTable_UnmapResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Frame_MapParams; pointer fields are checked when followed.
 class Frame_MapParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_vspace() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> vspace() const { return raw_.read_capability(0); }
-  uint64_t vaddr() const { return raw_.read<uint64_t>(0); }
-  uint8_t rights() const { return raw_.read<uint8_t>(8); }
-  uint8_t attributes() const { return raw_.read<uint8_t>(9); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_vspace() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> vspace() const { return view_.read_capability(0); }
+  uint64_t vaddr() const { return view_.read<uint64_t>(0); }
+  uint8_t rights() const { return view_.read<uint8_t>(8); }
+  uint8_t attributes() const { return view_.read<uint8_t>(9); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Frame_MapParams inside a MessageBuilder (errors are sticky there).
 class Frame_MapParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_vspace(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_vspace(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_vaddr(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_rights(uint8_t value) { raw_.write<uint8_t>(8, value); }
-  void set_attributes(uint8_t value) { raw_.write<uint8_t>(9, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_vspace(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_vspace(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_vaddr(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_rights(uint8_t value) { view_.write<uint8_t>(8, value); }
+  void set_attributes(uint8_t value) { view_.write<uint8_t>(9, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Frame_MapResults; pointer fields are checked when followed.
 class Frame_MapResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Frame_MapResults inside a MessageBuilder (errors are sticky there).
 class Frame_MapResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Frame_UnmapParams; pointer fields are checked when followed.
 class Frame_UnmapParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Frame_UnmapParams inside a MessageBuilder (errors are sticky there).
 class Frame_UnmapParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Frame_UnmapResults; pointer fields are checked when followed.
 class Frame_UnmapResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Frame_UnmapResults inside a MessageBuilder (errors are sticky there).
 class Frame_UnmapResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Frame_GetAddressParams; pointer fields are checked when followed.
 class Frame_GetAddressParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Frame_GetAddressParams inside a MessageBuilder (errors are sticky there).
 class Frame_GetAddressParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Frame_GetAddressResults; pointer fields are checked when followed.
 class Frame_GetAddressResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t paddr() const { return raw_.read<uint64_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t paddr() const { return view_.read<uint64_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Frame_GetAddressResults inside a MessageBuilder (errors are sticky there).
 class Frame_GetAddressResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_paddr(uint64_t value) { raw_.write<uint64_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_paddr(uint64_t value) { view_.write<uint64_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a SchedControl_ConfigureParams; pointer fields are checked when followed.
 class SchedControl_ConfigureParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_sched_context() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> sched_context() const { return raw_.read_capability(0); }
-  uint64_t budget() const { return raw_.read<uint64_t>(0); }
-  uint64_t period() const { return raw_.read<uint64_t>(1); }
-  uint32_t extra_refills() const { return raw_.read<uint32_t>(4); }
-  uint64_t badge() const { return raw_.read<uint64_t>(3); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_sched_context() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> sched_context() const { return view_.read_capability(0); }
+  uint64_t budget() const { return view_.read<uint64_t>(0); }
+  uint64_t period() const { return view_.read<uint64_t>(1); }
+  uint32_t extra_refills() const { return view_.read<uint32_t>(4); }
+  uint64_t badge() const { return view_.read<uint64_t>(3); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a SchedControl_ConfigureParams inside a MessageBuilder (errors are sticky there).
 class SchedControl_ConfigureParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_sched_context(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_sched_context(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_budget(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_period(uint64_t value) { raw_.write<uint64_t>(1, value); }
-  void set_extra_refills(uint32_t value) { raw_.write<uint32_t>(4, value); }
-  void set_badge(uint64_t value) { raw_.write<uint64_t>(3, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_sched_context(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_sched_context(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_budget(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_period(uint64_t value) { view_.write<uint64_t>(1, value); }
+  void set_extra_refills(uint32_t value) { view_.write<uint32_t>(4, value); }
+  void set_badge(uint64_t value) { view_.write<uint64_t>(3, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a SchedControl_ConfigureResults; pointer fields are checked when followed.
 class SchedControl_ConfigureResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a SchedControl_ConfigureResults inside a MessageBuilder (errors are sticky there).
 class SchedControl_ConfigureResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a SchedContext_BindParams; pointer fields are checked when followed.
 class SchedContext_BindParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_object() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> object() const { return raw_.read_capability(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_object() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> object() const { return view_.read_capability(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a SchedContext_BindParams inside a MessageBuilder (errors are sticky there).
 class SchedContext_BindParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_object(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_object(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_object(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_object(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a SchedContext_BindResults; pointer fields are checked when followed.
 class SchedContext_BindResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a SchedContext_BindResults inside a MessageBuilder (errors are sticky there).
 class SchedContext_BindResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a SchedContext_UnbindParams; pointer fields are checked when followed.
 class SchedContext_UnbindParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a SchedContext_UnbindParams inside a MessageBuilder (errors are sticky there).
 class SchedContext_UnbindParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a SchedContext_UnbindResults; pointer fields are checked when followed.
 class SchedContext_UnbindResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a SchedContext_UnbindResults inside a MessageBuilder (errors are sticky there).
 class SchedContext_UnbindResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a SchedContext_UnbindObjectParams; pointer fields are checked when followed.
 class SchedContext_UnbindObjectParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_object() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> object() const { return raw_.read_capability(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_object() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> object() const { return view_.read_capability(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a SchedContext_UnbindObjectParams inside a MessageBuilder (errors are sticky there).
 class SchedContext_UnbindObjectParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_object(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_object(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_object(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_object(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a SchedContext_UnbindObjectResults; pointer fields are checked when followed.
 class SchedContext_UnbindObjectResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a SchedContext_UnbindObjectResults inside a MessageBuilder (errors are sticky there).
 class SchedContext_UnbindObjectResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a SchedContext_ConsumedParams; pointer fields are checked when followed.
 class SchedContext_ConsumedParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a SchedContext_ConsumedParams inside a MessageBuilder (errors are sticky there).
 class SchedContext_ConsumedParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a SchedContext_ConsumedResults; pointer fields are checked when followed.
 class SchedContext_ConsumedResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t consumed() const { return raw_.read<uint64_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t consumed() const { return view_.read<uint64_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a SchedContext_ConsumedResults inside a MessageBuilder (errors are sticky there).
 class SchedContext_ConsumedResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_consumed(uint64_t value) { raw_.write<uint64_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_consumed(uint64_t value) { view_.write<uint64_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a SchedContext_YieldToParams; pointer fields are checked when followed.
 class SchedContext_YieldToParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a SchedContext_YieldToParams inside a MessageBuilder (errors are sticky there).
 class SchedContext_YieldToParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a SchedContext_YieldToResults; pointer fields are checked when followed.
 class SchedContext_YieldToResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t consumed() const { return raw_.read<uint64_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t consumed() const { return view_.read<uint64_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a SchedContext_YieldToResults inside a MessageBuilder (errors are sticky there).
 class SchedContext_YieldToResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_consumed(uint64_t value) { raw_.write<uint64_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_consumed(uint64_t value) { view_.write<uint64_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 
@@ -3738,10 +3738,10 @@ class Endpoint::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, Endpoint::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -3823,10 +3823,10 @@ class Notification::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, Notification::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -3973,7 +3973,7 @@ class Untyped::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<RetypeParams>());
-    return call<RetypeResults>(message, Method::Retype);
+    return call_<RetypeResults>(message, Method::Retype);
   }
   // Retype with its parameters as arguments.
   ::tessera::Result<void> retype(::tessera::abi::ObjectType type, uint8_t size_bits, ::tessera::capnp::CapRef root, uint64_t index, uint8_t depth, uint64_t offset, uint32_t count) {
@@ -3996,7 +3996,7 @@ class Untyped::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<DescribeParams>());
-    return call<DescribeResults>(message, Method::Describe);
+    return call_<DescribeResults>(message, Method::Describe);
   }
   // Describe with its parameters as arguments.
   ::tessera::Result<DescribeResults::Reader> describe() {
@@ -4006,10 +4006,10 @@ class Untyped::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, Untyped::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -4300,7 +4300,7 @@ class CNode::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<CopyParams>());
-    return call<CopyResults>(message, Method::Copy);
+    return call_<CopyResults>(message, Method::Copy);
   }
   // Copy with its parameters as arguments.
   ::tessera::Result<void> copy(uint64_t dest_index, uint8_t dest_depth, ::tessera::capnp::CapRef src_root, uint64_t src_index, uint8_t src_depth, uint8_t rights) {
@@ -4322,7 +4322,7 @@ class CNode::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<MintParams>());
-    return call<MintResults>(message, Method::Mint);
+    return call_<MintResults>(message, Method::Mint);
   }
   // Mint with its parameters as arguments.
   ::tessera::Result<void> mint(uint64_t dest_index, uint8_t dest_depth, ::tessera::capnp::CapRef src_root, uint64_t src_index, uint8_t src_depth, uint8_t rights, uint64_t badge) {
@@ -4345,7 +4345,7 @@ class CNode::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<MoveParams>());
-    return call<MoveResults>(message, Method::Move);
+    return call_<MoveResults>(message, Method::Move);
   }
   // Move with its parameters as arguments.
   ::tessera::Result<void> move(uint64_t dest_index, uint8_t dest_depth, ::tessera::capnp::CapRef src_root, uint64_t src_index, uint8_t src_depth) {
@@ -4366,7 +4366,7 @@ class CNode::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<MutateParams>());
-    return call<MutateResults>(message, Method::Mutate);
+    return call_<MutateResults>(message, Method::Mutate);
   }
   // Mutate with its parameters as arguments.
   ::tessera::Result<void> mutate(uint64_t dest_index, uint8_t dest_depth, ::tessera::capnp::CapRef src_root, uint64_t src_index, uint8_t src_depth, uint64_t badge) {
@@ -4388,7 +4388,7 @@ class CNode::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<RotateParams>());
-    return call<RotateResults>(message, Method::Rotate);
+    return call_<RotateResults>(message, Method::Rotate);
   }
   // Rotate with its parameters as arguments.
   ::tessera::Result<void> rotate(uint64_t dest_index, uint8_t dest_depth, uint64_t dest_badge, ::tessera::capnp::CapRef pivot_root, uint64_t pivot_index, uint8_t pivot_depth, uint64_t pivot_badge, ::tessera::capnp::CapRef src_root, uint64_t src_index, uint8_t src_depth) {
@@ -4414,7 +4414,7 @@ class CNode::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<RevokeParams>());
-    return call<RevokeResults>(message, Method::Revoke);
+    return call_<RevokeResults>(message, Method::Revoke);
   }
   // Revoke with its parameters as arguments.
   ::tessera::Result<void> revoke(uint64_t index, uint8_t depth) {
@@ -4432,7 +4432,7 @@ class CNode::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<DeleteParams>());
-    return call<DeleteResults>(message, Method::Delete);
+    return call_<DeleteResults>(message, Method::Delete);
   }
   // Delete with its parameters as arguments.
   ::tessera::Result<void> delete_(uint64_t index, uint8_t depth) {
@@ -4450,7 +4450,7 @@ class CNode::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<CancelBadgedSendsParams>());
-    return call<CancelBadgedSendsResults>(message, Method::CancelBadgedSends);
+    return call_<CancelBadgedSendsResults>(message, Method::CancelBadgedSends);
   }
   // CancelBadgedSends with its parameters as arguments.
   ::tessera::Result<void> cancel_badged_sends(uint64_t index, uint8_t depth) {
@@ -4464,10 +4464,10 @@ class CNode::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, CNode::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -4990,7 +4990,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<ConfigureParams>());
-    return call<ConfigureResults>(message, Method::Configure);
+    return call_<ConfigureResults>(message, Method::Configure);
   }
   // Configure with its parameters as arguments.
   ::tessera::Result<void> configure(uint64_t fault_endpoint, ::tessera::capnp::CapRef cspace_root, uint64_t cspace_root_data, ::tessera::capnp::CapRef vspace_root, uint64_t vspace_root_data, uint64_t ipc_buffer, ::tessera::capnp::CapRef ipc_buffer_frame) {
@@ -5013,7 +5013,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<SetPriorityParams>());
-    return call<SetPriorityResults>(message, Method::SetPriority);
+    return call_<SetPriorityResults>(message, Method::SetPriority);
   }
   // SetPriority with its parameters as arguments.
   ::tessera::Result<void> set_priority(::tessera::capnp::CapRef authority, uint8_t priority) {
@@ -5031,7 +5031,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<SetMcPriorityParams>());
-    return call<SetMcPriorityResults>(message, Method::SetMcPriority);
+    return call_<SetMcPriorityResults>(message, Method::SetMcPriority);
   }
   // SetMcPriority with its parameters as arguments.
   ::tessera::Result<void> set_mc_priority(::tessera::capnp::CapRef authority, uint8_t mcp) {
@@ -5049,7 +5049,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<SetSchedParamsParams>());
-    return call<SetSchedParamsResults>(message, Method::SetSchedParams);
+    return call_<SetSchedParamsResults>(message, Method::SetSchedParams);
   }
   // SetSchedParams with its parameters as arguments.
   ::tessera::Result<void> set_sched_params(::tessera::capnp::CapRef authority, uint8_t mcp, uint8_t priority, ::tessera::capnp::CapRef sched_context) {
@@ -5069,7 +5069,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<SetIpcBufferParams>());
-    return call<SetIpcBufferResults>(message, Method::SetIpcBuffer);
+    return call_<SetIpcBufferResults>(message, Method::SetIpcBuffer);
   }
   // SetIpcBuffer with its parameters as arguments.
   ::tessera::Result<void> set_ipc_buffer(uint64_t ipc_buffer, ::tessera::capnp::CapRef ipc_buffer_frame) {
@@ -5087,7 +5087,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<SetSpaceParams>());
-    return call<SetSpaceResults>(message, Method::SetSpace);
+    return call_<SetSpaceResults>(message, Method::SetSpace);
   }
   // SetSpace with its parameters as arguments.
   ::tessera::Result<void> set_space(uint64_t fault_endpoint, ::tessera::capnp::CapRef cspace_root, uint64_t cspace_root_data, ::tessera::capnp::CapRef vspace_root, uint64_t vspace_root_data) {
@@ -5108,7 +5108,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<SuspendParams>());
-    return call<SuspendResults>(message, Method::Suspend);
+    return call_<SuspendResults>(message, Method::Suspend);
   }
   // Suspend with its parameters as arguments.
   ::tessera::Result<void> suspend() {
@@ -5123,7 +5123,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<ResumeParams>());
-    return call<ResumeResults>(message, Method::Resume);
+    return call_<ResumeResults>(message, Method::Resume);
   }
   // Resume with its parameters as arguments.
   ::tessera::Result<void> resume() {
@@ -5138,7 +5138,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<ReadRegistersParams>());
-    return call<ReadRegistersResults>(message, Method::ReadRegisters);
+    return call_<ReadRegistersResults>(message, Method::ReadRegisters);
   }
   // ReadRegisters with its parameters as arguments.
   ::tessera::Result<ReadRegistersResults::Reader> read_registers(bool suspend_source, uint8_t count) {
@@ -5155,7 +5155,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<WriteRegistersParams>());
-    return call<WriteRegistersResults>(message, Method::WriteRegisters);
+    return call_<WriteRegistersResults>(message, Method::WriteRegisters);
   }
   // WriteRegisters with its parameters as arguments.
   ::tessera::Result<void> write_registers(bool resume_target, uint8_t count, uint64_t rip, uint64_t rsp, uint64_t rflags, uint64_t rax, uint64_t rbx, uint64_t rcx, uint64_t rdx, uint64_t rsi, uint64_t rdi, uint64_t rbp, uint64_t r8, uint64_t r9, uint64_t r10, uint64_t r11, uint64_t r12, uint64_t r13, uint64_t r14, uint64_t r15, uint64_t fs_base, uint64_t gs_base) {
@@ -5193,7 +5193,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<CopyRegistersParams>());
-    return call<CopyRegistersResults>(message, Method::CopyRegisters);
+    return call_<CopyRegistersResults>(message, Method::CopyRegisters);
   }
   // CopyRegisters with its parameters as arguments.
   ::tessera::Result<void> copy_registers(::tessera::capnp::CapRef source, bool suspend_source, bool resume_target, bool transfer_frame, bool transfer_integer) {
@@ -5214,7 +5214,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<BindNotificationParams>());
-    return call<BindNotificationResults>(message, Method::BindNotification);
+    return call_<BindNotificationResults>(message, Method::BindNotification);
   }
   // BindNotification with its parameters as arguments.
   ::tessera::Result<void> bind_notification(::tessera::capnp::CapRef notification) {
@@ -5231,7 +5231,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<UnbindNotificationParams>());
-    return call<UnbindNotificationResults>(message, Method::UnbindNotification);
+    return call_<UnbindNotificationResults>(message, Method::UnbindNotification);
   }
   // UnbindNotification with its parameters as arguments.
   ::tessera::Result<void> unbind_notification() {
@@ -5246,7 +5246,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<SetTlsBaseParams>());
-    return call<SetTlsBaseResults>(message, Method::SetTlsBase);
+    return call_<SetTlsBaseResults>(message, Method::SetTlsBase);
   }
   // SetTlsBase with its parameters as arguments.
   ::tessera::Result<void> set_tls_base(uint64_t tls_base) {
@@ -5263,7 +5263,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<GetStatsParams>());
-    return call<GetStatsResults>(message, Method::GetStats);
+    return call_<GetStatsResults>(message, Method::GetStats);
   }
   // GetStats with its parameters as arguments.
   ::tessera::Result<GetStatsResults::Reader> get_stats() {
@@ -5273,10 +5273,10 @@ class Tcb::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, Tcb::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -5513,7 +5513,7 @@ class IrqControl::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<GetIoapicParams>());
-    return call<GetIoapicResults>(message, Method::GetIoapic);
+    return call_<GetIoapicResults>(message, Method::GetIoapic);
   }
   // GetIoapic with its parameters as arguments.
   ::tessera::Result<void> get_ioapic(::tessera::capnp::CapRef root, uint64_t index, uint8_t depth, uint8_t ioapic, uint8_t pin, bool level, bool active_low, uint8_t vector) {
@@ -5537,7 +5537,7 @@ class IrqControl::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<GetMsiParams>());
-    return call<GetMsiResults>(message, Method::GetMsi);
+    return call_<GetMsiResults>(message, Method::GetMsi);
   }
   // GetMsi with its parameters as arguments.
   ::tessera::Result<void> get_msi(::tessera::capnp::CapRef root, uint64_t index, uint8_t depth, uint8_t pci_bus, uint8_t pci_device, uint8_t pci_function, uint32_t handle, uint8_t vector) {
@@ -5557,10 +5557,10 @@ class IrqControl::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, IrqControl::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -5703,7 +5703,7 @@ class IrqHandler::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<AckParams>());
-    return call<AckResults>(message, Method::Ack);
+    return call_<AckResults>(message, Method::Ack);
   }
   // Ack with its parameters as arguments.
   ::tessera::Result<void> ack() {
@@ -5718,7 +5718,7 @@ class IrqHandler::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<SetNotificationParams>());
-    return call<SetNotificationResults>(message, Method::SetNotification);
+    return call_<SetNotificationResults>(message, Method::SetNotification);
   }
   // SetNotification with its parameters as arguments.
   ::tessera::Result<void> set_notification(::tessera::capnp::CapRef notification) {
@@ -5735,7 +5735,7 @@ class IrqHandler::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<ClearParams>());
-    return call<ClearResults>(message, Method::Clear);
+    return call_<ClearResults>(message, Method::Clear);
   }
   // Clear with its parameters as arguments.
   ::tessera::Result<void> clear() {
@@ -5746,10 +5746,10 @@ class IrqHandler::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, IrqHandler::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -5878,7 +5878,7 @@ class IoPortControl::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<IssueParams>());
-    return call<IssueResults>(message, Method::Issue);
+    return call_<IssueResults>(message, Method::Issue);
   }
   // Issue with its parameters as arguments.
   ::tessera::Result<void> issue(uint16_t first, uint16_t last, ::tessera::capnp::CapRef root, uint64_t index, uint8_t depth) {
@@ -5895,10 +5895,10 @@ class IoPortControl::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, IoPortControl::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -6129,7 +6129,7 @@ class IoPort::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<In8Params>());
-    return call<In8Results>(message, Method::In8);
+    return call_<In8Results>(message, Method::In8);
   }
   // In8 with its parameters as arguments.
   ::tessera::Result<In8Results::Reader> in8(uint16_t port) {
@@ -6145,7 +6145,7 @@ class IoPort::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<In16Params>());
-    return call<In16Results>(message, Method::In16);
+    return call_<In16Results>(message, Method::In16);
   }
   // In16 with its parameters as arguments.
   ::tessera::Result<In16Results::Reader> in16(uint16_t port) {
@@ -6161,7 +6161,7 @@ class IoPort::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<In32Params>());
-    return call<In32Results>(message, Method::In32);
+    return call_<In32Results>(message, Method::In32);
   }
   // In32 with its parameters as arguments.
   ::tessera::Result<In32Results::Reader> in32(uint16_t port) {
@@ -6177,7 +6177,7 @@ class IoPort::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<Out8Params>());
-    return call<Out8Results>(message, Method::Out8);
+    return call_<Out8Results>(message, Method::Out8);
   }
   // Out8 with its parameters as arguments.
   ::tessera::Result<void> out8(uint16_t port, uint8_t value) {
@@ -6195,7 +6195,7 @@ class IoPort::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<Out16Params>());
-    return call<Out16Results>(message, Method::Out16);
+    return call_<Out16Results>(message, Method::Out16);
   }
   // Out16 with its parameters as arguments.
   ::tessera::Result<void> out16(uint16_t port, uint16_t value) {
@@ -6213,7 +6213,7 @@ class IoPort::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<Out32Params>());
-    return call<Out32Results>(message, Method::Out32);
+    return call_<Out32Results>(message, Method::Out32);
   }
   // Out32 with its parameters as arguments.
   ::tessera::Result<void> out32(uint16_t port, uint32_t value) {
@@ -6227,10 +6227,10 @@ class IoPort::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, IoPort::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -6349,10 +6349,10 @@ class Pml4::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, Pml4::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -6473,7 +6473,7 @@ class Pdpt::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<MapParams>());
-    return call<MapResults>(message, Method::Map);
+    return call_<MapResults>(message, Method::Map);
   }
   // Map with its parameters as arguments.
   ::tessera::Result<void> map(::tessera::capnp::CapRef vspace, uint64_t vaddr, uint8_t attributes) {
@@ -6492,7 +6492,7 @@ class Pdpt::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<UnmapParams>());
-    return call<UnmapResults>(message, Method::Unmap);
+    return call_<UnmapResults>(message, Method::Unmap);
   }
   // Unmap with its parameters as arguments.
   ::tessera::Result<void> unmap() {
@@ -6503,10 +6503,10 @@ class Pdpt::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, Pdpt::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -6639,7 +6639,7 @@ class PageDirectory::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<MapParams>());
-    return call<MapResults>(message, Method::Map);
+    return call_<MapResults>(message, Method::Map);
   }
   // Map with its parameters as arguments.
   ::tessera::Result<void> map(::tessera::capnp::CapRef vspace, uint64_t vaddr, uint8_t attributes) {
@@ -6658,7 +6658,7 @@ class PageDirectory::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<UnmapParams>());
-    return call<UnmapResults>(message, Method::Unmap);
+    return call_<UnmapResults>(message, Method::Unmap);
   }
   // Unmap with its parameters as arguments.
   ::tessera::Result<void> unmap() {
@@ -6669,10 +6669,10 @@ class PageDirectory::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, PageDirectory::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -6805,7 +6805,7 @@ class PageTable::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<MapParams>());
-    return call<MapResults>(message, Method::Map);
+    return call_<MapResults>(message, Method::Map);
   }
   // Map with its parameters as arguments.
   ::tessera::Result<void> map(::tessera::capnp::CapRef vspace, uint64_t vaddr, uint8_t attributes) {
@@ -6824,7 +6824,7 @@ class PageTable::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<UnmapParams>());
-    return call<UnmapResults>(message, Method::Unmap);
+    return call_<UnmapResults>(message, Method::Unmap);
   }
   // Unmap with its parameters as arguments.
   ::tessera::Result<void> unmap() {
@@ -6835,10 +6835,10 @@ class PageTable::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, PageTable::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -6999,7 +6999,7 @@ class Frame::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<MapParams>());
-    return call<MapResults>(message, Method::Map);
+    return call_<MapResults>(message, Method::Map);
   }
   // Map with its parameters as arguments.
   ::tessera::Result<void> map(::tessera::capnp::CapRef vspace, uint64_t vaddr, uint8_t rights, uint8_t attributes) {
@@ -7019,7 +7019,7 @@ class Frame::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<UnmapParams>());
-    return call<UnmapResults>(message, Method::Unmap);
+    return call_<UnmapResults>(message, Method::Unmap);
   }
   // Unmap with its parameters as arguments.
   ::tessera::Result<void> unmap() {
@@ -7034,7 +7034,7 @@ class Frame::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<GetAddressParams>());
-    return call<GetAddressResults>(message, Method::GetAddress);
+    return call_<GetAddressResults>(message, Method::GetAddress);
   }
   // GetAddress with its parameters as arguments.
   ::tessera::Result<GetAddressResults::Reader> get_address() {
@@ -7044,10 +7044,10 @@ class Frame::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, Frame::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -7176,7 +7176,7 @@ class SchedControl::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<ConfigureParams>());
-    return call<ConfigureResults>(message, Method::Configure);
+    return call_<ConfigureResults>(message, Method::Configure);
   }
   // Configure with its parameters as arguments.
   ::tessera::Result<void> configure(::tessera::capnp::CapRef sched_context, uint64_t budget, uint64_t period, uint32_t extra_refills, uint64_t badge) {
@@ -7193,10 +7193,10 @@ class SchedControl::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, SchedControl::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -7387,7 +7387,7 @@ class SchedContext::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<BindParams>());
-    return call<BindResults>(message, Method::Bind);
+    return call_<BindResults>(message, Method::Bind);
   }
   // Bind with its parameters as arguments.
   ::tessera::Result<void> bind(::tessera::capnp::CapRef object) {
@@ -7404,7 +7404,7 @@ class SchedContext::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<UnbindParams>());
-    return call<UnbindResults>(message, Method::Unbind);
+    return call_<UnbindResults>(message, Method::Unbind);
   }
   // Unbind with its parameters as arguments.
   ::tessera::Result<void> unbind() {
@@ -7419,7 +7419,7 @@ class SchedContext::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<UnbindObjectParams>());
-    return call<UnbindObjectResults>(message, Method::UnbindObject);
+    return call_<UnbindObjectResults>(message, Method::UnbindObject);
   }
   // UnbindObject with its parameters as arguments.
   ::tessera::Result<void> unbind_object(::tessera::capnp::CapRef object) {
@@ -7436,7 +7436,7 @@ class SchedContext::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<ConsumedParams>());
-    return call<ConsumedResults>(message, Method::Consumed);
+    return call_<ConsumedResults>(message, Method::Consumed);
   }
   // Consumed with its parameters as arguments.
   ::tessera::Result<ConsumedResults::Reader> consumed() {
@@ -7450,7 +7450,7 @@ class SchedContext::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<YieldToParams>());
-    return call<YieldToResults>(message, Method::YieldTo);
+    return call_<YieldToResults>(message, Method::YieldTo);
   }
   // YieldTo with its parameters as arguments.
   ::tessera::Result<YieldToResults::Reader> yield_to() {
@@ -7460,10 +7460,10 @@ class SchedContext::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, SchedContext::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
