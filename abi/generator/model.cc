@@ -1,6 +1,8 @@
 // Schema lookup, naming, classification and validation for the Tessera ABI generator.
 #include "model.h"
 
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -77,6 +79,35 @@ Model::Model(capnp::schema::CodeGeneratorRequest::Reader request, std::string so
     requested_.push_back(file.getId());
     file_names_[file.getId()] = text(file.getFilename());
   }
+  // The repository root: TESSERA_SOURCE_ROOT (set by the build), else the nearest directory
+  // above the schemas' directory holding a .git entry.
+  namespace fs = std::filesystem;
+  std::error_code error;
+  const fs::path schemas = fs::weakly_canonical(fs::absolute(source_root_.empty() ? "." : source_root_, error), error);
+  fs::path root;
+  if (const char* env = std::getenv("TESSERA_SOURCE_ROOT"); env != nullptr && *env != 0) {
+    root = fs::weakly_canonical(env, error);
+  } else {
+    for (fs::path dir = schemas; !dir.empty(); dir = dir.parent_path()) {
+      if (fs::exists(dir / ".git", error)) {
+        root = dir;
+        break;
+      }
+      if (dir == dir.parent_path()) break;
+    }
+  }
+  if (!root.empty()) {
+    const fs::path relative = schemas.lexically_relative(root);
+    if (!relative.empty() && *relative.begin() != "..") {
+      display_prefix_ = relative == "." ? "" : relative.generic_string() + "/";
+    }
+  }
+}
+
+std::string Model::display_path(uint64_t file) const {
+  const auto it = file_names_.find(file);
+  if (it == file_names_.end()) return "<unknown>";
+  return it->second.rfind('/', 0) == 0 ? it->second : display_prefix_ + it->second;
 }
 
 uint64_t Model::file_of(uint64_t id) const {
@@ -227,8 +258,9 @@ std::vector<uint64_t> Model::consts_in(uint64_t file) const {
 
 std::string Model::where(uint64_t node_id, const std::string& member, int ordinal) const {
   const uint64_t file = file_of(node_id);
-  const std::string path = file_names_.count(file) ? file_names_.at(file) : "<unknown>";
-  std::ifstream in(source_root_.empty() ? path : source_root_ + "/" + path);
+  const std::string file_name = file_names_.count(file) ? file_names_.at(file) : "<unknown>";
+  const std::string path = display_path(file);
+  std::ifstream in(source_root_.empty() ? file_name : source_root_ + "/" + file_name);
   std::regex pattern;
   if (!member.empty() && ordinal >= 0) {
     pattern = std::regex("\\b" + member + "\\s*@" + std::to_string(ordinal) + "\\b");
@@ -445,7 +477,7 @@ std::vector<std::string> Model::validate() {
   std::set<uint32_t> codes;
   for (uint64_t file : requested_) {
     if (!has_annotation(node(file).getAnnotations(), kNamespaceAnnotation)) {
-      problems.push_back(file_names_[file] + ":1: error: the file needs $Abi.namespace(\"...\") from base.capnp");
+      problems.push_back(display_path(file) + ":1: error: the file needs $Abi.namespace(\"...\") from base.capnp");
     }
     std::map<std::string, uint64_t> flat_names;  // one C++ namespace per file
     auto claim_flat = [&](uint64_t id) {

@@ -71,6 +71,10 @@ class Model {
   // the most capabilities a message of this struct can legitimately carry.
   int cap_count(capnp::StructSchema schema, int depth = 0) const;
 
+  // The path of a requested schema file as the plugin reports it: from the repository root
+  // (e.g. "abi/kv.capnp"), whatever --src-prefix and working directory capnp ran with.
+  std::string display_path(uint64_t file) const;
+
   // "file:line" for a named member of a node (or the node itself when member is empty).
   std::string where(uint64_t node_id, const std::string& member = "", int ordinal = -1) const;
 
@@ -87,6 +91,7 @@ class Model {
   std::map<uint64_t, std::string> file_names_;
   std::vector<uint64_t> requested_;
   std::string source_root_;
+  std::string display_prefix_;  // source_root_ relative to the repository root, with a '/'
 };
 
 std::string snake_case(const std::string& camel);

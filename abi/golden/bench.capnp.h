@@ -584,4 +584,40 @@ class Bench::Server {
 
 }  // namespace tessera::abibench
 
+// ABI shape: what the wire depends on, compared with abi/golden/ by abi/check_compat.py
+// (docs/abi.md, "Compatibility"). One line per declaration and member.
+// @shape file abi/test/bench.capnp
+// @shape struct Bench_ReadParams id=0x9d6ee6a0fa8796e8 data=3 pointers=0
+// @shape   field handle @0 UInt64 at=data:0/64
+// @shape   field offset @1 UInt64 at=data:64/64
+// @shape   field length @2 UInt32 at=data:128/32
+// @shape struct Bench_ReadResults id=0xf02fd1cf42c4b3e1 data=0 pointers=1
+// @shape   field data @0 Data at=ptr:0
+// @shape struct Bench_WriteParams id=0xd8e0a8c76db69f30 data=2 pointers=1
+// @shape   field handle @0 UInt64 at=data:0/64
+// @shape   field offset @1 UInt64 at=data:64/64
+// @shape   field data @2 Data at=ptr:0
+// @shape struct Bench_WriteResults id=0x8e7891acc4ce7f9a data=1 pointers=0
+// @shape   field written @0 UInt32 at=data:0/32
+// @shape struct Bench_OpenParams id=0xeb5cb9d38115c869 data=1 pointers=1
+// @shape   field path @0 Text at=ptr:0
+// @shape   field flags @1 UInt32 at=data:0/32
+// @shape struct Bench_OpenResults id=0xa1bf9b1d9c7dbc58 data=1 pointers=0
+// @shape   field handle @0 UInt64 at=data:0/64
+// @shape struct Bench_CloseParams id=0xc65c3d61d1df2787 data=1 pointers=0
+// @shape   field handle @0 UInt64 at=data:0/64
+// @shape struct Bench_CloseResults id=0xa4479d53db19e367 data=0 pointers=0
+// @shape struct Bench_StatParams id=0xfe0c9f196315fece data=1 pointers=0
+// @shape   field handle @0 UInt64 at=data:0/64
+// @shape struct Bench_StatResults id=0x911d1a682ff42324 data=2 pointers=1
+// @shape   field size @0 UInt64 at=data:0/64
+// @shape   field mode @1 UInt32 at=data:64/32
+// @shape   field name @2 Text at=ptr:0
+// @shape interface Bench id=0xb30db449966114cf code=2522944719
+// @shape   method read @0 params=Bench_ReadParams results=Bench_ReadResults
+// @shape   method write @1 params=Bench_WriteParams results=Bench_WriteResults
+// @shape   method open @2 params=Bench_OpenParams results=Bench_OpenResults
+// @shape   method close @3 params=Bench_CloseParams results=Bench_CloseResults
+// @shape   method stat @4 params=Bench_StatParams results=Bench_StatResults
+
 #endif  // TESSERA_ABI_BENCH_CAPNP_H_

@@ -1241,4 +1241,115 @@ class Store::Server {
 
 }  // namespace tessera::abitest
 
+// ABI shape: what the wire depends on, compared with abi/golden/ by abi/check_compat.py
+// (docs/abi.md, "Compatibility"). One line per declaration and member.
+// @shape file abi/test/features.capnp
+// @shape enum Color id=0xc87bd31d14835080
+// @shape   enumerant red @0
+// @shape   enumerant green @1
+// @shape   enumerant blue @2
+// @shape struct Empty id=0xaa89b2b52b92f60d data=0 pointers=0
+// @shape struct Point id=0x86b763bf0d9045ef data=1 pointers=1
+// @shape   field x @0 Int32 at=data:0/32
+// @shape   field y @1 Int32 at=data:32/32
+// @shape   field label @2 Text at=ptr:0
+// @shape struct Scalars id=0xd0fee1012c3f3b4d data=6 pointers=0
+// @shape   field flag @0 Bool at=data:0/1
+// @shape   field i8 @1 Int8 at=data:8/8
+// @shape   field i16 @2 Int16 at=data:16/16
+// @shape   field i32 @3 Int32 at=data:32/32
+// @shape   field i64 @4 Int64 at=data:64/64
+// @shape   field u8 @5 UInt8 at=data:128/8
+// @shape   field u16 @6 UInt16 at=data:144/16
+// @shape   field u32 @7 UInt32 at=data:160/32
+// @shape   field u64 @8 UInt64 at=data:192/64
+// @shape   field f32 @9 Float32 at=data:256/32
+// @shape   field f64 @10 Float64 at=data:320/64
+// @shape   field color @11 enum:Color at=data:288/16
+// @shape   field other @12 Bool at=data:1/1
+// @shape struct Defaults id=0xf7ae1e516f3e4ed1 data=3 pointers=2
+// @shape   field enabled @0 Bool at=data:0/1 default=true
+// @shape   field count @1 UInt32 at=data:32/32 default=static_cast<uint32_t>(0x7ull)
+// @shape   field delta @2 Int16 at=data:16/16 default=static_cast<int16_t>(0xfffdull)
+// @shape   field ratio @3 Float64 at=data:64/64 default=__builtin_bit_cast(double, 0x3ff8000000000000ull)
+// @shape   field color @4 enum:Color at=data:128/16 default=static_cast<uint16_t>(2)
+// @shape   field name @5 Text at=ptr:0
+// @shape   field blob @6 Data at=ptr:1
+// @shape   field small @7 Float32 at=data:160/32 default=__builtin_bit_cast(float, 3196059648u)
+// @shape struct Shape id=0xd63093953eec6471 data=4 pointers=1 tag=16
+// @shape   field id @0 UInt16 at=data:0/16
+// @shape   field circle @1 Float64 at=data:64/64 union=0
+// @shape   field rectangle @2 struct:Point at=ptr:0 union=1
+// @shape   field nothing @3 Void union=2
+// @shape   field polygon @4 List(struct:Point) at=ptr:0 union=3
+// @shape   field style @- group:Shape_Style
+// @shape   field position @- group:Shape_Position
+// @shape struct Shape_Style id=0xaf24be0982659a49 data=4 pointers=1 tag=48
+// @shape   field solid @5 enum:Color at=data:32/16 union=0
+// @shape   field dashed @6 UInt8 at=data:32/8 union=1
+// @shape struct Shape_Position id=0x886a25909111f447 data=4 pointers=1
+// @shape   field x @7 Int64 at=data:128/64
+// @shape   field y @8 Int64 at=data:192/64
+// @shape struct Everything id=0xb02ad8db511d31cc data=0 pointers=20
+// @shape   field scalars @0 struct:Scalars at=ptr:0
+// @shape   field defaults @1 struct:Defaults at=ptr:1
+// @shape   field points @2 List(struct:Point) at=ptr:2
+// @shape   field shapes @3 List(struct:Shape) at=ptr:3
+// @shape   field name @4 Text at=ptr:4
+// @shape   field payload @5 Data at=ptr:5
+// @shape   field empty @6 struct:Empty at=ptr:6
+// @shape   field empties @7 List(struct:Empty) at=ptr:7
+// @shape   field bools @8 List(Bool) at=ptr:8
+// @shape   field bytes @9 List(UInt8) at=ptr:9
+// @shape   field words @10 List(UInt64) at=ptr:10
+// @shape   field signed @11 List(Int32) at=ptr:11
+// @shape   field floats @12 List(Float32) at=ptr:12
+// @shape   field colors @13 List(enum:Color) at=ptr:13
+// @shape   field names @14 List(Text) at=ptr:14
+// @shape   field blobs @15 List(Data) at=ptr:15
+// @shape   field nested @16 struct:Everything at=ptr:16
+// @shape   field shape @17 struct:Shape at=ptr:17
+// @shape   field service @18 interface:Store at=ptr:18
+// @shape   field anyCap @19 Capability at=ptr:19
+// @shape struct Store_PutParams id=0xc00cf3f8fa41e61f data=0 pointers=3
+// @shape   field key @0 Text at=ptr:0
+// @shape   field value @1 Data at=ptr:1
+// @shape   field point @2 struct:Point at=ptr:2
+// @shape struct Store_PutResults id=0x812ef299b13a1211 data=1 pointers=0
+// @shape   field replaced @0 Bool at=data:0/1
+// @shape struct Store_GetParams id=0xe8581c648fa1fa85 data=0 pointers=1
+// @shape   field key @0 Text at=ptr:0
+// @shape struct Store_GetResults id=0xddc0524e48481a1e data=1 pointers=1
+// @shape   field value @0 Data at=ptr:0
+// @shape   field found @1 Bool at=data:0/1
+// @shape struct Store_ListParams id=0x9cbf90e9850192a7 data=1 pointers=1
+// @shape   field prefix @0 Text at=ptr:0
+// @shape   field limit @1 UInt32 at=data:0/32
+// @shape struct Store_ListResults id=0xfb6346027e63219c data=0 pointers=1
+// @shape   field keys @0 List(Text) at=ptr:0
+// @shape struct Store_ShareParams id=0xba1daeac1d8b75e2 data=0 pointers=2
+// @shape   field peer @0 interface:Store at=ptr:0
+// @shape   field note @1 Text at=ptr:1
+// @shape struct Store_ShareResults id=0x9c449586212126be data=1 pointers=0
+// @shape   field token @0 UInt64 at=data:0/64
+// @shape struct Store_PingParams id=0x89d1b2827dda2880 data=0 pointers=0
+// @shape struct Store_PingResults id=0xf6f10ee40ae57bc6 data=0 pointers=0
+// @shape struct Variant id=0xe4f0c2d1b3a59786 data=2 pointers=4 tag=64
+// @shape   field plain @0 UInt64 at=data:0/64 union=0
+// @shape   field pair @- group:Variant_Pair union=1
+// @shape   field blob @4 Data at=ptr:0 union=2
+// @shape   field note @5 Text at=ptr:1
+// @shape   field point @6 struct:Point at=ptr:2
+// @shape   field items @7 List(struct:Point) at=ptr:3
+// @shape struct Variant_Pair id=0xb3f4836387fb617b data=2 pointers=4
+// @shape   field left @1 UInt32 at=data:0/32
+// @shape   field right @2 Bool at=data:32/1 default=true
+// @shape   field name @3 Text at=ptr:0
+// @shape interface Store id=0xaeb38592d10fe5dd code=3507480029
+// @shape   method put @0 params=Store_PutParams results=Store_PutResults
+// @shape   method get @1 params=Store_GetParams results=Store_GetResults
+// @shape   method list @2 params=Store_ListParams results=Store_ListResults
+// @shape   method share @3 params=Store_ShareParams results=Store_ShareResults
+// @shape   method ping @4 params=Store_PingParams results=Store_PingResults
+
 #endif  // TESSERA_ABI_FEATURES_CAPNP_H_

@@ -7542,4 +7542,382 @@ class SchedContext::Server {
 
 }  // namespace tessera::abi
 
+// ABI shape: what the wire depends on, compared with abi/golden/ by abi/check_compat.py
+// (docs/abi.md, "Compatibility"). One line per declaration and member.
+// @shape file abi/kernel.capnp
+// @shape enum ObjectType id=0x921e093bea08e5f9
+// @shape   enumerant untyped @0
+// @shape   enumerant tcb @1
+// @shape   enumerant endpoint @2
+// @shape   enumerant notification @3
+// @shape   enumerant cnode @4
+// @shape   enumerant schedContext @5
+// @shape   enumerant reply @6
+// @shape   enumerant pml4 @7
+// @shape   enumerant pdpt @8
+// @shape   enumerant pageDirectory @9
+// @shape   enumerant pageTable @10
+// @shape   enumerant frame4k @11
+// @shape   enumerant frame2m @12
+// @shape   enumerant frame1g @13
+// @shape struct Untyped_RetypeParams id=0xbb2b87081180313a data=3 pointers=1
+// @shape   field type @0 enum:ObjectType at=data:0/16
+// @shape   field sizeBits @1 UInt8 at=data:16/8
+// @shape   field root @2 interface:CNode at=ptr:0
+// @shape   field index @3 UInt64 at=data:64/64
+// @shape   field depth @4 UInt8 at=data:24/8
+// @shape   field offset @5 UInt64 at=data:128/64
+// @shape   field count @6 UInt32 at=data:32/32
+// @shape struct Untyped_RetypeResults id=0xa0ccfaddee3f9625 data=0 pointers=0
+// @shape struct Untyped_DescribeParams id=0xe1a8923ca88dc9e7 data=0 pointers=0
+// @shape struct Untyped_DescribeResults id=0xebb5fcd245955a24 data=3 pointers=0
+// @shape   field paddr @0 UInt64 at=data:0/64
+// @shape   field sizeBits @1 UInt8 at=data:64/8
+// @shape   field isDevice @2 Bool at=data:72/1
+// @shape   field watermark @3 UInt64 at=data:128/64
+// @shape struct CNode_CopyParams id=0xcd9c93e42c3b39fe data=3 pointers=1
+// @shape   field destIndex @0 UInt64 at=data:0/64
+// @shape   field destDepth @1 UInt8 at=data:64/8
+// @shape   field srcRoot @2 interface:CNode at=ptr:0
+// @shape   field srcIndex @3 UInt64 at=data:128/64
+// @shape   field srcDepth @4 UInt8 at=data:72/8
+// @shape   field rights @5 UInt8 at=data:80/8
+// @shape struct CNode_CopyResults id=0x937e0d02fa09a2d1 data=0 pointers=0
+// @shape struct CNode_MintParams id=0xe9ee1b3c117f2b1e data=4 pointers=1
+// @shape   field destIndex @0 UInt64 at=data:0/64
+// @shape   field destDepth @1 UInt8 at=data:64/8
+// @shape   field srcRoot @2 interface:CNode at=ptr:0
+// @shape   field srcIndex @3 UInt64 at=data:128/64
+// @shape   field srcDepth @4 UInt8 at=data:72/8
+// @shape   field rights @5 UInt8 at=data:80/8
+// @shape   field badge @6 UInt64 at=data:192/64
+// @shape struct CNode_MintResults id=0xc4590762dc46a385 data=0 pointers=0
+// @shape struct CNode_MoveParams id=0xf3aaef301350e199 data=3 pointers=1
+// @shape   field destIndex @0 UInt64 at=data:0/64
+// @shape   field destDepth @1 UInt8 at=data:64/8
+// @shape   field srcRoot @2 interface:CNode at=ptr:0
+// @shape   field srcIndex @3 UInt64 at=data:128/64
+// @shape   field srcDepth @4 UInt8 at=data:72/8
+// @shape struct CNode_MoveResults id=0xbe340575140ef61c data=0 pointers=0
+// @shape struct CNode_MutateParams id=0xb1010684fefdd852 data=4 pointers=1
+// @shape   field destIndex @0 UInt64 at=data:0/64
+// @shape   field destDepth @1 UInt8 at=data:64/8
+// @shape   field srcRoot @2 interface:CNode at=ptr:0
+// @shape   field srcIndex @3 UInt64 at=data:128/64
+// @shape   field srcDepth @4 UInt8 at=data:72/8
+// @shape   field badge @5 UInt64 at=data:192/64
+// @shape struct CNode_MutateResults id=0xc4aa848c18fab480 data=0 pointers=0
+// @shape struct CNode_RotateParams id=0xba8c4c6bce890fd1 data=6 pointers=2
+// @shape   field destIndex @0 UInt64 at=data:0/64
+// @shape   field destDepth @1 UInt8 at=data:64/8
+// @shape   field destBadge @2 UInt64 at=data:128/64
+// @shape   field pivotRoot @3 interface:CNode at=ptr:0
+// @shape   field pivotIndex @4 UInt64 at=data:192/64
+// @shape   field pivotDepth @5 UInt8 at=data:72/8
+// @shape   field pivotBadge @6 UInt64 at=data:256/64
+// @shape   field srcRoot @7 interface:CNode at=ptr:1
+// @shape   field srcIndex @8 UInt64 at=data:320/64
+// @shape   field srcDepth @9 UInt8 at=data:80/8
+// @shape struct CNode_RotateResults id=0xf9a9495a8902a31f data=0 pointers=0
+// @shape struct CNode_RevokeParams id=0xbb659e7787deafe0 data=2 pointers=0
+// @shape   field index @0 UInt64 at=data:0/64
+// @shape   field depth @1 UInt8 at=data:64/8
+// @shape struct CNode_RevokeResults id=0x8a3f76d11a3df3b9 data=0 pointers=0
+// @shape struct CNode_DeleteParams id=0xa964c8e4c3ebdc46 data=2 pointers=0
+// @shape   field index @0 UInt64 at=data:0/64
+// @shape   field depth @1 UInt8 at=data:64/8
+// @shape struct CNode_DeleteResults id=0xec2febdf881b7626 data=0 pointers=0
+// @shape struct CNode_CancelBadgedSendsParams id=0x821c584f7ec94b2a data=2 pointers=0
+// @shape   field index @0 UInt64 at=data:0/64
+// @shape   field depth @1 UInt8 at=data:64/8
+// @shape struct CNode_CancelBadgedSendsResults id=0xd5247fb37395d897 data=0 pointers=0
+// @shape struct Tcb_ConfigureParams id=0x8df0f9f4bf03ab75 data=4 pointers=3
+// @shape   field faultEndpoint @0 UInt64 at=data:0/64
+// @shape   field cspaceRoot @1 interface:CNode at=ptr:0
+// @shape   field cspaceRootData @2 UInt64 at=data:64/64
+// @shape   field vspaceRoot @3 interface:Pml4 at=ptr:1
+// @shape   field vspaceRootData @4 UInt64 at=data:128/64
+// @shape   field ipcBuffer @5 UInt64 at=data:192/64
+// @shape   field ipcBufferFrame @6 interface:Frame at=ptr:2
+// @shape struct Tcb_ConfigureResults id=0xe5c8b73d100f3592 data=0 pointers=0
+// @shape struct Tcb_SetPriorityParams id=0xfda6b6e99424af0b data=1 pointers=1
+// @shape   field authority @0 interface:Tcb at=ptr:0
+// @shape   field priority @1 UInt8 at=data:0/8
+// @shape struct Tcb_SetPriorityResults id=0x8cf026eb0496ad33 data=0 pointers=0
+// @shape struct Tcb_SetMcPriorityParams id=0x9c4cc4f356f1c30e data=1 pointers=1
+// @shape   field authority @0 interface:Tcb at=ptr:0
+// @shape   field mcp @1 UInt8 at=data:0/8
+// @shape struct Tcb_SetMcPriorityResults id=0xbab8a09b1dddc8f7 data=0 pointers=0
+// @shape struct Tcb_SetSchedParamsParams id=0xa720209608fb38f4 data=1 pointers=2
+// @shape   field authority @0 interface:Tcb at=ptr:0
+// @shape   field mcp @1 UInt8 at=data:0/8
+// @shape   field priority @2 UInt8 at=data:8/8
+// @shape   field schedContext @3 interface:SchedContext at=ptr:1
+// @shape struct Tcb_SetSchedParamsResults id=0xef409c65cf40ea0e data=0 pointers=0
+// @shape struct Tcb_SetIpcBufferParams id=0xb8727b5a51e3a08a data=1 pointers=1
+// @shape   field ipcBuffer @0 UInt64 at=data:0/64
+// @shape   field ipcBufferFrame @1 interface:Frame at=ptr:0
+// @shape struct Tcb_SetIpcBufferResults id=0xbc0379d4024b5a44 data=0 pointers=0
+// @shape struct Tcb_SetSpaceParams id=0x8dce4bbbe371c36f data=3 pointers=2
+// @shape   field faultEndpoint @0 UInt64 at=data:0/64
+// @shape   field cspaceRoot @1 interface:CNode at=ptr:0
+// @shape   field cspaceRootData @2 UInt64 at=data:64/64
+// @shape   field vspaceRoot @3 interface:Pml4 at=ptr:1
+// @shape   field vspaceRootData @4 UInt64 at=data:128/64
+// @shape struct Tcb_SetSpaceResults id=0xf1e7ddb2cafe5e9c data=0 pointers=0
+// @shape struct Tcb_SuspendParams id=0xea5931a46ad604c9 data=0 pointers=0
+// @shape struct Tcb_SuspendResults id=0xfd42e1ef52888674 data=0 pointers=0
+// @shape struct Tcb_ResumeParams id=0x8e7fb021f8af488e data=0 pointers=0
+// @shape struct Tcb_ResumeResults id=0xa8bb3241444f07f2 data=0 pointers=0
+// @shape struct Tcb_ReadRegistersParams id=0xfe33d1aeb093e0ea data=1 pointers=0
+// @shape   field suspendSource @0 Bool at=data:0/1
+// @shape   field count @1 UInt8 at=data:8/8
+// @shape struct Tcb_ReadRegistersResults id=0xf4114e46111aecd5 data=20 pointers=0
+// @shape   field rip @0 UInt64 at=data:0/64
+// @shape   field rsp @1 UInt64 at=data:64/64
+// @shape   field rflags @2 UInt64 at=data:128/64
+// @shape   field rax @3 UInt64 at=data:192/64
+// @shape   field rbx @4 UInt64 at=data:256/64
+// @shape   field rcx @5 UInt64 at=data:320/64
+// @shape   field rdx @6 UInt64 at=data:384/64
+// @shape   field rsi @7 UInt64 at=data:448/64
+// @shape   field rdi @8 UInt64 at=data:512/64
+// @shape   field rbp @9 UInt64 at=data:576/64
+// @shape   field r8 @10 UInt64 at=data:640/64
+// @shape   field r9 @11 UInt64 at=data:704/64
+// @shape   field r10 @12 UInt64 at=data:768/64
+// @shape   field r11 @13 UInt64 at=data:832/64
+// @shape   field r12 @14 UInt64 at=data:896/64
+// @shape   field r13 @15 UInt64 at=data:960/64
+// @shape   field r14 @16 UInt64 at=data:1024/64
+// @shape   field r15 @17 UInt64 at=data:1088/64
+// @shape   field fsBase @18 UInt64 at=data:1152/64
+// @shape   field gsBase @19 UInt64 at=data:1216/64
+// @shape struct Tcb_WriteRegistersParams id=0xda6857df274af651 data=21 pointers=0
+// @shape   field resumeTarget @0 Bool at=data:0/1
+// @shape   field count @1 UInt8 at=data:8/8
+// @shape   field rip @2 UInt64 at=data:64/64
+// @shape   field rsp @3 UInt64 at=data:128/64
+// @shape   field rflags @4 UInt64 at=data:192/64
+// @shape   field rax @5 UInt64 at=data:256/64
+// @shape   field rbx @6 UInt64 at=data:320/64
+// @shape   field rcx @7 UInt64 at=data:384/64
+// @shape   field rdx @8 UInt64 at=data:448/64
+// @shape   field rsi @9 UInt64 at=data:512/64
+// @shape   field rdi @10 UInt64 at=data:576/64
+// @shape   field rbp @11 UInt64 at=data:640/64
+// @shape   field r8 @12 UInt64 at=data:704/64
+// @shape   field r9 @13 UInt64 at=data:768/64
+// @shape   field r10 @14 UInt64 at=data:832/64
+// @shape   field r11 @15 UInt64 at=data:896/64
+// @shape   field r12 @16 UInt64 at=data:960/64
+// @shape   field r13 @17 UInt64 at=data:1024/64
+// @shape   field r14 @18 UInt64 at=data:1088/64
+// @shape   field r15 @19 UInt64 at=data:1152/64
+// @shape   field fsBase @20 UInt64 at=data:1216/64
+// @shape   field gsBase @21 UInt64 at=data:1280/64
+// @shape struct Tcb_WriteRegistersResults id=0xe3e25dc6180020ba data=0 pointers=0
+// @shape struct Tcb_CopyRegistersParams id=0xfc89d55f64f0bc03 data=1 pointers=1
+// @shape   field source @0 interface:Tcb at=ptr:0
+// @shape   field suspendSource @1 Bool at=data:0/1
+// @shape   field resumeTarget @2 Bool at=data:1/1
+// @shape   field transferFrame @3 Bool at=data:2/1
+// @shape   field transferInteger @4 Bool at=data:3/1
+// @shape struct Tcb_CopyRegistersResults id=0x8cf689a197a285e2 data=0 pointers=0
+// @shape struct Tcb_BindNotificationParams id=0xc26639851e094e3f data=0 pointers=1
+// @shape   field notification @0 interface:Notification at=ptr:0
+// @shape struct Tcb_BindNotificationResults id=0x978681fce768e126 data=0 pointers=0
+// @shape struct Tcb_UnbindNotificationParams id=0xa7f3fd57ceae8e61 data=0 pointers=0
+// @shape struct Tcb_UnbindNotificationResults id=0xd05fb99d87945a6f data=0 pointers=0
+// @shape struct Tcb_SetTlsBaseParams id=0xae8a713c5335f00e data=1 pointers=0
+// @shape   field tlsBase @0 UInt64 at=data:0/64
+// @shape struct Tcb_SetTlsBaseResults id=0xb8e50eed59d97614 data=0 pointers=0
+// @shape struct Tcb_GetStatsParams id=0xf79fd6e1f256dd06 data=0 pointers=0
+// @shape struct Tcb_GetStatsResults id=0x946067873477cc19 data=6 pointers=0
+// @shape   field cpuTimeNs @0 UInt64 at=data:0/64
+// @shape   field timesScheduled @1 UInt64 at=data:64/64
+// @shape   field wakeups @2 UInt64 at=data:128/64
+// @shape   field messagesSent @3 UInt64 at=data:192/64
+// @shape   field messagesReceived @4 UInt64 at=data:256/64
+// @shape   field syscalls @5 UInt64 at=data:320/64
+// @shape struct IrqControl_GetIoapicParams id=0x9dc8889b9feb9180 data=2 pointers=1
+// @shape   field root @0 interface:CNode at=ptr:0
+// @shape   field index @1 UInt64 at=data:0/64
+// @shape   field depth @2 UInt8 at=data:64/8
+// @shape   field ioapic @3 UInt8 at=data:72/8
+// @shape   field pin @4 UInt8 at=data:80/8
+// @shape   field level @5 Bool at=data:88/1
+// @shape   field activeLow @6 Bool at=data:89/1
+// @shape   field vector @7 UInt8 at=data:96/8
+// @shape struct IrqControl_GetIoapicResults id=0xfaf1c27acd688fa6 data=0 pointers=0
+// @shape struct IrqControl_GetMsiParams id=0x9af0859439beed45 data=3 pointers=1
+// @shape   field root @0 interface:CNode at=ptr:0
+// @shape   field index @1 UInt64 at=data:0/64
+// @shape   field depth @2 UInt8 at=data:64/8
+// @shape   field pciBus @3 UInt8 at=data:72/8
+// @shape   field pciDevice @4 UInt8 at=data:80/8
+// @shape   field pciFunction @5 UInt8 at=data:88/8
+// @shape   field handle @6 UInt32 at=data:96/32
+// @shape   field vector @7 UInt8 at=data:128/8
+// @shape struct IrqControl_GetMsiResults id=0xc148ff2db5d43738 data=0 pointers=0
+// @shape struct IrqHandler_AckParams id=0x9bac47a8051d8cbf data=0 pointers=0
+// @shape struct IrqHandler_AckResults id=0xa794cc496ff9712a data=0 pointers=0
+// @shape struct IrqHandler_SetNotificationParams id=0xbce6af9e3001d772 data=0 pointers=1
+// @shape   field notification @0 interface:Notification at=ptr:0
+// @shape struct IrqHandler_SetNotificationResults id=0xadc6f47e22c7a4bb data=0 pointers=0
+// @shape struct IrqHandler_ClearParams id=0xb8317bf021a131c3 data=0 pointers=0
+// @shape struct IrqHandler_ClearResults id=0xbd4eb28323c700cf data=0 pointers=0
+// @shape struct IoPortControl_IssueParams id=0xfd36e3a280b34b45 data=2 pointers=1
+// @shape   field first @0 UInt16 at=data:0/16
+// @shape   field last @1 UInt16 at=data:16/16
+// @shape   field root @2 interface:CNode at=ptr:0
+// @shape   field index @3 UInt64 at=data:64/64
+// @shape   field depth @4 UInt8 at=data:32/8
+// @shape struct IoPortControl_IssueResults id=0xc739294fe46e1bf5 data=0 pointers=0
+// @shape struct IoPort_In8Params id=0xc2efc1ad8338babc data=1 pointers=0
+// @shape   field port @0 UInt16 at=data:0/16
+// @shape struct IoPort_In8Results id=0xbc7a68f4a2039393 data=1 pointers=0
+// @shape   field value @0 UInt8 at=data:0/8
+// @shape struct IoPort_In16Params id=0xf5d5e0e29127c3f9 data=1 pointers=0
+// @shape   field port @0 UInt16 at=data:0/16
+// @shape struct IoPort_In16Results id=0xc25f3cf26326d269 data=1 pointers=0
+// @shape   field value @0 UInt16 at=data:0/16
+// @shape struct IoPort_In32Params id=0xa9c85945e9667579 data=1 pointers=0
+// @shape   field port @0 UInt16 at=data:0/16
+// @shape struct IoPort_In32Results id=0xe3fbb2ff8921c02d data=1 pointers=0
+// @shape   field value @0 UInt32 at=data:0/32
+// @shape struct IoPort_Out8Params id=0xc5abf290fe756385 data=1 pointers=0
+// @shape   field port @0 UInt16 at=data:0/16
+// @shape   field value @1 UInt8 at=data:16/8
+// @shape struct IoPort_Out8Results id=0xeec0643f56de39c8 data=0 pointers=0
+// @shape struct IoPort_Out16Params id=0xe6a9c9102b5d320a data=1 pointers=0
+// @shape   field port @0 UInt16 at=data:0/16
+// @shape   field value @1 UInt16 at=data:16/16
+// @shape struct IoPort_Out16Results id=0xb906136ca26e5af5 data=0 pointers=0
+// @shape struct IoPort_Out32Params id=0xe5c657e85f883819 data=1 pointers=0
+// @shape   field port @0 UInt16 at=data:0/16
+// @shape   field value @1 UInt32 at=data:32/32
+// @shape struct IoPort_Out32Results id=0xea74d0c5f797582a data=0 pointers=0
+// @shape struct Pdpt_MapParams id=0xfccf4c0d723cbd47 data=2 pointers=1
+// @shape   field vspace @0 interface:Pml4 at=ptr:0
+// @shape   field vaddr @1 UInt64 at=data:0/64
+// @shape   field attributes @2 UInt8 at=data:64/8
+// @shape struct Pdpt_MapResults id=0xb3804f4c3f741981 data=0 pointers=0
+// @shape struct Pdpt_UnmapParams id=0xb4d943e069a0c661 data=0 pointers=0
+// @shape struct Pdpt_UnmapResults id=0xdea07006fd744d89 data=0 pointers=0
+// @shape struct PageDirectory_MapParams id=0xe57c2b476a4a3071 data=2 pointers=1
+// @shape   field vspace @0 interface:Pml4 at=ptr:0
+// @shape   field vaddr @1 UInt64 at=data:0/64
+// @shape   field attributes @2 UInt8 at=data:64/8
+// @shape struct PageDirectory_MapResults id=0xc7710026fee74bf4 data=0 pointers=0
+// @shape struct PageDirectory_UnmapParams id=0xc1967a78c71ed98a data=0 pointers=0
+// @shape struct PageDirectory_UnmapResults id=0xecef1ded3ddccd74 data=0 pointers=0
+// @shape struct PageTable_MapParams id=0xca34aa4b90f5c95c data=2 pointers=1
+// @shape   field vspace @0 interface:Pml4 at=ptr:0
+// @shape   field vaddr @1 UInt64 at=data:0/64
+// @shape   field attributes @2 UInt8 at=data:64/8
+// @shape struct PageTable_MapResults id=0xfaf8782e638ad8d9 data=0 pointers=0
+// @shape struct PageTable_UnmapParams id=0x87a266011fe76220 data=0 pointers=0
+// @shape struct PageTable_UnmapResults id=0xfc6d19b9dc6ce98f data=0 pointers=0
+// @shape struct Frame_MapParams id=0xdafc236f103af15a data=2 pointers=1
+// @shape   field vspace @0 interface:Pml4 at=ptr:0
+// @shape   field vaddr @1 UInt64 at=data:0/64
+// @shape   field rights @2 UInt8 at=data:64/8
+// @shape   field attributes @3 UInt8 at=data:72/8
+// @shape struct Frame_MapResults id=0xba5e82c62c51e6f9 data=0 pointers=0
+// @shape struct Frame_UnmapParams id=0xfb1587a7d4297a71 data=0 pointers=0
+// @shape struct Frame_UnmapResults id=0xeaaca8e3ea2e9827 data=0 pointers=0
+// @shape struct Frame_GetAddressParams id=0xd40d2ad5041fc572 data=0 pointers=0
+// @shape struct Frame_GetAddressResults id=0xeaf20b6df2a9fa38 data=1 pointers=0
+// @shape   field paddr @0 UInt64 at=data:0/64
+// @shape struct SchedControl_ConfigureParams id=0xef86221e21528596 data=4 pointers=1
+// @shape   field schedContext @0 interface:SchedContext at=ptr:0
+// @shape   field budget @1 UInt64 at=data:0/64
+// @shape   field period @2 UInt64 at=data:64/64
+// @shape   field extraRefills @3 UInt32 at=data:128/32
+// @shape   field badge @4 UInt64 at=data:192/64
+// @shape struct SchedControl_ConfigureResults id=0xe45f087a9c89f12c data=0 pointers=0
+// @shape struct SchedContext_BindParams id=0xffbb91a1ec49a514 data=0 pointers=1
+// @shape   field object @0 Capability at=ptr:0
+// @shape struct SchedContext_BindResults id=0xc5aa7b5b4fce08c4 data=0 pointers=0
+// @shape struct SchedContext_UnbindParams id=0xcecd555f6433645b data=0 pointers=0
+// @shape struct SchedContext_UnbindResults id=0x945ceabcd7becc79 data=0 pointers=0
+// @shape struct SchedContext_UnbindObjectParams id=0xaaadadd5177f8f0d data=0 pointers=1
+// @shape   field object @0 Capability at=ptr:0
+// @shape struct SchedContext_UnbindObjectResults id=0xca78b535ffaf2128 data=0 pointers=0
+// @shape struct SchedContext_ConsumedParams id=0xf62a82893c732ec6 data=0 pointers=0
+// @shape struct SchedContext_ConsumedResults id=0xdacd31bfd2884062 data=1 pointers=0
+// @shape   field consumed @0 UInt64 at=data:0/64
+// @shape struct SchedContext_YieldToParams id=0xde5409bb1042b09c data=0 pointers=0
+// @shape struct SchedContext_YieldToResults id=0xdfcaf1791ee3b17b data=1 pointers=0
+// @shape   field consumed @0 UInt64 at=data:0/64
+// @shape interface Endpoint id=0xa44e8f5c4bbe9bd8 code=1270782936
+// @shape interface Notification id=0xe3cc27bff3eabb4d code=4092246861
+// @shape interface Untyped id=0xaa346d4e2339dae0 code=1
+// @shape   method retype @0 params=Untyped_RetypeParams results=Untyped_RetypeResults
+// @shape   method describe @1 params=Untyped_DescribeParams results=Untyped_DescribeResults
+// @shape interface CNode id=0x90689d549efe2413 code=2
+// @shape   method copy @0 params=CNode_CopyParams results=CNode_CopyResults
+// @shape   method mint @1 params=CNode_MintParams results=CNode_MintResults
+// @shape   method move @2 params=CNode_MoveParams results=CNode_MoveResults
+// @shape   method mutate @3 params=CNode_MutateParams results=CNode_MutateResults
+// @shape   method rotate @4 params=CNode_RotateParams results=CNode_RotateResults
+// @shape   method revoke @5 params=CNode_RevokeParams results=CNode_RevokeResults
+// @shape   method delete @6 params=CNode_DeleteParams results=CNode_DeleteResults
+// @shape   method cancelBadgedSends @7 params=CNode_CancelBadgedSendsParams results=CNode_CancelBadgedSendsResults
+// @shape interface Tcb id=0x9318126c12748f3e code=3
+// @shape   method configure @0 params=Tcb_ConfigureParams results=Tcb_ConfigureResults
+// @shape   method setPriority @1 params=Tcb_SetPriorityParams results=Tcb_SetPriorityResults
+// @shape   method setMcPriority @2 params=Tcb_SetMcPriorityParams results=Tcb_SetMcPriorityResults
+// @shape   method setSchedParams @3 params=Tcb_SetSchedParamsParams results=Tcb_SetSchedParamsResults
+// @shape   method setIpcBuffer @4 params=Tcb_SetIpcBufferParams results=Tcb_SetIpcBufferResults
+// @shape   method setSpace @5 params=Tcb_SetSpaceParams results=Tcb_SetSpaceResults
+// @shape   method suspend @6 params=Tcb_SuspendParams results=Tcb_SuspendResults
+// @shape   method resume @7 params=Tcb_ResumeParams results=Tcb_ResumeResults
+// @shape   method readRegisters @8 params=Tcb_ReadRegistersParams results=Tcb_ReadRegistersResults
+// @shape   method writeRegisters @9 params=Tcb_WriteRegistersParams results=Tcb_WriteRegistersResults
+// @shape   method copyRegisters @10 params=Tcb_CopyRegistersParams results=Tcb_CopyRegistersResults
+// @shape   method bindNotification @11 params=Tcb_BindNotificationParams results=Tcb_BindNotificationResults
+// @shape   method unbindNotification @12 params=Tcb_UnbindNotificationParams results=Tcb_UnbindNotificationResults
+// @shape   method setTlsBase @13 params=Tcb_SetTlsBaseParams results=Tcb_SetTlsBaseResults
+// @shape   method getStats @14 params=Tcb_GetStatsParams results=Tcb_GetStatsResults
+// @shape interface IrqControl id=0xa02f60dca04250e4 code=4
+// @shape   method getIoapic @0 params=IrqControl_GetIoapicParams results=IrqControl_GetIoapicResults
+// @shape   method getMsi @1 params=IrqControl_GetMsiParams results=IrqControl_GetMsiResults
+// @shape interface IrqHandler id=0xa18c01c355b9586e code=5
+// @shape   method ack @0 params=IrqHandler_AckParams results=IrqHandler_AckResults
+// @shape   method setNotification @1 params=IrqHandler_SetNotificationParams results=IrqHandler_SetNotificationResults
+// @shape   method clear @2 params=IrqHandler_ClearParams results=IrqHandler_ClearResults
+// @shape interface IoPortControl id=0xb824387ec8656b28 code=6
+// @shape   method issue @0 params=IoPortControl_IssueParams results=IoPortControl_IssueResults
+// @shape interface IoPort id=0xa6ca12397bf1346f code=7
+// @shape   method in8 @0 params=IoPort_In8Params results=IoPort_In8Results
+// @shape   method in16 @1 params=IoPort_In16Params results=IoPort_In16Results
+// @shape   method in32 @2 params=IoPort_In32Params results=IoPort_In32Results
+// @shape   method out8 @3 params=IoPort_Out8Params results=IoPort_Out8Results
+// @shape   method out16 @4 params=IoPort_Out16Params results=IoPort_Out16Results
+// @shape   method out32 @5 params=IoPort_Out32Params results=IoPort_Out32Results
+// @shape interface Pml4 id=0xe2915ca042b51a68 code=8
+// @shape interface Pdpt id=0x897f8bb348e9d87e code=9
+// @shape   method map @0 params=Pdpt_MapParams results=Pdpt_MapResults
+// @shape   method unmap @1 params=Pdpt_UnmapParams results=Pdpt_UnmapResults
+// @shape interface PageDirectory id=0x930f935df184b127 code=10
+// @shape   method map @0 params=PageDirectory_MapParams results=PageDirectory_MapResults
+// @shape   method unmap @1 params=PageDirectory_UnmapParams results=PageDirectory_UnmapResults
+// @shape interface PageTable id=0xb76740fa171b78d5 code=11
+// @shape   method map @0 params=PageTable_MapParams results=PageTable_MapResults
+// @shape   method unmap @1 params=PageTable_UnmapParams results=PageTable_UnmapResults
+// @shape interface Frame id=0x9a12647eeac2758e code=12
+// @shape   method map @0 params=Frame_MapParams results=Frame_MapResults
+// @shape   method unmap @1 params=Frame_UnmapParams results=Frame_UnmapResults
+// @shape   method getAddress @2 params=Frame_GetAddressParams results=Frame_GetAddressResults
+// @shape interface SchedControl id=0xc0c03bba2fa81b60 code=13
+// @shape   method configure @0 params=SchedControl_ConfigureParams results=SchedControl_ConfigureResults
+// @shape interface SchedContext id=0xfddf5a55fb8237ad code=14
+// @shape   method bind @0 params=SchedContext_BindParams results=SchedContext_BindResults
+// @shape   method unbind @1 params=SchedContext_UnbindParams results=SchedContext_UnbindResults
+// @shape   method unbindObject @2 params=SchedContext_UnbindObjectParams results=SchedContext_UnbindObjectResults
+// @shape   method consumed @3 params=SchedContext_ConsumedParams results=SchedContext_ConsumedResults
+// @shape   method yieldTo @4 params=SchedContext_YieldToParams results=SchedContext_YieldToResults
+
 #endif  // TESSERA_ABI_KERNEL_CAPNP_H_

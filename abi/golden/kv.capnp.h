@@ -492,4 +492,31 @@ class Store::Server {
 
 }  // namespace tessera::kv
 
+// ABI shape: what the wire depends on, compared with abi/golden/ by abi/check_compat.py
+// (docs/abi.md, "Compatibility"). One line per declaration and member.
+// @shape file abi/kv.capnp
+// @shape struct Store_PutParams id=0x9eb07087342a457a data=0 pointers=2
+// @shape   field key @0 Text at=ptr:0
+// @shape   field value @1 Data at=ptr:1
+// @shape struct Store_PutResults id=0xbaa69bac6e7118d8 data=1 pointers=0
+// @shape   field replaced @0 Bool at=data:0/1
+// @shape struct Store_GetParams id=0xd4837003a7cebd47 data=0 pointers=1
+// @shape   field key @0 Text at=ptr:0
+// @shape struct Store_GetResults id=0xb2a68c5be9ff7b15 data=1 pointers=1
+// @shape   field found @0 Bool at=data:0/1
+// @shape   field value @1 Data at=ptr:0
+// @shape struct Store_DeleteParams id=0x84213c66c437a1ed data=0 pointers=1
+// @shape   field key @0 Text at=ptr:0
+// @shape struct Store_DeleteResults id=0xe54dcd3cccb7938f data=1 pointers=0
+// @shape   field existed @0 Bool at=data:0/1
+// @shape struct Store_WatchParams id=0xa9b9feb1358c8249 data=0 pointers=2
+// @shape   field key @0 Text at=ptr:0
+// @shape   field notify @1 interface:Notification at=ptr:1
+// @shape struct Store_WatchResults id=0xe1ca620e9da407e1 data=0 pointers=0
+// @shape interface Store id=0x99db401a0856390e code=139868430
+// @shape   method put @0 params=Store_PutParams results=Store_PutResults
+// @shape   method get @1 params=Store_GetParams results=Store_GetResults
+// @shape   method delete @2 params=Store_DeleteParams results=Store_DeleteResults
+// @shape   method watch @3 params=Store_WatchParams results=Store_WatchResults
+
 #endif  // TESSERA_ABI_KV_CAPNP_H_
