@@ -195,6 +195,38 @@ TEST_CASE("capnp decode prints a message the freestanding builder wrote", "[abi]
                   "style = (solid = green), position = (x = 0, y = 0))\n");
 }
 
+TEST_CASE("scripts/capnp-decode decodes a message carrying capabilities", "[abi][tools]") {
+  using namespace tessera::abitest;  // NOLINT: test file
+  tessera::capnp::Word buffer[64];
+  uint64_t caps[3] = {};
+  tessera::capnp::MessageBuilder builder(buffer, 64, caps, 3);
+  auto root = builder.init_root_as<Everything>();
+  root.set_name("watched");
+  root.set_service(tessera::capnp::CapRef{0x55});
+  root.init_nested().set_any_cap(tessera::capnp::CapRef{0x66});
+  const uint32_t words = builder.finish().value();
+  const std::string message = temp_dir() + "/everything.bin";
+  std::ofstream(message, std::ios::binary).write(reinterpret_cast<const char*>(buffer), words * 8);
+
+  // Stock capnp decode cannot read capability pointers.
+  std::string output;
+  CHECK(run(std::string(CAPNP_PROGRAM) + " decode --flat " + ABI_SOURCE_DIR + "/test/features.capnp Everything < " +
+                message, &output) != 0);
+  output.clear();
+  const int status = run(std::string(PYTHON_PROGRAM) + " " + SOURCE_ROOT + "/scripts/capnp-decode --short " +
+                             ABI_SOURCE_DIR + "/test/features.capnp Everything " + message, &output);
+  INFO(output);
+  CHECK(status == 0);
+  CHECK(output.find("name = \"watched\"") != std::string::npos);
+  CHECK(output.find("capability: root.ptr[18] (word ") != std::string::npos);
+  CHECK(output.find(") -> cap table index 0\n") != std::string::npos);
+  CHECK(output.find("capability: root.ptr[16].ptr[19] (word ") != std::string::npos);
+  CHECK(output.find(") -> cap table index 1\n") != std::string::npos);
+  output.clear();
+  CHECK(run(std::string(PYTHON_PROGRAM) + " " + SOURCE_ROOT + "/scripts/capnp-decode --help", &output) == 0);
+  CHECK(output.find("Usage: scripts/capnp-decode") != std::string::npos);
+}
+
 TEST_CASE("the plugin rejects unsupported schemas, naming the line from the repository root", "[abi][plugin]") {
   struct Case {
     const char* file;
