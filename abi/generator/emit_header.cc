@@ -13,6 +13,24 @@ std::string guard_for(const std::string& basename) {
   return guard + "_H_";
 }
 
+// `constexpr const char* error_name(Error)` for `enum Error` (object_type_name for ObjectType, ...):
+// the C++ enumerator's name, the one table of names kernel and user code print.
+void emit_enum_name(const Model& model, uint64_t id, std::ostream& out) {
+  const std::string type = model.flat_name(id);
+  std::string function;
+  for (char c : snake_case(type)) {
+    if (c != '_' || function.empty() || function.back() != '_') function += c;  // Outer_Inner
+  }
+  function += "_name";
+  out << "// The enumerator's name, or \"(unknown " << type << ")\" for a value outside the enum.\n";
+  out << "constexpr const char* " << function << "(" << type << " value) {\n  switch (value) {\n";
+  for (auto e : model.get(id).asEnum().getEnumerants()) {
+    const std::string name = pascal_case(e.getProto().getName().cStr());
+    out << "    case " << type << "::" << name << ": return \"" << name << "\";\n";
+  }
+  out << "  }\n  return \"(unknown " << type << ")\";\n}\n\n";
+}
+
 void emit_enums(const Model& model, uint64_t file, std::ostream& out) {
   for (uint64_t id : model.enums_in(file)) {
     const auto schema = model.get(id).asEnum();
@@ -21,7 +39,8 @@ void emit_enums(const Model& model, uint64_t file, std::ostream& out) {
       out << "  " << pascal_case(e.getProto().getName().cStr()) << " = " << e.getOrdinal() << ",\n";
     }
     out << "};\n";
-    out << "constexpr uint16_t k" << model.flat_name(id) << "Count = " << schema.getEnumerants().size() << ";\n\n";
+    out << "constexpr uint16_t k" << model.flat_name(id) << "Count = " << schema.getEnumerants().size() << ";\n";
+    emit_enum_name(model, id, out);
   }
 }
 

@@ -30,6 +30,32 @@ enum class Error : uint16_t {
   Busy = 19,
 };
 constexpr uint16_t kErrorCount = 20;
+// The enumerator's name, or "(unknown Error)" for a value outside the enum.
+constexpr const char* error_name(Error value) {
+  switch (value) {
+    case Error::Ok: return "Ok";
+    case Error::InvalidArgument: return "InvalidArgument";
+    case Error::InvalidCapability: return "InvalidCapability";
+    case Error::IllegalOperation: return "IllegalOperation";
+    case Error::RangeError: return "RangeError";
+    case Error::AlignmentError: return "AlignmentError";
+    case Error::FailedLookup: return "FailedLookup";
+    case Error::TruncatedMessage: return "TruncatedMessage";
+    case Error::DeleteFirst: return "DeleteFirst";
+    case Error::RevokeFirst: return "RevokeFirst";
+    case Error::NotEnoughMemory: return "NotEnoughMemory";
+    case Error::InsufficientRights: return "InsufficientRights";
+    case Error::WrongObjectType: return "WrongObjectType";
+    case Error::EmptySlot: return "EmptySlot";
+    case Error::MalformedMessage: return "MalformedMessage";
+    case Error::ObjectDeleted: return "ObjectDeleted";
+    case Error::WouldBlock: return "WouldBlock";
+    case Error::TimedOut: return "TimedOut";
+    case Error::NotSupported: return "NotSupported";
+    case Error::Busy: return "Busy";
+  }
+  return "(unknown Error)";
+}
 
 }  // namespace tessera
 

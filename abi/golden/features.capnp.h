@@ -13,6 +13,15 @@ enum class Color : uint16_t {
   Blue = 2,
 };
 constexpr uint16_t kColorCount = 3;
+// The enumerator's name, or "(unknown Color)" for a value outside the enum.
+constexpr const char* color_name(Color value) {
+  switch (value) {
+    case Color::Red: return "Red";
+    case Color::Green: return "Green";
+    case Color::Blue: return "Blue";
+  }
+  return "(unknown Color)";
+}
 
 }  // namespace tessera::abitest
 

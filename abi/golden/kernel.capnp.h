@@ -24,6 +24,26 @@ enum class ObjectType : uint16_t {
   Frame1g = 13,
 };
 constexpr uint16_t kObjectTypeCount = 14;
+// The enumerator's name, or "(unknown ObjectType)" for a value outside the enum.
+constexpr const char* object_type_name(ObjectType value) {
+  switch (value) {
+    case ObjectType::Untyped: return "Untyped";
+    case ObjectType::Tcb: return "Tcb";
+    case ObjectType::Endpoint: return "Endpoint";
+    case ObjectType::Notification: return "Notification";
+    case ObjectType::Cnode: return "Cnode";
+    case ObjectType::SchedContext: return "SchedContext";
+    case ObjectType::Reply: return "Reply";
+    case ObjectType::Pml4: return "Pml4";
+    case ObjectType::Pdpt: return "Pdpt";
+    case ObjectType::PageDirectory: return "PageDirectory";
+    case ObjectType::PageTable: return "PageTable";
+    case ObjectType::Frame4k: return "Frame4k";
+    case ObjectType::Frame2m: return "Frame2m";
+    case ObjectType::Frame1g: return "Frame1g";
+  }
+  return "(unknown ObjectType)";
+}
 
 }  // namespace tessera::abi
 

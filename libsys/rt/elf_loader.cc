@@ -1,21 +1,18 @@
 // Loading a program's ELF image into a new address space (tessera/sys/process.h). The image is
-// parsed by the kernel's own ELF parser (microkernel/lib/elf, pure logic compiled into libsys
-// too), which treats it as hostile input; this file adds the page-level rules and the copying.
+// parsed by the system's one ELF parser (shared/elf.cc, the pure logic the kernel loads the root
+// task with), which treats it as hostile input; this file adds the page-level rules and the copying.
 //
 // The loader cannot write a child's frame through the child's mapping, so each page with file
 // bytes is written through a temporary copy of its frame cap mapped at a scratch address in the
 // parent's own space; deleting the copy unmaps it again.
+#include <tessera/elf.h>
 #include <tessera/string.h>
-#include <tessera/sys/kernel_transport.h>
+#include <tessera/sys/ipc.h>
 #include <tessera/sys/process.h>
 #include <tessera/sys/thread.h>
 
-#include "lib/elf.h"
-
 namespace tessera::sys {
 namespace {
-namespace elf = kernel::elf;
-
 struct Permissions {
   uint8_t rights;
   uint8_t attributes;
@@ -94,7 +91,7 @@ Result<CPtr> Process::add_page(uint64_t vaddr, uint8_t rights, uint8_t attribute
 Result<uint8_t*> Process::map_scratch(CPtr frame, const ProcessOptions& options, CreatedTables* scratch_tables,
                                       CPtr* temporary) {
   *temporary = TRY(memory_->slots().alloc());
-  abi::CNode::Client<KernelTransport> parent(memory_->kernel(), options.parent_cnode);
+  abi::CNode::Client<CallTransport> parent(memory_->kernel(), options.parent_cnode);
   if (Result<void> r = parent.copy(*temporary, kSlotDepth, capnp::CapRef{options.parent_cnode}, frame, kSlotDepth,
                                    abi::kRightRead | abi::kRightWrite);
       !r.ok()) {

@@ -2,25 +2,9 @@
 
 namespace tessera::sys {
 namespace {
-// Loads message registers from the IPC buffer, makes the call, stores them back.
+// Every wrapper goes through ipc_syscall with this thread's IPC buffer.
 Error ipc(Syscall number, uint64_t cap, uint64_t info_word, Received* out) {
-  IpcBuffer* b = ipc_buffer();
-  SyscallRegisters regs{};
-  regs.cap = cap;
-  regs.info = info_word;
-  if (b != nullptr) {
-    for (uint32_t i = 0; i < kMessageRegisters; ++i) regs.mr[i] = b->msg[i];
-  }
-  const Error e = raw_syscall(number, regs);
-  if (e != Error::Ok) return e;
-  if (out != nullptr) {
-    out->info = MessageInfo::decode(regs.info);
-    out->badge = regs.cap;
-    if (b != nullptr) {
-      for (uint32_t i = 0; i < kMessageRegisters && i < out->info.length_words; ++i) b->msg[i] = regs.mr[i];
-    }
-  }
-  return Error::Ok;
+  return ipc_syscall(ipc_buffer(), number, cap, info_word, out);
 }
 }  // namespace
 

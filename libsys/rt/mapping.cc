@@ -7,13 +7,13 @@ using abi::ObjectType;
 // Paging levels that map a table, from the lowest: a page table, a page directory, a PDPT.
 constexpr ObjectType kTableTypes[] = {ObjectType::PageTable, ObjectType::PageDirectory, ObjectType::Pdpt};
 
-Result<void> map_table(KernelTransport& kernel, ObjectType type, CPtr table, CPtr vspace, uint64_t vaddr) {
+Result<void> map_table(CallTransport& kernel, ObjectType type, CPtr table, CPtr vspace, uint64_t vaddr) {
   const capnp::CapRef space{vspace};
   switch (type) {
-    case ObjectType::PageTable: return abi::PageTable::Client<KernelTransport>(kernel, table).map(space, vaddr, 0);
+    case ObjectType::PageTable: return abi::PageTable::Client<CallTransport>(kernel, table).map(space, vaddr, 0);
     case ObjectType::PageDirectory:
-      return abi::PageDirectory::Client<KernelTransport>(kernel, table).map(space, vaddr, 0);
-    case ObjectType::Pdpt: return abi::Pdpt::Client<KernelTransport>(kernel, table).map(space, vaddr, 0);
+      return abi::PageDirectory::Client<CallTransport>(kernel, table).map(space, vaddr, 0);
+    case ObjectType::Pdpt: return abi::Pdpt::Client<CallTransport>(kernel, table).map(space, vaddr, 0);
     default: return Error::InvalidArgument;
   }
 }
@@ -35,7 +35,7 @@ Result<void> install_table(UntypedAllocator& memory, const MapRequest& request, 
 }  // namespace
 
 Result<void> map_frame(UntypedAllocator& memory, const MapRequest& request, CreatedTables* created) {
-  abi::Frame::Client<KernelTransport> frame(memory.kernel(), request.frame);
+  abi::Frame::Client<CallTransport> frame(memory.kernel(), request.frame);
   const capnp::CapRef space{request.vspace};
   Result<void> r = frame.map(space, request.vaddr, request.rights, request.attributes);
   if (r.ok() || r.error() != Error::FailedLookup) return r;

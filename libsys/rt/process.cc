@@ -3,15 +3,14 @@
 #include <tessera/string.h>
 #include <tessera/sys/debug.h>
 #include <tessera/sys/ipc.h>
-#include <tessera/sys/kernel_transport.h>
 #include <tessera/sys/process.h>
 #include <tessera/sys/thread.h>
 
 namespace tessera::sys {
 namespace {
 using abi::ObjectType;
-using CNodeClient = abi::CNode::Client<KernelTransport>;
-using TcbClient = abi::Tcb::Client<KernelTransport>;
+using CNodeClient = abi::CNode::Client<CallTransport>;
+using TcbClient = abi::Tcb::Client<CallTransport>;
 
 constexpr uint64_t kUserRflags = 0x202;  // IF and the always-one bit
 // What a child may do with its fault endpoint: send (exit_process) and fault (Write + GrantReply).
@@ -334,7 +333,7 @@ Result<void> Process::make_thread(const ProcessOptions& options) {
     return tcb.set_priority(authority, options.priority);
   }
   sched_context_ = TRY(memory_->allocate(ObjectType::SchedContext, 8));
-  abi::SchedControl::Client<KernelTransport> control(memory_->kernel(), options.sched_control);
+  abi::SchedControl::Client<CallTransport> control(memory_->kernel(), options.sched_control);
   TRY(control.configure(capnp::CapRef{sched_context_}, options.budget_us, options.period_us, 0, 0));
   return tcb.set_sched_params(authority, options.mcp, options.priority, capnp::CapRef{sched_context_});
 }

@@ -4,7 +4,6 @@
 #include <tessera/abi/kernel.capnp.h>
 #include <tessera/sys/heap.h>
 #include <tessera/sys/ipc.h>
-#include <tessera/sys/kernel_transport.h>
 #include <tessera/sys/process.h>
 #include <tessera/sys/thread_runtime.h>
 
@@ -16,7 +15,7 @@ constinit ThreadRuntime root_runtime{};
 Result<void> init_root_runtime(const BootInfo& info) {
   // The allocators only live while the runtime is made: the heap never grows and the caps made
   // here live as long as the process. Their slots are the reserved tail of BootInfo.empty.
-  KernelTransport kernel(ipc_buffer());
+  CallTransport kernel(ipc_buffer());
   SlotAllocator slots(root_runtime_slots(info));
   UntypedAllocator memory(info, kernel, slots);
   CreatedTables tables;

@@ -1,34 +1,126 @@
-// The endpoint server transport (tessera/sys/server.h).
+// The endpoint server transport and the request context (tessera/sys/server.h).
+#include <tessera/abi/kernel.capnp.h>
 #include <tessera/meta.h>
+#include <tessera/sys/debug.h>
 #include <tessera/sys/server.h>
+#include <tessera/sys/thread.h>
 
 namespace tessera::sys {
+namespace {
+ThreadLocalBlock* this_thread_block() {
+  ThreadLocalBlock* block;
+  asm volatile("movq %%fs:8, %0" : "=r"(block) : : "memory");
+  return block;
+}
+
+Result<void> cnode_move(CPtr cnode, CPtr dest, CPtr src) {
+  CallTransport kernel(ipc_buffer());
+  abi::CNode::Client<CallTransport> client(kernel, cnode);
+  return client.move(dest, kSlotDepth, {cnode}, src, kSlotDepth);
+}
+
+void cnode_delete(CPtr cnode, CPtr slot) {
+  CallTransport kernel(ipc_buffer());
+  (void)abi::CNode::Client<CallTransport>(kernel, cnode).delete_(slot, kSlotDepth);
+}
+}  // namespace
+
+RequestContext& current_request() {
+  static RequestContext none;  // outside a method: no badge, no capability
+  auto* context = static_cast<RequestContext*>(this_thread_block()->current_request);
+  return context != nullptr ? *context : none;
+}
+
+namespace detail {
+CurrentRequest::CurrentRequest(RequestContext& context)
+    : previous_(static_cast<RequestContext*>(this_thread_block()->current_request)) {
+  this_thread_block()->current_request = &context;
+}
+CurrentRequest::~CurrentRequest() { this_thread_block()->current_request = previous_; }
+}  // namespace detail
+
+Result<CPtr> RequestContext::keep_cap() {
+  if (cap_slot_ == 0) return Error::EmptySlot;
+  if (slots_ == nullptr) return Error::NotEnoughMemory;
+  const CPtr kept = TRY(slots_->alloc());
+  if (Result<void> moved = cnode_move(cnode_, kept, cap_slot_); !moved.ok()) {
+    (void)slots_->free(kept);
+    return moved.error();
+  }
+  cap_slot_ = 0;
+  return kept;
+}
+
+EndpointServerTransport::EndpointServerTransport(CPtr endpoint, const ServeOptions& options)
+    : endpoint_(endpoint), options_(options) {
+  if (options_.slots != nullptr) {
+    if (auto slot = options_.slots->alloc(); slot.ok()) receive_slot_ = *slot;
+  }
+  context_.slots_ = options_.slots;
+  context_.cnode_ = options_.cnode;
+}
+
+EndpointServerTransport::~EndpointServerTransport() {
+  drop_unkept_cap();
+  if (receive_slot_ != 0) (void)options_.slots->free(receive_slot_);
+}
+
+// The kernel reads the receive fields of the IPC buffer at every receive, and any IPC or kernel
+// call the server makes in between may have changed them: set them again each time.
+void EndpointServerTransport::arm_receive_slot() {
+  IpcBuffer* buffer = ipc_buffer();
+  buffer->receive_cnode = receive_slot_ != 0 ? options_.cnode : 0;
+  buffer->receive_index = receive_slot_;
+  buffer->receive_depth = receive_slot_ != 0 ? kSlotDepth : 0;
+}
+
+void EndpointServerTransport::drop_unkept_cap() {
+  if (context_.cap_slot_ != 0) cnode_delete(options_.cnode, context_.cap_slot_);
+  context_.cap_slot_ = 0;
+}
+
+void EndpointServerTransport::note_refused(uint64_t label) {
+  if (logged_refusal_) return;
+  logged_refusal_ = true;
+  print("%s: refused request label 0x%lx from badge %lu with IllegalOperation (a method this server does not "
+        "have, from a stale client?); logged once\n",
+        options_.name, label, context_.badge_);
+}
 
 Error EndpointServerTransport::finish_receive(Error e, const Received& r, capnp::Request* request) {
   if (e != Error::Ok) return e;
   const IpcBuffer* buffer = ipc_buffer();
   const uint32_t length = min(r.info.length_words, kMessageWords);
   for (uint32_t i = 0; i < length; ++i) words_[i] = capnp::Word{buffer->msg[i]};
-  badge_ = r.badge;
+  context_.badge_ = r.badge;
+  // A capability (not an unwrapped badge) arrived: it is in the receive slot until kept or dropped.
+  const uint32_t transferred = r.info.extra_caps;
+  bool moved = false;
+  for (uint32_t i = 0; i < transferred && i < kMaxTransferCaps; ++i) {
+    if ((r.info.caps_unwrapped & (1u << i)) == 0) moved = true;
+  }
+  context_.cap_slot_ = moved && receive_slot_ != 0 ? receive_slot_ : 0;
   ++requests_;
   *request = capnp::Request{r.info.label, words_, length, r.info.extra_caps};
   return Error::Ok;
 }
 
 Error EndpointServerTransport::receive(capnp::Request* request) {
-  IpcBuffer* buffer = ipc_buffer();
-  buffer->receive_cnode = buffer->receive_index = buffer->receive_depth = 0;  // no caps accepted
+  if (options_.slots != nullptr && receive_slot_ == 0) return Error::NotEnoughMemory;
+  arm_receive_slot();
   Received r{};
   const Error e = recv(endpoint_, &r);
   return finish_receive(e, r, request);
 }
 
 Error EndpointServerTransport::reply_receive(const capnp::Reply& reply, capnp::Request* request) {
+  drop_unkept_cap();  // a capability the method did not keep must not block the next request
   const MessageInfo info{static_cast<uint64_t>(reply.error), reply.error == Error::Ok ? reply.length_words : 0,
                          reply.error == Error::Ok ? reply.cap_count : 0, 0};
   IpcBuffer* buffer = ipc_buffer();
   for (uint32_t i = 0; i < info.length_words && i < kMessageWords; ++i) buffer->msg[i] = reply_words_[i];
   for (uint32_t i = 0; i < info.extra_caps && i < kMaxTransferCaps; ++i) buffer->caps_or_badges[i] = reply_caps_[i];
+  arm_receive_slot();
   Received r{};
   const Error e = reply_recv(endpoint_, info, &r);
   return finish_receive(e, r, request);

@@ -1,13 +1,12 @@
 #include <tessera/abi/kernel.capnp.h>
 #include <tessera/sys/debug.h>
 #include <tessera/sys/ipc.h>
-#include <tessera/sys/kernel_transport.h>
 #include <tessera/sys/thread.h>
 
 namespace tessera::sys {
 namespace {
 using abi::ObjectType;
-using TcbClient = abi::Tcb::Client<KernelTransport>;
+using TcbClient = abi::Tcb::Client<CallTransport>;
 
 constexpr uint64_t kUserAddressLimit = 0x00007FFFFFFFF000ull;  // the kernel's is_user_address bound
 constexpr uint64_t kUserRflags = 0x202;                          // IF and the always-one bit
@@ -122,7 +121,7 @@ Result<void> Thread::destroy() {
 Result<void> init_root_thread(IpcBuffer* buffer, CPtr own_tcb) {
   root_thread_block.ipc_buffer = buffer;
   root_thread_block.self = &root_thread_block;
-  KernelTransport kernel(buffer);
+  CallTransport kernel(buffer);
   return TcbClient(kernel, own_tcb).set_tls_base(reinterpret_cast<uint64_t>(&root_thread_block));
 }
 

@@ -25,12 +25,12 @@ uint8_t object_size_bits(ObjectType type, uint8_t size_bits) {
   return 0;
 }
 
-Result<UntypedDescriptor> describe_untyped(KernelTransport& kernel, CPtr untyped) {
-  const auto d = TRY(abi::Untyped::Client<KernelTransport>(kernel, untyped).describe());
+Result<UntypedDescriptor> describe_untyped(CallTransport& kernel, CPtr untyped) {
+  const auto d = TRY(abi::Untyped::Client<CallTransport>(kernel, untyped).describe());
   return UntypedDescriptor{d.paddr(), d.size_bits(), static_cast<uint8_t>(d.is_device() ? 1 : 0), {}};
 }
 
-UntypedAllocator::UntypedAllocator(const BootInfo& info, KernelTransport& kernel, SlotAllocator& slots,
+UntypedAllocator::UntypedAllocator(const BootInfo& info, CallTransport& kernel, SlotAllocator& slots,
                                    CPtr root_cnode)
     : info_(info), kernel_(kernel), slots_(slots), root_cnode_(root_cnode) {}
 
@@ -45,7 +45,7 @@ Result<CPtr> UntypedAllocator::allocate(ObjectType type, uint8_t size_bits) {
   for (uint64_t i = 0; i < untyped_count; ++i) {
     const UntypedDescriptor& d = info_.untyped_list[i];
     if (d.is_device != 0 || d.size_bits < bits) continue;
-    abi::Untyped::Client<KernelTransport> untyped(kernel_, info_.untyped.start + i);
+    abi::Untyped::Client<CallTransport> untyped(kernel_, info_.untyped.start + i);
     const Result<void> r = untyped.retype(type, size_bits, capnp::CapRef{root_cnode_}, 0, 0, slot, 1);
     if (r.ok()) return slot;
     if (r.error() != Error::NotEnoughMemory) {
@@ -58,7 +58,7 @@ Result<CPtr> UntypedAllocator::allocate(ObjectType type, uint8_t size_bits) {
 }
 
 Result<void> UntypedAllocator::free(CPtr slot) {
-  abi::CNode::Client<KernelTransport> cnode(kernel_, root_cnode_);
+  abi::CNode::Client<CallTransport> cnode(kernel_, root_cnode_);
   TRY(cnode.delete_(slot, kSlotDepth));
   return slots_.free(slot);
 }

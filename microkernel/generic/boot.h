@@ -3,11 +3,11 @@
 
 #include <stdint.h>
 
+#include <tessera/cmdline.h>
 #include <tessera/result.h>
 
 #include "arch/x86_64/acpi.h"
 #include "arch/x86_64/cpu.h"
-#include "lib/cmdline.h"
 #include "lib/frame_allocator.h"
 #include "lib/multiboot2.h"
 #include "lib/phys_regions.h"

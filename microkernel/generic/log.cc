@@ -1,8 +1,9 @@
 #include "generic/log.h"
 
+#include <tessera/format.h>
+
 #include "arch/x86_64/serial.h"
 #include "generic/spinlock.h"
-#include "lib/format.h"
 
 namespace tessera::kernel::log {
 namespace {

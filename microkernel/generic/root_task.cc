@@ -1,6 +1,7 @@
 #include "generic/root_task.h"
 
 #include <tessera/bootinfo.h>
+#include <tessera/elf.h>
 #include <tessera/string.h>
 
 #include "cap/cnode_ops.h"
@@ -8,7 +9,6 @@
 #include "generic/kernel_layout.h"
 #include "generic/log.h"
 #include "generic/scheduler.h"
-#include "lib/elf.h"
 #include "lib/page_table.h"
 #include "lib/untyped_split.h"
 #include "object/address_space.h"

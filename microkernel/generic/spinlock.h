@@ -2,6 +2,8 @@
 // revisiting every caller. IrqSpinlock also disables interrupts on the local CPU while held.
 #pragma once
 
+#include <tessera/lock_guard.h>  // LockGuard, used with both
+
 #include "arch/x86_64/cpu.h"
 
 namespace tessera::kernel {
@@ -38,18 +40,6 @@ class IrqSpinlock {
  private:
   Spinlock lock_;
   bool interrupts_were_enabled_ = false;
-};
-
-template <typename Lock>
-class LockGuard {
- public:
-  explicit LockGuard(Lock& lock) : lock_(lock) { lock_.lock(); }
-  ~LockGuard() { lock_.unlock(); }
-  LockGuard(const LockGuard&) = delete;
-  LockGuard& operator=(const LockGuard&) = delete;
-
- private:
-  Lock& lock_;
 };
 
 }  // namespace tessera::kernel

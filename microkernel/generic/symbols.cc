@@ -1,7 +1,8 @@
 #include "generic/symbols.h"
 
+#include <tessera/format.h>
+
 #include "generic/kernel_layout.h"
-#include "lib/format.h"
 
 namespace tessera::kernel::symbols {
 namespace {

@@ -7,8 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <tessera/result.h>
-
-#include "lib/string_view.h"
+#include <tessera/string_view.h>
 
 namespace tessera::kernel::mb2 {
 

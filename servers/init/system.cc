@@ -8,7 +8,6 @@
 #include <tessera/sys/debug.h>
 #include <tessera/sys/heap.h>
 #include <tessera/sys/ipc.h>
-#include <tessera/sys/kernel_transport.h>
 
 // Written by servers/init/embed_files.py (the generated embedded_files.S).
 extern "C" const init::EmbeddedFile tessera_embedded_files[];
@@ -224,7 +223,7 @@ int run_system(const tessera::BootInfo& info) {
   }
   // The root task's free slots (the runtime keeps the tail of BootInfo.empty) and its untypeds.
   static sys::SlotAllocator slots(sys::root_free_slots(info));
-  static sys::KernelTransport kernel(sys::ipc_buffer());
+  static sys::CallTransport kernel(sys::ipc_buffer());
   static sys::UntypedAllocator memory(info, kernel, slots);
   static System system;
   if (Result<void> r = system.start(memory, description); !r.ok()) {

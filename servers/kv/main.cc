@@ -10,7 +10,6 @@
 #include <tessera/abi/kv.capnp.h>
 #include <tessera/sys/debug.h>
 #include <tessera/sys/ipc.h>
-#include <tessera/sys/kernel_transport.h>
 #include <tessera/sys/process.h>
 
 #include "table.h"
@@ -20,11 +19,11 @@ namespace sys = tessera::sys;
 using tessera::Error;
 using tessera::Result;
 using tessera::kv::Store;
-using CNodeClient = tessera::abi::CNode::Client<sys::KernelTransport>;
+using CNodeClient = tessera::abi::CNode::Client<sys::CallTransport>;
 
 // Kernel invocations from the server's (only) thread.
-sys::KernelTransport& kernel() {
-  static sys::KernelTransport transport(sys::ipc_buffer());
+sys::CallTransport& kernel() {
+  static sys::CallTransport transport(sys::ipc_buffer());
   return transport;
 }
 

@@ -7,14 +7,13 @@
 #include <tessera/string.h>
 #include <tessera/sys/debug.h>
 #include <tessera/sys/ipc.h>
-#include <tessera/sys/kernel_transport.h>
 #include <tessera/sys/process.h>
 
 namespace {
 namespace sys = tessera::sys;
 using tessera::capnp::Data;
 using tessera::capnp::Text;
-using Client = tessera::kv::Store::Client<sys::KernelTransport>;
+using Client = tessera::kv::Store::Client<sys::CallTransport>;
 
 int failures = 0;
 constexpr uint64_t kWatchBadge = 0x1;
@@ -40,8 +39,8 @@ Data bytes(const char* text) { return Data{reinterpret_cast<const uint8_t*>(text
 // A copy of the granted notification carrying badge `badge` in a free slot of this process's CNode:
 // a signal ORs the signaller's badge into the word, so only a badged cap makes a visible bit.
 tessera::Result<sys::CPtr> badged_copy(const sys::StartupBlock& block, sys::CPtr notification, uint64_t badge) {
-  sys::KernelTransport kernel(sys::ipc_buffer());
-  tessera::abi::CNode::Client<sys::KernelTransport> cnode(kernel, sys::kProcessSlotCNode);
+  sys::CallTransport kernel(sys::ipc_buffer());
+  tessera::abi::CNode::Client<sys::CallTransport> cnode(kernel, sys::kProcessSlotCNode);
   const sys::CPtr slot = block.empty.start;
   TRY(cnode.mint(slot, sys::kSlotDepth, {sys::kProcessSlotCNode}, notification, sys::kSlotDepth,
                  tessera::abi::kRightRead | tessera::abi::kRightWrite, badge));
@@ -84,7 +83,7 @@ int main(uint64_t argument) {
     sys::print("kvclient: cannot mint a badged notification (error %u)\n", static_cast<unsigned>(badged.error()));
     sys::exit_process(1);
   }
-  sys::KernelTransport transport(sys::ipc_buffer());
+  sys::CallTransport transport(sys::ipc_buffer());
   Client kv(transport, *endpoint);
   exercise(kv, *badged);
   sys::print("kvclient: done, %d failed\n", failures);

@@ -11,7 +11,7 @@
 #include <tessera/bootinfo.h>
 #include <tessera/ipc_buffer.h>
 #include <tessera/sys/cspace.h>
-#include <tessera/sys/kernel_transport.h>
+#include <tessera/sys/ipc.h>
 #include <tessera/sys/mapping.h>
 #include <tessera/sys/syscall.h>
 #include <tessera/sys/testing.h>
@@ -24,11 +24,11 @@ using tessera::Error;
 using tessera::abi::ObjectType;
 using tessera::capnp::CapRef;
 using tessera::sys::CPtr;
-using tessera::sys::KernelTransport;
+using tessera::sys::CallTransport;
 using tessera::sys::kSlotDepth;
 using Context = tessera::sys::testing::Context;
 template <typename Object>
-using Client = typename Object::template Client<KernelTransport>;
+using Client = typename Object::template Client<CallTransport>;
 
 constexpr uint8_t kRead = tessera::abi::kRightRead;
 constexpr uint8_t kWrite = tessera::abi::kRightWrite;
@@ -40,16 +40,6 @@ constexpr CapRef kRootVSpaceRef{tessera::kSlotRootVSpace};
 constexpr CapRef kRootTcbRef{tessera::kSlotRootTcb};
 
 inline const BootInfo& boot_info() { return *reinterpret_cast<const BootInfo*>(tessera::kRootBootInfoAddress); }
-
-inline const char* error_name(Error e) {
-  static const char* const names[] = {
-      "Ok", "InvalidArgument", "InvalidCapability", "IllegalOperation", "RangeError", "AlignmentError",
-      "FailedLookup", "TruncatedMessage", "DeleteFirst", "RevokeFirst", "NotEnoughMemory",
-      "InsufficientRights", "WrongObjectType", "EmptySlot", "MalformedMessage", "ObjectDeleted",
-      "WouldBlock", "TimedOut", "NotSupported", "Busy"};
-  const auto index = static_cast<uint16_t>(e);
-  return index < sizeof(names) / sizeof(names[0]) ? names[index] : "(unknown error)";
-}
 
 // Checks that `result` (any Result) failed with `expected` (or succeeded, for Error::Ok).
 template <typename R>
@@ -108,7 +98,7 @@ class Env {
 
   Context& t;
   const BootInfo& info;
-  KernelTransport kernel;
+  CallTransport kernel;
   tessera::sys::SlotAllocator slots;
   tessera::sys::UntypedAllocator memory;
   tessera::sys::CreatedTables tables;

@@ -45,7 +45,7 @@ using tessera::Syscall;
 using tessera::abi::ObjectType;
 using tessera::capnp::CapRef;
 using sys::CPtr;
-using sys::KernelTransport;
+using sys::CallTransport;
 using sys::MessageInfo;
 
 constexpr CPtr kPoolBase = 0xE00;
@@ -311,7 +311,7 @@ uint8_t random_object_bits(Rng& r, ObjectType type) {
   }
 }
 
-Error op_retype(KernelTransport& k, Rng& r, Record* rec) {
+Error op_retype(CallTransport& k, Rng& r, Record* rec) {
   auto type = static_cast<ObjectType>(r.below(15));  // 14 is no type at all
   if (r.chance(30)) type = r.chance(50) ? ObjectType::Tcb : (r.chance(50) ? ObjectType::Endpoint : ObjectType::Notification);
   const uint8_t bits = random_object_bits(r, type);
@@ -342,7 +342,7 @@ Error op_retype(KernelTransport& k, Rng& r, Record* rec) {
   return e;
 }
 
-Error op_cnode(KernelTransport& k, Rng& r, Record* rec, Op op) {
+Error op_cnode(CallTransport& k, Rng& r, Record* rec, Op op) {
   const Loc dest = pick_loc(r);
   const Loc src = pick_loc(r);
   Client<abi::CNode> node{k, dest.root};
@@ -407,7 +407,7 @@ uint64_t bad_rip(Rng& r) {
   }
 }
 
-Error op_tcb(KernelTransport& k, Rng& r, Record* rec, Op op) {
+Error op_tcb(CallTransport& k, Rng& r, Record* rec, Op op) {
   const CPtr target = typed(r, ObjectType::Tcb);
   Client<abi::Tcb> tcb{k, target};
   const CPtr cspace = r.chance(85) ? typed(r, ObjectType::Cnode) : garbage(r);
@@ -544,7 +544,7 @@ void touch(Rng& r, uint64_t vaddr, uint64_t bytes, uint8_t rights) {
   }
 }
 
-Error op_map_frame(KernelTransport& k, Rng& r, Record* rec) {
+Error op_map_frame(CallTransport& k, Rng& r, Record* rec) {
   const bool big = r.chance(20);
   const CPtr frame = typed(r, big ? ObjectType::Frame2m : ObjectType::Frame4k);
   bool own = false;
@@ -563,7 +563,7 @@ Error op_map_frame(KernelTransport& k, Rng& r, Record* rec) {
   return e;
 }
 
-Error op_map_table(KernelTransport& k, Rng& r, Record* rec) {
+Error op_map_table(CallTransport& k, Rng& r, Record* rec) {
   bool own = false;
   const CPtr vspace = pick_vspace(r, &own);
   const uint8_t attributes = static_cast<uint8_t>(r.chance(90) ? 0 : r.below(256));
@@ -588,7 +588,7 @@ Error op_map_table(KernelTransport& k, Rng& r, Record* rec) {
   return e;
 }
 
-Error op_unmap(KernelTransport& k, Rng& r, Record* rec) {
+Error op_unmap(CallTransport& k, Rng& r, Record* rec) {
   const uint64_t which = r.below(5);
   static constexpr ObjectType kTypes[] = {ObjectType::Frame4k, ObjectType::Frame2m, ObjectType::PageTable,
                                           ObjectType::PageDirectory, ObjectType::Pdpt};
@@ -603,7 +603,7 @@ Error op_unmap(KernelTransport& k, Rng& r, Record* rec) {
   }
 }
 
-Error op_irq(KernelTransport& k, Rng& r, Record* rec) {
+Error op_irq(CallTransport& k, Rng& r, Record* rec) {
   const uint64_t which = r.below(5);
   if (which == 0) {
     const CPtr dest = pool_slot(r);
@@ -634,7 +634,7 @@ Error op_irq(KernelTransport& k, Rng& r, Record* rec) {
   }
 }
 
-Error op_sched(KernelTransport& k, Rng& r, Record* rec) {
+Error op_sched(CallTransport& k, Rng& r, Record* rec) {
   const CPtr sc = typed(r, ObjectType::SchedContext);
   Client<abi::SchedContext> context{k, sc};
   const uint64_t which = r.below(7);
@@ -674,7 +674,7 @@ Error op_unknown_syscall(Rng& r, Record* rec) {
 
 // Operations on the helper threads' TCBs (through the fuzzer's own caps of them: they are not in
 // the pool, so nothing random can rewrite their registers or move them into our CSpace).
-Error op_helper(KernelTransport& k, Rng& r, Record* rec) {
+Error op_helper(CallTransport& k, Rng& r, Record* rec) {
   const uint32_t h = static_cast<uint32_t>(r.below(kHelpers));
   const HelperInfo& helper = S.helpers[h];
   Client<abi::Tcb> tcb{k, helper.thread->tcb()};
@@ -703,7 +703,7 @@ Error op_helper(KernelTransport& k, Rng& r, Record* rec) {
 
 [[noreturn]] void disposable_main(uint64_t argument, IpcBuffer* buffer);
 
-Error op_spawn(KernelTransport& k, Rng& r, Record* rec) {
+Error op_spawn(CallTransport& k, Rng& r, Record* rec) {
   const uint32_t w = static_cast<uint32_t>(r.below(kDisposableWindows));
   const CPtr target = typed(r, ObjectType::Tcb);
   set_args(rec, target, w, 0);
@@ -725,7 +725,7 @@ Error op_spawn(KernelTransport& k, Rng& r, Record* rec) {
 
 // Revokes the arena and empties the pool; the arena must then be whole. Returns false (and fails
 // the run) when it is not.
-bool reset_arena(KernelTransport& k) {
+bool reset_arena(CallTransport& k) {
   Client<abi::CNode> root{k, tessera::kSlotRootCNode};
   bool ok = count(root.revoke(S.arena, 64)) == Error::Ok;
   if (!ok) fail("revoking the arena failed", S.arena);
@@ -761,7 +761,7 @@ Op pick_op(Rng& r) {
   return Op::Yield;
 }
 
-void do_op(KernelTransport& k, uint64_t index) {
+void do_op(CallTransport& k, uint64_t index) {
   Rng r{S.options.seed ^ (index * 0xD1B54A32D192ED03ull)};
   (void)r.next();
   if (index != 0 && index % kResetEvery == 0) {
@@ -830,7 +830,7 @@ void do_op(KernelTransport& k, uint64_t index) {
 
 // The worker's loop; the watchdog restarts it here (fresh stack) when it is stuck.
 [[noreturn]] void worker_loop(uint64_t) {
-  KernelTransport k(sys::ipc_buffer());
+  CallTransport k(sys::ipc_buffer());
   for (;;) {
     const uint64_t index = __atomic_load_n(&S.next_op, __ATOMIC_ACQUIRE);
     if (index >= S.options.iterations || S.failed) break;
@@ -998,41 +998,17 @@ void rtc_periodic(Env& env, bool on) {
   (void)read(0x0C);
 }
 
-uint64_t parse_number(const char* text) {
-  uint64_t v = 0;
-  if (text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
-    for (const char* p = text + 2; *p != '\0'; ++p) {
-      const char c = *p;
-      int d = 99;
-      if (c >= '0' && c <= '9') d = c - '0';
-      if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-      if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-      if (d > 15) break;
-      v = v * 16 + static_cast<uint64_t>(d);
-    }
-    return v;
-  }
-  for (const char* p = text; *p >= '0' && *p <= '9'; ++p) v = v * 10 + static_cast<uint64_t>(*p - '0');
-  return v;
-}
-
 }  // namespace
 
 Options options_from_command_line(uint64_t seed, uint64_t iterations) {
   Options o;
   o.seed = seed;
   o.iterations = iterations;
-  const char* cmdline = captest::boot_info().cmdline;
-  char value[32];
-  if (tessera::sys::testing::command_line_value(cmdline, "fuzz_seed", value, sizeof(value)) && value[0] != '\0') {
-    o.seed = parse_number(value);
-  }
-  if (tessera::sys::testing::command_line_value(cmdline, "fuzz_iterations", value, sizeof(value)) && value[0] != '\0') {
-    o.iterations = parse_number(value);
-  }
-  if (tessera::sys::testing::command_line_value(cmdline, "fuzz_verbose", value, sizeof(value))) {
-    o.verbose = value[0] == '1';
-  }
+  const tessera::CommandLine cmdline{tessera::StringView(captest::boot_info().cmdline)};
+  if (auto seed_word = cmdline.get_u64("fuzz_seed"); seed_word.ok()) o.seed = *seed_word;
+  if (auto count = cmdline.get_u64("fuzz_iterations"); count.ok()) o.iterations = *count;
+  tessera::StringView verbose;
+  if (cmdline.get("fuzz_verbose", &verbose)) o.verbose = verbose == "1";
   return o;
 }
 
@@ -1132,7 +1108,7 @@ void run(tessera::sys::testing::Context& t, const Options& options) {
   // Tear down: the threads, then everything in the arena; the arena must be whole.
   for (sys::Thread* h : threads) (void)h->destroy();
   (void)worker->destroy();
-  KernelTransport& k = env.kernel;
+  CallTransport& k = env.kernel;
   const bool was_failed = S.failed;
   S.failed = false;
   if (!reset_arena(k) && !was_failed) {

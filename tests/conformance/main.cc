@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include <tessera/bootinfo.h>
-#include <tessera/string.h>
+#include <tessera/cmdline.h>
 #include <tessera/sys/debug.h>
 #include <tessera/sys/testing.h>
 
@@ -19,12 +19,13 @@ int main(uint64_t argument) {
     tessera::sys::print("conformance: not started with a BootInfo\n");
     return 3;
   }
-  char name[64];
-  if (!testing::command_line_value(info->cmdline, "test", name, sizeof(name)) || name[0] == '\0') {
+  const tessera::CommandLine cmdline{tessera::StringView(info->cmdline)};
+  tessera::StringView name;
+  if (!cmdline.get("test", &name) || name.empty()) {
     tessera::sys::print("conformance: no test= on the command line\n");
     return 3;
   }
-  if (strcmp(name, "list") == 0) {
+  if (name == "list") {
     testing::list_tests();
     return 0;
   }

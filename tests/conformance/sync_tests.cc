@@ -25,7 +25,7 @@ struct Counter {
 void count_under_lock(uint64_t argument) {
   auto* c = reinterpret_cast<Counter*>(argument);
   for (uint32_t i = 0; i < c->rounds; ++i) {
-    sys::LockGuard guard(*c->mutex);
+    tessera::LockGuard guard(*c->mutex);
     const uint64_t seen = c->value;
     if (i % 16 == 0) (void)sys::yield();  // hand the CPU over while holding the lock: contention
     c->value = seen + 1;
@@ -108,7 +108,7 @@ struct Mailbox {
 
 void take_items(uint64_t argument) {
   auto* m = reinterpret_cast<Mailbox*>(argument);
-  sys::LockGuard guard(*m->mutex);
+  tessera::LockGuard guard(*m->mutex);
   for (;;) {
     auto r = m->changed->wait(*m->mutex, [&] { return m->items > 0 || m->closed; });
     if (!r.ok()) {
@@ -138,14 +138,14 @@ TESSERA_USER_TEST(SYNC0003, pass, "a ConditionVariable wakes one waiter per noti
     let_run();
     for (uint32_t i = 0; i < 20; ++i) {
       {
-        sys::LockGuard guard(mutex);
+        tessera::LockGuard guard(mutex);
         ++box.items;
       }
       changed.notify_one();
       let_run(3);
     }
     {
-      sys::LockGuard guard(mutex);
+      tessera::LockGuard guard(mutex);
       t.check(box.consumed == 20, "%u of 20 items consumed one notify at a time", box.consumed);
       box.closed = true;
     }

@@ -3,7 +3,7 @@
 #include <stdint.h>
 
 #include <tessera/bootinfo.h>
-#include <tessera/string.h>
+#include <tessera/cmdline.h>
 #include <tessera/sys/debug.h>
 #include <tessera/sys/syscall.h>
 #include <tessera/sys/testing.h>
@@ -138,9 +138,9 @@ TESSERA_USER_TEST(ISOLATION0006, fault, "writing to the program's own text (W^X)
 namespace {
 bool negative_self_test() {
   const auto* info = reinterpret_cast<const tessera::BootInfo*>(tessera::kRootBootInfoAddress);
-  char value[16];
-  return tessera::sys::testing::command_line_value(info->cmdline, "selftest", value, sizeof(value)) &&
-         strcmp(value, "negative") == 0;
+  const tessera::CommandLine cmdline{tessera::StringView(info->cmdline)};
+  tessera::StringView value;
+  return cmdline.get("selftest", &value) && value == "negative";
 }
 }  // namespace
 

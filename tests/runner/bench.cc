@@ -3,7 +3,6 @@
 // Under QEMU `-icount shift=0` one rdtsc tick is one guest instruction.
 #include <stdint.h>
 
-#include <tessera/string.h>
 #include <tessera/sys/debug.h>
 #include <tessera/sys/syscall.h>
 
@@ -56,8 +55,8 @@ void measure(const char* name, Op op) {
 }
 }  // namespace
 
-void run_benchmarks(const char* which) {
-  if (strcmp(which, "syscall") == 0 || strcmp(which, "all") == 0) {
+void run_benchmarks(tessera::StringView which) {
+  if (which == "syscall" || which == "all") {
     measure("null_syscall", [] { tessera::sys::null_syscall(); });
     measure("yield", [] { tessera::sys::yield(); });
   }

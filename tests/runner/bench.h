@@ -1,6 +1,9 @@
 #pragma once
+
+#include <tessera/string_view.h>
+
 // Runs the named benchmark set ("syscall", "all") and prints BENCH lines.
-void run_benchmarks(const char* which);
+void run_benchmarks(tessera::StringView which);
 
 namespace tessera { struct BootInfo; }
 // Runs the IPC benchmarks (bench=ipc) and prints BENCH lines.

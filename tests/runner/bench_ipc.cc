@@ -11,7 +11,6 @@
 #include <tessera/sys/debug.h>
 #include <tessera/sys/heap.h>
 #include <tessera/sys/ipc.h>
-#include <tessera/sys/kernel_transport.h>
 #include <tessera/sys/mapping.h>
 #include <tessera/sys/process.h>
 #include <tessera/sys/thread.h>
@@ -143,7 +142,7 @@ void measure(const char* name, uint64_t overhead, Op op) {
 
 class Bench {
  public:
-  Bench(const tessera::BootInfo& info, tessera::sys::KernelTransport& kernel)
+  Bench(const tessera::BootInfo& info, tessera::sys::CallTransport& kernel)
       : info_(info), kernel_(kernel), slots_(tessera::sys::root_free_slots(info)), memory_(info, kernel, slots_) {}
 
   Result<CPtr> make(ObjectType type) { return memory_.allocate(type); }
@@ -161,7 +160,7 @@ class Bench {
     threads_[thread_count_] = new (&thread_storage_[thread_count_]) tessera::sys::Thread(thread.take());
     shared_->ipc_buffer = threads_[thread_count_]->ipc_buffer_address();
     // Enter server_program directly (libsys's start trampoline lives in a page other spaces lack).
-    tessera::abi::Tcb::Client<tessera::sys::KernelTransport> tcb(kernel_, threads_[thread_count_]->tcb());
+    tessera::abi::Tcb::Client<tessera::sys::CallTransport> tcb(kernel_, threads_[thread_count_]->tcb());
     auto r = tcb.write_registers(true, 9, reinterpret_cast<uint64_t>(&server_program),
                                  threads_[thread_count_]->stack_top() - 8, 0x202, 0, 0, 0, 0, 0,
                                  reinterpret_cast<uint64_t>(shared_in_server_view), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
@@ -176,7 +175,7 @@ class Bench {
     const CPtr pml4 = TRY(make(ObjectType::Pml4));
     const uint64_t code_page = reinterpret_cast<uint64_t>(&server_program);
     const CPtr code = TRY(slots_.alloc());
-    tessera::abi::CNode::Client<tessera::sys::KernelTransport> root(kernel_, tessera::kSlotRootCNode);
+    tessera::abi::CNode::Client<tessera::sys::CallTransport> root(kernel_, tessera::kSlotRootCNode);
     TRY(root.copy(code, kDepth, CapRef{tessera::kSlotRootCNode}, info_.image_frames.start + (code_page - kImageBase) / 4096,
                   kDepth, tessera::abi::kRightRead));
     TRY(tessera::sys::map_frame(memory_, {pml4, code, code_page, tessera::sys::PageSize::k4K, tessera::abi::kRightRead, 0},
@@ -207,7 +206,7 @@ class Bench {
 
  private:
   const tessera::BootInfo& info_;
-  tessera::sys::KernelTransport& kernel_;
+  tessera::sys::CallTransport& kernel_;
   tessera::sys::SlotAllocator slots_;
   tessera::sys::UntypedAllocator memory_;
   tessera::sys::CreatedTables tables_;
@@ -237,7 +236,7 @@ void call_loop(const char* name, uint64_t overhead, CPtr endpoint, uint32_t word
 }  // namespace
 
 void run_ipc_benchmarks(const tessera::BootInfo& info) {
-  tessera::sys::KernelTransport kernel(tessera::sys::ipc_buffer());
+  tessera::sys::CallTransport kernel(tessera::sys::ipc_buffer());
   static Bench bench(info, kernel);
   if (!bench.init()) return;
   const uint64_t overhead = rdtsc_overhead();
@@ -269,7 +268,7 @@ void run_ipc_benchmarks(const tessera::BootInfo& info) {
   *shared = Shared{kEchoCap, *ep_cap, *receive_slot, 0, 0};
   if (!bench.start_server(*space, reinterpret_cast<Shared*>(kSharedAddress), 255, &server)) return;
   tessera::sys::ipc_buffer()->caps_or_badges[0] = *gift;
-  tessera::abi::CNode::Client<tessera::sys::KernelTransport> root(kernel, tessera::kSlotRootCNode);
+  tessera::abi::CNode::Client<tessera::sys::CallTransport> root(kernel, tessera::kSlotRootCNode);
   for (int i = 0; i < kWarmup + kIterations; ++i) {
     Regs r{*ep_cap, tessera::capnp::MessageInfo{0, 0, 1, 0}.encode(), 0, 0, 0, 0};
     const uint64_t start = rdtsc();
@@ -285,7 +284,7 @@ void run_ipc_benchmarks(const tessera::BootInfo& info) {
   report("call_replyrecv_cross_as_cap", overhead);
 
   // One-way costs: the server runs at a higher priority, so each send switches straight to it.
-  tessera::abi::Tcb::Client<tessera::sys::KernelTransport> self(kernel, tessera::kSlotRootTcb);
+  tessera::abi::Tcb::Client<tessera::sys::CallTransport> self(kernel, tessera::kSlotRootTcb);
   if (!self.set_priority(CapRef{tessera::kSlotRootTcb}, 200).ok()) return;
   auto ep_oneway = bench.make(ObjectType::Endpoint);
   if (!ep_oneway.ok()) return;
@@ -327,7 +326,7 @@ void run_ipc_benchmarks(const tessera::BootInfo& info) {
     return;
   }
   (void)tessera::sys::yield();
-  tessera::kv::Store::Client<tessera::sys::KernelTransport> store(kernel, *kv_endpoint);
+  tessera::kv::Store::Client<tessera::sys::CallTransport> store(kernel, *kv_endpoint);
   const uint8_t value[8] = {1, 2, 3, 4, 5, 6, 7, 8};
   if (!store.put("bench", tessera::capnp::Data{value, 8}).ok()) {
     bench.fail("kv put", Error::MalformedMessage);

@@ -12,13 +12,13 @@
 #include "conformance_runner.h"
 
 #include <tessera/abi/kernel.capnp.h>
+#include <tessera/cmdline.h>
 #include <tessera/format.h>
 #include <tessera/string.h>
 #include <tessera/syscall.h>
 #include <tessera/sys/debug.h>
 #include <tessera/sys/heap.h>
 #include <tessera/sys/ipc.h>
-#include <tessera/sys/kernel_transport.h>
 #include <tessera/sys/process.h>
 #include <tessera/sys/syscall.h>
 #include <tessera/sys/testing.h>
@@ -37,8 +37,8 @@ using tessera::abi::ObjectType;
 using tessera::capnp::CapRef;
 using sys::CPtr;
 using sys::kSlotDepth;
-using CNodeClient = tessera::abi::CNode::Client<sys::KernelTransport>;
-using UntypedClient = tessera::abi::Untyped::Client<sys::KernelTransport>;
+using CNodeClient = tessera::abi::CNode::Client<sys::CallTransport>;
+using UntypedClient = tessera::abi::Untyped::Client<sys::CallTransport>;
 
 constexpr uint8_t kTestMemoryBits = 25;
 constexpr uint8_t kGrantBits[] = {24, 22, 20, 16};  // largest first: each is aligned in turn
@@ -58,7 +58,7 @@ bool contains(const char* text, const char* part) {
 
 struct Runner {
   const BootInfo& info;
-  sys::KernelTransport kernel;
+  sys::CallTransport kernel;
   sys::SlotAllocator slots;
   sys::UntypedAllocator memory;
   const EmbeddedFile* image = nullptr;
@@ -87,16 +87,11 @@ void child_command_line(const char* cmdline, const char* name, char* out, size_t
   auto put = [&](char c) {
     if (n + 1 < capacity) out[n++] = c;
   };
-  for (const char* p = cmdline; *p != '\0';) {
-    while (*p == ' ') ++p;
-    const char* end = p;
-    while (*end != '\0' && *end != ' ') ++end;
-    if (end != p && strncmp(p, "test=", 5) != 0) {
-      for (const char* c = p; c < end; ++c) put(*c);
-      put(' ');
-    }
-    p = end;
-  }
+  tessera::CommandLine(tessera::StringView(cmdline)).for_each_word([&](tessera::StringView word) {
+    if (word.starts_with("test=")) return;
+    for (size_t i = 0; i < word.size; ++i) put(word.data[i]);
+    put(' ');
+  });
   for (const char* c = "test="; *c != '\0'; ++c) put(*c);
   for (const char* c = name; *c != '\0'; ++c) put(*c);
   out[n] = '\0';
@@ -280,8 +275,9 @@ Outcome run_one(Runner& r, const char* name, uint64_t badge) {
 void run_conformance(const BootInfo& info) {
   alignas(Runner) static uint8_t storage[sizeof(Runner)];  // no global constructors
   Runner& r = *new (storage) Runner(info);
-  char selection[sizeof(BootInfo::cmdline)];
-  if (!testing::command_line_value(info.cmdline, "test", selection, sizeof(selection)) || selection[0] == '\0') {
+  const tessera::CommandLine cmdline{tessera::StringView(info.cmdline)};
+  tessera::StringView selection;
+  if (!cmdline.get("test", &selection) || selection.empty()) {
     sys::print("# conformance: no test= on the command line\nTESTS-DONE passed=0 failed=0\n");
     sys::exit_machine(0);
   }
@@ -290,7 +286,7 @@ void run_conformance(const BootInfo& info) {
                static_cast<unsigned>(s.error()));
     sys::exit_machine(1);
   }
-  if (strcmp(selection, "list") == 0) list(r);
+  if (selection == "list") list(r);
   // Each test's process is badged with the test's number, so the runner knows who speaks.
   const int failed = testing::run_selection(
       selection,

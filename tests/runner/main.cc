@@ -6,26 +6,13 @@
 #include <stdint.h>
 
 #include <tessera/bootinfo.h>
-#include <tessera/string.h>
+#include <tessera/cmdline.h>
 #include <tessera/sys/debug.h>
 #include <tessera/sys/syscall.h>
 #include <tessera/sys/testing.h>
 
 #include "bench.h"
 #include "conformance_runner.h"
-
-namespace {
-bool has_word(const char* cmdline, const char* word) {
-  for (const char* p = cmdline; *p != '\0'; ++p) {
-    if (p != cmdline && p[-1] != ' ') continue;
-    const char* a = p;
-    const char* b = word;
-    while (*b != '\0' && *a == *b) { ++a; ++b; }
-    if (*b == '\0' && (*a == ' ' || *a == '\0')) return true;
-  }
-  return false;
-}
-}  // namespace
 
 int main(uint64_t argument) {
   const auto* info = reinterpret_cast<const tessera::BootInfo*>(argument);
@@ -35,14 +22,15 @@ int main(uint64_t argument) {
   }
   tessera::sys::print("testrunner: running in user space; %lu KiB free for untyped memory\n",
                       info->free_memory_bytes / 1024);
-  char value[64];
-  if (tessera::sys::testing::command_line_value(info->cmdline, "suite", value, sizeof(value))) {
+  const tessera::CommandLine cmdline{tessera::StringView(info->cmdline)};
+  tessera::StringView value;
+  if (cmdline.get("suite", &value)) {
     // The runner's own tests run in the runner; the conformance suite runs each test in a process.
-    if (strcmp(value, "user") == 0) tessera::sys::testing::run_from_command_line(info->cmdline);
-    if (strcmp(value, "conformance") == 0) init::run_conformance(*info);
+    if (value == "user") tessera::sys::testing::run_from_command_line(info->cmdline);
+    if (value == "conformance") init::run_conformance(*info);
   }
-  if (tessera::sys::testing::command_line_value(info->cmdline, "bench", value, sizeof(value))) {
-    if (strcmp(value, "ipc") == 0) {
+  if (cmdline.get("bench", &value)) {
+    if (value == "ipc") {
       run_benchmarks("syscall");
       run_ipc_benchmarks(*info);
     } else {
@@ -51,7 +39,7 @@ int main(uint64_t argument) {
     tessera::sys::print("BENCH-DONE\n");
     tessera::sys::exit_machine(0);
   }
-  if (has_word(info->cmdline, "exit=init")) tessera::sys::exit_machine(0);
+  if (cmdline.get("exit", &value) && value == "init") tessera::sys::exit_machine(0);
   tessera::sys::print("testrunner: nothing to do (give suite=, bench= or exit=init)\n");
   tessera::sys::exit_machine(1);
 }

@@ -140,7 +140,7 @@ TESSERA_USER_TEST(PROC0001, pass, "kv spawned from its embedded image answers pu
   }
   auto kv = spawn_kv(env, kv_image, endpoint);
   if (expect_ok(t, kv, "spawn kv")) {
-    tessera::kv::Store::Client<KernelTransport> store(env.kernel, endpoint);
+    tessera::kv::Store::Client<CallTransport> store(env.kernel, endpoint);
     const uint8_t value[] = {1, 2, 3};
     auto put = store.put("answer", tessera::capnp::Data{value, 3});
     t.check(put.ok() && !put->replaced(), "put: %s", error_name(put.error()));
@@ -506,7 +506,7 @@ TESSERA_USER_TEST(PROC0008, pass, "kv answers 10,000 malformed messages with err
   t.check(call_failures == 0, "%u calls failed at the system-call level (server gone?)", call_failures);
   t.check(errors >= 6000, "only %u errors", errors);
   // Still serving: a valid put and get work.
-  Store::Client<KernelTransport> store(env.kernel, endpoint);
+  Store::Client<CallTransport> store(env.kernel, endpoint);
   auto put = store.put("still", tessera::capnp::Data{value, 8});
   t.check(put.ok(), "put after the storm: %s", error_name(put.error()));
   auto got = store.get("still");

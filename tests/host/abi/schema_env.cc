@@ -97,6 +97,10 @@ capnp::StructSchema struct_schema(const std::string& file, const std::string& na
              : capnp::StructSchema();
 }
 
+capnp::EnumSchema enum_schema(const std::string& file, const std::string& name) {
+  return parsed().files.at(file).getNested(name).asEnum();
+}
+
 std::vector<uint8_t> bytes_of(const tessera::capnp::Word* words, uint32_t count) {
   const auto* bytes = reinterpret_cast<const uint8_t*>(words);
   return std::vector<uint8_t>(bytes, bytes + count * 8u);

@@ -39,6 +39,8 @@ std::vector<uint64_t> structs_of(const std::string& file);
 // libcapnp's schema for the struct with `id` (parsed from abi/*.capnp once per process).
 capnp::StructSchema struct_schema(uint64_t id);
 capnp::StructSchema struct_schema(const std::string& file, const std::string& name);
+// libcapnp's schema for the top-level enum `name` of `file` ("base.capnp", "Error").
+capnp::EnumSchema enum_schema(const std::string& file, const std::string& name);
 
 // A message segment as bytes, for comparisons.
 std::vector<uint8_t> bytes_of(const tessera::capnp::Word* words, uint32_t count);

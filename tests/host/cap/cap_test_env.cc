@@ -43,16 +43,6 @@ ObjectKey key_of(const Capability& cap) {
   return {cap.type(), cap.object_word(), cap.size_bits()};
 }
 
-const char* error_name(Error error) {
-  static const char* const names[] = {
-      "Ok", "InvalidArgument", "InvalidCapability", "IllegalOperation", "RangeError",
-      "AlignmentError", "FailedLookup", "TruncatedMessage", "DeleteFirst", "RevokeFirst",
-      "NotEnoughMemory", "InsufficientRights", "WrongObjectType", "EmptySlot",
-      "MalformedMessage", "ObjectDeleted", "WouldBlock", "TimedOut", "NotSupported", "Busy"};
-  auto index = static_cast<size_t>(error);
-  return index < sizeof(names) / sizeof(names[0]) ? names[index] : "?";
-}
-
 TestKernel::TestKernel()
     : arena_(shared_arena()),
       ctx_(hooks_for(this, hook_phys_to_virt, hook_zero, hook_created, hook_destroyed,

@@ -107,7 +107,4 @@ class TestKernel {
   std::vector<std::string> hook_errors_;
 };
 
-// "Ok" or the enumerator name, for readable test failures.
-const char* error_name(Error error);
-
 }  // namespace captest

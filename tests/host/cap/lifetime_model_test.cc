@@ -41,7 +41,7 @@
 #include "cap/derivation.h"
 #include "cap/invariants.h"
 #include "cap/untyped.h"
-#include "cap_test_env.h"  // error_name
+#include "cap_test_env.h"
 #include "lib/page_table.h"
 #include "lib/vspace_tables.h"
 
@@ -450,10 +450,10 @@ class Sequence {
 
   // ----- operations ----------------------------------------------------------------------------
   void expect(Error actual, Error predicted) {
-    op_ << " -> " << captest::error_name(actual);
+    op_ << " -> " << tessera::error_name(actual);
     if (actual != predicted) {
-      fail(std::string("the model predicted ") + captest::error_name(predicted) + " but the kernel logic returned " +
-           captest::error_name(actual));
+      fail(std::string("the model predicted ") + tessera::error_name(predicted) + " but the kernel logic returned " +
+           tessera::error_name(actual));
     }
   }
 
@@ -492,7 +492,7 @@ class Sequence {
         CapSlot* untyped = want == ObjectType::Frame2M ? slot(kDeviceUntyped) : any_untyped();
         const uint64_t offset = empty_play_slot();
         op_ << "retype " << name(untyped) << " " << object_type_name(want) << " @" << offset << " -> "
-            << captest::error_name(retype(ctx_, untyped, {want, 0, slot(kRootSelf), offset, 1}).error()) << "; ";
+            << tessera::error_name(retype(ctx_, untyped, {want, 0, slot(kRootSelf), offset, 1}).error()) << "; ";
         self = slot(offset);
       }
       if (is_frame(self->cap.type())) return map_frame(self, space, vaddr);
@@ -601,7 +601,7 @@ class Sequence {
     const uint64_t count = 1 + (rng_.percent(20) ? rng_.below(3) : 0);
     op_ << "retype " << name(untyped) << " " << object_type_name(type) << " x" << count << " @" << offset;
     RetypeRequest request{type, size_bits, slot(kRootSelf), offset, std::min(count, kFirstPlay + kPlayCount - offset)};
-    op_ << " -> " << captest::error_name(retype(ctx_, untyped, request).error());
+    op_ << " -> " << tessera::error_name(retype(ctx_, untyped, request).error());
   }
 
   void copy_or_mint() {
@@ -609,11 +609,11 @@ class Sequence {
     CapSlot* dest = play_slot();
     if (rng_.percent(50)) {
       op_ << "copy " << name(src) << " -> " << name(dest);
-      op_ << " -> " << captest::error_name(copy_cap(ctx_, src, dest).error());
+      op_ << " -> " << tessera::error_name(copy_cap(ctx_, src, dest).error());
     } else {
       const CapRights rights(rng_.below(16));
       op_ << "mint " << name(src) << " -> " << name(dest) << " rights " << unsigned{rights.bits()};
-      op_ << " -> " << captest::error_name(mint_cap(ctx_, src, dest, rights, 0).error());
+      op_ << " -> " << tessera::error_name(mint_cap(ctx_, src, dest, rights, 0).error());
     }
   }
 
@@ -624,7 +624,7 @@ class Sequence {
     const bool had = model_.records.count(src) != 0;
     const ModelRecord record = had ? model_.records[src] : ModelRecord{};
     const Error result = move_cap(ctx_, src, dest).error();
-    op_ << " -> " << captest::error_name(result);
+    op_ << " -> " << tessera::error_name(result);
     if (result == Error::Ok && had) {  // the mapping moves with the cap
       model_.records.erase(src);
       model_.records[dest] = record;
@@ -638,7 +638,7 @@ class Sequence {
     if (rng_.percent(5)) s = slot(kSmallUntyped0 + rng_.below(kSmallUntypedCount));
     const bool revoke = rng_.percent(35);
     op_ << (revoke ? "revoke " : "delete ") << name(s) << " " << object_type_name(s->cap.type());
-    op_ << " -> " << captest::error_name((revoke ? revoke_cap(ctx_, s) : delete_cap(ctx_, s)).error());
+    op_ << " -> " << tessera::error_name((revoke ? revoke_cap(ctx_, s) : delete_cap(ctx_, s)).error());
   }
 
   // TCB configure (object/tcb_invoke.cc): the VSpace slot gets a copy of a PML4 cap (a space

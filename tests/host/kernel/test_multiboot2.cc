@@ -30,7 +30,7 @@ struct Parsed {
   Error error;
 };
 
-std::string str(tessera::kernel::StringView view) { return std::string(view.data, view.size); }
+std::string str(tessera::StringView view) { return std::string(view.data, view.size); }
 
 void set32(std::vector<uint8_t>& bytes, size_t offset, uint32_t value) { std::memcpy(&bytes[offset], &value, 4); }
 
@@ -323,7 +323,7 @@ TEST_CASE("multiboot2: random mutations never read out of bounds", "[multiboot2]
     REQUIRE(info.total_size <= capacity);
     REQUIRE(info.region_count <= mb2::kMaxRegions);
     REQUIRE(info.module_count <= mb2::kMaxModules);
-    auto inside = [&](tessera::kernel::StringView view) {
+    auto inside = [&](tessera::StringView view) {
       if (view.empty()) return true;
       auto* p = reinterpret_cast<const uint8_t*>(view.data);
       return p >= begin && p + view.size < end && p[view.size] == 0;

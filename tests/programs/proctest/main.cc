@@ -15,7 +15,6 @@
 #include <tessera/sys/debug.h>
 #include <tessera/sys/heap.h>
 #include <tessera/sys/ipc.h>
-#include <tessera/sys/kernel_transport.h>
 #include <tessera/sys/process.h>
 
 namespace {
@@ -36,8 +35,8 @@ int check_startup(const sys::StartupBlock& block) {
   if (block.empty.start != sys::kProcessFirstGrantSlot + block.grant_count) ++errors;
   if (block.empty.end != uint64_t{1} << block.cnode_radix) ++errors;
   // Its own CNode is in slot 1: copying a cap within it must work (and be undone).
-  sys::KernelTransport kernel(sys::ipc_buffer());
-  tessera::abi::CNode::Client<sys::KernelTransport> cnode(kernel, sys::kProcessSlotCNode);
+  sys::CallTransport kernel(sys::ipc_buffer());
+  tessera::abi::CNode::Client<sys::CallTransport> cnode(kernel, sys::kProcessSlotCNode);
   const sys::CPtr spare = block.empty.start;
   if (!cnode.copy(spare, sys::kSlotDepth, {sys::kProcessSlotCNode}, sys::kProcessSlotCNode, sys::kSlotDepth,
                   tessera::abi::kRightRead)
@@ -89,8 +88,8 @@ int check_heap(const sys::StartupBlock& block) {
 int impersonate(const sys::StartupBlock& block) {
   auto grant = sys::find_grant(block, "endpoint:svc");
   if (!grant.ok()) return 6;
-  sys::KernelTransport kernel(sys::ipc_buffer());
-  tessera::abi::CNode::Client<sys::KernelTransport> cnode(kernel, sys::kProcessSlotCNode);
+  sys::CallTransport kernel(sys::ipc_buffer());
+  tessera::abi::CNode::Client<sys::CallTransport> cnode(kernel, sys::kProcessSlotCNode);
   const sys::CPtr forged = block.empty.start;
   const bool minted = cnode.mint(forged, sys::kSlotDepth, {sys::kProcessSlotCNode}, *grant, sys::kSlotDepth,
                                  tessera::abi::kRightsAll, 999).ok();

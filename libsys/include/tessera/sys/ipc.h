@@ -12,6 +12,7 @@
 #include <tessera/capnp/transport.h>
 #include <tessera/error.h>
 #include <tessera/ipc_buffer.h>
+#include <tessera/result.h>
 #include <tessera/sys/syscall.h>
 
 namespace tessera::sys {
@@ -28,6 +29,30 @@ struct Received {
 IpcBuffer* ipc_buffer();
 void set_ipc_buffer(IpcBuffer* buffer);
 
+// The one path of every IPC system call in user space (the wrappers below and CallTransport):
+// loads message registers 0-3 from `buffer`'s words, makes the system call `number` on `cap` with
+// the message info word `info`, and when `out` is given stores the reply's info and badge there
+// and the received registers back into `buffer` (up to the received length). A null `buffer`
+// passes and keeps no words (signals and waits on notifications).
+inline Error ipc_syscall(IpcBuffer* buffer, Syscall number, uint64_t cap, uint64_t info, Received* out) {
+  SyscallRegisters regs{};
+  regs.cap = cap;
+  regs.info = info;
+  if (buffer != nullptr) {
+    for (uint32_t i = 0; i < kMessageRegisters; ++i) regs.mr[i] = buffer->msg[i];
+  }
+  const Error e = raw_syscall(number, regs);
+  if (e != Error::Ok) return e;
+  if (out != nullptr) {
+    out->info = MessageInfo::decode(regs.info);
+    out->badge = regs.cap;
+    if (buffer != nullptr) {
+      for (uint32_t i = 0; i < kMessageRegisters && i < out->info.length_words; ++i) buffer->msg[i] = regs.mr[i];
+    }
+  }
+  return Error::Ok;
+}
+
 // Endpoint operations. `Error` results are the system call's own (bad cptr, missing right, the
 // endpoint was deleted while waiting: ObjectDeleted; non-blocking with no partner: WouldBlock).
 Error send(uint64_t endpoint, MessageInfo info);
@@ -43,5 +68,33 @@ Error reply_recv(uint64_t endpoint, MessageInfo reply_info, Received* out);
 Error signal(uint64_t notification);
 Error wait(uint64_t notification, uint64_t* word);
 Error poll(uint64_t notification, uint64_t* word);
+
+// The client transport of user space: the ClientTransport (tessera/capnp/transport.h) under every
+// generated client stub, for kernel objects and server protocols alike
+// (`abi::Tcb::Client<CallTransport>`, Connection<Protocol> in tessera/sys/server.h). The stub
+// writes its message into the IPC buffer, `call` invokes the capability with the Call system call
+// through ipc_syscall, and the reply is read from the same buffer.
+class CallTransport {
+ public:
+  explicit CallTransport(IpcBuffer* buffer) : buffer_(buffer) {}
+
+  capnp::Word* send_words() { return reinterpret_cast<capnp::Word*>(buffer_->msg); }
+  uint64_t* send_caps() { return buffer_->caps_or_badges; }
+  const capnp::Word* reply_words() const { return reinterpret_cast<const capnp::Word*>(buffer_->msg); }
+
+  // Calls `destination` (a capability pointer) with `words` message words and `caps` extra caps
+  // (already in the buffer). The system call's own error (e.g. a bad destination) and the reply's
+  // label both come back: the first as the Result's error, the second in MessageInfo::label.
+  Result<capnp::MessageInfo> call(uint64_t destination, uint64_t label, uint32_t words, uint32_t caps) {
+    if (words > kMessageWords || caps > kMaxTransferCaps) return Error::RangeError;
+    Received reply{};
+    const Error e = ipc_syscall(buffer_, Syscall::Call, destination, MessageInfo{label, words, caps, 0}.encode(), &reply);
+    if (e != Error::Ok) return e;
+    return reply.info;
+  }
+
+ private:
+  IpcBuffer* buffer_;
+};
 
 }  // namespace tessera::sys

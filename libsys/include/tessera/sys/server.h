@@ -22,34 +22,90 @@
 #include <tessera/error.h>
 #include <tessera/sys/cspace.h>
 #include <tessera/sys/ipc.h>
-#include <tessera/sys/kernel_transport.h>
+#include <tessera/sys/process.h>
 
 namespace tessera::sys {
+
+// A process's own CNode (tessera/sys/process.h: kProcessSlotCNode).
+constexpr CPtr kServeDefaultCNode = kProcessSlotCNode;
+
+// What serve() needs to accept capabilities: where the server's own CSpace root is (a cptr in
+// it) and an allocator of free slots in that CNode. Without `slots`, requests that carry a
+// capability are still answered, but the capability is not received.
+struct ServeOptions {
+  SlotAllocator* slots = nullptr;
+  CPtr cnode = kServeDefaultCNode;   // the CNode the slots belong to (a process's own: slot 1)
+  const char* name = "server";      // for the one-line log of unknown methods
+};
+
+// The request a method is handling (current_request()): who sent it and the capability that
+// came with it. A capability arrives in a receive slot serve() owns; the method keeps it with
+// keep_cap() (moved into a slot of its own), otherwise serve() deletes it after the method
+// returns, so a capability sent to a method that does not want it cannot pile up or block the
+// next request.
+class RequestContext {
+ public:
+  // The badge of the capability the request came through: init gives every client its own
+  // (docs/writing-a-server.md), so it identifies the client.
+  uint64_t badge() const { return badge_; }
+  // Whether a capability arrived with the request (not unwrapped: a cap naming this very
+  // endpoint arrives as its badge, see docs/ipc.md).
+  bool has_cap() const { return cap_slot_ != 0; }
+  // Moves the capability that came with the request into a free slot of the server's CNode and
+  // returns that slot, which the method now owns (delete it when done). EmptySlot when none came,
+  // NotEnoughMemory when the server has no free slot.
+  Result<CPtr> keep_cap();
+
+ private:
+  friend class EndpointServerTransport;
+  uint64_t badge_ = 0;
+  CPtr cap_slot_ = 0;             // the receive slot while it holds this request's capability
+  SlotAllocator* slots_ = nullptr;
+  CPtr cnode_ = 0;
+};
+
+// The request being handled by a method that serve() called on this thread (valid inside the
+// method only).
+RequestContext& current_request();
 
 // The server side of one endpoint in the calling thread. Requests are copied out of the IPC
 // buffer (so the dispatcher reads them while it writes the reply into the buffer). Use it from
 // one thread only.
 class EndpointServerTransport {
  public:
-  explicit EndpointServerTransport(CPtr endpoint) : endpoint_(endpoint) {}
+  explicit EndpointServerTransport(CPtr endpoint, const ServeOptions& options = {});
+  ~EndpointServerTransport();
+  EndpointServerTransport(const EndpointServerTransport&) = delete;
+  EndpointServerTransport& operator=(const EndpointServerTransport&) = delete;
 
-  // Waits for the first request. The kernel's errors (bad endpoint, endpoint deleted).
+  // Waits for the first request. The kernel's errors (bad endpoint, endpoint deleted); NotEnoughMemory
+  // when capabilities were asked for (options.slots) but no slot is free for receiving them.
   Error receive(capnp::Request* request);
   // Replies to the current request with `reply` (already in reply_buffer()) and waits for the
-  // next one.
+  // next one. A capability of the current request that the method did not keep is deleted first.
   Error reply_receive(const capnp::Reply& reply, capnp::Request* request);
-  // Where the dispatcher writes the reply: this thread's IPC buffer.
+  // Where the dispatcher writes the reply (copied to the IPC buffer at reply time).
   capnp::ReplyBuffer reply_buffer();
   // The badge of the capability the current request came through (tells clients apart).
-  uint64_t badge() const { return badge_; }
+  uint64_t badge() const { return context_.badge(); }
   // Requests received so far.
   uint64_t requests() const { return requests_; }
+  // The current request's context (what current_request() returns while a method runs).
+  RequestContext& context() { return context_; }
+  // Logs once (the first time) that `label` was answered IllegalOperation: a stale client calling a
+  // method this server does not have, most likely.
+  void note_refused(uint64_t label);
 
  private:
   Error finish_receive(Error e, const Received& r, capnp::Request* request);
+  void arm_receive_slot();
+  void drop_unkept_cap();
 
   CPtr endpoint_;
-  uint64_t badge_ = 0;
+  ServeOptions options_;
+  CPtr receive_slot_ = 0;
+  bool logged_refusal_ = false;
+  RequestContext context_;
   uint64_t requests_ = 0;
   capnp::Word words_[capnp::kMaxMessageWords] = {};
   // Replies are built here, not in the IPC buffer: a handler that makes a kernel call or IPC while
@@ -58,15 +114,36 @@ class EndpointServerTransport {
   uint64_t reply_caps_[capnp::kMaxExtraCaps] = {};
 };
 
+namespace detail {
+// Makes `context` what current_request() returns while it lives.
+class CurrentRequest {
+ public:
+  explicit CurrentRequest(RequestContext& context);
+  ~CurrentRequest();
+  CurrentRequest(const CurrentRequest&) = delete;
+  CurrentRequest& operator=(const CurrentRequest&) = delete;
+
+ private:
+  RequestContext* previous_;
+};
+}  // namespace detail
+
 // Serves requests on `endpoint` with `server` (anything with the generated dispatch) until a
-// receive fails, and returns that error (ObjectDeleted when the endpoint is deleted).
+// receive fails, and returns that error (ObjectDeleted when the endpoint is deleted). With
+// options.slots it accepts one capability per request (current_request().keep_cap()); every
+// method can read the caller's badge with current_request().badge().
 template <typename Server>
-Error serve(Server& server, CPtr endpoint) {
-  EndpointServerTransport transport(endpoint);
+Error serve(Server& server, CPtr endpoint, const ServeOptions& options = {}) {
+  EndpointServerTransport transport(endpoint, options);
   capnp::Request request;
   Error e = transport.receive(&request);
   while (e == Error::Ok) {
-    const capnp::Reply reply = server.dispatch(request, transport.reply_buffer());
+    capnp::Reply reply;
+    {
+      detail::CurrentRequest current(transport.context());
+      reply = server.dispatch(request, transport.reply_buffer());
+    }
+    if (reply.error == Error::IllegalOperation) transport.note_refused(request.label);
     e = transport.reply_receive(reply, &request);
   }
   return e;
@@ -78,7 +155,7 @@ Error serve(Server& server, CPtr endpoint) {
 template <typename Protocol>
 class Connection {
  public:
-  using Client = typename Protocol::template Client<KernelTransport>;
+  using Client = typename Protocol::template Client<CallTransport>;
   explicit Connection(CPtr endpoint) : transport_(ipc_buffer()), client_(transport_, endpoint) {}
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -87,7 +164,7 @@ class Connection {
   Client& client() { return client_; }
 
  private:
-  KernelTransport transport_;
+  CallTransport transport_;
   Client client_;
 };
 

@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 
+#include <tessera/lock_guard.h>  // tessera::LockGuard, for Mutex too
 #include <tessera/result.h>
 #include <tessera/sys/cspace.h>
 
@@ -38,19 +39,6 @@ class Mutex {
  private:
   uint32_t state_ = 0;
   CPtr notification_;
-};
-
-// Holds a lock for the lifetime of the guard.
-template <typename Lock>
-class LockGuard {
- public:
-  explicit LockGuard(Lock& lock) : lock_(lock) { lock_.lock(); }
-  ~LockGuard() { lock_.unlock(); }
-  LockGuard(const LockGuard&) = delete;
-  LockGuard& operator=(const LockGuard&) = delete;
-
- private:
-  Lock& lock_;
 };
 
 // A counting semaphore. The count may go negative: -n means n threads are waiting. Wake-ups are

@@ -25,6 +25,7 @@ namespace tessera::sys {
 struct ThreadLocalBlock {
   IpcBuffer* ipc_buffer;
   ThreadLocalBlock* self;  // the block's own address (for code that wants a plain pointer)
+  void* current_request = nullptr;  // serve(): the request this thread is handling (server.h)
 };
 static_assert(__builtin_offsetof(ThreadLocalBlock, ipc_buffer) == 0);
 

@@ -10,7 +10,7 @@
 #include <tessera/bootinfo.h>
 #include <tessera/result.h>
 #include <tessera/sys/cspace.h>
-#include <tessera/sys/kernel_transport.h>
+#include <tessera/sys/ipc.h>
 
 namespace tessera::sys {
 
@@ -20,14 +20,14 @@ uint8_t object_size_bits(abi::ObjectType type, uint8_t size_bits);
 
 // What the untyped cap `untyped` covers (Untyped.describe), as a BootInfo descriptor; the
 // kernel's errors for a cap that is not an untyped.
-Result<UntypedDescriptor> describe_untyped(KernelTransport& kernel, CPtr untyped);
+Result<UntypedDescriptor> describe_untyped(CallTransport& kernel, CPtr untyped);
 
 class UntypedAllocator {
  public:
   // Uses the non-device untyped caps `info` lists (slots info.untyped) and puts new caps into
   // slots taken from `slots`, in the CNode `root_cnode` (which must be the CNode the slot numbers
   // belong to; the root task's is kSlotRootCNode). Keeps references: all three must outlive it.
-  UntypedAllocator(const BootInfo& info, KernelTransport& kernel, SlotAllocator& slots,
+  UntypedAllocator(const BootInfo& info, CallTransport& kernel, SlotAllocator& slots,
                    CPtr root_cnode = kSlotRootCNode);
 
   // Creates one object of `type` (size_bits as for Untyped.retype; ignored for fixed-size types)
@@ -41,12 +41,12 @@ class UntypedAllocator {
   // untyped is gone (the kernel resets an untyped when its last child goes).
   Result<void> free(CPtr slot);
 
-  KernelTransport& kernel() { return kernel_; }
+  CallTransport& kernel() { return kernel_; }
   SlotAllocator& slots() { return slots_; }
 
  private:
   const BootInfo& info_;
-  KernelTransport& kernel_;
+  CallTransport& kernel_;
   SlotAllocator& slots_;
   CPtr root_cnode_;
 };

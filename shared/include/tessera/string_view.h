@@ -1,12 +1,12 @@
-// StringView: a non-owning, bounds-checked view of characters, and the number parser the boot
-// code uses for command-line values. Freestanding; no accessor ever reads outside [data, data+size).
+// StringView: a non-owning, bounds-checked view of characters, and the number parser for
+// command-line values (kernel boot options, user-space command lines). Freestanding; no accessor ever reads outside [data, data+size).
 #pragma once
 
 #include <stddef.h>
 #include <stdint.h>
 #include <tessera/result.h>
 
-namespace tessera::kernel {
+namespace tessera {
 
 struct StringView {
   static constexpr size_t kNotFound = ~size_t{0};
@@ -118,4 +118,4 @@ inline Result<uint64_t> parse_u64(StringView text) {
   return value << shift;
 }
 
-}  // namespace tessera::kernel
+}  // namespace tessera

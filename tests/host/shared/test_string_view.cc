@@ -1,11 +1,11 @@
 // StringView accessors and parse_u64.
 #include <catch.hpp>
 
-#include "lib/string_view.h"
+#include <tessera/string_view.h>
 
 using tessera::Error;
-using tessera::kernel::parse_u64;
-using tessera::kernel::StringView;
+using tessera::parse_u64;
+using tessera::StringView;
 
 static_assert(StringView("abc").size == 3);
 static_assert(StringView("abc").equals("abc"));

@@ -1,5 +1,6 @@
-// CommandLine: the kernel's boot options, parsed from the multiboot2 command line (and from text
-// appended later, e.g. by fw_cfg). Words are separated by blanks (space, tab, CR, LF); each word is
+// CommandLine: the one command-line parser of the system, for the kernel's boot options (the
+// multiboot2 command line and text appended later, e.g. by fw_cfg) and for user programs (the
+// command line in BootInfo). Words are separated by blanks (space, tab, CR, LF); each word is
 // `key` or `key=value`. There is no quoting. The last occurrence of a key wins, so appended text
 // overrides earlier text. Storage is a fixed 1024-byte buffer: input that does not fit is
 // truncated at a word boundary (a word is kept whole or dropped), never overflowing.
@@ -9,9 +10,9 @@
 #include <stdint.h>
 #include <tessera/result.h>
 
-#include "lib/string_view.h"
+#include <tessera/string_view.h>
 
-namespace tessera::kernel {
+namespace tessera {
 
 class CommandLine {
  public:
@@ -72,4 +73,4 @@ void for_each_in_list(StringView list, Fn&& fn) {
   }
 }
 
-}  // namespace tessera::kernel
+}  // namespace tessera

@@ -1,4 +1,4 @@
-// C string and memory functions for freestanding code (implemented in abi/base/string.cc).
+// C string and memory functions for freestanding code (implemented in shared/string.cc).
 #pragma once
 #include <stddef.h>
 

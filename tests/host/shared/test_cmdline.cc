@@ -4,12 +4,12 @@
 #include <string>
 #include <vector>
 
-#include "lib/cmdline.h"
+#include <tessera/cmdline.h>
 
 using tessera::Error;
-using tessera::kernel::CommandLine;
-using tessera::kernel::for_each_in_list;
-using tessera::kernel::StringView;
+using tessera::CommandLine;
+using tessera::for_each_in_list;
+using tessera::StringView;
 
 static std::string str(StringView view) { return std::string(view.data, view.size); }
 

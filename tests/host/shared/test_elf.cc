@@ -1,14 +1,14 @@
-// ELF64 loader parsing (microkernel/lib/elf): valid images and hostile ones.
+// ELF64 loader parsing (shared/elf.cc): valid images and hostile ones.
 #include <catch.hpp>
 
 #include <cstring>
 #include <random>
 #include <vector>
 
-#include "lib/elf.h"
+#include <tessera/elf.h>
 
 using tessera::Error;
-namespace elf = tessera::kernel::elf;
+namespace elf = tessera::elf;
 
 namespace {
 constexpr uint64_t kUserTop = 0x00007FFFFFFFF000ull;

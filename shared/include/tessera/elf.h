@@ -1,5 +1,5 @@
-// ELF64 executable parsing for loading user programs (the root task, by the kernel; later programs,
-// by libsys). Pure logic over an untrusted byte buffer: every offset and size is checked.
+// ELF64 executable parsing for loading user programs (the root task by the kernel, other programs by
+// libsys's process loader). Pure logic over an untrusted byte buffer: every offset and size is checked.
 #pragma once
 
 #include <stddef.h>
@@ -7,7 +7,7 @@
 
 #include <tessera/result.h>
 
-namespace tessera::kernel::elf {
+namespace tessera::elf {
 
 struct Segment {
   uint64_t vaddr;       // where it is mapped
@@ -31,4 +31,4 @@ struct Image {
 // entries, and an entry point outside every executable segment.
 Result<void> parse(const uint8_t* data, size_t size, uint64_t user_top, Image* out);
 
-}  // namespace tessera::kernel::elf
+}  // namespace tessera::elf

@@ -1,6 +1,6 @@
-#include "lib/cmdline.h"
+#include <tessera/cmdline.h>
 
-namespace tessera::kernel {
+namespace tessera {
 namespace {
 
 constexpr bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -68,4 +68,4 @@ Result<uint64_t> CommandLine::get_u64(StringView key) const {
   return parse_u64(value);
 }
 
-}  // namespace tessera::kernel
+}  // namespace tessera

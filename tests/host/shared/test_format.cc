@@ -1,4 +1,4 @@
-// format/format_to (lib/format.cc, written by the lead): conversions, flags, truncation.
+// format/format_to (shared/format.cc): conversions, flags, truncation.
 #include <catch.hpp>
 
 #include <climits>
@@ -6,11 +6,11 @@
 #include <cstdint>
 #include <string>
 
-#include "lib/format.h"
+#include <tessera/format.h>
 
-using tessera::kernel::format;
-using tessera::kernel::format_to;
-using tessera::kernel::FormatSink;
+using tessera::format;
+using tessera::format_to;
+using tessera::FormatSink;
 
 namespace {
 
@@ -19,7 +19,7 @@ std::string fmt(const char* format_string, ...) {
   char buffer[256];
   va_list args;
   va_start(args, format_string);
-  size_t n = tessera::kernel::vformat_to(buffer, sizeof buffer, format_string, args);
+  size_t n = tessera::vformat_to(buffer, sizeof buffer, format_string, args);
   va_end(args);
   std::string out(buffer);
   CHECK(n == out.size());

@@ -1,8 +1,8 @@
-#include "lib/elf.h"
+#include <tessera/elf.h>
 
 #include <tessera/string.h>
 
-namespace tessera::kernel::elf {
+namespace tessera::elf {
 namespace {
 
 struct FileHeader {
@@ -76,4 +76,4 @@ Result<void> parse(const uint8_t* data, size_t size, uint64_t user_top, Image* o
   return {};
 }
 
-}  // namespace tessera::kernel::elf
+}  // namespace tessera::elf
