@@ -64,11 +64,4 @@ Result<CapSlot*> lookup_slot(const CapContext& ctx, const Capability& root, uint
   return resolved.slot;
 }
 
-Result<CapSlot*> check_cap(CapSlot* slot, ObjectType type, CapRights required) {
-  if (slot->empty()) return Error::EmptySlot;
-  if (slot->cap.type() != type) return Error::WrongObjectType;
-  if (!slot->cap.rights().includes(required)) return Error::InsufficientRights;
-  return slot;
-}
-
 }  // namespace tessera::cap

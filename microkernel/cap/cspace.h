@@ -50,11 +50,8 @@ Result<ResolvedSlot> resolve_address_bits(const CapContext& ctx, const Capabilit
 Result<CapSlot*> lookup_slot(const CapContext& ctx, const Capability& root, uint64_t cptr,
                              uint64_t depth, LookupFailure* failure = nullptr);
 
-// Checks that `slot` holds a cap of `type` with at least `required` rights. Errors, in order:
-// EmptySlot, WrongObjectType, InsufficientRights.
-Result<CapSlot*> check_cap(CapSlot* slot, ObjectType type, CapRights required);
-
-// A slot known to hold a cap of type kType: what lookup_cap returns to the kernel.
+// A slot known to hold a cap of type kType with the rights its lookup asked for: what lookup_cap
+// returns to the kernel.
 template <ObjectType kType>
 class TypedCap {
  public:
@@ -62,30 +59,50 @@ class TypedCap {
   CapSlot* slot() const { return slot_; }
   const Capability& cap() const { return slot_->cap; }
   const Capability* operator->() const { return &slot_->cap; }
+  // Whether the cap also has `rights` (what an operation records, e.g. whether a send may grant).
+  bool has(CapRights rights) const { return slot_->cap.rights().includes(rights); }
 
  private:
   CapSlot* slot_;
 };
 
-// The one check every invocation goes through: the cap in `slot` must be a kType cap with
-// `required` rights (errors as check_cap).
+// The one check every invocation and IPC operation goes through: `slot` must hold a kType cap with
+// every right in `required` and, when `any_of` is not empty, at least one right of `any_of` (a Call
+// needs Write and Grant or GrantReply). Errors, in this order: EmptySlot, WrongObjectType,
+// InsufficientRights. Inline so that the IPC fastpath can use it at no cost.
 template <ObjectType kType>
-Result<TypedCap<kType>> lookup_cap(CapSlot* slot, CapRights required) {
-  CapSlot* checked = TRY(check_cap(slot, kType, required));
-  return TypedCap<kType>(checked);
+[[gnu::always_inline]] inline Result<TypedCap<kType>> lookup_cap(CapSlot* slot, CapRights required,
+                                                                CapRights any_of = CapRights::none()) {
+  if (slot->empty()) return Error::EmptySlot;
+  const Capability& c = slot->cap;
+  if (c.type() != kType) return Error::WrongObjectType;
+  if (!c.rights().includes(required)) return Error::InsufficientRights;
+  if (any_of != CapRights::none() && (c.rights() & any_of) == CapRights::none()) return Error::InsufficientRights;
+  return TypedCap<kType>(slot);
 }
 
-// Looks up a cap the way an invocation names it: `cptr` resolved through `root` using up to 64
-// bits, stopping early at the first slot that does not hold a CNode (seL4's lookupCap), then
-// checked as above. Errors: FailedLookup, EmptySlot, WrongObjectType, InsufficientRights.
+// Looks up a cap the way a system call names it: `cptr` resolved through `root` using up to 64
+// bits, stopping early at the first slot that does not hold a CNode (seL4's lookupCap). The cap
+// may be of any type (the caller dispatches on it, or checks it with lookup_cap above). Errors:
+// FailedLookup (the cptr does not address a slot), EmptySlot (it addresses an empty one).
+inline Result<CapSlot*> lookup_cap(const CapContext& ctx, const Capability& root, uint64_t cptr,
+                                   LookupFailure* failure = nullptr) {
+  const ResolvedSlot resolved = TRY(resolve_address_bits(ctx, root, cptr, kWordBits, failure));
+  if (resolved.slot->empty()) {
+    if (failure != nullptr) {
+      *failure = LookupFailure{LookupFailureKind::MissingCapability, resolved.bits_remaining, 0, 0};
+    }
+    return Error::EmptySlot;
+  }
+  return resolved.slot;
+}
+
+// Both steps: the slot `cptr` names, checked as a kType cap with `required` rights. Errors:
+// FailedLookup, EmptySlot, WrongObjectType, InsufficientRights.
 template <ObjectType kType>
 Result<TypedCap<kType>> lookup_cap(const CapContext& ctx, const Capability& root, uint64_t cptr,
                                    CapRights required, LookupFailure* failure = nullptr) {
-  ResolvedSlot resolved = TRY(resolve_address_bits(ctx, root, cptr, kWordBits, failure));
-  if (resolved.slot->empty() && failure != nullptr) {
-    *failure = LookupFailure{LookupFailureKind::MissingCapability, resolved.bits_remaining, 0, 0};
-  }
-  return lookup_cap<kType>(resolved.slot, required);
+  return lookup_cap<kType>(TRY(lookup_cap(ctx, root, cptr, failure)), required);
 }
 
 }  // namespace tessera::cap

@@ -33,7 +33,7 @@ class Checker {
     if (!check_links()) return report_;
     // Each cap on its own and against its parent first, then the cross-cap properties.
     for (const CapSlot* s = ctx_.first_root(); s != nullptr; s = cdt::next_preorder(s, nullptr)) {
-      if (!check_cap(s) || !check_parent(s)) return report_;
+      if (!valid_cap(s) || !check_parent(s)) return report_;
     }
     for (const CapSlot* s = ctx_.first_root(); s != nullptr; s = cdt::next_preorder(s, nullptr)) {
       if (!check_ring(s) || !check_memory(s) || !check_home(s)) return report_;
@@ -83,7 +83,7 @@ class Checker {
     return true;
   }
 
-  bool check_cap(const CapSlot* s) {
+  bool valid_cap(const CapSlot* s) {
     const Capability& cap = s->cap;
     const uint8_t size_bits = cap.memory_size_bits();
     if (has_memory(cap.type()) &&

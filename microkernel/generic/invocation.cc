@@ -5,7 +5,7 @@
 #include "arch/x86_64/percpu.h"
 #include "cap/cspace.h"
 #include "generic/scheduler.h"
-#include "object/address_space.h"
+#include "object/vspace.h"
 #include "object/kernel_objects.h"
 
 namespace tessera::kernel {
@@ -17,13 +17,6 @@ constexpr uint64_t kCapsOffset = __builtin_offsetof(IpcBuffer, caps_or_badges);
 // Message and reply words of the invocation in progress (one per CPU once SMP arrives).
 uint64_t message_words[kMessageWords];
 uint64_t reply_words[kMessageWords];
-
-// seL4's lookupCap: resolve up to 64 bits, stopping at the first slot that is not a CNode.
-Result<cap::CapSlot*> lookup_any(const cap::Capability& root, uint64_t cptr) {
-  const cap::ResolvedSlot r = TRY(cap::resolve_address_bits(capabilities(), root, cptr, 64));
-  if (r.slot->empty()) return Error::FailedLookup;
-  return r.slot;
-}
 
 Result<void> dispatch(Invocation& inv) {
   switch (inv.target->cap.type()) {
@@ -47,25 +40,25 @@ Result<void> dispatch(Invocation& inv) {
 
 // Gathers the message: words 0-3 from registers, the rest from the caller's IPC buffer; then the
 // extra caps named in the buffer. Errors here are the system call's own.
-Result<void> gather(Tcb* t, const TrapFrame& f, const capnp::MessageInfo& info, Invocation* inv) {
+Result<void> gather(Tcb* t, const capnp::MessageInfo& info, Invocation* inv) {
   if (info.length_words > kMessageWords || info.extra_caps > kMaxTransferCaps) return Error::RangeError;
-  const uint64_t registers[kMessageRegisters] = {f.r10, f.r8, f.r9, f.r15};
-  for (uint32_t i = 0; i < kMessageRegisters; ++i) message_words[i] = registers[i];
+  const SyscallRegs regs = syscall_regs(t);
+  for (uint32_t i = 0; i < kMessageRegisters; ++i) message_words[i] = regs.mr(i);
   if (info.length_words > kMessageRegisters || info.extra_caps > 0) {
     if (t->ipc_buffer == 0) return Error::InvalidArgument;
   }
   if (info.length_words > kMessageRegisters) {
-    TRY(vspace::copy_from_user(address_space_of(t), &message_words[kMessageRegisters],
+    TRY(vspace::copy_from_user(vspace_of(t), &message_words[kMessageRegisters],
                                t->ipc_buffer + kMessageOffset + kMessageRegisters * 8,
                                (info.length_words - kMessageRegisters) * 8ull));
   }
   uint64_t cptrs[kMaxTransferCaps] = {};
   if (info.extra_caps > 0) {
-    TRY(vspace::copy_from_user(address_space_of(t), cptrs, t->ipc_buffer + kCapsOffset, info.extra_caps * 8ull));
+    TRY(vspace::copy_from_user(vspace_of(t), cptrs, t->ipc_buffer + kCapsOffset, info.extra_caps * 8ull));
   }
   inv->extra_count = 0;
   for (uint32_t i = 0; i < info.extra_caps; ++i) {
-    inv->extra[i] = TRY(lookup_any(inv->cspace_root(), cptrs[i]));
+    inv->extra[i] = TRY(lookup_invoked(t, cptrs[i]));
     inv->extra_count = i + 1;
   }
   inv->request = capnp::Request{info.label, reinterpret_cast<const capnp::Word*>(message_words),
@@ -74,9 +67,9 @@ Result<void> gather(Tcb* t, const TrapFrame& f, const capnp::MessageInfo& info, 
 }
 
 // Writes the reply into the caller's registers and IPC buffer.
-void deliver_reply(Tcb* t, TrapFrame& f, Error error, uint32_t length) {
+void deliver_reply(Tcb* t, Error error, uint32_t length) {
   if (length > kMessageRegisters && t->ipc_buffer != 0) {
-    auto r = vspace::copy_to_user(address_space_of(t), t->ipc_buffer + kMessageOffset + kMessageRegisters * 8,
+    auto r = vspace::copy_to_user(vspace_of(t), t->ipc_buffer + kMessageOffset + kMessageRegisters * 8,
                                   &reply_words[kMessageRegisters], (length - kMessageRegisters) * 8ull);
     if (!r) {
       error = r.error();
@@ -86,12 +79,10 @@ void deliver_reply(Tcb* t, TrapFrame& f, Error error, uint32_t length) {
     error = Error::InvalidArgument;
     length = 0;
   }
-  f.r10 = reply_words[0];
-  f.r8 = reply_words[1];
-  f.r9 = reply_words[2];
-  f.r15 = reply_words[3];
-  f.rsi = capnp::MessageInfo{static_cast<uint64_t>(error), length, 0, 0}.encode();
-  f.rax = static_cast<uint64_t>(Error::Ok);
+  SyscallRegs regs = syscall_regs(t);
+  for (uint32_t i = 0; i < kMessageRegisters; ++i) regs.set_mr(i, reply_words[i]);
+  regs.set_info(capnp::MessageInfo{static_cast<uint64_t>(error), length, 0, 0}.encode());
+  regs.set_result(Error::Ok);
 }
 }  // namespace
 
@@ -102,12 +93,8 @@ Result<cap::CapSlot*> Invocation::cap_param(capnp::CapIndex index) const {
 
 const cap::Capability& Invocation::cspace_root() const { return tcb_slot(caller, kTcbCSpace)->cap; }
 
-Result<cap::CapSlot*> lookup_invoked(Tcb* caller, uint64_t cptr) {
-  return lookup_any(tcb_slot(caller, kTcbCSpace)->cap, cptr);
-}
-
-void handle_invocation(Tcb* t, TrapFrame& f, cap::CapSlot* target, bool wants_reply) {
-  const capnp::MessageInfo info = capnp::MessageInfo::decode(f.rsi);
+void handle_invocation(Tcb* t, cap::CapSlot* target, bool wants_reply) {
+  const capnp::MessageInfo info = capnp::MessageInfo::decode(syscall_regs(t).info());
   Invocation inv{};
   inv.caller = t;
   inv.target = target;
@@ -116,15 +103,15 @@ void handle_invocation(Tcb* t, TrapFrame& f, cap::CapSlot* target, bool wants_re
   uint32_t length = 0;
   memset(reply_words, 0, sizeof(reply_words));
   inv.reply_buffer = capnp::ReplyBuffer{reinterpret_cast<capnp::Word*>(reply_words), kMessageWords, nullptr, 0};
-  if (auto g = gather(t, f, info, &inv); !g) {
+  if (auto g = gather(t, info, &inv); !g) {
     error = g.error();
   } else if (auto r = dispatch(inv); !r) {
     error = r.error();
   } else {
     length = inv.reply_length;
   }
-  if (wants_reply) deliver_reply(t, f, error, length);
-  else f.rax = static_cast<uint64_t>(Error::Ok);
+  if (wants_reply) deliver_reply(t, error, length);
+  else syscall_regs(t).set_result(Error::Ok);
 
   // The invocation may have stopped the caller (suspending itself) or woken a more urgent thread.
   Cpu& cpu = this_cpu();

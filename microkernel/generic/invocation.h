@@ -9,7 +9,7 @@
 #include <tessera/ipc_buffer.h>
 #include <tessera/result.h>
 
-#include "arch/x86_64/trap.h"
+#include "cap/cspace.h"
 #include "cap/slot.h"
 #include "object/tcb.h"
 
@@ -24,18 +24,22 @@ struct Invocation {
   capnp::ReplyBuffer reply_buffer;              // results go here: a handler sets reply_length to
   uint32_t reply_length;                        //   what its generated *Return::encode() wrote
 
-  // The slot of capability parameter `index`; InvalidCapability when no such cap was sent.
+  // The slot of capability parameter `index` (a cap of any type); InvalidCapability when no such
+  // cap was sent.
   Result<cap::CapSlot*> cap_param(capnp::CapIndex index) const;
+  // Capability parameter `index` as a kType cap with `required` rights (cap::lookup_cap's errors).
+  template <cap::ObjectType kType>
+  Result<cap::TypedCap<kType>> typed_param(capnp::CapIndex index,
+                                           cap::CapRights required = cap::CapRights::none()) const {
+    return cap::lookup_cap<kType>(TRY(cap_param(index)), required);
+  }
   // The caller's CSpace root cap.
   const cap::Capability& cspace_root() const;
 };
 
-// The capability a system call names (seL4's lookupCap in the caller's CSpace).
-Result<cap::CapSlot*> lookup_invoked(Tcb* caller, uint64_t cptr);
-
 // Handles Call / Send on `target`, a capability that is not an endpoint or notification, and
 // resumes (or reschedules).
-[[noreturn]] void handle_invocation(Tcb* caller, TrapFrame& frame, cap::CapSlot* target, bool wants_reply);
+[[noreturn]] void handle_invocation(Tcb* caller, cap::CapSlot* target, bool wants_reply);
 
 // Per-type handlers (object/*_invoke.cc).
 Result<void> invoke_untyped(Invocation& inv);

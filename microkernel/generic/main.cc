@@ -18,7 +18,7 @@
 #include "generic/root_task.h"
 #include "generic/scheduler.h"
 #include "generic/symbols.h"
-#include "object/ipc.h"
+#include "object/fastpath.h"
 #include "object/sched_context.h"
 #include "selftest/selftest.h"
 
@@ -36,7 +36,7 @@ void apply_command_line(BootState& s) {
   if (fw_cfg::read_file("opt/tessera/cmdline", extra, sizeof(extra)) > 0) s.cmdline.append(StringView(extra));
   StringView fastpath;
   if (s.cmdline.get(StringView("fastpath"), &fastpath) && fastpath.equals(StringView("off"))) {
-    ipc_fastpath_enabled = false;
+    fastpath_enabled = false;
   }
   StringView level;
   if (s.cmdline.get(StringView("log"), &level)) {

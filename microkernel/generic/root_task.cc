@@ -11,7 +11,7 @@
 #include "generic/scheduler.h"
 #include "lib/page_table.h"
 #include "lib/untyped_split.h"
-#include "object/address_space.h"
+#include "object/vspace.h"
 #include "object/kernel_objects.h"
 #include "object/tcb.h"
 

@@ -5,29 +5,30 @@
 
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/percpu.h"
+#include "arch/x86_64/syscall_regs.h"
 #include "arch/x86_64/trap.h"
 #include "generic/boot.h"
 #include "generic/invocation.h"
-#include "object/ipc.h"
 #include "generic/log.h"
 #include "generic/panic.h"
 #include "generic/scheduler.h"
 #include "generic/symbols.h"
-#include "object/address_space.h"
+#include "object/fastpath.h"
+#include "object/fault.h"
+#include "object/ipc.h"
 #include "object/kernel_objects.h"
 #include "object/tcb.h"
+#include "object/vspace.h"
 
 namespace tessera::kernel {
 namespace {
 
 constexpr uint64_t kMaxDebugWrite = 4096;
 
-void set_result(TrapFrame& f, Error e) { f.rax = static_cast<uint64_t>(e); }
-
 Error debug_write(Tcb* t, uint64_t address, uint64_t length) {
   if (length > kMaxDebugWrite) return Error::RangeError;
   static char buffer[kMaxDebugWrite];
-  if (auto r = vspace::copy_from_user(address_space_of(t), buffer, address, length); !r) return r.error();
+  if (auto r = vspace::copy_from_user(vspace_of(t), buffer, address, length); !r) return r.error();
   log::write(buffer, length);
   return Error::Ok;
 }
@@ -38,7 +39,7 @@ Error debug_write(Tcb* t, uint64_t address, uint64_t length) {
 void handle_user_fault(Tcb* t, const TrapFrame& f, const char* what, uint64_t label, const uint64_t words[4]) {
   if (t->fault_endpoint != 0) {
     auto slot = lookup_invoked(t, t->fault_endpoint);
-    if (slot && ipc_send_fault(t, *slot, label, words)) return;
+    if (slot && send_fault(t, *slot, label, words)) return;
   }
   const uint64_t address = f.vector == vectors::kPageFault ? words[1] : 0;
   log::print("thread-fault thread=%s vector=%lu (%s) rip=0x%lx address=0x%lx error=0x%lx: thread stopped\n",
@@ -68,87 +69,99 @@ const char* fault_name(uint64_t vector) {
     default: return "exception";
   }
 }
+
+// The system calls that name a capability (in the cptr register): the capability is looked up
+// once, here, and then each call checks its type and rights (cap::lookup_cap) where it acts.
+[[gnu::always_inline]] inline void run_capability_syscall(Tcb* t, SyscallRegs regs, Syscall number) {
+  auto looked_up = lookup_invoked(t, regs.cptr());
+  if (!looked_up) {
+    regs.set_result(looked_up.error());
+    return;
+  }
+  cap::CapSlot* target = *looked_up;
+  switch (number) {
+    case Syscall::Recv:
+    case Syscall::NBRecv:
+      return ipc_receive(t, target, number == Syscall::Recv);
+    case Syscall::ReplyRecv:
+      return ipc_reply_receive(t, target);
+    default: {  // Call, Send, NBSend
+      const cap::ObjectType type = target->cap.type();
+      const bool is_call = number == Syscall::Call;
+      if (type == cap::ObjectType::Endpoint || type == cap::ObjectType::Notification) {
+        return ipc_send(t, target, number != Syscall::NBSend, is_call);
+      }
+      return handle_invocation(t, target, is_call);
+    }
+  }
+}
+
+// Runs system call `number` of `t`. Every case ends in `return`: the IPC calls, Yield, invocations
+// and the calls that stop the thread never come back (they leave through resume()/schedule()); the
+// others set the result and return, and the caller resumes the thread. Inlined into
+// syscall_dispatch: the null system call costs the kernel's entry and exit and little else.
+[[gnu::always_inline]] inline void run_syscall(Tcb* t, SyscallRegs regs, Syscall number) {
+  switch (number) {
+    case Syscall::Call:
+    case Syscall::Send:
+    case Syscall::NBSend:
+    case Syscall::Recv:
+    case Syscall::NBRecv:
+    case Syscall::ReplyRecv:
+      return run_capability_syscall(t, regs, number);
+    case Syscall::Reply:
+      return ipc_reply(t);
+    case Syscall::Null:
+      regs.set_result(Error::Ok);
+      return;
+    case Syscall::Yield:
+      regs.set_result(Error::Ok);
+      this_scheduler().enqueue(t);
+      this_cpu().current = nullptr;
+      return schedule();
+    case Syscall::DebugPutChar: {
+      const char c = static_cast<char>(regs.cptr());
+      log::write(&c, 1);
+      regs.set_result(Error::Ok);
+      return;
+    }
+    case Syscall::DebugWrite:
+      regs.set_result(debug_write(t, regs.cptr(), regs.info()));
+      return;
+    case Syscall::DebugExitMachine:
+      if (regs.cptr() > 1) {
+        regs.set_result(Error::InvalidArgument);
+        return;
+      }
+      return exit_machine(regs.cptr() == 0 ? ExitCode::Success : ExitCode::TestsFailed);
+    case Syscall::DebugSuspendSelf:
+      t->state = ThreadState::Inactive;
+      this_cpu().current = nullptr;
+      return schedule();
+  }
+  // An unknown system call is a fault for the thread's fault handler; without one the caller
+  // simply gets NotSupported.
+  if (t->fault_endpoint != 0) {
+    const uint64_t words[4] = {regs.frame().rip, regs.number(), 0, 0};
+    auto slot = lookup_invoked(t, t->fault_endpoint);
+    if (slot && send_fault(t, *slot, static_cast<uint64_t>(FaultKind::UnknownSyscall), words)) return schedule();
+  }
+  regs.set_result(Error::NotSupported);
+}
 }  // namespace
 
 extern "C" [[noreturn]] void syscall_dispatch(TrapFrame* frame) {
-  Cpu& cpu = this_cpu();
-  Tcb* t = cpu.current;
-  TrapFrame& f = *frame;
-  if (ipc_fastpath_enabled) {
-    if (f.rdx == static_cast<uint64_t>(Syscall::Call)) ipc_fastpath_call(t, f);
-    if (f.rdx == static_cast<uint64_t>(Syscall::ReplyRecv)) ipc_fastpath_reply_recv(t, f);
-    if (f.rdx == static_cast<uint64_t>(Syscall::Send)) ipc_fastpath_send(t, f);
+  Tcb* t = this_cpu().current;
+  const SyscallRegs regs(*frame);
+  ++t->syscalls;  // once per system call, whichever path completes it
+  // Each test reads the number from the frame again (a miss may not change it, but the compiler
+  // cannot know): that keeps these three compares a short chain rather than a jump table.
+  if (fastpath_enabled) {
+    if (regs.number() == static_cast<uint64_t>(Syscall::Call)) try_fastpath_call(t, regs);
+    if (regs.number() == static_cast<uint64_t>(Syscall::ReplyRecv)) try_fastpath_reply_recv(t, regs);
+    if (regs.number() == static_cast<uint64_t>(Syscall::Send)) try_fastpath_send(t, regs);
   }
-  ++t->syscalls;
-  switch (static_cast<Syscall>(f.rdx)) {
-    case Syscall::Call:
-    case Syscall::Send:
-    case Syscall::NBSend: {
-      const auto number = static_cast<Syscall>(f.rdx);
-      auto slot = lookup_invoked(t, f.rdi);
-      if (!slot) {
-        set_result(f, slot.error());
-        break;
-      }
-      const cap::ObjectType type = (*slot)->cap.type();
-      if (type == cap::ObjectType::Endpoint || type == cap::ObjectType::Notification) {
-        ipc_send(t, f, *slot, number != Syscall::NBSend, number == Syscall::Call);
-      }
-      handle_invocation(t, f, *slot, number == Syscall::Call);
-    }
-    case Syscall::Recv:
-    case Syscall::NBRecv:
-    case Syscall::ReplyRecv: {
-      const auto number = static_cast<Syscall>(f.rdx);
-      auto slot = lookup_invoked(t, f.rdi);
-      if (!slot) {
-        set_result(f, slot.error());
-        break;
-      }
-      if (number == Syscall::ReplyRecv) ipc_reply_receive(t, f, *slot);
-      ipc_receive(t, f, *slot, number == Syscall::Recv);
-    }
-    case Syscall::Reply:
-      ipc_reply(t, f);
-    case Syscall::Null:
-      set_result(f, Error::Ok);
-      break;
-    case Syscall::Yield:
-      set_result(f, Error::Ok);
-      this_scheduler().enqueue(t);
-      cpu.current = nullptr;
-      schedule();
-    case Syscall::DebugPutChar: {
-      const char c = static_cast<char>(f.rdi);
-      log::write(&c, 1);
-      set_result(f, Error::Ok);
-      break;
-    }
-    case Syscall::DebugWrite:
-      set_result(f, debug_write(t, f.rdi, f.rsi));
-      break;
-    case Syscall::DebugExitMachine:
-      if (f.rdi > 1) {
-        set_result(f, Error::InvalidArgument);
-        break;
-      }
-      exit_machine(f.rdi == 0 ? ExitCode::Success : ExitCode::TestsFailed);
-    case Syscall::DebugSuspendSelf:
-      t->state = ThreadState::Inactive;
-      cpu.current = nullptr;
-      schedule();
-    default: {
-      // An unknown system call is a fault for the thread's fault handler; without one the caller
-      // simply gets NotSupported.
-      if (t->fault_endpoint != 0) {
-        const uint64_t words[4] = {f.rip, f.rdx, 0, 0};
-        auto slot = lookup_invoked(t, t->fault_endpoint);
-        if (slot && ipc_send_fault(t, *slot, static_cast<uint64_t>(FaultKind::UnknownSyscall), words)) schedule();
-      }
-      set_result(f, Error::NotSupported);
-      break;
-    }
-  }
+  run_syscall(t, regs, static_cast<Syscall>(regs.number()));
   resume(t);
 }
 

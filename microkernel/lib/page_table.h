@@ -70,6 +70,11 @@ concept PageTableEnv = requires(Env& env, uint64_t phys) {
   { env.alloc_table() } -> detail::SameAs<Result<uint64_t>>;  // physical address of a new zeroed table
 };
 
+// Optional: an Env with `entry_read(entry, table)` is told of every entry a walk is about to
+// follow (the kernel checks it against poison there).
+template <typename Env>
+concept ObservesEntries = requires(Env& env, uint64_t entry, const uint64_t* table) { env.entry_read(entry, table); };
+
 template <PageTableEnv Env>
 class Mapper {
  public:
@@ -137,6 +142,20 @@ class Mapper {
     return Error::FailedLookup;  // not reached: level 1 always returns
   }
 
+  // The physical address of the table at `level` (4 = the PML4 itself, 1 = a page table) on the
+  // way to `virt`. FailedLookup when an entry above it is missing or maps a huge page.
+  Result<uint64_t> table_at(uint64_t virt, unsigned level) const {
+    uint64_t table = root_;
+    for (unsigned l = 4; l > level; --l) {
+      const uint64_t* entries = env_.table(table);
+      const uint64_t entry = entries[index(virt, l)];
+      if constexpr (ObservesEntries<Env>) env_.entry_read(entry, entries);
+      if ((entry & kPresent) == 0 || is_huge(entry, l)) return Error::FailedLookup;
+      table = entry & kAddressMask;
+    }
+    return table;
+  }
+
   // Replaces the flags of the page of exactly `size` at `virt` (kPresent implied, kHuge kept for
   // large pages; User is added to intermediate entries as in map). Errors as for unmap, plus
   // InvalidArgument for flags with address or kHuge bits.
@@ -174,12 +193,7 @@ class Mapper {
   // The present leaf entry mapping a page of exactly `size` at `virt`, or FailedLookup.
   Result<uint64_t*> find_leaf(uint64_t virt, PageSize size) const {
     const unsigned leaf = leaf_level(size);
-    uint64_t* table = env_.table(root_);
-    for (unsigned level = 4; level > leaf; --level) {
-      uint64_t entry = table[index(virt, level)];
-      if ((entry & kPresent) == 0 || is_huge(entry, level)) return Error::FailedLookup;
-      table = env_.table(entry & kAddressMask);
-    }
+    uint64_t* table = env_.table(TRY(table_at(virt, leaf)));
     uint64_t* entry = &table[index(virt, leaf)];
     if ((*entry & kPresent) == 0) return Error::FailedLookup;
     if (leaf > 1 && (*entry & kHuge) == 0) return Error::FailedLookup;  // a table, not a page

@@ -7,10 +7,6 @@
 
 namespace tessera::kernel::vspace {
 namespace {
-unsigned index_at(uint64_t vaddr, unsigned level) {
-  return static_cast<unsigned>((vaddr >> (12 + 9 * (level - 1))) & 511);
-}
-
 // The bytes of address space one table of this type covers (its map address is aligned down to it).
 uint64_t table_coverage_bits(cap::ObjectType type) {
   switch (type) {
@@ -57,23 +53,28 @@ uint64_t Tables::root_of(SpaceId id) const {
   return e.generation == id.generation ? e.root : 0;
 }
 
-Result<uint64_t> Tables::table_at_level(uint64_t root, uint64_t vaddr, unsigned level) const {
-  uint64_t table = root;
-  for (unsigned l = 4; l > level; --l) {
-    const uint64_t* t = entries(table);
-    const uint64_t e = t[index_at(vaddr, l)];
-    if (env_.entry_read != nullptr) env_.entry_read(env_.cookie, e, t);
-    if ((e & pt::kPresent) == 0 || (e & pt::kHuge) != 0) return Error::FailedLookup;
-    table = e & pt::kAddressMask;
+namespace {
+// The TableEnv as pt::Mapper's environment, for walks only (it never allocates).
+struct WalkEnv {
+  const TableEnv& env;
+  uint64_t* table(uint64_t phys) { return env.table(env.cookie, phys); }
+  Result<uint64_t> alloc_table() { return Error::NotEnoughMemory; }
+  void entry_read(uint64_t entry, const uint64_t* table) {
+    if (env.entry_read != nullptr) env.entry_read(env.cookie, entry, table);
   }
-  return table;
+};
+}  // namespace
+
+Result<uint64_t> Tables::table_at_level(uint64_t root, uint64_t vaddr, unsigned level) const {
+  WalkEnv walk{env_};
+  return pt::Mapper<WalkEnv>(walk, root).table_at(vaddr, level);
 }
 
 Result<void> Tables::install_table(uint64_t root, uint64_t vaddr, unsigned table_level, uint64_t table_phys) {
   if (table_level < 1 || table_level > 3) return Error::InvalidArgument;
   if (!is_user_address(vaddr)) return Error::RangeError;
   const uint64_t parent = TRY(table_at_level(root, vaddr, table_level + 1));
-  uint64_t& e = entries(parent)[index_at(vaddr, table_level + 1)];
+  uint64_t& e = entries(parent)[pt::index(vaddr, table_level + 1)];
   if ((e & pt::kPresent) != 0) return Error::DeleteFirst;
   e = table_phys | pt::kPresent | pt::kWritable | pt::kUser;
   return {};
@@ -88,7 +89,7 @@ Result<void> Tables::map_frame(uint64_t root, uint64_t vaddr, uint8_t size_bits,
   if (add_overflows(vaddr, size, &end) || !is_user_address(vaddr) || end > kUserAddressLimit) return Error::RangeError;
   const unsigned level = size_bits == 12 ? 1 : 2;
   const uint64_t table = TRY(table_at_level(root, vaddr, level));
-  uint64_t& e = entries(table)[index_at(vaddr, level)];
+  uint64_t& e = entries(table)[pt::index(vaddr, level)];
   if ((e & pt::kPresent) != 0) return Error::DeleteFirst;
   uint64_t flags = pt::kPresent | pt::kUser;
   if (writable) flags |= pt::kWritable;
@@ -105,7 +106,7 @@ void Tables::clear_table(uint64_t phys) { memset(entries(phys), 0, 4096); }
 void Tables::clear_entry(uint64_t root, uint64_t vaddr, unsigned entry_level, uint64_t phys) {
   auto table = table_at_level(root, vaddr, entry_level);
   if (!table) return;
-  uint64_t& e = entries(*table)[index_at(vaddr, entry_level)];
+  uint64_t& e = entries(*table)[pt::index(vaddr, entry_level)];
   if ((e & pt::kPresent) == 0 || (e & pt::kAddressMask) != phys) return;
   e = 0;
   if (entry_level > 1 && env_.current_root(env_.cookie) == root) {

@@ -7,7 +7,7 @@
 //  - unmapping (explicitly or when the cap is deleted) clears the entry if the recorded path from
 //    the live PML4 still leads to it, and empties a paging structure (all 512 entries).
 // Everything that touches hardware or memory goes through a TableEnv, so the kernel
-// (object/address_space.cc, one Tables for the system) and the host tests (tests/host/cap,
+// (object/vspace.cc, one Tables for the system) and the host tests (tests/host/cap,
 // lifetime_model_test.cc, memory in an arena) run this same code.
 #pragma once
 

@@ -6,7 +6,7 @@
 #include "cap/delete.h"
 #include "cap/untyped.h"
 #include "generic/invocation.h"
-#include "object/ipc.h"
+#include "object/endpoint.h"
 #include "object/kernel_objects.h"
 
 namespace tessera::kernel {
@@ -34,9 +34,8 @@ Result<cap::ObjectType> object_type_from_abi(abi::ObjectType type) {
 
 // The CNode cap passed as a parameter must really be a CNode.
 Result<cap::CapSlot*> cnode_param(const Invocation& inv, capnp::CapIndex index) {
-  cap::CapSlot* slot = TRY(inv.cap_param(index));
-  TRY(cap::check_cap(slot, cap::ObjectType::CNode, cap::CapRights::none()));
-  return slot;
+  const auto cnode = TRY(inv.typed_param<cap::ObjectType::CNode>(index));
+  return cnode.slot();
 }
 
 // A slot addressed seL4-style: `depth` bits of `index` resolved from the CNode cap in `root`.
@@ -117,8 +116,8 @@ Result<void> invoke_cnode(Invocation& inv) {
       const auto a = TRY(CNode::CancelBadgedSendsArgs::decode(inv.request));
       cap::CapSlot* slot = TRY(slot_at(self, a.index, a.depth));
       // seL4: an endpoint cap with every right; an unbadged cap cancels nothing.
-      TRY(cap::check_cap(slot, cap::ObjectType::Endpoint, cap::CapRights::all()));
-      if (slot->cap.badge() != 0) endpoint_cancel_badged_sends(slot->cap.phys(), slot->cap.badge());
+      const auto ep = TRY(cap::lookup_cap<cap::ObjectType::Endpoint>(slot, cap::CapRights::all()));
+      if (ep->badge() != 0) endpoint_cancel_badged_sends(ep->phys(), ep->badge());
       return {};
     }
   }

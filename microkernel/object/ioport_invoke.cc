@@ -57,9 +57,8 @@ Result<void> invoke_io_port_control(Invocation& inv) {
   if (TRY(IoPortControl::method_of(inv.request.label)) != IoPortControl::Method::Issue) return Error::IllegalOperation;
   const auto a = TRY(IoPortControl::IssueArgs::decode(inv.request));
   if (a.first > a.last || overlaps_kernel(a.first, a.last)) return Error::RangeError;
-  cap::CapSlot* root = TRY(inv.cap_param(a.root));
-  TRY(cap::check_cap(root, cap::ObjectType::CNode, cap::CapRights::none()));
-  cap::CapSlot* dest = TRY(cap::lookup_slot(capabilities(), root->cap, a.index, a.depth));
+  const auto root = TRY(inv.typed_param<cap::ObjectType::CNode>(a.root));
+  cap::CapSlot* dest = TRY(cap::lookup_slot(capabilities(), root.cap(), a.index, a.depth));
   if (!dest->empty()) return Error::DeleteFirst;
   if (any_issued(a.first, a.last)) return Error::DeleteFirst;  // another cap holds some of these ports
   TRY(cap::issue_cap(capabilities(), inv.target, dest, cap::Capability::io_ports(a.first, a.last)));

@@ -7,8 +7,11 @@
 #include "generic/kernel_layout.h"
 #include "generic/panic.h"
 #include "generic/scheduler.h"
-#include "object/address_space.h"
+#include "object/endpoint.h"
 #include "object/ipc.h"
+#include "object/irq.h"
+#include "object/notification.h"
+#include "object/vspace.h"
 #include "object/sched_context.h"
 
 namespace tessera::kernel {
@@ -85,13 +88,13 @@ void release_object(const cap::Capability& c) {
       release_io_ports(c);
       break;
     case cap::ObjectType::IrqHandler:
-      release_irq(c);
+      irq::release(irq::line_of(c));
       break;
     case cap::ObjectType::Endpoint:
       endpoint_destroyed(c.phys());
       break;
     case cap::ObjectType::Notification:
-      unbind_irqs_from(c.phys());
+      irq::unbind_irqs_from(c.phys());
       notification_destroyed(c.phys());
       break;
     case cap::ObjectType::SchedContext:
@@ -127,6 +130,10 @@ void init_capabilities() {
 cap::CapContext& capabilities() { return *context; }
 
 Tcb* tcb_at(uint64_t phys) { return layout::phys_to<Tcb>(phys); }
+
+Result<cap::CapSlot*> lookup_invoked(Tcb* caller, uint64_t cptr) {
+  return cap::lookup_cap(*context, tcb_slot(caller, kTcbCSpace)->cap, cptr);
+}
 
 void unmap_cap(cap::CapSlot* slot) { vspace::tables().unmap_cap(slot); }
 

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "cap/context.h"
+#include "cap/cspace.h"
 #include "cap/slot.h"
 #include "lib/vspace_tables.h"
 #include "object/tcb.h"
@@ -27,15 +28,15 @@ inline cap::CapSlot* tcb_slot(Tcb* tcb, TcbSlot which) {
   return reinterpret_cast<cap::CapSlot*>(reinterpret_cast<uint8_t*>(tcb) + kTcbSlotsOffset) + which;
 }
 
+// The capability a system call of `caller` names by `cptr`, in the caller's CSpace (seL4's
+// lookupCap: up to 64 bits, stopping at the first non-CNode). Errors: FailedLookup, EmptySlot.
+// Its type and rights are checked where it is used, with cap::lookup_cap<T>.
+Result<cap::CapSlot*> lookup_invoked(Tcb* caller, uint64_t cptr);
+
 // MappingRecord, mapping_of, is_mapped and entry_level: lib/vspace_tables.h.
 
 // The last IoPort cap to a port range is gone: the ports may be issued again.
 void release_io_ports(const cap::Capability& cap);
-// The last IRQHandler cap to a line is gone: mask it and forget its binding.
-void release_irq(const cap::Capability& cap);
-// The notification at `phys` is being destroyed: every IRQ line bound to it is unbound and masked,
-// so no interrupt can signal its memory once it is reused.
-void unbind_irqs_from(uint64_t notification);
 
 // Undoes the mapping the cap in `slot` made, if any, and marks the cap unmapped; a paging structure
 // is emptied (vspace::Tables::unmap_cap). Together with "a cap that is marked mapped cannot map
@@ -46,7 +47,7 @@ void unmap_cap(cap::CapSlot* slot);
 // The PML4 of `t`, as long as the VSpace slot still holds the cap configure put there; 0 once that
 // cap has been deleted (its space may be destroyed and its memory reused). Every kernel path that
 // reaches a thread's memory (IPC buffers, debug output, invocation arguments) goes through this.
-inline uint64_t address_space_of(Tcb* t) {
+inline uint64_t vspace_of(Tcb* t) {
   return root_through_slot(tcb_slot(t, kTcbVSpace), t->vspace_root);
 }
 

@@ -17,9 +17,8 @@ namespace {
 uint64_t microseconds_to_tsc(uint64_t us) { return us * timer::tsc_per_second() / 1000000; }
 
 Result<SchedContext*> sched_context_param(const Invocation& inv, capnp::CapIndex index) {
-  cap::CapSlot* slot = TRY(inv.cap_param(index));
-  TRY(cap::check_cap(slot, cap::ObjectType::SchedContext, cap::CapRights::none()));
-  return layout::phys_to<SchedContext>(slot->cap.phys());
+  const auto sc = TRY(inv.typed_param<cap::ObjectType::SchedContext>(index));
+  return layout::phys_to<SchedContext>(sc->phys());
 }
 }  // namespace
 

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "arch/x86_64/syscall_regs.h"
 #include "arch/x86_64/trap.h"
 #include "lib/user_address.h"  // kUserAddressLimit, is_user_address
 #include "object/poison.h"
@@ -83,6 +84,10 @@ inline Tcb* live(Tcb* t) {
   if (t != nullptr) check_live_word(&t->queue_next, "thread", t);
   return t;
 }
+
+// The system-call registers of `t`'s saved frame (its arguments while it is in a system call or
+// blocked in one, its results once it completes).
+inline SyscallRegs syscall_regs(Tcb* t) { return SyscallRegs(t->frame); }
 
 // RFLAGS bits a user thread may control; IF is always set, IOPL is always 0.
 constexpr uint64_t kUserRflagsMask = 0xCD5;  // CF PF AF ZF SF TF DF OF

@@ -10,8 +10,9 @@
 #include "cap/delete.h"
 #include "generic/invocation.h"
 #include "generic/scheduler.h"
-#include "object/address_space.h"
+#include "object/vspace.h"
 #include "object/ipc.h"
+#include "object/notification.h"
 #include "object/kernel_objects.h"
 #include "object/sched_context.h"
 #include "generic/kernel_layout.h"
@@ -24,9 +25,8 @@ constexpr uint64_t kIpcBufferAlignment = 1024;
 static_assert(sizeof(IpcBuffer) <= kIpcBufferAlignment);
 
 Result<Tcb*> tcb_param(const Invocation& inv, capnp::CapIndex index) {
-  cap::CapSlot* slot = TRY(inv.cap_param(index));
-  TRY(cap::check_cap(slot, cap::ObjectType::Tcb, cap::CapRights::none()));
-  return tcb_at(slot->cap.phys());
+  const auto tcb = TRY(inv.typed_param<cap::ObjectType::Tcb>(index));
+  return tcb_at(tcb->phys());
 }
 
 // Replaces the cap in one of the TCB's own slots with a child of `source` (data applied as by Mint).
@@ -41,10 +41,9 @@ Result<void> install(Tcb* t, TcbSlot which, cap::CapSlot* source, uint64_t data)
 
 // Checks the space arguments of configure/setSpace before anything changes.
 Result<void> check_spaces(const Invocation& inv, capnp::CapIndex cspace, capnp::CapIndex vspace) {
-  TRY(cap::check_cap(TRY(inv.cap_param(cspace)), cap::ObjectType::CNode, cap::CapRights::none()));
-  cap::CapSlot* v = TRY(inv.cap_param(vspace));
-  TRY(cap::check_cap(v, cap::ObjectType::Pml4, cap::CapRights::none()));
-  TRY(vspace::space_id(v->cap.phys()));  // a space without an ASID cannot run threads
+  TRY(inv.typed_param<cap::ObjectType::CNode>(cspace));
+  const auto v = TRY(inv.typed_param<cap::ObjectType::Pml4>(vspace));
+  TRY(vspace::space_id(v->phys()));  // a space without an ASID cannot run threads
   return {};
 }
 
@@ -81,7 +80,7 @@ void suspend(Tcb* t) {
 }
 
 Result<void> resume_thread(Tcb* t) {
-  if (address_space_of(t) == 0 || tcb_slot(t, kTcbCSpace)->empty()) return Error::IllegalOperation;
+  if (vspace_of(t) == 0 || tcb_slot(t, kTcbCSpace)->empty()) return Error::IllegalOperation;
   // Only a stopped thread starts: a running one already runs, a blocked one waits in IPC.
   if (t->state == ThreadState::Running || t->state == ThreadState::Blocked) return {};
   t->state = ThreadState::Running;
@@ -96,12 +95,11 @@ void set_priority(Tcb* t, uint8_t priority) {
   if (queued) this_scheduler().enqueue(t);
 }
 
-// The register file in the order of the schema's results/parameters.
+// The register file in the order of the schema's results/parameters: the general registers
+// (arch/x86_64/syscall_regs.h), then the TLS bases.
 uint64_t* register_slot(Tcb* t, unsigned i) {
-  TrapFrame& f = t->frame;
-  uint64_t* order[20] = {&f.rip, &f.rsp, &f.rflags, &f.rax, &f.rbx, &f.rcx, &f.rdx, &f.rsi, &f.rdi, &f.rbp,
-                         &f.r8, &f.r9, &f.r10, &f.r11, &f.r12, &f.r13, &f.r14, &f.r15, &t->fs_base, &t->gs_base};
-  return order[i];
+  if (i < kUserRegisterCount) return &user_register(t->frame, i);
+  return i == kUserRegisterCount ? &t->fs_base : &t->gs_base;
 }
 }  // namespace
 
@@ -193,9 +191,8 @@ Result<void> invoke_tcb(Invocation& inv) {
       if (a.mcp > authority->max_controlled_priority || a.priority > authority->max_controlled_priority) {
         return Error::RangeError;
       }
-      cap::CapSlot* sc_slot = TRY(inv.cap_param(a.sched_context));
-      TRY(cap::check_cap(sc_slot, cap::ObjectType::SchedContext, cap::CapRights::none()));
-      TRY(bind_sched_context(layout::phys_to<SchedContext>(sc_slot->cap.phys()), t));
+      const auto sc = TRY(inv.typed_param<cap::ObjectType::SchedContext>(a.sched_context));
+      TRY(bind_sched_context(layout::phys_to<SchedContext>(sc->phys()), t));
       t->max_controlled_priority = a.mcp;
       set_priority(t, a.priority);
       return {};
@@ -210,9 +207,8 @@ Result<void> invoke_tcb(Invocation& inv) {
     }
     case TcbApi::Method::BindNotification: {
       const auto a = TRY(TcbApi::BindNotificationArgs::decode(inv.request));
-      cap::CapSlot* n = TRY(inv.cap_param(a.notification));
-      TRY(cap::check_cap(n, cap::ObjectType::Notification, cap::CapRights::read()));
-      return bind_notification(t, n->cap.phys());
+      const auto n = TRY(inv.typed_param<cap::ObjectType::Notification>(a.notification, cap::CapRights::read()));
+      return bind_notification(t, n->phys());
     }
     case TcbApi::Method::UnbindNotification:
       TRY(TcbApi::UnbindNotificationArgs::decode(inv.request));

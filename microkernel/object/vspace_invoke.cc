@@ -7,7 +7,7 @@
 
 #include "cap/cspace.h"
 #include "generic/invocation.h"
-#include "object/address_space.h"
+#include "object/vspace.h"
 #include "object/kernel_objects.h"
 
 namespace tessera::kernel {
@@ -23,10 +23,9 @@ struct Space {
 };
 
 Result<Space> space_param(const Invocation& inv, capnp::CapIndex index) {
-  cap::CapSlot* slot = TRY(inv.cap_param(index));
-  TRY(cap::check_cap(slot, cap::ObjectType::Pml4, cap::CapRights::none()));
-  const vspace::SpaceId id = TRY(vspace::space_id(slot->cap.phys()));
-  return Space{slot->cap.phys(), id};
+  const auto pml4 = TRY(inv.typed_param<cap::ObjectType::Pml4>(index));
+  const vspace::SpaceId id = TRY(vspace::space_id(pml4->phys()));
+  return Space{pml4->phys(), id};
 }
 
 Result<void> unmap(cap::CapSlot* slot) {

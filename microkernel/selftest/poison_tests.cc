@@ -7,7 +7,8 @@
 #include "cap/capability.h"
 #include "generic/boot.h"
 #include "generic/kernel_layout.h"
-#include "object/ipc.h"
+#include "object/endpoint.h"
+#include "object/notification.h"
 #include "object/kernel_objects.h"
 #include "object/poison.h"
 #include "selftest/selftest.h"
@@ -27,7 +28,7 @@ uint64_t fresh_object_memory() {
 
 TESSERA_SELFTEST(POISON0001, pass, "a destroyed endpoint's memory is poisoned; a live one passes the check") {
   const uint64_t phys = fresh_object_memory();
-  (void)endpoint_at(phys);  // live: no panic
+  (void)Endpoint::at(phys);  // live: no panic
   capabilities().destroyed(cap::Capability::object(cap::ObjectType::Endpoint, phys));
   const auto* words = static_cast<const uint64_t*>(layout::phys_to_virt(phys));
   t.check(words[0] == kPoisonWord && words[7] == kPoisonWord, "endpoint memory after destroy: 0x%lx 0x%lx",
@@ -46,9 +47,7 @@ TESSERA_SELFTEST(POISON0003, panic, "a thread kept on a queue after its TCB was 
   const uint64_t endpoint = fresh_object_memory();
   const uint64_t tcb = fresh_object_memory();
   // The endpoint's queue keeps the thread, as it would if destruction forgot to unlink it.
-  auto* ep = layout::phys_to<Endpoint>(endpoint);
-  ep->head = ep->tail = tcb_at(tcb);
-  ep->state = 1;  // senders
+  Endpoint::at(endpoint)->enqueue_sender(tcb_at(tcb));
   auto* words = static_cast<uint64_t*>(layout::phys_to_virt(tcb));
   for (int i = 0; i < 512; ++i) words[i] = kPoisonWord;
   endpoint_destroyed(endpoint);  // wakes (dequeues) every queued thread

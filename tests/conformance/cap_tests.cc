@@ -346,7 +346,7 @@ TESSERA_USER_TEST(CNODEOP0006, pass, "CNode.delete empties the slot; deleting th
   expect_ok(t, env.root().delete_(tcb, kSlotDepth), "delete the original");
   t.check(env.is_empty(tcb), "slot still occupied");
   expect_ok(t, env.tcb(copy).read_registers(false, 1), "the copy still names a live thread");
-  expect_error(t, env.tcb(tcb).read_registers(false, 1), Error::FailedLookup, "invoke the deleted cap");
+  expect_error(t, env.tcb(tcb).read_registers(false, 1), Error::EmptySlot, "invoke the deleted cap");
   env.drop(copy);
   (void)env.slots.free(tcb);
 }
@@ -434,14 +434,15 @@ TESSERA_USER_TEST(CNODEOP0010, pass, "copying an untyped lends its memory to the
 
 // One test per kind of bad request: the error a caller gets back names what was wrong.
 
-TESSERA_USER_TEST(ERROR0001, pass, "bad capability: an empty or unaddressable invoked cap is FailedLookup") {
+TESSERA_USER_TEST(ERROR0001, pass, "bad capability: an empty invoked cap is EmptySlot, an unaddressable one FailedLookup") {
   Env env(t);
   const CPtr empty = env.slot();
-  expect_error(t, env.frame(empty).get_address(), Error::FailedLookup, "invoke an empty slot");
+  // An empty slot is EmptySlot wherever it is met (docs/capabilities.md, "One error per failure").
+  expect_error(t, env.frame(empty).get_address(), Error::EmptySlot, "invoke an empty slot");
   expect_error(t, env.frame(kBeyondRootCNode).get_address(), Error::FailedLookup, "invoke past the root cnode");
-  expect_error(t, env.frame(tessera::kSlotNull).get_address(), Error::FailedLookup, "invoke the null slot");
+  expect_error(t, env.frame(tessera::kSlotNull).get_address(), Error::EmptySlot, "invoke the null slot");
   // A capability parameter that names nothing fails the same way.
-  expect_error(t, env.root().copy(empty, kSlotDepth, CapRef{empty}, 1, kSlotDepth, kAllRights), Error::FailedLookup,
+  expect_error(t, env.root().copy(empty, kSlotDepth, CapRef{empty}, 1, kSlotDepth, kAllRights), Error::EmptySlot,
                "an empty capability parameter");
   (void)env.slots.free(empty);
 }

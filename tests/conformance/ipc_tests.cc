@@ -298,3 +298,49 @@ TESSERA_USER_TEST(IPC0014, pass, "Recv on a non-endpoint is WrongObjectType; on 
   t.check(on_empty != Error::Ok, "Recv on an empty slot returned Ok");
   (void)env.slots.free(empty);
 }
+
+namespace {
+// The system calls `tcb` has made (Tcb.getStats), itself one more system call of the caller.
+uint64_t syscalls_of(Env& env, CPtr tcb) {
+  auto stats = env.tcb(tcb).get_stats();
+  return stats.ok() ? stats->syscalls() : 0;
+}
+}  // namespace
+
+TESSERA_USER_TEST(IPC0025, pass, "getStats counts each Call, Send, ReplyRecv and Recv exactly once, on either path") {
+  Env env(t);
+  OwnedCap ep{env, env.make(ObjectType::Endpoint)};
+  OwnedCap queue{env, env.make(ObjectType::Endpoint)};
+  Job sender;  // queued on `queue` before the root receives: the root's Recv takes the general path
+  sender.op = Job::Op::Send;
+  sender.cap = queue;
+  sender.info = MessageInfo{5, 1, 0, 0};
+  Peer server(env, 0);
+  Peer peer(env, 1);
+  if (t.failed() || !server.start(echo_server, make_argument(ep, 0))) return;
+  let_run();
+  if (!peer.run(sender)) return;
+  // Nothing between the two counts but the system calls counted: getStats itself is one each time.
+  const uint64_t root_before = syscalls_of(env, tessera::kSlotRootTcb);
+  const uint64_t server_before = syscalls_of(env, server.tcb());
+  Received r{};
+  const Error call1 = sys::call(ep, MessageInfo{1, 2, 0, 0}, &r);
+  const Error call2 = sys::call(ep, MessageInfo{2, 0, 0, 0}, &r);
+  const Error sent = sys::send(ep, MessageInfo{3, 1, 0, 0});      // to the waiting server
+  const Error call3 = sys::call(ep, MessageInfo{4, 4, 0, 0}, &r);  // a server that was busy until now
+  const Error received = sys::recv(queue, &r);
+  const uint64_t server_after = syscalls_of(env, server.tcb());
+  const uint64_t root_after = syscalls_of(env, tessera::kSlotRootTcb);
+  expect_is(t, call1, Error::Ok, "call 1");
+  expect_is(t, call2, Error::Ok, "call 2");
+  expect_is(t, sent, Error::Ok, "send");
+  expect_is(t, call3, Error::Ok, "call 3");
+  expect_is(t, received, Error::Ok, "recv");
+  // Root: 3 Calls, 1 Send, 1 Recv, and the getStats calls for the server (2) and itself (1).
+  t.check(root_after - root_before == 8, "the root made 8 system calls; getStats counted %lu",
+          root_after - root_before);
+  // Server: one ReplyRecv per message (3 calls and the send), each returning with the next message.
+  t.check(server_after - server_before == 4, "the server made 4 ReplyRecvs; getStats counted %lu",
+          server_after - server_before);
+  t.check(wait_done(sender), "the queued sender did not finish");
+}

@@ -1,4 +1,5 @@
-// System-call numbers and the register convention, shared by the kernel and libsys.
+// System-call numbers and the register convention, shared by the kernel and libsys. The register
+// assignment below is defined once, as code, in syscall_regs.h.
 //
 // `syscall` with:  rdx = number, rdi = capability pointer (destination/source; the badge comes back
 // here), rsi = message info, message registers 0-3 in r10, r8, r9, r15 (the rest in the IPC buffer).

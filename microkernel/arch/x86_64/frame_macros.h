@@ -1,7 +1,17 @@
 // Assembly macros for the general-register part of a TrapFrame (trap.h), shared by the interrupt
 // entry (vectors.S) and the system-call entry (syscall_entry.S) so the two can never disagree on
 // the layout. PUSH_GPRS leaves %rsp at the start of the frame (r15 first).
+//
+// Byte offsets of the TrapFrame fields the assembly reads, from the start of the frame; trap.h
+// static_asserts each against the C++ struct, so the two cannot drift apart.
 #pragma once
+
+#define TRAP_FRAME_VECTOR 120  // after the 15 general registers: vector, error code, then the CPU's part
+#define TRAP_FRAME_RIP 136
+#define TRAP_FRAME_CS 144
+#define TRAP_FRAME_RFLAGS 152
+#define TRAP_FRAME_RSP 160
+#define TRAP_FRAME_SIZE 176
 
 #define PUSH_GPRS \
   pushq %rax;     \

@@ -30,7 +30,7 @@ syscall_entry:
     pushq %rcx                      // user RIP
     pushq $0                        // error code
     pushq $SYSCALL_VECTOR
-    PUSH_GPRS
+    PUSH_GPRS                       // %rsp: the thread's frame, TRAP_FRAME_SIZE below %gs:GS_FRAME_END
     movq %rsp, %rdi                 // the thread's frame
     movq %gs:GS_KERNEL_STACK, %rsp
     xorl %ebp, %ebp
@@ -44,13 +44,13 @@ syscall_entry:
 resume_user_frame:
     movq %rdi, %rsp
     POP_GPRS
-    cmpq $SYSCALL_VECTOR, (%rsp)
+    cmpq $SYSCALL_VECTOR, (%rsp)    // POP_GPRS left %rsp at frame->vector
     jne 1f
-    movq 16(%rsp), %rcx             // RIP
-    movq 32(%rsp), %r11             // RFLAGS
-    movq 40(%rsp), %rsp             // user RSP
+    movq (TRAP_FRAME_RIP - TRAP_FRAME_VECTOR)(%rsp), %rcx
+    movq (TRAP_FRAME_RFLAGS - TRAP_FRAME_VECTOR)(%rsp), %r11
+    movq (TRAP_FRAME_RSP - TRAP_FRAME_VECTOR)(%rsp), %rsp     // user RSP
     swapgs
     sysretq
-1:  addq $16, %rsp                  // vector, error code
+1:  addq $(TRAP_FRAME_RIP - TRAP_FRAME_VECTOR), %rsp    // vector, error code
     swapgs
     iretq

@@ -3,6 +3,8 @@
 
 #include <stdint.h>
 
+#include "arch/x86_64/frame_macros.h"
+
 namespace tessera::kernel {
 
 // Saved by arch/x86_64/vectors.S, lowest address first.
@@ -14,6 +16,15 @@ struct TrapFrame {
   bool from_user() const { return (cs & 3) != 0; }
 };
 static_assert(sizeof(TrapFrame) == 22 * 8);
+// The offsets vectors.S and syscall_entry.S use (frame_macros.h), and the push order of PUSH_GPRS.
+static_assert(__builtin_offsetof(TrapFrame, r15) == 0 && __builtin_offsetof(TrapFrame, rax) == 14 * 8);
+static_assert(__builtin_offsetof(TrapFrame, r10) == 5 * 8 && __builtin_offsetof(TrapFrame, rdi) == 9 * 8);
+static_assert(__builtin_offsetof(TrapFrame, vector) == TRAP_FRAME_VECTOR);
+static_assert(__builtin_offsetof(TrapFrame, rip) == TRAP_FRAME_RIP);
+static_assert(__builtin_offsetof(TrapFrame, cs) == TRAP_FRAME_CS);
+static_assert(__builtin_offsetof(TrapFrame, rflags) == TRAP_FRAME_RFLAGS);
+static_assert(__builtin_offsetof(TrapFrame, rsp) == TRAP_FRAME_RSP);
+static_assert(sizeof(TrapFrame) == TRAP_FRAME_SIZE);
 
 using InterruptHandler = void (*)(TrapFrame& frame, void* context);
 

@@ -30,14 +30,14 @@ trap_vectors_end:
     .balign 16
 trap_common:
     // Frame so far: vector, error, rip, cs, rflags, rsp, ss.
-    testb $3, 24(%rsp)              // CS.RPL != 0: we came from user mode
+    testb $3, (TRAP_FRAME_CS - TRAP_FRAME_VECTOR)(%rsp)   // CS.RPL != 0: we came from user mode
     jz 1f
     swapgs
 1:
     PUSH_GPRS
     cld
     movq %rsp, %rdi
-    testb $3, 144(%rsp)             // CS of the interrupted context
+    testb $3, TRAP_FRAME_CS(%rsp)   // CS of the interrupted context
     jz 3f
     // From user mode: the frame is the thread's TCB frame; continue on this CPU's kernel stack.
     movq %gs:8, %rsp
@@ -46,7 +46,7 @@ trap_common:
     ud2
 3:
     // Frame pointer chain for backtraces: link the interrupted RIP/RBP.
-    pushq 136(%rsp)                 // rip
+    pushq TRAP_FRAME_RIP(%rsp)      // rip
     pushq %rbp
     movq %rsp, %rbp
     call trap_dispatch
@@ -54,9 +54,9 @@ trap_common:
     .globl trap_return
 trap_return:
     POP_GPRS
-    testb $3, 24(%rsp)
+    testb $3, (TRAP_FRAME_CS - TRAP_FRAME_VECTOR)(%rsp)
     jz 2f
     swapgs
-2:  addq $16, %rsp                  // vector and error code
+2:  addq $(TRAP_FRAME_RIP - TRAP_FRAME_VECTOR), %rsp    // vector and error code
     iretq
 

@@ -459,7 +459,7 @@ class Sequence {
 
   // The space argument as vspace_invoke's space_param takes it; the model's token for it.
   Result<vs::SpaceId> space_of(CapSlot* pml4) {
-    TRY(check_cap(pml4, ObjectType::Pml4, CapRights::none()));
+    TRY(lookup_cap<ObjectType::Pml4>(pml4, CapRights::none()));
     return tables_->space_id(pml4->cap.phys());
   }
 

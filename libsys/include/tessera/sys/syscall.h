@@ -1,35 +1,41 @@
-// Raw system calls (the register convention is in abi/include/tessera/syscall.h). Most code uses
-// the typed wrappers in libsys instead.
+// Raw system calls (the register convention is in abi/include/tessera/syscall.h, the assignment of
+// registers in syscall_regs.h). Most code uses the typed wrappers in libsys instead.
 #pragma once
 
 #include <stdint.h>
 
 #include <tessera/error.h>
 #include <tessera/syscall.h>
+#include <tessera/syscall_regs.h>
 
 namespace tessera::sys {
 
 // Registers in and out of one system call.
 struct SyscallRegisters {
-  uint64_t cap;           // rdi: capability pointer in, badge out
-  uint64_t info;          // rsi: message info
-  uint64_t mr[4];         // r10, r8, r9, r15: message registers 0-3
+  uint64_t cap;           // capability pointer in, badge out
+  uint64_t info;          // message info
+  uint64_t mr[4];         // message registers 0-3
 };
 
 inline Error raw_syscall(Syscall number, SyscallRegisters& regs) {
-  uint64_t result;
-  register uint64_t r10 asm("r10") = regs.mr[0];
-  register uint64_t r8 asm("r8") = regs.mr[1];
-  register uint64_t r9 asm("r9") = regs.mr[2];
-  register uint64_t r15 asm("r15") = regs.mr[3];
+  register uint64_t result asm(TESSERA_SYSCALL_REG_STR(TESSERA_SYSCALL_REG_RESULT));
+  register uint64_t num asm(TESSERA_SYSCALL_REG_STR(TESSERA_SYSCALL_REG_NUMBER)) = static_cast<uint64_t>(number);
+  register uint64_t cap asm(TESSERA_SYSCALL_REG_STR(TESSERA_SYSCALL_REG_CPTR)) = regs.cap;
+  register uint64_t info asm(TESSERA_SYSCALL_REG_STR(TESSERA_SYSCALL_REG_INFO)) = regs.info;
+  register uint64_t mr0 asm(TESSERA_SYSCALL_REG_STR(TESSERA_SYSCALL_REG_MR0)) = regs.mr[0];
+  register uint64_t mr1 asm(TESSERA_SYSCALL_REG_STR(TESSERA_SYSCALL_REG_MR1)) = regs.mr[1];
+  register uint64_t mr2 asm(TESSERA_SYSCALL_REG_STR(TESSERA_SYSCALL_REG_MR2)) = regs.mr[2];
+  register uint64_t mr3 asm(TESSERA_SYSCALL_REG_STR(TESSERA_SYSCALL_REG_MR3)) = regs.mr[3];
   asm volatile("syscall"
-               : "=a"(result), "+D"(regs.cap), "+S"(regs.info), "+r"(r10), "+r"(r8), "+r"(r9), "+r"(r15)
-               : "d"(static_cast<uint64_t>(number))
+               : "=r"(result), "+r"(cap), "+r"(info), "+r"(mr0), "+r"(mr1), "+r"(mr2), "+r"(mr3)
+               : "r"(num)
                : "rcx", "r11", "memory");
-  regs.mr[0] = r10;
-  regs.mr[1] = r8;
-  regs.mr[2] = r9;
-  regs.mr[3] = r15;
+  regs.cap = cap;
+  regs.info = info;
+  regs.mr[0] = mr0;
+  regs.mr[1] = mr1;
+  regs.mr[2] = mr2;
+  regs.mr[3] = mr3;
   return static_cast<Error>(result);
 }
 

@@ -1,4 +1,4 @@
-#include "object/address_space.h"
+#include "object/vspace.h"
 
 #include <tessera/string.h>
 

@@ -1,6 +1,8 @@
-// User address spaces: a PML4 whose upper half is the kernel's, and user pages mapped below
-// kUserAddressLimit. The root task's pages come from the boot frame allocator; later spaces get
-// their tables and frames from untyped memory through capabilities.
+// VSpaces (address spaces; the cap type is Pml4, an ABI name): a PML4 whose upper half is the
+// kernel's, and user pages mapped below kUserAddressLimit. The root task's pages come from the boot
+// frame allocator; later spaces get their tables and frames from untyped memory through
+// capabilities. The kernel's object code calls them "vspace" throughout (namespace vspace,
+// object/vspace*.cc, lib/vspace_tables), as the ABI's parameters and seL4 do.
 #pragma once
 
 #include <stdint.h>

@@ -1,0 +1,147 @@
+// The IPC fastpath (object/fastpath.h). Every check comes before the first change, so a miss
+// leaves nothing behind; a hit does exactly what the general path (endpoint.cc, notification.cc)
+// would do for the same call, minus the generality.
+#include "object/fastpath.h"
+
+#include <tessera/capnp/transport.h>
+#include <tessera/ipc_buffer.h>
+
+#include "arch/x86_64/percpu.h"
+#include "cap/cspace.h"
+#include "generic/scheduler.h"
+#include "object/endpoint.h"
+#include "object/ipc_internal.h"
+#include "object/kernel_objects.h"
+#include "object/notification.h"
+
+namespace tessera::kernel {
+
+bool fastpath_enabled = true;
+
+namespace {
+
+using capnp::MessageInfo;
+using cap::CapRights;
+using cap::ObjectType;
+
+// A CSpace of one CNode whose guard and radix use all 64 bits (the root task's layout): the slot
+// is an index, no walk needed. Null when the CSpace has another shape.
+[[gnu::always_inline]] inline cap::CapSlot* fast_lookup(Tcb* t, uint64_t cptr) {
+  const cap::Capability& root = tcb_slot(t, kTcbCSpace)->cap;
+  if (root.type() != ObjectType::CNode || root.guard_bits() + root.radix() != 64) return nullptr;
+  if ((cptr >> root.radix()) != root.guard()) return nullptr;
+  return layout::phys_to<cap::CapSlot>(root.phys()) + (cptr & ((uint64_t{1} << root.radix()) - 1));
+}
+
+[[gnu::always_inline]] inline bool short_message(uint64_t info_word) {
+  const MessageInfo info = MessageInfo::decode(info_word);
+  return info.length_words <= kMessageRegisters && info.extra_caps == 0;
+}
+
+// Hands the short message in `from` (the sender's registers) to `receiver` with `badge`, and makes
+// the receiver runnable (not queued: the caller decides where it goes).
+[[gnu::always_inline]] inline void deliver_short(Tcb* sender, Tcb* receiver, SyscallRegs from, uint64_t badge) {
+  const MessageInfo info = MessageInfo::decode(from.info());
+  SyscallRegs to = syscall_regs(receiver);
+  to.copy_mrs(from);
+  to.set_received(MessageInfo{info.label, info.length_words, 0, 0}.encode(), badge);
+  receiver->ipc_state = IpcState::None;
+  receiver->state = ThreadState::Running;
+  ++receiver->wakeups;
+  ++receiver->messages_received;
+  ++sender->messages_sent;
+}
+
+// After waking `woken`, continues exactly as continue_or_switch would, switching straight to
+// `woken` when it is the one the scheduler would pick.
+[[noreturn]] void switch_after_wake(Tcb* current, Tcb* woken) {
+  Scheduler& s = this_scheduler();
+  if (woken->priority > current->priority && !s.has_higher(woken->priority, true)) {
+    s.enqueue(current);
+    this_cpu().current = nullptr;
+    resume(woken);
+  }
+  s.enqueue(woken);
+  ipc::continue_or_switch(current);
+}
+}  // namespace
+
+void try_fastpath_call(Tcb* t, SyscallRegs regs) {
+  if (!short_message(regs.info())) return;
+  cap::CapSlot* slot = fast_lookup(t, regs.cptr());
+  if (slot == nullptr) return;
+  auto checked = cap::lookup_cap<ObjectType::Endpoint>(slot, CapRights::write(),
+                                                             CapRights::grant() | CapRights::grant_reply());
+  if (!checked) return;
+  Endpoint* ep = Endpoint::of(checked->cap());
+  if (!ep->has_receivers()) return;
+  Tcb* receiver = ep->first();
+  if (receiver->priority < t->priority) return;
+
+  ep->remove(receiver);
+  ipc::note_send(t, *checked, true);
+  deliver_short(t, receiver, regs, checked->cap().badge());
+  ipc::link_reply(receiver, t);
+  t->state = ThreadState::Blocked;
+  this_cpu().current = nullptr;
+  resume(receiver);
+}
+
+void try_fastpath_reply_recv(Tcb* t, SyscallRegs regs) {
+  if (!short_message(regs.info())) return;
+  Tcb* caller = live(t->reply_to);
+  if (caller == nullptr || caller->ipc_state != IpcState::WaitingReply || caller->ipc_is_fault) return;
+  if (caller->priority < t->priority) return;
+  cap::CapSlot* slot = fast_lookup(t, regs.cptr());
+  if (slot == nullptr) return;
+  auto checked = cap::lookup_cap<ObjectType::Endpoint>(slot, CapRights::read());
+  if (!checked) return;
+  // Read once: the stores below could alias the slot as far as the compiler knows.
+  const uint64_t ep_phys = checked->cap().phys();
+  const bool can_grant = checked->has(CapRights::grant());
+  Endpoint* ep = layout::phys_to<Endpoint>(ep_phys);
+  if (ep->has_senders()) return;  // a message is waiting: the general path receives it
+  if (t->bound_notification != 0 && Notification::at(t->bound_notification)->active()) {
+    return;  // a pending notification completes the receive at once
+  }
+
+  ipc::drop_reply(t);
+  deliver_short(t, caller, regs, 0);
+  t->ipc_receive_can_grant = can_grant;
+  t->ipc_state = IpcState::Receiving;
+  t->ipc_object = ep_phys;
+  ep->enqueue_receiver(t);
+  t->state = ThreadState::Blocked;
+  this_cpu().current = nullptr;
+  resume(caller);
+}
+
+void try_fastpath_send(Tcb* t, SyscallRegs regs) {
+  if (!short_message(regs.info())) return;
+  cap::CapSlot* slot = fast_lookup(t, regs.cptr());
+  if (slot == nullptr) return;
+  if (slot->cap.type() == ObjectType::Notification) {
+    auto checked = cap::lookup_cap<ObjectType::Notification>(slot, CapRights::write());
+    if (!checked) return;
+    Notification* n = Notification::of(checked->cap());
+    Tcb* waiter = n->take_waiter();
+    if (waiter == nullptr) return;
+    ipc::complete_with_word(waiter, checked->cap().badge() | n->take_word());
+    waiter->ipc_state = IpcState::None;
+    waiter->state = ThreadState::Running;
+    ++waiter->wakeups;
+    regs.set_result(Error::Ok);
+    switch_after_wake(t, waiter);
+  }
+  auto checked = cap::lookup_cap<ObjectType::Endpoint>(slot, CapRights::write());
+  if (!checked) return;
+  Endpoint* ep = Endpoint::of(checked->cap());
+  if (!ep->has_receivers()) return;
+  Tcb* receiver = ep->take();
+  ipc::note_send(t, *checked, false);
+  deliver_short(t, receiver, regs, checked->cap().badge());
+  regs.set_result(Error::Ok);
+  switch_after_wake(t, receiver);
+}
+
+}  // namespace tessera::kernel
