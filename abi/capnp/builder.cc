@@ -30,6 +30,49 @@ Result<uint32_t> MessageBuilder::add_capability(CapRef cap) {
   return cap_count_++;
 }
 
+void MessageBuilder::zero_object(const Word* pointer, uint32_t depth) {
+  // Only this builder wrote the message, so pointers lead forward to objects it allocated; the
+  // bounds checks and the depth limit guard against a caller's raw() writes all the same.
+  constexpr uint32_t kMaxDepth = 64;
+  const Word w = *pointer;
+  if (w == 0 || depth > kMaxDepth || wire::kind(w) == PointerKind::Far) return;
+  if (wire::kind(w) == PointerKind::Other) return;  // a capability: nothing to zero
+  Word* target = const_cast<Word*>(pointer) + 1 + wire::offset(w);
+  if (wire::kind(w) == PointerKind::Struct) {
+    const uint16_t data = wire::struct_data_words(w);
+    const uint16_t pointers = wire::struct_pointer_count(w);
+    if (!in_message(target, static_cast<uint64_t>(data) + pointers)) return;
+    for (uint16_t i = 0; i < pointers; ++i) zero_object(target + data + i, depth + 1);
+    zero_words(target, static_cast<uint64_t>(data) + pointers);
+    return;
+  }
+  const ElementSize size = wire::list_element_size(w);
+  const uint32_t count = wire::list_count(w);
+  if (size == ElementSize::Pointer) {
+    if (!in_message(target, count)) return;
+    for (uint32_t i = 0; i < count; ++i) zero_object(target + i, depth + 1);
+    zero_words(target, count);
+  } else if (size == ElementSize::InlineComposite) {
+    if (!in_message(target, static_cast<uint64_t>(count) + 1)) return;
+    const Word tag = *target;
+    const uint16_t data = wire::struct_data_words(tag);
+    const uint16_t pointers = wire::struct_pointer_count(tag);
+    const uint32_t elements = static_cast<uint32_t>(wire::offset(tag));
+    const uint64_t step = static_cast<uint64_t>(data) + pointers;
+    if (step * elements > count) return;
+    for (uint32_t e = 0; e < elements; ++e) {
+      for (uint16_t i = 0; i < pointers; ++i) zero_object(target + 1 + e * step + data + i, depth + 1);
+    }
+    zero_words(target, static_cast<uint64_t>(count) + 1);
+  } else {
+    zero_words(target, (static_cast<uint64_t>(count) * wire::element_bits(size) + 63) / 64);
+  }
+}
+
+void StructBuilder::release(const Word* at) {
+  if (*at != 0) message_->zero_object(at);
+}
+
 StructBuilder MessageBuilder::init_root(uint16_t data_words, uint16_t pointer_count) {
   used_ = 0;
   cap_count_ = 0;
@@ -44,6 +87,7 @@ StructBuilder StructBuilder::init_struct(uint32_t index, uint16_t data_words,
                                          uint16_t pointer_count) {
   Word* at = pointer_slot(index);
   if (at == nullptr) return {};
+  release(at);
   Word* target = message_->allocate(static_cast<uint64_t>(data_words) + pointer_count);
   if (target == nullptr) return {};
   // A zero-sized struct points just past itself (offset -1 would be the same as "at"): libcapnp
@@ -62,6 +106,7 @@ ListBuilder StructBuilder::init_list(uint32_t index, ElementSize size, uint32_t 
     return {};
   }
   const uint32_t bits = wire::element_bits(size);
+  release(at);
   Word* target = message_->allocate((static_cast<uint64_t>(count) * bits + 63) / 64);
   if (target == nullptr) return {};
   *at = wire::make_list(offset_to(at, target), size, count);
@@ -80,6 +125,7 @@ ListBuilder StructBuilder::init_struct_list(uint32_t index, uint32_t count, uint
     message_->fail(Error::RangeError);
     return {};
   }
+  release(at);
   Word* tag = message_->allocate(words + 1);
   if (tag == nullptr) return {};
   *at = wire::make_list(offset_to(at, tag), ElementSize::InlineComposite,
@@ -98,6 +144,7 @@ void StructBuilder::write_text(uint32_t index, Text text) {
     return;
   }
   const uint32_t count = text.size + 1;
+  release(at);
   Word* target = message_->allocate((static_cast<uint64_t>(count) + 7) / 8);
   if (target == nullptr) return;
   if (text.size > 0) __builtin_memcpy(target, text.data, text.size);
@@ -111,6 +158,7 @@ void StructBuilder::write_data(uint32_t index, Data data) {
     message_->fail(Error::RangeError);
     return;
   }
+  release(at);
   Word* target = message_->allocate((static_cast<uint64_t>(data.size) + 7) / 8);
   if (target == nullptr) return;
   if (data.size > 0) __builtin_memcpy(target, data.data, data.size);
@@ -120,13 +168,23 @@ void StructBuilder::write_data(uint32_t index, Data data) {
 void StructBuilder::write_capability(uint32_t index, CapRef cap) {
   Word* at = pointer_slot(index);
   if (at == nullptr) return;
+  release(at);
   const Result<uint32_t> slot = message_->add_capability(cap);
   if (slot.ok()) *at = wire::make_capability(slot.value());
 }
 
 void StructBuilder::write_capability_index(uint32_t index, CapIndex cap) {
   Word* at = pointer_slot(index);
-  if (at != nullptr) *at = wire::make_capability(cap.value);
+  if (at == nullptr) return;
+  release(at);
+  *at = wire::make_capability(cap.value);
+}
+
+void StructBuilder::clear_pointer(uint32_t index) {
+  Word* at = pointer_slot(index);
+  if (at == nullptr) return;
+  release(at);
+  *at = 0;
 }
 
 StructBuilder ListBuilder::struct_at(uint32_t i) {

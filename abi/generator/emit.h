@@ -18,6 +18,8 @@ void emit_struct_shells(const Model& model, uint64_t file, std::ostream& out);
 void emit_struct_classes(const Model& model, uint64_t file, std::ostream& out);
 void emit_struct_bodies(const Model& model, uint64_t file, std::ostream& out);
 void emit_interfaces(const Model& model, uint64_t file, std::ostream& out);
+// The "@shape" comment block (abi/check_compat.py reads it from goldens and fresh headers).
+void emit_shape(const Model& model, uint64_t file, std::ostream& out);
 
 // The hosted test shim for `file`: conversions between libcapnp's dynamic API and the
 // generated readers/builders, used by the round-trip tests (tests/host/abi).

@@ -1,5 +1,7 @@
 // The hosted test shim: converts between libcapnp's dynamic values and the generated
 // freestanding readers/builders, so tests can compare both implementations on any struct.
+#include <cctype>
+
 #include "emit.h"
 
 namespace abigen {
@@ -136,15 +138,30 @@ std::string emit_dyn(const Model& model, uint64_t file, const std::string& basen
     emit_from(model, id, out);
     emit_to(model, id, out);
   }
-  out << "// One entry per (non-group) struct: build a root from a dynamic value, read a root into one.\n"
+  out << "}  // namespace " << ns << "\n\n";
+  // The entry and file types are shared by every shim, so a generated index of all schemas
+  // (tests/host/abi/schema_index.py) can list them without knowing their namespaces.
+  out << "#ifndef TESSERA_ABI_SHIM_TYPES_\n#define TESSERA_ABI_SHIM_TYPES_\n"
+      << "namespace tessera_abi_shims {\n"
+      << "// One entry per (non-group) struct: build a root from a dynamic value, read a root into one.\n"
       << "struct Entry {\n  uint64_t id;\n  const char* name;\n"
       << "  void (*build)(::capnp::DynamicStruct::Reader, ::tessera::capnp::MessageBuilder&);\n"
-      << "  bool (*read)(::tessera::capnp::MessageReader&, ::capnp::DynamicStruct::Builder);\n};\n\n"
-      ;
-  bool any = false;
-  for (uint64_t id : structs) any = any || !model.node(id).getStruct().getIsGroup();
-  if (!any) {
-    out << "}  // namespace " << ns << "\n";
+      << "  bool (*read)(::tessera::capnp::MessageReader&, ::capnp::DynamicStruct::Builder);\n};\n"
+      << "// The shims of one schema file.\n"
+      << "struct File {\n  const char* schema;\n  const Entry* entries;\n  unsigned count;\n};\n"
+      << "}  // namespace tessera_abi_shims\n#endif\n\n";
+  std::string stem = basename.substr(0, basename.find('.'));
+  for (char& c : stem) {
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  }
+  unsigned count = 0;
+  for (uint64_t id : structs) count += model.node(id).getStruct().getIsGroup() ? 0 : 1;
+  out << "namespace " << ns << " {\n\nusing Entry = ::tessera_abi_shims::Entry;\n\n";
+  const std::string file_entry = "namespace tessera_abi_shims {\ninline constexpr File k_" + stem + "{\"" + stem + "\", " +
+                                 (count ? "::" + ns + "::kEntries" : std::string("nullptr")) + ", " +
+                                 std::to_string(count) + "};\n}  // namespace tessera_abi_shims\n";
+  if (count == 0) {
+    out << "}  // namespace " << ns << "\n\n" << file_entry;
     return out.str();
   }
   out << "inline const Entry kEntries[] = {\n";
@@ -156,7 +173,7 @@ std::string emit_dyn(const Model& model, uint64_t file, const std::string& basen
         << "     [](::tessera::capnp::MessageReader& m, ::capnp::DynamicStruct::Builder out) {\n"
         << "       auto root = m.root_as<" << q << ">();\n       return root.ok() && to_dynamic(root.value(), out);\n     }},\n";
   }
-  out << "};\n\n}  // namespace " << ns << "\n";
+  out << "};\n\n}  // namespace " << ns << "\n\n" << file_entry;
   return out.str();
 }
 

@@ -108,7 +108,8 @@ std::string emit_header(const Model& model, uint64_t file, const std::string& ba
     emit_interfaces(model, file, out);
     out << "}  // namespace " << ns << "\n\n";
   }
-  out << "#endif  // " << guard << "\n";
+  emit_shape(model, file, out);
+  out << "\n#endif  // " << guard << "\n";
   return out.str();
 }
 

@@ -41,7 +41,7 @@ std::vector<MethodInfo> methods_of(const Model& model, capnp::InterfaceSchema if
   for (auto method : iface.getMethods()) {
     const auto proto = method.getProto();
     const std::string camel = proto.getName().cStr();
-    out.push_back({escape(snake_case(camel)), pascal_case(camel), method.getOrdinal(),
+    out.push_back({method_name(camel), pascal_case(camel), method.getOrdinal(),
                    pascal_case(camel) + "Params", pascal_case(camel) + "Results",
                    model.get(proto.getParamStructType()).asStruct(),
                    model.get(proto.getResultStructType()).asStruct()});
@@ -62,7 +62,7 @@ void emit_client(const Model& model, const std::string& name, const std::vector<
     out << "    ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,\n"
            "                                             transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);\n";
     out << "    fill(message.init_root_as<" << m.params << ">());\n";
-    out << "    return call<" << m.results << ">(message, Method::" << m.pascal << ");\n  }\n";
+    out << "    return call_<" << m.results << ">(message, Method::" << m.pascal << ");\n  }\n";
     const auto params = model.fields(m.params_schema);
     bool flat = true;
     for (const auto& f : params) flat = flat && is_flat_argument(f);
@@ -83,10 +83,10 @@ void emit_client(const Model& model, const std::string& name, const std::vector<
   }
   out << " private:\n";
   out << "  template <typename Results>\n"
-         "  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {\n"
+         "  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {\n"
          "    const uint32_t words = TRY(message.finish());\n"
          "    const ::tessera::capnp::MessageInfo info =\n"
-         "        TRY(transport_.call(destination_, label(method), words, message.cap_count()));\n"
+         "        TRY(transport_.call(destination_, " << name << "::label(method), words, message.cap_count()));\n"
          "    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);\n"
          "    // An empty reply is the all-default results struct (the kernel sends no words for empty results).\n"
          "    if (info.length_words == 0) return typename Results::Reader();\n"

@@ -87,6 +87,31 @@ std::string struct_name(const Model& model, capnp::Type type) {
   return model.qualified(type.asStruct().getProto().getId());
 }
 
+// Statements that reset every slot of group `group` (nested groups and union tags included) to
+// its default, as libcapnp's initGroup does: data zeroed, pointers cleared (and their objects
+// zeroed). Used by init_<group>() of a group inside a union.
+void emit_group_clear(const Model& model, capnp::StructSchema group, std::ostream& out) {
+  const auto s = group.getProto().getStruct();
+  if (s.getDiscriminantCount() > 0) out << "  view_.write<uint16_t>(" << s.getDiscriminantOffset() << ", 0);\n";
+  for (const auto& f : model.fields(group)) {
+    const std::string off = std::to_string(f.offset);
+    switch (f.kind) {
+      case Kind::Void: break;
+      case Kind::Bool: out << "  view_.write_bool(" << off << ", false);\n"; break;
+      case Kind::Int: case Kind::Float:
+        out << "  view_.write<" << model.cpp_type(f.type) << ">(" << off << ", 0);\n";
+        break;
+      case Kind::Enum: out << "  view_.write<uint16_t>(" << off << ", 0);\n"; break;
+      case Kind::Text: case Kind::Data: case Kind::Struct: case Kind::List: case Kind::Cap:
+        out << "  view_.clear_pointer(" << off << ");\n";
+        break;
+      case Kind::Group:
+        emit_group_clear(model, model.get(f.field.getProto().getGroup().getTypeId()).asStruct(), out);
+        break;
+    }
+  }
+}
+
 }  // namespace
 
 std::string list_reader_type(const Model& model, capnp::Type element) {
@@ -147,32 +172,32 @@ void emit_struct_classes(const Model& model, uint64_t file, std::ostream& out) {
     out << "// Read-only view of a " << name << "; pointer fields are checked when followed.\n";
     out << "class " << name << "::Reader {\n public:\n";
     out << "  Reader() = default;\n";
-    out << "  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}\n";
-    out << "  const ::tessera::capnp::StructReader& raw() const { return raw_; }\n";
+    out << "  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}\n";
+    out << "  const ::tessera::capnp::StructReader& raw() const { return view_; }\n";
     if (s.getDiscriminantCount() > 0) {
-      out << "  Which which() const { return static_cast<Which>(raw_.read<uint16_t>(" << disc << ")); }\n";
+      out << "  Which which() const { return static_cast<Which>(view_.read<uint16_t>(" << disc << ")); }\n";
     }
     for (const auto& f : fields) {
       const std::string off = std::to_string(f.offset);
       if (f.in_union) {
-        out << "  bool is_" << f.name << "() const { return raw_.read<uint16_t>(" << disc
+        out << "  bool is_" << f.name << "() const { return view_.read<uint16_t>(" << disc
             << ") == " << f.discriminant << "; }\n";
       }
       switch (f.kind) {
         case Kind::Void: break;
         case Kind::Bool:
-          out << "  bool " << f.name << "() const { return raw_.read_bool(" << off << mask_argument(model, f) << "); }\n";
+          out << "  bool " << f.name << "() const { return view_.read_bool(" << off << mask_argument(model, f) << "); }\n";
           break;
         case Kind::Int: case Kind::Float:
-          out << "  " << model.cpp_type(f.type) << " " << f.name << "() const { return raw_.read<"
+          out << "  " << model.cpp_type(f.type) << " " << f.name << "() const { return view_.read<"
               << model.cpp_type(f.type) << ">(" << off << mask_argument(model, f) << "); }\n";
           break;
         case Kind::Enum:
           out << "  " << model.cpp_type(f.type) << " " << f.name << "() const { return static_cast<"
-              << model.cpp_type(f.type) << ">(raw_.read<uint16_t>(" << off << mask_argument(model, f) << ")); }\n";
+              << model.cpp_type(f.type) << ">(view_.read<uint16_t>(" << off << mask_argument(model, f) << ")); }\n";
           break;
         case Kind::Text: case Kind::Data: case Kind::Struct: case Kind::List:
-          out << "  bool has_" << f.name << "() const { return raw_.has_pointer(" << off << "); }\n";
+          out << "  bool has_" << f.name << "() const { return view_.has_pointer(" << off << "); }\n";
           if (f.kind == Kind::Text) out << "  ::tessera::Result<::tessera::capnp::Text> " << f.name << "() const;\n";
           if (f.kind == Kind::Data) out << "  ::tessera::Result<::tessera::capnp::Data> " << f.name << "() const;\n";
           if (f.kind == Kind::Struct) out << "  ::tessera::Result<" << struct_name(model, f.type) << "::Reader> " << f.name << "() const;\n";
@@ -181,48 +206,48 @@ void emit_struct_classes(const Model& model, uint64_t file, std::ostream& out) {
           }
           break;
         case Kind::Cap:
-          out << "  bool has_" << f.name << "() const { return raw_.has_pointer(" << off << "); }\n";
+          out << "  bool has_" << f.name << "() const { return view_.has_pointer(" << off << "); }\n";
           out << "  ::tessera::Result<::tessera::capnp::CapIndex> " << f.name
-              << "() const { return raw_.read_capability(" << off << "); }\n";
+              << "() const { return view_.read_capability(" << off << "); }\n";
           break;
         case Kind::Group:
           out << "  " << group_id_name(model, f) << "::Reader " << f.name << "() const;\n";
           break;
       }
     }
-    out << "\n private:\n  ::tessera::capnp::StructReader raw_;\n};\n\n";
+    out << "\n private:\n  ::tessera::capnp::StructReader view_;\n};\n\n";
 
     out << "// Writer for a " << name << " inside a MessageBuilder (errors are sticky there).\n";
     out << "class " << name << "::Builder {\n public:\n";
     out << "  Builder() = default;\n";
-    out << "  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}\n";
-    out << "  ::tessera::capnp::StructBuilder& raw() { return raw_; }\n";
+    out << "  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}\n";
+    out << "  ::tessera::capnp::StructBuilder& raw() { return view_; }\n";
     if (s.getDiscriminantCount() > 0) {
-      out << "  Which which() const { return static_cast<Which>(raw_.read<uint16_t>(" << disc << ")); }\n";
+      out << "  Which which() const { return static_cast<Which>(view_.read<uint16_t>(" << disc << ")); }\n";
     }
     for (const auto& f : fields) {
       const std::string off = std::to_string(f.offset);
-      const std::string tag = f.in_union ? "raw_.write<uint16_t>(" + disc + ", " + std::to_string(f.discriminant) + "); " : "";
+      const std::string tag = f.in_union ? "view_.write<uint16_t>(" + disc + ", " + std::to_string(f.discriminant) + "); " : "";
       switch (f.kind) {
         case Kind::Void:
           if (f.in_union) out << "  void set_" << f.name << "() { " << tag << "}\n";
           break;
         case Kind::Bool:
-          out << "  void set_" << f.name << "(bool value) { " << tag << "raw_.write_bool(" << off << ", value" << mask_argument(model, f) << "); }\n";
+          out << "  void set_" << f.name << "(bool value) { " << tag << "view_.write_bool(" << off << ", value" << mask_argument(model, f) << "); }\n";
           break;
         case Kind::Int: case Kind::Float:
-          out << "  void set_" << f.name << "(" << model.cpp_type(f.type) << " value) { " << tag << "raw_.write<"
+          out << "  void set_" << f.name << "(" << model.cpp_type(f.type) << " value) { " << tag << "view_.write<"
               << model.cpp_type(f.type) << ">(" << off << ", value" << mask_argument(model, f) << "); }\n";
           break;
         case Kind::Enum:
           out << "  void set_" << f.name << "(" << model.cpp_type(f.type) << " value) { " << tag
-              << "raw_.write<uint16_t>(" << off << ", static_cast<uint16_t>(value)" << mask_argument(model, f) << "); }\n";
+              << "view_.write<uint16_t>(" << off << ", static_cast<uint16_t>(value)" << mask_argument(model, f) << "); }\n";
           break;
         case Kind::Text:
-          out << "  void set_" << f.name << "(::tessera::capnp::Text value) { " << tag << "raw_.write_text(" << off << ", value); }\n";
+          out << "  void set_" << f.name << "(::tessera::capnp::Text value) { " << tag << "view_.write_text(" << off << ", value); }\n";
           break;
         case Kind::Data:
-          out << "  void set_" << f.name << "(::tessera::capnp::Data value) { " << tag << "raw_.write_data(" << off << ", value); }\n";
+          out << "  void set_" << f.name << "(::tessera::capnp::Data value) { " << tag << "view_.write_data(" << off << ", value); }\n";
           break;
         case Kind::Struct:
           out << "  " << struct_name(model, f.type) << "::Builder init_" << f.name << "();\n";
@@ -231,15 +256,15 @@ void emit_struct_classes(const Model& model, uint64_t file, std::ostream& out) {
           out << "  " << list_builder_type(model, f.type.asList().getElementType()) << " init_" << f.name << "(uint32_t count);\n";
           break;
         case Kind::Cap:
-          out << "  void set_" << f.name << "(::tessera::capnp::CapRef cap) { " << tag << "raw_.write_capability(" << off << ", cap); }\n";
-          out << "  void set_" << f.name << "(::tessera::capnp::CapIndex cap) { " << tag << "raw_.write_capability_index(" << off << ", cap); }\n";
+          out << "  void set_" << f.name << "(::tessera::capnp::CapRef cap) { " << tag << "view_.write_capability(" << off << ", cap); }\n";
+          out << "  void set_" << f.name << "(::tessera::capnp::CapIndex cap) { " << tag << "view_.write_capability_index(" << off << ", cap); }\n";
           break;
         case Kind::Group:
           out << "  " << group_id_name(model, f) << "::Builder " << (f.in_union ? "init_" : "") << f.name << "();\n";
           break;
       }
     }
-    out << "\n private:\n  ::tessera::capnp::StructBuilder raw_;\n};\n\n";
+    out << "\n private:\n  ::tessera::capnp::StructBuilder view_;\n};\n\n";
   }
 }
 
@@ -250,7 +275,7 @@ void emit_struct_bodies(const Model& model, uint64_t file, std::ostream& out) {
     const std::string disc = std::to_string(schema.getProto().getStruct().getDiscriminantOffset());
     for (const auto& f : model.fields(schema)) {
       const std::string off = std::to_string(f.offset);
-      const std::string tag = f.in_union ? "  raw_.write<uint16_t>(" + disc + ", " + std::to_string(f.discriminant) + ");\n" : "";
+      const std::string tag = f.in_union ? "  view_.write<uint16_t>(" + disc + ", " + std::to_string(f.discriminant) + ");\n" : "";
       const auto default_value = f.kind == Kind::Group ? capnp::schema::Value::Reader()
                                                        : f.field.getProto().getSlot().getDefaultValue();
       switch (f.kind) {
@@ -261,7 +286,7 @@ void emit_struct_bodies(const Model& model, uint64_t file, std::ostream& out) {
             fallback = ", ::tessera::capnp::Text(" + c_string(std::string(t.cStr(), t.size())) + ", " + std::to_string(t.size()) + ")";
           }
           out << "inline ::tessera::Result<::tessera::capnp::Text> " << q << "::Reader::" << f.name
-              << "() const { return raw_.read_text(" << off << fallback << "); }\n";
+              << "() const { return view_.read_text(" << off << fallback << "); }\n";
           break;
         }
         case Kind::Data: {
@@ -271,18 +296,18 @@ void emit_struct_bodies(const Model& model, uint64_t file, std::ostream& out) {
             for (size_t i = 0; i < default_value.getData().size(); ++i) {
               out << (i ? ", " : "") << static_cast<int>(default_value.getData()[i]);
             }
-            out << "};\n  return raw_.read_data(" << off << ", ::tessera::capnp::Data{kDefault, " << default_value.getData().size() << "});\n}\n";
+            out << "};\n  return view_.read_data(" << off << ", ::tessera::capnp::Data{kDefault, " << default_value.getData().size() << "});\n}\n";
           } else {
-            out << "  return raw_.read_data(" << off << ");\n}\n";
+            out << "  return view_.read_data(" << off << ");\n}\n";
           }
           break;
         }
         case Kind::Struct: {
           const std::string t = struct_name(model, f.type);
           out << "inline ::tessera::Result<" << t << "::Reader> " << q << "::Reader::" << f.name
-              << "() const {\n  return " << t << "::Reader(TRY(raw_.read_struct(" << off << ")));\n}\n";
+              << "() const {\n  return " << t << "::Reader(TRY(view_.read_struct(" << off << ")));\n}\n";
           out << "inline " << t << "::Builder " << q << "::Builder::init_" << f.name << "() {\n" << tag
-              << "  return " << t << "::Builder(raw_.init_struct(" << off << ", " << t << "::kDataWords, " << t
+              << "  return " << t << "::Builder(view_.init_struct(" << off << ", " << t << "::kDataWords, " << t
               << "::kPointerCount));\n}\n";
           break;
         }
@@ -292,21 +317,24 @@ void emit_struct_bodies(const Model& model, uint64_t file, std::ostream& out) {
           const std::string bt = list_builder_type(model, element);
           const bool pointers = element.isText() || element.isData();
           out << "inline ::tessera::Result<" << rt << "> " << q << "::Reader::" << f.name << "() const {\n  return "
-              << rt << "(TRY(raw_.read_list(" << off << ", " << element_bits(element) << ", " << (pointers ? 1 : 0) << ")));\n}\n";
+              << rt << "(TRY(view_.read_list(" << off << ", " << element_bits(element) << ", " << (pointers ? 1 : 0) << ")));\n}\n";
           out << "inline " << bt << " " << q << "::Builder::init_" << f.name << "(uint32_t count) {\n" << tag;
           if (element.isStruct()) {
             const std::string t = struct_name(model, element);
-            out << "  return " << bt << "(raw_.init_struct_list(" << off << ", count, " << t << "::kDataWords, " << t << "::kPointerCount));\n}\n";
+            out << "  return " << bt << "(view_.init_struct_list(" << off << ", count, " << t << "::kDataWords, " << t << "::kPointerCount));\n}\n";
           } else {
-            out << "  return " << bt << "(raw_.init_list(" << off << ", ::tessera::capnp::ElementSize::" << element_size(element) << ", count));\n}\n";
+            out << "  return " << bt << "(view_.init_list(" << off << ", ::tessera::capnp::ElementSize::" << element_size(element) << ", count));\n}\n";
           }
           break;
         }
         case Kind::Group: {
           const std::string t = group_id_name(model, f);
-          out << "inline " << t << "::Reader " << q << "::Reader::" << f.name << "() const { return " << t << "::Reader(raw_); }\n";
+          out << "inline " << t << "::Reader " << q << "::Reader::" << f.name << "() const { return " << t << "::Reader(view_); }\n";
           out << "inline " << t << "::Builder " << q << "::Builder::" << (f.in_union ? "init_" : "") << f.name << "() {\n"
-              << tag << "  return " << t << "::Builder(raw_);\n}\n";
+              << tag;
+          // Another member of the union may have left bytes in the group's slots.
+          if (f.in_union) emit_group_clear(model, model.get(f.field.getProto().getGroup().getTypeId()).asStruct(), out);
+          out << "  return " << t << "::Builder(view_);\n}\n";
           break;
         }
         default: break;

@@ -1,6 +1,8 @@
 // Schema lookup, naming, classification and validation for the Tessera ABI generator.
 #include "model.h"
 
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -62,6 +64,11 @@ std::string escape(const std::string& name) {
   return name;
 }
 
+std::string method_name(const std::string& camel) {
+  const std::string name = escape(snake_case(camel));
+  return name == "dispatch" ? name + "_" : name;
+}
+
 Model::Model(capnp::schema::CodeGeneratorRequest::Reader request, std::string source_root)
     : source_root_(std::move(source_root)) {
   for (auto node : request.getNodes()) {
@@ -72,6 +79,35 @@ Model::Model(capnp::schema::CodeGeneratorRequest::Reader request, std::string so
     requested_.push_back(file.getId());
     file_names_[file.getId()] = text(file.getFilename());
   }
+  // The repository root: TESSERA_SOURCE_ROOT (set by the build), else the nearest directory
+  // above the schemas' directory holding a .git entry.
+  namespace fs = std::filesystem;
+  std::error_code error;
+  const fs::path schemas = fs::weakly_canonical(fs::absolute(source_root_.empty() ? "." : source_root_, error), error);
+  fs::path root;
+  if (const char* env = std::getenv("TESSERA_SOURCE_ROOT"); env != nullptr && *env != 0) {
+    root = fs::weakly_canonical(env, error);
+  } else {
+    for (fs::path dir = schemas; !dir.empty(); dir = dir.parent_path()) {
+      if (fs::exists(dir / ".git", error)) {
+        root = dir;
+        break;
+      }
+      if (dir == dir.parent_path()) break;
+    }
+  }
+  if (!root.empty()) {
+    const fs::path relative = schemas.lexically_relative(root);
+    if (!relative.empty() && *relative.begin() != "..") {
+      display_prefix_ = relative == "." ? "" : relative.generic_string() + "/";
+    }
+  }
+}
+
+std::string Model::display_path(uint64_t file) const {
+  const auto it = file_names_.find(file);
+  if (it == file_names_.end()) return "<unknown>";
+  return it->second.rfind('/', 0) == 0 ? it->second : display_prefix_ + it->second;
 }
 
 uint64_t Model::file_of(uint64_t id) const {
@@ -222,8 +258,9 @@ std::vector<uint64_t> Model::consts_in(uint64_t file) const {
 
 std::string Model::where(uint64_t node_id, const std::string& member, int ordinal) const {
   const uint64_t file = file_of(node_id);
-  const std::string path = file_names_.count(file) ? file_names_.at(file) : "<unknown>";
-  std::ifstream in(source_root_.empty() ? path : source_root_ + "/" + path);
+  const std::string file_name = file_names_.count(file) ? file_names_.at(file) : "<unknown>";
+  const std::string path = display_path(file);
+  std::ifstream in(source_root_.empty() ? file_name : source_root_ + "/" + file_name);
   std::regex pattern;
   if (!member.empty() && ordinal >= 0) {
     pattern = std::regex("\\b" + member + "\\s*@" + std::to_string(ordinal) + "\\b");
@@ -306,6 +343,80 @@ void Model::check_struct(capnp::StructSchema schema, std::vector<std::string>* p
   }
 }
 
+namespace {
+// Records that `owner` generates C++ name `name`; a problem when another member generates it too.
+struct NameTable {
+  std::map<std::string, std::string> owners;
+  bool claim(const std::string& name, const std::string& owner, std::string* clash) {
+    auto [it, fresh] = owners.emplace(name, owner);
+    if (fresh || it->second == owner) return true;
+    *clash = it->second;
+    return false;
+  }
+};
+}  // namespace
+
+void Model::check_struct_names(capnp::StructSchema schema, std::vector<std::string>* problems) const {
+  const uint64_t id = schema.getProto().getId();
+  const std::string sname = flat_name(id);
+  // Reader and Builder members, and the types nested in the struct's shell.
+  NameTable members, types;
+  for (const char* fixed : {"raw", "which", "view_"}) members.owners[fixed] = "the generated accessor";
+  for (const char* fixed : {"Reader", "Builder", "Which", "kId", "kDataWords", "kPointerCount"}) {
+    types.owners[fixed] = "the generated struct";
+  }
+  for (auto nested : schema.getProto().getNestedNodes()) types.owners[text(nested.getName())] = "nested type '" + text(nested.getName()) + "'";
+  for (const auto& f : fields(schema)) {
+    const std::string owner = "field '" + f.schema_name + "'";
+    std::vector<std::string> names;
+    if (f.kind != Kind::Void) names.push_back(f.name);
+    if (f.in_union) names.push_back("is_" + f.name);
+    if (f.kind == Kind::Text || f.kind == Kind::Data || f.kind == Kind::Struct || f.kind == Kind::List ||
+        f.kind == Kind::Cap) {
+      names.push_back("has_" + f.name);
+    }
+    if (f.kind != Kind::Group && (f.kind != Kind::Void || f.in_union)) names.push_back("set_" + f.name);
+    if (f.kind == Kind::Struct || f.kind == Kind::List || (f.kind == Kind::Group && f.in_union)) names.push_back("init_" + f.name);
+    const int ordinal = f.field.getProto().getOrdinal().isExplicit() ? f.field.getProto().getOrdinal().getExplicit() : -1;
+    std::string clash;
+    for (const auto& name : names) {
+      if (!members.claim(name, owner, &clash)) {
+        problems->push_back(where(id, f.schema_name, ordinal) + ": error: " + owner + " of " + sname +
+                            " generates " + name + "(), which " + clash + " generates too; rename " + owner +
+                            " (e.g. '" + f.schema_name + "Value')");
+        break;
+      }
+    }
+    if (f.kind == Kind::Group && !types.claim(pascal_case(f.schema_name), owner, &clash)) {
+      problems->push_back(where(id, f.schema_name, ordinal) + ": error: group " + owner + " of " + sname +
+                          " generates the type " + sname + "::" + pascal_case(f.schema_name) + ", which " + clash +
+                          " names too; rename " + owner + " (e.g. '" + f.schema_name + "Group')");
+    }
+  }
+}
+
+void Model::check_interface_names(capnp::InterfaceSchema iface, std::vector<std::string>* problems) const {
+  const uint64_t id = iface.getProto().getId();
+  const std::string iname = flat_name(id);
+  // Client<T> members (x and x_with per method) and the private helpers.
+  NameTable client;
+  for (const char* fixed : {"call_", "transport_", "destination_", "reply_"}) client.owners[fixed] = "the generated client";
+  for (auto method : iface.getMethods()) {
+    const std::string camel = text(method.getProto().getName());
+    const std::string name = method_name(camel);
+    const std::string owner = "method '" + camel + "'";
+    std::string clash;
+    for (const auto& generated : {name, name + "_with"}) {
+      if (!client.claim(generated, owner, &clash)) {
+        problems->push_back(where(id, camel, static_cast<int>(method.getOrdinal())) + ": error: " + owner + " of " +
+                            iname + " generates Client::" + generated + "(), which " + clash +
+                            " generates too; rename " + owner + " (e.g. '" + camel + "Request')");
+        break;
+      }
+    }
+  }
+}
+
 void Model::check_interface(capnp::InterfaceSchema iface, std::vector<std::string>* problems) const {
   const auto proto = iface.getProto();
   const uint64_t id = proto.getId();
@@ -366,12 +477,28 @@ std::vector<std::string> Model::validate() {
   std::set<uint32_t> codes;
   for (uint64_t file : requested_) {
     if (!has_annotation(node(file).getAnnotations(), kNamespaceAnnotation)) {
-      problems.push_back(file_names_[file] + ":1: error: the file needs $Abi.namespace(\"...\") from base.capnp");
+      problems.push_back(display_path(file) + ":1: error: the file needs $Abi.namespace(\"...\") from base.capnp");
     }
-    for (uint64_t id : structs_in(file)) check_struct(get(id).asStruct(), &problems);
+    std::map<std::string, uint64_t> flat_names;  // one C++ namespace per file
+    auto claim_flat = [&](uint64_t id) {
+      auto [it, fresh] = flat_names.emplace(flat_name(id), id);
+      if (!fresh) {
+        problems.push_back(where(id) + ": error: " + text(node(id).getDisplayName()) + " and " +
+                           text(node(it->second).getDisplayName()) + " both become the C++ type " + flat_name(id) +
+                           "; rename one");
+      }
+    };
+    for (uint64_t id : structs_in(file)) {
+      check_struct(get(id).asStruct(), &problems);
+      check_struct_names(get(id).asStruct(), &problems);
+      claim_flat(id);
+    }
+    for (uint64_t id : enums_in(file)) claim_flat(id);
     for (uint64_t id : interfaces_in(file)) {
       auto iface = get(id).asInterface();
       check_interface(iface, &problems);
+      check_interface_names(iface, &problems);
+      claim_flat(id);
       if (!codes.insert(interface_code(iface)).second) {
         problems.push_back(where(id) + ": error: interface code " + std::to_string(interface_code(iface)) +
                            " is used twice");

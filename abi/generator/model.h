@@ -71,6 +71,10 @@ class Model {
   // the most capabilities a message of this struct can legitimately carry.
   int cap_count(capnp::StructSchema schema, int depth = 0) const;
 
+  // The path of a requested schema file as the plugin reports it: from the repository root
+  // (e.g. "abi/kv.capnp"), whatever --src-prefix and working directory capnp ran with.
+  std::string display_path(uint64_t file) const;
+
   // "file:line" for a named member of a node (or the node itself when member is empty).
   std::string where(uint64_t node_id, const std::string& member = "", int ordinal = -1) const;
 
@@ -79,16 +83,23 @@ class Model {
                std::vector<uint64_t>* interfaces, std::vector<uint64_t>* consts) const;
   void check_struct(capnp::StructSchema schema, std::vector<std::string>* problems) const;
   void check_interface(capnp::InterfaceSchema iface, std::vector<std::string>* problems) const;
+  // Generated names that would collide (two members generating the same C++ name).
+  void check_struct_names(capnp::StructSchema schema, std::vector<std::string>* problems) const;
+  void check_interface_names(capnp::InterfaceSchema iface, std::vector<std::string>* problems) const;
 
   capnp::SchemaLoader loader_;
   std::map<uint64_t, std::string> file_names_;
   std::vector<uint64_t> requested_;
   std::string source_root_;
+  std::string display_prefix_;  // source_root_ relative to the repository root, with a '/'
 };
 
 std::string snake_case(const std::string& camel);
 std::string pascal_case(const std::string& camel);
-// Appends '_' to names that are C++ keywords.
+// Appends '_' to names that are C++ keywords (and to `raw`/`which`, which the readers define).
 std::string escape(const std::string& name);
+// The C++ name of a method: snake_case, escaped, and `dispatch` (Server<Impl>::dispatch, which
+// an Impl method of that name would hide) becomes `dispatch_`.
+std::string method_name(const std::string& camel);
 
 }  // namespace abigen

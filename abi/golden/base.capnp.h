@@ -61,4 +61,29 @@ constexpr const char* error_name(Error value) {
 
 }  // namespace tessera
 
+// ABI shape: what the wire depends on, compared with abi/golden/ by abi/check_compat.py
+// (docs/abi.md, "Compatibility"). One line per declaration and member.
+// @shape file abi/base.capnp
+// @shape enum Error id=0x962502b90c06a334
+// @shape   enumerant ok @0
+// @shape   enumerant invalidArgument @1
+// @shape   enumerant invalidCapability @2
+// @shape   enumerant illegalOperation @3
+// @shape   enumerant rangeError @4
+// @shape   enumerant alignmentError @5
+// @shape   enumerant failedLookup @6
+// @shape   enumerant truncatedMessage @7
+// @shape   enumerant deleteFirst @8
+// @shape   enumerant revokeFirst @9
+// @shape   enumerant notEnoughMemory @10
+// @shape   enumerant insufficientRights @11
+// @shape   enumerant wrongObjectType @12
+// @shape   enumerant emptySlot @13
+// @shape   enumerant malformedMessage @14
+// @shape   enumerant objectDeleted @15
+// @shape   enumerant wouldBlock @16
+// @shape   enumerant timedOut @17
+// @shape   enumerant notSupported @18
+// @shape   enumerant busy @19
+
 #endif  // TESSERA_ABI_BASE_CAPNP_H_

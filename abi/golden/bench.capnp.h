@@ -110,266 +110,266 @@ struct Bench_StatResults {
 class Bench_ReadParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t handle() const { return raw_.read<uint64_t>(0); }
-  uint64_t offset() const { return raw_.read<uint64_t>(1); }
-  uint32_t length() const { return raw_.read<uint32_t>(4); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t handle() const { return view_.read<uint64_t>(0); }
+  uint64_t offset() const { return view_.read<uint64_t>(1); }
+  uint32_t length() const { return view_.read<uint32_t>(4); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Bench_ReadParams inside a MessageBuilder (errors are sticky there).
 class Bench_ReadParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_handle(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_offset(uint64_t value) { raw_.write<uint64_t>(1, value); }
-  void set_length(uint32_t value) { raw_.write<uint32_t>(4, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_handle(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_offset(uint64_t value) { view_.write<uint64_t>(1, value); }
+  void set_length(uint32_t value) { view_.write<uint32_t>(4, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Bench_ReadResults; pointer fields are checked when followed.
 class Bench_ReadResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_data() const { return raw_.has_pointer(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_data() const { return view_.has_pointer(0); }
   ::tessera::Result<::tessera::capnp::Data> data() const;
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Bench_ReadResults inside a MessageBuilder (errors are sticky there).
 class Bench_ReadResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_data(::tessera::capnp::Data value) { raw_.write_data(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_data(::tessera::capnp::Data value) { view_.write_data(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Bench_WriteParams; pointer fields are checked when followed.
 class Bench_WriteParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t handle() const { return raw_.read<uint64_t>(0); }
-  uint64_t offset() const { return raw_.read<uint64_t>(1); }
-  bool has_data() const { return raw_.has_pointer(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t handle() const { return view_.read<uint64_t>(0); }
+  uint64_t offset() const { return view_.read<uint64_t>(1); }
+  bool has_data() const { return view_.has_pointer(0); }
   ::tessera::Result<::tessera::capnp::Data> data() const;
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Bench_WriteParams inside a MessageBuilder (errors are sticky there).
 class Bench_WriteParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_handle(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_offset(uint64_t value) { raw_.write<uint64_t>(1, value); }
-  void set_data(::tessera::capnp::Data value) { raw_.write_data(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_handle(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_offset(uint64_t value) { view_.write<uint64_t>(1, value); }
+  void set_data(::tessera::capnp::Data value) { view_.write_data(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Bench_WriteResults; pointer fields are checked when followed.
 class Bench_WriteResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint32_t written() const { return raw_.read<uint32_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint32_t written() const { return view_.read<uint32_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Bench_WriteResults inside a MessageBuilder (errors are sticky there).
 class Bench_WriteResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_written(uint32_t value) { raw_.write<uint32_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_written(uint32_t value) { view_.write<uint32_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Bench_OpenParams; pointer fields are checked when followed.
 class Bench_OpenParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_path() const { return raw_.has_pointer(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_path() const { return view_.has_pointer(0); }
   ::tessera::Result<::tessera::capnp::Text> path() const;
-  uint32_t flags() const { return raw_.read<uint32_t>(0); }
+  uint32_t flags() const { return view_.read<uint32_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Bench_OpenParams inside a MessageBuilder (errors are sticky there).
 class Bench_OpenParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_path(::tessera::capnp::Text value) { raw_.write_text(0, value); }
-  void set_flags(uint32_t value) { raw_.write<uint32_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_path(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  void set_flags(uint32_t value) { view_.write<uint32_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Bench_OpenResults; pointer fields are checked when followed.
 class Bench_OpenResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t handle() const { return raw_.read<uint64_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t handle() const { return view_.read<uint64_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Bench_OpenResults inside a MessageBuilder (errors are sticky there).
 class Bench_OpenResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_handle(uint64_t value) { raw_.write<uint64_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_handle(uint64_t value) { view_.write<uint64_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Bench_CloseParams; pointer fields are checked when followed.
 class Bench_CloseParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t handle() const { return raw_.read<uint64_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t handle() const { return view_.read<uint64_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Bench_CloseParams inside a MessageBuilder (errors are sticky there).
 class Bench_CloseParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_handle(uint64_t value) { raw_.write<uint64_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_handle(uint64_t value) { view_.write<uint64_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Bench_CloseResults; pointer fields are checked when followed.
 class Bench_CloseResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Bench_CloseResults inside a MessageBuilder (errors are sticky there).
 class Bench_CloseResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Bench_StatParams; pointer fields are checked when followed.
 class Bench_StatParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t handle() const { return raw_.read<uint64_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t handle() const { return view_.read<uint64_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Bench_StatParams inside a MessageBuilder (errors are sticky there).
 class Bench_StatParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_handle(uint64_t value) { raw_.write<uint64_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_handle(uint64_t value) { view_.write<uint64_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Bench_StatResults; pointer fields are checked when followed.
 class Bench_StatResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t size() const { return raw_.read<uint64_t>(0); }
-  uint32_t mode() const { return raw_.read<uint32_t>(2); }
-  bool has_name() const { return raw_.has_pointer(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t size() const { return view_.read<uint64_t>(0); }
+  uint32_t mode() const { return view_.read<uint32_t>(2); }
+  bool has_name() const { return view_.has_pointer(0); }
   ::tessera::Result<::tessera::capnp::Text> name() const;
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Bench_StatResults inside a MessageBuilder (errors are sticky there).
 class Bench_StatResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_size(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_mode(uint32_t value) { raw_.write<uint32_t>(2, value); }
-  void set_name(::tessera::capnp::Text value) { raw_.write_text(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_size(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_mode(uint32_t value) { view_.write<uint32_t>(2, value); }
+  void set_name(::tessera::capnp::Text value) { view_.write_text(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 inline ::tessera::Result<::tessera::capnp::Data> Bench_ReadResults::Reader::data() const {
-  return raw_.read_data(0);
+  return view_.read_data(0);
 }
 inline ::tessera::Result<::tessera::capnp::Data> Bench_WriteParams::Reader::data() const {
-  return raw_.read_data(0);
+  return view_.read_data(0);
 }
-inline ::tessera::Result<::tessera::capnp::Text> Bench_OpenParams::Reader::path() const { return raw_.read_text(0); }
-inline ::tessera::Result<::tessera::capnp::Text> Bench_StatResults::Reader::name() const { return raw_.read_text(0); }
+inline ::tessera::Result<::tessera::capnp::Text> Bench_OpenParams::Reader::path() const { return view_.read_text(0); }
+inline ::tessera::Result<::tessera::capnp::Text> Bench_StatResults::Reader::name() const { return view_.read_text(0); }
 
 // Interface Bench.
 struct Bench {
@@ -420,7 +420,7 @@ class Bench::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<ReadParams>());
-    return call<ReadResults>(message, Method::Read);
+    return call_<ReadResults>(message, Method::Read);
   }
   // Read with its parameters as arguments.
   ::tessera::Result<ReadResults::Reader> read(uint64_t handle, uint64_t offset, uint32_t length) {
@@ -438,7 +438,7 @@ class Bench::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<WriteParams>());
-    return call<WriteResults>(message, Method::Write);
+    return call_<WriteResults>(message, Method::Write);
   }
   // Write with its parameters as arguments.
   ::tessera::Result<WriteResults::Reader> write(uint64_t handle, uint64_t offset, ::tessera::capnp::Data data) {
@@ -456,7 +456,7 @@ class Bench::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<OpenParams>());
-    return call<OpenResults>(message, Method::Open);
+    return call_<OpenResults>(message, Method::Open);
   }
   // Open with its parameters as arguments.
   ::tessera::Result<OpenResults::Reader> open(::tessera::capnp::Text path, uint32_t flags) {
@@ -473,7 +473,7 @@ class Bench::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<CloseParams>());
-    return call<CloseResults>(message, Method::Close);
+    return call_<CloseResults>(message, Method::Close);
   }
   // Close with its parameters as arguments.
   ::tessera::Result<void> close(uint64_t handle) {
@@ -490,7 +490,7 @@ class Bench::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<StatParams>());
-    return call<StatResults>(message, Method::Stat);
+    return call_<StatResults>(message, Method::Stat);
   }
   // Stat with its parameters as arguments.
   ::tessera::Result<StatResults::Reader> stat(uint64_t handle) {
@@ -502,10 +502,10 @@ class Bench::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, Bench::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -583,5 +583,41 @@ class Bench::Server {
 };
 
 }  // namespace tessera::abibench
+
+// ABI shape: what the wire depends on, compared with abi/golden/ by abi/check_compat.py
+// (docs/abi.md, "Compatibility"). One line per declaration and member.
+// @shape file abi/test/bench.capnp
+// @shape struct Bench_ReadParams id=0x9d6ee6a0fa8796e8 data=3 pointers=0
+// @shape   field handle @0 UInt64 at=data:0/64
+// @shape   field offset @1 UInt64 at=data:64/64
+// @shape   field length @2 UInt32 at=data:128/32
+// @shape struct Bench_ReadResults id=0xf02fd1cf42c4b3e1 data=0 pointers=1
+// @shape   field data @0 Data at=ptr:0
+// @shape struct Bench_WriteParams id=0xd8e0a8c76db69f30 data=2 pointers=1
+// @shape   field handle @0 UInt64 at=data:0/64
+// @shape   field offset @1 UInt64 at=data:64/64
+// @shape   field data @2 Data at=ptr:0
+// @shape struct Bench_WriteResults id=0x8e7891acc4ce7f9a data=1 pointers=0
+// @shape   field written @0 UInt32 at=data:0/32
+// @shape struct Bench_OpenParams id=0xeb5cb9d38115c869 data=1 pointers=1
+// @shape   field path @0 Text at=ptr:0
+// @shape   field flags @1 UInt32 at=data:0/32
+// @shape struct Bench_OpenResults id=0xa1bf9b1d9c7dbc58 data=1 pointers=0
+// @shape   field handle @0 UInt64 at=data:0/64
+// @shape struct Bench_CloseParams id=0xc65c3d61d1df2787 data=1 pointers=0
+// @shape   field handle @0 UInt64 at=data:0/64
+// @shape struct Bench_CloseResults id=0xa4479d53db19e367 data=0 pointers=0
+// @shape struct Bench_StatParams id=0xfe0c9f196315fece data=1 pointers=0
+// @shape   field handle @0 UInt64 at=data:0/64
+// @shape struct Bench_StatResults id=0x911d1a682ff42324 data=2 pointers=1
+// @shape   field size @0 UInt64 at=data:0/64
+// @shape   field mode @1 UInt32 at=data:64/32
+// @shape   field name @2 Text at=ptr:0
+// @shape interface Bench id=0xb30db449966114cf code=2522944719
+// @shape   method read @0 params=Bench_ReadParams results=Bench_ReadResults
+// @shape   method write @1 params=Bench_WriteParams results=Bench_WriteResults
+// @shape   method open @2 params=Bench_OpenParams results=Bench_OpenResults
+// @shape   method close @3 params=Bench_CloseParams results=Bench_CloseResults
+// @shape   method stat @4 params=Bench_StatParams results=Bench_StatResults
 
 #endif  // TESSERA_ABI_BENCH_CAPNP_H_

@@ -51,6 +51,8 @@ struct Store_ShareParams;
 struct Store_ShareResults;
 struct Store_PingParams;
 struct Store_PingResults;
+struct Variant;
+struct Variant_Pair;
 
 struct Empty {
   static constexpr uint64_t kId = 0xaa89b2b52b92f60dull;
@@ -202,307 +204,326 @@ struct Store_PingResults {
   class Builder;
 };
 
+struct Variant {
+  static constexpr uint64_t kId = 0xe4f0c2d1b3a59786ull;
+  static constexpr uint16_t kDataWords = 2;
+  static constexpr uint16_t kPointerCount = 4;
+  // The active member of the union (a hostile message may hold any value).
+  enum class Which : uint16_t { Plain = 0, Pair = 1, Blob = 2 };
+  using Pair = ::tessera::abitest::Variant_Pair;
+  class Reader;
+  class Builder;
+};
+
+struct Variant_Pair {
+  static constexpr uint64_t kId = 0xb3f4836387fb617bull;
+  static constexpr uint16_t kDataWords = 2;
+  static constexpr uint16_t kPointerCount = 4;
+  class Reader;
+  class Builder;
+};
+
 // Read-only view of a Empty; pointer fields are checked when followed.
 class Empty::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Empty inside a MessageBuilder (errors are sticky there).
 class Empty::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Point; pointer fields are checked when followed.
 class Point::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  int32_t x() const { return raw_.read<int32_t>(0); }
-  int32_t y() const { return raw_.read<int32_t>(1); }
-  bool has_label() const { return raw_.has_pointer(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  int32_t x() const { return view_.read<int32_t>(0); }
+  int32_t y() const { return view_.read<int32_t>(1); }
+  bool has_label() const { return view_.has_pointer(0); }
   ::tessera::Result<::tessera::capnp::Text> label() const;
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Point inside a MessageBuilder (errors are sticky there).
 class Point::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_x(int32_t value) { raw_.write<int32_t>(0, value); }
-  void set_y(int32_t value) { raw_.write<int32_t>(1, value); }
-  void set_label(::tessera::capnp::Text value) { raw_.write_text(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_x(int32_t value) { view_.write<int32_t>(0, value); }
+  void set_y(int32_t value) { view_.write<int32_t>(1, value); }
+  void set_label(::tessera::capnp::Text value) { view_.write_text(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Scalars; pointer fields are checked when followed.
 class Scalars::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool flag() const { return raw_.read_bool(0); }
-  int8_t i8() const { return raw_.read<int8_t>(1); }
-  int16_t i16() const { return raw_.read<int16_t>(1); }
-  int32_t i32() const { return raw_.read<int32_t>(1); }
-  int64_t i64() const { return raw_.read<int64_t>(1); }
-  uint8_t u8() const { return raw_.read<uint8_t>(16); }
-  uint16_t u16() const { return raw_.read<uint16_t>(9); }
-  uint32_t u32() const { return raw_.read<uint32_t>(5); }
-  uint64_t u64() const { return raw_.read<uint64_t>(3); }
-  float f32() const { return raw_.read<float>(8); }
-  double f64() const { return raw_.read<double>(5); }
-  ::tessera::abitest::Color color() const { return static_cast<::tessera::abitest::Color>(raw_.read<uint16_t>(18)); }
-  bool other() const { return raw_.read_bool(1); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool flag() const { return view_.read_bool(0); }
+  int8_t i8() const { return view_.read<int8_t>(1); }
+  int16_t i16() const { return view_.read<int16_t>(1); }
+  int32_t i32() const { return view_.read<int32_t>(1); }
+  int64_t i64() const { return view_.read<int64_t>(1); }
+  uint8_t u8() const { return view_.read<uint8_t>(16); }
+  uint16_t u16() const { return view_.read<uint16_t>(9); }
+  uint32_t u32() const { return view_.read<uint32_t>(5); }
+  uint64_t u64() const { return view_.read<uint64_t>(3); }
+  float f32() const { return view_.read<float>(8); }
+  double f64() const { return view_.read<double>(5); }
+  ::tessera::abitest::Color color() const { return static_cast<::tessera::abitest::Color>(view_.read<uint16_t>(18)); }
+  bool other() const { return view_.read_bool(1); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Scalars inside a MessageBuilder (errors are sticky there).
 class Scalars::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_flag(bool value) { raw_.write_bool(0, value); }
-  void set_i8(int8_t value) { raw_.write<int8_t>(1, value); }
-  void set_i16(int16_t value) { raw_.write<int16_t>(1, value); }
-  void set_i32(int32_t value) { raw_.write<int32_t>(1, value); }
-  void set_i64(int64_t value) { raw_.write<int64_t>(1, value); }
-  void set_u8(uint8_t value) { raw_.write<uint8_t>(16, value); }
-  void set_u16(uint16_t value) { raw_.write<uint16_t>(9, value); }
-  void set_u32(uint32_t value) { raw_.write<uint32_t>(5, value); }
-  void set_u64(uint64_t value) { raw_.write<uint64_t>(3, value); }
-  void set_f32(float value) { raw_.write<float>(8, value); }
-  void set_f64(double value) { raw_.write<double>(5, value); }
-  void set_color(::tessera::abitest::Color value) { raw_.write<uint16_t>(18, static_cast<uint16_t>(value)); }
-  void set_other(bool value) { raw_.write_bool(1, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_flag(bool value) { view_.write_bool(0, value); }
+  void set_i8(int8_t value) { view_.write<int8_t>(1, value); }
+  void set_i16(int16_t value) { view_.write<int16_t>(1, value); }
+  void set_i32(int32_t value) { view_.write<int32_t>(1, value); }
+  void set_i64(int64_t value) { view_.write<int64_t>(1, value); }
+  void set_u8(uint8_t value) { view_.write<uint8_t>(16, value); }
+  void set_u16(uint16_t value) { view_.write<uint16_t>(9, value); }
+  void set_u32(uint32_t value) { view_.write<uint32_t>(5, value); }
+  void set_u64(uint64_t value) { view_.write<uint64_t>(3, value); }
+  void set_f32(float value) { view_.write<float>(8, value); }
+  void set_f64(double value) { view_.write<double>(5, value); }
+  void set_color(::tessera::abitest::Color value) { view_.write<uint16_t>(18, static_cast<uint16_t>(value)); }
+  void set_other(bool value) { view_.write_bool(1, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Defaults; pointer fields are checked when followed.
 class Defaults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool enabled() const { return raw_.read_bool(0, true); }
-  uint32_t count() const { return raw_.read<uint32_t>(1, static_cast<uint32_t>(0x7ull)); }
-  int16_t delta() const { return raw_.read<int16_t>(1, static_cast<int16_t>(0xfffdull)); }
-  double ratio() const { return raw_.read<double>(1, __builtin_bit_cast(double, 0x3ff8000000000000ull)); }
-  ::tessera::abitest::Color color() const { return static_cast<::tessera::abitest::Color>(raw_.read<uint16_t>(8, static_cast<uint16_t>(2))); }
-  bool has_name() const { return raw_.has_pointer(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool enabled() const { return view_.read_bool(0, true); }
+  uint32_t count() const { return view_.read<uint32_t>(1, static_cast<uint32_t>(0x7ull)); }
+  int16_t delta() const { return view_.read<int16_t>(1, static_cast<int16_t>(0xfffdull)); }
+  double ratio() const { return view_.read<double>(1, __builtin_bit_cast(double, 0x3ff8000000000000ull)); }
+  ::tessera::abitest::Color color() const { return static_cast<::tessera::abitest::Color>(view_.read<uint16_t>(8, static_cast<uint16_t>(2))); }
+  bool has_name() const { return view_.has_pointer(0); }
   ::tessera::Result<::tessera::capnp::Text> name() const;
-  bool has_blob() const { return raw_.has_pointer(1); }
+  bool has_blob() const { return view_.has_pointer(1); }
   ::tessera::Result<::tessera::capnp::Data> blob() const;
-  float small() const { return raw_.read<float>(5, __builtin_bit_cast(float, 3196059648u)); }
+  float small() const { return view_.read<float>(5, __builtin_bit_cast(float, 3196059648u)); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Defaults inside a MessageBuilder (errors are sticky there).
 class Defaults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_enabled(bool value) { raw_.write_bool(0, value, true); }
-  void set_count(uint32_t value) { raw_.write<uint32_t>(1, value, static_cast<uint32_t>(0x7ull)); }
-  void set_delta(int16_t value) { raw_.write<int16_t>(1, value, static_cast<int16_t>(0xfffdull)); }
-  void set_ratio(double value) { raw_.write<double>(1, value, __builtin_bit_cast(double, 0x3ff8000000000000ull)); }
-  void set_color(::tessera::abitest::Color value) { raw_.write<uint16_t>(8, static_cast<uint16_t>(value), static_cast<uint16_t>(2)); }
-  void set_name(::tessera::capnp::Text value) { raw_.write_text(0, value); }
-  void set_blob(::tessera::capnp::Data value) { raw_.write_data(1, value); }
-  void set_small(float value) { raw_.write<float>(5, value, __builtin_bit_cast(float, 3196059648u)); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_enabled(bool value) { view_.write_bool(0, value, true); }
+  void set_count(uint32_t value) { view_.write<uint32_t>(1, value, static_cast<uint32_t>(0x7ull)); }
+  void set_delta(int16_t value) { view_.write<int16_t>(1, value, static_cast<int16_t>(0xfffdull)); }
+  void set_ratio(double value) { view_.write<double>(1, value, __builtin_bit_cast(double, 0x3ff8000000000000ull)); }
+  void set_color(::tessera::abitest::Color value) { view_.write<uint16_t>(8, static_cast<uint16_t>(value), static_cast<uint16_t>(2)); }
+  void set_name(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  void set_blob(::tessera::capnp::Data value) { view_.write_data(1, value); }
+  void set_small(float value) { view_.write<float>(5, value, __builtin_bit_cast(float, 3196059648u)); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Shape; pointer fields are checked when followed.
 class Shape::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  Which which() const { return static_cast<Which>(raw_.read<uint16_t>(1)); }
-  uint16_t id() const { return raw_.read<uint16_t>(0); }
-  bool is_circle() const { return raw_.read<uint16_t>(1) == 0; }
-  double circle() const { return raw_.read<double>(1); }
-  bool is_rectangle() const { return raw_.read<uint16_t>(1) == 1; }
-  bool has_rectangle() const { return raw_.has_pointer(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  Which which() const { return static_cast<Which>(view_.read<uint16_t>(1)); }
+  uint16_t id() const { return view_.read<uint16_t>(0); }
+  bool is_circle() const { return view_.read<uint16_t>(1) == 0; }
+  double circle() const { return view_.read<double>(1); }
+  bool is_rectangle() const { return view_.read<uint16_t>(1) == 1; }
+  bool has_rectangle() const { return view_.has_pointer(0); }
   ::tessera::Result<::tessera::abitest::Point::Reader> rectangle() const;
-  bool is_nothing() const { return raw_.read<uint16_t>(1) == 2; }
-  bool is_polygon() const { return raw_.read<uint16_t>(1) == 3; }
-  bool has_polygon() const { return raw_.has_pointer(0); }
+  bool is_nothing() const { return view_.read<uint16_t>(1) == 2; }
+  bool is_polygon() const { return view_.read<uint16_t>(1) == 3; }
+  bool has_polygon() const { return view_.has_pointer(0); }
   ::tessera::Result<::tessera::capnp::StructList<::tessera::abitest::Point::Reader>> polygon() const;
   ::tessera::abitest::Shape_Style::Reader style() const;
   ::tessera::abitest::Shape_Position::Reader position() const;
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Shape inside a MessageBuilder (errors are sticky there).
 class Shape::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  Which which() const { return static_cast<Which>(raw_.read<uint16_t>(1)); }
-  void set_id(uint16_t value) { raw_.write<uint16_t>(0, value); }
-  void set_circle(double value) { raw_.write<uint16_t>(1, 0); raw_.write<double>(1, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  Which which() const { return static_cast<Which>(view_.read<uint16_t>(1)); }
+  void set_id(uint16_t value) { view_.write<uint16_t>(0, value); }
+  void set_circle(double value) { view_.write<uint16_t>(1, 0); view_.write<double>(1, value); }
   ::tessera::abitest::Point::Builder init_rectangle();
-  void set_nothing() { raw_.write<uint16_t>(1, 2); }
+  void set_nothing() { view_.write<uint16_t>(1, 2); }
   ::tessera::capnp::StructListBuilder<::tessera::abitest::Point::Builder> init_polygon(uint32_t count);
   ::tessera::abitest::Shape_Style::Builder style();
   ::tessera::abitest::Shape_Position::Builder position();
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Shape_Style; pointer fields are checked when followed.
 class Shape_Style::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  Which which() const { return static_cast<Which>(raw_.read<uint16_t>(3)); }
-  bool is_solid() const { return raw_.read<uint16_t>(3) == 0; }
-  ::tessera::abitest::Color solid() const { return static_cast<::tessera::abitest::Color>(raw_.read<uint16_t>(2)); }
-  bool is_dashed() const { return raw_.read<uint16_t>(3) == 1; }
-  uint8_t dashed() const { return raw_.read<uint8_t>(4); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  Which which() const { return static_cast<Which>(view_.read<uint16_t>(3)); }
+  bool is_solid() const { return view_.read<uint16_t>(3) == 0; }
+  ::tessera::abitest::Color solid() const { return static_cast<::tessera::abitest::Color>(view_.read<uint16_t>(2)); }
+  bool is_dashed() const { return view_.read<uint16_t>(3) == 1; }
+  uint8_t dashed() const { return view_.read<uint8_t>(4); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Shape_Style inside a MessageBuilder (errors are sticky there).
 class Shape_Style::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  Which which() const { return static_cast<Which>(raw_.read<uint16_t>(3)); }
-  void set_solid(::tessera::abitest::Color value) { raw_.write<uint16_t>(3, 0); raw_.write<uint16_t>(2, static_cast<uint16_t>(value)); }
-  void set_dashed(uint8_t value) { raw_.write<uint16_t>(3, 1); raw_.write<uint8_t>(4, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  Which which() const { return static_cast<Which>(view_.read<uint16_t>(3)); }
+  void set_solid(::tessera::abitest::Color value) { view_.write<uint16_t>(3, 0); view_.write<uint16_t>(2, static_cast<uint16_t>(value)); }
+  void set_dashed(uint8_t value) { view_.write<uint16_t>(3, 1); view_.write<uint8_t>(4, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Shape_Position; pointer fields are checked when followed.
 class Shape_Position::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  int64_t x() const { return raw_.read<int64_t>(2); }
-  int64_t y() const { return raw_.read<int64_t>(3); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  int64_t x() const { return view_.read<int64_t>(2); }
+  int64_t y() const { return view_.read<int64_t>(3); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Shape_Position inside a MessageBuilder (errors are sticky there).
 class Shape_Position::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_x(int64_t value) { raw_.write<int64_t>(2, value); }
-  void set_y(int64_t value) { raw_.write<int64_t>(3, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_x(int64_t value) { view_.write<int64_t>(2, value); }
+  void set_y(int64_t value) { view_.write<int64_t>(3, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Everything; pointer fields are checked when followed.
 class Everything::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_scalars() const { return raw_.has_pointer(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_scalars() const { return view_.has_pointer(0); }
   ::tessera::Result<::tessera::abitest::Scalars::Reader> scalars() const;
-  bool has_defaults() const { return raw_.has_pointer(1); }
+  bool has_defaults() const { return view_.has_pointer(1); }
   ::tessera::Result<::tessera::abitest::Defaults::Reader> defaults() const;
-  bool has_points() const { return raw_.has_pointer(2); }
+  bool has_points() const { return view_.has_pointer(2); }
   ::tessera::Result<::tessera::capnp::StructList<::tessera::abitest::Point::Reader>> points() const;
-  bool has_shapes() const { return raw_.has_pointer(3); }
+  bool has_shapes() const { return view_.has_pointer(3); }
   ::tessera::Result<::tessera::capnp::StructList<::tessera::abitest::Shape::Reader>> shapes() const;
-  bool has_name() const { return raw_.has_pointer(4); }
+  bool has_name() const { return view_.has_pointer(4); }
   ::tessera::Result<::tessera::capnp::Text> name() const;
-  bool has_payload() const { return raw_.has_pointer(5); }
+  bool has_payload() const { return view_.has_pointer(5); }
   ::tessera::Result<::tessera::capnp::Data> payload() const;
-  bool has_empty() const { return raw_.has_pointer(6); }
+  bool has_empty() const { return view_.has_pointer(6); }
   ::tessera::Result<::tessera::abitest::Empty::Reader> empty() const;
-  bool has_empties() const { return raw_.has_pointer(7); }
+  bool has_empties() const { return view_.has_pointer(7); }
   ::tessera::Result<::tessera::capnp::StructList<::tessera::abitest::Empty::Reader>> empties() const;
-  bool has_bools() const { return raw_.has_pointer(8); }
+  bool has_bools() const { return view_.has_pointer(8); }
   ::tessera::Result<::tessera::capnp::PrimitiveList<bool>> bools() const;
-  bool has_bytes() const { return raw_.has_pointer(9); }
+  bool has_bytes() const { return view_.has_pointer(9); }
   ::tessera::Result<::tessera::capnp::PrimitiveList<uint8_t>> bytes() const;
-  bool has_words() const { return raw_.has_pointer(10); }
+  bool has_words() const { return view_.has_pointer(10); }
   ::tessera::Result<::tessera::capnp::PrimitiveList<uint64_t>> words() const;
-  bool has_signed_() const { return raw_.has_pointer(11); }
+  bool has_signed_() const { return view_.has_pointer(11); }
   ::tessera::Result<::tessera::capnp::PrimitiveList<int32_t>> signed_() const;
-  bool has_floats() const { return raw_.has_pointer(12); }
+  bool has_floats() const { return view_.has_pointer(12); }
   ::tessera::Result<::tessera::capnp::PrimitiveList<float>> floats() const;
-  bool has_colors() const { return raw_.has_pointer(13); }
+  bool has_colors() const { return view_.has_pointer(13); }
   ::tessera::Result<::tessera::capnp::PrimitiveList<::tessera::abitest::Color>> colors() const;
-  bool has_names() const { return raw_.has_pointer(14); }
+  bool has_names() const { return view_.has_pointer(14); }
   ::tessera::Result<::tessera::capnp::TextList> names() const;
-  bool has_blobs() const { return raw_.has_pointer(15); }
+  bool has_blobs() const { return view_.has_pointer(15); }
   ::tessera::Result<::tessera::capnp::DataList> blobs() const;
-  bool has_nested() const { return raw_.has_pointer(16); }
+  bool has_nested() const { return view_.has_pointer(16); }
   ::tessera::Result<::tessera::abitest::Everything::Reader> nested() const;
-  bool has_shape() const { return raw_.has_pointer(17); }
+  bool has_shape() const { return view_.has_pointer(17); }
   ::tessera::Result<::tessera::abitest::Shape::Reader> shape() const;
-  bool has_service() const { return raw_.has_pointer(18); }
-  ::tessera::Result<::tessera::capnp::CapIndex> service() const { return raw_.read_capability(18); }
-  bool has_any_cap() const { return raw_.has_pointer(19); }
-  ::tessera::Result<::tessera::capnp::CapIndex> any_cap() const { return raw_.read_capability(19); }
+  bool has_service() const { return view_.has_pointer(18); }
+  ::tessera::Result<::tessera::capnp::CapIndex> service() const { return view_.read_capability(18); }
+  bool has_any_cap() const { return view_.has_pointer(19); }
+  ::tessera::Result<::tessera::capnp::CapIndex> any_cap() const { return view_.read_capability(19); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Everything inside a MessageBuilder (errors are sticky there).
 class Everything::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
   ::tessera::abitest::Scalars::Builder init_scalars();
   ::tessera::abitest::Defaults::Builder init_defaults();
   ::tessera::capnp::StructListBuilder<::tessera::abitest::Point::Builder> init_points(uint32_t count);
   ::tessera::capnp::StructListBuilder<::tessera::abitest::Shape::Builder> init_shapes(uint32_t count);
-  void set_name(::tessera::capnp::Text value) { raw_.write_text(4, value); }
-  void set_payload(::tessera::capnp::Data value) { raw_.write_data(5, value); }
+  void set_name(::tessera::capnp::Text value) { view_.write_text(4, value); }
+  void set_payload(::tessera::capnp::Data value) { view_.write_data(5, value); }
   ::tessera::abitest::Empty::Builder init_empty();
   ::tessera::capnp::StructListBuilder<::tessera::abitest::Empty::Builder> init_empties(uint32_t count);
   ::tessera::capnp::PrimitiveListBuilder<bool> init_bools(uint32_t count);
@@ -515,421 +536,518 @@ class Everything::Builder {
   ::tessera::capnp::DataListBuilder init_blobs(uint32_t count);
   ::tessera::abitest::Everything::Builder init_nested();
   ::tessera::abitest::Shape::Builder init_shape();
-  void set_service(::tessera::capnp::CapRef cap) { raw_.write_capability(18, cap); }
-  void set_service(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(18, cap); }
-  void set_any_cap(::tessera::capnp::CapRef cap) { raw_.write_capability(19, cap); }
-  void set_any_cap(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(19, cap); }
+  void set_service(::tessera::capnp::CapRef cap) { view_.write_capability(18, cap); }
+  void set_service(::tessera::capnp::CapIndex cap) { view_.write_capability_index(18, cap); }
+  void set_any_cap(::tessera::capnp::CapRef cap) { view_.write_capability(19, cap); }
+  void set_any_cap(::tessera::capnp::CapIndex cap) { view_.write_capability_index(19, cap); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Store_PutParams; pointer fields are checked when followed.
 class Store_PutParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_key() const { return raw_.has_pointer(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_key() const { return view_.has_pointer(0); }
   ::tessera::Result<::tessera::capnp::Text> key() const;
-  bool has_value() const { return raw_.has_pointer(1); }
+  bool has_value() const { return view_.has_pointer(1); }
   ::tessera::Result<::tessera::capnp::Data> value() const;
-  bool has_point() const { return raw_.has_pointer(2); }
+  bool has_point() const { return view_.has_pointer(2); }
   ::tessera::Result<::tessera::abitest::Point::Reader> point() const;
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Store_PutParams inside a MessageBuilder (errors are sticky there).
 class Store_PutParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_key(::tessera::capnp::Text value) { raw_.write_text(0, value); }
-  void set_value(::tessera::capnp::Data value) { raw_.write_data(1, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_key(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  void set_value(::tessera::capnp::Data value) { view_.write_data(1, value); }
   ::tessera::abitest::Point::Builder init_point();
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Store_PutResults; pointer fields are checked when followed.
 class Store_PutResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool replaced() const { return raw_.read_bool(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool replaced() const { return view_.read_bool(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Store_PutResults inside a MessageBuilder (errors are sticky there).
 class Store_PutResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_replaced(bool value) { raw_.write_bool(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_replaced(bool value) { view_.write_bool(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Store_GetParams; pointer fields are checked when followed.
 class Store_GetParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_key() const { return raw_.has_pointer(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_key() const { return view_.has_pointer(0); }
   ::tessera::Result<::tessera::capnp::Text> key() const;
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Store_GetParams inside a MessageBuilder (errors are sticky there).
 class Store_GetParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_key(::tessera::capnp::Text value) { raw_.write_text(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_key(::tessera::capnp::Text value) { view_.write_text(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Store_GetResults; pointer fields are checked when followed.
 class Store_GetResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_value() const { return raw_.has_pointer(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_value() const { return view_.has_pointer(0); }
   ::tessera::Result<::tessera::capnp::Data> value() const;
-  bool found() const { return raw_.read_bool(0); }
+  bool found() const { return view_.read_bool(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Store_GetResults inside a MessageBuilder (errors are sticky there).
 class Store_GetResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_value(::tessera::capnp::Data value) { raw_.write_data(0, value); }
-  void set_found(bool value) { raw_.write_bool(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_value(::tessera::capnp::Data value) { view_.write_data(0, value); }
+  void set_found(bool value) { view_.write_bool(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Store_ListParams; pointer fields are checked when followed.
 class Store_ListParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_prefix() const { return raw_.has_pointer(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_prefix() const { return view_.has_pointer(0); }
   ::tessera::Result<::tessera::capnp::Text> prefix() const;
-  uint32_t limit() const { return raw_.read<uint32_t>(0); }
+  uint32_t limit() const { return view_.read<uint32_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Store_ListParams inside a MessageBuilder (errors are sticky there).
 class Store_ListParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_prefix(::tessera::capnp::Text value) { raw_.write_text(0, value); }
-  void set_limit(uint32_t value) { raw_.write<uint32_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_prefix(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  void set_limit(uint32_t value) { view_.write<uint32_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Store_ListResults; pointer fields are checked when followed.
 class Store_ListResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_keys() const { return raw_.has_pointer(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_keys() const { return view_.has_pointer(0); }
   ::tessera::Result<::tessera::capnp::TextList> keys() const;
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Store_ListResults inside a MessageBuilder (errors are sticky there).
 class Store_ListResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
   ::tessera::capnp::TextListBuilder init_keys(uint32_t count);
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Store_ShareParams; pointer fields are checked when followed.
 class Store_ShareParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_peer() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> peer() const { return raw_.read_capability(0); }
-  bool has_note() const { return raw_.has_pointer(1); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_peer() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> peer() const { return view_.read_capability(0); }
+  bool has_note() const { return view_.has_pointer(1); }
   ::tessera::Result<::tessera::capnp::Text> note() const;
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Store_ShareParams inside a MessageBuilder (errors are sticky there).
 class Store_ShareParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_peer(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_peer(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_note(::tessera::capnp::Text value) { raw_.write_text(1, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_peer(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_peer(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_note(::tessera::capnp::Text value) { view_.write_text(1, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Store_ShareResults; pointer fields are checked when followed.
 class Store_ShareResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t token() const { return raw_.read<uint64_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t token() const { return view_.read<uint64_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Store_ShareResults inside a MessageBuilder (errors are sticky there).
 class Store_ShareResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_token(uint64_t value) { raw_.write<uint64_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_token(uint64_t value) { view_.write<uint64_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Store_PingParams; pointer fields are checked when followed.
 class Store_PingParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Store_PingParams inside a MessageBuilder (errors are sticky there).
 class Store_PingParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Store_PingResults; pointer fields are checked when followed.
 class Store_PingResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Store_PingResults inside a MessageBuilder (errors are sticky there).
 class Store_PingResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
-inline ::tessera::Result<::tessera::capnp::Text> Point::Reader::label() const { return raw_.read_text(0); }
-inline ::tessera::Result<::tessera::capnp::Text> Defaults::Reader::name() const { return raw_.read_text(0, ::tessera::capnp::Text("anonymous", 9)); }
+// Read-only view of a Variant; pointer fields are checked when followed.
+class Variant::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  Which which() const { return static_cast<Which>(view_.read<uint16_t>(4)); }
+  bool is_plain() const { return view_.read<uint16_t>(4) == 0; }
+  uint64_t plain() const { return view_.read<uint64_t>(0); }
+  bool is_pair() const { return view_.read<uint16_t>(4) == 1; }
+  ::tessera::abitest::Variant_Pair::Reader pair() const;
+  bool is_blob() const { return view_.read<uint16_t>(4) == 2; }
+  bool has_blob() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::Data> blob() const;
+  bool has_note() const { return view_.has_pointer(1); }
+  ::tessera::Result<::tessera::capnp::Text> note() const;
+  bool has_point() const { return view_.has_pointer(2); }
+  ::tessera::Result<::tessera::abitest::Point::Reader> point() const;
+  bool has_items() const { return view_.has_pointer(3); }
+  ::tessera::Result<::tessera::capnp::StructList<::tessera::abitest::Point::Reader>> items() const;
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Variant inside a MessageBuilder (errors are sticky there).
+class Variant::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  Which which() const { return static_cast<Which>(view_.read<uint16_t>(4)); }
+  void set_plain(uint64_t value) { view_.write<uint16_t>(4, 0); view_.write<uint64_t>(0, value); }
+  ::tessera::abitest::Variant_Pair::Builder init_pair();
+  void set_blob(::tessera::capnp::Data value) { view_.write<uint16_t>(4, 2); view_.write_data(0, value); }
+  void set_note(::tessera::capnp::Text value) { view_.write_text(1, value); }
+  ::tessera::abitest::Point::Builder init_point();
+  ::tessera::capnp::StructListBuilder<::tessera::abitest::Point::Builder> init_items(uint32_t count);
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a Variant_Pair; pointer fields are checked when followed.
+class Variant_Pair::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint32_t left() const { return view_.read<uint32_t>(0); }
+  bool right() const { return view_.read_bool(32, true); }
+  bool has_name() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::Text> name() const;
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Variant_Pair inside a MessageBuilder (errors are sticky there).
+class Variant_Pair::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_left(uint32_t value) { view_.write<uint32_t>(0, value); }
+  void set_right(bool value) { view_.write_bool(32, value, true); }
+  void set_name(::tessera::capnp::Text value) { view_.write_text(0, value); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+inline ::tessera::Result<::tessera::capnp::Text> Point::Reader::label() const { return view_.read_text(0); }
+inline ::tessera::Result<::tessera::capnp::Text> Defaults::Reader::name() const { return view_.read_text(0, ::tessera::capnp::Text("anonymous", 9)); }
 inline ::tessera::Result<::tessera::capnp::Data> Defaults::Reader::blob() const {
   static constexpr uint8_t kDefault[] = {192, 255, 238};
-  return raw_.read_data(1, ::tessera::capnp::Data{kDefault, 3});
+  return view_.read_data(1, ::tessera::capnp::Data{kDefault, 3});
 }
 inline ::tessera::Result<::tessera::abitest::Point::Reader> Shape::Reader::rectangle() const {
-  return ::tessera::abitest::Point::Reader(TRY(raw_.read_struct(0)));
+  return ::tessera::abitest::Point::Reader(TRY(view_.read_struct(0)));
 }
 inline ::tessera::abitest::Point::Builder Shape::Builder::init_rectangle() {
-  raw_.write<uint16_t>(1, 1);
-  return ::tessera::abitest::Point::Builder(raw_.init_struct(0, ::tessera::abitest::Point::kDataWords, ::tessera::abitest::Point::kPointerCount));
+  view_.write<uint16_t>(1, 1);
+  return ::tessera::abitest::Point::Builder(view_.init_struct(0, ::tessera::abitest::Point::kDataWords, ::tessera::abitest::Point::kPointerCount));
 }
 inline ::tessera::Result<::tessera::capnp::StructList<::tessera::abitest::Point::Reader>> Shape::Reader::polygon() const {
-  return ::tessera::capnp::StructList<::tessera::abitest::Point::Reader>(TRY(raw_.read_list(0, 0, 0)));
+  return ::tessera::capnp::StructList<::tessera::abitest::Point::Reader>(TRY(view_.read_list(0, 0, 0)));
 }
 inline ::tessera::capnp::StructListBuilder<::tessera::abitest::Point::Builder> Shape::Builder::init_polygon(uint32_t count) {
-  raw_.write<uint16_t>(1, 3);
-  return ::tessera::capnp::StructListBuilder<::tessera::abitest::Point::Builder>(raw_.init_struct_list(0, count, ::tessera::abitest::Point::kDataWords, ::tessera::abitest::Point::kPointerCount));
+  view_.write<uint16_t>(1, 3);
+  return ::tessera::capnp::StructListBuilder<::tessera::abitest::Point::Builder>(view_.init_struct_list(0, count, ::tessera::abitest::Point::kDataWords, ::tessera::abitest::Point::kPointerCount));
 }
-inline ::tessera::abitest::Shape_Style::Reader Shape::Reader::style() const { return ::tessera::abitest::Shape_Style::Reader(raw_); }
+inline ::tessera::abitest::Shape_Style::Reader Shape::Reader::style() const { return ::tessera::abitest::Shape_Style::Reader(view_); }
 inline ::tessera::abitest::Shape_Style::Builder Shape::Builder::style() {
-  return ::tessera::abitest::Shape_Style::Builder(raw_);
+  return ::tessera::abitest::Shape_Style::Builder(view_);
 }
-inline ::tessera::abitest::Shape_Position::Reader Shape::Reader::position() const { return ::tessera::abitest::Shape_Position::Reader(raw_); }
+inline ::tessera::abitest::Shape_Position::Reader Shape::Reader::position() const { return ::tessera::abitest::Shape_Position::Reader(view_); }
 inline ::tessera::abitest::Shape_Position::Builder Shape::Builder::position() {
-  return ::tessera::abitest::Shape_Position::Builder(raw_);
+  return ::tessera::abitest::Shape_Position::Builder(view_);
 }
 inline ::tessera::Result<::tessera::abitest::Scalars::Reader> Everything::Reader::scalars() const {
-  return ::tessera::abitest::Scalars::Reader(TRY(raw_.read_struct(0)));
+  return ::tessera::abitest::Scalars::Reader(TRY(view_.read_struct(0)));
 }
 inline ::tessera::abitest::Scalars::Builder Everything::Builder::init_scalars() {
-  return ::tessera::abitest::Scalars::Builder(raw_.init_struct(0, ::tessera::abitest::Scalars::kDataWords, ::tessera::abitest::Scalars::kPointerCount));
+  return ::tessera::abitest::Scalars::Builder(view_.init_struct(0, ::tessera::abitest::Scalars::kDataWords, ::tessera::abitest::Scalars::kPointerCount));
 }
 inline ::tessera::Result<::tessera::abitest::Defaults::Reader> Everything::Reader::defaults() const {
-  return ::tessera::abitest::Defaults::Reader(TRY(raw_.read_struct(1)));
+  return ::tessera::abitest::Defaults::Reader(TRY(view_.read_struct(1)));
 }
 inline ::tessera::abitest::Defaults::Builder Everything::Builder::init_defaults() {
-  return ::tessera::abitest::Defaults::Builder(raw_.init_struct(1, ::tessera::abitest::Defaults::kDataWords, ::tessera::abitest::Defaults::kPointerCount));
+  return ::tessera::abitest::Defaults::Builder(view_.init_struct(1, ::tessera::abitest::Defaults::kDataWords, ::tessera::abitest::Defaults::kPointerCount));
 }
 inline ::tessera::Result<::tessera::capnp::StructList<::tessera::abitest::Point::Reader>> Everything::Reader::points() const {
-  return ::tessera::capnp::StructList<::tessera::abitest::Point::Reader>(TRY(raw_.read_list(2, 0, 0)));
+  return ::tessera::capnp::StructList<::tessera::abitest::Point::Reader>(TRY(view_.read_list(2, 0, 0)));
 }
 inline ::tessera::capnp::StructListBuilder<::tessera::abitest::Point::Builder> Everything::Builder::init_points(uint32_t count) {
-  return ::tessera::capnp::StructListBuilder<::tessera::abitest::Point::Builder>(raw_.init_struct_list(2, count, ::tessera::abitest::Point::kDataWords, ::tessera::abitest::Point::kPointerCount));
+  return ::tessera::capnp::StructListBuilder<::tessera::abitest::Point::Builder>(view_.init_struct_list(2, count, ::tessera::abitest::Point::kDataWords, ::tessera::abitest::Point::kPointerCount));
 }
 inline ::tessera::Result<::tessera::capnp::StructList<::tessera::abitest::Shape::Reader>> Everything::Reader::shapes() const {
-  return ::tessera::capnp::StructList<::tessera::abitest::Shape::Reader>(TRY(raw_.read_list(3, 0, 0)));
+  return ::tessera::capnp::StructList<::tessera::abitest::Shape::Reader>(TRY(view_.read_list(3, 0, 0)));
 }
 inline ::tessera::capnp::StructListBuilder<::tessera::abitest::Shape::Builder> Everything::Builder::init_shapes(uint32_t count) {
-  return ::tessera::capnp::StructListBuilder<::tessera::abitest::Shape::Builder>(raw_.init_struct_list(3, count, ::tessera::abitest::Shape::kDataWords, ::tessera::abitest::Shape::kPointerCount));
+  return ::tessera::capnp::StructListBuilder<::tessera::abitest::Shape::Builder>(view_.init_struct_list(3, count, ::tessera::abitest::Shape::kDataWords, ::tessera::abitest::Shape::kPointerCount));
 }
-inline ::tessera::Result<::tessera::capnp::Text> Everything::Reader::name() const { return raw_.read_text(4); }
+inline ::tessera::Result<::tessera::capnp::Text> Everything::Reader::name() const { return view_.read_text(4); }
 inline ::tessera::Result<::tessera::capnp::Data> Everything::Reader::payload() const {
-  return raw_.read_data(5);
+  return view_.read_data(5);
 }
 inline ::tessera::Result<::tessera::abitest::Empty::Reader> Everything::Reader::empty() const {
-  return ::tessera::abitest::Empty::Reader(TRY(raw_.read_struct(6)));
+  return ::tessera::abitest::Empty::Reader(TRY(view_.read_struct(6)));
 }
 inline ::tessera::abitest::Empty::Builder Everything::Builder::init_empty() {
-  return ::tessera::abitest::Empty::Builder(raw_.init_struct(6, ::tessera::abitest::Empty::kDataWords, ::tessera::abitest::Empty::kPointerCount));
+  return ::tessera::abitest::Empty::Builder(view_.init_struct(6, ::tessera::abitest::Empty::kDataWords, ::tessera::abitest::Empty::kPointerCount));
 }
 inline ::tessera::Result<::tessera::capnp::StructList<::tessera::abitest::Empty::Reader>> Everything::Reader::empties() const {
-  return ::tessera::capnp::StructList<::tessera::abitest::Empty::Reader>(TRY(raw_.read_list(7, 0, 0)));
+  return ::tessera::capnp::StructList<::tessera::abitest::Empty::Reader>(TRY(view_.read_list(7, 0, 0)));
 }
 inline ::tessera::capnp::StructListBuilder<::tessera::abitest::Empty::Builder> Everything::Builder::init_empties(uint32_t count) {
-  return ::tessera::capnp::StructListBuilder<::tessera::abitest::Empty::Builder>(raw_.init_struct_list(7, count, ::tessera::abitest::Empty::kDataWords, ::tessera::abitest::Empty::kPointerCount));
+  return ::tessera::capnp::StructListBuilder<::tessera::abitest::Empty::Builder>(view_.init_struct_list(7, count, ::tessera::abitest::Empty::kDataWords, ::tessera::abitest::Empty::kPointerCount));
 }
 inline ::tessera::Result<::tessera::capnp::PrimitiveList<bool>> Everything::Reader::bools() const {
-  return ::tessera::capnp::PrimitiveList<bool>(TRY(raw_.read_list(8, 1, 0)));
+  return ::tessera::capnp::PrimitiveList<bool>(TRY(view_.read_list(8, 1, 0)));
 }
 inline ::tessera::capnp::PrimitiveListBuilder<bool> Everything::Builder::init_bools(uint32_t count) {
-  return ::tessera::capnp::PrimitiveListBuilder<bool>(raw_.init_list(8, ::tessera::capnp::ElementSize::Bit, count));
+  return ::tessera::capnp::PrimitiveListBuilder<bool>(view_.init_list(8, ::tessera::capnp::ElementSize::Bit, count));
 }
 inline ::tessera::Result<::tessera::capnp::PrimitiveList<uint8_t>> Everything::Reader::bytes() const {
-  return ::tessera::capnp::PrimitiveList<uint8_t>(TRY(raw_.read_list(9, 8, 0)));
+  return ::tessera::capnp::PrimitiveList<uint8_t>(TRY(view_.read_list(9, 8, 0)));
 }
 inline ::tessera::capnp::PrimitiveListBuilder<uint8_t> Everything::Builder::init_bytes(uint32_t count) {
-  return ::tessera::capnp::PrimitiveListBuilder<uint8_t>(raw_.init_list(9, ::tessera::capnp::ElementSize::Byte, count));
+  return ::tessera::capnp::PrimitiveListBuilder<uint8_t>(view_.init_list(9, ::tessera::capnp::ElementSize::Byte, count));
 }
 inline ::tessera::Result<::tessera::capnp::PrimitiveList<uint64_t>> Everything::Reader::words() const {
-  return ::tessera::capnp::PrimitiveList<uint64_t>(TRY(raw_.read_list(10, 64, 0)));
+  return ::tessera::capnp::PrimitiveList<uint64_t>(TRY(view_.read_list(10, 64, 0)));
 }
 inline ::tessera::capnp::PrimitiveListBuilder<uint64_t> Everything::Builder::init_words(uint32_t count) {
-  return ::tessera::capnp::PrimitiveListBuilder<uint64_t>(raw_.init_list(10, ::tessera::capnp::ElementSize::EightBytes, count));
+  return ::tessera::capnp::PrimitiveListBuilder<uint64_t>(view_.init_list(10, ::tessera::capnp::ElementSize::EightBytes, count));
 }
 inline ::tessera::Result<::tessera::capnp::PrimitiveList<int32_t>> Everything::Reader::signed_() const {
-  return ::tessera::capnp::PrimitiveList<int32_t>(TRY(raw_.read_list(11, 32, 0)));
+  return ::tessera::capnp::PrimitiveList<int32_t>(TRY(view_.read_list(11, 32, 0)));
 }
 inline ::tessera::capnp::PrimitiveListBuilder<int32_t> Everything::Builder::init_signed_(uint32_t count) {
-  return ::tessera::capnp::PrimitiveListBuilder<int32_t>(raw_.init_list(11, ::tessera::capnp::ElementSize::FourBytes, count));
+  return ::tessera::capnp::PrimitiveListBuilder<int32_t>(view_.init_list(11, ::tessera::capnp::ElementSize::FourBytes, count));
 }
 inline ::tessera::Result<::tessera::capnp::PrimitiveList<float>> Everything::Reader::floats() const {
-  return ::tessera::capnp::PrimitiveList<float>(TRY(raw_.read_list(12, 32, 0)));
+  return ::tessera::capnp::PrimitiveList<float>(TRY(view_.read_list(12, 32, 0)));
 }
 inline ::tessera::capnp::PrimitiveListBuilder<float> Everything::Builder::init_floats(uint32_t count) {
-  return ::tessera::capnp::PrimitiveListBuilder<float>(raw_.init_list(12, ::tessera::capnp::ElementSize::FourBytes, count));
+  return ::tessera::capnp::PrimitiveListBuilder<float>(view_.init_list(12, ::tessera::capnp::ElementSize::FourBytes, count));
 }
 inline ::tessera::Result<::tessera::capnp::PrimitiveList<::tessera::abitest::Color>> Everything::Reader::colors() const {
-  return ::tessera::capnp::PrimitiveList<::tessera::abitest::Color>(TRY(raw_.read_list(13, 16, 0)));
+  return ::tessera::capnp::PrimitiveList<::tessera::abitest::Color>(TRY(view_.read_list(13, 16, 0)));
 }
 inline ::tessera::capnp::PrimitiveListBuilder<::tessera::abitest::Color> Everything::Builder::init_colors(uint32_t count) {
-  return ::tessera::capnp::PrimitiveListBuilder<::tessera::abitest::Color>(raw_.init_list(13, ::tessera::capnp::ElementSize::TwoBytes, count));
+  return ::tessera::capnp::PrimitiveListBuilder<::tessera::abitest::Color>(view_.init_list(13, ::tessera::capnp::ElementSize::TwoBytes, count));
 }
 inline ::tessera::Result<::tessera::capnp::TextList> Everything::Reader::names() const {
-  return ::tessera::capnp::TextList(TRY(raw_.read_list(14, 0, 1)));
+  return ::tessera::capnp::TextList(TRY(view_.read_list(14, 0, 1)));
 }
 inline ::tessera::capnp::TextListBuilder Everything::Builder::init_names(uint32_t count) {
-  return ::tessera::capnp::TextListBuilder(raw_.init_list(14, ::tessera::capnp::ElementSize::Pointer, count));
+  return ::tessera::capnp::TextListBuilder(view_.init_list(14, ::tessera::capnp::ElementSize::Pointer, count));
 }
 inline ::tessera::Result<::tessera::capnp::DataList> Everything::Reader::blobs() const {
-  return ::tessera::capnp::DataList(TRY(raw_.read_list(15, 0, 1)));
+  return ::tessera::capnp::DataList(TRY(view_.read_list(15, 0, 1)));
 }
 inline ::tessera::capnp::DataListBuilder Everything::Builder::init_blobs(uint32_t count) {
-  return ::tessera::capnp::DataListBuilder(raw_.init_list(15, ::tessera::capnp::ElementSize::Pointer, count));
+  return ::tessera::capnp::DataListBuilder(view_.init_list(15, ::tessera::capnp::ElementSize::Pointer, count));
 }
 inline ::tessera::Result<::tessera::abitest::Everything::Reader> Everything::Reader::nested() const {
-  return ::tessera::abitest::Everything::Reader(TRY(raw_.read_struct(16)));
+  return ::tessera::abitest::Everything::Reader(TRY(view_.read_struct(16)));
 }
 inline ::tessera::abitest::Everything::Builder Everything::Builder::init_nested() {
-  return ::tessera::abitest::Everything::Builder(raw_.init_struct(16, ::tessera::abitest::Everything::kDataWords, ::tessera::abitest::Everything::kPointerCount));
+  return ::tessera::abitest::Everything::Builder(view_.init_struct(16, ::tessera::abitest::Everything::kDataWords, ::tessera::abitest::Everything::kPointerCount));
 }
 inline ::tessera::Result<::tessera::abitest::Shape::Reader> Everything::Reader::shape() const {
-  return ::tessera::abitest::Shape::Reader(TRY(raw_.read_struct(17)));
+  return ::tessera::abitest::Shape::Reader(TRY(view_.read_struct(17)));
 }
 inline ::tessera::abitest::Shape::Builder Everything::Builder::init_shape() {
-  return ::tessera::abitest::Shape::Builder(raw_.init_struct(17, ::tessera::abitest::Shape::kDataWords, ::tessera::abitest::Shape::kPointerCount));
+  return ::tessera::abitest::Shape::Builder(view_.init_struct(17, ::tessera::abitest::Shape::kDataWords, ::tessera::abitest::Shape::kPointerCount));
 }
-inline ::tessera::Result<::tessera::capnp::Text> Store_PutParams::Reader::key() const { return raw_.read_text(0); }
+inline ::tessera::Result<::tessera::capnp::Text> Store_PutParams::Reader::key() const { return view_.read_text(0); }
 inline ::tessera::Result<::tessera::capnp::Data> Store_PutParams::Reader::value() const {
-  return raw_.read_data(1);
+  return view_.read_data(1);
 }
 inline ::tessera::Result<::tessera::abitest::Point::Reader> Store_PutParams::Reader::point() const {
-  return ::tessera::abitest::Point::Reader(TRY(raw_.read_struct(2)));
+  return ::tessera::abitest::Point::Reader(TRY(view_.read_struct(2)));
 }
 inline ::tessera::abitest::Point::Builder Store_PutParams::Builder::init_point() {
-  return ::tessera::abitest::Point::Builder(raw_.init_struct(2, ::tessera::abitest::Point::kDataWords, ::tessera::abitest::Point::kPointerCount));
+  return ::tessera::abitest::Point::Builder(view_.init_struct(2, ::tessera::abitest::Point::kDataWords, ::tessera::abitest::Point::kPointerCount));
 }
-inline ::tessera::Result<::tessera::capnp::Text> Store_GetParams::Reader::key() const { return raw_.read_text(0); }
+inline ::tessera::Result<::tessera::capnp::Text> Store_GetParams::Reader::key() const { return view_.read_text(0); }
 inline ::tessera::Result<::tessera::capnp::Data> Store_GetResults::Reader::value() const {
-  return raw_.read_data(0);
+  return view_.read_data(0);
 }
-inline ::tessera::Result<::tessera::capnp::Text> Store_ListParams::Reader::prefix() const { return raw_.read_text(0); }
+inline ::tessera::Result<::tessera::capnp::Text> Store_ListParams::Reader::prefix() const { return view_.read_text(0); }
 inline ::tessera::Result<::tessera::capnp::TextList> Store_ListResults::Reader::keys() const {
-  return ::tessera::capnp::TextList(TRY(raw_.read_list(0, 0, 1)));
+  return ::tessera::capnp::TextList(TRY(view_.read_list(0, 0, 1)));
 }
 inline ::tessera::capnp::TextListBuilder Store_ListResults::Builder::init_keys(uint32_t count) {
-  return ::tessera::capnp::TextListBuilder(raw_.init_list(0, ::tessera::capnp::ElementSize::Pointer, count));
+  return ::tessera::capnp::TextListBuilder(view_.init_list(0, ::tessera::capnp::ElementSize::Pointer, count));
 }
-inline ::tessera::Result<::tessera::capnp::Text> Store_ShareParams::Reader::note() const { return raw_.read_text(1); }
+inline ::tessera::Result<::tessera::capnp::Text> Store_ShareParams::Reader::note() const { return view_.read_text(1); }
+inline ::tessera::abitest::Variant_Pair::Reader Variant::Reader::pair() const { return ::tessera::abitest::Variant_Pair::Reader(view_); }
+inline ::tessera::abitest::Variant_Pair::Builder Variant::Builder::init_pair() {
+  view_.write<uint16_t>(4, 1);
+  view_.write<uint32_t>(0, 0);
+  view_.write_bool(32, false);
+  view_.clear_pointer(0);
+  return ::tessera::abitest::Variant_Pair::Builder(view_);
+}
+inline ::tessera::Result<::tessera::capnp::Data> Variant::Reader::blob() const {
+  return view_.read_data(0);
+}
+inline ::tessera::Result<::tessera::capnp::Text> Variant::Reader::note() const { return view_.read_text(1); }
+inline ::tessera::Result<::tessera::abitest::Point::Reader> Variant::Reader::point() const {
+  return ::tessera::abitest::Point::Reader(TRY(view_.read_struct(2)));
+}
+inline ::tessera::abitest::Point::Builder Variant::Builder::init_point() {
+  return ::tessera::abitest::Point::Builder(view_.init_struct(2, ::tessera::abitest::Point::kDataWords, ::tessera::abitest::Point::kPointerCount));
+}
+inline ::tessera::Result<::tessera::capnp::StructList<::tessera::abitest::Point::Reader>> Variant::Reader::items() const {
+  return ::tessera::capnp::StructList<::tessera::abitest::Point::Reader>(TRY(view_.read_list(3, 0, 0)));
+}
+inline ::tessera::capnp::StructListBuilder<::tessera::abitest::Point::Builder> Variant::Builder::init_items(uint32_t count) {
+  return ::tessera::capnp::StructListBuilder<::tessera::abitest::Point::Builder>(view_.init_struct_list(3, count, ::tessera::abitest::Point::kDataWords, ::tessera::abitest::Point::kPointerCount));
+}
+inline ::tessera::Result<::tessera::capnp::Text> Variant_Pair::Reader::name() const { return view_.read_text(0); }
 
 // Interface Store.
 struct Store {
@@ -980,7 +1098,7 @@ class Store::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<PutParams>());
-    return call<PutResults>(message, Method::Put);
+    return call_<PutResults>(message, Method::Put);
   }
 
   // Get: fills GetParams with `fill` and waits for the reply.
@@ -989,7 +1107,7 @@ class Store::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<GetParams>());
-    return call<GetResults>(message, Method::Get);
+    return call_<GetResults>(message, Method::Get);
   }
   // Get with its parameters as arguments.
   ::tessera::Result<GetResults::Reader> get(::tessera::capnp::Text key) {
@@ -1005,7 +1123,7 @@ class Store::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<ListParams>());
-    return call<ListResults>(message, Method::List);
+    return call_<ListResults>(message, Method::List);
   }
   // List with its parameters as arguments.
   ::tessera::Result<ListResults::Reader> list(::tessera::capnp::Text prefix, uint32_t limit) {
@@ -1022,7 +1140,7 @@ class Store::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<ShareParams>());
-    return call<ShareResults>(message, Method::Share);
+    return call_<ShareResults>(message, Method::Share);
   }
   // Share with its parameters as arguments.
   ::tessera::Result<ShareResults::Reader> share(::tessera::capnp::CapRef peer, ::tessera::capnp::Text note) {
@@ -1039,7 +1157,7 @@ class Store::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<PingParams>());
-    return call<PingResults>(message, Method::Ping);
+    return call_<PingResults>(message, Method::Ping);
   }
   // Ping with its parameters as arguments.
   ::tessera::Result<void> ping() {
@@ -1050,10 +1168,10 @@ class Store::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, Store::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -1131,5 +1249,116 @@ class Store::Server {
 };
 
 }  // namespace tessera::abitest
+
+// ABI shape: what the wire depends on, compared with abi/golden/ by abi/check_compat.py
+// (docs/abi.md, "Compatibility"). One line per declaration and member.
+// @shape file abi/test/features.capnp
+// @shape enum Color id=0xc87bd31d14835080
+// @shape   enumerant red @0
+// @shape   enumerant green @1
+// @shape   enumerant blue @2
+// @shape struct Empty id=0xaa89b2b52b92f60d data=0 pointers=0
+// @shape struct Point id=0x86b763bf0d9045ef data=1 pointers=1
+// @shape   field x @0 Int32 at=data:0/32
+// @shape   field y @1 Int32 at=data:32/32
+// @shape   field label @2 Text at=ptr:0
+// @shape struct Scalars id=0xd0fee1012c3f3b4d data=6 pointers=0
+// @shape   field flag @0 Bool at=data:0/1
+// @shape   field i8 @1 Int8 at=data:8/8
+// @shape   field i16 @2 Int16 at=data:16/16
+// @shape   field i32 @3 Int32 at=data:32/32
+// @shape   field i64 @4 Int64 at=data:64/64
+// @shape   field u8 @5 UInt8 at=data:128/8
+// @shape   field u16 @6 UInt16 at=data:144/16
+// @shape   field u32 @7 UInt32 at=data:160/32
+// @shape   field u64 @8 UInt64 at=data:192/64
+// @shape   field f32 @9 Float32 at=data:256/32
+// @shape   field f64 @10 Float64 at=data:320/64
+// @shape   field color @11 enum:Color at=data:288/16
+// @shape   field other @12 Bool at=data:1/1
+// @shape struct Defaults id=0xf7ae1e516f3e4ed1 data=3 pointers=2
+// @shape   field enabled @0 Bool at=data:0/1 default=true
+// @shape   field count @1 UInt32 at=data:32/32 default=static_cast<uint32_t>(0x7ull)
+// @shape   field delta @2 Int16 at=data:16/16 default=static_cast<int16_t>(0xfffdull)
+// @shape   field ratio @3 Float64 at=data:64/64 default=__builtin_bit_cast(double, 0x3ff8000000000000ull)
+// @shape   field color @4 enum:Color at=data:128/16 default=static_cast<uint16_t>(2)
+// @shape   field name @5 Text at=ptr:0
+// @shape   field blob @6 Data at=ptr:1
+// @shape   field small @7 Float32 at=data:160/32 default=__builtin_bit_cast(float, 3196059648u)
+// @shape struct Shape id=0xd63093953eec6471 data=4 pointers=1 tag=16
+// @shape   field id @0 UInt16 at=data:0/16
+// @shape   field circle @1 Float64 at=data:64/64 union=0
+// @shape   field rectangle @2 struct:Point at=ptr:0 union=1
+// @shape   field nothing @3 Void union=2
+// @shape   field polygon @4 List(struct:Point) at=ptr:0 union=3
+// @shape   field style @- group:Shape_Style
+// @shape   field position @- group:Shape_Position
+// @shape struct Shape_Style id=0xaf24be0982659a49 data=4 pointers=1 tag=48
+// @shape   field solid @5 enum:Color at=data:32/16 union=0
+// @shape   field dashed @6 UInt8 at=data:32/8 union=1
+// @shape struct Shape_Position id=0x886a25909111f447 data=4 pointers=1
+// @shape   field x @7 Int64 at=data:128/64
+// @shape   field y @8 Int64 at=data:192/64
+// @shape struct Everything id=0xb02ad8db511d31cc data=0 pointers=20
+// @shape   field scalars @0 struct:Scalars at=ptr:0
+// @shape   field defaults @1 struct:Defaults at=ptr:1
+// @shape   field points @2 List(struct:Point) at=ptr:2
+// @shape   field shapes @3 List(struct:Shape) at=ptr:3
+// @shape   field name @4 Text at=ptr:4
+// @shape   field payload @5 Data at=ptr:5
+// @shape   field empty @6 struct:Empty at=ptr:6
+// @shape   field empties @7 List(struct:Empty) at=ptr:7
+// @shape   field bools @8 List(Bool) at=ptr:8
+// @shape   field bytes @9 List(UInt8) at=ptr:9
+// @shape   field words @10 List(UInt64) at=ptr:10
+// @shape   field signed @11 List(Int32) at=ptr:11
+// @shape   field floats @12 List(Float32) at=ptr:12
+// @shape   field colors @13 List(enum:Color) at=ptr:13
+// @shape   field names @14 List(Text) at=ptr:14
+// @shape   field blobs @15 List(Data) at=ptr:15
+// @shape   field nested @16 struct:Everything at=ptr:16
+// @shape   field shape @17 struct:Shape at=ptr:17
+// @shape   field service @18 interface:Store at=ptr:18
+// @shape   field anyCap @19 Capability at=ptr:19
+// @shape struct Store_PutParams id=0xc00cf3f8fa41e61f data=0 pointers=3
+// @shape   field key @0 Text at=ptr:0
+// @shape   field value @1 Data at=ptr:1
+// @shape   field point @2 struct:Point at=ptr:2
+// @shape struct Store_PutResults id=0x812ef299b13a1211 data=1 pointers=0
+// @shape   field replaced @0 Bool at=data:0/1
+// @shape struct Store_GetParams id=0xe8581c648fa1fa85 data=0 pointers=1
+// @shape   field key @0 Text at=ptr:0
+// @shape struct Store_GetResults id=0xddc0524e48481a1e data=1 pointers=1
+// @shape   field value @0 Data at=ptr:0
+// @shape   field found @1 Bool at=data:0/1
+// @shape struct Store_ListParams id=0x9cbf90e9850192a7 data=1 pointers=1
+// @shape   field prefix @0 Text at=ptr:0
+// @shape   field limit @1 UInt32 at=data:0/32
+// @shape struct Store_ListResults id=0xfb6346027e63219c data=0 pointers=1
+// @shape   field keys @0 List(Text) at=ptr:0
+// @shape struct Store_ShareParams id=0xba1daeac1d8b75e2 data=0 pointers=2
+// @shape   field peer @0 interface:Store at=ptr:0
+// @shape   field note @1 Text at=ptr:1
+// @shape struct Store_ShareResults id=0x9c449586212126be data=1 pointers=0
+// @shape   field token @0 UInt64 at=data:0/64
+// @shape struct Store_PingParams id=0x89d1b2827dda2880 data=0 pointers=0
+// @shape struct Store_PingResults id=0xf6f10ee40ae57bc6 data=0 pointers=0
+// @shape struct Variant id=0xe4f0c2d1b3a59786 data=2 pointers=4 tag=64
+// @shape   field plain @0 UInt64 at=data:0/64 union=0
+// @shape   field pair @- group:Variant_Pair union=1
+// @shape   field blob @4 Data at=ptr:0 union=2
+// @shape   field note @5 Text at=ptr:1
+// @shape   field point @6 struct:Point at=ptr:2
+// @shape   field items @7 List(struct:Point) at=ptr:3
+// @shape struct Variant_Pair id=0xb3f4836387fb617b data=2 pointers=4
+// @shape   field left @1 UInt32 at=data:0/32
+// @shape   field right @2 Bool at=data:32/1 default=true
+// @shape   field name @3 Text at=ptr:0
+// @shape interface Store id=0xaeb38592d10fe5dd code=3507480029
+// @shape   method put @0 params=Store_PutParams results=Store_PutResults
+// @shape   method get @1 params=Store_GetParams results=Store_GetResults
+// @shape   method list @2 params=Store_ListParams results=Store_ListResults
+// @shape   method share @3 params=Store_ShareParams results=Store_ShareResults
+// @shape   method ping @4 params=Store_PingParams results=Store_PingResults
 
 #endif  // TESSERA_ABI_FEATURES_CAPNP_H_

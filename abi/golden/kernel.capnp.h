@@ -1004,2722 +1004,2722 @@ struct SchedContext_YieldToResults {
 class Untyped_RetypeParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  ::tessera::abi::ObjectType type() const { return static_cast<::tessera::abi::ObjectType>(raw_.read<uint16_t>(0)); }
-  uint8_t size_bits() const { return raw_.read<uint8_t>(2); }
-  bool has_root() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> root() const { return raw_.read_capability(0); }
-  uint64_t index() const { return raw_.read<uint64_t>(1); }
-  uint8_t depth() const { return raw_.read<uint8_t>(3); }
-  uint64_t offset() const { return raw_.read<uint64_t>(2); }
-  uint32_t count() const { return raw_.read<uint32_t>(1); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  ::tessera::abi::ObjectType type() const { return static_cast<::tessera::abi::ObjectType>(view_.read<uint16_t>(0)); }
+  uint8_t size_bits() const { return view_.read<uint8_t>(2); }
+  bool has_root() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> root() const { return view_.read_capability(0); }
+  uint64_t index() const { return view_.read<uint64_t>(1); }
+  uint8_t depth() const { return view_.read<uint8_t>(3); }
+  uint64_t offset() const { return view_.read<uint64_t>(2); }
+  uint32_t count() const { return view_.read<uint32_t>(1); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Untyped_RetypeParams inside a MessageBuilder (errors are sticky there).
 class Untyped_RetypeParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_type(::tessera::abi::ObjectType value) { raw_.write<uint16_t>(0, static_cast<uint16_t>(value)); }
-  void set_size_bits(uint8_t value) { raw_.write<uint8_t>(2, value); }
-  void set_root(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_index(uint64_t value) { raw_.write<uint64_t>(1, value); }
-  void set_depth(uint8_t value) { raw_.write<uint8_t>(3, value); }
-  void set_offset(uint64_t value) { raw_.write<uint64_t>(2, value); }
-  void set_count(uint32_t value) { raw_.write<uint32_t>(1, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_type(::tessera::abi::ObjectType value) { view_.write<uint16_t>(0, static_cast<uint16_t>(value)); }
+  void set_size_bits(uint8_t value) { view_.write<uint8_t>(2, value); }
+  void set_root(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_index(uint64_t value) { view_.write<uint64_t>(1, value); }
+  void set_depth(uint8_t value) { view_.write<uint8_t>(3, value); }
+  void set_offset(uint64_t value) { view_.write<uint64_t>(2, value); }
+  void set_count(uint32_t value) { view_.write<uint32_t>(1, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Untyped_RetypeResults; pointer fields are checked when followed.
 class Untyped_RetypeResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Untyped_RetypeResults inside a MessageBuilder (errors are sticky there).
 class Untyped_RetypeResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Untyped_DescribeParams; pointer fields are checked when followed.
 class Untyped_DescribeParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Untyped_DescribeParams inside a MessageBuilder (errors are sticky there).
 class Untyped_DescribeParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Untyped_DescribeResults; pointer fields are checked when followed.
 class Untyped_DescribeResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t paddr() const { return raw_.read<uint64_t>(0); }
-  uint8_t size_bits() const { return raw_.read<uint8_t>(8); }
-  bool is_device() const { return raw_.read_bool(72); }
-  uint64_t watermark() const { return raw_.read<uint64_t>(2); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t paddr() const { return view_.read<uint64_t>(0); }
+  uint8_t size_bits() const { return view_.read<uint8_t>(8); }
+  bool is_device() const { return view_.read_bool(72); }
+  uint64_t watermark() const { return view_.read<uint64_t>(2); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Untyped_DescribeResults inside a MessageBuilder (errors are sticky there).
 class Untyped_DescribeResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_paddr(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_size_bits(uint8_t value) { raw_.write<uint8_t>(8, value); }
-  void set_is_device(bool value) { raw_.write_bool(72, value); }
-  void set_watermark(uint64_t value) { raw_.write<uint64_t>(2, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_paddr(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_size_bits(uint8_t value) { view_.write<uint8_t>(8, value); }
+  void set_is_device(bool value) { view_.write_bool(72, value); }
+  void set_watermark(uint64_t value) { view_.write<uint64_t>(2, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_CopyParams; pointer fields are checked when followed.
 class CNode_CopyParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t dest_index() const { return raw_.read<uint64_t>(0); }
-  uint8_t dest_depth() const { return raw_.read<uint8_t>(8); }
-  bool has_src_root() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> src_root() const { return raw_.read_capability(0); }
-  uint64_t src_index() const { return raw_.read<uint64_t>(2); }
-  uint8_t src_depth() const { return raw_.read<uint8_t>(9); }
-  uint8_t rights() const { return raw_.read<uint8_t>(10); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t dest_index() const { return view_.read<uint64_t>(0); }
+  uint8_t dest_depth() const { return view_.read<uint8_t>(8); }
+  bool has_src_root() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> src_root() const { return view_.read_capability(0); }
+  uint64_t src_index() const { return view_.read<uint64_t>(2); }
+  uint8_t src_depth() const { return view_.read<uint8_t>(9); }
+  uint8_t rights() const { return view_.read<uint8_t>(10); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_CopyParams inside a MessageBuilder (errors are sticky there).
 class CNode_CopyParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_dest_index(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_dest_depth(uint8_t value) { raw_.write<uint8_t>(8, value); }
-  void set_src_root(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_src_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_src_index(uint64_t value) { raw_.write<uint64_t>(2, value); }
-  void set_src_depth(uint8_t value) { raw_.write<uint8_t>(9, value); }
-  void set_rights(uint8_t value) { raw_.write<uint8_t>(10, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_dest_index(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_dest_depth(uint8_t value) { view_.write<uint8_t>(8, value); }
+  void set_src_root(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_src_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_src_index(uint64_t value) { view_.write<uint64_t>(2, value); }
+  void set_src_depth(uint8_t value) { view_.write<uint8_t>(9, value); }
+  void set_rights(uint8_t value) { view_.write<uint8_t>(10, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_CopyResults; pointer fields are checked when followed.
 class CNode_CopyResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_CopyResults inside a MessageBuilder (errors are sticky there).
 class CNode_CopyResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_MintParams; pointer fields are checked when followed.
 class CNode_MintParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t dest_index() const { return raw_.read<uint64_t>(0); }
-  uint8_t dest_depth() const { return raw_.read<uint8_t>(8); }
-  bool has_src_root() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> src_root() const { return raw_.read_capability(0); }
-  uint64_t src_index() const { return raw_.read<uint64_t>(2); }
-  uint8_t src_depth() const { return raw_.read<uint8_t>(9); }
-  uint8_t rights() const { return raw_.read<uint8_t>(10); }
-  uint64_t badge() const { return raw_.read<uint64_t>(3); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t dest_index() const { return view_.read<uint64_t>(0); }
+  uint8_t dest_depth() const { return view_.read<uint8_t>(8); }
+  bool has_src_root() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> src_root() const { return view_.read_capability(0); }
+  uint64_t src_index() const { return view_.read<uint64_t>(2); }
+  uint8_t src_depth() const { return view_.read<uint8_t>(9); }
+  uint8_t rights() const { return view_.read<uint8_t>(10); }
+  uint64_t badge() const { return view_.read<uint64_t>(3); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_MintParams inside a MessageBuilder (errors are sticky there).
 class CNode_MintParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_dest_index(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_dest_depth(uint8_t value) { raw_.write<uint8_t>(8, value); }
-  void set_src_root(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_src_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_src_index(uint64_t value) { raw_.write<uint64_t>(2, value); }
-  void set_src_depth(uint8_t value) { raw_.write<uint8_t>(9, value); }
-  void set_rights(uint8_t value) { raw_.write<uint8_t>(10, value); }
-  void set_badge(uint64_t value) { raw_.write<uint64_t>(3, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_dest_index(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_dest_depth(uint8_t value) { view_.write<uint8_t>(8, value); }
+  void set_src_root(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_src_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_src_index(uint64_t value) { view_.write<uint64_t>(2, value); }
+  void set_src_depth(uint8_t value) { view_.write<uint8_t>(9, value); }
+  void set_rights(uint8_t value) { view_.write<uint8_t>(10, value); }
+  void set_badge(uint64_t value) { view_.write<uint64_t>(3, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_MintResults; pointer fields are checked when followed.
 class CNode_MintResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_MintResults inside a MessageBuilder (errors are sticky there).
 class CNode_MintResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_MoveParams; pointer fields are checked when followed.
 class CNode_MoveParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t dest_index() const { return raw_.read<uint64_t>(0); }
-  uint8_t dest_depth() const { return raw_.read<uint8_t>(8); }
-  bool has_src_root() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> src_root() const { return raw_.read_capability(0); }
-  uint64_t src_index() const { return raw_.read<uint64_t>(2); }
-  uint8_t src_depth() const { return raw_.read<uint8_t>(9); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t dest_index() const { return view_.read<uint64_t>(0); }
+  uint8_t dest_depth() const { return view_.read<uint8_t>(8); }
+  bool has_src_root() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> src_root() const { return view_.read_capability(0); }
+  uint64_t src_index() const { return view_.read<uint64_t>(2); }
+  uint8_t src_depth() const { return view_.read<uint8_t>(9); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_MoveParams inside a MessageBuilder (errors are sticky there).
 class CNode_MoveParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_dest_index(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_dest_depth(uint8_t value) { raw_.write<uint8_t>(8, value); }
-  void set_src_root(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_src_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_src_index(uint64_t value) { raw_.write<uint64_t>(2, value); }
-  void set_src_depth(uint8_t value) { raw_.write<uint8_t>(9, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_dest_index(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_dest_depth(uint8_t value) { view_.write<uint8_t>(8, value); }
+  void set_src_root(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_src_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_src_index(uint64_t value) { view_.write<uint64_t>(2, value); }
+  void set_src_depth(uint8_t value) { view_.write<uint8_t>(9, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_MoveResults; pointer fields are checked when followed.
 class CNode_MoveResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_MoveResults inside a MessageBuilder (errors are sticky there).
 class CNode_MoveResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_MutateParams; pointer fields are checked when followed.
 class CNode_MutateParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t dest_index() const { return raw_.read<uint64_t>(0); }
-  uint8_t dest_depth() const { return raw_.read<uint8_t>(8); }
-  bool has_src_root() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> src_root() const { return raw_.read_capability(0); }
-  uint64_t src_index() const { return raw_.read<uint64_t>(2); }
-  uint8_t src_depth() const { return raw_.read<uint8_t>(9); }
-  uint64_t badge() const { return raw_.read<uint64_t>(3); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t dest_index() const { return view_.read<uint64_t>(0); }
+  uint8_t dest_depth() const { return view_.read<uint8_t>(8); }
+  bool has_src_root() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> src_root() const { return view_.read_capability(0); }
+  uint64_t src_index() const { return view_.read<uint64_t>(2); }
+  uint8_t src_depth() const { return view_.read<uint8_t>(9); }
+  uint64_t badge() const { return view_.read<uint64_t>(3); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_MutateParams inside a MessageBuilder (errors are sticky there).
 class CNode_MutateParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_dest_index(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_dest_depth(uint8_t value) { raw_.write<uint8_t>(8, value); }
-  void set_src_root(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_src_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_src_index(uint64_t value) { raw_.write<uint64_t>(2, value); }
-  void set_src_depth(uint8_t value) { raw_.write<uint8_t>(9, value); }
-  void set_badge(uint64_t value) { raw_.write<uint64_t>(3, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_dest_index(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_dest_depth(uint8_t value) { view_.write<uint8_t>(8, value); }
+  void set_src_root(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_src_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_src_index(uint64_t value) { view_.write<uint64_t>(2, value); }
+  void set_src_depth(uint8_t value) { view_.write<uint8_t>(9, value); }
+  void set_badge(uint64_t value) { view_.write<uint64_t>(3, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_MutateResults; pointer fields are checked when followed.
 class CNode_MutateResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_MutateResults inside a MessageBuilder (errors are sticky there).
 class CNode_MutateResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_RotateParams; pointer fields are checked when followed.
 class CNode_RotateParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t dest_index() const { return raw_.read<uint64_t>(0); }
-  uint8_t dest_depth() const { return raw_.read<uint8_t>(8); }
-  uint64_t dest_badge() const { return raw_.read<uint64_t>(2); }
-  bool has_pivot_root() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> pivot_root() const { return raw_.read_capability(0); }
-  uint64_t pivot_index() const { return raw_.read<uint64_t>(3); }
-  uint8_t pivot_depth() const { return raw_.read<uint8_t>(9); }
-  uint64_t pivot_badge() const { return raw_.read<uint64_t>(4); }
-  bool has_src_root() const { return raw_.has_pointer(1); }
-  ::tessera::Result<::tessera::capnp::CapIndex> src_root() const { return raw_.read_capability(1); }
-  uint64_t src_index() const { return raw_.read<uint64_t>(5); }
-  uint8_t src_depth() const { return raw_.read<uint8_t>(10); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t dest_index() const { return view_.read<uint64_t>(0); }
+  uint8_t dest_depth() const { return view_.read<uint8_t>(8); }
+  uint64_t dest_badge() const { return view_.read<uint64_t>(2); }
+  bool has_pivot_root() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> pivot_root() const { return view_.read_capability(0); }
+  uint64_t pivot_index() const { return view_.read<uint64_t>(3); }
+  uint8_t pivot_depth() const { return view_.read<uint8_t>(9); }
+  uint64_t pivot_badge() const { return view_.read<uint64_t>(4); }
+  bool has_src_root() const { return view_.has_pointer(1); }
+  ::tessera::Result<::tessera::capnp::CapIndex> src_root() const { return view_.read_capability(1); }
+  uint64_t src_index() const { return view_.read<uint64_t>(5); }
+  uint8_t src_depth() const { return view_.read<uint8_t>(10); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_RotateParams inside a MessageBuilder (errors are sticky there).
 class CNode_RotateParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_dest_index(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_dest_depth(uint8_t value) { raw_.write<uint8_t>(8, value); }
-  void set_dest_badge(uint64_t value) { raw_.write<uint64_t>(2, value); }
-  void set_pivot_root(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_pivot_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_pivot_index(uint64_t value) { raw_.write<uint64_t>(3, value); }
-  void set_pivot_depth(uint8_t value) { raw_.write<uint8_t>(9, value); }
-  void set_pivot_badge(uint64_t value) { raw_.write<uint64_t>(4, value); }
-  void set_src_root(::tessera::capnp::CapRef cap) { raw_.write_capability(1, cap); }
-  void set_src_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(1, cap); }
-  void set_src_index(uint64_t value) { raw_.write<uint64_t>(5, value); }
-  void set_src_depth(uint8_t value) { raw_.write<uint8_t>(10, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_dest_index(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_dest_depth(uint8_t value) { view_.write<uint8_t>(8, value); }
+  void set_dest_badge(uint64_t value) { view_.write<uint64_t>(2, value); }
+  void set_pivot_root(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_pivot_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_pivot_index(uint64_t value) { view_.write<uint64_t>(3, value); }
+  void set_pivot_depth(uint8_t value) { view_.write<uint8_t>(9, value); }
+  void set_pivot_badge(uint64_t value) { view_.write<uint64_t>(4, value); }
+  void set_src_root(::tessera::capnp::CapRef cap) { view_.write_capability(1, cap); }
+  void set_src_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(1, cap); }
+  void set_src_index(uint64_t value) { view_.write<uint64_t>(5, value); }
+  void set_src_depth(uint8_t value) { view_.write<uint8_t>(10, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_RotateResults; pointer fields are checked when followed.
 class CNode_RotateResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_RotateResults inside a MessageBuilder (errors are sticky there).
 class CNode_RotateResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_RevokeParams; pointer fields are checked when followed.
 class CNode_RevokeParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t index() const { return raw_.read<uint64_t>(0); }
-  uint8_t depth() const { return raw_.read<uint8_t>(8); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t index() const { return view_.read<uint64_t>(0); }
+  uint8_t depth() const { return view_.read<uint8_t>(8); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_RevokeParams inside a MessageBuilder (errors are sticky there).
 class CNode_RevokeParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_index(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_depth(uint8_t value) { raw_.write<uint8_t>(8, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_index(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_depth(uint8_t value) { view_.write<uint8_t>(8, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_RevokeResults; pointer fields are checked when followed.
 class CNode_RevokeResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_RevokeResults inside a MessageBuilder (errors are sticky there).
 class CNode_RevokeResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_DeleteParams; pointer fields are checked when followed.
 class CNode_DeleteParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t index() const { return raw_.read<uint64_t>(0); }
-  uint8_t depth() const { return raw_.read<uint8_t>(8); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t index() const { return view_.read<uint64_t>(0); }
+  uint8_t depth() const { return view_.read<uint8_t>(8); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_DeleteParams inside a MessageBuilder (errors are sticky there).
 class CNode_DeleteParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_index(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_depth(uint8_t value) { raw_.write<uint8_t>(8, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_index(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_depth(uint8_t value) { view_.write<uint8_t>(8, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_DeleteResults; pointer fields are checked when followed.
 class CNode_DeleteResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_DeleteResults inside a MessageBuilder (errors are sticky there).
 class CNode_DeleteResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_CancelBadgedSendsParams; pointer fields are checked when followed.
 class CNode_CancelBadgedSendsParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t index() const { return raw_.read<uint64_t>(0); }
-  uint8_t depth() const { return raw_.read<uint8_t>(8); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t index() const { return view_.read<uint64_t>(0); }
+  uint8_t depth() const { return view_.read<uint8_t>(8); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_CancelBadgedSendsParams inside a MessageBuilder (errors are sticky there).
 class CNode_CancelBadgedSendsParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_index(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_depth(uint8_t value) { raw_.write<uint8_t>(8, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_index(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_depth(uint8_t value) { view_.write<uint8_t>(8, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a CNode_CancelBadgedSendsResults; pointer fields are checked when followed.
 class CNode_CancelBadgedSendsResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a CNode_CancelBadgedSendsResults inside a MessageBuilder (errors are sticky there).
 class CNode_CancelBadgedSendsResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_ConfigureParams; pointer fields are checked when followed.
 class Tcb_ConfigureParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t fault_endpoint() const { return raw_.read<uint64_t>(0); }
-  bool has_cspace_root() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> cspace_root() const { return raw_.read_capability(0); }
-  uint64_t cspace_root_data() const { return raw_.read<uint64_t>(1); }
-  bool has_vspace_root() const { return raw_.has_pointer(1); }
-  ::tessera::Result<::tessera::capnp::CapIndex> vspace_root() const { return raw_.read_capability(1); }
-  uint64_t vspace_root_data() const { return raw_.read<uint64_t>(2); }
-  uint64_t ipc_buffer() const { return raw_.read<uint64_t>(3); }
-  bool has_ipc_buffer_frame() const { return raw_.has_pointer(2); }
-  ::tessera::Result<::tessera::capnp::CapIndex> ipc_buffer_frame() const { return raw_.read_capability(2); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t fault_endpoint() const { return view_.read<uint64_t>(0); }
+  bool has_cspace_root() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> cspace_root() const { return view_.read_capability(0); }
+  uint64_t cspace_root_data() const { return view_.read<uint64_t>(1); }
+  bool has_vspace_root() const { return view_.has_pointer(1); }
+  ::tessera::Result<::tessera::capnp::CapIndex> vspace_root() const { return view_.read_capability(1); }
+  uint64_t vspace_root_data() const { return view_.read<uint64_t>(2); }
+  uint64_t ipc_buffer() const { return view_.read<uint64_t>(3); }
+  bool has_ipc_buffer_frame() const { return view_.has_pointer(2); }
+  ::tessera::Result<::tessera::capnp::CapIndex> ipc_buffer_frame() const { return view_.read_capability(2); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_ConfigureParams inside a MessageBuilder (errors are sticky there).
 class Tcb_ConfigureParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_fault_endpoint(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_cspace_root(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_cspace_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_cspace_root_data(uint64_t value) { raw_.write<uint64_t>(1, value); }
-  void set_vspace_root(::tessera::capnp::CapRef cap) { raw_.write_capability(1, cap); }
-  void set_vspace_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(1, cap); }
-  void set_vspace_root_data(uint64_t value) { raw_.write<uint64_t>(2, value); }
-  void set_ipc_buffer(uint64_t value) { raw_.write<uint64_t>(3, value); }
-  void set_ipc_buffer_frame(::tessera::capnp::CapRef cap) { raw_.write_capability(2, cap); }
-  void set_ipc_buffer_frame(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(2, cap); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_fault_endpoint(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_cspace_root(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_cspace_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_cspace_root_data(uint64_t value) { view_.write<uint64_t>(1, value); }
+  void set_vspace_root(::tessera::capnp::CapRef cap) { view_.write_capability(1, cap); }
+  void set_vspace_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(1, cap); }
+  void set_vspace_root_data(uint64_t value) { view_.write<uint64_t>(2, value); }
+  void set_ipc_buffer(uint64_t value) { view_.write<uint64_t>(3, value); }
+  void set_ipc_buffer_frame(::tessera::capnp::CapRef cap) { view_.write_capability(2, cap); }
+  void set_ipc_buffer_frame(::tessera::capnp::CapIndex cap) { view_.write_capability_index(2, cap); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_ConfigureResults; pointer fields are checked when followed.
 class Tcb_ConfigureResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_ConfigureResults inside a MessageBuilder (errors are sticky there).
 class Tcb_ConfigureResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SetPriorityParams; pointer fields are checked when followed.
 class Tcb_SetPriorityParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_authority() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> authority() const { return raw_.read_capability(0); }
-  uint8_t priority() const { return raw_.read<uint8_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_authority() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> authority() const { return view_.read_capability(0); }
+  uint8_t priority() const { return view_.read<uint8_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SetPriorityParams inside a MessageBuilder (errors are sticky there).
 class Tcb_SetPriorityParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_authority(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_authority(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_priority(uint8_t value) { raw_.write<uint8_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_authority(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_authority(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_priority(uint8_t value) { view_.write<uint8_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SetPriorityResults; pointer fields are checked when followed.
 class Tcb_SetPriorityResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SetPriorityResults inside a MessageBuilder (errors are sticky there).
 class Tcb_SetPriorityResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SetMcPriorityParams; pointer fields are checked when followed.
 class Tcb_SetMcPriorityParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_authority() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> authority() const { return raw_.read_capability(0); }
-  uint8_t mcp() const { return raw_.read<uint8_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_authority() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> authority() const { return view_.read_capability(0); }
+  uint8_t mcp() const { return view_.read<uint8_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SetMcPriorityParams inside a MessageBuilder (errors are sticky there).
 class Tcb_SetMcPriorityParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_authority(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_authority(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_mcp(uint8_t value) { raw_.write<uint8_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_authority(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_authority(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_mcp(uint8_t value) { view_.write<uint8_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SetMcPriorityResults; pointer fields are checked when followed.
 class Tcb_SetMcPriorityResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SetMcPriorityResults inside a MessageBuilder (errors are sticky there).
 class Tcb_SetMcPriorityResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SetSchedParamsParams; pointer fields are checked when followed.
 class Tcb_SetSchedParamsParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_authority() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> authority() const { return raw_.read_capability(0); }
-  uint8_t mcp() const { return raw_.read<uint8_t>(0); }
-  uint8_t priority() const { return raw_.read<uint8_t>(1); }
-  bool has_sched_context() const { return raw_.has_pointer(1); }
-  ::tessera::Result<::tessera::capnp::CapIndex> sched_context() const { return raw_.read_capability(1); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_authority() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> authority() const { return view_.read_capability(0); }
+  uint8_t mcp() const { return view_.read<uint8_t>(0); }
+  uint8_t priority() const { return view_.read<uint8_t>(1); }
+  bool has_sched_context() const { return view_.has_pointer(1); }
+  ::tessera::Result<::tessera::capnp::CapIndex> sched_context() const { return view_.read_capability(1); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SetSchedParamsParams inside a MessageBuilder (errors are sticky there).
 class Tcb_SetSchedParamsParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_authority(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_authority(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_mcp(uint8_t value) { raw_.write<uint8_t>(0, value); }
-  void set_priority(uint8_t value) { raw_.write<uint8_t>(1, value); }
-  void set_sched_context(::tessera::capnp::CapRef cap) { raw_.write_capability(1, cap); }
-  void set_sched_context(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(1, cap); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_authority(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_authority(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_mcp(uint8_t value) { view_.write<uint8_t>(0, value); }
+  void set_priority(uint8_t value) { view_.write<uint8_t>(1, value); }
+  void set_sched_context(::tessera::capnp::CapRef cap) { view_.write_capability(1, cap); }
+  void set_sched_context(::tessera::capnp::CapIndex cap) { view_.write_capability_index(1, cap); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SetSchedParamsResults; pointer fields are checked when followed.
 class Tcb_SetSchedParamsResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SetSchedParamsResults inside a MessageBuilder (errors are sticky there).
 class Tcb_SetSchedParamsResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SetIpcBufferParams; pointer fields are checked when followed.
 class Tcb_SetIpcBufferParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t ipc_buffer() const { return raw_.read<uint64_t>(0); }
-  bool has_ipc_buffer_frame() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> ipc_buffer_frame() const { return raw_.read_capability(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t ipc_buffer() const { return view_.read<uint64_t>(0); }
+  bool has_ipc_buffer_frame() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> ipc_buffer_frame() const { return view_.read_capability(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SetIpcBufferParams inside a MessageBuilder (errors are sticky there).
 class Tcb_SetIpcBufferParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_ipc_buffer(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_ipc_buffer_frame(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_ipc_buffer_frame(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_ipc_buffer(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_ipc_buffer_frame(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_ipc_buffer_frame(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SetIpcBufferResults; pointer fields are checked when followed.
 class Tcb_SetIpcBufferResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SetIpcBufferResults inside a MessageBuilder (errors are sticky there).
 class Tcb_SetIpcBufferResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SetSpaceParams; pointer fields are checked when followed.
 class Tcb_SetSpaceParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t fault_endpoint() const { return raw_.read<uint64_t>(0); }
-  bool has_cspace_root() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> cspace_root() const { return raw_.read_capability(0); }
-  uint64_t cspace_root_data() const { return raw_.read<uint64_t>(1); }
-  bool has_vspace_root() const { return raw_.has_pointer(1); }
-  ::tessera::Result<::tessera::capnp::CapIndex> vspace_root() const { return raw_.read_capability(1); }
-  uint64_t vspace_root_data() const { return raw_.read<uint64_t>(2); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t fault_endpoint() const { return view_.read<uint64_t>(0); }
+  bool has_cspace_root() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> cspace_root() const { return view_.read_capability(0); }
+  uint64_t cspace_root_data() const { return view_.read<uint64_t>(1); }
+  bool has_vspace_root() const { return view_.has_pointer(1); }
+  ::tessera::Result<::tessera::capnp::CapIndex> vspace_root() const { return view_.read_capability(1); }
+  uint64_t vspace_root_data() const { return view_.read<uint64_t>(2); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SetSpaceParams inside a MessageBuilder (errors are sticky there).
 class Tcb_SetSpaceParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_fault_endpoint(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_cspace_root(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_cspace_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_cspace_root_data(uint64_t value) { raw_.write<uint64_t>(1, value); }
-  void set_vspace_root(::tessera::capnp::CapRef cap) { raw_.write_capability(1, cap); }
-  void set_vspace_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(1, cap); }
-  void set_vspace_root_data(uint64_t value) { raw_.write<uint64_t>(2, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_fault_endpoint(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_cspace_root(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_cspace_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_cspace_root_data(uint64_t value) { view_.write<uint64_t>(1, value); }
+  void set_vspace_root(::tessera::capnp::CapRef cap) { view_.write_capability(1, cap); }
+  void set_vspace_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(1, cap); }
+  void set_vspace_root_data(uint64_t value) { view_.write<uint64_t>(2, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SetSpaceResults; pointer fields are checked when followed.
 class Tcb_SetSpaceResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SetSpaceResults inside a MessageBuilder (errors are sticky there).
 class Tcb_SetSpaceResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SuspendParams; pointer fields are checked when followed.
 class Tcb_SuspendParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SuspendParams inside a MessageBuilder (errors are sticky there).
 class Tcb_SuspendParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SuspendResults; pointer fields are checked when followed.
 class Tcb_SuspendResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SuspendResults inside a MessageBuilder (errors are sticky there).
 class Tcb_SuspendResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_ResumeParams; pointer fields are checked when followed.
 class Tcb_ResumeParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_ResumeParams inside a MessageBuilder (errors are sticky there).
 class Tcb_ResumeParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_ResumeResults; pointer fields are checked when followed.
 class Tcb_ResumeResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_ResumeResults inside a MessageBuilder (errors are sticky there).
 class Tcb_ResumeResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_ReadRegistersParams; pointer fields are checked when followed.
 class Tcb_ReadRegistersParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool suspend_source() const { return raw_.read_bool(0); }
-  uint8_t count() const { return raw_.read<uint8_t>(1); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool suspend_source() const { return view_.read_bool(0); }
+  uint8_t count() const { return view_.read<uint8_t>(1); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_ReadRegistersParams inside a MessageBuilder (errors are sticky there).
 class Tcb_ReadRegistersParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_suspend_source(bool value) { raw_.write_bool(0, value); }
-  void set_count(uint8_t value) { raw_.write<uint8_t>(1, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_suspend_source(bool value) { view_.write_bool(0, value); }
+  void set_count(uint8_t value) { view_.write<uint8_t>(1, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_ReadRegistersResults; pointer fields are checked when followed.
 class Tcb_ReadRegistersResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t rip() const { return raw_.read<uint64_t>(0); }
-  uint64_t rsp() const { return raw_.read<uint64_t>(1); }
-  uint64_t rflags() const { return raw_.read<uint64_t>(2); }
-  uint64_t rax() const { return raw_.read<uint64_t>(3); }
-  uint64_t rbx() const { return raw_.read<uint64_t>(4); }
-  uint64_t rcx() const { return raw_.read<uint64_t>(5); }
-  uint64_t rdx() const { return raw_.read<uint64_t>(6); }
-  uint64_t rsi() const { return raw_.read<uint64_t>(7); }
-  uint64_t rdi() const { return raw_.read<uint64_t>(8); }
-  uint64_t rbp() const { return raw_.read<uint64_t>(9); }
-  uint64_t r8() const { return raw_.read<uint64_t>(10); }
-  uint64_t r9() const { return raw_.read<uint64_t>(11); }
-  uint64_t r10() const { return raw_.read<uint64_t>(12); }
-  uint64_t r11() const { return raw_.read<uint64_t>(13); }
-  uint64_t r12() const { return raw_.read<uint64_t>(14); }
-  uint64_t r13() const { return raw_.read<uint64_t>(15); }
-  uint64_t r14() const { return raw_.read<uint64_t>(16); }
-  uint64_t r15() const { return raw_.read<uint64_t>(17); }
-  uint64_t fs_base() const { return raw_.read<uint64_t>(18); }
-  uint64_t gs_base() const { return raw_.read<uint64_t>(19); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t rip() const { return view_.read<uint64_t>(0); }
+  uint64_t rsp() const { return view_.read<uint64_t>(1); }
+  uint64_t rflags() const { return view_.read<uint64_t>(2); }
+  uint64_t rax() const { return view_.read<uint64_t>(3); }
+  uint64_t rbx() const { return view_.read<uint64_t>(4); }
+  uint64_t rcx() const { return view_.read<uint64_t>(5); }
+  uint64_t rdx() const { return view_.read<uint64_t>(6); }
+  uint64_t rsi() const { return view_.read<uint64_t>(7); }
+  uint64_t rdi() const { return view_.read<uint64_t>(8); }
+  uint64_t rbp() const { return view_.read<uint64_t>(9); }
+  uint64_t r8() const { return view_.read<uint64_t>(10); }
+  uint64_t r9() const { return view_.read<uint64_t>(11); }
+  uint64_t r10() const { return view_.read<uint64_t>(12); }
+  uint64_t r11() const { return view_.read<uint64_t>(13); }
+  uint64_t r12() const { return view_.read<uint64_t>(14); }
+  uint64_t r13() const { return view_.read<uint64_t>(15); }
+  uint64_t r14() const { return view_.read<uint64_t>(16); }
+  uint64_t r15() const { return view_.read<uint64_t>(17); }
+  uint64_t fs_base() const { return view_.read<uint64_t>(18); }
+  uint64_t gs_base() const { return view_.read<uint64_t>(19); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_ReadRegistersResults inside a MessageBuilder (errors are sticky there).
 class Tcb_ReadRegistersResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_rip(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_rsp(uint64_t value) { raw_.write<uint64_t>(1, value); }
-  void set_rflags(uint64_t value) { raw_.write<uint64_t>(2, value); }
-  void set_rax(uint64_t value) { raw_.write<uint64_t>(3, value); }
-  void set_rbx(uint64_t value) { raw_.write<uint64_t>(4, value); }
-  void set_rcx(uint64_t value) { raw_.write<uint64_t>(5, value); }
-  void set_rdx(uint64_t value) { raw_.write<uint64_t>(6, value); }
-  void set_rsi(uint64_t value) { raw_.write<uint64_t>(7, value); }
-  void set_rdi(uint64_t value) { raw_.write<uint64_t>(8, value); }
-  void set_rbp(uint64_t value) { raw_.write<uint64_t>(9, value); }
-  void set_r8(uint64_t value) { raw_.write<uint64_t>(10, value); }
-  void set_r9(uint64_t value) { raw_.write<uint64_t>(11, value); }
-  void set_r10(uint64_t value) { raw_.write<uint64_t>(12, value); }
-  void set_r11(uint64_t value) { raw_.write<uint64_t>(13, value); }
-  void set_r12(uint64_t value) { raw_.write<uint64_t>(14, value); }
-  void set_r13(uint64_t value) { raw_.write<uint64_t>(15, value); }
-  void set_r14(uint64_t value) { raw_.write<uint64_t>(16, value); }
-  void set_r15(uint64_t value) { raw_.write<uint64_t>(17, value); }
-  void set_fs_base(uint64_t value) { raw_.write<uint64_t>(18, value); }
-  void set_gs_base(uint64_t value) { raw_.write<uint64_t>(19, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_rip(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_rsp(uint64_t value) { view_.write<uint64_t>(1, value); }
+  void set_rflags(uint64_t value) { view_.write<uint64_t>(2, value); }
+  void set_rax(uint64_t value) { view_.write<uint64_t>(3, value); }
+  void set_rbx(uint64_t value) { view_.write<uint64_t>(4, value); }
+  void set_rcx(uint64_t value) { view_.write<uint64_t>(5, value); }
+  void set_rdx(uint64_t value) { view_.write<uint64_t>(6, value); }
+  void set_rsi(uint64_t value) { view_.write<uint64_t>(7, value); }
+  void set_rdi(uint64_t value) { view_.write<uint64_t>(8, value); }
+  void set_rbp(uint64_t value) { view_.write<uint64_t>(9, value); }
+  void set_r8(uint64_t value) { view_.write<uint64_t>(10, value); }
+  void set_r9(uint64_t value) { view_.write<uint64_t>(11, value); }
+  void set_r10(uint64_t value) { view_.write<uint64_t>(12, value); }
+  void set_r11(uint64_t value) { view_.write<uint64_t>(13, value); }
+  void set_r12(uint64_t value) { view_.write<uint64_t>(14, value); }
+  void set_r13(uint64_t value) { view_.write<uint64_t>(15, value); }
+  void set_r14(uint64_t value) { view_.write<uint64_t>(16, value); }
+  void set_r15(uint64_t value) { view_.write<uint64_t>(17, value); }
+  void set_fs_base(uint64_t value) { view_.write<uint64_t>(18, value); }
+  void set_gs_base(uint64_t value) { view_.write<uint64_t>(19, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_WriteRegistersParams; pointer fields are checked when followed.
 class Tcb_WriteRegistersParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool resume_target() const { return raw_.read_bool(0); }
-  uint8_t count() const { return raw_.read<uint8_t>(1); }
-  uint64_t rip() const { return raw_.read<uint64_t>(1); }
-  uint64_t rsp() const { return raw_.read<uint64_t>(2); }
-  uint64_t rflags() const { return raw_.read<uint64_t>(3); }
-  uint64_t rax() const { return raw_.read<uint64_t>(4); }
-  uint64_t rbx() const { return raw_.read<uint64_t>(5); }
-  uint64_t rcx() const { return raw_.read<uint64_t>(6); }
-  uint64_t rdx() const { return raw_.read<uint64_t>(7); }
-  uint64_t rsi() const { return raw_.read<uint64_t>(8); }
-  uint64_t rdi() const { return raw_.read<uint64_t>(9); }
-  uint64_t rbp() const { return raw_.read<uint64_t>(10); }
-  uint64_t r8() const { return raw_.read<uint64_t>(11); }
-  uint64_t r9() const { return raw_.read<uint64_t>(12); }
-  uint64_t r10() const { return raw_.read<uint64_t>(13); }
-  uint64_t r11() const { return raw_.read<uint64_t>(14); }
-  uint64_t r12() const { return raw_.read<uint64_t>(15); }
-  uint64_t r13() const { return raw_.read<uint64_t>(16); }
-  uint64_t r14() const { return raw_.read<uint64_t>(17); }
-  uint64_t r15() const { return raw_.read<uint64_t>(18); }
-  uint64_t fs_base() const { return raw_.read<uint64_t>(19); }
-  uint64_t gs_base() const { return raw_.read<uint64_t>(20); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool resume_target() const { return view_.read_bool(0); }
+  uint8_t count() const { return view_.read<uint8_t>(1); }
+  uint64_t rip() const { return view_.read<uint64_t>(1); }
+  uint64_t rsp() const { return view_.read<uint64_t>(2); }
+  uint64_t rflags() const { return view_.read<uint64_t>(3); }
+  uint64_t rax() const { return view_.read<uint64_t>(4); }
+  uint64_t rbx() const { return view_.read<uint64_t>(5); }
+  uint64_t rcx() const { return view_.read<uint64_t>(6); }
+  uint64_t rdx() const { return view_.read<uint64_t>(7); }
+  uint64_t rsi() const { return view_.read<uint64_t>(8); }
+  uint64_t rdi() const { return view_.read<uint64_t>(9); }
+  uint64_t rbp() const { return view_.read<uint64_t>(10); }
+  uint64_t r8() const { return view_.read<uint64_t>(11); }
+  uint64_t r9() const { return view_.read<uint64_t>(12); }
+  uint64_t r10() const { return view_.read<uint64_t>(13); }
+  uint64_t r11() const { return view_.read<uint64_t>(14); }
+  uint64_t r12() const { return view_.read<uint64_t>(15); }
+  uint64_t r13() const { return view_.read<uint64_t>(16); }
+  uint64_t r14() const { return view_.read<uint64_t>(17); }
+  uint64_t r15() const { return view_.read<uint64_t>(18); }
+  uint64_t fs_base() const { return view_.read<uint64_t>(19); }
+  uint64_t gs_base() const { return view_.read<uint64_t>(20); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_WriteRegistersParams inside a MessageBuilder (errors are sticky there).
 class Tcb_WriteRegistersParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_resume_target(bool value) { raw_.write_bool(0, value); }
-  void set_count(uint8_t value) { raw_.write<uint8_t>(1, value); }
-  void set_rip(uint64_t value) { raw_.write<uint64_t>(1, value); }
-  void set_rsp(uint64_t value) { raw_.write<uint64_t>(2, value); }
-  void set_rflags(uint64_t value) { raw_.write<uint64_t>(3, value); }
-  void set_rax(uint64_t value) { raw_.write<uint64_t>(4, value); }
-  void set_rbx(uint64_t value) { raw_.write<uint64_t>(5, value); }
-  void set_rcx(uint64_t value) { raw_.write<uint64_t>(6, value); }
-  void set_rdx(uint64_t value) { raw_.write<uint64_t>(7, value); }
-  void set_rsi(uint64_t value) { raw_.write<uint64_t>(8, value); }
-  void set_rdi(uint64_t value) { raw_.write<uint64_t>(9, value); }
-  void set_rbp(uint64_t value) { raw_.write<uint64_t>(10, value); }
-  void set_r8(uint64_t value) { raw_.write<uint64_t>(11, value); }
-  void set_r9(uint64_t value) { raw_.write<uint64_t>(12, value); }
-  void set_r10(uint64_t value) { raw_.write<uint64_t>(13, value); }
-  void set_r11(uint64_t value) { raw_.write<uint64_t>(14, value); }
-  void set_r12(uint64_t value) { raw_.write<uint64_t>(15, value); }
-  void set_r13(uint64_t value) { raw_.write<uint64_t>(16, value); }
-  void set_r14(uint64_t value) { raw_.write<uint64_t>(17, value); }
-  void set_r15(uint64_t value) { raw_.write<uint64_t>(18, value); }
-  void set_fs_base(uint64_t value) { raw_.write<uint64_t>(19, value); }
-  void set_gs_base(uint64_t value) { raw_.write<uint64_t>(20, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_resume_target(bool value) { view_.write_bool(0, value); }
+  void set_count(uint8_t value) { view_.write<uint8_t>(1, value); }
+  void set_rip(uint64_t value) { view_.write<uint64_t>(1, value); }
+  void set_rsp(uint64_t value) { view_.write<uint64_t>(2, value); }
+  void set_rflags(uint64_t value) { view_.write<uint64_t>(3, value); }
+  void set_rax(uint64_t value) { view_.write<uint64_t>(4, value); }
+  void set_rbx(uint64_t value) { view_.write<uint64_t>(5, value); }
+  void set_rcx(uint64_t value) { view_.write<uint64_t>(6, value); }
+  void set_rdx(uint64_t value) { view_.write<uint64_t>(7, value); }
+  void set_rsi(uint64_t value) { view_.write<uint64_t>(8, value); }
+  void set_rdi(uint64_t value) { view_.write<uint64_t>(9, value); }
+  void set_rbp(uint64_t value) { view_.write<uint64_t>(10, value); }
+  void set_r8(uint64_t value) { view_.write<uint64_t>(11, value); }
+  void set_r9(uint64_t value) { view_.write<uint64_t>(12, value); }
+  void set_r10(uint64_t value) { view_.write<uint64_t>(13, value); }
+  void set_r11(uint64_t value) { view_.write<uint64_t>(14, value); }
+  void set_r12(uint64_t value) { view_.write<uint64_t>(15, value); }
+  void set_r13(uint64_t value) { view_.write<uint64_t>(16, value); }
+  void set_r14(uint64_t value) { view_.write<uint64_t>(17, value); }
+  void set_r15(uint64_t value) { view_.write<uint64_t>(18, value); }
+  void set_fs_base(uint64_t value) { view_.write<uint64_t>(19, value); }
+  void set_gs_base(uint64_t value) { view_.write<uint64_t>(20, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_WriteRegistersResults; pointer fields are checked when followed.
 class Tcb_WriteRegistersResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_WriteRegistersResults inside a MessageBuilder (errors are sticky there).
 class Tcb_WriteRegistersResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_CopyRegistersParams; pointer fields are checked when followed.
 class Tcb_CopyRegistersParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_source() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> source() const { return raw_.read_capability(0); }
-  bool suspend_source() const { return raw_.read_bool(0); }
-  bool resume_target() const { return raw_.read_bool(1); }
-  bool transfer_frame() const { return raw_.read_bool(2); }
-  bool transfer_integer() const { return raw_.read_bool(3); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_source() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> source() const { return view_.read_capability(0); }
+  bool suspend_source() const { return view_.read_bool(0); }
+  bool resume_target() const { return view_.read_bool(1); }
+  bool transfer_frame() const { return view_.read_bool(2); }
+  bool transfer_integer() const { return view_.read_bool(3); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_CopyRegistersParams inside a MessageBuilder (errors are sticky there).
 class Tcb_CopyRegistersParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_source(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_source(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_suspend_source(bool value) { raw_.write_bool(0, value); }
-  void set_resume_target(bool value) { raw_.write_bool(1, value); }
-  void set_transfer_frame(bool value) { raw_.write_bool(2, value); }
-  void set_transfer_integer(bool value) { raw_.write_bool(3, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_source(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_source(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_suspend_source(bool value) { view_.write_bool(0, value); }
+  void set_resume_target(bool value) { view_.write_bool(1, value); }
+  void set_transfer_frame(bool value) { view_.write_bool(2, value); }
+  void set_transfer_integer(bool value) { view_.write_bool(3, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_CopyRegistersResults; pointer fields are checked when followed.
 class Tcb_CopyRegistersResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_CopyRegistersResults inside a MessageBuilder (errors are sticky there).
 class Tcb_CopyRegistersResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_BindNotificationParams; pointer fields are checked when followed.
 class Tcb_BindNotificationParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_notification() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> notification() const { return raw_.read_capability(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_notification() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> notification() const { return view_.read_capability(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_BindNotificationParams inside a MessageBuilder (errors are sticky there).
 class Tcb_BindNotificationParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_notification(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_notification(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_notification(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_notification(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_BindNotificationResults; pointer fields are checked when followed.
 class Tcb_BindNotificationResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_BindNotificationResults inside a MessageBuilder (errors are sticky there).
 class Tcb_BindNotificationResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_UnbindNotificationParams; pointer fields are checked when followed.
 class Tcb_UnbindNotificationParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_UnbindNotificationParams inside a MessageBuilder (errors are sticky there).
 class Tcb_UnbindNotificationParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_UnbindNotificationResults; pointer fields are checked when followed.
 class Tcb_UnbindNotificationResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_UnbindNotificationResults inside a MessageBuilder (errors are sticky there).
 class Tcb_UnbindNotificationResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SetTlsBaseParams; pointer fields are checked when followed.
 class Tcb_SetTlsBaseParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t tls_base() const { return raw_.read<uint64_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t tls_base() const { return view_.read<uint64_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SetTlsBaseParams inside a MessageBuilder (errors are sticky there).
 class Tcb_SetTlsBaseParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_tls_base(uint64_t value) { raw_.write<uint64_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_tls_base(uint64_t value) { view_.write<uint64_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_SetTlsBaseResults; pointer fields are checked when followed.
 class Tcb_SetTlsBaseResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_SetTlsBaseResults inside a MessageBuilder (errors are sticky there).
 class Tcb_SetTlsBaseResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_GetStatsParams; pointer fields are checked when followed.
 class Tcb_GetStatsParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_GetStatsParams inside a MessageBuilder (errors are sticky there).
 class Tcb_GetStatsParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Tcb_GetStatsResults; pointer fields are checked when followed.
 class Tcb_GetStatsResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t cpu_time_ns() const { return raw_.read<uint64_t>(0); }
-  uint64_t times_scheduled() const { return raw_.read<uint64_t>(1); }
-  uint64_t wakeups() const { return raw_.read<uint64_t>(2); }
-  uint64_t messages_sent() const { return raw_.read<uint64_t>(3); }
-  uint64_t messages_received() const { return raw_.read<uint64_t>(4); }
-  uint64_t syscalls() const { return raw_.read<uint64_t>(5); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t cpu_time_ns() const { return view_.read<uint64_t>(0); }
+  uint64_t times_scheduled() const { return view_.read<uint64_t>(1); }
+  uint64_t wakeups() const { return view_.read<uint64_t>(2); }
+  uint64_t messages_sent() const { return view_.read<uint64_t>(3); }
+  uint64_t messages_received() const { return view_.read<uint64_t>(4); }
+  uint64_t syscalls() const { return view_.read<uint64_t>(5); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Tcb_GetStatsResults inside a MessageBuilder (errors are sticky there).
 class Tcb_GetStatsResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_cpu_time_ns(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_times_scheduled(uint64_t value) { raw_.write<uint64_t>(1, value); }
-  void set_wakeups(uint64_t value) { raw_.write<uint64_t>(2, value); }
-  void set_messages_sent(uint64_t value) { raw_.write<uint64_t>(3, value); }
-  void set_messages_received(uint64_t value) { raw_.write<uint64_t>(4, value); }
-  void set_syscalls(uint64_t value) { raw_.write<uint64_t>(5, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_cpu_time_ns(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_times_scheduled(uint64_t value) { view_.write<uint64_t>(1, value); }
+  void set_wakeups(uint64_t value) { view_.write<uint64_t>(2, value); }
+  void set_messages_sent(uint64_t value) { view_.write<uint64_t>(3, value); }
+  void set_messages_received(uint64_t value) { view_.write<uint64_t>(4, value); }
+  void set_syscalls(uint64_t value) { view_.write<uint64_t>(5, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IrqControl_GetIoapicParams; pointer fields are checked when followed.
 class IrqControl_GetIoapicParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_root() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> root() const { return raw_.read_capability(0); }
-  uint64_t index() const { return raw_.read<uint64_t>(0); }
-  uint8_t depth() const { return raw_.read<uint8_t>(8); }
-  uint8_t ioapic() const { return raw_.read<uint8_t>(9); }
-  uint8_t pin() const { return raw_.read<uint8_t>(10); }
-  bool level() const { return raw_.read_bool(88); }
-  bool active_low() const { return raw_.read_bool(89); }
-  uint8_t vector() const { return raw_.read<uint8_t>(12); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_root() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> root() const { return view_.read_capability(0); }
+  uint64_t index() const { return view_.read<uint64_t>(0); }
+  uint8_t depth() const { return view_.read<uint8_t>(8); }
+  uint8_t ioapic() const { return view_.read<uint8_t>(9); }
+  uint8_t pin() const { return view_.read<uint8_t>(10); }
+  bool level() const { return view_.read_bool(88); }
+  bool active_low() const { return view_.read_bool(89); }
+  uint8_t vector() const { return view_.read<uint8_t>(12); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IrqControl_GetIoapicParams inside a MessageBuilder (errors are sticky there).
 class IrqControl_GetIoapicParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_root(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_index(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_depth(uint8_t value) { raw_.write<uint8_t>(8, value); }
-  void set_ioapic(uint8_t value) { raw_.write<uint8_t>(9, value); }
-  void set_pin(uint8_t value) { raw_.write<uint8_t>(10, value); }
-  void set_level(bool value) { raw_.write_bool(88, value); }
-  void set_active_low(bool value) { raw_.write_bool(89, value); }
-  void set_vector(uint8_t value) { raw_.write<uint8_t>(12, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_root(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_index(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_depth(uint8_t value) { view_.write<uint8_t>(8, value); }
+  void set_ioapic(uint8_t value) { view_.write<uint8_t>(9, value); }
+  void set_pin(uint8_t value) { view_.write<uint8_t>(10, value); }
+  void set_level(bool value) { view_.write_bool(88, value); }
+  void set_active_low(bool value) { view_.write_bool(89, value); }
+  void set_vector(uint8_t value) { view_.write<uint8_t>(12, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IrqControl_GetIoapicResults; pointer fields are checked when followed.
 class IrqControl_GetIoapicResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IrqControl_GetIoapicResults inside a MessageBuilder (errors are sticky there).
 class IrqControl_GetIoapicResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IrqControl_GetMsiParams; pointer fields are checked when followed.
 class IrqControl_GetMsiParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_root() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> root() const { return raw_.read_capability(0); }
-  uint64_t index() const { return raw_.read<uint64_t>(0); }
-  uint8_t depth() const { return raw_.read<uint8_t>(8); }
-  uint8_t pci_bus() const { return raw_.read<uint8_t>(9); }
-  uint8_t pci_device() const { return raw_.read<uint8_t>(10); }
-  uint8_t pci_function() const { return raw_.read<uint8_t>(11); }
-  uint32_t handle() const { return raw_.read<uint32_t>(3); }
-  uint8_t vector() const { return raw_.read<uint8_t>(16); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_root() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> root() const { return view_.read_capability(0); }
+  uint64_t index() const { return view_.read<uint64_t>(0); }
+  uint8_t depth() const { return view_.read<uint8_t>(8); }
+  uint8_t pci_bus() const { return view_.read<uint8_t>(9); }
+  uint8_t pci_device() const { return view_.read<uint8_t>(10); }
+  uint8_t pci_function() const { return view_.read<uint8_t>(11); }
+  uint32_t handle() const { return view_.read<uint32_t>(3); }
+  uint8_t vector() const { return view_.read<uint8_t>(16); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IrqControl_GetMsiParams inside a MessageBuilder (errors are sticky there).
 class IrqControl_GetMsiParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_root(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_index(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_depth(uint8_t value) { raw_.write<uint8_t>(8, value); }
-  void set_pci_bus(uint8_t value) { raw_.write<uint8_t>(9, value); }
-  void set_pci_device(uint8_t value) { raw_.write<uint8_t>(10, value); }
-  void set_pci_function(uint8_t value) { raw_.write<uint8_t>(11, value); }
-  void set_handle(uint32_t value) { raw_.write<uint32_t>(3, value); }
-  void set_vector(uint8_t value) { raw_.write<uint8_t>(16, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_root(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_index(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_depth(uint8_t value) { view_.write<uint8_t>(8, value); }
+  void set_pci_bus(uint8_t value) { view_.write<uint8_t>(9, value); }
+  void set_pci_device(uint8_t value) { view_.write<uint8_t>(10, value); }
+  void set_pci_function(uint8_t value) { view_.write<uint8_t>(11, value); }
+  void set_handle(uint32_t value) { view_.write<uint32_t>(3, value); }
+  void set_vector(uint8_t value) { view_.write<uint8_t>(16, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IrqControl_GetMsiResults; pointer fields are checked when followed.
 class IrqControl_GetMsiResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IrqControl_GetMsiResults inside a MessageBuilder (errors are sticky there).
 class IrqControl_GetMsiResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IrqHandler_AckParams; pointer fields are checked when followed.
 class IrqHandler_AckParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IrqHandler_AckParams inside a MessageBuilder (errors are sticky there).
 class IrqHandler_AckParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IrqHandler_AckResults; pointer fields are checked when followed.
 class IrqHandler_AckResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IrqHandler_AckResults inside a MessageBuilder (errors are sticky there).
 class IrqHandler_AckResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IrqHandler_SetNotificationParams; pointer fields are checked when followed.
 class IrqHandler_SetNotificationParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_notification() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> notification() const { return raw_.read_capability(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_notification() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> notification() const { return view_.read_capability(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IrqHandler_SetNotificationParams inside a MessageBuilder (errors are sticky there).
 class IrqHandler_SetNotificationParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_notification(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_notification(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_notification(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_notification(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IrqHandler_SetNotificationResults; pointer fields are checked when followed.
 class IrqHandler_SetNotificationResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IrqHandler_SetNotificationResults inside a MessageBuilder (errors are sticky there).
 class IrqHandler_SetNotificationResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IrqHandler_ClearParams; pointer fields are checked when followed.
 class IrqHandler_ClearParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IrqHandler_ClearParams inside a MessageBuilder (errors are sticky there).
 class IrqHandler_ClearParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IrqHandler_ClearResults; pointer fields are checked when followed.
 class IrqHandler_ClearResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IrqHandler_ClearResults inside a MessageBuilder (errors are sticky there).
 class IrqHandler_ClearResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPortControl_IssueParams; pointer fields are checked when followed.
 class IoPortControl_IssueParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint16_t first() const { return raw_.read<uint16_t>(0); }
-  uint16_t last() const { return raw_.read<uint16_t>(1); }
-  bool has_root() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> root() const { return raw_.read_capability(0); }
-  uint64_t index() const { return raw_.read<uint64_t>(1); }
-  uint8_t depth() const { return raw_.read<uint8_t>(4); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint16_t first() const { return view_.read<uint16_t>(0); }
+  uint16_t last() const { return view_.read<uint16_t>(1); }
+  bool has_root() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> root() const { return view_.read_capability(0); }
+  uint64_t index() const { return view_.read<uint64_t>(1); }
+  uint8_t depth() const { return view_.read<uint8_t>(4); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPortControl_IssueParams inside a MessageBuilder (errors are sticky there).
 class IoPortControl_IssueParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_first(uint16_t value) { raw_.write<uint16_t>(0, value); }
-  void set_last(uint16_t value) { raw_.write<uint16_t>(1, value); }
-  void set_root(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_root(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_index(uint64_t value) { raw_.write<uint64_t>(1, value); }
-  void set_depth(uint8_t value) { raw_.write<uint8_t>(4, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_first(uint16_t value) { view_.write<uint16_t>(0, value); }
+  void set_last(uint16_t value) { view_.write<uint16_t>(1, value); }
+  void set_root(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_root(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_index(uint64_t value) { view_.write<uint64_t>(1, value); }
+  void set_depth(uint8_t value) { view_.write<uint8_t>(4, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPortControl_IssueResults; pointer fields are checked when followed.
 class IoPortControl_IssueResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPortControl_IssueResults inside a MessageBuilder (errors are sticky there).
 class IoPortControl_IssueResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPort_In8Params; pointer fields are checked when followed.
 class IoPort_In8Params::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint16_t port() const { return raw_.read<uint16_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint16_t port() const { return view_.read<uint16_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPort_In8Params inside a MessageBuilder (errors are sticky there).
 class IoPort_In8Params::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_port(uint16_t value) { raw_.write<uint16_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_port(uint16_t value) { view_.write<uint16_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPort_In8Results; pointer fields are checked when followed.
 class IoPort_In8Results::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint8_t value() const { return raw_.read<uint8_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint8_t value() const { return view_.read<uint8_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPort_In8Results inside a MessageBuilder (errors are sticky there).
 class IoPort_In8Results::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_value(uint8_t value) { raw_.write<uint8_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_value(uint8_t value) { view_.write<uint8_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPort_In16Params; pointer fields are checked when followed.
 class IoPort_In16Params::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint16_t port() const { return raw_.read<uint16_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint16_t port() const { return view_.read<uint16_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPort_In16Params inside a MessageBuilder (errors are sticky there).
 class IoPort_In16Params::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_port(uint16_t value) { raw_.write<uint16_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_port(uint16_t value) { view_.write<uint16_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPort_In16Results; pointer fields are checked when followed.
 class IoPort_In16Results::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint16_t value() const { return raw_.read<uint16_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint16_t value() const { return view_.read<uint16_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPort_In16Results inside a MessageBuilder (errors are sticky there).
 class IoPort_In16Results::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_value(uint16_t value) { raw_.write<uint16_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_value(uint16_t value) { view_.write<uint16_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPort_In32Params; pointer fields are checked when followed.
 class IoPort_In32Params::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint16_t port() const { return raw_.read<uint16_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint16_t port() const { return view_.read<uint16_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPort_In32Params inside a MessageBuilder (errors are sticky there).
 class IoPort_In32Params::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_port(uint16_t value) { raw_.write<uint16_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_port(uint16_t value) { view_.write<uint16_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPort_In32Results; pointer fields are checked when followed.
 class IoPort_In32Results::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint32_t value() const { return raw_.read<uint32_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint32_t value() const { return view_.read<uint32_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPort_In32Results inside a MessageBuilder (errors are sticky there).
 class IoPort_In32Results::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_value(uint32_t value) { raw_.write<uint32_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_value(uint32_t value) { view_.write<uint32_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPort_Out8Params; pointer fields are checked when followed.
 class IoPort_Out8Params::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint16_t port() const { return raw_.read<uint16_t>(0); }
-  uint8_t value() const { return raw_.read<uint8_t>(2); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint16_t port() const { return view_.read<uint16_t>(0); }
+  uint8_t value() const { return view_.read<uint8_t>(2); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPort_Out8Params inside a MessageBuilder (errors are sticky there).
 class IoPort_Out8Params::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_port(uint16_t value) { raw_.write<uint16_t>(0, value); }
-  void set_value(uint8_t value) { raw_.write<uint8_t>(2, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_port(uint16_t value) { view_.write<uint16_t>(0, value); }
+  void set_value(uint8_t value) { view_.write<uint8_t>(2, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPort_Out8Results; pointer fields are checked when followed.
 class IoPort_Out8Results::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPort_Out8Results inside a MessageBuilder (errors are sticky there).
 class IoPort_Out8Results::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPort_Out16Params; pointer fields are checked when followed.
 class IoPort_Out16Params::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint16_t port() const { return raw_.read<uint16_t>(0); }
-  uint16_t value() const { return raw_.read<uint16_t>(1); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint16_t port() const { return view_.read<uint16_t>(0); }
+  uint16_t value() const { return view_.read<uint16_t>(1); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPort_Out16Params inside a MessageBuilder (errors are sticky there).
 class IoPort_Out16Params::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_port(uint16_t value) { raw_.write<uint16_t>(0, value); }
-  void set_value(uint16_t value) { raw_.write<uint16_t>(1, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_port(uint16_t value) { view_.write<uint16_t>(0, value); }
+  void set_value(uint16_t value) { view_.write<uint16_t>(1, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPort_Out16Results; pointer fields are checked when followed.
 class IoPort_Out16Results::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPort_Out16Results inside a MessageBuilder (errors are sticky there).
 class IoPort_Out16Results::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPort_Out32Params; pointer fields are checked when followed.
 class IoPort_Out32Params::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint16_t port() const { return raw_.read<uint16_t>(0); }
-  uint32_t value() const { return raw_.read<uint32_t>(1); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint16_t port() const { return view_.read<uint16_t>(0); }
+  uint32_t value() const { return view_.read<uint32_t>(1); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPort_Out32Params inside a MessageBuilder (errors are sticky there).
 class IoPort_Out32Params::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_port(uint16_t value) { raw_.write<uint16_t>(0, value); }
-  void set_value(uint32_t value) { raw_.write<uint32_t>(1, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_port(uint16_t value) { view_.write<uint16_t>(0, value); }
+  void set_value(uint32_t value) { view_.write<uint32_t>(1, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a IoPort_Out32Results; pointer fields are checked when followed.
 class IoPort_Out32Results::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a IoPort_Out32Results inside a MessageBuilder (errors are sticky there).
 class IoPort_Out32Results::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Pdpt_MapParams; pointer fields are checked when followed.
 class Pdpt_MapParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_vspace() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> vspace() const { return raw_.read_capability(0); }
-  uint64_t vaddr() const { return raw_.read<uint64_t>(0); }
-  uint8_t attributes() const { return raw_.read<uint8_t>(8); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_vspace() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> vspace() const { return view_.read_capability(0); }
+  uint64_t vaddr() const { return view_.read<uint64_t>(0); }
+  uint8_t attributes() const { return view_.read<uint8_t>(8); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Pdpt_MapParams inside a MessageBuilder (errors are sticky there).
 class Pdpt_MapParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_vspace(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_vspace(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_vaddr(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_attributes(uint8_t value) { raw_.write<uint8_t>(8, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_vspace(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_vspace(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_vaddr(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_attributes(uint8_t value) { view_.write<uint8_t>(8, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Pdpt_MapResults; pointer fields are checked when followed.
 class Pdpt_MapResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Pdpt_MapResults inside a MessageBuilder (errors are sticky there).
 class Pdpt_MapResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Pdpt_UnmapParams; pointer fields are checked when followed.
 class Pdpt_UnmapParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Pdpt_UnmapParams inside a MessageBuilder (errors are sticky there).
 class Pdpt_UnmapParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Pdpt_UnmapResults; pointer fields are checked when followed.
 class Pdpt_UnmapResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Pdpt_UnmapResults inside a MessageBuilder (errors are sticky there).
 class Pdpt_UnmapResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a PageDirectory_MapParams; pointer fields are checked when followed.
 class PageDirectory_MapParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_vspace() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> vspace() const { return raw_.read_capability(0); }
-  uint64_t vaddr() const { return raw_.read<uint64_t>(0); }
-  uint8_t attributes() const { return raw_.read<uint8_t>(8); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_vspace() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> vspace() const { return view_.read_capability(0); }
+  uint64_t vaddr() const { return view_.read<uint64_t>(0); }
+  uint8_t attributes() const { return view_.read<uint8_t>(8); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a PageDirectory_MapParams inside a MessageBuilder (errors are sticky there).
 class PageDirectory_MapParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_vspace(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_vspace(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_vaddr(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_attributes(uint8_t value) { raw_.write<uint8_t>(8, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_vspace(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_vspace(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_vaddr(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_attributes(uint8_t value) { view_.write<uint8_t>(8, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a PageDirectory_MapResults; pointer fields are checked when followed.
 class PageDirectory_MapResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a PageDirectory_MapResults inside a MessageBuilder (errors are sticky there).
 class PageDirectory_MapResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a PageDirectory_UnmapParams; pointer fields are checked when followed.
 class PageDirectory_UnmapParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a PageDirectory_UnmapParams inside a MessageBuilder (errors are sticky there).
 class PageDirectory_UnmapParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a PageDirectory_UnmapResults; pointer fields are checked when followed.
 class PageDirectory_UnmapResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a PageDirectory_UnmapResults inside a MessageBuilder (errors are sticky there).
 class PageDirectory_UnmapResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a PageTable_MapParams; pointer fields are checked when followed.
 class PageTable_MapParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_vspace() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> vspace() const { return raw_.read_capability(0); }
-  uint64_t vaddr() const { return raw_.read<uint64_t>(0); }
-  uint8_t attributes() const { return raw_.read<uint8_t>(8); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_vspace() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> vspace() const { return view_.read_capability(0); }
+  uint64_t vaddr() const { return view_.read<uint64_t>(0); }
+  uint8_t attributes() const { return view_.read<uint8_t>(8); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a PageTable_MapParams inside a MessageBuilder (errors are sticky there).
 class PageTable_MapParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_vspace(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_vspace(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_vaddr(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_attributes(uint8_t value) { raw_.write<uint8_t>(8, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_vspace(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_vspace(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_vaddr(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_attributes(uint8_t value) { view_.write<uint8_t>(8, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a PageTable_MapResults; pointer fields are checked when followed.
 class PageTable_MapResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a PageTable_MapResults inside a MessageBuilder (errors are sticky there).
 class PageTable_MapResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a PageTable_UnmapParams; pointer fields are checked when followed.
 class PageTable_UnmapParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a PageTable_UnmapParams inside a MessageBuilder (errors are sticky there).
 class PageTable_UnmapParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a PageTable_UnmapResults; pointer fields are checked when followed.
 class PageTable_UnmapResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a PageTable_UnmapResults inside a MessageBuilder (errors are sticky there).
 class PageTable_UnmapResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Frame_MapParams; pointer fields are checked when followed.
 class Frame_MapParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_vspace() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> vspace() const { return raw_.read_capability(0); }
-  uint64_t vaddr() const { return raw_.read<uint64_t>(0); }
-  uint8_t rights() const { return raw_.read<uint8_t>(8); }
-  uint8_t attributes() const { return raw_.read<uint8_t>(9); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_vspace() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> vspace() const { return view_.read_capability(0); }
+  uint64_t vaddr() const { return view_.read<uint64_t>(0); }
+  uint8_t rights() const { return view_.read<uint8_t>(8); }
+  uint8_t attributes() const { return view_.read<uint8_t>(9); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Frame_MapParams inside a MessageBuilder (errors are sticky there).
 class Frame_MapParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_vspace(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_vspace(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_vaddr(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_rights(uint8_t value) { raw_.write<uint8_t>(8, value); }
-  void set_attributes(uint8_t value) { raw_.write<uint8_t>(9, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_vspace(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_vspace(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_vaddr(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_rights(uint8_t value) { view_.write<uint8_t>(8, value); }
+  void set_attributes(uint8_t value) { view_.write<uint8_t>(9, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Frame_MapResults; pointer fields are checked when followed.
 class Frame_MapResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Frame_MapResults inside a MessageBuilder (errors are sticky there).
 class Frame_MapResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Frame_UnmapParams; pointer fields are checked when followed.
 class Frame_UnmapParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Frame_UnmapParams inside a MessageBuilder (errors are sticky there).
 class Frame_UnmapParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Frame_UnmapResults; pointer fields are checked when followed.
 class Frame_UnmapResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Frame_UnmapResults inside a MessageBuilder (errors are sticky there).
 class Frame_UnmapResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Frame_GetAddressParams; pointer fields are checked when followed.
 class Frame_GetAddressParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Frame_GetAddressParams inside a MessageBuilder (errors are sticky there).
 class Frame_GetAddressParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Frame_GetAddressResults; pointer fields are checked when followed.
 class Frame_GetAddressResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t paddr() const { return raw_.read<uint64_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t paddr() const { return view_.read<uint64_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Frame_GetAddressResults inside a MessageBuilder (errors are sticky there).
 class Frame_GetAddressResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_paddr(uint64_t value) { raw_.write<uint64_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_paddr(uint64_t value) { view_.write<uint64_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a SchedControl_ConfigureParams; pointer fields are checked when followed.
 class SchedControl_ConfigureParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_sched_context() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> sched_context() const { return raw_.read_capability(0); }
-  uint64_t budget() const { return raw_.read<uint64_t>(0); }
-  uint64_t period() const { return raw_.read<uint64_t>(1); }
-  uint32_t extra_refills() const { return raw_.read<uint32_t>(4); }
-  uint64_t badge() const { return raw_.read<uint64_t>(3); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_sched_context() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> sched_context() const { return view_.read_capability(0); }
+  uint64_t budget() const { return view_.read<uint64_t>(0); }
+  uint64_t period() const { return view_.read<uint64_t>(1); }
+  uint32_t extra_refills() const { return view_.read<uint32_t>(4); }
+  uint64_t badge() const { return view_.read<uint64_t>(3); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a SchedControl_ConfigureParams inside a MessageBuilder (errors are sticky there).
 class SchedControl_ConfigureParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_sched_context(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_sched_context(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
-  void set_budget(uint64_t value) { raw_.write<uint64_t>(0, value); }
-  void set_period(uint64_t value) { raw_.write<uint64_t>(1, value); }
-  void set_extra_refills(uint32_t value) { raw_.write<uint32_t>(4, value); }
-  void set_badge(uint64_t value) { raw_.write<uint64_t>(3, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_sched_context(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_sched_context(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_budget(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_period(uint64_t value) { view_.write<uint64_t>(1, value); }
+  void set_extra_refills(uint32_t value) { view_.write<uint32_t>(4, value); }
+  void set_badge(uint64_t value) { view_.write<uint64_t>(3, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a SchedControl_ConfigureResults; pointer fields are checked when followed.
 class SchedControl_ConfigureResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a SchedControl_ConfigureResults inside a MessageBuilder (errors are sticky there).
 class SchedControl_ConfigureResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a SchedContext_BindParams; pointer fields are checked when followed.
 class SchedContext_BindParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_object() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> object() const { return raw_.read_capability(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_object() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> object() const { return view_.read_capability(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a SchedContext_BindParams inside a MessageBuilder (errors are sticky there).
 class SchedContext_BindParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_object(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_object(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_object(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_object(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a SchedContext_BindResults; pointer fields are checked when followed.
 class SchedContext_BindResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a SchedContext_BindResults inside a MessageBuilder (errors are sticky there).
 class SchedContext_BindResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a SchedContext_UnbindParams; pointer fields are checked when followed.
 class SchedContext_UnbindParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a SchedContext_UnbindParams inside a MessageBuilder (errors are sticky there).
 class SchedContext_UnbindParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a SchedContext_UnbindResults; pointer fields are checked when followed.
 class SchedContext_UnbindResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a SchedContext_UnbindResults inside a MessageBuilder (errors are sticky there).
 class SchedContext_UnbindResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a SchedContext_UnbindObjectParams; pointer fields are checked when followed.
 class SchedContext_UnbindObjectParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_object() const { return raw_.has_pointer(0); }
-  ::tessera::Result<::tessera::capnp::CapIndex> object() const { return raw_.read_capability(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_object() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> object() const { return view_.read_capability(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a SchedContext_UnbindObjectParams inside a MessageBuilder (errors are sticky there).
 class SchedContext_UnbindObjectParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_object(::tessera::capnp::CapRef cap) { raw_.write_capability(0, cap); }
-  void set_object(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(0, cap); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_object(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_object(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a SchedContext_UnbindObjectResults; pointer fields are checked when followed.
 class SchedContext_UnbindObjectResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a SchedContext_UnbindObjectResults inside a MessageBuilder (errors are sticky there).
 class SchedContext_UnbindObjectResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a SchedContext_ConsumedParams; pointer fields are checked when followed.
 class SchedContext_ConsumedParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a SchedContext_ConsumedParams inside a MessageBuilder (errors are sticky there).
 class SchedContext_ConsumedParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a SchedContext_ConsumedResults; pointer fields are checked when followed.
 class SchedContext_ConsumedResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t consumed() const { return raw_.read<uint64_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t consumed() const { return view_.read<uint64_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a SchedContext_ConsumedResults inside a MessageBuilder (errors are sticky there).
 class SchedContext_ConsumedResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_consumed(uint64_t value) { raw_.write<uint64_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_consumed(uint64_t value) { view_.write<uint64_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a SchedContext_YieldToParams; pointer fields are checked when followed.
 class SchedContext_YieldToParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a SchedContext_YieldToParams inside a MessageBuilder (errors are sticky there).
 class SchedContext_YieldToParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a SchedContext_YieldToResults; pointer fields are checked when followed.
 class SchedContext_YieldToResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  uint64_t consumed() const { return raw_.read<uint64_t>(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t consumed() const { return view_.read<uint64_t>(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a SchedContext_YieldToResults inside a MessageBuilder (errors are sticky there).
 class SchedContext_YieldToResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_consumed(uint64_t value) { raw_.write<uint64_t>(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_consumed(uint64_t value) { view_.write<uint64_t>(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 
@@ -3758,10 +3758,10 @@ class Endpoint::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, Endpoint::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -3843,10 +3843,10 @@ class Notification::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, Notification::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -3993,7 +3993,7 @@ class Untyped::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<RetypeParams>());
-    return call<RetypeResults>(message, Method::Retype);
+    return call_<RetypeResults>(message, Method::Retype);
   }
   // Retype with its parameters as arguments.
   ::tessera::Result<void> retype(::tessera::abi::ObjectType type, uint8_t size_bits, ::tessera::capnp::CapRef root, uint64_t index, uint8_t depth, uint64_t offset, uint32_t count) {
@@ -4016,7 +4016,7 @@ class Untyped::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<DescribeParams>());
-    return call<DescribeResults>(message, Method::Describe);
+    return call_<DescribeResults>(message, Method::Describe);
   }
   // Describe with its parameters as arguments.
   ::tessera::Result<DescribeResults::Reader> describe() {
@@ -4026,10 +4026,10 @@ class Untyped::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, Untyped::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -4320,7 +4320,7 @@ class CNode::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<CopyParams>());
-    return call<CopyResults>(message, Method::Copy);
+    return call_<CopyResults>(message, Method::Copy);
   }
   // Copy with its parameters as arguments.
   ::tessera::Result<void> copy(uint64_t dest_index, uint8_t dest_depth, ::tessera::capnp::CapRef src_root, uint64_t src_index, uint8_t src_depth, uint8_t rights) {
@@ -4342,7 +4342,7 @@ class CNode::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<MintParams>());
-    return call<MintResults>(message, Method::Mint);
+    return call_<MintResults>(message, Method::Mint);
   }
   // Mint with its parameters as arguments.
   ::tessera::Result<void> mint(uint64_t dest_index, uint8_t dest_depth, ::tessera::capnp::CapRef src_root, uint64_t src_index, uint8_t src_depth, uint8_t rights, uint64_t badge) {
@@ -4365,7 +4365,7 @@ class CNode::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<MoveParams>());
-    return call<MoveResults>(message, Method::Move);
+    return call_<MoveResults>(message, Method::Move);
   }
   // Move with its parameters as arguments.
   ::tessera::Result<void> move(uint64_t dest_index, uint8_t dest_depth, ::tessera::capnp::CapRef src_root, uint64_t src_index, uint8_t src_depth) {
@@ -4386,7 +4386,7 @@ class CNode::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<MutateParams>());
-    return call<MutateResults>(message, Method::Mutate);
+    return call_<MutateResults>(message, Method::Mutate);
   }
   // Mutate with its parameters as arguments.
   ::tessera::Result<void> mutate(uint64_t dest_index, uint8_t dest_depth, ::tessera::capnp::CapRef src_root, uint64_t src_index, uint8_t src_depth, uint64_t badge) {
@@ -4408,7 +4408,7 @@ class CNode::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<RotateParams>());
-    return call<RotateResults>(message, Method::Rotate);
+    return call_<RotateResults>(message, Method::Rotate);
   }
   // Rotate with its parameters as arguments.
   ::tessera::Result<void> rotate(uint64_t dest_index, uint8_t dest_depth, uint64_t dest_badge, ::tessera::capnp::CapRef pivot_root, uint64_t pivot_index, uint8_t pivot_depth, uint64_t pivot_badge, ::tessera::capnp::CapRef src_root, uint64_t src_index, uint8_t src_depth) {
@@ -4434,7 +4434,7 @@ class CNode::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<RevokeParams>());
-    return call<RevokeResults>(message, Method::Revoke);
+    return call_<RevokeResults>(message, Method::Revoke);
   }
   // Revoke with its parameters as arguments.
   ::tessera::Result<void> revoke(uint64_t index, uint8_t depth) {
@@ -4452,7 +4452,7 @@ class CNode::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<DeleteParams>());
-    return call<DeleteResults>(message, Method::Delete);
+    return call_<DeleteResults>(message, Method::Delete);
   }
   // Delete with its parameters as arguments.
   ::tessera::Result<void> delete_(uint64_t index, uint8_t depth) {
@@ -4470,7 +4470,7 @@ class CNode::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<CancelBadgedSendsParams>());
-    return call<CancelBadgedSendsResults>(message, Method::CancelBadgedSends);
+    return call_<CancelBadgedSendsResults>(message, Method::CancelBadgedSends);
   }
   // CancelBadgedSends with its parameters as arguments.
   ::tessera::Result<void> cancel_badged_sends(uint64_t index, uint8_t depth) {
@@ -4484,10 +4484,10 @@ class CNode::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, CNode::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -5010,7 +5010,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<ConfigureParams>());
-    return call<ConfigureResults>(message, Method::Configure);
+    return call_<ConfigureResults>(message, Method::Configure);
   }
   // Configure with its parameters as arguments.
   ::tessera::Result<void> configure(uint64_t fault_endpoint, ::tessera::capnp::CapRef cspace_root, uint64_t cspace_root_data, ::tessera::capnp::CapRef vspace_root, uint64_t vspace_root_data, uint64_t ipc_buffer, ::tessera::capnp::CapRef ipc_buffer_frame) {
@@ -5033,7 +5033,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<SetPriorityParams>());
-    return call<SetPriorityResults>(message, Method::SetPriority);
+    return call_<SetPriorityResults>(message, Method::SetPriority);
   }
   // SetPriority with its parameters as arguments.
   ::tessera::Result<void> set_priority(::tessera::capnp::CapRef authority, uint8_t priority) {
@@ -5051,7 +5051,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<SetMcPriorityParams>());
-    return call<SetMcPriorityResults>(message, Method::SetMcPriority);
+    return call_<SetMcPriorityResults>(message, Method::SetMcPriority);
   }
   // SetMcPriority with its parameters as arguments.
   ::tessera::Result<void> set_mc_priority(::tessera::capnp::CapRef authority, uint8_t mcp) {
@@ -5069,7 +5069,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<SetSchedParamsParams>());
-    return call<SetSchedParamsResults>(message, Method::SetSchedParams);
+    return call_<SetSchedParamsResults>(message, Method::SetSchedParams);
   }
   // SetSchedParams with its parameters as arguments.
   ::tessera::Result<void> set_sched_params(::tessera::capnp::CapRef authority, uint8_t mcp, uint8_t priority, ::tessera::capnp::CapRef sched_context) {
@@ -5089,7 +5089,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<SetIpcBufferParams>());
-    return call<SetIpcBufferResults>(message, Method::SetIpcBuffer);
+    return call_<SetIpcBufferResults>(message, Method::SetIpcBuffer);
   }
   // SetIpcBuffer with its parameters as arguments.
   ::tessera::Result<void> set_ipc_buffer(uint64_t ipc_buffer, ::tessera::capnp::CapRef ipc_buffer_frame) {
@@ -5107,7 +5107,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<SetSpaceParams>());
-    return call<SetSpaceResults>(message, Method::SetSpace);
+    return call_<SetSpaceResults>(message, Method::SetSpace);
   }
   // SetSpace with its parameters as arguments.
   ::tessera::Result<void> set_space(uint64_t fault_endpoint, ::tessera::capnp::CapRef cspace_root, uint64_t cspace_root_data, ::tessera::capnp::CapRef vspace_root, uint64_t vspace_root_data) {
@@ -5128,7 +5128,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<SuspendParams>());
-    return call<SuspendResults>(message, Method::Suspend);
+    return call_<SuspendResults>(message, Method::Suspend);
   }
   // Suspend with its parameters as arguments.
   ::tessera::Result<void> suspend() {
@@ -5143,7 +5143,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<ResumeParams>());
-    return call<ResumeResults>(message, Method::Resume);
+    return call_<ResumeResults>(message, Method::Resume);
   }
   // Resume with its parameters as arguments.
   ::tessera::Result<void> resume() {
@@ -5158,7 +5158,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<ReadRegistersParams>());
-    return call<ReadRegistersResults>(message, Method::ReadRegisters);
+    return call_<ReadRegistersResults>(message, Method::ReadRegisters);
   }
   // ReadRegisters with its parameters as arguments.
   ::tessera::Result<ReadRegistersResults::Reader> read_registers(bool suspend_source, uint8_t count) {
@@ -5175,7 +5175,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<WriteRegistersParams>());
-    return call<WriteRegistersResults>(message, Method::WriteRegisters);
+    return call_<WriteRegistersResults>(message, Method::WriteRegisters);
   }
   // WriteRegisters with its parameters as arguments.
   ::tessera::Result<void> write_registers(bool resume_target, uint8_t count, uint64_t rip, uint64_t rsp, uint64_t rflags, uint64_t rax, uint64_t rbx, uint64_t rcx, uint64_t rdx, uint64_t rsi, uint64_t rdi, uint64_t rbp, uint64_t r8, uint64_t r9, uint64_t r10, uint64_t r11, uint64_t r12, uint64_t r13, uint64_t r14, uint64_t r15, uint64_t fs_base, uint64_t gs_base) {
@@ -5213,7 +5213,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<CopyRegistersParams>());
-    return call<CopyRegistersResults>(message, Method::CopyRegisters);
+    return call_<CopyRegistersResults>(message, Method::CopyRegisters);
   }
   // CopyRegisters with its parameters as arguments.
   ::tessera::Result<void> copy_registers(::tessera::capnp::CapRef source, bool suspend_source, bool resume_target, bool transfer_frame, bool transfer_integer) {
@@ -5234,7 +5234,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<BindNotificationParams>());
-    return call<BindNotificationResults>(message, Method::BindNotification);
+    return call_<BindNotificationResults>(message, Method::BindNotification);
   }
   // BindNotification with its parameters as arguments.
   ::tessera::Result<void> bind_notification(::tessera::capnp::CapRef notification) {
@@ -5251,7 +5251,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<UnbindNotificationParams>());
-    return call<UnbindNotificationResults>(message, Method::UnbindNotification);
+    return call_<UnbindNotificationResults>(message, Method::UnbindNotification);
   }
   // UnbindNotification with its parameters as arguments.
   ::tessera::Result<void> unbind_notification() {
@@ -5266,7 +5266,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<SetTlsBaseParams>());
-    return call<SetTlsBaseResults>(message, Method::SetTlsBase);
+    return call_<SetTlsBaseResults>(message, Method::SetTlsBase);
   }
   // SetTlsBase with its parameters as arguments.
   ::tessera::Result<void> set_tls_base(uint64_t tls_base) {
@@ -5283,7 +5283,7 @@ class Tcb::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<GetStatsParams>());
-    return call<GetStatsResults>(message, Method::GetStats);
+    return call_<GetStatsResults>(message, Method::GetStats);
   }
   // GetStats with its parameters as arguments.
   ::tessera::Result<GetStatsResults::Reader> get_stats() {
@@ -5293,10 +5293,10 @@ class Tcb::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, Tcb::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -5533,7 +5533,7 @@ class IrqControl::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<GetIoapicParams>());
-    return call<GetIoapicResults>(message, Method::GetIoapic);
+    return call_<GetIoapicResults>(message, Method::GetIoapic);
   }
   // GetIoapic with its parameters as arguments.
   ::tessera::Result<void> get_ioapic(::tessera::capnp::CapRef root, uint64_t index, uint8_t depth, uint8_t ioapic, uint8_t pin, bool level, bool active_low, uint8_t vector) {
@@ -5557,7 +5557,7 @@ class IrqControl::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<GetMsiParams>());
-    return call<GetMsiResults>(message, Method::GetMsi);
+    return call_<GetMsiResults>(message, Method::GetMsi);
   }
   // GetMsi with its parameters as arguments.
   ::tessera::Result<void> get_msi(::tessera::capnp::CapRef root, uint64_t index, uint8_t depth, uint8_t pci_bus, uint8_t pci_device, uint8_t pci_function, uint32_t handle, uint8_t vector) {
@@ -5577,10 +5577,10 @@ class IrqControl::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, IrqControl::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -5723,7 +5723,7 @@ class IrqHandler::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<AckParams>());
-    return call<AckResults>(message, Method::Ack);
+    return call_<AckResults>(message, Method::Ack);
   }
   // Ack with its parameters as arguments.
   ::tessera::Result<void> ack() {
@@ -5738,7 +5738,7 @@ class IrqHandler::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<SetNotificationParams>());
-    return call<SetNotificationResults>(message, Method::SetNotification);
+    return call_<SetNotificationResults>(message, Method::SetNotification);
   }
   // SetNotification with its parameters as arguments.
   ::tessera::Result<void> set_notification(::tessera::capnp::CapRef notification) {
@@ -5755,7 +5755,7 @@ class IrqHandler::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<ClearParams>());
-    return call<ClearResults>(message, Method::Clear);
+    return call_<ClearResults>(message, Method::Clear);
   }
   // Clear with its parameters as arguments.
   ::tessera::Result<void> clear() {
@@ -5766,10 +5766,10 @@ class IrqHandler::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, IrqHandler::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -5898,7 +5898,7 @@ class IoPortControl::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<IssueParams>());
-    return call<IssueResults>(message, Method::Issue);
+    return call_<IssueResults>(message, Method::Issue);
   }
   // Issue with its parameters as arguments.
   ::tessera::Result<void> issue(uint16_t first, uint16_t last, ::tessera::capnp::CapRef root, uint64_t index, uint8_t depth) {
@@ -5915,10 +5915,10 @@ class IoPortControl::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, IoPortControl::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -6149,7 +6149,7 @@ class IoPort::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<In8Params>());
-    return call<In8Results>(message, Method::In8);
+    return call_<In8Results>(message, Method::In8);
   }
   // In8 with its parameters as arguments.
   ::tessera::Result<In8Results::Reader> in8(uint16_t port) {
@@ -6165,7 +6165,7 @@ class IoPort::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<In16Params>());
-    return call<In16Results>(message, Method::In16);
+    return call_<In16Results>(message, Method::In16);
   }
   // In16 with its parameters as arguments.
   ::tessera::Result<In16Results::Reader> in16(uint16_t port) {
@@ -6181,7 +6181,7 @@ class IoPort::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<In32Params>());
-    return call<In32Results>(message, Method::In32);
+    return call_<In32Results>(message, Method::In32);
   }
   // In32 with its parameters as arguments.
   ::tessera::Result<In32Results::Reader> in32(uint16_t port) {
@@ -6197,7 +6197,7 @@ class IoPort::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<Out8Params>());
-    return call<Out8Results>(message, Method::Out8);
+    return call_<Out8Results>(message, Method::Out8);
   }
   // Out8 with its parameters as arguments.
   ::tessera::Result<void> out8(uint16_t port, uint8_t value) {
@@ -6215,7 +6215,7 @@ class IoPort::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<Out16Params>());
-    return call<Out16Results>(message, Method::Out16);
+    return call_<Out16Results>(message, Method::Out16);
   }
   // Out16 with its parameters as arguments.
   ::tessera::Result<void> out16(uint16_t port, uint16_t value) {
@@ -6233,7 +6233,7 @@ class IoPort::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<Out32Params>());
-    return call<Out32Results>(message, Method::Out32);
+    return call_<Out32Results>(message, Method::Out32);
   }
   // Out32 with its parameters as arguments.
   ::tessera::Result<void> out32(uint16_t port, uint32_t value) {
@@ -6247,10 +6247,10 @@ class IoPort::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, IoPort::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -6369,10 +6369,10 @@ class Pml4::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, Pml4::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -6493,7 +6493,7 @@ class Pdpt::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<MapParams>());
-    return call<MapResults>(message, Method::Map);
+    return call_<MapResults>(message, Method::Map);
   }
   // Map with its parameters as arguments.
   ::tessera::Result<void> map(::tessera::capnp::CapRef vspace, uint64_t vaddr, uint8_t attributes) {
@@ -6512,7 +6512,7 @@ class Pdpt::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<UnmapParams>());
-    return call<UnmapResults>(message, Method::Unmap);
+    return call_<UnmapResults>(message, Method::Unmap);
   }
   // Unmap with its parameters as arguments.
   ::tessera::Result<void> unmap() {
@@ -6523,10 +6523,10 @@ class Pdpt::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, Pdpt::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -6659,7 +6659,7 @@ class PageDirectory::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<MapParams>());
-    return call<MapResults>(message, Method::Map);
+    return call_<MapResults>(message, Method::Map);
   }
   // Map with its parameters as arguments.
   ::tessera::Result<void> map(::tessera::capnp::CapRef vspace, uint64_t vaddr, uint8_t attributes) {
@@ -6678,7 +6678,7 @@ class PageDirectory::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<UnmapParams>());
-    return call<UnmapResults>(message, Method::Unmap);
+    return call_<UnmapResults>(message, Method::Unmap);
   }
   // Unmap with its parameters as arguments.
   ::tessera::Result<void> unmap() {
@@ -6689,10 +6689,10 @@ class PageDirectory::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, PageDirectory::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -6825,7 +6825,7 @@ class PageTable::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<MapParams>());
-    return call<MapResults>(message, Method::Map);
+    return call_<MapResults>(message, Method::Map);
   }
   // Map with its parameters as arguments.
   ::tessera::Result<void> map(::tessera::capnp::CapRef vspace, uint64_t vaddr, uint8_t attributes) {
@@ -6844,7 +6844,7 @@ class PageTable::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<UnmapParams>());
-    return call<UnmapResults>(message, Method::Unmap);
+    return call_<UnmapResults>(message, Method::Unmap);
   }
   // Unmap with its parameters as arguments.
   ::tessera::Result<void> unmap() {
@@ -6855,10 +6855,10 @@ class PageTable::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, PageTable::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -7019,7 +7019,7 @@ class Frame::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<MapParams>());
-    return call<MapResults>(message, Method::Map);
+    return call_<MapResults>(message, Method::Map);
   }
   // Map with its parameters as arguments.
   ::tessera::Result<void> map(::tessera::capnp::CapRef vspace, uint64_t vaddr, uint8_t rights, uint8_t attributes) {
@@ -7039,7 +7039,7 @@ class Frame::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<UnmapParams>());
-    return call<UnmapResults>(message, Method::Unmap);
+    return call_<UnmapResults>(message, Method::Unmap);
   }
   // Unmap with its parameters as arguments.
   ::tessera::Result<void> unmap() {
@@ -7054,7 +7054,7 @@ class Frame::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<GetAddressParams>());
-    return call<GetAddressResults>(message, Method::GetAddress);
+    return call_<GetAddressResults>(message, Method::GetAddress);
   }
   // GetAddress with its parameters as arguments.
   ::tessera::Result<GetAddressResults::Reader> get_address() {
@@ -7064,10 +7064,10 @@ class Frame::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, Frame::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -7196,7 +7196,7 @@ class SchedControl::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<ConfigureParams>());
-    return call<ConfigureResults>(message, Method::Configure);
+    return call_<ConfigureResults>(message, Method::Configure);
   }
   // Configure with its parameters as arguments.
   ::tessera::Result<void> configure(::tessera::capnp::CapRef sched_context, uint64_t budget, uint64_t period, uint32_t extra_refills, uint64_t badge) {
@@ -7213,10 +7213,10 @@ class SchedControl::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, SchedControl::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -7407,7 +7407,7 @@ class SchedContext::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<BindParams>());
-    return call<BindResults>(message, Method::Bind);
+    return call_<BindResults>(message, Method::Bind);
   }
   // Bind with its parameters as arguments.
   ::tessera::Result<void> bind(::tessera::capnp::CapRef object) {
@@ -7424,7 +7424,7 @@ class SchedContext::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<UnbindParams>());
-    return call<UnbindResults>(message, Method::Unbind);
+    return call_<UnbindResults>(message, Method::Unbind);
   }
   // Unbind with its parameters as arguments.
   ::tessera::Result<void> unbind() {
@@ -7439,7 +7439,7 @@ class SchedContext::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<UnbindObjectParams>());
-    return call<UnbindObjectResults>(message, Method::UnbindObject);
+    return call_<UnbindObjectResults>(message, Method::UnbindObject);
   }
   // UnbindObject with its parameters as arguments.
   ::tessera::Result<void> unbind_object(::tessera::capnp::CapRef object) {
@@ -7456,7 +7456,7 @@ class SchedContext::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<ConsumedParams>());
-    return call<ConsumedResults>(message, Method::Consumed);
+    return call_<ConsumedResults>(message, Method::Consumed);
   }
   // Consumed with its parameters as arguments.
   ::tessera::Result<ConsumedResults::Reader> consumed() {
@@ -7470,7 +7470,7 @@ class SchedContext::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<YieldToParams>());
-    return call<YieldToResults>(message, Method::YieldTo);
+    return call_<YieldToResults>(message, Method::YieldTo);
   }
   // YieldTo with its parameters as arguments.
   ::tessera::Result<YieldToResults::Reader> yield_to() {
@@ -7480,10 +7480,10 @@ class SchedContext::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, SchedContext::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -7561,5 +7561,383 @@ class SchedContext::Server {
 };
 
 }  // namespace tessera::abi
+
+// ABI shape: what the wire depends on, compared with abi/golden/ by abi/check_compat.py
+// (docs/abi.md, "Compatibility"). One line per declaration and member.
+// @shape file abi/kernel.capnp
+// @shape enum ObjectType id=0x921e093bea08e5f9
+// @shape   enumerant untyped @0
+// @shape   enumerant tcb @1
+// @shape   enumerant endpoint @2
+// @shape   enumerant notification @3
+// @shape   enumerant cnode @4
+// @shape   enumerant schedContext @5
+// @shape   enumerant reply @6
+// @shape   enumerant pml4 @7
+// @shape   enumerant pdpt @8
+// @shape   enumerant pageDirectory @9
+// @shape   enumerant pageTable @10
+// @shape   enumerant frame4k @11
+// @shape   enumerant frame2m @12
+// @shape   enumerant frame1g @13
+// @shape struct Untyped_RetypeParams id=0xbb2b87081180313a data=3 pointers=1
+// @shape   field type @0 enum:ObjectType at=data:0/16
+// @shape   field sizeBits @1 UInt8 at=data:16/8
+// @shape   field root @2 interface:CNode at=ptr:0
+// @shape   field index @3 UInt64 at=data:64/64
+// @shape   field depth @4 UInt8 at=data:24/8
+// @shape   field offset @5 UInt64 at=data:128/64
+// @shape   field count @6 UInt32 at=data:32/32
+// @shape struct Untyped_RetypeResults id=0xa0ccfaddee3f9625 data=0 pointers=0
+// @shape struct Untyped_DescribeParams id=0xe1a8923ca88dc9e7 data=0 pointers=0
+// @shape struct Untyped_DescribeResults id=0xebb5fcd245955a24 data=3 pointers=0
+// @shape   field paddr @0 UInt64 at=data:0/64
+// @shape   field sizeBits @1 UInt8 at=data:64/8
+// @shape   field isDevice @2 Bool at=data:72/1
+// @shape   field watermark @3 UInt64 at=data:128/64
+// @shape struct CNode_CopyParams id=0xcd9c93e42c3b39fe data=3 pointers=1
+// @shape   field destIndex @0 UInt64 at=data:0/64
+// @shape   field destDepth @1 UInt8 at=data:64/8
+// @shape   field srcRoot @2 interface:CNode at=ptr:0
+// @shape   field srcIndex @3 UInt64 at=data:128/64
+// @shape   field srcDepth @4 UInt8 at=data:72/8
+// @shape   field rights @5 UInt8 at=data:80/8
+// @shape struct CNode_CopyResults id=0x937e0d02fa09a2d1 data=0 pointers=0
+// @shape struct CNode_MintParams id=0xe9ee1b3c117f2b1e data=4 pointers=1
+// @shape   field destIndex @0 UInt64 at=data:0/64
+// @shape   field destDepth @1 UInt8 at=data:64/8
+// @shape   field srcRoot @2 interface:CNode at=ptr:0
+// @shape   field srcIndex @3 UInt64 at=data:128/64
+// @shape   field srcDepth @4 UInt8 at=data:72/8
+// @shape   field rights @5 UInt8 at=data:80/8
+// @shape   field badge @6 UInt64 at=data:192/64
+// @shape struct CNode_MintResults id=0xc4590762dc46a385 data=0 pointers=0
+// @shape struct CNode_MoveParams id=0xf3aaef301350e199 data=3 pointers=1
+// @shape   field destIndex @0 UInt64 at=data:0/64
+// @shape   field destDepth @1 UInt8 at=data:64/8
+// @shape   field srcRoot @2 interface:CNode at=ptr:0
+// @shape   field srcIndex @3 UInt64 at=data:128/64
+// @shape   field srcDepth @4 UInt8 at=data:72/8
+// @shape struct CNode_MoveResults id=0xbe340575140ef61c data=0 pointers=0
+// @shape struct CNode_MutateParams id=0xb1010684fefdd852 data=4 pointers=1
+// @shape   field destIndex @0 UInt64 at=data:0/64
+// @shape   field destDepth @1 UInt8 at=data:64/8
+// @shape   field srcRoot @2 interface:CNode at=ptr:0
+// @shape   field srcIndex @3 UInt64 at=data:128/64
+// @shape   field srcDepth @4 UInt8 at=data:72/8
+// @shape   field badge @5 UInt64 at=data:192/64
+// @shape struct CNode_MutateResults id=0xc4aa848c18fab480 data=0 pointers=0
+// @shape struct CNode_RotateParams id=0xba8c4c6bce890fd1 data=6 pointers=2
+// @shape   field destIndex @0 UInt64 at=data:0/64
+// @shape   field destDepth @1 UInt8 at=data:64/8
+// @shape   field destBadge @2 UInt64 at=data:128/64
+// @shape   field pivotRoot @3 interface:CNode at=ptr:0
+// @shape   field pivotIndex @4 UInt64 at=data:192/64
+// @shape   field pivotDepth @5 UInt8 at=data:72/8
+// @shape   field pivotBadge @6 UInt64 at=data:256/64
+// @shape   field srcRoot @7 interface:CNode at=ptr:1
+// @shape   field srcIndex @8 UInt64 at=data:320/64
+// @shape   field srcDepth @9 UInt8 at=data:80/8
+// @shape struct CNode_RotateResults id=0xf9a9495a8902a31f data=0 pointers=0
+// @shape struct CNode_RevokeParams id=0xbb659e7787deafe0 data=2 pointers=0
+// @shape   field index @0 UInt64 at=data:0/64
+// @shape   field depth @1 UInt8 at=data:64/8
+// @shape struct CNode_RevokeResults id=0x8a3f76d11a3df3b9 data=0 pointers=0
+// @shape struct CNode_DeleteParams id=0xa964c8e4c3ebdc46 data=2 pointers=0
+// @shape   field index @0 UInt64 at=data:0/64
+// @shape   field depth @1 UInt8 at=data:64/8
+// @shape struct CNode_DeleteResults id=0xec2febdf881b7626 data=0 pointers=0
+// @shape struct CNode_CancelBadgedSendsParams id=0x821c584f7ec94b2a data=2 pointers=0
+// @shape   field index @0 UInt64 at=data:0/64
+// @shape   field depth @1 UInt8 at=data:64/8
+// @shape struct CNode_CancelBadgedSendsResults id=0xd5247fb37395d897 data=0 pointers=0
+// @shape struct Tcb_ConfigureParams id=0x8df0f9f4bf03ab75 data=4 pointers=3
+// @shape   field faultEndpoint @0 UInt64 at=data:0/64
+// @shape   field cspaceRoot @1 interface:CNode at=ptr:0
+// @shape   field cspaceRootData @2 UInt64 at=data:64/64
+// @shape   field vspaceRoot @3 interface:Pml4 at=ptr:1
+// @shape   field vspaceRootData @4 UInt64 at=data:128/64
+// @shape   field ipcBuffer @5 UInt64 at=data:192/64
+// @shape   field ipcBufferFrame @6 interface:Frame at=ptr:2
+// @shape struct Tcb_ConfigureResults id=0xe5c8b73d100f3592 data=0 pointers=0
+// @shape struct Tcb_SetPriorityParams id=0xfda6b6e99424af0b data=1 pointers=1
+// @shape   field authority @0 interface:Tcb at=ptr:0
+// @shape   field priority @1 UInt8 at=data:0/8
+// @shape struct Tcb_SetPriorityResults id=0x8cf026eb0496ad33 data=0 pointers=0
+// @shape struct Tcb_SetMcPriorityParams id=0x9c4cc4f356f1c30e data=1 pointers=1
+// @shape   field authority @0 interface:Tcb at=ptr:0
+// @shape   field mcp @1 UInt8 at=data:0/8
+// @shape struct Tcb_SetMcPriorityResults id=0xbab8a09b1dddc8f7 data=0 pointers=0
+// @shape struct Tcb_SetSchedParamsParams id=0xa720209608fb38f4 data=1 pointers=2
+// @shape   field authority @0 interface:Tcb at=ptr:0
+// @shape   field mcp @1 UInt8 at=data:0/8
+// @shape   field priority @2 UInt8 at=data:8/8
+// @shape   field schedContext @3 interface:SchedContext at=ptr:1
+// @shape struct Tcb_SetSchedParamsResults id=0xef409c65cf40ea0e data=0 pointers=0
+// @shape struct Tcb_SetIpcBufferParams id=0xb8727b5a51e3a08a data=1 pointers=1
+// @shape   field ipcBuffer @0 UInt64 at=data:0/64
+// @shape   field ipcBufferFrame @1 interface:Frame at=ptr:0
+// @shape struct Tcb_SetIpcBufferResults id=0xbc0379d4024b5a44 data=0 pointers=0
+// @shape struct Tcb_SetSpaceParams id=0x8dce4bbbe371c36f data=3 pointers=2
+// @shape   field faultEndpoint @0 UInt64 at=data:0/64
+// @shape   field cspaceRoot @1 interface:CNode at=ptr:0
+// @shape   field cspaceRootData @2 UInt64 at=data:64/64
+// @shape   field vspaceRoot @3 interface:Pml4 at=ptr:1
+// @shape   field vspaceRootData @4 UInt64 at=data:128/64
+// @shape struct Tcb_SetSpaceResults id=0xf1e7ddb2cafe5e9c data=0 pointers=0
+// @shape struct Tcb_SuspendParams id=0xea5931a46ad604c9 data=0 pointers=0
+// @shape struct Tcb_SuspendResults id=0xfd42e1ef52888674 data=0 pointers=0
+// @shape struct Tcb_ResumeParams id=0x8e7fb021f8af488e data=0 pointers=0
+// @shape struct Tcb_ResumeResults id=0xa8bb3241444f07f2 data=0 pointers=0
+// @shape struct Tcb_ReadRegistersParams id=0xfe33d1aeb093e0ea data=1 pointers=0
+// @shape   field suspendSource @0 Bool at=data:0/1
+// @shape   field count @1 UInt8 at=data:8/8
+// @shape struct Tcb_ReadRegistersResults id=0xf4114e46111aecd5 data=20 pointers=0
+// @shape   field rip @0 UInt64 at=data:0/64
+// @shape   field rsp @1 UInt64 at=data:64/64
+// @shape   field rflags @2 UInt64 at=data:128/64
+// @shape   field rax @3 UInt64 at=data:192/64
+// @shape   field rbx @4 UInt64 at=data:256/64
+// @shape   field rcx @5 UInt64 at=data:320/64
+// @shape   field rdx @6 UInt64 at=data:384/64
+// @shape   field rsi @7 UInt64 at=data:448/64
+// @shape   field rdi @8 UInt64 at=data:512/64
+// @shape   field rbp @9 UInt64 at=data:576/64
+// @shape   field r8 @10 UInt64 at=data:640/64
+// @shape   field r9 @11 UInt64 at=data:704/64
+// @shape   field r10 @12 UInt64 at=data:768/64
+// @shape   field r11 @13 UInt64 at=data:832/64
+// @shape   field r12 @14 UInt64 at=data:896/64
+// @shape   field r13 @15 UInt64 at=data:960/64
+// @shape   field r14 @16 UInt64 at=data:1024/64
+// @shape   field r15 @17 UInt64 at=data:1088/64
+// @shape   field fsBase @18 UInt64 at=data:1152/64
+// @shape   field gsBase @19 UInt64 at=data:1216/64
+// @shape struct Tcb_WriteRegistersParams id=0xda6857df274af651 data=21 pointers=0
+// @shape   field resumeTarget @0 Bool at=data:0/1
+// @shape   field count @1 UInt8 at=data:8/8
+// @shape   field rip @2 UInt64 at=data:64/64
+// @shape   field rsp @3 UInt64 at=data:128/64
+// @shape   field rflags @4 UInt64 at=data:192/64
+// @shape   field rax @5 UInt64 at=data:256/64
+// @shape   field rbx @6 UInt64 at=data:320/64
+// @shape   field rcx @7 UInt64 at=data:384/64
+// @shape   field rdx @8 UInt64 at=data:448/64
+// @shape   field rsi @9 UInt64 at=data:512/64
+// @shape   field rdi @10 UInt64 at=data:576/64
+// @shape   field rbp @11 UInt64 at=data:640/64
+// @shape   field r8 @12 UInt64 at=data:704/64
+// @shape   field r9 @13 UInt64 at=data:768/64
+// @shape   field r10 @14 UInt64 at=data:832/64
+// @shape   field r11 @15 UInt64 at=data:896/64
+// @shape   field r12 @16 UInt64 at=data:960/64
+// @shape   field r13 @17 UInt64 at=data:1024/64
+// @shape   field r14 @18 UInt64 at=data:1088/64
+// @shape   field r15 @19 UInt64 at=data:1152/64
+// @shape   field fsBase @20 UInt64 at=data:1216/64
+// @shape   field gsBase @21 UInt64 at=data:1280/64
+// @shape struct Tcb_WriteRegistersResults id=0xe3e25dc6180020ba data=0 pointers=0
+// @shape struct Tcb_CopyRegistersParams id=0xfc89d55f64f0bc03 data=1 pointers=1
+// @shape   field source @0 interface:Tcb at=ptr:0
+// @shape   field suspendSource @1 Bool at=data:0/1
+// @shape   field resumeTarget @2 Bool at=data:1/1
+// @shape   field transferFrame @3 Bool at=data:2/1
+// @shape   field transferInteger @4 Bool at=data:3/1
+// @shape struct Tcb_CopyRegistersResults id=0x8cf689a197a285e2 data=0 pointers=0
+// @shape struct Tcb_BindNotificationParams id=0xc26639851e094e3f data=0 pointers=1
+// @shape   field notification @0 interface:Notification at=ptr:0
+// @shape struct Tcb_BindNotificationResults id=0x978681fce768e126 data=0 pointers=0
+// @shape struct Tcb_UnbindNotificationParams id=0xa7f3fd57ceae8e61 data=0 pointers=0
+// @shape struct Tcb_UnbindNotificationResults id=0xd05fb99d87945a6f data=0 pointers=0
+// @shape struct Tcb_SetTlsBaseParams id=0xae8a713c5335f00e data=1 pointers=0
+// @shape   field tlsBase @0 UInt64 at=data:0/64
+// @shape struct Tcb_SetTlsBaseResults id=0xb8e50eed59d97614 data=0 pointers=0
+// @shape struct Tcb_GetStatsParams id=0xf79fd6e1f256dd06 data=0 pointers=0
+// @shape struct Tcb_GetStatsResults id=0x946067873477cc19 data=6 pointers=0
+// @shape   field cpuTimeNs @0 UInt64 at=data:0/64
+// @shape   field timesScheduled @1 UInt64 at=data:64/64
+// @shape   field wakeups @2 UInt64 at=data:128/64
+// @shape   field messagesSent @3 UInt64 at=data:192/64
+// @shape   field messagesReceived @4 UInt64 at=data:256/64
+// @shape   field syscalls @5 UInt64 at=data:320/64
+// @shape struct IrqControl_GetIoapicParams id=0x9dc8889b9feb9180 data=2 pointers=1
+// @shape   field root @0 interface:CNode at=ptr:0
+// @shape   field index @1 UInt64 at=data:0/64
+// @shape   field depth @2 UInt8 at=data:64/8
+// @shape   field ioapic @3 UInt8 at=data:72/8
+// @shape   field pin @4 UInt8 at=data:80/8
+// @shape   field level @5 Bool at=data:88/1
+// @shape   field activeLow @6 Bool at=data:89/1
+// @shape   field vector @7 UInt8 at=data:96/8
+// @shape struct IrqControl_GetIoapicResults id=0xfaf1c27acd688fa6 data=0 pointers=0
+// @shape struct IrqControl_GetMsiParams id=0x9af0859439beed45 data=3 pointers=1
+// @shape   field root @0 interface:CNode at=ptr:0
+// @shape   field index @1 UInt64 at=data:0/64
+// @shape   field depth @2 UInt8 at=data:64/8
+// @shape   field pciBus @3 UInt8 at=data:72/8
+// @shape   field pciDevice @4 UInt8 at=data:80/8
+// @shape   field pciFunction @5 UInt8 at=data:88/8
+// @shape   field handle @6 UInt32 at=data:96/32
+// @shape   field vector @7 UInt8 at=data:128/8
+// @shape struct IrqControl_GetMsiResults id=0xc148ff2db5d43738 data=0 pointers=0
+// @shape struct IrqHandler_AckParams id=0x9bac47a8051d8cbf data=0 pointers=0
+// @shape struct IrqHandler_AckResults id=0xa794cc496ff9712a data=0 pointers=0
+// @shape struct IrqHandler_SetNotificationParams id=0xbce6af9e3001d772 data=0 pointers=1
+// @shape   field notification @0 interface:Notification at=ptr:0
+// @shape struct IrqHandler_SetNotificationResults id=0xadc6f47e22c7a4bb data=0 pointers=0
+// @shape struct IrqHandler_ClearParams id=0xb8317bf021a131c3 data=0 pointers=0
+// @shape struct IrqHandler_ClearResults id=0xbd4eb28323c700cf data=0 pointers=0
+// @shape struct IoPortControl_IssueParams id=0xfd36e3a280b34b45 data=2 pointers=1
+// @shape   field first @0 UInt16 at=data:0/16
+// @shape   field last @1 UInt16 at=data:16/16
+// @shape   field root @2 interface:CNode at=ptr:0
+// @shape   field index @3 UInt64 at=data:64/64
+// @shape   field depth @4 UInt8 at=data:32/8
+// @shape struct IoPortControl_IssueResults id=0xc739294fe46e1bf5 data=0 pointers=0
+// @shape struct IoPort_In8Params id=0xc2efc1ad8338babc data=1 pointers=0
+// @shape   field port @0 UInt16 at=data:0/16
+// @shape struct IoPort_In8Results id=0xbc7a68f4a2039393 data=1 pointers=0
+// @shape   field value @0 UInt8 at=data:0/8
+// @shape struct IoPort_In16Params id=0xf5d5e0e29127c3f9 data=1 pointers=0
+// @shape   field port @0 UInt16 at=data:0/16
+// @shape struct IoPort_In16Results id=0xc25f3cf26326d269 data=1 pointers=0
+// @shape   field value @0 UInt16 at=data:0/16
+// @shape struct IoPort_In32Params id=0xa9c85945e9667579 data=1 pointers=0
+// @shape   field port @0 UInt16 at=data:0/16
+// @shape struct IoPort_In32Results id=0xe3fbb2ff8921c02d data=1 pointers=0
+// @shape   field value @0 UInt32 at=data:0/32
+// @shape struct IoPort_Out8Params id=0xc5abf290fe756385 data=1 pointers=0
+// @shape   field port @0 UInt16 at=data:0/16
+// @shape   field value @1 UInt8 at=data:16/8
+// @shape struct IoPort_Out8Results id=0xeec0643f56de39c8 data=0 pointers=0
+// @shape struct IoPort_Out16Params id=0xe6a9c9102b5d320a data=1 pointers=0
+// @shape   field port @0 UInt16 at=data:0/16
+// @shape   field value @1 UInt16 at=data:16/16
+// @shape struct IoPort_Out16Results id=0xb906136ca26e5af5 data=0 pointers=0
+// @shape struct IoPort_Out32Params id=0xe5c657e85f883819 data=1 pointers=0
+// @shape   field port @0 UInt16 at=data:0/16
+// @shape   field value @1 UInt32 at=data:32/32
+// @shape struct IoPort_Out32Results id=0xea74d0c5f797582a data=0 pointers=0
+// @shape struct Pdpt_MapParams id=0xfccf4c0d723cbd47 data=2 pointers=1
+// @shape   field vspace @0 interface:Pml4 at=ptr:0
+// @shape   field vaddr @1 UInt64 at=data:0/64
+// @shape   field attributes @2 UInt8 at=data:64/8
+// @shape struct Pdpt_MapResults id=0xb3804f4c3f741981 data=0 pointers=0
+// @shape struct Pdpt_UnmapParams id=0xb4d943e069a0c661 data=0 pointers=0
+// @shape struct Pdpt_UnmapResults id=0xdea07006fd744d89 data=0 pointers=0
+// @shape struct PageDirectory_MapParams id=0xe57c2b476a4a3071 data=2 pointers=1
+// @shape   field vspace @0 interface:Pml4 at=ptr:0
+// @shape   field vaddr @1 UInt64 at=data:0/64
+// @shape   field attributes @2 UInt8 at=data:64/8
+// @shape struct PageDirectory_MapResults id=0xc7710026fee74bf4 data=0 pointers=0
+// @shape struct PageDirectory_UnmapParams id=0xc1967a78c71ed98a data=0 pointers=0
+// @shape struct PageDirectory_UnmapResults id=0xecef1ded3ddccd74 data=0 pointers=0
+// @shape struct PageTable_MapParams id=0xca34aa4b90f5c95c data=2 pointers=1
+// @shape   field vspace @0 interface:Pml4 at=ptr:0
+// @shape   field vaddr @1 UInt64 at=data:0/64
+// @shape   field attributes @2 UInt8 at=data:64/8
+// @shape struct PageTable_MapResults id=0xfaf8782e638ad8d9 data=0 pointers=0
+// @shape struct PageTable_UnmapParams id=0x87a266011fe76220 data=0 pointers=0
+// @shape struct PageTable_UnmapResults id=0xfc6d19b9dc6ce98f data=0 pointers=0
+// @shape struct Frame_MapParams id=0xdafc236f103af15a data=2 pointers=1
+// @shape   field vspace @0 interface:Pml4 at=ptr:0
+// @shape   field vaddr @1 UInt64 at=data:0/64
+// @shape   field rights @2 UInt8 at=data:64/8
+// @shape   field attributes @3 UInt8 at=data:72/8
+// @shape struct Frame_MapResults id=0xba5e82c62c51e6f9 data=0 pointers=0
+// @shape struct Frame_UnmapParams id=0xfb1587a7d4297a71 data=0 pointers=0
+// @shape struct Frame_UnmapResults id=0xeaaca8e3ea2e9827 data=0 pointers=0
+// @shape struct Frame_GetAddressParams id=0xd40d2ad5041fc572 data=0 pointers=0
+// @shape struct Frame_GetAddressResults id=0xeaf20b6df2a9fa38 data=1 pointers=0
+// @shape   field paddr @0 UInt64 at=data:0/64
+// @shape struct SchedControl_ConfigureParams id=0xef86221e21528596 data=4 pointers=1
+// @shape   field schedContext @0 interface:SchedContext at=ptr:0
+// @shape   field budget @1 UInt64 at=data:0/64
+// @shape   field period @2 UInt64 at=data:64/64
+// @shape   field extraRefills @3 UInt32 at=data:128/32
+// @shape   field badge @4 UInt64 at=data:192/64
+// @shape struct SchedControl_ConfigureResults id=0xe45f087a9c89f12c data=0 pointers=0
+// @shape struct SchedContext_BindParams id=0xffbb91a1ec49a514 data=0 pointers=1
+// @shape   field object @0 Capability at=ptr:0
+// @shape struct SchedContext_BindResults id=0xc5aa7b5b4fce08c4 data=0 pointers=0
+// @shape struct SchedContext_UnbindParams id=0xcecd555f6433645b data=0 pointers=0
+// @shape struct SchedContext_UnbindResults id=0x945ceabcd7becc79 data=0 pointers=0
+// @shape struct SchedContext_UnbindObjectParams id=0xaaadadd5177f8f0d data=0 pointers=1
+// @shape   field object @0 Capability at=ptr:0
+// @shape struct SchedContext_UnbindObjectResults id=0xca78b535ffaf2128 data=0 pointers=0
+// @shape struct SchedContext_ConsumedParams id=0xf62a82893c732ec6 data=0 pointers=0
+// @shape struct SchedContext_ConsumedResults id=0xdacd31bfd2884062 data=1 pointers=0
+// @shape   field consumed @0 UInt64 at=data:0/64
+// @shape struct SchedContext_YieldToParams id=0xde5409bb1042b09c data=0 pointers=0
+// @shape struct SchedContext_YieldToResults id=0xdfcaf1791ee3b17b data=1 pointers=0
+// @shape   field consumed @0 UInt64 at=data:0/64
+// @shape interface Endpoint id=0xa44e8f5c4bbe9bd8 code=1270782936
+// @shape interface Notification id=0xe3cc27bff3eabb4d code=4092246861
+// @shape interface Untyped id=0xaa346d4e2339dae0 code=1
+// @shape   method retype @0 params=Untyped_RetypeParams results=Untyped_RetypeResults
+// @shape   method describe @1 params=Untyped_DescribeParams results=Untyped_DescribeResults
+// @shape interface CNode id=0x90689d549efe2413 code=2
+// @shape   method copy @0 params=CNode_CopyParams results=CNode_CopyResults
+// @shape   method mint @1 params=CNode_MintParams results=CNode_MintResults
+// @shape   method move @2 params=CNode_MoveParams results=CNode_MoveResults
+// @shape   method mutate @3 params=CNode_MutateParams results=CNode_MutateResults
+// @shape   method rotate @4 params=CNode_RotateParams results=CNode_RotateResults
+// @shape   method revoke @5 params=CNode_RevokeParams results=CNode_RevokeResults
+// @shape   method delete @6 params=CNode_DeleteParams results=CNode_DeleteResults
+// @shape   method cancelBadgedSends @7 params=CNode_CancelBadgedSendsParams results=CNode_CancelBadgedSendsResults
+// @shape interface Tcb id=0x9318126c12748f3e code=3
+// @shape   method configure @0 params=Tcb_ConfigureParams results=Tcb_ConfigureResults
+// @shape   method setPriority @1 params=Tcb_SetPriorityParams results=Tcb_SetPriorityResults
+// @shape   method setMcPriority @2 params=Tcb_SetMcPriorityParams results=Tcb_SetMcPriorityResults
+// @shape   method setSchedParams @3 params=Tcb_SetSchedParamsParams results=Tcb_SetSchedParamsResults
+// @shape   method setIpcBuffer @4 params=Tcb_SetIpcBufferParams results=Tcb_SetIpcBufferResults
+// @shape   method setSpace @5 params=Tcb_SetSpaceParams results=Tcb_SetSpaceResults
+// @shape   method suspend @6 params=Tcb_SuspendParams results=Tcb_SuspendResults
+// @shape   method resume @7 params=Tcb_ResumeParams results=Tcb_ResumeResults
+// @shape   method readRegisters @8 params=Tcb_ReadRegistersParams results=Tcb_ReadRegistersResults
+// @shape   method writeRegisters @9 params=Tcb_WriteRegistersParams results=Tcb_WriteRegistersResults
+// @shape   method copyRegisters @10 params=Tcb_CopyRegistersParams results=Tcb_CopyRegistersResults
+// @shape   method bindNotification @11 params=Tcb_BindNotificationParams results=Tcb_BindNotificationResults
+// @shape   method unbindNotification @12 params=Tcb_UnbindNotificationParams results=Tcb_UnbindNotificationResults
+// @shape   method setTlsBase @13 params=Tcb_SetTlsBaseParams results=Tcb_SetTlsBaseResults
+// @shape   method getStats @14 params=Tcb_GetStatsParams results=Tcb_GetStatsResults
+// @shape interface IrqControl id=0xa02f60dca04250e4 code=4
+// @shape   method getIoapic @0 params=IrqControl_GetIoapicParams results=IrqControl_GetIoapicResults
+// @shape   method getMsi @1 params=IrqControl_GetMsiParams results=IrqControl_GetMsiResults
+// @shape interface IrqHandler id=0xa18c01c355b9586e code=5
+// @shape   method ack @0 params=IrqHandler_AckParams results=IrqHandler_AckResults
+// @shape   method setNotification @1 params=IrqHandler_SetNotificationParams results=IrqHandler_SetNotificationResults
+// @shape   method clear @2 params=IrqHandler_ClearParams results=IrqHandler_ClearResults
+// @shape interface IoPortControl id=0xb824387ec8656b28 code=6
+// @shape   method issue @0 params=IoPortControl_IssueParams results=IoPortControl_IssueResults
+// @shape interface IoPort id=0xa6ca12397bf1346f code=7
+// @shape   method in8 @0 params=IoPort_In8Params results=IoPort_In8Results
+// @shape   method in16 @1 params=IoPort_In16Params results=IoPort_In16Results
+// @shape   method in32 @2 params=IoPort_In32Params results=IoPort_In32Results
+// @shape   method out8 @3 params=IoPort_Out8Params results=IoPort_Out8Results
+// @shape   method out16 @4 params=IoPort_Out16Params results=IoPort_Out16Results
+// @shape   method out32 @5 params=IoPort_Out32Params results=IoPort_Out32Results
+// @shape interface Pml4 id=0xe2915ca042b51a68 code=8
+// @shape interface Pdpt id=0x897f8bb348e9d87e code=9
+// @shape   method map @0 params=Pdpt_MapParams results=Pdpt_MapResults
+// @shape   method unmap @1 params=Pdpt_UnmapParams results=Pdpt_UnmapResults
+// @shape interface PageDirectory id=0x930f935df184b127 code=10
+// @shape   method map @0 params=PageDirectory_MapParams results=PageDirectory_MapResults
+// @shape   method unmap @1 params=PageDirectory_UnmapParams results=PageDirectory_UnmapResults
+// @shape interface PageTable id=0xb76740fa171b78d5 code=11
+// @shape   method map @0 params=PageTable_MapParams results=PageTable_MapResults
+// @shape   method unmap @1 params=PageTable_UnmapParams results=PageTable_UnmapResults
+// @shape interface Frame id=0x9a12647eeac2758e code=12
+// @shape   method map @0 params=Frame_MapParams results=Frame_MapResults
+// @shape   method unmap @1 params=Frame_UnmapParams results=Frame_UnmapResults
+// @shape   method getAddress @2 params=Frame_GetAddressParams results=Frame_GetAddressResults
+// @shape interface SchedControl id=0xc0c03bba2fa81b60 code=13
+// @shape   method configure @0 params=SchedControl_ConfigureParams results=SchedControl_ConfigureResults
+// @shape interface SchedContext id=0xfddf5a55fb8237ad code=14
+// @shape   method bind @0 params=SchedContext_BindParams results=SchedContext_BindResults
+// @shape   method unbind @1 params=SchedContext_UnbindParams results=SchedContext_UnbindResults
+// @shape   method unbindObject @2 params=SchedContext_UnbindObjectParams results=SchedContext_UnbindObjectResults
+// @shape   method consumed @3 params=SchedContext_ConsumedParams results=SchedContext_ConsumedResults
+// @shape   method yieldTo @4 params=SchedContext_YieldToParams results=SchedContext_YieldToResults
 
 #endif  // TESSERA_ABI_KERNEL_CAPNP_H_

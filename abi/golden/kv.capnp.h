@@ -95,216 +95,216 @@ struct Store_WatchResults {
 class Store_PutParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_key() const { return raw_.has_pointer(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_key() const { return view_.has_pointer(0); }
   ::tessera::Result<::tessera::capnp::Text> key() const;
-  bool has_value() const { return raw_.has_pointer(1); }
+  bool has_value() const { return view_.has_pointer(1); }
   ::tessera::Result<::tessera::capnp::Data> value() const;
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Store_PutParams inside a MessageBuilder (errors are sticky there).
 class Store_PutParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_key(::tessera::capnp::Text value) { raw_.write_text(0, value); }
-  void set_value(::tessera::capnp::Data value) { raw_.write_data(1, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_key(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  void set_value(::tessera::capnp::Data value) { view_.write_data(1, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Store_PutResults; pointer fields are checked when followed.
 class Store_PutResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool replaced() const { return raw_.read_bool(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool replaced() const { return view_.read_bool(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Store_PutResults inside a MessageBuilder (errors are sticky there).
 class Store_PutResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_replaced(bool value) { raw_.write_bool(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_replaced(bool value) { view_.write_bool(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Store_GetParams; pointer fields are checked when followed.
 class Store_GetParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_key() const { return raw_.has_pointer(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_key() const { return view_.has_pointer(0); }
   ::tessera::Result<::tessera::capnp::Text> key() const;
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Store_GetParams inside a MessageBuilder (errors are sticky there).
 class Store_GetParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_key(::tessera::capnp::Text value) { raw_.write_text(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_key(::tessera::capnp::Text value) { view_.write_text(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Store_GetResults; pointer fields are checked when followed.
 class Store_GetResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool found() const { return raw_.read_bool(0); }
-  bool has_value() const { return raw_.has_pointer(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool found() const { return view_.read_bool(0); }
+  bool has_value() const { return view_.has_pointer(0); }
   ::tessera::Result<::tessera::capnp::Data> value() const;
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Store_GetResults inside a MessageBuilder (errors are sticky there).
 class Store_GetResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_found(bool value) { raw_.write_bool(0, value); }
-  void set_value(::tessera::capnp::Data value) { raw_.write_data(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_found(bool value) { view_.write_bool(0, value); }
+  void set_value(::tessera::capnp::Data value) { view_.write_data(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Store_DeleteParams; pointer fields are checked when followed.
 class Store_DeleteParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_key() const { return raw_.has_pointer(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_key() const { return view_.has_pointer(0); }
   ::tessera::Result<::tessera::capnp::Text> key() const;
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Store_DeleteParams inside a MessageBuilder (errors are sticky there).
 class Store_DeleteParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_key(::tessera::capnp::Text value) { raw_.write_text(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_key(::tessera::capnp::Text value) { view_.write_text(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Store_DeleteResults; pointer fields are checked when followed.
 class Store_DeleteResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool existed() const { return raw_.read_bool(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool existed() const { return view_.read_bool(0); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Store_DeleteResults inside a MessageBuilder (errors are sticky there).
 class Store_DeleteResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_existed(bool value) { raw_.write_bool(0, value); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_existed(bool value) { view_.write_bool(0, value); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Store_WatchParams; pointer fields are checked when followed.
 class Store_WatchParams::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
-  bool has_key() const { return raw_.has_pointer(0); }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_key() const { return view_.has_pointer(0); }
   ::tessera::Result<::tessera::capnp::Text> key() const;
-  bool has_notify() const { return raw_.has_pointer(1); }
-  ::tessera::Result<::tessera::capnp::CapIndex> notify() const { return raw_.read_capability(1); }
+  bool has_notify() const { return view_.has_pointer(1); }
+  ::tessera::Result<::tessera::capnp::CapIndex> notify() const { return view_.read_capability(1); }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Store_WatchParams inside a MessageBuilder (errors are sticky there).
 class Store_WatchParams::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
-  void set_key(::tessera::capnp::Text value) { raw_.write_text(0, value); }
-  void set_notify(::tessera::capnp::CapRef cap) { raw_.write_capability(1, cap); }
-  void set_notify(::tessera::capnp::CapIndex cap) { raw_.write_capability_index(1, cap); }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_key(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  void set_notify(::tessera::capnp::CapRef cap) { view_.write_capability(1, cap); }
+  void set_notify(::tessera::capnp::CapIndex cap) { view_.write_capability_index(1, cap); }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
 // Read-only view of a Store_WatchResults; pointer fields are checked when followed.
 class Store_WatchResults::Reader {
  public:
   Reader() = default;
-  explicit Reader(::tessera::capnp::StructReader raw) : raw_(raw) {}
-  const ::tessera::capnp::StructReader& raw() const { return raw_; }
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
 
  private:
-  ::tessera::capnp::StructReader raw_;
+  ::tessera::capnp::StructReader view_;
 };
 
 // Writer for a Store_WatchResults inside a MessageBuilder (errors are sticky there).
 class Store_WatchResults::Builder {
  public:
   Builder() = default;
-  explicit Builder(::tessera::capnp::StructBuilder raw) : raw_(raw) {}
-  ::tessera::capnp::StructBuilder& raw() { return raw_; }
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
-  ::tessera::capnp::StructBuilder raw_;
+  ::tessera::capnp::StructBuilder view_;
 };
 
-inline ::tessera::Result<::tessera::capnp::Text> Store_PutParams::Reader::key() const { return raw_.read_text(0); }
+inline ::tessera::Result<::tessera::capnp::Text> Store_PutParams::Reader::key() const { return view_.read_text(0); }
 inline ::tessera::Result<::tessera::capnp::Data> Store_PutParams::Reader::value() const {
-  return raw_.read_data(1);
+  return view_.read_data(1);
 }
-inline ::tessera::Result<::tessera::capnp::Text> Store_GetParams::Reader::key() const { return raw_.read_text(0); }
+inline ::tessera::Result<::tessera::capnp::Text> Store_GetParams::Reader::key() const { return view_.read_text(0); }
 inline ::tessera::Result<::tessera::capnp::Data> Store_GetResults::Reader::value() const {
-  return raw_.read_data(0);
+  return view_.read_data(0);
 }
-inline ::tessera::Result<::tessera::capnp::Text> Store_DeleteParams::Reader::key() const { return raw_.read_text(0); }
-inline ::tessera::Result<::tessera::capnp::Text> Store_WatchParams::Reader::key() const { return raw_.read_text(0); }
+inline ::tessera::Result<::tessera::capnp::Text> Store_DeleteParams::Reader::key() const { return view_.read_text(0); }
+inline ::tessera::Result<::tessera::capnp::Text> Store_WatchParams::Reader::key() const { return view_.read_text(0); }
 
 // Interface Store.
 struct Store {
@@ -353,7 +353,7 @@ class Store::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<PutParams>());
-    return call<PutResults>(message, Method::Put);
+    return call_<PutResults>(message, Method::Put);
   }
   // Put with its parameters as arguments.
   ::tessera::Result<PutResults::Reader> put(::tessera::capnp::Text key, ::tessera::capnp::Data value) {
@@ -370,7 +370,7 @@ class Store::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<GetParams>());
-    return call<GetResults>(message, Method::Get);
+    return call_<GetResults>(message, Method::Get);
   }
   // Get with its parameters as arguments.
   ::tessera::Result<GetResults::Reader> get(::tessera::capnp::Text key) {
@@ -386,7 +386,7 @@ class Store::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<DeleteParams>());
-    return call<DeleteResults>(message, Method::Delete);
+    return call_<DeleteResults>(message, Method::Delete);
   }
   // Delete with its parameters as arguments.
   ::tessera::Result<DeleteResults::Reader> delete_(::tessera::capnp::Text key) {
@@ -402,7 +402,7 @@ class Store::Client {
     ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
                                              transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
     fill(message.init_root_as<WatchParams>());
-    return call<WatchResults>(message, Method::Watch);
+    return call_<WatchResults>(message, Method::Watch);
   }
   // Watch with its parameters as arguments.
   ::tessera::Result<void> watch(::tessera::capnp::Text key, ::tessera::capnp::CapRef notify) {
@@ -416,10 +416,10 @@ class Store::Client {
 
  private:
   template <typename Results>
-  ::tessera::Result<typename Results::Reader> call(::tessera::capnp::MessageBuilder& message, Method method) {
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
     const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, label(method), words, message.cap_count()));
+        TRY(transport_.call(destination_, Store::label(method), words, message.cap_count()));
     if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
     if (info.length_words == 0) return typename Results::Reader();
@@ -491,5 +491,32 @@ class Store::Server {
 };
 
 }  // namespace tessera::kv
+
+// ABI shape: what the wire depends on, compared with abi/golden/ by abi/check_compat.py
+// (docs/abi.md, "Compatibility"). One line per declaration and member.
+// @shape file abi/kv.capnp
+// @shape struct Store_PutParams id=0x9eb07087342a457a data=0 pointers=2
+// @shape   field key @0 Text at=ptr:0
+// @shape   field value @1 Data at=ptr:1
+// @shape struct Store_PutResults id=0xbaa69bac6e7118d8 data=1 pointers=0
+// @shape   field replaced @0 Bool at=data:0/1
+// @shape struct Store_GetParams id=0xd4837003a7cebd47 data=0 pointers=1
+// @shape   field key @0 Text at=ptr:0
+// @shape struct Store_GetResults id=0xb2a68c5be9ff7b15 data=1 pointers=1
+// @shape   field found @0 Bool at=data:0/1
+// @shape   field value @1 Data at=ptr:0
+// @shape struct Store_DeleteParams id=0x84213c66c437a1ed data=0 pointers=1
+// @shape   field key @0 Text at=ptr:0
+// @shape struct Store_DeleteResults id=0xe54dcd3cccb7938f data=1 pointers=0
+// @shape   field existed @0 Bool at=data:0/1
+// @shape struct Store_WatchParams id=0xa9b9feb1358c8249 data=0 pointers=2
+// @shape   field key @0 Text at=ptr:0
+// @shape   field notify @1 interface:Notification at=ptr:1
+// @shape struct Store_WatchResults id=0xe1ca620e9da407e1 data=0 pointers=0
+// @shape interface Store id=0x99db401a0856390e code=139868430
+// @shape   method put @0 params=Store_PutParams results=Store_PutResults
+// @shape   method get @1 params=Store_GetParams results=Store_GetResults
+// @shape   method delete @2 params=Store_DeleteParams results=Store_DeleteResults
+// @shape   method watch @3 params=Store_WatchParams results=Store_WatchResults
 
 #endif  // TESSERA_ABI_KV_CAPNP_H_

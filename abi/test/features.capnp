@@ -102,3 +102,20 @@ interface Store @0xaeb38592d10fe5dd {
   share @3 (peer :Store, note :Text) -> (token :UInt64);
   ping @4 () -> ();
 }
+
+struct Variant @0xe4f0c2d1b3a59786 {
+  # A group inside a union: init_pair() resets the group's slots (libcapnp's initGroup), so a
+  # member set before it cannot show through; pointer fields whose objects get replaced.
+  union {
+    plain @0 :UInt64;
+    pair :group {
+      left @1 :UInt32;
+      right @2 :Bool = true;
+      name @3 :Text;
+    }
+    blob @4 :Data;
+  }
+  note @5 :Text;
+  point @6 :Point;
+  items @7 :List(Point);
+}

@@ -3,10 +3,13 @@
 // libcapnp where the encoding matters.
 #include <capnp/any.h>
 #include <capnp/serialize.h>
+#include <capnp/message.h>
 #include <tessera/abi/features.capnp.h>
 
+#include <algorithm>
 #include <catch.hpp>
 #include <cstring>
+#include <string>
 
 #include "schema_env.h"
 
@@ -97,6 +100,100 @@ TEST_CASE("unions, named unions and groups", "[abi][features]") {
   shape.set_nothing();
   MessageReader again(buffer, builder.size_words(), 0);
   CHECK(again.root_as<Shape>().value().which() == Shape::Which::Nothing);
+}
+
+namespace {
+// libcapnp's bytes for the message `build` writes through the dynamic API (one segment).
+template <typename Build>
+std::vector<uint8_t> libcapnp_bytes(const char* type, Build&& build) {
+  capnp::MallocMessageBuilder message;
+  build(message.initRoot<capnp::DynamicStruct>(abitest::struct_schema("test/features.capnp", type)));
+  const auto segments = message.getSegmentsForOutput();
+  REQUIRE(segments.size() == 1);
+  return abitest::bytes_of(reinterpret_cast<const Word*>(segments[0].begin()),
+                           static_cast<uint32_t>(segments[0].size()));
+}
+
+bool contains(const std::vector<uint8_t>& bytes, const std::string& needle) {
+  return std::search(bytes.begin(), bytes.end(), needle.begin(), needle.end()) != bytes.end();
+}
+}  // namespace
+
+TEST_CASE("init_<group>() of a union member resets the group, like libcapnp's initGroup", "[abi][features]") {
+  Word buffer[32] = {};
+  MessageBuilder builder(buffer, 32);
+  auto variant = builder.init_root_as<Variant>();
+  variant.set_plain(0xFFFF'FFFF'FFFF'FFFFull);  // covers pair.left and pair.right
+  auto pair = variant.init_pair();
+  {
+    MessageReader reader(buffer, builder.size_words(), 0);
+    const auto root = reader.root_as<Variant>().value();
+    CHECK(root.is_pair());
+    CHECK(root.pair().left() == 0);
+    CHECK(root.pair().right());  // the default, as libcapnp reads it
+    CHECK_FALSE(root.pair().has_name());
+  }
+  pair.set_left(5);
+  const std::vector<uint8_t> expected = libcapnp_bytes("Variant", [](capnp::DynamicStruct::Builder root) {
+    root.set("plain", 0xFFFF'FFFF'FFFF'FFFFull);
+    root.init("pair").as<capnp::DynamicStruct>().set("left", 5u);
+  });
+  CHECK(abitest::bytes_of(buffer, builder.size_words()) == expected);
+
+  // A Data member of the union shares the group's pointer: init_pair() clears it and zeroes its bytes.
+  MessageBuilder again(buffer, 32);
+  auto other = again.init_root_as<Variant>();
+  const uint8_t secret[] = {'s', 'e', 'c', 'r', 'e', 't', '!'};
+  other.set_blob(Data{secret, sizeof secret});
+  other.init_pair().set_name("n");
+  const std::vector<uint8_t> expected_blob = libcapnp_bytes("Variant", [&](capnp::DynamicStruct::Builder root) {
+    root.set("blob", capnp::Data::Reader(secret, sizeof secret));
+    root.init("pair").as<capnp::DynamicStruct>().set("name", "n");
+  });
+  const auto bytes = abitest::bytes_of(buffer, again.size_words());
+  CHECK(bytes == expected_blob);
+  CHECK_FALSE(contains(bytes, "secret"));
+}
+
+TEST_CASE("overwritten Text, Data, structs and lists are zeroed, like libcapnp's", "[abi][features]") {
+  Word buffer[64] = {};
+  MessageBuilder builder(buffer, 64);
+  auto variant = builder.init_root_as<Variant>();
+  variant.set_note("password=hunter2");
+  variant.set_note("x");
+  variant.init_point().set_label("hidden label");
+  variant.init_point().set_x(3);
+  auto items = variant.init_items(2);
+  items[1].set_label("inner secret");
+  variant.init_items(1)[0].set_y(4);
+  const uint8_t secret[] = {'k', 'e', 'y', 'k', 'e', 'y'};
+  variant.set_blob(Data{secret, sizeof secret});
+  const uint8_t shorter[] = {1};
+  variant.set_blob(Data{shorter, 1});
+  REQUIRE(builder.finish().ok());
+
+  const std::vector<uint8_t> expected = libcapnp_bytes("Variant", [&](capnp::DynamicStruct::Builder root) {
+    root.set("note", "password=hunter2");
+    root.set("note", "x");
+    root.init("point").as<capnp::DynamicStruct>().set("label", "hidden label");
+    root.init("point").as<capnp::DynamicStruct>().set("x", 3);
+    root.init("items", 2).as<capnp::DynamicList>()[1].as<capnp::DynamicStruct>().set("label", "inner secret");
+    root.init("items", 1).as<capnp::DynamicList>()[0].as<capnp::DynamicStruct>().set("y", 4);
+    root.set("blob", capnp::Data::Reader(secret, sizeof secret));
+    root.set("blob", capnp::Data::Reader(shorter, 1));
+  });
+  const auto bytes = abitest::bytes_of(buffer, builder.size_words());
+  CHECK(bytes == expected);
+  for (const char* leaked : {"hunter2", "hidden", "inner", "keykey"}) {
+    INFO(leaked);
+    CHECK_FALSE(contains(bytes, leaked));
+  }
+  MessageReader reader(buffer, builder.size_words(), 0);
+  const auto root = reader.root_as<Variant>().value();
+  CHECK(root.note().value() == Text("x"));
+  CHECK(root.point().value().x() == 3);
+  CHECK_FALSE(root.point().value().has_label());
+  CHECK(root.items().value().size() == 1);
 }
 
 TEST_CASE("zero-sized structs use offset -1, never a null pointer", "[abi][features]") {

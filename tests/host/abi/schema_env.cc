@@ -3,11 +3,8 @@
 
 #include <capnp/schema-parser.h>
 #include <kj/filesystem.h>
-#include <tessera/abi/base.capnp.dyn.h>
-#include <tessera/abi/bench.capnp.dyn.h>
-#include <tessera/abi/features.capnp.dyn.h>
-#include <tessera/abi/kernel.capnp.dyn.h>
-#include <tessera/abi/kv.capnp.dyn.h>
+
+#include "abi_schema_index.h"  // generated from abi_schemas in abi/meson.build
 
 #include <map>
 
@@ -44,7 +41,8 @@ struct Parsed {
     const auto& root = filesystem->getRoot();
     auto abi_dir = kj::Path::parse(&ABI_SOURCE_DIR[1]);  // drop the leading '/'
     const kj::ReadableDirectory* imports[] = {&root};
-    for (const char* file : {"base.capnp", "kernel.capnp", "kv.capnp", "test/features.capnp", "test/bench.capnp"}) {
+    for (const auto& schema : kSchemaFiles) {
+      const char* file = schema.path;
       files.emplace(file, parser.parseFromDirectory(root, abi_dir.append(kj::Path::parse(file)),
                                                     kj::arrayPtr(imports, 1)));
     }
@@ -57,23 +55,36 @@ Parsed& parsed() {
   return instance;
 }
 
-template <typename Entries>
-void add(std::vector<ShimEntry>* out, const char* schema, const Entries& entries) {
-  for (const auto& e : entries) out->push_back({schema, e.id, e.name, e.build, e.read});
-}
-
 }  // namespace
 
 const std::vector<ShimEntry>& all_entries() {
   static const std::vector<ShimEntry> entries = [] {
     std::vector<ShimEntry> out;
-    add(&out, "kernel", tessera::abi::dyn::kEntries);
-    add(&out, "features", tessera::abitest::dyn::kEntries);
-    add(&out, "bench", tessera::abibench::dyn::kEntries);
-    add(&out, "kv", tessera::kv::dyn::kEntries);
+    for (const auto& schema : kSchemaFiles) {
+      for (unsigned i = 0; i < schema.shims->count; ++i) {
+        const auto& e = schema.shims->entries[i];
+        out.push_back({schema.name, e.id, e.name, e.build, e.read});
+      }
+    }
     return out;
   }();
   return entries;
+}
+
+std::vector<SchemaInfo> all_schemas() {
+  std::vector<SchemaInfo> out;
+  for (const auto& schema : kSchemaFiles) out.push_back({schema.name, schema.path});
+  return out;
+}
+
+std::vector<uint64_t> structs_of(const std::string& file) {
+  std::map<uint64_t, capnp::StructSchema> structs;
+  walk(parsed().files.at(file), &structs);
+  std::vector<uint64_t> out;
+  for (const auto& [id, schema] : structs) {
+    if (!schema.getProto().getStruct().getIsGroup()) out.push_back(id);
+  }
+  return out;
 }
 
 capnp::StructSchema struct_schema(uint64_t id) {

@@ -22,8 +22,19 @@ struct ShimEntry {
   bool (*read)(tessera::capnp::MessageReader&, capnp::DynamicStruct::Builder);
 };
 
-// Every non-group struct of every schema in abi/.
+// Every non-group struct of every schema in abi_schemas (abi/meson.build).
 const std::vector<ShimEntry>& all_entries();
+
+// The schemas of abi_schemas (abi/meson.build), passed to the tests by the build.
+struct SchemaInfo {
+  std::string name;  // "kv"
+  std::string path;  // relative to abi/: "kv.capnp"
+};
+std::vector<SchemaInfo> all_schemas();
+
+// Ids of the non-group structs libcapnp finds in schema `file` (declared, nested and method
+// parameters/results), to check each has a generated shim.
+std::vector<uint64_t> structs_of(const std::string& file);
 
 // libcapnp's schema for the struct with `id` (parsed from abi/*.capnp once per process).
 capnp::StructSchema struct_schema(uint64_t id);

@@ -64,6 +64,8 @@ class StructBuilder {
   void write_capability(uint32_t index, CapRef cap);
   // Stores a capability pointer to an existing table index (e.g. a capability being forwarded).
   void write_capability_index(uint32_t index, CapIndex cap);
+  // Makes pointer `index` null, zeroing the object it pointed to (libcapnp's clear()).
+  void clear_pointer(uint32_t index);
 
   bool valid() const { return message_ != nullptr; }
 
@@ -76,6 +78,8 @@ class StructBuilder {
     else return __builtin_bit_cast(T, __builtin_bit_cast(uint64_t, value) ^ __builtin_bit_cast(uint64_t, mask));
   }
   Word* pointer_slot(uint32_t index) { return index < pointer_count_ ? pointers_ + index : nullptr; }
+  // Zeroes the object a pointer about to be overwritten points to (libcapnp's zeroObject).
+  void release(const Word* at);
 
   MessageBuilder* message_ = nullptr;
   uint8_t* data_ = nullptr;
@@ -188,6 +192,11 @@ class MessageBuilder {
   Word* allocate(uint64_t words);
   // Appends a capability to the table; its index, or nothing (and a sticky error) when full.
   Result<uint32_t> add_capability(CapRef cap);
+  // Zeroes the object `*pointer` points to, and everything it owns, as libcapnp does with an
+  // object whose pointer is about to be overwritten: abandoned bytes never travel. The space is
+  // not reused (libcapnp does not either, so the layout stays byte-identical). The pointer word
+  // itself is left to the caller.
+  void zero_object(const Word* pointer) { zero_object(pointer, 0); }
   // Records `error` unless an earlier error is already recorded.
   void fail(Error error) {
     if (error_ == Error::Ok) error_ = error;
@@ -204,6 +213,17 @@ class MessageBuilder {
   Error error() const { return error_; }
 
  private:
+  void zero_object(const Word* pointer, uint32_t depth);
+  // The `words` words at `target`, when they lie inside the message written so far.
+  bool in_message(const Word* target, uint64_t words) const {
+    return target >= buffer_ && target <= buffer_ + used_ && words <= static_cast<uint64_t>(buffer_ + used_ - target);
+  }
+  void zero_words(Word* target, uint64_t words) {
+    if (in_message(target, words)) {
+      for (uint64_t i = 0; i < words; ++i) target[i] = 0;
+    }
+  }
+
   Word* buffer_;
   uint32_t capacity_;
   uint64_t* cap_table_;
