@@ -43,4 +43,6 @@ enum Error @0x962502b90c06a334 {
   noReply @20;              # the thread that owed this Call its reply will not send it: it was
                             # destroyed (a server that faulted or exited and was restarted), or it
                             # gave the reply up by receiving again. The call may be retried.
+  missingCapability @21;    # the message names a capability that did not arrive: the sender's
+                            # endpoint cap lacks Grant, or the receiver accepts no capabilities
 }

@@ -140,7 +140,9 @@ Result<CapIndex> StructReader::read_capability(uint32_t index) const {
   const Word pointer = pointers_[index];
   if (!wire::is_capability(pointer)) return kMalformed;
   const uint32_t slot = wire::capability_index(pointer);
-  if (slot >= context_->cap_count) return kMalformed;
+  // A well-formed pointer to a capability that is not there: the sender's cap lacked Grant (the
+  // kernel delivers the words without the caps), or the receiver named no receive slot.
+  if (slot >= context_->cap_count) return Error::MissingCapability;
   return CapIndex{slot};
 }
 
@@ -159,7 +161,7 @@ void MessageReader::reset(const Word* words, uint32_t size_words, uint32_t cap_c
   context_.size_words = words == nullptr ? 0 : size_words;
   context_.cap_count = cap_count;
   context_.budget_left = limits.budget_words != 0 ? limits.budget_words
-                                                  : static_cast<uint64_t>(size_words) * 8 + 64;
+                                                  : static_cast<uint64_t>(size_words) * 64 + 1024;
   nesting_ = limits.nesting;
 }
 

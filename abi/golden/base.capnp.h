@@ -29,8 +29,9 @@ enum class Error : uint16_t {
   NotSupported = 18,
   Busy = 19,
   NoReply = 20,
+  MissingCapability = 21,
 };
-constexpr uint16_t kErrorCount = 21;
+constexpr uint16_t kErrorCount = 22;
 // The enumerator's name, or "(unknown Error)" for a value outside the enum.
 constexpr const char* error_name(Error value) {
   switch (value) {
@@ -55,6 +56,7 @@ constexpr const char* error_name(Error value) {
     case Error::NotSupported: return "NotSupported";
     case Error::Busy: return "Busy";
     case Error::NoReply: return "NoReply";
+    case Error::MissingCapability: return "MissingCapability";
   }
   return "(unknown Error)";
 }
@@ -85,5 +87,7 @@ constexpr const char* error_name(Error value) {
 // @shape   enumerant timedOut @17
 // @shape   enumerant notSupported @18
 // @shape   enumerant busy @19
+// @shape   enumerant noReply @20
+// @shape   enumerant missingCapability @21
 
 #endif  // TESSERA_ABI_BASE_CAPNP_H_

@@ -1,5 +1,6 @@
 #include <stdarg.h>
 
+#include <tessera/bootinfo.h>
 #include <tessera/format.h>
 #include <tessera/sys/debug.h>
 #include <tessera/sys/syscall.h>
@@ -38,7 +39,8 @@ void print(const char* fmt, ...) {
 }
 
 void exit_machine(int code) {
-  syscall2(Syscall::DebugExitMachine, static_cast<uint64_t>(code), 0);
+  // The root task's DebugControl cap (slot 9 of the root layout); anyone else lacks it and stops.
+  syscall2(Syscall::DebugExitMachine, tessera::kSlotDebugControl, static_cast<uint64_t>(code));
   suspend_self();
 }
 

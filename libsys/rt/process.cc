@@ -188,7 +188,7 @@ Result<void> Process::build_boot_info(const ProcessOptions& options, CreatedTabl
   }
 
   // The BootInfo page, written in place through a scratch mapping while its frame is still the
-  // parent's. Image and stack frames follow slot 9 in address order (image pages come in segment
+  // parent's. Image and stack frames follow the supervisor's slot in address order (image pages come in segment
   // order, which the ELF parser keeps ascending, and the stack lies above the image).
   const CPtr images_start = kBootInfoSupervisorSlot + 1;
   const CPtr untyped_start = images_start + image_pages + options.stack_pages;
@@ -220,6 +220,9 @@ Result<void> Process::build_boot_info(const ProcessOptions& options, CreatedTabl
   TRY(child.copy(kSlotRootVSpace, kRootCNodeRadix, parent, pml4_, kSlotDepth, abi::kRightsAll));
   if (start.sched_control != 0) {
     TRY(child.copy(kSlotSchedControl, kRootCNodeRadix, parent, start.sched_control, kSlotDepth, abi::kRightsAll));
+  }
+  if (start.debug_control != 0) {
+    TRY(child.copy(kSlotDebugControl, kRootCNodeRadix, parent, start.debug_control, kSlotDepth, abi::kRightsAll));
   }
   if (options.fault_endpoint != 0) {
     TRY(child.mint(kBootInfoSupervisorSlot, kRootCNodeRadix, parent, options.fault_endpoint, kSlotDepth,

@@ -27,8 +27,11 @@ enum class ObjectType : uint8_t {
   PageTable,
   Frame4K,
   Frame2M,
+  // Control capability for the machine itself: powering it off (DebugExitMachine). Only the root
+  // task gets one at boot; it may pass copies on (a test runner, a shutdown service).
+  DebugControl,
 };
-inline constexpr unsigned kObjectTypeCount = 19;
+inline constexpr unsigned kObjectTypeCount = 20;
 
 // Bytes of one CNode slot (CapSlot), as a power of two.
 inline constexpr uint8_t kSlotSizeBits = 7;

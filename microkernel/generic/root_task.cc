@@ -194,6 +194,7 @@ Result<void> start_root_task(BootState& state) {
   TRY(cap::insert_root_cap(ctx, &slots[kSlotIrqControl], Capability::control(ObjectType::IrqControl, 0)));
   TRY(cap::insert_root_cap(ctx, &slots[kSlotIoPortControl], Capability::control(ObjectType::IoPortControl, 0)));
   TRY(cap::insert_root_cap(ctx, &slots[kSlotSchedControl], Capability::control(ObjectType::SchedControl, 0)));
+  TRY(cap::insert_root_cap(ctx, &slots[kSlotDebugControl], Capability::control(ObjectType::DebugControl, 0)));
 
   RootBuild b{frames, slots, pml4, TRY(vspace::space_id(pml4))};
   SlotCursor cursor(slots, kFirstVariableSlot);

@@ -96,6 +96,34 @@ const char* fault_name(uint64_t vector) {
   }
 }
 
+#ifdef TESSERA_DEBUG_SYSCALLS
+constexpr bool kDebugSyscalls = true;
+#else
+constexpr bool kDebugSyscalls = false;
+#endif
+
+// The debug console and self-suspension (build option debug_syscalls).
+void run_debug_syscall(Tcb* t, SyscallRegs regs, Syscall number) {
+  switch (number) {
+    case Syscall::DebugPutChar: {
+      const char c = static_cast<char>(regs.cptr());
+      log::write(&c, 1);
+      regs.set_result(Error::Ok);
+      return;
+    }
+    case Syscall::DebugWrite:
+      regs.set_result(debug_write(t, regs.cptr(), regs.info()));
+      return;
+    case Syscall::DebugSuspendSelf:
+      t->state = ThreadState::Inactive;
+      this_cpu().current = nullptr;
+      return schedule();
+    default:
+      regs.set_result(Error::NotSupported);
+      return;
+  }
+}
+
 // Runs system call `number` of `t`. Every case ends in `return`: the IPC calls, Yield, invocations
 // and the calls that stop the thread never come back (they leave through resume()/schedule()); the
 // others set the result and return, and the caller resumes the thread. Inlined into
@@ -119,25 +147,32 @@ const char* fault_name(uint64_t vector) {
       this_scheduler().enqueue(t);
       this_cpu().current = nullptr;
       return schedule();
-    case Syscall::DebugPutChar: {
-      const char c = static_cast<char>(regs.cptr());
-      log::write(&c, 1);
-      regs.set_result(Error::Ok);
-      return;
-    }
+    case Syscall::DebugPutChar:
     case Syscall::DebugWrite:
-      regs.set_result(debug_write(t, regs.cptr(), regs.info()));
-      return;
-    case Syscall::DebugExitMachine:
-      if (regs.cptr() > 1) {
+    case Syscall::DebugSuspendSelf:
+      if (!kDebugSyscalls) {
+        regs.set_result(Error::NotSupported);
+        return;
+      }
+      return run_debug_syscall(t, regs, number);
+    case Syscall::DebugExitMachine: {
+      // Powering the machine off is an authority: it needs the DebugControl cap (rdi), which only
+      // the root task gets; the exit code comes in rsi.
+      auto slot = lookup_invoked(t, regs.cptr());
+      if (!slot) {
+        regs.set_result(slot.error());
+        return;
+      }
+      if (auto control = cap::lookup_cap<cap::ObjectType::DebugControl>(*slot, cap::CapRights::none()); !control) {
+        regs.set_result(control.error());
+        return;
+      }
+      if (regs.info() > 1) {
         regs.set_result(Error::InvalidArgument);
         return;
       }
-      return exit_machine(regs.cptr() == 0 ? ExitCode::Success : ExitCode::TestsFailed);
-    case Syscall::DebugSuspendSelf:
-      t->state = ThreadState::Inactive;
-      this_cpu().current = nullptr;
-      return schedule();
+      return exit_machine(regs.info() == 0 ? ExitCode::Success : ExitCode::TestsFailed);
+    }
   }
   // An unknown system call is a fault for the thread's fault handler; without one the caller
   // simply gets NotSupported.

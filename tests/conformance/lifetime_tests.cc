@@ -16,6 +16,7 @@
 #include <tessera/sys/testing.h>
 
 #include "ipc_test_env.h"
+#include "rtc.h"
 
 namespace {
 using namespace ipctest;
@@ -317,51 +318,6 @@ TESSERA_USER_TEST(IPC1005, pass, "a Send to a receiver whose PML4 was destroyed 
 // Finding 3: interrupts signalling a freed notification.
 // ---------------------------------------------------------------------------------------------
 
-namespace {
-constexpr uint8_t kRtcLine = 8;
-
-// The CMOS RTC's periodic interrupt (1024 Hz), through an IoPort cap for ports 0x70-0x71.
-class PeriodicRtc {
- public:
-  explicit PeriodicRtc(Env& env) : env_(env), ports_(env.slot()) {}
-  ~PeriodicRtc() {
-    if (open_) {
-      const uint8_t b = read(0x8B);
-      write(0x8B, static_cast<uint8_t>(b & ~0x40));
-      (void)read(0x0C);
-    }
-    env_.drop(ports_);
-  }
-  bool start() {
-    open_ = expect_ok(env_.t, env_.io_port_control().issue(0x70, 0x71, kRootCNodeRef, ports_, kSlotDepth),
-                      "issue the RTC ports");
-    if (!open_) return false;
-    (void)read(0x0C);
-    write(0x8A, static_cast<uint8_t>((read(0x8A) & 0xF0) | 0x06));
-    write(0x8B, static_cast<uint8_t>(read(0x8B) | 0x40));
-    return true;
-  }
-  // Register C: reading it acknowledges the RTC (bit 7: an interrupt was requested).
-  uint8_t acknowledge() { return read(0x0C); }
-
- private:
-  uint8_t read(uint8_t reg) {
-    auto port = env_.io_port(ports_);
-    (void)port.out8(0x70, reg);
-    auto v = port.in8(0x71);
-    return v.ok() ? v->value() : 0;
-  }
-  void write(uint8_t reg, uint8_t value) {
-    auto port = env_.io_port(ports_);
-    (void)port.out8(0x70, reg);
-    (void)port.out8(0x71, value);
-  }
-  Env& env_;
-  CPtr ports_;
-  bool open_ = false;
-};
-}  // namespace
-
 // Finding 3: an IRQ handler bound to a notification that is then deleted; a new notification made
 // from the same memory must not be signalled when the interrupt arrives (the line was unbound when
 // the notification died).
@@ -387,8 +343,10 @@ TESSERA_USER_TEST(INTERRUPT0004, pass, "a deleted notification's IRQ binding die
   uint64_t word = 0;
   int requested = 0;
   {
-    PeriodicRtc rtc(env);
-    if (rtc.start()) {
+    Rtc rtc(env);
+    if (rtc.open()) {
+      (void)rtc.acknowledge();
+      rtc.set_periodic(true);
       for (int i = 0; i < 20000 && requested < 4 && word == 0; ++i) {
         if ((rtc.acknowledge() & 0x80) != 0) ++requested;
         (void)sys::poll(second, &word);

@@ -84,8 +84,16 @@ TESSERA_USER_TEST(SYSCALL0005, pass, "DebugWrite length limits: 0 is Ok, over 40
   t.check(syscall2(Syscall::DebugWrite, reinterpret_cast<uint64_t>(text), 4097) == Error::RangeError, "4097 bytes");
 }
 
-TESSERA_USER_TEST(SYSCALL0006, pass, "DebugExitMachine with a bad code is refused and the caller continues") {
-  t.check(syscall2(Syscall::DebugExitMachine, 7, 0) == Error::InvalidArgument, "exit code 7");
+// Powering the machine off is no ambient authority: it needs the DebugControl cap, which only the
+// root task gets (a test process has none: slot 9 of its layout is empty). Were the call to
+// succeed, the run would end here and the test would never report.
+TESSERA_USER_TEST(SYSCALL0006, pass, "an unprivileged program cannot power the machine off: DebugExitMachine is refused, the caller continues") {
+  const Error empty = syscall2(Syscall::DebugExitMachine, tessera::kSlotDebugControl, 0);
+  t.check(empty == Error::EmptySlot, "through its empty slot 9: %s", error_name(empty));
+  const Error other = syscall2(Syscall::DebugExitMachine, tessera::kSlotSchedControl, 0);
+  t.check(other == Error::WrongObjectType, "through another control cap: %s", error_name(other));
+  const Error garbage = syscall2(Syscall::DebugExitMachine, 0xFFFF'FFFF'0000ull, 0);
+  t.check(garbage != Error::Ok, "through a garbage cptr: %s", error_name(garbage));
 }
 
 TESSERA_USER_TEST(SYSCALL0007, pass, "Yield with no other runnable thread returns to the caller") {

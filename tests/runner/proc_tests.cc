@@ -10,6 +10,7 @@
 #include <tessera/sys/debug.h>
 #include <tessera/sys/ipc.h>
 #include <tessera/sys/process.h>
+#include <tessera/sys/syscall.h>
 
 #include "cap_test_env.h"
 #include "ipc_test_env.h"
@@ -154,6 +155,17 @@ TESSERA_USER_TEST(PROC0001, pass, "kv spawned from its embedded image answers pu
     (void)store.put("answer", {});
     (void)sys::poll(notification, &word);
     t.check(word == 0x40, "the server signalled the notification it was sent (word 0x%lx)", word);
+    // A capability sent through an endpoint cap without Grant does not travel (seL4); the server
+    // then answers MissingCapability, naming the cause (it used to be MalformedMessage).
+    const CPtr no_grant = env.slot();
+    if (expect_ok(t, env.root().mint(no_grant, kSlotDepth, kRootCNodeRef, endpoint, kSlotDepth,
+                                     tessera::abi::kRightWrite | tessera::abi::kRightGrantReply, 0x9),
+                  "a client cap without Grant")) {
+      tessera::kv::Store::Client<CallTransport> weak(env.kernel, no_grant);
+      expect_error(t, weak.watch("answer", CapRef{notification}), Error::MissingCapability,
+                   "watch through a cap without Grant");
+      env.drop(no_grant);
+    }
     auto removed = store.delete_("answer");
     t.check(removed.ok() && removed->existed(), "delete");
     auto missing = store.get("answer");
@@ -607,4 +619,21 @@ TESSERA_USER_TEST(PROC0011, pass, "a server that faults mid-call: its caller get
           srv.restarts);
   t.check(log.contains("init: restarting srv (1 of 3)"), "the restart is logged");
   expect_ok(t, system.stop(), "stop");
+}
+
+// The root task holds the machine's DebugControl cap in slot 9 (BootInfo v4): with it a bad exit
+// code is still refused and the caller goes on; without it (every other program) the call is refused
+// (SYSCALL0006 in the conformance suite).
+TESSERA_USER_TEST(PROC0012, pass, "the root task's DebugControl cap: DebugExitMachine with a bad code is refused, the caller continues") {
+  Env env(t);
+  t.check(!env.is_empty(tessera::kSlotDebugControl), "slot 9 of the root task holds no DebugControl cap");
+  const Error bad_code = sys::syscall2(tessera::Syscall::DebugExitMachine, tessera::kSlotDebugControl, 7);
+  t.check(bad_code == Error::InvalidArgument, "exit code 7: %s", error_name(bad_code));
+  // A copy works as the original does (init can pass the authority on).
+  const CPtr copy = env.copy(tessera::kSlotDebugControl);
+  if (copy != 0) {
+    const Error through_copy = sys::syscall2(tessera::Syscall::DebugExitMachine, copy, 9);
+    t.check(through_copy == Error::InvalidArgument, "exit code 9 through a copy: %s", error_name(through_copy));
+    env.drop(copy);
+  }
 }

@@ -8,7 +8,7 @@
 namespace tessera {
 
 constexpr uint64_t kBootInfoMagic = 0x5445535345524131ull;  // "TESSERA1"
-constexpr uint32_t kBootInfoVersion = 3;
+constexpr uint32_t kBootInfoVersion = 4;  // 4: slot 9 is the DebugControl cap
 
 // Where the kernel maps the root task's boot pages (user virtual addresses).
 constexpr uint64_t kRootBootInfoAddress = 0x00007FFFFFE00000ull;
@@ -31,7 +31,8 @@ enum RootSlot : uint64_t {
   kSlotSchedControl = 6,
   kSlotBootInfoFrame = 7,     // the frame holding this page
   kSlotIpcBufferFrame = 8,    // the root thread's IPC buffer frame
-  kFirstVariableSlot = 9,
+  kSlotDebugControl = 9,      // the machine's control cap: DebugExitMachine needs it (root task only)
+  kFirstVariableSlot = 10,
 };
 
 struct SlotRegion {

@@ -24,11 +24,14 @@ enum class Syscall : uint64_t {
   NBRecv = 8,
   // Measurement: enters and leaves the kernel doing nothing else (scripts/bench syscall).
   Null = 16,
-  // Debug console and run control; available when the kernel is built with debug syscalls (default).
+  // The debug console and self-suspension: any thread may use them in a kernel built with the
+  // meson option debug_syscalls (on by default); without it they answer NotSupported.
   DebugPutChar = 32,   // rdi = character
   DebugWrite = 33,     // rdi = user address, rsi = length (at most 4096 bytes)
-  DebugExitMachine = 34,  // rdi = exit code for QEMU's isa-debug-exit (0 success, 1 tests failed)
   DebugSuspendSelf = 35,  // the calling thread stops forever
+  // Powering the machine off is an authority, not ambient: rdi = the DebugControl capability
+  // (slot 9 of the root task), rsi = exit code for QEMU's isa-debug-exit (0 success, 1 tests failed).
+  DebugExitMachine = 34,
 };
 
 // Faults a thread's fault endpoint receives (docs/ipc.md): the label of the message, which the

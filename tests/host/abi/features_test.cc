@@ -201,28 +201,28 @@ TEST_CASE("zero-sized structs use offset -1, never a null pointer", "[abi][featu
   MessageBuilder builder(buffer, 128);
   auto everything = builder.init_root_as<Everything>();
   everything.init_empty();
-  auto empties = everything.init_empties(1000);
+  auto empties = everything.init_empties(3000);
   REQUIRE(builder.finish().ok());
-  CHECK(empties.size() == 1000);
-  CHECK(builder.size_words() == 1 + Everything::kPointerCount + 1);  // 1000 elements, one tag word
+  CHECK(empties.size() == 3000);
+  CHECK(builder.size_words() == 1 + Everything::kPointerCount + 1);  // 3000 elements, one tag word
   const Word pointer = buffer[1 + Everything::kDataWords + 6];
   CHECK(pointer == 0xFFFFFFFCull);
 
-  // Each zero-sized element costs a word of traversal budget: the default budget (8x the
-  // message size) refuses 1000 of them in a 23-word message; a caller may allow more.
+  // Each zero-sized element costs a word of traversal budget: the default budget (64x the
+  // message size + 1024) refuses 3000 of them in a 23-word message; a caller may allow more.
   MessageReader strict(buffer, builder.size_words(), 0);
   CHECK(strict.root_as<Everything>().value().empties().error() == tessera::Error::MalformedMessage);
-  MessageReader reader(buffer, builder.size_words(), 0, {.nesting = 64, .budget_words = 4096});
+  MessageReader reader(buffer, builder.size_words(), 0, {.nesting = 64, .budget_words = 8192});
   const auto root = reader.root_as<Everything>().value();
   CHECK(root.has_empty());
   REQUIRE(root.empties().ok());
-  CHECK(root.empties().value().size() == 1000);
+  CHECK(root.empties().value().size() == 3000);
 
   kj::Own<capnp::SegmentArrayMessageReader> keep;
   kj::ArrayPtr<const capnp::word> segment;
   auto decoded = decode_with_libcapnp(buffer, builder.size_words(), "Everything", &keep, &segment);
   CHECK(decoded.has("empty"));
-  CHECK(decoded.get("empties").as<capnp::DynamicList>().size() == 1000);
+  CHECK(decoded.get("empties").as<capnp::DynamicList>().size() == 3000);
 }
 
 TEST_CASE("lists, Text and Data", "[abi][features]") {
@@ -277,9 +277,10 @@ TEST_CASE("capability fields index the message's capability table", "[abi][featu
   CHECK(everything.any_cap().value().value == 1);
   CHECK(everything.nested().value().service().error() == tessera::Error::InvalidCapability);
 
-  // Fewer capabilities arrived than the message names: rejected, not trusted.
+  // Fewer capabilities arrived than the message names: rejected, not trusted, with an error that
+  // names the cause (the sender's cap lacked Grant, or the receiver took no capabilities).
   MessageReader short_of_caps(buffer, builder.size_words(), 1);
-  CHECK(short_of_caps.root_as<Everything>().value().any_cap().error() == tessera::Error::MalformedMessage);
+  CHECK(short_of_caps.root_as<Everything>().value().any_cap().error() == tessera::Error::MissingCapability);
 
   // libcapnp sees capability pointers in the same slots.
   kj::ArrayPtr<const capnp::word> segment = kj::arrayPtr(reinterpret_cast<const capnp::word*>(buffer), builder.size_words());
@@ -310,5 +311,6 @@ TEST_CASE("constants are generated", "[abi][features]") {
   CHECK(kGreeting == Text("hello"));
   STATIC_REQUIRE(static_cast<uint16_t>(tessera::Error::Busy) == 19);
   STATIC_REQUIRE(static_cast<uint16_t>(tessera::Error::NoReply) == 20);
-  STATIC_REQUIRE(tessera::kErrorCount == 21);
+  STATIC_REQUIRE(static_cast<uint16_t>(tessera::Error::MissingCapability) == 21);
+  STATIC_REQUIRE(tessera::kErrorCount == 22);
 }

@@ -59,9 +59,10 @@ TEST_CASE("Untyped.retype: stub to kernel decoder", "[abi][kernel]") {
   CHECK(args->offset == 3);
   CHECK(args->count == 5);
 
-  // The kernel must not trust the capability count or the length.
+  // The kernel must not trust the capability count or the length: a capability parameter that did
+  // not come with the request is MissingCapability.
   CHECK(Untyped::RetypeArgs::decode(Request{request.label, request.words, request.length_words, 0}).error() ==
-        Error::MalformedMessage);
+        Error::MissingCapability);
   CHECK(Untyped::RetypeArgs::decode(Request{request.label, request.words, 0, 1}).error() == Error::TruncatedMessage);
   // A label of another object type is refused before decoding.
   CHECK(CNode::method_of(request.label).error() == Error::IllegalOperation);

@@ -42,6 +42,7 @@
 #include "cap/invariants.h"
 #include "cap/untyped.h"
 #include "cap_test_env.h"
+#include "seeded.h"
 #include "lib/page_table.h"
 #include "lib/vspace_tables.h"
 
@@ -56,6 +57,8 @@ using tessera::kernel::mapping_of;
 using tessera::kernel::MappingRecord;
 using tessera::kernel::root_through_slot;
 namespace vs = tessera::kernel::vspace;
+using captest::env_or;
+using captest::Rng;
 namespace pt = tessera::kernel::pt;
 
 constexpr uint64_t kDefaultSeed = 0x11FE7113E5EEDull;
@@ -92,26 +95,7 @@ constexpr uint64_t kTcbVSpace = 1, kTcbIpcBuffer = 2;
 // (present bit set, so following it as an entry is caught).
 constexpr uint64_t kPoisonWord = 0xDEAD'0BAD'DEAD'0BADull;
 
-uint64_t env_or(const char* name, uint64_t fallback) {
-  const char* value = std::getenv(name);
-  return value != nullptr ? std::strtoull(value, nullptr, 0) : fallback;
-}
 
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t next() {
-    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  uint64_t below(uint64_t n) { return n == 0 ? 0 : next() % n; }
-  bool percent(uint64_t p) { return below(100) < p; }
-
- private:
-  uint64_t state_;
-};
 
 uint8_t* arena() {
   static uint8_t* memory = static_cast<uint8_t*>(std::aligned_alloc(uint64_t{1} << kArenaBits, uint64_t{1} << kArenaBits));

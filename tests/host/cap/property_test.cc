@@ -13,6 +13,7 @@
 #include <string>
 
 #include "cap_test_env.h"
+#include "seeded.h"
 
 using namespace captest;
 
@@ -23,27 +24,7 @@ constexpr uint64_t kDefaultSequences = 10000;
 constexpr int kStepsPerSequence = 32;
 constexpr uint64_t kPlaySlots = 24;  // root slots the sequences play with (collisions wanted)
 
-uint64_t env_or(const char* name, uint64_t fallback) {
-  const char* value = std::getenv(name);
-  return value != nullptr ? std::strtoull(value, nullptr, 0) : fallback;
-}
 
-// splitmix64: small, fast, and good enough to drive a fuzzer deterministically.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t next() {
-    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  uint64_t below(uint64_t n) { return n == 0 ? 0 : next() % n; }
-  bool percent(uint64_t p) { return below(100) < p; }
-
- private:
-  uint64_t state_;
-};
 
 // A hash of every cap and link in the forest: equal before and after a failed operation.
 uint64_t fingerprint(const CapContext& ctx) {

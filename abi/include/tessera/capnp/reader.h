@@ -19,7 +19,10 @@ namespace tessera::capnp {
 struct ReadLimits {
   static constexpr uint32_t kDefaultNesting = 64;
   uint32_t nesting = kDefaultNesting;
-  uint64_t budget_words = 0;  // 0: 8 * size + 64
+  // 0: 64 * size + 1024 words for the whole message, every reader of it together: a handler may
+  // re-read what it was sent dozens of times, while a hostile message still costs the receiver at
+  // most a small, linear multiple of its size.
+  uint64_t budget_words = 0;
 };
 
 // Per-message state shared by every reader of that message.

@@ -130,6 +130,7 @@ struct BootInfoStart {
   CPtr irq_control = 0;
   CPtr io_port_control = 0;
   CPtr sched_control = 0;  // copied into slot 6 (0: empty)
+  CPtr debug_control = 0;  // copied into slot 9 (0: empty; the machine's power-off authority)
   uint64_t tsc_hz = 0;     // BootInfo.tsc_hz
 };
 
