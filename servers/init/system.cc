@@ -218,7 +218,11 @@ int run_system(const tessera::BootInfo& info) {
   if (Result<void> r = parse_system_description(reinterpret_cast<const char*>(conf->data), conf->size, &description,
                                                 &error);
       !r.ok()) {
-    sys::print("init: boot/system.conf:%u: %s\n", error.line, error.reason);
+    if (error.subject[0] != '\0') {
+      sys::print("init: boot/system.conf:%u: %s: %s\n", error.line, error.subject, error.reason);
+    } else {
+      sys::print("init: boot/system.conf:%u: %s\n", error.line, error.reason);
+    }
     return 1;
   }
   // The root task's free slots (the runtime keeps the tail of BootInfo.empty) and its untypeds.

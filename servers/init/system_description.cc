@@ -97,15 +97,22 @@ class Parser {
   Result<void> fail(const char* reason, Error error = Error::InvalidArgument) {
     error_->line = line_;
     error_->reason = reason;
+    error_->subject[0] = '\0';
     return error;
+  }
+  // The same, naming what the error is about (cut to fit).
+  Result<void> fail(const char* reason, Span subject, Error error = Error::InvalidArgument) {
+    Result<void> r = fail(reason, error);
+    copy_name(error_->subject, sizeof(error_->subject), subject);
+    return r;
   }
 
   Result<void> object(ObjectKind kind, Span rest) {
     const Span name = next_token(&rest);
-    if (!valid_name(name)) return fail("bad object name (1-23 of a-z 0-9 _ -)");
+    if (!valid_name(name)) return fail("bad object name (1-23 of a-z 0-9 _ -)", name);
     if (next_token(&rest).size != 0) return fail("unexpected text after the object name");
     for (uint32_t i = 0; i < out_->object_count; ++i) {
-      if (name.equals(out_->objects[i].name)) return fail("object declared twice");
+      if (name.equals(out_->objects[i].name)) return fail("object declared twice", name);
     }
     if (out_->object_count == kMaxSystemObjects) return fail("too many objects", Error::RangeError);
     ObjectDeclaration& o = out_->objects[out_->object_count++];
@@ -125,11 +132,11 @@ class Parser {
       } else if (kind_text.equals("notification")) {
         kind = ObjectKind::Notification;
       } else {
-        return fail("grant kind must be endpoint or notification");
+        return fail("grant kind must be endpoint or notification", kind_text);
       }
       const uint32_t index = out_->find_object(kind, name.data, name.size);
-      if (index == out_->object_count) return fail("grant of an object not declared above");
-      if (kind_text.size + 1 + name.size >= kNameBytes) return fail("grant name KIND:NAME longer than 23");
+      if (index == out_->object_count) return fail("grant of an object not declared above", name);
+      if (kind_text.size + 1 + name.size >= kNameBytes) return fail("grant name KIND:NAME longer than 23", name);
       GrantDeclaration g{index, tessera::abi::kRightsAll};
       const Span rights = next_token(&item, ':');
       if (rights.size > 0 && !parse_rights(rights, &g.rights)) return fail("bad rights (any of r w g p)");
@@ -137,7 +144,7 @@ class Parser {
         return fail("bad badge (a number from 1 to 2^48-1 after the rights)");
       }
       for (uint32_t i = 0; i < p.grant_count; ++i) {
-        if (p.grants[i].object == index) return fail("object granted twice");
+        if (p.grants[i].object == index) return fail("object granted twice", name);
       }
       if (p.grant_count == tessera::sys::kMaxProcessGrants) return fail("too many grants", Error::RangeError);
       p.grants[p.grant_count++] = g;
@@ -173,16 +180,16 @@ class Parser {
     } else if (key.equals("grants")) {
       return grants(p, value);
     } else {
-      return fail("unknown program option (image prio mcp budget period heap restart arg grants)");
+      return fail("unknown program option (image prio mcp budget period heap restart arg grants)", key);
     }
     return {};
   }
 
   Result<void> program(Span rest) {
     const Span name = next_token(&rest);
-    if (!valid_name(name)) return fail("bad program name (1-23 of a-z 0-9 _ -)");
+    if (!valid_name(name)) return fail("bad program name (1-23 of a-z 0-9 _ -)", name);
     for (uint32_t i = 0; i < out_->program_count; ++i) {
-      if (name.equals(out_->programs[i].name)) return fail("program declared twice");
+      if (name.equals(out_->programs[i].name)) return fail("program declared twice", name);
     }
     if (out_->program_count == kMaxSystemPrograms) return fail("too many programs", Error::RangeError);
     ProgramDeclaration p;

@@ -88,6 +88,7 @@ struct SystemDescription {
 struct ParseError {
   uint32_t line = 0;
   const char* reason = "";
+  char subject[kNameBytes + 8] = {};  // what it is about (an object, program, grant or option), or ""
 };
 
 // Parses `length` bytes of `text` into `out`. On error returns InvalidArgument (RangeError for

@@ -117,3 +117,25 @@ TEST_CASE("every endpoint grant is badged: by default with the program's number"
   CHECK(grant_badge(ObjectKind::Notification, d.programs[2].grants[1], 2) == 8);
   CHECK(d.programs[2].grants[0].rights == tessera::abi::kRightWrite);
 }
+
+TEST_CASE("errors name the object, program or option they are about", "[system]") {
+  const std::pair<const char*, const char*> bad[] = {
+      {"endpoint a\nprogram p grants=endpoint:missing\n", "missing"},
+      {"endpoint kv\nendpoint kv\n", "kv"},
+      {"endpoint a\nprogram p grants=endpoint:a,endpoint:a\n", "a"},
+      {"program p\nprogram p\n", "p"},
+      {"program p colour=red\n", "colour"},
+      {"endpoint a\nprogram p grants=socket:a\n", "socket"},
+  };
+  for (const auto& [text, subject] : bad) {
+    SystemDescription d;
+    ParseError e;
+    INFO(text);
+    CHECK(parse(text, &d, &e) != tessera::Error::Ok);
+    CHECK(std::string(e.subject) == subject);
+  }
+  SystemDescription d;
+  ParseError e;
+  CHECK(parse("program p prio=300\n", &d, &e) != tessera::Error::Ok);
+  CHECK(std::string(e.subject).empty());
+}
