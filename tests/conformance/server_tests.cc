@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include <tessera/abi/bench.capnp.h>
+#include <tessera/abi/kv.capnp.h>
 #include <tessera/string.h>
 #include <tessera/sys/server.h>
 #include <tessera/sys/testing.h>
@@ -193,4 +194,84 @@ TESSERA_USER_TEST(SERVER0002, pass, "serve() answers 1,200 random, truncated and
   t.note("kinds sent: %u wrong interface, %u unknown method, %u far root, %u truncated", kinds[0], kinds[1], kinds[2], kinds[3]);
   exercise(t, server.endpoint);  // still serving, state intact
   server.stop(t);
+}
+
+namespace {
+using tessera::kv::Store;
+
+// A Store server that records who called and keeps the notification of a watch; put/get/delete
+// answer nothing useful. A watch with an empty key fails before keeping its capability.
+class WatchServer : public Store::Server<WatchServer> {
+ public:
+  Result<void> put(Store::PutParams::Reader, Store::PutResults::Builder) { return {}; }
+  Result<void> get(Store::GetParams::Reader, Store::GetResults::Builder) { return {}; }
+  Result<void> delete_(Store::DeleteParams::Reader, Store::DeleteResults::Builder) { return {}; }
+  Result<void> watch(Store::WatchParams::Reader params, Store::WatchResults::Builder) {
+    last_badge = sys::current_request().badge();
+    const tessera::capnp::Text key = TRY(params.key());
+    (void)TRY(params.notify());
+    if (key.size == 0) return Error::RangeError;  // the capability is not kept: serve() deletes it
+    kept[kept_count++] = TRY(sys::current_request().keep_cap());
+    return {};
+  }
+  uint64_t last_badge = 0;
+  CPtr kept[4] = {};
+  uint32_t kept_count = 0;
+};
+
+// Slots at the top of the root CNode that Env never hands out: the server's receive slot and the
+// slots it keeps capabilities in.
+constexpr tessera::SlotRegion kServerSlots{0xF00, 0xF08};
+
+struct WatchJob {
+  CPtr endpoint;
+  WatchServer* server;
+  Error stopped_with;
+};
+
+void run_watch_server(uint64_t argument) {
+  auto* job = reinterpret_cast<WatchJob*>(argument);
+  static sys::SlotAllocator slots(kServerSlots);
+  job->stopped_with = sys::serve(*job->server, job->endpoint,
+                                 sys::ServeOptions{&slots, tessera::kSlotRootCNode, "watch-server"});
+}
+}  // namespace
+
+// Issue: serve() could neither receive capabilities nor tell a method who called; every server
+// that took a capability copied kv's loop by hand.
+TESSERA_USER_TEST(SERVER0003, pass, "serve() hands a method the caller's badge and a capability it may keep; one it does not keep is deleted") {
+  Env env(t);
+  OwnedCap endpoint{env, env.make(ObjectType::Endpoint)};
+  OwnedCap notification{env, env.make(ObjectType::Notification)};
+  OwnedCap client_cap{env, mint(env, endpoint, kAllRights, 0x33)};
+  static WatchServer server;  // one test per process: it starts fresh
+  WatchJob job{endpoint, &server, Error::Ok};
+  auto thread = JoinableThread::create(env.memory, &env.tables, server_options());
+  if (t.failed() || !expect_ok(t, thread, "create the server thread")) return;
+  if (!expect_ok(t, thread->start(run_watch_server, reinterpret_cast<uint64_t>(&job)), "start the server")) return;
+  {
+    sys::Connection<Store> store(client_cap);
+    expect_ok(t, store->watch("k", CapRef{notification}), "watch: the server keeps the notification");
+    t.check(server.last_badge == 0x33, "the method saw badge 0x%lx, expected 0x33", server.last_badge);
+    t.check(server.kept_count == 1 && server.kept[0] >= kServerSlots.start && server.kept[0] < kServerSlots.end,
+            "kept %u capabilities (slot %lu)", server.kept_count, server.kept[0]);
+    if (server.kept_count == 1) {
+      t.check(sys::signal(server.kept[0]) == Error::Ok, "the kept capability does not work");
+      uint64_t word = ~uint64_t{0};
+      t.check(sys::poll(notification, &word) == Error::Ok, "poll the notification");
+    }
+    // Not kept: deleted after the method, so the receive slot is free for the next one.
+    expect_error(t, store->watch("", CapRef{notification}), Error::RangeError, "a watch the server refuses");
+    for (CPtr slot = kServerSlots.start; slot < kServerSlots.end; ++slot) {
+      const bool kept = server.kept_count == 1 && slot == server.kept[0];
+      if (!kept) t.check(env.is_empty(slot), "slot %lu still holds a capability nobody kept", slot);
+    }
+    expect_ok(t, store->watch("k2", CapRef{notification}), "a second capability arrives after the refused one");
+    t.check(server.kept_count == 2, "kept %u capabilities", server.kept_count);
+  }
+  client_cap.drop();  // the last caps to the endpoint go: the server's receive fails, serve() returns
+  endpoint.drop();
+  expect_ok(t, thread->join(), "join the server");
+  t.check(job.stopped_with == Error::ObjectDeleted, "serve() returned %s", error_name(job.stopped_with));
+  for (uint32_t i = 0; i < server.kept_count; ++i) expect_ok(t, env.root().delete_(server.kept[i], kSlotDepth), "delete a kept cap");
 }
