@@ -135,15 +135,14 @@ class CurrentRequest {
 template <typename Server>
 Error serve(Server& server, CPtr endpoint, const ServeOptions& options = {}) {
   EndpointServerTransport transport(endpoint, options);
+  // current_request() is this transport's context for as long as the loop runs (its fields are
+  // those of the request being handled).
+  detail::CurrentRequest current(transport.context());
   capnp::Request request;
   Error e = transport.receive(&request);
   while (e == Error::Ok) {
-    capnp::Reply reply;
-    {
-      detail::CurrentRequest current(transport.context());
-      reply = server.dispatch(request, transport.reply_buffer());
-    }
-    if (reply.error == Error::IllegalOperation) transport.note_refused(request.label);
+    const capnp::Reply reply = server.dispatch(request, transport.reply_buffer());
+    if (reply.error == Error::IllegalOperation) [[unlikely]] transport.note_refused(request.label);
     e = transport.reply_receive(reply, &request);
   }
   return e;
