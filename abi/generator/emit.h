@@ -8,6 +8,10 @@
 
 namespace abigen {
 
+// Width in bits of a scalar type's value (Bool 1 ... 64-bit types 64); 0 for pointers and Void.
+// Shared by the struct emitter (list element sizes) and the shape block.
+unsigned scalar_bits(capnp::Type type);
+
 // The freestanding header for `file`: enums, constants, struct readers/builders, interfaces
 // (method labels, client stubs, server dispatch) and, for kernel objects, invocation decoders.
 std::string emit_header(const Model& model, uint64_t file, const std::string& basename,

@@ -37,17 +37,6 @@ std::string type_name(const Model& model, capnp::Type type) {
   return "?";
 }
 
-// Width in bits of a data field (0 for pointers and Void).
-unsigned data_bits(capnp::Type type) {
-  switch (type.which()) {
-    case Type::BOOL: return 1;
-    case Type::INT8: case Type::UINT8: return 8;
-    case Type::INT16: case Type::UINT16: case Type::ENUM: return 16;
-    case Type::INT32: case Type::UINT32: case Type::FLOAT32: return 32;
-    case Type::INT64: case Type::UINT64: case Type::FLOAT64: return 64;
-    default: return 0;
-  }
-}
 
 std::string id_of(uint64_t id) {
   std::string h = hex(id);
@@ -81,7 +70,7 @@ void emit_shape(const Model& model, uint64_t file, std::ostream& out) {
         out << " group:" << model.flat_name(proto.getGroup().getTypeId());
       } else {
         out << " " << type_name(model, f.type);
-        const unsigned bits = data_bits(f.type);
+        const unsigned bits = scalar_bits(f.type);
         if (bits > 0) out << " at=data:" << static_cast<uint64_t>(f.offset) * bits << "/" << bits;
         else if (f.kind != Kind::Void) out << " at=ptr:" << f.offset;
         const std::string mask = mask_argument(model, f);

@@ -68,16 +68,6 @@ const char* element_size(capnp::Type element) {
     default: return "Pointer";
   }
 }
-int element_bits(capnp::Type element) {
-  switch (element.which()) {
-    case Type::BOOL: return 1;
-    case Type::INT8: case Type::UINT8: return 8;
-    case Type::INT16: case Type::UINT16: case Type::ENUM: return 16;
-    case Type::INT32: case Type::UINT32: case Type::FLOAT32: return 32;
-    case Type::INT64: case Type::UINT64: case Type::FLOAT64: return 64;
-    default: return 0;
-  }
-}
 
 std::string group_id_name(const Model& model, const FieldInfo& f) {
   return model.qualified(f.field.getProto().getGroup().getTypeId());
@@ -113,6 +103,17 @@ void emit_group_clear(const Model& model, capnp::StructSchema group, std::ostrea
 }
 
 }  // namespace
+
+unsigned scalar_bits(capnp::Type type) {
+  switch (type.which()) {
+    case Type::BOOL: return 1;
+    case Type::INT8: case Type::UINT8: return 8;
+    case Type::INT16: case Type::UINT16: case Type::ENUM: return 16;
+    case Type::INT32: case Type::UINT32: case Type::FLOAT32: return 32;
+    case Type::INT64: case Type::UINT64: case Type::FLOAT64: return 64;
+    default: return 0;
+  }
+}
 
 std::string list_reader_type(const Model& model, capnp::Type element) {
   if (element.isText()) return "::tessera::capnp::TextList";
@@ -317,7 +318,7 @@ void emit_struct_bodies(const Model& model, uint64_t file, std::ostream& out) {
           const std::string bt = list_builder_type(model, element);
           const bool pointers = element.isText() || element.isData();
           out << "inline ::tessera::Result<" << rt << "> " << q << "::Reader::" << f.name << "() const {\n  return "
-              << rt << "(TRY(view_.read_list(" << off << ", " << element_bits(element) << ", " << (pointers ? 1 : 0) << ")));\n}\n";
+              << rt << "(TRY(view_.read_list(" << off << ", " << scalar_bits(element) << ", " << (pointers ? 1 : 0) << ")));\n}\n";
           out << "inline " << bt << " " << q << "::Builder::init_" << f.name << "(uint32_t count) {\n" << tag;
           if (element.isStruct()) {
             const std::string t = struct_name(model, element);

@@ -327,13 +327,22 @@ TESSERA_USER_TEST(SCHED0007, pass, "Yield hands the CPU to the ready thread of e
   auto before_stats = env.tcb(pe.tcb()).get_stats();
   if (!expect_ok(t, before_stats, "getStats")) return;
   const uint64_t scheduled_before = before_stats->times_scheduled();
+  // Each Yield must run the peer: its times_scheduled grows across every Yield. (Its counter is no
+  // proof: a tick may preempt the peer after it is scheduled and before it counts, which depends only
+  // on where the deterministic tick falls.)
   int missed = 0;
   constexpr int kRounds = 50;
   for (int i = 0; i < kRounds; ++i) {
-    const uint64_t before = equal.value;
+    // A stats reader points into the reply: take the number out before the next call.
+    auto scheduled_now = [&]() -> uint64_t {
+      auto stats = env.tcb(pe.tcb()).get_stats();
+      return stats.ok() ? stats->times_scheduled() : 0;
+    };
+    const uint64_t before = scheduled_now();
     (void)tessera::sys::yield();
-    if (equal.value == before) ++missed;
+    if (scheduled_now() == before) ++missed;
   }
+  t.check(equal.value > 0, "the equal-priority thread never counted");
   auto after_stats = env.tcb(pe.tcb()).get_stats();
   (void)env.tcb(pe.tcb()).suspend();
   (void)env.tcb(pl.tcb()).suspend();
