@@ -45,6 +45,7 @@
 #include "seeded.h"
 #include "lib/page_table.h"
 #include "lib/vspace_tables.h"
+#include "object/poison.h"
 
 namespace {
 
@@ -91,9 +92,9 @@ constexpr uint64_t kTcbSlotsOffset = 1024;
 constexpr uint64_t kTcbSlotCount = 3;
 constexpr uint64_t kTcbVSpace = 1, kTcbIpcBuffer = 2;
 
-// What a destroyed object's memory and an untyped's free part hold: the kernel's kPoisonWord
+// What a destroyed object's memory and an untyped's free part hold: the kernel's own poison word
 // (present bit set, so following it as an entry is caught).
-constexpr uint64_t kPoisonWord = 0xDEAD'0BAD'DEAD'0BADull;
+using tessera::kernel::kPoisonWord;
 
 
 
