@@ -45,4 +45,5 @@ enum Error @0x962502b90c06a334 {
                             # gave the reply up by receiving again. The call may be retried.
   missingCapability @21;    # the message names a capability that did not arrive: the sender's
                             # endpoint cap lacks Grant, or the receiver accepts no capabilities
+  outOfMemory @22;          # the caller's memory quota (servers/memory) cannot pay for the request
 }

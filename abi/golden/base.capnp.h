@@ -30,8 +30,9 @@ enum class Error : uint16_t {
   Busy = 19,
   NoReply = 20,
   MissingCapability = 21,
+  OutOfMemory = 22,
 };
-constexpr uint16_t kErrorCount = 22;
+constexpr uint16_t kErrorCount = 23;
 // The enumerator's name, or "(unknown Error)" for a value outside the enum.
 constexpr const char* error_name(Error value) {
   switch (value) {
@@ -57,6 +58,7 @@ constexpr const char* error_name(Error value) {
     case Error::Busy: return "Busy";
     case Error::NoReply: return "NoReply";
     case Error::MissingCapability: return "MissingCapability";
+    case Error::OutOfMemory: return "OutOfMemory";
   }
   return "(unknown Error)";
 }
@@ -89,5 +91,6 @@ constexpr const char* error_name(Error value) {
 // @shape   enumerant busy @19
 // @shape   enumerant noReply @20
 // @shape   enumerant missingCapability @21
+// @shape   enumerant outOfMemory @22
 
 #endif  // TESSERA_ABI_BASE_CAPNP_H_
