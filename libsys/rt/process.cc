@@ -52,6 +52,7 @@ Result<void> check_options(const ProcessOptions& o) {
     const BootInfoStart& b = *o.boot_info;
     if (o.grant_count != 0 || o.argument[0] != '\0' || b.cmdline == nullptr) return Error::InvalidArgument;
     if (b.untyped_count > kMaxBootInfoStartUntypeds) return Error::RangeError;
+    if (b.cnode_radix < kRootCNodeRadix || b.cnode_radix > 16) return Error::InvalidArgument;
     if (b.untyped_count > 0 && b.untyped == nullptr) return Error::InvalidArgument;
   }
   if (o.scratch_address == 0 || !is_aligned(o.scratch_address, kPageBytes) || o.scratch_address >= kProcessWindow) {
@@ -112,7 +113,7 @@ Result<Process> Process::spawn(UntypedAllocator& memory, const uint8_t* image, s
 }
 
 Result<void> Process::build(const uint8_t* image, size_t size, const ProcessOptions& options) {
-  cnode_radix_ = options.boot_info != nullptr ? kRootCNodeRadix : kProcessCNodeRadix;
+  cnode_radix_ = options.boot_info != nullptr ? options.boot_info->cnode_radix : kProcessCNodeRadix;
   pml4_ = TRY(memory_->allocate(ObjectType::Pml4));
   cnode_ = TRY(memory_->allocate(ObjectType::Cnode, cnode_radix_));
 
@@ -190,7 +191,7 @@ Result<void> Process::build_boot_info(const ProcessOptions& options, CreatedTabl
   // The BootInfo page, written in place through a scratch mapping while its frame is still the
   // parent's. Image and stack frames follow the supervisor's slot in address order (image pages come in segment
   // order, which the ELF parser keeps ascending, and the stack lies above the image).
-  const CPtr images_start = kBootInfoSupervisorSlot + 1;
+  const CPtr images_start = kBootInfoServiceSlot + 1;
   const CPtr untyped_start = images_start + image_pages + options.stack_pages;
   CPtr temporary = 0;
   auto* info = reinterpret_cast<BootInfo*>(TRY(map_scratch(info_frame, options, scratch_tables, &temporary)));
@@ -198,13 +199,13 @@ Result<void> Process::build_boot_info(const ProcessOptions& options, CreatedTabl
   info->version = kBootInfoVersion;
   info->ipc_buffer = kRootIpcBufferAddress;
   info->free_memory_bytes = free_bytes;
-  info->root_cnode_radix = kRootCNodeRadix;
+  info->root_cnode_radix = cnode_radix_;
   info->tsc_hz = start.tsc_hz;
   info->supervisor_endpoint = options.fault_endpoint != 0 ? kBootInfoSupervisorSlot : 0;
   info->image_frames = SlotRegion{images_start, untyped_start};
   info->paging = SlotRegion{untyped_start, untyped_start};
   info->untyped = SlotRegion{untyped_start, untyped_start + start.untyped_count};
-  info->empty = SlotRegion{info->untyped.end, uint64_t{1} << kRootCNodeRadix};
+  info->empty = SlotRegion{info->untyped.end, uint64_t{1} << cnode_radix_};
   for (uint32_t i = 0; i < start.untyped_count; ++i) info->untyped_list[i] = described[i];
   (void)copy_text(info->cmdline, sizeof(info->cmdline), start.cmdline);
   info->cmdline_length = static_cast<uint32_t>(strlen(info->cmdline));
@@ -214,19 +215,22 @@ Result<void> Process::build_boot_info(const ProcessOptions& options, CreatedTabl
   // failure before them leaves them with the parent.
   CNodeClient child(memory_->kernel(), cnode_);
   const capnp::CapRef parent{options.parent_cnode};
-  TRY(child.copy(kSlotRootTcb, kRootCNodeRadix, parent, tcb_, kSlotDepth, abi::kRightsAll));
-  TRY(child.mint(kSlotRootCNode, kRootCNodeRadix, parent, cnode_, kSlotDepth, abi::kRightsAll,
-                 guard_for(kRootCNodeRadix)));
-  TRY(child.copy(kSlotRootVSpace, kRootCNodeRadix, parent, pml4_, kSlotDepth, abi::kRightsAll));
+  TRY(child.copy(kSlotRootTcb, cnode_radix_, parent, tcb_, kSlotDepth, abi::kRightsAll));
+  TRY(child.mint(kSlotRootCNode, cnode_radix_, parent, cnode_, kSlotDepth, abi::kRightsAll,
+                 guard_for(cnode_radix_)));
+  TRY(child.copy(kSlotRootVSpace, cnode_radix_, parent, pml4_, kSlotDepth, abi::kRightsAll));
   if (start.sched_control != 0) {
-    TRY(child.copy(kSlotSchedControl, kRootCNodeRadix, parent, start.sched_control, kSlotDepth, abi::kRightsAll));
+    TRY(child.copy(kSlotSchedControl, cnode_radix_, parent, start.sched_control, kSlotDepth, abi::kRightsAll));
   }
   if (start.debug_control != 0) {
-    TRY(child.copy(kSlotDebugControl, kRootCNodeRadix, parent, start.debug_control, kSlotDepth, abi::kRightsAll));
+    TRY(child.copy(kSlotDebugControl, cnode_radix_, parent, start.debug_control, kSlotDepth, abi::kRightsAll));
   }
   if (options.fault_endpoint != 0) {
-    TRY(child.mint(kBootInfoSupervisorSlot, kRootCNodeRadix, parent, options.fault_endpoint, kSlotDepth,
+    TRY(child.mint(kBootInfoSupervisorSlot, cnode_radix_, parent, options.fault_endpoint, kSlotDepth,
                    kFaultEndpointRights, options.fault_badge));
+  }
+  if (start.service_endpoint != 0) {
+    TRY(child.copy(kBootInfoServiceSlot, cnode_radix_, parent, start.service_endpoint, kSlotDepth, abi::kRightsAll));
   }
   // pages_: the image (ascending), the BootInfo page, the IPC buffer, the stack (ascending).
   TRY(move_to_child(&pages_[image_pages].frame, kSlotBootInfoFrame));
@@ -237,13 +241,13 @@ Result<void> Process::build_boot_info(const ProcessOptions& options, CreatedTabl
     TRY(move_to_child(&pages_[i].frame, slot++));
   }
   for (uint32_t i = 0; i < start.untyped_count; ++i) {
-    TRY(child.move(untyped_start + i, kRootCNodeRadix, parent, start.untyped[i], kSlotDepth));
+    TRY(child.move(untyped_start + i, cnode_radix_, parent, start.untyped[i], kSlotDepth));
   }
   if (start.irq_control != 0) {
-    TRY(child.move(kSlotIrqControl, kRootCNodeRadix, parent, start.irq_control, kSlotDepth));
+    TRY(child.move(kSlotIrqControl, cnode_radix_, parent, start.irq_control, kSlotDepth));
   }
   if (start.io_port_control != 0) {
-    TRY(child.move(kSlotIoPortControl, kRootCNodeRadix, parent, start.io_port_control, kSlotDepth));
+    TRY(child.move(kSlotIoPortControl, cnode_radix_, parent, start.io_port_control, kSlotDepth));
   }
   TcbClient tcb(memory_->kernel(), tcb_);
   return tcb.write_registers(true, 9, entry_, kRootStackTop, kUserRflags, 0, 0, 0, 0, 0, kRootBootInfoAddress, 0, 0,

@@ -118,7 +118,9 @@ CPtr supervisor_endpoint();
 // own CNode (so BootInfo.image_frames are the mapped caps, as in the root task). BootInfo.paging
 // is empty: the page-table caps stay with the parent. When main returns, the start-up code sends
 // the status to the supervisor's endpoint (exit_process).
-constexpr uint32_t kMaxBootInfoStartUntypeds = 16;
+constexpr uint32_t kMaxBootInfoStartUntypeds = 64;
+// Where a child started like the root task finds BootInfoStart::service_endpoint.
+constexpr CPtr kBootInfoServiceSlot = kFirstVariableSlot + 1;
 struct BootInfoStart {
   const char* cmdline = "";  // BootInfo.cmdline (truncated to fit)
   // Untyped caps (parent cptrs) moved into the child, in this order; each is described in
@@ -131,6 +133,12 @@ struct BootInfoStart {
   CPtr io_port_control = 0;
   CPtr sched_control = 0;  // copied into slot 6 (0: empty)
   CPtr debug_control = 0;  // copied into slot 9 (0: empty; the machine's power-off authority)
+  // An endpoint the child serves (e.g. the memory server's): copied with all rights into
+  // kBootInfoServiceSlot, the slot after the supervisor's endpoint (0: that slot stays empty).
+  CPtr service_endpoint = 0;
+  // The radix of its root CNode (BootInfo.root_cnode_radix): kRootCNodeRadix like the root task,
+  // or more for a child that keeps many capabilities (the memory server: 15).
+  uint8_t cnode_radix = kRootCNodeRadix;
   uint64_t tsc_hz = 0;     // BootInfo.tsc_hz
 };
 
