@@ -8,6 +8,7 @@
 #include <tessera/elf.h>
 #include <tessera/string.h>
 #include <tessera/sys/ipc.h>
+#include <tessera/sys/memory.h>
 #include <tessera/sys/process.h>
 #include <tessera/sys/thread.h>
 
@@ -24,6 +25,14 @@ Permissions permissions_of(const elf::Segment& s) {
   if (s.executable) return {abi::kRightRead, 0};
   if (s.writable) return {abi::kRightRead | abi::kRightWrite, abi::kAttrExecuteNever};
   return {abi::kRightRead, abi::kAttrExecuteNever};
+}
+
+// The same as memory-server region rights (abi/memory.capnp), which carry execute instead of the
+// execute-never attribute.
+uint8_t region_rights_of(const elf::Segment& s) {
+  if (s.executable) return memory::kRightRead | memory::kRightExecute;
+  if (s.writable) return memory::kRightRead | memory::kRightWrite;
+  return memory::kRightRead;
 }
 
 uint64_t first_page(const elf::Segment& s) { return align_down(s.vaddr, kPageBytes); }
@@ -72,6 +81,72 @@ Result<void> Process::load_image(const uint8_t* data, size_t size, const Process
         TRY(write_page(frame, from - page, bytes, to - from, options, scratch_tables));
       }
     }
+  }
+  return {};
+}
+
+Result<void> Process::load_image_from_session(const uint8_t* data, size_t size, const ProcessOptions& options,
+                                              CreatedTables* scratch_tables) {
+  const elf::Image image = TRY(parse_program(data, size));
+  entry_ = image.entry;
+  MemorySession session(session_, memory_->slots(), options.parent_cnode);
+  // Segments that share pages (parse_program made sure they have the same permissions) become one
+  // region: a run of them whose page ranges overlap, in any order the file lists them.
+  bool placed[elf::kMaxSegments] = {};
+  for (size_t i = 0; i < image.segment_count; ++i) {
+    if (placed[i]) continue;
+    placed[i] = true;
+    uint64_t start = first_page(image.segments[i]);
+    uint64_t end = end_page(image.segments[i]);
+    for (bool grew = true; grew;) {
+      grew = false;
+      for (size_t j = 0; j < image.segment_count; ++j) {
+        const elf::Segment& s = image.segments[j];
+        if (placed[j] || first_page(s) >= end || start >= end_page(s)) continue;
+        placed[j] = grew = true;
+        start = min(start, first_page(s));
+        end = max(end, end_page(s));
+      }
+    }
+    // Eager: the pages are written now and never fault. The file bytes are written page by
+    // page through a frame copy; the rest stays zero (the server's frames start zeroed).
+    Region region = TRY(session.create_region(end - start, memory::PageSize::Small, true));
+    Result<void> r;
+    for (uint64_t page = start; r.ok() && page < end; page += kPageBytes) {
+      bool has_bytes = false;
+      for (size_t j = 0; j < image.segment_count; ++j) {
+        const elf::Segment& s = image.segments[j];
+        has_bytes = has_bytes || (max(page, s.vaddr) < min(page + kPageBytes, s.vaddr + s.file_size));
+      }
+      if (!has_bytes) continue;
+      Result<CPtr> frame = session.frame(region.cap(), (page - start) / kPageBytes);
+      if (!frame.ok()) {
+        r = frame.error();
+        break;
+      }
+      CPtr temporary = 0;
+      Result<uint8_t*> mapped = map_scratch(frame.value(), options, scratch_tables, &temporary);
+      if (mapped.ok()) {
+        for (size_t j = 0; j < image.segment_count; ++j) {
+          const elf::Segment& s = image.segments[j];
+          const uint64_t from = max(page, s.vaddr);
+          const uint64_t to = min(page + kPageBytes, s.vaddr + s.file_size);
+          if (from < to) memcpy(mapped.value() + (from - page), data + s.file_offset + (from - s.vaddr), to - from);
+        }
+        r = memory_->free(temporary);  // unmaps the scratch mapping
+      } else {
+        r = mapped.error();
+      }
+      (void)memory_->free(frame.value());
+    }
+    if (r.ok()) {
+      Result<uint64_t> at = session.attach(region.cap(), start, region_rights_of(image.segments[i]));
+      if (!at.ok()) r = at.error();
+      else if (at.value() != start) r = Error::RangeError;
+    }
+    (void)region.close();  // the session holds the region; closeSession releases it
+    TRY(r);
+    session_pages_ += static_cast<uint32_t>((end - start) / kPageBytes);
   }
   return {};
 }

@@ -34,6 +34,25 @@ Result<void> Heap::init(void* base, size_t bytes) {
   return {};
 }
 
+Result<void> Heap::extend(size_t bytes) {
+  uint64_t new_size = 0, end = 0;
+  if (size_ == 0 || bytes < kMinBlockBytes || !is_aligned(bytes, kAlignment) ||
+      add_overflows(size_, bytes, &new_size) || add_overflows(reinterpret_cast<uint64_t>(base_), new_size, &end)) {
+    return Error::InvalidArgument;
+  }
+  Block* last = first();
+  for (Block* b = next(last); b != nullptr; b = next(b)) last = b;
+  size_ = new_size;
+  if (!last->used()) {
+    last->set(last->size() + bytes, false);
+    return {};
+  }
+  auto* tail = reinterpret_cast<Block*>(reinterpret_cast<uint8_t*>(last) + last->size());
+  tail->set(bytes, false);
+  tail->prev_size = last->size();
+  return {};
+}
+
 Heap::Block* Heap::first() const { return size_ == 0 ? nullptr : reinterpret_cast<Block*>(base_); }
 
 Heap::Block* Heap::next(const Block* b) const {

@@ -14,13 +14,29 @@ constinit Heap heap;
 // The lock is constructed in place by init_process_heap (it needs the notification cap).
 alignas(Mutex) constinit unsigned char lock_storage[sizeof(Mutex)] = {};
 Mutex* heap_lock = nullptr;
+HeapGrowth heap_growth = nullptr;
 bool heap_ready = false;
+
+// An allocation, growing the heap once when it does not fit and the heap can grow. The free block
+// at the end must then hold the payload, its header, the alignment slack and room to split.
+void* allocate_or_grow(size_t bytes, size_t alignment) {
+  void* p = heap.allocate(bytes, alignment);
+  if (p != nullptr || heap_growth == nullptr || bytes == 0 || !is_power_of_two(alignment)) return p;
+  uint64_t need = 0;
+  if (add_overflows(bytes, max<size_t>(alignment, Heap::kAlignment) + 2 * Heap::kHeaderBytes + Heap::kMinBlockBytes,
+                    &need)) {
+    return nullptr;
+  }
+  const Result<size_t> added = heap_growth(need);
+  if (!added.ok() || !heap.extend(added.value()).ok()) return nullptr;
+  return heap.allocate(bytes, alignment);
+}
 
 void* locked_allocate(size_t bytes, size_t alignment) {
   if (!__atomic_load_n(&heap_ready, __ATOMIC_ACQUIRE)) return nullptr;
-  if (heap_lock == nullptr) return heap.allocate(bytes, alignment);
+  if (heap_lock == nullptr) return allocate_or_grow(bytes, alignment);
   LockGuard guard(*heap_lock);
-  return heap.allocate(bytes, alignment);
+  return allocate_or_grow(bytes, alignment);
 }
 
 void locked_free(void* payload) {
@@ -79,7 +95,7 @@ Result<void> init_process_heap(UntypedAllocator& memory, CreatedTables* tables, 
   return r;
 }
 
-Result<void> adopt_process_heap(uint64_t address, uint64_t bytes, CPtr lock_notification) {
+Result<void> adopt_process_heap(uint64_t address, uint64_t bytes, CPtr lock_notification, HeapGrowth grow) {
   if (heap_ready) return Error::Busy;
   uint64_t end = 0;
   if (address == 0 || bytes == 0 || !is_aligned(address, uint64_t{4096}) || add_overflows(address, bytes, &end) ||
@@ -88,6 +104,7 @@ Result<void> adopt_process_heap(uint64_t address, uint64_t bytes, CPtr lock_noti
   }
   TRY(heap.init(reinterpret_cast<void*>(address), bytes));
   if (lock_notification != 0) heap_lock = new (lock_storage) Mutex(lock_notification);
+  heap_growth = grow;
   __atomic_store_n(&heap_ready, true, __ATOMIC_RELEASE);
   return {};
 }

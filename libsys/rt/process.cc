@@ -3,6 +3,7 @@
 #include <tessera/string.h>
 #include <tessera/sys/debug.h>
 #include <tessera/sys/ipc.h>
+#include <tessera/sys/memory.h>
 #include <tessera/sys/process.h>
 #include <tessera/sys/thread.h>
 
@@ -48,12 +49,18 @@ Result<void> check_options(const ProcessOptions& o) {
     return Error::InvalidArgument;
   }
   if (o.heap_bytes != 0 && o.boot_info != nullptr) return Error::InvalidArgument;  // it makes its own
+  if (o.memory != nullptr) {
+    // The heap grows from the session; the root-task layout has no session.
+    if (o.heap_bytes != 0 || o.boot_info != nullptr || o.memory->control == 0) return Error::InvalidArgument;
+  }
   if (o.boot_info != nullptr) {
     const BootInfoStart& b = *o.boot_info;
     if (o.grant_count != 0 || o.argument[0] != '\0' || b.cmdline == nullptr) return Error::InvalidArgument;
     if (b.untyped_count > kMaxBootInfoStartUntypeds) return Error::RangeError;
-    if (b.cnode_radix < kRootCNodeRadix || b.cnode_radix > 16) return Error::InvalidArgument;
     if (b.untyped_count > 0 && b.untyped == nullptr) return Error::InvalidArgument;
+    if (b.cnode_radix < kMinBootInfoCNodeRadix || b.cnode_radix > kMaxBootInfoCNodeRadix) {
+      return Error::InvalidArgument;
+    }
   }
   if (o.scratch_address == 0 || !is_aligned(o.scratch_address, kPageBytes) || o.scratch_address >= kProcessWindow) {
     return Error::InvalidArgument;
@@ -116,11 +123,20 @@ Result<void> Process::build(const uint8_t* image, size_t size, const ProcessOpti
   cnode_radix_ = options.boot_info != nullptr ? options.boot_info->cnode_radix : kProcessCNodeRadix;
   pml4_ = TRY(memory_->allocate(ObjectType::Pml4));
   cnode_ = TRY(memory_->allocate(ObjectType::Cnode, cnode_radix_));
+  if (options.memory != nullptr) {
+    // The session that will hold every page of the child, mapped by the server into its PML4.
+    control_ = options.memory->control;
+    const OpenedSession opened = TRY(open_session(control_, memory_->slots(), options.parent_cnode, options.name,
+                                                  options.memory->quota, options.memory->weight, pml4_));
+    session_ = opened.session;
+    session_id_ = opened.id;
+  }
 
   // The loader's temporary mappings in the parent's space need page tables there; they are
   // deleted again when the process is built.
   CreatedTables scratch_tables;
-  Result<void> loaded = load_image(image, size, options, &scratch_tables);
+  Result<void> loaded = options.memory != nullptr ? load_image_from_session(image, size, options, &scratch_tables)
+                                                  : load_image(image, size, options, &scratch_tables);
   if (options.boot_info != nullptr) {
     if (loaded.ok()) loaded = build_boot_info(options, &scratch_tables);
     const Result<void> freed = free_tables(*memory_, &scratch_tables);
@@ -137,7 +153,21 @@ Result<void> Process::build(const uint8_t* image, size_t size, const ProcessOpti
   (void)copy_text(block.name, sizeof(block.name), options.name);
   (void)copy_text(block.argument, sizeof(block.argument), options.argument);
   if (loaded.ok()) loaded = grant_capabilities(options, &block);
-  if (loaded.ok() && options.heap_bytes != 0) loaded = make_heap(options, &block);
+  if (loaded.ok() && (options.heap_bytes != 0 || options.memory != nullptr)) loaded = make_heap(options, &block);
+
+  if (options.memory != nullptr) {
+    CPtr ipc_frame = 0;
+    if (loaded.ok()) loaded = build_session_pages(options, block, &scratch_tables, &ipc_frame);
+    const Result<void> freed = free_tables(*memory_, &scratch_tables);
+    if (loaded.ok()) loaded = freed;
+    if (loaded.ok()) loaded = make_thread(options, ipc_frame);
+    // The TCB holds its own copy of the IPC buffer's frame now.
+    if (ipc_frame != 0) (void)memory_->free(ipc_frame);
+    TRY(loaded);
+    TcbClient tcb(memory_->kernel(), tcb_);
+    return tcb.write_registers(true, 9, entry_, block.stack_top, kUserRflags, 0, 0, 0, 0, 0, kProcessStartupAddress,
+                               0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  }
 
   // The start-up block (read-only for the child), the IPC buffer with the thread-local block
   // libsys expects at %fs (tessera/sys/thread.h), and the stack below the guard page.
@@ -167,6 +197,57 @@ Result<void> Process::build(const uint8_t* image, size_t size, const ProcessOpti
                              0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 }
 
+Result<void> Process::build_session_pages(const ProcessOptions& options, const StartupBlock& block,
+                                          CreatedTables* scratch_tables, CPtr* ipc_frame) {
+  // The start-up block (read-only for the child), the IPC buffer with the thread-local block
+  // libsys expects at %fs (tessera/sys/thread.h; eager: the kernel reads and writes it through
+  // the child's mapping and never faults on it), and the stack below the guard page, backed on
+  // first touch by the pager.
+  constexpr uint8_t kReadWrite = memory::kRightRead | memory::kRightWrite;
+  SessionPages startup{kProcessStartupAddress, 1, true, memory::kRightRead};
+  startup.bytes = &block;
+  startup.length = sizeof(block);
+  TRY(add_session_pages(startup, options, scratch_tables));
+  const ThreadLocalBlock tls{reinterpret_cast<IpcBuffer*>(kProcessIpcBufferAddress),
+                             reinterpret_cast<ThreadLocalBlock*>(kProcessIpcBufferAddress + kThreadLocalOffset)};
+  SessionPages ipc{kProcessIpcBufferAddress, 1, true, kReadWrite};
+  ipc.bytes = &tls;
+  ipc.offset = kThreadLocalOffset;
+  ipc.length = sizeof(tls);
+  ipc.frame = ipc_frame;
+  TRY(add_session_pages(ipc, options, scratch_tables));
+  return add_session_pages(SessionPages{kProcessStackBottom, options.stack_pages, false, kReadWrite}, options,
+                           scratch_tables);
+}
+
+Result<void> Process::add_session_pages(const SessionPages& request, const ProcessOptions& options,
+                                        CreatedTables* scratch_tables) {
+  MemorySession session(session_, memory_->slots(), options.parent_cnode);
+  Region region = TRY(session.create_region(request.pages * kPageBytes, memory::PageSize::Small, request.eager));
+  Result<void> r;
+  if (request.bytes != nullptr) {
+    Result<CPtr> frame = session.frame(region.cap(), 0);
+    r = frame.ok() ? write_page(frame.value(), request.offset, request.bytes, request.length, options, scratch_tables)
+                   : Result<void>(frame.error());
+    if (frame.ok()) (void)memory_->free(frame.value());
+  }
+  if (r.ok() && request.frame != nullptr) {
+    Result<CPtr> frame = session.frame(region.cap(), 0);
+    if (frame.ok()) *request.frame = frame.value();
+    else r = frame.error();
+  }
+  if (r.ok()) {
+    Result<uint64_t> at = session.attach(region.cap(), request.address, request.rights);
+    if (!at.ok()) r = at.error();
+    else if (at.value() != request.address) r = Error::RangeError;  // a server placing it elsewhere
+  }
+  // The session holds the region (closeSession releases it); the parent needs no capability.
+  (void)region.close();
+  TRY(r);
+  session_pages_ += static_cast<uint32_t>(request.pages);
+  return {};
+}
+
 Result<void> Process::build_boot_info(const ProcessOptions& options, CreatedTables* scratch_tables) {
   const BootInfoStart& start = *options.boot_info;
   constexpr uint8_t kReadOnly = abi::kRightRead;
@@ -193,6 +274,7 @@ Result<void> Process::build_boot_info(const ProcessOptions& options, CreatedTabl
   // order, which the ELF parser keeps ascending, and the stack lies above the image).
   const CPtr images_start = kBootInfoServiceSlot + 1;
   const CPtr untyped_start = images_start + image_pages + options.stack_pages;
+  if (untyped_start + start.untyped_count > uint64_t{1} << cnode_radix_) return Error::RangeError;
   CPtr temporary = 0;
   auto* info = reinterpret_cast<BootInfo*>(TRY(map_scratch(info_frame, options, scratch_tables, &temporary)));
   info->magic = kBootInfoMagic;
@@ -275,9 +357,18 @@ Result<void> Process::grant_capabilities(const ProcessOptions& options, StartupB
   // Its own CNode, guarded so that the child addresses its slots by index at depth 64.
   TRY(child.mint(kProcessSlotCNode, kProcessCNodeRadix, parent, cnode_, kSlotDepth, abi::kRightsAll,
                  guard_for(kProcessCNodeRadix)));
+  // Slot 2 is the fault endpoint: the supervisor's, or with a memory session the session itself
+  // (its pager; the program calls it too, with every right the server gave it).
+  const CPtr supervisor_cptr = options.memory != nullptr ? kProcessFirstGrantSlot + options.grant_count
+                                                         : CPtr{kProcessSlotFaultEndpoint};
+  if (options.memory != nullptr) {
+    TRY(child.copy(kProcessSlotFaultEndpoint, kProcessCNodeRadix, parent, session_, kSlotDepth, abi::kRightsAll));
+    block->memory = kProcessSlotFaultEndpoint;
+  }
   if (options.fault_endpoint != 0) {
-    TRY(child.mint(kProcessSlotFaultEndpoint, kProcessCNodeRadix, parent, options.fault_endpoint, kSlotDepth,
+    TRY(child.mint(supervisor_cptr, kProcessCNodeRadix, parent, options.fault_endpoint, kSlotDepth,
                    kFaultEndpointRights, options.fault_badge));
+    block->supervisor = supervisor_cptr;
   }
   for (uint32_t i = 0; i < options.grant_count; ++i) {
     const Grant& g = options.grants[i];
@@ -291,12 +382,18 @@ Result<void> Process::grant_capabilities(const ProcessOptions& options, StartupB
     block->grants[i].slot = slot;
   }
   block->grant_count = options.grant_count;
-  block->empty = SlotRegion{kProcessFirstGrantSlot + options.grant_count, uint64_t{1} << kProcessCNodeRadix};
+  constexpr uint64_t kSlots = uint64_t{1} << kProcessCNodeRadix;
+  if (options.memory != nullptr) {
+    block->empty = SlotRegion{supervisor_cptr + 1, kSlots - kProcessRuntimeSlots};
+    block->runtime = SlotRegion{kSlots - kProcessRuntimeSlots, kSlots};
+  } else {
+    block->empty = SlotRegion{kProcessFirstGrantSlot + options.grant_count, kSlots};
+  }
   return {};
 }
 
 Result<void> Process::make_heap(const ProcessOptions& options, StartupBlock* block) {
-  const uint64_t count = options.heap_bytes / kProcessHeapFrameBytes;
+  const uint64_t count = options.heap_bytes / kProcessHeapFrameBytes;  // 0 with a memory session
   for (uint64_t i = 0; i < count; ++i) {
     heap_frames_[i] = TRY(memory_->allocate(ObjectType::Frame2m));
     const MapRequest request{pml4_, heap_frames_[i], kProcessHeapAddress + i * kProcessHeapFrameBytes, PageSize::k2M,
@@ -319,18 +416,18 @@ Result<void> Process::make_heap(const ProcessOptions& options, StartupBlock* blo
   return {};
 }
 
-Result<void> Process::make_thread(const ProcessOptions& options) {
+Result<void> Process::make_thread(const ProcessOptions& options, CPtr ipc_frame) {
   tcb_ = TRY(memory_->allocate(ObjectType::Tcb));
   TcbClient tcb(memory_->kernel(), tcb_);
-  CPtr ipc_frame = 0;
   // A process started like the root task sets up its thread-local block itself (start.cc).
   const bool root_layout = options.boot_info != nullptr;
   const uint64_t ipc_address = root_layout ? kRootIpcBufferAddress : kProcessIpcBufferAddress;
-  for (uint32_t i = 0; i < page_count_; ++i) {
+  for (uint32_t i = 0; ipc_frame == 0 && i < page_count_; ++i) {
     if (pages_[i].vaddr == ipc_address) ipc_frame = pages_[i].frame;
   }
+  // With a memory session the fault endpoint is the session (the pager), always there.
   const CPtr fault_slot = root_layout ? kBootInfoSupervisorSlot : kProcessSlotFaultEndpoint;
-  const uint64_t fault_endpoint = options.fault_endpoint != 0 ? fault_slot : 0;
+  const uint64_t fault_endpoint = options.fault_endpoint != 0 || options.memory != nullptr ? fault_slot : 0;
   TRY(tcb.configure(fault_endpoint, capnp::CapRef{cnode_}, guard_for(cnode_radix_), capnp::CapRef{pml4_}, 0,
                     ipc_address, capnp::CapRef{ipc_frame}));
   if (!root_layout) TRY(tcb.set_tls_base(kProcessIpcBufferAddress + kThreadLocalOffset));
@@ -356,6 +453,14 @@ Result<void> Process::destroy() {
     *slot = 0;
   };
   if (tcb_ != 0) note(TcbClient(memory_->kernel(), tcb_).suspend());
+  // The server unmaps and frees everything of the session: the child's frames, page tables and
+  // bookkeeping. The thread is stopped first, so it cannot fault on what goes.
+  if (session_ != 0) {
+    note(close_session(control_, session_id_));
+    release(&session_);
+    session_id_ = 0;
+    session_pages_ = 0;
+  }
   release(&tcb_);
   release(&sched_context_);
   // The CNode holds a copy of itself (slot 1): revoking the parent's cap deletes that copy, so
@@ -372,6 +477,10 @@ Result<void> Process::destroy() {
 void Process::move_from(Process& other) {
   memory_ = other.memory_;
   parent_cnode_ = other.parent_cnode_;
+  control_ = other.control_;
+  session_ = other.session_;
+  session_id_ = other.session_id_;
+  session_pages_ = other.session_pages_;
   cnode_radix_ = other.cnode_radix_;
   cnode_ = other.cnode_;
   pml4_ = other.pml4_;
@@ -389,6 +498,8 @@ void Process::move_from(Process& other) {
   other.memory_ = nullptr;
   other.cnode_ = other.pml4_ = other.tcb_ = other.sched_context_ = 0;
   other.page_count_ = 0;
+  other.control_ = other.session_ = 0;
+  other.session_id_ = other.session_pages_ = 0;
   other.tables_ = CreatedTables{};
 }
 

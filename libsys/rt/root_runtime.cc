@@ -4,6 +4,7 @@
 #include <tessera/abi/kernel.capnp.h>
 #include <tessera/sys/heap.h>
 #include <tessera/sys/ipc.h>
+#include <tessera/sys/memory.h>
 #include <tessera/sys/process.h>
 #include <tessera/sys/thread_runtime.h>
 
@@ -26,10 +27,11 @@ Result<void> init_root_runtime(const BootInfo& info) {
 }
 
 Result<void> init_process_runtime(const StartupBlock& block) {
-  TRY(adopt_process_heap(block.heap_address, block.heap_bytes, block.heap_lock));
+  // The record first: the heap's lock may park this thread (a condition variable needs it).
   root_runtime.park = block.park;
   set_current_runtime(&root_runtime);
-  return {};
+  if (block.memory != 0) return init_process_memory(block);
+  return adopt_process_heap(block.heap_address, block.heap_bytes, block.heap_lock);
 }
 
 }  // namespace tessera::sys

@@ -26,14 +26,16 @@ extern "C" [[noreturn]] void tessera_start(uint64_t argument) {
     const auto runtime = tessera::sys::init_root_runtime(*info);
     if (!runtime.ok()) tessera::sys::print("start: no heap (error %u)\n", static_cast<unsigned>(runtime.error()));
   }
-  // A spawned process whose parent gave it a heap (ProcessOptions::heap_bytes).
+  // A spawned process: its supervisor is named by the block; its heap is the one its parent
+  // mapped (ProcessOptions::heap_bytes) or one that grows from its memory session.
   const tessera::sys::StartupBlock* block = tessera::sys::startup_block(argument);
-  if (block != nullptr && block->heap_bytes != 0) {
+  if (block != nullptr) tessera::sys::set_supervisor_endpoint(block->supervisor);
+  if (block != nullptr && (block->heap_bytes != 0 || block->memory != 0)) {
     const auto runtime = tessera::sys::init_process_runtime(*block);
     if (!runtime.ok()) tessera::sys::print("start: no heap (error %u)\n", static_cast<unsigned>(runtime.error()));
   }
   const int status = main(argument);
-  // A spawned process tells its supervisor (through its fault endpoint) that it is done.
+  // A spawned process tells its supervisor (StartupBlock::supervisor) that it is done.
   if (block != nullptr || (boot_info && info->supervisor_endpoint != 0)) {
     tessera::sys::exit_process(status);
   }

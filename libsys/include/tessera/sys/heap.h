@@ -4,7 +4,8 @@
 // Every block starts with a 16-byte header {size | used bit, size of the previous block}, so
 // freeing coalesces with both neighbours in O(1); allocation scans the blocks in address order
 // (O(number of blocks), bounded by size / 32). Payloads are 16-byte aligned; larger alignments
-// are served by over-allocating. The heap never grows: its size is fixed when it is created.
+// are served by over-allocating. The window grows only at its end (extend): the process heap of a
+// program with a memory session grows that way (HeapGrowth); otherwise its size is fixed.
 #pragma once
 
 #include <stddef.h>
@@ -46,6 +47,11 @@ class Heap {
   // Manages [base, base + bytes) (base 16-byte aligned, bytes >= kMinBlockBytes): one free block.
   // InvalidArgument otherwise. The memory must stay mapped for the heap's lifetime.
   Result<void> init(void* base, size_t bytes);
+  // Grows the window by `bytes` at its end (the memory right after it must be mapped read/write
+  // now): the last block grows when it is free, otherwise a free block of `bytes` follows it.
+  // InvalidArgument for a heap without a window, a size that is not a multiple of kAlignment or
+  // smaller than kMinBlockBytes, or a window that would wrap around.
+  Result<void> extend(size_t bytes);
 
   // A payload of at least `bytes` bytes aligned to `alignment` (a power of two; 16 when smaller),
   // disjoint from every other live payload; nullptr when no free block is big enough, for a zero
@@ -96,11 +102,19 @@ constexpr uint64_t kRootRuntimeSlots = 16;
 SlotRegion root_runtime_slots(const BootInfo& info);
 SlotRegion root_free_slots(const BootInfo& info);
 
+// How the process heap gets more memory (a process with a memory session: tessera/sys/memory.h).
+// Called under the heap lock when an allocation does not fit, with the number of bytes a free
+// block at the heap's end must at least gain for it to fit; maps more memory read/write right
+// after the heap's window and returns how many bytes (a multiple of 16, at least
+// Heap::kMinBlockBytes), which the heap then adds (Heap::extend). An error (e.g. OutOfMemory from
+// the memory server) makes the allocation fail. It must not allocate from the heap.
+using HeapGrowth = Result<size_t> (*)(size_t at_least);
+
 // Makes `bytes` of memory already mapped read/write at `address` (by the process's parent, e.g.
 // ProcessOptions::heap_bytes) the process heap, guarded by a Mutex on `lock_notification` (0: no
-// lock, for single-threaded programs). Busy when there is a heap already; InvalidArgument for
-// a null or unaligned range.
-Result<void> adopt_process_heap(uint64_t address, uint64_t bytes, CPtr lock_notification);
+// lock, for single-threaded programs), growing through `grow` when it is not null. Busy when
+// there is a heap already; InvalidArgument for a null or unaligned range.
+Result<void> adopt_process_heap(uint64_t address, uint64_t bytes, CPtr lock_notification, HeapGrowth grow = nullptr);
 
 // Makes `bytes` (a multiple of 2 MiB) of 2 MiB frames from `memory`, maps them read/write at
 // `address` (2 MiB aligned) in `vspace`, and makes them the process heap, guarded by a Mutex

@@ -97,4 +97,45 @@ class CallTransport {
   IpcBuffer* buffer_;
 };
 
+// CallTransport for methods whose reply carries a capability (a server handing out a new
+// capability, e.g. the memory server's createRegion): before the call it arms the receive fields
+// of the IPC buffer with `slot` (an empty slot of the CNode `cnode`, both cptrs of the calling
+// thread's CSpace, depth kSlotDepth), after it disarms them again, so no later IPC of this thread
+// drops a capability into a slot the caller may have given back. `received()` says whether the
+// last reply delivered a capability into the slot (the kernel counts it in extra_caps; a reply
+// never unwraps). The generated stub's reader then finds it at capability index 0; a reply that
+// names a capability the kernel did not deliver (no Grant on the server's side, slot not empty)
+// reads as MissingCapability.
+class ReceivingCallTransport {
+ public:
+  ReceivingCallTransport(IpcBuffer* buffer, uint64_t cnode, uint64_t slot)
+      : buffer_(buffer), cnode_(cnode), slot_(slot) {}
+
+  capnp::Word* send_words() { return reinterpret_cast<capnp::Word*>(buffer_->msg); }
+  uint64_t* send_caps() { return buffer_->caps_or_badges; }
+  const capnp::Word* reply_words() const { return reinterpret_cast<const capnp::Word*>(buffer_->msg); }
+
+  Result<capnp::MessageInfo> call(uint64_t destination, uint64_t label, uint32_t words, uint32_t caps) {
+    if (words > kMessageWords || caps > kMaxTransferCaps) return Error::RangeError;
+    received_ = false;
+    buffer_->receive_cnode = cnode_;
+    buffer_->receive_index = slot_;
+    buffer_->receive_depth = 64;  // kSlotDepth (tessera/sys/cspace.h): cptr = slot index
+    Received reply{};
+    const Error e = ipc_syscall(buffer_, Syscall::Call, destination, MessageInfo{label, words, caps, 0}.encode(), &reply);
+    buffer_->receive_cnode = buffer_->receive_index = buffer_->receive_depth = 0;
+    if (e != Error::Ok) return e;
+    received_ = reply.info.extra_caps > 0 && (reply.info.caps_unwrapped & 1u) == 0;
+    return reply.info;
+  }
+
+  bool received() const { return received_; }
+
+ private:
+  IpcBuffer* buffer_;
+  uint64_t cnode_;
+  uint64_t slot_;
+  bool received_ = false;
+};
+
 }  // namespace tessera::sys

@@ -6,9 +6,14 @@
 // granted capabilities are. Every process has the same CSpace layout:
 //
 //   slot 0  null            slot 1  its own CNode (guarded: cptr = slot index, depth 64)
-//   slot 2  its fault endpoint (badged by the parent; also how exit_process reports)
+//   slot 2  its fault endpoint: without a memory session the supervisor's endpoint (badged by the
+//           parent; also how exit_process reports), with one (ProcessOptions::memory) the session
+//           capability, so the memory server is its pager (docs/memory.md)
 //   slots 3..3+N-1  the N granted capabilities, in grant order
-//   the rest        free (StartupBlock::empty)
+//   3+N     with a memory session: the supervisor's endpoint (StartupBlock::supervisor)
+//   then    the heap lock and park notifications (when it has a heap)
+//   the rest        free (StartupBlock::empty), except, with a memory session, the last
+//                   kProcessRuntimeSlots (StartupBlock::runtime: process_memory()'s)
 //
 // and the same upper address-space layout (kProcessWindow): the start-up block (read-only), the
 // IPC buffer with the thread-local block, an unmapped guard page, then the stack.
@@ -45,10 +50,15 @@ constexpr uint64_t kProcessStackBottom = kProcessWindow + 0x3000;  // above the 
 constexpr uint32_t kMaxProcessStackPages = 32;
 
 constexpr uint64_t kStartupMagic = 0x434f525041525453ull;  // "STRAPROC"
-constexpr uint32_t kStartupVersion = 2;
+constexpr uint32_t kStartupVersion = 3;  // 3: memory, supervisor, runtime
 
-// Where a process's heap is mapped when its parent gives it one (ProcessOptions::heap_bytes): the
-// root task's heap address, in 2 MiB frames, at most kMaxProcessHeapBytes.
+// With a memory session: the slots at the end of the CNode the start-up code keeps for the
+// runtime's own capabilities (the heap's region, what process_memory() returns).
+constexpr uint64_t kProcessRuntimeSlots = 32;
+
+// Where a process's heap is: mapped there by the parent (ProcessOptions::heap_bytes) in 2 MiB
+// frames, at most kMaxProcessHeapBytes, or, with a memory session, a growing region the start-up
+// code attaches there (tessera/sys/memory.h). The root task's heap address.
 constexpr uint64_t kProcessHeapAddress = 0x0000100000000000ull;
 constexpr uint64_t kProcessHeapFrameBytes = uint64_t{1} << 21;
 constexpr uint64_t kMaxProcessHeapBytes = 32ull << 20;
@@ -72,12 +82,19 @@ struct StartupBlock {
   uint64_t ipc_buffer;
   uint64_t stack_top;
   SlotRegion empty;  // free slots of its CNode
-  // Its heap (heap_bytes 0: none): mapped read/write at heap_address by the parent, with the
-  // notifications the start-up code makes its heap lock and the main thread's park word from.
+  // Its heap (heap_bytes 0: none, or made by the start-up code from the memory session): mapped
+  // read/write at heap_address by the parent, with the notifications the start-up code makes its
+  // heap lock and the main thread's park word from.
   uint64_t heap_address;
   uint64_t heap_bytes;
-  uint64_t heap_lock;     // slot of a notification
-  uint64_t park;          // slot of a notification
+  uint64_t heap_lock;     // slot of a notification (0: none)
+  uint64_t park;          // slot of a notification (0: none)
+  // Its memory-server session (kProcessSlotFaultEndpoint; 0: none, tessera/sys/memory.h) and the
+  // supervisor's endpoint exit_process reports to (kProcessSlotFaultEndpoint without a session,
+  // the slot after the grants with one; 0: none).
+  uint64_t memory;
+  uint64_t supervisor;
+  SlotRegion runtime;     // slots for the runtime's own use (empty without a session)
   char name[kProcessNameBytes];
   char argument[kProcessArgumentBytes];
   StartupGrant grants[kMaxProcessGrants];
@@ -99,7 +116,8 @@ Result<CPtr> find_grant(const StartupBlock& block, const char* name);
 [[noreturn]] void exit_process(int status);
 
 // Where exit_process sends: kProcessSlotFaultEndpoint unless the start-up code says otherwise
-// (BootInfo.supervisor_endpoint for a process started like the root task; 0: none).
+// (StartupBlock::supervisor, BootInfo.supervisor_endpoint for a process started like the root
+// task; 0: none).
 void set_supervisor_endpoint(CPtr slot);
 CPtr supervisor_endpoint();
 
@@ -107,7 +125,8 @@ CPtr supervisor_endpoint();
 
 // A process started like the root task (ProcessOptions::boot_info): instead of the layout above
 // it gets the kernel's root-task environment (tessera/bootinfo.h), so a program written for the
-// root task runs unchanged in it: a CNode of 2^kRootCNodeRadix slots (cptr = slot index) with
+// root task runs unchanged in it: a CNode of 2^BootInfoStart::cnode_radix slots (cptr = slot
+// index; kRootCNodeRadix unless the parent asks for more) with
 //
 //   1 its TCB   2 its CNode   3 its VSpace   4 IRQControl   5 IOPortControl   6 SchedControl
 //   7 the BootInfo frame   8 the IPC-buffer frame   9 the supervisor's endpoint (fault endpoint)
@@ -118,7 +137,7 @@ CPtr supervisor_endpoint();
 // own CNode (so BootInfo.image_frames are the mapped caps, as in the root task). BootInfo.paging
 // is empty: the page-table caps stay with the parent. When main returns, the start-up code sends
 // the status to the supervisor's endpoint (exit_process).
-constexpr uint32_t kMaxBootInfoStartUntypeds = 64;
+constexpr uint32_t kMaxBootInfoStartUntypeds = 64;  // BootInfo.untyped_list holds kMaxBootUntypeds
 // Where a child started like the root task finds BootInfoStart::service_endpoint.
 constexpr CPtr kBootInfoServiceSlot = kFirstVariableSlot + 1;
 struct BootInfoStart {
@@ -136,10 +155,24 @@ struct BootInfoStart {
   // An endpoint the child serves (e.g. the memory server's): copied with all rights into
   // kBootInfoServiceSlot, the slot after the supervisor's endpoint (0: that slot stays empty).
   CPtr service_endpoint = 0;
-  // The radix of its root CNode (BootInfo.root_cnode_radix): kRootCNodeRadix like the root task,
-  // or more for a child that keeps many capabilities (the memory server: 15).
-  uint8_t cnode_radix = kRootCNodeRadix;
   uint64_t tsc_hz = 0;     // BootInfo.tsc_hz
+  // The child's CNode has 2^cnode_radix slots (kMinBootInfoCNodeRadix..kMaxBootInfoCNodeRadix;
+  // BootInfo.root_cnode_radix and BootInfo.empty follow it). A task that manages much memory (the
+  // memory server: 15) needs more slots than the root task's 4,096; libsys's SlotAllocator covers
+  // the first SlotAllocator::kMaxSlots of BootInfo.empty, so the rest is for the task's own
+  // bookkeeping.
+  uint8_t cnode_radix = kRootCNodeRadix;
+};
+constexpr uint8_t kMinBootInfoCNodeRadix = kRootCNodeRadix;
+constexpr uint8_t kMaxBootInfoCNodeRadix = 20;
+
+// A process whose memory comes from the memory server (ProcessOptions::memory, docs/memory.md):
+// the parent opens a session for it on the server's Control capability `control`
+// (openSession(name, quota, weight, its PML4)) and gets every page of it from that session.
+struct ProcessMemory {
+  CPtr control = 0;                // the memory server's Control capability (parent's cptr)
+  uint64_t quota = 16ull << 20;    // bytes guaranteed to the session
+  uint64_t weight = 1;             // its cost in the allocation model
 };
 
 // One capability to copy into the child: `source` in the parent's CNode, with `rights` (a subset
@@ -169,8 +202,16 @@ struct ProcessOptions {
   uint32_t grant_count = 0;    // at most kMaxProcessGrants
   uint32_t stack_pages = 8;    // 1..kMaxProcessStackPages
   // A heap for operator new: a multiple of 2 MiB up to kMaxProcessHeapBytes (0: none), mapped at
-  // kProcessHeapAddress; the start-up code adopts it (StartupBlock::heap_*).
+  // kProcessHeapAddress; the start-up code adopts it (StartupBlock::heap_*). Must be 0 with
+  // `memory` (the heap then grows from the session).
   uint64_t heap_bytes = 0;
+  // Not null: the process's memory comes from the memory server (see ProcessMemory). Every page —
+  // image (one eager region of 4 KiB pages per run of loadable segments, written through
+  // Session.frame copies mapped at scratch_address, attached with the segments' rights), start-up
+  // block (read-only), IPC buffer, stack (lazy) — is a region of its session, which the server
+  // maps; the parent maps nothing into the child. The TCB, CNode, PML4 and notifications still
+  // come from the UntypedAllocator. Not with boot_info.
+  const ProcessMemory* memory = nullptr;
   // Not null: start the process like the root task (see BootInfoStart); `argument` and `grants`
   // must then be empty (the command line and the untyped caps take their place).
   const BootInfoStart* boot_info = nullptr;
@@ -215,6 +256,8 @@ class Process {
 
   // Stops the thread and deletes every object of the process — TCB, scheduling context, CNode
   // (with every capability in it), frames, page tables, PML4 — returning their slots and memory.
+  // With a memory session it closes the session after stopping the thread (the server unmaps and
+  // frees all the child's memory and page tables) and then deletes the kernel objects.
   // Idempotent; keeps going past errors and returns the first.
   Result<void> destroy();
 
@@ -227,15 +270,21 @@ class Process {
   CPtr cnode() const { return cnode_; }
   CPtr vspace() const { return pml4_; }
   uint64_t entry() const { return entry_; }
-  uint32_t page_count() const { return page_count_; }
+  // The 4 KiB pages the process started with (image, start-up block, IPC buffer, stack).
+  uint32_t page_count() const { return page_count_ + session_pages_; }
   const char* name() const { return name_; }
+  // The memory-server session's id (Control.closeSession) and capability (parent's cptr); 0: none.
+  uint32_t session_id() const { return session_id_; }
+  CPtr session() const { return session_; }
 
  private:
   Result<void> build(const uint8_t* image, size_t size, const ProcessOptions& options);
   Result<void> grant_capabilities(const ProcessOptions& options, StartupBlock* block);
-  Result<void> make_thread(const ProcessOptions& options);
-  // Maps options.heap_bytes of 2 MiB frames at kProcessHeapAddress and moves the heap lock and
-  // park notifications into the child's CNode (first free slots); fills the block's heap fields.
+  // `ipc_frame`: the IPC buffer's frame cap (0: the one in pages_).
+  Result<void> make_thread(const ProcessOptions& options, CPtr ipc_frame = 0);
+  // Maps options.heap_bytes of 2 MiB frames at kProcessHeapAddress (none with a memory session:
+  // the start-up code makes its heap) and moves the heap lock and park notifications into the
+  // child's CNode (first free slots); fills the block's heap fields.
   Result<void> make_heap(const ProcessOptions& options, StartupBlock* block);
   // The root-task layout (BootInfoStart): fills the CNode, writes the BootInfo page, starts.
   Result<void> build_boot_info(const ProcessOptions& options, CreatedTables* scratch_tables);
@@ -244,6 +293,30 @@ class Process {
   // elf_loader.cc: maps the image's segments; the page list doubles as the frames to delete.
   Result<void> load_image(const uint8_t* image, size_t size, const ProcessOptions& options,
                           CreatedTables* scratch_tables);
+  // elf_loader.cc, with a memory session: the image as regions of the session (see
+  // ProcessOptions::memory).
+  Result<void> load_image_from_session(const uint8_t* image, size_t size, const ProcessOptions& options,
+                                       CreatedTables* scratch_tables);
+  // With a memory session: the start-up block, IPC buffer and stack as regions; the IPC buffer's
+  // frame (a copy, for Tcb.configure) in *ipc_frame.
+  Result<void> build_session_pages(const ProcessOptions& options, const StartupBlock& block,
+                                   CreatedTables* scratch_tables, CPtr* ipc_frame);
+  // A region of the session of `pages` 4 KiB pages (eager or lazy) attached at `address` with
+  // `rights`; its capability is deleted again (the session holds the region). With `write`, fills
+  // page 0 at `offset` with `length` bytes first, through a frame copy; with `frame` not null,
+  // keeps a frame copy of page 0 there.
+  struct SessionPages {
+    uint64_t address;
+    uint64_t pages;
+    bool eager;
+    uint8_t rights;  // memory::kRight*
+    const void* bytes = nullptr;
+    uint64_t offset = 0;
+    size_t length = 0;
+    CPtr* frame = nullptr;
+  };
+  Result<void> add_session_pages(const SessionPages& request, const ProcessOptions& options,
+                                 CreatedTables* scratch_tables);
   // A new (zeroed) frame mapped at `vaddr` in the child, recorded in pages_.
   Result<CPtr> add_page(uint64_t vaddr, uint8_t rights, uint8_t attributes);
   // Maps a copy of `frame` at options.scratch_address in the parent (the copy's slot in
@@ -264,6 +337,12 @@ class Process {
 
   UntypedAllocator* memory_ = nullptr;
   CPtr parent_cnode_ = kSlotRootCNode;
+  // With a memory session (ProcessOptions::memory): the Control cap, the session cap (a parent
+  // slot from memory_'s allocator) and id, the pages it started with, and the notifications.
+  CPtr control_ = 0;
+  CPtr session_ = 0;
+  uint32_t session_id_ = 0;
+  uint32_t session_pages_ = 0;
   uint8_t cnode_radix_ = kProcessCNodeRadix;
   CPtr cnode_ = 0;
   CPtr pml4_ = 0;

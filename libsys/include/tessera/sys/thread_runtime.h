@@ -103,9 +103,11 @@ class JoinableThread {
 Result<void> init_root_runtime(const BootInfo& info);
 
 struct StartupBlock;
-// A spawned process's runtime: adopts the heap its parent mapped (StartupBlock::heap_*) and
-// installs the main thread's record with the parent-made park notification. Called by the
-// start-up code when the block names a heap.
+// A spawned process's runtime: installs the main thread's record with the parent-made park
+// notification and adopts the heap its parent mapped (StartupBlock::heap_*) or, with a memory
+// session (StartupBlock::memory), sets up process_memory() and the growing heap
+// (init_process_memory, tessera/sys/memory.h). Called by the start-up code when the block names
+// a heap or a session.
 Result<void> init_process_runtime(const StartupBlock& block);
 
 }  // namespace tessera::sys
