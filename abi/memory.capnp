@@ -25,9 +25,9 @@ const rightsAll :UInt8 = 7;
 # Where attach places a region when no address is given: inside this window of every space.
 const placementBase :UInt64 = 0x0000200000000000;
 const placementLimit :UInt64 = 0x0000400000000000;
-# Every attach must lie in user space below this (the process window and above are the
-# start-up code's; the kernel's half is never reachable).
-const attachLimit :UInt64 = 0x00007FFF00000000;
+# Every attachment lies in user space below this (the kernel's user-address limit; addresses
+# above it, non-canonical ones and the kernel's half are refused with RangeError).
+const attachLimit :UInt64 = 0x00007FFFFFFFF000;
 
 enum PageSize @0xac53fa6b27d3bdb4 {
   small @0;  # 4 KiB

@@ -212,7 +212,7 @@ void System::handle_memory_faults(SupervisionEvent* event) {
     const bool pending = fault.value().pending();
     uint32_t program = kMaxSystemPrograms;
     for (uint32_t i = 0; i < description_->program_count; ++i) {
-      if (processes_[i].alive() && processes_[i].has_session() && processes_[i].session_id() == session) program = i;
+      if (processes_[i].alive() && processes_[i].session() != 0 && processes_[i].session_id() == session) program = i;
     }
     if (program != kMaxSystemPrograms) {
       const char* name = description_->programs[program].name;

@@ -32,7 +32,7 @@ constexpr size_t kNameBytes = 24;
 // Where attach(address 0) places regions, and the highest address any attachment may reach.
 constexpr uint64_t kPlacementBase = 0x0000200000000000ull;
 constexpr uint64_t kPlacementLimit = 0x0000400000000000ull;
-constexpr uint64_t kAttachLimit = 0x00007FFF00000000ull;
+constexpr uint64_t kAttachLimit = 0x00007FFFFFFFF000ull;  // the kernel's user-address limit
 
 // What the server's records and capability slots cost a session (the bookkeeping charge).
 constexpr uint64_t kSlotCharge = 128;  // one capability slot of the server's CNode

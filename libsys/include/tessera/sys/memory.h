@@ -80,7 +80,8 @@ class MemorySession {
   // share: a capability to the same region with `rights` (a subset), in a fresh slot.
   Result<Region> share(CPtr region, uint8_t rights);
   Result<void> release(CPtr region);
-  Result<void> revoke(CPtr region);
+  // Returns the creator's new capability (in a fresh slot): the old ones are refused from now on.
+  Result<CPtr> revoke(CPtr region);
   // frame: a copy of the Frame capability behind page `page` of the region, in a fresh slot the
   // caller owns (delete it when done). frame_to puts it into `slot` (empty, of cnode()) instead.
   Result<CPtr> frame(CPtr region, uint64_t page);
