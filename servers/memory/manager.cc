@@ -257,7 +257,7 @@ Result<void> Manager::back_page(uint32_t region, uint64_t page) {
     refund(r.payer, page_charge(r.shift));
     return frame.error();
   }
-  r.page[page] = Page{*frame, untyped, false};
+  r.page[page] = Page{frame.value(), untyped, false};
   ++r.backed;
   ++frames_;
   return {};
