@@ -50,6 +50,8 @@ Result<void> Manager::close_session(uint32_t id) {
   while (s.first_attachment != 0) destroy_attachment(s.first_attachment - 1);
   for (uint32_t r = 0; r < kMaxRegions; ++r) {
     if (regions_[r].live && (regions_[r].holders & (uint64_t{1} << id)) != 0) drop_holder(id, r);
+    // No later session reusing this index may revoke the regions it created.
+    if (regions_[r].live && regions_[r].creator == id) regions_[r].creator = kMaxSessions;
   }
   for (uint32_t t = 0; t < s.table_count; ++t) backend_.free_table(s.tables[t]);
   if (s.tables != nullptr) backend_.release(s.tables);
