@@ -50,6 +50,8 @@ Result<void> Manager::close_session(uint32_t id) {
   while (s.first_attachment != 0) destroy_attachment(s.first_attachment - 1);
   for (uint32_t r = 0; r < kMaxRegions; ++r) {
     if (regions_[r].live && (regions_[r].holders & (uint64_t{1} << id)) != 0) drop_holder(id, r);
+    // No later session reusing this index may revoke the regions it created.
+    if (regions_[r].live && regions_[r].creator == id) regions_[r].creator = kMaxSessions;
   }
   for (uint32_t t = 0; t < s.table_count; ++t) backend_.free_table(s.tables[t]);
   if (s.tables != nullptr) backend_.release(s.tables);
@@ -525,6 +527,9 @@ Result<void> Manager::map_page(uint32_t attachment, uint64_t page) {
   Session& s = sessions_[at.session];
   const uint64_t worst = kSlotCharge + 3 * kTableCharge;
   if (s.used + worst > s.quota + s.granted) return Error::OutOfMemory;
+  // Room to record the tables map() may make, before anything is mapped: a table it made must
+  // never be freed again (that would unmap the page we are about to record as mapped).
+  TRY(table_room(at.session, 3));
   Slot cap = p.frame;
   if (p.original_mapped) {
     cap = TRY(backend_.copy_frame(p.frame));
@@ -550,9 +555,18 @@ Result<void> Manager::map_page(uint32_t attachment, uint64_t page) {
 }
 
 Result<void> Manager::add_table(uint32_t session, Slot table) {
+  TRY(table_room(session, 1));
   Session& s = sessions_[session];
-  if (s.table_count == s.table_capacity) {
-    const uint32_t capacity = s.table_capacity == 0 ? 16 : s.table_capacity * 2;
+  s.tables[s.table_count++] = table;
+  s.used += kTableCharge;
+  return {};
+}
+
+Result<void> Manager::table_room(uint32_t session, uint32_t more) {
+  Session& s = sessions_[session];
+  if (s.table_count + more > s.table_capacity) {
+    uint32_t capacity = s.table_capacity == 0 ? 16 : s.table_capacity * 2;
+    while (capacity < s.table_count + more) capacity *= 2;
     auto* grown = static_cast<Slot*>(backend_.allocate(capacity * sizeof(Slot)));
     if (grown == nullptr) return Error::OutOfMemory;
     for (uint32_t t = 0; t < s.table_count; ++t) grown[t] = s.tables[t];
@@ -560,8 +574,6 @@ Result<void> Manager::add_table(uint32_t session, Slot table) {
     s.tables = grown;
     s.table_capacity = capacity;
   }
-  s.tables[s.table_count++] = table;
-  s.used += kTableCharge;
   return {};
 }
 

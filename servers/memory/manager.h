@@ -221,6 +221,7 @@ class Manager {
   void free_page(Region& r, uint64_t page);
   tessera::Result<void> grow_pages(Region& r, uint64_t pages);
   tessera::Result<void> add_table(uint32_t session, Slot table);
+  tessera::Result<void> table_room(uint32_t session, uint32_t more);
   bool overlaps(uint32_t session, uint64_t base, uint64_t bytes, uint32_t except) const;
   tessera::Result<uint64_t> find_place(uint32_t session, uint64_t bytes, uint64_t alignment) const;
   void recompute_grants();
