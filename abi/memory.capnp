@@ -66,6 +66,8 @@ interface Session @0xf73c3a8ad01ae66e {
   # The creator takes back every capability to the region: other sessions' attachments of it are
   # detached and every capability to it (the creator's too) is refused from now on; the reply
   # carries the creator's new capability. IllegalOperation for a session that did not create it.
+  # Frame capabilities handed out by `frame` are not region capabilities: they stay valid until
+  # the frame itself goes (the region is released by its last holder, or shrunk past the page).
   frame @7 (region :Region, page :UInt64) -> (frame :Kernel.Frame);
   # A copy of the frame behind page `page` (backing it first), for loaders and drivers (its
   # physical address: Frame.getAddress, for DMA). Needs write. Revoked with the region.

@@ -629,6 +629,11 @@ FaultOutcome Manager::fault(uint32_t session, uint64_t address, bool write, bool
     }
     const uint64_t page = (address - at.base) >> r.shift;
     if (r.page[page].frame == 0) {
+      // Refuse before anything is made when the mapping could not be paid for after the frame
+      // (the frame's payer may be this session: count both against it then).
+      const uint64_t frame_cost = r.payer == session ? page_charge(r.shift) : 0;
+      const uint64_t worst = frame_cost + kSlotCharge + 3 * kTableCharge;
+      if (s.used > s.quota + s.granted || worst > s.quota + s.granted - s.used) return FaultOutcome::OverQuota;
       const Result<void> backed = back_page(at.region, page);
       if (!backed.ok()) return backed.error() == Error::OutOfMemory ? FaultOutcome::OverQuota : FaultOutcome::NoMemory;
     }
