@@ -62,10 +62,10 @@ interface Session @0xf73c3a8ad01ae66e {
   # This session stops holding the region: its attachments of it are detached and, when no other
   # session holds it, its frames go back. Capabilities to it are no longer honoured after the
   # last holder lets go (InvalidCapability).
-  revoke @6 (region :Region) -> ();
-  # The creator takes back every capability it passed on: other sessions' attachments of the
-  # region are detached and their capabilities refused from now on. IllegalOperation for a
-  # session that did not create the region.
+  revoke @6 (region :Region) -> (region :Region);
+  # The creator takes back every capability to the region: other sessions' attachments of it are
+  # detached and every capability to it (the creator's too) is refused from now on; the reply
+  # carries the creator's new capability. IllegalOperation for a session that did not create it.
   frame @7 (region :Region, page :UInt64) -> (frame :Kernel.Frame);
   # A copy of the frame behind page `page` (backing it first), for loaders and drivers (its
   # physical address: Frame.getAddress, for DMA). Needs write. Revoked with the region.

@@ -272,7 +272,7 @@ Result<void> Process::build_boot_info(const ProcessOptions& options, CreatedTabl
   // The BootInfo page, written in place through a scratch mapping while its frame is still the
   // parent's. Image and stack frames follow the supervisor's slot in address order (image pages come in segment
   // order, which the ELF parser keeps ascending, and the stack lies above the image).
-  const CPtr images_start = kBootInfoSupervisorSlot + 1;
+  const CPtr images_start = kBootInfoServiceSlot + 1;
   const CPtr untyped_start = images_start + image_pages + options.stack_pages;
   if (untyped_start + start.untyped_count > uint64_t{1} << cnode_radix_) return Error::RangeError;
   CPtr temporary = 0;
@@ -310,6 +310,9 @@ Result<void> Process::build_boot_info(const ProcessOptions& options, CreatedTabl
   if (options.fault_endpoint != 0) {
     TRY(child.mint(kBootInfoSupervisorSlot, cnode_radix_, parent, options.fault_endpoint, kSlotDepth,
                    kFaultEndpointRights, options.fault_badge));
+  }
+  if (start.service_endpoint != 0) {
+    TRY(child.copy(kBootInfoServiceSlot, cnode_radix_, parent, start.service_endpoint, kSlotDepth, abi::kRightsAll));
   }
   // pages_: the image (ascending), the BootInfo page, the IPC buffer, the stack (ascending).
   TRY(move_to_child(&pages_[image_pages].frame, kSlotBootInfoFrame));

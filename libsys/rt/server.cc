@@ -96,8 +96,14 @@ Error EndpointServerTransport::finish_receive(Error e, const Received& r, capnp:
   // A capability (not an unwrapped badge) arrived: it is in the receive slot until kept or dropped.
   const uint32_t transferred = r.info.extra_caps;
   bool moved = false;
+  context_.has_unwrapped_ = false;
   for (uint32_t i = 0; i < transferred && i < kMaxTransferCaps; ++i) {
-    if ((r.info.caps_unwrapped & (1u << i)) == 0) moved = true;
+    if ((r.info.caps_unwrapped & (1u << i)) == 0) {
+      moved = true;
+    } else if (!context_.has_unwrapped_) {
+      context_.has_unwrapped_ = true;
+      context_.unwrapped_badge_ = buffer->caps_or_badges[i];
+    }
   }
   context_.cap_slot_ = moved && receive_slot_ != 0 ? receive_slot_ : 0;
   ++requests_;

@@ -8,6 +8,9 @@
 #include <tessera/sys/debug.h>
 #include <tessera/sys/heap.h>
 #include <tessera/sys/ipc.h>
+#include <tessera/abi/memory.capnp.h>
+
+#include "launch.h"
 
 // Written by servers/init/embed_files.py (the generated embedded_files.S).
 extern "C" const init::EmbeddedFile tessera_embedded_files[];
@@ -54,7 +57,8 @@ uint32_t System::program_index(const char* name) const {
   return kMaxSystemPrograms;
 }
 
-Result<void> System::start(sys::UntypedAllocator& memory, const SystemDescription& description) {
+Result<void> System::start(sys::UntypedAllocator& memory, const SystemDescription& description,
+                           sys::CPtr memory_control, sys::CPtr init_tcb) {
   if (memory_ != nullptr) return Error::Busy;
   memory_ = &memory;
   description_ = &description;
@@ -64,6 +68,14 @@ Result<void> System::start(sys::UntypedAllocator& memory, const SystemDescriptio
     return supervisor.error();
   }
   supervisor_ = *supervisor;
+  memory_control_ = memory_control;
+  if (memory_control_ != 0) {
+    if (Result<void> r = watch_memory_faults(init_tcb); !r.ok()) {
+      log("init: cannot receive the memory server's fault reports (error %u)", static_cast<unsigned>(r.error()));
+      (void)stop();
+      return r.error();
+    }
+  }
   for (uint32_t i = 0; i < description.object_count; ++i) {
     const bool endpoint = description.objects[i].kind == ObjectKind::Endpoint;
     auto object = memory.allocate(endpoint ? tessera::abi::ObjectType::Endpoint : tessera::abi::ObjectType::Notification);
@@ -104,7 +116,8 @@ Result<void> System::spawn(uint32_t program) {
   options.mcp = p.mcp;
   options.budget_us = p.budget_us;
   options.period_us = p.period_us;
-  options.heap_bytes = p.heap_bytes;
+  sys::ProcessMemory pager{memory_control_, p.memory_bytes, 1};
+  if (memory_control_ != 0) options.memory = &pager;
   options.fault_endpoint = supervisor_;
   options.fault_badge = program + 1;
   options.grants = grants;
@@ -129,6 +142,10 @@ Result<SupervisionEvent> System::handle_next(bool blocking) {
   const tessera::IpcBuffer* buffer = sys::ipc_buffer();
   const uint64_t words[3] = {buffer->msg[0], buffer->msg[1], buffer->msg[2]};
   SupervisionEvent event;
+  if (memory_events_ != 0 && (received.badge & kMemoryEventBadge) != 0) {
+    handle_memory_faults(&event);
+    return event;
+  }
   if (received.badge == 0 || received.badge > description_->program_count) {
     log("init: supervision message with unknown badge %lu ignored", received.badge);
     event.kind = SupervisionEvent::Kind::Unknown;
@@ -161,6 +178,63 @@ Result<SupervisionEvent> System::handle_next(bool blocking) {
     event.kind = SupervisionEvent::Kind::Unknown;
   }
   return event;
+}
+
+Result<void> System::watch_memory_faults(sys::CPtr init_tcb) {
+  const sys::CPtr events = TRY(memory_->allocate(tessera::abi::ObjectType::Notification));
+  memory_events_ = events;
+  tessera::abi::Tcb::Client<sys::CallTransport> tcb(memory_->kernel(), init_tcb);
+  TRY(tcb.bind_notification(tessera::capnp::CapRef{events}));
+  memory_events_tcb_ = init_tcb;
+  // The server signals a badged copy (write only): the word says "memory", apart from every
+  // program's badge on the supervision endpoint.
+  const sys::CPtr copy = TRY(memory_->slots().alloc());
+  tessera::abi::CNode::Client<sys::CallTransport> cnode(memory_->kernel(), tessera::kSlotRootCNode);
+  Result<void> r = cnode.mint(copy, sys::kSlotDepth, tessera::capnp::CapRef{tessera::kSlotRootCNode}, events,
+                              sys::kSlotDepth, tessera::abi::kRightWrite, kMemoryEventBadge);
+  if (r.ok()) {
+    tessera::memory::Control::Client<sys::CallTransport> control(memory_->kernel(), memory_control_);
+    r = control.events(tessera::capnp::CapRef{copy});
+  }
+  (void)memory_->free(copy);  // the server has its own copy now
+  return r;
+}
+
+void System::handle_memory_faults(SupervisionEvent* event) {
+  event->kind = SupervisionEvent::Kind::Unknown;
+  tessera::memory::Control::Client<sys::CallTransport> control(memory_->kernel(), memory_control_);
+  for (;;) {
+    auto fault = control.take_fault();
+    if (!fault.ok()) return;
+    const uint32_t session = fault.value().id();
+    const uint64_t kind = fault.value().kind(), ip = fault.value().ip(), address = fault.value().address(),
+                   detail = fault.value().detail();
+    const bool pending = fault.value().pending();
+    uint32_t program = kMaxSystemPrograms;
+    for (uint32_t i = 0; i < description_->program_count; ++i) {
+      if (processes_[i].alive() && processes_[i].has_session() && processes_[i].session_id() == session) program = i;
+    }
+    if (program != kMaxSystemPrograms) {
+      const char* name = description_->programs[program].name;
+      ProgramStatus& status = status_[program];
+      ++status.faults;
+      status.last_fault_kind = kind;
+      status.last_fault_ip = ip;
+      status.last_fault_detail = kind == static_cast<uint64_t>(tessera::FaultKind::PageFault) ? address : detail;
+      if (kind == static_cast<uint64_t>(tessera::FaultKind::PageFault)) {
+        log("init: %s faulted: page fault at 0x%lx (ip 0x%lx, error 0x%lx): outside its memory, not allowed, or "
+            "beyond its quota",
+            name, address, ip, detail);
+      } else {
+        log("init: %s faulted: %s %lu (ip 0x%lx)", name, fault_name(kind) != nullptr ? fault_name(kind) : "fault",
+            detail, ip);
+      }
+      event->kind = SupervisionEvent::Kind::Fault;
+      event->program = program;
+      handle_end(program, true, event);
+    }
+    if (!pending) return;
+  }
 }
 
 void System::handle_end(uint32_t program, bool failed, SupervisionEvent* event) {
@@ -203,8 +277,48 @@ Result<void> System::stop() {
   }
   if (supervisor_ != 0) note(memory_->free(supervisor_));
   supervisor_ = 0;
+  if (memory_events_ != 0) {
+    (void)tessera::abi::Tcb::Client<sys::CallTransport>(memory_->kernel(), memory_events_tcb_).unbind_notification();
+    note(memory_->free(memory_events_));
+  }
+  memory_events_ = 0;
+  memory_control_ = 0;
   memory_ = nullptr;
   return first_error;
+}
+
+Result<void> carve_reserve(const tessera::BootInfo& info, sys::CallTransport& kernel, sys::SlotAllocator& slots,
+                           tessera::BootInfo* reserve) {
+  // The reserve is a child untyped of the largest RAM untyped: the memory server later retypes
+  // that untyped's remainder, past the reserve.
+  const uint64_t count = info.untyped.end - info.untyped.start;
+  uint64_t largest = count;
+  for (uint64_t i = 0; i < count && i < tessera::kMaxBootUntypeds; ++i) {
+    const tessera::UntypedDescriptor& d = info.untyped_list[i];
+    if (d.is_device == 0 && (largest == count || d.size_bits > info.untyped_list[largest].size_bits)) largest = i;
+  }
+  if (largest == count || info.untyped_list[largest].size_bits <= kInitReserveBits) return Error::NotEnoughMemory;
+  const sys::CPtr slot = TRY(slots.alloc());
+  TRY(tessera::abi::Untyped::Client<sys::CallTransport>(kernel, info.untyped.start + largest)
+          .retype(tessera::abi::ObjectType::Untyped, kInitReserveBits, tessera::capnp::CapRef{tessera::kSlotRootCNode}, 0,
+                  0, slot, 1));
+  *reserve = info;
+  reserve->untyped = tessera::SlotRegion{slot, slot + 1};
+  reserve->untyped_list[0] = TRY(sys::describe_untyped(kernel, slot));
+  reserve->free_memory_bytes = uint64_t{1} << kInitReserveBits;
+  return {};
+}
+
+uint32_t memory_server_untypeds(const tessera::BootInfo& info, sys::CPtr* out) {
+  // Every RAM untyped of at least 2 MiB (smaller ones stay unused), largest first.
+  uint32_t n = 0;
+  for (uint8_t bits = 63; bits >= 21 && n < sys::kMaxBootInfoStartUntypeds; --bits) {
+    for (uint64_t i = 0; i < info.untyped.end - info.untyped.start && i < tessera::kMaxBootUntypeds; ++i) {
+      const tessera::UntypedDescriptor& d = info.untyped_list[i];
+      if (d.is_device == 0 && d.size_bits == bits && n < sys::kMaxBootInfoStartUntypeds) out[n++] = info.untyped.start + i;
+    }
+  }
+  return n;
 }
 
 int run_system(const tessera::BootInfo& info) {
@@ -225,12 +339,35 @@ int run_system(const tessera::BootInfo& info) {
     }
     return 1;
   }
-  // The root task's free slots (the runtime keeps the tail of BootInfo.empty) and its untypeds.
+  // The root task's free slots (the runtime keeps the tail of BootInfo.empty).
   static sys::SlotAllocator slots(sys::root_free_slots(info));
   static sys::CallTransport kernel(sys::ipc_buffer());
-  static sys::UntypedAllocator memory(info, kernel, slots);
+  // init keeps a reserve for the kernel objects it makes (the memory server's CNode and image,
+  // every program's TCB, CNode, PML4 and notifications) and hands the rest to the memory server.
+  static tessera::BootInfo reserve_info;
+  auto reserve = carve_reserve(info, kernel, slots, &reserve_info);
+  if (!reserve.ok()) {
+    sys::print("init: cannot set aside init's reserve of memory (error %u)\n", static_cast<unsigned>(reserve.error()));
+    return 1;
+  }
+  static sys::UntypedAllocator memory(reserve_info, kernel, slots);
+  static memory::MemoryServer memory_server;
+  const EmbeddedFile* image = find_embedded_file("memory");
+  if (image == nullptr) {
+    sys::print("init: no memory server is embedded\n");
+    return 1;
+  }
+  sys::CPtr handed[sys::kMaxBootInfoStartUntypeds];
+  const uint32_t handed_count = memory_server_untypeds(info, handed);
+  memory::LaunchOptions launch;
+  launch.untyped = handed;
+  launch.untyped_count = handed_count;
+  if (Result<void> r = memory::launch_memory_server(memory, image->data, image->size, launch, &memory_server); !r.ok()) {
+    sys::print("init: the memory server did not start (error %u)\n", static_cast<unsigned>(r.error()));
+    return 1;
+  }
   static System system;
-  if (Result<void> r = system.start(memory, description); !r.ok()) {
+  if (Result<void> r = system.start(memory, description, memory_server.control); !r.ok()) {
     sys::print("init: the system did not start (error %u)\n", static_cast<unsigned>(r.error()));
     return 1;
   }

@@ -32,6 +32,9 @@ struct EmbeddedFile {
 const EmbeddedFile* find_embedded_file(const char* name);
 
 constexpr uint32_t kMaxRestarts = 3;
+// The badge of the memory server's event notification as it arrives on the supervision endpoint
+// (bound notification): apart from every program's badge (1..kMaxSystemPrograms).
+constexpr uint64_t kMemoryEventBadge = uint64_t{1} << 62;
 
 enum class ProgramState : uint8_t { NotStarted, Running, Exited, Failed };
 
@@ -47,7 +50,7 @@ struct ProgramStatus {
 
 // What handle_next() saw.
 struct SupervisionEvent {
-  enum class Kind : uint8_t { None, Fault, Exit, Unknown } kind = Kind::None;
+  enum class Kind : uint8_t { None, Fault, Exit, Unknown } kind = Kind::None;  // Fault: also from the pager
   uint32_t program = 0;     // index into the description's programs
   bool restarted = false;
 };
@@ -72,7 +75,14 @@ class System {
   // start. Errors: Busy when already started; NotEnoughMemory and the kernel's errors for the
   // objects (everything made is deleted again). `memory` and `description` must outlive the
   // system.
-  tessera::Result<void> start(tessera::sys::UntypedAllocator& memory, const SystemDescription& description);
+  //
+  // With `memory_control` (the memory server's Control capability, docs/memory.md) every program
+  // gets its memory from the memory server, with its declared quota (mem=), and the server is
+  // its pager: init then binds a notification to its own thread (`init_tcb`) for the server's
+  // fault reports. Without it (0) programs are built from `memory` alone.
+  tessera::Result<void> start(tessera::sys::UntypedAllocator& memory, const SystemDescription& description,
+                              tessera::sys::CPtr memory_control = 0,
+                              tessera::sys::CPtr init_tcb = tessera::kSlotRootTcb);
 
   // Takes one message from the supervision endpoint — waiting for it when `blocking`, otherwise
   // WouldBlock when none is there — and handles it: a fault or exit is logged, the process
@@ -95,17 +105,33 @@ class System {
  private:
   tessera::Result<void> spawn(uint32_t program);
   void handle_end(uint32_t program, bool faulted, SupervisionEvent* event);
+  // Takes the memory server's fault reports and ends the programs they name.
+  void handle_memory_faults(SupervisionEvent* event);
+  tessera::Result<void> watch_memory_faults(tessera::sys::CPtr init_tcb);
   void log(const char* format, ...) __attribute__((format(printf, 2, 3)));
 
   tessera::sys::UntypedAllocator* memory_ = nullptr;
   const SystemDescription* description_ = nullptr;
   tessera::sys::CPtr supervisor_ = 0;
+  tessera::sys::CPtr memory_control_ = 0;
+  tessera::sys::CPtr memory_events_ = 0;     // bound to init's thread
+  tessera::sys::CPtr memory_events_tcb_ = 0;
   tessera::sys::CPtr objects_[kMaxSystemObjects] = {};
   tessera::sys::Process processes_[kMaxSystemPrograms];
   ProgramStatus status_[kMaxSystemPrograms];
   LogSink log_sink_ = nullptr;
   void* log_context_ = nullptr;
 };
+
+// init's own memory after boot (docs/memory.md): a child untyped of 2^kInitReserveBits bytes
+// carved from the largest RAM untyped, described in *reserve (a copy of `info` whose untyped list
+// is just that one), for the memory server's CNode and image and every program's kernel objects.
+constexpr uint8_t kInitReserveBits = 23;  // 8 MiB
+tessera::Result<void> carve_reserve(const tessera::BootInfo& info, tessera::sys::CallTransport& kernel,
+                                    tessera::sys::SlotAllocator& slots, tessera::BootInfo* reserve);
+// The untyped caps init hands the memory server (RAM, at least 2 MiB, largest first), at most
+// kMaxBootInfoStartUntypeds, into out[]; returns how many.
+uint32_t memory_server_untypeds(const tessera::BootInfo& info, tessera::sys::CPtr* out);
 
 // The boot path of init (no test or bench option): parses the embedded system.conf, starts the
 // system it describes and supervises it forever. Returns only when that cannot start (a message

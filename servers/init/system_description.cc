@@ -160,14 +160,12 @@ class Parser {
     } else if (key.equals("budget") || key.equals("period")) {
       if (!parse_number(value, 10'000'000, &n) || n == 0) return fail("budget and period are 1-10000000 us");
       (key.equals("budget") ? p.budget_us : p.period_us) = n;
-    } else if (key.equals("heap")) {
-      // N MiB, in 2 MiB frames: heap=2M .. heap=32M.
+    } else if (key.equals("mem")) {
+      // The memory quota (docs/memory.md): N MiB, mem=1M .. mem=4096M.
       const bool mib = value.size >= 2 && value.data[value.size - 1] == 'M';
       const Span number{value.data, mib ? value.size - 1 : 0};
-      if (!mib || !parse_number(number, tessera::sys::kMaxProcessHeapBytes >> 20, &n) || n == 0 || n % 2 != 0) {
-        return fail("heap is 2M-32M in steps of 2M");
-      }
-      p.heap_bytes = n << 20;
+      if (!mib || !parse_number(number, kMaxMemoryQuotaMiB, &n) || n == 0) return fail("mem is 1M-4096M");
+      p.memory_bytes = n << 20;
     } else if (key.equals("restart")) {
       if (!value.equals("yes") && !value.equals("no")) return fail("restart is yes or no");
       p.restart = value.equals("yes");
@@ -180,7 +178,7 @@ class Parser {
     } else if (key.equals("grants")) {
       return grants(p, value);
     } else {
-      return fail("unknown program option (image prio mcp budget period heap restart arg grants)", key);
+      return fail("unknown program option (image prio mcp budget period mem restart arg grants)", key);
     }
     return {};
   }

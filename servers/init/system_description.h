@@ -60,6 +60,10 @@ constexpr uint64_t grant_badge(ObjectKind kind, const GrantDeclaration& g, uint3
   return kind == ObjectKind::Endpoint ? uint64_t{program} + 1 : 0;
 }
 
+// A program's memory quota when its declaration gives none (mem=), and the largest it may give.
+constexpr uint64_t kDefaultMemoryQuota = uint64_t{16} << 20;
+constexpr uint64_t kMaxMemoryQuotaMiB = 4096;
+
 struct ProgramDeclaration {
   char name[kNameBytes] = {};
   char image[kNameBytes] = {};
@@ -69,7 +73,7 @@ struct ProgramDeclaration {
   uint64_t budget_us = 0;
   uint64_t period_us = 0;
   bool restart = false;
-  uint64_t heap_bytes = 0;  // heap=NM: N MiB (even, at most 32) for operator new; 0: none
+  uint64_t memory_bytes = kDefaultMemoryQuota;  // mem=NM: the program's memory quota (docs/memory.md)
   GrantDeclaration grants[tessera::sys::kMaxProcessGrants] = {};
   uint32_t grant_count = 0;
 };

@@ -36,7 +36,7 @@ TEST_CASE("every option of a program line is read", "[system]") {
   SystemDescription d;
   ParseError e;
   REQUIRE(parse("endpoint log\nnotification tick\n"
-                "program logger image=proctest prio=7 mcp=6 budget=2000 period=10000 heap=4M restart=yes arg=x "
+                "program logger image=proctest prio=7 mcp=6 budget=2000 period=10000 mem=4M restart=yes arg=x "
                 "grants=endpoint:log:rg,notification:tick\n",
                 &d, &e) == tessera::Error::Ok);
   REQUIRE(d.program_count == 1);
@@ -47,9 +47,17 @@ TEST_CASE("every option of a program line is read", "[system]") {
   CHECK(p.mcp == 6);
   CHECK(p.budget_us == 2000);
   CHECK(p.period_us == 10000);
-  CHECK(p.heap_bytes == 4u << 20);
+  CHECK(p.memory_bytes == 4u << 20);
   CHECK(p.restart);
   CHECK(p.grant_count == 2);
+}
+
+TEST_CASE("a program without mem= gets the default quota", "[system]") {
+  SystemDescription d;
+  ParseError e;
+  REQUIRE(parse("program a\nprogram b mem=100M\n", &d, &e) == tessera::Error::Ok);
+  CHECK(d.programs[0].memory_bytes == init::kDefaultMemoryQuota);
+  CHECK(d.programs[1].memory_bytes == uint64_t{100} << 20);
 }
 
 TEST_CASE("bad lines are refused with their line number", "[system]") {
@@ -59,11 +67,11 @@ TEST_CASE("bad lines are refused with their line number", "[system]") {
       {"program p grants=endpoint:missing\n", 1},
       {"endpoint a\nprogram p grants=endpoint:a:rx\n", 2},
       {"program p prio=256\n", 1},
-      {"program p heap=3M\n", 1},
-      {"program p heap=34M\n", 1},
-      {"program p heap=0M\n", 1},
-      {"program p heap=2\n", 1},
-      {"program p heap=M\n", 1},
+      {"program p mem=4097M\n", 1},
+      {"program p mem=0M\n", 1},
+      {"program p mem=2\n", 1},
+      {"program p mem=M\n", 1},
+      {"program p heap=4M\n", 1},
       {"frobnicate x\n", 1},
       {"endpoint a\nprogram p grants=endpoint:a:w:0\n", 2},
       {"endpoint a\nprogram p grants=endpoint:a:w:x1\n", 2},

@@ -138,6 +138,8 @@ CPtr supervisor_endpoint();
 // is empty: the page-table caps stay with the parent. When main returns, the start-up code sends
 // the status to the supervisor's endpoint (exit_process).
 constexpr uint32_t kMaxBootInfoStartUntypeds = 64;  // BootInfo.untyped_list holds kMaxBootUntypeds
+// Where a child started like the root task finds BootInfoStart::service_endpoint.
+constexpr CPtr kBootInfoServiceSlot = kFirstVariableSlot + 1;
 struct BootInfoStart {
   const char* cmdline = "";  // BootInfo.cmdline (truncated to fit)
   // Untyped caps (parent cptrs) moved into the child, in this order; each is described in
@@ -150,6 +152,9 @@ struct BootInfoStart {
   CPtr io_port_control = 0;
   CPtr sched_control = 0;  // copied into slot 6 (0: empty)
   CPtr debug_control = 0;  // copied into slot 9 (0: empty; the machine's power-off authority)
+  // An endpoint the child serves (e.g. the memory server's): copied with all rights into
+  // kBootInfoServiceSlot, the slot after the supervisor's endpoint (0: that slot stays empty).
+  CPtr service_endpoint = 0;
   uint64_t tsc_hz = 0;     // BootInfo.tsc_hz
   // The child's CNode has 2^cnode_radix slots (kMinBootInfoCNodeRadix..kMaxBootInfoCNodeRadix;
   // BootInfo.root_cnode_radix and BootInfo.empty follow it). A task that manages much memory (the

@@ -55,10 +55,19 @@ class RequestContext {
   // returns that slot, which the method now owns (delete it when done). EmptySlot when none came,
   // NotEnoughMemory when the server has no free slot.
   Result<CPtr> keep_cap();
+  // The badge of the capability that came with the request when it names this server's own
+  // endpoint (the kernel unwraps it: docs/ipc.md) — how a server recognises its own objects
+  // passed back to it (the memory server's regions). MissingCapability when none came unwrapped.
+  Result<uint64_t> unwrapped_badge() const {
+    if (!has_unwrapped_) return Error::MissingCapability;
+    return unwrapped_badge_;
+  }
 
  private:
   friend class EndpointServerTransport;
   uint64_t badge_ = 0;
+  uint64_t unwrapped_badge_ = 0;
+  bool has_unwrapped_ = false;
   CPtr cap_slot_ = 0;             // the receive slot while it holds this request's capability
   SlotAllocator* slots_ = nullptr;
   CPtr cnode_ = 0;
