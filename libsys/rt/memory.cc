@@ -88,9 +88,10 @@ Result<void> MemorySession::release(CPtr region) {
   return SessionClient(transport, session_).release(capnp::CapRef{region});
 }
 
-Result<void> MemorySession::revoke(CPtr region) {
-  CallTransport transport(ipc_buffer());
-  return SessionClient(transport, session_).revoke(capnp::CapRef{region});
+Result<CPtr> MemorySession::revoke(CPtr region) {
+  return call_receiving([&](ReceivingSessionClient& client) {
+    return status_of(client.revoke(capnp::CapRef{region}));
+  });
 }
 
 Result<CPtr> MemorySession::frame(CPtr region, uint64_t page) {
@@ -199,7 +200,14 @@ Result<RegionInfo> Region::describe() {
 
 Result<void> Region::revoke() {
   if (cap_ == 0) return Error::InvalidArgument;
-  return session_->revoke(cap_);
+  // Every capability to the region is refused from now on, this one too: the reply's new one
+  // takes its place (the attachment stays).
+  const CPtr fresh = TRY(session_->revoke(cap_));
+  const uint64_t address = address_;
+  (void)delete_slot();
+  cap_ = fresh;
+  address_ = address;
+  return {};
 }
 
 Result<void> Region::release() {
