@@ -14,6 +14,8 @@ using CNodeClient = abi::CNode::Client<CallTransport>;
 using TcbClient = abi::Tcb::Client<CallTransport>;
 
 constexpr uint64_t kUserRflags = 0x202;  // IF and the always-one bit
+// The whole window (start-up block, IPC buffer, guard page, the largest stack) is attachable.
+static_assert(kProcessStackBottom + uint64_t{kMaxProcessStackPages} * kPageBytes <= memory::kAttachLimit);
 // What a child may do with its fault endpoint: send (exit_process) and fault (Write + GrantReply).
 constexpr uint8_t kFaultEndpointRights = abi::kRightWrite | abi::kRightGrantReply;
 
@@ -121,8 +123,10 @@ Result<Process> Process::spawn(UntypedAllocator& memory, const uint8_t* image, s
 
 Result<void> Process::build(const uint8_t* image, size_t size, const ProcessOptions& options) {
   cnode_radix_ = options.boot_info != nullptr ? options.boot_info->cnode_radix : kProcessCNodeRadix;
-  pml4_ = TRY(memory_->allocate(ObjectType::Pml4));
+  // The CNode first: the largest object (4 MiB at radix 15), so its alignment wastes nothing of a
+  // fresh untyped.
   cnode_ = TRY(memory_->allocate(ObjectType::Cnode, cnode_radix_));
+  pml4_ = TRY(memory_->allocate(ObjectType::Pml4));
   if (options.memory != nullptr) {
     // The session that will hold every page of the child, mapped by the server into its PML4.
     control_ = options.memory->control;

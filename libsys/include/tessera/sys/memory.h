@@ -80,7 +80,8 @@ class MemorySession {
   // share: a capability to the same region with `rights` (a subset), in a fresh slot.
   Result<Region> share(CPtr region, uint8_t rights);
   Result<void> release(CPtr region);
-  // Returns the creator's new capability (in a fresh slot): the old ones are refused from now on.
+  // revoke (creator only): every capability to the region is refused from now on, `region` too;
+  // returns the creator's new capability in a fresh slot (the caller deletes the old one).
   Result<CPtr> revoke(CPtr region);
   // frame: a copy of the Frame capability behind page `page` of the region, in a fresh slot the
   // caller owns (delete it when done). frame_to puts it into `slot` (empty, of cnode()) instead.
@@ -139,7 +140,9 @@ class Region {
   // Copy of the frame behind page `page` in a fresh slot the caller owns (Session.frame).
   Result<CPtr> frame(uint64_t page);
   Result<RegionInfo> describe();
-  // The creator takes back every capability it passed on (Session.revoke).
+  // The creator takes back every capability it passed on (Session.revoke): other sessions'
+  // attachments go, every capability to the region is refused, and this Region continues with
+  // the new capability the reply carries (its slot changes: cap()).
   Result<void> revoke();
   // This session stops holding the region (its attachments go), then the slot is deleted.
   Result<void> release();

@@ -43,7 +43,9 @@ constexpr uint32_t kMaxProcessGrants = 8;
 constexpr size_t kProcessNameBytes = 24;     // names, NUL included
 constexpr size_t kProcessArgumentBytes = 64;
 
-constexpr uint64_t kProcessWindow = 0x00007FFFFF000000ull;
+// 16 MiB below the memory server's attach limit (abi/memory.capnp attachLimit, 0x7fff_0000_0000),
+// so a process whose memory comes from a session can have its window attached there too.
+constexpr uint64_t kProcessWindow = 0x00007FFEFF000000ull;
 constexpr uint64_t kProcessStartupAddress = kProcessWindow;
 constexpr uint64_t kProcessIpcBufferAddress = kProcessWindow + 0x1000;
 constexpr uint64_t kProcessStackBottom = kProcessWindow + 0x3000;  // above the guard page
@@ -274,6 +276,7 @@ class Process {
   uint32_t page_count() const { return page_count_ + session_pages_; }
   const char* name() const { return name_; }
   // The memory-server session's id (Control.closeSession) and capability (parent's cptr); 0: none.
+  bool has_session() const { return session_ != 0; }
   uint32_t session_id() const { return session_id_; }
   CPtr session() const { return session_; }
 
