@@ -82,6 +82,12 @@ interface Session @0xf73c3a8ad01ae66e {
   # Asks for `bytes` above the guaranteed quota (0: give back what was granted). When the spare
   # memory cannot cover every session's request, the allocation model (docs/memory.md) decides;
   # the reply says how much this session may now use above its quota.
+  createObject @11 (type :Kernel.ObjectType, sizeBits :UInt8) -> (object :Capability);
+  # A kernel object for this program — tcb, endpoint, notification, or a cnode of 2^sizeBits
+  # slots (1..5) — so a program without untyped memory can make threads (libsys Thread over a
+  # session: TCB from here, stack and IPC buffer from regions) and channels. Charged like a page
+  # table (4 KiB and a slot), deleted when the session ends. InvalidArgument for other types,
+  # RangeError for a cnode size outside 1..5, OutOfMemory beyond the quota.
 }
 
 interface Control @0xa54f9d1bc3de2f01 {

@@ -62,6 +62,8 @@ struct Session_StatusParams;
 struct Session_StatusResults;
 struct Session_ReserveParams;
 struct Session_ReserveResults;
+struct Session_CreateObjectParams;
+struct Session_CreateObjectResults;
 struct Control_OpenSessionParams;
 struct Control_OpenSessionResults;
 struct Control_CloseSessionParams;
@@ -247,6 +249,22 @@ struct Session_ReserveResults {
   static constexpr uint64_t kId = 0xd1e044df2525a9c7ull;
   static constexpr uint16_t kDataWords = 1;
   static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct Session_CreateObjectParams {
+  static constexpr uint64_t kId = 0x8b674cd3e361c00full;
+  static constexpr uint16_t kDataWords = 1;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct Session_CreateObjectResults {
+  static constexpr uint64_t kId = 0xb62d0418c02971d8ull;
+  static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kPointerCount = 1;
   class Reader;
   class Builder;
 };
@@ -919,6 +937,58 @@ class Session_ReserveResults::Builder {
   ::tessera::capnp::StructBuilder view_;
 };
 
+// Read-only view of a Session_CreateObjectParams; pointer fields are checked when followed.
+class Session_CreateObjectParams::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  ::tessera::abi::ObjectType type() const { return static_cast<::tessera::abi::ObjectType>(view_.read<uint16_t>(0)); }
+  uint8_t size_bits() const { return view_.read<uint8_t>(2); }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Session_CreateObjectParams inside a MessageBuilder (errors are sticky there).
+class Session_CreateObjectParams::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_type(::tessera::abi::ObjectType value) { view_.write<uint16_t>(0, static_cast<uint16_t>(value)); }
+  void set_size_bits(uint8_t value) { view_.write<uint8_t>(2, value); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a Session_CreateObjectResults; pointer fields are checked when followed.
+class Session_CreateObjectResults::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_object() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> object() const { return view_.read_capability(0); }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Session_CreateObjectResults inside a MessageBuilder (errors are sticky there).
+class Session_CreateObjectResults::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_object(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_object(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
 // Read-only view of a Control_OpenSessionParams; pointer fields are checked when followed.
 class Control_OpenSessionParams::Reader {
  public:
@@ -1325,8 +1395,8 @@ class Region::Server {
 struct Session {
   static constexpr uint64_t kId = 0xf73c3a8ad01ae66eull;
   static constexpr uint32_t kInterfaceCode = 3491423854u;
-  enum class Method : uint16_t { CreateRegion = 0, Attach = 1, Detach = 2, Resize = 3, Share = 4, Release = 5, Revoke = 6, Frame = 7, Describe = 8, Status = 9, Reserve = 10 };
-  static constexpr uint16_t kMethodCount = 11;
+  enum class Method : uint16_t { CreateRegion = 0, Attach = 1, Detach = 2, Resize = 3, Share = 4, Release = 5, Revoke = 6, Frame = 7, Describe = 8, Status = 9, Reserve = 10, CreateObject = 11 };
+  static constexpr uint16_t kMethodCount = 12;
   using CreateRegionParams = ::tessera::memory::Session_CreateRegionParams;
   using CreateRegionResults = ::tessera::memory::Session_CreateRegionResults;
   using AttachParams = ::tessera::memory::Session_AttachParams;
@@ -1349,6 +1419,8 @@ struct Session {
   using StatusResults = ::tessera::memory::Session_StatusResults;
   using ReserveParams = ::tessera::memory::Session_ReserveParams;
   using ReserveResults = ::tessera::memory::Session_ReserveResults;
+  using CreateObjectParams = ::tessera::memory::Session_CreateObjectParams;
+  using CreateObjectResults = ::tessera::memory::Session_CreateObjectResults;
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -1560,6 +1632,23 @@ class Session::Client {
     return reply;
   }
 
+  // CreateObject: fills CreateObjectParams with `fill` and waits for the reply.
+  template <typename Fill>
+  ::tessera::Result<CreateObjectResults::Reader> create_object_with(Fill&& fill) {
+    ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
+                                             transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
+    fill(message.init_root_as<CreateObjectParams>());
+    return call_<CreateObjectResults>(message, Method::CreateObject);
+  }
+  // CreateObject with its parameters as arguments.
+  ::tessera::Result<CreateObjectResults::Reader> create_object(::tessera::abi::ObjectType type, uint8_t size_bits) {
+    auto reply = create_object_with([&](CreateObjectParams::Builder params_) {
+      params_.set_type(type);
+      params_.set_size_bits(size_bits);
+    });
+    return reply;
+  }
+
  private:
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
@@ -1659,6 +1748,12 @@ class Session::Server {
         const auto params = message.root_as<ReserveParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().reserve(params.value(), reply.init_root_as<ReserveResults>()), reply);
+      }
+      case Method::CreateObject: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        const auto params = message.root_as<CreateObjectParams>();
+        if (!params.ok()) return {params.error(), 0, 0};
+        return finish(impl().create_object(params.value(), reply.init_root_as<CreateObjectResults>()), reply);
       }
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
@@ -1973,6 +2068,11 @@ class Control::Server {
 // @shape   field bytes @0 UInt64 at=data:0/64
 // @shape struct Session_ReserveResults id=0xd1e044df2525a9c7 data=1 pointers=0
 // @shape   field granted @0 UInt64 at=data:0/64
+// @shape struct Session_CreateObjectParams id=0x8b674cd3e361c00f data=1 pointers=0
+// @shape   field type @0 enum:ObjectType at=data:0/16
+// @shape   field sizeBits @1 UInt8 at=data:16/8
+// @shape struct Session_CreateObjectResults id=0xb62d0418c02971d8 data=0 pointers=1
+// @shape   field object @0 Capability at=ptr:0
 // @shape struct Control_OpenSessionParams id=0xe5ed386672f16a12 data=2 pointers=2
 // @shape   field name @0 Text at=ptr:0
 // @shape   field quota @1 UInt64 at=data:0/64
@@ -2020,6 +2120,7 @@ class Control::Server {
 // @shape   method describe @8 params=Session_DescribeParams results=Session_DescribeResults
 // @shape   method status @9 params=Session_StatusParams results=Session_StatusResults
 // @shape   method reserve @10 params=Session_ReserveParams results=Session_ReserveResults
+// @shape   method createObject @11 params=Session_CreateObjectParams results=Session_CreateObjectResults
 // @shape interface Control id=0xa54f9d1bc3de2f01 code=3286118145
 // @shape   method openSession @0 params=Control_OpenSessionParams results=Control_OpenSessionResults
 // @shape   method closeSession @1 params=Control_CloseSessionParams results=Control_CloseSessionResults

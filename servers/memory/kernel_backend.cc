@@ -285,6 +285,36 @@ Result<void> KernelBackend::map(Slot frame, Slot vspace, uint64_t address, uint8
   return client.map(CapRef{vspace}, address, cap_rights, attributes);
 }
 
+Result<Slot> KernelBackend::make_object(uint32_t type, uint8_t size_bits) {
+  const auto t = static_cast<ObjectType>(type);
+  switch (t) {
+    case ObjectType::Tcb:
+    case ObjectType::Endpoint:
+    case ObjectType::Notification: size_bits = 0; break;
+    case ObjectType::Cnode:
+      if (size_bits < 1 || size_bits > 5) return Error::RangeError;  // at most 32 slots: 4 KiB
+      break;
+    default: return Error::InvalidArgument;
+  }
+  Slot token = 0;
+  uint32_t b = 0, piece = 0;
+  const Slot slot = TRY(slots_.alloc());
+  const Result<Slot> untyped = take_piece(&b, &piece);
+  if (!untyped.ok()) {
+    slots_.free(slot);
+    return untyped.error();
+  }
+  const Result<void> r = Untyped(kernel_, untyped.value()).retype(t, size_bits, CapRef{cnode_}, 0, 0, slot, 1);
+  if (!r.ok()) {
+    give_piece(b, piece);
+    slots_.free(slot);
+    return r.error();
+  }
+  token = uint64_t{b} * kPieces + piece + 1;
+  table_token_[slot] = static_cast<uint32_t>(token);
+  return slot;
+}
+
 void KernelBackend::unmap(Slot frame) { (void)tessera::abi::Frame::Client<CallTransport>(kernel_, frame).unmap(); }
 
 void KernelBackend::free_table(Slot table) {

@@ -63,6 +63,7 @@ class KernelBackend final : public Backend {
                             Slot tables[3], uint32_t* made) override;
   void unmap(Slot frame) override;
   void free_table(Slot table) override;
+  tessera::Result<Slot> make_object(uint32_t type, uint8_t size_bits) override;
   void* allocate(size_t bytes) override;
   void release(void* pointer) override;
 

@@ -114,6 +114,15 @@ class Server : public proto::Session::Server<Server>, public proto::Control::Ser
     return {};
   }
 
+  Result<void> create_object(proto::Session::CreateObjectParams::Reader p, proto::Session::CreateObjectResults::Builder out) {
+    const uint32_t s = TRY(caller());
+    const Slot object = TRY(manager_.create_object(s, static_cast<uint32_t>(p.type()), p.size_bits()));
+    const Slot copy = TRY(backend_.copy_frame(object));  // a plain copy: the server keeps the original
+    out.set_object(CapRef{copy});
+    later_delete(copy);
+    return {};
+  }
+
   // ---- Control ----
   Result<void> open_session(proto::Control::OpenSessionParams::Reader p, proto::Control::OpenSessionResults::Builder out) {
     TRY(control());

@@ -554,6 +554,18 @@ Result<void> Manager::map_page(uint32_t attachment, uint64_t page) {
   return {};
 }
 
+Result<Slot> Manager::create_object(uint32_t session, uint32_t type, uint8_t size_bits) {
+  TRY(table_room(session, 1));
+  TRY(charge(session, kTableCharge));
+  const Result<Slot> object = backend_.make_object(type, size_bits);
+  refund(session, kTableCharge);  // add_table charges it again
+  if (!object.ok()) return object.error();
+  Session& s = sessions_[session];
+  s.tables[s.table_count++] = object.value();
+  s.used += kTableCharge;
+  return object.value();
+}
+
 Result<void> Manager::add_table(uint32_t session, Slot table) {
   TRY(table_room(session, 1));
   Session& s = sessions_[session];

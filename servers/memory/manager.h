@@ -88,8 +88,11 @@ class Backend {
                                     Slot tables[3], uint32_t* made) = 0;
   // Unmaps the frame cap `frame` (mapped by map()).
   virtual void unmap(Slot frame) = 0;
-  // Deletes a page table map() made.
+  // Deletes a page table map() made, or an object make_object() made.
   virtual void free_table(Slot table) = 0;
+  // A kernel object (the kernel's ObjectType `type`, `size_bits` as for Untyped.retype) of at most
+  // 4 KiB, from the same pool as page tables; InvalidArgument for a type it does not make.
+  virtual tessera::Result<Slot> make_object(uint32_t type, uint8_t size_bits) = 0;
   // The server's own memory for records (nullptr when exhausted) and its release.
   virtual void* allocate(size_t bytes) = 0;
   virtual void release(void* pointer) = 0;
@@ -153,6 +156,10 @@ class Manager {
   tessera::Result<RegionInfo> describe(uint32_t session, uint64_t region_badge) const;
   SessionStatus status(uint32_t session) const;
   tessera::Result<uint64_t> reserve(uint32_t session, uint64_t bytes);
+  // A kernel object for the session (a thread's TCB, an endpoint, a notification: what a program
+  // needs to make threads and channels of its own), charged like a page table (4 KiB + a slot)
+  // and deleted when the session ends. The caller hands out a copy.
+  tessera::Result<Slot> create_object(uint32_t session, uint32_t type, uint8_t size_bits);
 
   // ---- The pager ----
   FaultOutcome fault(uint32_t session, uint64_t address, bool write, bool execute);

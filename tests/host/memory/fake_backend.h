@@ -269,6 +269,18 @@ class FakeBackend final : public memory::Backend {
     ++small_left_;
   }
 
+  // A kernel object: a small piece of the pool, freed like a table (a key no mapping lies under).
+  Result<Slot> make_object(uint32_t type, uint8_t) override {
+    if (type == 0 || type > 13) return tessera::Error::InvalidArgument;
+    if (small_left_ == 0) return tessera::Error::NotEnoughMemory;
+    --small_left_;
+    const Slot slot = next_++;
+    const TableKey key{0, 7, next_object_++};
+    tables_[key] = slot;
+    table_slots_[slot] = key;
+    return slot;
+  }
+
   void* allocate(size_t bytes) override {
     ++allocations_;
     if (fail_all_allocations) return nullptr;
@@ -322,6 +334,7 @@ class FakeBackend final : public memory::Backend {
   std::map<std::pair<Slot, uint64_t>, Mapping> mappings_;
   std::map<TableKey, Slot> tables_;
   std::map<Slot, TableKey> table_slots_;
+  uint64_t next_object_ = 1;
   std::set<Slot> vspaces_, other_caps_;
   std::map<void*, size_t> heap_;
   uint64_t heap_bytes_ = 0;
