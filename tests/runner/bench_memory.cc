@@ -3,7 +3,9 @@
 // (tests/programs/membench) with a session of it, so the server is membench's pager; membench
 // times faults, attach/detach and region creation and prints the BENCH lines. The runner itself
 // measures what the kernel's clearing of a new frame costs: Untyped.retype of a 4 KiB frame
-// (zeroed) next to a 4 KiB untyped (not zeroed), 10,000 timed iterations after 1,000 warm-up.
+// (zeroed) next to a 4 KiB untyped (not zeroed), and the two kernel calls the pager makes besides
+// (Frame.map of a 4 KiB frame where the page table exists, Frame.unmap), 10,000 timed iterations
+// after 1,000 warm-up each.
 #include <stdint.h>
 
 #include <tessera/abi/kernel.capnp.h>
@@ -12,6 +14,7 @@
 #include <tessera/sys/debug.h>
 #include <tessera/sys/heap.h>
 #include <tessera/sys/ipc.h>
+#include <tessera/sys/mapping.h>
 #include <tessera/sys/memory.h>
 #include <tessera/sys/process.h>
 #include <tessera/sys/untyped.h>
@@ -30,6 +33,7 @@ constexpr int kWarmup = 1000;
 constexpr int kIterations = 10000;
 constexpr uint64_t kEventBadge = uint64_t{1} << 62;   // the server's fault reports (bound notification)
 constexpr uint64_t kProgramBadge = 1;                  // membench's exit on the runner's endpoint
+constexpr uint64_t kMapAddress = 0x0000500000000000;  // free in the runner's space
 constexpr uint64_t kQuota = 24ull << 20;  // membench's session: 1,000 pages a batch, one 2 MiB page
 
 [[gnu::always_inline]] inline uint64_t rdtsc() {
@@ -84,12 +88,50 @@ bool time_retype(const char* name, sys::CallTransport& kernel, sys::CPtr untyped
   return true;
 }
 
-void kernel_clearing(sys::UntypedAllocator& memory, sys::CallTransport& kernel) {
+void report(const char* name, uint64_t overhead, uint64_t* v) {
+  sort(v, kIterations);
+  const uint64_t median = v[kIterations / 2];
+  sys::print("BENCH %s median=%lu min=%lu max=%lu overhead=%lu n=%d\n", name, median > overhead ? median - overhead : 0,
+             v[0], v[kIterations - 1], overhead, kIterations);
+}
+
+uint64_t unmap_samples[kIterations];
+
+// Frame.map (the page table is there) and Frame.unmap of one 4 KiB frame in the runner's space.
+void map_unmap(sys::UntypedAllocator& memory, sys::CallTransport& kernel, uint64_t overhead) {
+  static sys::CreatedTables tables;
+  auto frame = memory.allocate(ObjectType::Frame4k);
+  if (!frame.ok()) return error("frame", frame.error());
+  if (auto r = sys::map_frame(memory, {tessera::kSlotRootVSpace, *frame, kMapAddress}, &tables); !r.ok()) {
+    return error("map_frame", r.error());
+  }
+  tessera::abi::Frame::Client<sys::CallTransport> client(kernel, *frame);
+  for (int i = 0; i < kWarmup + kIterations; ++i) {
+    const uint64_t start = rdtsc();
+    const auto unmapped = client.unmap();
+    const uint64_t middle = rdtsc();
+    const auto mapped = client.map(CapRef{tessera::kSlotRootVSpace}, kMapAddress,
+                                   tessera::abi::kRightRead | tessera::abi::kRightWrite, tessera::abi::kAttrExecuteNever);
+    const uint64_t end = rdtsc();
+    if (!unmapped.ok() || !mapped.ok()) return error("Frame.map/unmap", unmapped.ok() ? mapped.error() : unmapped.error());
+    if (i >= kWarmup) {
+      unmap_samples[i - kWarmup] = middle - start;
+      samples[i - kWarmup] = end - middle;
+    }
+  }
+  report("frame_map_4k", overhead, samples);
+  report("frame_unmap_4k", overhead, unmap_samples);
+  (void)memory.free(*frame);
+  (void)sys::free_tables(memory, &tables);
+}
+
+void kernel_costs(sys::UntypedAllocator& memory, sys::CallTransport& kernel) {
   for (int i = 0; i < kIterations; ++i) {
     const uint64_t a = rdtsc();
     samples[i] = rdtsc() - a;
   }
   const uint64_t overhead = median_of_samples();
+  map_unmap(memory, kernel, overhead);
   auto untyped = memory.allocate(ObjectType::Untyped, 12);
   auto slot = memory.slots().alloc();
   if (!untyped.ok() || !slot.ok()) return error("4 KiB untyped", untyped.ok() ? slot.error() : untyped.error());
@@ -119,7 +161,7 @@ void run_memory_benchmarks(const tessera::BootInfo& info) {
   static sys::CallTransport kernel(sys::ipc_buffer());
   static sys::SlotAllocator slots(sys::root_free_slots(info));
   static sys::UntypedAllocator memory(info, kernel, slots);
-  kernel_clearing(memory, kernel);
+  kernel_costs(memory, kernel);
 
   // The memory server, with two 32 MiB untypeds of the runner's memory (less when they are not
   // free: the server keeps some for its own heap; membench's quota needs 24 MiB).
