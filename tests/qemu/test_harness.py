@@ -239,5 +239,36 @@ class RunnerTest(unittest.TestCase):
         self.assertEqual(len(numbers["wall_ms_to_banner_runs"]), 2)
 
 
+def load_bench(name: str):
+    """A scripts/bench.d script (no .py suffix) as a module."""
+    import importlib.machinery
+    import importlib.util
+    loader = importlib.machinery.SourceFileLoader(f"bench_{name}", str(ROOT / "scripts" / "bench.d" / name))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    loader.exec_module(module)
+    return module
+
+
+class MemoryBenchTest(unittest.TestCase):
+    def test_parses_medians_and_derives_the_clearing(self):
+        bench = load_bench("memory")
+        medians, errors = bench.parse([
+            "BENCH retype_frame_4k median=6867 min=6871 max=7120 overhead=4 n=10000",
+            "BENCH retype_untyped_4k median=2730 min=2734 max=2983 overhead=4 n=10000",
+            "BENCH-ERROR membench: attach: error 3",
+            "BENCH first_touch_fault_4k median=11312 min=11304 max=70027 overhead=4 n=10000",
+            "BENCH-DONE",
+        ])
+        self.assertEqual(medians, {"retype_frame_4k": 6867, "retype_untyped_4k": 2730, "first_touch_fault_4k": 11312})
+        self.assertEqual(errors, ["BENCH-ERROR membench: attach: error 3"])
+        results = bench.combine(medians, {"retype_frame_4k": 2000, "retype_untyped_4k": 1000,
+                                          "first_touch_fault_4k": 5000}, 2.0)
+        self.assertEqual(list(results)[:2], ["first_touch_fault_4k", "first_touch_fault_4k_without_clearing"])
+        self.assertEqual(results["kernel_clear_4k"], {"instructions": 4137, "ns": 500.0})
+        self.assertEqual(results["first_touch_fault_4k_without_clearing"], {"instructions": 7175, "ns": 2000.0})
+        self.assertIsNone(bench.combine(medians, {}, None)["first_touch_fault_4k"]["ns"])
+        self.assertIn("Linux 6,378", bench.table(results)[1])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
