@@ -182,7 +182,7 @@ struct Session_RevokeParams {
 struct Session_RevokeResults {
   static constexpr uint64_t kId = 0x9565a1b39a96bb7dull;
   static constexpr uint16_t kDataWords = 0;
-  static constexpr uint16_t kPointerCount = 0;
+  static constexpr uint16_t kPointerCount = 1;
   class Reader;
   class Builder;
 };
@@ -685,6 +685,8 @@ class Session_RevokeResults::Reader {
   Reader() = default;
   explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
   const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_region() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> region() const { return view_.read_capability(0); }
 
  private:
   ::tessera::capnp::StructReader view_;
@@ -696,6 +698,8 @@ class Session_RevokeResults::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_region(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_region(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -1486,12 +1490,11 @@ class Session::Client {
     return call_<RevokeResults>(message, Method::Revoke);
   }
   // Revoke with its parameters as arguments.
-  ::tessera::Result<void> revoke(::tessera::capnp::CapRef region) {
+  ::tessera::Result<RevokeResults::Reader> revoke(::tessera::capnp::CapRef region) {
     auto reply = revoke_with([&](RevokeParams::Builder params_) {
       params_.set_region(region);
     });
-    if (!reply.ok()) return reply.error();
-    return {};
+    return reply;
   }
 
   // Frame: fills FrameParams with `fill` and waits for the reply.
@@ -1944,7 +1947,8 @@ class Control::Server {
 // @shape struct Session_ReleaseResults id=0x94f46ea260831517 data=0 pointers=0
 // @shape struct Session_RevokeParams id=0xa6ea23f6850a779a data=0 pointers=1
 // @shape   field region @0 interface:Region at=ptr:0
-// @shape struct Session_RevokeResults id=0x9565a1b39a96bb7d data=0 pointers=0
+// @shape struct Session_RevokeResults id=0x9565a1b39a96bb7d data=0 pointers=1
+// @shape   field region @0 interface:Region at=ptr:0
 // @shape struct Session_FrameParams id=0xa541317f4caf92c1 data=1 pointers=1
 // @shape   field region @0 interface:Region at=ptr:0
 // @shape   field page @1 UInt64 at=data:0/64
