@@ -279,11 +279,9 @@ Result<void> back_heap_page(uint64_t page) {
   return delete_cap(own_session.cnode(), heap_region.scratch);
 }
 
-// HeapGrowth: called under the heap lock (so one growth at a time) when an allocation does not
-// fit. Grows the region by what is needed in 2 MiB steps and backs the new pages; keeps what
+// Grows the heap region by what is needed in 2 MiB steps and backs the new pages; keeps what
 // could be backed when the quota runs out part way.
-Result<size_t> grow_heap(size_t at_least) {
-  if (at_least == 0 || at_least > memory::kMaxRegionBytes) return Error::RangeError;
+Result<size_t> grow_heap_region(size_t at_least) {
   const uint64_t step = align_up(at_least, kHeapPageBytes);
   uint64_t target = 0;
   if (add_overflows(heap_region.bytes, step, &target) || target > memory::kMaxRegionBytes ||
@@ -302,6 +300,19 @@ Result<size_t> grow_heap(size_t at_least) {
   heap_region.bytes += backed;
   if (backed == 0) return r.error();
   return static_cast<size_t>(backed);
+}
+
+// HeapGrowth: called under the heap lock (so one growth at a time) when an allocation does not fit.
+Result<size_t> grow_heap(size_t at_least) {
+  if (at_least == 0 || at_least > memory::kMaxRegionBytes) return Error::RangeError;
+  // Growing makes calls through this thread's IPC buffer, which may hold a reply the caller is
+  // still reading (a generated reader is valid until the next call, and `new` is not a call to
+  // anyone's eyes): keep the buffer as it was.
+  IpcBuffer* buffer = ipc_buffer();
+  const IpcBuffer saved = *buffer;
+  const Result<size_t> grown = grow_heap_region(at_least);
+  *buffer = saved;
+  return grown;
 }
 }  // namespace
 

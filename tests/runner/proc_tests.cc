@@ -6,6 +6,7 @@
 // run whenever they can and the test's polling never stops them; a broken program therefore ends
 // the test with a failed check instead of hanging it.
 #include <tessera/abi/kv.capnp.h>
+#include <tessera/abi/memory.capnp.h>
 #include <tessera/string.h>
 #include <tessera/sys/debug.h>
 #include <tessera/sys/ipc.h>
@@ -14,6 +15,7 @@
 
 #include "cap_test_env.h"
 #include "ipc_test_env.h"
+#include "launch.h"
 #include "system.h"
 
 namespace {
@@ -227,25 +229,47 @@ TESSERA_USER_TEST(PROC0003, pass, "exits are reported with their status; a succe
   expect_ok(t, system.stop(), "stop");
 }
 
-TESSERA_USER_TEST(PROC0009, pass, "without a memory server a program has no heap: operator new returns nullptr (mem= is read)") {
-  // The heap grows through the memory server (docs/memory.md; MEMORY tests); a System started
-  // without one builds programs from untyped memory alone, with no heap at all.
+// Spawns proctest with `options` (name, argument, heap) reporting to a fresh endpoint and returns
+// its exit status (-1000 when it did not exit).
+int64_t run_proctest(Context& t, Env& env, sys::ProcessOptions options) {
+  const init::EmbeddedFile& program = image(t, "proctest");
+  if (program.data == nullptr) return -1000;
+  const CPtr supervisor = env.make(ObjectType::Endpoint);
+  options.fault_endpoint = supervisor;
+  options.fault_badge = 1;
+  int64_t status = -1000;
+  auto process = Process::spawn(env.memory, program.data, program.size, options);
+  if (expect_ok(t, process, "spawn proctest")) {
+    RootPriority lowered(env);
+    sys::Received r{};
+    Error e = Error::WouldBlock;
+    for (uint32_t i = 0; i < 20 * kPolls && e == Error::WouldBlock; ++i) {
+      e = sys::nb_recv(supervisor, &r);
+      if (e == Error::WouldBlock) (void)tessera::sys::yield();
+    }
+    if (t.check(e == Error::Ok && r.info.label == sys::kProcessExitLabel, "no exit from %s", options.name)) {
+      status = static_cast<int64_t>(sys::ipc_buffer()->msg[0]);
+    }
+    expect_ok(t, process.value().destroy(), "destroy proctest");
+  }
+  env.drop(supervisor);
+  return status;
+}
+
+TESSERA_USER_TEST(PROC0009, pass, "heap_bytes gives a program a working operator new; without it new returns nullptr") {
+  // init no longer maps heaps (mem= gives every program a growing heap from the memory server:
+  // PROC0013); a parent without a memory server still can (ProcessOptions::heap_bytes).
   Env env(t);
-  static init::SystemDescription description;
-  static LogCapture log;
-  init::System* started = run_until_all_ended(t, env,
-                                              "program quota image=proctest mem=4M arg=heap\n"
-                                              "program noheap image=proctest arg=heap\n",
-                                              description, log);
-  if (started == nullptr) return;
-  init::System& system = *started;
-  t.check(description.programs[0].memory_bytes == uint64_t{4} << 20, "mem=4M read as %lu bytes",
-          description.programs[0].memory_bytes);
-  const init::ProgramStatus& quota = system.status(system.program_index("quota"));
-  const init::ProgramStatus& without = system.status(system.program_index("noheap"));
-  t.check(quota.exit_status == 3, "quota: status %ld, expected 3 (new returned nullptr)", quota.exit_status);
-  t.check(without.exit_status == 3, "noheap: status %ld, expected 3 (new returned nullptr)", without.exit_status);
-  expect_ok(t, system.stop(), "stop");
+  sys::ProcessOptions options;
+  options.name = "withheap";
+  options.argument = "heap";
+  options.heap_bytes = sys::kProcessHeapFrameBytes;
+  const int64_t with = run_proctest(t, env, options);
+  t.check(with == 0, "withheap: status %ld (3: no heap, 4: the heap lost bytes)", with);
+  options.name = "noheap";
+  options.heap_bytes = 0;
+  const int64_t without = run_proctest(t, env, options);
+  t.check(without == 3, "noheap: status %ld, expected 3 (new returned nullptr)", without);
 }
 
 TESSERA_USER_TEST(PROC0004, pass, "boot/system.conf starts kv and kvclient; kvclient's checks pass") {
@@ -638,4 +662,76 @@ TESSERA_USER_TEST(PROC0012, pass, "the root task's DebugControl cap: DebugExitMa
     t.check(through_copy == Error::InvalidArgument, "exit code 9 through a copy: %s", error_name(through_copy));
     env.drop(copy);
   }
+}
+
+TESSERA_USER_TEST(PROC0013, pass,
+                  "a program started with a memory session: every page from the server, a heap past 64 MiB, "
+                  "shared regions, new beyond the quota fails; destroy gives every byte back") {
+  Env env(t);
+  const init::EmbeddedFile& server_image = image(t, "memory");
+  const init::EmbeddedFile& program = image(t, "proctest");
+  if (server_image.data == nullptr || program.data == nullptr) return;
+  // The server's memory: 4 MiB pieces of what the runner has, leaving some for the test's objects.
+  CPtr pieces[sys::kMaxBootInfoStartUntypeds] = {};
+  uint32_t count = 0;
+  while (count < sys::kMaxBootInfoStartUntypeds) {
+    auto piece = env.memory.allocate(ObjectType::Untyped, 22);
+    if (!piece.ok()) break;
+    pieces[count++] = piece.value();
+  }
+  for (int i = 0; i < 2 && count > 0; ++i) (void)env.memory.free(pieces[--count]);
+  t.note("%u MiB for the memory server", count * 4);
+  static memory::MemoryServer server;
+  memory::LaunchOptions launch;
+  launch.untyped = pieces;
+  launch.untyped_count = count;
+  if (!expect_ok(t, memory::launch_memory_server(env.memory, server_image.data, server_image.size, launch, &server),
+                 "launch the memory server")) {
+    return;
+  }
+  RootPriority lowered(env);
+  tessera::memory::Control::Client<sys::CallTransport> control(env.kernel, server.control);
+  auto before = control.status();
+  const uint64_t free_before = before.ok() ? before.value().free_bytes() : 0;
+  t.check(before.ok() && free_before >= (88ull << 20), "the server manages %lu MiB, needs 88", free_before >> 20);
+
+  const CPtr supervisor = env.make(ObjectType::Endpoint);
+  const sys::ProcessMemory quota{server.control, 80ull << 20, 1};
+  sys::ProcessOptions options;
+  options.name = "memtest";
+  options.argument = "memory";
+  options.fault_endpoint = supervisor;
+  options.fault_badge = 7;
+  options.memory = &quota;
+  sys::ProcessOptions with_heap = options;
+  with_heap.heap_bytes = 2ull << 20;
+  t.check(Process::spawn(env.memory, program.data, program.size, with_heap).error() == Error::InvalidArgument,
+          "heap_bytes with a memory session is refused");
+  auto process = Process::spawn(env.memory, program.data, program.size, options);
+  if (expect_ok(t, process, "spawn with a memory session")) {
+    t.check(process.value().has_session() && process.value().session() != 0, "the process has a session");
+    // Its exit arrives on the supervisor's endpoint (StartupBlock::supervisor), its faults (none
+    // expected) go to the pager.
+    sys::Received r{};
+    Error e = Error::WouldBlock;
+    for (uint32_t i = 0; i < 20 * kPolls && e == Error::WouldBlock; ++i) {
+      e = sys::nb_recv(supervisor, &r);
+      if (e == Error::WouldBlock) (void)tessera::sys::yield();
+    }
+    if (t.check(e == Error::Ok, "no exit from memtest (error %s)", error_name(e))) {
+      t.check(r.badge == 7 && r.info.label == sys::kProcessExitLabel, "exit message: badge %lu label %lu", r.badge,
+              r.info.label);
+      t.check(sys::ipc_buffer()->msg[0] == 0, "memtest's status %ld (see proctest: memory)",
+              static_cast<int64_t>(sys::ipc_buffer()->msg[0]));
+    }
+    auto status = control.status();
+    t.check(status.ok() && status.value().sessions() == 1, "one session while memtest exists");
+    expect_ok(t, process.value().destroy(), "destroy memtest (closes its session)");
+    auto after = control.status();
+    t.check(after.ok() && after.value().free_bytes() == free_before && after.value().sessions() == 0,
+            "free bytes %lu after, %lu before", after.ok() ? after.value().free_bytes() : 0, free_before);
+  }
+  env.drop(supervisor);
+  expect_ok(t, server.process.destroy(), "destroy the memory server");
+  expect_ok(t, env.memory.free(server.control), "delete Control");
 }

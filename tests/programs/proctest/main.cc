@@ -10,6 +10,9 @@
 //                grant itself. Exits 0 when the mint was refused, 5 when it succeeded.
 //   serve        a server on "endpoint:svc" that faults in the middle of a request with label 1
 //                (it received the call and owes the reply) and answers any other label L with L + 1
+//   memory       started with a memory session (ProcessOptions::memory, quota >= 80 MiB): checks
+//                the block, a heap that grows past 64 MiB, a region shared read-only, and that an
+//                allocation beyond the quota returns nullptr. 0 when all is well, 10-29 otherwise
 #include <stdint.h>
 
 #include <tessera/abi/kernel.capnp.h>
@@ -17,6 +20,7 @@
 #include <tessera/sys/debug.h>
 #include <tessera/sys/heap.h>
 #include <tessera/sys/ipc.h>
+#include <tessera/sys/memory.h>
 #include <tessera/sys/process.h>
 
 namespace {
@@ -113,6 +117,50 @@ int serve_then_fault(const sys::StartupBlock& block) {
   return 7;
 }
 
+// The memory-session checks (argument "memory").
+int check_memory(const sys::StartupBlock& block) {
+  namespace mem = tessera::memory;
+  if (block.memory != sys::kProcessSlotFaultEndpoint) return 10;
+  if (block.supervisor != sys::kProcessFirstGrantSlot + block.grant_count) return 11;
+  if (block.runtime.end != uint64_t{1} << block.cnode_radix || block.empty.end > block.runtime.start) return 12;
+  sys::MemorySession* session = sys::process_memory();
+  if (session == nullptr) return 13;
+  // More than 64 MiB in one allocation: the heap region grows from 2 MiB.
+  constexpr size_t kBig = size_t{65} << 20;
+  auto* big = new (std::nothrow) uint8_t[kBig];
+  if (big == nullptr) return 14;
+  for (size_t i = 0; i < kBig; i += 4096) big[i] = static_cast<uint8_t>(i >> 12);
+  for (size_t i = 0; i < kBig; i += 4096) {
+    if (big[i] != static_cast<uint8_t>(i >> 12)) return 15;
+  }
+  delete[] big;
+  // Shared memory: a region, written through one attachment and read through a read-only share.
+  auto region = sys::Region::create(*session, 3 * 4096);
+  if (!region.ok()) return 16;
+  auto writable = region.value().attach(mem::kRightRead | mem::kRightWrite);
+  if (!writable.ok()) return 17;
+  memcpy(writable.value() + 4096, "shared", 7);
+  auto read_only = region.value().share(mem::kRightRead);
+  if (!read_only.ok()) return 18;
+  auto view = read_only.value().attach(mem::kRightRead);
+  if (!view.ok() || view.value() == writable.value() || memcmp(view.value() + 4096, "shared", 7) != 0) return 19;
+  // A read-only capability grants no write.
+  if (session->attach(read_only.value().cap(), 0, mem::kRightRead | mem::kRightWrite).ok()) return 20;
+  auto info = read_only.value().describe();
+  if (!info.ok() || info.value().bytes != 3 * 4096 || info.value().rights != mem::kRightRead) return 21;
+  if (!read_only.value().detach().ok() || !read_only.value().close().ok()) return 22;
+  if (!region.value().release().ok()) return 23;
+  auto status = session->status();
+  if (!status.ok() || status.value().used > status.value().quota + status.value().granted) return 24;
+  // Beyond the quota: new returns nullptr and the program goes on.
+  auto* huge = new (std::nothrow) uint8_t[size_t{1} << 30];
+  if (huge != nullptr) return 25;
+  auto* small = new (std::nothrow) uint8_t[64];
+  if (small == nullptr) return 26;
+  delete[] small;
+  return 0;
+}
+
 int main(uint64_t argument) {
   const sys::StartupBlock* block = sys::startup_block(argument);
   if (block == nullptr) return 1;
@@ -130,6 +178,8 @@ int main(uint64_t argument) {
     sys::exit_process(impersonate(*block));
   } else if (strcmp(block->argument, "serve") == 0) {
     sys::exit_process(serve_then_fault(*block));
+  } else if (strcmp(block->argument, "memory") == 0) {
+    sys::exit_process(check_memory(*block));
   }
   sys::exit_process(100);  // an argument this program does not know
 }

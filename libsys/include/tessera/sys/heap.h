@@ -107,7 +107,8 @@ SlotRegion root_free_slots(const BootInfo& info);
 // block at the heap's end must at least gain for it to fit; maps more memory read/write right
 // after the heap's window and returns how many bytes (a multiple of 16, at least
 // Heap::kMinBlockBytes), which the heap then adds (Heap::extend). An error (e.g. OutOfMemory from
-// the memory server) makes the allocation fail. It must not allocate from the heap.
+// the memory server) makes the allocation fail. It must not allocate from the heap, and it must
+// leave the calling thread's IPC buffer as it found it (an allocation is no IPC to its caller).
 using HeapGrowth = Result<size_t> (*)(size_t at_least);
 
 // Makes `bytes` of memory already mapped read/write at `address` (by the process's parent, e.g.

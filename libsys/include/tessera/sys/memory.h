@@ -106,7 +106,8 @@ class MemorySession {
 // owns its slot; it never lets go implicitly (so Regions can live in static tables without global
 // destructors): release() ends this session's hold on the region and deletes the slot, close()
 // only deletes the slot (after passing the capability on, or when the session should keep the
-// region attached without a capability in hand).
+// region attached without a capability in hand). Assigning a Region over a live one closes the
+// old one's slot first (the session keeps holding that region).
 //
 //   auto buffer = TRY(Region::create(session, 1 << 20));
 //   uint8_t* p = TRY(buffer.attach(memory::kRightRead | memory::kRightWrite));
