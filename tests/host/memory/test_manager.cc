@@ -1095,3 +1095,19 @@ TEST_CASE("a random walk keeps the books and returns everything", "[memory][mana
     e.close_all_and_expect_zero();
   }
 }
+
+TEST_CASE("create_object: charged like a table, refused beyond the quota, gone with the session",
+          "[memory][manager]") {
+  Env e;
+  const uint32_t a = e.open(memory::kSessionCharge + 2 * memory::kTableCharge + 64);
+  const uint64_t before = e.used(a);
+  Result<Slot> tcb = e.m->create_object(a, 1, 0);
+  REQUIRE(tcb.ok());
+  CHECK(e.used(a) == before + memory::kTableCharge);
+  REQUIRE(e.m->create_object(a, 3, 0).ok());
+  CHECK(e.m->create_object(a, 2, 0).error() == tessera::Error::OutOfMemory);
+  CHECK(e.used(a) == before + 2 * memory::kTableCharge);
+  CHECK(e.m->create_object(e.open(MiB), 0, 0).error() == tessera::Error::InvalidArgument);
+  e.verify();
+  e.close_all_and_expect_zero();
+}
