@@ -5,10 +5,16 @@
 
 extern "C" {
 
+// The bulk moves eight bytes per step (rep movsq / rep stosq), the tail byte by byte: the same
+// work as one rep movsb/stosb on hardware with fast strings, and an eighth of the steps where each
+// step counts (QEMU's -icount counts every repetition: docs/memory.md, "Costs").
 void* memcpy(void* dest, const void* src, size_t n) {
   auto* d = static_cast<unsigned char*>(dest);
   const auto* s = static_cast<const unsigned char*>(src);
-  asm volatile("rep movsb" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
+  size_t words = n / 8;
+  size_t rest = n % 8;
+  asm volatile("rep movsq" : "+D"(d), "+S"(s), "+c"(words) : : "memory");
+  asm volatile("rep movsb" : "+D"(d), "+S"(s), "+c"(rest) : : "memory");
   return dest;
 }
 
@@ -23,7 +29,11 @@ void* memmove(void* dest, const void* src, size_t n) {
 
 void* memset(void* dest, int value, size_t n) {
   auto* d = static_cast<unsigned char*>(dest);
-  asm volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(value) : "memory");
+  const uint64_t pattern = uint64_t{0x0101010101010101} * static_cast<unsigned char>(value);
+  size_t words = n / 8;
+  size_t rest = n % 8;
+  asm volatile("rep stosq" : "+D"(d), "+c"(words) : "a"(pattern) : "memory");
+  asm volatile("rep stosb" : "+D"(d), "+c"(rest) : "a"(pattern) : "memory");
   return dest;
 }
 
