@@ -186,6 +186,14 @@ Result<void> Manager::check() const {
     for (uint64_t p = 0; p < r.pages; ++p) backed += r.page[p].frame != 0 ? 1 : 0;
     if (backed != r.backed) return Error::InvalidArgument;
     frames += backed;
+    // The region's list names exactly its live attachments.
+    uint32_t listed = 0, live = 0;
+    for (uint32_t a = r.first_attachment; a != 0 && listed <= kMaxAttachments; a = attachments_[a - 1].next_in_region) {
+      if (!attachments_[a - 1].live || &regions_[attachments_[a - 1].region] != &r) return Error::InvalidArgument;
+      ++listed;
+    }
+    for (const Attachment& at : attachments_) live += at.live && &regions_[at.region] == &r ? 1 : 0;
+    if (listed != live) return Error::InvalidArgument;
   }
   if (frames != frames_ || promised != promised_) return Error::InvalidArgument;
   return {};
@@ -218,9 +226,11 @@ Result<uint64_t> Manager::create_region(uint32_t session, uint64_t bytes, uint8_
   if (bytes == 0 || bytes > kMaxRegionBytes) return Error::RangeError;
   const uint64_t pages = round_up(bytes, shift) >> shift;
   uint32_t index = kMaxRegions;
-  for (uint32_t i = 0; i < kMaxRegions && index == kMaxRegions; ++i) {
+  for (uint32_t n = 0; n < kMaxRegions && index == kMaxRegions; ++n) {
+    const uint32_t i = (region_hint_ + n) % kMaxRegions;
     if (!regions_[i].live) index = i;
   }
+  if (index != kMaxRegions) region_hint_ = (index + 1) % kMaxRegions;
   if (index == kMaxRegions) return Error::OutOfMemory;
   const uint64_t records = kRegionCharge + pages * sizeof(Page);
   TRY(charge(session, records));
@@ -278,9 +288,7 @@ void Manager::free_page(Region& r, uint64_t page) {
 void Manager::destroy_region(uint32_t region) {
   Region& r = regions_[region];
   // Every attachment of it goes first (they hold mappings of its frames).
-  for (uint32_t a = 0; a < kMaxAttachments; ++a) {
-    if (attachments_[a].live && attachments_[a].region == region) destroy_attachment(a);
-  }
+  while (r.first_attachment != 0) destroy_attachment(r.first_attachment - 1);
   for (uint64_t p = 0; p < r.pages; ++p) free_page(r, p);
   refund(r.payer, kRegionCharge + r.capacity * sizeof(Page));
   if (r.page != nullptr) backend_.release(r.page);
@@ -362,28 +370,24 @@ Result<void> Manager::resize(uint32_t session, uint64_t badge, uint64_t bytes) {
   const uint64_t pages = round_up(bytes, r.shift) >> r.shift;
   if (pages == r.pages) return {};
   if (pages < r.pages) {
-    for (uint32_t a = 0; a < kMaxAttachments; ++a) {
-      const Attachment& at = attachments_[a];
-      if (!at.live || at.region != region) continue;
+    for (uint32_t a = r.first_attachment; a != 0; a = attachments_[a - 1].next_in_region) {
+      const Attachment& at = attachments_[a - 1];
       for (uint64_t p = pages; p < at.pages; ++p) {
         if (at.mapping[p] != 0) return Error::Busy;
       }
     }
     for (uint64_t p = pages; p < r.pages; ++p) free_page(r, p);
     r.pages = pages;
-    for (Attachment& at : attachments_) {
-      if (at.live && at.region == region) at.pages = pages;
-    }
+    for (uint32_t a = r.first_attachment; a != 0; a = attachments_[a - 1].next_in_region) attachments_[a - 1].pages = pages;
     return {};
   }
   // Growing: room after every attachment, then the records (paid by the payer and each
   // attachment's session), then the new size.
   const uint64_t grown_bytes = pages << r.shift;
-  for (uint32_t a = 0; a < kMaxAttachments; ++a) {
-    const Attachment& at = attachments_[a];
-    if (!at.live || at.region != region) continue;
+  for (uint32_t a = r.first_attachment; a != 0; a = attachments_[a - 1].next_in_region) {
+    const Attachment& at = attachments_[a - 1];
     if (at.base + grown_bytes > kAttachLimit || at.base + grown_bytes < at.base) return Error::DeleteFirst;
-    if (overlaps(at.session, at.base, grown_bytes, a)) return Error::DeleteFirst;
+    if (overlaps(at.session, at.base, grown_bytes, a - 1)) return Error::DeleteFirst;
   }
   if (pages > r.capacity) {
     const uint64_t extra = pages - r.capacity;
@@ -394,10 +398,9 @@ Result<void> Manager::resize(uint32_t session, uint64_t badge, uint64_t bytes) {
     uint32_t* charged = scratch_index_;
     uint32_t charged_count = 0;
     Result<void> paid;
-    for (uint32_t a = 0; a < kMaxAttachments && paid.ok(); ++a) {
-      if (!attachments_[a].live || attachments_[a].region != region) continue;
-      paid = charge(attachments_[a].session, extra * sizeof(Slot));
-      if (paid.ok()) charged[charged_count++] = a;
+    for (uint32_t a = r.first_attachment; a != 0 && paid.ok(); a = attachments_[a - 1].next_in_region) {
+      paid = charge(attachments_[a - 1].session, extra * sizeof(Slot));
+      if (paid.ok()) charged[charged_count++] = a - 1;
     }
     auto undo = [&] {
       if (paid_payer != 0) refund(r.payer, extra * sizeof(Page));
@@ -435,9 +438,7 @@ Result<void> Manager::resize(uint32_t session, uint64_t badge, uint64_t bytes) {
     r.capacity = pages;
   }
   r.pages = pages;
-  for (Attachment& at : attachments_) {
-    if (at.live && at.region == region) at.pages = pages;
-  }
+  for (uint32_t a = r.first_attachment; a != 0; a = attachments_[a - 1].next_in_region) attachments_[a - 1].pages = pages;
   return {};
 }
 
@@ -488,7 +489,8 @@ Result<uint64_t> Manager::attach(uint32_t session, uint64_t badge, uint64_t addr
     if (overlaps(session, address, size, kMaxAttachments)) return Error::DeleteFirst;
   }
   uint32_t index = kMaxAttachments;
-  for (uint32_t a = 0; a < kMaxAttachments && index == kMaxAttachments; ++a) {
+  for (uint32_t n = 0; n < kMaxAttachments && index == kMaxAttachments; ++n) {
+    const uint32_t a = (attachment_hint_ + n) % kMaxAttachments;
     if (!attachments_[a].live) index = a;
   }
   if (index == kMaxAttachments) return Error::OutOfMemory;
@@ -502,8 +504,10 @@ Result<uint64_t> Manager::attach(uint32_t session, uint64_t badge, uint64_t addr
   for (uint64_t p = 0; p < r.capacity; ++p) mapping[p] = 0;
   Session& s = sessions_[session];
   Attachment& at = attachments_[index];
-  at = Attachment{true, session, region, s.first_attachment, address, r.pages, rights, mapping};
+  at = Attachment{true, session, region, s.first_attachment, r.first_attachment, address, r.pages, rights, mapping};
   s.first_attachment = index + 1;
+  r.first_attachment = index + 1;
+  attachment_hint_ = (index + 1) % kMaxAttachments;
   const bool new_holder = (r.holders & (uint64_t{1} << session)) == 0;
   r.holders |= uint64_t{1} << session;
   // Backed pages are mapped now; the rest on first touch.
@@ -615,6 +619,10 @@ void Manager::destroy_attachment(uint32_t attachment) {
   uint32_t* link = &s.first_attachment;
   while (*link != 0 && *link != attachment + 1) link = &attachments_[*link - 1].next;
   if (*link == attachment + 1) *link = at.next;
+  // And from the region's.
+  uint32_t* in_region = &regions_[at.region].first_attachment;
+  while (*in_region != 0 && *in_region != attachment + 1) in_region = &attachments_[*in_region - 1].next_in_region;
+  if (*in_region == attachment + 1) *in_region = at.next_in_region;
   at = Attachment{};
 }
 

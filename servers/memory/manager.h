@@ -191,6 +191,7 @@ class Manager {
     uint64_t capacity = 0;    // entries in page[]
     Page* page = nullptr;
     uint64_t holders = 0;     // bit i: session i holds it
+    uint32_t first_attachment = 0;  // its attachments (any session's), index + 1
     uint64_t backed = 0;
   };
   struct Attachment {
@@ -198,6 +199,7 @@ class Manager {
     uint32_t session = 0;
     uint32_t region = 0;
     uint32_t next = 0;        // the session's next attachment + 1 (0: end)
+    uint32_t next_in_region = 0;  // the region's next attachment + 1 (0: end)
     uint64_t base = 0;
     uint64_t pages = 0;       // pages covered (the region's size when attached or resized)
     uint8_t rights = 0;
@@ -238,6 +240,7 @@ class Manager {
   uint64_t total_;
   uint64_t promised_ = 0;
   uint64_t frames_ = 0;
+  uint32_t region_hint_ = 0, attachment_hint_ = 0;  // where the search for a free record starts
   Session sessions_[kMaxSessions];
   Region regions_[kMaxRegions];
   Attachment attachments_[kMaxAttachments];
