@@ -115,7 +115,7 @@ bool touches(sys::MemorySession& session) {
   return true;
 }
 
-// The kernel's clear loop run in user space: the same memset (shared/string.cc, rep stosb) over
+// The kernel's clear loop run in user space: the same memset (shared/string.cc: rep stosq, then rep stosb for a tail) over
 // one mapped 4 KiB page.
 bool clear_page(sys::MemorySession& session) {
   auto region = sys::Region::create(session, kPage, sys::RegionOptions{mem::PageSize::Small, true});
@@ -124,7 +124,7 @@ bool clear_page(sys::MemorySession& session) {
   if (!base.ok()) return fail("attach", base.error());
   void* (*volatile clear)(void*, int, size_t) = memset;  // a call, as the kernel's zero hook makes
   uint8_t* page = *base;
-  const bool ok = measure("clear_4k_rep_stosb", kWarmup, kIterations, [&] {
+  const bool ok = measure("clear_4k_memset", kWarmup, kIterations, [&] {
     clear(page, 0, kPage);
     return true;
   });
