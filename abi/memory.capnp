@@ -46,7 +46,8 @@ interface Session @0xf73c3a8ad01ae66e {
   # bookkeeping), RangeError for 0 or too large.
   attach @1 (region :Region, address :UInt64, rights :UInt8) -> (address :UInt64);
   # Maps the region into this session's address space at `address` (aligned to the region's page
-  # size; 0: any free place in the placement window) with `rights` (a subset of the capability's;
+  # size; 0: any free place in the placement window, with an unmapped guard page between it and
+  # the attachment below) with `rights` (a subset of the capability's;
   # write and execute together are InvalidArgument). Backed pages are mapped at once, the rest on
   # first touch. AlignmentError, RangeError (outside user space or the attach limit),
   # DeleteFirst (overlaps an attachment), InvalidCapability (not a region of this server, or
@@ -82,12 +83,16 @@ interface Session @0xf73c3a8ad01ae66e {
   # Asks for `bytes` above the guaranteed quota (0: give back what was granted). When the spare
   # memory cannot cover every session's request, the allocation model (docs/memory.md) decides;
   # the reply says how much this session may now use above its quota.
-  createObject @11 (type :Kernel.ObjectType, sizeBits :UInt8) -> (object :Capability);
+  createObject @11 (type :Kernel.ObjectType, sizeBits :UInt8) -> (object :Capability, id :UInt64);
   # A kernel object for this program — tcb, endpoint, notification, or a cnode of 2^sizeBits
   # slots (1..5) — so a program without untyped memory can make threads (libsys Thread over a
   # session: TCB from here, stack and IPC buffer from regions) and channels. Charged like a page
   # table (4 KiB and a slot), deleted when the session ends. InvalidArgument for other types,
-  # RangeError for a cnode size outside 1..5, OutOfMemory beyond the quota.
+  # RangeError for a cnode size outside 1..5, OutOfMemory beyond the quota. `id` names it for
+  # deleteObject.
+  deleteObject @12 (id :UInt64) -> ();
+  # Deletes an object createObject made for this session (every capability to it goes too) and
+  # gives its memory back. EmptySlot when the session has no object `id`.
 }
 
 interface Control @0xa54f9d1bc3de2f01 {

@@ -64,6 +64,8 @@ struct Session_ReserveParams;
 struct Session_ReserveResults;
 struct Session_CreateObjectParams;
 struct Session_CreateObjectResults;
+struct Session_DeleteObjectParams;
+struct Session_DeleteObjectResults;
 struct Control_OpenSessionParams;
 struct Control_OpenSessionResults;
 struct Control_CloseSessionParams;
@@ -263,8 +265,24 @@ struct Session_CreateObjectParams {
 
 struct Session_CreateObjectResults {
   static constexpr uint64_t kId = 0xb62d0418c02971d8ull;
-  static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kDataWords = 1;
   static constexpr uint16_t kPointerCount = 1;
+  class Reader;
+  class Builder;
+};
+
+struct Session_DeleteObjectParams {
+  static constexpr uint64_t kId = 0xe5fc36b3a3ccd0eaull;
+  static constexpr uint16_t kDataWords = 1;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct Session_DeleteObjectResults {
+  static constexpr uint64_t kId = 0xe6675e78ca8c3f3dull;
+  static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kPointerCount = 0;
   class Reader;
   class Builder;
 };
@@ -971,6 +989,7 @@ class Session_CreateObjectResults::Reader {
   const ::tessera::capnp::StructReader& raw() const { return view_; }
   bool has_object() const { return view_.has_pointer(0); }
   ::tessera::Result<::tessera::capnp::CapIndex> object() const { return view_.read_capability(0); }
+  uint64_t id() const { return view_.read<uint64_t>(0); }
 
  private:
   ::tessera::capnp::StructReader view_;
@@ -984,6 +1003,53 @@ class Session_CreateObjectResults::Builder {
   ::tessera::capnp::StructBuilder& raw() { return view_; }
   void set_object(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
   void set_object(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_id(uint64_t value) { view_.write<uint64_t>(0, value); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a Session_DeleteObjectParams; pointer fields are checked when followed.
+class Session_DeleteObjectParams::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t id() const { return view_.read<uint64_t>(0); }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Session_DeleteObjectParams inside a MessageBuilder (errors are sticky there).
+class Session_DeleteObjectParams::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_id(uint64_t value) { view_.write<uint64_t>(0, value); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a Session_DeleteObjectResults; pointer fields are checked when followed.
+class Session_DeleteObjectResults::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Session_DeleteObjectResults inside a MessageBuilder (errors are sticky there).
+class Session_DeleteObjectResults::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -1395,8 +1461,8 @@ class Region::Server {
 struct Session {
   static constexpr uint64_t kId = 0xf73c3a8ad01ae66eull;
   static constexpr uint32_t kInterfaceCode = 3491423854u;
-  enum class Method : uint16_t { CreateRegion = 0, Attach = 1, Detach = 2, Resize = 3, Share = 4, Release = 5, Revoke = 6, Frame = 7, Describe = 8, Status = 9, Reserve = 10, CreateObject = 11 };
-  static constexpr uint16_t kMethodCount = 12;
+  enum class Method : uint16_t { CreateRegion = 0, Attach = 1, Detach = 2, Resize = 3, Share = 4, Release = 5, Revoke = 6, Frame = 7, Describe = 8, Status = 9, Reserve = 10, CreateObject = 11, DeleteObject = 12 };
+  static constexpr uint16_t kMethodCount = 13;
   using CreateRegionParams = ::tessera::memory::Session_CreateRegionParams;
   using CreateRegionResults = ::tessera::memory::Session_CreateRegionResults;
   using AttachParams = ::tessera::memory::Session_AttachParams;
@@ -1421,6 +1487,8 @@ struct Session {
   using ReserveResults = ::tessera::memory::Session_ReserveResults;
   using CreateObjectParams = ::tessera::memory::Session_CreateObjectParams;
   using CreateObjectResults = ::tessera::memory::Session_CreateObjectResults;
+  using DeleteObjectParams = ::tessera::memory::Session_DeleteObjectParams;
+  using DeleteObjectResults = ::tessera::memory::Session_DeleteObjectResults;
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -1649,6 +1717,23 @@ class Session::Client {
     return reply;
   }
 
+  // DeleteObject: fills DeleteObjectParams with `fill` and waits for the reply.
+  template <typename Fill>
+  ::tessera::Result<DeleteObjectResults::Reader> delete_object_with(Fill&& fill) {
+    ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
+                                             transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
+    fill(message.init_root_as<DeleteObjectParams>());
+    return call_<DeleteObjectResults>(message, Method::DeleteObject);
+  }
+  // DeleteObject with its parameters as arguments.
+  ::tessera::Result<void> delete_object(uint64_t id) {
+    auto reply = delete_object_with([&](DeleteObjectParams::Builder params_) {
+      params_.set_id(id);
+    });
+    if (!reply.ok()) return reply.error();
+    return {};
+  }
+
  private:
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
@@ -1754,6 +1839,12 @@ class Session::Server {
         const auto params = message.root_as<CreateObjectParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().create_object(params.value(), reply.init_root_as<CreateObjectResults>()), reply);
+      }
+      case Method::DeleteObject: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        const auto params = message.root_as<DeleteObjectParams>();
+        if (!params.ok()) return {params.error(), 0, 0};
+        return finish(impl().delete_object(params.value(), reply.init_root_as<DeleteObjectResults>()), reply);
       }
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
@@ -2071,8 +2162,12 @@ class Control::Server {
 // @shape struct Session_CreateObjectParams id=0x8b674cd3e361c00f data=1 pointers=0
 // @shape   field type @0 enum:ObjectType at=data:0/16
 // @shape   field sizeBits @1 UInt8 at=data:16/8
-// @shape struct Session_CreateObjectResults id=0xb62d0418c02971d8 data=0 pointers=1
+// @shape struct Session_CreateObjectResults id=0xb62d0418c02971d8 data=1 pointers=1
 // @shape   field object @0 Capability at=ptr:0
+// @shape   field id @1 UInt64 at=data:0/64
+// @shape struct Session_DeleteObjectParams id=0xe5fc36b3a3ccd0ea data=1 pointers=0
+// @shape   field id @0 UInt64 at=data:0/64
+// @shape struct Session_DeleteObjectResults id=0xe6675e78ca8c3f3d data=0 pointers=0
 // @shape struct Control_OpenSessionParams id=0xe5ed386672f16a12 data=2 pointers=2
 // @shape   field name @0 Text at=ptr:0
 // @shape   field quota @1 UInt64 at=data:0/64
@@ -2121,6 +2216,7 @@ class Control::Server {
 // @shape   method status @9 params=Session_StatusParams results=Session_StatusResults
 // @shape   method reserve @10 params=Session_ReserveParams results=Session_ReserveResults
 // @shape   method createObject @11 params=Session_CreateObjectParams results=Session_CreateObjectResults
+// @shape   method deleteObject @12 params=Session_DeleteObjectParams results=Session_DeleteObjectResults
 // @shape interface Control id=0xa54f9d1bc3de2f01 code=3286118145
 // @shape   method openSession @0 params=Control_OpenSessionParams results=Control_OpenSessionResults
 // @shape   method closeSession @1 params=Control_CloseSessionParams results=Control_CloseSessionResults

@@ -6,6 +6,7 @@
 #include <tessera/sys/heap.h>
 #include <tessera/sys/memory.h>
 #include <tessera/sys/process.h>
+#include <tessera/sys/thread.h>
 
 namespace tessera::sys {
 namespace {
@@ -253,6 +254,123 @@ Result<void> close_session(CPtr control, uint32_t id) {
   return memory::Control::Client<CallTransport>(transport, control).close_session(id);
 }
 
+Result<MemorySession::Object> MemorySession::create_object(abi::ObjectType type, uint8_t size_bits) {
+  uint64_t id = 0;
+  const CPtr slot = TRY(call_receiving([&](ReceivingSessionClient& client) -> Result<void> {
+    auto reply = client.create_object(type, size_bits);
+    if (!reply.ok()) return reply.error();
+    id = reply.value().id();
+    return {};
+  }));
+  return Object{slot, id};
+}
+
+Result<void> MemorySession::delete_object(uint64_t id) {
+  CallTransport transport(ipc_buffer());
+  return SessionClient(transport, session_).delete_object(id);
+}
+
+// ---- SessionThread ------------------------------------------------------------------------------
+
+namespace {
+constinit CPtr own_vspace = 0;
+constinit CPtr own_tcb = 0;
+constexpr uint64_t kUserRflags = 0x202;  // IF and the always-one bit
+}  // namespace
+
+Result<SessionThread> SessionThread::create(MemorySession& session, const SessionThreadOptions& options) {
+  if (own_vspace == 0 || own_tcb == 0) return Error::InvalidArgument;
+  if (options.stack_pages == 0 || options.stack_pages > kMaxStackPages) return Error::InvalidArgument;
+  SessionThread thread;
+  thread.session_ = &session;
+  auto built = [&]() -> Result<void> {
+    thread.tcb_ = TRY(session.create_object(abi::ObjectType::Tcb));
+    // The IPC buffer: eager (the kernel writes it through the thread's mapping), read/write.
+    Region ipc = TRY(Region::create(session, kPageBytes, RegionOptions{memory::PageSize::Small, true}));
+    thread.ipc_region_ = ipc.cap();
+    thread.ipc_buffer_ = reinterpret_cast<uint64_t>(TRY(ipc.attach(memory::kRightRead | memory::kRightWrite)));
+    // The stack: lazy. The server places every attachment after an unmapped guard page, so an
+    // overflow faults instead of running into the attachment below.
+    Region stack = TRY(Region::create(session, uint64_t{options.stack_pages} * kPageBytes));
+    thread.stack_region_ = stack.cap();
+    const uint64_t stack_base = reinterpret_cast<uint64_t>(TRY(stack.attach(memory::kRightRead | memory::kRightWrite)));
+    thread.stack_top_ = stack_base + uint64_t{options.stack_pages} * kPageBytes;
+    const CPtr frame = TRY(session.frame(thread.ipc_region_, 0));
+    CallTransport kernel(ipc_buffer());
+    abi::Tcb::Client<CallTransport> tcb(kernel, thread.tcb_.cap);
+    Result<void> r = tcb.configure(kProcessSlotFaultEndpoint, capnp::CapRef{kProcessSlotCNode}, 0,
+                                   capnp::CapRef{own_vspace}, 0, thread.ipc_buffer_, capnp::CapRef{frame});
+    (void)delete_cap(session.cnode(), frame);
+    if (session.slots() != nullptr) (void)session.slots()->free(frame);
+    TRY(r);
+    TRY(tcb.set_tls_base(thread.ipc_buffer_ + kThreadLocalOffset));
+    return tcb.set_priority(capnp::CapRef{own_tcb}, options.priority);
+  };
+  if (Result<void> r = built(); !r.ok()) {
+    (void)thread.destroy();
+    return r.error();
+  }
+  return thread;
+}
+
+void SessionThread::move_from(SessionThread& other) {
+  session_ = other.session_;
+  tcb_ = other.tcb_;
+  ipc_region_ = other.ipc_region_;
+  stack_region_ = other.stack_region_;
+  ipc_buffer_ = other.ipc_buffer_;
+  stack_top_ = other.stack_top_;
+  other.tcb_ = MemorySession::Object{0, 0};
+  other.ipc_region_ = other.stack_region_ = 0;
+  other.ipc_buffer_ = other.stack_top_ = 0;
+}
+
+SessionThread::SessionThread(SessionThread&& other) { move_from(other); }
+
+SessionThread& SessionThread::operator=(SessionThread&& other) {
+  if (this != &other) {
+    (void)destroy();
+    move_from(other);
+  }
+  return *this;
+}
+
+Result<void> SessionThread::start(void (*entry)(uint64_t), uint64_t argument) {
+  if (tcb_.cap == 0) return Error::IllegalOperation;
+  CallTransport kernel(ipc_buffer());
+  abi::Tcb::Client<CallTransport> tcb(kernel, tcb_.cap);
+  TRY(tcb.suspend());
+  const uint64_t rip = reinterpret_cast<uint64_t>(&detail::thread_entry);
+  return tcb.write_registers(true, 9, rip, stack_top_ - 8, kUserRflags, 0, 0, 0, ipc_buffer_,
+                             reinterpret_cast<uint64_t>(entry), argument, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+}
+
+Result<void> SessionThread::destroy() {
+  if (session_ == nullptr) return {};
+  Result<void> first_error;
+  auto note = [&first_error](Result<void> r) {
+    if (!r.ok() && first_error.ok()) first_error = r;
+  };
+  if (tcb_.cap != 0) {
+    CallTransport kernel(ipc_buffer());
+    note(abi::Tcb::Client<CallTransport>(kernel, tcb_.cap).suspend());
+    note(session_->delete_object(tcb_.id));  // the server's original goes: every copy with it
+    (void)delete_cap(session_->cnode(), tcb_.cap);
+    if (session_->slots() != nullptr) (void)session_->slots()->free(tcb_.cap);
+    tcb_ = MemorySession::Object{0, 0};
+  }
+  CPtr* regions[] = {&ipc_region_, &stack_region_};
+  for (CPtr* region : regions) {
+    if (*region == 0) continue;
+    note(session_->release(*region));
+    (void)delete_cap(session_->cnode(), *region);
+    if (session_->slots() != nullptr) (void)session_->slots()->free(*region);
+    *region = 0;
+  }
+  session_ = nullptr;
+  return first_error;
+}
+
 // ---- The process's own session and its heap ----------------------------------------------------------
 
 namespace {
@@ -324,6 +442,8 @@ Result<void> init_process_memory(const StartupBlock& block) {
   auto* slots = new (runtime_slot_storage) SlotAllocator(block.runtime);
   own_session = MemorySession(block.memory, *slots, kProcessSlotCNode);
   own_session_ready = &own_session;
+  own_vspace = block.vspace;
+  own_tcb = block.tcb;
 
   // The heap: one lazily backed region of 2 MiB pages, its first page backed now.
   Region heap = TRY(Region::create(own_session, kHeapPageBytes, RegionOptions{memory::PageSize::Large, false}));

@@ -167,6 +167,11 @@ Result<void> Process::build(const uint8_t* image, size_t size, const ProcessOpti
     if (loaded.ok()) loaded = make_thread(options, ipc_frame);
     // The TCB holds its own copy of the IPC buffer's frame now.
     if (ipc_frame != 0) (void)memory_->free(ipc_frame);
+    if (loaded.ok()) {
+      loaded = CNodeClient(memory_->kernel(), cnode_)
+                   .copy(block.tcb, kProcessCNodeRadix, capnp::CapRef{options.parent_cnode}, tcb_, kSlotDepth,
+                         abi::kRightsAll);
+    }
     TRY(loaded);
     TcbClient tcb(memory_->kernel(), tcb_);
     return tcb.write_registers(true, 9, entry_, block.stack_top, kUserRflags, 0, 0, 0, 0, 0, kProcessStartupAddress,
@@ -374,6 +379,11 @@ Result<void> Process::grant_capabilities(const ProcessOptions& options, StartupB
                    kFaultEndpointRights, options.fault_badge));
     block->supervisor = supervisor_cptr;
   }
+  if (options.memory != nullptr) {
+    TRY(child.copy(supervisor_cptr + 1, kProcessCNodeRadix, parent, pml4_, kSlotDepth, abi::kRightsAll));
+    block->vspace = supervisor_cptr + 1;
+    block->tcb = supervisor_cptr + 2;  // filled once the TCB exists (spawn, after make_thread)
+  }
   for (uint32_t i = 0; i < options.grant_count; ++i) {
     const Grant& g = options.grants[i];
     const CPtr slot = kProcessFirstGrantSlot + i;
@@ -388,7 +398,7 @@ Result<void> Process::grant_capabilities(const ProcessOptions& options, StartupB
   block->grant_count = options.grant_count;
   constexpr uint64_t kSlots = uint64_t{1} << kProcessCNodeRadix;
   if (options.memory != nullptr) {
-    block->empty = SlotRegion{supervisor_cptr + 1, kSlots - kProcessRuntimeSlots};
+    block->empty = SlotRegion{supervisor_cptr + 3, kSlots - kProcessRuntimeSlots};
     block->runtime = SlotRegion{kSlots - kProcessRuntimeSlots, kSlots};
   } else {
     block->empty = SlotRegion{kProcessFirstGrantSlot + options.grant_count, kSlots};

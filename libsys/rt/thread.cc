@@ -14,9 +14,12 @@ constexpr uint64_t kUserRflags = 0x202;                          // IF and the a
 // The root thread's block: static, so it exists before anything else runs.
 ThreadLocalBlock root_thread_block;
 
+}  // namespace
+
 // First code of every libsys thread (Thread::start points rip here; rdi, rsi, rdx carry the
 // arguments). The thread-local block lives in the IPC-buffer page, which only this thread's
 // address space may map, so the thread fills it in itself before any IPC.
+namespace detail {
 [[noreturn]] void thread_entry(uint64_t argument, void (*entry)(uint64_t), IpcBuffer* buffer) {
   auto* block = reinterpret_cast<ThreadLocalBlock*>(reinterpret_cast<uint64_t>(buffer) + kThreadLocalOffset);
   block->ipc_buffer = buffer;
@@ -24,7 +27,7 @@ ThreadLocalBlock root_thread_block;
   entry(argument);
   suspend_self();
 }
-}  // namespace
+}  // namespace detail
 
 Result<Thread> Thread::create(UntypedAllocator& memory, CreatedTables* tables, const ThreadOptions& options) {
   uint64_t window_end = 0;
@@ -89,7 +92,7 @@ Result<void> Thread::start(void (*entry)(uint64_t), uint64_t argument) {
   TcbClient tcb(memory_->kernel(), tcb_);
   // A thread blocked in IPC is taken out of it first, so the restart cannot leave it queued.
   TRY(tcb.suspend());
-  const uint64_t rip = reinterpret_cast<uint64_t>(&thread_entry);
+  const uint64_t rip = reinterpret_cast<uint64_t>(&detail::thread_entry);
   // As if thread_entry had been called: the return-address slot makes rsp + 8 16-byte aligned.
   const uint64_t rsp = stack_top() - 8;
   return tcb.write_registers(true, 9, rip, rsp, kUserRflags, 0, 0, 0, ipc_buffer_address(),

@@ -119,8 +119,12 @@ class Server : public proto::Session::Server<Server>, public proto::Control::Ser
     const Slot object = TRY(manager_.create_object(s, static_cast<uint32_t>(p.type()), p.size_bits()));
     const Slot copy = TRY(backend_.copy_frame(object));  // a plain copy: the server keeps the original
     out.set_object(CapRef{copy});
+    out.set_id(object);
     later_delete(copy);
     return {};
+  }
+  Result<void> delete_object(proto::Session::DeleteObjectParams::Reader p, proto::Session::DeleteObjectResults::Builder) {
+    return manager_.delete_object(TRY(caller()), p.id());
   }
 
   // ---- Control ----

@@ -53,7 +53,7 @@ Result<void> Manager::close_session(uint32_t id) {
     // No later session reusing this index may revoke the regions it created.
     if (regions_[r].live && regions_[r].creator == id) regions_[r].creator = kMaxSessions;
   }
-  for (uint32_t t = 0; t < s.table_count; ++t) backend_.free_table(s.tables[t]);
+  for (uint32_t t = 0; t < s.table_count; ++t) backend_.free_table(s.tables[t] & ~kObjectTag);
   if (s.tables != nullptr) backend_.release(s.tables);
   if (s.cap != 0) backend_.delete_cap(s.cap);
   if (s.vspace != 0) backend_.delete_cap(s.vspace);
@@ -467,7 +467,7 @@ Result<uint64_t> Manager::find_place(uint32_t session, uint64_t bytes, uint64_t 
       if (candidate < end && at.base < candidate + bytes && end > blocked_until) blocked_until = end;
     }
     if (blocked_until == 0) return candidate;
-    candidate = blocked_until;
+    candidate = blocked_until + kGuardBytes;  // an unmapped page after every attachment
   }
   return Error::OutOfMemory;
 }
@@ -565,9 +565,21 @@ Result<Slot> Manager::create_object(uint32_t session, uint32_t type, uint8_t siz
   refund(session, kTableCharge);  // add_table charges it again
   if (!object.ok()) return object.error();
   Session& s = sessions_[session];
-  s.tables[s.table_count++] = object.value();
+  s.tables[s.table_count++] = object.value() | kObjectTag;
   s.used += kTableCharge;
   return object.value();
+}
+
+Result<void> Manager::delete_object(uint32_t session, Slot object) {
+  Session& s = sessions_[session];
+  for (uint32_t t = 0; t < s.table_count; ++t) {
+    if (s.tables[t] != (object | kObjectTag) || (object & kObjectTag) != 0) continue;
+    backend_.free_table(object);
+    s.tables[t] = s.tables[--s.table_count];
+    refund(session, kTableCharge);
+    return {};
+  }
+  return Error::EmptySlot;
 }
 
 Result<void> Manager::add_table(uint32_t session, Slot table) {

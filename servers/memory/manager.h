@@ -32,7 +32,10 @@ constexpr size_t kNameBytes = 24;
 // Where attach(address 0) places regions, and the highest address any attachment may reach.
 constexpr uint64_t kPlacementBase = 0x0000200000000000ull;
 constexpr uint64_t kPlacementLimit = 0x0000400000000000ull;
-constexpr uint64_t kAttachLimit = 0x00007FFFFFFFF000ull;  // the kernel's user-address limit
+constexpr uint64_t kAttachLimit = 0x00007FFFFFFFF000ull;
+// attach(address 0) leaves at least this much unmapped after every attachment it places behind:
+// a stack or buffer that overruns its region faults instead of reaching the next one.
+constexpr uint64_t kGuardBytes = 4096;  // the kernel's user-address limit
 
 // What the server's records and capability slots cost a session (the bookkeeping charge).
 constexpr uint64_t kSlotCharge = 128;  // one capability slot of the server's CNode
@@ -44,6 +47,8 @@ constexpr uint64_t kPageRecordCharge = 16 + 2 * kSlotCharge;
 // Per page of an attachment: the mapping record; per mapped page another slot (a frame copy).
 constexpr uint64_t kMappingRecordCharge = 8;
 constexpr uint64_t kTableCharge = 4096 + kSlotCharge;
+// Marks the entries of a session's table list that are objects create_object made.
+constexpr Slot kObjectTag = Slot{1} << 63;
 
 // ---- Badges -----------------------------------------------------------------------------------
 // Capabilities to the server's endpoint carry what they name in their badge. 0: Control.
@@ -160,6 +165,8 @@ class Manager {
   // needs to make threads and channels of its own), charged like a page table (4 KiB + a slot)
   // and deleted when the session ends. The caller hands out a copy.
   tessera::Result<Slot> create_object(uint32_t session, uint32_t type, uint8_t size_bits);
+  // Deletes an object create_object made for the session (`object` is the slot it returned).
+  tessera::Result<void> delete_object(uint32_t session, Slot object);
 
   // ---- The pager ----
   FaultOutcome fault(uint32_t session, uint64_t address, bool write, bool execute);

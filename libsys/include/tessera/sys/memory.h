@@ -91,6 +91,14 @@ class MemorySession {
   Result<SessionStatus> status();
   // reserve: asks for `bytes` above the quota (0: give back); returns what is granted now.
   Result<uint64_t> reserve(uint64_t bytes);
+  // A kernel object made for this program (Session.createObject): its capability in a fresh slot
+  // and the id deleteObject takes.
+  struct Object {
+    CPtr cap;
+    uint64_t id;
+  };
+  Result<Object> create_object(abi::ObjectType type, uint8_t size_bits = 0);
+  Result<void> delete_object(uint64_t id);
 
  private:
   // Calls `invoke(client)` with a fresh slot armed for the reply's capability; the slot on success.
@@ -204,6 +212,41 @@ Result<void> close_session(CPtr control, uint32_t id);
 // regions makes its own MemorySession over the same capability and a SlotAllocator of its own:
 // MemorySession(process_memory()->cap(), my_slots, kProcessSlotCNode).
 MemorySession* process_memory();
+
+// A thread of a program on the memory server (every program init starts): its TCB from the
+// session (Session.createObject), its IPC buffer (eager) and stack (lazy, below an unmapped guard
+// page) regions of the session, attached where the server finds room, in the program's own CSpace
+// and address space (StartupBlock::vspace). Everything is charged to the program's quota.
+// Like Thread, it never lets go implicitly: destroy() suspends it and gives everything back.
+struct SessionThreadOptions {
+  uint32_t stack_pages = 4;    // 1..kMaxStackPages
+  uint8_t priority = 100;      // bounded by the program's MCP (authority: its own first thread)
+};
+class SessionThread {
+ public:
+  // OutOfMemory when the quota cannot pay, InvalidArgument outside a program with a session.
+  static Result<SessionThread> create(MemorySession& session, const SessionThreadOptions& options = {});
+  SessionThread() = default;
+  SessionThread(SessionThread&& other);
+  SessionThread& operator=(SessionThread&& other);
+  SessionThread(const SessionThread&) = delete;
+  SessionThread& operator=(const SessionThread&) = delete;
+  ~SessionThread() = default;
+
+  // Runs entry(argument) on the thread (a returning entry suspends it), as Thread::start.
+  Result<void> start(void (*entry)(uint64_t), uint64_t argument);
+  Result<void> destroy();
+  CPtr tcb() const { return tcb_.cap; }
+  uint64_t stack_top() const { return stack_top_; }
+
+ private:
+  void move_from(SessionThread& other);
+
+  MemorySession* session_ = nullptr;
+  MemorySession::Object tcb_{0, 0};
+  CPtr ipc_region_ = 0, stack_region_ = 0;
+  uint64_t ipc_buffer_ = 0, stack_top_ = 0;
+};
 
 struct StartupBlock;
 // The start-up code's part (StartupBlock::memory not 0): makes process_memory() and the process

@@ -97,6 +97,11 @@ struct StartupBlock {
   uint64_t memory;
   uint64_t supervisor;
   SlotRegion runtime;     // slots for the runtime's own use (empty without a session)
+  // With a memory session: capabilities to its own PML4 and main thread's TCB (the two slots after
+  // the supervisor's), for the threads it makes (SessionThread: Tcb.configure, and the authority
+  // for their priorities, bounded by its MCP); 0 without one.
+  uint64_t vspace;
+  uint64_t tcb;
   char name[kProcessNameBytes];
   char argument[kProcessArgumentBytes];
   StartupGrant grants[kMaxProcessGrants];

@@ -96,4 +96,11 @@ class Thread {
 // code for the root task; until then ipc_buffer() must not be used.
 Result<void> init_root_thread(IpcBuffer* buffer, CPtr own_tcb);
 
+namespace detail {
+// First code of every libsys thread (rip of Thread::start and SessionThread::start; rdi, rsi, rdx
+// carry the argument, the entry and the IPC buffer): fills in the thread-local block, runs the
+// entry, suspends the thread when it returns.
+[[noreturn]] void thread_entry(uint64_t argument, void (*entry)(uint64_t), IpcBuffer* buffer);
+}  // namespace detail
+
 }  // namespace tessera::sys
