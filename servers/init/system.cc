@@ -298,13 +298,19 @@ Result<void> carve_reserve(const tessera::BootInfo& info, sys::CallTransport& ke
     if (d.is_device == 0 && (largest == count || d.size_bits > info.untyped_list[largest].size_bits)) largest = i;
   }
   if (largest == count || info.untyped_list[largest].size_bits <= kInitReserveBits) return Error::NotEnoughMemory;
-  const sys::CPtr slot = TRY(slots.alloc());
+  // Two halves, so the memory server's CNode (exactly one half, aligned to its size) never pushes
+  // the small objects made before it out of the reserve: retype is first fit over the list, and an
+  // untyped's free space is only what lies past its last object.
+  const sys::CPtr first = TRY(slots.alloc());
+  const sys::CPtr second = TRY(slots.alloc());
+  if (second != first + 1) return Error::NotEnoughMemory;  // fresh allocator: always consecutive
   TRY(tessera::abi::Untyped::Client<sys::CallTransport>(kernel, info.untyped.start + largest)
-          .retype(tessera::abi::ObjectType::Untyped, kInitReserveBits, tessera::capnp::CapRef{tessera::kSlotRootCNode}, 0,
-                  0, slot, 1));
+          .retype(tessera::abi::ObjectType::Untyped, kInitReserveBits - 1,
+                  tessera::capnp::CapRef{tessera::kSlotRootCNode}, 0, 0, first, 2));
   *reserve = info;
-  reserve->untyped = tessera::SlotRegion{slot, slot + 1};
-  reserve->untyped_list[0] = TRY(sys::describe_untyped(kernel, slot));
+  reserve->untyped = tessera::SlotRegion{first, first + 2};
+  reserve->untyped_list[0] = TRY(sys::describe_untyped(kernel, first));
+  reserve->untyped_list[1] = TRY(sys::describe_untyped(kernel, second));
   reserve->free_memory_bytes = uint64_t{1} << kInitReserveBits;
   return {};
 }

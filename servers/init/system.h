@@ -123,10 +123,11 @@ class System {
   void* log_context_ = nullptr;
 };
 
-// init's own memory after boot (docs/memory.md): a child untyped of 2^kInitReserveBits bytes
-// carved from the largest RAM untyped, described in *reserve (a copy of `info` whose untyped list
-// is just that one), for the memory server's CNode and image and every program's kernel objects.
-constexpr uint8_t kInitReserveBits = 24;  // 16 MiB: the memory server's CNode alone is 4 MiB (2^15 slots)
+// init's own memory after boot (docs/memory.md): 2^kInitReserveBits bytes carved from the largest
+// RAM untyped as two child untypeds of half that, described in *reserve (a copy of `info` whose
+// untyped list is just those two), for the memory server's CNode (one half) and image and every
+// program's kernel objects.
+constexpr uint8_t kInitReserveBits = 23;  // 8 MiB: the memory server's CNode (4 MiB, made first) and every program's kernel objects
 tessera::Result<void> carve_reserve(const tessera::BootInfo& info, tessera::sys::CallTransport& kernel,
                                     tessera::sys::SlotAllocator& slots, tessera::BootInfo* reserve);
 // The untyped caps init hands the memory server (RAM, at least 2 MiB, largest first), at most
