@@ -735,3 +735,62 @@ TESSERA_USER_TEST(PROC0013, pass,
   expect_ok(t, server.process.destroy(), "destroy the memory server");
   expect_ok(t, env.memory.free(server.control), "delete Control");
 }
+
+TESSERA_USER_TEST(PROC0014, pass,
+                  "init on a memory server: a fault outside a program's memory is reported by name, ends that "
+                  "program only and restarts it; every session's memory comes back") {
+  Env env(t);
+  const init::EmbeddedFile& server_image = image(t, "memory");
+  if (server_image.data == nullptr) return;
+  CPtr pieces[sys::kMaxBootInfoStartUntypeds] = {};
+  uint32_t count = 0;
+  while (count < 8) {
+    auto piece = env.memory.allocate(ObjectType::Untyped, 22);
+    if (!piece.ok()) break;
+    pieces[count++] = piece.value();
+  }
+  static memory::MemoryServer server;
+  memory::LaunchOptions launch;
+  launch.untyped = pieces;
+  launch.untyped_count = count;
+  if (!expect_ok(t, memory::launch_memory_server(env.memory, server_image.data, server_image.size, launch, &server),
+                 "launch the memory server")) {
+    return;
+  }
+  tessera::memory::Control::Client<sys::CallTransport> control(env.kernel, server.control);
+  const auto before = control.status();
+  const uint64_t free_before = before.ok() ? before.value().free_bytes() : 0;
+  static init::SystemDescription description;
+  if (parse(t, "program bad image=proctest mem=2M restart=yes arg=fault\n"
+               "program good image=proctest mem=2M arg=exit=0\n",
+            &description)) {
+    static LogCapture log;
+    log = LogCapture{};
+    init::System& system = test_system(log);
+    if (expect_ok(t, system.start(env.memory, description, server.control), "start on the memory server")) {
+      {
+        RootPriority lowered(env);
+        supervise_until(t, system, [&] {
+          return system.status(0).faults == 1 + init::kMaxRestarts && system.status(1).state != ProgramState::Running;
+        });
+      }
+      const init::ProgramStatus& bad = system.status(0);
+      const init::ProgramStatus& good = system.status(1);
+      t.check(bad.state == ProgramState::Failed && bad.restarts == init::kMaxRestarts && bad.starts == 4,
+              "bad: state %u, %u restarts, %u starts", static_cast<unsigned>(bad.state), bad.restarts, bad.starts);
+      t.check(bad.last_fault_kind == static_cast<uint64_t>(tessera::FaultKind::PageFault) &&
+                  bad.last_fault_detail == 0x10,
+              "bad's fault: kind %lu at 0x%lx", bad.last_fault_kind, bad.last_fault_detail);
+      t.check(log.contains("init: bad faulted: page fault at 0x10"), "the pager's report is logged by name");
+      t.check(good.state == ProgramState::Exited && good.exit_status == 0, "good: state %u status %ld",
+              static_cast<unsigned>(good.state), good.exit_status);
+      expect_ok(t, system.stop(), "stop");
+      const auto after = control.status();
+      t.check(after.ok() && after.value().sessions() == 0 && after.value().free_bytes() == free_before,
+              "after: %u sessions, %lu free bytes (before %lu)", after.ok() ? after.value().sessions() : 99,
+              after.ok() ? after.value().free_bytes() : 0, free_before);
+    }
+  }
+  expect_ok(t, server.process.destroy(), "destroy the memory server");
+  expect_ok(t, env.memory.free(server.control), "delete Control");
+}
