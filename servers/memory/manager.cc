@@ -211,15 +211,22 @@ Result<void> Manager::grow_pages(Region& r, uint64_t pages) {
   return {};
 }
 
+uint32_t Manager::table_share(uint32_t session, uint32_t size, uint32_t floor) const {
+  if (total_ == 0) return floor;
+  return floor + static_cast<uint32_t>(uint64_t{size - kMaxSessions * floor} * sessions_[session].quota / total_);
+}
+
 Result<uint64_t> Manager::create_region(uint32_t session, uint64_t bytes, uint8_t shift, bool eager) {
   if (shift != kSmallShift && shift != kLargeShift) return Error::InvalidArgument;
   if (bytes == 0 || bytes > kMaxRegionBytes) return Error::RangeError;
   const uint64_t pages = round_up(bytes, shift) >> shift;
-  uint32_t index = kMaxRegions;
-  for (uint32_t i = 0; i < kMaxRegions && index == kMaxRegions; ++i) {
-    if (!regions_[i].live) index = i;
+  uint32_t index = kMaxRegions, paid = 0;
+  for (uint32_t i = 0; i < kMaxRegions; ++i) {
+    if (!regions_[i].live && index == kMaxRegions) index = i;
+    if (regions_[i].live && regions_[i].payer == session) ++paid;
   }
-  if (index == kMaxRegions) return Error::OutOfMemory;
+  // Beyond its share of the table, a session would take regions the others are due.
+  if (index == kMaxRegions || paid >= table_share(session, kMaxRegions, kRegionFloor)) return Error::OutOfMemory;
   const uint64_t records = kRegionCharge + pages * sizeof(Page);
   TRY(charge(session, records));
   Region& r = regions_[index];
@@ -489,7 +496,11 @@ Result<uint64_t> Manager::attach(uint32_t session, uint64_t badge, uint64_t addr
   for (uint32_t a = 0; a < kMaxAttachments && index == kMaxAttachments; ++a) {
     if (!attachments_[a].live) index = a;
   }
-  if (index == kMaxAttachments) return Error::OutOfMemory;
+  uint32_t attached = 0;
+  for (uint32_t a = sessions_[session].first_attachment; a != 0; a = attachments_[a - 1].next) ++attached;
+  if (index == kMaxAttachments || attached >= table_share(session, kMaxAttachments, kAttachmentFloor)) {
+    return Error::OutOfMemory;
+  }
   const uint64_t records = kAttachmentCharge + r.capacity * sizeof(Slot);
   TRY(charge(session, records));
   auto* mapping = static_cast<Slot*>(backend_.allocate(r.capacity * sizeof(Slot)));

@@ -34,6 +34,12 @@ constexpr uint64_t kPlacementBase = 0x0000200000000000ull;
 constexpr uint64_t kPlacementLimit = 0x0000400000000000ull;
 constexpr uint64_t kAttachLimit = 0x00007FFFFFFFF000ull;  // the kernel's user-address limit
 
+// Each session's share of the record tables (regions it pays for, its attachments): a floor plus
+// the rest of the table in proportion to its quota's share of all memory, so the shares of all
+// sessions together never exceed a table and no session can take records another is due.
+constexpr uint32_t kRegionFloor = 4;
+constexpr uint32_t kAttachmentFloor = 8;
+
 // What the server's records and capability slots cost a session (the bookkeeping charge).
 constexpr uint64_t kSlotCharge = 128;  // one capability slot of the server's CNode
 constexpr uint64_t kSessionCharge = 256 + kSlotCharge;
@@ -225,6 +231,8 @@ class Manager {
   tessera::Result<uint64_t> find_place(uint32_t session, uint64_t bytes, uint64_t alignment) const;
   void recompute_grants();
   uint64_t session_records(uint32_t session) const;
+  // The records of a table of `size` entries session `session` may use (see kRegionFloor).
+  uint32_t table_share(uint32_t session, uint32_t size, uint32_t floor) const;
 
   Backend& backend_;
   uint64_t total_;
