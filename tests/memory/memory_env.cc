@@ -181,7 +181,7 @@ bool MemEnv::wait(uint32_t mask) {
   };
   Lowered lowered(env);
   uint32_t idle = 0;
-  while (!done() && idle < kIdlePolls && !t.failed()) {
+  while (!done() && idle < kIdlePolls) {
     if (poll_once()) {
       idle = 0;
     } else {
@@ -196,13 +196,16 @@ bool MemEnv::receive(CPtr endpoint, sys::Received* in, CPtr cap_slot) {
   tessera::IpcBuffer* buffer = sys::ipc_buffer();
   Lowered lowered(env);
   uint32_t idle = 0;
-  while (idle < kIdlePolls && !t.failed()) {
+  while (idle < kIdlePolls) {
     buffer->receive_cnode = cap_slot != 0 ? tessera::kSlotRootCNode : 0;
     buffer->receive_index = cap_slot;
     buffer->receive_depth = cap_slot != 0 ? kSlotDepth : 0;
     const Error e = sys::nb_recv(endpoint, in);
     buffer->receive_cnode = buffer->receive_index = buffer->receive_depth = 0;
-    if (e == Error::Ok) return true;
+    if (e == Error::Ok) {
+      for (uint32_t w = 0; w < 4; ++w) received_words[w] = buffer->msg[w];
+      return true;
+    }
     if (!t.check(e == Error::WouldBlock, "receive: %s", error_name(e))) return false;
     if (poll_once()) {
       idle = 0;

@@ -88,7 +88,8 @@ class MemEnv {
   // a reported fault ends its program (the supervisor's part). False after a failed check when
   // they did not end while anything could still run.
   bool wait(uint32_t mask);
-  // Supervises until a message arrives on `endpoint` (a capability into `cap_slot` when not 0).
+  // Supervises until a message arrives on `endpoint` (a capability into `cap_slot` when not 0);
+  // its first words are in received_words (the IPC buffer is reused by later calls).
   bool receive(CPtr endpoint, sys::Received* in, CPtr cap_slot = 0);
   // Forgets every child (all must have ended), so more can be started.
   void forget_children() {
@@ -112,6 +113,7 @@ class MemEnv {
 
   Env env;
   Context& t;
+  uint64_t received_words[4] = {};
   CPtr supervisor = 0;  // children's exits
   CPtr events = 0;      // bound to this thread; the server signals a badged copy
 

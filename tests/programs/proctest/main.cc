@@ -328,8 +328,11 @@ int mem_hostile(const sys::StartupBlock& block) {
   auto peer = sys::find_grant(block, "endpoint:peer");
   if (!peer.ok()) return fail(70, peer.error());
   sys::MemorySession& s = session(block);
+  // Records: 1-page lazy regions, each attached, until the server says no (the session's share of
+  // the tables or its quota). The last region's capability is kept.
   uint64_t count = 0;
   Error e = Error::Ok;
+  sys::Region last;
   while (e == Error::Ok) {
     auto region = sys::Region::create(s, kPage);
     if (!region.ok()) {
@@ -338,18 +341,37 @@ int mem_hostile(const sys::StartupBlock& block) {
     }
     auto at = region->attach(proto::kRightRead);
     if (!at.ok()) e = at.error();
-    (void)region->close();  // the session holds it still (and its attachment)
+    if (last.valid()) (void)last.close();  // the session holds it still (and its attachment)
+    last = static_cast<sys::Region&&>(*region);
     ++count;
   }
-  sys::print("proctest: hostile: %lu regions, then %s\n", count, tessera::error_name(e));
+  // Frames: the last region grown large and backed page by page until the quota is spent.
+  Error frames_error = Error::Ok;
+  uint64_t frames = 0;
+  if (last.valid()) frames_error = last.resize(4096 * kPage).error();
+  while (frames_error == Error::Ok) {
+    auto frame = s.frame(last.cap(), 1 + frames);
+    if (!frame.ok()) {
+      frames_error = frame.error();
+      break;
+    }
+    sys::CallTransport kernel(sys::ipc_buffer());
+    (void)tessera::abi::CNode::Client<sys::CallTransport>(kernel, sys::kProcessSlotCNode).delete_(*frame, sys::kSlotDepth);
+    (void)s.slots()->free(*frame);
+    ++frames;
+  }
+  sys::print("proctest: hostile: %lu regions, then %s; %lu frames, then %s\n", count, tessera::error_name(e), frames,
+             tessera::error_name(frames_error));
   tessera::IpcBuffer* buffer = sys::ipc_buffer();
   buffer->msg[0] = count;
   buffer->msg[1] = static_cast<uint64_t>(e);
+  buffer->msg[2] = frames;
+  buffer->msg[3] = static_cast<uint64_t>(frames_error);
   // Tells the test, then holds everything until the test says go.
-  if (sys::send(*peer, sys::MessageInfo{2, 2, 0, 0}) != Error::Ok) return fail(71);
+  if (sys::send(*peer, sys::MessageInfo{2, 4, 0, 0}) != Error::Ok) return fail(71);
   sys::Received go{};
   if (sys::recv(*peer, &go) != Error::Ok) return fail(73);
-  return e == Error::OutOfMemory ? 0 : fail(72, e);
+  return e == Error::OutOfMemory && frames_error == Error::OutOfMemory ? 0 : fail(72, e);
 }
 
 int mem_overquota(const sys::StartupBlock& block) {
