@@ -178,6 +178,12 @@ Result<void> Manager::check() const {
     if (!sessions_[i].live) continue;
     promised += sessions_[i].quota;
     if (session_records(i) != sessions_[i].used) return Error::InvalidArgument;
+    uint32_t paid = 0, attached = 0;
+    for (const Region& r : regions_) paid += r.live && r.payer == i ? 1 : 0;
+    for (uint32_t a = sessions_[i].first_attachment; a != 0 && attached <= kMaxAttachments; a = attachments_[a - 1].next) {
+      ++attached;
+    }
+    if (paid != sessions_[i].paid_regions || attached != sessions_[i].attachment_count) return Error::InvalidArgument;
   }
   for (const Region& r : regions_) {
     if (!r.live) continue;
@@ -221,6 +227,11 @@ Result<void> Manager::grow_pages(Region& r, uint64_t pages) {
   return {};
 }
 
+uint32_t Manager::table_share(uint32_t session, uint32_t size, uint32_t floor) const {
+  if (total_ == 0) return floor;
+  return floor + static_cast<uint32_t>(uint64_t{size - kMaxSessions * floor} * sessions_[session].quota / total_);
+}
+
 Result<uint64_t> Manager::create_region(uint32_t session, uint64_t bytes, uint8_t shift, bool eager) {
   if (shift != kSmallShift && shift != kLargeShift) return Error::InvalidArgument;
   if (bytes == 0 || bytes > kMaxRegionBytes) return Error::RangeError;
@@ -230,8 +241,11 @@ Result<uint64_t> Manager::create_region(uint32_t session, uint64_t bytes, uint8_
     const uint32_t i = (region_hint_ + n) % kMaxRegions;
     if (!regions_[i].live) index = i;
   }
-  if (index != kMaxRegions) region_hint_ = (index + 1) % kMaxRegions;
-  if (index == kMaxRegions) return Error::OutOfMemory;
+  // Beyond its share of the table, a session would take regions the others are due.
+  if (index == kMaxRegions || sessions_[session].paid_regions >= table_share(session, kMaxRegions, kRegionFloor)) {
+    return Error::OutOfMemory;
+  }
+  region_hint_ = (index + 1) % kMaxRegions;
   const uint64_t records = kRegionCharge + pages * sizeof(Page);
   TRY(charge(session, records));
   Region& r = regions_[index];
@@ -245,6 +259,7 @@ Result<uint64_t> Manager::create_region(uint32_t session, uint64_t bytes, uint8_
   r.live = true;
   r.creator = session;
   r.payer = session;
+  ++sessions_[session].paid_regions;
   r.shift = shift;
   r.pages = pages;
   r.holders = uint64_t{1} << session;
@@ -291,6 +306,7 @@ void Manager::destroy_region(uint32_t region) {
   while (r.first_attachment != 0) destroy_attachment(r.first_attachment - 1);
   for (uint64_t p = 0; p < r.pages; ++p) free_page(r, p);
   refund(r.payer, kRegionCharge + r.capacity * sizeof(Page));
+  --sessions_[r.payer].paid_regions;
   if (r.page != nullptr) backend_.release(r.page);
   const uint32_t generation = (r.generation + 1) & kGenerationMask;
   r = Region{};
@@ -314,6 +330,8 @@ void Manager::drop_holder(uint32_t session, uint32_t region) {
   const uint64_t bytes = kRegionCharge + r.capacity * sizeof(Page) + r.backed * page_charge(r.shift);
   refund(session, bytes);
   sessions_[next].used += bytes;
+  --sessions_[session].paid_regions;
+  ++sessions_[next].paid_regions;
   r.payer = next;
 }
 
@@ -493,7 +511,10 @@ Result<uint64_t> Manager::attach(uint32_t session, uint64_t badge, uint64_t addr
     const uint32_t a = (attachment_hint_ + n) % kMaxAttachments;
     if (!attachments_[a].live) index = a;
   }
-  if (index == kMaxAttachments) return Error::OutOfMemory;
+  if (index == kMaxAttachments ||
+      sessions_[session].attachment_count >= table_share(session, kMaxAttachments, kAttachmentFloor)) {
+    return Error::OutOfMemory;
+  }
   const uint64_t records = kAttachmentCharge + r.capacity * sizeof(Slot);
   TRY(charge(session, records));
   auto* mapping = static_cast<Slot*>(backend_.allocate(r.capacity * sizeof(Slot)));
@@ -506,6 +527,7 @@ Result<uint64_t> Manager::attach(uint32_t session, uint64_t badge, uint64_t addr
   Attachment& at = attachments_[index];
   at = Attachment{true, session, region, s.first_attachment, r.first_attachment, address, r.pages, rights, mapping};
   s.first_attachment = index + 1;
+  ++s.attachment_count;
   r.first_attachment = index + 1;
   attachment_hint_ = (index + 1) % kMaxAttachments;
   const bool new_holder = (r.holders & (uint64_t{1} << session)) == 0;
@@ -631,6 +653,7 @@ void Manager::destroy_attachment(uint32_t attachment) {
   uint32_t* link = &s.first_attachment;
   while (*link != 0 && *link != attachment + 1) link = &attachments_[*link - 1].next;
   if (*link == attachment + 1) *link = at.next;
+  --s.attachment_count;
   // And from the region's.
   uint32_t* in_region = &regions_[at.region].first_attachment;
   while (*in_region != 0 && *in_region != attachment + 1) in_region = &attachments_[*in_region - 1].next_in_region;

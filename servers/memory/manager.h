@@ -37,6 +37,12 @@ constexpr uint64_t kAttachLimit = 0x00007FFFFFFFF000ull;
 // a stack or buffer that overruns its region faults instead of reaching the next one.
 constexpr uint64_t kGuardBytes = 4096;  // the kernel's user-address limit
 
+// Each session's share of the record tables (regions it pays for, its attachments): a floor plus
+// the rest of the table in proportion to its quota's share of all memory, so the shares of all
+// sessions together never exceed a table and no session can take records another is due.
+constexpr uint32_t kRegionFloor = 4;
+constexpr uint32_t kAttachmentFloor = 8;
+
 // What the server's records and capability slots cost a session (the bookkeeping charge).
 constexpr uint64_t kSlotCharge = 128;  // one capability slot of the server's CNode
 constexpr uint64_t kSessionCharge = 256 + kSlotCharge;
@@ -220,6 +226,8 @@ class Manager {
     Slot vspace = 0;
     Slot cap = 0;
     uint32_t first_attachment = 0;  // index + 1
+    uint32_t attachment_count = 0;  // its attachments (its share of the table: table_share)
+    uint32_t paid_regions = 0;      // regions it pays for (its share of the table)
     Slot* tables = nullptr;
     uint32_t table_count = 0, table_capacity = 0;
   };
@@ -242,6 +250,8 @@ class Manager {
   tessera::Result<uint64_t> find_place(uint32_t session, uint64_t bytes, uint64_t alignment) const;
   void recompute_grants();
   uint64_t session_records(uint32_t session) const;
+  // The records of a table of `size` entries session `session` may use (see kRegionFloor).
+  uint32_t table_share(uint32_t session, uint32_t size, uint32_t floor) const;
 
   Backend& backend_;
   uint64_t total_;

@@ -9,6 +9,14 @@
 // All of a test's memory is carved from one 32 MiB untyped: after the test the runner destroys
 // the process, revokes that untyped (whatever the test made, wherever it put it, is gone) and
 // checks that it is whole again, so no test sees another's leftovers and a leak is a failure.
+//
+// The MEMORY tests (tests/memory/, the program `memtest`) get a memory server of their own
+// (servers/memory, docs/memory.md): before each one the runner launches the server, its kernel
+// objects (TCB, CNode, image, endpoint) carved from the test's 32 MiB like the test's own, and
+// hands it a child untyped of each untyped of the runner's memory pool (the RAM left after the
+// test memory, set aside at setup and used by nothing else); the test gets the server's Control
+// capability in kBootInfoServiceSlot. Afterwards the runner destroys the server, revokes the pool
+// untypeds (every frame the server made, wherever its caps went) and checks each is whole again.
 #include "conformance_runner.h"
 
 #include <tessera/abi/kernel.capnp.h>
@@ -24,6 +32,7 @@
 #include <tessera/sys/testing.h>
 #include <tessera/sys/untyped.h>
 
+#include "launch.h"
 #include "system.h"
 
 namespace init {
@@ -45,6 +54,11 @@ constexpr uint8_t kGrantBits[] = {24, 22, 20, 16};  // largest first: each is al
 constexpr uint8_t kDeviceGrantBits = 12;
 constexpr uint32_t kStackPages = 16;  // as the root task's 64 KiB
 constexpr uint8_t kTestPriority = 255;  // the root task's priority and MCP
+// The memory server's pool for the MEMORY tests: the runner's RAM after the test memory, in
+// untypeds of 2 MiB to 32 MiB (the server manages 2 MiB blocks).
+constexpr uint8_t kPoolBits[] = {25, 24, 23, 22, 21};
+constexpr uint32_t kMaxPoolUntypeds = 24;
+constexpr uint64_t kServerBadge = uint64_t{1} << 62;  // the memory server's faults, apart from tests'
 
 using testing::Outcome;
 
@@ -62,10 +76,14 @@ struct Runner {
   sys::SlotAllocator slots;
   sys::UntypedAllocator memory;
   const EmbeddedFile* image = nullptr;
+  const EmbeddedFile* memtest = nullptr;  // the MEMORY tests' program
   CPtr endpoint = 0;
   CPtr test_memory = 0;      // kTestMemoryBits of RAM, lent to one test at a time
   CPtr device_parent = 0;    // a boot device untyped the device grants are carved from (0: none)
   CPtr scratch = 0;          // for the wholeness probe
+  CPtr pool[kMaxPoolUntypeds] = {};  // the memory server's untyped memory, lent per MEMORY test
+  uint8_t pool_bits[kMaxPoolUntypeds] = {};
+  uint32_t pool_count = 0;
   bool have_irq_control = true;
   bool have_io_port_control = true;
   uint64_t tests_run = 0;  // also the badge of the current test's process
@@ -118,9 +136,19 @@ Result<void> setup(Runner& r) {
     sys::print("# conformance: the conformance program is not embedded in init\n");
     return Error::EmptySlot;
   }
+  r.memtest = find_embedded_file("memtest");
   r.endpoint = TRY(r.memory.allocate(ObjectType::Endpoint));
   r.test_memory = TRY(r.memory.allocate(ObjectType::Untyped, kTestMemoryBits));
   r.scratch = TRY(r.slots.alloc());
+  // Everything else of 2 MiB or more is the memory server's pool (only MEMORY tests use it).
+  for (const uint8_t bits : kPoolBits) {
+    while (r.pool_count < kMaxPoolUntypeds) {
+      Result<CPtr> u = r.memory.allocate(ObjectType::Untyped, bits);
+      if (!u.ok()) break;
+      r.pool[r.pool_count] = *u;
+      r.pool_bits[r.pool_count++] = bits;
+    }
+  }
   test_memory_info.untyped = tessera::SlotRegion{r.test_memory, r.test_memory + 1};
   test_memory_info.untyped_list[0] = TRY(sys::describe_untyped(r.kernel, r.test_memory));
   const uint64_t count = tessera::min<uint64_t>(r.info.untyped.end - r.info.untyped.start, tessera::kMaxBootUntypeds);
@@ -145,6 +173,13 @@ Outcome await_end(Runner& r, uint64_t badge) {
       return Outcome::failed;
     }
     const tessera::IpcBuffer* buffer = sys::ipc_buffer();
+    if (in.badge == kServerBadge) {
+      char description[160];
+      const uint64_t server_words[3] = {buffer->msg[0], buffer->msg[1], buffer->msg[2]};
+      describe_fault(in.info.label, server_words, description, sizeof(description));
+      sys::print("# the memory server faulted: %s\n", description);
+      return Outcome::failed;
+    }
     if (in.badge != badge) continue;  // cannot happen: every earlier test's objects are gone
     const uint64_t label = in.info.label;
     if (label == testing::kExpectFaultLabel && in.info.length_words >= 1) {
@@ -176,6 +211,82 @@ Outcome await_end(Runner& r, uint64_t badge) {
     }
     return Outcome::passed;
   }
+}
+
+bool is_memory_test(const char* name) { return strncmp(name, "MEMORY", 6) == 0; }
+
+// Starts the memory server for a MEMORY test: its kernel objects from the test's memory, a child
+// untyped of each pool untyped to manage (revoked with the pool afterwards).
+Result<void> start_memory_server(Runner& r, sys::UntypedAllocator& test_memory, memory::MemoryServer* server) {
+  const EmbeddedFile* image = find_embedded_file("memory");
+  if (image == nullptr || r.pool_count == 0) {
+    sys::print("# runner: no memory server image or no memory for it (%u untypeds)\n", r.pool_count);
+    return Error::NotEnoughMemory;
+  }
+  CPtr handed[kMaxPoolUntypeds] = {};
+  uint32_t count = 0;
+  Result<void> result;
+  for (uint32_t i = 0; i < r.pool_count && result.ok(); ++i) {
+    Result<CPtr> slot = r.slots.alloc();
+    if (!slot.ok()) {
+      result = slot.error();
+      break;
+    }
+    result = UntypedClient(r.kernel, r.pool[i])
+                 .retype(ObjectType::Untyped, r.pool_bits[i], CapRef{tessera::kSlotRootCNode}, 0, 0, *slot, 1);
+    if (result.ok()) {
+      handed[count++] = *slot;
+    } else {
+      (void)r.slots.free(*slot);
+    }
+  }
+  if (result.ok()) {
+    memory::LaunchOptions launch;
+    launch.untyped = handed;
+    launch.untyped_count = count;
+    launch.fault_endpoint = r.endpoint;
+    launch.fault_badge = kServerBadge;
+    result = memory::launch_memory_server(test_memory, image->data, image->size, launch, server);
+  }
+  // Moved into the server (or, when the launch failed, still here: deleted; the pool is revoked anyway).
+  CNodeClient root(r.kernel, tessera::kSlotRootCNode);
+  for (uint32_t i = 0; i < count; ++i) {
+    (void)root.delete_(handed[i], kSlotDepth);
+    (void)r.slots.free(handed[i]);
+  }
+  if (!result.ok()) sys::print("# runner: the memory server did not start (error %u)\n", static_cast<unsigned>(result.error()));
+  return result;
+}
+
+// After a MEMORY test: the server stops, every object made from the pool goes (revoke), the
+// server's own objects go back to the test memory; false when the pool is not whole again.
+bool stop_memory_server(Runner& r, sys::UntypedAllocator& test_memory, memory::MemoryServer& server) {
+  bool ok = true;
+  if (server.process.alive()) {
+    (void)tessera::abi::Tcb::Client<sys::CallTransport>(r.kernel, server.process.tcb()).suspend();
+  }
+  CNodeClient root(r.kernel, tessera::kSlotRootCNode);
+  for (uint32_t i = 0; i < r.pool_count; ++i) {
+    if (!root.revoke(r.pool[i], kSlotDepth).ok()) ok = false;
+  }
+  if (Result<void> d = server.process.destroy(); !d.ok()) {
+    sys::print("# runner: destroying the memory server failed (error %u)\n", static_cast<unsigned>(d.error()));
+    ok = false;
+  }
+  if (server.control != 0) (void)test_memory.free(server.control);
+  server.control = 0;
+  for (uint32_t i = 0; i < r.pool_count; ++i) {
+    if (!UntypedClient(r.kernel, r.pool[i])
+             .retype(ObjectType::Untyped, r.pool_bits[i], CapRef{tessera::kSlotRootCNode}, 0, 0, r.scratch, 1)
+             .ok()) {
+      sys::print("# runner: the memory server's untyped %u is not whole after revoke\n", i);
+      ok = false;
+      continue;
+    }
+    (void)root.delete_(r.scratch, kSlotDepth);
+  }
+  if (!ok) sys::print("# runner: the memory server's memory did not all come back\n");
+  return ok;
 }
 
 // Gives the runner's IRQControl/IOPortControl back and everything else of the test to the kernel;
@@ -233,8 +344,19 @@ Outcome run_one(Runner& r, const char* name, uint64_t badge) {
       grants[grant_count++] = *slot;
     }
   }
+  // A MEMORY test runs the memtest program against a memory server of its own.
+  const bool memory_test = is_memory_test(name);
+  static memory::MemoryServer server;
+  server = memory::MemoryServer{};
+  const EmbeddedFile* image = memory_test ? r.memtest : r.image;
+  bool server_started = false;
+  if (memory_test) {
+    if (image == nullptr) sys::print("# runner: the memtest program is not embedded\n");
+    server_started = image != nullptr && start_memory_server(r, test_memory, &server).ok();
+  }
   sys::BootInfoStart start;
   start.cmdline = cmdline;
+  start.service_endpoint = server_started ? server.control : 0;
   start.untyped = grants;
   start.untyped_count = grant_count;
   start.irq_control = r.have_irq_control ? tessera::kSlotIrqControl : 0;
@@ -249,23 +371,37 @@ Outcome run_one(Runner& r, const char* name, uint64_t badge) {
   options.fault_badge = badge;
   options.stack_pages = kStackPages;
   options.boot_info = &start;
-  Result<sys::Process> process = sys::Process::spawn(test_memory, r.image->data, r.image->size, options);
+  Result<sys::Process> process = !memory_test || server_started
+                                     ? sys::Process::spawn(test_memory, image->data, image->size, options)
+                                     : Result<sys::Process>(Error::EmptySlot);
   Outcome outcome = Outcome::failed;
   sys::Process dead;
   if (process.ok()) {
     outcome = await_end(r, badge);
-  } else {
+  } else if (!memory_test || server_started) {
     sys::print("# runner: cannot start the test's process (error %u)\n", static_cast<unsigned>(process.error()));
   }
-  if (!clean_up(r, process.ok() ? *process : dead, grants, grant_count) && outcome == Outcome::passed) {
-    outcome = Outcome::failed;
+  bool clean = true;
+  if (process.ok()) {
+    // The test's process stops first, so it cannot call the server while the server goes.
+    (void)tessera::abi::Tcb::Client<sys::CallTransport>(r.kernel, process->tcb()).suspend();
   }
+  if (server_started && !stop_memory_server(r, test_memory, server)) clean = false;
+  if (!clean_up(r, process.ok() ? *process : dead, grants, grant_count)) clean = false;
+  if (!clean && outcome == Outcome::passed) outcome = Outcome::failed;
   return outcome;
 }
 
 [[noreturn]] void list(Runner& r) {
-  // The program prints its own TEST lines.
-  const Outcome o = run_one(r, "list", 1);
+  // The programs print their own TEST lines: the conformance program's, then memtest's (run
+  // without a server: listing needs none).
+  Outcome o = run_one(r, "list", ++r.tests_run);
+  if (r.memtest != nullptr && o == Outcome::passed) {
+    const EmbeddedFile* conformance = r.image;
+    r.image = r.memtest;
+    o = run_one(r, "list", ++r.tests_run);
+    r.image = conformance;
+  }
   sys::print("TESTS-END\n");
   sys::exit_machine(o == Outcome::passed ? 0 : 1);
 }

@@ -342,7 +342,7 @@ TEST_CASE("attach: alignment, limits, overlaps, rights", "[memory][manager]") {
 
 TEST_CASE("attach at 0 places in the placement window without overlap", "[memory][manager]") {
   Env e(GiB);
-  const uint32_t a = e.open(256 * MiB);
+  const uint32_t a = e.open(512 * MiB);  // its share of the region table: 4 + 768 / 2 regions
   // Something fixed where placement starts, and some holes later.
   const uint64_t blocker = e.region(a, 3 * kPage);
   e.attach(a, blocker, memory::kPlacementBase + kPage, kRead);
@@ -1108,6 +1108,22 @@ TEST_CASE("create_object: charged like a table, refused beyond the quota, gone w
   CHECK(e.m->create_object(a, 2, 0).error() == tessera::Error::OutOfMemory);
   CHECK(e.used(a) == before + 2 * memory::kTableCharge);
   CHECK(e.m->create_object(e.open(MiB), 0, 0).error() == tessera::Error::InvalidArgument);
+  e.verify();
+  e.close_all_and_expect_zero();
+}
+
+TEST_CASE("a session's share of the record tables: a region loop cannot take the others' records",
+          "[memory][manager]") {
+  Env e(64 * MiB);
+  const uint32_t hostile = e.open(8 * MiB);
+  const uint32_t other = e.open(8 * MiB);
+  uint32_t made = 0;
+  while (e.m->create_region(hostile, kPage, memory::kSmallShift, false).ok()) ++made;
+  CHECK(made == memory::kRegionFloor + (memory::kMaxRegions - memory::kMaxSessions * memory::kRegionFloor) / 8);
+  CHECK(e.m->create_region(hostile, kPage, memory::kSmallShift, false).error() == tessera::Error::OutOfMemory);
+  CHECK(e.m->create_region(other, kPage, memory::kSmallShift, false).ok());
+  e.verify();
+  e.close(hostile);
   e.verify();
   e.close_all_and_expect_zero();
 }

@@ -13,6 +13,31 @@
 //   memory       started with a memory session (ProcessOptions::memory, quota >= 80 MiB): checks
 //                the block, a heap that grows past 64 MiB, a region shared read-only, and that an
 //                allocation beyond the quota returns nullptr. 0 when all is well, 10-29 otherwise
+// With memory from the memory server (the MEMORY tests, tests/memory/; each returns 0 when every
+// check passed, otherwise the number of the check that failed):
+//   mem-lazy     a lazy region: every page reads 0 on first touch, writes stick, one fault a page
+//   mem-eager    an eager region: backed at once, mapped by attach (no faults when touched)
+//   mem-reattach attach, detach, reattach elsewhere (same bytes), two attachments alias, and a
+//                second detach is EmptySlot
+//   mem-share-a  creates a region, writes it, sends a read-write share over "endpoint:peer" (a
+//                call) and, once answered, finds the peer's bytes in it
+//   mem-share-b  the peer: receives the capability, attaches it, checks A's bytes, writes its own
+//   mem-ro-a     as share-a with a read-only share; then waits for a label-9 message on the peer
+//                endpoint (the test's "B is gone") and checks its bytes are intact
+//   mem-ro-b     attaching the read-only share with write is refused, read works; after answering
+//                A it writes through the read-only attachment (a fault for the supervisor)
+//   mem-hostile  creates and attaches 1-page regions until OutOfMemory, then sends on
+//                "endpoint:peer" (label 2: iterations, the error) and exits on the next message there
+//   mem-overquota  attaches a lazy region larger than its quota and touches it page by page (the
+//                fault beyond the quota goes to the supervisor)
+//   mem-bigheap  allocates 66 MiB with operator new in 1 MiB pieces, fills and checks them
+//   mem-resize   grows an attached region (room after it), touches the new part, grows into the
+//                next attachment (DeleteFirst), shrinks below a touched page (Busy), then shrinks an
+//                untouched tail
+//   mem-large    a lazy region of 2 MiB pages: touching all of page 0 is one fault, one backed page
+//   mem-vanish   creates and attaches regions, sends a read-write share of one to the test over
+//                "endpoint:peer" and waits for an answer that never comes (the test destroys it)
+//   mem-wait     waits for any message on "endpoint:peer", then exits 0
 #include <stdint.h>
 
 #include <tessera/abi/kernel.capnp.h>
@@ -161,6 +186,358 @@ int check_memory(const sys::StartupBlock& block) {
   return 0;
 }
 
+namespace {
+namespace proto = tessera::memory;
+using tessera::Error;
+constexpr uint8_t kRW = proto::kRightRead | proto::kRightWrite;
+constexpr uint64_t kPage = 4096;
+
+// A session over the program's own session capability with slots of its own (the runtime's few
+// are for the heap), made once.
+sys::MemorySession& session(const sys::StartupBlock& block) {
+  alignas(sys::SlotAllocator) static unsigned char slot_storage[sizeof(sys::SlotAllocator)];
+  static sys::MemorySession own;
+  if (!own.valid()) {
+    auto* slots = new (slot_storage) sys::SlotAllocator(block.empty);
+    own = sys::MemorySession(sys::process_memory()->cap(), *slots, sys::kProcessSlotCNode);
+  }
+  return own;
+}
+
+uint64_t faults(sys::MemorySession& s) {
+  auto st = s.status();
+  return st.ok() ? st->faults : ~uint64_t{0};
+}
+
+uint8_t pattern(uint64_t i, uint8_t salt) { return static_cast<uint8_t>((i * 131 + salt) ^ (i >> 9)); }
+void fill(uint8_t* p, uint64_t bytes, uint8_t salt) {
+  for (uint64_t i = 0; i < bytes; ++i) p[i] = pattern(i, salt);
+}
+bool holds(const uint8_t* p, uint64_t bytes, uint8_t salt) {
+  for (uint64_t i = 0; i < bytes; ++i) {
+    if (p[i] != pattern(i, salt)) return false;
+  }
+  return true;
+}
+
+int fail(int check, Error e = Error::Ok) {
+  sys::print("proctest: check %d failed (%s)\n", check, tessera::error_name(e));
+  return check;
+}
+
+int mem_lazy(const sys::StartupBlock& block) {
+  sys::MemorySession& s = session(block);
+  constexpr uint64_t kPages = 16;
+  auto region = sys::Region::create(s, kPages * kPage);
+  if (!region.ok()) return fail(10, region.error());
+  auto at = region->attach(kRW);
+  if (!at.ok()) return fail(11, at.error());
+  volatile uint8_t* p = *at;
+  (void)faults(s);
+  const uint64_t before = faults(s);
+  for (uint64_t i = 0; i < kPages * kPage; ++i) {
+    if (p[i] != 0) return fail(12);
+  }
+  const uint64_t after = faults(s);
+  // One fault a page (a page of the stack may come on top).
+  if (after - before < kPages || after - before > kPages + 2) {
+    sys::print("proctest: %lu faults for %lu pages\n", after - before, kPages);
+    return fail(13);
+  }
+  fill(*at, kPages * kPage, 3);
+  if (!holds(*at, kPages * kPage, 3)) return fail(14);
+  if (faults(s) != after) return fail(15);  // the pages were mapped writable on the first read
+  auto info = region->describe();
+  if (!info.ok() || info->backed_pages != kPages) return fail(16, info.error());
+  if (auto r = region->release(); !r.ok()) return fail(17, r.error());
+  return 0;
+}
+
+int mem_eager(const sys::StartupBlock& block) {
+  sys::MemorySession& s = session(block);
+  constexpr uint64_t kPages = 8;
+  auto region = sys::Region::create(s, kPages * kPage, sys::RegionOptions{proto::PageSize::Small, true});
+  if (!region.ok()) return fail(20, region.error());
+  auto info = region->describe();
+  if (!info.ok() || info->backed_pages != kPages) return fail(21, info.error());
+  (void)faults(s);
+  const uint64_t before = faults(s);
+  auto at = region->attach(kRW);
+  if (!at.ok()) return fail(22, at.error());
+  volatile uint8_t* p = *at;
+  for (uint64_t i = 0; i < kPages * kPage; i += 64) {
+    if (p[i] != 0) return fail(23);
+    p[i] = 0x5A;
+  }
+  const uint64_t after = faults(s);
+  if (after != before) {
+    sys::print("proctest: %lu faults on an eager region\n", after - before);
+    return fail(24);
+  }
+  if (auto r = region->release(); !r.ok()) return fail(25, r.error());
+  return 0;
+}
+
+int mem_reattach(const sys::StartupBlock& block) {
+  sys::MemorySession& s = session(block);
+  constexpr uint64_t kBytes = 4 * kPage;
+  constexpr uint64_t kFirst = 0x0000500000000000ull, kSecond = 0x0000500000100000ull;
+  auto region = sys::Region::create(s, kBytes);
+  if (!region.ok()) return fail(30, region.error());
+  auto a = s.attach(region->cap(), kFirst, kRW);
+  if (!a.ok() || *a != kFirst) return fail(31, a.error());
+  fill(reinterpret_cast<uint8_t*>(kFirst), kBytes, 9);
+  if (auto r = s.detach(kFirst); !r.ok()) return fail(32, r.error());
+  if (auto r = s.detach(kFirst); r.error() != Error::EmptySlot) return fail(33, r.error());
+  auto b = s.attach(region->cap(), kSecond, kRW);
+  if (!b.ok() || *b != kSecond) return fail(34, b.error());
+  if (!holds(reinterpret_cast<uint8_t*>(kSecond), kBytes, 9)) return fail(35);
+  // A second attachment of the same region in the same space: the same frames.
+  auto c = s.attach(region->cap(), 0, proto::kRightRead);
+  if (!c.ok()) return fail(36, c.error());
+  reinterpret_cast<volatile uint8_t*>(kSecond)[kBytes - 1] = 0xEE;
+  if (reinterpret_cast<volatile uint8_t*>(*c)[kBytes - 1] != 0xEE) return fail(37);
+  if (auto r = s.detach(*c); !r.ok()) return fail(38, r.error());
+  if (auto r = region->release(); !r.ok()) return fail(39, r.error());
+  return 0;
+}
+
+// Receives one message on `endpoint` with a capability into `slot`.
+Error receive_cap(sys::CPtr endpoint, sys::CPtr slot, sys::Received* in) {
+  tessera::IpcBuffer* buffer = sys::ipc_buffer();
+  buffer->receive_cnode = sys::kProcessSlotCNode;
+  buffer->receive_index = slot;
+  buffer->receive_depth = sys::kSlotDepth;
+  const Error e = sys::recv(endpoint, in);
+  buffer->receive_cnode = buffer->receive_index = buffer->receive_depth = 0;
+  if (e != Error::Ok) return e;
+  return in->info.extra_caps == 1 ? Error::Ok : Error::MissingCapability;
+}
+
+// Calls `endpoint` with one capability; the reply's label (or ~0 on an error).
+uint64_t call_with_cap(sys::CPtr endpoint, uint64_t label, sys::CPtr cap) {
+  sys::ipc_buffer()->caps_or_badges[0] = cap;
+  sys::Received reply{};
+  const Error e = sys::call(endpoint, sys::MessageInfo{label, 0, 1, 0}, &reply);
+  return e == Error::Ok ? reply.info.label : ~uint64_t{0};
+}
+
+int mem_share_a(const sys::StartupBlock& block, bool read_only) {
+  auto peer = sys::find_grant(block, "endpoint:peer");
+  if (!peer.ok()) return fail(40, peer.error());
+  sys::MemorySession& s = session(block);
+  constexpr uint64_t kBytes = 4 * kPage;
+  auto region = sys::Region::create(s, kBytes);
+  if (!region.ok()) return fail(41, region.error());
+  auto at = region->attach(kRW);
+  if (!at.ok()) return fail(42, at.error());
+  fill(*at, kBytes, 0xA);
+  auto shared = region->share(read_only ? proto::kRightRead : kRW);
+  if (!shared.ok()) return fail(43, shared.error());
+  if (call_with_cap(*peer, 1, shared->cap()) != 0) return fail(44);
+  (void)shared->close();
+  if (!read_only) return holds(*at, kBytes, 0xB) ? 0 : fail(45);
+  // The peer is gone by now (it wrote through its read-only attachment); the test says so.
+  sys::Received in{};
+  const Error e = sys::recv(*peer, &in);
+  if (e != Error::Ok || in.info.label != 9) return fail(46, e);
+  if (!holds(*at, kBytes, 0xA)) return fail(47);
+  auto st = s.status();
+  if (!st.ok() || st->attachments == 0) return fail(48, st.error());
+  return 0;
+}
+
+int mem_share_b(const sys::StartupBlock& block, bool read_only) {
+  auto peer = sys::find_grant(block, "endpoint:peer");
+  if (!peer.ok()) return fail(50, peer.error());
+  sys::MemorySession& s = session(block);
+  auto slot = s.slots()->alloc();
+  if (!slot.ok()) return fail(51, slot.error());
+  sys::Received in{};
+  if (Error e = receive_cap(*peer, *slot, &in); e != Error::Ok) return fail(52, e);
+  constexpr uint64_t kBytes = 4 * kPage;
+  if (read_only) {
+    auto refused = s.attach(*slot, 0, kRW);
+    if (refused.error() != Error::InvalidCapability) return fail(53, refused.error());
+  }
+  auto at = s.attach(*slot, 0, read_only ? proto::kRightRead : kRW);
+  if (!at.ok()) return fail(54, at.error());
+  auto* p = reinterpret_cast<uint8_t*>(*at);
+  if (!holds(p, kBytes, 0xA)) return fail(55);
+  if (!read_only) fill(p, kBytes, 0xB);
+  (void)sys::reply(sys::MessageInfo{0, 0, 0, 0});
+  if (!read_only) return 0;
+  reinterpret_cast<volatile uint8_t*>(p)[100] = 1;  // a write through a read-only attachment
+  return fail(56);
+}
+
+int mem_hostile(const sys::StartupBlock& block) {
+  auto peer = sys::find_grant(block, "endpoint:peer");
+  if (!peer.ok()) return fail(70, peer.error());
+  sys::MemorySession& s = session(block);
+  // Records: 1-page lazy regions, each attached, until the server says no (the session's share of
+  // the tables or its quota). The last region's capability is kept.
+  uint64_t count = 0;
+  Error e = Error::Ok;
+  sys::Region last;
+  while (e == Error::Ok) {
+    auto region = sys::Region::create(s, kPage);
+    if (!region.ok()) {
+      e = region.error();
+      break;
+    }
+    auto at = region->attach(proto::kRightRead);
+    if (!at.ok()) e = at.error();
+    if (last.valid()) (void)last.close();  // the session holds it still (and its attachment)
+    last = static_cast<sys::Region&&>(*region);
+    ++count;
+  }
+  // Frames: the last region grown large and backed page by page until the quota is spent.
+  Error frames_error = Error::Ok;
+  uint64_t frames = 0;
+  if (last.valid()) frames_error = last.resize(4096 * kPage).error();
+  while (frames_error == Error::Ok) {
+    auto frame = s.frame(last.cap(), 1 + frames);
+    if (!frame.ok()) {
+      frames_error = frame.error();
+      break;
+    }
+    sys::CallTransport kernel(sys::ipc_buffer());
+    (void)tessera::abi::CNode::Client<sys::CallTransport>(kernel, sys::kProcessSlotCNode).delete_(*frame, sys::kSlotDepth);
+    (void)s.slots()->free(*frame);
+    ++frames;
+  }
+  sys::print("proctest: hostile: %lu regions, then %s; %lu frames, then %s\n", count, tessera::error_name(e), frames,
+             tessera::error_name(frames_error));
+  tessera::IpcBuffer* buffer = sys::ipc_buffer();
+  buffer->msg[0] = count;
+  buffer->msg[1] = static_cast<uint64_t>(e);
+  buffer->msg[2] = frames;
+  buffer->msg[3] = static_cast<uint64_t>(frames_error);
+  // Tells the test, then holds everything until the test says go.
+  if (sys::send(*peer, sys::MessageInfo{2, 4, 0, 0}) != Error::Ok) return fail(71);
+  sys::Received go{};
+  if (sys::recv(*peer, &go) != Error::Ok) return fail(73);
+  return e == Error::OutOfMemory && frames_error == Error::OutOfMemory ? 0 : fail(72, e);
+}
+
+int mem_overquota(const sys::StartupBlock& block) {
+  sys::MemorySession& s = session(block);
+  auto st = s.status();
+  if (!st.ok()) return fail(80, st.error());
+  const uint64_t bytes = st->quota * 2;
+  auto region = sys::Region::create(s, bytes);
+  if (!region.ok()) return fail(81, region.error());
+  auto at = region->attach(kRW);
+  if (!at.ok()) return fail(82, at.error());
+  volatile uint8_t* p = *at;
+  for (uint64_t i = 0; i < bytes; i += kPage) p[i] = 1;  // ends in a fault before the end
+  return fail(83);
+}
+
+int mem_bigheap() {
+  constexpr int kPieces = 66;
+  constexpr size_t kPiece = size_t{1} << 20;
+  static uint8_t* pieces[kPieces];
+  for (int i = 0; i < kPieces; ++i) {
+    pieces[i] = new (std::nothrow) uint8_t[kPiece];
+    if (pieces[i] == nullptr) {
+      sys::print("proctest: bigheap: piece %d of 1 MiB not allocated\n", i);
+      return fail(90);
+    }
+    for (size_t b = 0; b < kPiece; b += 512) pieces[i][b] = pattern(b / 512, static_cast<uint8_t>(i));
+  }
+  for (int i = 0; i < kPieces; ++i) {
+    for (size_t b = 0; b < kPiece; b += 512) {
+      if (pieces[i][b] != pattern(b / 512, static_cast<uint8_t>(i))) return fail(91);
+    }
+  }
+  const uint64_t lowest = reinterpret_cast<uint64_t>(pieces[0]), highest = reinterpret_cast<uint64_t>(pieces[kPieces - 1]);
+  if (highest - lowest < (uint64_t{64} << 20) && lowest - highest < (uint64_t{64} << 20)) return fail(92);
+  for (int i = 0; i < kPieces; ++i) delete[] pieces[i];
+  return sys::process_heap().live_allocations() == 0 ? 0 : fail(93);
+}
+
+int mem_resize(const sys::StartupBlock& block) {
+  sys::MemorySession& s = session(block);
+  constexpr uint64_t kBase = 0x0000500000000000ull;
+  auto region = sys::Region::create(s, 4 * kPage);
+  auto next = sys::Region::create(s, kPage);
+  if (!region.ok() || !next.ok()) return fail(100, region.error());
+  if (auto a = s.attach(region->cap(), kBase, kRW); !a.ok()) return fail(101, a.error());
+  if (auto a = s.attach(next->cap(), kBase + 8 * kPage, kRW); !a.ok()) return fail(102, a.error());
+  auto* p = reinterpret_cast<volatile uint8_t*>(kBase);
+  p[0] = 1;
+  if (auto r = s.resize(region->cap(), 8 * kPage); !r.ok()) return fail(103, r.error());
+  p[6 * kPage] = 6;  // the grown part is attached
+  if (p[6 * kPage] != 6 || p[0] != 1) return fail(104);
+  if (auto r = s.resize(region->cap(), 9 * kPage); r.error() != Error::DeleteFirst) return fail(105, r.error());
+  if (auto r = s.resize(region->cap(), 4 * kPage); r.error() != Error::Busy) return fail(106, r.error());
+  if (auto r = s.resize(region->cap(), 7 * kPage); !r.ok()) return fail(107, r.error());
+  auto info = region->describe();
+  if (!info.ok() || info->bytes != 7 * kPage || info->backed_pages != 2) return fail(108, info.error());
+  if (p[6 * kPage] != 6) return fail(109);
+  (void)next->release();
+  (void)region->release();
+  return 0;
+}
+
+int mem_large(const sys::StartupBlock& block) {
+  sys::MemorySession& s = session(block);
+  constexpr uint64_t kLarge = proto::kLargePageBytes;
+  auto region = sys::Region::create(s, 2 * kLarge, sys::RegionOptions{proto::PageSize::Large, false});
+  if (!region.ok()) return fail(110, region.error());
+  if (auto a = s.attach(region->cap(), 0x0000500000001000ull, kRW); a.error() != Error::AlignmentError) {
+    return fail(111, a.error());
+  }
+  auto at = region->attach(kRW);
+  if (!at.ok()) return fail(112, at.error());
+  if ((reinterpret_cast<uint64_t>(*at) & (kLarge - 1)) != 0) return fail(113);
+  (void)faults(s);
+  const uint64_t before = faults(s);
+  volatile uint8_t* p = *at;
+  for (uint64_t i = 0; i < kLarge; i += kPage) p[i] = static_cast<uint8_t>(i >> 12);
+  const uint64_t after = faults(s);
+  if (after - before != 1) {
+    sys::print("proctest: %lu faults for one 2 MiB page\n", after - before);
+    return fail(114);
+  }
+  auto info = region->describe();
+  if (!info.ok() || info->backed_pages != 1 || info->page_size != proto::PageSize::Large) return fail(115, info.error());
+  for (uint64_t i = 0; i < kLarge; i += kPage) {
+    if (p[i] != static_cast<uint8_t>(i >> 12)) return fail(116);
+  }
+  if (auto r = region->release(); !r.ok()) return fail(117, r.error());
+  return 0;
+}
+
+int mem_vanish(const sys::StartupBlock& block) {
+  auto peer = sys::find_grant(block, "endpoint:peer");
+  if (!peer.ok()) return fail(120, peer.error());
+  sys::MemorySession& s = session(block);
+  auto kept = sys::Region::create(s, 4 * kPage, sys::RegionOptions{proto::PageSize::Small, true});
+  auto mine = sys::Region::create(s, 8 * kPage);
+  if (!kept.ok() || !mine.ok()) return fail(121, kept.error());
+  auto a = kept->attach(kRW);
+  auto b = mine->attach(kRW);
+  if (!a.ok() || !b.ok()) return fail(122, a.error());
+  fill(*a, 4 * kPage, 0xC);
+  fill(*b, 8 * kPage, 0xD);
+  auto shared = kept->share(kRW);
+  if (!shared.ok()) return fail(123, shared.error());
+  (void)call_with_cap(*peer, 3, shared->cap());  // never answered: the test destroys this program
+  return fail(124);
+}
+
+int mem_wait(const sys::StartupBlock& block) {
+  auto peer = sys::find_grant(block, "endpoint:peer");
+  if (!peer.ok()) return fail(130, peer.error());
+  sys::Received in{};
+  const Error e = sys::recv(*peer, &in);
+  return e == Error::Ok ? 0 : fail(131, e);
+}
+}  // namespace
+
 int main(uint64_t argument) {
   const sys::StartupBlock* block = sys::startup_block(argument);
   if (block == nullptr) return 1;
@@ -180,6 +557,23 @@ int main(uint64_t argument) {
     sys::exit_process(serve_then_fault(*block));
   } else if (strcmp(block->argument, "memory") == 0) {
     sys::exit_process(check_memory(*block));
+  } else if (strncmp(block->argument, "mem-", 4) == 0) {
+    const char* mode = block->argument + 4;
+    if (sys::process_memory() == nullptr) sys::exit_process(101);  // not started with a session
+    if (strcmp(mode, "lazy") == 0) sys::exit_process(mem_lazy(*block));
+    if (strcmp(mode, "eager") == 0) sys::exit_process(mem_eager(*block));
+    if (strcmp(mode, "reattach") == 0) sys::exit_process(mem_reattach(*block));
+    if (strcmp(mode, "share-a") == 0) sys::exit_process(mem_share_a(*block, false));
+    if (strcmp(mode, "share-b") == 0) sys::exit_process(mem_share_b(*block, false));
+    if (strcmp(mode, "ro-a") == 0) sys::exit_process(mem_share_a(*block, true));
+    if (strcmp(mode, "ro-b") == 0) sys::exit_process(mem_share_b(*block, true));
+    if (strcmp(mode, "hostile") == 0) sys::exit_process(mem_hostile(*block));
+    if (strcmp(mode, "overquota") == 0) sys::exit_process(mem_overquota(*block));
+    if (strcmp(mode, "bigheap") == 0) sys::exit_process(mem_bigheap());
+    if (strcmp(mode, "resize") == 0) sys::exit_process(mem_resize(*block));
+    if (strcmp(mode, "large") == 0) sys::exit_process(mem_large(*block));
+    if (strcmp(mode, "vanish") == 0) sys::exit_process(mem_vanish(*block));
+    if (strcmp(mode, "wait") == 0) sys::exit_process(mem_wait(*block));
   }
   sys::exit_process(100);  // an argument this program does not know
 }
