@@ -106,6 +106,7 @@ int MemEnv::spawn(const char* name, const char* argument, uint64_t quota, const 
   options.name = name;
   options.argument = argument;
   options.memory = &memory;
+  options.mcp = 100;  // threads it makes (mem-thread) may run up to its own priority
   options.fault_endpoint = supervisor;
   options.fault_badge = i + 1;
   options.grants = grants;

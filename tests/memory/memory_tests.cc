@@ -416,3 +416,7 @@ TESSERA_USER_TEST(MEMORY0019, pass, "a lazy region of 2 MiB pages: touching all 
   run_child(t, "mem-large");
 }
 }  // namespace
+
+TESSERA_USER_TEST(MEMORY0023, pass, "a program makes a thread through its session: TCB from createObject, IPC buffer and lazy stack from regions; destroying it gives every byte back") {
+  run_child(t, "mem-thread");
+}
