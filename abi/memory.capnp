@@ -28,6 +28,11 @@ const placementLimit :UInt64 = 0x0000400000000000;
 # Every attachment lies in user space below this (the kernel's user-address limit; addresses
 # above it, non-canonical ones and the kernel's half are refused with RangeError).
 const attachLimit :UInt64 = 0x00007FFFFFFFF000;
+# The device window: where drivers map device memory themselves (libsys DeviceSpace, with page
+# tables from createObject). No attachment may lie in it (RangeError), so the server never makes
+# or uses a page table there.
+const deviceWindowBase :UInt64 = 0x0000500000000000;
+const deviceWindowLimit :UInt64 = 0x0000600000000000;
 
 enum PageSize @0xac53fa6b27d3bdb4 {
   small @0;  # 4 KiB
@@ -49,7 +54,8 @@ interface Session @0xf73c3a8ad01ae66e {
   # size; 0: any free place in the placement window, with an unmapped guard page between it and
   # the attachment below) with `rights` (a subset of the capability's;
   # write and execute together are InvalidArgument). Backed pages are mapped at once, the rest on
-  # first touch. AlignmentError, RangeError (outside user space or the attach limit),
+  # first touch. AlignmentError, RangeError (outside user space or the attach limit, or in the
+  # device window),
   # DeleteFirst (overlaps an attachment), InvalidCapability (not a region of this server, or
   # revoked).
   detach @2 (address :UInt64) -> ();
@@ -84,10 +90,11 @@ interface Session @0xf73c3a8ad01ae66e {
   # memory cannot cover every session's request, the allocation model (docs/memory.md) decides;
   # the reply says how much this session may now use above its quota.
   createObject @11 (type :Kernel.ObjectType, sizeBits :UInt8) -> (object :Capability, id :UInt64);
-  # A kernel object for this program — tcb, endpoint, notification, or a cnode of 2^sizeBits
-  # slots (1..5) — so a program without untyped memory can make threads (libsys Thread over a
-  # session: TCB from here, stack and IPC buffer from regions) and channels. Charged like a page
-  # table (4 KiB and a slot), deleted when the session ends. InvalidArgument for other types,
+  # A kernel object for this program — tcb, endpoint, notification, a cnode of 2^sizeBits
+  # slots (1..5), or a pageTable, pageDirectory or pdpt — so a program without untyped memory can
+  # make threads (libsys Thread over a session: TCB from here, stack and IPC buffer from regions),
+  # channels, and the page tables of its device window (a driver mapping device memory: libsys
+  # DeviceSpace). Charged like a page table (4 KiB and a slot), deleted when the session ends. InvalidArgument for other types,
   # RangeError for a cnode size outside 1..5, OutOfMemory beyond the quota. `id` names it for
   # deleteObject.
   deleteObject @12 (id :UInt64) -> ();

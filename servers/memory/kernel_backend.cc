@@ -290,7 +290,12 @@ Result<Slot> KernelBackend::make_object(uint32_t type, uint8_t size_bits) {
   switch (t) {
     case ObjectType::Tcb:
     case ObjectType::Endpoint:
-    case ObjectType::Notification: size_bits = 0; break;
+    case ObjectType::Notification:
+    // Page tables for the program to map into its own device window (libsys DeviceSpace): the
+    // server never maps there, so these never meet its own tables.
+    case ObjectType::PageTable:
+    case ObjectType::PageDirectory:
+    case ObjectType::Pdpt: size_bits = 0; break;
     case ObjectType::Cnode:
       if (size_bits < 1 || size_bits > 5) return Error::RangeError;  // at most 32 slots: 4 KiB
       break;

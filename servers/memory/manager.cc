@@ -405,6 +405,7 @@ Result<void> Manager::resize(uint32_t session, uint64_t badge, uint64_t bytes) {
   for (uint32_t a = r.first_attachment; a != 0; a = attachments_[a - 1].next_in_region) {
     const Attachment& at = attachments_[a - 1];
     if (at.base + grown_bytes > kAttachLimit || at.base + grown_bytes < at.base) return Error::DeleteFirst;
+    if (at.base < kDeviceWindowLimit && at.base + grown_bytes > kDeviceWindowBase) return Error::DeleteFirst;
     if (overlaps(at.session, at.base, grown_bytes, a - 1)) return Error::DeleteFirst;
   }
   if (pages > r.capacity) {
@@ -504,6 +505,7 @@ Result<uint64_t> Manager::attach(uint32_t session, uint64_t badge, uint64_t addr
   } else {
     if ((address & (alignment - 1)) != 0) return Error::AlignmentError;
     if (address >= kAttachLimit || size > kAttachLimit - address) return Error::RangeError;
+    if (address < kDeviceWindowLimit && address + size > kDeviceWindowBase) return Error::RangeError;
     if (overlaps(session, address, size, kMaxAttachments)) return Error::DeleteFirst;
   }
   uint32_t index = kMaxAttachments;

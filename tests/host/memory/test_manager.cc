@@ -1112,6 +1112,22 @@ TEST_CASE("create_object: charged like a table, refused beyond the quota, gone w
   e.close_all_and_expect_zero();
 }
 
+TEST_CASE("the device window: no attachment in it, none grows into it", "[memory][manager]") {
+  Env e;
+  const uint32_t a = e.open(4 * MiB);
+  const uint64_t badge = e.region(a, 2 * kPage);
+  CHECK(e.m->attach(a, badge, memory::kDeviceWindowBase, kRW).error() == Error::RangeError);
+  CHECK(e.m->attach(a, badge, memory::kDeviceWindowLimit - kPage, kRW).error() == Error::RangeError);
+  CHECK(e.m->attach(a, badge, memory::kDeviceWindowBase - kPage, kRW).error() == Error::RangeError);
+  // Right below and right above it is fine; growing the one below into it is not.
+  CHECK(e.attach(a, badge, memory::kDeviceWindowBase - 2 * kPage) == memory::kDeviceWindowBase - 2 * kPage);
+  CHECK(e.m->resize(a, badge, 3 * kPage).error() == Error::DeleteFirst);
+  const uint64_t above = e.region(a, kPage);
+  CHECK(e.attach(a, above, memory::kDeviceWindowLimit) == memory::kDeviceWindowLimit);
+  e.verify();
+  e.close_all_and_expect_zero();
+}
+
 TEST_CASE("a session's share of the record tables: a region loop cannot take the others' records",
           "[memory][manager]") {
   Env e(64 * MiB);
