@@ -31,8 +31,8 @@ const attachLimit :UInt64 = 0x00007FFFFFFFF000;
 # The device window: where drivers map device memory themselves (libsys DeviceSpace, with page
 # tables from createObject). No attachment may lie in it (RangeError), so the server never makes
 # or uses a page table there.
-const deviceWindowBase :UInt64 = 0x0000500000000000;
-const deviceWindowLimit :UInt64 = 0x0000600000000000;
+const deviceWindowBase :UInt64 = 0x0000600000000000;
+const deviceWindowLimit :UInt64 = 0x0000700000000000;
 
 enum PageSize @0xac53fa6b27d3bdb4 {
   small @0;  # 4 KiB

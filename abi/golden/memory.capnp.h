@@ -39,8 +39,8 @@ constexpr uint8_t kRightsAll = 7;
 constexpr uint64_t kPlacementBase = 0x200000000000ull;
 constexpr uint64_t kPlacementLimit = 0x400000000000ull;
 constexpr uint64_t kAttachLimit = 0x7ffffffff000ull;
-constexpr uint64_t kDeviceWindowBase = 0x500000000000ull;
-constexpr uint64_t kDeviceWindowLimit = 0x600000000000ull;
+constexpr uint64_t kDeviceWindowBase = 0x600000000000ull;
+constexpr uint64_t kDeviceWindowLimit = 0x700000000000ull;
 
 struct Session_CreateRegionParams;
 struct Session_CreateRegionResults;

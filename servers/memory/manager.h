@@ -35,8 +35,8 @@ constexpr uint64_t kPlacementLimit = 0x0000400000000000ull;
 constexpr uint64_t kAttachLimit = 0x00007FFFFFFFF000ull;
 // Drivers map device memory here themselves (libsys DeviceSpace, page tables from createObject):
 // no attachment may lie in it, so the server never makes or uses a page table of the window.
-constexpr uint64_t kDeviceWindowBase = 0x0000500000000000ull;
-constexpr uint64_t kDeviceWindowLimit = 0x0000600000000000ull;
+constexpr uint64_t kDeviceWindowBase = 0x0000600000000000ull;
+constexpr uint64_t kDeviceWindowLimit = 0x0000700000000000ull;
 // attach(address 0) leaves at least this much unmapped after every attachment it places behind:
 // a stack or buffer that overruns its region faults instead of reaching the next one.
 constexpr uint64_t kGuardBytes = 4096;  // the kernel's user-address limit
