@@ -90,16 +90,22 @@ interface Session @0xf73c3a8ad01ae66e {
   # memory cannot cover every session's request, the allocation model (docs/memory.md) decides;
   # the reply says how much this session may now use above its quota.
   createObject @11 (type :Kernel.ObjectType, sizeBits :UInt8) -> (object :Capability, id :UInt64);
-  # A kernel object for this program — tcb, endpoint, notification, a cnode of 2^sizeBits
-  # slots (1..5), or a pageTable, pageDirectory or pdpt — so a program without untyped memory can
-  # make threads (libsys Thread over a session: TCB from here, stack and IPC buffer from regions),
-  # channels, and the page tables of its device window (a driver mapping device memory: libsys
-  # DeviceSpace). Charged like a page table (4 KiB and a slot), deleted when the session ends. InvalidArgument for other types,
+  # A kernel object for this program — tcb, endpoint, notification, or a cnode of 2^sizeBits
+  # slots (1..5) — so a program without untyped memory can make threads (libsys Thread over a
+  # session: TCB from here, stack and IPC buffer from regions) and channels. Charged like a page
+  # table (4 KiB and a slot), deleted when the session ends. InvalidArgument for other types,
   # RangeError for a cnode size outside 1..5, OutOfMemory beyond the quota. `id` names it for
   # deleteObject.
   deleteObject @12 (id :UInt64) -> ();
   # Deletes an object createObject made for this session (every capability to it goes too) and
   # gives its memory back. EmptySlot when the session has no object `id`.
+  deviceTables @13 (address :UInt64) -> (made :UInt32);
+  # Makes the page table (and the page directory and PDPT above it when missing) that a 4 KiB page
+  # at `address` in the device window needs in this session's space, so the program can map
+  # device frames there itself (libsys DeviceSpace: Frame.map with its own frames from device
+  # untypeds). Page-table capabilities cannot be copied, so the server keeps them; they are
+  # charged like every table and deleted when the session ends. `made`: how many were made (0:
+  # the table was there). RangeError outside the device window, OutOfMemory beyond the quota.
 }
 
 interface Control @0xa54f9d1bc3de2f01 {

@@ -372,40 +372,11 @@ Result<void> DeviceSpace::map_frame(CPtr frame, uint64_t address) {
   constexpr uint8_t kRights = abi::kRightRead | abi::kRightWrite;
   constexpr uint8_t kAttributes = abi::kAttrCacheDisabled | abi::kAttrExecuteNever;
   Result<void> r = client.map(CapRef{vspace_}, address, kRights, kAttributes);
-  // Missing tables come from the session, top-down as map_frame (tessera/sys/mapping.h) does:
-  // try the page table; when its directory is missing, make that first, and so on.
-  for (uint32_t attempt = 0; attempt < 4 && !r.ok() && r.error() == Error::FailedLookup; ++attempt) {
-    TRY(make_table(0, address));
-    r = client.map(CapRef{vspace_}, address, kRights, kAttributes);
-  }
-  return r;
-}
-
-Result<void> DeviceSpace::make_table(uint32_t level, uint64_t address) {
-  constexpr ObjectType kTypes[3] = {ObjectType::PageTable, ObjectType::PageDirectory, ObjectType::Pdpt};
-  if (level > 2) return Error::FailedLookup;
-  const MemorySession::Object table = TRY(session_->create_object(kTypes[level]));
-  CallTransport kernel(ipc_buffer());
-  auto map_it = [&]() -> Result<void> {
-    switch (level) {
-      case 0: return abi::PageTable::Client<CallTransport>(kernel, table.cap).map(CapRef{vspace_}, address, 0);
-      case 1: return abi::PageDirectory::Client<CallTransport>(kernel, table.cap).map(CapRef{vspace_}, address, 0);
-      default: return abi::Pdpt::Client<CallTransport>(kernel, table.cap).map(CapRef{vspace_}, address, 0);
-    }
-  };
-  Result<void> r = map_it();
-  if (!r.ok() && r.error() == Error::FailedLookup) {
-    r = make_table(level + 1, address);
-    if (r.ok()) r = map_it();
-  }
-  if (!r.ok()) {
-    (void)session_->delete_object(table.id);  // its capability goes with it
-    if (session_->slots() != nullptr) (void)session_->slots()->free(table.cap);
-    return r.error();
-  }
-  // The table's capability is not needed again: the session deletes the table when it ends. The
-  // slot is kept, as deleting the only capability would delete the table.
-  return {};
+  if (r.ok() || r.error() != Error::FailedLookup) return r;
+  // A missing page table: the memory server makes it (and what is missing above it) in this
+  // program's space, charged to its session (page-table capabilities cannot be handed out).
+  TRY(session_->device_tables(address));
+  return client.map(CapRef{vspace_}, address, kRights, kAttributes);
 }
 
 Result<DeviceMapping> DeviceSpace::map_bar(const PciDevice& device, uint32_t index) {
@@ -461,11 +432,13 @@ Result<DmaBuffer> DmaBuffer::create(MemorySession& session, uint64_t bytes) {
   for (uint32_t page = 0; page < buffer.pages_; ++page) {
     const Result<CPtr> frame = buffer.region_.frame(page);
     if (!frame.ok()) return fail(frame.error());
+    // The reply lives in the IPC buffer: read it before the next call.
     const auto address = abi::Frame::Client<CallTransport>(kernel, frame.value()).get_address();
+    const Result<uint64_t> paddr = address.ok() ? Result<uint64_t>(address->paddr()) : Result<uint64_t>(address.error());
     (void)delete_cap(session.cnode(), frame.value());
     (void)session.slots()->free(frame.value());
-    if (!address.ok()) return fail(address.error());
-    buffer.physical_[page] = address->paddr();
+    if (!paddr.ok()) return fail(paddr.error());
+    buffer.physical_[page] = paddr.value();
   }
   if (Result<uint8_t*> at = buffer.region_.attach(memory::kRightRead | memory::kRightWrite); !at.ok()) {
     return fail(at.error());

@@ -285,17 +285,17 @@ Result<void> KernelBackend::map(Slot frame, Slot vspace, uint64_t address, uint8
   return client.map(CapRef{vspace}, address, cap_rights, attributes);
 }
 
+Result<void> KernelBackend::map_tables(Slot vspace, uint64_t address, Slot tables[3], uint32_t* made) {
+  *made = 0;
+  return make_table(0, vspace, address, tables, made);
+}
+
 Result<Slot> KernelBackend::make_object(uint32_t type, uint8_t size_bits) {
   const auto t = static_cast<ObjectType>(type);
   switch (t) {
     case ObjectType::Tcb:
     case ObjectType::Endpoint:
-    case ObjectType::Notification:
-    // Page tables for the program to map into its own device window (libsys DeviceSpace): the
-    // server never maps there, so these never meet its own tables.
-    case ObjectType::PageTable:
-    case ObjectType::PageDirectory:
-    case ObjectType::Pdpt: size_bits = 0; break;
+    case ObjectType::Notification: size_bits = 0; break;
     case ObjectType::Cnode:
       if (size_bits < 1 || size_bits > 5) return Error::RangeError;  // at most 32 slots: 4 KiB
       break;

@@ -594,6 +594,26 @@ Result<Slot> Manager::create_object(uint32_t session, uint32_t type, uint8_t siz
   return object.value();
 }
 
+Result<uint32_t> Manager::device_tables(uint32_t session, uint64_t address) {
+  if (address < kDeviceWindowBase || address >= kDeviceWindowLimit) return Error::RangeError;
+  TRY(table_room(session, 3));
+  TRY(charge(session, 3 * kTableCharge));
+  Slot tables[3] = {};
+  uint32_t made = 0;
+  const Result<void> r = backend_.map_tables(sessions_[session].vspace, address & ~uint64_t{0xFFF}, tables, &made);
+  refund(session, 3 * kTableCharge);  // add_table charges what was made
+  if (!r.ok() && r.error() == Error::DeleteFirst) {
+    // The page table is there already: the one just made (never mapped) goes again.
+    for (uint32_t t = 0; t < made; ++t) backend_.free_table(tables[t]);
+    return 0u;
+  }
+  for (uint32_t t = 0; t < made; ++t) {
+    if (!add_table(session, tables[t]).ok()) backend_.free_table(tables[t]);
+  }
+  if (!r.ok()) return r.error();
+  return made;
+}
+
 Result<void> Manager::delete_object(uint32_t session, Slot object) {
   Session& s = sessions_[session];
   for (uint32_t t = 0; t < s.table_count; ++t) {

@@ -201,9 +201,9 @@ struct DeviceMapping {
   CPtr untyped = 0;       // map_bar: the BAR's untyped (deleted by unmap); 0: the caller's
 };
 
-// The device window of this program: frames retyped from device untypeds the program holds,
-// mapped with the page tables it needs, which come from its memory session (Session.createObject:
-// charged to its quota like every page table, gone with the session).
+// The device window of this program: frames retyped from device untypeds the program holds, mapped
+// by the program itself; the page tables they need are made by its memory session
+// (Session.deviceTables: charged to its quota like every page table, gone with the session).
 class DeviceSpace {
  public:
   // `vspace`: the program's PML4 (StartupBlock::vspace); frame slots come from `slots` (of
@@ -230,8 +230,6 @@ class DeviceSpace {
 
  private:
   Result<void> map_frame(CPtr frame, uint64_t address);
-  // A page table (level 0), directory (1) or PDPT (2) from the session, mapped for `address`.
-  Result<void> make_table(uint32_t level, uint64_t address);
 
   MemorySession* session_;
   SlotAllocator* slots_;
