@@ -28,6 +28,11 @@ const placementLimit :UInt64 = 0x0000400000000000;
 # Every attachment lies in user space below this (the kernel's user-address limit; addresses
 # above it, non-canonical ones and the kernel's half are refused with RangeError).
 const attachLimit :UInt64 = 0x00007FFFFFFFF000;
+# The device window: where drivers map device memory themselves (libsys DeviceSpace, with page
+# tables from createObject). No attachment may lie in it (RangeError), so the server never makes
+# or uses a page table there.
+const deviceWindowBase :UInt64 = 0x0000600000000000;
+const deviceWindowLimit :UInt64 = 0x0000700000000000;
 
 enum PageSize @0xac53fa6b27d3bdb4 {
   small @0;  # 4 KiB
@@ -49,7 +54,8 @@ interface Session @0xf73c3a8ad01ae66e {
   # size; 0: any free place in the placement window, with an unmapped guard page between it and
   # the attachment below) with `rights` (a subset of the capability's;
   # write and execute together are InvalidArgument). Backed pages are mapped at once, the rest on
-  # first touch. AlignmentError, RangeError (outside user space or the attach limit),
+  # first touch. AlignmentError, RangeError (outside user space or the attach limit, or in the
+  # device window),
   # DeleteFirst (overlaps an attachment), InvalidCapability (not a region of this server, or
   # revoked).
   detach @2 (address :UInt64) -> ();
@@ -93,6 +99,13 @@ interface Session @0xf73c3a8ad01ae66e {
   deleteObject @12 (id :UInt64) -> ();
   # Deletes an object createObject made for this session (every capability to it goes too) and
   # gives its memory back. EmptySlot when the session has no object `id`.
+  deviceTables @13 (address :UInt64) -> (made :UInt32);
+  # Makes the page table (and the page directory and PDPT above it when missing) that a 4 KiB page
+  # at `address` in the device window needs in this session's space, so the program can map
+  # device frames there itself (libsys DeviceSpace: Frame.map with its own frames from device
+  # untypeds). Page-table capabilities cannot be copied, so the server keeps them; they are
+  # charged like every table and deleted when the session ends. `made`: how many were made (0:
+  # the table was there). RangeError outside the device window, OutOfMemory beyond the quota.
 }
 
 interface Control @0xa54f9d1bc3de2f01 {

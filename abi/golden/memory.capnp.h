@@ -39,6 +39,8 @@ constexpr uint8_t kRightsAll = 7;
 constexpr uint64_t kPlacementBase = 0x200000000000ull;
 constexpr uint64_t kPlacementLimit = 0x400000000000ull;
 constexpr uint64_t kAttachLimit = 0x7ffffffff000ull;
+constexpr uint64_t kDeviceWindowBase = 0x600000000000ull;
+constexpr uint64_t kDeviceWindowLimit = 0x700000000000ull;
 
 struct Session_CreateRegionParams;
 struct Session_CreateRegionResults;
@@ -66,6 +68,8 @@ struct Session_CreateObjectParams;
 struct Session_CreateObjectResults;
 struct Session_DeleteObjectParams;
 struct Session_DeleteObjectResults;
+struct Session_DeviceTablesParams;
+struct Session_DeviceTablesResults;
 struct Control_OpenSessionParams;
 struct Control_OpenSessionResults;
 struct Control_CloseSessionParams;
@@ -282,6 +286,22 @@ struct Session_DeleteObjectParams {
 struct Session_DeleteObjectResults {
   static constexpr uint64_t kId = 0xe6675e78ca8c3f3dull;
   static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct Session_DeviceTablesParams {
+  static constexpr uint64_t kId = 0xbb22b9d09ab4a41cull;
+  static constexpr uint16_t kDataWords = 1;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct Session_DeviceTablesResults {
+  static constexpr uint64_t kId = 0xf0659b4820d0cfa9ull;
+  static constexpr uint16_t kDataWords = 1;
   static constexpr uint16_t kPointerCount = 0;
   class Reader;
   class Builder;
@@ -1055,6 +1075,54 @@ class Session_DeleteObjectResults::Builder {
   ::tessera::capnp::StructBuilder view_;
 };
 
+// Read-only view of a Session_DeviceTablesParams; pointer fields are checked when followed.
+class Session_DeviceTablesParams::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t address() const { return view_.read<uint64_t>(0); }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Session_DeviceTablesParams inside a MessageBuilder (errors are sticky there).
+class Session_DeviceTablesParams::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_address(uint64_t value) { view_.write<uint64_t>(0, value); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a Session_DeviceTablesResults; pointer fields are checked when followed.
+class Session_DeviceTablesResults::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint32_t made() const { return view_.read<uint32_t>(0); }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Session_DeviceTablesResults inside a MessageBuilder (errors are sticky there).
+class Session_DeviceTablesResults::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_made(uint32_t value) { view_.write<uint32_t>(0, value); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
 // Read-only view of a Control_OpenSessionParams; pointer fields are checked when followed.
 class Control_OpenSessionParams::Reader {
  public:
@@ -1461,8 +1529,8 @@ class Region::Server {
 struct Session {
   static constexpr uint64_t kId = 0xf73c3a8ad01ae66eull;
   static constexpr uint32_t kInterfaceCode = 3491423854u;
-  enum class Method : uint16_t { CreateRegion = 0, Attach = 1, Detach = 2, Resize = 3, Share = 4, Release = 5, Revoke = 6, Frame = 7, Describe = 8, Status = 9, Reserve = 10, CreateObject = 11, DeleteObject = 12 };
-  static constexpr uint16_t kMethodCount = 13;
+  enum class Method : uint16_t { CreateRegion = 0, Attach = 1, Detach = 2, Resize = 3, Share = 4, Release = 5, Revoke = 6, Frame = 7, Describe = 8, Status = 9, Reserve = 10, CreateObject = 11, DeleteObject = 12, DeviceTables = 13 };
+  static constexpr uint16_t kMethodCount = 14;
   using CreateRegionParams = ::tessera::memory::Session_CreateRegionParams;
   using CreateRegionResults = ::tessera::memory::Session_CreateRegionResults;
   using AttachParams = ::tessera::memory::Session_AttachParams;
@@ -1489,6 +1557,8 @@ struct Session {
   using CreateObjectResults = ::tessera::memory::Session_CreateObjectResults;
   using DeleteObjectParams = ::tessera::memory::Session_DeleteObjectParams;
   using DeleteObjectResults = ::tessera::memory::Session_DeleteObjectResults;
+  using DeviceTablesParams = ::tessera::memory::Session_DeviceTablesParams;
+  using DeviceTablesResults = ::tessera::memory::Session_DeviceTablesResults;
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -1734,6 +1804,22 @@ class Session::Client {
     return {};
   }
 
+  // DeviceTables: fills DeviceTablesParams with `fill` and waits for the reply.
+  template <typename Fill>
+  ::tessera::Result<DeviceTablesResults::Reader> device_tables_with(Fill&& fill) {
+    ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
+                                             transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
+    fill(message.init_root_as<DeviceTablesParams>());
+    return call_<DeviceTablesResults>(message, Method::DeviceTables);
+  }
+  // DeviceTables with its parameters as arguments.
+  ::tessera::Result<DeviceTablesResults::Reader> device_tables(uint64_t address) {
+    auto reply = device_tables_with([&](DeviceTablesParams::Builder params_) {
+      params_.set_address(address);
+    });
+    return reply;
+  }
+
  private:
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
@@ -1845,6 +1931,12 @@ class Session::Server {
         const auto params = message.root_as<DeleteObjectParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().delete_object(params.value(), reply.init_root_as<DeleteObjectResults>()), reply);
+      }
+      case Method::DeviceTables: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        const auto params = message.root_as<DeviceTablesParams>();
+        if (!params.ok()) return {params.error(), 0, 0};
+        return finish(impl().device_tables(params.value(), reply.init_root_as<DeviceTablesResults>()), reply);
       }
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
@@ -2168,6 +2260,10 @@ class Control::Server {
 // @shape struct Session_DeleteObjectParams id=0xe5fc36b3a3ccd0ea data=1 pointers=0
 // @shape   field id @0 UInt64 at=data:0/64
 // @shape struct Session_DeleteObjectResults id=0xe6675e78ca8c3f3d data=0 pointers=0
+// @shape struct Session_DeviceTablesParams id=0xbb22b9d09ab4a41c data=1 pointers=0
+// @shape   field address @0 UInt64 at=data:0/64
+// @shape struct Session_DeviceTablesResults id=0xf0659b4820d0cfa9 data=1 pointers=0
+// @shape   field made @0 UInt32 at=data:0/32
 // @shape struct Control_OpenSessionParams id=0xe5ed386672f16a12 data=2 pointers=2
 // @shape   field name @0 Text at=ptr:0
 // @shape   field quota @1 UInt64 at=data:0/64
@@ -2217,6 +2313,7 @@ class Control::Server {
 // @shape   method reserve @10 params=Session_ReserveParams results=Session_ReserveResults
 // @shape   method createObject @11 params=Session_CreateObjectParams results=Session_CreateObjectResults
 // @shape   method deleteObject @12 params=Session_DeleteObjectParams results=Session_DeleteObjectResults
+// @shape   method deviceTables @13 params=Session_DeviceTablesParams results=Session_DeviceTablesResults
 // @shape interface Control id=0xa54f9d1bc3de2f01 code=3286118145
 // @shape   method openSession @0 params=Control_OpenSessionParams results=Control_OpenSessionResults
 // @shape   method closeSession @1 params=Control_CloseSessionParams results=Control_CloseSessionResults

@@ -254,6 +254,13 @@ Result<void> close_session(CPtr control, uint32_t id) {
   return memory::Control::Client<CallTransport>(transport, control).close_session(id);
 }
 
+Result<uint32_t> MemorySession::device_tables(uint64_t address) {
+  CallTransport transport(ipc_buffer());
+  auto reply = SessionClient(transport, session_).device_tables(address);
+  if (!reply.ok()) return reply.error();
+  return reply->made();
+}
+
 Result<MemorySession::Object> MemorySession::create_object(abi::ObjectType type, uint8_t size_bits) {
   uint64_t id = 0;
   const CPtr slot = TRY(call_receiving([&](ReceivingSessionClient& client) -> Result<void> {

@@ -21,6 +21,7 @@ namespace {
 namespace sys = tessera::sys;
 using tessera::Error;
 using tessera::Result;
+using tessera::capnp::CapRef;
 
 const char* fault_name(uint64_t kind) {
   switch (static_cast<tessera::FaultKind>(kind)) {
@@ -77,6 +78,15 @@ Result<void> System::start(sys::UntypedAllocator& memory, const SystemDescriptio
     }
   }
   for (uint32_t i = 0; i < description.object_count; ++i) {
+    if (is_hardware(description.objects[i].kind)) {
+      if (Result<void> r = create_hardware(i); !r.ok()) {
+        log("init: cannot create %s %s (error %u)", kind_name(description.objects[i].kind), description.objects[i].name,
+            static_cast<unsigned>(r.error()));
+        (void)stop();
+        return r.error();
+      }
+      continue;
+    }
     const bool endpoint = description.objects[i].kind == ObjectKind::Endpoint;
     auto object = memory.allocate(endpoint ? tessera::abi::ObjectType::Endpoint : tessera::abi::ObjectType::Notification);
     if (!object.ok()) {
@@ -108,6 +118,8 @@ Result<void> System::spawn(uint32_t program) {
     tessera::format_to(grant_names[i], kNameBytes, "%s:%s", kind_name(object.kind), object.name);
     grants[i] = sys::Grant{grant_names[i], objects_[p.grants[i].object], p.grants[i].rights,
                            grant_badge(object.kind, p.grants[i], program)};
+    // A pci capability is init's endpoint, already badged with its function: call, nothing more.
+    if (object.kind == ObjectKind::Pci) grants[i].rights = tessera::abi::kRightWrite | tessera::abi::kRightGrantReply;
   }
   sys::ProcessOptions options;
   options.name = p.name;
@@ -144,6 +156,14 @@ Result<SupervisionEvent> System::handle_next(bool blocking) {
   SupervisionEvent event;
   if (memory_events_ != 0 && (received.badge & kMemoryEventBadge) != 0) {
     handle_memory_faults(&event);
+    return event;
+  }
+  if ((received.badge & kPciServiceBadge) != 0) {
+    const uint64_t index = received.badge & ~kPciServiceBadge;
+    event.kind = SupervisionEvent::Kind::Service;
+    if (index < description_->object_count && description_->objects[index].kind == ObjectKind::Pci) {
+      serve_pci(static_cast<uint32_t>(index), received);
+    }
     return event;
   }
   if (received.badge == 0 || received.badge > description_->program_count) {
@@ -281,10 +301,284 @@ Result<void> System::stop() {
     (void)tessera::abi::Tcb::Client<sys::CallTransport>(memory_->kernel(), memory_events_tcb_).unbind_notification();
     note(memory_->free(memory_events_));
   }
+  stop_hardware();
   memory_events_ = 0;
   memory_control_ = 0;
   memory_ = nullptr;
   return first_error;
+}
+
+// ---- Hardware ------------------------------------------------------------------------------------
+
+Result<void> System::create_hardware(uint32_t index) {
+  const ObjectDeclaration& o = description_->objects[index];
+  if (hardware_.boot == nullptr) return Error::NotSupported;
+  sys::CallTransport& kernel = memory_->kernel();
+  const CapRef root{tessera::kSlotRootCNode};
+  switch (o.kind) {
+    case ObjectKind::Irq: {
+      if (hardware_.irq_control == 0) return Error::NotSupported;
+      const sys::CPtr slot = TRY(memory_->slots().alloc());
+      const Result<void> r = tessera::abi::IrqControl::Client<sys::CallTransport>(kernel, hardware_.irq_control)
+                                 .get_ioapic(root, slot, sys::kSlotDepth, 0, o.line, o.level, o.active_low, 0);
+      if (!r.ok()) {
+        (void)memory_->slots().free(slot);
+        return r.error();
+      }
+      objects_[index] = slot;
+      return {};
+    }
+    case ObjectKind::IoPorts: {
+      if (hardware_.io_port_control == 0) return Error::NotSupported;
+      const sys::CPtr slot = TRY(memory_->slots().alloc());
+      const Result<void> r = tessera::abi::IoPortControl::Client<sys::CallTransport>(kernel, hardware_.io_port_control)
+                                 .issue(o.first, o.last, root, slot, sys::kSlotDepth);
+      if (!r.ok()) {
+        (void)memory_->slots().free(slot);
+        return r.error();
+      }
+      objects_[index] = slot;
+      return {};
+    }
+    case ObjectKind::Pci: {
+      TRY(find_pci(index));
+      // The program's capability: init's supervision endpoint badged with this object; its
+      // requests arrive in handle_next like faults and exits do.
+      const sys::CPtr slot = TRY(memory_->slots().alloc());
+      const Result<void> r = tessera::abi::CNode::Client<sys::CallTransport>(kernel, tessera::kSlotRootCNode)
+                                 .mint(slot, sys::kSlotDepth, root, supervisor_, sys::kSlotDepth,
+                                       tessera::abi::kRightWrite | tessera::abi::kRightGrantReply,
+                                       kPciServiceBadge | index);
+      if (!r.ok()) {
+        (void)memory_->slots().free(slot);
+        return r.error();
+      }
+      objects_[index] = slot;
+      return {};
+    }
+    default: return Error::InvalidArgument;
+  }
+}
+
+Result<void> System::find_pci(uint32_t index) {
+  const ObjectDeclaration& o = description_->objects[index];
+  if (hardware_.io_port_control == 0) return Error::NotSupported;
+  sys::CallTransport& kernel = memory_->kernel();
+  if (pci_ports_ == 0) {
+    const sys::CPtr slot = TRY(memory_->slots().alloc());
+    const Result<void> r = tessera::abi::IoPortControl::Client<sys::CallTransport>(kernel, hardware_.io_port_control)
+                               .issue(sys::kPciConfigAddressPort, sys::kPciConfigLastPort,
+                                      CapRef{tessera::kSlotRootCNode}, slot, sys::kSlotDepth);
+    if (!r.ok()) {
+      (void)memory_->slots().free(slot);
+      return r.error();
+    }
+    pci_ports_ = slot;
+  }
+  const sys::PciConfigPorts config(pci_ports_);
+  // Bus 0 holds every function of QEMU's pc machine (no bridges); a function behind a bridge is
+  // not found yet.
+  sys::PciAddress found{};
+  bool have = false;
+  uint32_t seen = 0;
+  for (uint8_t device = 0; device < 32 && !have; ++device) {
+    for (uint8_t function = 0; function < 8 && !have; ++function) {
+      const sys::PciAddress a{0, device, function};
+      const uint32_t id = TRY(config.read(a, sys::kPciVendorId, 4));
+      if ((id & 0xFFFF) == 0xFFFF) {
+        if (function == 0) break;  // no device here
+        continue;
+      }
+      const bool match = o.by_slot ? (a.bus == o.bus && device == o.slot && function == o.function)
+                                   : ((id & 0xFFFF) == o.vendor && (id >> 16) == o.device && seen++ == o.index);
+      if (match) {
+        found = a;
+        have = true;
+      }
+      if (function == 0 && (TRY(config.read(a, sys::kPciHeaderType, 1)) & 0x80u) == 0) break;  // one function
+    }
+  }
+  if (!have) {
+    log("init: pci %s: no such function", o.name);
+    return Error::EmptySlot;
+  }
+  PciRecord& record = pci_[index];
+  record = PciRecord{};
+  record.info = TRY(config.describe(found));
+  for (uint32_t b = 0; b < sys::kPciBars; ++b) {
+    const sys::PciBar& bar = record.info.bars[b];
+    if (bar.kind != sys::PciBarKind::Memory32 && bar.kind != sys::PciBarKind::Memory64) continue;
+    // A BAR is aligned to its size; one smaller than a page comes with the rest of its page.
+    uint8_t bits = 12;
+    while (bits < 47 && (uint64_t{1} << bits) < bar.size) ++bits;
+    const uint64_t base = bar.base & ~((uint64_t{1} << bits) - 1);
+    const Result<sys::CPtr> untyped = carve_device(base, bits);
+    if (untyped.ok()) {
+      record.bar_untyped[b] = untyped.value();
+    } else {
+      log("init: pci %s: BAR %u at 0x%lx (%lu bytes) is outside the device memory init holds", o.name, b, bar.base,
+          bar.size);
+    }
+  }
+  // INTx through the IOAPIC line the firmware routed it to: level-triggered, active high as
+  // QEMU's PCI interrupt links are.
+  if (record.info.irq_pin != 0 && record.info.irq_line <= kMaxIrqLine && hardware_.irq_control != 0) {
+    const sys::CPtr slot = TRY(memory_->slots().alloc());
+    const Result<void> r = tessera::abi::IrqControl::Client<sys::CallTransport>(kernel, hardware_.irq_control)
+                               .get_ioapic(CapRef{tessera::kSlotRootCNode}, slot, sys::kSlotDepth, 0,
+                                           record.info.irq_line, true, false, 0);
+    if (r.ok()) {
+      record.irq_handler = slot;
+    } else {
+      (void)memory_->slots().free(slot);
+      log("init: pci %s: its interrupt line %u is taken (error %u)", o.name, record.info.irq_line,
+          static_cast<unsigned>(r.error()));
+    }
+  }
+  log("init: pci %s is %02x:%02x.%x (%04x:%04x)", o.name, found.bus, found.device, found.function,
+      record.info.vendor, record.info.device);
+  return {};
+}
+
+Result<sys::CPtr> System::carve_device(uint64_t paddr, uint8_t bits) {
+  if (piece_count_ == 0 && hardware_.boot != nullptr) {
+    const tessera::BootInfo& info = *hardware_.boot;
+    for (uint64_t i = 0; i < info.untyped.end - info.untyped.start && i < tessera::kMaxBootUntypeds; ++i) {
+      const tessera::UntypedDescriptor& d = info.untyped_list[i];
+      if (d.is_device == 0 || piece_count_ == kMaxDevicePieces) continue;
+      pieces_[piece_count_++] = DevicePiece{info.untyped.start + i, d.phys, d.size_bits, true, false, false};
+    }
+  }
+  const uint64_t end = paddr + (uint64_t{1} << bits);
+  uint32_t at = piece_count_;
+  for (uint32_t i = 0; i < piece_count_; ++i) {
+    const DevicePiece& p = pieces_[i];
+    if (!p.split && !p.taken && p.bits >= bits && p.paddr <= paddr && end <= p.paddr + (uint64_t{1} << p.bits)) at = i;
+  }
+  if (at == piece_count_) return Error::NotSupported;
+  // Halve until the piece is the size asked for: the half without the target stays free.
+  while (pieces_[at].bits > bits) {
+    if (piece_count_ + 2 > kMaxDevicePieces) return Error::NotEnoughMemory;
+    DevicePiece& parent = pieces_[at];
+    const uint8_t half = static_cast<uint8_t>(parent.bits - 1);
+    DevicePiece halves[2];
+    for (uint32_t h = 0; h < 2; ++h) {
+      const sys::CPtr slot = TRY(memory_->slots().alloc());
+      // Retype places each child at the watermark: the first call makes the lower half.
+      const Result<void> r = tessera::abi::Untyped::Client<sys::CallTransport>(memory_->kernel(), parent.cap)
+                                 .retype(tessera::abi::ObjectType::Untyped, half, CapRef{tessera::kSlotRootCNode}, 0,
+                                         0, slot, 1);
+      if (!r.ok()) {
+        (void)memory_->slots().free(slot);
+        return r.error();
+      }
+      halves[h] = DevicePiece{slot, parent.paddr + h * (uint64_t{1} << half), half, false, false, false};
+    }
+    parent.split = true;
+    pieces_[piece_count_++] = halves[0];
+    pieces_[piece_count_++] = halves[1];
+    at = paddr >= halves[1].paddr ? piece_count_ - 1 : piece_count_ - 2;
+  }
+  pieces_[at].taken = true;
+  return pieces_[at].cap;
+}
+
+void System::serve_pci(uint32_t index, const sys::Received& request) {
+  tessera::IpcBuffer* buffer = sys::ipc_buffer();
+  const PciRecord& record = pci_[index];
+  const sys::PciConfigPorts config(pci_ports_);
+  Error status = Error::Ok;
+  uint32_t words = 0;
+  sys::CPtr cap = 0;
+  const uint64_t op = buffer->msg[0], a = buffer->msg[1], b = buffer->msg[2], c = buffer->msg[3];
+  if (request.info.label != sys::kPciRequestLabel || request.info.length_words < 4) {
+    status = Error::MalformedMessage;
+  } else {
+    switch (static_cast<sys::PciOp>(op)) {
+      case sys::PciOp::Info:
+        sys::pci_info_to_words(record.info, buffer->msg);
+        words = sys::kPciInfoWords;
+        break;
+      case sys::PciOp::Read: {
+        if (a > 0xFFFF || b > 4) {
+          status = a > 0xFFFF ? Error::RangeError : Error::InvalidArgument;
+          break;
+        }
+        const Result<uint32_t> value = config.read(record.info.address, static_cast<uint16_t>(a), static_cast<uint8_t>(b));
+        if (value.ok()) {
+          buffer->msg[0] = value.value();
+          words = 1;
+        } else {
+          status = value.error();
+        }
+        break;
+      }
+      case sys::PciOp::Write: {
+        if (a > 0xFFFF || b > 4 || c > 0xFFFFFFFFu) {
+          status = a > 0xFFFF ? Error::RangeError : Error::InvalidArgument;
+          break;
+        }
+        const auto offset = static_cast<uint16_t>(a);
+        const auto width = static_cast<uint8_t>(b);
+        // A malformed access gets the same error a read would; a well-formed one outside what a
+        // driver may write is refused.
+        if (!sys::pci_write_allowed(offset, width)) {
+          status = width != 1 && width != 2 && width != 4 ? Error::InvalidArgument
+                   : offset >= sys::kPciConfigBytes       ? Error::RangeError
+                   : (offset & (width - 1)) != 0          ? Error::AlignmentError
+                                                          : Error::IllegalOperation;
+          break;
+        }
+        const Result<void> r = config.write(record.info.address, offset, width, static_cast<uint32_t>(c));
+        if (!r.ok()) status = r.error();
+        break;
+      }
+      case sys::PciOp::Bar:
+        if (a >= sys::kPciBars) {
+          status = Error::RangeError;
+        } else if (record.info.bars[a].kind != sys::PciBarKind::Memory32 &&
+                   record.info.bars[a].kind != sys::PciBarKind::Memory64) {
+          status = Error::InvalidArgument;
+        } else if (record.bar_untyped[a] == 0) {
+          status = Error::NotSupported;
+        } else {
+          cap = record.bar_untyped[a];
+        }
+        break;
+      case sys::PciOp::Irq:
+        if (record.irq_handler == 0) {
+          status = Error::EmptySlot;
+        } else {
+          cap = record.irq_handler;
+        }
+        break;
+      default: status = Error::InvalidArgument;
+    }
+  }
+  if (cap != 0) buffer->caps_or_badges[0] = cap;
+  // An untyped is lent to one holder at a time (a copy of an untyped with children is refused):
+  // the reply then carries no capability, which the caller sees as MissingCapability.
+  (void)sys::reply(sys::MessageInfo{static_cast<uint64_t>(status), status == Error::Ok ? words : 0,
+                                    cap != 0 ? 1u : 0u, 0});
+}
+
+void System::stop_hardware() {
+  if (memory_ == nullptr) return;
+  tessera::abi::CNode::Client<sys::CallTransport> root(memory_->kernel(), tessera::kSlotRootCNode);
+  for (PciRecord& record : pci_) {
+    if (record.irq_handler != 0) (void)memory_->free(record.irq_handler);
+    record = PciRecord{};
+  }
+  // Revoking the boot untyped a piece came from deletes every piece and every frame made from it.
+  for (uint32_t i = 0; i < piece_count_; ++i) {
+    if (pieces_[i].boot && pieces_[i].split) (void)root.revoke(pieces_[i].cap, sys::kSlotDepth);
+  }
+  for (uint32_t i = 0; i < piece_count_; ++i) {
+    if (!pieces_[i].boot) (void)memory_->slots().free(pieces_[i].cap);
+  }
+  piece_count_ = 0;
+  if (pci_ports_ != 0) (void)memory_->free(pci_ports_);
+  pci_ports_ = 0;
 }
 
 Result<void> carve_reserve(const tessera::BootInfo& info, sys::CallTransport& kernel, sys::SlotAllocator& slots,
@@ -373,6 +667,9 @@ int run_system(const tessera::BootInfo& info) {
     return 1;
   }
   static System system;
+  // Hardware stays init's: IRQControl, IOPortControl and the device untypeds (the memory server
+  // got RAM only), from which irq, ioports and pci declarations get their capabilities.
+  system.set_hardware(HardwareAccess{&info, tessera::kSlotIrqControl, tessera::kSlotIoPortControl});
   if (Result<void> r = system.start(memory, description, memory_server.control); !r.ok()) {
     sys::print("init: the system did not start (error %u)\n", static_cast<unsigned>(r.error()));
     return 1;

@@ -14,6 +14,7 @@
 
 #include <tessera/bootinfo.h>
 #include <tessera/result.h>
+#include <tessera/sys/device.h>
 #include <tessera/sys/process.h>
 #include <tessera/sys/untyped.h>
 
@@ -35,6 +36,29 @@ constexpr uint32_t kMaxRestarts = 3;
 // The badge of the memory server's event notification as it arrives on the supervision endpoint
 // (bound notification): apart from every program's badge (1..kMaxSystemPrograms).
 constexpr uint64_t kMemoryEventBadge = uint64_t{1} << 62;
+// The badge of a `pci:NAME` capability (init's supervision endpoint, write + grant-reply): this
+// bit and the object's index in the description. init answers its requests (tessera/sys/device.h:
+// kPciRequestLabel) in handle_next.
+constexpr uint64_t kPciServiceBadge = uint64_t{1} << 61;
+// Pieces of device memory init keeps track of while it carves BARs out of the boot device
+// untypeds (each split makes two).
+constexpr uint32_t kMaxDevicePieces = 256;
+
+// The authority init creates hardware capabilities from (irq, ioports and pci declarations):
+// IRQControl, IOPortControl and the boot device untypeds (BootInfo untyped_list entries with
+// is_device). Only init holds them; the memory server never gets device memory.
+struct HardwareAccess {
+  const tessera::BootInfo* boot = nullptr;
+  tessera::sys::CPtr irq_control = 0;
+  tessera::sys::CPtr io_port_control = 0;
+};
+
+// What init found for a `pci` declaration.
+struct PciRecord {
+  tessera::sys::PciFunctionInfo info;
+  tessera::sys::CPtr bar_untyped[tessera::sys::kPciBars] = {};  // 0: not a memory BAR, or not covered
+  tessera::sys::CPtr irq_handler = 0;                            // 0: no INTx line
+};
 
 enum class ProgramState : uint8_t { NotStarted, Running, Exited, Failed };
 
@@ -50,7 +74,8 @@ struct ProgramStatus {
 
 // What handle_next() saw.
 struct SupervisionEvent {
-  enum class Kind : uint8_t { None, Fault, Exit, Unknown } kind = Kind::None;  // Fault: also from the pager
+  // Fault: also from the pager; Service: a request to init's PCI service, answered.
+  enum class Kind : uint8_t { None, Fault, Exit, Unknown, Service } kind = Kind::None;
   uint32_t program = 0;     // index into the description's programs
   bool restarted = false;
 };
@@ -68,6 +93,10 @@ class System {
     log_sink_ = sink;
     log_context_ = context;
   }
+
+  // Where hardware declarations get their capabilities (set before start(); without it a
+  // description with irq, ioports or pci lines does not start: NotSupported).
+  void set_hardware(const HardwareAccess& hardware) { hardware_ = hardware; }
 
   // Creates the supervision endpoint and every declared object, then spawns every program in
   // order with its grants (`priority` bounded by `authority`'s MCP). A program whose image is
@@ -101,6 +130,8 @@ class System {
   // The supervision endpoint and the objects the description declared (slots in the parent).
   tessera::sys::CPtr supervision_endpoint() const { return supervisor_; }
   tessera::sys::CPtr object(uint32_t index) const { return objects_[index]; }
+  // What init found for the pci object `index` (its info.vendor is 0 for other objects).
+  const PciRecord& pci(uint32_t index) const { return pci_[index]; }
 
  private:
   tessera::Result<void> spawn(uint32_t program);
@@ -109,6 +140,14 @@ class System {
   void handle_memory_faults(SupervisionEvent* event);
   tessera::Result<void> watch_memory_faults(tessera::sys::CPtr init_tcb);
   void log(const char* format, ...) __attribute__((format(printf, 2, 3)));
+  // The capability of hardware object `index` (irq, ioports, pci) into objects_[index].
+  tessera::Result<void> create_hardware(uint32_t index);
+  tessera::Result<void> find_pci(uint32_t index);
+  // A device untyped covering exactly [paddr, paddr + 2^bits), split off the boot device untypeds.
+  tessera::Result<tessera::sys::CPtr> carve_device(uint64_t paddr, uint8_t bits);
+  // Answers one request to the PCI service for object `index` (the message is in the IPC buffer).
+  void serve_pci(uint32_t index, const tessera::sys::Received& request);
+  void stop_hardware();
 
   tessera::sys::UntypedAllocator* memory_ = nullptr;
   const SystemDescription* description_ = nullptr;
@@ -121,6 +160,19 @@ class System {
   ProgramStatus status_[kMaxSystemPrograms];
   LogSink log_sink_ = nullptr;
   void* log_context_ = nullptr;
+  HardwareAccess hardware_;
+  tessera::sys::CPtr pci_ports_ = 0;  // IOPort for 0xCF8-0xCFF (made for the first pci object)
+  PciRecord pci_[kMaxSystemObjects];
+  struct DevicePiece {
+    tessera::sys::CPtr cap = 0;
+    uint64_t paddr = 0;
+    uint8_t bits = 0;
+    bool boot = false;   // a boot device untyped (not init's to delete)
+    bool split = false;  // has children now: never handed out or split again
+    bool taken = false;  // handed to a BAR
+  };
+  DevicePiece pieces_[kMaxDevicePieces];
+  uint32_t piece_count_ = 0;
 };
 
 // init's own memory after boot (docs/memory.md): 2^kInitReserveBits bytes carved from the largest

@@ -62,6 +62,34 @@ bool parse_number(Span s, uint64_t limit, uint64_t* out) {
   return true;
 }
 
+// A number in decimal or, with 0x, in hex, at most `limit`.
+bool parse_integer(Span s, uint64_t limit, uint64_t* out) {
+  if (!s.starts_with("0x")) return parse_number(s, limit, out);
+  s = s.after(2);
+  if (s.size == 0 || s.size > 15) return false;
+  uint64_t value = 0;
+  for (size_t i = 0; i < s.size; ++i) {
+    const char c = s.data[i];
+    const int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (digit < 0) return false;
+    value = value * 16 + static_cast<uint64_t>(digit);
+  }
+  if (value > limit) return false;
+  *out = value;
+  return true;
+}
+
+// Exactly `digits` hex digits.
+bool parse_hex_digits(Span s, size_t digits, uint64_t limit, uint64_t* out) {
+  if (s.size != digits) return false;
+  const char prefixed[2] = {'0', 'x'};
+  char text[8] = {};
+  if (digits + 2 > sizeof(text)) return false;
+  memcpy(text, prefixed, 2);
+  memcpy(text + 2, s.data, digits);
+  return parse_integer(Span{text, digits + 2}, limit, out);
+}
+
 bool parse_rights(Span s, uint8_t* out) {
   uint8_t rights = 0;
   for (size_t i = 0; i < s.size; ++i) {
@@ -89,8 +117,11 @@ class Parser {
     if (keyword.size == 0) return {};
     if (keyword.equals("endpoint")) return object(ObjectKind::Endpoint, rest);
     if (keyword.equals("notification")) return object(ObjectKind::Notification, rest);
+    if (keyword.equals("irq")) return hardware(ObjectKind::Irq, rest);
+    if (keyword.equals("ioports")) return hardware(ObjectKind::IoPorts, rest);
+    if (keyword.equals("pci")) return hardware(ObjectKind::Pci, rest);
     if (keyword.equals("program")) return program(rest);
-    return fail("unknown declaration (expected endpoint, notification or program)");
+    return fail("unknown declaration (expected endpoint, notification, irq, ioports, pci or program)");
   }
 
  private:
@@ -107,17 +138,92 @@ class Parser {
     return r;
   }
 
-  Result<void> object(ObjectKind kind, Span rest) {
-    const Span name = next_token(&rest);
+  // The name of a new object: checked, not declared before, room for it.
+  Result<void> new_object(Span name) {
     if (!valid_name(name)) return fail("bad object name (1-23 of a-z 0-9 _ -)", name);
-    if (next_token(&rest).size != 0) return fail("unexpected text after the object name");
     for (uint32_t i = 0; i < out_->object_count; ++i) {
       if (name.equals(out_->objects[i].name)) return fail("object declared twice", name);
     }
     if (out_->object_count == kMaxSystemObjects) return fail("too many objects", Error::RangeError);
+    return {};
+  }
+
+  Result<void> object(ObjectKind kind, Span rest) {
+    const Span name = next_token(&rest);
+    TRY(new_object(name));
+    if (next_token(&rest).size != 0) return fail("unexpected text after the object name");
     ObjectDeclaration& o = out_->objects[out_->object_count++];
     o.kind = kind;
     copy_name(o.name, sizeof(o.name), name);
+    return {};
+  }
+
+  // irq, ioports and pci: KEY=VALUE options after the name.
+  Result<void> hardware(ObjectKind kind, Span rest) {
+    const Span name = next_token(&rest);
+    TRY(new_object(name));
+    ObjectDeclaration o;
+    o.kind = kind;
+    copy_name(o.name, sizeof(o.name), name);
+    bool have_line = false, have_first = false, have_last = false, have_vendor = false, have_device = false;
+    for (Span word = next_token(&rest); word.size > 0; word = next_token(&rest)) {
+      Span value = word;
+      const Span key = next_token(&value, '=');
+      if (key.size == word.size) return fail("hardware options are KEY=VALUE");
+      uint64_t n = 0;
+      if (kind == ObjectKind::Irq && key.equals("line")) {
+        if (!parse_integer(value, kMaxIrqLine, &n)) return fail("line is an IOAPIC line, 0-23");
+        o.line = static_cast<uint8_t>(n);
+        have_line = true;
+      } else if (kind == ObjectKind::Irq && key.equals("trigger")) {
+        if (!value.equals("edge") && !value.equals("level")) return fail("trigger is edge or level");
+        o.level = value.equals("level");
+      } else if (kind == ObjectKind::Irq && key.equals("polarity")) {
+        if (!value.equals("high") && !value.equals("low")) return fail("polarity is high or low");
+        o.active_low = value.equals("low");
+      } else if (kind == ObjectKind::IoPorts && (key.equals("first") || key.equals("last"))) {
+        if (!parse_integer(value, 0xFFFF, &n)) return fail("ports are 0-0xffff");
+        (key.equals("first") ? o.first : o.last) = static_cast<uint16_t>(n);
+        (key.equals("first") ? have_first : have_last) = true;
+      } else if (kind == ObjectKind::Pci && (key.equals("vendor") || key.equals("device"))) {
+        if (!value.starts_with("0x") || !parse_integer(value, 0xFFFF, &n)) return fail("vendor and device are 0x0000-0xffff");
+        (key.equals("vendor") ? o.vendor : o.device) = static_cast<uint16_t>(n);
+        (key.equals("vendor") ? have_vendor : have_device) = true;
+      } else if (kind == ObjectKind::Pci && key.equals("index")) {
+        if (!parse_number(value, 255, &n)) return fail("index is 0-255");
+        o.index = static_cast<uint8_t>(n);
+      } else if (kind == ObjectKind::Pci && key.equals("slot")) {
+        // BB:DD.F in hex, as lspci prints it.
+        Span text = value;
+        const Span bus = next_token(&text, ':');
+        const Span device = next_token(&text, '.');
+        uint64_t b = 0, d = 0, f = 0;
+        if (!parse_hex_digits(bus, 2, 0xFF, &b) || !parse_hex_digits(device, 2, 31, &d) ||
+            !parse_hex_digits(text, 1, 7, &f)) {
+          return fail("slot is BB:DD.F (hex bus, device 00-1f, function 0-7)");
+        }
+        o.by_slot = true;
+        o.bus = static_cast<uint8_t>(b);
+        o.slot = static_cast<uint8_t>(d);
+        o.function = static_cast<uint8_t>(f);
+      } else {
+        return fail(kind == ObjectKind::Irq       ? "unknown irq option (line trigger polarity)"
+                    : kind == ObjectKind::IoPorts ? "unknown ioports option (first last)"
+                                                  : "unknown pci option (vendor device index slot)",
+                    key);
+      }
+    }
+    if (kind == ObjectKind::Irq && !have_line) return fail("irq needs line=N");
+    if (kind == ObjectKind::IoPorts) {
+      if (!have_first || !have_last) return fail("ioports needs first= and last=");
+      if (o.first > o.last) return fail("ioports: first is above last");
+      if (o.first <= 0xCFF && o.last >= 0xCF8) return fail("ioports: 0xcf8-0xcff are PCI configuration ports (use pci)");
+    }
+    if (kind == ObjectKind::Pci) {
+      if (o.by_slot && (have_vendor || have_device)) return fail("pci: give slot= or vendor= and device=, not both");
+      if (!o.by_slot && (!have_vendor || !have_device)) return fail("pci needs vendor= and device=, or slot=");
+    }
+    out_->objects[out_->object_count++] = o;
     return {};
   }
 
@@ -131,13 +237,20 @@ class Parser {
         kind = ObjectKind::Endpoint;
       } else if (kind_text.equals("notification")) {
         kind = ObjectKind::Notification;
+      } else if (kind_text.equals("irq")) {
+        kind = ObjectKind::Irq;
+      } else if (kind_text.equals("ioports")) {
+        kind = ObjectKind::IoPorts;
+      } else if (kind_text.equals("pci")) {
+        kind = ObjectKind::Pci;
       } else {
-        return fail("grant kind must be endpoint or notification", kind_text);
+        return fail("grant kind must be endpoint, notification, irq, ioports or pci", kind_text);
       }
       const uint32_t index = out_->find_object(kind, name.data, name.size);
       if (index == out_->object_count) return fail("grant of an object not declared above", name);
       if (kind_text.size + 1 + name.size >= kNameBytes) return fail("grant name KIND:NAME longer than 23", name);
       GrantDeclaration g{index, tessera::abi::kRightsAll};
+      if (is_hardware(kind) && item.size > 0) return fail("hardware grants take no rights or badge", name);
       const Span rights = next_token(&item, ':');
       if (rights.size > 0 && !parse_rights(rights, &g.rights)) return fail("bad rights (any of r w g p)");
       if (item.size > 0 && (!parse_number(item, kMaxGrantBadge, &g.badge) || g.badge == 0)) {
@@ -211,7 +324,16 @@ class Parser {
 };
 }  // namespace
 
-const char* kind_name(ObjectKind kind) { return kind == ObjectKind::Endpoint ? "endpoint" : "notification"; }
+const char* kind_name(ObjectKind kind) {
+  switch (kind) {
+    case ObjectKind::Endpoint: return "endpoint";
+    case ObjectKind::Notification: return "notification";
+    case ObjectKind::Irq: return "irq";
+    case ObjectKind::IoPorts: return "ioports";
+    case ObjectKind::Pci: return "pci";
+  }
+  return "?";
+}
 
 uint32_t SystemDescription::find_object(ObjectKind kind, const char* name, size_t length) const {
   for (uint32_t i = 0; i < object_count; ++i) {

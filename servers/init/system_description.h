@@ -3,12 +3,24 @@
 //
 //   endpoint NAME
 //   notification NAME
+//   irq NAME line=N [trigger=edge|level] [polarity=high|low]
+//   ioports NAME first=PORT last=PORT
+//   pci NAME vendor=ID device=ID [index=N] | pci NAME slot=BB:DD.F
 //   program NAME [image=IMAGE] [prio=N] [mcp=N] [budget=US period=US] [restart=yes|no]
 //                [arg=WORD] [grants=KIND:OBJECT[:RIGHTS[:BADGE]],...]
 //
 // NAME: 1-23 of [a-z0-9_-]; a program runs the embedded image IMAGE (default: its NAME), so one
-// image can run as several programs; arg is a word it finds in its start-up block. KIND is `endpoint` or
-// `notification` and OBJECT must be declared on an earlier line. RIGHTS: any of r w g p (read,
+// image can run as several programs; arg is a word it finds in its start-up block. KIND is `endpoint`,
+// `notification`, `irq`, `ioports` or `pci`, and OBJECT must be declared on an earlier line.
+//
+// Hardware (docs/drivers.md): `irq` is an IOAPIC line 0-23 (default edge-triggered, active high:
+// ISA; PCI lines are level-triggered); `ioports` a range of I/O ports (numbers decimal or 0x hex;
+// never the PCI configuration ports 0xCF8-0xCFF, which only init uses); `pci` one PCI function,
+// by vendor and device id (the index-th such function, counting from 0, in bus order) or by its
+// address (hex, as lspci prints it). init creates the capabilities at start: an IRQHandler, an
+// IOPort, and for a PCI function the device untypeds covering its memory BARs, served to the
+// program through a `pci:NAME` capability to init (config space and BARs of that function only).
+// Hardware grants take no RIGHTS or BADGE. RIGHTS: any of r w g p (read,
 // write, grant, grant-reply), all four when omitted. BADGE (1 to 2^48-1): the badge of the cap the
 // program gets. Every endpoint cap init hands out is badged, by default with the program's own
 // badge: its position in the description (1 for the first program, 2 for the second, ...), the
@@ -34,14 +46,28 @@ constexpr uint32_t kMaxSystemObjects = 16;
 constexpr uint32_t kMaxSystemPrograms = 8;
 constexpr size_t kNameBytes = tessera::sys::kProcessNameBytes;
 
-enum class ObjectKind : uint8_t { Endpoint, Notification };
+enum class ObjectKind : uint8_t { Endpoint, Notification, Irq, IoPorts, Pci };
 
-// "endpoint" or "notification".
+// "endpoint", "notification", "irq", "ioports" or "pci".
 const char* kind_name(ObjectKind kind);
+constexpr bool is_hardware(ObjectKind kind) { return kind >= ObjectKind::Irq; }
+
+constexpr uint8_t kMaxIrqLine = 23;  // the IOAPIC's lines
 
 struct ObjectDeclaration {
   ObjectKind kind = ObjectKind::Endpoint;
   char name[kNameBytes] = {};
+  // irq
+  uint8_t line = 0;
+  bool level = false;       // trigger=level
+  bool active_low = false;  // polarity=low
+  // ioports
+  uint16_t first = 0, last = 0;
+  // pci: by id (by_slot false) or by address
+  bool by_slot = false;
+  uint16_t vendor = 0, device = 0;
+  uint8_t index = 0;
+  uint8_t bus = 0, slot = 0, function = 0;
 };
 
 struct GrantDeclaration {

@@ -285,6 +285,11 @@ Result<void> KernelBackend::map(Slot frame, Slot vspace, uint64_t address, uint8
   return client.map(CapRef{vspace}, address, cap_rights, attributes);
 }
 
+Result<void> KernelBackend::map_tables(Slot vspace, uint64_t address, Slot tables[3], uint32_t* made) {
+  *made = 0;
+  return make_table(0, vspace, address, tables, made);
+}
+
 Result<Slot> KernelBackend::make_object(uint32_t type, uint8_t size_bits) {
   const auto t = static_cast<ObjectType>(type);
   switch (t) {

@@ -64,6 +64,7 @@ class KernelBackend final : public Backend {
   void unmap(Slot frame) override;
   void free_table(Slot table) override;
   tessera::Result<Slot> make_object(uint32_t type, uint8_t size_bits) override;
+  tessera::Result<void> map_tables(Slot vspace, uint64_t address, Slot tables[3], uint32_t* made) override;
   void* allocate(size_t bytes) override;
   void release(void* pointer) override;
 

@@ -123,6 +123,10 @@ class Server : public proto::Session::Server<Server>, public proto::Control::Ser
     later_delete(copy);
     return {};
   }
+  Result<void> device_tables(proto::Session::DeviceTablesParams::Reader p, proto::Session::DeviceTablesResults::Builder out) {
+    out.set_made(TRY(manager_.device_tables(TRY(caller()), p.address())));
+    return {};
+  }
   Result<void> delete_object(proto::Session::DeleteObjectParams::Reader p, proto::Session::DeleteObjectResults::Builder) {
     return manager_.delete_object(TRY(caller()), p.id());
   }

@@ -405,6 +405,7 @@ Result<void> Manager::resize(uint32_t session, uint64_t badge, uint64_t bytes) {
   for (uint32_t a = r.first_attachment; a != 0; a = attachments_[a - 1].next_in_region) {
     const Attachment& at = attachments_[a - 1];
     if (at.base + grown_bytes > kAttachLimit || at.base + grown_bytes < at.base) return Error::DeleteFirst;
+    if (at.base < kDeviceWindowLimit && at.base + grown_bytes > kDeviceWindowBase) return Error::DeleteFirst;
     if (overlaps(at.session, at.base, grown_bytes, a - 1)) return Error::DeleteFirst;
   }
   if (pages > r.capacity) {
@@ -504,6 +505,7 @@ Result<uint64_t> Manager::attach(uint32_t session, uint64_t badge, uint64_t addr
   } else {
     if ((address & (alignment - 1)) != 0) return Error::AlignmentError;
     if (address >= kAttachLimit || size > kAttachLimit - address) return Error::RangeError;
+    if (address < kDeviceWindowLimit && address + size > kDeviceWindowBase) return Error::RangeError;
     if (overlaps(session, address, size, kMaxAttachments)) return Error::DeleteFirst;
   }
   uint32_t index = kMaxAttachments;
@@ -590,6 +592,26 @@ Result<Slot> Manager::create_object(uint32_t session, uint32_t type, uint8_t siz
   s.tables[s.table_count++] = object.value() | kObjectTag;
   s.used += kTableCharge;
   return object.value();
+}
+
+Result<uint32_t> Manager::device_tables(uint32_t session, uint64_t address) {
+  if (address < kDeviceWindowBase || address >= kDeviceWindowLimit) return Error::RangeError;
+  TRY(table_room(session, 3));
+  TRY(charge(session, 3 * kTableCharge));
+  Slot tables[3] = {};
+  uint32_t made = 0;
+  const Result<void> r = backend_.map_tables(sessions_[session].vspace, address & ~uint64_t{0xFFF}, tables, &made);
+  refund(session, 3 * kTableCharge);  // add_table charges what was made
+  if (!r.ok() && r.error() == Error::DeleteFirst) {
+    // The page table is there already: the one just made (never mapped) goes again.
+    for (uint32_t t = 0; t < made; ++t) backend_.free_table(tables[t]);
+    return 0u;
+  }
+  for (uint32_t t = 0; t < made; ++t) {
+    if (!add_table(session, tables[t]).ok()) backend_.free_table(tables[t]);
+  }
+  if (!r.ok()) return r.error();
+  return made;
 }
 
 Result<void> Manager::delete_object(uint32_t session, Slot object) {

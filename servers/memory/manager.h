@@ -33,6 +33,10 @@ constexpr size_t kNameBytes = 24;
 constexpr uint64_t kPlacementBase = 0x0000200000000000ull;
 constexpr uint64_t kPlacementLimit = 0x0000400000000000ull;
 constexpr uint64_t kAttachLimit = 0x00007FFFFFFFF000ull;
+// Drivers map device memory here themselves (libsys DeviceSpace, page tables from createObject):
+// no attachment may lie in it, so the server never makes or uses a page table of the window.
+constexpr uint64_t kDeviceWindowBase = 0x0000600000000000ull;
+constexpr uint64_t kDeviceWindowLimit = 0x0000700000000000ull;
 // attach(address 0) leaves at least this much unmapped after every attachment it places behind:
 // a stack or buffer that overruns its region faults instead of reaching the next one.
 constexpr uint64_t kGuardBytes = 4096;  // the kernel's user-address limit
@@ -104,6 +108,10 @@ class Backend {
   // A kernel object (the kernel's ObjectType `type`, `size_bits` as for Untyped.retype) of at most
   // 4 KiB, from the same pool as page tables; InvalidArgument for a type it does not make.
   virtual tessera::Result<Slot> make_object(uint32_t type, uint8_t size_bits) = 0;
+  // The page table a 4 KiB page at `address` of `vspace` needs, and the directories above it when
+  // they are missing (at most 3, written to tables[], their count to *made; recorded even when a
+  // later step fails). DeleteFirst when the page table is there already.
+  virtual tessera::Result<void> map_tables(Slot vspace, uint64_t address, Slot tables[3], uint32_t* made) = 0;
   // The server's own memory for records (nullptr when exhausted) and its release.
   virtual void* allocate(size_t bytes) = 0;
   virtual void release(void* pointer) = 0;
@@ -171,6 +179,10 @@ class Manager {
   // needs to make threads and channels of its own), charged like a page table (4 KiB + a slot)
   // and deleted when the session ends. The caller hands out a copy.
   tessera::Result<Slot> create_object(uint32_t session, uint32_t type, uint8_t size_bits);
+  // Session.deviceTables: the page tables for the 4 KiB page at `address` in the session's
+  // device window (kDeviceWindowBase..kDeviceWindowLimit), charged like every table; returns how
+  // many were made (0: there already). RangeError outside the window, OutOfMemory beyond the quota.
+  tessera::Result<uint32_t> device_tables(uint32_t session, uint64_t address);
   // Deletes an object create_object made for the session (`object` is the slot it returned).
   tessera::Result<void> delete_object(uint32_t session, Slot object);
 

@@ -46,6 +46,9 @@ class Suite:
     only: str | None = None     # regex: the suite runs only the guest's tests whose names match
     exclude: str | None = None  # regex: ... and none whose names match this
     icount: str | None = None   # e.g. "shift=0,sleep=off": deterministic virtual time (slower boots)
+    # The raw image attached as the virtio-blk disk (qemu.make_disk_image): emptied when the suite
+    # starts, kept afterwards so a test's writes can be checked from the host. None: no disk.
+    disk: Path | None = None
 
     def wants(self, test: str) -> bool:
         if self.only and not re.search(self.only, test):
@@ -71,6 +74,8 @@ class SuiteRun:
         if not self.suite.iso.exists():
             self._fail_setup("list", f"image {self.suite.iso} does not exist (was it built?)")
             return
+        if self.suite.disk is not None:
+            qemu.make_disk_image(self.suite.disk)
         tests = self._list()
         if tests is None:
             return
@@ -87,6 +92,8 @@ class SuiteRun:
         if not self.suite.iso.exists():
             self._fail_setup("list", f"image {self.suite.iso} does not exist (was it built?)")
             return
+        if self.suite.disk is not None and not self.suite.disk.exists():
+            qemu.make_disk_image(self.suite.disk)
         boot = self._boot("list", ["test=list"])
         for line in boot.lines:
             match = re.match(r"^TEST (\S+) (\S+)(?:\s+(.*))?$", line)
@@ -101,7 +108,7 @@ class SuiteRun:
 
     def _boot(self, log_name: str, words: list[str]) -> qemu.Boot:
         argv = qemu.command(self.suite.iso, mem_mib=self.suite.mem_mib, cmdline=self.suite.cmdline + words,
-                            icount=self.suite.icount)
+                            icount=self.suite.icount, disk=self.suite.disk)
         return qemu.boot(argv, self.log_dir / f"{log_name}.log", self.suite.timeout)
 
     def _list(self) -> list[tuple[str, str]] | None:

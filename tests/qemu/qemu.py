@@ -17,6 +17,11 @@ from pathlib import Path
 from typing import Callable
 
 DEFAULT_MEM_MIB = 128
+# The virtio-blk disk every test boot has (docs/drivers.md): a raw image of this size, zero-filled.
+DISK_MIB = 64
+# virtio-blk on the pc machine is a transitional device (PCI 1af4:1001, legacy and modern
+# interfaces), in slot 00:04.0 so its address never depends on the order of other devices.
+DISK_PCI_ADDR = "4"
 DEBUG_EXIT_PORT = 0xF4
 # -icount for reproducible guest instruction counts: 1 instruction = 1 ns of virtual time.
 ICOUNT_EXACT = "shift=0,sleep=off"
@@ -61,13 +66,15 @@ def command(
     serial: str = "stdio",
     icount: str | None = None,
     gdb_port: int | None = None,
+    disk: Path | str | None = None,
     extra: list[str] | None = None,
 ) -> list[str]:
     """Builds the QEMU argv for booting `iso`.
 
     The kernel command line always carries mem_mib=<the -m size> first, then `cmdline` words;
     the kernel lets the last occurrence of a key win. With serial='mon:stdio' the QEMU monitor
-    shares the terminal (Ctrl-A X quits); otherwise the monitor is disabled.
+    shares the terminal (Ctrl-A X quits); otherwise the monitor is disabled. With `disk`, the raw
+    image at that path is the machine's virtio-blk disk (PCI 00:04.0; see make_disk_image).
     """
     words = [f"mem_mib={mem_mib}", *(cmdline or [])]
     argv = qemu_program() + [
@@ -80,11 +87,23 @@ def command(
     ]
     if serial != "mon:stdio":
         argv += ["-monitor", "none"]
+    if disk is not None:
+        argv += ["-drive", f"file={fw_cfg_string(str(disk))},if=none,id=disk0,format=raw,cache=unsafe",
+                 "-device", f"virtio-blk-pci,drive=disk0,addr={DISK_PCI_ADDR}"]
     if icount:
         argv += ["-icount", icount]
     if gdb_port is not None:
         argv += ["-gdb", f"tcp::{gdb_port}", "-S"]
     return argv + list(extra or [])
+
+
+def make_disk_image(path: Path | str, mib: int = DISK_MIB) -> Path:
+    """Creates (or empties) the raw disk image at `path`: `mib` MiB of zeroes, sparse on the host."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as image:
+        image.truncate(mib << 20)
+    return path
 
 
 @dataclasses.dataclass
@@ -211,10 +230,11 @@ def main() -> int:
     parser.add_argument("--serial", default="stdio")
     parser.add_argument("--icount", default=None)
     parser.add_argument("--gdb-port", type=int, default=None)
+    parser.add_argument("--disk", default=None, help="raw image attached as the virtio-blk disk")
     parser.add_argument("extra", nargs="*")
     args = parser.parse_args()
     argv = command(args.iso, mem_mib=args.mem, cmdline=args.cmdline.split(), serial=args.serial,
-                   icount=args.icount, gdb_port=args.gdb_port, extra=args.extra)
+                   icount=args.icount, gdb_port=args.gdb_port, disk=args.disk, extra=args.extra)
     os.write(1, b"".join(a.encode() + b"\0" for a in argv))
     return 0
 

@@ -15,25 +15,33 @@ from harness import DEFAULT_TIMEOUT, Suite
 def registered(build_dir: Path, timeout: float = DEFAULT_TIMEOUT) -> list[Suite]:
     """Every QEMU suite, with image paths inside `build_dir`."""
     iso = build_dir / "boot" / "tessera-test.iso"
+
+    def disk(suite: str) -> Path:
+        # Every boot has a 64 MiB virtio-blk disk (PCI 00:04.0), one image per suite so suites run
+        # at once never share one: build/tests/disks/<suite>.img, emptied when the suite starts.
+        return build_dir / "tests" / "disks" / f"{suite}.img"
+
     return [
         # In-kernel self-tests (TESSERA_SELFTEST in microkernel/selftest/).
-        Suite("kernel", iso, cmdline=[], timeout=timeout, exclude=r"^TIMER"),
+        Suite("kernel", iso, cmdline=[], timeout=timeout, exclude=r"^TIMER", disk=disk("kernel")),
         # The timer tests compare interrupt counts with the PIT: under plain TCG a host that
         # deschedules QEMU loses LAPIC ticks, so they run on deterministic virtual time.
         Suite("kernel-icount", iso, cmdline=[], timeout=max(timeout, 120.0), only=r"^TIMER",
-              icount="shift=0,sleep=off"),
+              icount="shift=0,sleep=off", disk=disk("kernel-icount")),
         # init's own tests (TESSERA_USER_TEST in servers/init/ and the servers' tests): run in the
         # root task; an unhandled fault of it ends the run with a report (fault=exit).
-        Suite("user", iso, cmdline=["suite=user", "fault=exit"], timeout=timeout),
+        Suite("user", iso, cmdline=["suite=user", "fault=exit"], timeout=timeout, disk=disk("user")),
         # The conformance suite (tests/conformance/): init runs each test in a fresh process.
-        Suite("conformance", iso, cmdline=["suite=conformance", "fault=exit"], timeout=timeout, exclude=r"^(SCHED|FUZZ)"),
+        Suite("conformance", iso, cmdline=["suite=conformance", "fault=exit"], timeout=timeout, exclude=r"^(SCHED|FUZZ)",
+              disk=disk("conformance")),
         # Scheduling tests measure shares of CPU time: deterministic virtual time again.
         Suite("sched-icount", iso, cmdline=["suite=conformance", "fault=exit"], timeout=max(timeout, 180.0),
-              only=r"^SCHED", icount="shift=0,sleep=off"),
+              only=r"^SCHED", icount="shift=0,sleep=off", disk=disk("sched-icount")),
         # The same IPC programs through the general path only: the fastpath must not change results.
         Suite("ipc-slowpath", iso, cmdline=["suite=conformance", "fault=exit", "fastpath=off"], timeout=timeout,
-              only=r"^(IPC|NOTIFICATION|FAULT|BIND)"),
+              only=r"^(IPC|NOTIFICATION|FAULT|BIND)", disk=disk("ipc-slowpath")),
         # The kernel fuzzer (FUZZ: tests/conformance/fuzz_tests.cc), each seed in a fresh process like
         # any conformance test; a boot of its own so its run time does not eat the others' deadline.
-        Suite("fuzz", iso, cmdline=["suite=conformance", "fault=exit"], timeout=max(timeout, 180.0), only=r"^FUZZ"),
+        Suite("fuzz", iso, cmdline=["suite=conformance", "fault=exit"], timeout=max(timeout, 180.0), only=r"^FUZZ",
+              disk=disk("fuzz")),
 ]

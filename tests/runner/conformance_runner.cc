@@ -17,6 +17,10 @@
 // test memory, set aside at setup and used by nothing else); the test gets the server's Control
 // capability in kBootInfoServiceSlot. Afterwards the runner destroys the server, revokes the pool
 // untypeds (every frame the server made, wherever its caps went) and checks each is whole again.
+//
+// The DEV tests (tests/devices/, the program `devtest`) get a memory server the same way and,
+// instead of the 4 KiB device untyped, a child as large as each boot device untyped (the PCI
+// memory window: they play init, which carves BARs from them), revoked afterwards.
 #include "conformance_runner.h"
 
 #include <tessera/abi/kernel.capnp.h>
@@ -77,6 +81,10 @@ struct Runner {
   sys::UntypedAllocator memory;
   const EmbeddedFile* image = nullptr;
   const EmbeddedFile* memtest = nullptr;  // the MEMORY tests' program
+  const EmbeddedFile* devtest = nullptr;  // the DEV tests' program
+  CPtr devices[sys::kMaxBootInfoStartUntypeds] = {};  // every boot device untyped (DEV tests)
+  uint8_t device_bits[sys::kMaxBootInfoStartUntypeds] = {};
+  uint32_t device_count = 0;
   CPtr endpoint = 0;
   CPtr test_memory = 0;      // kTestMemoryBits of RAM, lent to one test at a time
   CPtr device_parent = 0;    // a boot device untyped the device grants are carved from (0: none)
@@ -137,6 +145,7 @@ Result<void> setup(Runner& r) {
     return Error::EmptySlot;
   }
   r.memtest = find_embedded_file("memtest");
+  r.devtest = find_embedded_file("devtest");
   r.endpoint = TRY(r.memory.allocate(ObjectType::Endpoint));
   r.test_memory = TRY(r.memory.allocate(ObjectType::Untyped, kTestMemoryBits));
   r.scratch = TRY(r.slots.alloc());
@@ -154,9 +163,12 @@ Result<void> setup(Runner& r) {
   const uint64_t count = tessera::min<uint64_t>(r.info.untyped.end - r.info.untyped.start, tessera::kMaxBootUntypeds);
   for (uint64_t i = 0; i < count; ++i) {
     const tessera::UntypedDescriptor& u = r.info.untyped_list[i];
-    if (u.is_device != 0 && u.size_bits >= kDeviceGrantBits) {
+    if (u.is_device != 0 && u.size_bits >= kDeviceGrantBits && r.device_parent == 0) {
       r.device_parent = r.info.untyped.start + i;
-      break;
+    }
+    if (u.is_device != 0 && r.device_count < sys::kMaxBootInfoStartUntypeds - sizeof(kGrantBits)) {
+      r.device_bits[r.device_count] = u.size_bits;
+      r.devices[r.device_count++] = r.info.untyped.start + i;
     }
   }
   return {};
@@ -214,6 +226,7 @@ Outcome await_end(Runner& r, uint64_t badge) {
 }
 
 bool is_memory_test(const char* name) { return strncmp(name, "MEMORY", 6) == 0; }
+bool is_device_test(const char* name) { return strncmp(name, "DEV", 3) == 0; }
 
 // Starts the memory server for a MEMORY test: its kernel objects from the test's memory, a child
 // untyped of each pool untyped to manage (revoked with the pool afterwards).
@@ -291,7 +304,7 @@ bool stop_memory_server(Runner& r, sys::UntypedAllocator& test_memory, memory::M
 
 // Gives the runner's IRQControl/IOPortControl back and everything else of the test to the kernel;
 // false (with a diagnostic) when something did not come back.
-bool clean_up(Runner& r, sys::Process& process, CPtr* grants, uint32_t grant_count) {
+bool clean_up(Runner& r, sys::Process& process, CPtr* grants, uint32_t grant_count, bool devices) {
   bool ok = true;
   if (r.have_irq_control && !process.reclaim(tessera::kSlotIrqControl, tessera::kSlotIrqControl).ok()) {
     sys::print("# runner: the test did not leave IRQControl in its slot; later tests go without it\n");
@@ -312,6 +325,12 @@ bool clean_up(Runner& r, sys::Process& process, CPtr* grants, uint32_t grant_cou
     sys::print("# runner: revoking the test's memory failed\n");
     return false;
   }
+  for (uint32_t i = 0; devices && i < r.device_count; ++i) {
+    if (!root.revoke(r.devices[i], kSlotDepth).ok()) {
+      sys::print("# runner: revoking the test's device memory failed\n");
+      return false;
+    }
+  }
   // Whole again: a child as large as the untyped fits only when nothing else is carved from it.
   UntypedClient untyped(r.kernel, r.test_memory);
   if (!untyped.retype(ObjectType::Untyped, kTestMemoryBits, CapRef{tessera::kSlotRootCNode}, 0, 0, r.scratch, 1).ok()) {
@@ -326,7 +345,7 @@ Outcome run_one(Runner& r, const char* name, uint64_t badge) {
   static char cmdline[sizeof(BootInfo::cmdline)];
   child_command_line(r.info.cmdline, name, cmdline, sizeof(cmdline));
   sys::UntypedAllocator test_memory(test_memory_info, r.kernel, r.slots);
-  CPtr grants[sizeof(kGrantBits) + 1] = {};
+  CPtr grants[sys::kMaxBootInfoStartUntypeds] = {};
   uint32_t grant_count = 0;
   for (const uint8_t bits : kGrantBits) {
     Result<CPtr> g = test_memory.allocate(ObjectType::Untyped, bits);
@@ -336,7 +355,20 @@ Outcome run_one(Runner& r, const char* name, uint64_t badge) {
     }
     grants[grant_count++] = *g;
   }
-  if (r.device_parent != 0) {
+  const bool device_test = is_device_test(name);
+  for (uint32_t i = 0; device_test && i < r.device_count; ++i) {
+    // A child as large as the boot device untyped: revoking the parent afterwards takes back
+    // everything the test carved from it.
+    Result<CPtr> slot = r.slots.alloc();
+    if (slot.ok() && UntypedClient(r.kernel, r.devices[i])
+                         .retype(ObjectType::Untyped, r.device_bits[i], CapRef{tessera::kSlotRootCNode}, 0, 0, *slot, 1)
+                         .ok()) {
+      grants[grant_count++] = *slot;
+    } else if (slot.ok()) {
+      (void)r.slots.free(*slot);
+    }
+  }
+  if (r.device_parent != 0 && !device_test) {
     Result<CPtr> slot = r.slots.alloc();
     if (slot.ok() && UntypedClient(r.kernel, r.device_parent)
                          .retype(ObjectType::Untyped, kDeviceGrantBits, CapRef{tessera::kSlotRootCNode}, 0, 0, *slot, 1)
@@ -344,14 +376,14 @@ Outcome run_one(Runner& r, const char* name, uint64_t badge) {
       grants[grant_count++] = *slot;
     }
   }
-  // A MEMORY test runs the memtest program against a memory server of its own.
-  const bool memory_test = is_memory_test(name);
+  // A MEMORY test runs the memtest program against a memory server of its own, a DEV test devtest.
+  const bool memory_test = is_memory_test(name) || device_test;
   static memory::MemoryServer server;
   server = memory::MemoryServer{};
-  const EmbeddedFile* image = memory_test ? r.memtest : r.image;
+  const EmbeddedFile* image = device_test ? r.devtest : memory_test ? r.memtest : r.image;
   bool server_started = false;
   if (memory_test) {
-    if (image == nullptr) sys::print("# runner: the memtest program is not embedded\n");
+    if (image == nullptr) sys::print("# runner: the %s program is not embedded\n", device_test ? "devtest" : "memtest");
     server_started = image != nullptr && start_memory_server(r, test_memory, &server).ok();
   }
   sys::BootInfoStart start;
@@ -387,7 +419,7 @@ Outcome run_one(Runner& r, const char* name, uint64_t badge) {
     (void)tessera::abi::Tcb::Client<sys::CallTransport>(r.kernel, process->tcb()).suspend();
   }
   if (server_started && !stop_memory_server(r, test_memory, server)) clean = false;
-  if (!clean_up(r, process.ok() ? *process : dead, grants, grant_count)) clean = false;
+  if (!clean_up(r, process.ok() ? *process : dead, grants, grant_count, device_test)) clean = false;
   if (!clean && outcome == Outcome::passed) outcome = Outcome::failed;
   return outcome;
 }
@@ -396,9 +428,11 @@ Outcome run_one(Runner& r, const char* name, uint64_t badge) {
   // The programs print their own TEST lines: the conformance program's, then memtest's (run
   // without a server: listing needs none).
   Outcome o = run_one(r, "list", ++r.tests_run);
-  if (r.memtest != nullptr && o == Outcome::passed) {
+  const EmbeddedFile* more[] = {r.memtest, r.devtest};
+  for (const EmbeddedFile* program : more) {
+    if (program == nullptr || o != Outcome::passed) continue;
     const EmbeddedFile* conformance = r.image;
-    r.image = r.memtest;
+    r.image = program;
     o = run_one(r, "list", ++r.tests_run);
     r.image = conformance;
   }

@@ -147,3 +147,92 @@ TEST_CASE("errors name the object, program or option they are about", "[system]"
   CHECK(parse("program p prio=300\n", &d, &e) != tessera::Error::Ok);
   CHECK(std::string(e.subject).empty());
 }
+
+TEST_CASE("hardware declarations: irq, ioports and pci lines are read", "[system][hardware]") {
+  SystemDescription d;
+  ParseError e;
+  REQUIRE(parse("irq rtc line=8\n"
+                "irq blk-int line=0xb trigger=level polarity=low\n"
+                "ioports com1 first=0x3f8 last=0x3ff\n"
+                "ioports low first=96 last=100\n"
+                "pci blk vendor=0x1af4 device=0x1001\n"
+                "pci second vendor=0x1af4 device=0x1001 index=1\n"
+                "pci bridge slot=00:1f.7\n"
+                "program drv grants=irq:rtc,ioports:com1,pci:blk,pci:bridge\n",
+                &d, &e) == tessera::Error::Ok);
+  REQUIRE(d.object_count == 7);
+  CHECK(d.objects[0].kind == init::ObjectKind::Irq);
+  CHECK(d.objects[0].line == 8);
+  CHECK_FALSE(d.objects[0].level);
+  CHECK_FALSE(d.objects[0].active_low);
+  CHECK(d.objects[1].line == 11);
+  CHECK(d.objects[1].level);
+  CHECK(d.objects[1].active_low);
+  CHECK(d.objects[2].kind == init::ObjectKind::IoPorts);
+  CHECK(d.objects[2].first == 0x3F8);
+  CHECK(d.objects[2].last == 0x3FF);
+  CHECK(d.objects[3].first == 96);
+  CHECK(d.objects[4].kind == init::ObjectKind::Pci);
+  CHECK_FALSE(d.objects[4].by_slot);
+  CHECK(d.objects[4].vendor == 0x1AF4);
+  CHECK(d.objects[4].device == 0x1001);
+  CHECK(d.objects[4].index == 0);
+  CHECK(d.objects[5].index == 1);
+  CHECK(d.objects[6].by_slot);
+  CHECK(d.objects[6].bus == 0);
+  CHECK(d.objects[6].slot == 0x1F);
+  CHECK(d.objects[6].function == 7);
+  REQUIRE(d.program_count == 1);
+  REQUIRE(d.programs[0].grant_count == 4);
+  CHECK(d.programs[0].grants[2].object == 4);
+  CHECK(std::string(init::kind_name(init::ObjectKind::Pci)) == "pci");
+}
+
+TEST_CASE("bad hardware lines are refused with their line, reason and subject", "[system][hardware]") {
+  struct Bad {
+    const char* text;
+    uint32_t line;
+    const char* reason;  // a part of it
+    const char* subject;
+  };
+  const Bad bad[] = {
+      {"irq a\n", 1, "irq needs line=N", ""},
+      {"irq a line=24\n", 1, "0-23", ""},
+      {"irq a line=x\n", 1, "0-23", ""},
+      {"irq a line=3 trigger=rising\n", 1, "edge or level", ""},
+      {"irq a line=3 polarity=up\n", 1, "high or low", ""},
+      {"irq a line=3 first=1\n", 1, "unknown irq option", "first"},
+      {"irq a line\n", 1, "KEY=VALUE", ""},
+      {"ioports a first=0x60\n", 1, "first= and last=", ""},
+      {"ioports a first=0x64 last=0x60\n", 1, "first is above last", ""},
+      {"ioports a first=0x60 last=0x10000\n", 1, "0-0xffff", ""},
+      {"ioports a first=0xcfc last=0xcfc\n", 1, "PCI configuration ports", ""},
+      {"ioports a first=0xc00 last=0xd00\n", 1, "PCI configuration ports", ""},
+      {"ioports a first=0xg0 last=0xf0\n", 1, "0-0xffff", ""},
+      {"pci a vendor=0x1af4\n", 1, "vendor= and device=", ""},
+      {"pci a vendor=6900 device=0x1001\n", 1, "0x0000-0xffff", ""},
+      {"pci a vendor=0x1af40 device=0x1001\n", 1, "0x0000-0xffff", ""},
+      {"pci a slot=00:03.0 vendor=0x1af4 device=0x1001\n", 1, "not both", ""},
+      {"pci a slot=0:3.0\n", 1, "BB:DD.F", ""},
+      {"pci a slot=00:20.0\n", 1, "BB:DD.F", ""},
+      {"pci a slot=00:03.8\n", 1, "BB:DD.F", ""},
+      {"pci a slot=00:03\n", 1, "BB:DD.F", ""},
+      {"pci a vendor=0x1af4 device=0x1001 index=256\n", 1, "0-255", ""},
+      {"pci a vendor=0x1af4 device=0x1001 line=3\n", 1, "unknown pci option", "line"},
+      {"irq a line=1\nirq a line=2\n", 2, "declared twice", "a"},
+      {"irq a line=1\nprogram p grants=irq:a:r\n", 2, "no rights or badge", "a"},
+      {"pci a slot=00:03.0\nprogram p grants=pci:a:w:5\n", 2, "no rights or badge", "a"},
+      {"irq a line=1\nprogram p grants=ioports:a\n", 2, "not declared above", "a"},
+      {"program p grants=pci:missing\n", 1, "not declared above", "missing"},
+      {"irq Bad line=1\n", 1, "bad object name", "Bad"},
+  };
+  for (const Bad& b : bad) {
+    SystemDescription d;
+    ParseError e;
+    INFO(b.text);
+    CHECK(parse(b.text, &d, &e) != tessera::Error::Ok);
+    CHECK(e.line == b.line);
+    CHECK(std::string(e.reason).find(b.reason) != std::string::npos);
+    CHECK(std::string(e.subject) == b.subject);
+  }
+}

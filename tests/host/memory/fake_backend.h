@@ -281,6 +281,26 @@ class FakeBackend final : public memory::Backend {
     return slot;
   }
 
+  Result<void> map_tables(Slot vspace, uint64_t address, Slot tables[3], uint32_t* made) override {
+    *made = 0;
+    if (vspaces_.count(vspace) == 0) {
+      violation("map_tables: not a vspace");
+      return Error::InvalidCapability;
+    }
+    if (tables_.count(TableKey{vspace, 1, address >> 21}) != 0) return Error::DeleteFirst;
+    for (unsigned level = 3; level >= 1; --level) {
+      const TableKey key{vspace, level, address >> (12 + 9 * level)};
+      if (tables_.count(key) != 0) continue;
+      if (small_left_ == 0) return Error::NotEnoughMemory;
+      --small_left_;
+      const Slot table = next_++;
+      tables_[key] = table;
+      table_slots_[table] = key;
+      tables[(*made)++] = table;
+    }
+    return {};
+  }
+
   void* allocate(size_t bytes) override {
     ++allocations_;
     if (fail_all_allocations) return nullptr;

@@ -1112,6 +1112,47 @@ TEST_CASE("create_object: charged like a table, refused beyond the quota, gone w
   e.close_all_and_expect_zero();
 }
 
+TEST_CASE("the device window: no attachment in it, none grows into it", "[memory][manager]") {
+  Env e;
+  const uint32_t a = e.open(4 * MiB);
+  const uint64_t badge = e.region(a, 2 * kPage);
+  CHECK(e.m->attach(a, badge, memory::kDeviceWindowBase, kRW).error() == Error::RangeError);
+  CHECK(e.m->attach(a, badge, memory::kDeviceWindowLimit - kPage, kRW).error() == Error::RangeError);
+  CHECK(e.m->attach(a, badge, memory::kDeviceWindowBase - kPage, kRW).error() == Error::RangeError);
+  // Right below and right above it is fine; growing the one below into it is not.
+  CHECK(e.attach(a, badge, memory::kDeviceWindowBase - 2 * kPage) == memory::kDeviceWindowBase - 2 * kPage);
+  CHECK(e.m->resize(a, badge, 3 * kPage).error() == Error::DeleteFirst);
+  const uint64_t above = e.region(a, kPage);
+  CHECK(e.attach(a, above, memory::kDeviceWindowLimit) == memory::kDeviceWindowLimit);
+  e.verify();
+  e.close_all_and_expect_zero();
+}
+
+TEST_CASE("device_tables: page tables in the device window only, charged, made once, gone with the session",
+          "[memory][manager]") {
+  Env e;
+  const uint32_t a = e.open(4 * MiB);
+  CHECK(e.m->device_tables(a, memory::kDeviceWindowBase - kPage).error() == Error::RangeError);
+  CHECK(e.m->device_tables(a, memory::kDeviceWindowLimit).error() == Error::RangeError);
+  CHECK(e.m->device_tables(a, 0).error() == Error::RangeError);
+  const uint64_t before = e.used(a);
+  const Result<uint32_t> first = e.m->device_tables(a, memory::kDeviceWindowBase + 5 * kPage);
+  REQUIRE(first.ok());
+  CHECK(first.value() == 3);  // PDPT, directory, table
+  CHECK(e.used(a) == before + 3 * memory::kTableCharge);
+  // The same 2 MiB: nothing more; the next 2 MiB: one more table.
+  CHECK(e.m->device_tables(a, memory::kDeviceWindowBase).value() == 0);
+  CHECK(e.m->device_tables(a, memory::kDeviceWindowBase + kLarge).value() == 1);
+  CHECK(e.used(a) == before + 4 * memory::kTableCharge);
+  // Beyond the quota: OutOfMemory, nothing kept.
+  const uint32_t poor = e.open(memory::kSessionCharge + memory::kTableCharge);
+  const uint64_t poor_used = e.used(poor);
+  CHECK(e.m->device_tables(poor, memory::kDeviceWindowBase).error() == Error::OutOfMemory);
+  CHECK(e.used(poor) == poor_used);
+  e.verify();
+  e.close_all_and_expect_zero();
+}
+
 TEST_CASE("a session's share of the record tables: a region loop cannot take the others' records",
           "[memory][manager]") {
   Env e(64 * MiB);

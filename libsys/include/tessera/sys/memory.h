@@ -98,6 +98,9 @@ class MemorySession {
     uint64_t id;
   };
   Result<Object> create_object(abi::ObjectType type, uint8_t size_bits = 0);
+  // deviceTables: the page tables a 4 KiB page at `address` in the device window needs (the
+  // server keeps them; tessera/sys/device.h maps device frames there). Returns how many it made.
+  Result<uint32_t> device_tables(uint64_t address);
   Result<void> delete_object(uint64_t id);
 
  private:

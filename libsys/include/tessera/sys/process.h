@@ -226,7 +226,7 @@ struct ProcessOptions {
   // where the loader maps each page of the child for a moment while it writes it.
   CPtr parent_cnode = kSlotRootCNode;
   CPtr parent_vspace = kSlotRootVSpace;
-  uint64_t scratch_address = 0x0000600000000000ull;
+  uint64_t scratch_address = 0x0000600000000000ull;  // in the device window: a driver that spawns picks another
 };
 
 // Checks that `data` is an ELF image Process::spawn accepts (the same checks, without loading):
