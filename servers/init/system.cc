@@ -33,6 +33,12 @@ const char* fault_name(uint64_t kind) {
 }
 
 void print_line(void*, const char* line) { sys::print("%s\n", line); }
+
+uint64_t read_tsc() {
+  uint32_t lo = 0, hi = 0;
+  asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
+  return (static_cast<uint64_t>(hi) << 32) | lo;
+}
 }  // namespace
 
 const EmbeddedFile* find_embedded_file(const char* name) {
@@ -134,6 +140,7 @@ Result<void> System::spawn(uint32_t program) {
   options.fault_badge = program + 1;
   options.grants = grants;
   options.grant_count = p.grant_count;
+  const uint64_t spawned_at = read_tsc();  // the program may run (and end) before spawn returns
   auto process = sys::Process::spawn(*memory_, image->data, image->size, options);
   if (!process.ok()) {
     log("init: cannot start %s: error %u", p.name, static_cast<unsigned>(process.error()));
@@ -142,6 +149,7 @@ Result<void> System::spawn(uint32_t program) {
   processes_[program] = process.take();
   status_[program].state = ProgramState::Running;
   ++status_[program].starts;
+  status_[program].started_tsc = spawned_at;
   log("init: started %s (priority %u, %u pages)", p.name, p.priority, processes_[program].page_count());
   return {};
 }
@@ -265,12 +273,17 @@ void System::handle_end(uint32_t program, bool failed, SupervisionEvent* event) 
   }
   status.state = failed ? ProgramState::Failed : ProgramState::Exited;
   if (!failed || !p.restart) return;
-  if (status.restarts == kMaxRestarts) {
-    log("init: giving up on %s after %u restarts", p.name, status.restarts);
+  // A life long enough was a healthy one: its failure starts a new count.
+  const uint64_t lived = read_tsc() - status.started_tsc;
+  if (tsc_hz_ != 0 && lived >= (tsc_hz_ / 1000) * (healthy_life_ns_ / 1'000'000)) status.quick_restarts = 0;
+  if (status.quick_restarts == kMaxRestarts) {
+    log("init: giving up on %s after %u restarts in a row", p.name, status.quick_restarts);
     return;
   }
+  ++status.quick_restarts;
   ++status.restarts;
-  log("init: restarting %s (%u of %u)", p.name, status.restarts, kMaxRestarts);
+  log("init: restarting %s (%u in a row of at most %u; %u in all; it lived %lu ms)", p.name, status.quick_restarts,
+      kMaxRestarts, status.restarts, tsc_hz_ != 0 ? lived / (tsc_hz_ / 1000) : 0);
   event->restarted = spawn(program).ok();
 }
 
@@ -667,6 +680,7 @@ int run_system(const tessera::BootInfo& info) {
     return 1;
   }
   static System system;
+  system.set_tsc_hz(info.tsc_hz);
   // Hardware stays init's: IRQControl, IOPortControl and the device untypeds (the memory server
   // got RAM only), from which irq, ioports and pci declarations get their capabilities.
   system.set_hardware(HardwareAccess{&info, tessera::kSlotIrqControl, tessera::kSlotIoPortControl});

@@ -2,7 +2,8 @@
 // programs from the images embedded in init, and supervises them — every program's fault endpoint
 // is a badged copy of one supervision endpoint init holds, so faults and exits (exit_process)
 // arrive there; init logs them with the program's name and restarts programs whose description
-// says restart=yes, at most kMaxRestarts times each.
+// says restart=yes: as often as it fails after a healthy life, at most kMaxRestarts times in a row
+// when it keeps failing quickly (a life shorter than kHealthyLifeNs).
 //
 // Embedded files: the image build puts every program ELF of servers/ (`system_programs` in
 // servers/meson.build) and boot/system.conf into init's data (servers/init/embed_files.py);
@@ -32,7 +33,11 @@ struct EmbeddedFile {
 // The embedded file `name` ("kv", "system.conf", ...), or nullptr.
 const EmbeddedFile* find_embedded_file(const char* name);
 
+// Restarts in a row of a program that fails within kHealthyLifeNs of its start; a program that
+// lived longer before failing starts a new count (a driver may crash a hundred times over a long
+// run and come back each time; one that cannot start is given up on quickly).
 constexpr uint32_t kMaxRestarts = 3;
+constexpr uint64_t kHealthyLifeNs = 1'000'000'000;
 // The badge of the memory server's event notification as it arrives on the supervision endpoint
 // (bound notification): apart from every program's badge (1..kMaxSystemPrograms).
 constexpr uint64_t kMemoryEventBadge = uint64_t{1} << 62;
@@ -66,7 +71,9 @@ enum class ProgramState : uint8_t { NotStarted, Running, Exited, Failed };
 struct ProgramStatus {
   ProgramState state = ProgramState::NotStarted;
   uint32_t starts = 0;      // successful spawns, restarts included
-  uint32_t restarts = 0;
+  uint32_t restarts = 0;    // in all
+  uint32_t quick_restarts = 0;  // in a row, each after a life shorter than kHealthyLifeNs
+  uint64_t started_tsc = 0;     // rdtsc at its last start
   uint32_t faults = 0;
   int64_t exit_status = 0;  // of the last exit
   uint64_t last_fault_kind = 0, last_fault_ip = 0, last_fault_detail = 0;
@@ -92,6 +99,12 @@ class System {
   void set_log(LogSink sink, void* context) {
     log_sink_ = sink;
     log_context_ = context;
+  }
+  // The TSC's rate (BootInfo.tsc_hz) to tell a healthy life (at least `healthy_life_ns`) from a
+  // quick failure; tsc_hz 0 (the default): every failure counts as quick.
+  void set_tsc_hz(uint64_t hz, uint64_t healthy_life_ns = kHealthyLifeNs) {
+    tsc_hz_ = hz;
+    healthy_life_ns_ = healthy_life_ns;
   }
 
   // Where hardware declarations get their capabilities (set before start(); without it a
@@ -158,6 +171,8 @@ class System {
   tessera::sys::CPtr objects_[kMaxSystemObjects] = {};
   tessera::sys::Process processes_[kMaxSystemPrograms];
   ProgramStatus status_[kMaxSystemPrograms];
+  uint64_t tsc_hz_ = 0;
+  uint64_t healthy_life_ns_ = kHealthyLifeNs;
   LogSink log_sink_ = nullptr;
   void* log_context_ = nullptr;
   HardwareAccess hardware_;

@@ -199,7 +199,7 @@ TESSERA_USER_TEST(PROC0002, pass, "a faulting program is logged by name and rest
               status.last_fault_detail == 0x10,
           "last fault: kind %lu at 0x%lx", status.last_fault_kind, status.last_fault_detail);
   t.check(log.contains("init: crasher faulted: page fault at 0x10"), "the fault is logged with the program's name");
-  t.check(log.contains("init: restarting crasher (3 of 3)"), "the restarts are logged");
+  t.check(log.contains("init: restarting crasher (3 in a row of at most 3; 3 in all"), "the restarts are logged");
   t.check(log.contains("init: giving up on crasher after 3 restarts"), "the supervisor gives up");
   expect_ok(t, system.stop(), "stop");
 }
@@ -793,4 +793,45 @@ TESSERA_USER_TEST(PROC0014, pass,
   }
   expect_ok(t, server.process.destroy(), "destroy the memory server");
   expect_ok(t, env.memory.free(server.control), "delete Control");
+}
+
+TESSERA_USER_TEST(PROC0015, pass,
+                  "restart=yes restarts a program that fails after a healthy life as often as it fails; one that "
+                  "keeps failing quickly is given up on after kMaxRestarts in a row") {
+  Env env(t);
+  // Each program alone, so the time until the (lowered) test sees its end is its own life.
+  auto run = [&](const char* text, uint32_t restarts_wanted) -> init::ProgramStatus {
+    static init::SystemDescription description;
+    init::ProgramStatus seen;
+    if (!parse(t, text, &description)) return seen;
+    static LogCapture log;
+    log = LogCapture{};
+    init::System& system = test_system(log);
+    // A healthy life: 20 ms (the steady program spins longer than that before exiting).
+    system.set_tsc_hz(env.info.tsc_hz, 20'000'000);
+    if (expect_ok(t, system.start(env.memory, description), "start")) {
+      RootPriority lowered(env);
+      supervise_until(t, system, [&] {
+        return system.status(0).restarts >= restarts_wanted || system.status(0).state == ProgramState::Failed;
+      });
+      seen = system.status(0);
+      if (restarts_wanted > 2 * init::kMaxRestarts) {
+        t.check(log.contains("init: giving up on broken after 3 restarts in a row"), "giving up is logged");
+      }
+    }
+    system.set_tsc_hz(0);
+    expect_ok(t, system.stop(), "stop");
+    return seen;
+  };
+  const init::ProgramStatus steady =
+      run("program steady image=proctest restart=yes arg=late-exit=3\n", 2 * init::kMaxRestarts);
+  t.check(steady.restarts >= 2 * init::kMaxRestarts && steady.quick_restarts <= 1,
+          "steady: %u restarts, %u in a row (tsc %lu Hz)", steady.restarts, steady.quick_restarts, env.info.tsc_hz);
+  // (more restarts than it can get: supervised until init gives up)
+  const init::ProgramStatus broken =
+      run("program broken image=proctest restart=yes arg=exit=4\n", 4 * init::kMaxRestarts);
+  t.check(broken.state == ProgramState::Failed && broken.restarts == init::kMaxRestarts &&
+              broken.starts == init::kMaxRestarts + 1,
+          "broken: state %u, %u restarts, %u starts", static_cast<unsigned>(broken.state), broken.restarts,
+          broken.starts);
 }

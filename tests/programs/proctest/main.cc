@@ -620,6 +620,10 @@ int main(uint64_t argument) {
   if (strcmp(block->argument, "fault") == 0) {
     const uint64_t value = *reinterpret_cast<volatile uint64_t*>(kUnmappedAddress);
     sys::print("proctest: read %lu from an unmapped page\n", value);  // never reached
+  } else if (strncmp(block->argument, "late-exit=", 10) == 0) {
+    // Works a while (a healthy life for a supervisor counting quick failures), then exits.
+    for (uint64_t i = 0; i < 400'000'000; ++i) asm volatile("" : : "r"(i));
+    sys::exit_process(parse_status(block->argument + 10));
   } else if (strncmp(block->argument, "exit=", 5) == 0) {
     sys::exit_process(parse_status(block->argument + 5));
   } else if (strcmp(block->argument, "startup") == 0) {
