@@ -97,6 +97,8 @@ uint32_t ready_head = 0, ready_tail = 0;
 char line[kLineBytes];
 uint32_t line_length = 0;
 bool last_was_cr = false;
+// The client that last asked for input (a read or setMode): its mode is the console's input mode.
+uint32_t foreground = kMaxClients;
 uint64_t dropped_input = 0;
 uint8_t ier = 0;
 // The keyboard (servers/kbd), when one is granted and answered.
@@ -133,7 +135,10 @@ void transmit() {
 void drop_client(Client& c);
 
 void complete(Client& c, const RingDescriptor& request, uint32_t length, Error status) {
-  const RingDescriptor done{request.offset, length, request.opcode, static_cast<uint16_t>(status), request.cookie, 0};
+  // A refused request's buffer may lie outside the data area: its completion names none.
+  const bool ok = status == Error::Ok;
+  const RingDescriptor done{ok ? request.offset : 0, ok ? length : 0, request.opcode, static_cast<uint16_t>(status),
+                            request.cookie, 0};
   Result<bool> pushed = c.completions.push(done);
   if (!pushed.ok()) {
     drop_client(c);  // room was checked before the request was taken: only a corrupted ring fails
@@ -207,7 +212,9 @@ void ready_put(const char* bytes, uint32_t n) {
 
 // One byte of input, from the serial port or the keyboard.
 void input(uint8_t byte) {
-  if (read_count != 0 && clients[reads[0].client].raw) {
+  const bool raw = foreground < kMaxClients && clients[foreground].open && !clients[foreground].broken &&
+                   clients[foreground].raw;
+  if (raw) {
     ready_put(reinterpret_cast<const char*>(&byte), 1);
     deliver();
     return;
@@ -287,6 +294,7 @@ void handle(Client& c, uint32_t index, const RingDescriptor& d) {
       }
       reads[read_count++] = PendingRead{index, d};
       ++c.reads;
+      foreground = index;
       deliver();
       return;
     default:
@@ -443,6 +451,7 @@ class ConsoleServer : public Console::Server<ConsoleServer> {
     const con::Mode mode = params.mode();
     if (mode != con::Mode::Line && mode != con::Mode::Raw) return Error::InvalidArgument;
     c.raw = mode == con::Mode::Raw;
+    foreground = static_cast<uint32_t>(&c - clients);
     return {};
   }
 
@@ -502,13 +511,14 @@ Result<void> subscribe_keyboard(sys::CPtr endpoint) {
   const sys::CPtr slot = TRY(slots->alloc());
   sys::ReceivingCallTransport transport(sys::ipc_buffer(), sys::kProcessSlotCNode, slot);
   tessera::keyboard::Keyboard::Client<sys::ReceivingCallTransport> keyboard(transport, endpoint);
-  const auto reply = keyboard.subscribe(tessera::capnp::CapRef{notify});
+  auto reply = keyboard.subscribe(tessera::capnp::CapRef{notify});
+  const uint32_t capacity = reply.ok() ? reply->ring_slots() : 0;  // before the next call reuses the buffer
+  const Error e = reply.ok() ? (transport.received() ? Error::Ok : Error::MissingCapability) : reply.error();
   delete_cap(notify, false);  // the driver has its copy
-  if (!reply.ok() || !transport.received()) {
+  if (e != Error::Ok) {
     (void)slots->free(slot);
-    return reply.ok() ? Error::MissingCapability : reply.error();
+    return e;
   }
-  const uint32_t capacity = reply->ring_slots();
   keyboard_region = TRY(sys::Region::adopt(session, slot));
   uint8_t* base = TRY(keyboard_region.attach(tessera::memory::kRightRead | tessera::memory::kRightWrite));
   if (tessera::ring_bytes(capacity) > keyboard_region.bytes()) return Error::RangeError;

@@ -123,6 +123,7 @@ void publish(uint16_t opcode, uint16_t key, uint8_t typed) {
   const RingDescriptor event{0, 0, opcode, 0, events, argument};
   for (Subscriber& s : subscribers) {
     if (!s.active || s.events.broken()) continue;
+    if (!s.events.free_slots().ok()) continue;  // reads the consumer's index: a corrupted one breaks the view
     Result<bool> pushed = s.events.push(event);
     if (pushed.ok()) {
       if (*pushed) (void)sys::signal(s.notify);
