@@ -213,8 +213,9 @@ TESSERA_USER_TEST(IOPORT0003, pass, "IOPortControl.issue refuses the kernel's po
   expect_error(t, issue(0x71, 0x70, first), Error::RangeError, "first > last");
   t.check(env.is_empty(first), "a refused issue filled its slot");
   // COM1 is the console driver's (the kernel's debug output does not need a capability).
-  expect_ok(t, issue(0x3F8, 0x3FF, first), "COM1");
-  env.drop(first);
+  const CPtr com1 = env.slot();
+  expect_ok(t, issue(0x3F8, 0x3FF, com1), "COM1");
+  env.drop(com1);
   expect_ok(t, issue(0x2F8, 0x2FF, first), "COM2");
   expect_error(t, issue(0x2FF, 0x300, second), Error::DeleteFirst, "overlapping an issued range");
   expect_error(t, issue(0x300, 0x301, first), Error::DeleteFirst, "into an occupied slot");
