@@ -199,19 +199,23 @@ TESSERA_USER_TEST(IOPORT0002, pass, "IOPort accesses outside the cap's range, or
   env.drop(ports);
 }
 
-TESSERA_USER_TEST(IOPORT0003, pass, "IOPortControl.issue refuses the kernel's ports and ports already issued") {
+TESSERA_USER_TEST(IOPORT0003, pass, "IOPortControl.issue refuses the kernel's ports (not COM1) and ports already issued") {
   Env env(t);
   const CPtr first = env.slot(), second = env.slot();
   auto control = env.io_port_control();
   auto issue = [&](uint16_t from, uint16_t to, CPtr slot) { return control.issue(from, to, kRootCNodeRef, slot, kSlotDepth); };
-  const uint16_t kernel_ports[][2] = {{0x3F8, 0x3FF}, {0x3FC, 0x3FC}, {0x40, 0x43}, {0x61, 0x61}, {0x20, 0x21},
-                                      {0xA0, 0xA1}, {0xF4, 0xF4}, {0x510, 0x511}, {0x0, 0xFFFF}};
+  const uint16_t kernel_ports[][2] = {{0x40, 0x43}, {0x61, 0x61}, {0x20, 0x21}, {0xA0, 0xA1},
+                                      {0xF4, 0xF4}, {0x510, 0x511}, {0x0, 0xFFFF}};
   for (const auto& range : kernel_ports) {
     const auto r = issue(range[0], range[1], first);
     t.check(r.error() == Error::RangeError, "ports 0x%x-0x%x: %s", range[0], range[1], error_name(r.error()));
   }
   expect_error(t, issue(0x71, 0x70, first), Error::RangeError, "first > last");
   t.check(env.is_empty(first), "a refused issue filled its slot");
+  // COM1 is the console driver's (the kernel's debug output does not need a capability).
+  const CPtr com1 = env.slot();
+  expect_ok(t, issue(0x3F8, 0x3FF, com1), "COM1");
+  env.drop(com1);
   expect_ok(t, issue(0x2F8, 0x2FF, first), "COM2");
   expect_error(t, issue(0x2FF, 0x300, second), Error::DeleteFirst, "overlapping an issued range");
   expect_error(t, issue(0x300, 0x301, first), Error::DeleteFirst, "into an occupied slot");

@@ -18,6 +18,7 @@ import dataclasses
 import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -107,9 +108,12 @@ class SuiteRun:
     # -- boots -----------------------------------------------------------------------------
 
     def _boot(self, log_name: str, words: list[str]) -> qemu.Boot:
-        argv = qemu.command(self.suite.iso, mem_mib=self.suite.mem_mib, cmdline=self.suite.cmdline + words,
-                            icount=self.suite.icount, disk=self.suite.disk)
-        return qemu.boot(argv, self.log_dir / f"{log_name}.log", self.suite.timeout)
+        # The monitor's socket (for the guest's HARNESS-SENDKEY requests) in a short private path.
+        with tempfile.TemporaryDirectory(prefix="tessera-") as private:
+            monitor = Path(private) / "monitor"
+            argv = qemu.command(self.suite.iso, mem_mib=self.suite.mem_mib, cmdline=self.suite.cmdline + words,
+                                icount=self.suite.icount, disk=self.suite.disk, monitor=monitor)
+            return qemu.boot(argv, self.log_dir / f"{log_name}.log", self.suite.timeout, monitor=monitor)
 
     def _list(self) -> list[tuple[str, str]] | None:
         boot = self._boot("list", ["test=list"])

@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 import enum
 import os
+import re
 import shlex
+import socket
 import subprocess
 import threading
 import time
@@ -67,13 +69,15 @@ def command(
     icount: str | None = None,
     gdb_port: int | None = None,
     disk: Path | str | None = None,
+    monitor: Path | str | None = None,
     extra: list[str] | None = None,
 ) -> list[str]:
     """Builds the QEMU argv for booting `iso`.
 
     The kernel command line always carries mem_mib=<the -m size> first, then `cmdline` words;
     the kernel lets the last occurrence of a key win. With serial='mon:stdio' the QEMU monitor
-    shares the terminal (Ctrl-A X quits); otherwise the monitor is disabled. With `disk`, the raw
+    shares the terminal (Ctrl-A X quits); with `monitor`, the monitor listens on that Unix socket
+    (boot() sends the guest's HARNESS-SENDKEY requests there); otherwise it is disabled. With `disk`, the raw
     image at that path is the machine's virtio-blk disk (PCI 00:04.0; see make_disk_image).
     """
     words = [f"mem_mib={mem_mib}", *(cmdline or [])]
@@ -86,7 +90,7 @@ def command(
         "-fw_cfg", "name=opt/tessera/cmdline,string=" + fw_cfg_string(" ".join(words)),
     ]
     if serial != "mon:stdio":
-        argv += ["-monitor", "none"]
+        argv += ["-monitor", f"unix:{fw_cfg_string(str(monitor))},server=on,wait=off" if monitor else "none"]
     if disk is not None:
         argv += ["-drive", f"file={fw_cfg_string(str(disk))},if=none,id=disk0,format=raw,cache=unsafe",
                  "-device", f"virtio-blk-pci,drive=disk0,addr={DISK_PCI_ADDR}"]
@@ -150,11 +154,81 @@ class Boot:
         return out
 
 
+# Requests a guest may make on its serial output (docs/testing.md, "Asking the harness for input").
+_HARNESS_REQUEST = re.compile(rb"HARNESS-(INPUT|AWAIT|SENDKEY)((?: [0-9A-Za-z_-]+)+)")
+SENDKEY_PAUSE = 0.3  # seconds between keys: QEMU holds each for 100 ms, then releases it
+
+
+class GuestRequests:
+    """Answers the HARNESS-* lines of a guest: serial input now (INPUT), serial input once a line
+    containing a text appears (AWAIT), key presses through the QEMU monitor (SENDKEY)."""
+
+    def __init__(self, proc: subprocess.Popen, monitor: Path | str | None):
+        self.proc = proc
+        self.monitor_path = monitor
+        self.monitor: socket.socket | None = None
+        self.awaiting: list[tuple[bytes, bytes]] = []
+
+    def line(self, raw: bytes) -> None:
+        for pattern, reply in list(self.awaiting):
+            if pattern in raw:
+                self.awaiting.remove((pattern, reply))
+                self._input(reply)
+        match = _HARNESS_REQUEST.search(raw)
+        if not match:
+            return
+        kind, words = match.group(1), match.group(2).split()
+        try:
+            if kind == b"INPUT":
+                self._input(bytes.fromhex(words[0].decode()))
+            elif kind == b"AWAIT" and len(words) == 2:
+                self.awaiting.append((bytes.fromhex(words[0].decode()), bytes.fromhex(words[1].decode())))
+            elif kind == b"SENDKEY":
+                for key in words:
+                    self._sendkey(key.decode())
+        except (ValueError, OSError):
+            pass  # a malformed request or a guest that is gone: the test fails by itself
+
+    def _input(self, data: bytes) -> None:
+        if self.proc.stdin is not None and self.proc.poll() is None:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+
+    def _sendkey(self, key: str) -> None:
+        if self.monitor_path is None:
+            return
+        if self.monitor is None:
+            for _ in range(50):
+                try:
+                    self.monitor = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    self.monitor.connect(str(self.monitor_path))
+                    self.monitor.setblocking(False)
+                    break
+                except OSError:
+                    self.monitor = None
+                    time.sleep(0.1)
+            if self.monitor is None:
+                return
+        self.monitor.sendall(f"sendkey {key}\n".encode())
+        time.sleep(SENDKEY_PAUSE)
+        try:
+            while self.monitor.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def close(self) -> None:
+        if self.monitor is not None:
+            self.monitor.close()
+
+
 def boot(argv: list[str], log_path: Path, timeout: float,
-         stop_when: Callable[[str], bool] | None = None) -> Boot:
+         stop_when: Callable[[str], bool] | None = None, monitor: Path | str | None = None) -> Boot:
     """Runs QEMU until it exits or `timeout` seconds pass (then kills it), saving the serial log.
 
     If `stop_when` is given, QEMU is also killed right after the first serial line it accepts.
+    The guest's HARNESS-* requests are answered (GuestRequests); SENDKEY needs `monitor`, the
+    socket the argv's -monitor listens on (command(monitor=...)).
 
     Guarantees: QEMU never outlives this call (also on KeyboardInterrupt), serial bytes that are
     not UTF-8 are replaced rather than raising, and the log file holds every line read.
@@ -165,14 +239,19 @@ def boot(argv: list[str], log_path: Path, timeout: float,
     banner_at: list[float] = []
     stopped = threading.Event()
     start = time.monotonic()
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
+    requests = GuestRequests(proc, monitor)
 
     def read_serial() -> None:
         assert proc.stdout is not None
         with open(log_path, "w", encoding="utf-8") as log:
             for raw in proc.stdout:
                 now = time.monotonic() - start
+                try:
+                    requests.line(raw.rstrip(b"\r\n"))
+                except (BrokenPipeError, ValueError):
+                    pass
                 line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
                 if not banner_at and line.startswith("Tessera"):
                     banner_at.append(now)
@@ -205,7 +284,8 @@ def boot(argv: list[str], log_path: Path, timeout: float,
             proc.wait()
     for reader in readers:
         reader.join(timeout=5)
-    for pipe in (proc.stdout, proc.stderr):
+    requests.close()
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
         if pipe is not None:
             pipe.close()
     stderr = b"".join(stderr_chunks).decode("utf-8", errors="replace")

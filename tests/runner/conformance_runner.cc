@@ -18,7 +18,7 @@
 // capability in kBootInfoServiceSlot. Afterwards the runner destroys the server, revokes the pool
 // untypeds (every frame the server made, wherever its caps went) and checks each is whole again.
 //
-// The DEV tests (tests/devices/, the program `devtest`) get a memory server the same way and,
+// The DEV, CONSOLE and KBD tests (tests/devices/, the program `devtest`) get a memory server the same way and,
 // instead of the 4 KiB device untyped, a child as large as each boot device untyped (the PCI
 // memory window: they play init, which carves BARs from them), revoked afterwards.
 #include "conformance_runner.h"
@@ -226,7 +226,10 @@ Outcome await_end(Runner& r, uint64_t badge) {
 }
 
 bool is_memory_test(const char* name) { return strncmp(name, "MEMORY", 6) == 0; }
-bool is_device_test(const char* name) { return strncmp(name, "DEV", 3) == 0; }
+// DEV, and the drivers' CONSOLE and KBD tests, which devtest runs too (tests/devices/).
+bool is_device_test(const char* name) {
+  return strncmp(name, "DEV", 3) == 0 || strncmp(name, "CONSOLE", 7) == 0 || strncmp(name, "KBD", 3) == 0;
+}
 
 // Starts the memory server for a MEMORY test: its kernel objects from the test's memory, a child
 // untyped of each pool untyped to manage (revoked with the pool afterwards).
