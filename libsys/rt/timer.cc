@@ -32,9 +32,12 @@ Result<uint32_t> attach_channel(MemorySession& session, CPtr endpoint, CPtr noti
   }
   CallTransport transport(ipc_buffer());
   auto attached = client(endpoint, transport).attach(capnp::CapRef{badged});
+  // The reply lives in the IPC buffer: read it before the next kernel call.
+  const Error error = attached.ok() ? Error::Ok : attached.error();
+  const uint32_t channel = attached.ok() ? attached->channel() : 0;
   delete_slot(session, badged);
-  if (!attached.ok()) return attached.error();
-  return attached->channel();
+  if (error != Error::Ok) return error;
+  return channel;
 }
 
 Result<TimerClient> TimerClient::open(MemorySession& session, CPtr endpoint) {

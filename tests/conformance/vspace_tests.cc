@@ -219,8 +219,9 @@ TESSERA_USER_TEST(IOPORT0003, pass, "IOPortControl.issue refuses the kernel's po
   expect_ok(t, issue(0x2FF, 0x300, second), "after the first cap is gone");
   env.drop(second);
   // The PIT's channel 0 and mode port are the timer server's, not the kernel's.
-  expect_ok(t, issue(0x40, 0x40, first), "the PIT's channel 0");
-  expect_ok(t, issue(0x43, 0x43, second), "the PIT's mode port");
-  env.drop(first);
-  env.drop(second);
+  const CPtr channel0 = env.slot(), mode = env.slot();
+  expect_ok(t, issue(0x40, 0x40, channel0), "the PIT's channel 0");
+  expect_ok(t, issue(0x43, 0x43, mode), "the PIT's mode port");
+  env.drop(channel0);
+  env.drop(mode);
 }

@@ -241,7 +241,7 @@ Result<void> check_program_image(const uint8_t* data, size_t size);
 class Process {
  public:
   // The most 4 KiB pages (image, start-up block, IPC buffer, stack) one process has.
-  static constexpr uint32_t kMaxPages = 160;
+  static constexpr uint32_t kMaxPages = 256;
 
   // Creates a process from the ELF `image`: a CNode (kProcessCNodeRadix) with the layout above, a
   // PML4 with the image's segments (W^X: code read+execute, data read/write no-execute), the
