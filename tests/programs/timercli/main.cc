@@ -106,7 +106,8 @@ struct OrderShared {
   sys::TimerClient clients[kThreads];
   uint64_t deadlines[kSleeps];
   Record records[kSleeps];
-  sys::CPtr done;            // signalled by each thread when it is finished
+  sys::CPtr done;            // signalled by each thread when it is finished (signals merge:
+  uint32_t finished;         // the count says how many are)
   volatile int errors[kThreads];
 };
 constinit OrderShared* order_shared = nullptr;
@@ -150,6 +151,7 @@ void order_thread(uint64_t index) {
       }
     }
   }
+  __atomic_fetch_add(&s.finished, 1, __ATOMIC_SEQ_CST);
   (void)sys::signal(s.done);
 }
 
@@ -190,7 +192,7 @@ int order(Env& env) {
   for (uint32_t i = 0; i < kThreads; ++i) {
     if (!check_ok(6, threads[i].start(order_thread, i), "start a thread")) return failed;
   }
-  for (uint32_t i = 0; i < kThreads; ++i) {
+  while (__atomic_load_n(&shared.finished, __ATOMIC_SEQ_CST) < kThreads) {
     uint64_t word = 0;
     if (!check(7, sys::wait(shared.done, &word) == Error::Ok, "wait for the threads")) return failed;
   }
