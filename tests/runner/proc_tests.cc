@@ -272,7 +272,7 @@ TESSERA_USER_TEST(PROC0009, pass, "heap_bytes gives a program a working operator
   t.check(without == 3, "noheap: status %ld, expected 3 (new returned nullptr)", without);
 }
 
-TESSERA_USER_TEST(PROC0004, pass, "boot/system.conf starts kv and kvclient; kvclient's checks pass") {
+TESSERA_USER_TEST(PROC0004, pass, "boot/system.conf starts kv, kvclient and the timer server (with its PIT grants); kvclient's checks pass") {
   Env env(t);
   const init::EmbeddedFile& conf = image(t, "system.conf");
   static init::SystemDescription description;
@@ -286,8 +286,16 @@ TESSERA_USER_TEST(PROC0004, pass, "boot/system.conf starts kv and kvclient; kvcl
   static LogCapture log;
   log = LogCapture{};
   init::System& system = test_system(log);
+  // The timer server's PIT interrupt and ports, from the runner's IRQControl and IOPortControl (as
+  // init's own; given back when the system stops).
+  system.set_hardware(init::HardwareAccess{reinterpret_cast<const tessera::BootInfo*>(tessera::kRootBootInfoAddress),
+                                           tessera::kSlotIrqControl, tessera::kSlotIoPortControl});
   if (!expect_ok(t, system.start(env.memory, description), "start")) return;
   const uint32_t client = system.program_index("kvclient"), server = system.program_index("kv");
+  const uint32_t timer = system.program_index("timer");
+  // Without a memory server here (init's boot has one) the timer server ends at once, saying so:
+  // it makes its interrupt's notification through its session. The TIMER tests run it for real.
+  t.check(timer < init::kMaxSystemPrograms && system.status(timer).starts >= 1, "the timer server started");
   if (t.check(client < init::kMaxSystemPrograms && server < init::kMaxSystemPrograms, "kv and kvclient declared")) {
     {
       RootPriority lowered(env);
@@ -297,6 +305,7 @@ TESSERA_USER_TEST(PROC0004, pass, "boot/system.conf starts kv and kvclient; kvcl
             "kvclient ended in state %u with status %ld", static_cast<unsigned>(system.status(client).state),
             system.status(client).exit_status);
     t.check(system.status(server).state == ProgramState::Running, "kv still serves");
+    if (timer < init::kMaxSystemPrograms) t.check(system.status(timer).faults == 0, "the timer server never faulted");
   }
   expect_ok(t, system.stop(), "stop");
 }
