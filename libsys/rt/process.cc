@@ -1,6 +1,7 @@
 // Processes: building the CSpace, the thread and the start-up block, starting, tearing down
 // (tessera/sys/process.h). Loading the image is in elf_loader.cc.
 #include <tessera/string.h>
+#include <tessera/sys/clock.h>
 #include <tessera/sys/debug.h>
 #include <tessera/sys/ipc.h>
 #include <tessera/sys/memory.h>
@@ -90,7 +91,11 @@ Result<CPtr> find_grant(const StartupBlock& block, const char* name) {
 
 namespace {
 constinit CPtr supervisor_slot = kProcessSlotFaultEndpoint;
+constinit uint64_t tsc_rate = 0;  // tessera/sys/clock.h
 }  // namespace
+
+uint64_t tsc_hz() { return tsc_rate; }
+void set_tsc_hz(uint64_t hz) { tsc_rate = hz; }
 
 void set_supervisor_endpoint(CPtr slot) { supervisor_slot = slot; }
 CPtr supervisor_endpoint() { return supervisor_slot; }
@@ -151,6 +156,7 @@ Result<void> Process::build(const uint8_t* image, size_t size, const ProcessOpti
   StartupBlock block{};
   block.magic = kStartupMagic;
   block.version = kStartupVersion;
+  block.tsc_hz = tsc_hz();
   block.cnode_radix = kProcessCNodeRadix;
   block.ipc_buffer = kProcessIpcBufferAddress;
   block.stack_top = kProcessStackBottom + uint64_t{options.stack_pages} * kPageBytes;
@@ -291,7 +297,7 @@ Result<void> Process::build_boot_info(const ProcessOptions& options, CreatedTabl
   info->ipc_buffer = kRootIpcBufferAddress;
   info->free_memory_bytes = free_bytes;
   info->root_cnode_radix = cnode_radix_;
-  info->tsc_hz = start.tsc_hz;
+  info->tsc_hz = start.tsc_hz != 0 ? start.tsc_hz : tsc_hz();
   info->supervisor_endpoint = options.fault_endpoint != 0 ? kBootInfoSupervisorSlot : 0;
   info->image_frames = SlotRegion{images_start, untyped_start};
   info->paging = SlotRegion{untyped_start, untyped_start};

@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include <tessera/bootinfo.h>
+#include <tessera/sys/clock.h>
 #include <tessera/sys/debug.h>
 #include <tessera/sys/process.h>
 #include <tessera/sys/thread.h>
@@ -19,6 +20,7 @@ extern "C" [[noreturn]] void tessera_start(uint64_t argument) {
   if (boot_info) {
     // The root task has no supervisor; a process started like it may (ProcessOptions::boot_info).
     tessera::sys::set_supervisor_endpoint(info->supervisor_endpoint);
+    tessera::sys::set_tsc_hz(info->tsc_hz);
     auto* buffer = reinterpret_cast<tessera::IpcBuffer*>(info->ipc_buffer);
     const auto r = tessera::sys::init_root_thread(buffer, tessera::kSlotRootTcb);
     if (!r.ok()) tessera::sys::print("start: no thread-local block (error %u)\n", static_cast<unsigned>(r.error()));
@@ -29,7 +31,10 @@ extern "C" [[noreturn]] void tessera_start(uint64_t argument) {
   // A spawned process: its supervisor is named by the block; its heap is the one its parent
   // mapped (ProcessOptions::heap_bytes) or one that grows from its memory session.
   const tessera::sys::StartupBlock* block = tessera::sys::startup_block(argument);
-  if (block != nullptr) tessera::sys::set_supervisor_endpoint(block->supervisor);
+  if (block != nullptr) {
+    tessera::sys::set_supervisor_endpoint(block->supervisor);
+    tessera::sys::set_tsc_hz(block->tsc_hz);
+  }
   if (block != nullptr && (block->heap_bytes != 0 || block->memory != 0)) {
     const auto runtime = tessera::sys::init_process_runtime(*block);
     if (!runtime.ok()) tessera::sys::print("start: no heap (error %u)\n", static_cast<unsigned>(runtime.error()));

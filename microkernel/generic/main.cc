@@ -78,6 +78,8 @@ void init_interrupt_controllers(BootState& s) {
   log::info("interrupts: LAPIC %u at 0x%lx, IOAPIC at 0x%lx (%u lines), %zu CPU(s), %zu ISA overrides%s",
             boot_cpu().apic_id, t.lapic_phys, t.ioapics[0].phys, ioapic::line_count(), t.cpu_count,
             t.override_count, t.from_firmware ? "" : " (defaults)");
+  // Where the PIT's interrupt arrives: drivers declare it in boot/system.conf (the timer server).
+  log::info("ISA IRQ 0 (the PIT) is IOAPIC line %u", t.gsi_for_isa(0, nullptr));
   const uint64_t rate = timer::calibrate(50);
   log::info("LAPIC timer: %lu ticks/s (divide by 16), calibrated against the PIT", rate);
 }

@@ -19,10 +19,13 @@ uint64_t issued[kPortCount / 64];  // one bit per port: held by some IoPort cap
 struct PortRange {
   uint16_t first, last;
 };
-// Ports the kernel itself uses: the PICs, the PIT and its gate, the debug-exit device, fw_cfg.
-// COM1 may be issued: the console driver (servers/console) owns it; the kernel's debug output
-// still writes its transmit register directly (polled), for early boot and panics.
-constexpr PortRange kKernelPorts[] = {{0x20, 0x21}, {0x40, 0x43}, {0x61, 0x61}, {0xA0, 0xA1},
+// Ports the kernel itself uses: the PICs, the PIT's channel 2 and its gate (the stopwatch the LAPIC
+// timer is calibrated with), the debug-exit device, fw_cfg. The PIT's channel 0 (0x40) and mode
+// port (0x43) are free: the kernel programs them only while it boots, before any IoPort exists;
+// the timer server (servers/timer) drives channel 0 afterwards. COM1 may be issued: the console
+// driver (servers/console) owns it; the kernel's debug output still writes its transmit register
+// directly (polled), for early boot and panics.
+constexpr PortRange kKernelPorts[] = {{0x20, 0x21}, {0x42, 0x42}, {0x61, 0x61}, {0xA0, 0xA1},
                                       {0xF4, 0xF7}, {0x510, 0x511}};
 
 bool overlaps_kernel(uint16_t first, uint16_t last) {

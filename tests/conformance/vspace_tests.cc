@@ -204,8 +204,8 @@ TESSERA_USER_TEST(IOPORT0003, pass, "IOPortControl.issue refuses the kernel's po
   const CPtr first = env.slot(), second = env.slot();
   auto control = env.io_port_control();
   auto issue = [&](uint16_t from, uint16_t to, CPtr slot) { return control.issue(from, to, kRootCNodeRef, slot, kSlotDepth); };
-  const uint16_t kernel_ports[][2] = {{0x40, 0x43}, {0x61, 0x61}, {0x20, 0x21}, {0xA0, 0xA1},
-                                      {0xF4, 0xF4}, {0x510, 0x511}, {0x0, 0xFFFF}};
+  const uint16_t kernel_ports[][2] = {{0x40, 0x43}, {0x42, 0x42}, {0x61, 0x61}, {0x20, 0x21},
+                                      {0xA0, 0xA1}, {0xF4, 0xF4}, {0x510, 0x511}, {0x0, 0xFFFF}};
   for (const auto& range : kernel_ports) {
     const auto r = issue(range[0], range[1], first);
     t.check(r.error() == Error::RangeError, "ports 0x%x-0x%x: %s", range[0], range[1], error_name(r.error()));
@@ -222,4 +222,10 @@ TESSERA_USER_TEST(IOPORT0003, pass, "IOPortControl.issue refuses the kernel's po
   env.drop(first);
   expect_ok(t, issue(0x2FF, 0x300, second), "after the first cap is gone");
   env.drop(second);
+  // The PIT's channel 0 and mode port are the timer server's, not the kernel's.
+  const CPtr channel0 = env.slot(), mode = env.slot();
+  expect_ok(t, issue(0x40, 0x40, channel0), "the PIT's channel 0");
+  expect_ok(t, issue(0x43, 0x43, mode), "the PIT's mode port");
+  env.drop(channel0);
+  env.drop(mode);
 }

@@ -313,6 +313,7 @@ TESSERA_USER_TEST(PROC0004, pass, "boot/system.conf (without its drivers) starts
   init::System& system = test_system(log);
   if (!expect_ok(t, system.start(env.memory, description), "start")) return;
   const uint32_t client = system.program_index("kvclient"), server = system.program_index("kv");
+  t.check(system.program_index("timer") == init::kMaxSystemPrograms, "the drivers (timer, console, kbd) are left out");
   if (t.check(client < init::kMaxSystemPrograms && server < init::kMaxSystemPrograms, "kv and kvclient declared")) {
     {
       RootPriority lowered(env);

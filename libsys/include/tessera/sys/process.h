@@ -52,7 +52,7 @@ constexpr uint64_t kProcessStackBottom = kProcessWindow + 0x3000;  // above the 
 constexpr uint32_t kMaxProcessStackPages = 32;
 
 constexpr uint64_t kStartupMagic = 0x434f525041525453ull;  // "STRAPROC"
-constexpr uint32_t kStartupVersion = 3;  // 3: memory, supervisor, runtime
+constexpr uint32_t kStartupVersion = 4;  // 3: memory, supervisor, runtime; 4: tsc_hz
 
 // With a memory session: the slots at the end of the CNode the start-up code keeps for the
 // runtime's own capabilities (the heap's region, what process_memory() returns).
@@ -102,6 +102,9 @@ struct StartupBlock {
   // for their priorities, bounded by its MCP); 0 without one.
   uint64_t vspace;
   uint64_t tcb;
+  // The TSC rate the kernel measured (BootInfo.tsc_hz), passed down from parent to child: the
+  // start-up code makes it what tessera/sys/clock.h's tsc_hz() returns.
+  uint64_t tsc_hz;
   char name[kProcessNameBytes];
   char argument[kProcessArgumentBytes];
   StartupGrant grants[kMaxProcessGrants];
