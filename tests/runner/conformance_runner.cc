@@ -226,7 +226,7 @@ Outcome await_end(Runner& r, uint64_t badge) {
 }
 
 bool is_memory_test(const char* name) { return strncmp(name, "MEMORY", 6) == 0; }
-bool is_device_test(const char* name) { return strncmp(name, "DEV", 3) == 0; }
+bool is_device_test(const char* name) { return strncmp(name, "DEV", 3) == 0 || strncmp(name, "BLK", 3) == 0; }
 
 // Starts the memory server for a MEMORY test: its kernel objects from the test's memory, a child
 // untyped of each pool untyped to manage (revoked with the pool afterwards).
