@@ -203,7 +203,11 @@ Result<void> BlockClient::kick() {
 
 Result<Completion> BlockClient::next(bool wait) {
   for (;;) {
-    const Result<RingDescriptor> popped = completions_.pop();
+    const Result<RingDescriptor> first = completions_.pop();
+    // A completion naming bytes outside the area (the driver echoes a refused request's offset):
+    // still the answer to its cookie; the library never touches payload through it.
+    const Result<RingDescriptor> popped =
+        !first.ok() && first.error() == Error::RangeError ? Result<RingDescriptor>(completions_.rejected()) : first;
     if (popped.ok()) {
       // The driver found the request ring full (it never does: slots bound it), or wants to know
       // we made room in the completion ring.
@@ -221,7 +225,6 @@ Result<Completion> BlockClient::next(bool wait) {
       const RingDescriptor& sent = requests_table_[index].descriptor;
       return Completion{d.cookie, sent.opcode, static_cast<Error>(d.status), d.length, sent.offset, sent.argument};
     }
-    if (popped.error() == Error::RangeError) continue;  // a completion naming bytes outside the area
     if (popped.error() != Error::WouldBlock) {
       TRY(reconnect());
       continue;
@@ -244,6 +247,7 @@ Result<Completion> BlockClient::next(bool wait) {
 
 Result<Completion> BlockClient::run(uint16_t opcode, uint64_t sector, uint64_t offset, uint32_t length) {
   const uint64_t cookie = TRY(submit(opcode, sector, offset, length));
+  TRY(kick());  // also when batching
   for (;;) {
     const Completion done = TRY(next(true));
     if (done.cookie == cookie) return done;

@@ -2,18 +2,20 @@
 // test runs a system description with the virtio-blk driver (servers/blk) and this program,
 // started through init's system library; the argument chooses what it checks, and it exits with 0
 // when every check passed, otherwise with the number of the first that failed (and a line saying
-// which). Its grants are endpoint:blk capabilities, each with its own badge (so one program can
-// be two clients of the driver):
+// which). Its grants: endpoint:blk, and the notifications ready and go through which two blkcheck
+// programs (modes X and X-peer) meet:
 //   geometry   connect: capacity (the 64 MiB disk), sector size, slots, data area, flush; status
 //   whole      random data written over the whole disk (64 KiB requests, 16 in flight), read back
 //              and compared; a checksum of everything read equals the one of everything written
 //   inflight   48 requests submitted before any completion is taken: the driver had >= 32 on the
 //              device at once; 4 KiB random writes then reads, every byte checked
 //   flush      writes, then a flush completing Ok after them; flush with a length refused
-//   hostile    client 1 sends descriptors outside the data area, misaligned, too long, with bad
-//              opcodes, then makes its request index jump; client 2 keeps writing and reading
-//              correctly throughout; the driver drops client 1 and still serves client 2
-//   lazy       client 1 fills its ring and never takes a completion; client 2 does 2,000 I/Os
+//   hostile    (peer hostile-bad: sends descriptors outside the data area, misaligned, too long,
+//              with bad opcodes, scribbles on the setup lines, then makes its request index jump)
+//              this client keeps writing and reading correctly throughout; the driver drops the
+//              hostile one and still serves this one; dropped, the hostile one reconnects
+//   lazy       (peer lazy-idle: fills its ring and takes no completion until told to) this client
+//              does 2,000 I/Os meanwhile; then the idle one finds all its completions
 //   malformed  10,000 malformed control messages (random labels, words, truncated, wrong
 //              methods); the driver still answers and serves I/O
 //   errors     reads and writes past the capacity, misaligned and oversized requests refused by
@@ -97,6 +99,7 @@ bool connect(int number, BlockClient& client, uint32_t which) {
 struct Status {
   uint64_t capacity() const { return capacity_; }
   uint32_t clients() const { return clients_; }
+  uint64_t refused() const { return refused_; }
   uint64_t errors() const { return errors_; }
   uint64_t interrupts() const { return interrupts_; }
   uint64_t device_notifies() const { return doorbells_; }
@@ -104,7 +107,7 @@ struct Status {
   uint64_t signals_out() const { return out_; }
   uint64_t generation() const { return generation_; }
   uint32_t peak_in_flight() const { return peak_; }
-  uint64_t capacity_ = 0, errors_ = 0, interrupts_ = 0, doorbells_ = 0, in_ = 0, out_ = 0, generation_ = 0;
+  uint64_t capacity_ = 0, refused_ = 0, errors_ = 0, interrupts_ = 0, doorbells_ = 0, in_ = 0, out_ = 0, generation_ = 0;
   uint32_t clients_ = 0, peak_ = 0;
 };
 Result<Status> status(sys::CPtr endpoint) {
@@ -115,6 +118,7 @@ Result<Status> status(sys::CPtr endpoint) {
   s.capacity_ = r.capacity();
   s.clients_ = r.clients();
   s.errors_ = r.errors();
+  s.refused_ = r.refused();
   s.interrupts_ = r.interrupts();
   s.doorbells_ = r.device_notifies();
   s.in_ = r.signals_in();
@@ -305,9 +309,16 @@ bool good_step(int number, BlockClient& c, uint32_t i) {
   return true;
 }
 
-int hostile() {
-  static BlockClient bad, good;
-  if (!connect(1, bad, 0) || !connect(2, good, 1)) return failed;
+// The two sides meet through the notifications `ready` (peer -> check) and `go` (check -> peer).
+sys::CPtr grant(const char* name) {
+  const auto g = sys::find_grant(*program.block, name);
+  return g.ok() ? g.value() : 0;
+}
+
+// The hostile client (the peer): refused descriptors of every kind, then an index jump.
+int hostile_bad() {
+  static BlockClient bad;
+  if (!connect(1, bad, 0)) return failed;
   const uint64_t area = bad.data_bytes();
   struct Case {
     uint16_t op;
@@ -330,58 +341,91 @@ int hostile() {
       {77, 0, 0, 512, Error::InvalidArgument, "opcode 77"},
       {0xFFFF, 0, 0, 512, Error::InvalidArgument, "opcode 65535"},
   };
-  uint32_t i = 0;
-  for (const Case& k : cases) {
-    io(3, bad, k.op, k.sector, k.offset, k.length, k.expected, k.what);
-    good_step(4, good, i++);
+  for (uint32_t round = 0; round < 20 && failed == 0; ++round) {
+    for (const Case& k : cases) io(2, bad, k.op, k.sector, k.offset, k.length, k.expected, k.what);
   }
-  // Descriptors scribbled after they were pushed: the driver copies each once and checks the copy.
+  // Garbage in the setup lines (never read again after attach) changes nothing.
   uint8_t* base = bad.ring_base();
   const tessera::RingPairLayout layout = tessera::ring_pair_layout(bad.slots(), bad.data_bytes());
   auto* request_ring = reinterpret_cast<tessera::RingHeader*>(base + layout.request_offset);
   auto* completion_ring = reinterpret_cast<tessera::RingHeader*>(base + layout.completion_offset);
-  // Garbage in the setup lines (never read again after attach) changes nothing.
   request_ring->capacity = 3;
   completion_ring->magic = 0;
-  io(5, bad, blkp::kOpRead, 0, 0, 512, Error::Ok, "a good request after the setup lines were scribbled");
-  good_step(6, good, i++);
-  // The producer index jumps past what the ring can hold: the driver drops this client.
-  const auto before = status(good.endpoint());
+  io(3, bad, blkp::kOpRead, 0, 0, 512, Error::Ok, "a good request after the setup lines were scribbled");
+  // The producer index jumps past what the ring can hold: the driver drops this client when it
+  // next looks (the good client's requests make it look at every ring).
   __atomic_store_n(&request_ring->producer.index, request_ring->producer.index + 1000, __ATOMIC_RELEASE);
-  // Tell the driver to look (a raw signal through the library's next request would go through the
-  // broken ring): a good request on the good client makes it visit every client.
-  good_step(7, good, i++);
-  const auto after = status(good.endpoint());
-  check(8, before.ok() && after.ok() && before->clients() == 2, "two clients before");
-  if (after.ok()) check(9, after->clients() == 1, "the driver dropped the client whose index jumped");
-  for (uint32_t n = 0; n < 50 && failed == 0; ++n) good_step(10, good, i++);
-  // The dropped client connects again and works.
-  check(11, bad.connect(program.session, *program.slots, program.endpoints[0]).ok(), "the dropped client reconnects");
-  io(12, bad, blkp::kOpRead, 0, 0, 512, Error::Ok, "and is served");
+  (void)sys::signal(grant("notification:ready"));
+  uint64_t word = 0;
+  (void)sys::wait(grant("notification:go"), &word);
+  // Dropped, it connects again and is served.
+  check(4, bad.connect(program.session, *program.slots, program.endpoints[0]).ok(), "the dropped client reconnects");
+  io(5, bad, blkp::kOpRead, 0, 0, 512, Error::Ok, "and is served");
   return failed;
 }
 
-int lazy() {
-  static BlockClient idle, busy;
-  if (!connect(1, idle, 0) || !connect(2, busy, 1)) return failed;
+// The good client next to it: writes and reads its own blocks correctly all along.
+int hostile() {
+  static BlockClient good;
+  if (!connect(1, good, 0)) return failed;
+  uint32_t i = 0;
+  uint32_t most_clients = 0;
+  uint64_t word = 0;
+  bool ready = false;
+  while (!ready && failed == 0 && i < 100000) {
+    good_step(2, good, i++);
+    if (i % 8 == 0) {
+      const auto s = status(good.endpoint());
+      if (s.ok() && s->clients() > most_clients) most_clients = s->clients();
+    }
+    ready = sys::poll(grant("notification:ready"), &word) == Error::Ok && word != 0;
+  }
+  check(3, ready, "the hostile client finished");
+  check(4, most_clients == 2, "two clients at once");
+  good_step(5, good, i++);
+  const auto after = status(good.endpoint());
+  check(6, after.ok() && after->clients() == 1, "the driver dropped the client whose index jumped");
+  for (uint32_t n = 0; n < 50 && failed == 0; ++n) good_step(7, good, i++);
+  sys::print("blkcheck: %u good requests next to the hostile client, %lu refused\n", 2 * i, after.ok() ? after->refused() : 0);
+  (void)sys::signal(grant("notification:go"));
+  return failed;
+}
+
+// The peer that fills its ring and does not look at completions until told to.
+int lazy_idle() {
+  static BlockClient idle;
+  if (!connect(1, idle, 0)) return failed;
   idle.set_batching(true);
   uint32_t submitted = 0;
   for (uint32_t n = 0; n < idle.slots(); ++n) {
     if (idle.read(n * 8, (n % 16) * 4096, 4096).ok()) ++submitted;
   }
-  check(3, idle.kick().ok() && submitted == idle.slots(), "the idle client fills its ring");
-  check(4, idle.read(0, 0, 512).error() == Error::WouldBlock, "and cannot submit more");
-  for (uint32_t n = 0; n < 1000 && failed == 0; ++n) good_step(5, busy, n);
-  const auto s = status(busy.endpoint());
-  check(6, s.ok() && s->clients() == 2, "both clients still connected");
-  // The idle client's completions were all kept: it takes them now, every one.
+  check(2, idle.kick().ok() && submitted == idle.slots(), "the idle client fills its ring");
+  check(3, idle.read(0, 0, 512).error() == Error::WouldBlock, "and cannot submit more");
+  (void)sys::signal(grant("notification:ready"));
+  uint64_t word = 0;
+  (void)sys::wait(grant("notification:go"), &word);
+  // Its completions were all kept: it takes them now, every one.
   uint32_t completed = 0;
   for (uint32_t n = 0; n < submitted; ++n) {
     const auto done = idle.next();
     if (done.ok() && done->status == Error::Ok) ++completed;
   }
-  check(7, completed == submitted, "every completion of the idle client arrives once it looks");
-  for (uint32_t n = 0; n < 1000 && failed == 0; ++n) good_step(8, busy, n);
+  check(4, completed == submitted, "every completion of the idle client arrives once it looks");
+  io(5, idle, blkp::kOpRead, 0, 0, 4096, Error::Ok, "and it is served again");
+  return failed;
+}
+
+int lazy() {
+  static BlockClient busy;
+  if (!connect(1, busy, 0)) return failed;
+  uint64_t word = 0;
+  (void)sys::wait(grant("notification:ready"), &word);
+  for (uint32_t n = 0; n < 1000 && failed == 0; ++n) good_step(2, busy, n);
+  const auto s = status(busy.endpoint());
+  check(3, s.ok() && s->clients() == 2, "both clients still connected");
+  (void)sys::signal(grant("notification:go"));
+  for (uint32_t n = 0; n < 1000 && failed == 0; ++n) good_step(4, busy, n);
   return failed;
 }
 
@@ -542,7 +586,9 @@ int main(uint64_t argument) {
   else if (strcmp(mode, "inflight") == 0) result = inflight();
   else if (strcmp(mode, "flush") == 0) result = flush();
   else if (strcmp(mode, "hostile") == 0) result = hostile();
+  else if (strcmp(mode, "hostile-bad") == 0) result = hostile_bad();
   else if (strcmp(mode, "lazy") == 0) result = lazy();
+  else if (strcmp(mode, "lazy-idle") == 0) result = lazy_idle();
   else if (strcmp(mode, "malformed") == 0) result = malformed();
   else if (strcmp(mode, "errors") == 0) result = errors(false);
   else if (strcmp(mode, "errors-device") == 0) result = errors(true);
