@@ -145,3 +145,8 @@ TESSERA_USER_TEST(BLK0009, pass, "virtio-blk: the device's IOERR (a read past th
 TESSERA_USER_TEST(BLK0010, pass, "virtio-blk restarts: the driver crashed 3 times in a write/read stream; the client library reissues, no acknowledged write lost") {
   run_check(t, "crash=3", nullptr, "arg=test", 3);
 }
+
+// Not a test: scripts/bench blk runs it (test=BLKBENCH); the blk suite skips it (only BLK####).
+TESSERA_USER_TEST(BLKBENCH, pass, "scripts/bench blk: the driver's latency per request (BENCH lines), not run by the suites") {
+  run_check(t, "bench");
+}

@@ -37,7 +37,7 @@ def registered(build_dir: Path, timeout: float = DEFAULT_TIMEOUT) -> list[Suite]
         # The virtio-blk driver's tests (BLK: tests/devices/blk_tests.cc): a boot of their own with a
         # longer deadline (the whole disk is written and read back, the driver crashed and
         # restarted), and a disk of their own that tests/qemu checks from the host afterwards.
-        Suite("blk", iso, cmdline=["suite=conformance", "fault=exit"], timeout=max(timeout, 300.0), only=r"^BLK",
+        Suite("blk", iso, cmdline=["suite=conformance", "fault=exit"], timeout=max(timeout, 300.0), only=r"^BLK\d",
               disk=disk("blk")),
         # Scheduling tests measure shares of CPU time: deterministic virtual time again.
         Suite("sched-icount", iso, cmdline=["suite=conformance", "fault=exit"], timeout=max(timeout, 180.0),

@@ -21,6 +21,9 @@
 //   errors     reads and writes past the capacity, misaligned and oversized requests refused by
 //              the driver with the right Error (arg=errors-device: the driver runs in test mode and
 //              the device itself answers IOERR for a read past the end)
+//   bench      scripts/bench blk: 4 KiB random reads, 4 KiB random writes (with and without a
+//              flush after each), sequential 64 KiB reads, one at a time, timed with rdtsc
+//              (BENCH lines), and the notifications each took (BENCHNOTE lines)
 //   crash      (driver in test mode) a write/read stream during which the driver is crashed
 //              through its test hook every few requests; every completed write is read back
 //              correct after each restart; the disk's first 8 MiB hold a known pattern at the end
@@ -567,6 +570,109 @@ int crash(uint32_t crashes) {
   return failed;
 }
 
+// ---- bench (scripts/bench blk) ---------------------------------------------------------------------
+
+[[gnu::always_inline]] inline uint64_t rdtsc() {
+  uint32_t lo, hi;
+  asm volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi) : : "memory");
+  return (uint64_t{hi} << 32) | lo;
+}
+
+constexpr int kBenchWarmup = 1000;
+constexpr int kBenchIterations = 10000;
+uint64_t samples[kBenchIterations];
+
+uint64_t median_of(int n) {
+  for (int i = 1; i < n; ++i) {  // insertion sort: fine for mostly equal values
+    const uint64_t x = samples[i];
+    int j = i - 1;
+    while (j >= 0 && samples[j] > x) {
+      samples[j + 1] = samples[j];
+      --j;
+    }
+    samples[j + 1] = x;
+  }
+  return samples[n / 2];
+}
+
+uint64_t rdtsc_overhead() {
+  for (int i = 0; i < kBenchIterations; ++i) {
+    const uint64_t a = rdtsc();
+    samples[i] = rdtsc() - a;
+  }
+  return median_of(kBenchIterations);
+}
+
+// One request at a time, each timed from submit to its completion in hand (the client library's
+// path: descriptor pushed, driver signalled when it asked, wait, completion popped).
+struct BenchCase {
+  const char* name;
+  uint16_t op;
+  uint32_t bytes;
+  bool sequential;
+  bool flush;  // a flush after each request, timed with it (Linux: write + fdatasync)
+};
+
+void bench_case(BlockClient& c, const BenchCase& k, uint64_t overhead) {
+  uint64_t x = 0x2545F4914F6CDD1Dull;
+  uint64_t sector = 0;
+  const uint64_t per = k.bytes / kSector;
+  const auto before = status(c.endpoint());
+  const uint64_t signals_before = c.signals(), waits_before = c.waits();
+  for (int i = 0; i < kBenchWarmup + kBenchIterations; ++i) {
+    if (k.sequential) {
+      sector = (sector + per) % (kDiskSectors - per);
+    } else {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      sector = (x % (kDiskSectors / per)) * per;
+    }
+    const uint64_t start = rdtsc();
+    const auto done = c.run(k.op, sector, 0, k.bytes);
+    if (k.flush) (void)c.run(blkp::kOpFlush, 0, 0, 0);
+    const uint64_t end = rdtsc();
+    if (!done.ok() || done->status != Error::Ok) {
+      sys::print("BENCH-ERROR blkcheck: %s failed\n", k.name);
+      return;
+    }
+    if (i >= kBenchWarmup) samples[i - kBenchWarmup] = end - start;
+  }
+  const uint64_t median = median_of(kBenchIterations);
+  sys::print("BENCH %s median=%lu min=%lu max=%lu overhead=%lu n=%d\n", k.name, median > overhead ? median - overhead : 0,
+             samples[0], samples[kBenchIterations - 1], overhead, kBenchIterations);
+  const auto after = status(c.endpoint());
+  if (before.ok() && after.ok()) {
+    const uint64_t total = static_cast<uint64_t>(kBenchWarmup + kBenchIterations) * (k.flush ? 2 : 1);
+    // Per request, in thousandths: client -> driver signals, driver -> client signals, interrupts,
+    // doorbell writes, and the times the client slept.
+    sys::print("BENCHNOTE %s requests=%lu client_signals=%lu driver_signals=%lu interrupts=%lu doorbells=%lu client_waits=%lu\n",
+               k.name, total, c.signals() - signals_before, after->signals_out() - before->signals_out(),
+               after->interrupts() - before->interrupts(), after->device_notifies() - before->device_notifies(),
+               c.waits() - waits_before);
+  }
+}
+
+int bench() {
+  static BlockClient c;
+  if (!connect(1, c, 0)) return failed;
+  const uint64_t overhead = rdtsc_overhead();
+  // Every sector written once first, so reads come from the image (not from holes).
+  for (uint64_t s = 0; s < kDiskSectors && failed == 0; s += 128) {
+    memset(c.data(), static_cast<int>(s & 0xFF), 65536);
+    io(2, c, blkp::kOpWrite, s, 0, 65536, Error::Ok, "fill the disk");
+  }
+  const BenchCase cases[] = {
+      {"read_4k_random", blkp::kOpRead, 4096, false, false},
+      {"write_4k_random", blkp::kOpWrite, 4096, false, true},
+      {"write_4k_random_noflush", blkp::kOpWrite, 4096, false, false},
+      {"read_seq_64k", blkp::kOpRead, 65536, true, false},
+  };
+  for (const BenchCase& k : cases) bench_case(c, k, overhead);
+  sys::print("BENCH-DONE\n");
+  return failed;
+}
+
 }  // namespace
 
 int main(uint64_t argument) {
@@ -590,6 +696,7 @@ int main(uint64_t argument) {
   else if (strcmp(mode, "lazy") == 0) result = lazy();
   else if (strcmp(mode, "lazy-idle") == 0) result = lazy_idle();
   else if (strcmp(mode, "malformed") == 0) result = malformed();
+  else if (strcmp(mode, "bench") == 0) result = bench();
   else if (strcmp(mode, "errors") == 0) result = errors(false);
   else if (strcmp(mode, "errors-device") == 0) result = errors(true);
   else if (strncmp(mode, "crash", 5) == 0) {
