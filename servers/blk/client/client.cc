@@ -235,6 +235,10 @@ Result<Completion> BlockClient::next(bool wait) {
     }
     if (!wait) return Error::WouldBlock;
     if (outstanding_ == 0) return Error::WouldBlock;  // nothing will come
+    if (polling_) {
+      asm volatile("pause");
+      continue;
+    }
     uint64_t word = 0;
     ++waits_;
     const Error e = sys::wait(wake_me_, &word);

@@ -65,6 +65,10 @@ class BlockClient {
   // after each request unless batching is on: set_batching(true), then kick() after a batch).
   Result<void> kick();
   void set_batching(bool on) { batching_ = on; }
+  // Polling: next() spins on the completion ring instead of sleeping on the notification (for a
+  // client that has a CPU to itself and wants the lowest latency; a restart is then noticed only
+  // through a failed signal).
+  void set_polling(bool on) { polling_ = on; }
 
   // The next completion; with `wait`, sleeps until there is one (WouldBlock without `wait`
   // when there is none). Reconnects and reissues on the way when the driver was restarted.
@@ -121,6 +125,7 @@ class BlockClient {
   uint64_t reconnects_ = 0;
   uint64_t signals_ = 0, waits_ = 0;
   bool batching_ = false;
+  bool polling_ = false;
   bool pending_signal_ = false;
 };
 
