@@ -46,4 +46,6 @@ enum Error @0x962502b90c06a334 {
   missingCapability @21;    # the message names a capability that did not arrive: the sender's
                             # endpoint cap lacks Grant, or the receiver accepts no capabilities
   outOfMemory @22;          # the caller's memory quota (servers/memory) cannot pay for the request
+  ioError @23;              # the device reported that it could not do the transfer (e.g. virtio-blk's
+                            # IOERR status)
 }

@@ -31,8 +31,9 @@ enum class Error : uint16_t {
   NoReply = 20,
   MissingCapability = 21,
   OutOfMemory = 22,
+  IoError = 23,
 };
-constexpr uint16_t kErrorCount = 23;
+constexpr uint16_t kErrorCount = 24;
 // The enumerator's name, or "(unknown Error)" for a value outside the enum.
 constexpr const char* error_name(Error value) {
   switch (value) {
@@ -59,6 +60,7 @@ constexpr const char* error_name(Error value) {
     case Error::NoReply: return "NoReply";
     case Error::MissingCapability: return "MissingCapability";
     case Error::OutOfMemory: return "OutOfMemory";
+    case Error::IoError: return "IoError";
   }
   return "(unknown Error)";
 }
@@ -92,5 +94,6 @@ constexpr const char* error_name(Error value) {
 // @shape   enumerant noReply @20
 // @shape   enumerant missingCapability @21
 // @shape   enumerant outOfMemory @22
+// @shape   enumerant ioError @23
 
 #endif  // TESSERA_ABI_BASE_CAPNP_H_

@@ -50,6 +50,9 @@ class Suite:
     # The raw image attached as the virtio-blk disk (qemu.make_disk_image): emptied when the suite
     # starts, kept afterwards so a test's writes can be checked from the host. None: no disk.
     disk: Path | None = None
+    # Checks of the disk image after the boot: (guest test, check(image) -> (ok, reason)), reported
+    # as qemu/<suite>/<test>.image when the guest test ran.
+    host_checks: tuple = ()
 
     def wants(self, test: str) -> bool:
         if self.only and not re.search(self.only, test):
@@ -87,6 +90,10 @@ class SuiteRun:
         self._run_pass_tests([n for n, e in selected if e != "panic"])
         for name in (n for n, e in selected if e == "panic"):
             self._run_panic_test(name)
+        for name, check in self.suite.host_checks:
+            if any(n == name for n, _ in selected):
+                ok, reason = check(self.suite.disk)
+                self.report.add(TestResult(self.suite.full_name(f"{name}.image"), ok, 0.0, reason, [], None))
 
     def list_tests(self) -> None:
         """Prints `qemu/<suite>/<test>  <expect>  <description>` for each selected test."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import blk_image
 from harness import DEFAULT_TIMEOUT, Suite
 
 
@@ -32,8 +33,13 @@ def registered(build_dir: Path, timeout: float = DEFAULT_TIMEOUT) -> list[Suite]
         # root task; an unhandled fault of it ends the run with a report (fault=exit).
         Suite("user", iso, cmdline=["suite=user", "fault=exit"], timeout=timeout, disk=disk("user")),
         # The conformance suite (tests/conformance/): init runs each test in a fresh process.
-        Suite("conformance", iso, cmdline=["suite=conformance", "fault=exit"], timeout=timeout, exclude=r"^(SCHED|FUZZ)",
+        Suite("conformance", iso, cmdline=["suite=conformance", "fault=exit"], timeout=timeout, exclude=r"^(SCHED|FUZZ|BLK)",
               disk=disk("conformance")),
+        # The virtio-blk driver's tests (BLK: tests/devices/blk_tests.cc): a boot of their own with a
+        # longer deadline (the whole disk is written and read back, the driver crashed and
+        # restarted), and a disk of their own that tests/qemu checks from the host afterwards.
+        Suite("blk", iso, cmdline=["suite=conformance", "fault=exit"], timeout=max(timeout, 300.0), only=r"^BLK\d",
+              disk=disk("blk"), host_checks=(("BLK0010", blk_image.check_crash_image),)),
         # Scheduling tests measure shares of CPU time: deterministic virtual time again.
         Suite("sched-icount", iso, cmdline=["suite=conformance", "fault=exit"], timeout=max(timeout, 180.0),
               only=r"^SCHED", icount="shift=0,sleep=off", disk=disk("sched-icount")),

@@ -20,7 +20,8 @@
 //
 // The DEV, CONSOLE and KBD tests (tests/devices/, the program `devtest`) get a memory server the same way and,
 // instead of the 4 KiB device untyped, a child as large as each boot device untyped (the PCI
-// memory window: they play init, which carves BARs from them), revoked afterwards.
+// memory window: they play init, which carves BARs from them), revoked afterwards. The BLK tests
+// (the program `blktest`: the virtio-blk driver and its client) are run the same way.
 #include "conformance_runner.h"
 
 #include <tessera/abi/kernel.capnp.h>
@@ -82,6 +83,7 @@ struct Runner {
   const EmbeddedFile* image = nullptr;
   const EmbeddedFile* memtest = nullptr;  // the MEMORY tests' program
   const EmbeddedFile* devtest = nullptr;  // the DEV tests' program
+  const EmbeddedFile* blktest = nullptr;  // the BLK tests' program
   CPtr devices[sys::kMaxBootInfoStartUntypeds] = {};  // every boot device untyped (DEV tests)
   uint8_t device_bits[sys::kMaxBootInfoStartUntypeds] = {};
   uint32_t device_count = 0;
@@ -146,6 +148,7 @@ Result<void> setup(Runner& r) {
   }
   r.memtest = find_embedded_file("memtest");
   r.devtest = find_embedded_file("devtest");
+  r.blktest = find_embedded_file("blktest");
   r.endpoint = TRY(r.memory.allocate(ObjectType::Endpoint));
   r.test_memory = TRY(r.memory.allocate(ObjectType::Untyped, kTestMemoryBits));
   r.scratch = TRY(r.slots.alloc());
@@ -226,11 +229,11 @@ Outcome await_end(Runner& r, uint64_t badge) {
 }
 
 bool is_memory_test(const char* name) { return strncmp(name, "MEMORY", 6) == 0; }
-// DEV, TIMER and the drivers' CONSOLE and KBD tests run in devtest (tests/devices/; TIMER0001-0002
-// are kernel self-tests, never asked for here).
+// DEV, TIMER and the drivers' CONSOLE and KBD tests run in devtest, BLK in blktest (tests/devices/;
+// TIMER0001-0002 are kernel self-tests, never asked for here), all with the hardware lent.
 bool is_device_test(const char* name) {
   return strncmp(name, "DEV", 3) == 0 || strncmp(name, "CONSOLE", 7) == 0 || strncmp(name, "KBD", 3) == 0 ||
-         strncmp(name, "TIMER", 5) == 0;
+         strncmp(name, "TIMER", 5) == 0 || strncmp(name, "BLK", 3) == 0;
 }
 
 // Starts the memory server for a MEMORY test: its kernel objects from the test's memory, a child
@@ -385,10 +388,11 @@ Outcome run_one(Runner& r, const char* name, uint64_t badge) {
   const bool memory_test = is_memory_test(name) || device_test;
   static memory::MemoryServer server;
   server = memory::MemoryServer{};
-  const EmbeddedFile* image = device_test ? r.devtest : memory_test ? r.memtest : r.image;
+  const bool blk_test = strncmp(name, "BLK", 3) == 0;
+  const EmbeddedFile* image = blk_test ? r.blktest : device_test ? r.devtest : memory_test ? r.memtest : r.image;
   bool server_started = false;
   if (memory_test) {
-    if (image == nullptr) sys::print("# runner: the %s program is not embedded\n", device_test ? "devtest" : "memtest");
+    if (image == nullptr) sys::print("# runner: the %s program is not embedded\n", blk_test ? "blktest" : device_test ? "devtest" : "memtest");
     server_started = image != nullptr && start_memory_server(r, test_memory, &server).ok();
   }
   sys::BootInfoStart start;
@@ -433,7 +437,7 @@ Outcome run_one(Runner& r, const char* name, uint64_t badge) {
   // The programs print their own TEST lines: the conformance program's, then memtest's (run
   // without a server: listing needs none).
   Outcome o = run_one(r, "list", ++r.tests_run);
-  const EmbeddedFile* more[] = {r.memtest, r.devtest};
+  const EmbeddedFile* more[] = {r.memtest, r.devtest, r.blktest};
   for (const EmbeddedFile* program : more) {
     if (program == nullptr || o != Outcome::passed) continue;
     const EmbeddedFile* conformance = r.image;

@@ -1,0 +1,54 @@
+# The block protocol (servers/blk, the virtio-blk driver; docs/drivers.md): the control plane.
+#
+# The data plane is a ring pair of <tessera/ring.h> (docs/rings.md) in a region the driver makes
+# and shares with the client: the request ring (client -> driver), the completion ring and the
+# data area, laid out by ring_pair_layout(slots, dataBytes). A request descriptor is
+#   {offset, length, opcode, status = 0, cookie, argument = first sector}
+# naming `length` bytes at `offset` of the data area (both multiples of sectorBytes, length at
+# most maxTransfer); its completion echoes offset, opcode and cookie with status = the Error and
+# length = the bytes transferred. Notifications both ways, each sent only when the other side's
+# wake-me flag asks for it (docs/rings.md).
+# Ids are pinned (`capnp id`).
+@0xe349d28efdb7a179;
+
+using Abi = import "base.capnp";
+using Kernel = import "kernel.capnp";
+using Memory = import "memory.capnp";
+$Abi.namespace("tessera::block");
+
+const sectorBytes :UInt32 = 512;
+
+# Request opcodes (RingDescriptor.opcode).
+const opRead :UInt16 = 1;    # device -> data area: `length` bytes from sector `argument`
+const opWrite :UInt16 = 2;   # data area -> device; completed only once the device has it
+const opFlush :UInt16 = 3;   # everything completed before is on stable storage (offset, length 0)
+
+interface Block @0xca29f295fb73ce8f {
+  connect @0 () -> (ring :Memory.Region, capacity :UInt64, sectorBytes :UInt32, slots :UInt32,
+                    dataBytes :UInt64, maxTransfer :UInt32, flush :Bool, readOnly :Bool,
+                    generation :UInt64);
+  # A fresh ring pair for the caller (one per client badge: connecting again drops the previous
+  # one and every request still in it). `ring`: read/write capability to the region, laid out by
+  # ring_pair_layout(slots, dataBytes), rings formatted; `capacity` in sectors; `generation`
+  # differs between driver instances (a restarted driver has a new one). NotEnoughMemory when
+  # every client slot is taken, OutOfMemory when the driver's quota cannot pay for the region.
+  wakeDriver @1 () -> (notification :Kernel.Notification);
+  # The caller's capability to signal the driver ("look at the request ring"; write right only).
+  # IllegalOperation before connect.
+  wakeClient @2 () -> (notification :Kernel.Notification);
+  # The notification the driver signals ("look at the completion ring"; read right only: wait on
+  # it). It belongs to the driver: when the driver ends, the notification goes and a wait on it
+  # answers ObjectDeleted, which is how a client learns to reconnect.
+  disconnect @3 () -> ();
+  # Drops the caller's ring pair (requests in flight complete on the device first).
+  status @4 () -> (capacity :UInt64, clients :UInt32, requests :UInt64, errors :UInt64,
+                   refused :UInt64, interrupts :UInt64, signalsIn :UInt64, signalsOut :UInt64,
+                   deviceNotifies :UInt64, generation :UInt64, peakInFlight :UInt32);
+  # Counters since the driver started: requests completed, of them with an error, descriptors
+  # refused (outside the data area, bad opcode or size), interrupts taken, notifications received
+  # from and sent to clients, doorbell writes to the device, and the most requests that were on
+  # the device at once.
+  crash @5 () -> ();
+  # Test hook: the driver faults on purpose (a test of restarts). Only when started with
+  # arg=test; IllegalOperation otherwise.
+}
