@@ -84,6 +84,7 @@ struct Runner {
   const EmbeddedFile* memtest = nullptr;  // the MEMORY tests' program
   const EmbeddedFile* devtest = nullptr;  // the DEV tests' program
   const EmbeddedFile* blktest = nullptr;  // the BLK tests' program
+  const EmbeddedFile* timertest = nullptr;  // the TIMER tests' program
   CPtr devices[sys::kMaxBootInfoStartUntypeds] = {};  // every boot device untyped (DEV tests)
   uint8_t device_bits[sys::kMaxBootInfoStartUntypeds] = {};
   uint32_t device_count = 0;
@@ -149,6 +150,7 @@ Result<void> setup(Runner& r) {
   r.memtest = find_embedded_file("memtest");
   r.devtest = find_embedded_file("devtest");
   r.blktest = find_embedded_file("blktest");
+  r.timertest = find_embedded_file("timertest");
   r.endpoint = TRY(r.memory.allocate(ObjectType::Endpoint));
   r.test_memory = TRY(r.memory.allocate(ObjectType::Untyped, kTestMemoryBits));
   r.scratch = TRY(r.slots.alloc());
@@ -389,10 +391,16 @@ Outcome run_one(Runner& r, const char* name, uint64_t badge) {
   static memory::MemoryServer server;
   server = memory::MemoryServer{};
   const bool blk_test = strncmp(name, "BLK", 3) == 0;
-  const EmbeddedFile* image = blk_test ? r.blktest : device_test ? r.devtest : memory_test ? r.memtest : r.image;
+  const bool timer_test = strncmp(name, "TIMER", 5) == 0;
+  const EmbeddedFile* image = blk_test     ? r.blktest
+                              : timer_test ? r.timertest
+                              : device_test ? r.devtest
+                              : memory_test ? r.memtest
+                                            : r.image;
   bool server_started = false;
   if (memory_test) {
-    if (image == nullptr) sys::print("# runner: the %s program is not embedded\n", blk_test ? "blktest" : device_test ? "devtest" : "memtest");
+    if (image == nullptr) sys::print("# runner: the %s program is not embedded\n",
+                                     blk_test ? "blktest" : timer_test ? "timertest" : device_test ? "devtest" : "memtest");
     server_started = image != nullptr && start_memory_server(r, test_memory, &server).ok();
   }
   sys::BootInfoStart start;
@@ -437,7 +445,7 @@ Outcome run_one(Runner& r, const char* name, uint64_t badge) {
   // The programs print their own TEST lines: the conformance program's, then memtest's (run
   // without a server: listing needs none).
   Outcome o = run_one(r, "list", ++r.tests_run);
-  const EmbeddedFile* more[] = {r.memtest, r.devtest, r.blktest};
+  const EmbeddedFile* more[] = {r.memtest, r.devtest, r.blktest, r.timertest};
   for (const EmbeddedFile* program : more) {
     if (program == nullptr || o != Outcome::passed) continue;
     const EmbeddedFile* conformance = r.image;
