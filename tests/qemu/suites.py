@@ -33,8 +33,10 @@ def registered(build_dir: Path, timeout: float = DEFAULT_TIMEOUT) -> list[Suite]
         # root task; an unhandled fault of it ends the run with a report (fault=exit).
         Suite("user", iso, cmdline=["suite=user", "fault=exit"], timeout=timeout, disk=disk("user")),
         # The conformance suite (tests/conformance/): init runs each test in a fresh process.
+        # 192 MiB: the MEMORY tests' memory server manages what the runner's 32 MiB of test memory,
+        # its image and heap leave, and MEMORY0013 grows a heap past 64 MiB in it.
         Suite("conformance", iso, cmdline=["suite=conformance", "fault=exit"], timeout=timeout, exclude=r"^(SCHED|FUZZ|BLK)",
-              disk=disk("conformance")),
+              disk=disk("conformance"), mem_mib=192),
         # The virtio-blk driver's tests (BLK: tests/devices/blk_tests.cc): a boot of their own with a
         # longer deadline (the whole disk is written and read back, the driver crashed and
         # restarted), and a disk of their own that tests/qemu checks from the host afterwards.
