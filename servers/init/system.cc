@@ -5,6 +5,7 @@
 #include <tessera/format.h>
 #include <tessera/string.h>
 #include <tessera/syscall.h>
+#include <tessera/sys/clock.h>
 #include <tessera/sys/debug.h>
 #include <tessera/sys/heap.h>
 #include <tessera/sys/ipc.h>
@@ -33,12 +34,6 @@ const char* fault_name(uint64_t kind) {
 }
 
 void print_line(void*, const char* line) { sys::print("%s\n", line); }
-
-uint64_t read_tsc() {
-  uint32_t lo = 0, hi = 0;
-  asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
-  return (static_cast<uint64_t>(hi) << 32) | lo;
-}
 }  // namespace
 
 const EmbeddedFile* find_embedded_file(const char* name) {
@@ -140,7 +135,7 @@ Result<void> System::spawn(uint32_t program) {
   options.fault_badge = program + 1;
   options.grants = grants;
   options.grant_count = p.grant_count;
-  const uint64_t spawned_at = read_tsc();  // the program may run (and end) before spawn returns
+  const uint64_t spawned_at = sys::rdtsc();  // the program may run (and end) before spawn returns
   auto process = sys::Process::spawn(*memory_, image->data, image->size, options);
   if (!process.ok()) {
     log("init: cannot start %s: error %u", p.name, static_cast<unsigned>(process.error()));
@@ -274,7 +269,7 @@ void System::handle_end(uint32_t program, bool failed, SupervisionEvent* event) 
   status.state = failed ? ProgramState::Failed : ProgramState::Exited;
   if (!failed || !p.restart) return;
   // A life long enough was a healthy one: its failure starts a new count.
-  const uint64_t lived = read_tsc() - status.started_tsc;
+  const uint64_t lived = sys::rdtsc() - status.started_tsc;
   if (tsc_hz_ != 0 && lived >= (tsc_hz_ / 1000) * (healthy_life_ns_ / 1'000'000)) status.quick_restarts = 0;
   if (status.quick_restarts == kMaxRestarts) {
     log("init: giving up on %s after %u restarts in a row", p.name, status.quick_restarts);

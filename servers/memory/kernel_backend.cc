@@ -130,7 +130,7 @@ Result<Slot> KernelBackend::take_piece(uint32_t* block_index, uint32_t* piece) {
     Result<void> r = untyped.retype(ObjectType::Untyped, kSmallShift, CapRef{cnode_}, 0, 0, run, 256);
     if (r.ok()) r = untyped.retype(ObjectType::Untyped, kSmallShift, CapRef{cnode_}, 0, 0, run + 256, 256);
     if (!r.ok()) {
-      (void)CNode(kernel_, cnode_).revoke(block.untyped, kSlotDepth);
+      revoke_children(block.untyped);
       slots_.free_run(run);
       return r.error();
     }
@@ -153,14 +153,14 @@ void KernelBackend::give_piece(uint32_t b, uint32_t piece) {
   ++block.free_pieces;
   if (block.free_pieces < kPieces) return;
   // Every piece is free: delete them (the block's untyped resets) and the block is whole again.
-  (void)CNode(kernel_, cnode_).revoke(block.untyped, kSlotDepth);
+  revoke_children(block.untyped);
   slots_.free_run(block.pieces);
   block.split = false;
   block.pieces = 0;
   block.free_pieces = 0;
 }
 
-Result<Slot> KernelBackend::make_small(ObjectType type, Slot* token) {
+Result<Slot> KernelBackend::make_small(ObjectType type, uint8_t size_bits, Slot* token) {
   const Slot slot = TRY(slots_.alloc());
   uint32_t b = 0, piece = 0;
   const Result<Slot> untyped = take_piece(&b, &piece);
@@ -168,7 +168,7 @@ Result<Slot> KernelBackend::make_small(ObjectType type, Slot* token) {
     slots_.free(slot);
     return untyped.error();
   }
-  const Result<void> r = Untyped(kernel_, untyped.value()).retype(type, 0, CapRef{cnode_}, 0, 0, slot, 1);
+  const Result<void> r = Untyped(kernel_, untyped.value()).retype(type, size_bits, CapRef{cnode_}, 0, 0, slot, 1);
   if (!r.ok()) {
     give_piece(b, piece);
     slots_.free(slot);
@@ -179,16 +179,13 @@ Result<Slot> KernelBackend::make_small(ObjectType type, Slot* token) {
 }
 
 void KernelBackend::free_small(Slot object, Slot token) {
-  CNode cnode(kernel_, cnode_);
-  (void)cnode.revoke(object, kSlotDepth);
-  (void)cnode.delete_(object, kSlotDepth);
-  slots_.free(object);
+  delete_cap(object);
   const uint64_t t = token - 1;
   give_piece(static_cast<uint32_t>(t / kPieces), static_cast<uint32_t>(t % kPieces));
 }
 
 Result<Slot> KernelBackend::make_frame(uint8_t shift, Slot* token) {
-  if (shift == kSmallShift) return make_small(ObjectType::Frame4k, token);
+  if (shift == kSmallShift) return make_small(ObjectType::Frame4k, 0, token);
   for (uint32_t b = 0; b < block_count_; ++b) {
     Block& block = blocks_[b];
     if (block.split || block.whole_in_use) continue;
@@ -208,10 +205,7 @@ Result<Slot> KernelBackend::make_frame(uint8_t shift, Slot* token) {
 
 void KernelBackend::free_frame(Slot frame, Slot token, uint8_t shift) {
   if (shift == kSmallShift) return free_small(frame, token);
-  CNode cnode(kernel_, cnode_);
-  (void)cnode.revoke(frame, kSlotDepth);
-  (void)cnode.delete_(frame, kSlotDepth);
-  slots_.free(frame);
+  delete_cap(frame);
   blocks_[token - 1].whole_in_use = false;
 }
 
@@ -250,7 +244,7 @@ void KernelBackend::delete_cap(Slot slot) {
 Result<void> KernelBackend::make_table(uint32_t level, Slot vspace, uint64_t address, Slot tables[3], uint32_t* made) {
   if (*made == 3) return Error::RangeError;
   Slot token = 0;
-  const Slot table = TRY(make_small(kTableTypes[level], &token));
+  const Slot table = TRY(make_small(kTableTypes[level], 0, &token));
   table_token_[table] = static_cast<uint32_t>(token);
   tables[(*made)++] = table;
   auto map_it = [&]() -> Result<void> {
@@ -302,21 +296,8 @@ Result<Slot> KernelBackend::make_object(uint32_t type, uint8_t size_bits) {
     default: return Error::InvalidArgument;
   }
   Slot token = 0;
-  uint32_t b = 0, piece = 0;
-  const Slot slot = TRY(slots_.alloc());
-  const Result<Slot> untyped = take_piece(&b, &piece);
-  if (!untyped.ok()) {
-    slots_.free(slot);
-    return untyped.error();
-  }
-  const Result<void> r = Untyped(kernel_, untyped.value()).retype(t, size_bits, CapRef{cnode_}, 0, 0, slot, 1);
-  if (!r.ok()) {
-    give_piece(b, piece);
-    slots_.free(slot);
-    return r.error();
-  }
-  token = uint64_t{b} * kPieces + piece + 1;
-  table_token_[slot] = static_cast<uint32_t>(token);
+  const Slot slot = TRY(make_small(t, size_bits, &token));
+  table_token_[slot] = static_cast<uint32_t>(token);  // freed like a table (free_table)
   return slot;
 }
 

@@ -89,8 +89,9 @@ class KernelBackend final : public Backend {
   // A 4 KiB untyped piece (a split block with a free piece, or a newly split block).
   tessera::Result<Slot> take_piece(uint32_t* block, uint32_t* piece);
   void give_piece(uint32_t block, uint32_t piece);
-  // An object of `type` (4 KiB: a small frame or a page table) retyped from a piece.
-  tessera::Result<Slot> make_small(tessera::abi::ObjectType type, Slot* token);
+  // An object of `type` (at most 4 KiB: a small frame, a page table, an object for a session)
+  // retyped from a piece.
+  tessera::Result<Slot> make_small(tessera::abi::ObjectType type, uint8_t size_bits, Slot* token);
   void free_small(Slot object, Slot token);
   tessera::Result<void> make_table(uint32_t level, Slot vspace, uint64_t address, Slot tables[3], uint32_t* made);
 

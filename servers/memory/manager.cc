@@ -584,13 +584,14 @@ Result<void> Manager::map_page(uint32_t attachment, uint64_t page) {
 
 Result<Slot> Manager::create_object(uint32_t session, uint32_t type, uint8_t size_bits) {
   TRY(table_room(session, 1));
-  TRY(charge(session, kTableCharge));
+  TRY(charge(session, kTableCharge));  // paid before it is made; given back if it cannot be
   const Result<Slot> object = backend_.make_object(type, size_bits);
-  refund(session, kTableCharge);  // add_table charges it again
-  if (!object.ok()) return object.error();
+  if (!object.ok()) {
+    refund(session, kTableCharge);
+    return object.error();
+  }
   Session& s = sessions_[session];
   s.tables[s.table_count++] = object.value() | kObjectTag;
-  s.used += kTableCharge;
   return object.value();
 }
 

@@ -487,7 +487,8 @@ int thread_cycle(sys::MemorySession& s) {
   if (Error e = thread->destroy().error(); e != Error::Ok) return fail(119, e);
   if (Error e = s.delete_object(note->id).error(); e != Error::Ok) return fail(120, e);
   if (s.delete_object(note->id).error() != Error::EmptySlot) return fail(121);
-  (void)sys::process_memory();  // the note's slot: deleted with the object (revoked by the server)
+  // deleteObject revoked the notification's capability: its slot is empty and free again.
+  if (s.slots() != nullptr) (void)s.slots()->free(note->cap);
   return 0;
 }
 
