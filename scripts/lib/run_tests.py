@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "qemu"))
 
 import harness  # noqa: E402
+import shell_suite  # noqa: E402
 import suites  # noqa: E402
 from results import Reporter, TestResult, write_junit, write_tap  # noqa: E402
 
@@ -144,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_qemu:
             for suite in suites.registered(build, timeout=args.timeout):
                 harness.SuiteRun(suite, results_dir / "qemu" / suite.name, report, args.filter).run()
+            # The SHELL tests: the real system image, typed into like a user (tests/qemu/shell_suite.py).
+            shell_suite.run(build, results_dir / "qemu" / "shell", report, name_filter)
 
     write_tap(report.results, results_dir / "results.tap")
     write_junit(report.results, results_dir / "junit.xml")

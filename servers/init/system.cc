@@ -79,6 +79,7 @@ Result<void> System::start(sys::UntypedAllocator& memory, const SystemDescriptio
     }
   }
   for (uint32_t i = 0; i < description.object_count; ++i) {
+    if (description.objects[i].kind == ObjectKind::Control) continue;  // a badged copy at each spawn
     if (is_hardware(description.objects[i].kind)) {
       if (Result<void> r = create_hardware(i); !r.ok()) {
         log("init: cannot create %s %s (error %u)", kind_name(description.objects[i].kind), description.objects[i].name,
@@ -121,6 +122,11 @@ Result<void> System::spawn(uint32_t program) {
                            grant_badge(object.kind, p.grants[i], program)};
     // A pci capability is init's endpoint, already badged with its function: call, nothing more.
     if (object.kind == ObjectKind::Pci) grants[i].rights = tessera::abi::kRightWrite | tessera::abi::kRightGrantReply;
+    // A control capability: the supervision endpoint badged with the control bit and this program.
+    if (object.kind == ObjectKind::Control) {
+      grants[i] = sys::Grant{grant_names[i], supervisor_, tessera::abi::kRightWrite | tessera::abi::kRightGrantReply,
+                             kControlBadge | (program + 1)};
+    }
   }
   sys::ProcessOptions options;
   options.name = p.name;
@@ -143,6 +149,8 @@ Result<void> System::spawn(uint32_t program) {
   }
   processes_[program] = process.take();
   status_[program].state = ProgramState::Running;
+  status_[program].given_up = false;
+  status_[program].pid = next_pid_++;
   ++status_[program].starts;
   status_[program].started_tsc = spawned_at;
   log("init: started %s (priority %u, %u pages)", p.name, p.priority, processes_[program].page_count());
@@ -169,6 +177,16 @@ Result<SupervisionEvent> System::handle_next(bool blocking) {
     }
     return event;
   }
+  if ((received.badge & kControlBadge) != 0) {
+    const uint64_t caller = received.badge & ~kControlBadge;
+    event.kind = SupervisionEvent::Kind::Service;
+    if (caller >= 1 && caller <= description_->program_count) {
+      serve_control(static_cast<uint32_t>(caller - 1), received);
+    } else {
+      (void)sys::reply(sys::MessageInfo{static_cast<uint64_t>(Error::IllegalOperation), 0, 0, 0});
+    }
+    return event;
+  }
   if (received.badge == 0 || received.badge > description_->program_count) {
     log("init: supervision message with unknown badge %lu ignored", received.badge);
     event.kind = SupervisionEvent::Kind::Unknown;
@@ -177,6 +195,11 @@ Result<SupervisionEvent> System::handle_next(bool blocking) {
   event.program = static_cast<uint32_t>(received.badge - 1);
   const char* name = description_->programs[event.program].name;
   ProgramStatus& status = status_[event.program];
+  if (!processes_[event.program].alive()) {
+    // From a process already ended (killed through the control protocol while its message waited).
+    event.kind = SupervisionEvent::Kind::Unknown;
+    return event;
+  }
   const uint64_t label = received.info.label;
   if (label == sys::kProcessExitLabel && received.info.length_words >= 1) {
     event.kind = SupervisionEvent::Kind::Exit;
@@ -273,6 +296,7 @@ void System::handle_end(uint32_t program, bool failed, SupervisionEvent* event) 
   if (tsc_hz_ != 0 && lived >= (tsc_hz_ / 1000) * (healthy_life_ns_ / 1'000'000)) status.quick_restarts = 0;
   if (status.quick_restarts == kMaxRestarts) {
     log("init: giving up on %s after %u restarts in a row", p.name, status.quick_restarts);
+    status.given_up = true;
     return;
   }
   ++status.quick_restarts;
@@ -280,6 +304,25 @@ void System::handle_end(uint32_t program, bool failed, SupervisionEvent* event) 
   log("init: restarting %s (%u in a row of at most %u; %u in all; it lived %lu ms)", p.name, status.quick_restarts,
       kMaxRestarts, status.restarts, tsc_hz_ != 0 ? lived / (tsc_hz_ / 1000) : 0);
   event->restarted = spawn(program).ok();
+}
+
+Result<void> System::kill(uint32_t program) {
+  if (memory_ == nullptr || program >= description_->program_count) return Error::RangeError;
+  if (!processes_[program].alive()) return Error::IllegalOperation;
+  const Result<void> r = processes_[program].destroy();
+  status_[program].state = ProgramState::Exited;
+  status_[program].exit_status = 0;
+  log("init: %s killed", description_->programs[program].name);
+  return r;
+}
+
+Result<void> System::run(uint32_t program) {
+  if (memory_ == nullptr || program >= description_->program_count) return Error::RangeError;
+  if (processes_[program].alive()) return Error::Busy;
+  status_[program].quick_restarts = 0;
+  const Result<void> r = spawn(program);
+  if (!r.ok()) status_[program].state = ProgramState::Failed;
+  return r;
 }
 
 void System::supervise() {

@@ -45,6 +45,10 @@ constexpr uint64_t kMemoryEventBadge = uint64_t{1} << 62;
 // bit and the object's index in the description. init answers its requests (tessera/sys/device.h:
 // kPciRequestLabel) in handle_next.
 constexpr uint64_t kPciServiceBadge = uint64_t{1} << 61;
+// The badge of a `control:NAME` capability (init's supervision endpoint, write + grant-reply): this
+// bit and the holder's program number (index + 1). init serves its control protocol
+// (abi/init.capnp, control.cc) on it in handle_next.
+constexpr uint64_t kControlBadge = uint64_t{1} << 60;
 // Pieces of device memory init keeps track of while it carves BARs out of the boot device
 // untypeds (each split makes two).
 constexpr uint32_t kMaxDevicePieces = 256;
@@ -77,11 +81,14 @@ struct ProgramStatus {
   uint32_t faults = 0;
   int64_t exit_status = 0;  // of the last exit
   uint64_t last_fault_kind = 0, last_fault_ip = 0, last_fault_detail = 0;
+  uint32_t pid = 0;         // the number of its current (last) instance, unique for this boot
+  bool given_up = false;    // failed kMaxRestarts times in a row: not restarted any more
 };
 
 // What handle_next() saw.
 struct SupervisionEvent {
-  // Fault: also from the pager; Service: a request to init's PCI service, answered.
+  // Fault: also from the pager; Service: a request to init's PCI service or its control
+  // protocol (abi/init.capnp), answered.
   enum class Kind : uint8_t { None, Fault, Exit, Unknown, Service } kind = Kind::None;
   uint32_t program = 0;     // index into the description's programs
   bool restarted = false;
@@ -138,6 +145,15 @@ class System {
   tessera::Result<void> stop();
 
   const ProgramStatus& status(uint32_t program) const { return status_[program]; }
+  // The control protocol's operations (abi/init.capnp), also for init's own use: kill ends a
+  // running program for good (IllegalOperation when it is not running), run starts one that is
+  // not (Busy when it is).
+  tessera::Result<void> kill(uint32_t program);
+  tessera::Result<void> run(uint32_t program);
+  const tessera::sys::Process& process(uint32_t program) const { return processes_[program]; }
+  const SystemDescription* description() const { return description_; }
+  uint64_t tsc_hz() const { return tsc_hz_; }
+  tessera::sys::CallTransport& kernel() { return memory_->kernel(); }
   // The index of program `name` in the description, or kMaxSystemPrograms.
   uint32_t program_index(const char* name) const;
   // The supervision endpoint and the objects the description declared (slots in the parent).
@@ -160,6 +176,8 @@ class System {
   tessera::Result<tessera::sys::CPtr> carve_device(uint64_t paddr, uint8_t bits);
   // Answers one request to the PCI service for object `index` (the message is in the IPC buffer).
   void serve_pci(uint32_t index, const tessera::sys::Received& request);
+  // Answers one control request from program `caller` (control.cc).
+  void serve_control(uint32_t caller, const tessera::sys::Received& request);
   void stop_hardware();
 
   tessera::sys::UntypedAllocator* memory_ = nullptr;
@@ -173,6 +191,7 @@ class System {
   ProgramStatus status_[kMaxSystemPrograms];
   uint64_t tsc_hz_ = 0;
   uint64_t healthy_life_ns_ = kHealthyLifeNs;
+  uint32_t next_pid_ = 1;
   LogSink log_sink_ = nullptr;
   void* log_context_ = nullptr;
   HardwareAccess hardware_;

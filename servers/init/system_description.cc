@@ -120,8 +120,9 @@ class Parser {
     if (keyword.equals("irq")) return hardware(ObjectKind::Irq, rest);
     if (keyword.equals("ioports")) return hardware(ObjectKind::IoPorts, rest);
     if (keyword.equals("pci")) return hardware(ObjectKind::Pci, rest);
+    if (keyword.equals("control")) return object(ObjectKind::Control, rest);
     if (keyword.equals("program")) return program(rest);
-    return fail("unknown declaration (expected endpoint, notification, irq, ioports, pci or program)");
+    return fail("unknown declaration (expected endpoint, notification, control, irq, ioports, pci or program)");
   }
 
  private:
@@ -243,14 +244,19 @@ class Parser {
         kind = ObjectKind::IoPorts;
       } else if (kind_text.equals("pci")) {
         kind = ObjectKind::Pci;
+      } else if (kind_text.equals("control")) {
+        kind = ObjectKind::Control;
       } else {
-        return fail("grant kind must be endpoint, notification, irq, ioports or pci", kind_text);
+        return fail("grant kind must be endpoint, notification, control, irq, ioports or pci", kind_text);
       }
       const uint32_t index = out_->find_object(kind, name.data, name.size);
       if (index == out_->object_count) return fail("grant of an object not declared above", name);
       if (kind_text.size + 1 + name.size >= kNameBytes) return fail("grant name KIND:NAME longer than 23", name);
       GrantDeclaration g{index, tessera::abi::kRightsAll};
-      if (is_hardware(kind) && item.size > 0) return fail("hardware grants take no rights or badge", name);
+      if ((is_hardware(kind) || kind == ObjectKind::Control) && item.size > 0) {
+        return fail(kind == ObjectKind::Control ? "control grants take no rights or badge"
+                                                : "hardware grants take no rights or badge", name);
+      }
       const Span rights = next_token(&item, ':');
       if (rights.size > 0 && !parse_rights(rights, &g.rights)) return fail("bad rights (any of r w g p)");
       if (item.size > 0 && (!parse_number(item, kMaxGrantBadge, &g.badge) || g.badge == 0)) {
@@ -328,6 +334,7 @@ const char* kind_name(ObjectKind kind) {
   switch (kind) {
     case ObjectKind::Endpoint: return "endpoint";
     case ObjectKind::Notification: return "notification";
+    case ObjectKind::Control: return "control";
     case ObjectKind::Irq: return "irq";
     case ObjectKind::IoPorts: return "ioports";
     case ObjectKind::Pci: return "pci";

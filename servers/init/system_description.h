@@ -6,12 +6,16 @@
 //   irq NAME line=N [trigger=edge|level] [polarity=high|low]
 //   ioports NAME first=PORT last=PORT
 //   pci NAME vendor=ID device=ID [index=N] | pci NAME slot=BB:DD.F
+//   control NAME
 //   program NAME [image=IMAGE] [prio=N] [mcp=N] [budget=US period=US] [restart=yes|no]
 //                [arg=WORD] [grants=KIND:OBJECT[:RIGHTS[:BADGE]],...]
 //
 // NAME: 1-23 of [a-z0-9_-]; a program runs the embedded image IMAGE (default: its NAME), so one
 // image can run as several programs; arg is a word it finds in its start-up block. KIND is `endpoint`,
-// `notification`, `irq`, `ioports` or `pci`, and OBJECT must be declared on an earlier line.
+// `notification`, `control`, `irq`, `ioports` or `pci`, and OBJECT must be declared on an earlier line.
+// `control` is init's control protocol (abi/init.capnp): the program gets a copy of init's
+// supervision endpoint (call only) badged with init's control bit and its own number; like hardware
+// grants it takes no RIGHTS or BADGE.
 //
 // Hardware (docs/drivers.md): `irq` is an IOAPIC line 0-23 (default edge-triggered, active high:
 // ISA; PCI lines are level-triggered); `ioports` a range of I/O ports (numbers decimal or 0x hex;
@@ -42,13 +46,13 @@
 
 namespace init {
 
-constexpr uint32_t kMaxSystemObjects = 16;
-constexpr uint32_t kMaxSystemPrograms = 8;
+constexpr uint32_t kMaxSystemObjects = 24;
+constexpr uint32_t kMaxSystemPrograms = 10;
 constexpr size_t kNameBytes = tessera::sys::kProcessNameBytes;
 
-enum class ObjectKind : uint8_t { Endpoint, Notification, Irq, IoPorts, Pci };
+enum class ObjectKind : uint8_t { Endpoint, Notification, Control, Irq, IoPorts, Pci };
 
-// "endpoint", "notification", "irq", "ioports" or "pci".
+// "endpoint", "notification", "control", "irq", "ioports" or "pci".
 const char* kind_name(ObjectKind kind);
 constexpr bool is_hardware(ObjectKind kind) { return kind >= ObjectKind::Irq; }
 

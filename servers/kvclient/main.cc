@@ -1,12 +1,19 @@
 // kvclient: calls the example key-value server (servers/kv) through the generated client stubs and
 // prints one `kvclient: ok ...` line per check, then reports its status to init (exit_process).
-// Granted (boot/system.conf): "endpoint:kv" and "notification:kvwatch" (for watch()).
+// Granted (boot/system.conf): "endpoint:kv" and "notification:kvwatch" (for watch()), and
+// "endpoint:console": it prints through the console driver (tessera/console/client.h); without
+// that grant (or when the console cannot be opened) through the kernel's debug write.
 #include <stdint.h>
 
+#include <stdarg.h>
+
 #include <tessera/abi/kv.capnp.h>
+#include <tessera/console/client.h>
+#include <tessera/format.h>
 #include <tessera/string.h>
 #include <tessera/sys/debug.h>
 #include <tessera/sys/ipc.h>
+#include <tessera/sys/memory.h>
 #include <tessera/sys/process.h>
 
 namespace {
@@ -16,13 +23,24 @@ using tessera::capnp::Text;
 using Client = tessera::kv::Store::Client<sys::CallTransport>;
 
 int failures = 0;
+tessera::console::ConsoleClient console;
+
+// One line, through the console driver when there is a session, else the kernel's debug write.
+__attribute__((format(printf, 1, 2))) void say(const char* format, ...) {
+  char line[256];
+  va_list args;
+  va_start(args, format);
+  tessera::vformat_to(line, sizeof(line), format, args);
+  va_end(args);
+  if (!console.is_open() || !console.write(line).ok()) sys::print("%s", line);
+}
 constexpr uint64_t kWatchBadge = 0x1;
 
 void expect(bool condition, const char* what) {
   if (condition) {
-    sys::print("kvclient: ok %s\n", what);
+    say("kvclient: ok %s\n", what);
   } else {
-    sys::print("kvclient: FAILED %s\n", what);
+    say("kvclient: FAILED %s\n", what);
     ++failures;
   }
 }
@@ -38,10 +56,10 @@ Data bytes(const char* text) { return Data{reinterpret_cast<const uint8_t*>(text
 
 // A copy of the granted notification carrying badge `badge` in a free slot of this process's CNode:
 // a signal ORs the signaller's badge into the word, so only a badged cap makes a visible bit.
-tessera::Result<sys::CPtr> badged_copy(const sys::StartupBlock& block, sys::CPtr notification, uint64_t badge) {
+tessera::Result<sys::CPtr> badged_copy(sys::SlotAllocator& slots, sys::CPtr notification, uint64_t badge) {
   sys::CallTransport kernel(sys::ipc_buffer());
   tessera::abi::CNode::Client<sys::CallTransport> cnode(kernel, sys::kProcessSlotCNode);
-  const sys::CPtr slot = block.empty.start;
+  const sys::CPtr slot = TRY(slots.alloc());
   TRY(cnode.mint(slot, sys::kSlotDepth, {sys::kProcessSlotCNode}, notification, sys::kSlotDepth,
                  tessera::abi::kRightRead | tessera::abi::kRightWrite, badge));
   return slot;
@@ -78,7 +96,14 @@ int main(uint64_t argument) {
     sys::print("kvclient: needs endpoint:kv and notification:kvwatch\n");
     sys::exit_process(1);
   }
-  auto badged = badged_copy(*block, *notification, kWatchBadge);
+  static sys::SlotAllocator slots(block->empty);
+  static sys::MemorySession session;
+  auto console_endpoint = sys::find_grant(*block, "endpoint:console");
+  if (console_endpoint.ok() && sys::process_memory() != nullptr) {
+    session = sys::MemorySession(sys::process_memory()->cap(), slots, sys::kProcessSlotCNode);
+    (void)console.open(session, slots, *console_endpoint);
+  }
+  auto badged = badged_copy(slots, *notification, kWatchBadge);
   if (!badged.ok()) {
     sys::print("kvclient: cannot mint a badged notification (error %u)\n", static_cast<unsigned>(badged.error()));
     sys::exit_process(1);
@@ -86,6 +111,7 @@ int main(uint64_t argument) {
   sys::CallTransport transport(sys::ipc_buffer());
   Client kv(transport, *endpoint);
   exercise(kv, *badged);
-  sys::print("kvclient: done, %d failed\n", failures);
+  say("kvclient: done, %d failed\n", failures);
+  if (console.is_open()) (void)console.flush();
   sys::exit_process(failures == 0 ? 0 : 1);
 }

@@ -282,14 +282,24 @@ size_t without_hardware(const char* conf, size_t size, char* out, size_t capacit
     size_t end = start;
     while (end < size && conf[end] != '\n') ++end;
     const tessera::StringView line(conf + start, end - start);
-    bool hardware = line.starts_with("irq ") || line.starts_with("ioports ") || line.starts_with("pci ");
+    // The shell needs the console (a driver), and kvclient prints through the console only when
+    // granted it: both go, the grant too.
+    bool hardware = line.starts_with("irq ") || line.starts_with("ioports ") || line.starts_with("pci ") ||
+                    line.starts_with("program shell ");
     for (size_t i = start; i + 4 <= end && !hardware; ++i) {
       hardware = strncmp(conf + i, "irq:", 4) == 0 || strncmp(conf + i, "pci:", 4) == 0 ||
                  (i + 8 <= end && strncmp(conf + i, "ioports:", 8) == 0);
     }
     if (!hardware && n + (end - start) + 1 < capacity) {
-      memcpy(out + n, conf + start, end - start);
-      n += end - start;
+      static constexpr char kConsoleGrant[] = ",endpoint:console:wg";
+      constexpr size_t kGrantLength = sizeof(kConsoleGrant) - 1;
+      for (size_t i = start; i < end; ++i) {
+        if (i + kGrantLength <= end && strncmp(conf + i, kConsoleGrant, kGrantLength) == 0) {
+          i += kGrantLength - 1;
+          continue;
+        }
+        out[n++] = conf[i];
+      }
     }
     if (n + 1 < capacity) out[n++] = '\n';  // an empty line keeps the line numbers
     start = end + 1;

@@ -1,0 +1,679 @@
+// shell: the system's interactive shell on the console (docs/shell.md). Started by init from
+// boot/system.conf as the last program; reads the console in raw mode and edits lines itself
+// (line_editor.h), runs commands from one table (kCommands below: adding a command is one entry),
+// asks init for programs, threads and memory through init's control protocol (abi/init.capnp) and
+// reaches files through FsOps (fs.h).
+//
+// Granted: endpoint:console (write + grant), control:init, and endpoint:timer (optional: to let the
+// boot log settle before the first prompt).
+#include <stdarg.h>
+#include <stdint.h>
+
+#include <tessera/abi/init.capnp.h>
+#include <tessera/console/client.h>
+#include <tessera/format.h>
+#include <tessera/string.h>
+#include <tessera/sys/debug.h>
+#include <tessera/sys/ipc.h>
+#include <tessera/sys/memory.h>
+#include <tessera/sys/process.h>
+#include <tessera/sys/timer.h>
+
+#include "fs.h"
+#include "line_editor.h"
+#include "path.h"
+
+namespace {
+namespace sys = tessera::sys;
+namespace ctl = tessera::initctl;
+using tessera::Error;
+using tessera::Result;
+using shell::FsOps;
+using shell::kMaxPath;
+
+constexpr uint32_t kMaxArgs = 16;
+
+tessera::console::ConsoleClient out;
+sys::CPtr control = 0;  // init's control protocol (0: not granted)
+shell::NoFilesystem no_filesystem;
+FsOps* fs = &no_filesystem;
+char cwd[kMaxPath] = "/";
+
+__attribute__((format(printf, 1, 2))) void say(const char* format, ...) {
+  char text[1024];
+  va_list args;
+  va_start(args, format);
+  size_t n = tessera::vformat_to(text, sizeof(text), format, args);
+  va_end(args);
+  if (n >= sizeof(text)) n = sizeof(text) - 1;
+  // Raw mode: the terminal needs CR LF.
+  char converted[2 * sizeof(text)];
+  size_t m = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (text[i] == '\n') converted[m++] = '\r';
+    converted[m++] = text[i];
+  }
+  if (!out.is_open() || !out.write(converted, m).ok()) sys::print("%s", text);
+}
+
+// ---- init's control protocol -----------------------------------------------------------------------
+using InitClient = ctl::Init::Client<sys::CallTransport>;
+sys::CallTransport& transport() {
+  static sys::CallTransport t(sys::ipc_buffer());
+  return t;
+}
+InitClient init_client() { return InitClient(transport(), control); }
+
+const char* state_name(ctl::ProgramState s) {
+  switch (s) {
+    case ctl::ProgramState::NotStarted: return "not-started";
+    case ctl::ProgramState::Running: return "running";
+    case ctl::ProgramState::Exited: return "exited";
+    case ctl::ProgramState::Failed: return "failed";
+    case ctl::ProgramState::GivenUp: return "given-up";
+  }
+  return "?";
+}
+
+struct ProgramInfo {
+  char name[32] = {};
+  ctl::ProgramState state = ctl::ProgramState::NotStarted;
+  uint32_t pid = 0, restarts = 0, threads = 0, faults = 0;
+  uint8_t priority = 0;
+  bool restart_policy = false;
+  uint64_t quota = 0, used = 0, up_ms = 0;
+  int64_t exit_status = 0;
+};
+
+Result<uint32_t> program_count() {
+  InitClient init = init_client();
+  const auto r = init.program_count();
+  if (!r.ok()) return r.error();
+  return r->count();
+}
+
+Result<ProgramInfo> program_info(uint32_t index) {
+  InitClient init = init_client();  // the reply's reader lives as long as the client
+  const auto r = init.program(index);
+  if (!r.ok()) return r.error();
+  ProgramInfo p;
+  const auto name = r->name();
+  if (name.ok()) {
+    const uint32_t n = name->size < sizeof(p.name) - 1 ? name->size : sizeof(p.name) - 1;
+    memcpy(p.name, name->data, n);
+    p.name[n] = '\0';
+  }
+  p.state = r->state();
+  p.pid = r->pid();
+  p.restarts = r->restarts();
+  p.threads = r->threads();
+  p.faults = r->faults();
+  p.priority = r->priority();
+  p.restart_policy = r->restart_policy();
+  p.quota = r->mem_quota();
+  p.used = r->mem_used();
+  p.up_ms = r->up_ms();
+  p.exit_status = r->exit_status();
+  return p;
+}
+
+const char* init_error(Error e) {
+  switch (e) {
+    case Error::EmptySlot: return "no such program";
+    case Error::Busy: return "already running";
+    case Error::IllegalOperation: return "not running (or the shell itself)";
+    case Error::NotSupported: return "not possible";
+    default: return tessera::error_name(e);
+  }
+}
+
+const char* fs_error(Error e) {
+  switch (e) {
+    case Error::EmptySlot:
+    case Error::FailedLookup: return "not found";
+    case Error::NotSupported: return "no filesystem";
+    case Error::Busy: return "busy (not empty?)";
+    case Error::DeleteFirst: return "already exists";
+    case Error::InvalidArgument: return "invalid argument";
+    case Error::RangeError: return "too large";
+    case Error::WrongObjectType: return "wrong type (a directory, or not one)";
+    case Error::OutOfMemory:
+    case Error::NotEnoughMemory: return "no space";
+    case Error::IoError: return "I/O error";
+    default: return tessera::error_name(e);
+  }
+}
+
+bool need_init(const char* command) {
+  if (control != 0) return true;
+  say("%s: no control:init granted to the shell\n", command);
+  return false;
+}
+
+bool need_fs(const char* command) {
+  if (fs->available()) return true;
+  say("%s: no filesystem\n", command);
+  return false;
+}
+
+// A path argument made absolute; says so when it is too long.
+bool resolve(const char* command, const char* path, char* out_path) {
+  if (shell::resolve_path(cwd, path, out_path)) return true;
+  say("%s: %s: path too long\n", command, path);
+  return false;
+}
+
+void print_ms(char* text, size_t capacity, uint64_t ns) {
+  tessera::format_to(text, capacity, "%lu.%03lu", ns / 1'000'000, (ns / 1000) % 1000);
+}
+
+// ---- Commands ----------------------------------------------------------------------------------------
+struct Redirect {
+  const char* path = nullptr;  // nullptr: the console
+  bool append = false;
+};
+
+using Handler = void (*)(int argc, char** argv, const Redirect& redirect);
+struct Command {
+  const char* name;
+  const char* usage;
+  const char* summary;
+  Handler run;
+  bool redirects;  // accepts > FILE / >> FILE
+};
+extern const Command kCommands[];
+extern const uint32_t kCommandCount;
+
+void cmd_help(int, char**, const Redirect&) {
+  say("Commands (line editing: Backspace, Ctrl-U erases the line, Ctrl-C cancels it):\n");
+  for (uint32_t i = 0; i < kCommandCount; ++i) say("  %-22s %s\n", kCommands[i].usage, kCommands[i].summary);
+}
+
+void cmd_echo(int argc, char** argv, const Redirect& redirect) {
+  char text[shell::LineEditor::kMaxLine + 2];
+  size_t n = 0;
+  for (int i = 1; i < argc; ++i) {
+    for (const char* p = argv[i]; *p != 0 && n + 2 < sizeof(text); ++p) text[n++] = *p;
+    if (i + 1 < argc && n + 2 < sizeof(text)) text[n++] = ' ';
+  }
+  text[n++] = '\n';
+  text[n] = '\0';
+  if (redirect.path == nullptr) {
+    say("%s", text);
+    return;
+  }
+  if (!need_fs("echo")) return;
+  char path[kMaxPath];
+  if (!resolve("echo", redirect.path, path)) return;
+  Result<void> r = fs->write(path, text, n, redirect.append);
+  if (!r.ok()) say("echo: %s: %s\n", redirect.path, fs_error(r.error()));
+}
+
+void cmd_ps(int argc, char** argv, const Redirect&) {
+  if (!need_init("ps")) return;
+  if (argc > 1) {
+    say("ps: unexpected argument %s (usage: ps)\n", argv[1]);
+    return;
+  }
+  Result<uint32_t> count = program_count();
+  if (!count.ok()) {
+    say("ps: init does not answer (%s)\n", tessera::error_name(count.error()));
+    return;
+  }
+  say("%5s %-12s %-11s %4s %8s %9s\n", "PID", "PROGRAM", "STATE", "PRIO", "RESTARTS", "UP(ms)");
+  for (uint32_t i = 0; i < *count; ++i) {
+    Result<ProgramInfo> p = program_info(i);
+    if (!p.ok()) {
+      say("ps: program %u: %s\n", i, tessera::error_name(p.error()));
+      continue;
+    }
+    say("%5u %-12s %-11s %4u %8u %9lu\n", p->pid, p->name, state_name(p->state), p->priority, p->restarts, p->up_ms);
+    for (uint32_t t = 0; t < p->threads; ++t) {
+      InitClient init = init_client();
+      const auto r = init.thread(i, t);
+      if (!r.ok()) {
+        say("      thread %u: %s\n", t, tessera::error_name(r.error()));
+        continue;
+      }
+      char cpu[32];
+      print_ms(cpu, sizeof(cpu), r->cpu_time_ns());
+      say("      thread %u: cpu %s ms, scheduled %lu times, priority %u, %s\n", t, cpu, r->times_scheduled(),
+          r->priority(), r->state() == ctl::ThreadState::Alive ? "alive" : "unknown");
+    }
+  }
+}
+
+void cmd_mem(int, char**, const Redirect&) {
+  if (!need_init("mem")) return;
+  Result<uint32_t> count = program_count();
+  if (!count.ok()) {
+    say("mem: init does not answer (%s)\n", tessera::error_name(count.error()));
+    return;
+  }
+  say("%-12s %-11s %10s %10s\n", "PROGRAM", "STATE", "QUOTA(KiB)", "USED(KiB)");
+  uint64_t quota = 0, used = 0;
+  for (uint32_t i = 0; i < *count; ++i) {
+    Result<ProgramInfo> p = program_info(i);
+    if (!p.ok()) continue;
+    if (p->state != ctl::ProgramState::Running) {
+      say("%-12s %-11s %10s %10s\n", p->name, state_name(p->state), "-", "-");
+      continue;
+    }
+    say("%-12s %-11s %10lu %10lu\n", p->name, state_name(p->state), p->quota / 1024, p->used / 1024);
+    quota += p->quota;
+    used += p->used;
+  }
+  say("%-12s %-11s %10lu %10lu\n", "total", "", quota / 1024, used / 1024);
+}
+
+// run / kill / restart PROGRAM
+void program_command(int argc, char** argv, const char* verb) {
+  if (!need_init(verb)) return;
+  if (argc != 2) {
+    say("%s: usage: %s PROGRAM\n", verb, verb);
+    return;
+  }
+  const char* name = argv[1];
+  const tessera::capnp::Text text(name, static_cast<uint32_t>(strlen(name)));
+  InitClient init = init_client();
+  if (strcmp(verb, "run") == 0) {
+    const auto r = init.run(text);
+    if (!r.ok()) {
+      say("run: %s: %s\n", name, init_error(r.error()));
+    } else {
+      say("run: %s started (pid %u)\n", name, r->pid());
+    }
+  } else if (strcmp(verb, "kill") == 0) {
+    const auto r = init.kill(text);
+    if (!r.ok()) {
+      say("kill: %s: %s\n", name, init_error(r.error()));
+    } else {
+      say("kill: %s stopped\n", name);
+    }
+  } else {
+    const auto r = init.restart(text);
+    if (!r.ok()) {
+      say("restart: %s: %s\n", name, init_error(r.error()));
+    } else {
+      say("restart: %s restarted (pid %u)\n", name, r->pid());
+    }
+  }
+}
+void cmd_run(int argc, char** argv, const Redirect&) { program_command(argc, argv, "run"); }
+void cmd_kill(int argc, char** argv, const Redirect&) { program_command(argc, argv, "kill"); }
+void cmd_restart(int argc, char** argv, const Redirect&) { program_command(argc, argv, "restart"); }
+
+// ---- Filesystem commands ----------------------------------------------------------------------------
+char kind_letter(shell::FileKind kind) {
+  switch (kind) {
+    case shell::FileKind::Directory: return 'd';
+    case shell::FileKind::Symlink: return 'l';
+    case shell::FileKind::File: return '-';
+    default: return '?';
+  }
+}
+
+void list_entry(const char* directory, const char* name, bool long_format) {
+  if (!long_format) {
+    say("%s\n", name);
+    return;
+  }
+  char path[kMaxPath];
+  if (!shell::resolve_path(directory, name, path)) {
+    say("? %s\n", name);
+    return;
+  }
+  Result<shell::FileStat> st = fs->lstat(path);
+  if (!st.ok()) {
+    say("?  %s (%s)\n", name, fs_error(st.error()));
+    return;
+  }
+  char target[kMaxPath] = {};
+  if (st->kind == shell::FileKind::Symlink) {
+    Result<size_t> n = fs->readlink(path, target, sizeof(target) - 1);
+    if (n.ok()) target[*n] = '\0';
+  }
+  say("%c %3u %10lu %s%s%s\n", kind_letter(st->kind), st->links, st->size, name,
+      st->kind == shell::FileKind::Symlink ? " -> " : "", target);
+}
+
+void cmd_ls(int argc, char** argv, const Redirect&) {
+  bool long_format = false;
+  int first = 1;
+  if (argc > 1 && strcmp(argv[1], "-l") == 0) {
+    long_format = true;
+    first = 2;
+  }
+  if (!need_fs("ls")) return;
+  char* dot[] = {const_cast<char*>(".")};
+  char** paths = first < argc ? argv + first : dot;
+  const int count = first < argc ? argc - first : 1;
+  for (int i = 0; i < count; ++i) {
+    char path[kMaxPath];
+    if (!resolve("ls", paths[i], path)) continue;
+    Result<shell::FileStat> st = fs->stat(path);
+    if (!st.ok()) {
+      say("ls: %s: %s\n", paths[i], fs_error(st.error()));
+      continue;
+    }
+    if (count > 1) say("%s:\n", paths[i]);
+    if (st->kind != shell::FileKind::Directory) {
+      char parent[kMaxPath];
+      (void)shell::resolve_path(path, "..", parent);
+      list_entry(parent, path + strlen(parent) + (strcmp(parent, "/") == 0 ? 0 : 1), long_format);
+      continue;
+    }
+    for (uint32_t index = 0;; ++index) {
+      Result<shell::DirEntry> e = fs->readdir(path, index);
+      if (!e.ok()) {
+        if (e.error() != Error::RangeError) say("ls: %s: %s\n", paths[i], fs_error(e.error()));
+        break;
+      }
+      list_entry(path, e->name, long_format);
+    }
+  }
+}
+
+void cmd_cat(int argc, char** argv, const Redirect&) {
+  if (!need_fs("cat")) return;
+  if (argc < 2) {
+    say("cat: usage: cat FILE...\n");
+    return;
+  }
+  for (int i = 1; i < argc; ++i) {
+    char path[kMaxPath];
+    if (!resolve("cat", argv[i], path)) continue;
+    uint64_t offset = 0;
+    char chunk[512];
+    for (;;) {
+      Result<size_t> n = fs->read(path, offset, chunk, sizeof(chunk) - 1);
+      if (!n.ok()) {
+        say("cat: %s: %s\n", argv[i], fs_error(n.error()));
+        break;
+      }
+      if (*n == 0) break;
+      chunk[*n] = '\0';
+      say("%s", chunk);
+      offset += *n;
+    }
+  }
+}
+
+// mkdir / rm / rmdir: one operation per argument.
+void each_path(int argc, char** argv, const char* verb, Result<void> (FsOps::*op)(const char*)) {
+  if (!need_fs(verb)) return;
+  if (argc < 2) {
+    say("%s: usage: %s PATH...\n", verb, verb);
+    return;
+  }
+  for (int i = 1; i < argc; ++i) {
+    char path[kMaxPath];
+    if (!resolve(verb, argv[i], path)) continue;
+    Result<void> r = (fs->*op)(path);
+    if (!r.ok()) say("%s: %s: %s\n", verb, argv[i], fs_error(r.error()));
+  }
+}
+void cmd_mkdir(int argc, char** argv, const Redirect&) { each_path(argc, argv, "mkdir", &FsOps::mkdir); }
+void cmd_rm(int argc, char** argv, const Redirect&) { each_path(argc, argv, "rm", &FsOps::unlink); }
+void cmd_rmdir(int argc, char** argv, const Redirect&) { each_path(argc, argv, "rmdir", &FsOps::rmdir); }
+
+void cmd_mv(int argc, char** argv, const Redirect&) {
+  if (!need_fs("mv")) return;
+  if (argc != 3) {
+    say("mv: usage: mv FROM TO\n");
+    return;
+  }
+  char from[kMaxPath], to[kMaxPath];
+  if (!resolve("mv", argv[1], from) || !resolve("mv", argv[2], to)) return;
+  Result<void> r = fs->rename(from, to);
+  if (!r.ok()) say("mv: %s: %s\n", argv[1], fs_error(r.error()));
+}
+
+void cmd_ln(int argc, char** argv, const Redirect&) {
+  if (!need_fs("ln")) return;
+  const bool symbolic = argc == 4 && strcmp(argv[1], "-s") == 0;
+  if (argc != 3 && !symbolic) {
+    say("ln: usage: ln [-s] TARGET LINK\n");
+    return;
+  }
+  const char* target = argv[symbolic ? 2 : 1];
+  char link_path[kMaxPath];
+  if (!resolve("ln", argv[symbolic ? 3 : 2], link_path)) return;
+  Result<void> r;
+  if (symbolic) {
+    r = fs->symlink(target, link_path);  // the target as written (relative targets stay relative)
+  } else {
+    char target_path[kMaxPath];
+    if (!resolve("ln", target, target_path)) return;
+    r = fs->link(target_path, link_path);
+  }
+  if (!r.ok()) say("ln: %s: %s\n", argv[symbolic ? 3 : 2], fs_error(r.error()));
+}
+
+void cmd_stat(int argc, char** argv, const Redirect&) {
+  if (!need_fs("stat")) return;
+  if (argc < 2) {
+    say("stat: usage: stat PATH...\n");
+    return;
+  }
+  for (int i = 1; i < argc; ++i) {
+    char path[kMaxPath];
+    if (!resolve("stat", argv[i], path)) continue;
+    Result<shell::FileStat> st = fs->lstat(path);
+    if (!st.ok()) {
+      say("stat: %s: %s\n", argv[i], fs_error(st.error()));
+      continue;
+    }
+    const char* kind = st->kind == shell::FileKind::Directory ? "directory"
+                       : st->kind == shell::FileKind::Symlink ? "symbolic link"
+                       : st->kind == shell::FileKind::File    ? "regular file"
+                                                              : "other";
+    say("  File: %s\n  Type: %s\n  Size: %lu\n Inode: %lu\n Links: %u\n", path, kind, st->size, st->inode,
+        st->links);
+  }
+}
+
+void cmd_df(int, char**, const Redirect&) {
+  if (!need_fs("df")) return;
+  Result<shell::FsUsage> u = fs->usage();
+  if (!u.ok()) {
+    say("df: %s\n", fs_error(u.error()));
+    return;
+  }
+  say("%12s %12s %12s %10s %10s\n", "SIZE(KiB)", "USED(KiB)", "FREE(KiB)", "INODES", "IFREE");
+  say("%12lu %12lu %12lu %10lu %10lu\n", u->total_bytes / 1024, (u->total_bytes - u->free_bytes) / 1024,
+      u->free_bytes / 1024, u->total_inodes, u->free_inodes);
+}
+
+void cmd_cd(int argc, char** argv, const Redirect&) {
+  if (argc > 2) {
+    say("cd: usage: cd [DIRECTORY]\n");
+    return;
+  }
+  char path[kMaxPath];
+  if (!resolve("cd", argc == 2 ? argv[1] : "/", path)) return;
+  if (strcmp(path, "/") != 0) {
+    if (!need_fs("cd")) return;
+    Result<shell::FileStat> st = fs->stat(path);
+    if (!st.ok()) {
+      say("cd: %s: %s\n", argv[1], fs_error(st.error()));
+      return;
+    }
+    if (st->kind != shell::FileKind::Directory) {
+      say("cd: %s: not a directory\n", argv[1]);
+      return;
+    }
+  }
+  memcpy(cwd, path, strlen(path) + 1);
+}
+
+void cmd_pwd(int, char**, const Redirect&) { say("%s\n", cwd); }
+
+// The commands: adding one is one entry (and a line in docs/shell.md).
+const Command kCommands[] = {
+    {"help", "help", "this list", cmd_help, false},
+    {"echo", "echo [WORD...] [>|>> FILE]", "print the words (or write them to FILE)", cmd_echo, true},
+    {"ps", "ps", "programs (pid, state, priority, restarts) and their threads", cmd_ps, false},
+    {"mem", "mem", "memory quota and use of every program", cmd_mem, false},
+    {"run", "run PROGRAM", "start a program of the system description", cmd_run, false},
+    {"kill", "kill PROGRAM", "stop a program (init does not restart it)", cmd_kill, false},
+    {"restart", "restart PROGRAM", "stop a program and start it again", cmd_restart, false},
+    {"ls", "ls [-l] [PATH...]", "list a directory", cmd_ls, false},
+    {"cat", "cat FILE...", "print files", cmd_cat, false},
+    {"mkdir", "mkdir DIR...", "make directories", cmd_mkdir, false},
+    {"rm", "rm FILE...", "remove files", cmd_rm, false},
+    {"rmdir", "rmdir DIR...", "remove empty directories", cmd_rmdir, false},
+    {"mv", "mv FROM TO", "rename or move", cmd_mv, false},
+    {"ln", "ln [-s] TARGET LINK", "make a (symbolic) link", cmd_ln, false},
+    {"stat", "stat PATH...", "what a path is", cmd_stat, false},
+    {"df", "df", "filesystem size and free space", cmd_df, false},
+    {"cd", "cd [DIR]", "change the working directory", cmd_cd, false},
+    {"pwd", "pwd", "print the working directory", cmd_pwd, false},
+};
+const uint32_t kCommandCount = sizeof(kCommands) / sizeof(kCommands[0]);
+
+// Splits `line` in place into words (spaces and tabs separate; "double quotes" group); false when
+// there are too many or a quote is not closed (said why).
+bool split(char* line, int* argc, char** argv) {
+  *argc = 0;
+  char* p = line;
+  while (*p != 0) {
+    while (*p == ' ' || *p == '\t') ++p;
+    if (*p == 0) break;
+    if (*argc == static_cast<int>(kMaxArgs)) {
+      say("shell: too many words (at most %u)\n", kMaxArgs);
+      return false;
+    }
+    if (*p == '"') {
+      argv[(*argc)++] = ++p;
+      while (*p != 0 && *p != '"') ++p;
+      if (*p != '"') {
+        say("shell: unterminated quote\n");
+        return false;
+      }
+      *p++ = '\0';
+      continue;
+    }
+    argv[(*argc)++] = p;
+    while (*p != 0 && *p != ' ' && *p != '\t') ++p;
+    if (*p != 0) *p++ = '\0';
+  }
+  return true;
+}
+
+void execute(char* line) {
+  int argc = 0;
+  char* argv[kMaxArgs + 1] = {};
+  if (!split(line, &argc, argv) || argc == 0) return;
+  // > FILE / >> FILE at the end.
+  Redirect redirect;
+  if (argc >= 2 && (strcmp(argv[argc - 2], ">") == 0 || strcmp(argv[argc - 2], ">>") == 0)) {
+    redirect.path = argv[argc - 1];
+    redirect.append = argv[argc - 2][1] == '>';
+    argc -= 2;
+  } else if (argc >= 1 && (strcmp(argv[argc - 1], ">") == 0 || strcmp(argv[argc - 1], ">>") == 0)) {
+    say("shell: %s needs a file name\n", argv[argc - 1]);
+    return;
+  }
+  argv[argc] = nullptr;
+  if (argc == 0) {
+    say("shell: nothing to redirect\n");
+    return;
+  }
+  for (uint32_t i = 0; i < kCommandCount; ++i) {
+    if (strcmp(argv[0], kCommands[i].name) != 0) continue;
+    if (redirect.path != nullptr && !kCommands[i].redirects) {
+      say("%s: output cannot be redirected (only echo's can)\n", argv[0]);
+      return;
+    }
+    kCommands[i].run(argc, argv, redirect);
+    return;
+  }
+  say("%s: unknown command (try help)\n", argv[0]);
+}
+
+void prompt() { say("tessera:%s$ ", cwd); }
+
+// Lets the boot log settle before the first prompt: waits (at most ~3 s) until every program has
+// been started and the ones init does not restart (kvclient) have ended.
+void settle(sys::TimerClient* timer) {
+  if (control == 0 || timer == nullptr) return;
+  for (int round = 0; round < 60; ++round) {
+    Result<uint32_t> count = program_count();
+    if (!count.ok()) return;
+    bool busy = false;
+    for (uint32_t i = 0; i < *count && !busy; ++i) {
+      Result<ProgramInfo> p = program_info(i);
+      if (!p.ok()) return;
+      if (strcmp(p->name, "shell") == 0) continue;
+      busy = p->state == ctl::ProgramState::NotStarted || (p->state == ctl::ProgramState::Running && !p->restart_policy);
+    }
+    if (!busy) break;
+    (void)timer->sleep_ns(50'000'000);
+  }
+  (void)timer->sleep_ns(100'000'000);  // the last log lines of init
+}
+
+[[noreturn]] void fail(const char* what, Error e) {
+  sys::print("shell: %s (error %s)\n", what, tessera::error_name(e));
+  sys::exit_process(1);
+}
+
+}  // namespace
+
+int main(uint64_t argument) {
+  const sys::StartupBlock* block = sys::startup_block(argument);
+  if (block == nullptr || sys::process_memory() == nullptr) {
+    sys::print("shell: not started as a process\n");
+    return 1;
+  }
+  static sys::SlotAllocator slots(block->empty);
+  static sys::MemorySession session(sys::process_memory()->cap(), slots, sys::kProcessSlotCNode);
+  Result<sys::CPtr> console = sys::find_grant(*block, "endpoint:console");
+  if (!console.ok()) fail("no endpoint:console granted", console.error());
+  if (Result<sys::CPtr> c = sys::find_grant(*block, "control:init"); c.ok()) control = *c;
+  static sys::TimerClient timer;
+  bool have_timer = false;
+  if (Result<sys::CPtr> t = sys::find_grant(*block, "endpoint:timer"); t.ok()) {
+    Result<sys::TimerClient> opened = sys::TimerClient::open(session, *t);
+    if (opened.ok()) {
+      timer = static_cast<sys::TimerClient&&>(*opened);
+      have_timer = true;
+    }
+  }
+  if (Result<void> r = out.open(session, slots, *console); !r.ok()) fail("cannot open the console", r.error());
+  if (Result<void> r = out.set_raw(true); !r.ok()) fail("cannot switch the console to raw mode", r.error());
+  settle(have_timer ? &timer : nullptr);
+  say("\nTessera shell. Type help for the commands.\n");
+  static shell::LineEditor editor;
+  prompt();
+  for (;;) {
+    uint8_t input[64];
+    Result<size_t> n = out.read(input, sizeof(input));
+    if (!n.ok()) {
+      if (n.error() == Error::Busy) continue;
+      fail("reading the console", n.error());
+    }
+    char echo[shell::LineEditor::kMaxEcho + 64];
+    size_t echo_length = 0;
+    for (size_t i = 0; i < *n; ++i) {
+      const shell::LineEditor::Event event = editor.feed(input[i], echo, &echo_length, sizeof(echo));
+      if (event == shell::LineEditor::Event::None) {
+        if (echo_length + 8 > sizeof(echo)) {
+          (void)out.write(echo, echo_length);
+          echo_length = 0;
+        }
+        continue;
+      }
+      if (echo_length != 0) (void)out.write(echo, echo_length);
+      echo_length = 0;
+      if (event == shell::LineEditor::Event::Line) {
+        execute(editor.line());
+      } else if (event == shell::LineEditor::Event::TooLong) {
+        say("shell: line too long (at most %zu characters); ignored\n", shell::LineEditor::kMaxLine);
+      }
+      prompt();
+    }
+    if (echo_length != 0) (void)out.write(echo, echo_length);
+  }
+}

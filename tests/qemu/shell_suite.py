@@ -1,0 +1,308 @@
+#!/usr/bin/env python3
+"""The SHELL tests: one boot of the real system image (build/boot/tessera.iso, boot/system.conf) in
+which the harness types into the serial console like a user and reads the screen.
+
+Every test is a function that types through a ShellSession and checks what came back; they run in
+order in the same boot (each starts at a fresh prompt: a failed test cancels its line with Ctrl-C).
+A boot that never reaches the prompt fails every selected test. Results are qemu/shell/SHELL####.
+
+Standalone: tests/qemu/shell_suite.py [--build-dir build] [--filter REGEX] (scripts/test runs it
+after the other QEMU suites).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import qemu  # noqa: E402
+from results import Reporter, TestResult  # noqa: E402
+
+PROMPT = b"tessera:/$ "
+BOOT_TIMEOUT = 90.0
+STEP_TIMEOUT = 15.0
+
+
+class ShellSession:
+    """QEMU with the serial console on pipes: type(), then expect() what should appear."""
+
+    def __init__(self, argv: list[str], log_path: Path):
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log = open(log_path, "wb")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.output = bytearray()
+        self.mark = 0
+        self.cond = threading.Condition()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        while True:
+            chunk = self.proc.stdout.read1(4096)
+            if not chunk:
+                break
+            self.log.write(chunk)
+            self.log.flush()
+            with self.cond:
+                self.output += chunk
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def type(self, data: bytes) -> None:
+        """Types `data`; what appears from now on is what expect() looks at."""
+        with self.cond:
+            self.mark = len(self.output)
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def expect(self, pattern: bytes, timeout: float = STEP_TIMEOUT) -> re.Match | None:
+        """The first match of regex `pattern` in the output since the last type() (None on timeout);
+        the next expect() looks after it."""
+        regex = re.compile(pattern, re.S)
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                match = regex.search(bytes(self.output), self.mark)
+                if match:
+                    self.mark = match.end()
+                    return match
+                left = deadline - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None:
+                    return None
+                self.cond.wait(min(left, 0.5))
+
+    def since(self, start: int) -> str:
+        with self.cond:
+            return bytes(self.output[start:]).decode("utf-8", errors="replace")
+
+    def position(self) -> int:
+        with self.cond:
+            return len(self.output)
+
+    def command(self, line: str, timeout: float = STEP_TIMEOUT) -> str | None:
+        """Types `line` and Enter; the output between the echoed line and the next prompt."""
+        self.type(line.encode() + b"\r")
+        match = self.expect(re.escape(line.encode()) + rb"\r\n(.*?)" + re.escape(PROMPT), timeout)
+        if not match:
+            return None
+        text = match.group(1).decode("utf-8", errors="replace").replace("\r\n", "\n")
+        # init's own log lines (its debug write: "init: kv killed") and a started program's first
+        # line ("kv: serving") interleave with the output.
+        return "".join(line for line in text.splitlines(keepends=True)
+                       if not line.startswith("init: ") and line != "kv: serving\n")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.reader.join(timeout=5)
+        self.log.close()
+
+
+class Failed(Exception):
+    pass
+
+
+def check(condition: bool, reason: str) -> None:
+    if not condition:
+        raise Failed(reason)
+
+
+def run_ok(s: ShellSession, line: str) -> str:
+    out = s.command(line)
+    check(out is not None, f"no prompt after `{line}`")
+    return out
+
+
+# ---- The tests --------------------------------------------------------------------------------------
+def shell0001(s: ShellSession, boot_log: str) -> None:
+    """the prompt appears after the boot log (kvclient's lines through the console driver above it)"""
+    check("kvclient: ok put greeting=hello" in boot_log, "kvclient's lines are missing from the boot log")
+    check("kvclient: done, 0 failed" in boot_log, "kvclient did not finish cleanly")
+    check(boot_log.rstrip().endswith(PROMPT.decode().rstrip()), "the boot log does not end at the prompt")
+
+
+def shell0002(s: ShellSession, _: str) -> None:
+    """echo prints its words; help lists every command"""
+    check(run_ok(s, "echo hello   world") == "hello world\n", "echo hello world")
+    out = run_ok(s, "help")
+    for name in ("help", "echo", "ps", "mem", "run", "kill", "restart", "ls", "cat", "mkdir", "rm", "rmdir", "mv",
+                 "ln", "stat", "df", "cd", "pwd"):
+        check(re.search(rf"^  {name}\b", out, re.M) is not None, f"help does not list {name}")
+
+
+def shell0003(s: ShellSession, _: str) -> None:
+    """an unknown command is one clear line; wrong usage too"""
+    check(run_ok(s, "frobnicate now") == "frobnicate: unknown command (try help)\n", "unknown command")
+    check(run_ok(s, "kill") == "kill: usage: kill PROGRAM\n", "kill without a program")
+    check(run_ok(s, "ps > x") == "ps: output cannot be redirected (only echo's can)\n", "redirecting ps")
+
+
+def shell0004(s: ShellSession, _: str) -> None:
+    """backspace (DEL and BS) erases the last character, echoed as \\b \\b; nothing to erase is ignored"""
+    s.type(b"\x7f\x08echoo\x7f x\x08y\r")
+    check(s.expect(rb"echoo\x08 \x08 x\x08 \x08y\r\ny\r\n" + re.escape(PROMPT)) is not None, "the edited line runs `echo y`")
+
+
+def shell0005(s: ShellSession, _: str) -> None:
+    """Ctrl-U erases the whole line"""
+    s.type(b"garbage\x15echo clean\r")
+    check(s.expect(rb"garbage(\x08 \x08){7}echo clean\r\nclean\r\n" + re.escape(PROMPT)) is not None,
+          "Ctrl-U then `echo clean`")
+
+
+def shell0006(s: ShellSession, _: str) -> None:
+    """Ctrl-C cancels the line: ^C, a new prompt, nothing runs"""
+    s.type(b"echo cancelled\x03")
+    check(s.expect(rb"echo cancelled\^C\r\n" + re.escape(PROMPT)) is not None, "^C and a new prompt")
+    check("cancelled\r\n" not in s.since(s.mark), "the cancelled line ran")
+    check(run_ok(s, "echo after") == "after\n", "the next line runs")
+
+
+def shell0007(s: ShellSession, _: str) -> None:
+    """ps lists init's programs with pid, state and priority, and each running one's thread with CPU time"""
+    out = run_ok(s, "ps")
+    for name in ("console", "kbd", "kv", "timer", "blk", "shell"):
+        check(re.search(rf"^\s+\d+ {name}\s+running\s+\d+", out, re.M) is not None, f"ps: {name} running")
+    check(re.search(r"^\s+\d+ kvclient\s+exited", out, re.M) is not None, "ps: kvclient exited")
+    threads = re.findall(r"thread 0: cpu \d+\.\d{3} ms, scheduled \d+ times, priority \d+, alive", out)
+    check(len(threads) >= 6, f"ps: {len(threads)} thread lines")
+
+
+def shell0008(s: ShellSession, _: str) -> None:
+    """mem shows every running program's quota and use from its memory session"""
+    out = run_ok(s, "mem")
+    check(re.search(r"^kv\s+running\s+16384\s+[1-9]\d*$", out, re.M) is not None, "mem: kv 16 MiB quota, some used")
+    check(re.search(r"^console\s+running\s+4096\s+[1-9]\d*$", out, re.M) is not None, "mem: console 4 MiB")
+    check(re.search(r"^kvclient\s+exited\s+-\s+-$", out, re.M) is not None, "mem: kvclient not running")
+    check(re.search(r"^total\s+\d+\s+\d+$", out, re.M) is not None, "mem: total")
+
+
+def shell0009(s: ShellSession, _: str) -> None:
+    """kill, run and restart a program (kv) through init; refused: unknown names, running twice, the shell itself"""
+    check(run_ok(s, "kill kv") == "kill: kv stopped\n", "kill kv")
+    check(re.search(r"^\s+\d+ kv\s+exited", run_ok(s, "ps"), re.M) is not None, "kv exited after kill")
+    check(run_ok(s, "kill kv") == "kill: kv: not running (or the shell itself)\n", "kill kv twice")
+    out = run_ok(s, "run kv")
+    check(re.fullmatch(r"run: kv started \(pid \d+\)\n", out) is not None, f"run kv: {out!r}")
+    check(run_ok(s, "run kv") == "run: kv: already running\n", "run kv twice")
+    out = run_ok(s, "restart kv")
+    check(re.fullmatch(r"restart: kv restarted \(pid \d+\)\n", out) is not None, f"restart kv: {out!r}")
+    check(re.search(r"^\s+\d+ kv\s+running", run_ok(s, "ps"), re.M) is not None, "kv running again")
+    check(run_ok(s, "kill nope") == "kill: nope: no such program\n", "kill nope")
+    check(run_ok(s, "restart " + "x" * 40) == "restart: " + "x" * 40 + ": no such program\n", "a long name")
+    check(run_ok(s, "kill shell") == "kill: shell: not running (or the shell itself)\n", "kill shell")
+
+
+def shell0010(s: ShellSession, _: str) -> None:
+    """kvclient run again prints through the console (its old session is closed and opened anew) and passes"""
+    out = run_ok(s, "run kvclient")
+    check(out.startswith("run: kvclient started"), "run kvclient")
+    s.type(b"")
+    check(s.expect(rb"kvclient: ok put greeting=hello.*kvclient: done, 0 failed") is not None,
+          "kvclient's second run finished")
+    check(s.expect(rb"init: kvclient exited with status 0\r\n") is not None, "kvclient exited with 0")
+    check(run_ok(s, "echo still here") == "still here\n", "the shell goes on")
+
+
+def shell0011(s: ShellSession, _: str) -> None:
+    """a line longer than the line buffer (200) is refused with one message; the next line works"""
+    s.type(b"echo " + b"a" * 400 + b"\r")
+    check(s.expect(rb"\r\nshell: line too long \(at most 200 characters\); ignored\r\n" + re.escape(PROMPT)) is not None,
+          "line too long")
+    check(run_ok(s, "echo short") == "short\n", "the next line")
+
+
+def shell0012(s: ShellSession, _: str) -> None:
+    """hostile bytes (NUL, control characters, 0x80-0xff, escape sequences) are ignored, not echoed"""
+    s.type(b"\x00\x01\x02\x04\x07\x0b\x1b[A\x1b[1;5C\x1bOP\xff\xfe\x80\x9becho \xffsane\x00\r")
+    check(s.expect(rb"echo sane\r\nsane\r\n" + re.escape(PROMPT)) is not None, "only `echo sane` was typed")
+    check(run_ok(s, 'echo "two  spaces"') == "two  spaces\n", "quotes group words")
+    check(run_ok(s, 'echo "open') == "shell: unterminated quote\n", "an open quote")
+    check(run_ok(s, " ".join(["w"] * 20)) == "shell: too many words (at most 16)\n", "too many words")
+
+
+def shell0013(s: ShellSession, _: str) -> None:
+    """without a filesystem the file commands say so in one line; pwd and cd / work"""
+    check(run_ok(s, "ls /nope") == "ls: no filesystem\n", "ls")
+    check(run_ok(s, "cat x") == "cat: no filesystem\n", "cat")
+    check(run_ok(s, "echo hi > f") == "echo: no filesystem\n", "echo > f")
+    check(run_ok(s, "pwd") == "/\n", "pwd")
+    check(run_ok(s, "cd /") == "", "cd /")
+
+
+def shell0014(s: ShellSession, _: str) -> None:
+    """restart console from the shell: the shell's console client reopens its session and goes on"""
+    s.type(b"restart console\r")
+    check(s.expect(rb"restart: console restarted \(pid \d+\)\r\n") is not None, "restart console")
+    check(run_ok(s, "echo alive") == "alive\n", "the shell still reads and writes")
+
+
+TESTS: list[tuple[str, Callable[[ShellSession, str], None]]] = [
+    (f"SHELL{n:04d}", fn) for n, fn in enumerate(
+        [shell0001, shell0002, shell0003, shell0004, shell0005, shell0006, shell0007, shell0008, shell0009,
+         shell0010, shell0011, shell0012, shell0013, shell0014], start=1)
+]
+
+
+def run(build: Path, log_dir: Path, report: Reporter, name_filter: re.Pattern | None = None) -> None:
+    selected = [(name, fn) for name, fn in TESTS if not name_filter or name_filter.search(f"qemu/shell/{name}")]
+    if not selected:
+        return
+    report.note(f"qemu/shell: {len(selected)} of {len(TESTS)} tests selected")
+    iso = build / "boot" / "tessera.iso"
+    log_path = log_dir / "shell.log"
+    if not iso.exists():
+        for name, _ in selected:
+            report.add(TestResult(f"qemu/shell/{name}", False, 0.0, f"image {iso} does not exist", [], None))
+        return
+    disk = qemu.make_disk_image(build / "tests" / "disks" / "shell.img")
+    session = ShellSession(qemu.command(iso, disk=disk), log_path)
+    try:
+        start = time.monotonic()
+        booted = session.expect(re.escape(PROMPT), BOOT_TIMEOUT)
+        boot_log = session.since(0)
+        for name, fn in selected:
+            t0 = time.monotonic()
+            reason = ""
+            if booted is None:
+                reason = f"no shell prompt within {BOOT_TIMEOUT:.0f} s of boot"
+            else:
+                try:
+                    fn(session, boot_log)
+                except Failed as failure:
+                    reason = str(failure)
+                    session.type(b"\x03")  # a fresh line for the next test
+                    session.expect(re.escape(PROMPT), 5.0)
+            details = [] if not reason else session.since(max(0, session.position() - 1500)).splitlines()[-20:]
+            report.add(TestResult(f"qemu/shell/{name}", not reason, time.monotonic() - (t0 if booted else start),
+                                  f"{fn.__doc__}: {reason}" if reason else "", details, str(log_path)))
+    finally:
+        session.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--build-dir", default="build")
+    parser.add_argument("--filter")
+    args = parser.parse_args()
+    report = Reporter()
+    build = Path(args.build_dir).resolve()
+    run(build, build / "test-results" / "qemu" / "shell", report, re.compile(args.filter) if args.filter else None)
+    print(report.summary())
+    return 0 if report.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
