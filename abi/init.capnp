@@ -29,8 +29,11 @@ enum ProgramState @0x8a38c7d45cc89758 {
 }
 
 enum ThreadState @0xc2dea3ee5a85a775 {
-  unknown @0;
-  alive @1;     # the thread exists (init does not read the kernel's scheduler state)
+  # The kernel's (Tcb.getStats).
+  inactive @0;  # created or suspended
+  runnable @1;  # queued or running
+  blocked @2;   # waiting in IPC or on a notification
+  faulted @3;   # stopped by a fault
 }
 
 interface Init @0xebf748abcb0b417f {
@@ -44,9 +47,8 @@ interface Init @0xebf748abcb0b417f {
   # Session.status; 0 when it is not running). upMs: since its last start (0 when not running).
   thread @2 (program :UInt32, index :UInt32) -> (cpuTimeNs :UInt64, timesScheduled :UInt64,
                                                  priority :UInt8, state :ThreadState);
-  # From the kernel's Tcb.getStats; `priority` is the one init gave the thread (the kernel has no
-  # call to read it back). RangeError for an index past `threads`, IllegalOperation when the
-  # program is not running.
+  # From the kernel's Tcb.getStats: CPU time, how often it was scheduled, its priority and state
+  # now. RangeError for an index past `threads`, IllegalOperation when the program is not running.
   find @3 (name :Text) -> (index :UInt32);
   run @4 (name :Text) -> (index :UInt32, pid :UInt32);
   # Starts the program again from the description (a new instance).

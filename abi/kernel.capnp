@@ -109,8 +109,11 @@ interface Tcb @0x9318126c12748f3e $Abi.kernelObject $Abi.interfaceCode(3) {
   unbindNotification @12 () -> ();
   setTlsBase @13 (tlsBase :UInt64) -> ();
   getStats @14 () -> (cpuTimeNs :UInt64, timesScheduled :UInt64, wakeups :UInt64,
-                      messagesSent :UInt64, messagesReceived :UInt64, syscalls :UInt64);
-  # The thread's accounting, for a scheduling policy in user space.
+                      messagesSent :UInt64, messagesReceived :UInt64, syscalls :UInt64,
+                      priority :UInt8, mcp :UInt8, state :UInt8);
+  # The thread's accounting, for a scheduling policy in user space, and (read-only) its priority,
+  # its maximum controlled priority and its state: 0 inactive (created or suspended), 1 runnable
+  # (queued or running), 2 blocked in IPC or on a notification, 3 stopped by a fault.
 }
 
 interface IrqControl @0xa02f60dca04250e4 $Abi.kernelObject $Abi.interfaceCode(4) {

@@ -28,15 +28,19 @@ constexpr const char* program_state_name(ProgramState value) {
 }
 
 enum class ThreadState : uint16_t {
-  Unknown = 0,
-  Alive = 1,
+  Inactive = 0,
+  Runnable = 1,
+  Blocked = 2,
+  Faulted = 3,
 };
-constexpr uint16_t kThreadStateCount = 2;
+constexpr uint16_t kThreadStateCount = 4;
 // The enumerator's name, or "(unknown ThreadState)" for a value outside the enum.
 constexpr const char* thread_state_name(ThreadState value) {
   switch (value) {
-    case ThreadState::Unknown: return "Unknown";
-    case ThreadState::Alive: return "Alive";
+    case ThreadState::Inactive: return "Inactive";
+    case ThreadState::Runnable: return "Runnable";
+    case ThreadState::Blocked: return "Blocked";
+    case ThreadState::Faulted: return "Faulted";
   }
   return "(unknown ThreadState)";
 }
@@ -819,8 +823,10 @@ class Init::Server {
 // @shape   enumerant failed @3
 // @shape   enumerant givenUp @4
 // @shape enum ThreadState id=0xc2dea3ee5a85a775
-// @shape   enumerant unknown @0
-// @shape   enumerant alive @1
+// @shape   enumerant inactive @0
+// @shape   enumerant runnable @1
+// @shape   enumerant blocked @2
+// @shape   enumerant faulted @3
 // @shape struct Init_ProgramCountParams id=0x8653a4ec78c0e7e5 data=0 pointers=0
 // @shape struct Init_ProgramCountResults id=0xeec347447df72e44 data=1 pointers=0
 // @shape   field count @0 UInt32 at=data:0/32

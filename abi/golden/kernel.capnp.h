@@ -562,7 +562,7 @@ struct Tcb_GetStatsParams {
 
 struct Tcb_GetStatsResults {
   static constexpr uint64_t kId = 0x946067873477cc19ull;
-  static constexpr uint16_t kDataWords = 6;
+  static constexpr uint16_t kDataWords = 7;
   static constexpr uint16_t kPointerCount = 0;
   class Reader;
   class Builder;
@@ -2376,6 +2376,9 @@ class Tcb_GetStatsResults::Reader {
   uint64_t messages_sent() const { return view_.read<uint64_t>(3); }
   uint64_t messages_received() const { return view_.read<uint64_t>(4); }
   uint64_t syscalls() const { return view_.read<uint64_t>(5); }
+  uint8_t priority() const { return view_.read<uint8_t>(48); }
+  uint8_t mcp() const { return view_.read<uint8_t>(49); }
+  uint8_t state() const { return view_.read<uint8_t>(50); }
 
  private:
   ::tessera::capnp::StructReader view_;
@@ -2393,6 +2396,9 @@ class Tcb_GetStatsResults::Builder {
   void set_messages_sent(uint64_t value) { view_.write<uint64_t>(3, value); }
   void set_messages_received(uint64_t value) { view_.write<uint64_t>(4, value); }
   void set_syscalls(uint64_t value) { view_.write<uint64_t>(5, value); }
+  void set_priority(uint8_t value) { view_.write<uint8_t>(48, value); }
+  void set_mcp(uint8_t value) { view_.write<uint8_t>(49, value); }
+  void set_state(uint8_t value) { view_.write<uint8_t>(50, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -4981,6 +4987,9 @@ struct Tcb {
     uint64_t messages_sent{};
     uint64_t messages_received{};
     uint64_t syscalls{};
+    uint8_t priority{};
+    uint8_t mcp{};
+    uint8_t state{};
 
     // Writes the reply body into `out`; its length in words, or RangeError if it does not fit.
     ::tessera::Result<uint32_t> encode(const ::tessera::capnp::ReplyBuffer& out) const {
@@ -4992,6 +5001,9 @@ struct Tcb {
       results.set_messages_sent(messages_sent);
       results.set_messages_received(messages_received);
       results.set_syscalls(syscalls);
+      results.set_priority(priority);
+      results.set_mcp(mcp);
+      results.set_state(state);
       return message.finish();
     }
   };
@@ -7753,13 +7765,16 @@ class SchedContext::Server {
 // @shape   field tlsBase @0 UInt64 at=data:0/64
 // @shape struct Tcb_SetTlsBaseResults id=0xb8e50eed59d97614 data=0 pointers=0
 // @shape struct Tcb_GetStatsParams id=0xf79fd6e1f256dd06 data=0 pointers=0
-// @shape struct Tcb_GetStatsResults id=0x946067873477cc19 data=6 pointers=0
+// @shape struct Tcb_GetStatsResults id=0x946067873477cc19 data=7 pointers=0
 // @shape   field cpuTimeNs @0 UInt64 at=data:0/64
 // @shape   field timesScheduled @1 UInt64 at=data:64/64
 // @shape   field wakeups @2 UInt64 at=data:128/64
 // @shape   field messagesSent @3 UInt64 at=data:192/64
 // @shape   field messagesReceived @4 UInt64 at=data:256/64
 // @shape   field syscalls @5 UInt64 at=data:320/64
+// @shape   field priority @6 UInt8 at=data:384/8
+// @shape   field mcp @7 UInt8 at=data:392/8
+// @shape   field state @8 UInt8 at=data:400/8
 // @shape struct IrqControl_GetIoapicParams id=0x9dc8889b9feb9180 data=2 pointers=1
 // @shape   field root @0 interface:CNode at=ptr:0
 // @shape   field index @1 UInt64 at=data:0/64

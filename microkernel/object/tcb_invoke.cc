@@ -198,10 +198,14 @@ Result<void> invoke_tcb(Invocation& inv) {
       return {};
     }
     case TcbApi::Method::GetStats: {
+      // The state numbers abi/kernel.capnp documents for getStats.
+      static_assert(static_cast<uint8_t>(ThreadState::Inactive) == 0 && static_cast<uint8_t>(ThreadState::Running) == 1 &&
+                    static_cast<uint8_t>(ThreadState::Blocked) == 2 && static_cast<uint8_t>(ThreadState::Faulted) == 3);
       TRY(TcbApi::GetStatsArgs::decode(inv.request));
       charge_current();
       const TcbApi::GetStatsReturn r{tsc_to_nanoseconds(t->cpu_time), t->times_scheduled, t->wakeups,
-                                     t->messages_sent, t->messages_received, t->syscalls};
+                                     t->messages_sent, t->messages_received, t->syscalls,
+                                     t->priority, t->max_controlled_priority, static_cast<uint8_t>(t->state)};
       inv.reply_length = TRY(r.encode(inv.reply_buffer));
       return {};
     }

@@ -73,8 +73,9 @@ class ControlServer : public Init::Server<ControlServer> {
     const uint64_t cpu = stats->cpu_time_ns(), scheduled = stats->times_scheduled();
     results.set_cpu_time_ns(cpu);
     results.set_times_scheduled(scheduled);
-    results.set_priority(system_.description()->programs[index].priority);
-    results.set_state(ctl::ThreadState::Alive);
+    results.set_priority(stats->priority());
+    const uint8_t state = stats->state();
+    results.set_state(state <= 3 ? static_cast<ctl::ThreadState>(state) : ctl::ThreadState::Inactive);
     return {};
   }
 

@@ -75,6 +75,16 @@ const char* state_name(ctl::ProgramState s) {
   return "?";
 }
 
+const char* thread_state_text(ctl::ThreadState s) {
+  switch (s) {
+    case ctl::ThreadState::Inactive: return "inactive";
+    case ctl::ThreadState::Runnable: return "runnable";
+    case ctl::ThreadState::Blocked: return "blocked";
+    case ctl::ThreadState::Faulted: return "faulted";
+  }
+  return "?";
+}
+
 struct ProgramInfo {
   char name[32] = {};
   ctl::ProgramState state = ctl::ProgramState::NotStarted;
@@ -238,7 +248,7 @@ void cmd_ps(int argc, char** argv, const Redirect&) {
       char cpu[32];
       print_ms(cpu, sizeof(cpu), r->cpu_time_ns());
       say("      thread %u: cpu %s ms, scheduled %lu times, priority %u, %s\n", t, cpu, r->times_scheduled(),
-          r->priority(), r->state() == ctl::ThreadState::Alive ? "alive" : "unknown");
+          r->priority(), thread_state_text(r->state()));
     }
   }
 }

@@ -176,8 +176,13 @@ def shell0007(s: ShellSession, _: str) -> None:
     for name in ("console", "kbd", "kv", "timer", "blk", "shell"):
         check(re.search(rf"^\s+\d+ {name}\s+running\s+\d+", out, re.M) is not None, f"ps: {name} running")
     check(re.search(r"^\s+\d+ kvclient\s+exited", out, re.M) is not None, "ps: kvclient exited")
-    threads = re.findall(r"thread 0: cpu \d+\.\d{3} ms, scheduled \d+ times, priority \d+, alive", out)
+    threads = re.findall(r"thread 0: cpu \d+\.\d{3} ms, scheduled \d+ times, priority \d+, (blocked|runnable)", out)
     check(len(threads) >= 6, f"ps: {len(threads)} thread lines")
+    # The shell's thread waits for init's answer while init reads its state.
+    check(re.search(r"\d+ shell .*\n\s+thread 0: .* priority 90, blocked", out) is not None,
+          "ps: the shell's own thread is blocked (calling init) at priority 90")
+    check(re.search(r"\d+ timer .*\n\s+thread 0: .* priority 200, blocked", out) is not None,
+          "ps: the timer's thread waits at priority 200")
 
 
 def shell0008(s: ShellSession, _: str) -> None:

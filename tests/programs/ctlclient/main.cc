@@ -62,8 +62,9 @@ void protocol() {
   }
   {
     const auto t = c.init.thread(0, 0);
-    check(4, t.ok() && t->times_scheduled() > 0 && t->priority() == 100 && t->state() == ctl::ThreadState::Alive,
-          "kv's thread 0: scheduled, priority 100, alive");
+    // kv waits for requests on its endpoint: blocked (the kernel's state, through init).
+    check(4, t.ok() && t->times_scheduled() > 0 && t->priority() == 100 && t->state() == ctl::ThreadState::Blocked,
+          "kv's thread 0: scheduled, priority 100, blocked");
   }
   check(5, c.init.program(2).error() == Error::RangeError, "program 2: RangeError");
   check(6, c.init.program(0xFFFFFFFFu).error() == Error::RangeError, "program 2^32-1: RangeError");
