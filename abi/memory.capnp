@@ -131,4 +131,10 @@ interface Control @0xa54f9d1bc3de2f01 {
                    sessions :UInt32, regions :UInt32, frames :UInt64);
   # The machine's memory as the server sees it: all it manages, what is not backing anything
   # now, the quotas promised, and what exists.
+  threadCount @6 (id :UInt32) -> (count :UInt32);
+  # How many threads (TCBs createObject made) session `id` has now. EmptySlot for an unknown id.
+  thread @7 (id :UInt32, index :UInt32) -> (tcb :Kernel.Tcb);
+  # A copy of the TCB of the session's thread `index` (0..count-1, in the order they were made),
+  # for the supervisor to read (Tcb.getStats: init's control protocol, abi/init.capnp); delete it
+  # when done. RangeError past the last, EmptySlot for an unknown id.
 }

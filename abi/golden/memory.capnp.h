@@ -82,6 +82,10 @@ struct Control_TakeFaultParams;
 struct Control_TakeFaultResults;
 struct Control_StatusParams;
 struct Control_StatusResults;
+struct Control_ThreadCountParams;
+struct Control_ThreadCountResults;
+struct Control_ThreadParams;
+struct Control_ThreadResults;
 
 struct Session_CreateRegionParams {
   static constexpr uint64_t kId = 0xce24b6bfd73ed839ull;
@@ -399,6 +403,38 @@ struct Control_StatusResults {
   static constexpr uint64_t kId = 0xff61a0d4bb3dcae1ull;
   static constexpr uint16_t kDataWords = 5;
   static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct Control_ThreadCountParams {
+  static constexpr uint64_t kId = 0x922fefcf5a296a98ull;
+  static constexpr uint16_t kDataWords = 1;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct Control_ThreadCountResults {
+  static constexpr uint64_t kId = 0x8f3c3fbe571c3450ull;
+  static constexpr uint16_t kDataWords = 1;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct Control_ThreadParams {
+  static constexpr uint64_t kId = 0xd69b2820e265bdb3ull;
+  static constexpr uint16_t kDataWords = 1;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct Control_ThreadResults {
+  static constexpr uint64_t kId = 0x98f2f4ff3e429e55ull;
+  static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kPointerCount = 1;
   class Reader;
   class Builder;
 };
@@ -1438,6 +1474,106 @@ class Control_StatusResults::Builder {
   ::tessera::capnp::StructBuilder view_;
 };
 
+// Read-only view of a Control_ThreadCountParams; pointer fields are checked when followed.
+class Control_ThreadCountParams::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint32_t id() const { return view_.read<uint32_t>(0); }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Control_ThreadCountParams inside a MessageBuilder (errors are sticky there).
+class Control_ThreadCountParams::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_id(uint32_t value) { view_.write<uint32_t>(0, value); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a Control_ThreadCountResults; pointer fields are checked when followed.
+class Control_ThreadCountResults::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint32_t count() const { return view_.read<uint32_t>(0); }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Control_ThreadCountResults inside a MessageBuilder (errors are sticky there).
+class Control_ThreadCountResults::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_count(uint32_t value) { view_.write<uint32_t>(0, value); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a Control_ThreadParams; pointer fields are checked when followed.
+class Control_ThreadParams::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint32_t id() const { return view_.read<uint32_t>(0); }
+  uint32_t index() const { return view_.read<uint32_t>(1); }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Control_ThreadParams inside a MessageBuilder (errors are sticky there).
+class Control_ThreadParams::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_id(uint32_t value) { view_.write<uint32_t>(0, value); }
+  void set_index(uint32_t value) { view_.write<uint32_t>(1, value); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a Control_ThreadResults; pointer fields are checked when followed.
+class Control_ThreadResults::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_tcb() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> tcb() const { return view_.read_capability(0); }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Control_ThreadResults inside a MessageBuilder (errors are sticky there).
+class Control_ThreadResults::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_tcb(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_tcb(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
 inline ::tessera::Result<::tessera::capnp::Text> Control_OpenSessionParams::Reader::name() const { return view_.read_text(0); }
 
 // Interface Region.
@@ -1960,8 +2096,8 @@ class Session::Server {
 struct Control {
   static constexpr uint64_t kId = 0xa54f9d1bc3de2f01ull;
   static constexpr uint32_t kInterfaceCode = 3286118145u;
-  enum class Method : uint16_t { OpenSession = 0, CloseSession = 1, SetWeight = 2, Events = 3, TakeFault = 4, Status = 5 };
-  static constexpr uint16_t kMethodCount = 6;
+  enum class Method : uint16_t { OpenSession = 0, CloseSession = 1, SetWeight = 2, Events = 3, TakeFault = 4, Status = 5, ThreadCount = 6, Thread = 7 };
+  static constexpr uint16_t kMethodCount = 8;
   using OpenSessionParams = ::tessera::memory::Control_OpenSessionParams;
   using OpenSessionResults = ::tessera::memory::Control_OpenSessionResults;
   using CloseSessionParams = ::tessera::memory::Control_CloseSessionParams;
@@ -1974,6 +2110,10 @@ struct Control {
   using TakeFaultResults = ::tessera::memory::Control_TakeFaultResults;
   using StatusParams = ::tessera::memory::Control_StatusParams;
   using StatusResults = ::tessera::memory::Control_StatusResults;
+  using ThreadCountParams = ::tessera::memory::Control_ThreadCountParams;
+  using ThreadCountResults = ::tessera::memory::Control_ThreadCountResults;
+  using ThreadParams = ::tessera::memory::Control_ThreadParams;
+  using ThreadResults = ::tessera::memory::Control_ThreadResults;
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -2100,6 +2240,39 @@ class Control::Client {
     return reply;
   }
 
+  // ThreadCount: fills ThreadCountParams with `fill` and waits for the reply.
+  template <typename Fill>
+  ::tessera::Result<ThreadCountResults::Reader> thread_count_with(Fill&& fill) {
+    ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
+                                             transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
+    fill(message.init_root_as<ThreadCountParams>());
+    return call_<ThreadCountResults>(message, Method::ThreadCount);
+  }
+  // ThreadCount with its parameters as arguments.
+  ::tessera::Result<ThreadCountResults::Reader> thread_count(uint32_t id) {
+    auto reply = thread_count_with([&](ThreadCountParams::Builder params_) {
+      params_.set_id(id);
+    });
+    return reply;
+  }
+
+  // Thread: fills ThreadParams with `fill` and waits for the reply.
+  template <typename Fill>
+  ::tessera::Result<ThreadResults::Reader> thread_with(Fill&& fill) {
+    ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
+                                             transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
+    fill(message.init_root_as<ThreadParams>());
+    return call_<ThreadResults>(message, Method::Thread);
+  }
+  // Thread with its parameters as arguments.
+  ::tessera::Result<ThreadResults::Reader> thread(uint32_t id, uint32_t index) {
+    auto reply = thread_with([&](ThreadParams::Builder params_) {
+      params_.set_id(id);
+      params_.set_index(index);
+    });
+    return reply;
+  }
+
  private:
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
@@ -2169,6 +2342,18 @@ class Control::Server {
         const auto params = message.root_as<StatusParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().status(params.value(), reply.init_root_as<StatusResults>()), reply);
+      }
+      case Method::ThreadCount: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        const auto params = message.root_as<ThreadCountParams>();
+        if (!params.ok()) return {params.error(), 0, 0};
+        return finish(impl().thread_count(params.value(), reply.init_root_as<ThreadCountResults>()), reply);
+      }
+      case Method::Thread: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        const auto params = message.root_as<ThreadParams>();
+        if (!params.ok()) return {params.error(), 0, 0};
+        return finish(impl().thread(params.value(), reply.init_root_as<ThreadResults>()), reply);
       }
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
@@ -2298,6 +2483,15 @@ class Control::Server {
 // @shape   field sessions @3 UInt32 at=data:192/32
 // @shape   field regions @4 UInt32 at=data:224/32
 // @shape   field frames @5 UInt64 at=data:256/64
+// @shape struct Control_ThreadCountParams id=0x922fefcf5a296a98 data=1 pointers=0
+// @shape   field id @0 UInt32 at=data:0/32
+// @shape struct Control_ThreadCountResults id=0x8f3c3fbe571c3450 data=1 pointers=0
+// @shape   field count @0 UInt32 at=data:0/32
+// @shape struct Control_ThreadParams id=0xd69b2820e265bdb3 data=1 pointers=0
+// @shape   field id @0 UInt32 at=data:0/32
+// @shape   field index @1 UInt32 at=data:32/32
+// @shape struct Control_ThreadResults id=0x98f2f4ff3e429e55 data=0 pointers=1
+// @shape   field tcb @0 interface:Tcb at=ptr:0
 // @shape interface Region id=0xe40cc8b4c701d06d code=3338784877
 // @shape interface Session id=0xf73c3a8ad01ae66e code=3491423854
 // @shape   method createRegion @0 params=Session_CreateRegionParams results=Session_CreateRegionResults
@@ -2321,5 +2515,7 @@ class Control::Server {
 // @shape   method events @3 params=Control_EventsParams results=Control_EventsResults
 // @shape   method takeFault @4 params=Control_TakeFaultParams results=Control_TakeFaultResults
 // @shape   method status @5 params=Control_StatusParams results=Control_StatusResults
+// @shape   method threadCount @6 params=Control_ThreadCountParams results=Control_ThreadCountResults
+// @shape   method thread @7 params=Control_ThreadParams results=Control_ThreadResults
 
 #endif  // TESSERA_ABI_MEMORY_CAPNP_H_

@@ -44,7 +44,7 @@ class ControlServer : public Init::Server<ControlServer> {
     results.set_exit_status(s.exit_status);
     results.set_restart_policy(p.restart);
     results.set_priority(p.priority);
-    results.set_threads(process.alive() ? 1 : 0);
+    results.set_threads(process.alive() ? 1 + made_threads(process) : 0);
     if (process.alive()) {
       const uint64_t hz = system_.tsc_hz();
       results.set_up_ms(hz >= 1000 ? (sys::rdtsc() - s.started_tsc) / (hz / 1000) : 0);
@@ -66,15 +66,24 @@ class ControlServer : public Init::Server<ControlServer> {
     if (index >= count()) return Error::RangeError;
     const sys::Process& process = system_.process(index);
     if (!process.alive()) return Error::IllegalOperation;
-    if (params.index() != 0) return Error::RangeError;  // only the thread init made is known here
-    tessera::abi::Tcb::Client<sys::CallTransport> tcb(system_.kernel(), process.tcb());
+    // Thread 0: the one init made; the others the program made itself through its memory session
+    // (Session.createObject), which the memory server lends init a copy of.
+    sys::CPtr borrowed = 0;
+    if (params.index() != 0) {
+      if (!process.has_session() || system_.memory_control() == 0) return Error::RangeError;
+      borrowed = TRY(borrow_thread(process.session_id(), params.index() - 1));
+    }
+    tessera::abi::Tcb::Client<sys::CallTransport> tcb(system_.kernel(), borrowed != 0 ? borrowed : process.tcb());
     const auto stats = tcb.get_stats();
-    if (!stats.ok()) return stats.error();
-    const uint64_t cpu = stats->cpu_time_ns(), scheduled = stats->times_scheduled();
+    // The reply is in the IPC buffer: read it before the next kernel call (freeing the copy).
+    const Error e = stats.ok() ? Error::Ok : stats.error();
+    const uint64_t cpu = stats.ok() ? stats->cpu_time_ns() : 0, scheduled = stats.ok() ? stats->times_scheduled() : 0;
+    const uint8_t priority = stats.ok() ? stats->priority() : 0, state = stats.ok() ? stats->state() : 0;
+    if (borrowed != 0) (void)system_.memory().free(borrowed);
+    if (e != Error::Ok) return e;
     results.set_cpu_time_ns(cpu);
     results.set_times_scheduled(scheduled);
-    results.set_priority(stats->priority());
-    const uint8_t state = stats->state();
+    results.set_priority(priority);
     results.set_state(state <= 3 ? static_cast<ctl::ThreadState>(state) : ctl::ThreadState::Inactive);
     return {};
   }
@@ -109,6 +118,27 @@ class ControlServer : public Init::Server<ControlServer> {
 
  private:
   uint32_t count() const { return system_.description()->program_count; }
+
+  uint32_t made_threads(const sys::Process& process) {
+    if (!process.has_session() || system_.memory_control() == 0) return 0;
+    tessera::memory::Control::Client<sys::CallTransport> control(system_.kernel(), system_.memory_control());
+    const auto r = control.thread_count(process.session_id());
+    return r.ok() ? r->count() : 0;
+  }
+
+  // A copy of the TCB of thread `index` the program made, from the memory server (free it after).
+  Result<sys::CPtr> borrow_thread(uint32_t session, uint32_t index) {
+    const sys::CPtr slot = TRY(system_.memory().slots().alloc());
+    sys::ReceivingCallTransport transport(sys::ipc_buffer(), tessera::kSlotRootCNode, slot);
+    tessera::memory::Control::Client<sys::ReceivingCallTransport> control(transport, system_.memory_control());
+    const auto r = control.thread(session, index);
+    const Error e = !r.ok() ? r.error() : transport.received() ? Error::Ok : Error::MissingCapability;
+    if (e != Error::Ok) {
+      (void)system_.memory().slots().free(slot);
+      return e == Error::EmptySlot ? Error::IllegalOperation : e;
+    }
+    return slot;
+  }
 
   Result<uint32_t> lookup(tessera::capnp::Text name) const {
     if (name.size == 0 || name.size > ctl::kMaxNameBytes) return Error::EmptySlot;

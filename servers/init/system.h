@@ -154,6 +154,8 @@ class System {
   const SystemDescription* description() const { return description_; }
   uint64_t tsc_hz() const { return tsc_hz_; }
   tessera::sys::CallTransport& kernel() { return memory_->kernel(); }
+  tessera::sys::UntypedAllocator& memory() { return *memory_; }
+  tessera::sys::CPtr memory_control() const { return memory_control_; }
   // The index of program `name` in the description, or kMaxSystemPrograms.
   uint32_t program_index(const char* name) const;
   // The supervision endpoint and the objects the description declared (slots in the parent).

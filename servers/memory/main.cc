@@ -197,6 +197,21 @@ class Server : public proto::Session::Server<Server>, public proto::Control::Ser
     return {};
   }
 
+  static_assert(kTcbObjectType == static_cast<uint32_t>(tessera::abi::ObjectType::Tcb));
+  Result<void> thread_count(proto::Control::ThreadCountParams::Reader p, proto::Control::ThreadCountResults::Builder out) {
+    TRY(control());
+    out.set_count(TRY(manager_.thread_count(p.id())));
+    return {};
+  }
+  Result<void> thread(proto::Control::ThreadParams::Reader p, proto::Control::ThreadResults::Builder out) {
+    TRY(control());
+    const Slot tcb = TRY(manager_.thread(p.id(), p.index()));
+    const Slot copy = TRY(backend_.copy_frame(tcb));  // a plain copy (any capability): ours stays
+    out.set_tcb(CapRef{copy});
+    later_delete(copy);
+    return {};
+  }
+
  private:
   Result<uint32_t> caller() const { return manager_.session_of(sys::current_request().badge()); }
   Result<void> control() const {

@@ -53,7 +53,7 @@ Result<void> Manager::close_session(uint32_t id) {
     // No later session reusing this index may revoke the regions it created.
     if (regions_[r].live && regions_[r].creator == id) regions_[r].creator = kMaxSessions;
   }
-  for (uint32_t t = 0; t < s.table_count; ++t) backend_.free_table(s.tables[t] & ~kObjectTag);
+  for (uint32_t t = 0; t < s.table_count; ++t) backend_.free_table(s.tables[t] & ~(kObjectTag | kThreadTag));
   if (s.tables != nullptr) backend_.release(s.tables);
   if (s.cap != 0) backend_.delete_cap(s.cap);
   if (s.vspace != 0) backend_.delete_cap(s.vspace);
@@ -591,7 +591,8 @@ Result<Slot> Manager::create_object(uint32_t session, uint32_t type, uint8_t siz
     return object.error();
   }
   Session& s = sessions_[session];
-  s.tables[s.table_count++] = object.value() | kObjectTag;
+  const bool thread = type == kTcbObjectType;
+  s.tables[s.table_count++] = object.value() | kObjectTag | (thread ? kThreadTag : 0);
   return object.value();
 }
 
@@ -618,13 +619,33 @@ Result<uint32_t> Manager::device_tables(uint32_t session, uint64_t address) {
 Result<void> Manager::delete_object(uint32_t session, Slot object) {
   Session& s = sessions_[session];
   for (uint32_t t = 0; t < s.table_count; ++t) {
-    if (s.tables[t] != (object | kObjectTag) || (object & kObjectTag) != 0) continue;
+    if ((s.tables[t] & ~kThreadTag) != (object | kObjectTag) || (object & (kObjectTag | kThreadTag)) != 0) continue;
     backend_.free_table(object);
     s.tables[t] = s.tables[--s.table_count];
     refund(session, kTableCharge);
     return {};
   }
   return Error::EmptySlot;
+}
+
+Result<uint32_t> Manager::thread_count(uint32_t session) const {
+  if (session >= kMaxSessions || !sessions_[session].live) return Error::EmptySlot;
+  const Session& s = sessions_[session];
+  uint32_t count = 0;
+  for (uint32_t t = 0; t < s.table_count; ++t) count += (s.tables[t] & kThreadTag) != 0 ? 1 : 0;
+  return count;
+}
+
+// In the order they were made, as long as none was deleted (delete_object moves the last entry
+// into the hole): good enough for a listing.
+Result<Slot> Manager::thread(uint32_t session, uint32_t index) const {
+  if (session >= kMaxSessions || !sessions_[session].live) return Error::EmptySlot;
+  const Session& s = sessions_[session];
+  for (uint32_t t = 0; t < s.table_count; ++t) {
+    if ((s.tables[t] & kThreadTag) == 0) continue;
+    if (index-- == 0) return s.tables[t] & ~(kObjectTag | kThreadTag);
+  }
+  return Error::RangeError;
 }
 
 Result<void> Manager::add_table(uint32_t session, Slot table) {

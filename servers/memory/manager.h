@@ -59,6 +59,9 @@ constexpr uint64_t kMappingRecordCharge = 8;
 constexpr uint64_t kTableCharge = 4096 + kSlotCharge;
 // Marks the entries of a session's table list that are objects create_object made.
 constexpr Slot kObjectTag = Slot{1} << 63;
+// ... and, with it, the objects that are threads (TCBs: Control.threadCount/thread).
+constexpr Slot kThreadTag = Slot{1} << 62;
+constexpr uint32_t kTcbObjectType = 1;  // abi::ObjectType::Tcb (checked in main.cc)
 
 // ---- Badges -----------------------------------------------------------------------------------
 // Capabilities to the server's endpoint carry what they name in their badge. 0: Control.
@@ -185,6 +188,9 @@ class Manager {
   tessera::Result<uint32_t> device_tables(uint32_t session, uint64_t address);
   // Deletes an object create_object made for the session (`object` is the slot it returned).
   tessera::Result<void> delete_object(uint32_t session, Slot object);
+  // The session's threads (TCBs create_object made): how many, and the slot of thread `index`.
+  tessera::Result<uint32_t> thread_count(uint32_t session) const;
+  tessera::Result<Slot> thread(uint32_t session, uint32_t index) const;
 
   // ---- The pager ----
   FaultOutcome fault(uint32_t session, uint64_t address, bool write, bool execute);

@@ -178,6 +178,9 @@ def shell0007(s: ShellSession, _: str) -> None:
     check(re.search(r"^\s+\d+ kvclient\s+exited", out, re.M) is not None, "ps: kvclient exited")
     threads = re.findall(r"thread 0: cpu \d+\.\d{3} ms, scheduled \d+ times, priority \d+, (blocked|runnable)", out)
     check(len(threads) >= 6, f"ps: {len(threads)} thread lines")
+    # console's worker thread is one it made itself (its memory session): init lists it too.
+    check(re.search(r"\d+ console .*\n\s+thread 0: .*\n\s+thread 1: cpu .* priority 100, (blocked|runnable)", out)
+          is not None, "ps: console's worker thread (made through its memory session)")
     # The shell's thread waits for init's answer while init reads its state.
     check(re.search(r"\d+ shell .*\n\s+thread 0: .* priority 90, blocked", out) is not None,
           "ps: the shell's own thread is blocked (calling init) at priority 90")
