@@ -576,7 +576,14 @@ int main(uint64_t argument) {
              "binding IRQ 4");
   Result<sys::CPtr> kbd = sys::find_grant(*block, "endpoint:kbd");
   if (kbd.ok()) {
-    const Result<void> subscribed = subscribe_keyboard(*kbd);
+    Result<void> subscribed = subscribe_keyboard(*kbd);
+    if (!subscribed.ok() && subscribed.error() == Error::Busy) {
+      // A subscription of our badge: this console's previous life (init restarted it). It is
+      // ours to end; the new one replaces it.
+      sys::CallTransport transport(sys::ipc_buffer());
+      (void)tessera::keyboard::Keyboard::Client<sys::CallTransport>(transport, *kbd).unsubscribe();
+      subscribed = subscribe_keyboard(*kbd);
+    }
     if (!subscribed.ok()) sys::print("console: no keyboard (error %s)\n", tessera::error_name(subscribed.error()));
   }
   static sys::SessionThread thread;

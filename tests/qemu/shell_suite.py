@@ -251,8 +251,10 @@ def shell0013(s: ShellSession, _: str) -> None:
 
 
 def shell0014(s: ShellSession, _: str) -> None:
-    """restart console from the shell: the shell's console client reopens its session and goes on"""
+    """restart console from the shell: the new console subscribes to kbd again; the shell's console client reopens its session and goes on"""
     s.type(b"restart console\r")
+    check(s.expect(rb"console: serving COM1 \(irq 4\) and the keyboard") is not None,
+          "the new console has the keyboard again (the old subscription of its badge is replaced)")
     check(s.expect(rb"restart: console restarted \(pid \d+\)\r\n") is not None, "restart console")
     check(run_ok(s, "echo alive") == "alive\n", "the shell still reads and writes")
 
