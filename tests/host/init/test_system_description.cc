@@ -236,3 +236,16 @@ TEST_CASE("bad hardware lines are refused with their line, reason and subject", 
     CHECK(std::string(e.subject) == b.subject);
   }
 }
+
+TEST_CASE("control declarations and grants") {
+  SystemDescription d;
+  ParseError e;
+  REQUIRE(parse("control ctl\nprogram sh grants=control:ctl\n", &d, &e) == tessera::Error::Ok);
+  CHECK(d.objects[0].kind == init::ObjectKind::Control);
+  CHECK(d.programs[0].grant_count == 1);
+  CHECK(parse("control ctl\nprogram sh grants=control:ctl:w\n", &d, &e) == tessera::Error::InvalidArgument);
+  CHECK(std::string(e.reason) == "control grants take no rights or badge");
+  CHECK(parse("program sh grants=control:ctl\n", &d, &e) == tessera::Error::InvalidArgument);
+  CHECK(parse("endpoint ctl\nprogram sh grants=control:ctl\n", &d, &e) == tessera::Error::InvalidArgument);
+  CHECK(parse("control ctl extra\n", &d, &e) == tessera::Error::InvalidArgument);
+}
