@@ -56,4 +56,7 @@ interface Init @0xebf748abcb0b417f {
   # Ends the program (its process is destroyed, its memory session closed); it is not restarted.
   restart @6 (name :Text) -> (pid :UInt32);
   # kill (when running) and run.
+  memory @7 () -> (totalBytes :UInt64, freeBytes :UInt64, promisedBytes :UInt64);
+  # The machine's memory as the memory server sees it (its Control.status): all it manages, what
+  # backs nothing now, the quotas promised. NotSupported when init runs without a memory server.
 }

@@ -68,6 +68,8 @@ struct Init_KillParams;
 struct Init_KillResults;
 struct Init_RestartParams;
 struct Init_RestartResults;
+struct Init_MemoryParams;
+struct Init_MemoryResults;
 
 struct Init_ProgramCountParams {
   static constexpr uint64_t kId = 0x8653a4ec78c0e7e5ull;
@@ -176,6 +178,22 @@ struct Init_RestartParams {
 struct Init_RestartResults {
   static constexpr uint64_t kId = 0xade6f3a0bc0f94b7ull;
   static constexpr uint16_t kDataWords = 1;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct Init_MemoryParams {
+  static constexpr uint64_t kId = 0x8ce0dd9aa9dce6acull;
+  static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct Init_MemoryResults {
+  static constexpr uint64_t kId = 0xef8e6a7ece740118ull;
+  static constexpr uint16_t kDataWords = 3;
   static constexpr uint16_t kPointerCount = 0;
   class Reader;
   class Builder;
@@ -552,6 +570,56 @@ class Init_RestartResults::Builder {
   ::tessera::capnp::StructBuilder view_;
 };
 
+// Read-only view of a Init_MemoryParams; pointer fields are checked when followed.
+class Init_MemoryParams::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Init_MemoryParams inside a MessageBuilder (errors are sticky there).
+class Init_MemoryParams::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a Init_MemoryResults; pointer fields are checked when followed.
+class Init_MemoryResults::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t total_bytes() const { return view_.read<uint64_t>(0); }
+  uint64_t free_bytes() const { return view_.read<uint64_t>(1); }
+  uint64_t promised_bytes() const { return view_.read<uint64_t>(2); }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Init_MemoryResults inside a MessageBuilder (errors are sticky there).
+class Init_MemoryResults::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_total_bytes(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_free_bytes(uint64_t value) { view_.write<uint64_t>(1, value); }
+  void set_promised_bytes(uint64_t value) { view_.write<uint64_t>(2, value); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
 inline ::tessera::Result<::tessera::capnp::Text> Init_ProgramResults::Reader::name() const { return view_.read_text(0); }
 inline ::tessera::Result<::tessera::capnp::Text> Init_FindParams::Reader::name() const { return view_.read_text(0); }
 inline ::tessera::Result<::tessera::capnp::Text> Init_RunParams::Reader::name() const { return view_.read_text(0); }
@@ -562,8 +630,8 @@ inline ::tessera::Result<::tessera::capnp::Text> Init_RestartParams::Reader::nam
 struct Init {
   static constexpr uint64_t kId = 0xebf748abcb0b417full;
   static constexpr uint32_t kInterfaceCode = 3406512511u;
-  enum class Method : uint16_t { ProgramCount = 0, Program = 1, Thread = 2, Find = 3, Run = 4, Kill = 5, Restart = 6 };
-  static constexpr uint16_t kMethodCount = 7;
+  enum class Method : uint16_t { ProgramCount = 0, Program = 1, Thread = 2, Find = 3, Run = 4, Kill = 5, Restart = 6, Memory = 7 };
+  static constexpr uint16_t kMethodCount = 8;
   using ProgramCountParams = ::tessera::initctl::Init_ProgramCountParams;
   using ProgramCountResults = ::tessera::initctl::Init_ProgramCountResults;
   using ProgramParams = ::tessera::initctl::Init_ProgramParams;
@@ -578,6 +646,8 @@ struct Init {
   using KillResults = ::tessera::initctl::Init_KillResults;
   using RestartParams = ::tessera::initctl::Init_RestartParams;
   using RestartResults = ::tessera::initctl::Init_RestartResults;
+  using MemoryParams = ::tessera::initctl::Init_MemoryParams;
+  using MemoryResults = ::tessera::initctl::Init_MemoryResults;
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -717,6 +787,20 @@ class Init::Client {
     return reply;
   }
 
+  // Memory: fills MemoryParams with `fill` and waits for the reply.
+  template <typename Fill>
+  ::tessera::Result<MemoryResults::Reader> memory_with(Fill&& fill) {
+    ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
+                                             transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
+    fill(message.init_root_as<MemoryParams>());
+    return call_<MemoryResults>(message, Method::Memory);
+  }
+  // Memory with its parameters as arguments.
+  ::tessera::Result<MemoryResults::Reader> memory() {
+    auto reply = memory_with([&](MemoryParams::Builder) {});
+    return reply;
+  }
+
  private:
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
@@ -792,6 +876,12 @@ class Init::Server {
         const auto params = message.root_as<RestartParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().restart(params.value(), reply.init_root_as<RestartResults>()), reply);
+      }
+      case Method::Memory: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        const auto params = message.root_as<MemoryParams>();
+        if (!params.ok()) return {params.error(), 0, 0};
+        return finish(impl().memory(params.value(), reply.init_root_as<MemoryResults>()), reply);
       }
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
@@ -870,6 +960,11 @@ class Init::Server {
 // @shape   field name @0 Text at=ptr:0
 // @shape struct Init_RestartResults id=0xade6f3a0bc0f94b7 data=1 pointers=0
 // @shape   field pid @0 UInt32 at=data:0/32
+// @shape struct Init_MemoryParams id=0x8ce0dd9aa9dce6ac data=0 pointers=0
+// @shape struct Init_MemoryResults id=0xef8e6a7ece740118 data=3 pointers=0
+// @shape   field totalBytes @0 UInt64 at=data:0/64
+// @shape   field freeBytes @1 UInt64 at=data:64/64
+// @shape   field promisedBytes @2 UInt64 at=data:128/64
 // @shape interface Init id=0xebf748abcb0b417f code=3406512511
 // @shape   method programCount @0 params=Init_ProgramCountParams results=Init_ProgramCountResults
 // @shape   method program @1 params=Init_ProgramParams results=Init_ProgramResults
@@ -878,5 +973,6 @@ class Init::Server {
 // @shape   method run @4 params=Init_RunParams results=Init_RunResults
 // @shape   method kill @5 params=Init_KillParams results=Init_KillResults
 // @shape   method restart @6 params=Init_RestartParams results=Init_RestartResults
+// @shape   method memory @7 params=Init_MemoryParams results=Init_MemoryResults
 
 #endif  // TESSERA_ABI_INIT_CAPNP_H_

@@ -118,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds per QEMU boot before the guest counts as hung")
     parser.add_argument("--no-host", action="store_true", help="skip the meson (host) tests")
     parser.add_argument("--no-qemu", action="store_true", help="skip the QEMU suites")
+    parser.add_argument("--no-shell", action="store_true",
+                        help="skip the shell suite (qemu/shell: it needs the real system image and QEMU)")
     parser.add_argument("--setup-failed", metavar="STEP", help="only report that STEP failed (used by scripts/test)")
     parser.add_argument("--setup-log", help="log of the failed setup step")
     args = parser.parse_args(argv)
@@ -146,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
             for suite in suites.registered(build, timeout=args.timeout):
                 harness.SuiteRun(suite, results_dir / "qemu" / suite.name, report, args.filter).run()
             # The SHELL tests: the real system image, typed into like a user (tests/qemu/shell_suite.py).
-            shell_suite.run(build, results_dir / "qemu" / "shell", report, name_filter)
+            if not args.no_shell:
+                shell_suite.run(build, results_dir / "qemu" / "shell", report, name_filter)
 
     write_tap(report.results, results_dir / "results.tap")
     write_junit(report.results, results_dir / "junit.xml")

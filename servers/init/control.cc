@@ -116,6 +116,18 @@ class ControlServer : public Init::Server<ControlServer> {
     return {};
   }
 
+  Result<void> memory(Init::MemoryParams::Reader, Init::MemoryResults::Builder results) {
+    if (system_.memory_control() == 0) return Error::NotSupported;
+    tessera::memory::Control::Client<sys::CallTransport> control(system_.kernel(), system_.memory_control());
+    const auto status = control.status();
+    if (!status.ok()) return status.error();
+    const uint64_t total = status->total_bytes(), free = status->free_bytes(), promised = status->promised_bytes();
+    results.set_total_bytes(total);
+    results.set_free_bytes(free);
+    results.set_promised_bytes(promised);
+    return {};
+  }
+
  private:
   uint32_t count() const { return system_.description()->program_count; }
 

@@ -46,14 +46,8 @@ __attribute__((format(printf, 1, 2))) void say(const char* format, ...) {
   size_t n = tessera::vformat_to(text, sizeof(text), format, args);
   va_end(args);
   if (n >= sizeof(text)) n = sizeof(text) - 1;
-  // Raw mode: the terminal needs CR LF.
-  char converted[2 * sizeof(text)];
-  size_t m = 0;
-  for (size_t i = 0; i < n; ++i) {
-    if (text[i] == '\n') converted[m++] = '\r';
-    converted[m++] = text[i];
-  }
-  if (!out.is_open() || !out.write(converted, m).ok()) sys::print("%s", text);
+  // The console client turns LF into CR LF (the terminal is in raw mode).
+  if (!out.is_open() || !out.write(text, n).ok()) sys::print("%s", text);
 }
 
 // ---- init's control protocol -----------------------------------------------------------------------
@@ -274,6 +268,12 @@ void cmd_mem(int, char**, const Redirect&) {
     used += p->used;
   }
   say("%-12s %-11s %10lu %10lu\n", "total", "", quota / 1024, used / 1024);
+  InitClient init = init_client();
+  const auto machine = init.memory();
+  if (machine.ok()) {
+    say("memory server: %lu KiB managed, %lu KiB free, %lu KiB promised as quotas\n", machine->total_bytes() / 1024,
+        machine->free_bytes() / 1024, machine->promised_bytes() / 1024);
+  }
 }
 
 // run / kill / restart PROGRAM

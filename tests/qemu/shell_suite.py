@@ -195,6 +195,8 @@ def shell0008(s: ShellSession, _: str) -> None:
     check(re.search(r"^console\s+running\s+4096\s+[1-9]\d*$", out, re.M) is not None, "mem: console 4 MiB")
     check(re.search(r"^kvclient\s+exited\s+-\s+-$", out, re.M) is not None, "mem: kvclient not running")
     check(re.search(r"^total\s+\d+\s+\d+$", out, re.M) is not None, "mem: total")
+    check(re.search(r"^memory server: [1-9]\d* KiB managed, [1-9]\d* KiB free, [1-9]\d* KiB promised as quotas$", out,
+                    re.M) is not None, "mem: the machine's memory")
 
 
 def shell0009(s: ShellSession, _: str) -> None:

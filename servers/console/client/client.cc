@@ -231,6 +231,25 @@ Result<void> ConsoleClient::wait_for_room(uint32_t length) {
 
 Result<void> ConsoleClient::write(const void* bytes, size_t length) {
   if (base_ == nullptr) return Error::IllegalOperation;
+  if (!crlf_) return write_raw(bytes, length);
+  // LF -> CR LF (a terminal in raw mode, like QEMU's stdio, needs both), in chunks.
+  const auto* p = static_cast<const uint8_t*>(bytes);
+  uint8_t staged[2048];  // a 1 KiB printf stays one request
+  size_t n = 0;
+  bool last_cr = false;
+  for (size_t i = 0; i < length; ++i) {
+    if (n + 2 > sizeof(staged)) {
+      TRY(write_raw(staged, n));
+      n = 0;
+    }
+    if (p[i] == '\n' && !last_cr) staged[n++] = '\r';
+    staged[n++] = p[i];
+    last_cr = p[i] == '\r';
+  }
+  return n != 0 ? write_raw(staged, n) : Result<void>();
+}
+
+Result<void> ConsoleClient::write_raw(const void* bytes, size_t length) {
   const auto* p = static_cast<const uint8_t*>(bytes);
   while (length > 0) {
     const uint32_t n = length > kWriteBytes ? kWriteBytes : static_cast<uint32_t>(length);

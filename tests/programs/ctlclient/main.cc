@@ -108,6 +108,11 @@ void protocol() {
     check(25, kv.ok() && kv->state() == ctl::ProgramState::Running && kv->pid() == second_pid && kv->starts() == 3,
           "kv running, started three times");
   }
+  {
+    const auto m = c.init.memory();
+    check(26, m.ok() && m->total_bytes() > 0 && m->free_bytes() <= m->total_bytes() && m->promised_bytes() >= (8u << 20),
+          "memory: the memory server's totals (two 4 MiB quotas promised at least)");
+  }
 }
 
 // xorshift64*

@@ -57,8 +57,12 @@ class ConsoleClient {
                     sys::CPtr cnode = sys::kProcessSlotCNode);
   bool is_open() const { return base_ != nullptr; }
 
-  // Queues `length` bytes (one request per kWriteBytes). Returns when they are in the data area.
+  // Queues `length` bytes (one request per kWriteBytes; with LF -> CR LF, one per 2 KiB).
+  // Returns when they are in the data area.
   Result<void> write(const void* bytes, size_t length);
+  // Whether write() turns a LF (not after a CR) into CR LF, as the kernel's debug write does
+  // (default on: terminals in raw mode, like QEMU's stdio, need the CR).
+  void set_crlf(bool on) { crlf_ = on; }
   Result<void> write(const char* text);
   // Formats (tessera/format.h, at most 1 KiB) and writes it as one request.
   Result<void> printf(const char* format, ...) __attribute__((format(printf, 2, 3)));
@@ -93,6 +97,7 @@ class ConsoleClient {
   Result<RingDescriptor> await(uint64_t cookie);
   void reap(const RingDescriptor& d);
   Result<void> wait_for_room(uint32_t length);
+  Result<void> write_raw(const void* bytes, size_t length);
 
   sys::MemorySession* session_ = nullptr;
   sys::SlotAllocator* slots_ = nullptr;
@@ -113,6 +118,7 @@ class ConsoleClient {
   RingDescriptor read_done_{};
   bool read_completed_ = false;
   bool raw_ = false;
+  bool crlf_ = true;
   uint64_t reopens_ = 0;
 };
 
