@@ -38,6 +38,7 @@ sys::CPtr control = 0;  // init's control protocol (0: not granted)
 shell::NoFilesystem no_filesystem;
 FsOps* fs = &no_filesystem;
 char cwd[kMaxPath] = "/";
+const char* own_name = "shell";  // this program's name in the description (its start-up block)
 
 __attribute__((format(printf, 1, 2))) void say(const char* format, ...) {
   char text[1024];
@@ -125,7 +126,7 @@ const char* init_error(Error e) {
   switch (e) {
     case Error::EmptySlot: return "no such program";
     case Error::Busy: return "already running";
-    case Error::IllegalOperation: return "not running (or the shell itself)";
+    case Error::IllegalOperation: return "not running";
     case Error::NotSupported: return "not possible";
     default: return tessera::error_name(e);
   }
@@ -190,7 +191,7 @@ extern const uint32_t kCommandCount;
 
 void cmd_help(int, char**, const Redirect&) {
   say("Commands (line editing: Backspace, Ctrl-U erases the line, Ctrl-C cancels it):\n");
-  for (uint32_t i = 0; i < kCommandCount; ++i) say("  %-22s %s\n", kCommands[i].usage, kCommands[i].summary);
+  for (uint32_t i = 0; i < kCommandCount; ++i) say("  %-27s %s\n", kCommands[i].usage, kCommands[i].summary);
 }
 
 void cmd_echo(int argc, char** argv, const Redirect& redirect) {
@@ -284,6 +285,10 @@ void program_command(int argc, char** argv, const char* verb) {
     return;
   }
   const char* name = argv[1];
+  if (strcmp(verb, "run") != 0 && strcmp(name, own_name) == 0) {
+    say("%s: %s: the shell cannot %s itself\n", verb, name, verb);
+    return;
+  }
   const tessera::capnp::Text text(name, static_cast<uint32_t>(strlen(name)));
   InitClient init = init_client();
   if (strcmp(verb, "run") == 0) {
@@ -637,6 +642,7 @@ int main(uint64_t argument) {
     sys::print("shell: not started as a process\n");
     return 1;
   }
+  own_name = block->name;
   static sys::SlotAllocator slots(block->empty);
   static sys::MemorySession session(sys::process_memory()->cap(), slots, sys::kProcessSlotCNode);
   Result<sys::CPtr> console = sys::find_grant(*block, "endpoint:console");
