@@ -10,6 +10,7 @@
 #include <tessera/sys/heap.h>
 #include <tessera/sys/ipc.h>
 #include <tessera/abi/memory.capnp.h>
+#include <tessera/abi/timer.capnp.h>
 
 #include "launch.h"
 
@@ -146,6 +147,11 @@ Result<void> System::spawn(uint32_t program) {
   ++status_[program].starts;
   status_[program].started_tsc = spawned_at;
   log("init: started %s (priority %u, %u pages)", p.name, p.priority, processes_[program].page_count());
+  if (program == timer_program_ && waker_ != nullptr) {
+    // A new timer server: the waker attaches to it (the deadline it armed died with the old one).
+    __atomic_add_fetch(&timer_generation_, 1, __ATOMIC_RELEASE);
+    (void)sys::signal(waker_request_);
+  }
   return {};
 }
 
@@ -157,8 +163,9 @@ Result<SupervisionEvent> System::handle_next(bool blocking) {
   const tessera::IpcBuffer* buffer = sys::ipc_buffer();
   const uint64_t words[3] = {buffer->msg[0], buffer->msg[1], buffer->msg[2]};
   SupervisionEvent event;
-  if (memory_events_ != 0 && (received.badge & kMemoryEventBadge) != 0) {
-    handle_memory_faults(&event);
+  if (memory_events_ != 0 && (received.badge & (kMemoryEventBadge | kRestartTimerBadge)) != 0) {
+    if ((received.badge & kRestartTimerBadge) != 0) run_due_restarts(false, nullptr, &event);
+    if ((received.badge & kMemoryEventBadge) != 0 && memory_control_ != 0) handle_memory_faults(&event);
     return event;
   }
   if ((received.badge & kPciServiceBadge) != 0) {
@@ -203,24 +210,167 @@ Result<SupervisionEvent> System::handle_next(bool blocking) {
   return event;
 }
 
-Result<void> System::watch_memory_faults(sys::CPtr init_tcb) {
+Result<void> System::bind_events(sys::CPtr init_tcb) {
+  if (memory_events_ != 0) return {};
   const sys::CPtr events = TRY(memory_->allocate(tessera::abi::ObjectType::Notification));
   memory_events_ = events;
   tessera::abi::Tcb::Client<sys::CallTransport> tcb(memory_->kernel(), init_tcb);
   TRY(tcb.bind_notification(tessera::capnp::CapRef{events}));
   memory_events_tcb_ = init_tcb;
-  // The server signals a badged copy (write only): the word says "memory", apart from every
-  // program's badge on the supervision endpoint.
+  return {};
+}
+
+Result<sys::CPtr> System::mint_copy(sys::CPtr object, uint64_t badge) {
   const sys::CPtr copy = TRY(memory_->slots().alloc());
   tessera::abi::CNode::Client<sys::CallTransport> cnode(memory_->kernel(), tessera::kSlotRootCNode);
-  Result<void> r = cnode.mint(copy, sys::kSlotDepth, tessera::capnp::CapRef{tessera::kSlotRootCNode}, events,
-                              sys::kSlotDepth, tessera::abi::kRightWrite, kMemoryEventBadge);
-  if (r.ok()) {
-    tessera::memory::Control::Client<sys::CallTransport> control(memory_->kernel(), memory_control_);
-    r = control.events(tessera::capnp::CapRef{copy});
+  const Result<void> r = cnode.mint(copy, sys::kSlotDepth, tessera::capnp::CapRef{tessera::kSlotRootCNode}, object,
+                                    sys::kSlotDepth, tessera::abi::kRightWrite, badge);
+  if (!r.ok()) {
+    (void)memory_->slots().free(copy);
+    return r.error();
   }
+  return copy;
+}
+
+Result<void> System::watch_memory_faults(sys::CPtr init_tcb) {
+  TRY(bind_events(init_tcb));
+  // The server signals a badged copy (write only): the word says "memory", apart from every
+  // program's badge on the supervision endpoint.
+  const sys::CPtr copy = TRY(mint_copy(memory_events_, kMemoryEventBadge));
+  tessera::memory::Control::Client<sys::CallTransport> control(memory_->kernel(), memory_control_);
+  const Result<void> r = control.events(tessera::capnp::CapRef{copy});
   (void)memory_->free(copy);  // the server has its own copy now
   return r;
+}
+
+// ---- Restart back-off ----------------------------------------------------------------------------
+
+namespace {
+constexpr uint64_t kWakerRequest = 1;  // init: the earliest restart due changed, or a new timer server
+constexpr uint64_t kWakerFired = 2;    // the timer server: a deadline passed
+}  // namespace
+
+Result<void> System::use_timer_for_backoff(const char* timer_program, const char* timer_endpoint, uint64_t window,
+                                           sys::CPtr init_tcb) {
+  if (memory_ == nullptr) return Error::IllegalOperation;
+  if (waker_ != nullptr) return Error::Busy;
+  const uint32_t program = program_index(timer_program);
+  uint32_t endpoint = kMaxSystemObjects;
+  for (uint32_t i = 0; i < description_->object_count; ++i) {
+    if (description_->objects[i].kind == ObjectKind::Endpoint && strcmp(description_->objects[i].name, timer_endpoint) == 0) {
+      endpoint = i;
+    }
+  }
+  if (program == kMaxSystemPrograms || endpoint == kMaxSystemObjects) return Error::EmptySlot;
+  TRY(bind_events(init_tcb));
+  Result<void> r = [&]() -> Result<void> {
+    waker_notify_ = TRY(memory_->allocate(tessera::abi::ObjectType::Notification));
+    waker_request_ = TRY(mint_copy(waker_notify_, kWakerRequest));
+    waker_fired_ = TRY(mint_copy(waker_notify_, kWakerFired));
+    waker_to_init_ = TRY(mint_copy(memory_events_, kRestartTimerBadge));
+    sys::ThreadOptions options;
+    options.window = window;
+    options.stack_pages = 2;
+    auto thread = TRY(sys::Thread::create(*memory_, &waker_tables_, options));
+    timer_program_ = program;
+    timer_endpoint_ = objects_[endpoint];
+    waker_ = new sys::Thread(static_cast<sys::Thread&&>(thread));
+    return waker_->start(&System::waker_entry, reinterpret_cast<uint64_t>(this));
+  }();
+  if (!r.ok()) stop_waker();
+  return r;
+}
+
+void System::waker_entry(uint64_t system) { reinterpret_cast<System*>(system)->waker_main(); }
+
+// The waker thread: the only code of init that calls the timer server. It may block there (a
+// timer server being restarted); init goes on meanwhile.
+void System::waker_main() {
+  sys::CallTransport transport(sys::ipc_buffer());
+  tessera::timer::Timer::Client<sys::CallTransport> timer(transport, timer_endpoint_);
+  bool attached = false;
+  uint32_t channel = 0;
+  uint64_t attached_generation = 0, armed_for = 0;
+  for (;;) {
+    uint64_t word = 0;
+    if (sys::wait(waker_notify_, &word) != Error::Ok) sys::suspend_self();
+    const uint64_t generation = __atomic_load_n(&timer_generation_, __ATOMIC_ACQUIRE);
+    if (attached && attached_generation != generation) attached = false;  // that server is gone
+    if ((word & kWakerFired) != 0) {
+      // Take the fired events (their share of the channel) and tell init.
+      for (bool more = attached; more;) {
+        auto collected = timer.collect(channel);
+        more = collected.ok() && collected->more();
+        if (!collected.ok()) attached = false;
+      }
+      armed_for = 0;
+      (void)sys::signal(waker_to_init_);
+    }
+    const uint64_t due = __atomic_load_n(&waker_due_ns_, __ATOMIC_ACQUIRE);
+    if (due == 0 || (attached && due == armed_for)) continue;
+    if (!attached) {
+      auto r = timer.attach(tessera::capnp::CapRef{waker_fired_});
+      if (!r.ok()) continue;  // the server died meanwhile: init signals again once it is back
+      channel = r->channel();
+      attached = true;
+      attached_generation = generation;
+    }
+    if (timer.arm(channel, due, 0).ok()) {
+      armed_for = due;
+    } else {
+      attached = false;
+    }
+  }
+}
+
+bool System::timer_running() const {
+  return waker_ != nullptr && timer_program_ < kMaxSystemPrograms &&
+         status_[timer_program_].state == ProgramState::Running;
+}
+
+void System::run_due_restarts(bool all, const char* why, SupervisionEvent* event) {
+  const uint64_t now = sys::now_ns();
+  uint64_t next = 0;
+  for (uint32_t i = 0; description_ != nullptr && i < description_->program_count; ++i) {
+    ProgramStatus& status = status_[i];
+    if (!status.restart_pending) continue;
+    if (!all && status.restart_due_ns > now) {
+      if (next == 0 || status.restart_due_ns < next) next = status.restart_due_ns;
+      continue;
+    }
+    status.restart_pending = false;
+    if (why != nullptr) {
+      log("init: restarting %s now: %s", description_->programs[i].name, why);
+    } else {
+      log("init: restarting %s after its back-off of %lu ms", description_->programs[i].name,
+          status.last_delay_ns / 1'000'000);
+    }
+    event->kind = SupervisionEvent::Kind::Restart;
+    event->program = i;
+    event->restarted = spawn(i).ok();
+  }
+  if (waker_ != nullptr) {
+    __atomic_store_n(&waker_due_ns_, next, __ATOMIC_RELEASE);
+    if (next != 0) (void)sys::signal(waker_request_);
+  }
+}
+
+void System::stop_waker() {
+  if (waker_ != nullptr) {
+    (void)waker_->destroy();
+    delete waker_;
+    waker_ = nullptr;
+  }
+  (void)sys::free_tables(*memory_, &waker_tables_);
+  waker_tables_ = sys::CreatedTables{};
+  sys::CPtr* caps[] = {&waker_request_, &waker_fired_, &waker_to_init_, &waker_notify_};
+  for (sys::CPtr* cap : caps) {
+    if (*cap != 0) (void)memory_->free(*cap);
+    *cap = 0;
+  }
+  timer_program_ = kMaxSystemPrograms;
+  timer_endpoint_ = 0;
+  waker_due_ns_ = 0;
 }
 
 void System::handle_memory_faults(SupervisionEvent* event) {
@@ -267,19 +417,41 @@ void System::handle_end(uint32_t program, bool failed, SupervisionEvent* event) 
     log("init: tearing down %s left something behind (error %u)", p.name, static_cast<unsigned>(r.error()));
   }
   status.state = failed ? ProgramState::Failed : ProgramState::Exited;
-  if (!failed || !p.restart) return;
+  if (!failed || !p.restart) {
+    // The timer server gone for good: the restarts waiting for it happen now.
+    if (program == timer_program_) run_due_restarts(true, "no timer server for its back-off", event);
+    return;
+  }
   // A life long enough was a healthy one: its failure starts a new count.
   const uint64_t lived = sys::rdtsc() - status.started_tsc;
   if (tsc_hz_ != 0 && lived >= (tsc_hz_ / 1000) * (healthy_life_ns_ / 1'000'000)) status.quick_restarts = 0;
   if (status.quick_restarts == kMaxRestarts) {
     log("init: giving up on %s after %u restarts in a row", p.name, status.quick_restarts);
+    if (program == timer_program_) run_due_restarts(true, "no timer server for its back-off", event);
     return;
   }
   ++status.quick_restarts;
   ++status.restarts;
-  log("init: restarting %s (%u in a row of at most %u; %u in all; it lived %lu ms)", p.name, status.quick_restarts,
-      kMaxRestarts, status.restarts, tsc_hz_ != 0 ? lived / (tsc_hz_ / 1000) : 0);
-  event->restarted = spawn(program).ok();
+  const uint64_t lived_ms = tsc_hz_ != 0 ? lived / (tsc_hz_ / 1000) : 0;
+  uint64_t delay = program == timer_program_ ? 0 : restart_delay_ns(status.quick_restarts);
+  const bool no_timer = delay != 0 && !timer_running();
+  if (no_timer) delay = 0;
+  status.last_delay_ns = delay;
+  if (delay == 0) {
+    log("init: restarting %s (%u in a row of at most %u; %u in all; it lived %lu ms)%s", p.name,
+        status.quick_restarts, kMaxRestarts, status.restarts, lived_ms,
+        no_timer ? " at once: no timer server for its back-off" : "");
+    event->restarted = spawn(program).ok();
+    if (program == timer_program_ && status.state != ProgramState::Running) {
+      run_due_restarts(true, "no timer server for its back-off", event);
+    }
+    return;
+  }
+  log("init: restarting %s in %lu ms (%u in a row of at most %u; %u in all; it lived %lu ms)", p.name,
+      delay / 1'000'000, status.quick_restarts, kMaxRestarts, status.restarts, lived_ms);
+  status.restart_pending = true;
+  status.restart_due_ns = sys::now_ns() + delay;
+  run_due_restarts(false, nullptr, event);  // tells the waker the earliest due
 }
 
 void System::supervise() {
@@ -298,6 +470,7 @@ Result<void> System::stop() {
   auto note = [&first_error](Result<void> r) {
     if (!r.ok() && first_error.ok()) first_error = r;
   };
+  stop_waker();
   for (uint32_t i = 0; i < kMaxSystemPrograms; ++i) note(processes_[i].destroy());
   for (tessera::sys::CPtr& object : objects_) {
     if (object != 0) note(memory_->free(object));
@@ -682,6 +855,11 @@ int run_system(const tessera::BootInfo& info) {
   if (Result<void> r = system.start(memory, description, memory_server.control); !r.ok()) {
     sys::print("init: the system did not start (error %u)\n", static_cast<unsigned>(r.error()));
     return 1;
+  }
+  // Quick restarts wait their back-off through the timer server (program and endpoint `timer`).
+  if (Result<void> r = system.use_timer_for_backoff("timer", "timer"); !r.ok()) {
+    sys::print("init: no timer server for the restarts' back-off (error %u): quick restarts are immediate\n",
+               static_cast<unsigned>(r.error()));
   }
   system.supervise();
 }
