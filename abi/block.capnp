@@ -43,11 +43,15 @@ interface Block @0xca29f295fb73ce8f {
   # Drops the caller's ring pair (requests in flight complete on the device first).
   status @4 () -> (capacity :UInt64, clients :UInt32, requests :UInt64, errors :UInt64,
                    refused :UInt64, interrupts :UInt64, signalsIn :UInt64, signalsOut :UInt64,
-                   deviceNotifies :UInt64, generation :UInt64, peakInFlight :UInt32);
+                   deviceNotifies :UInt64, generation :UInt64, peakInFlight :UInt32,
+                   workTicks :UInt64, systemCallTicks :UInt64);
   # Counters since the driver started: requests completed, of them with an error, descriptors
   # refused (outside the data area, bad opcode or size), interrupts taken, notifications received
   # from and sent to clients, doorbell writes to the device, and the most requests that were on
-  # the device at once.
+  # the device at once. `workTicks`: TSC ticks (guest instructions under -icount shift=0) the
+  # driver spent on the data path — from each wake-up (a client's signal, the interrupt) until it
+  # waits again, without the system calls it made meanwhile (interrupt ack, signals to clients),
+  # which `systemCallTicks` counts (scripts/bench blk splits a request's cost with them).
   crash @5 () -> ();
   # Test hook: the driver faults on purpose (a test of restarts). Only when started with
   # arg=test; IllegalOperation otherwise.

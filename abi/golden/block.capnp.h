@@ -108,7 +108,7 @@ struct Block_StatusParams {
 
 struct Block_StatusResults {
   static constexpr uint64_t kId = 0xd34a62e28a392b5dull;
-  static constexpr uint16_t kDataWords = 10;
+  static constexpr uint16_t kDataWords = 12;
   static constexpr uint16_t kPointerCount = 0;
   class Reader;
   class Builder;
@@ -373,6 +373,8 @@ class Block_StatusResults::Reader {
   uint64_t device_notifies() const { return view_.read<uint64_t>(8); }
   uint64_t generation() const { return view_.read<uint64_t>(9); }
   uint32_t peak_in_flight() const { return view_.read<uint32_t>(3); }
+  uint64_t work_ticks() const { return view_.read<uint64_t>(10); }
+  uint64_t system_call_ticks() const { return view_.read<uint64_t>(11); }
 
  private:
   ::tessera::capnp::StructReader view_;
@@ -395,6 +397,8 @@ class Block_StatusResults::Builder {
   void set_device_notifies(uint64_t value) { view_.write<uint64_t>(8, value); }
   void set_generation(uint64_t value) { view_.write<uint64_t>(9, value); }
   void set_peak_in_flight(uint32_t value) { view_.write<uint32_t>(3, value); }
+  void set_work_ticks(uint64_t value) { view_.write<uint64_t>(10, value); }
+  void set_system_call_ticks(uint64_t value) { view_.write<uint64_t>(11, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -689,7 +693,7 @@ class Block::Server {
 // @shape struct Block_DisconnectParams id=0x9c7ff1c61b055e7e data=0 pointers=0
 // @shape struct Block_DisconnectResults id=0xa7c22773ae7dd1c5 data=0 pointers=0
 // @shape struct Block_StatusParams id=0x90e968c89079a9ed data=0 pointers=0
-// @shape struct Block_StatusResults id=0xd34a62e28a392b5d data=10 pointers=0
+// @shape struct Block_StatusResults id=0xd34a62e28a392b5d data=12 pointers=0
 // @shape   field capacity @0 UInt64 at=data:0/64
 // @shape   field clients @1 UInt32 at=data:64/32
 // @shape   field requests @2 UInt64 at=data:128/64
@@ -701,6 +705,8 @@ class Block::Server {
 // @shape   field deviceNotifies @8 UInt64 at=data:512/64
 // @shape   field generation @9 UInt64 at=data:576/64
 // @shape   field peakInFlight @10 UInt32 at=data:96/32
+// @shape   field workTicks @11 UInt64 at=data:640/64
+// @shape   field systemCallTicks @12 UInt64 at=data:704/64
 // @shape struct Block_CrashParams id=0xb7d656e59c85d01a data=0 pointers=0
 // @shape struct Block_CrashResults id=0xea66425b6c6284a7 data=0 pointers=0
 // @shape interface Block id=0xca29f295fb73ce8f code=4218670735

@@ -26,6 +26,7 @@
 #include <tessera/abi/kernel.capnp.h>
 #include <tessera/ring.h>
 #include <tessera/string.h>
+#include <tessera/sys/clock.h>
 #include <tessera/sys/debug.h>
 #include <tessera/sys/device.h>
 #include <tessera/sys/ipc.h>
@@ -133,6 +134,9 @@ struct Pending {
 struct Counters {
   uint64_t requests = 0, errors = 0, refused = 0, interrupts = 0, signals_in = 0, signals_out = 0, doorbells = 0;
   uint32_t peak_in_flight = 0;
+  // The data path's cost (Block.status workTicks, systemCallTicks): TSC ticks from a wake-up to
+  // the next wait, and of them those inside system calls.
+  uint64_t work_ticks = 0, syscall_ticks = 0;
 };
 
 struct Driver {
@@ -281,7 +285,10 @@ void give_descriptors(uint16_t head, uint16_t count) {
 // ---- Clients ------------------------------------------------------------------------------------
 
 void signal_client(Client& c) {
-  if (c.note.cap != 0 && sys::signal(c.note.cap) == Error::Ok) ++state().counters.signals_out;
+  if (c.note.cap == 0) return;
+  const uint64_t start = sys::rdtsc();
+  if (sys::signal(c.note.cap) == Error::Ok) ++state().counters.signals_out;
+  state().counters.syscall_ticks += sys::rdtsc() - start;
 }
 
 Result<void> delete_slot(CPtr slot) {
@@ -491,16 +498,20 @@ void reap() {
 
 void handle_events(uint64_t word) {
   Driver& d = state();
+  const uint64_t woken = sys::rdtsc();
   if ((word & kIrqBadge) != 0) {
     ++d.counters.interrupts;
     (void)r8(d.isr);  // reading clears it and deasserts the line (shared with the NIC)
+    const uint64_t ack = sys::rdtsc();
     (void)d.irq.ack();
+    d.counters.syscall_ticks += sys::rdtsc() - ack;
   }
   for (uint32_t i = 0; i < kMaxClients; ++i) {
     if ((word & (kClientBadge << i)) != 0) ++d.counters.signals_in;
   }
   reap();
   take_requests();
+  d.counters.work_ticks += sys::rdtsc() - woken;
 }
 
 // ---- The control plane ---------------------------------------------------------------------------
@@ -614,6 +625,8 @@ class BlockServer : public proto::Block::Server<BlockServer> {
     out.set_device_notifies(d.counters.doorbells);
     out.set_generation(d.generation);
     out.set_peak_in_flight(d.counters.peak_in_flight);
+    out.set_work_ticks(d.counters.work_ticks - d.counters.syscall_ticks);
+    out.set_system_call_ticks(d.counters.syscall_ticks);
     return {};
   }
 
