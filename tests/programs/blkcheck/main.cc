@@ -585,6 +585,36 @@ constexpr int kBenchWarmup = 1000;
 constexpr int kBenchIterations = 10000;
 uint64_t samples[kBenchIterations];
 uint64_t total_ticks = 0;  // the timed iterations' ticks, summed (BENCHSPLIT)
+// Per timed iteration (BENCHSPLIT): the client's ticks, its empty polls, and what is neither the
+// client's nor waiting (driver + kernel).
+uint32_t client_samples[kBenchIterations], poll_samples[kBenchIterations], rest_samples[kBenchIterations];
+
+// The median of values[0, n) (reorders them: quickselect).
+uint32_t median32(uint32_t* values, int n) {
+  int lo = 0, hi = n - 1;
+  const int k = n / 2;
+  while (lo < hi) {
+    const uint32_t pivot = values[(lo + hi) / 2];
+    int i = lo, j = hi;
+    while (i <= j) {
+      while (values[i] < pivot) ++i;
+      while (values[j] > pivot) --j;
+      if (i <= j) {
+        const uint32_t t = values[i];
+        values[i++] = values[j];
+        values[j--] = t;
+      }
+    }
+    if (k <= j) {
+      hi = j;
+    } else if (k >= i) {
+      lo = i;
+    } else {
+      break;
+    }
+  }
+  return values[k];
+}
 
 uint64_t median_of(int n) {
   for (int i = 1; i < n; ++i) {  // insertion sort: fine for mostly equal values
@@ -673,6 +703,7 @@ void bench_case(BlockClient& c, const BenchCase& k, uint64_t overhead) {
       sector = (x % (kDiskSectors / per)) * per;
     }
     Split& s = i >= kBenchWarmup ? split : ignored;
+    const uint64_t client_before = s.client, polls_before = s.polls;
     const uint64_t start = rdtsc();
     const auto done = bench_request(c, k.op, sector, k.bytes, s);
     if (k.flush) (void)bench_request(c, blkp::kOpFlush, 0, 0, s);
@@ -683,9 +714,21 @@ void bench_case(BlockClient& c, const BenchCase& k, uint64_t overhead) {
     }
     if (i >= kBenchWarmup) {
       samples[i - kBenchWarmup] = end - start;
+      client_samples[i - kBenchWarmup] = static_cast<uint32_t>(s.client - client_before);
+      poll_samples[i - kBenchWarmup] = static_cast<uint32_t>(s.polls - polls_before);
       total_ticks += end - start;
     }
   }
+  // The split of the median iteration, before median_of sorts the totals: the client's median,
+  // the wait's (empty polls x the cheapest poll) and the median of the rest (driver + kernel).
+  const uint64_t cheapest = split.polls != 0 ? split.cheapest_poll : 0;
+  for (int i = 0; i < kBenchIterations; ++i) {
+    const uint64_t other = client_samples[i] + poll_samples[i] * cheapest;
+    rest_samples[i] = static_cast<uint32_t>(samples[i] > other ? samples[i] - other : 0);
+  }
+  const uint64_t median_client = median32(client_samples, kBenchIterations);
+  const uint64_t median_wait = median32(poll_samples, kBenchIterations) * cheapest;
+  const uint64_t median_rest = median32(rest_samples, kBenchIterations);
   const uint64_t median = median_of(kBenchIterations);
   sys::print("BENCH %s median=%lu min=%lu max=%lu overhead=%lu n=%d\n", k.name, median > overhead ? median - overhead : 0,
              samples[0], samples[kBenchIterations - 1], overhead, kBenchIterations);
@@ -702,9 +745,10 @@ void bench_case(BlockClient& c, const BenchCase& k, uint64_t overhead) {
     // wait (polls x the cheapest poll) and the driver's data path (between two status calls,
     // which are the control path and not counted).
     const uint64_t wait = split.polls * (split.polls != 0 ? split.cheapest_poll : 0);
-    sys::print("BENCHSPLIT %s iterations=%d total=%lu client=%lu driver=%lu wait=%lu polls=%lu cheapest_poll=%lu\n",
+    sys::print("BENCHSPLIT %s iterations=%d total=%lu client=%lu driver=%lu wait=%lu polls=%lu cheapest_poll=%lu "
+               "median_client=%lu median_wait=%lu median_rest=%lu\n",
                k.name, kBenchIterations, total_ticks, split.client, after->work_ticks() - driver_start, wait, split.polls,
-               split.polls != 0 ? split.cheapest_poll : 0);
+               cheapest, median_client, median_wait, median_rest);
   }
   total_ticks = 0;
 }
