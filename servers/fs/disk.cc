@@ -10,7 +10,7 @@ constexpr uint32_t kSector = block::kSectorBytes;
 }  // namespace
 
 Result<void> BlockDisk::transfer(uint16_t opcode, uint64_t sector, uint32_t count) {
-  const blk::Completion done = TRY(client_.run(opcode, sector, 0, count * kSector));
+  const blk::Completion done = TRY(client_.run(opcode, first_ + sector, 0, count * kSector));
   if (done.status != Error::Ok) return done.status;
   if (done.length != count * kSector) return Error::IoError;
   return {};

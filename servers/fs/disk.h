@@ -14,12 +14,13 @@ namespace tessera::fs {
 
 class BlockDisk final : public ext2::Device {
  public:
-  explicit BlockDisk(blk::BlockClient& client) : client_(client) {}
+  // The file system from sector `first` of the disk to its end (0: the whole disk).
+  BlockDisk(blk::BlockClient& client, uint64_t first) : client_(client), first_(first) {}
 
   Result<void> read(uint64_t sector, uint32_t count, uint8_t* out) override;
   Result<void> write(uint64_t sector, uint32_t count, const uint8_t* in) override;
   Result<void> flush() override;
-  uint64_t sectors() const override { return client_.capacity(); }
+  uint64_t sectors() const override { return client_.capacity() > first_ ? client_.capacity() - first_ : 0; }
 
   const uint64_t& reads() const { return reads_; }
   const uint64_t& writes() const { return writes_; }
@@ -30,6 +31,7 @@ class BlockDisk final : public ext2::Device {
   Result<void> transfer(uint16_t opcode, uint64_t sector, uint32_t count);
 
   blk::BlockClient& client_;
+  uint64_t first_ = 0;
   uint64_t reads_ = 0, writes_ = 0, flushes_ = 0;
 };
 

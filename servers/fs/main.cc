@@ -2,7 +2,8 @@
 // virtio-blk driver (tessera/blk/client.h), serving FileSystem and File on its endpoint.
 //
 // Grants: endpoint:fs (served) and endpoint:blk (write + grant: the driver's replies carry its
-// ring region). arg=ro mounts read-only. Its memory: the block cache (kCacheBytes, one region
+// ring region). Its argument: words `ro` (mount read-only) and `at=SECTOR` (the file system
+// starts at that sector of the disk: the FS tests' damaged file systems). Its memory: the block cache (kCacheBytes, one region
 // mapped eagerly), the client buffers (one region each, paid from the server's quota).
 #include <stdint.h>
 
@@ -36,10 +37,19 @@ Result<tessera::fs::BlockDisk*> start(const sys::StartupBlock& block, sys::SlotA
   fs.session = sys::MemorySession(sys::process_memory()->cap(), slots, sys::kProcessSlotCNode);
   const sys::CPtr blk = TRY(sys::find_grant(block, "endpoint:blk"));
   TRY(fs.disk_client.connect(fs.session, slots, blk));
-  static tessera::fs::BlockDisk disk(fs.disk_client);
+  bool read_only = false;
+  uint64_t first = 0;
+  for (const char* p = block.argument; *p != '\0';) {
+    while (*p == ' ') ++p;
+    if (strncmp(p, "ro", 2) == 0 && (p[2] == ' ' || p[2] == '\0')) read_only = true;
+    if (strncmp(p, "at=", 3) == 0) {
+      for (const char* d = p + 3; *d >= '0' && *d <= '9'; ++d) first = first * 10 + static_cast<uint64_t>(*d - '0');
+    }
+    while (*p != ' ' && *p != '\0') ++p;
+  }
+  static tessera::fs::BlockDisk disk(fs.disk_client, first);
   fs.cache = TRY(sys::Region::create(fs.session, kCacheBytes, sys::RegionOptions{.eager = true}));
   uint8_t* arena = TRY(fs.cache.attach(tessera::memory::kRightRead | tessera::memory::kRightWrite));
-  const bool read_only = strcmp(block.argument, "ro") == 0;
   TRY(fs.volume.mount(disk, arena, kCacheBytes, read_only));
   const tessera::ext2::FsStat s = TRY(fs.volume.statfs());
   sys::print("fs: ext2, %lu KiB blocks of %u bytes, %lu free; %u inodes, %u free%s\n", s.blocks * s.block_size / 1024,
