@@ -36,6 +36,7 @@ struct FsRun {
   const char* mode = nullptr;     // fscheck's mode; nullptr: no client (the server's own fate is the test)
   const char* peer = nullptr;     // a second fscheck, started next to the first
   int64_t fs_exit = -1;           // the server's exit status when it is expected to end (-1: it serves)
+  bool raw_disk = false;          // fscheck gets endpoint:blk too (the bench's raw reads)
 };
 
 bool ended(const init::ProgramStatus& p) {
@@ -47,8 +48,8 @@ void run_fs(Context& t, const FsRun& run) {
   constexpr const char* kGrants = "endpoint:fs:w,notification:ready:rw:1,notification:go:rw:1";
   char clients[320] = "";
   if (run.mode != nullptr) {
-    size_t used = tessera::format_to(clients, sizeof(clients), "program check image=fscheck mem=8M arg=%s grants=%s\n",
-                                     run.mode, kGrants);
+    size_t used = tessera::format_to(clients, sizeof(clients), "program check image=fscheck mem=8M arg=%s grants=%s%s\n",
+                                     run.mode, kGrants, run.raw_disk ? ",endpoint:blk:wg" : "");
     if (run.peer != nullptr) {
       tessera::format_to(clients + used, sizeof(clients) - used, "program peer image=fscheck mem=8M arg=%s grants=%s\n",
                          run.peer, kGrants);
@@ -257,5 +258,5 @@ TESSERA_USER_TEST(FS0030, pass, "fs: a group descriptor with its inode table pas
 
 // Not a test: scripts/bench fs runs it (test=FSBENCH); the fs suite runs only FS####.
 TESSERA_USER_TEST(FSBENCH, pass, "scripts/bench fs: the filesystem's operations (BENCH lines), not run by the suites") {
-  check(t, "bench");
+  run_fs(t, FsRun{.mode = "bench", .raw_disk = true});
 }
