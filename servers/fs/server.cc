@@ -311,9 +311,7 @@ Result<void> Server::status(FileSystem::StatusParams::Reader, FileSystem::Status
   uint32_t clients = 0;
   for (const Client& c : clients_) clients += c.used ? 1 : 0;
   out.set_clients(clients);
-  const ext2::CacheStats cache = volume_.cache_stats();
-  out.set_cache_hits(cache.hits);
-  out.set_cache_misses(cache.misses);
+
   out.set_block_reads(disk_reads_ != nullptr ? *disk_reads_ : 0);
   out.set_block_writes(disk_writes_ != nullptr ? *disk_writes_ : 0);
   return {};

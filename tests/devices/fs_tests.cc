@@ -45,7 +45,7 @@ bool ended(const init::ProgramStatus& p) {
 
 void run_fs(Context& t, const FsRun& run) {
   char conf[1024];
-  constexpr const char* kGrants = "endpoint:fs:w,notification:ready:rw:1,notification:go:rw:1";
+  constexpr const char* kGrants = "endpoint:fs:wg,notification:ready:rw:1,notification:go:rw:1";
   char clients[320] = "";
   if (run.mode != nullptr) {
     size_t used = tessera::format_to(clients, sizeof(clients), "program check image=fscheck mem=8M arg=%s grants=%s%s\n",
