@@ -50,15 +50,16 @@ void write_entry(uint8_t* d, uint32_t inode, uint32_t rec_len, const char* name,
 }  // namespace
 
 // The directory's block count, after checking its size is whole blocks and sane.
-static Result<uint64_t> dir_blocks(uint64_t size, uint32_t block_size) {
+static Result<uint64_t> dir_blocks(uint64_t size, uint32_t block_size, uint32_t volume_blocks) {
   if (size % block_size != 0 || size > kMaxDirectoryBytes) return Error::Corrupted;
+  if (size / block_size > volume_blocks) return Error::Corrupted;
   return size / block_size;
 }
 
 Result<bool> Volume::find_entry(const Inode& dir, const char* name, size_t length, Slot& slot) {
   if (!dir.is_dir()) return Error::NotDirectory;
   bool filetype = (feature_incompat_ & kIncompatFiletype) != 0;
-  uint64_t blocks = TRY(dir_blocks(dir.size(), block_size_));
+  uint64_t blocks = TRY(dir_blocks(dir.size(), block_size_, blocks_count_));
   for (uint64_t logical = 0; logical < blocks; logical++) {
     uint32_t physical = TRY(map(dir, logical));
     if (physical == 0) return Error::Corrupted;
@@ -84,7 +85,7 @@ Result<void> Volume::add_entry(Inode& dir, const char* name, size_t length, uint
                                uint8_t type) {
   bool filetype = (feature_incompat_ & kIncompatFiletype) != 0;
   uint32_t needed = entry_bytes(length);
-  uint64_t blocks = TRY(dir_blocks(dir.size(), block_size_));
+  uint64_t blocks = TRY(dir_blocks(dir.size(), block_size_, blocks_count_));
   dir.set_flags(dir.flags() & ~ino::kIndexFlag);
   dir.set_time(ino::kMtime, now_);
   dir.set_time(ino::kCtime, now_);
@@ -155,7 +156,7 @@ Result<void> Volume::set_entry(Inode& dir, const Slot& slot, uint32_t inode, uin
 
 Result<bool> Volume::dir_empty(const Inode& dir) {
   bool filetype = (feature_incompat_ & kIncompatFiletype) != 0;
-  uint64_t blocks = TRY(dir_blocks(dir.size(), block_size_));
+  uint64_t blocks = TRY(dir_blocks(dir.size(), block_size_, blocks_count_));
   for (uint64_t logical = 0; logical < blocks; logical++) {
     uint32_t physical = TRY(map(dir, logical));
     if (physical == 0) return Error::Corrupted;
@@ -178,7 +179,7 @@ Result<bool> Volume::readdir(Handle h, uint64_t& cursor, DirEntry& entry) {
   Inode dir = TRY(open(h));
   if (!dir.is_dir()) return Error::NotDirectory;
   bool filetype = (feature_incompat_ & kIncompatFiletype) != 0;
-  uint64_t blocks = TRY(dir_blocks(dir.size(), block_size_));
+  uint64_t blocks = TRY(dir_blocks(dir.size(), block_size_, blocks_count_));
   while (cursor < blocks * block_size_) {
     uint64_t logical = cursor >> block_shift_;
     uint32_t within = static_cast<uint32_t>(cursor & (block_size_ - 1));

@@ -128,6 +128,7 @@ inline std::string scratch(const std::string& name) {
 
 inline bool make_image(const std::string& image, const std::string& folder, uint32_t block_size,
                        const std::string& size, const std::string& extra = "") {
+  run("truncate -s " + size + " " + image);  // the whole size, even where mke2fs writes nothing
   std::string command = "/usr/sbin/mke2fs -t ext2 -b " + std::to_string(block_size) + " -F -q " +
                         extra + (folder.empty() ? "" : " -d " + folder) + " " + image + " " + size;
   Command c = run(command);
