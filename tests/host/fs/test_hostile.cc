@@ -372,3 +372,36 @@ TEST_CASE("FSHOST0009 hostile images answer errors", "[fs][hostile]") {
     CHECK(create_error(m.volume, "/a/b/new") == Error::Corrupted);
   }
 }
+
+TEST_CASE("FSHOST0013 indexed directories and xattr blocks", "[fs][features]") {
+  std::string dir = scratch("htree");
+  std::filesystem::create_directories(dir + "/src/big");
+  for (int i = 0; i < 400; i++) write_file(dir + "/src/big/entry-with-a-longish-name-" + std::to_string(i), std::to_string(i));
+  std::string image = dir + "/img";
+  REQUIRE(make_image(image, dir + "/src", 1024, "8M"));
+  run("/usr/sbin/e2fsck -fyD " + image);  // builds the hash index of /big
+  REQUIRE(debugfs(image, "stat /big").find("Flags: 0x1000") != std::string::npos);
+  write_file(dir + "/value", std::string(300, 'v'));
+  debugfs(image, "ea_set -f " + dir + "/value /big/entry-with-a-longish-name-1 user.big", true);
+  debugfs(image, "ea_set -f " + dir + "/value /big/entry-with-a-longish-name-2 user.big", true);
+  REQUIRE(debugfs(image, "stat /big/entry-with-a-longish-name-1").find("File ACL: 0") == std::string::npos);
+  {
+    Mounted m(image);
+    REQUIRE(m.mount_result == Error::Ok);
+    ext2::Volume& v = m.volume;
+    for (int i = 0; i < 400; i += 37) {
+      std::string path = "/big/entry-with-a-longish-name-" + std::to_string(i);
+      auto h = look(v, path);
+      REQUIRE(h.ok());
+      CHECK(read_all(v, *h) == std::to_string(i));
+    }
+    REQUIRE(v.unlink("/big/entry-with-a-longish-name-1", 32).ok());  // frees its xattr block
+    REQUIRE(v.unlink("/big/entry-with-a-longish-name-2", 32).ok());
+    REQUIRE(v.create("/big/added", 10, 0644, true).ok());
+    REQUIRE(v.unmount().ok());
+  }
+  CHECK(debugfs(image, "stat /big").find("Flags: 0x0") != std::string::npos);
+  Command check = fsck(image);
+  INFO(check.output);
+  CHECK(check.status == 0);
+}
