@@ -20,7 +20,7 @@ uint32_t entry_bytes(size_t name_length) {
 
 // Reads and validates the entry at `offset` of a directory block.
 static bool parse_entry(const uint8_t* block, uint32_t offset, uint32_t block_size,
-                        bool filetype, uint32_t inodes, RawEntry& e) {
+                        bool filetype, uint32_t inodes, uint32_t first_ino, RawEntry& e) {
   if (offset + 8 > block_size) return false;
   const uint8_t* d = block + offset;
   e.inode = get32(d);
@@ -31,6 +31,7 @@ static bool parse_entry(const uint8_t* block, uint32_t offset, uint32_t block_si
   if (e.rec_len < 8 || (e.rec_len & 3) != 0 || offset + e.rec_len > block_size) return false;
   if (e.name_length > kMaxNameLength || 8 + e.name_length > e.rec_len) return false;
   if (e.inode > inodes) return false;
+  if (e.inode != 0 && e.inode != kRootInode && e.inode < first_ino) return false;  // reserved
   return true;
 }
 
@@ -67,7 +68,7 @@ Result<bool> Volume::find_entry(const Inode& dir, const char* name, size_t lengt
     int32_t previous = -1;
     for (uint32_t offset = 0; offset < block_size_;) {
       RawEntry e;
-      if (!parse_entry(ref.data(), offset, block_size_, filetype, inodes_count_, e)) {
+      if (!parse_entry(ref.data(), offset, block_size_, filetype, inodes_count_, first_ino_, e)) {
         return Error::Corrupted;
       }
       if (e.inode != 0 && e.name_length == length && memcmp(e.name, name, length) == 0) {
@@ -95,7 +96,7 @@ Result<void> Volume::add_entry(Inode& dir, const char* name, size_t length, uint
     BlockRef ref = TRY(cache_.get(physical));
     for (uint32_t offset = 0; offset < block_size_;) {
       RawEntry e;
-      if (!parse_entry(ref.data(), offset, block_size_, filetype, inodes_count_, e)) {
+      if (!parse_entry(ref.data(), offset, block_size_, filetype, inodes_count_, first_ino_, e)) {
         return Error::Corrupted;
       }
       uint32_t used = e.inode != 0 ? entry_bytes(e.name_length) : 0;
@@ -163,7 +164,7 @@ Result<bool> Volume::dir_empty(const Inode& dir) {
     BlockRef ref = TRY(cache_.get(physical));
     for (uint32_t offset = 0; offset < block_size_;) {
       RawEntry e;
-      if (!parse_entry(ref.data(), offset, block_size_, filetype, inodes_count_, e)) {
+      if (!parse_entry(ref.data(), offset, block_size_, filetype, inodes_count_, first_ino_, e)) {
         return Error::Corrupted;
       }
       bool dot = (e.name_length == 1 && e.name[0] == '.') ||
@@ -188,7 +189,7 @@ Result<bool> Volume::readdir(Handle h, uint64_t& cursor, DirEntry& entry) {
     BlockRef ref = TRY(cache_.get(physical));
     for (uint32_t offset = 0; offset < block_size_;) {
       RawEntry e;
-      if (!parse_entry(ref.data(), offset, block_size_, filetype, inodes_count_, e)) {
+      if (!parse_entry(ref.data(), offset, block_size_, filetype, inodes_count_, first_ino_, e)) {
         return Error::Corrupted;
       }
       if (offset >= within && e.inode != 0) {
@@ -309,7 +310,7 @@ Result<uint32_t> Volume::walk(const char* path, size_t length, bool follow_last,
 Result<void> Volume::is_ancestor(uint32_t ancestor, uint32_t dir, bool& answer) {
   answer = false;
   uint32_t current = dir;
-  for (uint32_t steps = 0; steps < 65536; steps++) {
+  for (uint32_t steps = 0; steps <= inodes_count_; steps++) {  // longer: a cycle
     if (current == ancestor) {
       answer = true;
       return {};

@@ -119,6 +119,7 @@ Result<void> Volume::unlink(const char* path, size_t length) {
   Inode node = TRY(load_inode(slot.inode));
   if (node.links() == 0) return Error::Corrupted;
   if (node.is_dir()) return Error::IsDirectory;
+  if (node.number == kRootInode) return Error::Busy;
   TRY(remove_entry(dir, slot));
   return drop_link(node);
 }
@@ -136,6 +137,7 @@ Result<void> Volume::rmdir(const char* path, size_t length) {
   Inode node = TRY(load_inode(slot.inode));
   if (node.links() == 0) return Error::Corrupted;
   if (!node.is_dir()) return Error::NotDirectory;
+  if (node.number == kRootInode || node.number == parent) return Error::Busy;
   if (!TRY(dir_empty(node))) return Error::NotEmpty;
   TRY(remove_entry(dir, slot));
   if (dir.links() > 2) dir.set_links(dir.links() - 1u);
@@ -163,6 +165,7 @@ Result<void> Volume::rename(const char* from, size_t from_length, const char* to
   if (node.links() == 0 || file_type_of(node.mode()) == kTypeUnknown) return Error::Corrupted;
   bool replacing = TRY(find_entry(tdir, wt.name, wt.name_length, to_slot));
   if (replacing && to_slot.inode == node.number) return {};  // the same file: nothing to do
+  if (node.number == kRootInode || (replacing && to_slot.inode == kRootInode)) return Error::Busy;
   if (node.is_dir()) {
     bool inside = false;
     TRY(is_ancestor(node.number, to_parent, inside));

@@ -134,6 +134,16 @@ Result<Volume::Group> Volume::group(uint32_t index) {
   g.free_blocks = get16(d + gd::kFreeBlocks);
   g.free_inodes = get16(d + gd::kFreeInodes);
   g.used_dirs = get16(d + gd::kUsedDirs);
+  // Checked on every load: a hostile file may share a block with the descriptor table.
+  uint32_t start = first_data_block_ + index * blocks_per_group_;
+  uint32_t count = blocks_count_ - start < blocks_per_group_ ? blocks_count_ - start
+                                                             : blocks_per_group_;
+  uint32_t end = start + count;
+  if (g.block_bitmap < start || g.block_bitmap >= end || g.inode_bitmap < start ||
+      g.inode_bitmap >= end || count < inode_table_blocks_ || g.inode_table < start ||
+      g.inode_table > end - inode_table_blocks_) {
+    return Error::Corrupted;
+  }
   return g;
 }
 
@@ -153,17 +163,10 @@ Result<void> Volume::put_group(const Group& g) {
 Result<void> Volume::check_groups() {
   uint64_t free_blocks = 0, free_inodes = 0;
   for (uint32_t i = 0; i < groups_; i++) {
-    Group g = TRY(group(i));
+    Group g = TRY(group(i));  // checks where the bitmaps and the inode table are
     uint32_t start = first_data_block_ + i * blocks_per_group_;
     uint32_t count = blocks_count_ - start < blocks_per_group_ ? blocks_count_ - start
                                                                : blocks_per_group_;
-    uint32_t end = start + count;
-    if (g.block_bitmap < start || g.block_bitmap >= end) return Error::Corrupted;
-    if (g.inode_bitmap < start || g.inode_bitmap >= end) return Error::Corrupted;
-    if (g.inode_table < start || g.inode_table > end - inode_table_blocks_ ||
-        count < inode_table_blocks_) {
-      return Error::Corrupted;
-    }
     if (g.free_blocks > count || g.free_inodes > inodes_per_group_ ||
         g.used_dirs > inodes_per_group_) {
       return Error::Corrupted;
