@@ -138,3 +138,113 @@ TEST_CASE("FSHOST0012 device errors are reported, not hidden", "[fs][cache]") {
   CHECK(w.mount(device, arena.data(), arena.size()).error() == Error::IllegalOperation);
   CHECK(w.unmount().ok());
 }
+
+TEST_CASE("FSHOST0014 random operations agree with a model and keep e2fsck clean", "[fs][model]") {
+  for (uint32_t block_size : {1024u, 4096u}) {
+    std::string dir = scratch("model" + std::to_string(block_size));
+    std::string image = dir + "/img";
+    REQUIRE(make_image(image, "", block_size, "24M"));
+    MemoryDevice device(load(image));
+    std::vector<uint8_t> arena(256 * 1024);
+    ext2::Volume v;
+    v.set_time(1700000000);
+    REQUIRE(v.mount(device, arena.data(), arena.size()).ok());
+    std::mt19937 rng(block_size);
+    std::map<std::string, std::string> files;
+    std::vector<std::string> dirs = {""};
+    auto pick_dir = [&] { return dirs[rng() % dirs.size()]; };
+    for (int step = 0; step < 1500; step++) {
+      INFO("step " << step);
+      uint32_t op = rng() % 100;
+      if (op < 15 || files.empty()) {
+        std::string path = pick_dir() + "/f" + std::to_string(rng() % 1000);
+        auto h = v.create(path.data(), path.size(), 0644, true);
+        if (files.count(path) != 0) {
+          CHECK(h.error() == Error::Exists);
+        } else if (h.ok()) {
+          files[path] = "";
+        } else {
+          CHECK(h.error() == Error::Exists);  // a directory of that name
+        }
+        continue;
+      }
+      auto it = files.begin();
+      std::advance(it, rng() % files.size());
+      std::string path = it->first;
+      std::string& model = it->second;
+      auto h = look(v, path);
+      REQUIRE(h.ok());
+      if (op < 50) {
+        size_t offset = rng() % 3 == 0 ? model.size() : rng() % (600 * 1024);
+        std::string data = random_bytes(rng() % (rng() % 4 == 0 ? 100000 : 5000) + 1, rng());
+        REQUIRE(write_at(v, *h, offset, data) == Error::Ok);
+        if (model.size() < offset + data.size()) model.resize(offset + data.size(), '\0');
+        model.replace(offset, data.size(), data);
+      } else if (op < 60) {
+        size_t size = rng() % (700 * 1024);
+        REQUIRE(v.truncate(*h, size).ok());
+        model.resize(size, '\0');
+      } else if (op < 70) {
+        CHECK(read_all(v, *h) == model);
+      } else if (op < 75) {
+        REQUIRE(v.unlink(path.data(), path.size()).ok());
+        CHECK(v.stat(*h).error() == Error::ObjectDeleted);
+        files.erase(it);
+      } else if (op < 82) {
+        std::string to = pick_dir() + "/r" + std::to_string(rng() % 1000);
+        Error e = v.rename(path.data(), path.size(), to.data(), to.size()).error();
+        if (e == Error::Ok) {
+          std::string moved = model;
+          files.erase(path);
+          files[to] = moved;
+        } else {
+          CHECK(e == Error::IsDirectory);
+        }
+      } else if (op < 87) {
+        std::string d = pick_dir() + "/d" + std::to_string(rng() % 50);
+        Error e = v.mkdir(d.data(), d.size(), 0755).error();
+        if (e == Error::Ok) dirs.push_back(d);
+        else CHECK(e == Error::Exists);
+      } else if (op < 90 && dirs.size() > 1) {
+        size_t i = 1 + rng() % (dirs.size() - 1);
+        std::string d = dirs[i];
+        bool empty = true;
+        for (auto& [p, _] : files) empty = empty && p.rfind(d + "/", 0) != 0;
+        for (auto& other : dirs) empty = empty && other.rfind(d + "/", 0) != 0;
+        Error e = v.rmdir(d.data(), d.size()).error();
+        CHECK(e == (empty ? Error::Ok : Error::NotEmpty));
+        if (e == Error::Ok) dirs.erase(dirs.begin() + static_cast<std::ptrdiff_t>(i));
+      } else if (op < 95) {
+        std::string to = pick_dir() + "/h" + std::to_string(rng() % 1000);
+        Error e = v.link(path.data(), path.size(), to.data(), to.size()).error();
+        if (e == Error::Ok) files[to] = model;  // a copy in the model: written only via one name
+        // (the model treats links as separate files; keep them in step by unlinking the new one)
+        if (e == Error::Ok) {
+          REQUIRE(v.unlink(to.data(), to.size()).ok());
+          files.erase(to);
+        }
+      }
+      if (step % 250 == 249) {
+        REQUIRE(v.sync().ok());
+        store(image, device.bytes());
+        Command check = fsck(image);
+        INFO(check.output);
+        CHECK(check.status == 0);
+      }
+    }
+    for (auto& [path, model] : files) {
+      INFO(path);
+      CHECK(read_all(v, *look(v, path)) == model);
+    }
+    REQUIRE(v.unmount().ok());
+    store(image, device.bytes());
+    Command check = fsck(image);
+    INFO(check.output);
+    CHECK(check.status == 0);
+    for (auto& [path, model] : files) {
+      if (model.size() > 200000) continue;
+      INFO(path);
+      CHECK(debugfs_cat(image, path) == model);
+    }
+  }
+}
