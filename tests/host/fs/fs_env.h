@@ -116,11 +116,19 @@ inline Command run(const std::string& command) {
   return result;
 }
 
-// A fresh scratch folder under the build tree's temp.
+// A fresh scratch folder under $TMPDIR (or /tmp); all of them go when the test program exits
+// (set KEEP_FS_SCRATCH to keep them for a look with debugfs).
 inline std::string scratch(const std::string& name) {
+  struct Cleanup {
+    std::string root;
+    ~Cleanup() {
+      if (getenv("KEEP_FS_SCRATCH") == nullptr) std::filesystem::remove_all(root);
+    }
+  };
   const char* base = getenv("TMPDIR");
-  std::string dir = std::string(base != nullptr ? base : "/tmp") + "/tessera-fs-" +
-                    std::to_string(getpid()) + "-" + name;
+  static Cleanup cleanup{std::string(base != nullptr ? base : "/tmp") + "/tessera-fs-" +
+                         std::to_string(getpid())};
+  std::string dir = cleanup.root + "/" + name;
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
