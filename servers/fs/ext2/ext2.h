@@ -148,7 +148,8 @@ class Volume {
   // Superblock and geometry.
   Result<void> load_super();
   Result<void> check_groups();
-  Result<void> write_super(bool clean);
+  enum class SuperUpdate { Mount, Counts, Unmount };
+  Result<void> write_super(SuperUpdate update);
   uint32_t groups_count() const { return groups_; }
   Result<Group> group(uint32_t index);
   Result<void> put_group(const Group& g);
