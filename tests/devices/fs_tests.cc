@@ -62,7 +62,7 @@ void run_fs(Context& t, const FsRun& run) {
                      "notification ready\n"
                      "notification go\n"
                      "program blk mem=8M restart=yes grants=pci:disk,endpoint:blk:rg\n"
-                     "program fs mem=12M restart=no %s grants=endpoint:fs:rwg,endpoint:blk:wg\n%s",
+                     "program fs mem=12M restart=no %s grants=endpoint:fs:rwgm,endpoint:blk:wg\n%s",
                      run.fs_arg, clients);
   const tessera::BootInfo& info = boot_info();
   sys::CallTransport kernel(sys::ipc_buffer());
