@@ -27,7 +27,7 @@ const maxPathBytes :UInt32 = 400;
 const maxNameBytes :UInt32 = 255;
 const maxBufferBytes :UInt32 = 1048576;   # a client's shared buffer: at most 1 MiB
 const maxClients :UInt32 = 8;
-const maxOpenFiles :UInt32 = 256;          # in all clients together
+const maxOpenFiles :UInt32 = 128;          # in all clients together (each is a slot of the server's CNode)
 
 # open() flags.
 const openRead :UInt32 = 1;

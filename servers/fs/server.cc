@@ -80,12 +80,14 @@ Result<uint8_t*> Server::span(const OpenFile& f, uint32_t offset, uint32_t bytes
   return c.base + offset;
 }
 
+// A File capability: write and grant-reply (a Call needs one of grant and grant-reply; a File
+// takes no capabilities, so not grant). The server's endpoint has both (boot/system.conf: rwgpm).
 Result<sys::CPtr> Server::mint_file(uint64_t badge) {
   const sys::CPtr slot = TRY(slots_.alloc());
   sys::CallTransport kernel(sys::ipc_buffer());
   const Result<void> r = CNodeClient(kernel, sys::kProcessSlotCNode)
                              .mint(slot, sys::kSlotDepth, CapRef{sys::kProcessSlotCNode}, endpoint_, sys::kSlotDepth,
-                                   abi::kRightWrite, badge);
+                                   static_cast<uint8_t>(abi::kRightWrite | abi::kRightGrantReply), badge);
   if (!r.ok()) {
     (void)slots_.free(slot);
     return r.error();

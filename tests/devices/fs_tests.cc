@@ -62,7 +62,7 @@ void run_fs(Context& t, const FsRun& run) {
                      "notification ready\n"
                      "notification go\n"
                      "program blk mem=8M restart=yes grants=pci:disk,endpoint:blk:rg\n"
-                     "program fs mem=12M restart=no %s grants=endpoint:fs:rwgm,endpoint:blk:wg\n%s",
+                     "program fs mem=12M restart=no %s grants=endpoint:fs:rwgpm,endpoint:blk:wg\n%s",
                      run.fs_arg, clients);
   const tessera::BootInfo& info = boot_info();
   sys::CallTransport kernel(sys::ipc_buffer());
@@ -170,7 +170,7 @@ TESSERA_USER_TEST(FS0011, pass, "fs: rename within a directory, across directori
   check(t, "rename");
 }
 
-TESSERA_USER_TEST(FS0012, pass, "fs: rename of a directory into itself or its subtree is InvalidArgument; incompatible replacements refused") {
+TESSERA_USER_TEST(FS0012, pass, "fs: rename of a directory into itself or its subtree is InvalidArgument, of the root Busy; incompatible replacements refused") {
   check(t, "rename-bad");
 }
 
@@ -182,7 +182,7 @@ TESSERA_USER_TEST(FS0014, pass, "fs: unlink; a File open on the unlinked file an
   check(t, "unlink");
 }
 
-TESSERA_USER_TEST(FS0015, pass, "fs: a File after close is refused by the kernel (InvalidCapability); 256 opens and closes reuse the table") {
+TESSERA_USER_TEST(FS0015, pass, "fs: a File after close is refused by the kernel (its slot is emptied); 300 opens and closes reuse the table, 128 fill it") {
   check(t, "close");
 }
 

@@ -47,7 +47,8 @@ Result<void> FsClient::connect(sys::MemorySession& session, sys::SlotAllocator& 
   endpoint_ = endpoint;
   const sys::CPtr slot = TRY(slots.alloc());
   sys::ReceivingCallTransport transport(sys::ipc_buffer(), cnode, slot);
-  auto reply = Receiving(transport, endpoint).connect(buffer_bytes);
+  Receiving server(transport, endpoint);
+  auto reply = server.connect(buffer_bytes);
   if (!reply.ok() || !transport.received()) {
     if (transport.received()) {
       delete_slot(slots, cnode, slot);
@@ -80,7 +81,8 @@ Result<void> FsClient::connect(sys::MemorySession& session, sys::SlotAllocator& 
 
 Result<void> FsClient::disconnect() {
   sys::CallTransport transport(sys::ipc_buffer());
-  const auto reply = Plain(transport, endpoint_).disconnect();
+  Plain server(transport, endpoint_);
+  const auto reply = server.disconnect();
   (void)buffer_.release();
   buffer_base_ = nullptr;
   buffer_bytes_ = 0;
@@ -90,7 +92,8 @@ Result<void> FsClient::disconnect() {
 Result<FsFile> FsClient::open(const char* path, uint32_t flags, uint16_t mode) {
   const sys::CPtr slot = TRY(slots_->alloc());
   sys::ReceivingCallTransport transport(sys::ipc_buffer(), cnode_, slot);
-  auto reply = Receiving(transport, endpoint_).open(text(path), flags, mode);
+  Receiving server(transport, endpoint_);
+  auto reply = server.open(text(path), flags, mode);
   if (!reply.ok() || !transport.received()) {
     if (transport.received()) {
       delete_slot(*slots_, cnode_, slot);
@@ -109,49 +112,57 @@ Result<FsFile> FsClient::open(const char* path, uint32_t flags, uint16_t mode) {
 
 Result<FileInfo> FsClient::stat(const char* path, bool follow) {
   sys::CallTransport transport(sys::ipc_buffer());
-  auto reply = TRY(Plain(transport, endpoint_).stat(text(path), follow));
+  Plain server(transport, endpoint_);
+  auto reply = TRY(server.stat(text(path), follow));
   return info_of(TRY(reply.stat()));
 }
 
 Result<FileInfo> FsClient::mkdir(const char* path, uint16_t mode) {
   sys::CallTransport transport(sys::ipc_buffer());
-  auto reply = TRY(Plain(transport, endpoint_).mkdir(text(path), mode));
+  Plain server(transport, endpoint_);
+  auto reply = TRY(server.mkdir(text(path), mode));
   return info_of(TRY(reply.stat()));
 }
 
 Result<void> FsClient::unlink(const char* path) {
   sys::CallTransport transport(sys::ipc_buffer());
-  (void)TRY(Plain(transport, endpoint_).unlink(text(path)));
+  Plain server(transport, endpoint_);
+  (void)TRY(server.unlink(text(path)));
   return {};
 }
 
 Result<void> FsClient::rmdir(const char* path) {
   sys::CallTransport transport(sys::ipc_buffer());
-  (void)TRY(Plain(transport, endpoint_).rmdir(text(path)));
+  Plain server(transport, endpoint_);
+  (void)TRY(server.rmdir(text(path)));
   return {};
 }
 
 Result<void> FsClient::rename(const char* from, const char* to) {
   sys::CallTransport transport(sys::ipc_buffer());
-  (void)TRY(Plain(transport, endpoint_).rename(text(from), text(to)));
+  Plain server(transport, endpoint_);
+  (void)TRY(server.rename(text(from), text(to)));
   return {};
 }
 
 Result<void> FsClient::link(const char* existing, const char* path) {
   sys::CallTransport transport(sys::ipc_buffer());
-  (void)TRY(Plain(transport, endpoint_).link(text(existing), text(path)));
+  Plain server(transport, endpoint_);
+  (void)TRY(server.link(text(existing), text(path)));
   return {};
 }
 
 Result<void> FsClient::symlink(const char* target, const char* path) {
   sys::CallTransport transport(sys::ipc_buffer());
-  (void)TRY(Plain(transport, endpoint_).symlink(text(target), text(path)));
+  Plain server(transport, endpoint_);
+  (void)TRY(server.symlink(text(target), text(path)));
   return {};
 }
 
 Result<size_t> FsClient::readlink(const char* path, char* out, size_t capacity) {
   sys::CallTransport transport(sys::ipc_buffer());
-  auto reply = TRY(Plain(transport, endpoint_).readlink(text(path)));
+  Plain server(transport, endpoint_);
+  auto reply = TRY(server.readlink(text(path)));
   const capnp::Text target = TRY(reply.target());
   if (capacity == 0 || target.size > capacity - 1) return Error::RangeError;
   memcpy(out, target.data, target.size);
@@ -161,7 +172,8 @@ Result<size_t> FsClient::readlink(const char* path, char* out, size_t capacity) 
 
 Result<FsInfo> FsClient::statfs() {
   sys::CallTransport transport(sys::ipc_buffer());
-  auto reply = TRY(Plain(transport, endpoint_).statfs());
+  Plain server(transport, endpoint_);
+  auto reply = TRY(server.statfs());
   FsInfo info;
   info.block_bytes = reply.block_bytes();
   info.blocks = reply.blocks();
@@ -173,7 +185,8 @@ Result<FsInfo> FsClient::statfs() {
 
 Result<void> FsClient::sync() {
   sys::CallTransport transport(sys::ipc_buffer());
-  (void)TRY(Plain(transport, endpoint_).sync());
+  Plain server(transport, endpoint_);
+  (void)TRY(server.sync());
   return {};
 }
 
@@ -198,13 +211,15 @@ FsFile& FsFile::operator=(FsFile&& other) {
 Result<uint32_t> FsFile::read(uint64_t offset, uint32_t bytes, uint32_t buffer_offset) {
   if (cap_ == 0) return Error::EmptySlot;
   sys::CallTransport transport(sys::ipc_buffer());
-  return TRY(FileCalls(transport, cap_).read(offset, bytes, buffer_offset)).bytes();
+  FileCalls file(transport, cap_);
+  return TRY(file.read(offset, bytes, buffer_offset)).bytes();
 }
 
 Result<uint32_t> FsFile::write(uint64_t offset, uint32_t bytes, uint32_t buffer_offset) {
   if (cap_ == 0) return Error::EmptySlot;
   sys::CallTransport transport(sys::ipc_buffer());
-  return TRY(FileCalls(transport, cap_).write(offset, bytes, buffer_offset)).bytes();
+  FileCalls file(transport, cap_);
+  return TRY(file.write(offset, bytes, buffer_offset)).bytes();
 }
 
 Result<size_t> FsFile::pread(void* out, size_t bytes, uint64_t offset) {
@@ -238,28 +253,32 @@ Result<size_t> FsFile::pwrite(const void* in, size_t bytes, uint64_t offset) {
 Result<void> FsFile::truncate(uint64_t size) {
   if (cap_ == 0) return Error::EmptySlot;
   sys::CallTransport transport(sys::ipc_buffer());
-  (void)TRY(FileCalls(transport, cap_).truncate(size));
+  FileCalls file(transport, cap_);
+  (void)TRY(file.truncate(size));
   return {};
 }
 
 Result<FileInfo> FsFile::stat() {
   if (cap_ == 0) return Error::EmptySlot;
   sys::CallTransport transport(sys::ipc_buffer());
-  auto reply = TRY(FileCalls(transport, cap_).stat());
+  FileCalls file(transport, cap_);
+  auto reply = TRY(file.stat());
   return info_of(TRY(reply.stat()));
 }
 
 Result<void> FsFile::sync() {
   if (cap_ == 0) return Error::EmptySlot;
   sys::CallTransport transport(sys::ipc_buffer());
-  (void)TRY(FileCalls(transport, cap_).sync());
+  FileCalls file(transport, cap_);
+  (void)TRY(file.sync());
   return {};
 }
 
 Result<uint32_t> FsFile::readdir(uint64_t& cursor, bool& end, uint32_t buffer_offset, uint32_t bytes, uint32_t* used) {
   if (cap_ == 0) return Error::EmptySlot;
   sys::CallTransport transport(sys::ipc_buffer());
-  auto reply = TRY(FileCalls(transport, cap_).readdir(cursor, buffer_offset, bytes));
+  FileCalls file(transport, cap_);
+  auto reply = TRY(file.readdir(cursor, buffer_offset, bytes));
   cursor = reply.cursor();
   end = reply.end();
   if (used != nullptr) *used = reply.bytes();
@@ -269,7 +288,8 @@ Result<uint32_t> FsFile::readdir(uint64_t& cursor, bool& end, uint32_t buffer_of
 Result<void> FsFile::close() {
   if (cap_ == 0) return {};
   sys::CallTransport transport(sys::ipc_buffer());
-  const auto reply = FileCalls(transport, cap_).close();
+  FileCalls file(transport, cap_);
+  const auto reply = file.close();
   // The server revoked our copy (the slot is empty now); the slot goes back either way.
   delete_slot(*client_->slots_, client_->cnode_, cap_);
   cap_ = 0;
