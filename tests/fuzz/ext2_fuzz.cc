@@ -3,6 +3,7 @@
 // and symlink, then creates, writes, renames, truncates and removes, and unmounts. Every on-disk
 // value is hostile: the core must answer errors, never crash, hang or read out of bounds.
 #include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -107,6 +108,25 @@ void mutate(ext2::Volume& v) {
 }
 
 }  // namespace
+
+extern "C" size_t LLVMFuzzerMutate(uint8_t* data, size_t size, size_t max_size);
+
+// Mutations aimed at the metadata: most edit a small window in the first 48 KiB (superblock,
+// descriptors, bitmaps, inode tables and the first directories of the small seed images),
+// keeping the image's size; the rest are libFuzzer's own over the whole input.
+extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max_size,
+                                          unsigned seed) {
+  std::minstd_rand rng(seed);
+  if (size < 8192 || rng() % 8 == 0) return LLVMFuzzerMutate(data, size, max_size);
+  size_t window = size_t{16} << (rng() % 6);
+  size_t region = rng() % 4 == 0 ? size : (size < 49152 ? size : 49152);
+  size_t at = rng() % (region - window);
+  uint8_t copy[512];
+  memcpy(copy, data + at, window);
+  size_t n = LLVMFuzzerMutate(copy, window, window);
+  memcpy(data + at, copy, n < window ? n : window);
+  return size;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2048 || size > (4u << 20)) return 0;
