@@ -1,7 +1,8 @@
 // libFuzzer target over the ext2 core (servers/fs/ext2): the input is a disk image (seeds:
-// small mke2fs images in corpus/ext2/, mutated). Mounts it, walks the tree reading every file
-// and symlink, then creates, writes, renames, truncates and removes, and unmounts. Every on-disk
-// value is hostile: the core must answer errors, never crash, hang or read out of bounds.
+// small mke2fs images in corpus/ext2/, mutated; byte 0 picks read-only and a small cache).
+// Mounts it, walks the tree reading every file and symlink, then creates, writes, renames,
+// truncates and removes, and unmounts. Every on-disk value is hostile: the core must answer
+// errors, never crash, hang or read out of bounds.
 #include <cstring>
 #include <random>
 #include <string>
@@ -131,10 +132,13 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2048 || size > (4u << 20)) return 0;
   MemoryDevice device(data, size);
+  // Byte 0 lies in the boot block, which ext2 leaves alone: it picks the options.
+  bool read_only = (data[0] & 1) != 0;
+  size_t arena_bytes = (data[0] & 2) != 0 ? ext2::Volume::kMinArenaBytes : 256 * 1024;
   static std::vector<uint8_t> arena(256 * 1024);
   ext2::Volume volume;
   volume.set_time(1700000000);
-  if (!volume.mount(device, arena.data(), arena.size()).ok()) return 0;
+  if (!volume.mount(device, arena.data(), arena_bytes, read_only).ok()) return 0;
   Walker walker{volume};
   walker.walk("/", 0);
   mutate(volume);
