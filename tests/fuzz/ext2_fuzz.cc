@@ -1,8 +1,10 @@
 // libFuzzer target over the ext2 core (servers/fs/ext2): the input is a disk image (seeds:
-// small mke2fs images in corpus/ext2/, mutated). Mounts it, walks the tree reading every file
-// and symlink, then creates, writes, renames, truncates and removes, and unmounts. Every on-disk
-// value is hostile: the core must answer errors, never crash, hang or read out of bounds.
+// small mke2fs images in corpus/ext2/, mutated; byte 0 picks read-only and a small cache).
+// Mounts it, walks the tree reading every file and symlink, then creates, writes, renames,
+// truncates and removes, and unmounts. Every on-disk value is hostile: the core must answer
+// errors, never crash, hang or read out of bounds.
 #include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -108,13 +110,35 @@ void mutate(ext2::Volume& v) {
 
 }  // namespace
 
+extern "C" size_t LLVMFuzzerMutate(uint8_t* data, size_t size, size_t max_size);
+
+// Mutations aimed at the metadata: most edit a small window in the first 48 KiB (superblock,
+// descriptors, bitmaps, inode tables and the first directories of the small seed images),
+// keeping the image's size; the rest are libFuzzer's own over the whole input.
+extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max_size,
+                                          unsigned seed) {
+  std::minstd_rand rng(seed);
+  if (size < 8192 || rng() % 8 == 0) return LLVMFuzzerMutate(data, size, max_size);
+  size_t window = size_t{16} << (rng() % 6);
+  size_t region = rng() % 4 == 0 ? size : (size < 49152 ? size : 49152);
+  size_t at = rng() % (region - window);
+  uint8_t copy[512];
+  memcpy(copy, data + at, window);
+  size_t n = LLVMFuzzerMutate(copy, window, window);
+  memcpy(data + at, copy, n < window ? n : window);
+  return size;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2048 || size > (4u << 20)) return 0;
   MemoryDevice device(data, size);
+  // Byte 0 lies in the boot block, which ext2 leaves alone: it picks the options.
+  bool read_only = (data[0] & 1) != 0;
+  size_t arena_bytes = (data[0] & 2) != 0 ? ext2::Volume::kMinArenaBytes : 256 * 1024;
   static std::vector<uint8_t> arena(256 * 1024);
   ext2::Volume volume;
   volume.set_time(1700000000);
-  if (!volume.mount(device, arena.data(), arena.size()).ok()) return 0;
+  if (!volume.mount(device, arena.data(), arena_bytes, read_only).ok()) return 0;
   Walker walker{volume};
   walker.walk("/", 0);
   mutate(volume);

@@ -257,7 +257,9 @@ Result<uint32_t> Volume::walk(const char* path, size_t length, bool follow_last,
     const char* name = path_a_ + start;
     size_t next = pos;
     while (next < n && path_a_[next] == '/') next++;
-    bool last = next == n;
+    // In a lookup, a trailing '/' makes the component a directory to descend into ("x/" is
+    // "x/."): it must be one, and a symlink there is followed.
+    bool last = next == n && (parent != nullptr || next == pos);
     if (last && parent != nullptr) {
       parent->parent = current;
       parent->name_length = name_length;
@@ -288,19 +290,20 @@ Result<uint32_t> Volume::walk(const char* path, size_t length, bool follow_last,
       if (++follows > kMaxSymlinkFollows) return Error::SymlinkLoop;
       size_t target = TRY(read_target(node, path_b_, kMaxPathLength));
       if (target == 0) return Error::NotFound;
-      size_t rest = n - next;
-      if (target + 1 + rest > kMaxPathLength) return Error::NameTooLong;
-      path_b_[target] = '/';
-      memcpy(path_b_ + target + 1, path_a_ + next, rest);
+      // The target, then what followed the link (its '/' included: "x/" stays a directory).
+      size_t rest = n - pos;
+      if (target + rest > kMaxPathLength) return Error::NameTooLong;
+      memcpy(path_b_ + target, path_a_ + pos, rest);
       char* swap = path_a_;
       path_a_ = path_b_;
       path_b_ = swap;
-      n = target + 1 + rest;
+      n = target + rest;
       pos = 0;
       if (path_a_[0] == '/') current = kRootInode;
       continue;
     }
     if (last) return child;
+    if (!node.is_dir()) return Error::NotDirectory;
     current = child;
     pos = next;
   }

@@ -65,6 +65,8 @@ TEST_CASE("FSHOST0003 bad paths and names answer errors", "[fs][paths]") {
   for (int i = 0; i < 2100; i++) long_path += "/.";
   CHECK(look(v, long_path).error() == Error::NameTooLong);
   CHECK(look(v, "/../..")->inode == ext2::kRootInode);
+  CHECK(look(v, "/x/").error() == Error::NotDirectory);
+  CHECK(look(v, "/a//b/")->inode == look(v, "/a/b")->inode);
   CHECK(look(v, "/a/../../../a/b")->inode == look(v, "/a/b")->inode);
   CHECK(create_error(v, "/nothere/f") == Error::NotFound);
   CHECK(create_error(v, "/x/f") == Error::NotDirectory);
@@ -97,6 +99,9 @@ TEST_CASE("FSHOST0003 bad paths and names answer errors", "[fs][paths]") {
   REQUIRE(v.symlink("a/b", 3, "/ab", 3).ok());
   CHECK(look(v, "/ab/c/leaf")->inode == look(v, "/a/b/c/leaf")->inode);
   CHECK(look(v, "/ab/c/leaf/more").error() == Error::NotDirectory);
+  CHECK(look(v, "/ab/", false)->inode == look(v, "/a/b")->inode);  // a trailing '/' follows
+  CHECK(look(v, "/ab", false)->inode != look(v, "/a/b")->inode);
+  CHECK(look(v, "/chain8/").error() == Error::NotDirectory);
   REQUIRE(v.unmount().ok());
   Command check = fsck(image);
   INFO(check.output);
