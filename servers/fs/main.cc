@@ -9,6 +9,7 @@
 
 #include <tessera/blk/client.h>
 #include <tessera/string.h>
+#include <tessera/sys/clock.h>
 #include <tessera/sys/debug.h>
 #include <tessera/sys/memory.h>
 #include <tessera/sys/process.h>
@@ -77,6 +78,7 @@ int main(uint64_t argument) {
   }
   static tessera::fs::Server server(endpoint.value(), slots, fs.session, fs.volume);
   server.set_disk_counters(&disk.value()->reads(), &disk.value()->writes());
+  server.set_clock(fs.volume.last_written(), sys::rdtsc(), block->tsc_hz);
   const Error why = sys::serve(server, endpoint.value(), sys::ServeOptions{&slots, sys::kProcessSlotCNode, "fs"});
   sys::print("fs: endpoint failed: %s\n", tessera::error_name(why));
   (void)fs.volume.unmount();

@@ -4,6 +4,7 @@
 #include <tessera/abi/kernel.capnp.h>
 #include <tessera/fs.h>
 #include <tessera/string.h>
+#include <tessera/sys/clock.h>
 #include <tessera/sys/ipc.h>
 #include <tessera/sys/server.h>
 
@@ -47,6 +48,9 @@ uint8_t type_of(uint16_t mode) {
 
 capnp::Reply Server::dispatch(const capnp::Request& request, const capnp::ReplyBuffer& out) {
   ++counters_.requests;
+  // No clock here: the time stamped on inodes counts on from the disk's last write time at mount
+  // (the superblock's), by the TSC.
+  if (tsc_hz_ != 0) volume_.set_time(epoch_ + static_cast<uint32_t>((sys::rdtsc() - epoch_tsc_) / tsc_hz_));
   const uint64_t badge = sys::current_request().badge();
   const capnp::Reply reply = (badge & kFileBadge) != 0 ? File::Server<Server>::dispatch(request, out)
                                                        : FileSystem::Server<Server>::dispatch(request, out);
@@ -314,6 +318,9 @@ Result<void> Server::status(FileSystem::StatusParams::Reader, FileSystem::Status
   for (const Client& c : clients_) clients += c.used ? 1 : 0;
   out.set_clients(clients);
 
+  const ext2::CacheStats cache = volume_.cache_stats();
+  out.set_cache_hits(cache.hits);
+  out.set_cache_misses(cache.misses);
   out.set_block_reads(disk_reads_ != nullptr ? *disk_reads_ : 0);
   out.set_block_writes(disk_writes_ != nullptr ? *disk_writes_ : 0);
   return {};

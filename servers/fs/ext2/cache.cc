@@ -158,9 +158,11 @@ Result<BlockRef> BlockCache::get(uint32_t block, bool read) {
   clock_++;
   int32_t found = find(block);
   if (found >= 0) {
+    ++hits_;
     buffers_[found].last_use = clock_;
     return BlockRef(this, static_cast<uint32_t>(found));
   }
+  ++misses_;
   // The least recently used unpinned buffer (an invalid one first).
   int32_t victim = -1;
   for (uint32_t i = 0; i < count_; i++) {

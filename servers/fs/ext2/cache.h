@@ -72,6 +72,9 @@ class BlockCache {
   void reset();
 
   uint32_t buffers() const { return count_; }
+  // get() calls that found the block cached, and those that did not.
+  uint64_t hits() const { return hits_; }
+  uint64_t misses() const { return misses_; }
   uint32_t block_size() const { return block_size_; }
 
  private:
@@ -102,6 +105,7 @@ class BlockCache {
   uint32_t block_size_ = 0;
   uint32_t sectors_per_block_ = 0;
   uint64_t clock_ = 0;
+  uint64_t hits_ = 0, misses_ = 0;
 };
 
 }  // namespace tessera::ext2

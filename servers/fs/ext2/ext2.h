@@ -72,6 +72,12 @@ struct DirEntry {
   char name[256];       // NUL-terminated
 };
 
+// The block cache's counters (BlockCache::get calls that hit and missed).
+struct CacheStats {
+  uint64_t hits, misses;
+  uint32_t buffers;
+};
+
 struct FsStat {
   uint32_t block_size;
   uint64_t blocks, free_blocks;
@@ -96,6 +102,9 @@ class Volume {
   // The time (Unix seconds) stamped on inodes and the superblock from now on. The core has no
   // clock; the server sets it before each operation (0 until set).
   void set_time(uint32_t now) { now_ = now; }
+  // The superblock's last mount or write time when it was mounted: a server without a clock can
+  // count on from it (time never goes backwards across mounts).
+  uint32_t last_written() const { return last_written_; }
 
   // Paths are absolute, '/'-separated (a missing leading '/' is the same), at most kMaxPathLength
   // bytes; "." and ".." work, ".." at the root stays at the root; symlinks are followed in the
@@ -135,6 +144,7 @@ class Volume {
   Result<void> unmount();  // sync + mark clean; the Volume can be mounted again afterwards
 
   bool mounted() const { return device_ != nullptr; }
+  CacheStats cache_stats() const { return CacheStats{cache_.hits(), cache_.misses(), cache_.buffers()}; }
   bool read_only() const { return read_only_; }
   // The largest file size the volume's format allows.
   uint64_t max_file_size() const { return max_file_size_; }
@@ -194,6 +204,7 @@ class Volume {
   char* path_b_ = nullptr;  // scratch for walk(): a symlink target
   bool read_only_ = false;
   uint32_t now_ = 0;
+  uint32_t last_written_ = 0;
 
   uint32_t block_size_ = 0;
   uint32_t block_shift_ = 0;

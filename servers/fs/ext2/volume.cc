@@ -42,6 +42,7 @@ Result<void> Volume::load_super() {
   if (device_->sectors() < 4) return Error::Corrupted;
   TRY(device_->read(2, 2, s));
   if (get16(s + sb::kMagic) != sb::kMagicValue) return Error::Corrupted;
+  last_written_ = get32(s + sb::kWtime) > get32(s + sb::kMtime) ? get32(s + sb::kWtime) : get32(s + sb::kMtime);
   uint32_t log = get32(s + sb::kLogBlockSize);
   if (log > 2) return Error::NotSupported;
   block_size_ = 1024u << log;
