@@ -49,7 +49,7 @@ using sys::CPtr;
 
 constexpr uint64_t kPage = 4096;
 // Per client: a ring pair of kSlots descriptors and a data area, one DMA buffer of kAreaPages.
-constexpr uint32_t kMaxClients = 8;
+constexpr uint32_t kMaxClients = proto::kMaxRingPairs;  // ring pairs, all clients' channels together
 constexpr uint32_t kSlots = 64;
 constexpr uint32_t kAreaPages = sys::DmaBuffer::kMaxPages;
 constexpr tessera::RingPairLayout kLayout =
@@ -110,6 +110,7 @@ enum class ClientState : uint8_t { Free, Active, Closing };
 struct Client {
   ClientState state = ClientState::Free;
   uint64_t badge = 0;           // the endpoint badge it connected with
+  uint8_t channel = 0;          // and the channel (a client may have several ring pairs)
   sys::DmaBuffer area;          // rings + data area (the driver's; shared read/write)
   sys::Region shared;           // the client's capability to it (kept to hand out again)
   sys::RingConsumer requests;
@@ -317,6 +318,7 @@ void free_client(Client& c) {
   c.data = sys::DataArea();
   c.held_first = c.held_count = 0;
   c.badge = 0;
+  c.channel = 0;
   c.state = ClientState::Free;
 }
 
@@ -516,9 +518,9 @@ void handle_events(uint64_t word) {
 
 // ---- The control plane ---------------------------------------------------------------------------
 
-Client* find_client(uint64_t badge) {
+Client* find_client(uint64_t badge, uint8_t channel) {
   for (Client& c : state().clients) {
-    if (c.state == ClientState::Active && c.badge == badge) return &c;
+    if (c.state == ClientState::Active && c.badge == badge && c.channel == channel) return &c;
   }
   return nullptr;
 }
@@ -559,10 +561,10 @@ Result<void> make_client(Client& c, uint8_t index, uint64_t badge) {
 
 class BlockServer : public proto::Block::Server<BlockServer> {
  public:
-  Result<void> connect(proto::Block::ConnectParams::Reader, proto::Block::ConnectResults::Builder out) {
+  Result<void> connect(proto::Block::ConnectParams::Reader p, proto::Block::ConnectResults::Builder out) {
     Driver& d = state();
     const uint64_t badge = sys::current_request().badge();
-    if (Client* old = find_client(badge)) drop_client(*old);
+    if (Client* old = find_client(badge, p.channel())) drop_client(*old);
     Client* c = nullptr;
     uint8_t index = 0;
     for (uint8_t i = 0; i < kMaxClients; ++i) {
@@ -577,6 +579,7 @@ class BlockServer : public proto::Block::Server<BlockServer> {
       free_client(*c);
       return made.error();
     }
+    c->channel = p.channel();
     out.set_ring(c->shared.ref());
     out.set_capacity(d.capacity);
     out.set_sector_bytes(kSector);
@@ -589,22 +592,22 @@ class BlockServer : public proto::Block::Server<BlockServer> {
     return {};
   }
 
-  Result<void> wake_driver(proto::Block::WakeDriverParams::Reader, proto::Block::WakeDriverResults::Builder out) {
-    Client* c = find_client(sys::current_request().badge());
+  Result<void> wake_driver(proto::Block::WakeDriverParams::Reader p, proto::Block::WakeDriverResults::Builder out) {
+    Client* c = find_client(sys::current_request().badge(), p.channel());
     if (c == nullptr) return Error::IllegalOperation;
     out.set_notification(CapRef{c->wake});
     return {};
   }
 
-  Result<void> wake_client(proto::Block::WakeClientParams::Reader, proto::Block::WakeClientResults::Builder out) {
-    Client* c = find_client(sys::current_request().badge());
+  Result<void> wake_client(proto::Block::WakeClientParams::Reader p, proto::Block::WakeClientResults::Builder out) {
+    Client* c = find_client(sys::current_request().badge(), p.channel());
     if (c == nullptr) return Error::IllegalOperation;
     out.set_notification(CapRef{c->note_read});
     return {};
   }
 
-  Result<void> disconnect(proto::Block::DisconnectParams::Reader, proto::Block::DisconnectResults::Builder) {
-    Client* c = find_client(sys::current_request().badge());
+  Result<void> disconnect(proto::Block::DisconnectParams::Reader p, proto::Block::DisconnectResults::Builder) {
+    Client* c = find_client(sys::current_request().badge(), p.channel());
     if (c == nullptr) return Error::IllegalOperation;
     drop_client(*c);
     return {};

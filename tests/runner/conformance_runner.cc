@@ -85,6 +85,7 @@ struct Runner {
   const EmbeddedFile* devtest = nullptr;  // the DEV tests' program
   const EmbeddedFile* blktest = nullptr;  // the BLK tests' program
   const EmbeddedFile* timertest = nullptr;  // the TIMER tests' program
+  const EmbeddedFile* fstest = nullptr;     // the FS tests' program
   CPtr devices[sys::kMaxBootInfoStartUntypeds] = {};  // every boot device untyped (DEV tests)
   uint8_t device_bits[sys::kMaxBootInfoStartUntypeds] = {};
   uint32_t device_count = 0;
@@ -151,6 +152,7 @@ Result<void> setup(Runner& r) {
   r.devtest = find_embedded_file("devtest");
   r.blktest = find_embedded_file("blktest");
   r.timertest = find_embedded_file("timertest");
+  r.fstest = find_embedded_file("fstest");
   r.endpoint = TRY(r.memory.allocate(ObjectType::Endpoint));
   r.test_memory = TRY(r.memory.allocate(ObjectType::Untyped, kTestMemoryBits));
   r.scratch = TRY(r.slots.alloc());
@@ -231,11 +233,11 @@ Outcome await_end(Runner& r, uint64_t badge) {
 }
 
 bool is_memory_test(const char* name) { return strncmp(name, "MEMORY", 6) == 0; }
-// DEV, TIMER and the drivers' CONSOLE and KBD tests run in devtest, BLK in blktest (tests/devices/;
+// DEV, TIMER and the drivers' CONSOLE and KBD tests run in devtest, BLK in blktest, FS in fstest (tests/devices/;
 // TIMER0001-0002 are kernel self-tests, never asked for here), all with the hardware lent.
 bool is_device_test(const char* name) {
   return strncmp(name, "DEV", 3) == 0 || strncmp(name, "CONSOLE", 7) == 0 || strncmp(name, "KBD", 3) == 0 ||
-         strncmp(name, "TIMER", 5) == 0 || strncmp(name, "BLK", 3) == 0;
+         strncmp(name, "TIMER", 5) == 0 || strncmp(name, "BLK", 3) == 0 || strncmp(name, "FS", 2) == 0;
 }
 
 // Starts the memory server for a MEMORY test: its kernel objects from the test's memory, a child
@@ -392,7 +394,9 @@ Outcome run_one(Runner& r, const char* name, uint64_t badge) {
   server = memory::MemoryServer{};
   const bool blk_test = strncmp(name, "BLK", 3) == 0;
   const bool timer_test = strncmp(name, "TIMER", 5) == 0;
+  const bool fs_test = strncmp(name, "FS", 2) == 0;
   const EmbeddedFile* image = blk_test     ? r.blktest
+                              : fs_test    ? r.fstest
                               : timer_test ? r.timertest
                               : device_test ? r.devtest
                               : memory_test ? r.memtest
@@ -400,7 +404,7 @@ Outcome run_one(Runner& r, const char* name, uint64_t badge) {
   bool server_started = false;
   if (memory_test) {
     if (image == nullptr) sys::print("# runner: the %s program is not embedded\n",
-                                     blk_test ? "blktest" : timer_test ? "timertest" : device_test ? "devtest" : "memtest");
+                                     blk_test ? "blktest" : fs_test ? "fstest" : timer_test ? "timertest" : device_test ? "devtest" : "memtest");
     server_started = image != nullptr && start_memory_server(r, test_memory, &server).ok();
   }
   sys::BootInfoStart start;
@@ -445,7 +449,7 @@ Outcome run_one(Runner& r, const char* name, uint64_t badge) {
   // The programs print their own TEST lines: the conformance program's, then memtest's (run
   // without a server: listing needs none).
   Outcome o = run_one(r, "list", ++r.tests_run);
-  const EmbeddedFile* more[] = {r.memtest, r.devtest, r.blktest, r.timertest};
+  const EmbeddedFile* more[] = {r.memtest, r.devtest, r.blktest, r.timertest, r.fstest};
   for (const EmbeddedFile* program : more) {
     if (program == nullptr || o != Outcome::passed) continue;
     const EmbeddedFile* conformance = r.image;
