@@ -48,4 +48,15 @@ enum Error @0x962502b90c06a334 {
   outOfMemory @22;          # the caller's memory quota (servers/memory) cannot pay for the request
   ioError @23;              # the device reported that it could not do the transfer (e.g. virtio-blk's
                             # IOERR status)
+  notFound @24;             # no file or directory of that name
+  exists @25;               # the name is taken
+  notDirectory @26;         # a path component (or the operand) is not a directory
+  isDirectory @27;          # the operation needs a non-directory and the operand is a directory
+  notEmpty @28;             # the directory still has entries
+  nameTooLong @29;          # a path component is longer than 255 bytes, or a path than its limit
+  noSpace @30;              # the file system has no free block or inode left for the request
+  corrupted @31;            # an on-disk structure failed validation
+  tooLarge @32;             # the file would exceed the largest size the format can hold
+  symlinkLoop @33;          # following symbolic links did not end within the limit
+  readOnly @34;             # the file system is mounted read-only
 }

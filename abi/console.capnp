@@ -59,4 +59,15 @@ interface Console @0xf63c006a8ce866c3 {
   # corrupted ring.
   close @4 () -> ();
   # Ends the session: the driver stops using the region and revokes it.
+  watch @5 () -> (notification :Kernel.Notification);
+  # A notification of this driver instance (read right only) that is never signalled: a wait on
+  # it ends with an error (ObjectDeleted, or EmptySlot once the capability is gone) when the
+  # console has ended — how a client learns to open again on the restarted console (its calls
+  # meanwhile wait on the endpoint, one in progress answers NoReply). No session needed.
+  crash @6 () -> ();
+  # Test hook: the console faults on purpose (a test of restarts). Only when started with
+  # arg=test; IllegalOperation otherwise.
+  keyboardStatus @7 () -> (subscribed :Bool, subscriptions :UInt64);
+  # Whether the console holds a keyboard subscription now, and how many it has made since it
+  # started (one more after each restart of kbd it noticed). No session needed.
 }

@@ -26,6 +26,7 @@ enum ProgramState @0x8a38c7d45cc89758 {
   exited @2;    # ended with status 0, or killed through this protocol
   failed @3;    # faulted or exited with a non-zero status (and not restarted)
   givenUp @4;   # failed too often in a row: init stopped restarting it
+  restarting @5;  # failed; init restarts it when its back-off has run out
 }
 
 enum ThreadState @0xc2dea3ee5a85a775 {
@@ -54,6 +55,7 @@ interface Init @0xebf748abcb0b417f {
   # Starts the program again from the description (a new instance).
   kill @5 (name :Text) -> ();
   # Ends the program (its process is destroyed, its memory session closed); it is not restarted.
+  # A program waiting out its restart back-off (`restarting`) has that restart cancelled.
   restart @6 (name :Text) -> (pid :UInt32);
   # kill (when running) and run.
   memory @7 () -> (totalBytes :UInt64, freeBytes :UInt64, promisedBytes :UInt64);

@@ -46,9 +46,19 @@ const keyA :UInt16 = 0x1E;
 
 interface Keyboard @0xe1967a88a2b0c211 {
   subscribe @0 (notify :Kernel.Notification) -> (region :Memory.Region, ringSlots :UInt32);
-  # Events from now on reach this subscriber (one subscription per badge: Busy for a second),
+  # Events from now on reach this subscriber (one subscription per badge: Busy for a second while
+  # the first one's notification lives; a restarted subscriber, whose predecessor's is gone,
+  # replaces it),
   # NotEnoughMemory when maxSubscribers are subscribed, InvalidArgument without a notification.
   status @1 () -> (events :UInt64, dropped :UInt64, leds :UInt8);
   # Events seen since start, events dropped for this subscriber; the LEDs set (bit 2 caps lock).
   unsubscribe @2 () -> ();
+  watch @3 () -> (notification :Kernel.Notification);
+  # A notification of this driver instance (read right only) that is never signalled: a wait on
+  # it ends with an error (ObjectDeleted, or EmptySlot once the capability is gone) when the
+  # driver has ended, its objects deleted — how a subscriber learns to subscribe again to the
+  # restarted driver. The same capability for every caller.
+  crash @4 () -> ();
+  # Test hook: the driver faults on purpose (a test of restarts). Only when started with
+  # arg=test; IllegalOperation otherwise.
 }

@@ -32,8 +32,19 @@ enum class Error : uint16_t {
   MissingCapability = 21,
   OutOfMemory = 22,
   IoError = 23,
+  NotFound = 24,
+  Exists = 25,
+  NotDirectory = 26,
+  IsDirectory = 27,
+  NotEmpty = 28,
+  NameTooLong = 29,
+  NoSpace = 30,
+  Corrupted = 31,
+  TooLarge = 32,
+  SymlinkLoop = 33,
+  ReadOnly = 34,
 };
-constexpr uint16_t kErrorCount = 24;
+constexpr uint16_t kErrorCount = 35;
 // The enumerator's name, or "(unknown Error)" for a value outside the enum.
 constexpr const char* error_name(Error value) {
   switch (value) {
@@ -61,6 +72,17 @@ constexpr const char* error_name(Error value) {
     case Error::MissingCapability: return "MissingCapability";
     case Error::OutOfMemory: return "OutOfMemory";
     case Error::IoError: return "IoError";
+    case Error::NotFound: return "NotFound";
+    case Error::Exists: return "Exists";
+    case Error::NotDirectory: return "NotDirectory";
+    case Error::IsDirectory: return "IsDirectory";
+    case Error::NotEmpty: return "NotEmpty";
+    case Error::NameTooLong: return "NameTooLong";
+    case Error::NoSpace: return "NoSpace";
+    case Error::Corrupted: return "Corrupted";
+    case Error::TooLarge: return "TooLarge";
+    case Error::SymlinkLoop: return "SymlinkLoop";
+    case Error::ReadOnly: return "ReadOnly";
   }
   return "(unknown Error)";
 }
@@ -95,5 +117,16 @@ constexpr const char* error_name(Error value) {
 // @shape   enumerant missingCapability @21
 // @shape   enumerant outOfMemory @22
 // @shape   enumerant ioError @23
+// @shape   enumerant notFound @24
+// @shape   enumerant exists @25
+// @shape   enumerant notDirectory @26
+// @shape   enumerant isDirectory @27
+// @shape   enumerant notEmpty @28
+// @shape   enumerant nameTooLong @29
+// @shape   enumerant noSpace @30
+// @shape   enumerant corrupted @31
+// @shape   enumerant tooLarge @32
+// @shape   enumerant symlinkLoop @33
+// @shape   enumerant readOnly @34
 
 #endif  // TESSERA_ABI_BASE_CAPNP_H_

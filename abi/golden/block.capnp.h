@@ -17,6 +17,7 @@ namespace tessera::block {
 namespace tessera::block {
 
 constexpr uint32_t kSectorBytes = 512u;
+constexpr uint32_t kMaxRingPairs = 15u;
 constexpr uint16_t kOpRead = 1;
 constexpr uint16_t kOpWrite = 2;
 constexpr uint16_t kOpFlush = 3;
@@ -36,7 +37,7 @@ struct Block_CrashResults;
 
 struct Block_ConnectParams {
   static constexpr uint64_t kId = 0x920bf1c8b4e0c5a8ull;
-  static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kDataWords = 1;
   static constexpr uint16_t kPointerCount = 0;
   class Reader;
   class Builder;
@@ -52,7 +53,7 @@ struct Block_ConnectResults {
 
 struct Block_WakeDriverParams {
   static constexpr uint64_t kId = 0x8a0ebe97df54556full;
-  static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kDataWords = 1;
   static constexpr uint16_t kPointerCount = 0;
   class Reader;
   class Builder;
@@ -68,7 +69,7 @@ struct Block_WakeDriverResults {
 
 struct Block_WakeClientParams {
   static constexpr uint64_t kId = 0xa5fe15cae992bcf4ull;
-  static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kDataWords = 1;
   static constexpr uint16_t kPointerCount = 0;
   class Reader;
   class Builder;
@@ -84,7 +85,7 @@ struct Block_WakeClientResults {
 
 struct Block_DisconnectParams {
   static constexpr uint64_t kId = 0x9c7ff1c61b055e7eull;
-  static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kDataWords = 1;
   static constexpr uint16_t kPointerCount = 0;
   class Reader;
   class Builder;
@@ -108,7 +109,7 @@ struct Block_StatusParams {
 
 struct Block_StatusResults {
   static constexpr uint64_t kId = 0xd34a62e28a392b5dull;
-  static constexpr uint16_t kDataWords = 10;
+  static constexpr uint16_t kDataWords = 12;
   static constexpr uint16_t kPointerCount = 0;
   class Reader;
   class Builder;
@@ -136,6 +137,7 @@ class Block_ConnectParams::Reader {
   Reader() = default;
   explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
   const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint8_t channel() const { return view_.read<uint8_t>(0); }
 
  private:
   ::tessera::capnp::StructReader view_;
@@ -147,6 +149,7 @@ class Block_ConnectParams::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_channel(uint8_t value) { view_.write<uint8_t>(0, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -200,6 +203,7 @@ class Block_WakeDriverParams::Reader {
   Reader() = default;
   explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
   const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint8_t channel() const { return view_.read<uint8_t>(0); }
 
  private:
   ::tessera::capnp::StructReader view_;
@@ -211,6 +215,7 @@ class Block_WakeDriverParams::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_channel(uint8_t value) { view_.write<uint8_t>(0, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -248,6 +253,7 @@ class Block_WakeClientParams::Reader {
   Reader() = default;
   explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
   const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint8_t channel() const { return view_.read<uint8_t>(0); }
 
  private:
   ::tessera::capnp::StructReader view_;
@@ -259,6 +265,7 @@ class Block_WakeClientParams::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_channel(uint8_t value) { view_.write<uint8_t>(0, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -296,6 +303,7 @@ class Block_DisconnectParams::Reader {
   Reader() = default;
   explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
   const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint8_t channel() const { return view_.read<uint8_t>(0); }
 
  private:
   ::tessera::capnp::StructReader view_;
@@ -307,6 +315,7 @@ class Block_DisconnectParams::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_channel(uint8_t value) { view_.write<uint8_t>(0, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -373,6 +382,8 @@ class Block_StatusResults::Reader {
   uint64_t device_notifies() const { return view_.read<uint64_t>(8); }
   uint64_t generation() const { return view_.read<uint64_t>(9); }
   uint32_t peak_in_flight() const { return view_.read<uint32_t>(3); }
+  uint64_t work_ticks() const { return view_.read<uint64_t>(10); }
+  uint64_t system_call_ticks() const { return view_.read<uint64_t>(11); }
 
  private:
   ::tessera::capnp::StructReader view_;
@@ -395,6 +406,8 @@ class Block_StatusResults::Builder {
   void set_device_notifies(uint64_t value) { view_.write<uint64_t>(8, value); }
   void set_generation(uint64_t value) { view_.write<uint64_t>(9, value); }
   void set_peak_in_flight(uint32_t value) { view_.write<uint32_t>(3, value); }
+  void set_work_ticks(uint64_t value) { view_.write<uint64_t>(10, value); }
+  void set_system_call_ticks(uint64_t value) { view_.write<uint64_t>(11, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -499,8 +512,10 @@ class Block::Client {
     return call_<ConnectResults>(message, Method::Connect);
   }
   // Connect with its parameters as arguments.
-  ::tessera::Result<ConnectResults::Reader> connect() {
-    auto reply = connect_with([&](ConnectParams::Builder) {});
+  ::tessera::Result<ConnectResults::Reader> connect(uint8_t channel) {
+    auto reply = connect_with([&](ConnectParams::Builder params_) {
+      params_.set_channel(channel);
+    });
     return reply;
   }
 
@@ -513,8 +528,10 @@ class Block::Client {
     return call_<WakeDriverResults>(message, Method::WakeDriver);
   }
   // WakeDriver with its parameters as arguments.
-  ::tessera::Result<WakeDriverResults::Reader> wake_driver() {
-    auto reply = wake_driver_with([&](WakeDriverParams::Builder) {});
+  ::tessera::Result<WakeDriverResults::Reader> wake_driver(uint8_t channel) {
+    auto reply = wake_driver_with([&](WakeDriverParams::Builder params_) {
+      params_.set_channel(channel);
+    });
     return reply;
   }
 
@@ -527,8 +544,10 @@ class Block::Client {
     return call_<WakeClientResults>(message, Method::WakeClient);
   }
   // WakeClient with its parameters as arguments.
-  ::tessera::Result<WakeClientResults::Reader> wake_client() {
-    auto reply = wake_client_with([&](WakeClientParams::Builder) {});
+  ::tessera::Result<WakeClientResults::Reader> wake_client(uint8_t channel) {
+    auto reply = wake_client_with([&](WakeClientParams::Builder params_) {
+      params_.set_channel(channel);
+    });
     return reply;
   }
 
@@ -541,8 +560,10 @@ class Block::Client {
     return call_<DisconnectResults>(message, Method::Disconnect);
   }
   // Disconnect with its parameters as arguments.
-  ::tessera::Result<void> disconnect() {
-    auto reply = disconnect_with([&](DisconnectParams::Builder) {});
+  ::tessera::Result<void> disconnect(uint8_t channel) {
+    auto reply = disconnect_with([&](DisconnectParams::Builder params_) {
+      params_.set_channel(channel);
+    });
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -669,7 +690,8 @@ class Block::Server {
 // ABI shape: what the wire depends on, compared with abi/golden/ by abi/check_compat.py
 // (docs/abi.md, "Compatibility"). One line per declaration and member.
 // @shape file abi/block.capnp
-// @shape struct Block_ConnectParams id=0x920bf1c8b4e0c5a8 data=0 pointers=0
+// @shape struct Block_ConnectParams id=0x920bf1c8b4e0c5a8 data=1 pointers=0
+// @shape   field channel @0 UInt8 at=data:0/8
 // @shape struct Block_ConnectResults id=0xa060c1d56aa09cfd data=5 pointers=1
 // @shape   field ring @0 interface:Region at=ptr:0
 // @shape   field capacity @1 UInt64 at=data:0/64
@@ -680,16 +702,19 @@ class Block::Server {
 // @shape   field flush @6 Bool at=data:224/1
 // @shape   field readOnly @7 Bool at=data:225/1
 // @shape   field generation @8 UInt64 at=data:256/64
-// @shape struct Block_WakeDriverParams id=0x8a0ebe97df54556f data=0 pointers=0
+// @shape struct Block_WakeDriverParams id=0x8a0ebe97df54556f data=1 pointers=0
+// @shape   field channel @0 UInt8 at=data:0/8
 // @shape struct Block_WakeDriverResults id=0xef0641c328d94e29 data=0 pointers=1
 // @shape   field notification @0 interface:Notification at=ptr:0
-// @shape struct Block_WakeClientParams id=0xa5fe15cae992bcf4 data=0 pointers=0
+// @shape struct Block_WakeClientParams id=0xa5fe15cae992bcf4 data=1 pointers=0
+// @shape   field channel @0 UInt8 at=data:0/8
 // @shape struct Block_WakeClientResults id=0xad21669115aff9f8 data=0 pointers=1
 // @shape   field notification @0 interface:Notification at=ptr:0
-// @shape struct Block_DisconnectParams id=0x9c7ff1c61b055e7e data=0 pointers=0
+// @shape struct Block_DisconnectParams id=0x9c7ff1c61b055e7e data=1 pointers=0
+// @shape   field channel @0 UInt8 at=data:0/8
 // @shape struct Block_DisconnectResults id=0xa7c22773ae7dd1c5 data=0 pointers=0
 // @shape struct Block_StatusParams id=0x90e968c89079a9ed data=0 pointers=0
-// @shape struct Block_StatusResults id=0xd34a62e28a392b5d data=10 pointers=0
+// @shape struct Block_StatusResults id=0xd34a62e28a392b5d data=12 pointers=0
 // @shape   field capacity @0 UInt64 at=data:0/64
 // @shape   field clients @1 UInt32 at=data:64/32
 // @shape   field requests @2 UInt64 at=data:128/64
@@ -701,6 +726,8 @@ class Block::Server {
 // @shape   field deviceNotifies @8 UInt64 at=data:512/64
 // @shape   field generation @9 UInt64 at=data:576/64
 // @shape   field peakInFlight @10 UInt32 at=data:96/32
+// @shape   field workTicks @11 UInt64 at=data:640/64
+// @shape   field systemCallTicks @12 UInt64 at=data:704/64
 // @shape struct Block_CrashParams id=0xb7d656e59c85d01a data=0 pointers=0
 // @shape struct Block_CrashResults id=0xea66425b6c6284a7 data=0 pointers=0
 // @shape interface Block id=0xca29f295fb73ce8f code=4218670735

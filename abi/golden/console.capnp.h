@@ -47,6 +47,12 @@ struct Console_StatusParams;
 struct Console_StatusResults;
 struct Console_CloseParams;
 struct Console_CloseResults;
+struct Console_WatchParams;
+struct Console_WatchResults;
+struct Console_CrashParams;
+struct Console_CrashResults;
+struct Console_KeyboardStatusParams;
+struct Console_KeyboardStatusResults;
 
 struct Console_OpenParams {
   static constexpr uint64_t kId = 0x91f18a5a4f8a8f75ull;
@@ -123,6 +129,54 @@ struct Console_CloseParams {
 struct Console_CloseResults {
   static constexpr uint64_t kId = 0x984998989c249c63ull;
   static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct Console_WatchParams {
+  static constexpr uint64_t kId = 0xea114af495d49836ull;
+  static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct Console_WatchResults {
+  static constexpr uint64_t kId = 0xc5d865744ccb2571ull;
+  static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kPointerCount = 1;
+  class Reader;
+  class Builder;
+};
+
+struct Console_CrashParams {
+  static constexpr uint64_t kId = 0x9c7f3361ed792879ull;
+  static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct Console_CrashResults {
+  static constexpr uint64_t kId = 0xa1f0ead5a192f75full;
+  static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct Console_KeyboardStatusParams {
+  static constexpr uint64_t kId = 0xd594f9f7c10a4283ull;
+  static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct Console_KeyboardStatusResults {
+  static constexpr uint64_t kId = 0xae48acf0db61ecd1ull;
+  static constexpr uint16_t kDataWords = 2;
   static constexpr uint16_t kPointerCount = 0;
   class Reader;
   class Builder;
@@ -374,13 +428,153 @@ class Console_CloseResults::Builder {
   ::tessera::capnp::StructBuilder view_;
 };
 
+// Read-only view of a Console_WatchParams; pointer fields are checked when followed.
+class Console_WatchParams::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Console_WatchParams inside a MessageBuilder (errors are sticky there).
+class Console_WatchParams::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a Console_WatchResults; pointer fields are checked when followed.
+class Console_WatchResults::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_notification() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> notification() const { return view_.read_capability(0); }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Console_WatchResults inside a MessageBuilder (errors are sticky there).
+class Console_WatchResults::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_notification(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_notification(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a Console_CrashParams; pointer fields are checked when followed.
+class Console_CrashParams::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Console_CrashParams inside a MessageBuilder (errors are sticky there).
+class Console_CrashParams::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a Console_CrashResults; pointer fields are checked when followed.
+class Console_CrashResults::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Console_CrashResults inside a MessageBuilder (errors are sticky there).
+class Console_CrashResults::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a Console_KeyboardStatusParams; pointer fields are checked when followed.
+class Console_KeyboardStatusParams::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Console_KeyboardStatusParams inside a MessageBuilder (errors are sticky there).
+class Console_KeyboardStatusParams::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a Console_KeyboardStatusResults; pointer fields are checked when followed.
+class Console_KeyboardStatusResults::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool subscribed() const { return view_.read_bool(0); }
+  uint64_t subscriptions() const { return view_.read<uint64_t>(1); }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Console_KeyboardStatusResults inside a MessageBuilder (errors are sticky there).
+class Console_KeyboardStatusResults::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_subscribed(bool value) { view_.write_bool(0, value); }
+  void set_subscriptions(uint64_t value) { view_.write<uint64_t>(1, value); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
 
 // Interface Console.
 struct Console {
   static constexpr uint64_t kId = 0xf63c006a8ce866c3ull;
   static constexpr uint32_t kInterfaceCode = 2364040899u;
-  enum class Method : uint16_t { Open = 0, Doorbell = 1, SetMode = 2, Status = 3, Close = 4 };
-  static constexpr uint16_t kMethodCount = 5;
+  enum class Method : uint16_t { Open = 0, Doorbell = 1, SetMode = 2, Status = 3, Close = 4, Watch = 5, Crash = 6, KeyboardStatus = 7 };
+  static constexpr uint16_t kMethodCount = 8;
   using OpenParams = ::tessera::console::Console_OpenParams;
   using OpenResults = ::tessera::console::Console_OpenResults;
   using DoorbellParams = ::tessera::console::Console_DoorbellParams;
@@ -391,6 +585,12 @@ struct Console {
   using StatusResults = ::tessera::console::Console_StatusResults;
   using CloseParams = ::tessera::console::Console_CloseParams;
   using CloseResults = ::tessera::console::Console_CloseResults;
+  using WatchParams = ::tessera::console::Console_WatchParams;
+  using WatchResults = ::tessera::console::Console_WatchResults;
+  using CrashParams = ::tessera::console::Console_CrashParams;
+  using CrashResults = ::tessera::console::Console_CrashResults;
+  using KeyboardStatusParams = ::tessera::console::Console_KeyboardStatusParams;
+  using KeyboardStatusResults = ::tessera::console::Console_KeyboardStatusResults;
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -494,6 +694,49 @@ class Console::Client {
     return {};
   }
 
+  // Watch: fills WatchParams with `fill` and waits for the reply.
+  template <typename Fill>
+  ::tessera::Result<WatchResults::Reader> watch_with(Fill&& fill) {
+    ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
+                                             transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
+    fill(message.init_root_as<WatchParams>());
+    return call_<WatchResults>(message, Method::Watch);
+  }
+  // Watch with its parameters as arguments.
+  ::tessera::Result<WatchResults::Reader> watch() {
+    auto reply = watch_with([&](WatchParams::Builder) {});
+    return reply;
+  }
+
+  // Crash: fills CrashParams with `fill` and waits for the reply.
+  template <typename Fill>
+  ::tessera::Result<CrashResults::Reader> crash_with(Fill&& fill) {
+    ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
+                                             transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
+    fill(message.init_root_as<CrashParams>());
+    return call_<CrashResults>(message, Method::Crash);
+  }
+  // Crash with its parameters as arguments.
+  ::tessera::Result<void> crash() {
+    auto reply = crash_with([&](CrashParams::Builder) {});
+    if (!reply.ok()) return reply.error();
+    return {};
+  }
+
+  // KeyboardStatus: fills KeyboardStatusParams with `fill` and waits for the reply.
+  template <typename Fill>
+  ::tessera::Result<KeyboardStatusResults::Reader> keyboard_status_with(Fill&& fill) {
+    ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
+                                             transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
+    fill(message.init_root_as<KeyboardStatusParams>());
+    return call_<KeyboardStatusResults>(message, Method::KeyboardStatus);
+  }
+  // KeyboardStatus with its parameters as arguments.
+  ::tessera::Result<KeyboardStatusResults::Reader> keyboard_status() {
+    auto reply = keyboard_status_with([&](KeyboardStatusParams::Builder) {});
+    return reply;
+  }
+
  private:
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
@@ -558,6 +801,24 @@ class Console::Server {
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().close(params.value(), reply.init_root_as<CloseResults>()), reply);
       }
+      case Method::Watch: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        const auto params = message.root_as<WatchParams>();
+        if (!params.ok()) return {params.error(), 0, 0};
+        return finish(impl().watch(params.value(), reply.init_root_as<WatchResults>()), reply);
+      }
+      case Method::Crash: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        const auto params = message.root_as<CrashParams>();
+        if (!params.ok()) return {params.error(), 0, 0};
+        return finish(impl().crash(params.value(), reply.init_root_as<CrashResults>()), reply);
+      }
+      case Method::KeyboardStatus: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        const auto params = message.root_as<KeyboardStatusParams>();
+        if (!params.ok()) return {params.error(), 0, 0};
+        return finish(impl().keyboard_status(params.value(), reply.init_root_as<KeyboardStatusResults>()), reply);
+      }
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }
@@ -604,11 +865,23 @@ class Console::Server {
 // @shape   field held @3 Bool at=data:192/1
 // @shape struct Console_CloseParams id=0xbcf456edf31bc7f3 data=0 pointers=0
 // @shape struct Console_CloseResults id=0x984998989c249c63 data=0 pointers=0
+// @shape struct Console_WatchParams id=0xea114af495d49836 data=0 pointers=0
+// @shape struct Console_WatchResults id=0xc5d865744ccb2571 data=0 pointers=1
+// @shape   field notification @0 interface:Notification at=ptr:0
+// @shape struct Console_CrashParams id=0x9c7f3361ed792879 data=0 pointers=0
+// @shape struct Console_CrashResults id=0xa1f0ead5a192f75f data=0 pointers=0
+// @shape struct Console_KeyboardStatusParams id=0xd594f9f7c10a4283 data=0 pointers=0
+// @shape struct Console_KeyboardStatusResults id=0xae48acf0db61ecd1 data=2 pointers=0
+// @shape   field subscribed @0 Bool at=data:0/1
+// @shape   field subscriptions @1 UInt64 at=data:64/64
 // @shape interface Console id=0xf63c006a8ce866c3 code=2364040899
 // @shape   method open @0 params=Console_OpenParams results=Console_OpenResults
 // @shape   method doorbell @1 params=Console_DoorbellParams results=Console_DoorbellResults
 // @shape   method setMode @2 params=Console_SetModeParams results=Console_SetModeResults
 // @shape   method status @3 params=Console_StatusParams results=Console_StatusResults
 // @shape   method close @4 params=Console_CloseParams results=Console_CloseResults
+// @shape   method watch @5 params=Console_WatchParams results=Console_WatchResults
+// @shape   method crash @6 params=Console_CrashParams results=Console_CrashResults
+// @shape   method keyboardStatus @7 params=Console_KeyboardStatusParams results=Console_KeyboardStatusResults
 
 #endif  // TESSERA_ABI_CONSOLE_CAPNP_H_

@@ -13,8 +13,9 @@ enum class ProgramState : uint16_t {
   Exited = 2,
   Failed = 3,
   GivenUp = 4,
+  Restarting = 5,
 };
-constexpr uint16_t kProgramStateCount = 5;
+constexpr uint16_t kProgramStateCount = 6;
 // The enumerator's name, or "(unknown ProgramState)" for a value outside the enum.
 constexpr const char* program_state_name(ProgramState value) {
   switch (value) {
@@ -23,6 +24,7 @@ constexpr const char* program_state_name(ProgramState value) {
     case ProgramState::Exited: return "Exited";
     case ProgramState::Failed: return "Failed";
     case ProgramState::GivenUp: return "GivenUp";
+    case ProgramState::Restarting: return "Restarting";
   }
   return "(unknown ProgramState)";
 }
@@ -912,6 +914,7 @@ class Init::Server {
 // @shape   enumerant exited @2
 // @shape   enumerant failed @3
 // @shape   enumerant givenUp @4
+// @shape   enumerant restarting @5
 // @shape enum ThreadState id=0xc2dea3ee5a85a775
 // @shape   enumerant inactive @0
 // @shape   enumerant runnable @1

@@ -41,6 +41,10 @@ struct Keyboard_StatusParams;
 struct Keyboard_StatusResults;
 struct Keyboard_UnsubscribeParams;
 struct Keyboard_UnsubscribeResults;
+struct Keyboard_WatchParams;
+struct Keyboard_WatchResults;
+struct Keyboard_CrashParams;
+struct Keyboard_CrashResults;
 
 struct Keyboard_SubscribeParams {
   static constexpr uint64_t kId = 0xa4b8dd703ab8506bull;
@@ -84,6 +88,38 @@ struct Keyboard_UnsubscribeParams {
 
 struct Keyboard_UnsubscribeResults {
   static constexpr uint64_t kId = 0x875cd24ae13a441cull;
+  static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct Keyboard_WatchParams {
+  static constexpr uint64_t kId = 0xb0dc42ff93bded29ull;
+  static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct Keyboard_WatchResults {
+  static constexpr uint64_t kId = 0x86bc9fd194cb531full;
+  static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kPointerCount = 1;
+  class Reader;
+  class Builder;
+};
+
+struct Keyboard_CrashParams {
+  static constexpr uint64_t kId = 0xae85a91d5ce489faull;
+  static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct Keyboard_CrashResults {
+  static constexpr uint64_t kId = 0xf4f06201a38de897ull;
   static constexpr uint16_t kDataWords = 0;
   static constexpr uint16_t kPointerCount = 0;
   class Reader;
@@ -238,19 +274,115 @@ class Keyboard_UnsubscribeResults::Builder {
   ::tessera::capnp::StructBuilder view_;
 };
 
+// Read-only view of a Keyboard_WatchParams; pointer fields are checked when followed.
+class Keyboard_WatchParams::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Keyboard_WatchParams inside a MessageBuilder (errors are sticky there).
+class Keyboard_WatchParams::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a Keyboard_WatchResults; pointer fields are checked when followed.
+class Keyboard_WatchResults::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_notification() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> notification() const { return view_.read_capability(0); }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Keyboard_WatchResults inside a MessageBuilder (errors are sticky there).
+class Keyboard_WatchResults::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_notification(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_notification(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a Keyboard_CrashParams; pointer fields are checked when followed.
+class Keyboard_CrashParams::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Keyboard_CrashParams inside a MessageBuilder (errors are sticky there).
+class Keyboard_CrashParams::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a Keyboard_CrashResults; pointer fields are checked when followed.
+class Keyboard_CrashResults::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Keyboard_CrashResults inside a MessageBuilder (errors are sticky there).
+class Keyboard_CrashResults::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
 
 // Interface Keyboard.
 struct Keyboard {
   static constexpr uint64_t kId = 0xe1967a88a2b0c211ull;
   static constexpr uint32_t kInterfaceCode = 2729493009u;
-  enum class Method : uint16_t { Subscribe = 0, Status = 1, Unsubscribe = 2 };
-  static constexpr uint16_t kMethodCount = 3;
+  enum class Method : uint16_t { Subscribe = 0, Status = 1, Unsubscribe = 2, Watch = 3, Crash = 4 };
+  static constexpr uint16_t kMethodCount = 5;
   using SubscribeParams = ::tessera::keyboard::Keyboard_SubscribeParams;
   using SubscribeResults = ::tessera::keyboard::Keyboard_SubscribeResults;
   using StatusParams = ::tessera::keyboard::Keyboard_StatusParams;
   using StatusResults = ::tessera::keyboard::Keyboard_StatusResults;
   using UnsubscribeParams = ::tessera::keyboard::Keyboard_UnsubscribeParams;
   using UnsubscribeResults = ::tessera::keyboard::Keyboard_UnsubscribeResults;
+  using WatchParams = ::tessera::keyboard::Keyboard_WatchParams;
+  using WatchResults = ::tessera::keyboard::Keyboard_WatchResults;
+  using CrashParams = ::tessera::keyboard::Keyboard_CrashParams;
+  using CrashResults = ::tessera::keyboard::Keyboard_CrashResults;
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -323,6 +455,35 @@ class Keyboard::Client {
     return {};
   }
 
+  // Watch: fills WatchParams with `fill` and waits for the reply.
+  template <typename Fill>
+  ::tessera::Result<WatchResults::Reader> watch_with(Fill&& fill) {
+    ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
+                                             transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
+    fill(message.init_root_as<WatchParams>());
+    return call_<WatchResults>(message, Method::Watch);
+  }
+  // Watch with its parameters as arguments.
+  ::tessera::Result<WatchResults::Reader> watch() {
+    auto reply = watch_with([&](WatchParams::Builder) {});
+    return reply;
+  }
+
+  // Crash: fills CrashParams with `fill` and waits for the reply.
+  template <typename Fill>
+  ::tessera::Result<CrashResults::Reader> crash_with(Fill&& fill) {
+    ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
+                                             transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
+    fill(message.init_root_as<CrashParams>());
+    return call_<CrashResults>(message, Method::Crash);
+  }
+  // Crash with its parameters as arguments.
+  ::tessera::Result<void> crash() {
+    auto reply = crash_with([&](CrashParams::Builder) {});
+    if (!reply.ok()) return reply.error();
+    return {};
+  }
+
  private:
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
@@ -375,6 +536,18 @@ class Keyboard::Server {
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().unsubscribe(params.value(), reply.init_root_as<UnsubscribeResults>()), reply);
       }
+      case Method::Watch: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        const auto params = message.root_as<WatchParams>();
+        if (!params.ok()) return {params.error(), 0, 0};
+        return finish(impl().watch(params.value(), reply.init_root_as<WatchResults>()), reply);
+      }
+      case Method::Crash: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        const auto params = message.root_as<CrashParams>();
+        if (!params.ok()) return {params.error(), 0, 0};
+        return finish(impl().crash(params.value(), reply.init_root_as<CrashResults>()), reply);
+      }
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }
@@ -410,9 +583,16 @@ class Keyboard::Server {
 // @shape   field leds @2 UInt8 at=data:128/8
 // @shape struct Keyboard_UnsubscribeParams id=0xbad8c7fd75403419 data=0 pointers=0
 // @shape struct Keyboard_UnsubscribeResults id=0x875cd24ae13a441c data=0 pointers=0
+// @shape struct Keyboard_WatchParams id=0xb0dc42ff93bded29 data=0 pointers=0
+// @shape struct Keyboard_WatchResults id=0x86bc9fd194cb531f data=0 pointers=1
+// @shape   field notification @0 interface:Notification at=ptr:0
+// @shape struct Keyboard_CrashParams id=0xae85a91d5ce489fa data=0 pointers=0
+// @shape struct Keyboard_CrashResults id=0xf4f06201a38de897 data=0 pointers=0
 // @shape interface Keyboard id=0xe1967a88a2b0c211 code=2729493009
 // @shape   method subscribe @0 params=Keyboard_SubscribeParams results=Keyboard_SubscribeResults
 // @shape   method status @1 params=Keyboard_StatusParams results=Keyboard_StatusResults
 // @shape   method unsubscribe @2 params=Keyboard_UnsubscribeParams results=Keyboard_UnsubscribeResults
+// @shape   method watch @3 params=Keyboard_WatchParams results=Keyboard_WatchResults
+// @shape   method crash @4 params=Keyboard_CrashParams results=Keyboard_CrashResults
 
 #endif  // TESSERA_ABI_KEYBOARD_CAPNP_H_

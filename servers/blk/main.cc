@@ -26,6 +26,7 @@
 #include <tessera/abi/kernel.capnp.h>
 #include <tessera/ring.h>
 #include <tessera/string.h>
+#include <tessera/sys/clock.h>
 #include <tessera/sys/debug.h>
 #include <tessera/sys/device.h>
 #include <tessera/sys/ipc.h>
@@ -48,7 +49,7 @@ using sys::CPtr;
 
 constexpr uint64_t kPage = 4096;
 // Per client: a ring pair of kSlots descriptors and a data area, one DMA buffer of kAreaPages.
-constexpr uint32_t kMaxClients = 8;
+constexpr uint32_t kMaxClients = proto::kMaxRingPairs;  // ring pairs, all clients' channels together
 constexpr uint32_t kSlots = 64;
 constexpr uint32_t kAreaPages = sys::DmaBuffer::kMaxPages;
 constexpr tessera::RingPairLayout kLayout =
@@ -109,6 +110,7 @@ enum class ClientState : uint8_t { Free, Active, Closing };
 struct Client {
   ClientState state = ClientState::Free;
   uint64_t badge = 0;           // the endpoint badge it connected with
+  uint8_t channel = 0;          // and the channel (a client may have several ring pairs)
   sys::DmaBuffer area;          // rings + data area (the driver's; shared read/write)
   sys::Region shared;           // the client's capability to it (kept to hand out again)
   sys::RingConsumer requests;
@@ -133,6 +135,9 @@ struct Pending {
 struct Counters {
   uint64_t requests = 0, errors = 0, refused = 0, interrupts = 0, signals_in = 0, signals_out = 0, doorbells = 0;
   uint32_t peak_in_flight = 0;
+  // The data path's cost (Block.status workTicks, systemCallTicks): TSC ticks from a wake-up to
+  // the next wait, and of them those inside system calls.
+  uint64_t work_ticks = 0, syscall_ticks = 0;
 };
 
 struct Driver {
@@ -281,7 +286,10 @@ void give_descriptors(uint16_t head, uint16_t count) {
 // ---- Clients ------------------------------------------------------------------------------------
 
 void signal_client(Client& c) {
-  if (c.note.cap != 0 && sys::signal(c.note.cap) == Error::Ok) ++state().counters.signals_out;
+  if (c.note.cap == 0) return;
+  const uint64_t start = sys::rdtsc();
+  if (sys::signal(c.note.cap) == Error::Ok) ++state().counters.signals_out;
+  state().counters.syscall_ticks += sys::rdtsc() - start;
 }
 
 Result<void> delete_slot(CPtr slot) {
@@ -310,6 +318,7 @@ void free_client(Client& c) {
   c.data = sys::DataArea();
   c.held_first = c.held_count = 0;
   c.badge = 0;
+  c.channel = 0;
   c.state = ClientState::Free;
 }
 
@@ -491,23 +500,27 @@ void reap() {
 
 void handle_events(uint64_t word) {
   Driver& d = state();
+  const uint64_t woken = sys::rdtsc();
   if ((word & kIrqBadge) != 0) {
     ++d.counters.interrupts;
     (void)r8(d.isr);  // reading clears it and deasserts the line (shared with the NIC)
+    const uint64_t ack = sys::rdtsc();
     (void)d.irq.ack();
+    d.counters.syscall_ticks += sys::rdtsc() - ack;
   }
   for (uint32_t i = 0; i < kMaxClients; ++i) {
     if ((word & (kClientBadge << i)) != 0) ++d.counters.signals_in;
   }
   reap();
   take_requests();
+  d.counters.work_ticks += sys::rdtsc() - woken;
 }
 
 // ---- The control plane ---------------------------------------------------------------------------
 
-Client* find_client(uint64_t badge) {
+Client* find_client(uint64_t badge, uint8_t channel) {
   for (Client& c : state().clients) {
-    if (c.state == ClientState::Active && c.badge == badge) return &c;
+    if (c.state == ClientState::Active && c.badge == badge && c.channel == channel) return &c;
   }
   return nullptr;
 }
@@ -548,10 +561,10 @@ Result<void> make_client(Client& c, uint8_t index, uint64_t badge) {
 
 class BlockServer : public proto::Block::Server<BlockServer> {
  public:
-  Result<void> connect(proto::Block::ConnectParams::Reader, proto::Block::ConnectResults::Builder out) {
+  Result<void> connect(proto::Block::ConnectParams::Reader p, proto::Block::ConnectResults::Builder out) {
     Driver& d = state();
     const uint64_t badge = sys::current_request().badge();
-    if (Client* old = find_client(badge)) drop_client(*old);
+    if (Client* old = find_client(badge, p.channel())) drop_client(*old);
     Client* c = nullptr;
     uint8_t index = 0;
     for (uint8_t i = 0; i < kMaxClients; ++i) {
@@ -566,6 +579,7 @@ class BlockServer : public proto::Block::Server<BlockServer> {
       free_client(*c);
       return made.error();
     }
+    c->channel = p.channel();
     out.set_ring(c->shared.ref());
     out.set_capacity(d.capacity);
     out.set_sector_bytes(kSector);
@@ -578,22 +592,22 @@ class BlockServer : public proto::Block::Server<BlockServer> {
     return {};
   }
 
-  Result<void> wake_driver(proto::Block::WakeDriverParams::Reader, proto::Block::WakeDriverResults::Builder out) {
-    Client* c = find_client(sys::current_request().badge());
+  Result<void> wake_driver(proto::Block::WakeDriverParams::Reader p, proto::Block::WakeDriverResults::Builder out) {
+    Client* c = find_client(sys::current_request().badge(), p.channel());
     if (c == nullptr) return Error::IllegalOperation;
     out.set_notification(CapRef{c->wake});
     return {};
   }
 
-  Result<void> wake_client(proto::Block::WakeClientParams::Reader, proto::Block::WakeClientResults::Builder out) {
-    Client* c = find_client(sys::current_request().badge());
+  Result<void> wake_client(proto::Block::WakeClientParams::Reader p, proto::Block::WakeClientResults::Builder out) {
+    Client* c = find_client(sys::current_request().badge(), p.channel());
     if (c == nullptr) return Error::IllegalOperation;
     out.set_notification(CapRef{c->note_read});
     return {};
   }
 
-  Result<void> disconnect(proto::Block::DisconnectParams::Reader, proto::Block::DisconnectResults::Builder) {
-    Client* c = find_client(sys::current_request().badge());
+  Result<void> disconnect(proto::Block::DisconnectParams::Reader p, proto::Block::DisconnectResults::Builder) {
+    Client* c = find_client(sys::current_request().badge(), p.channel());
     if (c == nullptr) return Error::IllegalOperation;
     drop_client(*c);
     return {};
@@ -614,6 +628,8 @@ class BlockServer : public proto::Block::Server<BlockServer> {
     out.set_device_notifies(d.counters.doorbells);
     out.set_generation(d.generation);
     out.set_peak_in_flight(d.counters.peak_in_flight);
+    out.set_work_ticks(d.counters.work_ticks - d.counters.syscall_ticks);
+    out.set_system_call_ticks(d.counters.syscall_ticks);
     return {};
   }
 

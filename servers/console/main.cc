@@ -101,10 +101,15 @@ bool last_was_cr = false;
 uint32_t foreground = kMaxClients;
 uint64_t dropped_input = 0;
 uint8_t ier = 0;
-// The keyboard (servers/kbd), when one is granted and answered.
+// The keyboard (servers/kbd), when one is granted and answered. The keyboard thread subscribes
+// again when kbd's watch notification says that driver instance ended.
 bool have_keyboard = false;
 sys::Region keyboard_region;
 sys::RingConsumer keyboard_events;
+sys::CPtr keyboard_watch = 0;        // kbd's Keyboard.watch notification (read-only copy)
+uint64_t keyboard_subscriptions = 0;
+bool test_mode = false;              // arg=test: Console.crash faults on purpose
+sys::CPtr watch_copy = 0;            // Console.watch: read-only copy of a notification of ours
 
 uint8_t in(uint16_t reg) { return uart.in8(static_cast<uint16_t>(kCom1 + reg)).value_or(0); }
 void out(uint16_t reg, uint8_t value) { (void)uart.out8(static_cast<uint16_t>(kCom1 + reg), value); }
@@ -409,7 +414,8 @@ class ConsoleServer : public Console::Server<ConsoleServer> {
     Client* free_client = nullptr;
     for (Client& c : clients) {
       if (c.open && c.badge == badge) {
-        if (!c.broken) return Error::Busy;
+        // A client restarted (same badge) left a notification that is gone: replace its session.
+        if (!c.broken && sys::signal(c.notify) == Error::Ok) return Error::Busy;
         release_client(c);
       }
     }
@@ -472,6 +478,25 @@ class ConsoleServer : public Console::Server<ConsoleServer> {
     return {};
   }
 
+  Result<void> watch(Console::WatchParams::Reader, Console::WatchResults::Builder results) {
+    results.set_notification(tessera::capnp::CapRef{watch_copy});
+    return {};
+  }
+
+  Result<void> crash(Console::CrashParams::Reader, Console::CrashResults::Builder) {
+    if (!test_mode) return Error::IllegalOperation;
+    sys::print("console: crashing on request (test hook)\n");
+    __builtin_trap();
+  }
+
+  Result<void> keyboard_status(Console::KeyboardStatusParams::Reader,
+                               Console::KeyboardStatusResults::Builder results) {
+    LockGuard guard(*lock);
+    results.set_subscribed(have_keyboard);
+    results.set_subscriptions(keyboard_subscriptions);
+    return {};
+  }
+
  private:
   // The caller's session; a broken one is ended here (MalformedMessage from now on).
   Result<Client*> find() {
@@ -505,26 +530,75 @@ class ConsoleServer : public Console::Server<ConsoleServer> {
   }
 };
 
-// Subscribes to the keyboard driver: its events arrive on `work` with kKeyboardBit.
+// Subscribes to the keyboard driver: its events arrive on `work` with kKeyboardBit. Called without
+// the lock (the calls to kbd may wait for a kbd being restarted); takes it for what is shared.
 Result<void> subscribe_keyboard(sys::CPtr endpoint) {
-  const sys::CPtr notify = TRY(mint(work, kKeyboardBit, tessera::abi::kRightWrite));
-  const sys::CPtr slot = TRY(slots->alloc());
-  sys::ReceivingCallTransport transport(sys::ipc_buffer(), sys::kProcessSlotCNode, slot);
-  tessera::keyboard::Keyboard::Client<sys::ReceivingCallTransport> keyboard(transport, endpoint);
-  auto reply = keyboard.subscribe(tessera::capnp::CapRef{notify});
-  const uint32_t capacity = reply.ok() ? reply->ring_slots() : 0;  // before the next call reuses the buffer
-  const Error e = reply.ok() ? (transport.received() ? Error::Ok : Error::MissingCapability) : reply.error();
+  sys::CPtr notify = 0, slot = 0, watch_slot = 0;
+  {
+    LockGuard guard(*lock);
+    notify = TRY(mint(work, kKeyboardBit, tessera::abi::kRightWrite));
+    slot = TRY(slots->alloc());
+    watch_slot = TRY(slots->alloc());
+  }
+  uint32_t capacity = 0;
+  Error e = Error::Ok;
+  {
+    sys::ReceivingCallTransport transport(sys::ipc_buffer(), sys::kProcessSlotCNode, watch_slot);
+    tessera::keyboard::Keyboard::Client<sys::ReceivingCallTransport> keyboard(transport, endpoint);
+    auto watched = keyboard.watch();
+    e = watched.ok() ? (transport.received() ? Error::Ok : Error::MissingCapability) : watched.error();
+  }
+  if (e == Error::Ok) {
+    sys::ReceivingCallTransport transport(sys::ipc_buffer(), sys::kProcessSlotCNode, slot);
+    tessera::keyboard::Keyboard::Client<sys::ReceivingCallTransport> keyboard(transport, endpoint);
+    auto reply = keyboard.subscribe(tessera::capnp::CapRef{notify});
+    capacity = reply.ok() ? reply->ring_slots() : 0;  // before the next call reuses the buffer
+    e = reply.ok() ? (transport.received() ? Error::Ok : Error::MissingCapability) : reply.error();
+  }
+  LockGuard guard(*lock);
   delete_cap(notify, false);  // the driver has its copy
   if (e != Error::Ok) {
-    (void)slots->free(slot);
+    delete_cap(watch_slot, false);
+    delete_cap(slot, false);
     return e;
   }
   keyboard_region = TRY(sys::Region::adopt(session, slot));
   uint8_t* base = TRY(keyboard_region.attach(tessera::memory::kRightRead | tessera::memory::kRightWrite));
   if (tessera::ring_bytes(capacity) > keyboard_region.bytes()) return Error::RangeError;
   keyboard_events = TRY(sys::RingConsumer::attach(base, keyboard_region.bytes(), capacity, sys::DataArea()));
+  keyboard_watch = watch_slot;
   have_keyboard = true;
+  ++keyboard_subscriptions;
+  (void)sys::signal(work);  // the worker's first look at the ring arms its wake flag
   return {};
+}
+
+// The keyboard thread: waits on kbd's watch notification; when that driver instance has ended it
+// drops the old ring and subscribes to the restarted kbd (the call waits on kbd's endpoint until
+// init has started it). Serial input and the clients are served meanwhile.
+void keyboard_thread(uint64_t endpoint) {
+  for (;;) {
+    uint64_t word = 0;
+    if (keyboard_watch != 0 && sys::wait(keyboard_watch, &word) == Error::Ok) continue;  // never signalled
+    {
+      LockGuard guard(*lock);
+      have_keyboard = false;
+      keyboard_events = sys::RingConsumer();
+      (void)keyboard_region.release();
+      keyboard_region = sys::Region();
+      delete_cap(keyboard_watch, false);
+      keyboard_watch = 0;
+    }
+    for (uint32_t attempt = 0;; ++attempt) {
+      const Result<void> r = subscribe_keyboard(endpoint);
+      if (r.ok()) break;
+      // NoReply: kbd ended during the call; anything else several times over: give up on it.
+      if (r.error() != Error::NoReply && attempt >= 8) {
+        sys::print("console: no keyboard any more (error %s)\n", tessera::error_name(r.error()));
+        return;
+      }
+    }
+  }
 }
 
 Result<void> start_uart() {
@@ -574,20 +648,24 @@ int main(uint64_t argument) {
   must(start_uart(), "the UART");
   irq = must(sys::Interrupt::bind(handler, must(mint(work, kIrqBit, tessera::abi::kRightWrite), "a badge")),
              "binding IRQ 4");
+  test_mode = strcmp(block->argument, "test") == 0;
+  {
+    // Console.watch: a notification only this instance holds (deleted when the console ends).
+    const sys::CPtr watched = must(session.create_object(tessera::abi::ObjectType::Notification), "a notification").cap;
+    watch_copy = must(mint(watched, 0, tessera::abi::kRightRead), "the watch notification");
+  }
   Result<sys::CPtr> kbd = sys::find_grant(*block, "endpoint:kbd");
   if (kbd.ok()) {
-    Result<void> subscribed = subscribe_keyboard(*kbd);
-    if (!subscribed.ok() && subscribed.error() == Error::Busy) {
-      // A subscription of our badge: this console's previous life (init restarted it). It is
-      // ours to end; the new one replaces it.
-      sys::CallTransport transport(sys::ipc_buffer());
-      (void)tessera::keyboard::Keyboard::Client<sys::CallTransport>(transport, *kbd).unsubscribe();
-      subscribed = subscribe_keyboard(*kbd);
-    }
+    const Result<void> subscribed = subscribe_keyboard(*kbd);
     if (!subscribed.ok()) sys::print("console: no keyboard (error %s)\n", tessera::error_name(subscribed.error()));
   }
   static sys::SessionThread thread;
   thread = must(sys::SessionThread::create(session, sys::SessionThreadOptions{4, 100}), "the worker thread");
+  static sys::SessionThread keyboard;
+  if (kbd.ok() && keyboard_watch != 0) {
+    keyboard = must(sys::SessionThread::create(session, sys::SessionThreadOptions{4, 100}), "the keyboard thread");
+    must(keyboard.start(keyboard_thread, *kbd), "starting the keyboard thread");
+  }
   {
     LockGuard guard(*lock);
     tx_puts(have_keyboard ? "console: serving COM1 (irq 4) and the keyboard\r\n" : "console: serving COM1 (irq 4)\r\n");

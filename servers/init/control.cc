@@ -164,6 +164,7 @@ class ControlServer : public Init::Server<ControlServer> {
   static ctl::ProgramState state_of(const ProgramStatus& s, bool alive) {
     if (alive) return ctl::ProgramState::Running;
     if (s.given_up) return ctl::ProgramState::GivenUp;
+    if (s.restart_pending) return ctl::ProgramState::Restarting;
     switch (s.state) {
       case ProgramState::NotStarted: return ctl::ProgramState::NotStarted;
       case ProgramState::Running: return ctl::ProgramState::Running;
@@ -183,14 +184,14 @@ tessera::capnp::Word reply_words[tessera::capnp::kMaxMessageWords];
 uint64_t reply_caps[tessera::capnp::kMaxExtraCaps];
 }  // namespace
 
-void System::serve_control(uint32_t caller, const sys::Received& received) {
+void serve_control(System& system, uint32_t caller, const sys::Received& received) {
   tessera::IpcBuffer* buffer = sys::ipc_buffer();
   uint32_t length = received.info.length_words;
   if (length > tessera::capnp::kMaxMessageWords) length = tessera::capnp::kMaxMessageWords;
   if (length > tessera::kMessageWords) length = tessera::kMessageWords;
   for (uint32_t i = 0; i < length; ++i) request_words[i] = tessera::capnp::Word{buffer->msg[i]};
   const tessera::capnp::Request request{received.info.label, request_words, length, received.info.extra_caps};
-  ControlServer server(*this, caller);
+  ControlServer server(system, caller);
   const tessera::capnp::Reply reply = server.dispatch(
       request, tessera::capnp::ReplyBuffer{reply_words, tessera::capnp::kMaxMessageWords, reply_caps, 0});
   const bool ok = reply.error == Error::Ok;

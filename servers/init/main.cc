@@ -14,5 +14,5 @@ int main(uint64_t argument) {
     return 1;
   }
   tessera::sys::print("init: running in user space; %lu KiB free for untyped memory\n", info->free_memory_bytes / 1024);
-  return init::run_system(*info);
+  return init::run_system(*info, init::serve_control);
 }

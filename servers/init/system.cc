@@ -10,6 +10,7 @@
 #include <tessera/sys/heap.h>
 #include <tessera/sys/ipc.h>
 #include <tessera/abi/memory.capnp.h>
+#include <tessera/abi/timer.capnp.h>
 
 #include "launch.h"
 
@@ -154,6 +155,11 @@ Result<void> System::spawn(uint32_t program) {
   ++status_[program].starts;
   status_[program].started_tsc = spawned_at;
   log("init: started %s (priority %u, %u pages)", p.name, p.priority, processes_[program].page_count());
+  if (program == timer_program_ && waker_ != nullptr) {
+    // A new timer server: the waker attaches to it (the deadline it armed died with the old one).
+    __atomic_add_fetch(&timer_generation_, 1, __ATOMIC_RELEASE);
+    (void)sys::signal(waker_request_);
+  }
   return {};
 }
 
@@ -165,8 +171,9 @@ Result<SupervisionEvent> System::handle_next(bool blocking) {
   const tessera::IpcBuffer* buffer = sys::ipc_buffer();
   const uint64_t words[3] = {buffer->msg[0], buffer->msg[1], buffer->msg[2]};
   SupervisionEvent event;
-  if (memory_events_ != 0 && (received.badge & kMemoryEventBadge) != 0) {
-    handle_memory_faults(&event);
+  if (memory_events_ != 0 && (received.badge & (kMemoryEventBadge | kRestartTimerBadge)) != 0) {
+    if ((received.badge & kRestartTimerBadge) != 0) run_due_restarts(false, nullptr, &event);
+    if ((received.badge & kMemoryEventBadge) != 0 && memory_control_ != 0) handle_memory_faults(&event);
     return event;
   }
   if ((received.badge & kPciServiceBadge) != 0) {
@@ -180,10 +187,11 @@ Result<SupervisionEvent> System::handle_next(bool blocking) {
   if ((received.badge & kControlBadge) != 0) {
     const uint64_t caller = received.badge & ~kControlBadge;
     event.kind = SupervisionEvent::Kind::Service;
-    if (caller >= 1 && caller <= description_->program_count) {
-      serve_control(static_cast<uint32_t>(caller - 1), received);
+    if (caller >= 1 && caller <= description_->program_count && control_handler_ != nullptr) {
+      control_handler_(*this, static_cast<uint32_t>(caller - 1), received);
     } else {
-      (void)sys::reply(sys::MessageInfo{static_cast<uint64_t>(Error::IllegalOperation), 0, 0, 0});
+      const Error why = control_handler_ == nullptr ? Error::NotSupported : Error::IllegalOperation;
+      (void)sys::reply(sys::MessageInfo{static_cast<uint64_t>(why), 0, 0, 0});
     }
     return event;
   }
@@ -226,24 +234,167 @@ Result<SupervisionEvent> System::handle_next(bool blocking) {
   return event;
 }
 
-Result<void> System::watch_memory_faults(sys::CPtr init_tcb) {
+Result<void> System::bind_events(sys::CPtr init_tcb) {
+  if (memory_events_ != 0) return {};
   const sys::CPtr events = TRY(memory_->allocate(tessera::abi::ObjectType::Notification));
   memory_events_ = events;
   tessera::abi::Tcb::Client<sys::CallTransport> tcb(memory_->kernel(), init_tcb);
   TRY(tcb.bind_notification(tessera::capnp::CapRef{events}));
   memory_events_tcb_ = init_tcb;
-  // The server signals a badged copy (write only): the word says "memory", apart from every
-  // program's badge on the supervision endpoint.
+  return {};
+}
+
+Result<sys::CPtr> System::mint_copy(sys::CPtr object, uint64_t badge) {
   const sys::CPtr copy = TRY(memory_->slots().alloc());
   tessera::abi::CNode::Client<sys::CallTransport> cnode(memory_->kernel(), tessera::kSlotRootCNode);
-  Result<void> r = cnode.mint(copy, sys::kSlotDepth, tessera::capnp::CapRef{tessera::kSlotRootCNode}, events,
-                              sys::kSlotDepth, tessera::abi::kRightWrite, kMemoryEventBadge);
-  if (r.ok()) {
-    tessera::memory::Control::Client<sys::CallTransport> control(memory_->kernel(), memory_control_);
-    r = control.events(tessera::capnp::CapRef{copy});
+  const Result<void> r = cnode.mint(copy, sys::kSlotDepth, tessera::capnp::CapRef{tessera::kSlotRootCNode}, object,
+                                    sys::kSlotDepth, tessera::abi::kRightWrite, badge);
+  if (!r.ok()) {
+    (void)memory_->slots().free(copy);
+    return r.error();
   }
+  return copy;
+}
+
+Result<void> System::watch_memory_faults(sys::CPtr init_tcb) {
+  TRY(bind_events(init_tcb));
+  // The server signals a badged copy (write only): the word says "memory", apart from every
+  // program's badge on the supervision endpoint.
+  const sys::CPtr copy = TRY(mint_copy(memory_events_, kMemoryEventBadge));
+  tessera::memory::Control::Client<sys::CallTransport> control(memory_->kernel(), memory_control_);
+  const Result<void> r = control.events(tessera::capnp::CapRef{copy});
   (void)memory_->free(copy);  // the server has its own copy now
   return r;
+}
+
+// ---- Restart back-off ----------------------------------------------------------------------------
+
+namespace {
+constexpr uint64_t kWakerRequest = 1;  // init: the earliest restart due changed, or a new timer server
+constexpr uint64_t kWakerFired = 2;    // the timer server: a deadline passed
+}  // namespace
+
+Result<void> System::use_timer_for_backoff(const char* timer_program, const char* timer_endpoint, uint64_t window,
+                                           sys::CPtr init_tcb) {
+  if (memory_ == nullptr) return Error::IllegalOperation;
+  if (waker_ != nullptr) return Error::Busy;
+  const uint32_t program = program_index(timer_program);
+  uint32_t endpoint = kMaxSystemObjects;
+  for (uint32_t i = 0; i < description_->object_count; ++i) {
+    if (description_->objects[i].kind == ObjectKind::Endpoint && strcmp(description_->objects[i].name, timer_endpoint) == 0) {
+      endpoint = i;
+    }
+  }
+  if (program == kMaxSystemPrograms || endpoint == kMaxSystemObjects) return Error::EmptySlot;
+  TRY(bind_events(init_tcb));
+  Result<void> r = [&]() -> Result<void> {
+    waker_notify_ = TRY(memory_->allocate(tessera::abi::ObjectType::Notification));
+    waker_request_ = TRY(mint_copy(waker_notify_, kWakerRequest));
+    waker_fired_ = TRY(mint_copy(waker_notify_, kWakerFired));
+    waker_to_init_ = TRY(mint_copy(memory_events_, kRestartTimerBadge));
+    sys::ThreadOptions options;
+    options.window = window;
+    options.stack_pages = 2;
+    auto thread = TRY(sys::Thread::create(*memory_, &waker_tables_, options));
+    timer_program_ = program;
+    timer_endpoint_ = objects_[endpoint];
+    waker_ = new sys::Thread(static_cast<sys::Thread&&>(thread));
+    return waker_->start(&System::waker_entry, reinterpret_cast<uint64_t>(this));
+  }();
+  if (!r.ok()) stop_waker();
+  return r;
+}
+
+void System::waker_entry(uint64_t system) { reinterpret_cast<System*>(system)->waker_main(); }
+
+// The waker thread: the only code of init that calls the timer server. It may block there (a
+// timer server being restarted); init goes on meanwhile.
+void System::waker_main() {
+  sys::CallTransport transport(sys::ipc_buffer());
+  tessera::timer::Timer::Client<sys::CallTransport> timer(transport, timer_endpoint_);
+  bool attached = false;
+  uint32_t channel = 0;
+  uint64_t attached_generation = 0, armed_for = 0;
+  for (;;) {
+    uint64_t word = 0;
+    if (sys::wait(waker_notify_, &word) != Error::Ok) sys::suspend_self();
+    const uint64_t generation = __atomic_load_n(&timer_generation_, __ATOMIC_ACQUIRE);
+    if (attached && attached_generation != generation) attached = false;  // that server is gone
+    if ((word & kWakerFired) != 0) {
+      // Take the fired events (their share of the channel) and tell init.
+      for (bool more = attached; more;) {
+        auto collected = timer.collect(channel);
+        more = collected.ok() && collected->more();
+        if (!collected.ok()) attached = false;
+      }
+      armed_for = 0;
+      (void)sys::signal(waker_to_init_);
+    }
+    const uint64_t due = __atomic_load_n(&waker_due_ns_, __ATOMIC_ACQUIRE);
+    if (due == 0 || (attached && due == armed_for)) continue;
+    if (!attached) {
+      auto r = timer.attach(tessera::capnp::CapRef{waker_fired_});
+      if (!r.ok()) continue;  // the server died meanwhile: init signals again once it is back
+      channel = r->channel();
+      attached = true;
+      attached_generation = generation;
+    }
+    if (timer.arm(channel, due, 0).ok()) {
+      armed_for = due;
+    } else {
+      attached = false;
+    }
+  }
+}
+
+bool System::timer_running() const {
+  return waker_ != nullptr && timer_program_ < kMaxSystemPrograms &&
+         status_[timer_program_].state == ProgramState::Running;
+}
+
+void System::run_due_restarts(bool all, const char* why, SupervisionEvent* event) {
+  const uint64_t now = sys::now_ns();
+  uint64_t next = 0;
+  for (uint32_t i = 0; description_ != nullptr && i < description_->program_count; ++i) {
+    ProgramStatus& status = status_[i];
+    if (!status.restart_pending) continue;
+    if (!all && status.restart_due_ns > now) {
+      if (next == 0 || status.restart_due_ns < next) next = status.restart_due_ns;
+      continue;
+    }
+    status.restart_pending = false;
+    if (why != nullptr) {
+      log("init: restarting %s now: %s", description_->programs[i].name, why);
+    } else {
+      log("init: restarting %s after its back-off of %lu ms", description_->programs[i].name,
+          status.last_delay_ns / 1'000'000);
+    }
+    event->kind = SupervisionEvent::Kind::Restart;
+    event->program = i;
+    event->restarted = spawn(i).ok();
+  }
+  if (waker_ != nullptr) {
+    __atomic_store_n(&waker_due_ns_, next, __ATOMIC_RELEASE);
+    if (next != 0) (void)sys::signal(waker_request_);
+  }
+}
+
+void System::stop_waker() {
+  if (waker_ != nullptr) {
+    (void)waker_->destroy();
+    delete waker_;
+    waker_ = nullptr;
+  }
+  (void)sys::free_tables(*memory_, &waker_tables_);
+  waker_tables_ = sys::CreatedTables{};
+  sys::CPtr* caps[] = {&waker_request_, &waker_fired_, &waker_to_init_, &waker_notify_};
+  for (sys::CPtr* cap : caps) {
+    if (*cap != 0) (void)memory_->free(*cap);
+    *cap = 0;
+  }
+  timer_program_ = kMaxSystemPrograms;
+  timer_endpoint_ = 0;
+  waker_due_ns_ = 0;
 }
 
 void System::handle_memory_faults(SupervisionEvent* event) {
@@ -290,25 +441,54 @@ void System::handle_end(uint32_t program, bool failed, SupervisionEvent* event) 
     log("init: tearing down %s left something behind (error %u)", p.name, static_cast<unsigned>(r.error()));
   }
   status.state = failed ? ProgramState::Failed : ProgramState::Exited;
-  if (!failed || !p.restart) return;
+  if (!failed || !p.restart) {
+    // The timer server gone for good: the restarts waiting for it happen now.
+    if (program == timer_program_) run_due_restarts(true, "no timer server for its back-off", event);
+    return;
+  }
   // A life long enough was a healthy one: its failure starts a new count.
   const uint64_t lived = sys::rdtsc() - status.started_tsc;
   if (tsc_hz_ != 0 && lived >= (tsc_hz_ / 1000) * (healthy_life_ns_ / 1'000'000)) status.quick_restarts = 0;
   if (status.quick_restarts == kMaxRestarts) {
     log("init: giving up on %s after %u restarts in a row", p.name, status.quick_restarts);
     status.given_up = true;
+    if (program == timer_program_) run_due_restarts(true, "no timer server for its back-off", event);
     return;
   }
   ++status.quick_restarts;
   ++status.restarts;
-  log("init: restarting %s (%u in a row of at most %u; %u in all; it lived %lu ms)", p.name, status.quick_restarts,
-      kMaxRestarts, status.restarts, tsc_hz_ != 0 ? lived / (tsc_hz_ / 1000) : 0);
-  event->restarted = spawn(program).ok();
+  const uint64_t lived_ms = tsc_hz_ != 0 ? lived / (tsc_hz_ / 1000) : 0;
+  uint64_t delay = program == timer_program_ ? 0 : restart_delay_ns(status.quick_restarts);
+  const bool no_timer = delay != 0 && !timer_running();
+  if (no_timer) delay = 0;
+  status.last_delay_ns = delay;
+  if (delay == 0) {
+    log("init: restarting %s (%u in a row of at most %u; %u in all; it lived %lu ms)%s", p.name,
+        status.quick_restarts, kMaxRestarts, status.restarts, lived_ms,
+        no_timer ? " at once: no timer server for its back-off" : "");
+    event->restarted = spawn(program).ok();
+    if (program == timer_program_ && status.state != ProgramState::Running) {
+      run_due_restarts(true, "no timer server for its back-off", event);
+    }
+    return;
+  }
+  log("init: restarting %s in %lu ms (%u in a row of at most %u; %u in all; it lived %lu ms)", p.name,
+      delay / 1'000'000, status.quick_restarts, kMaxRestarts, status.restarts, lived_ms);
+  status.restart_pending = true;
+  status.restart_due_ns = sys::now_ns() + delay;
+  run_due_restarts(false, nullptr, event);  // tells the waker the earliest due
 }
 
 Result<void> System::kill(uint32_t program) {
   if (memory_ == nullptr || program >= description_->program_count) return Error::RangeError;
-  if (!processes_[program].alive()) return Error::IllegalOperation;
+  if (!processes_[program].alive()) {
+    if (!status_[program].restart_pending) return Error::IllegalOperation;
+    // Waiting out its restart back-off: killing it cancels the restart.
+    status_[program].restart_pending = false;
+    status_[program].state = ProgramState::Exited;
+    log("init: %s's restart cancelled", description_->programs[program].name);
+    return {};
+  }
   const Result<void> r = processes_[program].destroy();
   status_[program].state = ProgramState::Exited;
   status_[program].exit_status = 0;
@@ -320,6 +500,7 @@ Result<void> System::run(uint32_t program) {
   if (memory_ == nullptr || program >= description_->program_count) return Error::RangeError;
   if (processes_[program].alive()) return Error::Busy;
   status_[program].quick_restarts = 0;
+  status_[program].restart_pending = false;  // started now, not after its back-off
   const Result<void> r = spawn(program);
   if (!r.ok()) status_[program].state = ProgramState::Failed;
   return r;
@@ -341,6 +522,7 @@ Result<void> System::stop() {
   auto note = [&first_error](Result<void> r) {
     if (!r.ok() && first_error.ok()) first_error = r;
   };
+  stop_waker();
   for (uint32_t i = 0; i < kMaxSystemPrograms; ++i) note(processes_[i].destroy());
   for (tessera::sys::CPtr& object : objects_) {
     if (object != 0) note(memory_->free(object));
@@ -670,63 +852,6 @@ uint32_t memory_server_untypeds(const tessera::BootInfo& info, sys::CPtr* out) {
     }
   }
   return n;
-}
-
-int run_system(const tessera::BootInfo& info) {
-  const EmbeddedFile* conf = find_embedded_file("system.conf");
-  if (conf == nullptr) {
-    sys::print("init: no system.conf embedded; nothing to start\n");
-    return 1;
-  }
-  static SystemDescription description;
-  ParseError error;
-  if (Result<void> r = parse_system_description(reinterpret_cast<const char*>(conf->data), conf->size, &description,
-                                                &error);
-      !r.ok()) {
-    if (error.subject[0] != '\0') {
-      sys::print("init: boot/system.conf:%u: %s: %s\n", error.line, error.subject, error.reason);
-    } else {
-      sys::print("init: boot/system.conf:%u: %s\n", error.line, error.reason);
-    }
-    return 1;
-  }
-  // The root task's free slots (the runtime keeps the tail of BootInfo.empty).
-  static sys::SlotAllocator slots(sys::root_free_slots(info));
-  static sys::CallTransport kernel(sys::ipc_buffer());
-  // init keeps a reserve for the kernel objects it makes (the memory server's CNode and image,
-  // every program's TCB, CNode, PML4 and notifications) and hands the rest to the memory server.
-  static tessera::BootInfo reserve_info;
-  auto reserve = carve_reserve(info, kernel, slots, &reserve_info);
-  if (!reserve.ok()) {
-    sys::print("init: cannot set aside init's reserve of memory (error %u)\n", static_cast<unsigned>(reserve.error()));
-    return 1;
-  }
-  static sys::UntypedAllocator memory(reserve_info, kernel, slots);
-  static memory::MemoryServer memory_server;
-  const EmbeddedFile* image = find_embedded_file("memory");
-  if (image == nullptr) {
-    sys::print("init: no memory server is embedded\n");
-    return 1;
-  }
-  sys::CPtr handed[sys::kMaxBootInfoStartUntypeds];
-  const uint32_t handed_count = memory_server_untypeds(info, handed);
-  memory::LaunchOptions launch;
-  launch.untyped = handed;
-  launch.untyped_count = handed_count;
-  if (Result<void> r = memory::launch_memory_server(memory, image->data, image->size, launch, &memory_server); !r.ok()) {
-    sys::print("init: the memory server did not start (error %u)\n", static_cast<unsigned>(r.error()));
-    return 1;
-  }
-  static System system;
-  system.set_tsc_hz(info.tsc_hz);
-  // Hardware stays init's: IRQControl, IOPortControl and the device untypeds (the memory server
-  // got RAM only), from which irq, ioports and pci declarations get their capabilities.
-  system.set_hardware(HardwareAccess{&info, tessera::kSlotIrqControl, tessera::kSlotIoPortControl});
-  if (Result<void> r = system.start(memory, description, memory_server.control); !r.ok()) {
-    sys::print("init: the system did not start (error %u)\n", static_cast<unsigned>(r.error()));
-    return 1;
-  }
-  system.supervise();
 }
 
 }  // namespace init

@@ -3,7 +3,9 @@
 // is a badged copy of one supervision endpoint init holds, so faults and exits (exit_process)
 // arrive there; init logs them with the program's name and restarts programs whose description
 // says restart=yes: as often as it fails after a healthy life, at most kMaxRestarts times in a row
-// when it keeps failing quickly (a life shorter than kHealthyLifeNs).
+// when it keeps failing quickly (a life shorter than kHealthyLifeNs), each quick restart after
+// the back-off restart_delay_ns() — waited through the timer server by a helper thread of init
+// (use_timer_for_backoff), so that init itself never blocks on the timer server.
 //
 // Embedded files: the image build puts every program ELF of servers/ (`system_programs` in
 // servers/meson.build) and boot/system.conf into init's data (servers/init/embed_files.py);
@@ -16,7 +18,9 @@
 #include <tessera/bootinfo.h>
 #include <tessera/result.h>
 #include <tessera/sys/device.h>
+#include <tessera/sys/mapping.h>
 #include <tessera/sys/process.h>
+#include <tessera/sys/thread.h>
 #include <tessera/sys/untyped.h>
 
 #include "system_description.h"
@@ -38,6 +42,25 @@ const EmbeddedFile* find_embedded_file(const char* name);
 // run and come back each time; one that cannot start is given up on quickly).
 constexpr uint32_t kMaxRestarts = 3;
 constexpr uint64_t kHealthyLifeNs = 1'000'000'000;
+// The back-off before the n-th quick restart in a row (n from 1): none for the first (a restart
+// after a healthy life, or the first after a quick failure, is immediate), then
+// kFirstRestartDelayNs growing 4-fold, capped at kMaxRestartDelayNs: 0, 10 ms, 40 ms, 160 ms, ...
+// The timer server's own restarts are immediate (it is the clock the back-off waits on).
+constexpr uint64_t kFirstRestartDelayNs = 10'000'000;
+constexpr uint64_t kMaxRestartDelayNs = 1'000'000'000;
+constexpr uint64_t restart_delay_ns(uint32_t in_a_row) {
+  if (in_a_row <= 1) return 0;
+  uint64_t delay = kFirstRestartDelayNs;
+  for (uint32_t i = 2; i < in_a_row && delay < kMaxRestartDelayNs; ++i) delay *= 4;
+  return delay < kMaxRestartDelayNs ? delay : kMaxRestartDelayNs;
+}
+static_assert(restart_delay_ns(1) == 0 && restart_delay_ns(2) == 10'000'000 && restart_delay_ns(3) == 40'000'000 &&
+              restart_delay_ns(40) == kMaxRestartDelayNs);
+// The badge of init's waker thread's signal (a back-off has run out) as it arrives on the
+// supervision endpoint (the same bound notification as the memory server's events).
+constexpr uint64_t kRestartTimerBadge = uint64_t{1} << 60;
+// Where the waker thread's stack and IPC buffer live in init's address space (ThreadOptions.window).
+constexpr uint64_t kWakerWindow = 0x0000480000000000ull;
 // The badge of the memory server's event notification as it arrives on the supervision endpoint
 // (bound notification): apart from every program's badge (1..kMaxSystemPrograms).
 constexpr uint64_t kMemoryEventBadge = uint64_t{1} << 62;
@@ -48,7 +71,7 @@ constexpr uint64_t kPciServiceBadge = uint64_t{1} << 61;
 // The badge of a `control:NAME` capability (init's supervision endpoint, write + grant-reply): this
 // bit and the holder's program number (index + 1). init serves its control protocol
 // (abi/init.capnp, control.cc) on it in handle_next.
-constexpr uint64_t kControlBadge = uint64_t{1} << 60;
+constexpr uint64_t kControlBadge = uint64_t{1} << 59;
 // Pieces of device memory init keeps track of while it carves BARs out of the boot device
 // untypeds (each split makes two).
 constexpr uint32_t kMaxDevicePieces = 256;
@@ -78,6 +101,9 @@ struct ProgramStatus {
   uint32_t restarts = 0;    // in all
   uint32_t quick_restarts = 0;  // in a row, each after a life shorter than kHealthyLifeNs
   uint64_t started_tsc = 0;     // rdtsc at its last start
+  bool restart_pending = false;  // waiting out its back-off (state Failed meanwhile)
+  uint64_t restart_due_ns = 0;   // sys::now_ns() at which it is restarted
+  uint64_t last_delay_ns = 0;    // the back-off before its last restart
   uint32_t faults = 0;
   int64_t exit_status = 0;  // of the last exit
   uint64_t last_fault_kind = 0, last_fault_ip = 0, last_fault_detail = 0;
@@ -88,11 +114,20 @@ struct ProgramStatus {
 // What handle_next() saw.
 struct SupervisionEvent {
   // Fault: also from the pager; Service: a request to init's PCI service or its control
-  // protocol (abi/init.capnp), answered.
-  enum class Kind : uint8_t { None, Fault, Exit, Unknown, Service } kind = Kind::None;
+  // protocol (abi/init.capnp), answered. Restart: a back-off ran out (`program` is the last one
+  // restarted then).
+  enum class Kind : uint8_t { None, Fault, Exit, Unknown, Service, Restart } kind = Kind::None;
   uint32_t program = 0;     // index into the description's programs
   bool restarted = false;
 };
+
+class System;
+// Answers one request of init's control protocol (abi/init.capnp) from program `caller` (the
+// message is in the IPC buffer). control.cc's serve_control is the one; a System serves the
+// protocol only once it is given it (set_control_handler), so programs that run a System without
+// it (the device tests) do not link it.
+using ControlHandler = void (*)(System& system, uint32_t caller, const tessera::sys::Received& request);
+void serve_control(System& system, uint32_t caller, const tessera::sys::Received& request);
 
 class System {
  public:
@@ -133,6 +168,21 @@ class System {
                               tessera::sys::CPtr memory_control = 0,
                               tessera::sys::CPtr init_tcb = tessera::kSlotRootTcb);
 
+  // Quick restarts wait their back-off (restart_delay_ns) through the timer server the
+  // description runs as program `timer_program`, serving endpoint object `timer_endpoint`. Call
+  // after start(). init makes a helper thread (its stack and IPC buffer at `window`) that does the
+  // timer calls: it arms a deadline for the earliest restart due and signals init's bound
+  // notification (kRestartTimerBadge) when it fires; init itself only signals the helper, so a
+  // dead or restarting timer server never blocks it. The timer server's restarts are immediate;
+  // while it is not running (or never started) back-offs are skipped: restarts are immediate, and
+  // those waiting when it goes are done at once. A timer server that lives but never answers holds
+  // the waiting restarts back until another supervision event finds them due. Without a bound
+  // notification yet (no memory server) one is bound to `init_tcb`. EmptySlot when the
+  // description has no such program or endpoint; Busy when already set; the kernel's errors.
+  tessera::Result<void> use_timer_for_backoff(const char* timer_program, const char* timer_endpoint,
+                                              uint64_t window = kWakerWindow,
+                                              tessera::sys::CPtr init_tcb = tessera::kSlotRootTcb);
+
   // Takes one message from the supervision endpoint — waiting for it when `blocking`, otherwise
   // WouldBlock when none is there — and handles it: a fault or exit is logged, the process
   // destroyed and, when its policy says so, restarted. IllegalOperation before start().
@@ -145,6 +195,9 @@ class System {
   tessera::Result<void> stop();
 
   const ProgramStatus& status(uint32_t program) const { return status_[program]; }
+  // Serve `control:NAME` requests with `handler` (serve_control); without one they are answered
+  // NotSupported.
+  void set_control_handler(ControlHandler handler) { control_handler_ = handler; }
   // The control protocol's operations (abi/init.capnp), also for init's own use: kill ends a
   // running program for good (IllegalOperation when it is not running), run starts one that is
   // not (Busy when it is).
@@ -170,6 +223,15 @@ class System {
   // Takes the memory server's fault reports and ends the programs they name.
   void handle_memory_faults(SupervisionEvent* event);
   tessera::Result<void> watch_memory_faults(tessera::sys::CPtr init_tcb);
+  tessera::Result<void> bind_events(tessera::sys::CPtr init_tcb);
+  tessera::Result<tessera::sys::CPtr> mint_copy(tessera::sys::CPtr object, uint64_t badge);
+  // Restarts the programs whose back-off has run out (every waiting one when `all`) and asks the
+  // waker for the next one due.
+  void run_due_restarts(bool all, const char* why, SupervisionEvent* event);
+  bool timer_running() const;
+  static void waker_entry(uint64_t system);
+  [[noreturn]] void waker_main();
+  void stop_waker();
   void log(const char* format, ...) __attribute__((format(printf, 2, 3)));
   // The capability of hardware object `index` (irq, ioports, pci) into objects_[index].
   tessera::Result<void> create_hardware(uint32_t index);
@@ -178,8 +240,7 @@ class System {
   tessera::Result<tessera::sys::CPtr> carve_device(uint64_t paddr, uint8_t bits);
   // Answers one request to the PCI service for object `index` (the message is in the IPC buffer).
   void serve_pci(uint32_t index, const tessera::sys::Received& request);
-  // Answers one control request from program `caller` (control.cc).
-  void serve_control(uint32_t caller, const tessera::sys::Received& request);
+  ControlHandler control_handler_ = nullptr;
   void stop_hardware();
 
   tessera::sys::UntypedAllocator* memory_ = nullptr;
@@ -188,6 +249,16 @@ class System {
   tessera::sys::CPtr memory_control_ = 0;
   tessera::sys::CPtr memory_events_ = 0;     // bound to init's thread
   tessera::sys::CPtr memory_events_tcb_ = 0;
+  // The back-off's timer (use_timer_for_backoff): the waker thread, the notification it waits on
+  // (badge kWakerRequest from init, kWakerFired from the timer server), init's copies of it and
+  // the waker's copy of the bound notification (kRestartTimerBadge).
+  uint32_t timer_program_ = kMaxSystemPrograms;
+  tessera::sys::CPtr timer_endpoint_ = 0;
+  tessera::sys::Thread* waker_ = nullptr;
+  tessera::sys::CreatedTables waker_tables_;
+  tessera::sys::CPtr waker_notify_ = 0, waker_request_ = 0, waker_fired_ = 0, waker_to_init_ = 0;
+  uint64_t waker_due_ns_ = 0;         // the earliest restart due (0: none); written by init
+  uint64_t timer_generation_ = 0;     // timer server starts: the waker attaches again after one
   tessera::sys::CPtr objects_[kMaxSystemObjects] = {};
   tessera::sys::Process processes_[kMaxSystemPrograms];
   ProgramStatus status_[kMaxSystemPrograms];
@@ -225,6 +296,7 @@ uint32_t memory_server_untypeds(const tessera::BootInfo& info, tessera::sys::CPt
 // The boot path of init (no test or bench option): parses the embedded system.conf, starts the
 // system it describes and supervises it forever. Returns only when that cannot start (a message
 // says why), with a non-zero status.
-int run_system(const tessera::BootInfo& info);
+// `control`: the handler of init's control protocol (serve_control), or none.
+int run_system(const tessera::BootInfo& info, ControlHandler control = nullptr);
 
 }  // namespace init

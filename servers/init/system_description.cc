@@ -90,7 +90,7 @@ bool parse_hex_digits(Span s, size_t digits, uint64_t limit, uint64_t* out) {
   return parse_integer(Span{text, digits + 2}, limit, out);
 }
 
-bool parse_rights(Span s, uint8_t* out) {
+bool parse_rights(Span s, uint8_t* out, bool* unbadged) {
   uint8_t rights = 0;
   for (size_t i = 0; i < s.size; ++i) {
     switch (s.data[i]) {
@@ -98,6 +98,7 @@ bool parse_rights(Span s, uint8_t* out) {
       case 'w': rights |= tessera::abi::kRightWrite; break;
       case 'g': rights |= tessera::abi::kRightGrant; break;
       case 'p': rights |= tessera::abi::kRightGrantReply; break;
+      case 'm': *unbadged = true; break;
       default: return false;
     }
   }
@@ -258,7 +259,9 @@ class Parser {
                                                 : "hardware grants take no rights or badge", name);
       }
       const Span rights = next_token(&item, ':');
-      if (rights.size > 0 && !parse_rights(rights, &g.rights)) return fail("bad rights (any of r w g p)");
+      if (rights.size > 0 && !parse_rights(rights, &g.rights, &g.unbadged)) return fail("bad rights (any of r w g p, and m)");
+      if (g.unbadged && kind != ObjectKind::Endpoint) return fail("m (unbadged) is for endpoints", name);
+      if (g.unbadged && item.size > 0) return fail("m (unbadged) takes no badge", name);
       if (item.size > 0 && (!parse_number(item, kMaxGrantBadge, &g.badge) || g.badge == 0)) {
         return fail("bad badge (a number from 1 to 2^48-1 after the rights)");
       }

@@ -25,8 +25,11 @@
 // IOPort, and for a PCI function the device untypeds covering its memory BARs, served to the
 // program through a `pci:NAME` capability to init (config space and BARs of that function only).
 // Hardware grants take no RIGHTS or BADGE. RIGHTS: any of r w g p (read,
-// write, grant, grant-reply), all four when omitted. BADGE (1 to 2^48-1): the badge of the cap the
-// program gets. Every endpoint cap init hands out is badged, by default with the program's own
+// write, grant, grant-reply), all four when omitted, and `m` (endpoints only, no BADGE): the
+// program gets the endpoint unbadged, so it can mint badged capabilities of its own (a server
+// whose clients hold capabilities to its objects, like the filesystem server's Files; never give
+// it to a client: it could pass for any other). BADGE (1 to 2^48-1): the badge of the cap the
+// program gets. Otherwise every endpoint cap init hands out is badged, by default with the program's own
 // badge: its position in the description (1 for the first program, 2 for the second, ...), the
 // number its fault endpoint carries too. So a client can neither mint a badge of its choice nor
 // pass for another client. Notification caps are badged only when BADGE is given. The child
@@ -78,6 +81,7 @@ struct GrantDeclaration {
   uint32_t object = 0;                         // index into SystemDescription::objects
   uint8_t rights = tessera::abi::kRightsAll;
   uint64_t badge = 0;                          // 0: the default (see above)
+  bool unbadged = false;                       // RIGHTS had `m`: the endpoint's own, unbadged cap
 };
 
 // The largest badge a description may give.
@@ -86,6 +90,7 @@ constexpr uint64_t kMaxGrantBadge = (uint64_t{1} << 48) - 1;
 // The badge program `program` (its index in the description) gets on the grant `g` of an object
 // of `kind`: every endpoint grant is badged, by default with the program's number.
 constexpr uint64_t grant_badge(ObjectKind kind, const GrantDeclaration& g, uint32_t program) {
+  if (g.unbadged) return 0;
   if (g.badge != 0) return g.badge;
   return kind == ObjectKind::Endpoint ? uint64_t{program} + 1 : 0;
 }

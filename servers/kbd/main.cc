@@ -14,6 +14,7 @@
 #include <tessera/abi/kernel.capnp.h>
 #include <tessera/abi/keyboard.capnp.h>
 #include <tessera/ring.h>
+#include <tessera/string.h>
 #include <tessera/sys/debug.h>
 #include <tessera/sys/device.h>
 #include <tessera/sys/ipc.h>
@@ -53,6 +54,8 @@ constinit sys::Mutex* lock = nullptr;
 Subscriber subscribers[kb::kMaxSubscribers];
 uint64_t events = 0;
 uint8_t leds = 0;
+bool test_mode = false;      // arg=test: Keyboard.crash faults on purpose
+sys::CPtr watch_copy = 0;    // read-only copy of a notification of ours nobody signals (Keyboard.watch)
 
 // Decoder state.
 bool extended = false;
@@ -218,7 +221,8 @@ class KeyboardServer : public kb::Keyboard::Server<KeyboardServer> {
     Subscriber* slot = nullptr;
     for (Subscriber& s : subscribers) {
       if (s.active && s.badge == badge) {
-        if (!s.events.broken()) return Error::Busy;
+        // A subscriber restarted (same badge) left a notification that is gone: replace it.
+        if (!s.events.broken() && sys::signal(s.notify) == Error::Ok) return Error::Busy;
         end(s);
       }
     }
@@ -254,6 +258,18 @@ class KeyboardServer : public kb::Keyboard::Server<KeyboardServer> {
     LockGuard guard(*lock);
     end(*TRY(find()));
     return {};
+  }
+
+  Result<void> watch(kb::Keyboard::WatchParams::Reader, kb::Keyboard::WatchResults::Builder results) {
+    if (watch_copy == 0) return Error::NotSupported;
+    results.set_notification(tessera::capnp::CapRef{watch_copy});
+    return {};
+  }
+
+  Result<void> crash(kb::Keyboard::CrashParams::Reader, kb::Keyboard::CrashResults::Builder) {
+    if (!test_mode) return Error::IllegalOperation;
+    sys::print("kbd: crashing on request (test hook)\n");
+    __builtin_trap();
   }
 
  private:
@@ -305,6 +321,9 @@ T must(Result<T> r, const char* what) {
   if (!r.ok()) fail(what, r.error());
   return static_cast<T&&>(*r);
 }
+void must(Result<void> r, const char* what) {
+  if (!r.ok()) fail(what, r.error());
+}
 
 }  // namespace
 
@@ -323,6 +342,18 @@ int main(uint64_t argument) {
   session = sys::MemorySession(sys::process_memory()->cap(), own_slots, sys::kProcessSlotCNode);
   static sys::Mutex mutex(must(session.create_object(tessera::abi::ObjectType::Notification), "a notification").cap);
   lock = &mutex;
+  test_mode = strcmp(block->argument, "test") == 0;
+  {
+    // Keyboard.watch: a notification only this instance holds (the memory server deletes it when
+    // kbd ends, which wakes every wait on a copy with an error); clients get a read-only copy.
+    const sys::CPtr watched = must(session.create_object(tessera::abi::ObjectType::Notification), "a notification").cap;
+    watch_copy = must(slots->alloc(), "a slot");
+    sys::CallTransport kernel(sys::ipc_buffer());
+    must(tessera::abi::CNode::Client<sys::CallTransport>(kernel, sys::kProcessSlotCNode)
+             .mint(watch_copy, sys::kSlotDepth, {sys::kProcessSlotCNode}, watched, sys::kSlotDepth,
+                   tessera::abi::kRightRead, 0),
+         "the watch notification");
+  }
   start_controller();
   irq = must(sys::Interrupt::create(session, handler), "binding IRQ 1");
   static sys::SessionThread thread;

@@ -66,6 +66,7 @@ const char* state_name(ctl::ProgramState s) {
     case ctl::ProgramState::Exited: return "exited";
     case ctl::ProgramState::Failed: return "failed";
     case ctl::ProgramState::GivenUp: return "given-up";
+    case ctl::ProgramState::Restarting: return "restarting";
   }
   return "?";
 }

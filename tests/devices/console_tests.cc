@@ -44,8 +44,10 @@ constexpr const char* kKeyboard =
     "program kbd prio=100 mcp=100 mem=4M grants=endpoint:kbd,ioports:i8042-data,ioports:i8042-cmd,irq:kbd-irq\n";
 
 // Runs `drivers` + `clients` until every client (the programs after the first `driver_count`)
-// has exited; checks each exited with 0 and no driver faulted or exited.
-void run_clients(Context& t, const char* drivers, uint32_t driver_count, const char* clients) {
+// has exited; checks each exited with 0 and no driver faulted or exited — except
+// `driver_restarts` faults in all (the drivers' crash hooks), each followed by init's restart.
+void run_clients(Context& t, const char* drivers, uint32_t driver_count, const char* clients,
+                 uint32_t driver_restarts = 0) {
   static char conf[2048];
   tessera::format_to(conf, sizeof(conf), "%s%s", drivers, clients);
   const tessera::BootInfo& info = boot_info();
@@ -69,15 +71,21 @@ void run_clients(Context& t, const char* drivers, uint32_t driver_count, const c
       if (s != init::ProgramState::Exited && s != init::ProgramState::Failed) all_done = false;
     }
     bool driver_down = false;
+    uint32_t faults = 0;
     for (uint32_t i = 0; i < driver_count; ++i) {
       const init::ProgramStatus& d = system.status(i);
-      if (d.state != init::ProgramState::Running || d.faults != 0) driver_down = true;
+      faults += d.faults;
+      if (d.state != init::ProgramState::Running || d.restarts != d.faults) driver_down = true;
     }
+    if (faults > driver_restarts) driver_down = true;
     if (!t.check(!driver_down, "a driver stopped")) break;
     if (all_done) break;
     const auto event = system.handle_next(true);
     if (!t.check(event.ok(), "handle_next: %s", error_name(event.error()))) break;
   }
+  uint32_t restarts = 0;
+  for (uint32_t i = 0; i < driver_count; ++i) restarts += system.status(i).restarts;
+  t.check(restarts == driver_restarts, "the drivers were restarted %u times (expected %u)", restarts, driver_restarts);
   for (uint32_t i = driver_count; i < programs; ++i) {
     const init::ProgramStatus& c = system.status(i);
     if (c.faults != 0) {
@@ -177,4 +185,27 @@ TESSERA_USER_TEST(KBD0004, pass, "console + kbd: keys typed on the keyboard reac
   char clients[256];
   tessera::format_to(clients, sizeof(clients), "program c1 %s arg=typed grants=endpoint:console:wg\n", kClient);
   run_clients(t, drivers, 2, clients);
+}
+
+namespace {
+// kbd and console as boot/system.conf declares them, restarted by init, with their test hooks.
+constexpr const char* kBothRestarting =
+    "irq kbd-irq line=1\nioports i8042-data first=0x60 last=0x60\nioports i8042-cmd first=0x64 last=0x64\nendpoint kbd\n"
+    "irq com1-irq line=4\nioports com1 first=0x3f8 last=0x3ff\nendpoint console\n"
+    "program kbd prio=100 mcp=100 mem=4M restart=yes arg=test grants=endpoint:kbd,ioports:i8042-data,ioports:i8042-cmd,irq:kbd-irq\n"
+    "program console prio=100 mcp=100 mem=4M restart=yes arg=test grants=endpoint:console,ioports:com1,irq:com1-irq,endpoint:kbd:wg\n";
+}  // namespace
+
+TESSERA_USER_TEST(KBD0005, pass, "kbd restarted: the keyboard driver crashes (its test hook), init restarts it, the console notices (Keyboard.watch) and subscribes again; keys typed afterwards reach the console's reader") {
+  char clients[256];
+  tessera::format_to(clients, sizeof(clients),
+                     "program c1 %s arg=kbdcrash grants=endpoint:console:wg,endpoint:kbd:wg\n", kClient);
+  run_clients(t, kBothRestarting, 2, clients, 1);
+}
+
+TESSERA_USER_TEST(CONSOLE0008, pass, "console restarted: the console crashes (its test hook) under a client; the client notices (Console.watch), opens again on the restarted console, writes and reads a typed line; keys still arrive") {
+  char clients[256];
+  tessera::format_to(clients, sizeof(clients),
+                     "program c1 %s arg=consolecrash grants=endpoint:console:wg\n", kClient);
+  run_clients(t, kBothRestarting, 2, clients, 1);
 }

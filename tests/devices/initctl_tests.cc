@@ -44,6 +44,7 @@ void run_control_client(Context& t, const char* mode) {
     return;
   }
   system.set_log(log_line, nullptr);
+  system.set_control_handler(init::serve_control);
   const tessera::Result<void> started = system.start(memory, description, sys::kBootInfoServiceSlot);
   if (!t.check(started.ok(), "System::start: %s", error_name(started.error()))) return;
   for (;;) {

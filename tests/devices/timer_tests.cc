@@ -8,6 +8,7 @@
 #include <tessera/bootinfo.h>
 #include <tessera/format.h>
 #include <tessera/string.h>
+#include <tessera/sys/clock.h>
 #include <tessera/sys/debug.h>
 #include <tessera/sys/heap.h>
 #include <tessera/sys/ipc.h>
@@ -107,4 +108,108 @@ TESSERA_USER_TEST(TIMER0007, pass, "a client filling its share (4 channels, 32 d
 TESSERA_USER_TEST(TIMER0008, pass, "a client that ends with armed deadlines and uncollected events leaves nothing in the timer server") {
   run_timer_system(t, "program ghost image=timercli prio=100 mem=8M arg=ghost grants=endpoint:timer:wg\n"
                       "program watcher image=timercli prio=90 mem=8M arg=watcher grants=endpoint:timer:wg\n");
+}
+
+namespace {
+// TIMER0009's log: every line of init's system library with the TSC at which it was written.
+struct TimedLog {
+  static constexpr uint32_t kLines = 48;
+  char lines[kLines][160] = {};
+  uint64_t tsc[kLines] = {};
+  uint32_t count = 0;
+};
+constinit TimedLog timed_log;
+
+void timed_log_line(void*, const char* line) {
+  sys::print("# %s\n", line);
+  if (timed_log.count == TimedLog::kLines) return;
+  tessera::format_to(timed_log.lines[timed_log.count], sizeof(timed_log.lines[0]), "%s", line);
+  timed_log.tsc[timed_log.count++] = sys::rdtsc();
+}
+
+bool contains(const char* haystack, const char* needle) {
+  const size_t n = strlen(needle);
+  for (; *haystack != '\0'; ++haystack) {
+    if (strncmp(haystack, needle, n) == 0) return true;
+  }
+  return false;
+}
+
+// The first logged line at or after `from` that contains `text`, or kLines.
+uint32_t find_line(uint32_t from, const char* text) {
+  for (uint32_t i = from; i < timed_log.count; ++i) {
+    if (contains(timed_log.lines[i], text)) return i;
+  }
+  return TimedLog::kLines;
+}
+}  // namespace
+
+TESSERA_USER_TEST(TIMER0009, pass, "init's restart back-off: a program failing at once 3 times is restarted at once, after 10 ms, after 40 ms (waited through the timer server), then given up") {
+  const tessera::BootInfo& info = boot_info();
+  sys::CallTransport kernel(sys::ipc_buffer());
+  sys::SlotAllocator slots(sys::root_free_slots(info));
+  sys::UntypedAllocator memory(info, kernel, slots);
+  char conf[1024];
+  tessera::format_to(conf, sizeof(conf), "%s%s", kTimer,
+                     "program quitter image=timercli prio=100 mem=8M restart=yes arg=fail grants=endpoint:timer:wg\n");
+  init::ParseError parse_error;
+  if (!t.check(init::parse_system_description(conf, strlen(conf), &timer_description, &parse_error).ok(),
+               "the description: line %u: %s", parse_error.line, parse_error.reason)) {
+    return;
+  }
+  timed_log.count = 0;
+  timer_system.set_log(timed_log_line, nullptr);
+  timer_system.set_hardware(init::HardwareAccess{&info, tessera::kSlotIrqControl, tessera::kSlotIoPortControl});
+  const tessera::Result<void> started = timer_system.start(memory, timer_description, sys::kBootInfoServiceSlot);
+  if (!t.check(started.ok(), "System::start: %s", error_name(started.error()))) return;
+  const tessera::Result<void> backoff = timer_system.use_timer_for_backoff("timer", "timer");
+  if (t.check(backoff.ok(), "use_timer_for_backoff: %s", error_name(backoff.error()))) {
+    for (;;) {
+      const auto event = timer_system.handle_next(true);
+      if (!t.check(event.ok(), "handle_next: %s", error_name(event.error()))) break;
+      const init::ProgramStatus& quitter = timer_system.status(1);
+      if (quitter.state != init::ProgramState::Running && !quitter.restart_pending &&
+          quitter.quick_restarts == init::kMaxRestarts) {
+        break;
+      }
+    }
+  }
+  const init::ProgramStatus& quitter = timer_system.status(1);
+  t.check(quitter.starts == 1 + init::kMaxRestarts && quitter.restarts == init::kMaxRestarts,
+          "the quitter started %u times, restarted %u", quitter.starts, quitter.restarts);
+  t.check(timer_system.status(0).state == init::ProgramState::Running && timer_system.status(0).faults == 0,
+          "the timer server still runs");
+  // The order of init's lines: exit, immediate restart, exit, restart in 10 ms, the restart after
+  // it, exit, restart in 40 ms, the restart after it, exit, giving up.
+  struct Step {
+    const char* text;
+    bool measured;  // the restart after a back-off: print how long it took since the exit before
+  };
+  const Step steps[] = {{"quitter exited with status 1", false},
+                        {"restarting quitter (1 in a row", false},
+                        {"started quitter", false},
+                        {"quitter exited with status 1", false},
+                        {"restarting quitter in 10 ms (2 in a row", false},
+                        {"restarting quitter after its back-off of 10 ms", true},
+                        {"started quitter", false},
+                        {"quitter exited with status 1", false},
+                        {"restarting quitter in 40 ms (3 in a row", false},
+                        {"restarting quitter after its back-off of 40 ms", true},
+                        {"started quitter", false},
+                        {"quitter exited with status 1", false},
+                        {"giving up on quitter after 3 restarts in a row", false}};
+  uint32_t at = 0, exited = 0;
+  for (const Step& step : steps) {
+    const uint32_t line = find_line(at, step.text);
+    if (!t.check(line != TimedLog::kLines, "init logged \"%s\" (in order)", step.text)) break;
+    if (contains(step.text, "exited")) exited = line;
+    if (step.measured && info.tsc_hz != 0) {
+      // Informational only (tests never assert on time): the back-off measured with the TSC.
+      sys::print("# back-off: \"%s\" %lu us after the exit\n", step.text,
+                 (timed_log.tsc[line] - timed_log.tsc[exited]) / (info.tsc_hz / 1'000'000));
+    }
+    at = line + 1;
+  }
+  t.check(timer_system.stop().ok(), "System::stop");
+  timer_system.set_log(log_line, nullptr);
 }

@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import os
 import re
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -50,6 +51,9 @@ class Suite:
     # The raw image attached as the virtio-blk disk (qemu.make_disk_image): emptied when the suite
     # starts, kept afterwards so a test's writes can be checked from the host. None: no disk.
     disk: Path | None = None
+    # Where the disk starts from instead of zeroes: a copy of this image (e.g. the FS suite's ext2
+    # disk, made by the build), taken when the suite starts.
+    disk_template: Path | None = None
     # Checks of the disk image after the boot: (guest test, check(image) -> (ok, reason)), reported
     # as qemu/<suite>/<test>.image when the guest test ran.
     host_checks: tuple = ()
@@ -78,8 +82,11 @@ class SuiteRun:
         if not self.suite.iso.exists():
             self._fail_setup("list", f"image {self.suite.iso} does not exist (was it built?)")
             return
+        if self.suite.disk_template is not None and not self.suite.disk_template.exists():
+            self._fail_setup("disk", f"disk image {self.suite.disk_template} does not exist (was it built?)")
+            return
         if self.suite.disk is not None:
-            qemu.make_disk_image(self.suite.disk)
+            self._fresh_disk()
         tests = self._list()
         if tests is None:
             return
@@ -101,7 +108,7 @@ class SuiteRun:
             self._fail_setup("list", f"image {self.suite.iso} does not exist (was it built?)")
             return
         if self.suite.disk is not None and not self.suite.disk.exists():
-            qemu.make_disk_image(self.suite.disk)
+            self._fresh_disk()
         boot = self._boot("list", ["test=list"])
         for line in boot.lines:
             match = re.match(r"^TEST (\S+) (\S+)(?:\s+(.*))?$", line)
@@ -111,6 +118,13 @@ class SuiteRun:
             if self.filter and not self.filter.search(full):
                 continue
             print(f"{full:<40} {match.group(2):<6} {match.group(3) or ''}")
+
+    def _fresh_disk(self) -> None:
+        if self.suite.disk_template is None:
+            qemu.make_disk_image(self.suite.disk)
+            return
+        self.suite.disk.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.suite.disk_template, self.suite.disk)
 
     # -- boots -----------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import blk_image
+import fs_image
 from harness import DEFAULT_TIMEOUT, Suite
 
 
@@ -37,13 +38,19 @@ def registered(build_dir: Path, timeout: float = DEFAULT_TIMEOUT) -> list[Suite]
         # The conformance suite (tests/conformance/): init runs each test in a fresh process.
         # 192 MiB: the MEMORY tests' memory server manages what the runner's 32 MiB of test memory,
         # its image and heap leave, and MEMORY0013 grows a heap past 64 MiB in it.
-        Suite("conformance", iso, cmdline=["suite=conformance", "fault=exit"], timeout=timeout, exclude=r"^(SCHED|FUZZ|BLK)",
+        Suite("conformance", iso, cmdline=["suite=conformance", "fault=exit"], timeout=timeout, exclude=r"^(SCHED|FUZZ|BLK|FS)",
               disk=disk("conformance"), mem_mib=192),
         # The virtio-blk driver's tests (BLK: tests/devices/blk_tests.cc): a boot of their own with a
         # longer deadline (the whole disk is written and read back, the driver crashed and
         # restarted), and a disk of their own that tests/qemu checks from the host afterwards.
         Suite("blk", iso, cmdline=["suite=conformance", "fault=exit"], timeout=max(timeout, 300.0), only=r"^BLK\d",
               disk=disk("blk"), host_checks=(("BLK0010", blk_image.check_crash_image),)),
+        # The filesystem server's tests (FS: tests/devices/fs_tests.cc): blk, fs and fscheck on a
+        # disk that starts as the build's FS test disk (tests/fs/make_test_disk.py); e2fsck and
+        # debugfs judge it afterwards.
+        Suite("fs", iso, cmdline=["suite=conformance", "fault=exit"], timeout=max(timeout, 300.0), only=r"^FS\d",
+              disk=disk("fs"), disk_template=build_dir / "tests" / "fs" / "fs-disk.img",
+              host_checks=(("FS0007", fs_image.check_written), ("FS0030", fs_image.check_clean))),
         # Scheduling tests measure shares of CPU time: deterministic virtual time again.
         Suite("sched-icount", iso, cmdline=["suite=conformance", "fault=exit"], timeout=max(timeout, 180.0),
               only=r"^SCHED", icount="shift=0,sleep=off", disk=disk("sched-icount")),

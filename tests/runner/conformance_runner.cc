@@ -86,6 +86,7 @@ struct Runner {
   const EmbeddedFile* blktest = nullptr;  // the BLK tests' program
   const EmbeddedFile* timertest = nullptr;  // the TIMER tests' program
   const EmbeddedFile* ctltest = nullptr;    // the INITCTL tests' program
+  const EmbeddedFile* fstest = nullptr;     // the FS tests' program
   CPtr devices[sys::kMaxBootInfoStartUntypeds] = {};  // every boot device untyped (DEV tests)
   uint8_t device_bits[sys::kMaxBootInfoStartUntypeds] = {};
   uint32_t device_count = 0;
@@ -153,6 +154,7 @@ Result<void> setup(Runner& r) {
   r.blktest = find_embedded_file("blktest");
   r.timertest = find_embedded_file("timertest");
   r.ctltest = find_embedded_file("ctltest");
+  r.fstest = find_embedded_file("fstest");
   r.endpoint = TRY(r.memory.allocate(ObjectType::Endpoint));
   r.test_memory = TRY(r.memory.allocate(ObjectType::Untyped, kTestMemoryBits));
   r.scratch = TRY(r.slots.alloc());
@@ -233,12 +235,13 @@ Outcome await_end(Runner& r, uint64_t badge) {
 }
 
 bool is_memory_test(const char* name) { return strncmp(name, "MEMORY", 6) == 0; }
-// DEV, TIMER and the drivers' CONSOLE and KBD tests run in devtest, BLK in blktest, INITCTL in
-// ctltest (tests/devices/; TIMER0001-0002 are kernel self-tests, never asked for here), all with
-// the hardware lent.
+// DEV, TIMER and the drivers' CONSOLE and KBD tests run in devtest, BLK in blktest, FS in fstest,
+// INITCTL in ctltest (tests/devices/; TIMER0001-0002 are kernel self-tests, never asked for here),
+// all with the hardware lent.
 bool is_device_test(const char* name) {
   return strncmp(name, "DEV", 3) == 0 || strncmp(name, "CONSOLE", 7) == 0 || strncmp(name, "KBD", 3) == 0 ||
-         strncmp(name, "TIMER", 5) == 0 || strncmp(name, "BLK", 3) == 0 || strncmp(name, "INITCTL", 7) == 0;
+         strncmp(name, "TIMER", 5) == 0 || strncmp(name, "BLK", 3) == 0 || strncmp(name, "FS", 2) == 0 ||
+         strncmp(name, "INITCTL", 7) == 0;
 }
 
 // Starts the memory server for a MEMORY test: its kernel objects from the test's memory, a child
@@ -396,7 +399,9 @@ Outcome run_one(Runner& r, const char* name, uint64_t badge) {
   const bool blk_test = strncmp(name, "BLK", 3) == 0;
   const bool timer_test = strncmp(name, "TIMER", 5) == 0;
   const bool ctl_test = strncmp(name, "INITCTL", 7) == 0;
+  const bool fs_test = strncmp(name, "FS", 2) == 0;
   const EmbeddedFile* image = blk_test     ? r.blktest
+                              : fs_test    ? r.fstest
                               : timer_test ? r.timertest
                               : ctl_test   ? r.ctltest
                               : device_test ? r.devtest
@@ -405,7 +410,7 @@ Outcome run_one(Runner& r, const char* name, uint64_t badge) {
   bool server_started = false;
   if (memory_test) {
     if (image == nullptr) sys::print("# runner: the %s program is not embedded\n",
-                                     blk_test ? "blktest" : timer_test ? "timertest" : ctl_test ? "ctltest" : device_test ? "devtest" : "memtest");
+                                     blk_test ? "blktest" : fs_test ? "fstest" : timer_test ? "timertest" : ctl_test ? "ctltest" : device_test ? "devtest" : "memtest");
     server_started = image != nullptr && start_memory_server(r, test_memory, &server).ok();
   }
   sys::BootInfoStart start;
@@ -450,7 +455,7 @@ Outcome run_one(Runner& r, const char* name, uint64_t badge) {
   // The programs print their own TEST lines: the conformance program's, then memtest's (run
   // without a server: listing needs none).
   Outcome o = run_one(r, "list", ++r.tests_run);
-  const EmbeddedFile* more[] = {r.memtest, r.devtest, r.blktest, r.timertest, r.ctltest};
+  const EmbeddedFile* more[] = {r.memtest, r.devtest, r.blktest, r.timertest, r.fstest, r.ctltest};
   for (const EmbeddedFile* program : more) {
     if (program == nullptr || o != Outcome::passed) continue;
     const EmbeddedFile* conformance = r.image;

@@ -28,6 +28,7 @@ class [[nodiscard]] Result {
   T& value() { return value_; }
   const T& value() const { return value_; }
   T& operator*() { return value_; }
+  const T& operator*() const { return value_; }
   T* operator->() { return &value_; }
   const T* operator->() const { return &value_; }
   T take() { return move(value_); }

@@ -27,7 +27,8 @@ bool driver_gone(Error e) {
 }  // namespace
 
 Result<void> BlockClient::connect(sys::MemorySession& session, sys::SlotAllocator& slots, sys::CPtr endpoint,
-                                  sys::CPtr cnode) {
+                                  sys::CPtr cnode, uint8_t channel) {
+  channel_ = channel;
   session_ = &session;
   slot_allocator_ = &slots;
   cnode_ = cnode;
@@ -41,7 +42,7 @@ Result<sys::CPtr> BlockClient::receive_cap(uint32_t method) {
   ReceivingBlock driver(transport, endpoint_);
   Result<void> r;
   if (method == 0) {
-    auto reply = driver.connect();
+    auto reply = driver.connect(channel_);
     if (reply.ok()) {
       capacity_ = reply->capacity();
       slots_count_ = reply->slots();
@@ -53,11 +54,11 @@ Result<sys::CPtr> BlockClient::receive_cap(uint32_t method) {
       r = reply.error();
     }
   } else if (method == 1) {
-    auto reply = driver.wake_driver();
+    auto reply = driver.wake_driver(channel_);
     r = reply.ok() ? (reply->has_notification() ? Result<void>() : Result<void>(Error::MissingCapability))
                    : Result<void>(reply.error());
   } else {
-    auto reply = driver.wake_client();
+    auto reply = driver.wake_client(channel_);
     r = reply.ok() ? (reply->has_notification() ? Result<void>() : Result<void>(Error::MissingCapability))
                    : Result<void>(reply.error());
   }
@@ -262,7 +263,7 @@ Result<void> BlockClient::disconnect() {
   if (endpoint_ == 0) return {};
   sys::CallTransport transport(sys::ipc_buffer());
   block::Block::Client<sys::CallTransport> driver(transport, endpoint_);
-  const auto r = driver.disconnect();
+  const auto r = driver.disconnect(channel_);
   (void)ring_.release();
   delete_slot(*slot_allocator_, cnode_, wake_driver_);
   delete_slot(*slot_allocator_, cnode_, wake_me_);

@@ -126,6 +126,24 @@ TEST_CASE("every endpoint grant is badged: by default with the program's number"
   CHECK(d.programs[2].grants[0].rights == tessera::abi::kRightWrite);
 }
 
+TEST_CASE("m gives a server its endpoint unbadged (to mint capabilities of its own); only on endpoints, never with a badge", "[system]") {
+  SystemDescription d;
+  ParseError e;
+  REQUIRE(parse("endpoint svc\nnotification n\n"
+                "program server grants=endpoint:svc:rwgm\n"
+                "program client grants=endpoint:svc:wg\n",
+                &d, &e) == tessera::Error::Ok);
+  using init::grant_badge;
+  using init::ObjectKind;
+  CHECK(d.programs[0].grants[0].unbadged);
+  CHECK(d.programs[0].grants[0].rights == (tessera::abi::kRightRead | tessera::abi::kRightWrite | tessera::abi::kRightGrant));
+  CHECK(grant_badge(ObjectKind::Endpoint, d.programs[0].grants[0], 0) == 0);
+  CHECK(grant_badge(ObjectKind::Endpoint, d.programs[1].grants[0], 1) == 2);
+  CHECK(parse("endpoint svc\nprogram p grants=endpoint:svc:m\n", &d, &e) == tessera::Error::InvalidArgument);   // no rights
+  CHECK(parse("endpoint svc\nprogram p grants=endpoint:svc:rm:5\n", &d, &e) == tessera::Error::InvalidArgument);  // and a badge
+  CHECK(parse("notification n\nprogram p grants=notification:n:rm\n", &d, &e) == tessera::Error::InvalidArgument);
+}
+
 TEST_CASE("errors name the object, program or option they are about", "[system]") {
   const std::pair<const char*, const char*> bad[] = {
       {"endpoint a\nprogram p grants=endpoint:missing\n", "missing"},

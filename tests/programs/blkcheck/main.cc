@@ -110,6 +110,8 @@ struct Status {
   uint64_t signals_out() const { return out_; }
   uint64_t generation() const { return generation_; }
   uint32_t peak_in_flight() const { return peak_; }
+  uint64_t work_ticks() const { return work_; }
+  uint64_t work_ = 0;
   uint64_t capacity_ = 0, refused_ = 0, errors_ = 0, interrupts_ = 0, doorbells_ = 0, in_ = 0, out_ = 0, generation_ = 0;
   uint32_t clients_ = 0, peak_ = 0;
 };
@@ -123,6 +125,7 @@ Result<Status> status(sys::CPtr endpoint) {
   s.errors_ = r.errors();
   s.refused_ = r.refused();
   s.interrupts_ = r.interrupts();
+  s.work_ = r.work_ticks();
   s.doorbells_ = r.device_notifies();
   s.in_ = r.signals_in();
   s.out_ = r.signals_out();
@@ -581,6 +584,37 @@ int crash(uint32_t crashes) {
 constexpr int kBenchWarmup = 1000;
 constexpr int kBenchIterations = 10000;
 uint64_t samples[kBenchIterations];
+uint64_t total_ticks = 0;  // the timed iterations' ticks, summed (BENCHSPLIT)
+// Per timed iteration (BENCHSPLIT): the client's ticks, its empty polls, and what is neither the
+// client's nor waiting (driver + kernel).
+uint32_t client_samples[kBenchIterations], poll_samples[kBenchIterations], rest_samples[kBenchIterations];
+
+// The median of values[0, n) (reorders them: quickselect).
+uint32_t median32(uint32_t* values, int n) {
+  int lo = 0, hi = n - 1;
+  const int k = n / 2;
+  while (lo < hi) {
+    const uint32_t pivot = values[(lo + hi) / 2];
+    int i = lo, j = hi;
+    while (i <= j) {
+      while (values[i] < pivot) ++i;
+      while (values[j] > pivot) --j;
+      if (i <= j) {
+        const uint32_t t = values[i];
+        values[i++] = values[j];
+        values[j--] = t;
+      }
+    }
+    if (k <= j) {
+      hi = j;
+    } else if (k >= i) {
+      lo = i;
+    } else {
+      break;
+    }
+  }
+  return values[k];
+}
 
 uint64_t median_of(int n) {
   for (int i = 1; i < n; ++i) {  // insertion sort: fine for mostly equal values
@@ -613,13 +647,53 @@ struct BenchCase {
   bool flush;  // a flush after each request, timed with it (Linux: write + fdatasync)
 };
 
+// The cost split (BENCHSPLIT): the client's own instructions (submit: the descriptor into the ring;
+// after the wait: the completion taken), measured around them; the wait, the client spinning while
+// the device works: each poll that finds nothing costs the same (the cheapest poll seen), a poll
+// the driver or the kernel preempted costs more and only its cheapest part is waiting; the
+// driver's data-path ticks from Block.status (without its system calls). The kernel is the rest.
+struct Split {
+  uint64_t client = 0, polls = 0, cheapest_poll = ~uint64_t{0};
+};
+
+// One request: submit, signal the driver (kick), poll for the completion.
+Result<Completion> bench_request(BlockClient& c, uint16_t op, uint64_t sector, uint32_t bytes, Split& split) {
+  const uint64_t t0 = rdtsc();
+  const Result<uint64_t> cookie = c.submit(op, sector, 0, bytes);
+  const uint64_t t1 = rdtsc();
+  if (!cookie.ok()) return cookie.error();
+  TRY(c.kick());
+  uint64_t poll = rdtsc();
+  for (;;) {
+    const Result<Completion> done = c.next(false);
+    const uint64_t now = rdtsc();
+    if (done.ok()) {
+      split.client += (t1 - t0) + (now - poll);
+      if (done.value().cookie != cookie.value()) return Error::MalformedMessage;
+      return done.value();
+    }
+    if (done.error() != Error::WouldBlock) return done.error();
+    asm volatile("pause");
+    const uint64_t next = rdtsc();
+    ++split.polls;
+    if (next - poll < split.cheapest_poll) split.cheapest_poll = next - poll;
+    poll = next;
+  }
+}
+
 void bench_case(BlockClient& c, const BenchCase& k, uint64_t overhead) {
   uint64_t x = 0x2545F4914F6CDD1Dull;
   uint64_t sector = 0;
   const uint64_t per = k.bytes / kSector;
+  Split split, ignored;
+  uint64_t driver_start = 0;  // the driver's data-path ticks when the timed iterations begin
   const auto before = status(c.endpoint());
   const uint64_t signals_before = c.signals(), waits_before = c.waits();
   for (int i = 0; i < kBenchWarmup + kBenchIterations; ++i) {
+    if (i == kBenchWarmup) {
+      const auto at = status(c.endpoint());
+      if (at.ok()) driver_start = at->work_ticks();
+    }
     if (k.sequential) {
       sector = (sector + per) % (kDiskSectors - per);
     } else {
@@ -628,16 +702,33 @@ void bench_case(BlockClient& c, const BenchCase& k, uint64_t overhead) {
       x ^= x << 17;
       sector = (x % (kDiskSectors / per)) * per;
     }
+    Split& s = i >= kBenchWarmup ? split : ignored;
+    const uint64_t client_before = s.client, polls_before = s.polls;
     const uint64_t start = rdtsc();
-    const auto done = c.run(k.op, sector, 0, k.bytes);
-    if (k.flush) (void)c.run(blkp::kOpFlush, 0, 0, 0);
+    const auto done = bench_request(c, k.op, sector, k.bytes, s);
+    if (k.flush) (void)bench_request(c, blkp::kOpFlush, 0, 0, s);
     const uint64_t end = rdtsc();
     if (!done.ok() || done->status != Error::Ok) {
       sys::print("BENCH-ERROR blkcheck: %s failed\n", k.name);
       return;
     }
-    if (i >= kBenchWarmup) samples[i - kBenchWarmup] = end - start;
+    if (i >= kBenchWarmup) {
+      samples[i - kBenchWarmup] = end - start;
+      client_samples[i - kBenchWarmup] = static_cast<uint32_t>(s.client - client_before);
+      poll_samples[i - kBenchWarmup] = static_cast<uint32_t>(s.polls - polls_before);
+      total_ticks += end - start;
+    }
   }
+  // The split of the median iteration, before median_of sorts the totals: the client's median,
+  // the wait's (empty polls x the cheapest poll) and the median of the rest (driver + kernel).
+  const uint64_t cheapest = split.polls != 0 ? split.cheapest_poll : 0;
+  for (int i = 0; i < kBenchIterations; ++i) {
+    const uint64_t other = client_samples[i] + poll_samples[i] * cheapest;
+    rest_samples[i] = static_cast<uint32_t>(samples[i] > other ? samples[i] - other : 0);
+  }
+  const uint64_t median_client = median32(client_samples, kBenchIterations);
+  const uint64_t median_wait = median32(poll_samples, kBenchIterations) * cheapest;
+  const uint64_t median_rest = median32(rest_samples, kBenchIterations);
   const uint64_t median = median_of(kBenchIterations);
   sys::print("BENCH %s median=%lu min=%lu max=%lu overhead=%lu n=%d\n", k.name, median > overhead ? median - overhead : 0,
              samples[0], samples[kBenchIterations - 1], overhead, kBenchIterations);
@@ -650,7 +741,16 @@ void bench_case(BlockClient& c, const BenchCase& k, uint64_t overhead) {
                k.name, total, c.signals() - signals_before, after->signals_out() - before->signals_out(),
                after->interrupts() - before->interrupts(), after->device_notifies() - before->device_notifies(),
                c.waits() - waits_before);
+    // Sums over the timed iterations (not the warm-up): their total ticks, the client's, the
+    // wait (polls x the cheapest poll) and the driver's data path (between two status calls,
+    // which are the control path and not counted).
+    const uint64_t wait = split.polls * (split.polls != 0 ? split.cheapest_poll : 0);
+    sys::print("BENCHSPLIT %s iterations=%d total=%lu client=%lu driver=%lu wait=%lu polls=%lu cheapest_poll=%lu "
+               "median_client=%lu median_wait=%lu median_rest=%lu\n",
+               k.name, kBenchIterations, total_ticks, split.client, after->work_ticks() - driver_start, wait, split.polls,
+               cheapest, median_client, median_wait, median_rest);
   }
+  total_ticks = 0;
 }
 
 int bench() {
@@ -672,6 +772,7 @@ int bench() {
   // and signals preempt the spin): a guest that halts would count QEMU's host-time completion as
   // the instructions up to the next timer tick under -icount (Linux's write figure: idle=poll).
   c.set_polling(true);
+  c.set_batching(true);  // bench_request signals the driver itself (kick), to time the client's part apart
   for (const BenchCase& k : cases) bench_case(c, k, overhead);
   sys::print("BENCH-DONE\n");
   return failed;

@@ -590,6 +590,70 @@ void kbd_good() {
   (void)sys::signal(grant("notification:done"));
 }
 
+// ---- Restarts -------------------------------------------------------------------------------------
+// kbdcrash: kbd crashes (its test hook); the console subscribes to the restarted kbd and keys typed
+// afterwards reach this console client as a line.
+void kbd_crash() {
+  ConsoleClient c;
+  open_console(c);
+  const auto before = c.control().keyboard_status();
+  check(2, before.ok() && before->subscribed() && before->subscriptions() == 1, "the console has a keyboard");
+  sys::CallTransport transport(sys::ipc_buffer());
+  kb::Keyboard::Client<sys::CallTransport> kbd(transport, grant("endpoint:kbd"));
+  const auto crashed = kbd.crash();
+  check(3, !crashed.ok() && crashed.error() == Error::NoReply, "kbd crashed in the call (NoReply)");
+  // The console notices through Keyboard.watch and subscribes again (kbd's restart is init's).
+  uint64_t polls = 0;
+  for (;; ++polls) {
+    const auto now = c.control().keyboard_status();
+    if (!check(4, now.ok(), "keyboardStatus")) finish();
+    if (now->subscribed() && now->subscriptions() == 2) break;
+    (void)sys::yield();
+  }
+  sys::print("drvclient %s: the console subscribed again after %lu polls\n", name, polls);
+  // Console output went on meanwhile: a short pause at most.
+  const auto w = c.write("HARNESS-SENDKEY o k ret\n");
+  check(5, w.ok() && w->status == 0, "ask for keys");
+  char line[32];
+  check(6, c.read(line, sizeof(line)).ok() && equals(line, "ok\n"), "keys typed after kbd's restart, as a line");
+  const auto after = kbd.status();
+  check(7, after.error() == Error::EmptySlot, "this client never subscribed to the new kbd");
+}
+
+// consolecrash: the console crashes (its test hook) under this client, which notices through
+// Console.watch, opens again on the restarted console and writes and reads there.
+void console_crash() {
+  ConsoleClient c;
+  open_console(c);
+  const auto w = c.write("console-test: before the console's crash\n");
+  check(2, w.ok() && w->status == 0, "write before the crash");
+  const Result<sys::CPtr> watch = call_receiving<con::Console>(c.endpoint, [](auto& console) {
+    const auto r = console.watch();
+    return r.ok() ? Error::Ok : r.error();
+  });
+  if (!check(3, watch.ok(), "Console.watch")) finish();
+  uint64_t word = 0;
+  check(4, sys::poll(watch.value(), &word) == Error::Ok && word == 0, "the watch notification is never signalled");
+  const auto crashed = c.control().crash();
+  check(5, !crashed.ok() && crashed.error() == Error::NoReply, "the console crashed in the call (NoReply)");
+  const Error gone = sys::wait(watch.value(), &word);
+  sys::print("drvclient %s: the watch wait ended with %s\n", name, error_name(gone));
+  check(6, gone != Error::Ok, "the wait on the watch notification ends with an error: the console is gone");
+  (void)c.region.release();  // the dead console's region
+  ConsoleClient d;
+  open_console(d);  // waits on the endpoint until init has restarted the console
+  d.await_line("console-test: after the console's restart", "typed\r");
+  const auto again = d.write("console-test: after the console's restart\n");
+  check(7, again.ok() && again->status == 0, "write after the restart");
+  char line[32];
+  check(8, d.read(line, sizeof(line)).ok() && equals(line, "typed\n"), "read a line after the restart");
+  // The restarted console subscribed to kbd again (replacing its predecessor's subscription).
+  const auto k = d.control().keyboard_status();
+  check(9, k.ok() && k->subscribed() && k->subscriptions() == 1, "the restarted console has the keyboard");
+  check(10, d.write("HARNESS-SENDKEY h i ret\n").ok(), "ask for keys");
+  check(11, d.read(line, sizeof(line)).ok() && equals(line, "hi\n"), "keys typed reach the restarted console");
+}
+
 }  // namespace
 
 int main(uint64_t argument) {
@@ -615,6 +679,8 @@ int main(uint64_t argument) {
   else if (equals(mode, "caps")) caps();
   else if (equals(mode, "kbdhostile")) kbd_hostile();
   else if (equals(mode, "kbdgood")) kbd_good();
+  else if (equals(mode, "kbdcrash")) kbd_crash();
+  else if (equals(mode, "consolecrash")) console_crash();
   else check(98, false, "an unknown mode");
   finish();
 }

@@ -514,6 +514,11 @@ int main(uint64_t argument) {
   session = sys::MemorySession(sys::process_memory()->cap(), slots, sys::kProcessSlotCNode);
   Env env{*block, slots, session, *endpoint};
   const char* mode = block->argument;
+  // TIMER0009: a program that fails at once, for init's restart back-off.
+  if (strcmp(mode, "fail") == 0) {
+    sys::print("timercli: fail: failing at tsc %lu\n", sys::rdtsc());
+    return 1;
+  }
   struct Mode {
     const char* name;
     int (*run)(Env&);

@@ -49,9 +49,11 @@ class BlockClient {
   BlockClient& operator=(const BlockClient&) = delete;
 
   // Connects to the driver on `endpoint` (write + grant rights). Region capabilities and
-  // notifications arrive in slots of `slots` (of the caller's CNode, `cnode`).
+  // notifications arrive in slots of `slots` (of the caller's CNode, `cnode`). `channel`: which of
+  // this client's ring pairs (abi/block.capnp: a client may have several, each its own
+  // BlockClient).
   Result<void> connect(sys::MemorySession& session, sys::SlotAllocator& slots, sys::CPtr endpoint,
-                       sys::CPtr cnode = sys::kProcessSlotCNode);
+                       sys::CPtr cnode = sys::kProcessSlotCNode, uint8_t channel = 0);
 
   // Submit a request; returns its cookie. WouldBlock when slots() requests are outstanding
   // (take completions first). RangeError/AlignmentError are the driver's to answer (in the
@@ -90,6 +92,7 @@ class BlockClient {
   uint64_t signals() const { return signals_; }  // notifications sent to the driver
   uint64_t waits() const { return waits_; }      // times this client slept
   sys::CPtr endpoint() const { return endpoint_; }
+  uint8_t channel() const { return channel_; }
   // The shared region as mapped here (rings included): for tests that play a hostile client.
   uint8_t* ring_base() const { return ring_.address(); }
 
@@ -108,6 +111,7 @@ class BlockClient {
   sys::SlotAllocator* slot_allocator_ = nullptr;
   sys::CPtr cnode_ = 0;
   sys::CPtr endpoint_ = 0;
+  uint8_t channel_ = 0;
   sys::Region ring_;
   sys::CPtr wake_driver_ = 0;
   sys::CPtr wake_me_ = 0;

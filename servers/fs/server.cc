@@ -1,0 +1,416 @@
+// The filesystem server's protocol side (server.h).
+#include "server.h"
+
+#include <tessera/abi/kernel.capnp.h>
+#include <tessera/fs.h>
+#include <tessera/string.h>
+#include <tessera/sys/clock.h>
+#include <tessera/sys/ipc.h>
+#include <tessera/sys/server.h>
+
+namespace tessera::fs {
+namespace {
+namespace sys = tessera::sys;
+using capnp::CapRef;
+using CNodeClient = abi::CNode::Client<sys::CallTransport>;
+
+constexpr uint32_t kDefaultBufferBytes = 256 * 1024;
+constexpr uint32_t kPage = 4096;
+constexpr uint32_t kKnownFlags = kOpenRead | kOpenWrite | kOpenCreate | kOpenExclusive | kOpenTruncate | kOpenAppend |
+                                 kOpenDirectory | kOpenNoFollow;
+constexpr uint64_t kIndexMask = 0xffff;
+
+uint64_t file_badge(uint32_t index, uint32_t serial) {
+  return kFileBadge | (uint64_t{serial} << 16) | index;
+}
+
+// A path from a message: at most maxPathBytes, no NUL inside (the volume takes lengths, but a NUL
+// would make names the client cannot see).
+Result<capnp::Text> path_of(Result<capnp::Text> text) {
+  const capnp::Text t = TRY(text);
+  if (t.size > kMaxPathBytes) return Error::RangeError;
+  if (t.size == 0) return Error::InvalidArgument;
+  for (uint32_t i = 0; i < t.size; ++i) {
+    if (t.data[i] == '\0') return Error::InvalidArgument;
+  }
+  return t;
+}
+
+uint8_t type_of(uint16_t mode) {
+  switch (mode & ext2::kModeTypeMask) {
+    case ext2::kModeRegular: return kTypeRegular;
+    case ext2::kModeDirectory: return kTypeDirectory;
+    case ext2::kModeSymlink: return kTypeSymlink;
+    default: return kTypeUnknown;
+  }
+}
+}  // namespace
+
+capnp::Reply Server::dispatch(const capnp::Request& request, const capnp::ReplyBuffer& out) {
+  ++counters_.requests;
+  // No clock here: the time stamped on inodes counts on from the disk's last write time at mount
+  // (the superblock's), by the TSC.
+  if (tsc_hz_ != 0) volume_.set_time(epoch_ + static_cast<uint32_t>((sys::rdtsc() - epoch_tsc_) / tsc_hz_));
+  const uint64_t badge = sys::current_request().badge();
+  const capnp::Reply reply = (badge & kFileBadge) != 0 ? File::Server<Server>::dispatch(request, out)
+                                                       : FileSystem::Server<Server>::dispatch(request, out);
+  if (reply.error != Error::Ok) ++counters_.refused;
+  return reply;
+}
+
+// ---- clients and files ------------------------------------------------------------------------
+
+Result<Server::Client*> Server::caller_client() {
+  const uint64_t badge = sys::current_request().badge();
+  for (Client& c : clients_) {
+    if (c.used && c.badge == badge) return &c;
+  }
+  return Error::IllegalOperation;  // connect first
+}
+
+Result<Server::OpenFile*> Server::caller_file() {
+  const uint64_t badge = sys::current_request().badge();
+  const uint64_t index = badge & kIndexMask;
+  if (index >= kFiles) return Error::ObjectDeleted;
+  OpenFile& f = files_[index];
+  if (!f.used || file_badge(static_cast<uint32_t>(index), f.serial) != badge) return Error::ObjectDeleted;
+  return &f;
+}
+
+Result<uint8_t*> Server::span(const OpenFile& f, uint32_t offset, uint32_t bytes) {
+  const Client& c = clients_[f.client];
+  if (!c.used) return Error::ObjectDeleted;
+  if (offset > c.bytes || bytes > c.bytes - offset) return Error::RangeError;
+  return c.base + offset;
+}
+
+// A File capability: write and grant-reply (a Call needs one of grant and grant-reply; a File
+// takes no capabilities, so not grant). The server's endpoint has both (boot/system.conf: rwgpm).
+Result<sys::CPtr> Server::mint_file(uint64_t badge) {
+  const sys::CPtr slot = TRY(slots_.alloc());
+  sys::CallTransport kernel(sys::ipc_buffer());
+  const Result<void> r = CNodeClient(kernel, sys::kProcessSlotCNode)
+                             .mint(slot, sys::kSlotDepth, CapRef{sys::kProcessSlotCNode}, endpoint_, sys::kSlotDepth,
+                                   static_cast<uint8_t>(abi::kRightWrite | abi::kRightGrantReply), badge);
+  if (!r.ok()) {
+    (void)slots_.free(slot);
+    return r.error();
+  }
+  return slot;
+}
+
+// Revokes the client's copy of the File capability (a call through it now fails in the kernel),
+// then frees the entry.
+void Server::close_file(OpenFile& f) {
+  if (!f.used) return;
+  if (f.cap != 0) {
+    sys::CallTransport kernel(sys::ipc_buffer());
+    CNodeClient cnode(kernel, sys::kProcessSlotCNode);
+    (void)cnode.revoke(f.cap, sys::kSlotDepth);
+    (void)cnode.delete_(f.cap, sys::kSlotDepth);
+    (void)slots_.free(f.cap);
+  }
+  f = OpenFile{.serial = f.serial};
+  --open_files_;
+}
+
+// Closes the client's files and takes its buffer back from it (revoke: its attachment and
+// capabilities go), then gives the memory back.
+void Server::drop_client(Client& c) {
+  const uint8_t index = static_cast<uint8_t>(&c - clients_);
+  for (OpenFile& f : files_) {
+    if (f.used && f.client == index) close_file(f);
+  }
+  (void)c.shared.close();
+  (void)c.buffer.revoke();
+  (void)c.buffer.release();
+  c = Client{};
+}
+
+void Server::fill_stat(Stat::Builder out, const ext2::Stat& s) {
+  out.set_inode(s.inode);
+  out.set_type(type_of(s.mode));
+  out.set_mode(s.mode);
+  out.set_links(s.links);
+  out.set_uid(s.uid);
+  out.set_gid(s.gid);
+  out.set_size(s.size);
+  out.set_blocks(s.blocks512);
+  out.set_atime(s.atime);
+  out.set_mtime(s.mtime);
+  out.set_ctime(s.ctime);
+}
+
+// ---- FileSystem ---------------------------------------------------------------------------------
+
+Result<void> Server::connect(FileSystem::ConnectParams::Reader p, FileSystem::ConnectResults::Builder out) {
+  uint32_t bytes = p.buffer_bytes() == 0 ? kDefaultBufferBytes : p.buffer_bytes();
+  if (bytes > kMaxBufferBytes) return Error::RangeError;
+  bytes = (bytes + kPage - 1) & ~(kPage - 1);
+  const uint64_t badge = sys::current_request().badge();
+  if (Result<Client*> old = caller_client(); old.ok()) drop_client(**old);
+  Client* c = nullptr;
+  for (Client& candidate : clients_) {
+    if (!candidate.used) {
+      c = &candidate;
+      break;
+    }
+  }
+  if (c == nullptr) return Error::NotEnoughMemory;
+  // Eager: every page is mapped here before the client sees the region, so the client cannot
+  // shrink it under the server (Session.resize answers Busy over mapped pages).
+  sys::Region buffer = TRY(sys::Region::create(session_, bytes, sys::RegionOptions{.eager = true}));
+  const Result<uint8_t*> base = buffer.attach(memory::kRightRead | memory::kRightWrite);
+  if (!base.ok()) {
+    (void)buffer.release();
+    return base.error();
+  }
+  Result<sys::Region> shared = buffer.share(memory::kRightRead | memory::kRightWrite);
+  if (!shared.ok()) {
+    (void)buffer.release();
+    return shared.error();
+  }
+  c->used = true;
+  c->badge = badge;
+  c->base = base.value();
+  c->bytes = bytes;
+  c->buffer = static_cast<sys::Region&&>(buffer);
+  // The reply carries the shared capability (the client gets a copy); the server keeps its slot
+  // until the client goes (revoke takes every copy back then).
+  c->shared = static_cast<sys::Region&&>(*shared);
+  out.set_buffer(c->shared.ref());
+  out.set_buffer_bytes(bytes);
+  return {};
+}
+
+Result<void> Server::open(FileSystem::OpenParams::Reader p, FileSystem::OpenResults::Builder out) {
+  Client* client = TRY(caller_client());
+  const capnp::Text path = TRY(path_of(p.path()));
+  const uint32_t flags = p.flags();
+  if ((flags & ~kKnownFlags) != 0) return Error::InvalidArgument;
+  if ((flags & (kOpenRead | kOpenWrite | kOpenDirectory)) == 0) return Error::InvalidArgument;
+  if ((flags & kOpenExclusive) != 0 && (flags & kOpenCreate) == 0) return Error::InvalidArgument;
+  if ((flags & kOpenCreate) != 0 && (flags & kOpenDirectory) != 0) return Error::InvalidArgument;
+  if (open_files_ >= kFiles) return Error::NotEnoughMemory;
+  ext2::Handle h{};
+  if ((flags & kOpenCreate) != 0) {
+    h = TRY(volume_.create(path.data, path.size, static_cast<uint16_t>(p.mode() & ext2::kModePermissionMask),
+                           (flags & kOpenExclusive) != 0));
+  } else {
+    h = TRY(volume_.lookup(path.data, path.size, (flags & kOpenNoFollow) == 0));
+  }
+  ext2::Stat s = TRY(volume_.stat(h));
+  const uint16_t type = s.mode & ext2::kModeTypeMask;
+  const bool directory = type == ext2::kModeDirectory;
+  if (directory && (flags & kOpenWrite) != 0) return Error::IsDirectory;
+  if (!directory && (flags & kOpenDirectory) != 0) return Error::NotDirectory;
+  if (type == ext2::kModeSymlink) return Error::IllegalOperation;  // readlink reads links
+  if ((flags & kOpenTruncate) != 0 && (flags & kOpenWrite) != 0 && s.size != 0) {
+    TRY(volume_.truncate(h, 0));
+    s = TRY(volume_.stat(h));
+  }
+  uint32_t index = kFiles;
+  for (uint32_t i = 0; i < kFiles; ++i) {
+    if (!files_[i].used) {
+      index = i;
+      break;
+    }
+  }
+  if (index == kFiles) return Error::NotEnoughMemory;
+  OpenFile& f = files_[index];
+  const uint32_t serial = next_serial_++ & 0xffffffffu;
+  const sys::CPtr cap = TRY(mint_file(file_badge(index, serial)));
+  f.used = true;
+  f.serial = serial;
+  f.client = static_cast<uint8_t>(client - clients_);
+  f.flags = directory ? (flags & (kOpenRead | kOpenDirectory)) | kOpenRead : flags;
+  f.directory = directory;
+  f.handle = h;
+  f.cap = cap;
+  ++open_files_;
+  out.set_file(CapRef{cap});
+  fill_stat(out.init_stat(), s);
+  return {};
+}
+
+Result<void> Server::stat(FileSystem::StatParams::Reader p, FileSystem::StatResults::Builder out) {
+  (void)TRY(caller_client());
+  const capnp::Text path = TRY(path_of(p.path()));
+  const ext2::Handle h = TRY(volume_.lookup(path.data, path.size, p.follow()));
+  fill_stat(out.init_stat(), TRY(volume_.stat(h)));
+  return {};
+}
+
+Result<void> Server::mkdir(FileSystem::MkdirParams::Reader p, FileSystem::MkdirResults::Builder out) {
+  (void)TRY(caller_client());
+  const capnp::Text path = TRY(path_of(p.path()));
+  const ext2::Handle h =
+      TRY(volume_.mkdir(path.data, path.size, static_cast<uint16_t>(p.mode() & ext2::kModePermissionMask)));
+  fill_stat(out.init_stat(), TRY(volume_.stat(h)));
+  return {};
+}
+
+Result<void> Server::unlink(FileSystem::UnlinkParams::Reader p, FileSystem::UnlinkResults::Builder) {
+  (void)TRY(caller_client());
+  const capnp::Text path = TRY(path_of(p.path()));
+  return volume_.unlink(path.data, path.size);
+}
+
+Result<void> Server::rmdir(FileSystem::RmdirParams::Reader p, FileSystem::RmdirResults::Builder) {
+  (void)TRY(caller_client());
+  const capnp::Text path = TRY(path_of(p.path()));
+  return volume_.rmdir(path.data, path.size);
+}
+
+Result<void> Server::rename(FileSystem::RenameParams::Reader p, FileSystem::RenameResults::Builder) {
+  (void)TRY(caller_client());
+  const capnp::Text from = TRY(path_of(p.from()));
+  const capnp::Text to = TRY(path_of(p.to()));
+  return volume_.rename(from.data, from.size, to.data, to.size);
+}
+
+Result<void> Server::link(FileSystem::LinkParams::Reader p, FileSystem::LinkResults::Builder) {
+  (void)TRY(caller_client());
+  const capnp::Text existing = TRY(path_of(p.existing()));
+  const capnp::Text path = TRY(path_of(p.path()));
+  return volume_.link(existing.data, existing.size, path.data, path.size);
+}
+
+Result<void> Server::symlink(FileSystem::SymlinkParams::Reader p, FileSystem::SymlinkResults::Builder) {
+  (void)TRY(caller_client());
+  const capnp::Text target = TRY(path_of(p.target()));
+  const capnp::Text path = TRY(path_of(p.path()));
+  return volume_.symlink(target.data, target.size, path.data, path.size);
+}
+
+Result<void> Server::readlink(FileSystem::ReadlinkParams::Reader p, FileSystem::ReadlinkResults::Builder out) {
+  (void)TRY(caller_client());
+  const capnp::Text path = TRY(path_of(p.path()));
+  char target[kMaxPathBytes];
+  const size_t length = TRY(volume_.readlink(path.data, path.size, target, sizeof(target)));
+  // A target longer than a message can carry (made by another system) is refused, not cut.
+  if (length > sizeof(target)) return Error::RangeError;
+  out.set_target(capnp::Text(target, static_cast<uint32_t>(length)));
+  return {};
+}
+
+Result<void> Server::statfs(FileSystem::StatfsParams::Reader, FileSystem::StatfsResults::Builder out) {
+  (void)TRY(caller_client());
+  const ext2::FsStat s = TRY(volume_.statfs());
+  out.set_block_bytes(s.block_size);
+  out.set_blocks(s.blocks);
+  out.set_free_blocks(s.free_blocks);
+  out.set_inodes(s.inodes);
+  out.set_free_inodes(s.free_inodes);
+  return {};
+}
+
+Result<void> Server::sync(FileSystem::SyncParams::Reader, FileSystem::SyncResults::Builder) {
+  (void)TRY(caller_client());
+  return volume_.sync();
+}
+
+Result<void> Server::status(FileSystem::StatusParams::Reader, FileSystem::StatusResults::Builder out) {
+  out.set_requests(counters_.requests);
+  out.set_refused(counters_.refused);
+  out.set_open_files(open_files_);
+  uint32_t clients = 0;
+  for (const Client& c : clients_) clients += c.used ? 1 : 0;
+  out.set_clients(clients);
+
+  const ext2::CacheStats cache = volume_.cache_stats();
+  out.set_cache_hits(cache.hits);
+  out.set_cache_misses(cache.misses);
+  out.set_block_reads(disk_reads_ != nullptr ? *disk_reads_ : 0);
+  out.set_block_writes(disk_writes_ != nullptr ? *disk_writes_ : 0);
+  return {};
+}
+
+Result<void> Server::disconnect(FileSystem::DisconnectParams::Reader, FileSystem::DisconnectResults::Builder) {
+  drop_client(*TRY(caller_client()));
+  return {};
+}
+
+// ---- File ---------------------------------------------------------------------------------------
+
+Result<void> Server::read(File::ReadParams::Reader p, File::ReadResults::Builder out) {
+  OpenFile& f = *TRY(caller_file());
+  if ((f.flags & kOpenRead) == 0) return Error::InsufficientRights;
+  if (f.directory) return Error::IsDirectory;
+  uint8_t* to = TRY(span(f, p.buffer_offset(), p.bytes()));
+  out.set_bytes(static_cast<uint32_t>(TRY(volume_.read(f.handle, p.offset(), to, p.bytes()))));
+  return {};
+}
+
+Result<void> Server::write(File::WriteParams::Reader p, File::WriteResults::Builder out) {
+  OpenFile& f = *TRY(caller_file());
+  if ((f.flags & kOpenWrite) == 0) return Error::InsufficientRights;
+  const uint8_t* from = TRY(span(f, p.buffer_offset(), p.bytes()));
+  uint64_t offset = p.offset();
+  if ((f.flags & kOpenAppend) != 0) offset = TRY(volume_.stat(f.handle)).size;
+  const size_t written = TRY(volume_.write(f.handle, offset, from, p.bytes()));
+  out.set_bytes(static_cast<uint32_t>(written));
+  out.set_size(TRY(volume_.stat(f.handle)).size);
+  return {};
+}
+
+Result<void> Server::truncate(File::TruncateParams::Reader p, File::TruncateResults::Builder) {
+  OpenFile& f = *TRY(caller_file());
+  if ((f.flags & kOpenWrite) == 0) return Error::InsufficientRights;
+  return volume_.truncate(f.handle, p.size());
+}
+
+Result<void> Server::stat(File::StatParams::Reader, File::StatResults::Builder out) {
+  OpenFile& f = *TRY(caller_file());
+  fill_stat(out.init_stat(), TRY(volume_.stat(f.handle)));
+  return {};
+}
+
+Result<void> Server::sync(File::SyncParams::Reader, File::SyncResults::Builder) {
+  OpenFile& f = *TRY(caller_file());
+  return volume_.fsync(f.handle);
+}
+
+Result<void> Server::readdir(File::ReaddirParams::Reader p, File::ReaddirResults::Builder out) {
+  OpenFile& f = *TRY(caller_file());
+  if (!f.directory) return Error::NotDirectory;
+  uint8_t* to = TRY(span(f, p.buffer_offset(), p.bytes()));
+  if ((p.buffer_offset() & 7) != 0) return Error::AlignmentError;
+  uint64_t cursor = p.cursor();
+  uint32_t used = 0;
+  uint32_t entries = 0;
+  bool end = false;
+  ext2::DirEntry entry;
+  for (;;) {
+    uint64_t next = cursor;
+    const bool more = TRY(volume_.readdir(f.handle, next, entry));
+    if (!more) {
+      end = true;
+      break;
+    }
+    const uint32_t record = dir_record_bytes(entry.name_length);
+    if (record > p.bytes() - used) {
+      if (entries == 0) return Error::RangeError;  // not even one entry fits
+      break;
+    }
+    DirEntryHeader header{entry.inode, static_cast<uint16_t>(record), entry.type, entry.name_length};
+    memcpy(to + used, &header, sizeof(header));
+    memcpy(to + used + sizeof(header), entry.name, entry.name_length);
+    memset(to + used + sizeof(header) + entry.name_length, 0, record - sizeof(header) - entry.name_length);
+    used += record;
+    ++entries;
+    cursor = next;
+  }
+  out.set_cursor(cursor);
+  out.set_entries(entries);
+  out.set_bytes(used);
+  out.set_end(end);
+  return {};
+}
+
+Result<void> Server::close(File::CloseParams::Reader, File::CloseResults::Builder) {
+  close_file(*TRY(caller_file()));
+  return {};
+}
+
+}  // namespace tessera::fs
