@@ -20,6 +20,7 @@
 #include <tessera/sys/timer.h>
 
 #include "fs.h"
+#include "fs_server.h"
 #include "line_editor.h"
 #include "path.h"
 
@@ -36,6 +37,7 @@ constexpr uint32_t kMaxArgs = 16;
 tessera::console::ConsoleClient out;
 sys::CPtr control = 0;  // init's control protocol (0: not granted)
 shell::NoFilesystem no_filesystem;
+shell::FsServer fs_server;
 FsOps* fs = &no_filesystem;
 char cwd[kMaxPath] = "/";
 const char* own_name = "shell";  // this program's name in the description (its start-up block)
@@ -135,17 +137,27 @@ const char* init_error(Error e) {
 
 const char* fs_error(Error e) {
   switch (e) {
+    case Error::NotFound:
     case Error::EmptySlot:
     case Error::FailedLookup: return "not found";
-    case Error::NotSupported: return "no filesystem";
-    case Error::Busy: return "busy (not empty?)";
-    case Error::DeleteFirst: return "already exists";
-    case Error::InvalidArgument: return "invalid argument";
-    case Error::RangeError: return "too large";
-    case Error::WrongObjectType: return "wrong type (a directory, or not one)";
-    case Error::OutOfMemory:
-    case Error::NotEnoughMemory: return "no space";
+    case Error::Exists: return "already exists";
+    case Error::NotDirectory: return "not a directory";
+    case Error::IsDirectory: return "is a directory";
+    case Error::NotEmpty: return "directory not empty";
+    case Error::NameTooLong: return "name too long";
+    case Error::NoSpace: return "no space left";
+    case Error::Corrupted: return "filesystem corrupted";
+    case Error::TooLarge: return "too large";
+    case Error::SymlinkLoop: return "too many levels of symbolic links";
+    case Error::ReadOnly: return "read-only filesystem";
     case Error::IoError: return "I/O error";
+    case Error::NotSupported: return "no filesystem";
+    case Error::RangeError: return "path too long";
+    case Error::IllegalOperation: return "not allowed";
+    case Error::InvalidArgument: return "invalid argument";
+    case Error::Busy: return "busy";
+    case Error::NotEnoughMemory:
+    case Error::OutOfMemory: return "out of memory";
     default: return tessera::error_name(e);
   }
 }
@@ -346,11 +358,27 @@ void list_entry(const char* directory, const char* name, bool long_format) {
   }
   char target[kMaxPath] = {};
   if (st->kind == shell::FileKind::Symlink) {
-    Result<size_t> n = fs->readlink(path, target, sizeof(target) - 1);
-    if (n.ok()) target[*n] = '\0';
+    Result<size_t> n = fs->readlink(path, target, sizeof(target));
+    if (!n.ok()) target[0] = '\0';
   }
-  say("%c %3u %10lu %s%s%s\n", kind_letter(st->kind), st->links, st->size, name,
+  char mode[10];
+  for (int bit = 0; bit < 9; ++bit) mode[bit] = (st->mode & (0400 >> bit)) != 0 ? "rwxrwxrwx"[bit] : '-';
+  mode[9] = '\0';
+  say("%c%s %3u %10lu %s%s%s\n", kind_letter(st->kind), mode, st->links, st->size, name,
       st->kind == shell::FileKind::Symlink ? " -> " : "", target);
+}
+
+struct ListContext {
+  const char* directory;
+  bool long_format;
+  uint32_t count;
+};
+
+void list_one(void* context, const shell::DirEntry& entry) {
+  auto* c = static_cast<ListContext*>(context);
+  if (strcmp(entry.name, ".") == 0 || strcmp(entry.name, "..") == 0) return;
+  ++c->count;
+  list_entry(c->directory, entry.name, c->long_format);
 }
 
 void cmd_ls(int argc, char** argv, const Redirect&) {
@@ -379,14 +407,15 @@ void cmd_ls(int argc, char** argv, const Redirect&) {
       list_entry(parent, path + strlen(parent) + (strcmp(parent, "/") == 0 ? 0 : 1), long_format);
       continue;
     }
-    for (uint32_t index = 0;; ++index) {
-      Result<shell::DirEntry> e = fs->readdir(path, index);
-      if (!e.ok()) {
-        if (e.error() != Error::RangeError) say("ls: %s: %s\n", paths[i], fs_error(e.error()));
-        break;
-      }
-      list_entry(path, e->name, long_format);
-    }
+    ListContext context{path, long_format, 0};
+    Result<void> r = fs->list(path, list_one, &context);
+    if (!r.ok()) say("ls: %s: %s\n", paths[i], fs_error(r.error()));
+  }
+}
+
+void print_bytes(void*, const char* bytes, size_t length) {
+  if (out.is_open()) {
+    (void)out.write(bytes, length);
   }
 }
 
@@ -399,19 +428,8 @@ void cmd_cat(int argc, char** argv, const Redirect&) {
   for (int i = 1; i < argc; ++i) {
     char path[kMaxPath];
     if (!resolve("cat", argv[i], path)) continue;
-    uint64_t offset = 0;
-    char chunk[512];
-    for (;;) {
-      Result<size_t> n = fs->read(path, offset, chunk, sizeof(chunk) - 1);
-      if (!n.ok()) {
-        say("cat: %s: %s\n", argv[i], fs_error(n.error()));
-        break;
-      }
-      if (*n == 0) break;
-      chunk[*n] = '\0';
-      say("%s", chunk);
-      offset += *n;
-    }
+    Result<void> r = fs->read(path, print_bytes, nullptr);
+    if (!r.ok()) say("cat: %s: %s\n", argv[i], fs_error(r.error()));
   }
 }
 
@@ -484,8 +502,8 @@ void cmd_stat(int argc, char** argv, const Redirect&) {
                        : st->kind == shell::FileKind::Symlink ? "symbolic link"
                        : st->kind == shell::FileKind::File    ? "regular file"
                                                               : "other";
-    say("  File: %s\n  Type: %s\n  Size: %lu\n Inode: %lu\n Links: %u\n", path, kind, st->size, st->inode,
-        st->links);
+    say("  File: %s\n  Type: %s\n  Size: %lu\n  Blocks: %lu\n  Inode: %lu\n  Links: %u\n  Mode: %04o\n  Modified: %u\n",
+        path, kind, st->size, st->blocks, st->inode, st->links, st->mode, st->mtime);
   }
 }
 
@@ -499,6 +517,16 @@ void cmd_df(int, char**, const Redirect&) {
   say("%12s %12s %12s %10s %10s\n", "SIZE(KiB)", "USED(KiB)", "FREE(KiB)", "INODES", "IFREE");
   say("%12lu %12lu %12lu %10lu %10lu\n", u->total_bytes / 1024, (u->total_bytes - u->free_bytes) / 1024,
       u->free_bytes / 1024, u->total_inodes, u->free_inodes);
+}
+
+void cmd_sync(int argc, char**, const Redirect&) {
+  if (!need_fs("sync")) return;
+  if (argc > 1) {
+    say("sync: usage: sync\n");
+    return;
+  }
+  Result<void> r = fs->sync();
+  if (!r.ok()) say("sync: %s\n", fs_error(r.error()));
 }
 
 void cmd_cd(int argc, char** argv, const Redirect&) {
@@ -543,6 +571,7 @@ const Command kCommands[] = {
     {"ln", "ln [-s] TARGET LINK", "make a (symbolic) link", cmd_ln, false},
     {"stat", "stat PATH...", "what a path is", cmd_stat, false},
     {"df", "df", "filesystem size and free space", cmd_df, false},
+    {"sync", "sync", "write everything to the disk now", cmd_sync, false},
     {"cd", "cd [DIR]", "change the working directory", cmd_cd, false},
     {"pwd", "pwd", "print the working directory", cmd_pwd, false},
 };
@@ -659,6 +688,14 @@ int main(uint64_t argument) {
     }
   }
   if (Result<void> r = out.open(session, slots, *console); !r.ok()) fail("cannot open the console", r.error());
+  if (Result<sys::CPtr> f = sys::find_grant(*block, "endpoint:fs"); f.ok()) {
+    Result<void> connected = fs_server.connect(session, slots, *f);
+    if (connected.ok()) {
+      fs = &fs_server;
+    } else {
+      say("shell: no filesystem (connecting to fs: %s)\n", tessera::error_name(connected.error()));
+    }
+  }
   if (Result<void> r = out.set_raw(true); !r.ok()) fail("cannot switch the console to raw mode", r.error());
   settle(have_timer ? &timer : nullptr);
   say("\nTessera shell. Type help for the commands.\n");

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -27,6 +28,9 @@ import qemu  # noqa: E402
 from results import Reporter, TestResult  # noqa: E402
 
 PROMPT = b"tessera:/$ "
+# Any working directory's prompt.
+ANY_PROMPT = rb"tessera:/[^\r\n$]*\$ "
+SOURCE = Path(__file__).resolve().parents[2]
 BOOT_TIMEOUT = 90.0
 STEP_TIMEOUT = 15.0
 
@@ -93,7 +97,7 @@ class ShellSession:
     def command(self, line: str, timeout: float = STEP_TIMEOUT) -> str | None:
         """Types `line` and Enter; the output between the echoed line and the next prompt."""
         self.type(line.encode() + b"\r")
-        match = self.expect(re.escape(line.encode()) + rb"\r\n(.*?)" + re.escape(PROMPT), timeout)
+        match = self.expect(re.escape(line.encode()) + rb"\r\n(.*?)" + ANY_PROMPT, timeout)
         if not match:
             return None
         text = match.group(1).decode("utf-8", errors="replace").replace("\r\n", "\n")
@@ -138,7 +142,7 @@ def shell0002(s: ShellSession, _: str) -> None:
     check(run_ok(s, "echo hello   world") == "hello world\n", "echo hello world")
     out = run_ok(s, "help")
     for name in ("help", "echo", "ps", "mem", "run", "kill", "restart", "ls", "cat", "mkdir", "rm", "rmdir", "mv",
-                 "ln", "stat", "df", "cd", "pwd"):
+                 "ln", "stat", "df", "sync", "cd", "pwd"):
         check(re.search(rf"^  {name}\b", out, re.M) is not None, f"help does not list {name}")
 
 
@@ -245,12 +249,64 @@ def shell0012(s: ShellSession, _: str) -> None:
 
 
 def shell0013(s: ShellSession, _: str) -> None:
-    """without a filesystem the file commands say so in one line; pwd and cd / work"""
-    check(run_ok(s, "ls /nope") == "ls: no filesystem\n", "ls")
-    check(run_ok(s, "cat x") == "cat: no filesystem\n", "cat")
-    check(run_ok(s, "echo hi > f") == "echo: no filesystem\n", "echo > f")
-    check(run_ok(s, "pwd") == "/\n", "pwd")
-    check(run_ok(s, "cd /") == "", "cd /")
+    """the file commands read the system's disk (boot/disk/ as ext2): ls, ls -l with types, sizes and a
+    symlink's target, cat (also through a relative symlink), stat, df; errors are one line"""
+    out = run_ok(s, "ls")
+    check(out.split() == ["lost+found", "README", "bin", "docs", "tesserae"] or
+          sorted(out.split()) == sorted(["lost+found", "README", "bin", "docs", "tesserae"]), f"ls /: {out!r}")
+    readme = (SOURCE / "boot" / "disk" / "README").stat().st_size
+    out = run_ok(s, "ls -l /")
+    check(re.search(rf"^-rw-r--r--\s+1\s+{readme} README$", out, re.M) is not None, f"ls -l: README ({readme} bytes)")
+    check(re.search(r"^drwxr-xr-x\s+2\s+\d+ docs$", out, re.M) is not None, "ls -l: docs is a directory")
+    check(re.search(r"^l\S+\s+1\s+17 tesserae -> docs/tesserae.txt$", out, re.M) is not None, "ls -l: the symlink")
+    text = (SOURCE / "boot" / "disk" / "docs" / "tesserae.txt").read_text()
+    check(run_ok(s, "cat /docs/tesserae.txt") == text, "cat shows the file exactly")
+    check(run_ok(s, "cat tesserae") == text, "cat through the relative symlink")
+    random_size = (SOURCE / "boot" / "disk" / "bin" / "random.bin").stat().st_size
+    out = run_ok(s, "stat /bin/random.bin")
+    check(f"Type: regular file\n  Size: {random_size}\n" in out, f"stat: {out!r}")
+    check(re.search(r"^\s+65536\s+\d+\s+\d+\s+16384\s+\d+$", run_ok(s, "df"), re.M) is not None, "df: 64 MiB, 16384 inodes")
+    check(run_ok(s, "ls /nope") == "ls: /nope: not found\n", "ls /nope")
+    check(run_ok(s, "cat /docs") == "cat: /docs: is a directory\n", "cat of a directory")
+    check(run_ok(s, "cat /README/x") == "cat: /README/x: not a directory\n", "a file as a directory")
+    check(run_ok(s, "cd /README") == "cd: /README: not a directory\n", "cd to a file")
+    check(run_ok(s, "mkdir /docs") == "mkdir: /docs: already exists\n", "mkdir of what exists")
+
+
+def shell0015(s: ShellSession, _: str) -> None:
+    """the file commands write: mkdir, echo > and >>, ln, ln -s, mv, rm, rmdir (refused while not empty),
+    cd and relative paths, pwd and the prompt; sync"""
+    check(run_ok(s, "mkdir /t") == "", "mkdir /t")
+    check(run_ok(s, "cd /t") == "", "cd /t")
+    s.type(b"pwd\r")
+    check(s.expect(rb"pwd\r\n/t\r\ntessera:/t\$ ") is not None, "pwd and the prompt show /t")
+    check(run_ok(s, "echo hello shell > f") == "", "echo > f (relative)")
+    check(run_ok(s, "echo second line >> /t/f") == "", "echo >> /t/f")
+    check(run_ok(s, "cat f") == "hello shell\nsecond line\n", "cat f")
+    check(run_ok(s, "ln f hard") == "" and run_ok(s, "ln -s f soft") == "", "ln and ln -s")
+    out = run_ok(s, "ls -l")
+    check(re.search(r"^-rw-r--r--\s+2\s+24 f$", out, re.M) is not None, f"f has two links: {out!r}")
+    check(re.search(r"^l\S+\s+1\s+1 soft -> f$", out, re.M) is not None, "soft -> f")
+    check(run_ok(s, "cat soft") == "hello shell\nsecond line\n", "cat through the symlink")
+    check(run_ok(s, "mv hard ../moved") == "" and run_ok(s, "cat /moved") == "hello shell\nsecond line\n", "mv")
+    check(run_ok(s, "rmdir /t") == "rmdir: /t: directory not empty\n", "rmdir of a full directory")
+    check(run_ok(s, "rm f soft /nope") == "rm: /nope: not found\n", "rm of several, one missing")
+    check(run_ok(s, "cd ..") == "" and run_ok(s, "rmdir /t") == "", "cd .., rmdir /t")
+    check(run_ok(s, "ls /t") == "ls: /t: not found\n", "/t is gone")
+    check(run_ok(s, "echo kept > /kept") == "" and run_ok(s, "sync") == "", "a file kept for the host check")
+
+
+def shell0016(s: ShellSession, _: str) -> None:
+    """after the boot (the shell synced), e2fsck -fn finds the disk clean and debugfs reads what the shell wrote"""
+    disk = s.disk
+    s.close()
+    fsck = subprocess.run([shutil.which("e2fsck") or "/usr/sbin/e2fsck", "-fn", str(disk)], capture_output=True, text=True)
+    check(fsck.returncode == 0, f"e2fsck -fn: {fsck.returncode}: {fsck.stdout[-300:]}")
+    debugfs = shutil.which("debugfs") or "/usr/sbin/debugfs"
+    kept = subprocess.run([debugfs, "-R", "cat /kept", str(disk)], capture_output=True)
+    check(kept.stdout == b"kept\n", f"debugfs cat /kept: {kept.stdout!r}")
+    moved = subprocess.run([debugfs, "-R", "cat /moved", str(disk)], capture_output=True)
+    check(moved.stdout == b"hello shell\nsecond line\n", f"debugfs cat /moved: {moved.stdout!r}")
 
 
 def shell0014(s: ShellSession, _: str) -> None:
@@ -262,10 +318,12 @@ def shell0014(s: ShellSession, _: str) -> None:
     check(run_ok(s, "echo alive") == "alive\n", "the shell still reads and writes")
 
 
+# In the order they run (one boot): SHELL0016 checks the disk after the boot and comes last; it
+# needs SHELL0015's files.
 TESTS: list[tuple[str, Callable[[ShellSession, str], None]]] = [
-    (f"SHELL{n:04d}", fn) for n, fn in enumerate(
-        [shell0001, shell0002, shell0003, shell0004, shell0005, shell0006, shell0007, shell0008, shell0009,
-         shell0010, shell0011, shell0012, shell0013, shell0014], start=1)
+    (fn.__name__.upper(), fn) for fn in
+    [shell0001, shell0002, shell0003, shell0004, shell0005, shell0006, shell0007, shell0008, shell0009,
+     shell0010, shell0011, shell0012, shell0013, shell0015, shell0014, shell0016]
 ]
 
 
@@ -280,8 +338,16 @@ def run(build: Path, log_dir: Path, report: Reporter, name_filter: re.Pattern | 
         for name, _ in selected:
             report.add(TestResult(f"qemu/shell/{name}", False, 0.0, f"image {iso} does not exist", [], None))
         return
-    disk = qemu.make_disk_image(build / "tests" / "disks" / "shell.img")
+    # The system's disk as the build makes it (boot/disk/ in an ext2 file system), fresh each run.
+    template = build / "boot" / "disk.img"
+    disk = build / "tests" / "disks" / "shell.img"
+    disk.parent.mkdir(parents=True, exist_ok=True)
+    if template.exists():
+        shutil.copyfile(template, disk)
+    else:
+        qemu.make_disk_image(disk)
     session = ShellSession(qemu.command(iso, disk=disk), log_path)
+    session.disk = disk
     try:
         start = time.monotonic()
         booted = session.expect(re.escape(PROMPT), BOOT_TIMEOUT)
