@@ -198,6 +198,7 @@ struct Command {
   const char* summary;
   Handler run;
   bool redirects;  // accepts > FILE / >> FILE
+  bool writes;     // changes the disk: the shell syncs after it (a crash then loses nothing it did)
 };
 extern const Command kCommands[];
 extern const uint32_t kCommandCount;
@@ -555,25 +556,25 @@ void cmd_pwd(int, char**, const Redirect&) { say("%s\n", cwd); }
 
 // The commands: adding one is one entry (and a line in docs/shell.md).
 const Command kCommands[] = {
-    {"help", "help", "this list", cmd_help, false},
-    {"echo", "echo [WORD...] [>|>> FILE]", "print the words (or write them to FILE)", cmd_echo, true},
-    {"ps", "ps", "programs (pid, state, priority, restarts) and their threads", cmd_ps, false},
-    {"mem", "mem", "memory quota and use of every program", cmd_mem, false},
-    {"run", "run PROGRAM", "start a program of the system description", cmd_run, false},
-    {"kill", "kill PROGRAM", "stop a program (init does not restart it)", cmd_kill, false},
-    {"restart", "restart PROGRAM", "stop a program and start it again", cmd_restart, false},
-    {"ls", "ls [-l] [PATH...]", "list a directory", cmd_ls, false},
-    {"cat", "cat FILE...", "print files", cmd_cat, false},
-    {"mkdir", "mkdir DIR...", "make directories", cmd_mkdir, false},
-    {"rm", "rm FILE...", "remove files", cmd_rm, false},
-    {"rmdir", "rmdir DIR...", "remove empty directories", cmd_rmdir, false},
-    {"mv", "mv FROM TO", "rename or move", cmd_mv, false},
-    {"ln", "ln [-s] TARGET LINK", "make a (symbolic) link", cmd_ln, false},
-    {"stat", "stat PATH...", "what a path is", cmd_stat, false},
-    {"df", "df", "filesystem size and free space", cmd_df, false},
-    {"sync", "sync", "write everything to the disk now", cmd_sync, false},
-    {"cd", "cd [DIR]", "change the working directory", cmd_cd, false},
-    {"pwd", "pwd", "print the working directory", cmd_pwd, false},
+    {"help", "help", "this list", cmd_help, false, false},
+    {"echo", "echo [WORD...] [>|>> FILE]", "print the words (or write them to FILE)", cmd_echo, true, false},
+    {"ps", "ps", "programs (pid, state, priority, restarts) and their threads", cmd_ps, false, false},
+    {"mem", "mem", "memory quota and use of every program", cmd_mem, false, false},
+    {"run", "run PROGRAM", "start a program of the system description", cmd_run, false, false},
+    {"kill", "kill PROGRAM", "stop a program (init does not restart it)", cmd_kill, false, false},
+    {"restart", "restart PROGRAM", "stop a program and start it again", cmd_restart, false, false},
+    {"ls", "ls [-l] [PATH...]", "list a directory", cmd_ls, false, false},
+    {"cat", "cat FILE...", "print files", cmd_cat, false, false},
+    {"mkdir", "mkdir DIR...", "make directories", cmd_mkdir, false, true},
+    {"rm", "rm FILE...", "remove files", cmd_rm, false, true},
+    {"rmdir", "rmdir DIR...", "remove empty directories", cmd_rmdir, false, true},
+    {"mv", "mv FROM TO", "rename or move", cmd_mv, false, true},
+    {"ln", "ln [-s] TARGET LINK", "make a (symbolic) link", cmd_ln, false, true},
+    {"stat", "stat PATH...", "what a path is", cmd_stat, false, false},
+    {"df", "df", "filesystem size and free space", cmd_df, false, false},
+    {"sync", "sync", "write everything to the disk now", cmd_sync, false, false},
+    {"cd", "cd [DIR]", "change the working directory", cmd_cd, false, false},
+    {"pwd", "pwd", "print the working directory", cmd_pwd, false, false},
 };
 const uint32_t kCommandCount = sizeof(kCommands) / sizeof(kCommands[0]);
 
@@ -632,6 +633,7 @@ void execute(char* line) {
       return;
     }
     kCommands[i].run(argc, argv, redirect);
+    if ((kCommands[i].writes || redirect.path != nullptr) && fs->available()) (void)fs->sync();
     return;
   }
   say("%s: unknown command (try help)\n", argv[0]);
