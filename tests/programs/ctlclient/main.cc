@@ -151,7 +151,7 @@ void hostile() {
     }
     ++answered;
     if (reply.info.label != 0) ++errors;
-    check(41, reply.info.label <= static_cast<uint64_t>(Error::IoError), "the reply label is an Error");
+    check(41, reply.info.label <= static_cast<uint64_t>(Error::ReadOnly), "the reply label is an Error");
   }
   sys::print("ctlclient: %u hostile messages answered, %u with an error\n", answered, errors);
   check(42, errors >= answered / 2, "most hostile messages are refused");
