@@ -37,13 +37,38 @@ FileStat stat_of(const fsl::FileInfo& info) {
 
 Result<void> FsServer::connect(tessera::sys::MemorySession& session, tessera::sys::SlotAllocator& slots,
                                tessera::sys::CPtr endpoint) {
+  session_ = &session;
+  slots_ = &slots;
+  endpoint_ = endpoint;
   return client_.connect(session, slots, endpoint, kBufferBytes);
 }
 
-Result<FileStat> FsServer::stat(const char* path) { return stat_of(TRY(client_.stat(path, true))); }
-Result<FileStat> FsServer::lstat(const char* path) { return stat_of(TRY(client_.stat(path, false))); }
+template <typename Op>
+auto FsServer::again(Op&& op) -> decltype(op()) {
+  auto first = op();
+  if (first.ok()) return first;
+  const Error e = first.error();
+  if (e != Error::NoReply && e != Error::IllegalOperation && e != Error::ObjectDeleted &&
+      e != Error::InvalidCapability) {
+    return first;
+  }
+  if (!client_.connect(*session_, *slots_, endpoint_, kBufferBytes).ok()) return first;
+  ++reconnects_;
+  return op();
+}
+
+Result<FileStat> FsServer::stat(const char* path) {
+  return again([&]() -> Result<FileStat> { return stat_of(TRY(client_.stat(path, true))); });
+}
+Result<FileStat> FsServer::lstat(const char* path) {
+  return again([&]() -> Result<FileStat> { return stat_of(TRY(client_.stat(path, false))); });
+}
 
 Result<void> FsServer::list(const char* path, EntrySink each, void* context) {
+  return again([&] { return list_once(path, each, context); });
+}
+
+Result<void> FsServer::list_once(const char* path, EntrySink each, void* context) {
   fsl::FsFile dir = TRY(client_.open(path, fsl::kOpenRead | fsl::kOpenDirectory));
   uint64_t cursor = 0;
   bool end = false;
@@ -73,40 +98,55 @@ Result<void> FsServer::list(const char* path, EntrySink each, void* context) {
 }
 
 Result<void> FsServer::read(const char* path, ByteSink each, void* context) {
-  fsl::FsFile file = TRY(client_.open(path, fsl::kOpenRead));
-  uint64_t offset = 0;
-  for (;;) {
-    const uint32_t n = TRY(file.read(offset, client_.buffer_bytes(), 0));
-    if (n == 0) break;
-    if (n > client_.buffer_bytes()) return Error::MalformedMessage;
-    each(context, reinterpret_cast<const char*>(client_.buffer()), n);
-    offset += n;
-  }
-  return file.close();
+  return again([&]() -> Result<void> {
+    fsl::FsFile file = TRY(client_.open(path, fsl::kOpenRead));
+    uint64_t offset = 0;
+    for (;;) {
+      const uint32_t n = TRY(file.read(offset, client_.buffer_bytes(), 0));
+      if (n == 0) break;
+      if (n > client_.buffer_bytes()) return Error::MalformedMessage;
+      each(context, reinterpret_cast<const char*>(client_.buffer()), n);
+      offset += n;
+    }
+    return file.close();
+  });
 }
 
 Result<void> FsServer::write(const char* path, const void* bytes, size_t length, bool append) {
-  const uint32_t flags = fsl::kOpenWrite | fsl::kOpenCreate | (append ? fsl::kOpenAppend : fsl::kOpenTruncate);
-  fsl::FsFile file = TRY(client_.open(path, flags, 0644));
-  const size_t written = TRY(file.pwrite(bytes, length, 0));
-  if (written != length) return Error::NoSpace;
-  return file.close();
+  return again([&]() -> Result<void> {
+    const uint32_t flags = fsl::kOpenWrite | fsl::kOpenCreate | (append ? fsl::kOpenAppend : fsl::kOpenTruncate);
+    fsl::FsFile file = TRY(client_.open(path, flags, 0644));
+    const size_t written = TRY(file.pwrite(bytes, length, 0));
+    if (written != length) return Error::NoSpace;
+    return file.close();
+  });
 }
 
 Result<void> FsServer::mkdir(const char* path) {
-  TRY(client_.mkdir(path, 0755));
-  return {};
+  return again([&]() -> Result<void> {
+    TRY(client_.mkdir(path, 0755));
+    return {};
+  });
 }
-Result<void> FsServer::unlink(const char* path) { return client_.unlink(path); }
-Result<void> FsServer::rmdir(const char* path) { return client_.rmdir(path); }
-Result<void> FsServer::rename(const char* from, const char* to) { return client_.rename(from, to); }
-Result<void> FsServer::link(const char* existing, const char* path) { return client_.link(existing, path); }
-Result<void> FsServer::symlink(const char* target, const char* path) { return client_.symlink(target, path); }
+Result<void> FsServer::unlink(const char* path) { return again([&] { return client_.unlink(path); }); }
+Result<void> FsServer::rmdir(const char* path) { return again([&] { return client_.rmdir(path); }); }
+Result<void> FsServer::rename(const char* from, const char* to) { return again([&] { return client_.rename(from, to); }); }
+Result<void> FsServer::link(const char* existing, const char* path) {
+  return again([&] { return client_.link(existing, path); });
+}
+Result<void> FsServer::symlink(const char* target, const char* path) {
+  return again([&] { return client_.symlink(target, path); });
+}
 Result<size_t> FsServer::readlink(const char* path, char* out, size_t capacity) {
-  return client_.readlink(path, out, capacity);
+  return again([&] { return client_.readlink(path, out, capacity); });
 }
+Result<void> FsServer::sync() { return again([&] { return client_.sync(); }); }
 
 Result<FsUsage> FsServer::usage() {
+  return again([&]() -> Result<FsUsage> { return usage_once(); });
+}
+
+Result<FsUsage> FsServer::usage_once() {
   const fsl::FsInfo info = TRY(client_.statfs());
   FsUsage u;
   u.block_bytes = info.block_bytes;

@@ -26,10 +26,25 @@ class FsServer final : public FsOps {
   tessera::Result<void> symlink(const char* target, const char* path) override;
   tessera::Result<size_t> readlink(const char* path, char* out, size_t capacity) override;
   tessera::Result<FsUsage> usage() override;
-  tessera::Result<void> sync() override { return client_.sync(); }
+  tessera::Result<void> sync() override;
 
  private:
+  // Runs `op`; when the server answers as one that does not know this client (it was restarted:
+  // NoReply, IllegalOperation before connect, a File of the old one), connects again and runs it
+  // once more.
+  template <typename Op>
+  auto again(Op&& op) -> decltype(op());
+  tessera::Result<void> list_once(const char* path, EntrySink each, void* context);
+  tessera::Result<FsUsage> usage_once();
+
   tessera::fs::FsClient client_;
+  tessera::sys::MemorySession* session_ = nullptr;
+  tessera::sys::SlotAllocator* slots_ = nullptr;
+  tessera::sys::CPtr endpoint_ = 0;
+  uint64_t reconnects_ = 0;
+
+ public:
+  uint64_t reconnects() const { return reconnects_; }
 };
 
 }  // namespace shell

@@ -168,10 +168,28 @@ bool need_init(const char* command) {
   return false;
 }
 
+// Whether program `name` of the description is running (true when init cannot say).
+bool program_running(const char* name) {
+  if (control == 0) return true;
+  InitClient init = init_client();
+  const auto found = init.find(tessera::capnp::Text(name, static_cast<uint32_t>(strlen(name))));
+  if (!found.ok()) return true;
+  const uint32_t index = found->index();
+  const auto p = init.program(index);
+  return !p.ok() || p->state() == ctl::ProgramState::Running;
+}
+
 bool need_fs(const char* command) {
-  if (fs->available()) return true;
-  say("%s: no filesystem\n", command);
-  return false;
+  if (!fs->available()) {
+    say("%s: no filesystem\n", command);
+    return false;
+  }
+  // A call to a filesystem server that is not running would wait until one runs again.
+  if (!program_running("fs")) {
+    say("%s: the filesystem server is not running (run fs)\n", command);
+    return false;
+  }
+  return true;
 }
 
 // A path argument made absolute; says so when it is too long.

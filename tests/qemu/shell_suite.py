@@ -101,10 +101,10 @@ class ShellSession:
         if not match:
             return None
         text = match.group(1).decode("utf-8", errors="replace").replace("\r\n", "\n")
-        # init's own log lines (its debug write: "init: kv killed") and a started program's first
-        # line ("kv: serving") interleave with the output.
+        # init's own log lines (its debug write: "init: kv killed") and a started server's log
+        # ("kv: serving", "fs: ext2, ...") interleave with the output.
         return "".join(line for line in text.splitlines(keepends=True)
-                       if not line.startswith("init: ") and line != "kv: serving\n")
+                       if not line.startswith(("init: ", "fs: ")) and line != "kv: serving\n")
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -298,6 +298,17 @@ def shell0015(s: ShellSession, _: str) -> None:
     check(run_ok(s, "echo kept > /kept") == "", "a file kept for the host check")
 
 
+def shell0017(s: ShellSession, _: str) -> None:
+    """kill fs: the file commands say the server is not running (instead of waiting for it); run fs: the
+    shell connects to the new server and reads what it wrote before"""
+    check(run_ok(s, "kill fs") == "kill: fs stopped\n", "kill fs")
+    check(run_ok(s, "ls /") == "ls: the filesystem server is not running (run fs)\n", "ls without fs")
+    check(run_ok(s, "run fs").startswith("run: fs started"), "run fs")
+    check(run_ok(s, "cat /kept") == "kept\n", "cat through the new server (the shell connected again)")
+    check(run_ok(s, "restart fs").startswith("restart: fs restarted"), "restart fs")
+    check(run_ok(s, "cat /moved") == "hello shell\nsecond line\n", "and again after restart")
+
+
 def shell0016(s: ShellSession, _: str) -> None:
     """after the boot, e2fsck -fn finds the disk clean and debugfs reads what the shell wrote (it syncs after every
     command that changes the disk)"""
@@ -322,11 +333,11 @@ def shell0014(s: ShellSession, _: str) -> None:
 
 
 # In the order they run (one boot): SHELL0016 checks the disk after the boot and comes last; it
-# needs SHELL0015's files.
+# and SHELL0017 need SHELL0015's files.
 TESTS: list[tuple[str, Callable[[ShellSession, str], None]]] = [
     (fn.__name__.upper(), fn) for fn in
     [shell0001, shell0002, shell0003, shell0004, shell0005, shell0006, shell0007, shell0008, shell0009,
-     shell0010, shell0011, shell0012, shell0013, shell0015, shell0014, shell0016]
+     shell0010, shell0011, shell0012, shell0013, shell0015, shell0017, shell0014, shell0016]
 ]
 
 
