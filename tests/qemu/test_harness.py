@@ -40,6 +40,9 @@ class FakeKernel:
         (self.root / "boot").mkdir()
         (self.root / "boot" / "tessera.iso").write_bytes(b"")
         (self.root / "boot" / "tessera-test.iso").write_bytes(b"")
+        # The FS suite's disk template (a suite with one fails its setup without it).
+        (self.root / "tests" / "fs").mkdir(parents=True)
+        (self.root / "tests" / "fs" / "fs-disk.img").write_bytes(b"")
         self.spec = self.root / "spec.json"
         self.spec.write_text(json.dumps({"boots": boots, "tests": tests, "banner_tsc": 4242}))
         self.saved = {k: os.environ.get(k) for k in ("TESSERA_QEMU", "FAKE_KERNEL")}
