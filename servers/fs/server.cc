@@ -218,7 +218,8 @@ Result<void> Server::open(FileSystem::OpenParams::Reader p, FileSystem::OpenResu
   }
   if (index == kFiles) return Error::NotEnoughMemory;
   OpenFile& f = files_[index];
-  const uint32_t serial = next_serial_++ & 0xffffffffu;
+  if (next_serial_ == 0) next_serial_ = 1;
+  const uint32_t serial = next_serial_++;
   const sys::CPtr cap = TRY(mint_file(file_badge(index, serial)));
   f.used = true;
   f.serial = serial;
