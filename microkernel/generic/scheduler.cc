@@ -122,7 +122,9 @@ void schedule() {
     // with idle=poll by spinning with interrupts open instead of halting (as Linux's idle=poll: a
     // guest under -icount then counts its waits in instructions, not in jumps of virtual time).
     if (idle_poll) {
-      asm volatile("sti; pause; cli" : : : "memory");
+      // The jump ends QEMU's translation block while interrupts are open, so a pending one is
+      // taken before the cli (within one block it would never be).
+      asm volatile("sti; pause; jmp 1f; 1: cli" : : : "memory");
     } else {
       asm volatile("sti; hlt; cli" : : : "memory");
     }
