@@ -184,6 +184,7 @@ class Volume {
   Result<uint32_t> allocate_block(uint32_t goal);
   Result<void> free_block(uint32_t block);
   Result<uint32_t> map(const Inode& inode, uint64_t logical);
+  Result<uint32_t> map_run(const Inode& inode, uint64_t logical, uint32_t max, uint32_t& run);
   Result<uint32_t> map_allocate(Inode& inode, uint64_t logical);
   Result<uint64_t> blocks_needed(const Inode& inode, uint64_t first, uint64_t last);
   Result<void> free_from(Inode& inode, uint64_t first_logical);
