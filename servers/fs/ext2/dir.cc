@@ -278,6 +278,7 @@ Result<uint32_t> Volume::walk(const char* path, size_t length, bool follow_last,
   uint32_t current = kRootInode;
   uint32_t follows = 0;
   size_t pos = 0;
+  Inode dir;  // number 0 until loaded
   for (;;) {
     while (pos < n && path_a_[pos] == '/') pos++;
     if (pos == n) {  // no component left: the path named `current` itself
@@ -304,7 +305,8 @@ Result<uint32_t> Volume::walk(const char* path, size_t length, bool follow_last,
       parent->name[name_length] = 0;
       return current;
     }
-    Inode dir = TRY(load_inode(current));
+    // The directory just descended into was loaded as the previous step's child.
+    if (dir.number != current) dir = TRY(load_inode(current));
     if (!dir.is_dir()) return Error::NotDirectory;
     uint32_t child;
     if (name_length == 1 && name[0] == '.') {
@@ -342,6 +344,7 @@ Result<uint32_t> Volume::walk(const char* path, size_t length, bool follow_last,
     if (last) return child;
     if (!node.is_dir()) return Error::NotDirectory;
     current = child;
+    dir = node;
     pos = next;
   }
 }
