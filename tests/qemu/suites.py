@@ -31,8 +31,10 @@ def registered(build_dir: Path, timeout: float = DEFAULT_TIMEOUT) -> list[Suite]
         Suite("kernel-icount", iso, cmdline=[], timeout=max(timeout, 120.0), only=r"^TIMER",
               icount="shift=0,sleep=off", disk=disk("kernel-icount")),
         # init's own tests (TESSERA_USER_TEST in servers/init/ and the servers' tests): run in the
-        # root task; an unhandled fault of it ends the run with a report (fault=exit).
-        Suite("user", iso, cmdline=["suite=user", "fault=exit"], timeout=timeout, disk=disk("user")),
+        # root task; an unhandled fault of it ends the run with a report (fault=exit). 160 MiB:
+        # PROC0013's memory server needs 88 MiB beside the runner's image, which embeds every
+        # test program.
+        Suite("user", iso, cmdline=["suite=user", "fault=exit"], timeout=timeout, disk=disk("user"), mem_mib=160),
         # The conformance suite (tests/conformance/): init runs each test in a fresh process.
         # 192 MiB: the MEMORY tests' memory server manages what the runner's 32 MiB of test memory,
         # its image and heap leave, and MEMORY0013 grows a heap past 64 MiB in it.

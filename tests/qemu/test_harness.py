@@ -214,9 +214,11 @@ class RunnerTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 1)
         # The fake kernel answers every registered QEMU suite alike: one pass and one failure each.
         # Suites that select tests by name (only/exclude) see only what they want of "a" and "b".
+        # A suite whose disk template (made by the build) is missing fails its setup instead.
         registered = suites.registered(fake.root)
-        passed = sum(1 for s in registered if s.wants("a"))
-        failed = sum(1 for s in registered if s.wants("b"))
+        runnable = [s for s in registered if s.disk_template is None or s.disk_template.exists()]
+        passed = sum(1 for s in runnable if s.wants("a"))
+        failed = sum(1 for s in runnable if s.wants("b")) + len(registered) - len(runnable)
         self.assertEqual(proc.stdout.splitlines()[-1], f"{passed} passed, {failed} failed")
         self.assertIn("ok 1 - qemu/kernel/a", proc.stdout)
         self.assertIn("not ok 2 - qemu/kernel/b", proc.stdout)

@@ -137,6 +137,12 @@ class Volume {
   Result<void> truncate(Handle h, uint64_t size);
   // Directory reading: `cursor` starts at 0; answers false at the end. "." and ".." are included.
   Result<bool> readdir(Handle dir, uint64_t& cursor, DirEntry& entry);
+  // Many entries at once: `visit` sees each entry from `cursor` on, in order, until it answers
+  // false (that entry is not taken: the cursor stays before it) or the directory ends; `cursor`
+  // moves past every entry taken. Answers how many were taken (the end: cursor = the directory's
+  // size). One pass over each block instead of one per entry.
+  using DirVisitor = bool (*)(void* context, const DirEntry& entry);
+  Result<uint32_t> read_directory(Handle dir, uint64_t& cursor, DirVisitor visit, void* context);
   // The file's data and the metadata it needs on stable storage (in the order sync documents).
   Result<void> fsync(Handle h);
   Result<void> sync();  // every dirty block in a safe order, then a device flush
@@ -178,6 +184,7 @@ class Volume {
   Result<uint32_t> allocate_block(uint32_t goal);
   Result<void> free_block(uint32_t block);
   Result<uint32_t> map(const Inode& inode, uint64_t logical);
+  Result<uint32_t> map_run(const Inode& inode, uint64_t logical, uint32_t max, uint32_t& run);
   Result<uint32_t> map_allocate(Inode& inode, uint64_t logical);
   Result<uint64_t> blocks_needed(const Inode& inode, uint64_t first, uint64_t last);
   Result<void> free_from(Inode& inode, uint64_t first_logical);

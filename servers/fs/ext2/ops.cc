@@ -310,6 +310,9 @@ Result<Stat> Volume::stat(Handle h) {
   return s;
 }
 
+// The most blocks read() asks the device for at once.
+constexpr uint32_t kMaxRun = 256;
+
 Result<size_t> Volume::read(Handle h, uint64_t offset, uint8_t* out, size_t bytes) {
   Inode node = TRY(open(h));
   if (node.is_dir()) return Error::IsDirectory;
@@ -328,15 +331,15 @@ Result<size_t> Volume::read(Handle h, uint64_t offset, uint8_t* out, size_t byte
     if (chunk > total - done) chunk = total - done;
     uint32_t block = TRY(map(node, logical));
     if (block == 0) {
-      memset(out + done, 0, chunk);
+      memset(out + done, 0, chunk);  // a hole
     } else if (chunk == block_size_ && !cache_.cached(block)) {
-      // Whole blocks not in the cache go straight to the caller, contiguous runs in one read.
+      // Whole blocks not in the cache go straight to the caller, contiguous runs in one read
+      // (map_run reads each indirect block once for the whole run).
+      const uint64_t whole = (total - done) >> block_shift_;
+      uint32_t mapped = 1;
+      TRY(map_run(node, logical, whole < kMaxRun ? static_cast<uint32_t>(whole) : kMaxRun, mapped));
       uint32_t run = 1;
-      while (run < 64 && done + (run + 1) * size_t{block_size_} <= total) {
-        Result<uint32_t> next = map(node, logical + run);
-        if (!next.ok() || *next != block + run || cache_.cached(block + run)) break;
-        run++;
-      }
+      while (run < mapped && !cache_.cached(block + run)) run++;
       TRY(device_->read(uint64_t{block} * sectors, run * sectors, out + done));
       chunk = size_t{run} * block_size_;
     } else {

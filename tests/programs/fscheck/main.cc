@@ -1011,6 +1011,19 @@ int bench() {
     if (!check(4, s.ok(), "stat")) return failed;
   }
   sys::print("BENCH stat median=%lu\n", median(samples, kRuns));
+  // The protocol's floor: a FileSystem.status call (no path, no disk), what every case pays once
+  // per call on top of its own work.
+  {
+    sys::CallTransport transport(sys::ipc_buffer());
+    fs::FileSystem::Client<sys::CallTransport> server(transport, program.endpoint);
+    for (uint32_t i = 0; i < kRuns; ++i) {
+      const uint64_t t0 = sys::rdtsc();
+      const auto s = server.status();
+      samples[i] = sys::rdtsc() - t0;
+      if (!check(15, s.ok(), "status")) return failed;
+    }
+    sys::print("BENCH status_call median=%lu\n", median(samples, kRuns));
+  }
   // A 100-entry directory read whole (the host-made one).
   for (uint32_t i = 0; i < kRuns; ++i) {
     const uint64_t t0 = sys::rdtsc();
