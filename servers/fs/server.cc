@@ -193,13 +193,14 @@ Result<void> Server::open(FileSystem::OpenParams::Reader p, FileSystem::OpenResu
   if ((flags & kOpenCreate) != 0 && (flags & kOpenDirectory) != 0) return Error::InvalidArgument;
   if (open_files_ >= kFiles) return Error::NotEnoughMemory;
   ext2::Handle h{};
+  ext2::Stat s;
   if ((flags & kOpenCreate) != 0) {
     h = TRY(volume_.create(path.data, path.size, static_cast<uint16_t>(p.mode() & ext2::kModePermissionMask),
                            (flags & kOpenExclusive) != 0));
+    s = TRY(volume_.stat(h));
   } else {
-    h = TRY(volume_.lookup(path.data, path.size, (flags & kOpenNoFollow) == 0));
+    h = TRY(volume_.lookup(path.data, path.size, (flags & kOpenNoFollow) == 0, &s));
   }
-  ext2::Stat s = TRY(volume_.stat(h));
   const uint16_t type = s.mode & ext2::kModeTypeMask;
   const bool directory = type == ext2::kModeDirectory;
   if (directory && (flags & kOpenWrite) != 0) return Error::IsDirectory;
@@ -237,8 +238,9 @@ Result<void> Server::open(FileSystem::OpenParams::Reader p, FileSystem::OpenResu
 Result<void> Server::stat(FileSystem::StatParams::Reader p, FileSystem::StatResults::Builder out) {
   (void)TRY(caller_client());
   const capnp::Text path = TRY(path_of(p.path()));
-  const ext2::Handle h = TRY(volume_.lookup(path.data, path.size, p.follow()));
-  fill_stat(out.init_stat(), TRY(volume_.stat(h)));
+  ext2::Stat s;
+  (void)TRY(volume_.lookup(path.data, path.size, p.follow(), &s));
+  fill_stat(out.init_stat(), s);
   return {};
 }
 

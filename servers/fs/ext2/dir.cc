@@ -270,7 +270,7 @@ Result<size_t> Volume::read_target(const Inode& link, char* out, size_t capacity
 // Resolves `path`. Without `parent`: answers the inode it names. With `parent`: resolves all but
 // the last component, fills `parent` (name_length 0 when the path names the root) and answers
 // the parent directory.
-Result<uint32_t> Volume::walk(const char* path, size_t length, bool follow_last, Walk* parent) {
+Result<uint32_t> Volume::walk(const char* path, size_t length, bool follow_last, Walk* parent, Inode* found) {
   if (device_ == nullptr) return Error::IllegalOperation;
   if (length > kMaxPathLength) return Error::NameTooLong;
   memcpy(path_a_, path, length);
@@ -315,8 +315,8 @@ Result<uint32_t> Volume::walk(const char* path, size_t length, bool follow_last,
       child = current;
     } else {
       Slot slot;
-      bool found = TRY(find_entry(dir, name, name_length, slot));
-      if (!found) {
+      const bool present = TRY(find_entry(dir, name, name_length, slot));
+      if (!present) {
         return name_length == 2 && name[0] == '.' && name[1] == '.' ? Error::Corrupted
                                                                      : Error::NotFound;
       }
@@ -341,7 +341,10 @@ Result<uint32_t> Volume::walk(const char* path, size_t length, bool follow_last,
       if (path_a_[0] == '/') current = kRootInode;
       continue;
     }
-    if (last) return child;
+    if (last) {
+      if (found != nullptr) *found = node;
+      return child;
+    }
     if (!node.is_dir()) return Error::NotDirectory;
     current = child;
     dir = node;

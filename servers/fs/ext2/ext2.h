@@ -109,7 +109,8 @@ class Volume {
   // Paths are absolute, '/'-separated (a missing leading '/' is the same), at most kMaxPathLength
   // bytes; "." and ".." work, ".." at the root stays at the root; symlinks are followed in the
   // middle of a path (and at its end when `follow_last`).
-  Result<Handle> lookup(const char* path, size_t length, bool follow_last = true);
+  // With `stat`, also what stat() would answer (without reading the inode again).
+  Result<Handle> lookup(const char* path, size_t length, bool follow_last = true, Stat* stat = nullptr);
   // A regular file: Error::Exists when the name is taken and `exclusive` (else the existing
   // regular file is returned unchanged; a directory there answers Error::IsDirectory).
   Result<Handle> create(const char* path, size_t length, uint16_t mode, bool exclusive);
@@ -176,6 +177,7 @@ class Volume {
   Result<Inode> load_inode(uint32_t number);
   Result<void> store_inode(const Inode& inode);
   Result<Inode> open(Handle h);
+  static Stat stat_of(const Inode& node);
   Result<uint32_t> allocate_inode(uint32_t parent, bool directory);
   Result<void> free_inode(Inode& inode);
   Result<void> drop_link(Inode& inode);
@@ -199,7 +201,8 @@ class Volume {
   Result<void> remove_entry(Inode& dir, const Slot& slot);
   Result<void> set_entry(Inode& dir, const Slot& slot, uint32_t inode, uint8_t type);
   Result<bool> dir_empty(const Inode& dir);
-  Result<uint32_t> walk(const char* path, size_t length, bool follow_last, Walk* parent);
+  // `found` (optional): the inode the walk ends at, when it loaded it (number 0 otherwise).
+  Result<uint32_t> walk(const char* path, size_t length, bool follow_last, Walk* parent, Inode* found = nullptr);
   Result<size_t> read_target(const Inode& link, char* out, size_t capacity);
   Result<Inode> new_inode(uint32_t parent, uint16_t mode);
   Result<void> is_ancestor(uint32_t ancestor, uint32_t dir, bool& answer);

@@ -16,10 +16,12 @@ uint32_t group_start(uint32_t inode, uint32_t inodes_per_group, uint32_t blocks_
 
 // ---- Names ------------------------------------------------------------------------------------
 
-Result<Handle> Volume::lookup(const char* path, size_t length, bool follow_last) {
-  uint32_t number = TRY(walk(path, length, follow_last, nullptr));
-  Inode node = TRY(load_inode(number));
+Result<Handle> Volume::lookup(const char* path, size_t length, bool follow_last, Stat* stat) {
+  Inode node;
+  uint32_t number = TRY(walk(path, length, follow_last, nullptr, &node));
+  if (node.number != number) node = TRY(load_inode(number));  // the walk ended at a directory it had
   if (node.links() == 0 || file_type_of(node.mode()) == kTypeUnknown) return Error::Corrupted;
+  if (stat != nullptr) *stat = stat_of(node);
   return Handle{number, node.generation()};
 }
 
@@ -293,8 +295,9 @@ Result<size_t> Volume::readlink(const char* path, size_t length, char* out, size
 
 // ---- Contents ---------------------------------------------------------------------------------
 
-Result<Stat> Volume::stat(Handle h) {
-  Inode node = TRY(open(h));
+Result<Stat> Volume::stat(Handle h) { return stat_of(TRY(open(h))); }
+
+Stat Volume::stat_of(const Inode& node) {
   Stat s;
   s.inode = node.number;
   s.generation = node.generation();
