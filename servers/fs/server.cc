@@ -110,6 +110,7 @@ void Server::close_file(OpenFile& f) {
     (void)cnode.delete_(f.cap, sys::kSlotDepth);
     (void)slots_.free(f.cap);
   }
+  if (clients_[f.client].used && clients_[f.client].files > 0) --clients_[f.client].files;
   f = OpenFile{.serial = f.serial};
   --open_files_;
 }
@@ -191,7 +192,7 @@ Result<void> Server::open(FileSystem::OpenParams::Reader p, FileSystem::OpenResu
   if ((flags & (kOpenRead | kOpenWrite | kOpenDirectory)) == 0) return Error::InvalidArgument;
   if ((flags & kOpenExclusive) != 0 && (flags & kOpenCreate) == 0) return Error::InvalidArgument;
   if ((flags & kOpenCreate) != 0 && (flags & kOpenDirectory) != 0) return Error::InvalidArgument;
-  if (open_files_ >= kFiles) return Error::NotEnoughMemory;
+  if (open_files_ >= kFiles || client->files >= kMaxOpenFilesPerClient) return Error::NotEnoughMemory;
   ext2::Handle h{};
   ext2::Stat s;
   if ((flags & kOpenCreate) != 0) {
@@ -230,6 +231,7 @@ Result<void> Server::open(FileSystem::OpenParams::Reader p, FileSystem::OpenResu
   f.handle = h;
   f.cap = cap;
   ++open_files_;
+  ++client->files;
   out.set_file(CapRef{cap});
   fill_stat(out.init_stat(), s);
   return {};

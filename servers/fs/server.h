@@ -90,6 +90,7 @@ class Server : public FileSystem::Server<Server>, public File::Server<Server> {
     sys::Region shared;  // the read/write capability handed to the client (kept to close)
     uint8_t* base = nullptr;
     uint32_t bytes = 0;
+    uint32_t files = 0;  // open Files (at most kMaxOpenFilesPerClient)
   };
   struct OpenFile {
     bool used = false;

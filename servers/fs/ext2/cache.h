@@ -74,6 +74,8 @@ class BlockCache {
   uint32_t buffers() const { return count_; }
   // get() calls that found the block cached, and those that did not.
   uint64_t hits() const { return hits_; }
+  // Dirty buffers of file data (Phase::Data).
+  uint32_t dirty_data() const { return dirty_[static_cast<uint8_t>(Phase::Data)]; }
   uint64_t misses() const { return misses_; }
   uint32_t block_size() const { return block_size_; }
 

@@ -341,8 +341,14 @@ Result<size_t> Volume::read(Handle h, uint64_t offset, uint8_t* out, size_t byte
       const uint64_t whole = (total - done) >> block_shift_;
       uint32_t mapped = 1;
       TRY(map_run(node, logical, whole < kMaxRun ? static_cast<uint32_t>(whole) : kMaxRun, mapped));
+      // A cached block may be newer than the disk only when dirty: without dirty data buffers
+      // the disk is current and the run needs no look at the cache.
       uint32_t run = 1;
-      while (run < mapped && !cache_.cached(block + run)) run++;
+      if (cache_.dirty_data() == 0) {
+        run = mapped;
+      } else {
+        while (run < mapped && !cache_.cached(block + run)) run++;
+      }
       TRY(device_->read(uint64_t{block} * sectors, run * sectors, out + done));
       chunk = size_t{run} * block_size_;
     } else {

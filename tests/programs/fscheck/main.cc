@@ -584,10 +584,11 @@ int close() {
     if (!ok(7, g, "open again")) return failed;
     if (!ok(8, g->close(), "close again")) return failed;
   }
-  // And it fills: maxOpenFiles at once, then NotEnoughMemory.
-  FsFile many[fs::kMaxOpenFiles];
+  // And one client's share fills: maxOpenFilesPerClient at once, then NotEnoughMemory (the
+  // rest of the table stays for the others).
+  FsFile many[fs::kMaxOpenFilesPerClient];
   uint32_t opened = 0;
-  for (; opened < fs::kMaxOpenFiles; ++opened) {
+  for (; opened < fs::kMaxOpenFilesPerClient; ++opened) {
     Result<FsFile> g = client().open("/README", fs::kOpenRead);
     if (!g.ok()) {
       sys::print("fscheck: open %u: %s\n", opened, error_name(g.error()));
@@ -595,7 +596,7 @@ int close() {
     }
     many[opened] = static_cast<FsFile&&>(*g);
   }
-  check(9, opened == fs::kMaxOpenFiles, "maxOpenFiles files open at once");
+  check(9, opened == fs::kMaxOpenFilesPerClient, "maxOpenFilesPerClient files open at once");
   expect(10, client().open("/README", fs::kOpenRead), Error::NotEnoughMemory, "one more");
   for (uint32_t i = 0; i < opened; ++i) ok(11, many[i].close(), "close");
   check(12, client().open("/README", fs::kOpenRead).ok(), "room again");
@@ -870,14 +871,15 @@ int vanish() {
   // Another client is served as before, the table has room for the rest.
   if (!write_file(3, "/scratch/v", 140, 50000)) return failed;
   file_matches(4, "/scratch/v", 140, 50000);
-  FsFile files[fs::kMaxOpenFiles - 5];
+  FsFile files[fs::kMaxOpenFilesPerClient];
   uint32_t opened = 0;
-  for (; opened < fs::kMaxOpenFiles - 5; ++opened) {
+  for (; opened < fs::kMaxOpenFilesPerClient; ++opened) {
     Result<FsFile> g = client().open("/README", fs::kOpenRead);
     if (!g.ok()) break;
     files[opened] = static_cast<FsFile&&>(*g);
   }
-  check(5, opened == fs::kMaxOpenFiles - 5, "the rest of the table");
+  check(5, opened == fs::kMaxOpenFilesPerClient, "a client's whole share, next to the vanished one's files");
+  expect(5, client().open("/README", fs::kOpenRead), Error::NotEnoughMemory, "and no more");
   for (uint32_t i = 0; i < opened; ++i) (void)files[i].close();
   ok(6, client().unlink("/scratch/v"), "unlink");
   ok(7, client().sync(), "sync");
