@@ -28,6 +28,7 @@ const maxNameBytes :UInt32 = 255;
 const maxBufferBytes :UInt32 = 1048576;   # a client's shared buffer: at most 1 MiB
 const maxClients :UInt32 = 8;
 const maxOpenFiles :UInt32 = 128;          # in all clients together (each is a slot of the server's CNode)
+const maxOpenFilesPerClient :UInt32 = 64;  # so that one client cannot take every File from the others
 
 # open() flags.
 const openRead :UInt32 = 1;
@@ -70,7 +71,8 @@ interface FileSystem @0xdb68f52d8301309b {
   # NotFound when the path names nothing (and openCreate was not given), IsDirectory for
   # openWrite on a directory, NotDirectory for openDirectory on a non-directory,
   # IllegalOperation for a symbolic link reached with openNoFollow (readlink reads links),
-  # NotEnoughMemory when maxOpenFiles are open, IllegalOperation before connect.
+  # NotEnoughMemory when maxOpenFiles are open, or the caller has maxOpenFilesPerClient open,
+  # IllegalOperation before connect.
   stat @2 (path :Text, follow :Bool) -> (stat :Stat);
   mkdir @3 (path :Text, mode :UInt16) -> (stat :Stat);
   unlink @4 (path :Text) -> ();

@@ -21,6 +21,7 @@ constexpr uint32_t kMaxNameBytes = 255u;
 constexpr uint32_t kMaxBufferBytes = 1048576u;
 constexpr uint32_t kMaxClients = 8u;
 constexpr uint32_t kMaxOpenFiles = 128u;
+constexpr uint32_t kMaxOpenFilesPerClient = 64u;
 constexpr uint32_t kOpenRead = 1u;
 constexpr uint32_t kOpenWrite = 2u;
 constexpr uint32_t kOpenCreate = 4u;

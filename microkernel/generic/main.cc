@@ -38,6 +38,8 @@ void apply_command_line(BootState& s) {
   if (s.cmdline.get(StringView("fastpath"), &fastpath) && fastpath.equals(StringView("off"))) {
     fastpath_enabled = false;
   }
+  StringView idle;
+  if (s.cmdline.get(StringView("idle"), &idle) && idle.equals(StringView("poll"))) idle_poll = true;
   StringView level;
   if (s.cmdline.get(StringView("log"), &level)) {
     if (level.equals(StringView("error"))) log::set_level(log::Level::Error);

@@ -108,6 +108,8 @@ void resume(Tcb* t) {
   resume_user_frame(&t->frame);
 }
 
+bool idle_poll = false;
+
 void schedule() {
   Cpu& cpu = this_cpu();
   Scheduler& s = schedulers[cpu.index];
@@ -116,8 +118,16 @@ void schedule() {
     if (Tcb* next = s.pick(); next != nullptr) resume(next);
     cpu.current = nullptr;
     account_switch(nullptr);
-    // Nothing to run: wait for an interrupt (it may make a thread runnable) on the kernel stack.
-    asm volatile("sti; hlt; cli" : : : "memory");
+    // Nothing to run: wait for an interrupt (it may make a thread runnable) on the kernel stack;
+    // with idle=poll by spinning with interrupts open instead of halting (as Linux's idle=poll: a
+    // guest under -icount then counts its waits in instructions, not in jumps of virtual time).
+    if (idle_poll) {
+      // The jump ends QEMU's translation block while interrupts are open, so a pending one is
+      // taken before the cli (within one block it would never be).
+      asm volatile("sti; pause; jmp 1f; 1: cli" : : : "memory");
+    } else {
+      asm volatile("sti; hlt; cli" : : : "memory");
+    }
     sched_tick();  // releases threads whose scheduling context has a new period
   }
 }

@@ -34,6 +34,9 @@ class Scheduler {
 // Picks the next thread on this CPU and resumes it, idling with interrupts on while none is runnable.
 [[noreturn]] void schedule();
 
+// idle=poll on the command line: the idle loop spins (pause) instead of halting (docs/boot.md).
+extern bool idle_poll;
+
 // Called on a timer tick from user mode: rotates the current thread if another of equal or higher
 // priority is waiting.
 void preempt_on_tick();

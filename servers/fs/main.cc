@@ -76,7 +76,8 @@ int main(uint64_t argument) {
     sys::print("fs: cannot mount the disk: %s\n", tessera::error_name(disk.error()));
     return 2;
   }
-  static tessera::fs::Server server(endpoint.value(), slots, fs.session, fs.volume);
+  static tessera::fs::Server server(endpoint.value(), slots, fs.session, fs.volume,
+                                    static_cast<uint32_t>(sys::rdtsc() * 0x9E3779B1u) | 1u);
   server.set_disk_counters(&disk.value()->reads(), &disk.value()->writes());
   server.set_clock(fs.volume.last_written(), sys::rdtsc(), block->tsc_hz);
   const Error why = sys::serve(server, endpoint.value(), sys::ServeOptions{&slots, sys::kProcessSlotCNode, "fs"});

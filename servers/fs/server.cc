@@ -110,6 +110,7 @@ void Server::close_file(OpenFile& f) {
     (void)cnode.delete_(f.cap, sys::kSlotDepth);
     (void)slots_.free(f.cap);
   }
+  if (clients_[f.client].used && clients_[f.client].files > 0) --clients_[f.client].files;
   f = OpenFile{.serial = f.serial};
   --open_files_;
 }
@@ -191,15 +192,16 @@ Result<void> Server::open(FileSystem::OpenParams::Reader p, FileSystem::OpenResu
   if ((flags & (kOpenRead | kOpenWrite | kOpenDirectory)) == 0) return Error::InvalidArgument;
   if ((flags & kOpenExclusive) != 0 && (flags & kOpenCreate) == 0) return Error::InvalidArgument;
   if ((flags & kOpenCreate) != 0 && (flags & kOpenDirectory) != 0) return Error::InvalidArgument;
-  if (open_files_ >= kFiles) return Error::NotEnoughMemory;
+  if (open_files_ >= kFiles || client->files >= kMaxOpenFilesPerClient) return Error::NotEnoughMemory;
   ext2::Handle h{};
+  ext2::Stat s;
   if ((flags & kOpenCreate) != 0) {
     h = TRY(volume_.create(path.data, path.size, static_cast<uint16_t>(p.mode() & ext2::kModePermissionMask),
                            (flags & kOpenExclusive) != 0));
+    s = TRY(volume_.stat(h));
   } else {
-    h = TRY(volume_.lookup(path.data, path.size, (flags & kOpenNoFollow) == 0));
+    h = TRY(volume_.lookup(path.data, path.size, (flags & kOpenNoFollow) == 0, &s));
   }
-  ext2::Stat s = TRY(volume_.stat(h));
   const uint16_t type = s.mode & ext2::kModeTypeMask;
   const bool directory = type == ext2::kModeDirectory;
   if (directory && (flags & kOpenWrite) != 0) return Error::IsDirectory;
@@ -218,7 +220,8 @@ Result<void> Server::open(FileSystem::OpenParams::Reader p, FileSystem::OpenResu
   }
   if (index == kFiles) return Error::NotEnoughMemory;
   OpenFile& f = files_[index];
-  const uint32_t serial = next_serial_++ & 0xffffffffu;
+  if (next_serial_ == 0) next_serial_ = 1;
+  const uint32_t serial = next_serial_++;
   const sys::CPtr cap = TRY(mint_file(file_badge(index, serial)));
   f.used = true;
   f.serial = serial;
@@ -228,6 +231,7 @@ Result<void> Server::open(FileSystem::OpenParams::Reader p, FileSystem::OpenResu
   f.handle = h;
   f.cap = cap;
   ++open_files_;
+  ++client->files;
   out.set_file(CapRef{cap});
   fill_stat(out.init_stat(), s);
   return {};
@@ -236,8 +240,9 @@ Result<void> Server::open(FileSystem::OpenParams::Reader p, FileSystem::OpenResu
 Result<void> Server::stat(FileSystem::StatParams::Reader p, FileSystem::StatResults::Builder out) {
   (void)TRY(caller_client());
   const capnp::Text path = TRY(path_of(p.path()));
-  const ext2::Handle h = TRY(volume_.lookup(path.data, path.size, p.follow()));
-  fill_stat(out.init_stat(), TRY(volume_.stat(h)));
+  ext2::Stat s;
+  (void)TRY(volume_.lookup(path.data, path.size, p.follow(), &s));
+  fill_stat(out.init_stat(), s);
   return {};
 }
 
@@ -376,34 +381,33 @@ Result<void> Server::readdir(File::ReaddirParams::Reader p, File::ReaddirResults
   if (!f.directory) return Error::NotDirectory;
   uint8_t* to = TRY(span(f, p.buffer_offset(), p.bytes()));
   if ((p.buffer_offset() & 7) != 0) return Error::AlignmentError;
+  struct Packing {
+    uint8_t* to;
+    uint32_t room;
+    uint32_t used;
+  } packing{to, p.bytes(), 0};
   uint64_t cursor = p.cursor();
-  uint32_t used = 0;
-  uint32_t entries = 0;
-  bool end = false;
-  ext2::DirEntry entry;
-  for (;;) {
-    uint64_t next = cursor;
-    const bool more = TRY(volume_.readdir(f.handle, next, entry));
-    if (!more) {
-      end = true;
-      break;
-    }
-    const uint32_t record = dir_record_bytes(entry.name_length);
-    if (record > p.bytes() - used) {
-      if (entries == 0) return Error::RangeError;  // not even one entry fits
-      break;
-    }
-    DirEntryHeader header{entry.inode, static_cast<uint16_t>(record), entry.type, entry.name_length};
-    memcpy(to + used, &header, sizeof(header));
-    memcpy(to + used + sizeof(header), entry.name, entry.name_length);
-    memset(to + used + sizeof(header) + entry.name_length, 0, record - sizeof(header) - entry.name_length);
-    used += record;
-    ++entries;
-    cursor = next;
-  }
+  const uint32_t entries = TRY(volume_.read_directory(
+      f.handle, cursor,
+      [](void* context, const ext2::DirEntry& entry) {
+        Packing& k = *static_cast<Packing*>(context);
+        const uint32_t record = dir_record_bytes(entry.name_length);
+        if (record > k.room - k.used) return false;
+        const DirEntryHeader header{entry.inode, static_cast<uint16_t>(record), entry.type, entry.name_length};
+        uint8_t* at = k.to + k.used;
+        memcpy(at, &header, sizeof(header));
+        memcpy(at + sizeof(header), entry.name, entry.name_length);
+        memset(at + sizeof(header) + entry.name_length, 0, record - sizeof(header) - entry.name_length);
+        k.used += record;
+        return true;
+      },
+      &packing));
+  // Not even one entry fits: say so rather than answer an empty piece that is not the end.
+  const bool end = TRY(volume_.stat(f.handle)).size <= cursor;
+  if (entries == 0 && !end) return Error::RangeError;
   out.set_cursor(cursor);
   out.set_entries(entries);
-  out.set_bytes(used);
+  out.set_bytes(packing.used);
   out.set_end(end);
   return {};
 }

@@ -32,8 +32,11 @@ class Server : public FileSystem::Server<Server>, public File::Server<Server> {
  public:
   // `endpoint`: the server's own endpoint (the source of File capabilities), `slots` free slots of
   // its CNode, `session` its memory session (client buffers), `volume` mounted.
-  Server(sys::CPtr endpoint, sys::SlotAllocator& slots, sys::MemorySession& session, ext2::Volume& volume)
-      : endpoint_(endpoint), slots_(slots), session_(session), volume_(volume) {}
+  // `serial`: where File serial numbers start (a restarted server picks another, so that Files of
+  // its predecessor, which still reach the endpoint, match none of its own).
+  Server(sys::CPtr endpoint, sys::SlotAllocator& slots, sys::MemorySession& session, ext2::Volume& volume,
+         uint32_t serial)
+      : endpoint_(endpoint), slots_(slots), session_(session), volume_(volume), next_serial_(serial) {}
 
   // Routes by badge: File badges to File, every other badge to FileSystem.
   capnp::Reply dispatch(const capnp::Request& request, const capnp::ReplyBuffer& out);
@@ -87,6 +90,7 @@ class Server : public FileSystem::Server<Server>, public File::Server<Server> {
     sys::Region shared;  // the read/write capability handed to the client (kept to close)
     uint8_t* base = nullptr;
     uint32_t bytes = 0;
+    uint32_t files = 0;  // open Files (at most kMaxOpenFilesPerClient)
   };
   struct OpenFile {
     bool used = false;
@@ -112,7 +116,7 @@ class Server : public FileSystem::Server<Server>, public File::Server<Server> {
   ext2::Volume& volume_;
   Client clients_[kClients];
   OpenFile files_[kFiles];
-  uint32_t next_serial_ = 1;
+  uint32_t next_serial_ = 1;  // wraps; 0 is never used
   uint32_t open_files_ = 0;
   ServerCounters counters_;
   uint32_t epoch_ = 0;

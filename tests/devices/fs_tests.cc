@@ -182,7 +182,7 @@ TESSERA_USER_TEST(FS0014, pass, "fs: unlink; a File open on the unlinked file an
   check(t, "unlink");
 }
 
-TESSERA_USER_TEST(FS0015, pass, "fs: a File after close is refused by the kernel (its slot is emptied); 300 opens and closes reuse the table, 128 fill it") {
+TESSERA_USER_TEST(FS0015, pass, "fs: a File after close is refused by the kernel (its slot is emptied); 300 opens and closes reuse the table, 64 fill one client's share") {
   check(t, "close");
 }
 

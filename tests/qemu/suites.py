@@ -32,8 +32,8 @@ def registered(build_dir: Path, timeout: float = DEFAULT_TIMEOUT) -> list[Suite]
               icount="shift=0,sleep=off", disk=disk("kernel-icount")),
         # init's own tests (TESSERA_USER_TEST in servers/init/ and the servers' tests): run in the
         # root task; an unhandled fault of it ends the run with a report (fault=exit). 160 MiB:
-        # PROC0013's memory server needs 88 MiB after the runner's image, which embeds every
-        # program (system and test programs: the shell and ctltest made it pass 128 MiB's share).
+        # PROC0013's memory server needs 88 MiB beside the runner's image, which embeds every
+        # test program.
         Suite("user", iso, cmdline=["suite=user", "fault=exit"], timeout=timeout, disk=disk("user"), mem_mib=160),
         # The conformance suite (tests/conformance/): init runs each test in a fresh process.
         # 192 MiB: the MEMORY tests' memory server manages what the runner's 32 MiB of test memory,

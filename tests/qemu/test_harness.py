@@ -40,9 +40,6 @@ class FakeKernel:
         (self.root / "boot").mkdir()
         (self.root / "boot" / "tessera.iso").write_bytes(b"")
         (self.root / "boot" / "tessera-test.iso").write_bytes(b"")
-        # The FS suite's disk template (a suite with one fails its setup without it).
-        (self.root / "tests" / "fs").mkdir(parents=True)
-        (self.root / "tests" / "fs" / "fs-disk.img").write_bytes(b"")
         self.spec = self.root / "spec.json"
         self.spec.write_text(json.dumps({"boots": boots, "tests": tests, "banner_tsc": 4242}))
         self.saved = {k: os.environ.get(k) for k in ("TESSERA_QEMU", "FAKE_KERNEL")}
@@ -218,9 +215,11 @@ class RunnerTest(unittest.TestCase):
         # The fake kernel answers every registered QEMU suite alike: one pass and one failure each
         # (the shell suite types into the real system: not with a fake, --no-shell).
         # Suites that select tests by name (only/exclude) see only what they want of "a" and "b".
+        # A suite whose disk template (made by the build) is missing fails its setup instead.
         registered = suites.registered(fake.root)
-        passed = sum(1 for s in registered if s.wants("a"))
-        failed = sum(1 for s in registered if s.wants("b"))
+        runnable = [s for s in registered if s.disk_template is None or s.disk_template.exists()]
+        passed = sum(1 for s in runnable if s.wants("a"))
+        failed = sum(1 for s in runnable if s.wants("b")) + len(registered) - len(runnable)
         self.assertEqual(proc.stdout.splitlines()[-1], f"{passed} passed, {failed} failed")
         self.assertIn("ok 1 - qemu/kernel/a", proc.stdout)
         self.assertIn("not ok 2 - qemu/kernel/b", proc.stdout)

@@ -290,8 +290,13 @@ Result<void> FsFile::close() {
   sys::CallTransport transport(sys::ipc_buffer());
   FileCalls file(transport, cap_);
   const auto reply = file.close();
-  // The server revoked our copy (the slot is empty now); the slot goes back either way.
-  delete_slot(*client_->slots_, client_->cnode_, cap_);
+  // A close the server answered revoked our copy: the slot is empty already. Otherwise (the
+  // server is gone, or the File was stale) the capability may still be there: delete it.
+  if (reply.ok()) {
+    (void)client_->slots_->free(cap_);
+  } else {
+    delete_slot(*client_->slots_, client_->cnode_, cap_);
+  }
   cap_ = 0;
   return reply.ok() ? Result<void>{} : Result<void>{reply.error()};
 }

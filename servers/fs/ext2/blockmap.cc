@@ -60,6 +60,45 @@ Result<uint32_t> Volume::map(const Inode& inode, uint64_t logical) {
   return block;
 }
 
+// Like map(), and how many logical blocks from `logical` on (at most `max`, within the same
+// indirect block) map to the physical blocks that follow the first one: a run the caller can
+// read in one request. A hole answers 0 with a run of 1. One walk down the tree per run, not per
+// block.
+Result<uint32_t> Volume::map_run(const Inode& inode, uint64_t logical, uint32_t max, uint32_t& run) {
+  run = 1;
+  MapPath path;
+  const uint32_t per = block_size_ / 4;
+  if (!map_path(logical, per, path)) return Error::TooLarge;
+  if (path.levels == 0) {
+    const uint32_t first = inode.block(path.slot);
+    if (first == 0) return 0u;
+    if (!valid_block(first)) return Error::Corrupted;
+    while (run < max && path.slot + run < ino::kDirect && inode.block(path.slot + run) == first + run &&
+           valid_block(first + run)) {
+      ++run;
+    }
+    return first;
+  }
+  uint32_t block = inode.block(path.slot);
+  for (uint32_t level = 0; level + 1 < path.levels && block != 0; level++) {
+    if (!valid_block(block)) return Error::Corrupted;
+    BlockRef ref = TRY(cache_.get(block));
+    block = get32(ref.data() + 4 * path.index[level]);
+  }
+  if (block == 0) return 0u;
+  if (!valid_block(block)) return Error::Corrupted;
+  // `block` is the last-level indirect block: the run is read from its entries.
+  BlockRef ref = TRY(cache_.get(block));
+  const uint32_t at = path.index[path.levels - 1];
+  const uint32_t first = get32(ref.data() + 4 * at);
+  if (first == 0) return 0u;
+  if (!valid_block(first)) return Error::Corrupted;
+  while (run < max && at + run < per && get32(ref.data() + 4 * (at + run)) == first + run && valid_block(first + run)) {
+    ++run;
+  }
+  return first;
+}
+
 namespace {
 // Span (in data blocks) of one indirect block at `level` below the top of a `levels`-deep tree.
 uint64_t span_at(uint32_t per, uint32_t levels, uint32_t level) {

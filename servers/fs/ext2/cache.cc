@@ -42,8 +42,15 @@ uint32_t BlockRef::block() const { return cache_->buffers_[index_].block; }
 
 void BlockRef::dirty(Phase phase) const {
   BlockCache::Buffer& b = cache_->buffers_[index_];
-  if (!b.dirty || static_cast<uint8_t>(phase) > static_cast<uint8_t>(b.phase)) b.phase = phase;
-  b.dirty = true;
+  if (!b.dirty) {
+    b.phase = phase;
+    b.dirty = true;
+    cache_->dirty_[static_cast<uint8_t>(phase)]++;
+  } else if (static_cast<uint8_t>(phase) > static_cast<uint8_t>(b.phase)) {
+    cache_->dirty_[static_cast<uint8_t>(b.phase)]--;
+    cache_->dirty_[static_cast<uint8_t>(phase)]++;
+    b.phase = phase;
+  }
 }
 
 // ---- BlockCache -------------------------------------------------------------------------------
@@ -94,6 +101,7 @@ void BlockCache::reset() {
     buffers_[i] = Buffer{0, 0, 0, -1, false, false, Phase::Data};
   }
   for (uint32_t i = 0; i < heads_count_; i++) heads_[i] = -1;
+  for (uint32_t& d : dirty_) d = 0;
 }
 
 int32_t BlockCache::find(uint32_t block) const {
@@ -124,34 +132,43 @@ void BlockCache::unhash(uint32_t index) {
 
 void BlockCache::forget(uint32_t block) {
   int32_t i = find(block);
-  if (i >= 0) buffers_[i].dirty = false;
+  if (i >= 0) clean(static_cast<uint32_t>(i));
 }
 
 Result<void> BlockCache::write_one(uint32_t index) {
   Buffer& b = buffers_[index];
   TRY(device_->write(static_cast<uint64_t>(b.block) * sectors_per_block_, sectors_per_block_,
                      data(index)));
-  b.dirty = false;
+  clean(index);
   return {};
 }
 
-Result<void> BlockCache::write_phases_below(Phase phase) {
+void BlockCache::clean(uint32_t index) {
+  Buffer& b = buffers_[index];
+  if (!b.dirty) return;
+  b.dirty = false;
+  dirty_[static_cast<uint8_t>(b.phase)]--;
+}
+
+// Each phase's dirty buffers (the per-phase counts end the scan early and skip clean phases),
+// then a flush; `*flushed`: the last thing done was a flush.
+Result<void> BlockCache::write_phases_below(Phase phase, bool* flushed) {
   for (uint8_t p = 0; p < static_cast<uint8_t>(phase); p++) {
-    bool wrote = false;
-    for (uint32_t i = 0; i < count_; i++) {
-      if (buffers_[i].valid && buffers_[i].dirty && static_cast<uint8_t>(buffers_[i].phase) == p) {
-        TRY(write_one(i));
-        wrote = true;
-      }
+    if (dirty_[p] == 0) continue;
+    for (uint32_t i = 0; i < count_ && dirty_[p] != 0; i++) {
+      if (buffers_[i].valid && buffers_[i].dirty && static_cast<uint8_t>(buffers_[i].phase) == p) TRY(write_one(i));
     }
-    if (wrote) TRY(device_->flush());
+    TRY(device_->flush());
+    if (flushed != nullptr) *flushed = true;
   }
   return {};
 }
 
 Result<void> BlockCache::write_back() {
-  TRY(write_phases_below(static_cast<Phase>(3)));
-  return device_->flush();
+  bool flushed = false;
+  TRY(write_phases_below(static_cast<Phase>(3), &flushed));
+  // A sync that wrote nothing still promises what was written before is stable.
+  return flushed ? Result<void>{} : device_->flush();
 }
 
 Result<BlockRef> BlockCache::get(uint32_t block, bool read) {
@@ -190,7 +207,7 @@ Result<BlockRef> BlockCache::get(uint32_t block, bool read) {
   Buffer& b = buffers_[v];
   b.block = block;
   b.last_use = clock_;
-  b.dirty = false;
+  b.dirty = false;  // clean already: written above, or never dirty
   b.phase = Phase::Data;
   b.valid = true;
   uint32_t h = hash(block);

@@ -74,6 +74,8 @@ class BlockCache {
   uint32_t buffers() const { return count_; }
   // get() calls that found the block cached, and those that did not.
   uint64_t hits() const { return hits_; }
+  // Dirty buffers of file data (Phase::Data).
+  uint32_t dirty_data() const { return dirty_[static_cast<uint8_t>(Phase::Data)]; }
   uint64_t misses() const { return misses_; }
   uint32_t block_size() const { return block_size_; }
 
@@ -92,7 +94,8 @@ class BlockCache {
   int32_t find(uint32_t block) const;
   void unhash(uint32_t index);
   Result<void> write_one(uint32_t index);
-  Result<void> write_phases_below(Phase phase);
+  Result<void> write_phases_below(Phase phase, bool* flushed = nullptr);
+  void clean(uint32_t index);
   uint32_t hash(uint32_t block) const { return (block * 2654435761u) & (heads_count_ - 1); }
   uint8_t* data(uint32_t index) const { return data_ + static_cast<size_t>(index) * block_size_; }
 
@@ -106,6 +109,7 @@ class BlockCache {
   uint32_t sectors_per_block_ = 0;
   uint64_t clock_ = 0;
   uint64_t hits_ = 0, misses_ = 0;
+  uint32_t dirty_[3] = {};  // dirty buffers of each phase
 };
 
 }  // namespace tessera::ext2

@@ -208,6 +208,43 @@ Result<bool> Volume::readdir(Handle h, uint64_t& cursor, DirEntry& entry) {
   return false;
 }
 
+Result<uint32_t> Volume::read_directory(Handle h, uint64_t& cursor, DirVisitor visit, void* context) {
+  Inode dir = TRY(open(h));
+  if (!dir.is_dir()) return Error::NotDirectory;
+  bool filetype = (feature_incompat_ & kIncompatFiletype) != 0;
+  uint64_t blocks = TRY(dir_blocks(dir.size(), block_size_, blocks_count_));
+  uint32_t visited = 0;
+  DirEntry entry;
+  while (cursor < blocks * block_size_) {
+    uint64_t logical = cursor >> block_shift_;
+    uint32_t within = static_cast<uint32_t>(cursor & (block_size_ - 1));
+    uint32_t physical = TRY(map(dir, logical));
+    if (physical == 0) return Error::Corrupted;
+    BlockRef ref = TRY(cache_.get(physical));
+    // From the block's start: a cursor (which a client may have made up) only counts at an
+    // entry boundary, and every entry before it is validated on the way.
+    for (uint32_t offset = 0; offset < block_size_;) {
+      RawEntry e;
+      if (!parse_entry(ref.data(), offset, block_size_, filetype, inodes_count_, first_ino_, e)) {
+        return Error::Corrupted;
+      }
+      if (offset >= within && e.inode != 0) {
+        entry.inode = e.inode;
+        entry.type = e.type;
+        entry.name_length = static_cast<uint8_t>(e.name_length);
+        memcpy(entry.name, e.name, e.name_length);
+        entry.name[e.name_length] = 0;
+        if (!visit(context, entry)) return visited;
+        ++visited;
+        cursor = (logical << block_shift_) + offset + e.rec_len;
+      }
+      offset += e.rec_len;
+    }
+    cursor = (logical + 1) << block_shift_;
+  }
+  return visited;
+}
+
 // ---- Paths ------------------------------------------------------------------------------------
 
 Result<size_t> Volume::read_target(const Inode& link, char* out, size_t capacity) {
@@ -233,7 +270,7 @@ Result<size_t> Volume::read_target(const Inode& link, char* out, size_t capacity
 // Resolves `path`. Without `parent`: answers the inode it names. With `parent`: resolves all but
 // the last component, fills `parent` (name_length 0 when the path names the root) and answers
 // the parent directory.
-Result<uint32_t> Volume::walk(const char* path, size_t length, bool follow_last, Walk* parent) {
+Result<uint32_t> Volume::walk(const char* path, size_t length, bool follow_last, Walk* parent, Inode* found) {
   if (device_ == nullptr) return Error::IllegalOperation;
   if (length > kMaxPathLength) return Error::NameTooLong;
   memcpy(path_a_, path, length);
@@ -241,6 +278,7 @@ Result<uint32_t> Volume::walk(const char* path, size_t length, bool follow_last,
   uint32_t current = kRootInode;
   uint32_t follows = 0;
   size_t pos = 0;
+  Inode dir;  // number 0 until loaded
   for (;;) {
     while (pos < n && path_a_[pos] == '/') pos++;
     if (pos == n) {  // no component left: the path named `current` itself
@@ -267,7 +305,8 @@ Result<uint32_t> Volume::walk(const char* path, size_t length, bool follow_last,
       parent->name[name_length] = 0;
       return current;
     }
-    Inode dir = TRY(load_inode(current));
+    // The directory just descended into was loaded as the previous step's child.
+    if (dir.number != current) dir = TRY(load_inode(current));
     if (!dir.is_dir()) return Error::NotDirectory;
     uint32_t child;
     if (name_length == 1 && name[0] == '.') {
@@ -276,8 +315,8 @@ Result<uint32_t> Volume::walk(const char* path, size_t length, bool follow_last,
       child = current;
     } else {
       Slot slot;
-      bool found = TRY(find_entry(dir, name, name_length, slot));
-      if (!found) {
+      const bool present = TRY(find_entry(dir, name, name_length, slot));
+      if (!present) {
         return name_length == 2 && name[0] == '.' && name[1] == '.' ? Error::Corrupted
                                                                      : Error::NotFound;
       }
@@ -302,9 +341,13 @@ Result<uint32_t> Volume::walk(const char* path, size_t length, bool follow_last,
       if (path_a_[0] == '/') current = kRootInode;
       continue;
     }
-    if (last) return child;
+    if (last) {
+      if (found != nullptr) *found = node;
+      return child;
+    }
     if (!node.is_dir()) return Error::NotDirectory;
     current = child;
+    dir = node;
     pos = next;
   }
 }

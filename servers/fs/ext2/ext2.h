@@ -109,7 +109,8 @@ class Volume {
   // Paths are absolute, '/'-separated (a missing leading '/' is the same), at most kMaxPathLength
   // bytes; "." and ".." work, ".." at the root stays at the root; symlinks are followed in the
   // middle of a path (and at its end when `follow_last`).
-  Result<Handle> lookup(const char* path, size_t length, bool follow_last = true);
+  // With `stat`, also what stat() would answer (without reading the inode again).
+  Result<Handle> lookup(const char* path, size_t length, bool follow_last = true, Stat* stat = nullptr);
   // A regular file: Error::Exists when the name is taken and `exclusive` (else the existing
   // regular file is returned unchanged; a directory there answers Error::IsDirectory).
   Result<Handle> create(const char* path, size_t length, uint16_t mode, bool exclusive);
@@ -137,6 +138,12 @@ class Volume {
   Result<void> truncate(Handle h, uint64_t size);
   // Directory reading: `cursor` starts at 0; answers false at the end. "." and ".." are included.
   Result<bool> readdir(Handle dir, uint64_t& cursor, DirEntry& entry);
+  // Many entries at once: `visit` sees each entry from `cursor` on, in order, until it answers
+  // false (that entry is not taken: the cursor stays before it) or the directory ends; `cursor`
+  // moves past every entry taken. Answers how many were taken (the end: cursor = the directory's
+  // size). One pass over each block instead of one per entry.
+  using DirVisitor = bool (*)(void* context, const DirEntry& entry);
+  Result<uint32_t> read_directory(Handle dir, uint64_t& cursor, DirVisitor visit, void* context);
   // The file's data and the metadata it needs on stable storage (in the order sync documents).
   Result<void> fsync(Handle h);
   Result<void> sync();  // every dirty block in a safe order, then a device flush
@@ -170,6 +177,7 @@ class Volume {
   Result<Inode> load_inode(uint32_t number);
   Result<void> store_inode(const Inode& inode);
   Result<Inode> open(Handle h);
+  static Stat stat_of(const Inode& node);
   Result<uint32_t> allocate_inode(uint32_t parent, bool directory);
   Result<void> free_inode(Inode& inode);
   Result<void> drop_link(Inode& inode);
@@ -178,6 +186,7 @@ class Volume {
   Result<uint32_t> allocate_block(uint32_t goal);
   Result<void> free_block(uint32_t block);
   Result<uint32_t> map(const Inode& inode, uint64_t logical);
+  Result<uint32_t> map_run(const Inode& inode, uint64_t logical, uint32_t max, uint32_t& run);
   Result<uint32_t> map_allocate(Inode& inode, uint64_t logical);
   Result<uint64_t> blocks_needed(const Inode& inode, uint64_t first, uint64_t last);
   Result<void> free_from(Inode& inode, uint64_t first_logical);
@@ -192,7 +201,8 @@ class Volume {
   Result<void> remove_entry(Inode& dir, const Slot& slot);
   Result<void> set_entry(Inode& dir, const Slot& slot, uint32_t inode, uint8_t type);
   Result<bool> dir_empty(const Inode& dir);
-  Result<uint32_t> walk(const char* path, size_t length, bool follow_last, Walk* parent);
+  // `found` (optional): the inode the walk ends at, when it loaded it (number 0 otherwise).
+  Result<uint32_t> walk(const char* path, size_t length, bool follow_last, Walk* parent, Inode* found = nullptr);
   Result<size_t> read_target(const Inode& link, char* out, size_t capacity);
   Result<Inode> new_inode(uint32_t parent, uint16_t mode);
   Result<void> is_ancestor(uint32_t ancestor, uint32_t dir, bool& answer);

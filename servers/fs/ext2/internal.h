@@ -10,18 +10,21 @@
 
 namespace tessera::ext2 {
 
+// Little-endian fields at any alignment. __builtin_memcpy: one load or store even where the
+// target is built with -fno-builtin (a call to memcpy per field made every lookup several times
+// slower).
 inline uint16_t get16(const uint8_t* p) {
   uint16_t v;
-  memcpy(&v, p, 2);
+  __builtin_memcpy(&v, p, 2);
   return v;
 }
 inline uint32_t get32(const uint8_t* p) {
   uint32_t v;
-  memcpy(&v, p, 4);
+  __builtin_memcpy(&v, p, 4);
   return v;
 }
-inline void put16(uint8_t* p, uint16_t v) { memcpy(p, &v, 2); }
-inline void put32(uint8_t* p, uint32_t v) { memcpy(p, &v, 4); }
+inline void put16(uint8_t* p, uint16_t v) { __builtin_memcpy(p, &v, 2); }
+inline void put32(uint8_t* p, uint32_t v) { __builtin_memcpy(p, &v, 4); }
 
 // Superblock (at byte 1024 of the volume).
 namespace sb {

@@ -16,10 +16,12 @@ uint32_t group_start(uint32_t inode, uint32_t inodes_per_group, uint32_t blocks_
 
 // ---- Names ------------------------------------------------------------------------------------
 
-Result<Handle> Volume::lookup(const char* path, size_t length, bool follow_last) {
-  uint32_t number = TRY(walk(path, length, follow_last, nullptr));
-  Inode node = TRY(load_inode(number));
+Result<Handle> Volume::lookup(const char* path, size_t length, bool follow_last, Stat* stat) {
+  Inode node;
+  uint32_t number = TRY(walk(path, length, follow_last, nullptr, &node));
+  if (node.number != number) node = TRY(load_inode(number));  // the walk ended at a directory it had
   if (node.links() == 0 || file_type_of(node.mode()) == kTypeUnknown) return Error::Corrupted;
+  if (stat != nullptr) *stat = stat_of(node);
   return Handle{number, node.generation()};
 }
 
@@ -293,8 +295,9 @@ Result<size_t> Volume::readlink(const char* path, size_t length, char* out, size
 
 // ---- Contents ---------------------------------------------------------------------------------
 
-Result<Stat> Volume::stat(Handle h) {
-  Inode node = TRY(open(h));
+Result<Stat> Volume::stat(Handle h) { return stat_of(TRY(open(h))); }
+
+Stat Volume::stat_of(const Inode& node) {
   Stat s;
   s.inode = node.number;
   s.generation = node.generation();
@@ -309,6 +312,9 @@ Result<Stat> Volume::stat(Handle h) {
   s.ctime = get32(node.raw + ino::kCtime);
   return s;
 }
+
+// The most blocks read() asks the device for at once.
+constexpr uint32_t kMaxRun = 256;
 
 Result<size_t> Volume::read(Handle h, uint64_t offset, uint8_t* out, size_t bytes) {
   Inode node = TRY(open(h));
@@ -328,14 +334,20 @@ Result<size_t> Volume::read(Handle h, uint64_t offset, uint8_t* out, size_t byte
     if (chunk > total - done) chunk = total - done;
     uint32_t block = TRY(map(node, logical));
     if (block == 0) {
-      memset(out + done, 0, chunk);
+      memset(out + done, 0, chunk);  // a hole
     } else if (chunk == block_size_ && !cache_.cached(block)) {
-      // Whole blocks not in the cache go straight to the caller, contiguous runs in one read.
+      // Whole blocks not in the cache go straight to the caller, contiguous runs in one read
+      // (map_run reads each indirect block once for the whole run).
+      const uint64_t whole = (total - done) >> block_shift_;
+      uint32_t mapped = 1;
+      TRY(map_run(node, logical, whole < kMaxRun ? static_cast<uint32_t>(whole) : kMaxRun, mapped));
+      // A cached block may be newer than the disk only when dirty: without dirty data buffers
+      // the disk is current and the run needs no look at the cache.
       uint32_t run = 1;
-      while (run < 64 && done + (run + 1) * size_t{block_size_} <= total) {
-        Result<uint32_t> next = map(node, logical + run);
-        if (!next.ok() || *next != block + run || cache_.cached(block + run)) break;
-        run++;
+      if (cache_.dirty_data() == 0) {
+        run = mapped;
+      } else {
+        while (run < mapped && !cache_.cached(block + run)) run++;
       }
       TRY(device_->read(uint64_t{block} * sectors, run * sectors, out + done));
       chunk = size_t{run} * block_size_;

@@ -26,6 +26,10 @@ Result<void> Volume::mount(Device& device, uint8_t* arena, size_t arena_bytes, b
                          arena_bytes - 2 * kMaxPathLength);
   }
   if (loaded.ok()) loaded = check_groups();
+  // Without a clock set yet, time does not go back before the disk's own last write: a mount
+  // stamping 0 would make the next mount's clock start at 0, and e2fsck reads an inode's small
+  // dtime as a link of an orphan list.
+  if (now_ < last_written_) now_ = last_written_;
   if (loaded.ok() && !read_only_) {
     loaded = write_super(SuperUpdate::Mount);
     if (loaded.ok()) loaded = cache_.write_back();
