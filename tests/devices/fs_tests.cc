@@ -256,6 +256,34 @@ TESSERA_USER_TEST(FS0030, pass, "fs: a group descriptor with its inode table pas
   run_fs(t, FsRun{.fs_arg = arg, .fs_exit = 2});
 }
 
+TESSERA_USER_TEST(FS0031, pass, "fs: every File method through Files closed by a reconnect or a disconnect refused; FileSystem methods after disconnect IllegalOperation") {
+  check(t, "stale-files");
+}
+
+TESSERA_USER_TEST(FS0032, pass, "fs: readdir with made-up cursors (2^64-1, inside entries, past the end): errors or valid records, always ending") {
+  check(t, "readdir-cursors");
+}
+
+TESSERA_USER_TEST(FS0033, pass, "fs: reads and writes at offsets near 2^64, of 0 bytes, at the buffer's exact end; append with and without write") {
+  check(t, "offsets");
+}
+
+TESSERA_USER_TEST(FS0034, pass, "fs: all 256 open flag combinations on the root, a directory, a file, a symlink and a missing name") {
+  check(t, "open-flags");
+}
+
+TESSERA_USER_TEST(FS0035, pass, "fs: paths of '/' and '.', 255-byte names, 400-byte paths, 0x80-0xff names, '.' and '..' as the last component") {
+  check(t, "hostile-names");
+}
+
+TESSERA_USER_TEST(FS0036, pass, "fs: 1,000 connects in a row leak no buffer or File; the largest buffer still granted") {
+  check(t, "reconnect-many");
+}
+
+TESSERA_USER_TEST(FS0037, pass, "fs: one client lists a directory while another creates and unlinks in it") {
+  check(t, "race", "race-peer");
+}
+
 // Not a test: scripts/bench fs runs it (test=FSBENCH); the fs suite runs only FS####.
 TESSERA_USER_TEST(FSBENCH, pass, "scripts/bench fs: the filesystem's operations (BENCH lines), not run by the suites") {
   run_fs(t, FsRun{.mode = "bench", .raw_disk = true});
