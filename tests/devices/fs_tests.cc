@@ -45,8 +45,8 @@ bool ended(const init::ProgramStatus& p) {
 
 void run_fs(Context& t, const FsRun& run) {
   char conf[1024];
-  constexpr const char* kGrants = "endpoint:fs:wg,notification:ready:rw:1,notification:go:rw:1";
-  char clients[320] = "";
+  constexpr const char* kGrants = "endpoint:fs:wg,notification:ready:rw:1,notification:go:rw:1,endpoint:pass:rwg";
+  char clients[512] = "";
   if (run.mode != nullptr) {
     size_t used = tessera::format_to(clients, sizeof(clients), "program check image=fscheck mem=8M arg=%s grants=%s%s\n",
                                      run.mode, kGrants, run.raw_disk ? ",endpoint:blk:wg" : "");
@@ -59,6 +59,7 @@ void run_fs(Context& t, const FsRun& run) {
                      "pci disk vendor=0x1af4 device=0x1001\n"
                      "endpoint blk\n"
                      "endpoint fs\n"
+                     "endpoint pass\n"
                      "notification ready\n"
                      "notification go\n"
                      "program blk mem=8M restart=yes grants=pci:disk,endpoint:blk:rg\n"
@@ -282,6 +283,10 @@ TESSERA_USER_TEST(FS0036, pass, "fs: 1,000 connects in a row leak no buffer or F
 
 TESSERA_USER_TEST(FS0037, pass, "fs: one client lists a directory while another creates and unlinks in it") {
   check(t, "race", "race-peer");
+}
+
+TESSERA_USER_TEST(FS0038, pass, "fs: a File passed to another client reaches only the opener's buffer, within its bounds, and goes with the opener's session") {
+  check(t, "pass", "pass-peer");
 }
 
 // Not a test: scripts/bench fs runs it (test=FSBENCH); the fs suite runs only FS####.

@@ -1356,6 +1356,73 @@ int race_writer() {
   return failed;
 }
 
+// A File handed to another client (FS0038): the receiver reaches the opener's buffer through it
+// (bounds of the opener's buffer, its own untouched), and loses it when the opener reconnects.
+int pass_receiver() {
+  if (!connect(1)) return failed;  // 256 KiB: larger than the opener's
+  memset(client().buffer(), 0x5A, client().buffer_bytes());
+  const sys::CPtr slot = program.slots->alloc().value();
+  tessera::IpcBuffer* ipc = sys::ipc_buffer();
+  ipc->receive_cnode = sys::kProcessSlotCNode;
+  ipc->receive_index = slot;
+  ipc->receive_depth = sys::kSlotDepth;
+  sys::Received got{};
+  const Error e = sys::recv(grant("endpoint:pass"), &got);
+  ipc->receive_cnode = ipc->receive_index = ipc->receive_depth = 0;
+  if (!check(2, e == Error::Ok && got.info.extra_caps == 1 && got.info.caps_unwrapped == 0, "a File received")) {
+    return failed;
+  }
+  {
+    sys::CallTransport transport(sys::ipc_buffer());
+    fs::File::Client<sys::CallTransport> file(transport, slot);
+    const auto r = file.read(0, 4096, 0);
+    check(3, r.ok() && r->bytes() == 4096, "a read through the passed File");
+    bool untouched = true;
+    for (uint32_t i = 0; i < client().buffer_bytes(); ++i) untouched = untouched && client().buffer()[i] == 0x5A;
+    check(4, untouched, "the receiver's own buffer untouched");
+    expect(5, file.read(0, 4096, 128 * 1024), Error::RangeError, "a span inside the receiver's buffer, past the opener's");
+    expect(6, file.write(0, 1, 65536), Error::RangeError, "a write from past the opener's buffer");
+    const auto s = file.stat();
+    check(7, s.ok(), "stat through it");
+    expect(8, file.readdir(0, 0, 4096), Error::NotDirectory, "readdir of a file");
+  }
+  (void)sys::signal(grant("notification:go"));
+  uint64_t word = 0;
+  (void)sys::wait(grant("notification:ready"), &word);  // the opener connected again
+  {
+    sys::CallTransport transport(sys::ipc_buffer());
+    fs::File::Client<sys::CallTransport> file(transport, slot);
+    check(9, !file.stat().ok() && !file.read(0, 10, 0).ok() && !file.write(0, 10, 0).ok() && !file.close().ok(),
+          "the passed File gone with the opener's session");
+  }
+  (void)sys::signal(grant("notification:go"));
+  check(10, client().stat("/README").ok(), "the server serves on");
+  return failed;
+}
+
+int pass_opener() {
+  if (!connect(1, 65536)) return failed;
+  if (!write_file(2, "/scratch/pass", 340, 4096)) return failed;
+  Result<FsFile> f = client().open("/scratch/pass", fs::kOpenRead | fs::kOpenWrite);
+  if (!ok(3, f, "open")) return failed;
+  memset(client().buffer(), 0xA5, 4096);
+  sys::ipc_buffer()->caps_or_badges[0] = f->cap();
+  if (!check(4, sys::send(grant("endpoint:pass"), sys::MessageInfo{1, 0, 1, 0}) == Error::Ok, "the File sent")) {
+    return failed;
+  }
+  uint64_t word = 0;
+  (void)sys::wait(grant("notification:go"), &word);
+  check(5, matches(340, client().buffer(), 4096), "the receiver's read landed in the opener's buffer");
+  if (!connect(6, 65536)) return failed;  // closes the File, the receiver's copy with it
+  (void)sys::signal(grant("notification:ready"));
+  (void)sys::wait(grant("notification:go"), &word);
+  expect(7, f->stat(), Error::EmptySlot, "the opener's own copy revoked");
+  file_matches(8, "/scratch/pass", 340, 4096);
+  ok(9, client().unlink("/scratch/pass"), "unlink");
+  ok(10, client().sync(), "sync");
+  return failed;
+}
+
 // ---- scripts/bench fs -----------------------------------------------------------------------------
 
 uint64_t median(uint64_t* v, uint32_t n) {
@@ -1499,7 +1566,7 @@ int main(uint64_t argument) {
       {"fsync", fsync}, {"bad-dirent", bad_dirent}, {"dotdot-loop", dotdot_loop}, {"bad-indirect", bad_indirect},
       {"stale-files", stale_files}, {"readdir-cursors", readdir_cursors}, {"offsets", offsets},
       {"open-flags", open_flags}, {"hostile-names", hostile_names}, {"reconnect-many", reconnect_many},
-      {"race", race_lister}, {"race-peer", race_writer},
+      {"race", race_lister}, {"race-peer", race_writer}, {"pass", pass_receiver}, {"pass-peer", pass_opener},
       {"bench", bench},
   };
   for (const Mode& m : modes) {
