@@ -37,6 +37,7 @@ struct FsRun {
   const char* peer = nullptr;     // a second fscheck, started next to the first
   int64_t fs_exit = -1;           // the server's exit status when it is expected to end (-1: it serves)
   bool raw_disk = false;          // fscheck gets endpoint:blk too (the bench's raw reads)
+  const char* check_mem = "8M";   // the first fscheck's memory quota
 };
 
 bool ended(const init::ProgramStatus& p) {
@@ -48,8 +49,8 @@ void run_fs(Context& t, const FsRun& run) {
   constexpr const char* kGrants = "endpoint:fs:wg,notification:ready:rw:1,notification:go:rw:1,endpoint:pass:rwg";
   char clients[512] = "";
   if (run.mode != nullptr) {
-    size_t used = tessera::format_to(clients, sizeof(clients), "program check image=fscheck mem=8M arg=%s grants=%s%s\n",
-                                     run.mode, kGrants, run.raw_disk ? ",endpoint:blk:wg" : "");
+    size_t used = tessera::format_to(clients, sizeof(clients), "program check image=fscheck mem=%s arg=%s grants=%s%s\n",
+                                     run.check_mem, run.mode, kGrants, run.raw_disk ? ",endpoint:blk:wg" : "");
     if (run.peer != nullptr) {
       tessera::format_to(clients + used, sizeof(clients) - used, "program peer image=fscheck mem=8M arg=%s grants=%s\n",
                          run.peer, kGrants);
@@ -287,6 +288,10 @@ TESSERA_USER_TEST(FS0037, pass, "fs: one client lists a directory while another 
 
 TESSERA_USER_TEST(FS0038, pass, "fs: a File passed to another client reaches only the opener's buffer, within its bounds, and goes with the opener's session") {
   check(t, "pass", "pass-peer");
+}
+
+TESSERA_USER_TEST(FS0039, pass, "fs: a client with a 1 MiB quota asks for 1 MiB buffers again and again: errors or buffers, no fault, nothing leaked") {
+  run_fs(t, FsRun{.mode = "tiny-quota", .check_mem = "1M"});
 }
 
 // Not a test: scripts/bench fs runs it (test=FSBENCH); the fs suite runs only FS####.

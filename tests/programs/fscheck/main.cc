@@ -1423,6 +1423,36 @@ int pass_opener() {
   return failed;
 }
 
+
+// A client whose own quota (1 MiB, FS0039) cannot hold what it asks for: the largest buffer,
+// again and again, between small ones. Each connect answers a buffer or an error; the server
+// keeps one session for it and serves it afterwards.
+int tiny_quota() {
+  uint32_t big = 0, refused = 0;
+  for (uint32_t i = 0; i < 40; ++i) {
+    const uint32_t bytes = (i & 1) != 0 ? 4096 : fs::kMaxBufferBytes;
+    const Result<void> r = client().connect(program.session, *program.slots, program.endpoint, bytes);
+    if (r.ok()) {
+      big += bytes == fs::kMaxBufferBytes ? 1 : 0;
+      memset(client().buffer(), 1, client().buffer_bytes());  // the pages are there
+    } else {
+      ++refused;
+    }
+  }
+  sys::print("fscheck: tiny quota: %u large buffers mapped, %u connects refused\n", big, refused);
+  if (!connect(1, 4096)) return failed;
+  Result<FsFile> f = client().open("/README", fs::kOpenRead);
+  if (!ok(2, f, "open")) return failed;
+  const Result<uint32_t> got = f->read(0, 4096);
+  check(3, got.ok() && *got > 0, "a read");
+  ok(4, f->close(), "close");
+  sys::CallTransport transport(sys::ipc_buffer());
+  fs::FileSystem::Client<sys::CallTransport> server(transport, program.endpoint);
+  const auto s = server.status();
+  check(5, s.ok() && s->clients() == 1 && s->open_files() == 0, "one session, nothing open");
+  return failed;
+}
+
 // ---- scripts/bench fs -----------------------------------------------------------------------------
 
 uint64_t median(uint64_t* v, uint32_t n) {
@@ -1567,6 +1597,7 @@ int main(uint64_t argument) {
       {"stale-files", stale_files}, {"readdir-cursors", readdir_cursors}, {"offsets", offsets},
       {"open-flags", open_flags}, {"hostile-names", hostile_names}, {"reconnect-many", reconnect_many},
       {"race", race_lister}, {"race-peer", race_writer}, {"pass", pass_receiver}, {"pass-peer", pass_opener},
+      {"tiny-quota", tiny_quota},
       {"bench", bench},
   };
   for (const Mode& m : modes) {
