@@ -196,6 +196,15 @@ Result<void> Server::open(FileSystem::OpenParams::Reader p, FileSystem::OpenResu
   ext2::Handle h{};
   ext2::Stat s;
   if ((flags & kOpenCreate) != 0) {
+    // openNoFollow holds with openCreate too: Volume::create follows a symlink that is the last
+    // component (it opens the target), so an existing symlink is refused here first.
+    if ((flags & (kOpenNoFollow | kOpenExclusive)) == kOpenNoFollow) {
+      ext2::Stat existing;
+      if (volume_.lookup(path.data, path.size, false, &existing).ok() &&
+          (existing.mode & ext2::kModeTypeMask) == ext2::kModeSymlink) {
+        return Error::IllegalOperation;
+      }
+    }
     h = TRY(volume_.create(path.data, path.size, static_cast<uint16_t>(p.mode() & ext2::kModePermissionMask),
                            (flags & kOpenExclusive) != 0));
     s = TRY(volume_.stat(h));

@@ -37,6 +37,7 @@ struct FsRun {
   const char* peer = nullptr;     // a second fscheck, started next to the first
   int64_t fs_exit = -1;           // the server's exit status when it is expected to end (-1: it serves)
   bool raw_disk = false;          // fscheck gets endpoint:blk too (the bench's raw reads)
+  const char* check_mem = "8M";   // the first fscheck's memory quota
 };
 
 bool ended(const init::ProgramStatus& p) {
@@ -45,11 +46,11 @@ bool ended(const init::ProgramStatus& p) {
 
 void run_fs(Context& t, const FsRun& run) {
   char conf[1024];
-  constexpr const char* kGrants = "endpoint:fs:wg,notification:ready:rw:1,notification:go:rw:1";
-  char clients[320] = "";
+  constexpr const char* kGrants = "endpoint:fs:wg,notification:ready:rw:1,notification:go:rw:1,endpoint:pass:rwg";
+  char clients[512] = "";
   if (run.mode != nullptr) {
-    size_t used = tessera::format_to(clients, sizeof(clients), "program check image=fscheck mem=8M arg=%s grants=%s%s\n",
-                                     run.mode, kGrants, run.raw_disk ? ",endpoint:blk:wg" : "");
+    size_t used = tessera::format_to(clients, sizeof(clients), "program check image=fscheck mem=%s arg=%s grants=%s%s\n",
+                                     run.check_mem, run.mode, kGrants, run.raw_disk ? ",endpoint:blk:wg" : "");
     if (run.peer != nullptr) {
       tessera::format_to(clients + used, sizeof(clients) - used, "program peer image=fscheck mem=8M arg=%s grants=%s\n",
                          run.peer, kGrants);
@@ -59,6 +60,7 @@ void run_fs(Context& t, const FsRun& run) {
                      "pci disk vendor=0x1af4 device=0x1001\n"
                      "endpoint blk\n"
                      "endpoint fs\n"
+                     "endpoint pass\n"
                      "notification ready\n"
                      "notification go\n"
                      "program blk mem=8M restart=yes grants=pci:disk,endpoint:blk:rg\n"
@@ -254,6 +256,42 @@ TESSERA_USER_TEST(FS0030, pass, "fs: a group descriptor with its inode table pas
   char arg[48];
   tessera::format_to(arg, sizeof(arg), "arg=at=%lu", damaged_sector(4));
   run_fs(t, FsRun{.fs_arg = arg, .fs_exit = 2});
+}
+
+TESSERA_USER_TEST(FS0031, pass, "fs: every File method through Files closed by a reconnect or a disconnect refused; FileSystem methods after disconnect IllegalOperation") {
+  check(t, "stale-files");
+}
+
+TESSERA_USER_TEST(FS0032, pass, "fs: readdir with made-up cursors (2^64-1, inside entries, past the end): errors or valid records, always ending") {
+  check(t, "readdir-cursors");
+}
+
+TESSERA_USER_TEST(FS0033, pass, "fs: reads and writes at offsets near 2^64, of 0 bytes, at the buffer's exact end; append with and without write") {
+  check(t, "offsets");
+}
+
+TESSERA_USER_TEST(FS0034, pass, "fs: all 256 open flag combinations on the root, a directory, a file, a symlink and a missing name") {
+  check(t, "open-flags");
+}
+
+TESSERA_USER_TEST(FS0035, pass, "fs: paths of '/' and '.', 255-byte names, 400-byte paths, 0x80-0xff names, '.' and '..' as the last component") {
+  check(t, "hostile-names");
+}
+
+TESSERA_USER_TEST(FS0036, pass, "fs: 1,000 connects in a row leak no buffer or File; the largest buffer still granted") {
+  check(t, "reconnect-many");
+}
+
+TESSERA_USER_TEST(FS0037, pass, "fs: one client lists a directory while another creates and unlinks in it") {
+  check(t, "race", "race-peer");
+}
+
+TESSERA_USER_TEST(FS0038, pass, "fs: a File passed to another client reaches only the opener's buffer, within its bounds, and goes with the opener's session") {
+  check(t, "pass", "pass-peer");
+}
+
+TESSERA_USER_TEST(FS0039, pass, "fs: a client with a 1 MiB quota asks for 1 MiB buffers again and again: errors or buffers, no fault, nothing leaked") {
+  run_fs(t, FsRun{.mode = "tiny-quota", .check_mem = "1M"});
 }
 
 // Not a test: scripts/bench fs runs it (test=FSBENCH); the fs suite runs only FS####.

@@ -977,6 +977,482 @@ int bad_indirect() {
   return hello_still_served(8);
 }
 
+// ---- hostile clients (FS0031..) ---------------------------------------------------------------------
+
+// Every record of a readdir answer well-formed: lengths, a NUL after each name, inside `used`.
+bool records_valid(uint32_t entries, uint32_t used, uint32_t room) {
+  if (used > room) return false;
+  uint32_t at = 0;
+  for (uint32_t i = 0; i < entries; ++i) {
+    fs::DirEntryHeader h;
+    if (at + sizeof(h) > used) return false;
+    memcpy(&h, client().buffer() + at, sizeof(h));
+    if (h.inode == 0 || h.name_length == 0 || h.record_bytes != fs::dir_record_bytes(h.name_length) ||
+        at + h.record_bytes > used || client().buffer()[at + sizeof(h) + h.name_length] != 0) {
+      return false;
+    }
+    at += h.record_bytes;
+  }
+  return at == used;
+}
+
+// Every method through Files whose client connected again (the server closed them) or
+// disconnected: refused, nothing served, the server serves on.
+int stale_files() {
+  if (!connect(1)) return failed;
+  if (!write_file(2, "/scratch/stale", 300, 3000)) return failed;
+  Result<FsFile> f = client().open("/scratch/stale", fs::kOpenRead | fs::kOpenWrite);
+  Result<FsFile> d = client().open("/scratch", fs::kOpenRead | fs::kOpenDirectory);
+  if (!ok(3, f, "open a file") || !ok(3, d, "open a directory")) return failed;
+  if (!connect(4)) return failed;  // a restarted client: both closed
+  check(5, open_files() == 0, "the server closed them");
+  FsFile* stale[] = {&*f, &*d};
+  for (FsFile* g : stale) {
+    uint64_t cursor = 0;
+    bool end = false;
+    check(6, !g->read(0, 100).ok(), "read through a stale File");
+    check(7, !g->write(0, 100).ok(), "write through it");
+    check(8, !g->truncate(0).ok(), "truncate through it");
+    check(9, !g->stat().ok(), "stat through it");
+    check(10, !g->sync().ok(), "sync through it");
+    check(11, !g->readdir(cursor, end, 0, 4096).ok(), "readdir through it");
+    (void)g->close();
+  }
+  check(12, open_files() == 0, "still nothing open");
+  // Files of a client that disconnected, and every FileSystem method before connecting again.
+  Result<FsFile> h = client().open("/scratch/stale", fs::kOpenRead | fs::kOpenWrite);
+  if (!ok(13, h, "open")) return failed;
+  const sys::CPtr cap = h->cap();
+  ok(14, client().disconnect(), "disconnect");
+  {
+    sys::CallTransport transport(sys::ipc_buffer());
+    fs::File::Client<sys::CallTransport> file(transport, cap);
+    check(15, !file.read(0, 10, 0).ok() && !file.write(0, 10, 0).ok() && !file.stat().ok(),
+          "a disconnected client's File");
+  }
+  {
+    sys::CallTransport transport(sys::ipc_buffer());
+    fs::FileSystem::Client<sys::CallTransport> server(transport, program.endpoint);
+    expect(16, server.unlink(tessera::capnp::Text("/scratch/stale")), Error::IllegalOperation, "unlink after disconnect");
+    expect(16, server.sync(), Error::IllegalOperation, "sync after disconnect");
+    expect(16, server.disconnect(), Error::IllegalOperation, "disconnect twice");
+  }
+  (void)h->close();
+  if (!connect(17)) return failed;
+  check(18, open_files() == 0, "nothing left open");
+  file_matches(19, "/scratch/stale", 300, 3000);
+  ok(20, client().unlink("/scratch/stale"), "unlink");
+  ok(21, client().sync(), "sync");
+  return failed;
+}
+
+// readdir with cursors a client made up: huge, inside entries, past the end. Each answer is an
+// error or valid records with a cursor that moved on; listing from any cursor ends.
+int readdir_cursors() {
+  if (!connect(1, 65536)) return failed;
+  Result<FsFile> d = client().open("/dir100", fs::kOpenRead | fs::kOpenDirectory);
+  if (!ok(2, d, "open /dir100")) return failed;
+  const uint64_t size = d->opened().size;
+  const uint64_t cursors[] = {~0ull, ~0ull - 1, 1ull << 63, 1ull << 32, size + 1, size, size - 1, 1, 3, 7, 12, 13, 17,
+                              1023, 1024, 1025, 2047, 4095, 4096, 4097, size / 2 + 5};
+  for (const uint64_t start : cursors) {
+    uint64_t cursor = start;
+    bool end = false;
+    uint32_t rounds = 0;
+    uint32_t total = 0;
+    for (; !end && rounds < 1000; ++rounds) {
+      uint32_t used = 0;
+      const uint64_t before = cursor;
+      const Result<uint32_t> n = d->readdir(cursor, end, 0, 256, &used);
+      if (!n.ok()) break;  // an error is an answer
+      if (!check(3, records_valid(*n, used, 256), "valid records")) {
+        sys::print("fscheck: cursor %lu\n", start);
+        return failed;
+      }
+      if (!check(4, end || (*n > 0 && cursor > before), "a cursor that moves on")) return failed;
+      total += *n;
+    }
+    check(5, end, "the listing ends");
+    check(6, total <= 102, "no more entries than the directory has");
+    if (start >= size) check(7, total == 0, "nothing past the end");
+  }
+  // No room, room at the buffer's very end, a zero-byte span there.
+  uint64_t cursor = 0;
+  bool end = false;
+  const uint32_t last = client().buffer_bytes();
+  check(8, !d->readdir(cursor, end, last, 0).ok() || end, "no room: an error");
+  expect(9, d->readdir(cursor, end, last, 8), Error::RangeError, "past the buffer");
+  uint32_t used = 0;
+  const Result<uint32_t> tail = d->readdir(cursor, end, last - 64, 64, &used);
+  check(10, tail.ok() && *tail >= 1 && used <= 64, "the last 64 bytes of the buffer");
+  ok(11, d->close(), "close");
+  return failed;
+}
+
+// Offsets near 2^64, zero lengths, spans at the buffer's exact end, append with and without write.
+int offsets() {
+  if (!connect(1, 65536)) return failed;
+  const uint32_t last = client().buffer_bytes();
+  if (!write_file(2, "/scratch/off", 310, 5000)) return failed;
+  Result<FsFile> f = client().open("/scratch/off", fs::kOpenRead | fs::kOpenWrite);
+  if (!ok(3, f, "open")) return failed;
+  const uint64_t top = ~0ull;
+  auto reads = [&](uint64_t offset, uint32_t bytes, uint32_t at, uint32_t want) {
+    const Result<uint32_t> r = f->read(offset, bytes, at);
+    return r.ok() && *r == want;
+  };
+  check(4, reads(top, 10, 0, 0) && reads(top - 4095, 4096, 0, 0) && reads(1ull << 63, 1, 0, 0), "reads near 2^64: 0 bytes");
+  check(5, reads(5000, 10, 0, 0) && reads(4999, 10, 0, 1) && reads(0, 0, 0, 0), "reads at the end, of nothing");
+  check(6, reads(0, 0, last, 0) && reads(0, 1, last - 1, 1), "reads at the buffer's end");
+  expect(7, f->read(0, 1, last), Error::RangeError, "one byte past the buffer");
+  expect(8, f->write(top, 1), Error::TooLarge, "a write at 2^64-1");
+  expect(9, f->write(top - 10, 100), Error::TooLarge, "a write that wraps");
+  expect(10, f->write(1ull << 63, 4096), Error::TooLarge, "a write at 2^63");
+  const Result<uint32_t> none = f->write(top, 0, last);
+  check(11, none.ok() && *none == 0, "a zero-byte write anywhere: 0 bytes");
+  check(12, !f->truncate(top).ok() && !f->truncate(1ull << 63).ok(), "truncate to 2^64-1, 2^63 refused");
+  const Result<fs::FileInfo> s = f->stat();
+  check(13, s.ok() && s->size == 5000, "the size unchanged");
+  ok(14, f->close(), "close");
+  file_matches(15, "/scratch/off", 310, 5000);
+  // Append without write: no write at all; with write: at the end whatever the offset.
+  Result<FsFile> ra = client().open("/scratch/off", fs::kOpenRead | fs::kOpenAppend);
+  if (ok(16, ra, "read-only append")) expect(17, ra->write(0, 10), Error::InsufficientRights, "a write through it");
+  Result<FsFile> wa = client().open("/scratch/off", fs::kOpenWrite | fs::kOpenAppend);
+  if (ok(18, wa, "append")) {
+    memset(client().buffer(), 'A', 10);
+    check(19, wa->write(top, 10).ok() && wa->write(0, 10).ok(), "appends ignore the offset");
+    const Result<fs::FileInfo> t = wa->stat();
+    check(20, t.ok() && t->size == 5020, "two appends at the end");
+  }
+  file_matches(21, "/scratch/off", 310, 5000);
+  ok(22, client().unlink("/scratch/off"), "unlink");
+  ok(23, client().sync(), "sync");
+  return failed;
+}
+
+// Every combination of the eight open flags on the root, a directory, a file, a symlink and a
+// missing name: a directory never opened for writing, a symlink never opened, every File answers
+// stat with the right type and closes; the tree is intact afterwards.
+int open_flags() {
+  if (!connect(1)) return failed;
+  (void)client().mkdir("/scratch/of");
+  if (!ok(2, client().mkdir("/scratch/of/d"), "mkdir") || !write_file(2, "/scratch/of/f", 320, 100)) return failed;
+  ok(3, client().symlink("f", "/scratch/of/l"), "symlink");
+  const char* paths[] = {"/", "/scratch/of/d", "/scratch/of/f", "/scratch/of/l", "/scratch/of/new"};
+  uint32_t opened = 0;
+  for (uint32_t p = 0; p < 5; ++p) {
+    for (uint32_t flags = 0; flags < 256; ++flags) {
+      Result<FsFile> g = client().open(paths[p], flags, 0600);
+      if (!g.ok()) continue;
+      ++opened;
+      const Result<fs::FileInfo> s = g->stat();
+      const bool is_dir = s.ok() && s->type == fs::kTypeDirectory;
+      if (!check(4, s.ok(), "stat through a new File") ||
+          !check(5, !(is_dir && (flags & fs::kOpenWrite) != 0), "a directory opened for writing") ||
+          !check(6, !(p == 3 && (flags & fs::kOpenNoFollow) != 0), "a symlink opened with noFollow") ||
+          !check(7, is_dir == (p <= 1), "the type opened") ||
+          !check(8, (flags & (fs::kOpenRead | fs::kOpenWrite | fs::kOpenDirectory)) != 0, "no access asked for") ||
+          !check(9, p != 4 || (flags & fs::kOpenCreate) != 0, "a missing name opened without create")) {
+        sys::print("fscheck: %s flags 0x%x\n", paths[p], flags);
+        return failed;
+      }
+      if (is_dir) {
+        uint64_t cursor = 0;
+        bool end = false;
+        check(10, g->readdir(cursor, end, 0, 4096).ok(), "readdir of an opened directory");
+      }
+      if (!ok(11, g->close(), "close")) return failed;
+      if (p == 4) (void)client().unlink(paths[p]);
+    }
+  }
+  check(12, opened > 100, "many combinations opened");
+  check(13, open_files() == 0, "all closed");
+  const Result<fs::FileInfo> d = client().stat("/scratch/of/d");
+  const Result<fs::FileInfo> l = client().stat("/scratch/of/l", false);
+  const Result<fs::FileInfo> root = client().stat("/");
+  check(14, d.ok() && d->type == fs::kTypeDirectory && l.ok() && l->type == fs::kTypeSymlink && root.ok() &&
+                root->type == fs::kTypeDirectory, "the tree intact");
+  uint32_t entries = 0;
+  list(15, "/scratch/of", 4096, [&](const fs::DirEntryHeader&, const char*) { ++entries; });
+  check(16, entries == 5, ". .. d f l");
+  ok(17, client().unlink("/scratch/of/l"), "unlink");
+  ok(17, client().unlink("/scratch/of/f"), "unlink");
+  ok(17, client().rmdir("/scratch/of/d"), "rmdir");
+  ok(17, client().rmdir("/scratch/of"), "rmdir");
+  ok(18, client().sync(), "sync");
+  return failed;
+}
+
+// Paths full of '/' and '.', names of exactly 255 bytes, paths of exactly 400, names of bytes
+// 0x80-0xff, '.' and '..' as the last component of every changing operation.
+int hostile_names() {
+  if (!connect(1)) return failed;
+  if (!ok(2, client().mkdir("//scratch//.//nh///"), "mkdir through slashes and dots")) return failed;
+  const Result<fs::FileInfo> nh = client().stat("/scratch/nh");
+  check(3, nh.ok() && nh->type == fs::kTypeDirectory, "made /scratch/nh");
+  static char a[300], b[300], path[500];
+  memcpy(a, "/scratch/nh/", 12);
+  memset(a + 12, 'a', 255);
+  a[12 + 255] = 0;
+  memcpy(b, a, 12);
+  memset(b + 12, 'b', 255);
+  b[12 + 255] = 0;
+  if (!write_file(4, a, 330, 10)) return failed;
+  ok(5, client().rename(a, b), "rename to a 255-byte name");
+  ok(6, client().link(b, a), "link to a 255-byte name");
+  memcpy(path, "/scratch/nh/", 12);
+  memset(path + 12, 'c', 255);
+  path[12 + 255] = 0;
+  ok(7, client().symlink(b + 12, path), "a symlink with a 255-byte name and target");
+  file_matches(8, path, 330, 10);
+  memset(path + 12, 'd', 256);
+  path[12 + 256] = 0;
+  expect(9, client().mkdir(path), Error::NameTooLong, "mkdir of 256 bytes");
+  expect(9, client().rename(b, path), Error::NameTooLong, "rename to 256 bytes");
+  expect(9, client().link(b, path), Error::NameTooLong, "link to 256 bytes");
+  expect(9, client().symlink("x", path), Error::NameTooLong, "symlink of 256 bytes");
+  expect(9, client().open(path, fs::kOpenWrite | fs::kOpenCreate), Error::NameTooLong, "create of 256 bytes");
+  // Exactly 400 bytes: slashes, then a name; 401: RangeError.
+  memset(path, '/', 400);
+  memcpy(path + 380, "scratch/nh/./e", 14);  // ... //scratch/nh/./e then more slashes? no: end here
+  for (uint32_t i = 394; i < 400; ++i) path[i] = 'e';
+  path[400] = 0;
+  if (!check(10, strlen(path) == 400, "a 400-byte path")) return failed;
+  if (!write_file(11, path, 331, 20)) return failed;
+  file_matches(12, "/scratch/nh/eeeeeee", 331, 20);
+  path[400] = 'e';
+  path[401] = 0;
+  expect(13, client().stat(path), Error::RangeError, "a 401-byte path");
+  // High bytes.
+  char high[160] = "/scratch/nh/";
+  for (uint32_t i = 0; i < 128; ++i) high[12 + i] = static_cast<char>(0x80 + i);
+  high[140] = 0;
+  if (!write_file(14, high, 332, 30)) return failed;
+  bool seen = false;
+  list(15, "/scratch/nh", 4096, [&](const fs::DirEntryHeader& h, const char* name) {
+    seen = seen || (h.name_length == 128 && memcmp(name, high + 12, 128) == 0);
+  });
+  check(16, seen, "the 0x80-0xff name listed back");
+  file_matches(17, high, 332, 30);
+  // '.' and '..' last: refused, nothing changed.
+  const char* dots[] = {"/scratch/nh/.", "/scratch/nh/..", "/scratch/nh/./", "/scratch/nh/../", "/", "//", "/."};
+  for (const char* d : dots) {
+    check(18, !client().mkdir(d).ok(), "mkdir of a dot");
+    check(19, !client().unlink(d).ok(), "unlink of a dot");
+    check(20, !client().rmdir(d).ok(), "rmdir of a dot");
+    check(21, !client().rename(b, d).ok(), "rename onto a dot");
+    check(22, !client().rename(d, "/scratch/nh/moved").ok(), "rename of a dot");
+    check(23, !client().link(b, d).ok(), "link onto a dot");
+    check(24, !client().symlink("x", d).ok(), "symlink onto a dot");
+    check(25, !client().open(d, fs::kOpenWrite | fs::kOpenCreate).ok(), "create of a dot");
+    if (failed != 0) {
+      sys::print("fscheck: path %s\n", d);
+      return failed;
+    }
+  }
+  uint32_t entries = 0;
+  list(26, "/scratch/nh", 4096, [&](const fs::DirEntryHeader&, const char*) { ++entries; });
+  check(27, entries == 7, ". .. a b c e and the high name");
+  const Result<fs::FileInfo> sb = client().stat(b);
+  check(28, sb.ok() && sb->links == 2, "two links");
+  const char* made[] = {a, b, high, "/scratch/nh/eeeeeee"};
+  for (const char* p : made) {
+    ok(29, client().unlink(p), "unlink");
+  }
+  memset(path + 12, 'c', 255);
+  memcpy(path, "/scratch/nh/", 12);
+  path[12 + 255] = 0;
+  ok(30, client().unlink(path), "unlink the symlink");
+  ok(31, client().rmdir("/scratch/nh/"), "rmdir");
+  ok(32, client().sync(), "sync");
+  return failed;
+}
+
+// 1,000 connects in a row (64 KiB buffers, a File open across some): the server's clients and
+// files stay at one and none, and a 1 MiB buffer is still granted afterwards (64 MiB would have
+// leaked otherwise, over the server's quota).
+int reconnect_many() {
+  FsFile kept;  // replacing it closes the previous one, which the server closed already
+  for (uint32_t i = 0; i < 1000; ++i) {
+    if (!connect(1, 65536)) {
+      sys::print("fscheck: connect %u\n", i);
+      return failed;
+    }
+    if (i % 10 == 9) {  // a File left open: the next connect closes it
+      Result<FsFile> f = client().open("/README", fs::kOpenRead);
+      if (!ok(2, f, "open")) return failed;
+      kept = static_cast<FsFile&&>(*f);
+    }
+  }
+  sys::CallTransport transport(sys::ipc_buffer());
+  fs::FileSystem::Client<sys::CallTransport> server(transport, program.endpoint);
+  {
+    const auto s = server.status();
+    check(3, s.ok() && s->clients() == 1 && s->open_files() == 1, "one client, its one file");
+  }
+  for (uint32_t i = 0; i < 4; ++i) {
+    if (!connect(4, fs::kMaxBufferBytes)) return failed;
+  }
+  check(5, client().buffer_bytes() == fs::kMaxBufferBytes, "the largest buffer");
+  {
+    const auto s = server.status();
+    check(6, s.ok() && s->clients() == 1 && s->open_files() == 0, "one client, nothing open");
+  }
+  return failed;
+}
+
+// Two clients on one directory: the peer creates and unlinks, this one lists it meanwhile; every
+// listing well-formed and ending. e2fsck at the suite's end checks the disk.
+int race_lister() {
+  if (!connect(1, 65536)) return failed;
+  (void)client().mkdir("/scratch/race");
+  for (uint32_t round = 0; round < 150; ++round) {
+    Result<FsFile> d = client().open("/scratch/race", fs::kOpenRead | fs::kOpenDirectory);
+    if (!d.ok()) continue;  // not made yet
+    uint64_t cursor = 0;
+    bool end = false;
+    for (uint32_t pieces = 0; !end && pieces < 10000; ++pieces) {
+      uint32_t used = 0;
+      const Result<uint32_t> n = d->readdir(cursor, end, 0, 128, &used);
+      if (!ok(2, n, "readdir while the peer writes")) return failed;
+      if (!check(3, records_valid(*n, used, 128), "valid records")) return failed;
+    }
+    if (!check(4, end, "the listing ends")) return failed;
+    (void)d->close();
+    (void)sys::yield();
+  }
+  uint64_t word = 0;
+  (void)sys::wait(grant("notification:ready"), &word);
+  uint32_t entries = 0;
+  list(5, "/scratch/race", 4096, [&](const fs::DirEntryHeader&, const char*) { ++entries; });
+  check(6, entries == 2, "the peer took everything away");
+  ok(7, client().rmdir("/scratch/race"), "rmdir");
+  ok(8, client().sync(), "sync");
+  return failed;
+}
+
+int race_writer() {
+  if (!connect(1)) return failed;
+  (void)client().mkdir("/scratch/race");
+  char path[64];
+  for (uint32_t i = 0; i < 400; ++i) {
+    tessera::format_to(path, sizeof(path), "/scratch/race/file-with-a-longer-name-%u", i % 37);
+    if (i % 3 == 2) {
+      (void)client().unlink(path);
+    } else {
+      Result<FsFile> f = client().open(path, fs::kOpenWrite | fs::kOpenCreate);
+      if (!ok(2, f, "create")) return failed;
+      (void)f->close();
+    }
+    if (i % 16 == 0) (void)sys::yield();
+  }
+  for (uint32_t i = 0; i < 37; ++i) {
+    tessera::format_to(path, sizeof(path), "/scratch/race/file-with-a-longer-name-%u", i);
+    (void)client().unlink(path);
+  }
+  ok(3, client().sync(), "sync");
+  (void)sys::signal(grant("notification:ready"));
+  return failed;
+}
+
+// A File handed to another client (FS0038): the receiver reaches the opener's buffer through it
+// (bounds of the opener's buffer, its own untouched), and loses it when the opener reconnects.
+int pass_receiver() {
+  if (!connect(1)) return failed;  // 256 KiB: larger than the opener's
+  memset(client().buffer(), 0x5A, client().buffer_bytes());
+  const sys::CPtr slot = program.slots->alloc().value();
+  tessera::IpcBuffer* ipc = sys::ipc_buffer();
+  ipc->receive_cnode = sys::kProcessSlotCNode;
+  ipc->receive_index = slot;
+  ipc->receive_depth = sys::kSlotDepth;
+  sys::Received got{};
+  const Error e = sys::recv(grant("endpoint:pass"), &got);
+  ipc->receive_cnode = ipc->receive_index = ipc->receive_depth = 0;
+  if (!check(2, e == Error::Ok && got.info.extra_caps == 1 && got.info.caps_unwrapped == 0, "a File received")) {
+    return failed;
+  }
+  {
+    sys::CallTransport transport(sys::ipc_buffer());
+    fs::File::Client<sys::CallTransport> file(transport, slot);
+    const auto r = file.read(0, 4096, 0);
+    check(3, r.ok() && r->bytes() == 4096, "a read through the passed File");
+    bool untouched = true;
+    for (uint32_t i = 0; i < client().buffer_bytes(); ++i) untouched = untouched && client().buffer()[i] == 0x5A;
+    check(4, untouched, "the receiver's own buffer untouched");
+    expect(5, file.read(0, 4096, 128 * 1024), Error::RangeError, "a span inside the receiver's buffer, past the opener's");
+    expect(6, file.write(0, 1, 65536), Error::RangeError, "a write from past the opener's buffer");
+    const auto s = file.stat();
+    check(7, s.ok(), "stat through it");
+    expect(8, file.readdir(0, 0, 4096), Error::NotDirectory, "readdir of a file");
+  }
+  (void)sys::signal(grant("notification:go"));
+  uint64_t word = 0;
+  (void)sys::wait(grant("notification:ready"), &word);  // the opener connected again
+  {
+    sys::CallTransport transport(sys::ipc_buffer());
+    fs::File::Client<sys::CallTransport> file(transport, slot);
+    check(9, !file.stat().ok() && !file.read(0, 10, 0).ok() && !file.write(0, 10, 0).ok() && !file.close().ok(),
+          "the passed File gone with the opener's session");
+  }
+  (void)sys::signal(grant("notification:go"));
+  check(10, client().stat("/README").ok(), "the server serves on");
+  return failed;
+}
+
+int pass_opener() {
+  if (!connect(1, 65536)) return failed;
+  if (!write_file(2, "/scratch/pass", 340, 4096)) return failed;
+  Result<FsFile> f = client().open("/scratch/pass", fs::kOpenRead | fs::kOpenWrite);
+  if (!ok(3, f, "open")) return failed;
+  memset(client().buffer(), 0xA5, 4096);
+  sys::ipc_buffer()->caps_or_badges[0] = f->cap();
+  if (!check(4, sys::send(grant("endpoint:pass"), sys::MessageInfo{1, 0, 1, 0}) == Error::Ok, "the File sent")) {
+    return failed;
+  }
+  uint64_t word = 0;
+  (void)sys::wait(grant("notification:go"), &word);
+  check(5, matches(340, client().buffer(), 4096), "the receiver's read landed in the opener's buffer");
+  if (!connect(6, 65536)) return failed;  // closes the File, the receiver's copy with it
+  (void)sys::signal(grant("notification:ready"));
+  (void)sys::wait(grant("notification:go"), &word);
+  expect(7, f->stat(), Error::EmptySlot, "the opener's own copy revoked");
+  file_matches(8, "/scratch/pass", 340, 4096);
+  ok(9, client().unlink("/scratch/pass"), "unlink");
+  ok(10, client().sync(), "sync");
+  return failed;
+}
+
+
+// A client whose own quota (1 MiB, FS0039) cannot hold what it asks for: the largest buffer,
+// again and again, between small ones. Each connect answers a buffer or an error; the server
+// keeps one session for it and serves it afterwards.
+int tiny_quota() {
+  uint32_t big = 0, refused = 0;
+  for (uint32_t i = 0; i < 40; ++i) {
+    const uint32_t bytes = (i & 1) != 0 ? 4096 : fs::kMaxBufferBytes;
+    const Result<void> r = client().connect(program.session, *program.slots, program.endpoint, bytes);
+    if (r.ok()) {
+      big += bytes == fs::kMaxBufferBytes ? 1 : 0;
+      memset(client().buffer(), 1, client().buffer_bytes());  // the pages are there
+    } else {
+      ++refused;
+    }
+  }
+  sys::print("fscheck: tiny quota: %u large buffers mapped, %u connects refused\n", big, refused);
+  if (!connect(1, 4096)) return failed;
+  Result<FsFile> f = client().open("/README", fs::kOpenRead);
+  if (!ok(2, f, "open")) return failed;
+  const Result<uint32_t> got = f->read(0, 4096);
+  check(3, got.ok() && *got > 0, "a read");
+  ok(4, f->close(), "close");
+  sys::CallTransport transport(sys::ipc_buffer());
+  fs::FileSystem::Client<sys::CallTransport> server(transport, program.endpoint);
+  const auto s = server.status();
+  check(5, s.ok() && s->clients() == 1 && s->open_files() == 0, "one session, nothing open");
+  return failed;
+}
+
 // ---- scripts/bench fs -----------------------------------------------------------------------------
 
 uint64_t median(uint64_t* v, uint32_t n) {
@@ -1118,6 +1594,10 @@ int main(uint64_t argument) {
       {"malformed", malformed}, {"spans", spans}, {"vanish", vanish}, {"vanish-peer", vanish_peer},
       {"concurrent", [] { return concurrent_side(false); }}, {"concurrent-peer", [] { return concurrent_side(true); }},
       {"fsync", fsync}, {"bad-dirent", bad_dirent}, {"dotdot-loop", dotdot_loop}, {"bad-indirect", bad_indirect},
+      {"stale-files", stale_files}, {"readdir-cursors", readdir_cursors}, {"offsets", offsets},
+      {"open-flags", open_flags}, {"hostile-names", hostile_names}, {"reconnect-many", reconnect_many},
+      {"race", race_lister}, {"race-peer", race_writer}, {"pass", pass_receiver}, {"pass-peer", pass_opener},
+      {"tiny-quota", tiny_quota},
       {"bench", bench},
   };
   for (const Mode& m : modes) {
