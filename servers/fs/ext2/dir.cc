@@ -176,36 +176,23 @@ Result<bool> Volume::dir_empty(const Inode& dir) {
   return true;
 }
 
+// One entry: read_directory with a visitor that takes the first and stops at the second.
 Result<bool> Volume::readdir(Handle h, uint64_t& cursor, DirEntry& entry) {
-  Inode dir = TRY(open(h));
-  if (!dir.is_dir()) return Error::NotDirectory;
-  bool filetype = (feature_incompat_ & kIncompatFiletype) != 0;
-  uint64_t blocks = TRY(dir_blocks(dir.size(), block_size_, blocks_count_));
-  while (cursor < blocks * block_size_) {
-    uint64_t logical = cursor >> block_shift_;
-    uint32_t within = static_cast<uint32_t>(cursor & (block_size_ - 1));
-    uint32_t physical = TRY(map(dir, logical));
-    if (physical == 0) return Error::Corrupted;
-    BlockRef ref = TRY(cache_.get(physical));
-    for (uint32_t offset = 0; offset < block_size_;) {
-      RawEntry e;
-      if (!parse_entry(ref.data(), offset, block_size_, filetype, inodes_count_, first_ino_, e)) {
-        return Error::Corrupted;
-      }
-      if (offset >= within && e.inode != 0) {
-        entry.inode = e.inode;
-        entry.type = e.type;
-        entry.name_length = static_cast<uint8_t>(e.name_length);
-        memcpy(entry.name, e.name, e.name_length);
-        entry.name[e.name_length] = 0;
-        cursor = (logical << block_shift_) + offset + e.rec_len;
+  struct One {
+    DirEntry* out;
+    bool taken;
+  } one{&entry, false};
+  const uint32_t taken = TRY(read_directory(
+      h, cursor,
+      [](void* context, const DirEntry& e) {
+        One& o = *static_cast<One*>(context);
+        if (o.taken) return false;
+        *o.out = e;
+        o.taken = true;
         return true;
-      }
-      offset += e.rec_len;
-    }
-    cursor = (logical + 1) << block_shift_;
-  }
-  return false;
+      },
+      &one));
+  return taken == 1;
 }
 
 Result<uint32_t> Volume::read_directory(Handle h, uint64_t& cursor, DirVisitor visit, void* context) {
