@@ -99,17 +99,20 @@ Result<sys::CPtr> Server::mint_file(uint64_t badge) {
   return slot;
 }
 
+// Revokes every copy of a File capability the server minted, then the server's own.
+void Server::drop_cap(sys::CPtr cap) {
+  sys::CallTransport kernel(sys::ipc_buffer());
+  CNodeClient cnode(kernel, sys::kProcessSlotCNode);
+  (void)cnode.revoke(cap, sys::kSlotDepth);
+  (void)cnode.delete_(cap, sys::kSlotDepth);
+  (void)slots_.free(cap);
+}
+
 // Revokes the client's copy of the File capability (a call through it now fails in the kernel),
 // then frees the entry.
 void Server::close_file(OpenFile& f) {
   if (!f.used) return;
-  if (f.cap != 0) {
-    sys::CallTransport kernel(sys::ipc_buffer());
-    CNodeClient cnode(kernel, sys::kProcessSlotCNode);
-    (void)cnode.revoke(f.cap, sys::kSlotDepth);
-    (void)cnode.delete_(f.cap, sys::kSlotDepth);
-    (void)slots_.free(f.cap);
-  }
+  if (f.cap != 0) drop_cap(f.cap);
   if (clients_[f.client].used && clients_[f.client].files > 0) --clients_[f.client].files;
   f = OpenFile{.serial = f.serial};
   --open_files_;
@@ -193,6 +196,43 @@ Result<void> Server::open(FileSystem::OpenParams::Reader p, FileSystem::OpenResu
   if ((flags & kOpenExclusive) != 0 && (flags & kOpenCreate) == 0) return Error::InvalidArgument;
   if ((flags & kOpenCreate) != 0 && (flags & kOpenDirectory) != 0) return Error::InvalidArgument;
   if (open_files_ >= kFiles || client->files >= kMaxOpenFilesPerClient) return Error::NotEnoughMemory;
+  // The entry and its capability first: once the file is created or truncated, nothing may fail.
+  uint32_t index = kFiles;
+  for (uint32_t i = 0; i < kFiles; ++i) {
+    if (!files_[i].used) {
+      index = i;
+      break;
+    }
+  }
+  if (index == kFiles) return Error::NotEnoughMemory;
+  if (next_serial_ == 0) next_serial_ = 1;
+  const uint32_t serial = next_serial_++;
+  const sys::CPtr cap = TRY(mint_file(file_badge(index, serial)));
+  const Result<ext2::Stat> opened = open_file(path, flags, p.mode());
+  if (!opened.ok()) {
+    drop_cap(cap);
+    return opened.error();
+  }
+  const ext2::Stat& s = opened.value();
+  const bool directory = (s.mode & ext2::kModeTypeMask) == ext2::kModeDirectory;
+  OpenFile& f = files_[index];
+  f.used = true;
+  f.serial = serial;
+  f.client = static_cast<uint8_t>(client - clients_);
+  f.flags = directory ? (flags & (kOpenRead | kOpenDirectory)) | kOpenRead : flags;
+  f.directory = directory;
+  f.handle = ext2::Handle{s.inode, s.generation};
+  f.cap = cap;
+  ++open_files_;
+  ++client->files;
+  out.set_file(CapRef{cap});
+  fill_stat(out.init_stat(), s);
+  return {};
+}
+
+// What open() does to the file system: looks the path up or creates the file, checks the kind
+// against the flags, truncates. Answers the file's stat (its handle: inode and generation).
+Result<ext2::Stat> Server::open_file(capnp::Text path, uint32_t flags, uint16_t mode) {
   ext2::Handle h{};
   ext2::Stat s;
   if ((flags & kOpenCreate) != 0) {
@@ -205,7 +245,7 @@ Result<void> Server::open(FileSystem::OpenParams::Reader p, FileSystem::OpenResu
         return Error::IllegalOperation;
       }
     }
-    h = TRY(volume_.create(path.data, path.size, static_cast<uint16_t>(p.mode() & ext2::kModePermissionMask),
+    h = TRY(volume_.create(path.data, path.size, static_cast<uint16_t>(mode & ext2::kModePermissionMask),
                            (flags & kOpenExclusive) != 0));
     s = TRY(volume_.stat(h));
   } else {
@@ -220,30 +260,7 @@ Result<void> Server::open(FileSystem::OpenParams::Reader p, FileSystem::OpenResu
     TRY(volume_.truncate(h, 0));
     s = TRY(volume_.stat(h));
   }
-  uint32_t index = kFiles;
-  for (uint32_t i = 0; i < kFiles; ++i) {
-    if (!files_[i].used) {
-      index = i;
-      break;
-    }
-  }
-  if (index == kFiles) return Error::NotEnoughMemory;
-  OpenFile& f = files_[index];
-  if (next_serial_ == 0) next_serial_ = 1;
-  const uint32_t serial = next_serial_++;
-  const sys::CPtr cap = TRY(mint_file(file_badge(index, serial)));
-  f.used = true;
-  f.serial = serial;
-  f.client = static_cast<uint8_t>(client - clients_);
-  f.flags = directory ? (flags & (kOpenRead | kOpenDirectory)) | kOpenRead : flags;
-  f.directory = directory;
-  f.handle = h;
-  f.cap = cap;
-  ++open_files_;
-  ++client->files;
-  out.set_file(CapRef{cap});
-  fill_stat(out.init_stat(), s);
-  return {};
+  return s;
 }
 
 Result<void> Server::stat(FileSystem::StatParams::Reader p, FileSystem::StatResults::Builder out) {

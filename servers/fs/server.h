@@ -107,6 +107,8 @@ class Server : public FileSystem::Server<Server>, public File::Server<Server> {
   Result<uint8_t*> span(const OpenFile& f, uint32_t offset, uint32_t bytes);
   Result<sys::CPtr> mint_file(uint64_t badge);
   void close_file(OpenFile& f);
+  void drop_cap(sys::CPtr cap);
+  Result<ext2::Stat> open_file(capnp::Text path, uint32_t flags, uint16_t mode);
   void drop_client(Client& c);
   void fill_stat(Stat::Builder out, const ext2::Stat& s);
 
