@@ -294,6 +294,10 @@ TESSERA_USER_TEST(FS0039, pass, "fs: a client with a 1 MiB quota asks for 1 MiB 
   run_fs(t, FsRun{.mode = "tiny-quota", .check_mem = "1M"});
 }
 
+TESSERA_USER_TEST(FS0040, pass, "fs: a client cannot take its buffer from the server: shrinking it is Busy, revoking it refused; the server still writes its last page") {
+  check(t, "shrink");
+}
+
 // Not a test: scripts/bench fs runs it (test=FSBENCH); the fs suite runs only FS####.
 TESSERA_USER_TEST(FSBENCH, pass, "scripts/bench fs: the filesystem's operations (BENCH lines), not run by the suites") {
   run_fs(t, FsRun{.mode = "bench", .raw_disk = true});

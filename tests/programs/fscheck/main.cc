@@ -808,6 +808,21 @@ int malformed() {
   return failed;
 }
 
+// A client that tries to take its buffer away from the server: it may not shrink it (the server
+// mapped every page, so Session.resize answers Busy) nor revoke it (only its creator may); the
+// server goes on writing to the buffer's last page.
+int shrink() {
+  if (!connect(1, 65536)) return failed;
+  expect(2, program.session.resize(client().buffer_cap(), 4096), Error::Busy, "shrinking the server's buffer");
+  expect(3, program.session.revoke(client().buffer_cap()), Error::IllegalOperation, "revoking it (not its creator)");
+  Result<FsFile> f = client().open("/sizes/s65536", fs::kOpenRead);
+  if (!ok(4, f, "open")) return failed;
+  const Result<uint32_t> got = f->read(0, 4096, 65536 - 4096);
+  check(5, got.ok() && *got == 4096 && matches(65537, client().buffer() + 65536 - 4096, 4096),
+        "a read into the buffer's last page");
+  return failed;
+}
+
 int spans() {
   if (!connect(1, 65536)) return failed;
   check(2, client().buffer_bytes() == 65536, "a 64 KiB buffer");
@@ -1591,7 +1606,7 @@ int main(uint64_t argument) {
       {"truncate", truncate}, {"dirs", dirs}, {"rename", rename}, {"rename-bad", rename_bad},
       {"symlink-create", symlink_create}, {"unlink", unlink}, {"close", close}, {"names", names},
       {"too-large", too_large}, {"full-disk", full_disk}, {"full-inodes", full_inodes}, {"rights", rights},
-      {"malformed", malformed}, {"spans", spans}, {"vanish", vanish}, {"vanish-peer", vanish_peer},
+      {"malformed", malformed}, {"spans", spans}, {"shrink", shrink}, {"vanish", vanish}, {"vanish-peer", vanish_peer},
       {"concurrent", [] { return concurrent_side(false); }}, {"concurrent-peer", [] { return concurrent_side(true); }},
       {"fsync", fsync}, {"bad-dirent", bad_dirent}, {"dotdot-loop", dotdot_loop}, {"bad-indirect", bad_indirect},
       {"stale-files", stale_files}, {"readdir-cursors", readdir_cursors}, {"offsets", offsets},

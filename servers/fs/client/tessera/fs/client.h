@@ -110,6 +110,8 @@ class FsClient {
   Result<void> sync();
 
   uint8_t* buffer() const { return buffer_base_; }
+  // The buffer's region capability (the server's, shared with this client read/write).
+  sys::CPtr buffer_cap() const { return buffer_.cap(); }
   uint32_t buffer_bytes() const { return buffer_bytes_; }
   sys::CPtr endpoint() const { return endpoint_; }
   bool connected() const { return buffer_base_ != nullptr; }
