@@ -1497,6 +1497,26 @@ int bench() {
     if (!check(3, got.ok() && closed.ok(), "open/read/close")) return failed;
   }
   sys::print("BENCH open_read_close_4k_cached median=%lu\n", median(samples, kRuns));
+  // Its three parts apart.
+  {
+    static uint64_t opens[kRuns], reads[kRuns], closes[kRuns];
+    for (uint32_t i = 0; i < kRuns; ++i) {
+      const uint64_t t0 = sys::rdtsc();
+      Result<FsFile> f = c.open("/scratch/bench4k", fs::kOpenRead);
+      const uint64_t t1 = sys::rdtsc();
+      const Result<uint32_t> got = f.ok() ? f->read(0, 4096) : Result<uint32_t>(f.error());
+      const uint64_t t2 = sys::rdtsc();
+      const Result<void> closed = f.ok() ? f->close() : Result<void>(f.error());
+      const uint64_t t3 = sys::rdtsc();
+      if (!check(16, got.ok() && closed.ok(), "open/read/close")) return failed;
+      opens[i] = t1 - t0;
+      reads[i] = t2 - t1;
+      closes[i] = t3 - t2;
+    }
+    sys::print("BENCH open_4k median=%lu\n", median(opens, kRuns));
+    sys::print("BENCH read_4k_cached median=%lu\n", median(reads, kRuns));
+    sys::print("BENCH close median=%lu\n", median(closes, kRuns));
+  }
   for (uint32_t i = 0; i < kRuns; ++i) {
     const uint64_t t0 = sys::rdtsc();
     const Result<fs::FileInfo> s = c.stat("/scratch/bench4k");
