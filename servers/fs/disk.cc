@@ -48,7 +48,6 @@ Result<void> BlockDisk::write(uint64_t sector, uint32_t count, const uint8_t* in
 
 Result<void> BlockDisk::flush() {
   const blk::Completion done = TRY(client_.run(block::kOpFlush, 0, 0, 0));
-  ++flushes_;
   return done.status == Error::Ok ? Result<void>{} : Result<void>{done.status};
 }
 

@@ -24,7 +24,6 @@ class BlockDisk final : public ext2::Device {
 
   const uint64_t& reads() const { return reads_; }
   const uint64_t& writes() const { return writes_; }
-  uint64_t flushes() const { return flushes_; }
 
  private:
   // One request for `count` sectors (at most a transfer's worth) and its completion.
@@ -32,7 +31,7 @@ class BlockDisk final : public ext2::Device {
 
   blk::BlockClient& client_;
   uint64_t first_ = 0;
-  uint64_t reads_ = 0, writes_ = 0, flushes_ = 0;
+  uint64_t reads_ = 0, writes_ = 0;
 };
 
 }  // namespace tessera::fs

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include <tessera/blk/client.h>
+#include <tessera/cmdline.h>
 #include <tessera/string.h>
 #include <tessera/sys/clock.h>
 #include <tessera/sys/debug.h>
@@ -32,23 +33,17 @@ struct Fs {
   sys::Region cache;
   tessera::ext2::Volume volume;
 };
-constinit Fs* fs_state = nullptr;
 
 Result<tessera::fs::BlockDisk*> start(const sys::StartupBlock& block, sys::SlotAllocator& slots, Fs& fs) {
   fs.session = sys::MemorySession(sys::process_memory()->cap(), slots, sys::kProcessSlotCNode);
   const sys::CPtr blk = TRY(sys::find_grant(block, "endpoint:blk"));
   TRY(fs.disk_client.connect(fs.session, slots, blk));
-  bool read_only = false;
-  uint64_t first = 0;
-  for (const char* p = block.argument; *p != '\0';) {
-    while (*p == ' ') ++p;
-    if (strncmp(p, "ro", 2) == 0 && (p[2] == ' ' || p[2] == '\0')) read_only = true;
-    if (strncmp(p, "at=", 3) == 0) {
-      for (const char* d = p + 3; *d >= '0' && *d <= '9'; ++d) first = first * 10 + static_cast<uint64_t>(*d - '0');
-    }
-    while (*p != ' ' && *p != '\0') ++p;
-  }
-  static tessera::fs::BlockDisk disk(fs.disk_client, first);
+  static tessera::CommandLine words;
+  words = tessera::CommandLine(tessera::StringView(block.argument));
+  const bool read_only = words.has(tessera::StringView("ro"));
+  const Result<uint64_t> at = words.get_u64(tessera::StringView("at"));
+  if (!at.ok() && at.error() != Error::FailedLookup) return at.error();  // at= that is not a number
+  static tessera::fs::BlockDisk disk(fs.disk_client, at.ok() ? at.value() : 0);
   fs.cache = TRY(sys::Region::create(fs.session, kCacheBytes, sys::RegionOptions{.eager = true}));
   uint8_t* arena = TRY(fs.cache.attach(tessera::memory::kRightRead | tessera::memory::kRightWrite));
   TRY(fs.volume.mount(disk, arena, kCacheBytes, read_only));
@@ -70,7 +65,6 @@ int main(uint64_t argument) {
     return 1;
   }
   static Fs fs;
-  fs_state = &fs;
   const Result<tessera::fs::BlockDisk*> disk = start(*block, slots, fs);
   if (!disk.ok()) {
     sys::print("fs: cannot mount the disk: %s\n", tessera::error_name(disk.error()));
@@ -79,7 +73,7 @@ int main(uint64_t argument) {
   static tessera::fs::Server server(endpoint.value(), slots, fs.session, fs.volume,
                                     static_cast<uint32_t>(sys::rdtsc() * 0x9E3779B1u) | 1u);
   server.set_disk_counters(&disk.value()->reads(), &disk.value()->writes());
-  server.set_clock(fs.volume.last_written(), sys::rdtsc(), block->tsc_hz);
+  server.set_clock(fs.volume.last_written());
   const Error why = sys::serve(server, endpoint.value(), sys::ServeOptions{&slots, sys::kProcessSlotCNode, "fs"});
   sys::print("fs: endpoint failed: %s\n", tessera::error_name(why));
   (void)fs.volume.unmount();

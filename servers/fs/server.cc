@@ -50,7 +50,7 @@ capnp::Reply Server::dispatch(const capnp::Request& request, const capnp::ReplyB
   ++counters_.requests;
   // No clock here: the time stamped on inodes counts on from the disk's last write time at mount
   // (the superblock's), by the TSC.
-  if (tsc_hz_ != 0) volume_.set_time(epoch_ + static_cast<uint32_t>((sys::rdtsc() - epoch_tsc_) / tsc_hz_));
+  volume_.set_time(epoch_ + static_cast<uint32_t>((sys::now_ns() - epoch_ns_) / 1'000'000'000ull));
   const uint64_t badge = sys::current_request().badge();
   const capnp::Reply reply = (badge & kFileBadge) != 0 ? File::Server<Server>::dispatch(request, out)
                                                        : FileSystem::Server<Server>::dispatch(request, out);
@@ -411,9 +411,10 @@ Result<void> Server::readdir(File::ReaddirParams::Reader p, File::ReaddirResults
     uint8_t* to;
     uint32_t room;
     uint32_t used;
-  } packing{to, p.bytes(), 0};
+    uint32_t entries;
+  } packing{to, p.bytes(), 0, 0};
   uint64_t cursor = p.cursor();
-  const uint32_t entries = TRY(volume_.read_directory(
+  const bool end = TRY(volume_.read_directory(
       f.handle, cursor,
       [](void* context, const ext2::DirEntry& entry) {
         Packing& k = *static_cast<Packing*>(context);
@@ -425,14 +426,14 @@ Result<void> Server::readdir(File::ReaddirParams::Reader p, File::ReaddirResults
         memcpy(at + sizeof(header), entry.name, entry.name_length);
         memset(at + sizeof(header) + entry.name_length, 0, record - sizeof(header) - entry.name_length);
         k.used += record;
+        ++k.entries;
         return true;
       },
       &packing));
   // Not even one entry fits: say so rather than answer an empty piece that is not the end.
-  const bool end = TRY(volume_.stat(f.handle)).size <= cursor;
-  if (entries == 0 && !end) return Error::RangeError;
+  if (packing.entries == 0 && !end) return Error::RangeError;
   out.set_cursor(cursor);
-  out.set_entries(entries);
+  out.set_entries(packing.entries);
   out.set_bytes(packing.used);
   out.set_end(end);
   return {};

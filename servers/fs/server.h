@@ -12,6 +12,7 @@
 
 #include <tessera/abi/fs.capnp.h>
 #include <tessera/capnp/transport.h>
+#include <tessera/sys/clock.h>
 #include <tessera/sys/cspace.h>
 #include <tessera/sys/memory.h>
 
@@ -67,11 +68,10 @@ class Server : public FileSystem::Server<Server>, public File::Server<Server> {
   Result<void> close(File::CloseParams::Reader, File::CloseResults::Builder);
 
   const ServerCounters& counters() const { return counters_; }
-  // The clock: `epoch` (Unix seconds) at TSC value `epoch_tsc`, the TSC counting `tsc_hz`.
-  void set_clock(uint32_t epoch, uint64_t epoch_tsc, uint64_t tsc_hz) {
+  // The clock: `epoch` (Unix seconds) now; it counts on by sys::now_ns().
+  void set_clock(uint32_t epoch) {
     epoch_ = epoch;
-    epoch_tsc_ = epoch_tsc;
-    tsc_hz_ = tsc_hz;
+    epoch_ns_ = sys::now_ns();
   }
   // Set by the disk's owner: block transfers so far (status()).
   void set_disk_counters(const uint64_t* reads, const uint64_t* writes) {
@@ -122,7 +122,7 @@ class Server : public FileSystem::Server<Server>, public File::Server<Server> {
   uint32_t open_files_ = 0;
   ServerCounters counters_;
   uint32_t epoch_ = 0;
-  uint64_t epoch_tsc_ = 0, tsc_hz_ = 0;
+  uint64_t epoch_ns_ = 0;
   const uint64_t* disk_reads_ = nullptr;
   const uint64_t* disk_writes_ = nullptr;
 };

@@ -182,7 +182,7 @@ Result<bool> Volume::readdir(Handle h, uint64_t& cursor, DirEntry& entry) {
     DirEntry* out;
     bool taken;
   } one{&entry, false};
-  const uint32_t taken = TRY(read_directory(
+  (void)TRY(read_directory(
       h, cursor,
       [](void* context, const DirEntry& e) {
         One& o = *static_cast<One*>(context);
@@ -192,15 +192,14 @@ Result<bool> Volume::readdir(Handle h, uint64_t& cursor, DirEntry& entry) {
         return true;
       },
       &one));
-  return taken == 1;
+  return one.taken;
 }
 
-Result<uint32_t> Volume::read_directory(Handle h, uint64_t& cursor, DirVisitor visit, void* context) {
+Result<bool> Volume::read_directory(Handle h, uint64_t& cursor, DirVisitor visit, void* context) {
   Inode dir = TRY(open(h));
   if (!dir.is_dir()) return Error::NotDirectory;
   bool filetype = (feature_incompat_ & kIncompatFiletype) != 0;
   uint64_t blocks = TRY(dir_blocks(dir.size(), block_size_, blocks_count_));
-  uint32_t visited = 0;
   DirEntry entry;
   while (cursor < blocks * block_size_) {
     uint64_t logical = cursor >> block_shift_;
@@ -221,15 +220,14 @@ Result<uint32_t> Volume::read_directory(Handle h, uint64_t& cursor, DirVisitor v
         entry.name_length = static_cast<uint8_t>(e.name_length);
         memcpy(entry.name, e.name, e.name_length);
         entry.name[e.name_length] = 0;
-        if (!visit(context, entry)) return visited;
-        ++visited;
+        if (!visit(context, entry)) return false;
         cursor = (logical << block_shift_) + offset + e.rec_len;
       }
       offset += e.rec_len;
     }
     cursor = (logical + 1) << block_shift_;
   }
-  return visited;
+  return true;
 }
 
 // ---- Paths ------------------------------------------------------------------------------------

@@ -140,10 +140,10 @@ class Volume {
   Result<bool> readdir(Handle dir, uint64_t& cursor, DirEntry& entry);
   // Many entries at once: `visit` sees each entry from `cursor` on, in order, until it answers
   // false (that entry is not taken: the cursor stays before it) or the directory ends; `cursor`
-  // moves past every entry taken. Answers how many were taken (the end: cursor = the directory's
-  // size). One pass over each block instead of one per entry.
+  // moves past every entry taken. Answers whether the directory ended (true: no entry is left
+  // after `cursor`; false: `visit` refused one). One pass over each block instead of one per entry.
   using DirVisitor = bool (*)(void* context, const DirEntry& entry);
-  Result<uint32_t> read_directory(Handle dir, uint64_t& cursor, DirVisitor visit, void* context);
+  Result<bool> read_directory(Handle dir, uint64_t& cursor, DirVisitor visit, void* context);
   // The file's data and the metadata it needs on stable storage (in the order sync documents).
   Result<void> fsync(Handle h);
   Result<void> sync();  // every dirty block in a safe order, then a device flush
