@@ -129,6 +129,16 @@ def run_ok(s: ShellSession, line: str) -> str:
     return out
 
 
+def await_log(s: ShellSession, start: int, text: str, timeout: float = STEP_TIMEOUT) -> None:
+    """Waits until a server's own log line (its debug write, e.g. "fs: ext2, ...") has appeared since
+    output position `start`: typing the next command before it could let the line land inside the
+    echo of what is typed."""
+    deadline = time.monotonic() + timeout
+    while text not in s.since(start):
+        check(time.monotonic() < deadline, f"no `{text}` line")
+        time.sleep(0.1)
+
+
 # ---- The tests --------------------------------------------------------------------------------------
 def shell0001(s: ShellSession, boot_log: str) -> None:
     """the prompt appears after the boot log (kvclient's lines through the console driver above it)"""
@@ -303,9 +313,13 @@ def shell0017(s: ShellSession, _: str) -> None:
     shell connects to the new server and reads what it wrote before"""
     check(run_ok(s, "kill fs") == "kill: fs stopped\n", "kill fs")
     check(run_ok(s, "ls /") == "ls: the filesystem server is not running (run fs)\n", "ls without fs")
+    start = s.position()
     check(run_ok(s, "run fs").startswith("run: fs started"), "run fs")
+    await_log(s, start, "fs: ext2")  # the new server mounted (its line would split the next echo)
     check(run_ok(s, "cat /kept") == "kept\n", "cat through the new server (the shell connected again)")
+    start = s.position()
     check(run_ok(s, "restart fs").startswith("restart: fs restarted"), "restart fs")
+    await_log(s, start, "fs: ext2")
     check(run_ok(s, "cat /moved") == "hello shell\nsecond line\n", "and again after restart")
 
 
