@@ -110,10 +110,15 @@ interface Tcb @0x9318126c12748f3e $Abi.kernelObject $Abi.interfaceCode(3) {
   setTlsBase @13 (tlsBase :UInt64) -> ();
   getStats @14 () -> (cpuTimeNs :UInt64, timesScheduled :UInt64, wakeups :UInt64,
                       messagesSent :UInt64, messagesReceived :UInt64, syscalls :UInt64,
-                      priority :UInt8, mcp :UInt8, state :UInt8);
+                      priority :UInt8, mcp :UInt8, state :UInt8, traceId :UInt32);
   # The thread's accounting, for a scheduling policy in user space, and (read-only) its priority,
   # its maximum controlled priority and its state: 0 inactive (created or suspended), 1 runnable
-  # (queued or running), 2 blocked in IPC or on a notification, 3 stopped by a fault.
+  # (queued or running), 2 blocked in IPC or on a notification, 3 stopped by a fault; traceId
+  # names the thread in trace records (tessera/trace.h).
+  setName @15 (bytes0 :UInt64, bytes1 :UInt64, bytes2 :UInt64) -> ();
+  # The thread's name for logs and traces: up to 23 bytes, in memory order in the three words
+  # (little-endian), NUL-padded (kernel methods take flat parameters); RangeError when byte 23 is
+  # not NUL. A ThreadName trace record follows when tracing is on.
 }
 
 interface IrqControl @0xa02f60dca04250e4 $Abi.kernelObject $Abi.interfaceCode(4) {
@@ -184,4 +189,23 @@ interface SchedContext @0xfddf5a55fb8237ad $Abi.kernelObject $Abi.interfaceCode(
   unbindObject @2 (object :Capability) -> ();
   consumed @3 () -> (consumed :UInt64);
   yieldTo @4 () -> (consumed :UInt64);
+}
+
+interface TraceControl @0xd5a4e3f0c1b27a69 $Abi.kernelObject $Abi.interfaceCode(15) {
+  # The kernel's event tracing (docs/tracing.md, tessera/trace.h). Write: switch categories and
+  # size rings; Read: drain them (status, consume, nameThreads). The rings themselves are
+  # read-only 2 MiB frames the root task receives at boot (BootInfo.traceRings, one per CPU).
+  setCategories @0 (categories :UInt32) -> (previous :UInt32);
+  # Switches the categories (tessera::trace::Category bits) on every CPU; RangeError for unknown
+  # bits. Switching from none to some emits a ThreadName record for every thread.
+  setCapacity @1 (cpu :UInt32, records :UInt32) -> (discarded :UInt64);
+  # Resizes CPU `cpu`'s ring to `records` (4 .. 65408) and empties it: records not yet consumed
+  # are counted as dropped (and returned).
+  consume @2 (cpu :UInt32, upTo :UInt64) -> ();
+  # The reader has copied the records before `upTo` (free-running count): their slots may be
+  # written again. RangeError for a count before the last one or beyond what was written.
+  status @3 (cpu :UInt32) -> (written :UInt64, consumed :UInt64, dropped :UInt64,
+                               capacity :UInt32, base :UInt64, categories :UInt32, cpus :UInt32);
+  nameThreads @4 () -> (threads :UInt32);
+  # A ThreadName record for every thread now (when a reader starts late).
 }

@@ -113,6 +113,8 @@ struct Tcb_SetTlsBaseParams;
 struct Tcb_SetTlsBaseResults;
 struct Tcb_GetStatsParams;
 struct Tcb_GetStatsResults;
+struct Tcb_SetNameParams;
+struct Tcb_SetNameResults;
 struct IrqControl_GetIoapicParams;
 struct IrqControl_GetIoapicResults;
 struct IrqControl_GetMsiParams;
@@ -167,6 +169,16 @@ struct SchedContext_ConsumedParams;
 struct SchedContext_ConsumedResults;
 struct SchedContext_YieldToParams;
 struct SchedContext_YieldToResults;
+struct TraceControl_SetCategoriesParams;
+struct TraceControl_SetCategoriesResults;
+struct TraceControl_SetCapacityParams;
+struct TraceControl_SetCapacityResults;
+struct TraceControl_ConsumeParams;
+struct TraceControl_ConsumeResults;
+struct TraceControl_StatusParams;
+struct TraceControl_StatusResults;
+struct TraceControl_NameThreadsParams;
+struct TraceControl_NameThreadsResults;
 
 struct Untyped_RetypeParams {
   static constexpr uint64_t kId = 0xbb2b87081180313aull;
@@ -563,6 +575,22 @@ struct Tcb_GetStatsParams {
 struct Tcb_GetStatsResults {
   static constexpr uint64_t kId = 0x946067873477cc19ull;
   static constexpr uint16_t kDataWords = 7;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct Tcb_SetNameParams {
+  static constexpr uint64_t kId = 0x9dd86d5d237fc118ull;
+  static constexpr uint16_t kDataWords = 3;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct Tcb_SetNameResults {
+  static constexpr uint64_t kId = 0xa8e1acf92f274a44ull;
+  static constexpr uint16_t kDataWords = 0;
   static constexpr uint16_t kPointerCount = 0;
   class Reader;
   class Builder;
@@ -994,6 +1022,86 @@ struct SchedContext_YieldToParams {
 
 struct SchedContext_YieldToResults {
   static constexpr uint64_t kId = 0xdfcaf1791ee3b17bull;
+  static constexpr uint16_t kDataWords = 1;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct TraceControl_SetCategoriesParams {
+  static constexpr uint64_t kId = 0xb56528301b1ca80aull;
+  static constexpr uint16_t kDataWords = 1;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct TraceControl_SetCategoriesResults {
+  static constexpr uint64_t kId = 0xa651365309b2a224ull;
+  static constexpr uint16_t kDataWords = 1;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct TraceControl_SetCapacityParams {
+  static constexpr uint64_t kId = 0xfb29bc4526d7e4f3ull;
+  static constexpr uint16_t kDataWords = 1;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct TraceControl_SetCapacityResults {
+  static constexpr uint64_t kId = 0xbd5bd9acfb0d4a3cull;
+  static constexpr uint16_t kDataWords = 1;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct TraceControl_ConsumeParams {
+  static constexpr uint64_t kId = 0xa473a4c82a019d90ull;
+  static constexpr uint16_t kDataWords = 2;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct TraceControl_ConsumeResults {
+  static constexpr uint64_t kId = 0x8eec6cec6c6cacccull;
+  static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct TraceControl_StatusParams {
+  static constexpr uint64_t kId = 0xdaf8d9a4f3ae5864ull;
+  static constexpr uint16_t kDataWords = 1;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct TraceControl_StatusResults {
+  static constexpr uint64_t kId = 0xd035ab73c09812d7ull;
+  static constexpr uint16_t kDataWords = 6;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct TraceControl_NameThreadsParams {
+  static constexpr uint64_t kId = 0xb34d7305a4fa4663ull;
+  static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct TraceControl_NameThreadsResults {
+  static constexpr uint64_t kId = 0xaf6a658921cf0b06ull;
   static constexpr uint16_t kDataWords = 1;
   static constexpr uint16_t kPointerCount = 0;
   class Reader;
@@ -2379,6 +2487,7 @@ class Tcb_GetStatsResults::Reader {
   uint8_t priority() const { return view_.read<uint8_t>(48); }
   uint8_t mcp() const { return view_.read<uint8_t>(49); }
   uint8_t state() const { return view_.read<uint8_t>(50); }
+  uint32_t trace_id() const { return view_.read<uint32_t>(13); }
 
  private:
   ::tessera::capnp::StructReader view_;
@@ -2399,6 +2508,57 @@ class Tcb_GetStatsResults::Builder {
   void set_priority(uint8_t value) { view_.write<uint8_t>(48, value); }
   void set_mcp(uint8_t value) { view_.write<uint8_t>(49, value); }
   void set_state(uint8_t value) { view_.write<uint8_t>(50, value); }
+  void set_trace_id(uint32_t value) { view_.write<uint32_t>(13, value); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a Tcb_SetNameParams; pointer fields are checked when followed.
+class Tcb_SetNameParams::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t bytes0() const { return view_.read<uint64_t>(0); }
+  uint64_t bytes1() const { return view_.read<uint64_t>(1); }
+  uint64_t bytes2() const { return view_.read<uint64_t>(2); }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Tcb_SetNameParams inside a MessageBuilder (errors are sticky there).
+class Tcb_SetNameParams::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_bytes0(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_bytes1(uint64_t value) { view_.write<uint64_t>(1, value); }
+  void set_bytes2(uint64_t value) { view_.write<uint64_t>(2, value); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a Tcb_SetNameResults; pointer fields are checked when followed.
+class Tcb_SetNameResults::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Tcb_SetNameResults inside a MessageBuilder (errors are sticky there).
+class Tcb_SetNameResults::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -3728,6 +3888,258 @@ class SchedContext_YieldToResults::Builder {
   ::tessera::capnp::StructBuilder view_;
 };
 
+// Read-only view of a TraceControl_SetCategoriesParams; pointer fields are checked when followed.
+class TraceControl_SetCategoriesParams::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint32_t categories() const { return view_.read<uint32_t>(0); }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a TraceControl_SetCategoriesParams inside a MessageBuilder (errors are sticky there).
+class TraceControl_SetCategoriesParams::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_categories(uint32_t value) { view_.write<uint32_t>(0, value); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a TraceControl_SetCategoriesResults; pointer fields are checked when followed.
+class TraceControl_SetCategoriesResults::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint32_t previous() const { return view_.read<uint32_t>(0); }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a TraceControl_SetCategoriesResults inside a MessageBuilder (errors are sticky there).
+class TraceControl_SetCategoriesResults::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_previous(uint32_t value) { view_.write<uint32_t>(0, value); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a TraceControl_SetCapacityParams; pointer fields are checked when followed.
+class TraceControl_SetCapacityParams::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint32_t cpu() const { return view_.read<uint32_t>(0); }
+  uint32_t records() const { return view_.read<uint32_t>(1); }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a TraceControl_SetCapacityParams inside a MessageBuilder (errors are sticky there).
+class TraceControl_SetCapacityParams::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_cpu(uint32_t value) { view_.write<uint32_t>(0, value); }
+  void set_records(uint32_t value) { view_.write<uint32_t>(1, value); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a TraceControl_SetCapacityResults; pointer fields are checked when followed.
+class TraceControl_SetCapacityResults::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t discarded() const { return view_.read<uint64_t>(0); }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a TraceControl_SetCapacityResults inside a MessageBuilder (errors are sticky there).
+class TraceControl_SetCapacityResults::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_discarded(uint64_t value) { view_.write<uint64_t>(0, value); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a TraceControl_ConsumeParams; pointer fields are checked when followed.
+class TraceControl_ConsumeParams::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint32_t cpu() const { return view_.read<uint32_t>(0); }
+  uint64_t up_to() const { return view_.read<uint64_t>(1); }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a TraceControl_ConsumeParams inside a MessageBuilder (errors are sticky there).
+class TraceControl_ConsumeParams::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_cpu(uint32_t value) { view_.write<uint32_t>(0, value); }
+  void set_up_to(uint64_t value) { view_.write<uint64_t>(1, value); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a TraceControl_ConsumeResults; pointer fields are checked when followed.
+class TraceControl_ConsumeResults::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a TraceControl_ConsumeResults inside a MessageBuilder (errors are sticky there).
+class TraceControl_ConsumeResults::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a TraceControl_StatusParams; pointer fields are checked when followed.
+class TraceControl_StatusParams::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint32_t cpu() const { return view_.read<uint32_t>(0); }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a TraceControl_StatusParams inside a MessageBuilder (errors are sticky there).
+class TraceControl_StatusParams::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_cpu(uint32_t value) { view_.write<uint32_t>(0, value); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a TraceControl_StatusResults; pointer fields are checked when followed.
+class TraceControl_StatusResults::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint64_t written() const { return view_.read<uint64_t>(0); }
+  uint64_t consumed() const { return view_.read<uint64_t>(1); }
+  uint64_t dropped() const { return view_.read<uint64_t>(2); }
+  uint32_t capacity() const { return view_.read<uint32_t>(6); }
+  uint64_t base() const { return view_.read<uint64_t>(4); }
+  uint32_t categories() const { return view_.read<uint32_t>(7); }
+  uint32_t cpus() const { return view_.read<uint32_t>(10); }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a TraceControl_StatusResults inside a MessageBuilder (errors are sticky there).
+class TraceControl_StatusResults::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_written(uint64_t value) { view_.write<uint64_t>(0, value); }
+  void set_consumed(uint64_t value) { view_.write<uint64_t>(1, value); }
+  void set_dropped(uint64_t value) { view_.write<uint64_t>(2, value); }
+  void set_capacity(uint32_t value) { view_.write<uint32_t>(6, value); }
+  void set_base(uint64_t value) { view_.write<uint64_t>(4, value); }
+  void set_categories(uint32_t value) { view_.write<uint32_t>(7, value); }
+  void set_cpus(uint32_t value) { view_.write<uint32_t>(10, value); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a TraceControl_NameThreadsParams; pointer fields are checked when followed.
+class TraceControl_NameThreadsParams::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a TraceControl_NameThreadsParams inside a MessageBuilder (errors are sticky there).
+class TraceControl_NameThreadsParams::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a TraceControl_NameThreadsResults; pointer fields are checked when followed.
+class TraceControl_NameThreadsResults::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint32_t threads() const { return view_.read<uint32_t>(0); }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a TraceControl_NameThreadsResults inside a MessageBuilder (errors are sticky there).
+class TraceControl_NameThreadsResults::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_threads(uint32_t value) { view_.write<uint32_t>(0, value); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
 
 // Interface Endpoint.
 struct Endpoint {
@@ -4592,8 +5004,8 @@ class CNode::Server {
 struct Tcb {
   static constexpr uint64_t kId = 0x9318126c12748f3eull;
   static constexpr uint32_t kInterfaceCode = 3u;
-  enum class Method : uint16_t { Configure = 0, SetPriority = 1, SetMcPriority = 2, SetSchedParams = 3, SetIpcBuffer = 4, SetSpace = 5, Suspend = 6, Resume = 7, ReadRegisters = 8, WriteRegisters = 9, CopyRegisters = 10, BindNotification = 11, UnbindNotification = 12, SetTlsBase = 13, GetStats = 14 };
-  static constexpr uint16_t kMethodCount = 15;
+  enum class Method : uint16_t { Configure = 0, SetPriority = 1, SetMcPriority = 2, SetSchedParams = 3, SetIpcBuffer = 4, SetSpace = 5, Suspend = 6, Resume = 7, ReadRegisters = 8, WriteRegisters = 9, CopyRegisters = 10, BindNotification = 11, UnbindNotification = 12, SetTlsBase = 13, GetStats = 14, SetName = 15 };
+  static constexpr uint16_t kMethodCount = 16;
   using ConfigureParams = ::tessera::abi::Tcb_ConfigureParams;
   using ConfigureResults = ::tessera::abi::Tcb_ConfigureResults;
   using SetPriorityParams = ::tessera::abi::Tcb_SetPriorityParams;
@@ -4624,6 +5036,8 @@ struct Tcb {
   using SetTlsBaseResults = ::tessera::abi::Tcb_SetTlsBaseResults;
   using GetStatsParams = ::tessera::abi::Tcb_GetStatsParams;
   using GetStatsResults = ::tessera::abi::Tcb_GetStatsResults;
+  using SetNameParams = ::tessera::abi::Tcb_SetNameParams;
+  using SetNameResults = ::tessera::abi::Tcb_SetNameResults;
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -4990,6 +5404,7 @@ struct Tcb {
     uint8_t priority{};
     uint8_t mcp{};
     uint8_t state{};
+    uint32_t trace_id{};
 
     // Writes the reply body into `out`; its length in words, or RangeError if it does not fit.
     ::tessera::Result<uint32_t> encode(const ::tessera::capnp::ReplyBuffer& out) const {
@@ -5004,7 +5419,26 @@ struct Tcb {
       results.set_priority(priority);
       results.set_mcp(mcp);
       results.set_state(state);
+      results.set_trace_id(trace_id);
       return message.finish();
+    }
+  };
+  // Typed arguments of SetName, as the kernel sees them.
+  struct SetNameArgs {
+    uint64_t bytes0{};
+    uint64_t bytes1{};
+    uint64_t bytes2{};
+
+    // Decodes a SetName invocation straight from the message words: every read is
+    // bounds-checked and capability parameters must name a transferred capability.
+    static ::tessera::Result<SetNameArgs> decode(const ::tessera::capnp::Request& request) {
+      ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+      const SetNameParams::Reader params = TRY(message.root_as<SetNameParams>());
+      SetNameArgs args;
+      args.bytes0 = params.bytes0();
+      args.bytes1 = params.bytes1();
+      args.bytes2 = params.bytes2();
+      return args;
     }
   };
 };
@@ -5303,6 +5737,25 @@ class Tcb::Client {
     return reply;
   }
 
+  // SetName: fills SetNameParams with `fill` and waits for the reply.
+  template <typename Fill>
+  ::tessera::Result<SetNameResults::Reader> set_name_with(Fill&& fill) {
+    ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
+                                             transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
+    fill(message.init_root_as<SetNameParams>());
+    return call_<SetNameResults>(message, Method::SetName);
+  }
+  // SetName with its parameters as arguments.
+  ::tessera::Result<void> set_name(uint64_t bytes0, uint64_t bytes1, uint64_t bytes2) {
+    auto reply = set_name_with([&](SetNameParams::Builder params_) {
+      params_.set_bytes0(bytes0);
+      params_.set_bytes1(bytes1);
+      params_.set_bytes2(bytes2);
+    });
+    if (!reply.ok()) return reply.error();
+    return {};
+  }
+
  private:
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
@@ -5426,6 +5879,12 @@ class Tcb::Server {
         const auto params = message.root_as<GetStatsParams>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().get_stats(params.value(), reply.init_root_as<GetStatsResults>()), reply);
+      }
+      case Method::SetName: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        const auto params = message.root_as<SetNameParams>();
+        if (!params.ok()) return {params.error(), 0, 0};
+        return finish(impl().set_name(params.value(), reply.init_root_as<SetNameResults>()), reply);
       }
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
@@ -7572,6 +8031,345 @@ class SchedContext::Server {
   }
 };
 
+// Interface TraceControl (kernel object: invoked with Call on its capability).
+struct TraceControl {
+  static constexpr uint64_t kId = 0xd5a4e3f0c1b27a69ull;
+  static constexpr uint32_t kInterfaceCode = 15u;
+  enum class Method : uint16_t { SetCategories = 0, SetCapacity = 1, Consume = 2, Status = 3, NameThreads = 4 };
+  static constexpr uint16_t kMethodCount = 5;
+  using SetCategoriesParams = ::tessera::abi::TraceControl_SetCategoriesParams;
+  using SetCategoriesResults = ::tessera::abi::TraceControl_SetCategoriesResults;
+  using SetCapacityParams = ::tessera::abi::TraceControl_SetCapacityParams;
+  using SetCapacityResults = ::tessera::abi::TraceControl_SetCapacityResults;
+  using ConsumeParams = ::tessera::abi::TraceControl_ConsumeParams;
+  using ConsumeResults = ::tessera::abi::TraceControl_ConsumeResults;
+  using StatusParams = ::tessera::abi::TraceControl_StatusParams;
+  using StatusResults = ::tessera::abi::TraceControl_StatusResults;
+  using NameThreadsParams = ::tessera::abi::TraceControl_NameThreadsParams;
+  using NameThreadsResults = ::tessera::abi::TraceControl_NameThreadsResults;
+
+  // The message label of `method` on this interface.
+  static constexpr uint64_t label(Method method) {
+    return ::tessera::capnp::make_label(kInterfaceCode, static_cast<uint16_t>(method));
+  }
+  // The method `label` names, or IllegalOperation for another interface or an unknown method.
+  static ::tessera::Result<Method> method_of(uint64_t label) {
+    if (::tessera::capnp::label_interface(label) != kInterfaceCode ||
+        (label >> 48) != 0 || ::tessera::capnp::label_method(label) >= kMethodCount) {
+      return ::tessera::Error::IllegalOperation;
+    }
+    return static_cast<Method>(::tessera::capnp::label_method(label));
+  }
+
+  template <typename T>
+  class Client;
+  template <typename Impl>
+  class Server;
+
+  // Typed arguments of SetCategories, as the kernel sees them.
+  struct SetCategoriesArgs {
+    uint32_t categories{};
+
+    // Decodes a SetCategories invocation straight from the message words: every read is
+    // bounds-checked and capability parameters must name a transferred capability.
+    static ::tessera::Result<SetCategoriesArgs> decode(const ::tessera::capnp::Request& request) {
+      ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+      const SetCategoriesParams::Reader params = TRY(message.root_as<SetCategoriesParams>());
+      SetCategoriesArgs args;
+      args.categories = params.categories();
+      return args;
+    }
+  };
+  // Results of SetCategories, as the kernel writes them.
+  struct SetCategoriesReturn {
+    uint32_t previous{};
+
+    // Writes the reply body into `out`; its length in words, or RangeError if it does not fit.
+    ::tessera::Result<uint32_t> encode(const ::tessera::capnp::ReplyBuffer& out) const {
+      ::tessera::capnp::MessageBuilder message(out.words, out.capacity_words, out.caps, out.cap_capacity);
+      SetCategoriesResults::Builder results = message.init_root_as<SetCategoriesResults>();
+      results.set_previous(previous);
+      return message.finish();
+    }
+  };
+  // Typed arguments of SetCapacity, as the kernel sees them.
+  struct SetCapacityArgs {
+    uint32_t cpu{};
+    uint32_t records{};
+
+    // Decodes a SetCapacity invocation straight from the message words: every read is
+    // bounds-checked and capability parameters must name a transferred capability.
+    static ::tessera::Result<SetCapacityArgs> decode(const ::tessera::capnp::Request& request) {
+      ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+      const SetCapacityParams::Reader params = TRY(message.root_as<SetCapacityParams>());
+      SetCapacityArgs args;
+      args.cpu = params.cpu();
+      args.records = params.records();
+      return args;
+    }
+  };
+  // Results of SetCapacity, as the kernel writes them.
+  struct SetCapacityReturn {
+    uint64_t discarded{};
+
+    // Writes the reply body into `out`; its length in words, or RangeError if it does not fit.
+    ::tessera::Result<uint32_t> encode(const ::tessera::capnp::ReplyBuffer& out) const {
+      ::tessera::capnp::MessageBuilder message(out.words, out.capacity_words, out.caps, out.cap_capacity);
+      SetCapacityResults::Builder results = message.init_root_as<SetCapacityResults>();
+      results.set_discarded(discarded);
+      return message.finish();
+    }
+  };
+  // Typed arguments of Consume, as the kernel sees them.
+  struct ConsumeArgs {
+    uint32_t cpu{};
+    uint64_t up_to{};
+
+    // Decodes a Consume invocation straight from the message words: every read is
+    // bounds-checked and capability parameters must name a transferred capability.
+    static ::tessera::Result<ConsumeArgs> decode(const ::tessera::capnp::Request& request) {
+      ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+      const ConsumeParams::Reader params = TRY(message.root_as<ConsumeParams>());
+      ConsumeArgs args;
+      args.cpu = params.cpu();
+      args.up_to = params.up_to();
+      return args;
+    }
+  };
+  // Typed arguments of Status, as the kernel sees them.
+  struct StatusArgs {
+    uint32_t cpu{};
+
+    // Decodes a Status invocation straight from the message words: every read is
+    // bounds-checked and capability parameters must name a transferred capability.
+    static ::tessera::Result<StatusArgs> decode(const ::tessera::capnp::Request& request) {
+      ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+      const StatusParams::Reader params = TRY(message.root_as<StatusParams>());
+      StatusArgs args;
+      args.cpu = params.cpu();
+      return args;
+    }
+  };
+  // Results of Status, as the kernel writes them.
+  struct StatusReturn {
+    uint64_t written{};
+    uint64_t consumed{};
+    uint64_t dropped{};
+    uint32_t capacity{};
+    uint64_t base{};
+    uint32_t categories{};
+    uint32_t cpus{};
+
+    // Writes the reply body into `out`; its length in words, or RangeError if it does not fit.
+    ::tessera::Result<uint32_t> encode(const ::tessera::capnp::ReplyBuffer& out) const {
+      ::tessera::capnp::MessageBuilder message(out.words, out.capacity_words, out.caps, out.cap_capacity);
+      StatusResults::Builder results = message.init_root_as<StatusResults>();
+      results.set_written(written);
+      results.set_consumed(consumed);
+      results.set_dropped(dropped);
+      results.set_capacity(capacity);
+      results.set_base(base);
+      results.set_categories(categories);
+      results.set_cpus(cpus);
+      return message.finish();
+    }
+  };
+  // Typed arguments of NameThreads, as the kernel sees them.
+  struct NameThreadsArgs {
+
+    // Decodes a NameThreads invocation straight from the message words: every read is
+    // bounds-checked and capability parameters must name a transferred capability.
+    static ::tessera::Result<NameThreadsArgs> decode(const ::tessera::capnp::Request& request) {
+      ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+      [[maybe_unused]] const NameThreadsParams::Reader params = TRY(message.root_as<NameThreadsParams>());
+      NameThreadsArgs args;
+      return args;
+    }
+  };
+  // Results of NameThreads, as the kernel writes them.
+  struct NameThreadsReturn {
+    uint32_t threads{};
+
+    // Writes the reply body into `out`; its length in words, or RangeError if it does not fit.
+    ::tessera::Result<uint32_t> encode(const ::tessera::capnp::ReplyBuffer& out) const {
+      ::tessera::capnp::MessageBuilder message(out.words, out.capacity_words, out.caps, out.cap_capacity);
+      NameThreadsResults::Builder results = message.init_root_as<NameThreadsResults>();
+      results.set_threads(threads);
+      return message.finish();
+    }
+  };
+};
+
+// Client stubs: one per method. `T` is a ClientTransport (tessera/capnp/transport.h); the
+// reader a stub returns stays valid until the next call on this client.
+template <typename T>
+class TraceControl::Client {
+ public:
+  Client(T& transport, uint64_t destination) : transport_(transport), destination_(destination) {}
+
+  // SetCategories: fills SetCategoriesParams with `fill` and waits for the reply.
+  template <typename Fill>
+  ::tessera::Result<SetCategoriesResults::Reader> set_categories_with(Fill&& fill) {
+    ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
+                                             transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
+    fill(message.init_root_as<SetCategoriesParams>());
+    return call_<SetCategoriesResults>(message, Method::SetCategories);
+  }
+  // SetCategories with its parameters as arguments.
+  ::tessera::Result<SetCategoriesResults::Reader> set_categories(uint32_t categories) {
+    auto reply = set_categories_with([&](SetCategoriesParams::Builder params_) {
+      params_.set_categories(categories);
+    });
+    return reply;
+  }
+
+  // SetCapacity: fills SetCapacityParams with `fill` and waits for the reply.
+  template <typename Fill>
+  ::tessera::Result<SetCapacityResults::Reader> set_capacity_with(Fill&& fill) {
+    ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
+                                             transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
+    fill(message.init_root_as<SetCapacityParams>());
+    return call_<SetCapacityResults>(message, Method::SetCapacity);
+  }
+  // SetCapacity with its parameters as arguments.
+  ::tessera::Result<SetCapacityResults::Reader> set_capacity(uint32_t cpu, uint32_t records) {
+    auto reply = set_capacity_with([&](SetCapacityParams::Builder params_) {
+      params_.set_cpu(cpu);
+      params_.set_records(records);
+    });
+    return reply;
+  }
+
+  // Consume: fills ConsumeParams with `fill` and waits for the reply.
+  template <typename Fill>
+  ::tessera::Result<ConsumeResults::Reader> consume_with(Fill&& fill) {
+    ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
+                                             transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
+    fill(message.init_root_as<ConsumeParams>());
+    return call_<ConsumeResults>(message, Method::Consume);
+  }
+  // Consume with its parameters as arguments.
+  ::tessera::Result<void> consume(uint32_t cpu, uint64_t up_to) {
+    auto reply = consume_with([&](ConsumeParams::Builder params_) {
+      params_.set_cpu(cpu);
+      params_.set_up_to(up_to);
+    });
+    if (!reply.ok()) return reply.error();
+    return {};
+  }
+
+  // Status: fills StatusParams with `fill` and waits for the reply.
+  template <typename Fill>
+  ::tessera::Result<StatusResults::Reader> status_with(Fill&& fill) {
+    ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
+                                             transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
+    fill(message.init_root_as<StatusParams>());
+    return call_<StatusResults>(message, Method::Status);
+  }
+  // Status with its parameters as arguments.
+  ::tessera::Result<StatusResults::Reader> status(uint32_t cpu) {
+    auto reply = status_with([&](StatusParams::Builder params_) {
+      params_.set_cpu(cpu);
+    });
+    return reply;
+  }
+
+  // NameThreads: fills NameThreadsParams with `fill` and waits for the reply.
+  template <typename Fill>
+  ::tessera::Result<NameThreadsResults::Reader> name_threads_with(Fill&& fill) {
+    ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
+                                             transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
+    fill(message.init_root_as<NameThreadsParams>());
+    return call_<NameThreadsResults>(message, Method::NameThreads);
+  }
+  // NameThreads with its parameters as arguments.
+  ::tessera::Result<NameThreadsResults::Reader> name_threads() {
+    auto reply = name_threads_with([&](NameThreadsParams::Builder) {});
+    return reply;
+  }
+
+ private:
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
+    const uint32_t words = TRY(message.finish());
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, TraceControl::label(method), words, message.cap_count()));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return typename Results::Reader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.template root_as<Results>();
+  }
+
+  T& transport_;
+  uint64_t destination_;
+  ::tessera::capnp::MessageReader reply_;
+};
+
+// Server dispatch (CRTP): `Impl` derives from Server<Impl> and has one method per schema
+// method, `Result<void> name(NameParams::Reader, NameResults::Builder)`.
+template <typename Impl>
+class TraceControl::Server {
+ public:
+  // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
+  // A label of another interface or an unknown method is IllegalOperation; a malformed
+  // message, or one carrying more capabilities than the method's parameters can name, never
+  // reaches Impl (MalformedMessage).
+  ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
+                                  const ::tessera::capnp::ReplyBuffer& out) {
+    const ::tessera::Result<Method> method = method_of(request.label);
+    if (!method.ok()) return {method.error(), 0, 0};
+    ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+    ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+    switch (method.value()) {
+      case Method::SetCategories: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        const auto params = message.root_as<SetCategoriesParams>();
+        if (!params.ok()) return {params.error(), 0, 0};
+        return finish(impl().set_categories(params.value(), reply.init_root_as<SetCategoriesResults>()), reply);
+      }
+      case Method::SetCapacity: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        const auto params = message.root_as<SetCapacityParams>();
+        if (!params.ok()) return {params.error(), 0, 0};
+        return finish(impl().set_capacity(params.value(), reply.init_root_as<SetCapacityResults>()), reply);
+      }
+      case Method::Consume: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        const auto params = message.root_as<ConsumeParams>();
+        if (!params.ok()) return {params.error(), 0, 0};
+        return finish(impl().consume(params.value(), reply.init_root_as<ConsumeResults>()), reply);
+      }
+      case Method::Status: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        const auto params = message.root_as<StatusParams>();
+        if (!params.ok()) return {params.error(), 0, 0};
+        return finish(impl().status(params.value(), reply.init_root_as<StatusResults>()), reply);
+      }
+      case Method::NameThreads: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        const auto params = message.root_as<NameThreadsParams>();
+        if (!params.ok()) return {params.error(), 0, 0};
+        return finish(impl().name_threads(params.value(), reply.init_root_as<NameThreadsResults>()), reply);
+      }
+    }
+    return {::tessera::Error::IllegalOperation, 0, 0};
+  }
+
+ protected:
+  Server() = default;
+  ~Server() = default;
+
+ private:
+  Impl& impl() { return static_cast<Impl&>(*this); }
+  static ::tessera::capnp::Reply finish(::tessera::Result<void> status, const ::tessera::capnp::MessageBuilder& reply) {
+    if (!status.ok()) return {status.error(), 0, 0};
+    const ::tessera::Result<uint32_t> words = reply.finish();
+    if (!words.ok()) return {words.error(), 0, 0};
+    return {::tessera::Error::Ok, words.value(), reply.cap_count()};
+  }
+};
+
 }  // namespace tessera::abi
 
 // ABI shape: what the wire depends on, compared with abi/golden/ by abi/check_compat.py
@@ -7775,6 +8573,12 @@ class SchedContext::Server {
 // @shape   field priority @6 UInt8 at=data:384/8
 // @shape   field mcp @7 UInt8 at=data:392/8
 // @shape   field state @8 UInt8 at=data:400/8
+// @shape   field traceId @9 UInt32 at=data:416/32
+// @shape struct Tcb_SetNameParams id=0x9dd86d5d237fc118 data=3 pointers=0
+// @shape   field bytes0 @0 UInt64 at=data:0/64
+// @shape   field bytes1 @1 UInt64 at=data:64/64
+// @shape   field bytes2 @2 UInt64 at=data:128/64
+// @shape struct Tcb_SetNameResults id=0xa8e1acf92f274a44 data=0 pointers=0
 // @shape struct IrqControl_GetIoapicParams id=0x9dc8889b9feb9180 data=2 pointers=1
 // @shape   field root @0 interface:CNode at=ptr:0
 // @shape   field index @1 UInt64 at=data:0/64
@@ -7886,6 +8690,32 @@ class SchedContext::Server {
 // @shape struct SchedContext_YieldToParams id=0xde5409bb1042b09c data=0 pointers=0
 // @shape struct SchedContext_YieldToResults id=0xdfcaf1791ee3b17b data=1 pointers=0
 // @shape   field consumed @0 UInt64 at=data:0/64
+// @shape struct TraceControl_SetCategoriesParams id=0xb56528301b1ca80a data=1 pointers=0
+// @shape   field categories @0 UInt32 at=data:0/32
+// @shape struct TraceControl_SetCategoriesResults id=0xa651365309b2a224 data=1 pointers=0
+// @shape   field previous @0 UInt32 at=data:0/32
+// @shape struct TraceControl_SetCapacityParams id=0xfb29bc4526d7e4f3 data=1 pointers=0
+// @shape   field cpu @0 UInt32 at=data:0/32
+// @shape   field records @1 UInt32 at=data:32/32
+// @shape struct TraceControl_SetCapacityResults id=0xbd5bd9acfb0d4a3c data=1 pointers=0
+// @shape   field discarded @0 UInt64 at=data:0/64
+// @shape struct TraceControl_ConsumeParams id=0xa473a4c82a019d90 data=2 pointers=0
+// @shape   field cpu @0 UInt32 at=data:0/32
+// @shape   field upTo @1 UInt64 at=data:64/64
+// @shape struct TraceControl_ConsumeResults id=0x8eec6cec6c6caccc data=0 pointers=0
+// @shape struct TraceControl_StatusParams id=0xdaf8d9a4f3ae5864 data=1 pointers=0
+// @shape   field cpu @0 UInt32 at=data:0/32
+// @shape struct TraceControl_StatusResults id=0xd035ab73c09812d7 data=6 pointers=0
+// @shape   field written @0 UInt64 at=data:0/64
+// @shape   field consumed @1 UInt64 at=data:64/64
+// @shape   field dropped @2 UInt64 at=data:128/64
+// @shape   field capacity @3 UInt32 at=data:192/32
+// @shape   field base @4 UInt64 at=data:256/64
+// @shape   field categories @5 UInt32 at=data:224/32
+// @shape   field cpus @6 UInt32 at=data:320/32
+// @shape struct TraceControl_NameThreadsParams id=0xb34d7305a4fa4663 data=0 pointers=0
+// @shape struct TraceControl_NameThreadsResults id=0xaf6a658921cf0b06 data=1 pointers=0
+// @shape   field threads @0 UInt32 at=data:0/32
 // @shape interface Endpoint id=0xa44e8f5c4bbe9bd8 code=1270782936
 // @shape interface Notification id=0xe3cc27bff3eabb4d code=4092246861
 // @shape interface Untyped id=0xaa346d4e2339dae0 code=1
@@ -7916,6 +8746,7 @@ class SchedContext::Server {
 // @shape   method unbindNotification @12 params=Tcb_UnbindNotificationParams results=Tcb_UnbindNotificationResults
 // @shape   method setTlsBase @13 params=Tcb_SetTlsBaseParams results=Tcb_SetTlsBaseResults
 // @shape   method getStats @14 params=Tcb_GetStatsParams results=Tcb_GetStatsResults
+// @shape   method setName @15 params=Tcb_SetNameParams results=Tcb_SetNameResults
 // @shape interface IrqControl id=0xa02f60dca04250e4 code=4
 // @shape   method getIoapic @0 params=IrqControl_GetIoapicParams results=IrqControl_GetIoapicResults
 // @shape   method getMsi @1 params=IrqControl_GetMsiParams results=IrqControl_GetMsiResults
@@ -7954,5 +8785,11 @@ class SchedContext::Server {
 // @shape   method unbindObject @2 params=SchedContext_UnbindObjectParams results=SchedContext_UnbindObjectResults
 // @shape   method consumed @3 params=SchedContext_ConsumedParams results=SchedContext_ConsumedResults
 // @shape   method yieldTo @4 params=SchedContext_YieldToParams results=SchedContext_YieldToResults
+// @shape interface TraceControl id=0xd5a4e3f0c1b27a69 code=15
+// @shape   method setCategories @0 params=TraceControl_SetCategoriesParams results=TraceControl_SetCategoriesResults
+// @shape   method setCapacity @1 params=TraceControl_SetCapacityParams results=TraceControl_SetCapacityResults
+// @shape   method consume @2 params=TraceControl_ConsumeParams results=TraceControl_ConsumeResults
+// @shape   method status @3 params=TraceControl_StatusParams results=TraceControl_StatusResults
+// @shape   method nameThreads @4 params=TraceControl_NameThreadsParams results=TraceControl_NameThreadsResults
 
 #endif  // TESSERA_ABI_KERNEL_CAPNP_H_

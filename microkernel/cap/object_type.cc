@@ -24,6 +24,7 @@ const char* object_type_name(ObjectType type) {
     case ObjectType::Frame4K: return "Frame4K";
     case ObjectType::Frame2M: return "Frame2M";
     case ObjectType::DebugControl: return "DebugControl";
+    case ObjectType::TraceControl: return "TraceControl";
   }
   return "?";
 }

@@ -30,8 +30,11 @@ enum class ObjectType : uint8_t {
   // Control capability for the machine itself: powering it off (DebugExitMachine). Only the root
   // task gets one at boot; it may pass copies on (a test runner, a shutdown service).
   DebugControl,
+  // Control capability for the kernel's event tracing (docs/tracing.md): Write switches categories
+  // and sizes the rings, Read drains them. The root task gets one at boot.
+  TraceControl,
 };
-inline constexpr unsigned kObjectTypeCount = 20;
+inline constexpr unsigned kObjectTypeCount = 21;
 
 // Bytes of one CNode slot (CapSlot), as a power of two.
 inline constexpr uint8_t kSlotSizeBits = 7;

@@ -5,6 +5,7 @@
 #include "arch/x86_64/percpu.h"
 #include "cap/cspace.h"
 #include "generic/scheduler.h"
+#include "generic/trace.h"
 #include "object/vspace.h"
 #include "object/kernel_objects.h"
 
@@ -34,6 +35,7 @@ Result<void> dispatch(Invocation& inv) {
     case cap::ObjectType::IrqHandler: return invoke_irq_handler(inv);
     case cap::ObjectType::SchedControl: return invoke_sched_control(inv);
     case cap::ObjectType::SchedContext: return invoke_sched_context(inv);
+    case cap::ObjectType::TraceControl: return invoke_trace_control(inv);
     default: return Error::IllegalOperation;  // no invocations (Pml4, control caps not yet served)
   }
 }
@@ -98,6 +100,7 @@ void handle_invocation(Tcb* t, cap::CapSlot* target, bool wants_reply) {
   Invocation inv{};
   inv.caller = t;
   inv.target = target;
+  const cap::ObjectType target_type = target->cap.type();  // the slot may be gone afterwards
 
   Error error = Error::Ok;
   uint32_t length = 0;
@@ -112,6 +115,10 @@ void handle_invocation(Tcb* t, cap::CapSlot* target, bool wants_reply) {
   }
   if (wants_reply) deliver_reply(t, error, length);
   else syscall_regs(t).set_result(Error::Ok);
+  if (tracing::on(trace::kCategoryInvocations)) {
+    tracing::emit(this_cpu(), tracing::Kind::Invocation, t->trace_id, static_cast<uint32_t>(target_type),
+                  info.label, static_cast<uint64_t>(error));
+  }
 
   // The invocation may have stopped the caller (suspending itself) or woken a more urgent thread.
   Cpu& cpu = this_cpu();

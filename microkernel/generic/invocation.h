@@ -53,5 +53,6 @@ Result<void> invoke_irq_control(Invocation& inv);
 Result<void> invoke_irq_handler(Invocation& inv);
 Result<void> invoke_sched_control(Invocation& inv);
 Result<void> invoke_sched_context(Invocation& inv);
+Result<void> invoke_trace_control(Invocation& inv);
 
 }  // namespace tessera::kernel

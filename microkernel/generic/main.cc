@@ -14,6 +14,7 @@
 #include "generic/boot.h"
 #include "generic/kernel_layout.h"
 #include "generic/log.h"
+#include "generic/trace.h"
 #include "generic/panic.h"
 #include "generic/root_task.h"
 #include "generic/scheduler.h"
@@ -38,6 +39,15 @@ void apply_command_line(BootState& s) {
   if (s.cmdline.get(StringView("fastpath"), &fastpath) && fastpath.equals(StringView("off"))) {
     fastpath_enabled = false;
   }
+  // trace=CATEGORIES: tracing on from the first thread (docs/tracing.md); init starts the trace
+  // server that drains the rings.
+  StringView trace_list;
+  if (s.cmdline.get(StringView("trace"), &trace_list)) {
+    uint32_t categories = 0;
+    if (trace::parse_categories(trace_list, &categories)) tracing::categories = categories;
+    else log::warn("unknown trace category in '%.*s'", static_cast<int>(trace_list.size), trace_list.data);
+  }
+  update_fastpath_mode();
   StringView idle;
   if (s.cmdline.get(StringView("idle"), &idle) && idle.equals(StringView("poll"))) idle_poll = true;
   StringView level;

@@ -9,6 +9,7 @@
 #include "generic/kernel_layout.h"
 #include "generic/log.h"
 #include "generic/scheduler.h"
+#include "generic/trace.h"
 #include "lib/page_table.h"
 #include "lib/untyped_split.h"
 #include "object/vspace.h"
@@ -195,6 +196,7 @@ Result<void> start_root_task(BootState& state) {
   TRY(cap::insert_root_cap(ctx, &slots[kSlotIoPortControl], Capability::control(ObjectType::IoPortControl, 0)));
   TRY(cap::insert_root_cap(ctx, &slots[kSlotSchedControl], Capability::control(ObjectType::SchedControl, 0)));
   TRY(cap::insert_root_cap(ctx, &slots[kSlotDebugControl], Capability::control(ObjectType::DebugControl, 0)));
+  TRY(cap::insert_root_cap(ctx, &slots[kSlotTraceControl], Capability::control(ObjectType::TraceControl, 0)));
 
   RootBuild b{frames, slots, pml4, TRY(vspace::space_id(pml4))};
   SlotCursor cursor(slots, kFirstVariableSlot);
@@ -211,6 +213,18 @@ Result<void> start_root_task(BootState& state) {
   const uint64_t paging_start = cursor.next();
   TRY(place_paging_caps(b, cursor));
   info->paging = SlotRegion{paging_start, cursor.next()};
+  // The trace ring of the boot CPU (the only one yet): a 2 MiB frame the kernel writes, which the
+  // root task may only map read-only.
+  const uint64_t rings_start = cursor.next();
+  if (auto ring = frames.alloc_contiguous(tracing::kRingBytes / 4096, tracing::kRingBytes)) {
+    tracing::init_ring(this_cpu(), *ring);
+    CapSlot* slot = TRY(cursor.take());
+    TRY(cap::insert_root_cap(ctx, slot, Capability::object(ObjectType::Frame2M, *ring).with_rights(cap::CapRights::read())));
+  } else {
+    tracing::init_ring(this_cpu(), 0);
+    log::info("trace: no memory for a trace ring; tracing records nothing");
+  }
+  info->trace_rings = SlotRegion{rings_start, cursor.next()};
   TRY(place_untyped(b, cursor, info));  // last: nothing may be allocated from `frames` after this
   info->empty = SlotRegion{cursor.next(), uint64_t{1} << kRootCNodeRadix};
 
@@ -229,6 +243,7 @@ Result<void> start_root_task(BootState& state) {
   TRY(cap::copy_cap(ctx, &slots[kSlotRootVSpace], tcb_slot(tcb, kTcbVSpace)));
   TRY(cap::copy_cap(ctx, &slots[kSlotIpcBufferFrame], tcb_slot(tcb, kTcbIpcBufferFrame)));
   memcpy(tcb->name, "init", 5);
+  tracing::thread_created(tcb);
   tcb->vspace_root = pml4;
   tcb->ipc_buffer = kRootIpcBufferAddress;
   tcb->priority = 255;

@@ -3,6 +3,7 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/percpu.h"
 #include "generic/log.h"
+#include "generic/trace.h"
 #include "object/kernel_objects.h"
 #include "object/sched_context.h"
 
@@ -64,7 +65,8 @@ bool Scheduler::has_higher(uint8_t priority, bool or_equal) const {
 
 bool Scheduler::empty() const { return (bitmap_[0] | bitmap_[1] | bitmap_[2] | bitmap_[3]) == 0; }
 
-void resume(Tcb* t) {
+template <bool kTraceable>
+void resume_thread(Tcb* t) {
   Cpu& cpu = this_cpu();
   // Never return to a non-canonical or kernel RIP: SYSRET would fault in kernel mode (the
   // well-known SYSRET hazard) and IRETQ would fault on the kernel stack.
@@ -87,6 +89,9 @@ void resume(Tcb* t) {
   // could set, and writeRegisters sanitises what it writes.
   if (cpu.current != t) ++t->times_scheduled;
   cpu.current = t;
+  if (kTraceable && tracing::on(trace::kCategoryScheduling) && cpu.account_thread != t) [[unlikely]] {
+    tracing::emit_switch(cpu, x86::rdtsc(), cpu.account_thread, t);
+  }
   account_switch(cpu, t);
   const auto frame_end = reinterpret_cast<uint64_t>(&t->frame + 1);
   cpu.current_frame_end = frame_end;
@@ -107,6 +112,8 @@ void resume(Tcb* t) {
   }
   resume_user_frame(&t->frame);
 }
+template void resume_thread<true>(Tcb* t);
+template void resume_thread<false>(Tcb* t);
 
 bool idle_poll = false;
 
@@ -117,6 +124,9 @@ void schedule() {
     x86::disable_interrupts();
     if (Tcb* next = s.pick(); next != nullptr) resume(next);
     cpu.current = nullptr;
+    if (tracing::on(trace::kCategoryScheduling) && cpu.account_thread != nullptr) {
+      tracing::emit_switch(cpu, x86::rdtsc(), cpu.account_thread, nullptr);
+    }
     account_switch(nullptr);
     // Nothing to run: wait for an interrupt (it may make a thread runnable) on the kernel stack;
     // with idle=poll by spinning with interrupts open instead of halting (as Linux's idle=poll: a

@@ -28,8 +28,12 @@ class Scheduler {
 };
 
 // Switches this CPU to `t` and returns to user mode in it (loads its address space, FPU state, TLS
-// bases and TSS stack pointer). Never returns.
-[[noreturn]] void resume(Tcb* t);
+// bases and TSS stack pointer). Never returns. With kTraceable, a switch to another thread is
+// recorded when the Scheduling category is on; the IPC fastpath resumes without that test and
+// records the switch itself when it traces (object/fastpath.cc).
+template <bool kTraceable>
+[[noreturn]] void resume_thread(Tcb* t);
+[[noreturn]] inline void resume(Tcb* t) { resume_thread<true>(t); }
 
 // Picks the next thread on this CPU and resumes it, idling with interrupts on while none is runnable.
 [[noreturn]] void schedule();

@@ -13,6 +13,7 @@
 #include "generic/panic.h"
 #include "generic/scheduler.h"
 #include "generic/symbols.h"
+#include "generic/trace.h"
 #include "object/fastpath.h"
 #include "object/fault.h"
 #include "object/ipc.h"
@@ -183,6 +184,19 @@ void run_debug_syscall(Tcb* t, SyscallRegs regs, Syscall number) {
   }
   regs.set_result(Error::NotSupported);
 }
+
+// The Syscall record and the traced fastpath: off the hot path, taken only while a category the
+// fastpath would record is on (or the fastpath is off).
+[[gnu::noinline]] void traced_entry(Tcb* t, const SyscallRegs& regs) {
+  if (tracing::on(trace::kCategorySyscalls)) {
+    tracing::emit(this_cpu(), tracing::Kind::Syscall, t->trace_id, static_cast<uint32_t>(regs.number()),
+                  regs.cptr(), regs.info());
+  }
+  if (fastpath_mode != FastpathMode::Traced) return;
+  if (regs.number() == static_cast<uint64_t>(Syscall::Call)) try_fastpath_call<true>(t, regs);
+  if (regs.number() == static_cast<uint64_t>(Syscall::ReplyRecv)) try_fastpath_reply_recv<true>(t, regs);
+  if (regs.number() == static_cast<uint64_t>(Syscall::Send)) try_fastpath_send<true>(t, regs);
+}
 }  // namespace
 
 extern "C" [[noreturn]] void syscall_dispatch(TrapFrame* frame) {
@@ -191,10 +205,12 @@ extern "C" [[noreturn]] void syscall_dispatch(TrapFrame* frame) {
   ++t->syscalls;  // once per system call, whichever path completes it
   // Each test reads the number from the frame again (a miss may not change it, but the compiler
   // cannot know): that keeps these three compares a short chain rather than a jump table.
-  if (fastpath_enabled) {
-    if (regs.number() == static_cast<uint64_t>(Syscall::Call)) try_fastpath_call(t, regs);
-    if (regs.number() == static_cast<uint64_t>(Syscall::ReplyRecv)) try_fastpath_reply_recv(t, regs);
-    if (regs.number() == static_cast<uint64_t>(Syscall::Send)) try_fastpath_send(t, regs);
+  if (fastpath_mode == FastpathMode::Plain) [[likely]] {
+    if (regs.number() == static_cast<uint64_t>(Syscall::Call)) try_fastpath_call<false>(t, regs);
+    if (regs.number() == static_cast<uint64_t>(Syscall::ReplyRecv)) try_fastpath_reply_recv<false>(t, regs);
+    if (regs.number() == static_cast<uint64_t>(Syscall::Send)) try_fastpath_send<false>(t, regs);
+  } else {
+    traced_entry(t, regs);
   }
   run_syscall(t, regs, static_cast<Syscall>(regs.number()));
   resume(t);
@@ -208,6 +224,10 @@ extern "C" [[noreturn]] void trap_dispatch_user(TrapFrame* frame) {
     const bool page_fault = vector == vectors::kPageFault;
     const uint64_t words[4] = {frame->rip, page_fault ? x86::read_cr2() : vector, frame->error_code, 0};
     const FaultKind kind = page_fault ? FaultKind::PageFault : FaultKind::Exception;
+    if (tracing::on(trace::kCategoryFaults)) {
+      tracing::emit(cpu, tracing::Kind::Fault, t->trace_id, static_cast<uint32_t>(vector), frame->rip,
+                    page_fault ? words[1] : frame->error_code);
+    }
     handle_user_fault(t, *frame, fault_name(vector), static_cast<uint64_t>(kind), words);
     schedule();
   }

@@ -12,6 +12,7 @@
 #include "arch/x86_64/percpu.h"
 #include "cap/cnode_ops.h"
 #include "generic/scheduler.h"
+#include "generic/trace.h"
 #include "object/ipc.h"
 #include "object/ipc_internal.h"
 #include "object/kernel_objects.h"
@@ -49,6 +50,17 @@ void abandon_send(Tcb* t, Error error) {
     syscall_regs(t).set_result(error);
   }
   ipc::wake(t);
+}
+
+// The record of a message `t` sends (Call, Send) or answers with (Reply: `object` is the caller's
+// id), with its payload.
+void trace_message(Tcb* t, tracing::Kind kind, uint32_t object, uint64_t info_word, uint64_t badge) {
+  if (!tracing::on(trace::kCategoryIpc)) return;
+  Cpu& cpu = this_cpu();
+  tracing::emit(cpu, kind, t->trace_id, object, info_word, badge);
+  if (tracing::on(trace::kCategoryPayload)) {
+    tracing::emit_message_payload(cpu, syscall_regs(t), ipc::buffer_of(t, false), info_word);
+  }
 }
 }  // namespace
 
@@ -94,7 +106,12 @@ void transfer(Tcb* sender, Tcb* receiver, uint64_t info_word, uint64_t badge, bo
   }
   ++sender->messages_sent;
   ++receiver->messages_received;
-  to.set_received(MessageInfo{info.label, length, delivered, unwrapped}.encode(), badge);
+  const uint64_t delivered_info = MessageInfo{info.label, length, delivered, unwrapped}.encode();
+  to.set_received(delivered_info, badge);
+  if (endpoint != 0 && tracing::on(trace::kCategoryIpc)) {
+    tracing::emit(this_cpu(), tracing::Kind::Receive, receiver->trace_id, sender->trace_id, delivered_info,
+                  layout::phys_to<Endpoint>(endpoint)->trace_id);
+  }
 }
 
 void send_reply(Tcb* t, uint64_t info_word) {
@@ -102,6 +119,7 @@ void send_reply(Tcb* t, uint64_t info_word) {
   if (caller == nullptr) return;
   drop_reply(t);
   if (caller->ipc_state != IpcState::WaitingReply) return;
+  trace_message(t, tracing::Kind::Reply, caller->trace_id, info_word, 0);
   if (caller->ipc_is_fault) {
     caller->ipc_is_fault = false;  // the reply restarts the thread with its (possibly rewritten) registers
   } else {
@@ -119,6 +137,10 @@ using namespace ipc;
   Endpoint* ep = Endpoint::of(c.cap());
   SyscallRegs regs = syscall_regs(t);
   note_send(t, c, is_call);
+  // Recorded when the message is delivered or queued (an NBSend nobody takes is not).
+  if (blocking || ep->has_receivers()) {
+    trace_message(t, is_call ? tracing::Kind::Call : tracing::Kind::Send, ep->trace_id, regs.info(), c->badge());
+  }
 
   if (ep->has_receivers()) {
     Tcb* receiver = ep->take();

@@ -60,6 +60,9 @@ class Endpoint {
 
   ThreadQueue queue_;
   State state_;
+
+ public:
+  uint32_t trace_id;  // names the endpoint in trace records (generic/trace.h)
 };
 static_assert(sizeof(Endpoint) <= (1u << cap::kEndpointBits));
 

@@ -9,6 +9,7 @@
 #include "arch/x86_64/percpu.h"
 #include "cap/cspace.h"
 #include "generic/scheduler.h"
+#include "generic/trace.h"
 #include "object/endpoint.h"
 #include "object/ipc_internal.h"
 #include "object/kernel_objects.h"
@@ -17,10 +18,20 @@
 namespace tessera::kernel {
 
 bool fastpath_enabled = true;
+FastpathMode fastpath_mode = FastpathMode::Plain;
+
+void update_fastpath_mode() {
+  constexpr uint32_t kRecordedHere = trace::kCategoryScheduling | trace::kCategoryIpc |
+                                     trace::kCategoryNotifications | trace::kCategorySyscalls;
+  if (!fastpath_enabled) fastpath_mode = FastpathMode::Off;
+  else if (tracing::on(kRecordedHere)) fastpath_mode = FastpathMode::Traced;
+  else fastpath_mode = FastpathMode::Plain;
+}
 
 namespace {
 
 using capnp::MessageInfo;
+using tracing::Kind;
 using cap::CapRights;
 using cap::ObjectType;
 
@@ -54,18 +65,49 @@ using cap::ObjectType;
 
 // After waking `woken`, continues exactly as continue_or_switch would, switching straight to
 // `woken` when it is the one the scheduler would pick.
+template <bool kTraced>
 [[noreturn]] void switch_after_wake(Tcb* current, Tcb* woken) {
   Scheduler& s = this_scheduler();
   if (woken->priority > current->priority && !s.has_higher(woken->priority, true)) {
     s.enqueue(current);
     this_cpu().current = nullptr;
-    resume(woken);
+    resume_thread<kTraced>(woken);
   }
   s.enqueue(woken);
   ipc::continue_or_switch(current);
 }
+// The records of a message the fastpath delivered straight to a waiting receiver (cold: only
+// the traced variant calls it).
+[[gnu::noinline, gnu::cold]] void trace_delivery(Kind kind, Tcb* sender, Tcb* receiver, const SyscallRegs& regs,
+                                                 const Endpoint* ep, uint64_t badge) {
+  if (!tracing::on(trace::kCategoryIpc)) return;
+  Cpu& cpu = this_cpu();
+  const uint64_t tsc = x86::rdtsc();
+  tracing::emit(cpu, kind, tsc, sender->trace_id, ep->trace_id, regs.info(), badge);
+  if (tracing::on(trace::kCategoryPayload)) tracing::emit_message_payload(cpu, regs, nullptr, regs.info());
+  const MessageInfo info = MessageInfo::decode(regs.info());
+  tracing::emit(cpu, Kind::Receive, tsc, receiver->trace_id, sender->trace_id,
+                MessageInfo{info.label, info.length_words, 0, 0}.encode(), ep->trace_id);
+}
+
+[[gnu::noinline, gnu::cold]] void trace_reply(Tcb* server, Tcb* caller, const SyscallRegs& regs) {
+  if (!tracing::on(trace::kCategoryIpc)) return;
+  Cpu& cpu = this_cpu();
+  tracing::emit(cpu, Kind::Reply, server->trace_id, caller->trace_id, regs.info(), 0);
+  if (tracing::on(trace::kCategoryPayload)) tracing::emit_message_payload(cpu, regs, nullptr, regs.info());
+}
+
+[[gnu::noinline, gnu::cold]] void trace_signal(Tcb* signaller, Tcb* waiter, const Notification* n, uint64_t badge,
+                                               uint64_t word) {
+  if (!tracing::on(trace::kCategoryNotifications)) return;
+  Cpu& cpu = this_cpu();
+  const uint64_t tsc = x86::rdtsc();
+  tracing::emit(cpu, Kind::Signal, tsc, signaller->trace_id, n->trace_id, badge, waiter->trace_id);
+  tracing::emit(cpu, Kind::WaitDone, tsc, waiter->trace_id, n->trace_id, word, 0);
+}
 }  // namespace
 
+template <bool kTraced>
 void try_fastpath_call(Tcb* t, SyscallRegs regs) {
   if (!short_message(regs.info())) return;
   cap::CapSlot* slot = fast_lookup(t, regs.cptr());
@@ -81,12 +123,14 @@ void try_fastpath_call(Tcb* t, SyscallRegs regs) {
   ep->remove(receiver);
   ipc::note_send(t, *checked, true);
   deliver_short(t, receiver, regs, checked->cap().badge());
+  if constexpr (kTraced) trace_delivery(Kind::Call, t, receiver, regs, ep, checked->cap().badge());
   ipc::link_reply(receiver, t);
   t->state = ThreadState::Blocked;
   this_cpu().current = nullptr;
-  resume(receiver);
+  resume_thread<kTraced>(receiver);
 }
 
+template <bool kTraced>
 void try_fastpath_reply_recv(Tcb* t, SyscallRegs regs) {
   if (!short_message(regs.info())) return;
   Tcb* caller = live(t->reply_to);
@@ -107,15 +151,17 @@ void try_fastpath_reply_recv(Tcb* t, SyscallRegs regs) {
 
   ipc::drop_reply(t);
   deliver_short(t, caller, regs, 0);
+  if constexpr (kTraced) trace_reply(t, caller, regs);
   t->ipc_receive_can_grant = can_grant;
   t->ipc_state = IpcState::Receiving;
   t->ipc_object = ep_phys;
   ep->enqueue_receiver(t);
   t->state = ThreadState::Blocked;
   this_cpu().current = nullptr;
-  resume(caller);
+  resume_thread<kTraced>(caller);
 }
 
+template <bool kTraced>
 void try_fastpath_send(Tcb* t, SyscallRegs regs) {
   if (!short_message(regs.info())) return;
   cap::CapSlot* slot = fast_lookup(t, regs.cptr());
@@ -126,12 +172,14 @@ void try_fastpath_send(Tcb* t, SyscallRegs regs) {
     Notification* n = Notification::of(checked->cap());
     Tcb* waiter = n->take_waiter();
     if (waiter == nullptr) return;
-    ipc::complete_with_word(waiter, checked->cap().badge() | n->take_word());
+    const uint64_t word = checked->cap().badge() | n->take_word();
+    ipc::complete_with_word(waiter, word);
+    if constexpr (kTraced) trace_signal(t, waiter, n, checked->cap().badge(), word);
     waiter->ipc_state = IpcState::None;
     waiter->state = ThreadState::Running;
     ++waiter->wakeups;
     regs.set_result(Error::Ok);
-    switch_after_wake(t, waiter);
+    switch_after_wake<kTraced>(t, waiter);
   }
   auto checked = cap::lookup_cap<ObjectType::Endpoint>(slot, CapRights::write());
   if (!checked) return;
@@ -140,8 +188,16 @@ void try_fastpath_send(Tcb* t, SyscallRegs regs) {
   Tcb* receiver = ep->take();
   ipc::note_send(t, *checked, false);
   deliver_short(t, receiver, regs, checked->cap().badge());
+  if constexpr (kTraced) trace_delivery(Kind::Send, t, receiver, regs, ep, checked->cap().badge());
   regs.set_result(Error::Ok);
-  switch_after_wake(t, receiver);
+  switch_after_wake<kTraced>(t, receiver);
 }
+
+template void try_fastpath_call<false>(Tcb*, SyscallRegs);
+template void try_fastpath_call<true>(Tcb*, SyscallRegs);
+template void try_fastpath_reply_recv<false>(Tcb*, SyscallRegs);
+template void try_fastpath_reply_recv<true>(Tcb*, SyscallRegs);
+template void try_fastpath_send<false>(Tcb*, SyscallRegs);
+template void try_fastpath_send<true>(Tcb*, SyscallRegs);
 
 }  // namespace tessera::kernel

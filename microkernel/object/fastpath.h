@@ -10,12 +10,20 @@
 
 namespace tessera::kernel {
 
-void try_fastpath_call(Tcb* t, SyscallRegs regs);
-void try_fastpath_reply_recv(Tcb* t, SyscallRegs regs);
+// kTraced: the variant that also writes the trace records the general path would (Syscall, Call,
+// Receive, Reply, Signal, WaitDone, Switch, payload), used while any of those categories is on.
+template <bool kTraced> void try_fastpath_call(Tcb* t, SyscallRegs regs);
+template <bool kTraced> void try_fastpath_reply_recv(Tcb* t, SyscallRegs regs);
 // Send or Signal to a partner already waiting.
-void try_fastpath_send(Tcb* t, SyscallRegs regs);
+template <bool kTraced> void try_fastpath_send(Tcb* t, SyscallRegs regs);
 
+// Which fastpath system calls try, decided once per system call by one compare: none, the plain
+// one, or the traced one. Tracing switched off therefore costs the plain fastpath nothing.
+enum class FastpathMode : uint8_t { Off, Plain, Traced };
+extern FastpathMode fastpath_mode;
 // `fastpath=off` on the command line turns it off (everything takes the general path).
 extern bool fastpath_enabled;
+// Chooses fastpath_mode from fastpath_enabled and the trace categories (after either changes).
+void update_fastpath_mode();
 
 }  // namespace tessera::kernel

@@ -7,6 +7,7 @@
 
 #include "arch/x86_64/percpu.h"
 #include "cap/cspace.h"
+#include "generic/trace.h"
 #include "object/endpoint.h"
 #include "object/ipc_internal.h"
 
@@ -37,6 +38,10 @@ bool send_fault(Tcb* t, cap::CapSlot* slot, uint64_t label, const uint64_t words
   t->ipc_can_grant_reply = false;
   t->ipc_badge = c.badge();
   Endpoint* ep = Endpoint::of(c);
+  if (tracing::on(trace::kCategoryIpc)) {
+    tracing::emit(this_cpu(), tracing::Kind::FaultMessage, t->trace_id, ep->trace_id,
+                  capnp::MessageInfo{label, kMessageRegisters, 0, 0}.encode(), 0);
+  }
   if (ep->has_receivers()) {
     Tcb* receiver = ep->take();
     ipc::transfer_fault(t, receiver, c.badge());

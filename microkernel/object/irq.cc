@@ -2,6 +2,8 @@
 
 #include "arch/x86_64/ioapic.h"
 #include "arch/x86_64/trap.h"
+#include "generic/trace.h"
+#include "object/tcb.h"
 #include "object/notification.h"
 
 namespace tessera::kernel::irq {
@@ -22,6 +24,12 @@ void on_interrupt(TrapFrame&, void* context) {
   const auto line = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(context));
   IrqLine& l = lines[line];
   (void)ioapic::mask(line);  // until the handler acks
+  if (tracing::on(trace::kCategoryInterrupts)) {
+    Cpu& cpu = this_cpu();
+    const uint32_t notification = l.bound ? layout::phys_to<Notification>(l.notification)->trace_id : 0;
+    tracing::emit(cpu, tracing::Kind::Interrupt, cpu.current != nullptr ? cpu.current->trace_id : 0,
+                  vector_for(line), notification, 0);
+  }
   if (l.bound) {
     ++l.delivered;
     notification_signal(l.notification, l.badge);

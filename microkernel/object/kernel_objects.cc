@@ -7,6 +7,7 @@
 #include "generic/kernel_layout.h"
 #include "generic/panic.h"
 #include "generic/scheduler.h"
+#include "generic/trace.h"
 #include "object/endpoint.h"
 #include "object/ipc.h"
 #include "object/irq.h"
@@ -32,10 +33,17 @@ void created_hook(void*, const cap::Capability& c) {
       t->set_initial_registers(0, 0, 0);  // user selectors and flags; RIP/RSP come by WriteRegisters
       t->reset_fpu();
       memcpy(t->name, "thread", 7);
+      tracing::thread_created(t);
       break;
     }
     case cap::ObjectType::Pml4:
       vspace::init_root(c.phys());
+      break;
+    case cap::ObjectType::Endpoint:
+      layout::phys_to<Endpoint>(c.phys())->trace_id = tracing::new_id();
+      break;
+    case cap::ObjectType::Notification:
+      layout::phys_to<Notification>(c.phys())->trace_id = tracing::new_id();
       break;
     default:
       break;  // everything else starts as zeroed memory
@@ -69,6 +77,7 @@ void release_object(const cap::Capability& c) {
   switch (c.type()) {
     case cap::ObjectType::Tcb: {
       Tcb* t = tcb_at(c.phys());
+      tracing::thread_destroyed(t);
       tcb_ipc_destroyed(t);
       unbind_notification(t);
       unthrottle(t);

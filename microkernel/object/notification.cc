@@ -3,11 +3,18 @@
 #include "object/notification.h"
 
 #include "generic/scheduler.h"
+#include "generic/trace.h"
 #include "object/endpoint.h"
 #include "object/ipc_internal.h"
 
 namespace tessera::kernel {
 namespace {
+
+void trace_wait_done(Tcb* t, const Notification* n, uint64_t word) {
+  if (tracing::on(trace::kCategoryNotifications)) {
+    tracing::emit(this_cpu(), tracing::Kind::WaitDone, t->trace_id, n->trace_id, word, 0);
+  }
+}
 
 // Ends `t`'s Recv on an endpoint with the notification word as its badge.
 void deliver_bound(Tcb* t, uint64_t word) {
@@ -18,18 +25,28 @@ void deliver_bound(Tcb* t, uint64_t word) {
 
 // Signals `n` with `badge`: a waiting thread wakes with the word, otherwise the badge is ORed into
 // the word, which a bound thread receiving on an endpoint then takes. Returns whether a thread woke.
-bool notify(Notification* n, uint64_t badge) {
+// `signaller` is the signalling thread's trace id (0: an interrupt).
+bool notify(Notification* n, uint64_t badge, uint32_t signaller) {
+  Tcb* woken = nullptr;
+  uint64_t word = 0;
   if (Tcb* waiter = n->take_waiter(); waiter != nullptr) {
-    ipc::complete_with_word(waiter, badge | n->take_word());
+    word = badge | n->take_word();
+    ipc::complete_with_word(waiter, word);
     ipc::wake(waiter);
-    return true;
+    woken = waiter;
+  } else {
+    n->add_signal(badge);
+    if (Tcb* bound = live(n->bound()); bound != nullptr && bound->ipc_state == IpcState::Receiving) {
+      word = n->take_word();
+      deliver_bound(bound, word);
+      woken = bound;
+    }
   }
-  n->add_signal(badge);
-  if (Tcb* bound = live(n->bound()); bound != nullptr && bound->ipc_state == IpcState::Receiving) {
-    deliver_bound(bound, n->take_word());
-    return true;
+  if (tracing::on(trace::kCategoryNotifications)) {
+    tracing::emit(this_cpu(), tracing::Kind::Signal, signaller, n->trace_id, badge, woken != nullptr ? woken->trace_id : 0);
+    if (woken != nullptr) trace_wait_done(woken, n, word);
   }
-  return false;
+  return woken != nullptr;
 }
 }  // namespace
 
@@ -37,7 +54,7 @@ namespace ipc {
 
 void notification_signal(Tcb* t, cap::TypedCap<cap::ObjectType::Notification> c) {
   syscall_regs(t).set_result(Error::Ok);
-  if (notify(Notification::of(c.cap()), c->badge())) continue_or_switch(t);
+  if (notify(Notification::of(c.cap()), c->badge(), t->trace_id)) continue_or_switch(t);
   resume(t);
 }
 
@@ -46,7 +63,9 @@ void notification_wait(Tcb* t, cap::TypedCap<cap::ObjectType::Notification> c, b
   // A notification bound to a thread is that thread's alone to wait on (seL4: a cap fault).
   if (n->bound() != nullptr && n->bound() != t) fail(t, Error::IllegalOperation);
   if (n->active() || !blocking) {
-    complete_with_word(t, n->take_word());
+    const uint64_t word = n->take_word();
+    complete_with_word(t, word);
+    trace_wait_done(t, n, word);
     resume(t);
   }
   t->ipc_state = IpcState::WaitingNotification;
@@ -57,7 +76,7 @@ void notification_wait(Tcb* t, cap::TypedCap<cap::ObjectType::Notification> c, b
 
 }  // namespace ipc
 
-void notification_signal(uint64_t phys, uint64_t badge) { notify(Notification::at(phys), badge); }
+void notification_signal(uint64_t phys, uint64_t badge) { notify(Notification::at(phys), badge, 0); }
 
 Result<void> bind_notification(Tcb* t, uint64_t notification) {
   Notification* n = Notification::at(notification);

@@ -60,6 +60,9 @@ class Notification {
   bool active_;
   ThreadQueue waiters_;
   Tcb* bound_;
+
+ public:
+  uint32_t trace_id;  // names the notification in trace records (generic/trace.h)
 };
 static_assert(sizeof(Notification) <= (1u << cap::kNotificationBits));
 

@@ -69,6 +69,10 @@ struct alignas(64) Tcb {
   struct SchedContext* sched_context;
   bool throttled;                   // budget used up: off the run queue until its next period
   Tcb* throttle_next;
+  // Tracing (generic/trace.h): the id in trace records, and the list of every live thread.
+  uint32_t trace_id;
+  Tcb* all_next;
+  Tcb* all_prev;
 
   // Points the frame at `entry` with stack `stack`, user selectors and interrupts enabled.
   void set_initial_registers(uint64_t entry, uint64_t stack, uint64_t argument);

@@ -2,6 +2,7 @@
 // suspend/resume, and its registers.
 #include <tessera/abi/kernel.capnp.h>
 #include <tessera/ipc_buffer.h>
+#include <tessera/string.h>
 
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/percpu.h"
@@ -9,6 +10,7 @@
 #include "cap/cspace.h"
 #include "cap/delete.h"
 #include "generic/invocation.h"
+#include "generic/trace.h"
 #include "generic/scheduler.h"
 #include "object/vspace.h"
 #include "object/ipc.h"
@@ -205,7 +207,8 @@ Result<void> invoke_tcb(Invocation& inv) {
       charge_current();
       const TcbApi::GetStatsReturn r{tsc_to_nanoseconds(t->cpu_time), t->times_scheduled, t->wakeups,
                                      t->messages_sent, t->messages_received, t->syscalls,
-                                     t->priority, t->max_controlled_priority, static_cast<uint8_t>(t->state)};
+                                     t->priority, t->max_controlled_priority, static_cast<uint8_t>(t->state),
+                                     t->trace_id};
       inv.reply_length = TRY(r.encode(inv.reply_buffer));
       return {};
     }
@@ -221,6 +224,15 @@ Result<void> invoke_tcb(Invocation& inv) {
       return {};
     case TcbApi::Method::CopyRegisters:
       return Error::NotSupported;  // readRegisters + writeRegisters do the same
+    case TcbApi::Method::SetName: {
+      const auto a = TRY(TcbApi::SetNameArgs::decode(inv.request));
+      const uint64_t words[3] = {a.bytes0, a.bytes1, a.bytes2};
+      static_assert(sizeof(words) == sizeof(t->name));
+      if ((a.bytes2 >> 56) != 0) return Error::RangeError;  // no room for the NUL
+      memcpy(t->name, words, sizeof(words));
+      if (tracing::categories != 0) tracing::emit_thread_name(this_cpu(), t);
+      return {};
+    }
   }
   return Error::IllegalOperation;
 }

@@ -8,7 +8,7 @@
 namespace tessera {
 
 constexpr uint64_t kBootInfoMagic = 0x5445535345524131ull;  // "TESSERA1"
-constexpr uint32_t kBootInfoVersion = 4;  // 4: slot 9 is the DebugControl cap
+constexpr uint32_t kBootInfoVersion = 5;  // 5: slot 10 is the TraceControl cap, trace_rings
 
 // Where the kernel maps the root task's boot pages (user virtual addresses).
 constexpr uint64_t kRootBootInfoAddress = 0x00007FFFFFE00000ull;
@@ -32,7 +32,8 @@ enum RootSlot : uint64_t {
   kSlotBootInfoFrame = 7,     // the frame holding this page
   kSlotIpcBufferFrame = 8,    // the root thread's IPC buffer frame
   kSlotDebugControl = 9,      // the machine's control cap: DebugExitMachine needs it (root task only)
-  kFirstVariableSlot = 10,
+  kSlotTraceControl = 10,     // the kernel's event tracing (docs/tracing.md)
+  kFirstVariableSlot = 11,
 };
 
 struct SlotRegion {
@@ -64,6 +65,7 @@ struct BootInfo {
   SlotRegion image_frames;      // 4 KiB frame caps of the image, stack (mapped, in address order)
   SlotRegion paging;            // PDPT / page directory / page table caps of the root VSpace
   SlotRegion untyped;           // untyped caps; untyped_list[i] describes slot untyped.start + i
+  SlotRegion trace_rings;       // read-only 2 MiB frame caps of the trace rings, one per CPU (tessera/trace.h)
   SlotRegion empty;             // free slots, up to the end of the root CNode
   UntypedDescriptor untyped_list[kMaxBootUntypeds];
   char cmdline[1024];           // the kernel command line (NUL-terminated)

@@ -20,6 +20,8 @@
 
 #include <stdint.h>
 
+#include <tessera/string_view.h>
+
 namespace tessera::trace {
 
 constexpr uint32_t kRecordBytes = 32;
@@ -106,6 +108,35 @@ enum Category : uint32_t {
   kCategoryAll = (1u << 8) - 1,
 };
 
+// The categories named by a comma-separated list (`trace=ipc,sched` on the kernel command line):
+// sched, ipc, notif, irq, fault, syscall, invoke, payload, all. Returns false for an unknown name.
+constexpr bool parse_categories(StringView list, uint32_t* out) {
+  constexpr struct {
+    const char* name;
+    uint32_t bits;
+  } kNames[] = {{"sched", kCategoryScheduling}, {"ipc", kCategoryIpc}, {"notif", kCategoryNotifications},
+                {"irq", kCategoryInterrupts}, {"fault", kCategoryFaults}, {"syscall", kCategorySyscalls},
+                {"invoke", kCategoryInvocations}, {"payload", kCategoryPayload}, {"all", kCategoryAll}};
+  uint32_t bits = 0;
+  size_t start = 0;
+  while (start <= list.size) {
+    size_t end = list.find(',', start);
+    if (end == StringView::kNotFound) end = list.size;
+    const StringView word = list.substr(start, end - start);
+    bool known = word.empty();
+    for (const auto& n : kNames) {
+      if (word.equals(StringView(n.name))) {
+        bits |= n.bits;
+        known = true;
+      }
+    }
+    if (!known) return false;
+    start = end + 1;
+  }
+  *out = bits;
+  return true;
+}
+
 constexpr uint64_t kStreamMagic = 0x4543415254535354ull;  // "TSSTRACE" in memory order
 constexpr uint8_t kStreamVersion = 1;
 
@@ -120,8 +151,8 @@ constexpr uint32_t thread_of(const Record& r) { return static_cast<uint32_t>(r.w
 constexpr uint32_t object_of(const Record& r) { return static_cast<uint32_t>(r.word[1] >> 32); }
 
 // The ring of one CPU, as mapped (read-only) into the trace reader: a header page, then
-// `capacity` records. The kernel writes record n (n = records ever written) at index
-// n % capacity when n - consumed < capacity, and otherwise counts the event as dropped; the reader
+// `capacity` records. The kernel writes record n (n = records ever written) at slot
+// (n - base) % capacity when n - consumed < capacity, and otherwise counts the event as dropped; the reader
 // copies records [consumed, written) and then tells the kernel how far it got
 // (TraceControl.consume). `written` is stored after the record, so a reader that loads `written`
 // first sees whole records.
@@ -134,7 +165,7 @@ struct RingHeader {
   uint32_t categories;  // enabled categories
   uint32_t cpu;
   uint64_t tsc_hz;
-  uint64_t reserved[1];
+  uint64_t base;        // `written` when the capacity was last set: record n is in slot (n - base) % capacity
 };
 static_assert(sizeof(RingHeader) == 64);
 constexpr uint64_t kRingHeaderBytes = 4096;  // records start one page in

@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include <tessera/trace.h>
+
 #include "arch/x86_64/gdt.h"
 
 namespace tessera::kernel {
@@ -13,6 +15,20 @@ constexpr uint32_t kMaxCpus = 8;
 constexpr uint64_t kIstStackSize = 8192;
 
 struct Tcb;
+
+// This CPU's trace ring (generic/trace.h). The kernel's own copy of the ring's state: the header
+// page the reader sees is only ever written from it, never read back.
+struct TraceRing {
+  trace::Record* records;      // slot 0 (kernel virtual address)
+  trace::RingHeader* header;   // the published header
+  uint64_t written;            // records ever written
+  uint64_t consumed;           // records the reader released
+  uint64_t dropped;            // events lost to a full ring
+  uint64_t base;               // `written` when the capacity was last set: record n is in slot (n - base) % capacity
+  uint32_t capacity;           // records (0: no ring)
+  uint32_t slot;               // where record `written` goes
+  uint64_t phys;               // the ring frame
+};
 
 struct alignas(64) Cpu {
   // Fields read by assembly (arch/x86_64/syscall_entry.S, vectors.S) at fixed %gs offsets.
@@ -30,6 +46,7 @@ struct alignas(64) Cpu {
   uint32_t index;
   uint32_t apic_id;
   uint64_t ticks;            // timer interrupts taken on this CPU
+  TraceRing trace;
   x86::Gdt gdt;
   x86::Tss tss;
   alignas(16) uint8_t ist_stacks[x86::kIstCount][kIstStackSize];
