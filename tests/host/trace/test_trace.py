@@ -424,6 +424,18 @@ class TraceTest(unittest.TestCase):
             result, _ = self.convert(data, "mutated")
             self.assertIn(result.returncode, (0, 3))
 
+    def test_TRACEHOST0020_time_going_back_is_clamped(self):
+        """A CPU record earlier than the one before it is reported and shown at the previous time:
+        no negative duration, tracks stay monotonic."""
+        back = b"".join([rec("Switch", 1000, CLIENT, 0, 0), rec("Syscall", 1500, CLIENT, 1, 0, 0),
+                         rec("Switch", 1200, SERVER, CLIENT, 2), rec("Switch", 1300, CLIENT, SERVER, 2)])
+        data = stream_header(cpus=1) + thread_name(3, CLIENT, "main") + batch(0, 0, 0, back) + end(4, 0)
+        result, trace = self.convert(data, "back")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("goes back in time by 300 ticks", result.stderr)
+        runs = sorted((e["tid"], e["ts"], e["dur"]) for e in self.events(trace, "X", "run"))
+        self.assertEqual(runs, [(CLIENT, 0, 500), (CLIENT, 500, 0), (SERVER, 500, 0)])
+
     def test_TRACEHOST0018_record_qemu_command(self):
         """record boots as scripts/run does, with -icount, the debug console into the stream and the
         trace words (commas doubled for fw_cfg), and no disk unless asked."""
