@@ -297,6 +297,20 @@ class TraceTest(unittest.TestCase):
         self.assertEqual(replies[0]["args"]["message"], "(replaced = false)")
         self.assertEqual(replies[1]["args"]["message"], '(found = true, value = "hello")')
 
+    def test_TRACEHOST0021_capability_fields_and_malformed_payloads(self):
+        """A capability pointer decodes as its cap-table index (as scripts/capnp-decode counts it);
+        a pointer out of the message is malformed, never a crash."""
+        tool = load_tool()
+        schemas = tool.Schemas.load(ROOT / "abi")
+        _, watch = schemas.method(STORE_CODE << 16 | 3)
+        key = struct.unpack("<Q", b"k\0\0\0\0\0\0\0")[0]
+        words = [2 << 48, 1 | 1 << 2 | 2 << 32 | 2 << 35, 3 | 1 << 32, key]  # (key = "k", notify = cap 1)
+        text = tool.MessageDecoder(schemas, words, 4).root(watch["paramStructType"])
+        self.assertEqual(text, '(key = "k", notify = cap #1)')
+        words[1] = 1 | 40 << 2 | 2 << 32 | 2 << 35
+        text = tool.MessageDecoder(schemas, words, 4).root(watch["paramStructType"])
+        self.assertIn("key = <malformed: word 42 is outside the 4-word message>", text)
+
     def test_TRACEHOST0007_truncated_payload_shown(self):
         """A message longer than the 12 recorded words says so, decodes what was recorded and shows
         `?` for what was not."""
