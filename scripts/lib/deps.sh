@@ -6,7 +6,7 @@
 tessera_required_packages=(
   meson ninja-build clang lld libclang-rt-14-dev binutils g++ python3
   qemu-system-x86 grub-pc-bin grub-common xorriso mtools
-  catch2 capnproto libcapnp-dev pkg-config gdb e2fsprogs
+  catch2 capnproto libcapnp-dev pkg-config gdb e2fsprogs python3-matplotlib
 )
 
 # Prints the required packages that dpkg does not report as installed, one per line.
