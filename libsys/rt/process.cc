@@ -289,7 +289,8 @@ Result<void> Process::build_boot_info(const ProcessOptions& options, CreatedTabl
   // order, which the ELF parser keeps ascending, and the stack lies above the image).
   const CPtr images_start = kBootInfoServiceSlot + 1;
   const CPtr untyped_start = images_start + image_pages + options.stack_pages;
-  if (untyped_start + start.untyped_count > uint64_t{1} << cnode_radix_) return Error::RangeError;
+  const CPtr rings_start = untyped_start + start.untyped_count;
+  if (rings_start + start.trace_ring_count > uint64_t{1} << cnode_radix_) return Error::RangeError;
   CPtr temporary = 0;
   auto* info = reinterpret_cast<BootInfo*>(TRY(map_scratch(info_frame, options, scratch_tables, &temporary)));
   info->magic = kBootInfoMagic;
@@ -302,7 +303,8 @@ Result<void> Process::build_boot_info(const ProcessOptions& options, CreatedTabl
   info->image_frames = SlotRegion{images_start, untyped_start};
   info->paging = SlotRegion{untyped_start, untyped_start};
   info->untyped = SlotRegion{untyped_start, untyped_start + start.untyped_count};
-  info->empty = SlotRegion{info->untyped.end, uint64_t{1} << cnode_radix_};
+  info->trace_rings = SlotRegion{rings_start, rings_start + start.trace_ring_count};
+  info->empty = SlotRegion{info->trace_rings.end, uint64_t{1} << cnode_radix_};
   for (uint32_t i = 0; i < start.untyped_count; ++i) info->untyped_list[i] = described[i];
   (void)copy_text(info->cmdline, sizeof(info->cmdline), start.cmdline);
   info->cmdline_length = static_cast<uint32_t>(strlen(info->cmdline));
@@ -321,6 +323,12 @@ Result<void> Process::build_boot_info(const ProcessOptions& options, CreatedTabl
   }
   if (start.debug_control != 0) {
     TRY(child.copy(kSlotDebugControl, cnode_radix_, parent, start.debug_control, kSlotDepth, abi::kRightsAll));
+  }
+  if (start.trace_control != 0) {
+    TRY(child.copy(kSlotTraceControl, cnode_radix_, parent, start.trace_control, kSlotDepth, abi::kRightsAll));
+  }
+  for (uint32_t i = 0; i < start.trace_ring_count; ++i) {
+    TRY(child.copy(rings_start + i, cnode_radix_, parent, start.trace_rings[i], kSlotDepth, abi::kRightRead));
   }
   if (options.fault_endpoint != 0) {
     TRY(child.mint(kBootInfoSupervisorSlot, cnode_radix_, parent, options.fault_endpoint, kSlotDepth,

@@ -141,7 +141,7 @@ class ChildSpace {
   CPtr pml4 = 0;
 
  private:
-  static constexpr uint32_t kMaxImagePages = 128;  // the conformance image is about 96 pages
+  static constexpr uint32_t kMaxImagePages = 192;  // the conformance image is about 130 pages
   Env& env_;
   CPtr image_[kMaxImagePages] = {};
   uint32_t image_pages_ = 0;

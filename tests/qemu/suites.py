@@ -56,7 +56,7 @@ def registered(build_dir: Path, timeout: float = DEFAULT_TIMEOUT) -> list[Suite]
               only=r"^SCHED", icount="shift=0,sleep=off", disk=disk("sched-icount")),
         # The same IPC programs through the general path only: the fastpath must not change results.
         Suite("ipc-slowpath", iso, cmdline=["suite=conformance", "fault=exit", "fastpath=off"], timeout=timeout,
-              only=r"^(IPC|NOTIFICATION|FAULT|BIND)", disk=disk("ipc-slowpath")),
+              only=r"^(IPC|NOTIFICATION|FAULT|BIND|TRACE)", disk=disk("ipc-slowpath")),
         # The kernel fuzzer (FUZZ: tests/conformance/fuzz_tests.cc), each seed in a fresh process like
         # any conformance test; a boot of its own so its run time does not eat the others' deadline.
         Suite("fuzz", iso, cmdline=["suite=conformance", "fault=exit"], timeout=max(timeout, 180.0), only=r"^FUZZ",

@@ -421,6 +421,15 @@ Outcome run_one(Runner& r, const char* name, uint64_t badge) {
   start.irq_control = r.have_irq_control ? tessera::kSlotIrqControl : 0;
   start.io_port_control = r.have_io_port_control ? tessera::kSlotIoPortControl : 0;
   start.sched_control = tessera::kSlotSchedControl;
+  // TRACE tests get the kernel's TraceControl and (read-only) the trace rings; nobody else does.
+  CPtr rings[8] = {};
+  if (strncmp(name, "TRACE", 5) == 0) {
+    start.trace_control = tessera::kSlotTraceControl;
+    for (CPtr c = r.info.trace_rings.start; c < r.info.trace_rings.end && start.trace_ring_count < 8; ++c) {
+      rings[start.trace_ring_count++] = c;
+    }
+    start.trace_rings = rings;
+  }
   start.tsc_hz = r.info.tsc_hz;
   sys::ProcessOptions options;
   options.name = name;

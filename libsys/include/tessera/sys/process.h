@@ -162,6 +162,11 @@ struct BootInfoStart {
   CPtr io_port_control = 0;
   CPtr sched_control = 0;  // copied into slot 6 (0: empty)
   CPtr debug_control = 0;  // copied into slot 9 (0: empty; the machine's power-off authority)
+  CPtr trace_control = 0;  // copied into slot 10 (0: empty; the kernel's event tracing)
+  // Trace ring frame caps (parent cptrs, one per CPU), copied read-only into the slots after the
+  // untyped caps: BootInfo.trace_rings (empty when none).
+  const CPtr* trace_rings = nullptr;
+  uint32_t trace_ring_count = 0;
   // An endpoint the child serves (e.g. the memory server's): copied with all rights into
   // kBootInfoServiceSlot, the slot after the supervisor's endpoint (0: that slot stays empty).
   CPtr service_endpoint = 0;
