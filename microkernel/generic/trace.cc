@@ -140,6 +140,9 @@ void init_ring(Cpu& cpu, uint64_t ring_phys) {
   r.header->max_capacity = kMaxRecords;
   r.header->cpu = cpu.index;
   r.header->tsc_hz = timer::tsc_per_second();
+  // Categories switched on by `trace=` on the command line were set before the ring existed: the
+  // header must say so from the start (a reader checks what it is recording).
+  r.header->categories = categories;
   if (cpu.index < kMaxCpus) ring_frames[cpu.index] = ring_phys;
 }
 
