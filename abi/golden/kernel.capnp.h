@@ -139,6 +139,8 @@ struct IoPort_Out16Params;
 struct IoPort_Out16Results;
 struct IoPort_Out32Params;
 struct IoPort_Out32Results;
+struct IoPort_WriteFrameParams;
+struct IoPort_WriteFrameResults;
 struct Pdpt_MapParams;
 struct Pdpt_MapResults;
 struct Pdpt_UnmapParams;
@@ -782,6 +784,22 @@ struct IoPort_Out32Params {
 
 struct IoPort_Out32Results {
   static constexpr uint64_t kId = 0xea74d0c5f797582aull;
+  static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct IoPort_WriteFrameParams {
+  static constexpr uint64_t kId = 0x89d44fd9f0c70b93ull;
+  static constexpr uint16_t kDataWords = 2;
+  static constexpr uint16_t kPointerCount = 1;
+  class Reader;
+  class Builder;
+};
+
+struct IoPort_WriteFrameResults {
+  static constexpr uint64_t kId = 0xf13031694fcf8883ull;
   static constexpr uint16_t kDataWords = 0;
   static constexpr uint16_t kPointerCount = 0;
   class Reader;
@@ -3159,6 +3177,60 @@ class IoPort_Out32Results::Reader {
 
 // Writer for a IoPort_Out32Results inside a MessageBuilder (errors are sticky there).
 class IoPort_Out32Results::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a IoPort_WriteFrameParams; pointer fields are checked when followed.
+class IoPort_WriteFrameParams::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint16_t port() const { return view_.read<uint16_t>(0); }
+  bool has_frame() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> frame() const { return view_.read_capability(0); }
+  uint64_t offset() const { return view_.read<uint64_t>(1); }
+  uint32_t length() const { return view_.read<uint32_t>(1); }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a IoPort_WriteFrameParams inside a MessageBuilder (errors are sticky there).
+class IoPort_WriteFrameParams::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_port(uint16_t value) { view_.write<uint16_t>(0, value); }
+  void set_frame(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_frame(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+  void set_offset(uint64_t value) { view_.write<uint64_t>(1, value); }
+  void set_length(uint32_t value) { view_.write<uint32_t>(1, value); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a IoPort_WriteFrameResults; pointer fields are checked when followed.
+class IoPort_WriteFrameResults::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a IoPort_WriteFrameResults inside a MessageBuilder (errors are sticky there).
+class IoPort_WriteFrameResults::Builder {
  public:
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
@@ -6446,8 +6518,8 @@ class IoPortControl::Server {
 struct IoPort {
   static constexpr uint64_t kId = 0xa6ca12397bf1346full;
   static constexpr uint32_t kInterfaceCode = 7u;
-  enum class Method : uint16_t { In8 = 0, In16 = 1, In32 = 2, Out8 = 3, Out16 = 4, Out32 = 5 };
-  static constexpr uint16_t kMethodCount = 6;
+  enum class Method : uint16_t { In8 = 0, In16 = 1, In32 = 2, Out8 = 3, Out16 = 4, Out32 = 5, WriteFrame = 6 };
+  static constexpr uint16_t kMethodCount = 7;
   using In8Params = ::tessera::abi::IoPort_In8Params;
   using In8Results = ::tessera::abi::IoPort_In8Results;
   using In16Params = ::tessera::abi::IoPort_In16Params;
@@ -6460,6 +6532,8 @@ struct IoPort {
   using Out16Results = ::tessera::abi::IoPort_Out16Results;
   using Out32Params = ::tessera::abi::IoPort_Out32Params;
   using Out32Results = ::tessera::abi::IoPort_Out32Results;
+  using WriteFrameParams = ::tessera::abi::IoPort_WriteFrameParams;
+  using WriteFrameResults = ::tessera::abi::IoPort_WriteFrameResults;
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -6605,6 +6679,26 @@ struct IoPort {
       return args;
     }
   };
+  // Typed arguments of WriteFrame, as the kernel sees them.
+  struct WriteFrameArgs {
+    uint16_t port{};
+    ::tessera::capnp::CapIndex frame;
+    uint64_t offset{};
+    uint32_t length{};
+
+    // Decodes a WriteFrame invocation straight from the message words: every read is
+    // bounds-checked and capability parameters must name a transferred capability.
+    static ::tessera::Result<WriteFrameArgs> decode(const ::tessera::capnp::Request& request) {
+      ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+      const WriteFrameParams::Reader params = TRY(message.root_as<WriteFrameParams>());
+      WriteFrameArgs args;
+      args.port = params.port();
+      args.frame = TRY(params.frame());
+      args.offset = params.offset();
+      args.length = params.length();
+      return args;
+    }
+  };
 };
 
 // Client stubs: one per method. `T` is a ClientTransport (tessera/capnp/transport.h); the
@@ -6716,6 +6810,26 @@ class IoPort::Client {
     return {};
   }
 
+  // WriteFrame: fills WriteFrameParams with `fill` and waits for the reply.
+  template <typename Fill>
+  ::tessera::Result<WriteFrameResults::Reader> write_frame_with(Fill&& fill) {
+    ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
+                                             transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
+    fill(message.init_root_as<WriteFrameParams>());
+    return call_<WriteFrameResults>(message, Method::WriteFrame);
+  }
+  // WriteFrame with its parameters as arguments.
+  ::tessera::Result<void> write_frame(uint16_t port, ::tessera::capnp::CapRef frame, uint64_t offset, uint32_t length) {
+    auto reply = write_frame_with([&](WriteFrameParams::Builder params_) {
+      params_.set_port(port);
+      params_.set_frame(frame);
+      params_.set_offset(offset);
+      params_.set_length(length);
+    });
+    if (!reply.ok()) return reply.error();
+    return {};
+  }
+
  private:
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
@@ -6785,6 +6899,12 @@ class IoPort::Server {
         const auto params = message.root_as<Out32Params>();
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().out32(params.value(), reply.init_root_as<Out32Results>()), reply);
+      }
+      case Method::WriteFrame: {
+        if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
+        const auto params = message.root_as<WriteFrameParams>();
+        if (!params.ok()) return {params.error(), 0, 0};
+        return finish(impl().write_frame(params.value(), reply.init_root_as<WriteFrameResults>()), reply);
       }
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
@@ -8637,6 +8757,12 @@ class TraceControl::Server {
 // @shape   field port @0 UInt16 at=data:0/16
 // @shape   field value @1 UInt32 at=data:32/32
 // @shape struct IoPort_Out32Results id=0xea74d0c5f797582a data=0 pointers=0
+// @shape struct IoPort_WriteFrameParams id=0x89d44fd9f0c70b93 data=2 pointers=1
+// @shape   field port @0 UInt16 at=data:0/16
+// @shape   field frame @1 interface:Frame at=ptr:0
+// @shape   field offset @2 UInt64 at=data:64/64
+// @shape   field length @3 UInt32 at=data:32/32
+// @shape struct IoPort_WriteFrameResults id=0xf13031694fcf8883 data=0 pointers=0
 // @shape struct Pdpt_MapParams id=0xfccf4c0d723cbd47 data=2 pointers=1
 // @shape   field vspace @0 interface:Pml4 at=ptr:0
 // @shape   field vaddr @1 UInt64 at=data:0/64
@@ -8763,6 +8889,7 @@ class TraceControl::Server {
 // @shape   method out8 @3 params=IoPort_Out8Params results=IoPort_Out8Results
 // @shape   method out16 @4 params=IoPort_Out16Params results=IoPort_Out16Results
 // @shape   method out32 @5 params=IoPort_Out32Params results=IoPort_Out32Results
+// @shape   method writeFrame @6 params=IoPort_WriteFrameParams results=IoPort_WriteFrameResults
 // @shape interface Pml4 id=0xe2915ca042b51a68 code=8
 // @shape interface Pdpt id=0x897f8bb348e9d87e code=9
 // @shape   method map @0 params=Pdpt_MapParams results=Pdpt_MapResults

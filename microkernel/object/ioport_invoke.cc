@@ -7,6 +7,7 @@
 #include "cap/cnode_ops.h"
 #include "cap/cspace.h"
 #include "generic/invocation.h"
+#include "generic/kernel_layout.h"
 #include "object/kernel_objects.h"
 
 namespace tessera::kernel {
@@ -105,6 +106,22 @@ Result<void> invoke_io_port(Invocation& inv) {
     case IoPort::Method::Out32: {
       const auto a = TRY(IoPort::Out32Args::decode(inv.request));
       x86::outl(TRY(checked_port(c, a.port, 4)), a.value);
+      return {};
+    }
+    case IoPort::Method::WriteFrame: {
+      const auto a = TRY(IoPort::WriteFrameArgs::decode(inv.request));
+      const uint16_t port = TRY(checked_port(c, a.port, 1));
+      cap::CapSlot* slot = TRY(inv.cap_param(a.frame));
+      const cap::Capability& f = slot->cap;
+      if (f.type() != cap::ObjectType::Frame4K && f.type() != cap::ObjectType::Frame2M) return Error::InvalidCapability;
+      // Device memory is not read through the kernel's direct map (it may lie beyond it).
+      if (f.is_device()) return Error::InvalidCapability;
+      if (!f.rights().includes(cap::CapRights::read())) return Error::InsufficientRights;
+      const uint64_t size = uint64_t{1} << f.memory_size_bits();
+      if (a.length > 65536 || a.offset > size || a.length > size - a.offset) return Error::RangeError;
+      const auto* bytes = static_cast<const uint8_t*>(layout::phys_to_virt(f.phys() + a.offset));
+      uint64_t count = a.length;
+      asm volatile("rep outsb" : "+S"(bytes), "+c"(count) : "d"(port) : "memory");
       return {};
     }
   }

@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 
+#include <tessera/cmdline.h>
 #include <tessera/format.h>
 #include <tessera/string.h>
 #include <tessera/syscall.h>
@@ -35,6 +36,36 @@ const char* fault_name(uint64_t kind) {
 }
 
 void print_line(void*, const char* line) { sys::print("%s\n", line); }
+
+// A program declared with cmdline=KEY,...: the words `KEY=VALUE` of the kernel command line for
+// each key present, space-separated, in `out`. False when the first key is absent (the program is
+// not wanted in this boot) or the words do not fit.
+bool cmdline_argument(const tessera::BootInfo* boot, const char* keys, char* out, size_t capacity) {
+  if (boot == nullptr) return false;
+  size_t length = 0;
+  while (length < sizeof(boot->cmdline) && boot->cmdline[length] != '\0') ++length;
+  const tessera::CommandLine cmdline(tessera::StringView(boot->cmdline, length));
+  size_t used = 0;
+  out[0] = '\0';
+  bool first = true;
+  for (const char* k = keys; *k != '\0';) {
+    const char* end = k;
+    while (*end != '\0' && *end != ',') ++end;
+    const tessera::StringView key(k, static_cast<size_t>(end - k));
+    tessera::StringView value;
+    if (cmdline.get(key, &value)) {
+      const size_t n = tessera::format_to(out + used, capacity - used, "%s%.*s=%.*s", used == 0 ? "" : " ",
+                                       static_cast<int>(key.size), key.data, static_cast<int>(value.size), value.data);
+      if (used + n >= capacity) return false;
+      used += n;
+    } else if (first) {
+      return false;
+    }
+    first = false;
+    k = *end == ',' ? end + 1 : end;
+  }
+  return true;
+}
 }  // namespace
 
 const EmbeddedFile* find_embedded_file(const char* name) {
@@ -132,6 +163,11 @@ Result<void> System::spawn(uint32_t program) {
   sys::ProcessOptions options;
   options.name = p.name;
   options.argument = p.argument;
+  char from_cmdline[sys::kProcessArgumentBytes];
+  if (p.cmdline_keys[0] != '\0') {
+    if (!cmdline_argument(hardware_.boot, p.cmdline_keys, from_cmdline, sizeof(from_cmdline))) return {};  // not asked for
+    options.argument = from_cmdline;
+  }
   options.priority = p.priority;
   options.mcp = p.mcp;
   options.budget_us = p.budget_us;
@@ -582,6 +618,21 @@ Result<void> System::create_hardware(uint32_t index) {
                                  .mint(slot, sys::kSlotDepth, root, supervisor_, sys::kSlotDepth,
                                        tessera::abi::kRightWrite | tessera::abi::kRightGrantReply,
                                        kPciServiceBadge | index);
+      if (!r.ok()) {
+        (void)memory_->slots().free(slot);
+        return r.error();
+      }
+      objects_[index] = slot;
+      return {};
+    }
+    case ObjectKind::Trace: {
+      // A copy of init's TraceControl cap, or of a CPU's ring frame (read-only, as the kernel made it).
+      const tessera::BootInfo& boot = *hardware_.boot;
+      const sys::CPtr source = o.ring ? boot.trace_rings.start + o.cpu : sys::CPtr{tessera::kSlotTraceControl};
+      if (o.ring && source >= boot.trace_rings.end) return Error::NotSupported;
+      const sys::CPtr slot = TRY(memory_->slots().alloc());
+      const Result<void> r = tessera::abi::CNode::Client<sys::CallTransport>(kernel, tessera::kSlotRootCNode)
+                                 .copy(slot, sys::kSlotDepth, root, source, sys::kSlotDepth, tessera::abi::kRightsAll);
       if (!r.ok()) {
         (void)memory_->slots().free(slot);
         return r.error();

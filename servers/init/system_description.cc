@@ -122,8 +122,9 @@ class Parser {
     if (keyword.equals("ioports")) return hardware(ObjectKind::IoPorts, rest);
     if (keyword.equals("pci")) return hardware(ObjectKind::Pci, rest);
     if (keyword.equals("control")) return object(ObjectKind::Control, rest);
+    if (keyword.equals("trace")) return hardware(ObjectKind::Trace, rest);
     if (keyword.equals("program")) return program(rest);
-    return fail("unknown declaration (expected endpoint, notification, control, irq, ioports, pci or program)");
+    return fail("unknown declaration (expected endpoint, notification, control, irq, ioports, pci, trace or program)");
   }
 
  private:
@@ -191,6 +192,10 @@ class Parser {
         if (!value.starts_with("0x") || !parse_integer(value, 0xFFFF, &n)) return fail("vendor and device are 0x0000-0xffff");
         (key.equals("vendor") ? o.vendor : o.device) = static_cast<uint16_t>(n);
         (key.equals("vendor") ? have_vendor : have_device) = true;
+      } else if (kind == ObjectKind::Trace && key.equals("ring")) {
+        if (!parse_number(value, 7, &n)) return fail("ring is a CPU number, 0-7");
+        o.ring = true;
+        o.cpu = static_cast<uint8_t>(n);
       } else if (kind == ObjectKind::Pci && key.equals("index")) {
         if (!parse_number(value, 255, &n)) return fail("index is 0-255");
         o.index = static_cast<uint8_t>(n);
@@ -211,6 +216,7 @@ class Parser {
       } else {
         return fail(kind == ObjectKind::Irq       ? "unknown irq option (line trigger polarity)"
                     : kind == ObjectKind::IoPorts ? "unknown ioports option (first last)"
+                    : kind == ObjectKind::Trace   ? "unknown trace option (ring)"
                                                   : "unknown pci option (vendor device index slot)",
                     key);
       }
@@ -247,8 +253,10 @@ class Parser {
         kind = ObjectKind::Pci;
       } else if (kind_text.equals("control")) {
         kind = ObjectKind::Control;
+      } else if (kind_text.equals("trace")) {
+        kind = ObjectKind::Trace;
       } else {
-        return fail("grant kind must be endpoint, notification, control, irq, ioports or pci", kind_text);
+        return fail("grant kind must be endpoint, notification, control, irq, ioports, pci or trace", kind_text);
       }
       const uint32_t index = out_->find_object(kind, name.data, name.size);
       if (index == out_->object_count) return fail("grant of an object not declared above", name);
@@ -297,10 +305,13 @@ class Parser {
     } else if (key.equals("arg")) {
       if (value.size >= sizeof(p.argument)) return fail("arg longer than 63 characters");
       copy_name(p.argument, sizeof(p.argument), value);
+    } else if (key.equals("cmdline")) {
+      if (value.size == 0 || value.size >= sizeof(p.cmdline_keys)) return fail("cmdline is KEY[,KEY...], up to 63 characters");
+      copy_name(p.cmdline_keys, sizeof(p.cmdline_keys), value);
     } else if (key.equals("grants")) {
       return grants(p, value);
     } else {
-      return fail("unknown program option (image prio mcp budget period mem restart arg grants)", key);
+      return fail("unknown program option (image prio mcp budget period mem restart arg cmdline grants)", key);
     }
     return {};
   }
@@ -341,6 +352,7 @@ const char* kind_name(ObjectKind kind) {
     case ObjectKind::Irq: return "irq";
     case ObjectKind::IoPorts: return "ioports";
     case ObjectKind::Pci: return "pci";
+    case ObjectKind::Trace: return "trace";
   }
   return "?";
 }

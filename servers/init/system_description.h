@@ -53,9 +53,9 @@ constexpr uint32_t kMaxSystemObjects = 24;
 constexpr uint32_t kMaxSystemPrograms = 10;
 constexpr size_t kNameBytes = tessera::sys::kProcessNameBytes;
 
-enum class ObjectKind : uint8_t { Endpoint, Notification, Control, Irq, IoPorts, Pci };
+enum class ObjectKind : uint8_t { Endpoint, Notification, Control, Irq, IoPorts, Pci, Trace };
 
-// "endpoint", "notification", "control", "irq", "ioports" or "pci".
+// "endpoint", "notification", "control", "irq", "ioports", "pci" or "trace".
 const char* kind_name(ObjectKind kind);
 constexpr bool is_hardware(ObjectKind kind) { return kind >= ObjectKind::Irq; }
 
@@ -75,6 +75,9 @@ struct ObjectDeclaration {
   uint16_t vendor = 0, device = 0;
   uint8_t index = 0;
   uint8_t bus = 0, slot = 0, function = 0;
+  // trace: the kernel's TraceControl cap, or (ring=CPU) that CPU's trace ring, a read-only frame
+  bool ring = false;
+  uint8_t cpu = 0;
 };
 
 struct GrantDeclaration {
@@ -109,6 +112,9 @@ struct ProgramDeclaration {
   uint64_t period_us = 0;
   bool restart = false;
   uint64_t memory_bytes = kDefaultMemoryQuota;  // mem=NM: the program's memory quota (docs/memory.md)
+  // cmdline=KEY[,KEY...]: started only when the kernel command line has the first KEY; its
+  // argument is then those words of the kernel command line ("KEY=VALUE ...").
+  char cmdline_keys[tessera::sys::kProcessArgumentBytes] = {};
   GrantDeclaration grants[tessera::sys::kMaxProcessGrants] = {};
   uint32_t grant_count = 0;
 };
