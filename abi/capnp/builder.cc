@@ -74,13 +74,23 @@ void StructBuilder::release(const Word* at) {
 }
 
 StructBuilder MessageBuilder::init_root(uint16_t data_words, uint16_t pointer_count) {
+  // The root pointer and the root struct in one allocation (what allocate(1) and init_struct
+  // would lay out, without their generic checks): the hot path of every message.
+  const uint32_t words = 1u + data_words + pointer_count;
   used_ = 0;
   cap_count_ = 0;
   error_ = Error::Ok;
-  Word* root = allocate(1);
-  if (root == nullptr) return {};
-  StructBuilder parent(this, nullptr, 0, root, 1);
-  return parent.init_struct(0, data_words, pointer_count);
+  if (words > capacity_) {
+    fail(Error::RangeError);
+    return {};
+  }
+  used_ = words;
+  Word* root = buffer_;
+  // A zero-sized struct points just past itself with offset -1, never all-zero (null): libcapnp.
+  root[0] = wire::make_struct(words == 1 ? -1 : 0, data_words, pointer_count);
+  for (uint32_t i = 1; i < words; ++i) root[i] = 0;
+  return StructBuilder(this, reinterpret_cast<uint8_t*>(root + 1), data_words * 8u, root + 1 + data_words,
+                       pointer_count);
 }
 
 StructBuilder StructBuilder::init_struct(uint32_t index, uint16_t data_words,
