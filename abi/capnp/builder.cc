@@ -9,15 +9,22 @@ int32_t offset_to(const Word* at, const Word* target) {
 }
 }  // namespace
 
-Word* MessageBuilder::allocate(uint64_t words) {
+Word* MessageBuilder::reserve(uint64_t words) {
   if (error_ != Error::Ok) return nullptr;
   if (words > capacity_ - used_) {
     fail(Error::RangeError);
     return nullptr;
   }
   Word* start = buffer_ + used_;
-  for (uint64_t i = 0; i < words; ++i) start[i] = 0;
   used_ += static_cast<uint32_t>(words);
+  return start;
+}
+
+Word* MessageBuilder::allocate(uint64_t words) {
+  Word* start = reserve(words);
+  if (start != nullptr) {
+    for (uint64_t i = 0; i < words; ++i) start[i] = 0;
+  }
   return start;
 }
 
@@ -146,34 +153,35 @@ ListBuilder StructBuilder::init_struct_list(uint32_t index, uint32_t count, uint
                      static_cast<uint32_t>(per_element * 64), data_words * 8u, pointer_count);
 }
 
-void StructBuilder::write_text(uint32_t index, Text text) {
+
+// A byte list of `count` elements holding `size` bytes of `bytes` (Text: count = size + 1, the
+// NUL terminator being the zero byte after them).
+void StructBuilder::write_bytes(uint32_t index, const void* bytes, uint32_t size, uint32_t count) {
   Word* at = pointer_slot(index);
   if (at == nullptr) return;
-  if (text.size >= wire::kMaxListCount) {
+  if (count > wire::kMaxListCount) {
     message_->fail(Error::RangeError);
     return;
   }
-  const uint32_t count = text.size + 1;
   release(at);
-  Word* target = message_->allocate((static_cast<uint64_t>(count) + 7) / 8);
+  const uint64_t words = (static_cast<uint64_t>(count) + 7) / 8;
+  Word* target = message_->reserve(words);
   if (target == nullptr) return;
-  if (text.size > 0) __builtin_memcpy(target, text.data, text.size);
+  // Only the last word needs zeroing (the padding, and Text's NUL): the bytes cover the rest.
+  if (words > 0) target[words - 1] = 0;
+  if (size > 0) __builtin_memcpy(target, bytes, size);
   *at = wire::make_list(offset_to(at, target), ElementSize::Byte, count);
 }
 
-void StructBuilder::write_data(uint32_t index, Data data) {
-  Word* at = pointer_slot(index);
-  if (at == nullptr) return;
-  if (data.size > wire::kMaxListCount) {
-    message_->fail(Error::RangeError);
+void StructBuilder::write_text(uint32_t index, Text text) {
+  if (text.size >= wire::kMaxListCount) {
+    if (pointer_slot(index) != nullptr) message_->fail(Error::RangeError);
     return;
   }
-  release(at);
-  Word* target = message_->allocate((static_cast<uint64_t>(data.size) + 7) / 8);
-  if (target == nullptr) return;
-  if (data.size > 0) __builtin_memcpy(target, data.data, data.size);
-  *at = wire::make_list(offset_to(at, target), ElementSize::Byte, data.size);
+  write_bytes(index, text.data, text.size, text.size + 1);
 }
+
+void StructBuilder::write_data(uint32_t index, Data data) { write_bytes(index, data.data, data.size, data.size); }
 
 void StructBuilder::write_capability(uint32_t index, CapRef cap) {
   Word* at = pointer_slot(index);
