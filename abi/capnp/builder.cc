@@ -9,15 +9,22 @@ int32_t offset_to(const Word* at, const Word* target) {
 }
 }  // namespace
 
-Word* MessageBuilder::allocate(uint64_t words) {
+Word* MessageBuilder::reserve(uint64_t words) {
   if (error_ != Error::Ok) return nullptr;
   if (words > capacity_ - used_) {
     fail(Error::RangeError);
     return nullptr;
   }
   Word* start = buffer_ + used_;
-  for (uint64_t i = 0; i < words; ++i) start[i] = 0;
   used_ += static_cast<uint32_t>(words);
+  return start;
+}
+
+Word* MessageBuilder::allocate(uint64_t words) {
+  Word* start = reserve(words);
+  if (start != nullptr) {
+    for (uint64_t i = 0; i < words; ++i) start[i] = 0;
+  }
   return start;
 }
 
@@ -74,13 +81,23 @@ void StructBuilder::release(const Word* at) {
 }
 
 StructBuilder MessageBuilder::init_root(uint16_t data_words, uint16_t pointer_count) {
+  // The root pointer and the root struct in one allocation (what allocate(1) and init_struct
+  // would lay out, without their generic checks): the hot path of every message.
+  const uint32_t words = 1u + data_words + pointer_count;
   used_ = 0;
   cap_count_ = 0;
   error_ = Error::Ok;
-  Word* root = allocate(1);
-  if (root == nullptr) return {};
-  StructBuilder parent(this, nullptr, 0, root, 1);
-  return parent.init_struct(0, data_words, pointer_count);
+  if (words > capacity_) {
+    fail(Error::RangeError);
+    return {};
+  }
+  used_ = words;
+  Word* root = buffer_;
+  // A zero-sized struct points just past itself with offset -1, never all-zero (null): libcapnp.
+  root[0] = wire::make_struct(words == 1 ? -1 : 0, data_words, pointer_count);
+  for (uint32_t i = 1; i < words; ++i) root[i] = 0;
+  return StructBuilder(this, reinterpret_cast<uint8_t*>(root + 1), data_words * 8u, root + 1 + data_words,
+                       pointer_count);
 }
 
 StructBuilder StructBuilder::init_struct(uint32_t index, uint16_t data_words,
@@ -136,34 +153,35 @@ ListBuilder StructBuilder::init_struct_list(uint32_t index, uint32_t count, uint
                      static_cast<uint32_t>(per_element * 64), data_words * 8u, pointer_count);
 }
 
-void StructBuilder::write_text(uint32_t index, Text text) {
+
+// A byte list of `count` elements holding `size` bytes of `bytes` (Text: count = size + 1, the
+// NUL terminator being the zero byte after them).
+void StructBuilder::write_bytes(uint32_t index, const void* bytes, uint32_t size, uint32_t count) {
   Word* at = pointer_slot(index);
   if (at == nullptr) return;
-  if (text.size >= wire::kMaxListCount) {
+  if (count > wire::kMaxListCount) {
     message_->fail(Error::RangeError);
     return;
   }
-  const uint32_t count = text.size + 1;
   release(at);
-  Word* target = message_->allocate((static_cast<uint64_t>(count) + 7) / 8);
+  const uint64_t words = (static_cast<uint64_t>(count) + 7) / 8;
+  Word* target = message_->reserve(words);
   if (target == nullptr) return;
-  if (text.size > 0) __builtin_memcpy(target, text.data, text.size);
+  // Only the last word needs zeroing (the padding, and Text's NUL): the bytes cover the rest.
+  if (words > 0) target[words - 1] = 0;
+  if (size > 0) __builtin_memcpy(target, bytes, size);
   *at = wire::make_list(offset_to(at, target), ElementSize::Byte, count);
 }
 
-void StructBuilder::write_data(uint32_t index, Data data) {
-  Word* at = pointer_slot(index);
-  if (at == nullptr) return;
-  if (data.size > wire::kMaxListCount) {
-    message_->fail(Error::RangeError);
+void StructBuilder::write_text(uint32_t index, Text text) {
+  if (text.size >= wire::kMaxListCount) {
+    if (pointer_slot(index) != nullptr) message_->fail(Error::RangeError);
     return;
   }
-  release(at);
-  Word* target = message_->allocate((static_cast<uint64_t>(data.size) + 7) / 8);
-  if (target == nullptr) return;
-  if (data.size > 0) __builtin_memcpy(target, data.data, data.size);
-  *at = wire::make_list(offset_to(at, target), ElementSize::Byte, data.size);
+  write_bytes(index, text.data, text.size, text.size + 1);
 }
+
+void StructBuilder::write_data(uint32_t index, Data data) { write_bytes(index, data.data, data.size, data.size); }
 
 void StructBuilder::write_capability(uint32_t index, CapRef cap) {
   Word* at = pointer_slot(index);

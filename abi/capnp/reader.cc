@@ -155,21 +155,21 @@ StructReader ListReader::struct_at(uint32_t i) const {
                       nesting_);
 }
 
-void MessageReader::reset(const Word* words, uint32_t size_words, uint32_t cap_count,
-                          ReadLimits limits) {
-  context_.segment = words;
-  context_.size_words = words == nullptr ? 0 : size_words;
-  context_.cap_count = cap_count;
-  context_.budget_left = limits.budget_words != 0 ? limits.budget_words
-                                                  : static_cast<uint64_t>(size_words) * 64 + 1024;
-  nesting_ = limits.nesting;
-}
-
 Result<StructReader> MessageReader::root() {
   if (context_.size_words == 0) return Error::TruncatedMessage;
-  // The root pointer is read as the single pointer of an imaginary parent one level above.
-  const StructReader parent(&context_, nullptr, 0, context_.segment, 1, nesting_);
-  return parent.read_struct(0);
+  // The root pointer, read as the single pointer of an imaginary parent one level above: the
+  // same checks as read_struct, without building that parent.
+  const Word pointer = context_.segment[0];
+  if (pointer == 0) return StructReader(&context_, nullptr, 0, nullptr, 0, nesting_);
+  if (nesting_ == 0 || wire::kind(pointer) != PointerKind::Struct) return kMalformed;
+  const uint16_t data_words = wire::struct_data_words(pointer);
+  const uint16_t pointer_count = wire::struct_pointer_count(pointer);
+  const uint64_t words = static_cast<uint64_t>(data_words) + pointer_count;
+  const Word* target = resolve(context_, context_.segment, pointer, words);
+  if (target == nullptr) return kMalformed;
+  if (!context_.charge(words == 0 ? 1 : words)) return kMalformed;
+  return StructReader(&context_, reinterpret_cast<const uint8_t*>(target), data_words * 8u,
+                      target + data_words, pointer_count, nesting_ - 1);
 }
 
 }  // namespace tessera::capnp

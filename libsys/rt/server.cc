@@ -52,7 +52,7 @@ Result<CPtr> RequestContext::keep_cap() {
 }
 
 EndpointServerTransport::EndpointServerTransport(CPtr endpoint, const ServeOptions& options)
-    : endpoint_(endpoint), options_(options) {
+    : buffer_(ipc_buffer()), endpoint_(endpoint), options_(options) {
   if (options_.slots != nullptr) {
     if (auto slot = options_.slots->alloc(); slot.ok()) receive_slot_ = *slot;
   }
@@ -68,14 +68,14 @@ EndpointServerTransport::~EndpointServerTransport() {
 // The kernel reads the receive fields of the IPC buffer at every receive, and any IPC or kernel
 // call the server makes in between may have changed them: set them again each time.
 void EndpointServerTransport::arm_receive_slot() {
-  IpcBuffer* buffer = ipc_buffer();
-  buffer->receive_cnode = receive_slot_ != 0 ? options_.cnode : 0;
-  buffer->receive_index = receive_slot_;
-  buffer->receive_depth = receive_slot_ != 0 ? kSlotDepth : 0;
+  buffer_->receive_cnode = receive_slot_ != 0 ? options_.cnode : 0;
+  buffer_->receive_index = receive_slot_;
+  buffer_->receive_depth = receive_slot_ != 0 ? kSlotDepth : 0;
 }
 
 void EndpointServerTransport::drop_unkept_cap() {
-  if (context_.cap_slot_ != 0) cnode_delete(options_.cnode, context_.cap_slot_);
+  if (context_.cap_slot_ == 0) return;
+  cnode_delete(options_.cnode, context_.cap_slot_);
   context_.cap_slot_ = 0;
 }
 
@@ -87,53 +87,60 @@ void EndpointServerTransport::note_refused(uint64_t label) {
         options_.name, label, context_.badge_);
 }
 
-Error EndpointServerTransport::finish_receive(Error e, const Received& r, capnp::Request* request) {
-  if (e != Error::Ok) return e;
-  const IpcBuffer* buffer = ipc_buffer();
-  const uint32_t length = min(r.info.length_words, kMessageWords);
-  for (uint32_t i = 0; i < length; ++i) words_[i] = capnp::Word{buffer->msg[i]};
-  context_.badge_ = r.badge;
-  // A capability (not an unwrapped badge) arrived: it is in the receive slot until kept or dropped.
-  const uint32_t transferred = r.info.extra_caps;
+// A capability (not an unwrapped badge) arrived: it is in the receive slot until kept or dropped.
+void EndpointServerTransport::note_caps(const MessageInfo& info) {
   bool moved = false;
-  context_.has_unwrapped_ = false;
-  for (uint32_t i = 0; i < transferred && i < kMaxTransferCaps; ++i) {
-    if ((r.info.caps_unwrapped & (1u << i)) == 0) {
+  for (uint32_t i = 0; i < info.extra_caps && i < kMaxTransferCaps; ++i) {
+    if ((info.caps_unwrapped & (1u << i)) == 0) {
       moved = true;
     } else if (!context_.has_unwrapped_) {
       context_.has_unwrapped_ = true;
-      context_.unwrapped_badge_ = buffer->caps_or_badges[i];
+      context_.unwrapped_badge_ = buffer_->caps_or_badges[i];
     }
   }
   context_.cap_slot_ = moved && receive_slot_ != 0 ? receive_slot_ : 0;
+}
+
+// The request's words 0-3 are the registers the system call returned: they go straight into the
+// request words (whatever the registers hold past the message's length is never read: the
+// reader is bounded by the length). Words 4 and up are copied out of the IPC buffer.
+Error EndpointServerTransport::finish_receive(Error e, const SyscallRegisters& regs, capnp::Request* request) {
+  if (e != Error::Ok) return e;
+  const MessageInfo info = MessageInfo::decode(regs.info);
+  const uint32_t length = min(info.length_words, kMessageWords);
+  for (uint32_t i = 0; i < kMessageRegisters; ++i) words_[i] = capnp::Word{regs.mr[i]};
+  for (uint32_t i = kMessageRegisters; i < length; ++i) words_[i] = capnp::Word{buffer_->msg[i]};
+  context_.badge_ = regs.cap;
+  context_.has_unwrapped_ = false;
+  context_.cap_slot_ = 0;
+  if (info.extra_caps != 0) [[unlikely]] note_caps(info);
   ++requests_;
-  *request = capnp::Request{r.info.label, words_, length, r.info.extra_caps};
+  *request = capnp::Request{info.label, words_, length, info.extra_caps};
   return Error::Ok;
 }
 
 Error EndpointServerTransport::receive(capnp::Request* request) {
   if (options_.slots != nullptr && receive_slot_ == 0) return Error::NotEnoughMemory;
   arm_receive_slot();
-  Received r{};
-  const Error e = recv(endpoint_, &r);
-  return finish_receive(e, r, request);
+  SyscallRegisters regs{endpoint_, 0, {0, 0, 0, 0}};
+  const Error e = raw_syscall(Syscall::Recv, regs);
+  return finish_receive(e, regs, request);
 }
 
+// The reply's words 0-3 leave in registers straight from reply_words_; only words 4 and up and
+// the capabilities are copied into the IPC buffer.
 Error EndpointServerTransport::reply_receive(const capnp::Reply& reply, capnp::Request* request) {
   drop_unkept_cap();  // a capability the method did not keep must not block the next request
-  const MessageInfo info{static_cast<uint64_t>(reply.error), reply.error == Error::Ok ? reply.length_words : 0,
-                         reply.error == Error::Ok ? reply.cap_count : 0, 0};
-  IpcBuffer* buffer = ipc_buffer();
-  for (uint32_t i = 0; i < info.length_words && i < kMessageWords; ++i) buffer->msg[i] = reply_words_[i];
-  for (uint32_t i = 0; i < info.extra_caps && i < kMaxTransferCaps; ++i) buffer->caps_or_badges[i] = reply_caps_[i];
+  const bool ok = reply.error == Error::Ok;
+  const uint32_t length = ok ? min(reply.length_words, kMessageWords) : 0;
+  const uint32_t caps = ok ? min(reply.cap_count, kMaxTransferCaps) : 0;
+  for (uint32_t i = kMessageRegisters; i < length; ++i) buffer_->msg[i] = reply_words_[i];
+  for (uint32_t i = 0; i < caps; ++i) buffer_->caps_or_badges[i] = reply_caps_[i];
   arm_receive_slot();
-  Received r{};
-  const Error e = reply_recv(endpoint_, info, &r);
-  return finish_receive(e, r, request);
-}
-
-capnp::ReplyBuffer EndpointServerTransport::reply_buffer() {
-  return capnp::ReplyBuffer{reply_words_, capnp::kMaxMessageWords, reply_caps_, capnp::kMaxExtraCaps};
+  SyscallRegisters regs{endpoint_, MessageInfo{static_cast<uint64_t>(reply.error), length, caps, 0}.encode(),
+                        {reply_words_[0], reply_words_[1], reply_words_[2], reply_words_[3]}};
+  const Error e = raw_syscall(Syscall::ReplyRecv, regs);
+  return finish_receive(e, regs, request);
 }
 
 }  // namespace tessera::sys

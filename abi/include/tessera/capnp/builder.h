@@ -78,6 +78,8 @@ class StructBuilder {
     else return __builtin_bit_cast(T, __builtin_bit_cast(uint64_t, value) ^ __builtin_bit_cast(uint64_t, mask));
   }
   Word* pointer_slot(uint32_t index) { return index < pointer_count_ ? pointers_ + index : nullptr; }
+  // Stores a byte list of `count` elements holding `size` bytes (Text and Data).
+  void write_bytes(uint32_t index, const void* bytes, uint32_t size, uint32_t count);
   // Zeroes the object a pointer about to be overwritten points to (libcapnp's zeroObject).
   void release(const Word* at);
 
@@ -190,6 +192,8 @@ class MessageBuilder {
 
   // Zeroed, word-aligned space for `words` words, or nullptr (and a sticky error) when full.
   Word* allocate(uint64_t words);
+  // The same space not zeroed, for a caller that writes every word of it.
+  Word* reserve(uint64_t words);
   // Appends a capability to the table; its index, or nothing (and a sticky error) when full.
   Result<uint32_t> add_capability(CapRef cap);
   // Zeroes the object `*pointer` points to, and everything it owns, as libcapnp does with an

@@ -207,7 +207,14 @@ class MessageReader {
 
   // Points the reader at a new message and restores the full budget. Views of the previous
   // message must not be used afterwards.
-  void reset(const Word* words, uint32_t size_words, uint32_t cap_count, ReadLimits limits = {});
+  void reset(const Word* words, uint32_t size_words, uint32_t cap_count, ReadLimits limits = {}) {
+    context_.segment = words;
+    context_.size_words = words == nullptr ? 0 : size_words;
+    context_.cap_count = cap_count;
+    context_.budget_left = limits.budget_words != 0 ? limits.budget_words
+                                                    : static_cast<uint64_t>(size_words) * 64 + 1024;
+    nesting_ = limits.nesting;
+  }
 
   // The root struct. An empty message is TruncatedMessage; a malformed root is MalformedMessage.
   Result<StructReader> root();

@@ -85,12 +85,21 @@ class CallTransport {
   // Calls `destination` (a capability pointer) with `words` message words and `caps` extra caps
   // (already in the buffer). The system call's own error (e.g. a bad destination) and the reply's
   // label both come back: the first as the Result's error, the second in MessageInfo::label.
+  //
+  // Message words 0-3 go from the buffer straight into the message registers and the reply's
+  // registers straight back (all four: what lies past the reply's length is never read), with no
+  // loop over the length: a message of up to four words makes no other memory access.
   Result<capnp::MessageInfo> call(uint64_t destination, uint64_t label, uint32_t words, uint32_t caps) {
     if (words > kMessageWords || caps > kMaxTransferCaps) return Error::RangeError;
-    Received reply{};
-    const Error e = ipc_syscall(buffer_, Syscall::Call, destination, MessageInfo{label, words, caps, 0}.encode(), &reply);
+    uint64_t* msg = buffer_->msg;
+    SyscallRegisters regs{destination, MessageInfo{label, words, caps, 0}.encode(), {msg[0], msg[1], msg[2], msg[3]}};
+    const Error e = raw_syscall(Syscall::Call, regs);
     if (e != Error::Ok) return e;
-    return reply.info;
+    msg[0] = regs.mr[0];
+    msg[1] = regs.mr[1];
+    msg[2] = regs.mr[2];
+    msg[3] = regs.mr[3];
+    return MessageInfo::decode(regs.info);
   }
 
  private:

@@ -77,9 +77,13 @@ class RequestContext {
 // method only).
 RequestContext& current_request();
 
-// The server side of one endpoint in the calling thread. Requests are copied out of the IPC
-// buffer (so the dispatcher reads them while it writes the reply into the buffer). Use it from
-// one thread only.
+// The server side of one endpoint in the calling thread (its IPC buffer is the one of the thread
+// that made the transport). A request's words 0-3 arrive in registers and are stored straight
+// into the request words the dispatcher reads; a reply's words 0-3 leave in registers straight
+// from the reply words it was built in: a message of at most four words (kMessageRegisters)
+// never touches the IPC buffer. Only longer messages go through it (words 4 and up), copied in
+// and out, since a method making a kernel call or IPC of its own overwrites the buffer while it
+// still reads its request or builds its reply. Use it from one thread only.
 class EndpointServerTransport {
  public:
   explicit EndpointServerTransport(CPtr endpoint, const ServeOptions& options = {});
@@ -93,8 +97,10 @@ class EndpointServerTransport {
   // Replies to the current request with `reply` (already in reply_buffer()) and waits for the
   // next one. A capability of the current request that the method did not keep is deleted first.
   Error reply_receive(const capnp::Reply& reply, capnp::Request* request);
-  // Where the dispatcher writes the reply (copied to the IPC buffer at reply time).
-  capnp::ReplyBuffer reply_buffer();
+  // Where the dispatcher writes the reply (the words it is sent from).
+  capnp::ReplyBuffer reply_buffer() {
+    return capnp::ReplyBuffer{reply_words_, capnp::kMaxMessageWords, reply_caps_, capnp::kMaxExtraCaps};
+  }
   // The badge of the capability the current request came through (tells clients apart).
   uint64_t badge() const { return context_.badge(); }
   // Requests received so far.
@@ -106,10 +112,12 @@ class EndpointServerTransport {
   void note_refused(uint64_t label);
 
  private:
-  Error finish_receive(Error e, const Received& r, capnp::Request* request);
+  Error finish_receive(Error e, const SyscallRegisters& regs, capnp::Request* request);
+  void note_caps(const MessageInfo& info);
   void arm_receive_slot();
   void drop_unkept_cap();
 
+  IpcBuffer* buffer_;
   CPtr endpoint_;
   ServeOptions options_;
   CPtr receive_slot_ = 0;
