@@ -18,6 +18,7 @@ $Abi.namespace("tessera::block");
 
 const sectorBytes :UInt32 = 512;
 const maxRingPairs :UInt32 = 15;   # ring pairs the driver serves at once, all clients together
+const maxDataBytes :UInt64 = 1048576;  # the largest data area of its own (connect's dataBytes)
 
 # Request opcodes (RingDescriptor.opcode).
 const opRead :UInt16 = 1;    # device -> data area: `length` bytes from sector `argument`
@@ -25,7 +26,7 @@ const opWrite :UInt16 = 2;   # data area -> device; completed only once the devi
 const opFlush :UInt16 = 3;   # everything completed before is on stable storage (offset, length 0)
 
 interface Block @0xca29f295fb73ce8f {
-  connect @0 (channel :UInt8) -> (ring :Memory.Region, capacity :UInt64, sectorBytes :UInt32, slots :UInt32,
+  connect @0 (channel :UInt8, dataBytes :UInt64) -> (ring :Memory.Region, capacity :UInt64, sectorBytes :UInt32, slots :UInt32,
                     dataBytes :UInt64, maxTransfer :UInt32, flush :Bool, readOnly :Bool,
                     generation :UInt64);
   # A fresh ring pair for the caller on `channel` (one per client badge and channel: connecting
@@ -35,6 +36,13 @@ interface Block @0xca29f295fb73ce8f {
   # ring_pair_layout(slots, dataBytes), rings formatted; `capacity` in sectors; `generation`
   # differs between driver instances (a restarted driver has a new one). NotEnoughMemory when
   # every ring pair (maxRingPairs in all clients together) is taken, OutOfMemory when the driver's quota cannot pay for the region.
+  # `dataBytes` 0: the data area is in `ring`, after the rings (dataBytes in the reply says how
+  # large). Otherwise (a multiple of 4096, at most maxDataBytes: RangeError) the data area is a
+  # region of its own of that size (dataArea hands it out) and `ring` holds only the rings, so the
+  # caller can pass the data area on without the rings (the filesystem server shares it with its
+  # client, whose reads the device then writes in place). The driver made it and only the driver
+  # can revoke it: it does when the ring pair is dropped (disconnect, connect again); when the
+  # driver ends, whoever still holds it keeps it (and pays for it).
   wakeDriver @1 (channel :UInt8) -> (notification :Kernel.Notification);
   # The caller's capability to signal the driver ("look at the request ring"; write right only).
   # IllegalOperation before connect.
@@ -58,4 +66,7 @@ interface Block @0xca29f295fb73ce8f {
   crash @5 () -> ();
   # Test hook: the driver faults on purpose (a test of restarts). Only when started with
   # arg=test; IllegalOperation otherwise.
+  dataArea @6 (channel :UInt8) -> (region :Memory.Region);
+  # Read/write capability to the channel's data area of its own (connect with dataBytes);
+  # IllegalOperation before connect or when the data area is inside `ring`.
 }

@@ -93,7 +93,10 @@ interface FileSystem @0xdb68f52d8301309b {
   # Every dirty block on the disk, then a device flush.
   status @12 () -> (requests :UInt64, refused :UInt64, openFiles :UInt32, clients :UInt32,
                     cacheHits :UInt64, cacheMisses :UInt64, blockReads :UInt64,
-                    blockWrites :UInt64);
+                    blockWrites :UInt64, directReads :UInt64, directBuffer :Bool);
+  # directReads: block requests the device wrote straight into a client's buffer (docs/fs.md,
+  # "Zero-copy reads"); directBuffer: the caller's buffer is such a data area, and its channel
+  # still serves.
   disconnect @13 () -> ();
   # Drops the caller's buffer and closes every File it opened.
 }

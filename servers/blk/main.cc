@@ -51,9 +51,13 @@ constexpr uint64_t kPage = 4096;
 // Per client: a ring pair of kSlots descriptors and a data area, one DMA buffer of kAreaPages.
 constexpr uint32_t kMaxClients = proto::kMaxRingPairs;  // ring pairs, all clients' channels together
 constexpr uint32_t kSlots = 64;
-constexpr uint32_t kAreaPages = sys::DmaBuffer::kMaxPages;
+constexpr uint32_t kAreaPages = 64;
 constexpr tessera::RingPairLayout kLayout =
     tessera::ring_pair_layout(kSlots, kAreaPages * kPage - tessera::ring_pair_layout(kSlots, 0).data_offset);
+// A channel whose data area is a region of its own (connect's dataBytes): the rings alone.
+constexpr tessera::RingPairLayout kRingsOnly = tessera::ring_pair_layout(kSlots, 0);
+static_assert(proto::kMaxDataBytes <= uint64_t{sys::DmaBuffer::kMaxPages} * kPage);
+static_assert(kAreaPages <= sys::DmaBuffer::kMaxPages);
 constexpr uint32_t kMaxTransfer = 64 * 1024;
 constexpr uint32_t kSector = proto::kSectorBytes;
 // The virtqueue: at most kQueueSize descriptors, kMaxInFlight requests, each at most
@@ -113,6 +117,8 @@ struct Client {
   uint8_t channel = 0;          // and the channel (a client may have several ring pairs)
   sys::DmaBuffer area;          // rings + data area (the driver's; shared read/write)
   sys::Region shared;           // the client's capability to it (kept to hand out again)
+  sys::DmaBuffer own_data;      // the data area when it is a region of its own (else empty)
+  sys::Region own_shared;       // the client's capability to that (dataArea)
   sys::RingConsumer requests;
   sys::RingProducer completions;
   sys::DataArea data;
@@ -311,6 +317,14 @@ void free_client(Client& c) {
   (void)delete_slot(c.wake);
   (void)c.shared.close();
   (void)c.area.release();
+  if (c.own_data.pages() != 0) {
+    // Taken back from everyone it went to (the filesystem server's client too): the driver made
+    // it, and a dropped ring pair's data area is nobody's any more.
+    (void)c.own_shared.close();
+    (void)c.own_data.region().revoke();
+    (void)c.own_data.release();
+    c.own_data = sys::DmaBuffer();
+  }
   c.note = {0, 0};
   c.note_read = c.wake = 0;
   c.requests = sys::RingConsumer();
@@ -400,7 +414,8 @@ void submit(uint8_t index, const RingDescriptor& r) {
       return refuse(Error::RangeError);
     }
     if (type == vio::kBlkTypeOut && d.read_only) return refuse(Error::NotSupported);
-    pieces = c.area.segments(kLayout.data_offset + r.offset, r.length, segments, kMaxSegments);
+    pieces = c.own_data.pages() != 0 ? c.own_data.segments(r.offset, r.length, segments, kMaxSegments)
+                                     : c.area.segments(kLayout.data_offset + r.offset, r.length, segments, kMaxSegments);
     if (pieces == 0 || pieces > kMaxSegments) return refuse(Error::RangeError);
   }
   uint32_t slot = 0;
@@ -537,18 +552,26 @@ Result<CPtr> mint(CPtr source, uint8_t rights, uint64_t badge) {
   return slot;
 }
 
-Result<void> make_client(Client& c, uint8_t index, uint64_t badge) {
+// `data_bytes` 0: the data area follows the rings in one buffer; otherwise it is a buffer of its own.
+Result<void> make_client(Client& c, uint8_t index, uint64_t badge, uint64_t data_bytes) {
   Driver& d = state();
-  c.area = TRY(sys::DmaBuffer::create(d.session, kAreaPages * kPage));
   c.state = ClientState::Closing;  // until every piece is there (free_client undoes what is)
   c.badge = badge;
+  const tessera::RingPairLayout& layout = data_bytes == 0 ? kLayout : kRingsOnly;
+  c.area = TRY(sys::DmaBuffer::create(d.session, data_bytes == 0 ? kAreaPages * kPage : layout.data_offset));
   uint8_t* base = c.area.address();
-  TRY(sys::ring_format(base + kLayout.request_offset, kLayout.completion_offset, kSlots));
-  TRY(sys::ring_format(base + kLayout.completion_offset, kLayout.data_offset - kLayout.completion_offset, kSlots));
-  c.data = sys::DataArea(base + kLayout.data_offset, kLayout.data_bytes);
-  c.requests = TRY(sys::RingConsumer::attach(base + kLayout.request_offset, kLayout.completion_offset, kSlots, c.data));
-  c.completions = TRY(sys::RingProducer::attach(base + kLayout.completion_offset,
-                                                kLayout.data_offset - kLayout.completion_offset, kSlots));
+  TRY(sys::ring_format(base + layout.request_offset, layout.completion_offset, kSlots));
+  TRY(sys::ring_format(base + layout.completion_offset, layout.data_offset - layout.completion_offset, kSlots));
+  if (data_bytes == 0) {
+    c.data = sys::DataArea(base + kLayout.data_offset, kLayout.data_bytes);
+  } else {
+    c.own_data = TRY(sys::DmaBuffer::create(d.session, data_bytes));
+    c.own_shared = TRY(c.own_data.region().share(tessera::memory::kRightRead | tessera::memory::kRightWrite));
+    c.data = sys::DataArea(c.own_data.address(), data_bytes);
+  }
+  c.requests = TRY(sys::RingConsumer::attach(base + layout.request_offset, layout.completion_offset, kSlots, c.data));
+  c.completions = TRY(sys::RingProducer::attach(base + layout.completion_offset,
+                                                layout.data_offset - layout.completion_offset, kSlots));
   c.shared = TRY(c.area.region().share(tessera::memory::kRightRead | tessera::memory::kRightWrite));
   c.note = TRY(d.session.create_object(tessera::abi::ObjectType::Notification));
   c.note_read = TRY(mint(c.note.cap, tessera::abi::kRightRead, 0));
@@ -575,7 +598,9 @@ class BlockServer : public proto::Block::Server<BlockServer> {
       }
     }
     if (c == nullptr) return Error::NotEnoughMemory;
-    if (const Result<void> made = make_client(*c, index, badge); !made.ok()) {
+    const uint64_t data_bytes = p.data_bytes();
+    if (data_bytes > proto::kMaxDataBytes || data_bytes % kPage != 0) return Error::RangeError;
+    if (const Result<void> made = make_client(*c, index, badge, data_bytes); !made.ok()) {
       free_client(*c);
       return made.error();
     }
@@ -584,7 +609,7 @@ class BlockServer : public proto::Block::Server<BlockServer> {
     out.set_capacity(d.capacity);
     out.set_sector_bytes(kSector);
     out.set_slots(kSlots);
-    out.set_data_bytes(kLayout.data_bytes);
+    out.set_data_bytes(data_bytes == 0 ? kLayout.data_bytes : data_bytes);
     out.set_max_transfer(kMaxTransfer);
     out.set_flush(d.has_flush);
     out.set_read_only(d.read_only);
@@ -603,6 +628,13 @@ class BlockServer : public proto::Block::Server<BlockServer> {
     Client* c = find_client(sys::current_request().badge(), p.channel());
     if (c == nullptr) return Error::IllegalOperation;
     out.set_notification(CapRef{c->note_read});
+    return {};
+  }
+
+  Result<void> data_area(proto::Block::DataAreaParams::Reader p, proto::Block::DataAreaResults::Builder out) {
+    Client* c = find_client(sys::current_request().badge(), p.channel());
+    if (c == nullptr || c->own_data.pages() == 0) return Error::IllegalOperation;
+    out.set_region(c->own_shared.ref());
     return {};
   }
 

@@ -32,11 +32,13 @@ struct Fs {
   tessera::blk::BlockClient disk_client;
   sys::Region cache;
   tessera::ext2::Volume volume;
+  sys::CPtr blk = 0;
 };
 
 Result<tessera::fs::BlockDisk*> start(const sys::StartupBlock& block, sys::SlotAllocator& slots, Fs& fs) {
   fs.session = sys::MemorySession(sys::process_memory()->cap(), slots, sys::kProcessSlotCNode);
   const sys::CPtr blk = TRY(sys::find_grant(block, "endpoint:blk"));
+  fs.blk = blk;
   TRY(fs.disk_client.connect(fs.session, slots, blk));
   static tessera::CommandLine words;
   words = tessera::CommandLine(tessera::StringView(block.argument));
@@ -72,6 +74,7 @@ int main(uint64_t argument) {
   }
   static tessera::fs::Server server(endpoint.value(), slots, fs.session, fs.volume,
                                     static_cast<uint32_t>(sys::rdtsc() * 0x9E3779B1u) | 1u);
+  server.set_direct(disk.value(), fs.blk);
   server.set_disk_counters(&disk.value()->reads(), &disk.value()->writes());
   server.set_clock(fs.volume.last_written());
   const Error why = sys::serve(server, endpoint.value(), sys::ServeOptions{&slots, sys::kProcessSlotCNode, "fs"});

@@ -126,9 +126,59 @@ void Server::drop_client(Client& c) {
     if (f.used && f.client == index) close_file(f);
   }
   (void)c.shared.close();
-  (void)c.buffer.revoke();
-  (void)c.buffer.release();
+  if (c.direct) {
+    // The driver revokes the data area (the client's copy with it) when the channel goes; after a
+    // driver restart nobody can, and the client keeps the old one (its own memory from then on).
+    DirectChannel& channel = channels_[index];
+    (void)channel.client.disconnect();
+    channel.live = false;
+  } else {
+    (void)c.buffer.revoke();
+    (void)c.buffer.release();
+  }
   c = Client{};
+}
+
+// The client's buffer: the data area of a channel of its own when the driver makes one, so the
+// device writes what the client reads in place; a region of the server's otherwise.
+Result<void> Server::make_buffer(Client& c, uint32_t bytes) {
+  const uint8_t index = static_cast<uint8_t>(&c - clients_);
+  if (disk_ != nullptr && blk_ != 0) {
+    DirectChannel& channel = channels_[index];
+    channel.client.set_reconnect(false);
+    if (channel.client.connect(session_, slots_, blk_, sys::kProcessSlotCNode, static_cast<uint8_t>(index + 1), bytes)
+            .ok()) {
+      // The driver's buffer is eager and attached by the driver and here: the client can neither
+      // shrink it (Busy) nor revoke it (only the driver, its creator, can).
+      Result<sys::Region> shared = channel.client.data_region().share(memory::kRightRead | memory::kRightWrite);
+      if (shared.ok()) {
+        channel.live = true;
+        c.direct = true;
+        c.base = channel.client.data();
+        c.shared = static_cast<sys::Region&&>(*shared);
+        return {};
+      }
+      (void)channel.client.disconnect();
+    }
+  }
+  // Eager: every page is mapped here before the client sees the region, so the client cannot
+  // shrink it under the server (Session.resize answers Busy over mapped pages).
+  sys::Region buffer = TRY(sys::Region::create(session_, bytes, sys::RegionOptions{.eager = true}));
+  const Result<uint8_t*> base = buffer.attach(memory::kRightRead | memory::kRightWrite);
+  if (!base.ok()) {
+    (void)buffer.release();
+    return base.error();
+  }
+  Result<sys::Region> shared = buffer.share(memory::kRightRead | memory::kRightWrite);
+  if (!shared.ok()) {
+    (void)buffer.release();
+    return shared.error();
+  }
+  c.direct = false;
+  c.base = base.value();
+  c.buffer = static_cast<sys::Region&&>(buffer);
+  c.shared = static_cast<sys::Region&&>(*shared);
+  return {};
 }
 
 void Server::fill_stat(Stat::Builder out, const ext2::Stat& s) {
@@ -161,27 +211,12 @@ Result<void> Server::connect(FileSystem::ConnectParams::Reader p, FileSystem::Co
     }
   }
   if (c == nullptr) return Error::NotEnoughMemory;
-  // Eager: every page is mapped here before the client sees the region, so the client cannot
-  // shrink it under the server (Session.resize answers Busy over mapped pages).
-  sys::Region buffer = TRY(sys::Region::create(session_, bytes, sys::RegionOptions{.eager = true}));
-  const Result<uint8_t*> base = buffer.attach(memory::kRightRead | memory::kRightWrite);
-  if (!base.ok()) {
-    (void)buffer.release();
-    return base.error();
-  }
-  Result<sys::Region> shared = buffer.share(memory::kRightRead | memory::kRightWrite);
-  if (!shared.ok()) {
-    (void)buffer.release();
-    return shared.error();
-  }
+  TRY(make_buffer(*c, bytes));
   c->used = true;
   c->badge = badge;
-  c->base = base.value();
   c->bytes = bytes;
-  c->buffer = static_cast<sys::Region&&>(buffer);
   // The reply carries the shared capability (the client gets a copy); the server keeps its slot
   // until the client goes (revoke takes every copy back then).
-  c->shared = static_cast<sys::Region&&>(*shared);
   out.set_buffer(c->shared.ref());
   out.set_buffer_bytes(bytes);
   return {};
@@ -354,6 +389,10 @@ Result<void> Server::status(FileSystem::StatusParams::Reader, FileSystem::Status
   out.set_cache_misses(cache.misses);
   out.set_block_reads(disk_reads_ != nullptr ? *disk_reads_ : 0);
   out.set_block_writes(disk_writes_ != nullptr ? *disk_writes_ : 0);
+  out.set_direct_reads(disk_ != nullptr ? disk_->direct_reads() : 0);
+  if (Result<Client*> c = caller_client(); c.ok() && (*c)->direct) {
+    out.set_direct_buffer(channels_[*c - clients_].live);
+  }
   return {};
 }
 
@@ -369,7 +408,12 @@ Result<void> Server::read(File::ReadParams::Reader p, File::ReadResults::Builder
   if ((f.flags & kOpenRead) == 0) return Error::InsufficientRights;
   if (f.directory) return Error::IsDirectory;
   uint8_t* to = TRY(span(f, p.buffer_offset(), p.bytes()));
-  out.set_bytes(static_cast<uint32_t>(TRY(volume_.read(f.handle, p.offset(), to, p.bytes()))));
+  // Into the opener's buffer: in place when it is a channel's data area (BlockDisk::read checks
+  // that every piece lies inside it; the cache and metadata never go there).
+  if (disk_ != nullptr && clients_[f.client].direct) disk_->aim(&channels_[f.client]);
+  Result<size_t> read = volume_.read(f.handle, p.offset(), to, p.bytes());
+  if (disk_ != nullptr) disk_->aim(nullptr);
+  out.set_bytes(static_cast<uint32_t>(TRY(read)));
   return {};
 }
 

@@ -16,6 +16,7 @@
 #include <tessera/sys/cspace.h>
 #include <tessera/sys/memory.h>
 
+#include "disk.h"
 #include "ext2/ext2.h"
 
 namespace tessera::fs {
@@ -73,6 +74,13 @@ class Server : public FileSystem::Server<Server>, public File::Server<Server> {
     epoch_ = epoch;
     epoch_ns_ = sys::now_ns();
   }
+  // Client buffers that are data areas of the driver (channels 1.. of `blk`, the driver's
+  // endpoint), so that reads land in them without a copy; without this call (or when the driver
+  // has no channel or memory left for a client) a buffer is a region of the server's.
+  void set_direct(BlockDisk* disk, sys::CPtr blk) {
+    disk_ = disk;
+    blk_ = blk;
+  }
   // Set by the disk's owner: block transfers so far (status()).
   void set_disk_counters(const uint64_t* reads, const uint64_t* writes) {
     disk_reads_ = reads;
@@ -91,6 +99,7 @@ class Server : public FileSystem::Server<Server>, public File::Server<Server> {
     uint8_t* base = nullptr;
     uint32_t bytes = 0;
     uint32_t files = 0;  // open Files (at most kMaxOpenFilesPerClient)
+    bool direct = false; // the buffer is the data area of channels_[index] (buffer is unused)
   };
   struct OpenFile {
     bool used = false;
@@ -110,6 +119,7 @@ class Server : public FileSystem::Server<Server>, public File::Server<Server> {
   void drop_cap(sys::CPtr cap);
   Result<ext2::Stat> open_file(capnp::Text path, uint32_t flags, uint16_t mode);
   void drop_client(Client& c);
+  Result<void> make_buffer(Client& c, uint32_t bytes);
   void fill_stat(Stat::Builder out, const ext2::Stat& s);
 
   sys::CPtr endpoint_;
@@ -117,6 +127,9 @@ class Server : public FileSystem::Server<Server>, public File::Server<Server> {
   sys::MemorySession& session_;
   ext2::Volume& volume_;
   Client clients_[kClients];
+  DirectChannel channels_[kClients];  // channel index + 1 of the driver
+  BlockDisk* disk_ = nullptr;
+  sys::CPtr blk_ = 0;
   OpenFile files_[kFiles];
   uint32_t next_serial_ = 1;  // wraps; 0 is never used
   uint32_t open_files_ = 0;

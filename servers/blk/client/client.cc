@@ -18,6 +18,11 @@ void delete_slot(sys::SlotAllocator& slots, sys::CPtr cnode, sys::CPtr& slot) {
   slot = 0;
 }
 
+// Lets go of a region; one the driver revoked meanwhile answers an error, and its slot goes anyway.
+void let_go(sys::Region& region) {
+  if (region.valid() && !region.release().ok()) (void)region.close();
+}
+
 // A driver that ended while we called it (NoReply) or whose objects went (the capability is gone):
 // worth calling again, the restarted driver answers.
 bool driver_gone(Error e) {
@@ -27,8 +32,9 @@ bool driver_gone(Error e) {
 }  // namespace
 
 Result<void> BlockClient::connect(sys::MemorySession& session, sys::SlotAllocator& slots, sys::CPtr endpoint,
-                                  sys::CPtr cnode, uint8_t channel) {
+                                  sys::CPtr cnode, uint8_t channel, uint64_t data_bytes) {
   channel_ = channel;
+  own_data_bytes_ = data_bytes;
   session_ = &session;
   slot_allocator_ = &slots;
   cnode_ = cnode;
@@ -42,7 +48,7 @@ Result<sys::CPtr> BlockClient::receive_cap(uint32_t method) {
   ReceivingBlock driver(transport, endpoint_);
   Result<void> r;
   if (method == 0) {
-    auto reply = driver.connect(channel_);
+    auto reply = driver.connect(channel_, own_data_bytes_);
     if (reply.ok()) {
       capacity_ = reply->capacity();
       slots_count_ = reply->slots();
@@ -56,6 +62,10 @@ Result<sys::CPtr> BlockClient::receive_cap(uint32_t method) {
   } else if (method == 1) {
     auto reply = driver.wake_driver(channel_);
     r = reply.ok() ? (reply->has_notification() ? Result<void>() : Result<void>(Error::MissingCapability))
+                   : Result<void>(reply.error());
+  } else if (method == 3) {
+    auto reply = driver.data_area(channel_);
+    r = reply.ok() ? (reply->has_region() ? Result<void>() : Result<void>(Error::MissingCapability))
                    : Result<void>(reply.error());
   } else {
     auto reply = driver.wake_client(channel_);
@@ -85,15 +95,35 @@ Result<void> BlockClient::attach() {
     return adopted.error();
   }
   sys::Region ring = static_cast<sys::Region&&>(adopted.value());
+  sys::Region own_data;
   auto fail = [&](Error e) -> Result<void> {
     (void)ring.release();
+    let_go(own_data);
     delete_slot(*slot_allocator_, cnode_, wake_driver_);
     delete_slot(*slot_allocator_, cnode_, wake_me_);
     return e;
   };
   if (slots_count_ == 0 || slots_count_ > kMaxSlots || !ring_capacity_valid(slots_count_)) return fail(Error::RangeError);
   const RingPairLayout layout = ring_pair_layout(slots_count_, data_bytes_);
-  if (layout.total_bytes > ring.bytes()) return fail(Error::RangeError);
+  if (own_data_bytes_ != 0) {
+    if (data_bytes_ != own_data_bytes_) return fail(Error::RangeError);
+    const RingPairLayout rings = ring_pair_layout(slots_count_, 0);
+    if (rings.data_offset > ring.bytes()) return fail(Error::RangeError);
+    Result<sys::CPtr> area = receive_cap(3);
+    if (!area.ok()) return fail(area.error());
+    Result<sys::Region> adopted_area = sys::Region::adopt(*session_, area.value());
+    if (!adopted_area.ok()) {
+      sys::CPtr s = area.value();
+      delete_slot(*slot_allocator_, cnode_, s);
+      return fail(adopted_area.error());
+    }
+    own_data = static_cast<sys::Region&&>(adopted_area.value());
+    if (own_data.bytes() < own_data_bytes_) return fail(Error::RangeError);
+    Result<uint8_t*> at = own_data.attach(memory::kRightRead | memory::kRightWrite);
+    if (!at.ok()) return fail(at.error());
+  } else if (layout.total_bytes > ring.bytes()) {
+    return fail(Error::RangeError);
+  }
   delete_slot(*slot_allocator_, cnode_, wake_driver_);
   delete_slot(*slot_allocator_, cnode_, wake_me_);
   Result<sys::CPtr> wake = receive_cap(1);
@@ -104,7 +134,8 @@ Result<void> BlockClient::attach() {
   wake_me_ = me.value();
   Result<uint8_t*> base = ring.attach(memory::kRightRead | memory::kRightWrite);
   if (!base.ok()) return fail(base.error());
-  data_ = sys::DataArea(base.value() + layout.data_offset, layout.data_bytes);
+  data_ = own_data_bytes_ != 0 ? sys::DataArea(own_data.address(), own_data_bytes_)
+                               : sys::DataArea(base.value() + layout.data_offset, layout.data_bytes);
   Result<sys::RingProducer> requests =
       sys::RingProducer::attach(base.value() + layout.request_offset, layout.completion_offset, slots_count_);
   Result<sys::RingConsumer> completions = sys::RingConsumer::attach(
@@ -113,13 +144,16 @@ Result<void> BlockClient::attach() {
   requests_ = requests.value();
   completions_ = completions.value();
   ring_ = static_cast<sys::Region&&>(ring);
+  data_region_ = static_cast<sys::Region&&>(own_data);
   return {};
 }
 
 // The driver is gone: connect to its successor (the call waits until init has started it), carry
 // the data area over and reissue every outstanding request in submission order.
 Result<void> BlockClient::reconnect() {
+  if (!reconnect_on_) return Error::ObjectDeleted;
   sys::Region old = static_cast<sys::Region&&>(ring_);
+  sys::Region old_own = static_cast<sys::Region&&>(data_region_);
   const sys::DataArea old_data = data_;
   Result<void> attached = Error::NoReply;
   for (int attempt = 0; attempt < 1000 && !attached.ok(); ++attempt) {
@@ -128,12 +162,14 @@ Result<void> BlockClient::reconnect() {
   }
   if (!attached.ok()) {
     ring_ = static_cast<sys::Region&&>(old);
+    data_region_ = static_cast<sys::Region&&>(old_own);
     return attached.error();
   }
   ++reconnects_;
   const uint64_t bytes = old_data.bytes() < data_.bytes() ? old_data.bytes() : data_.bytes();
   memcpy(data_.base(), old_data.base(), bytes);
   (void)old.release();
+  let_go(old_own);
   // Oldest first: a write submitted after another to the same sector stays after it.
   bool reissued[kMaxSlots] = {};
   for (uint32_t n = 0; n < outstanding_; ++n) {
@@ -263,6 +299,7 @@ Result<void> BlockClient::disconnect() {
   if (endpoint_ == 0) return {};
   sys::CallTransport transport(sys::ipc_buffer());
   block::Block::Client<sys::CallTransport> driver(transport, endpoint_);
+  let_go(data_region_);  // before the driver revokes it
   const auto r = driver.disconnect(channel_);
   (void)ring_.release();
   delete_slot(*slot_allocator_, cnode_, wake_driver_);

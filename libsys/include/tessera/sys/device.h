@@ -251,7 +251,7 @@ struct DmaSegment {
 };
 class DmaBuffer {
  public:
-  static constexpr uint32_t kMaxPages = 64;
+  static constexpr uint32_t kMaxPages = 256;
 
   // OutOfMemory beyond the quota, RangeError for 0 or more than kMaxPages pages.
   static Result<DmaBuffer> create(MemorySession& session, uint64_t bytes);

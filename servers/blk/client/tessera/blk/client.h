@@ -51,9 +51,14 @@ class BlockClient {
   // Connects to the driver on `endpoint` (write + grant rights). Region capabilities and
   // notifications arrive in slots of `slots` (of the caller's CNode, `cnode`). `channel`: which of
   // this client's ring pairs (abi/block.capnp: a client may have several, each its own
-  // BlockClient).
+  // BlockClient). `data_bytes` (a multiple of 4096, at most block::kMaxDataBytes): a data area of
+  // that size in a region of its own (data_region(), e.g. to share it on); 0: the driver's
+  // standard one after the rings.
   Result<void> connect(sys::MemorySession& session, sys::SlotAllocator& slots, sys::CPtr endpoint,
-                       sys::CPtr cnode = sys::kProcessSlotCNode, uint8_t channel = 0);
+                       sys::CPtr cnode = sys::kProcessSlotCNode, uint8_t channel = 0, uint64_t data_bytes = 0);
+  // Off: when the driver ends, calls answer Error::ObjectDeleted instead of reconnecting (for a
+  // caller whose data area was passed on and must not move: it decides what to do instead).
+  void set_reconnect(bool on) { reconnect_on_ = on; }
 
   // Submit a request; returns its cookie. WouldBlock when slots() requests are outstanding
   // (take completions first). RangeError/AlignmentError are the driver's to answer (in the
@@ -95,6 +100,8 @@ class BlockClient {
   uint8_t channel() const { return channel_; }
   // The shared region as mapped here (rings included): for tests that play a hostile client.
   uint8_t* ring_base() const { return ring_.address(); }
+  // The data area's own region (connect with data_bytes; invalid otherwise), attached read/write.
+  sys::Region& data_region() { return data_region_; }
 
  private:
   struct Request {
@@ -113,6 +120,9 @@ class BlockClient {
   sys::CPtr endpoint_ = 0;
   uint8_t channel_ = 0;
   sys::Region ring_;
+  sys::Region data_region_;
+  uint64_t own_data_bytes_ = 0;
+  bool reconnect_on_ = true;
   sys::CPtr wake_driver_ = 0;
   sys::CPtr wake_me_ = 0;
   sys::RingProducer requests_;
