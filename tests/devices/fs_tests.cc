@@ -38,6 +38,8 @@ struct FsRun {
   int64_t fs_exit = -1;           // the server's exit status when it is expected to end (-1: it serves)
   bool raw_disk = false;          // fscheck gets endpoint:blk too (the bench's raw reads)
   const char* check_mem = "8M";   // the first fscheck's memory quota
+  const char* blk_arg = "";       // e.g. "arg=test" (the driver's crash hook)
+  bool driver_crashes = false;    // the client crashes the driver on purpose: it faults and restarts
 };
 
 bool ended(const init::ProgramStatus& p) {
@@ -45,7 +47,7 @@ bool ended(const init::ProgramStatus& p) {
 }
 
 void run_fs(Context& t, const FsRun& run) {
-  char conf[1024];
+  char conf[1280];
   constexpr const char* kGrants = "endpoint:fs:wg,notification:ready:rw:1,notification:go:rw:1,endpoint:pass:rwg";
   char clients[512] = "";
   if (run.mode != nullptr) {
@@ -63,9 +65,9 @@ void run_fs(Context& t, const FsRun& run) {
                      "endpoint pass\n"
                      "notification ready\n"
                      "notification go\n"
-                     "program blk mem=8M restart=yes grants=pci:disk,endpoint:blk:rg\n"
+                     "program blk mem=8M restart=yes %s grants=pci:disk,endpoint:blk:rg\n"
                      "program fs mem=12M restart=no %s grants=endpoint:fs:rwgpm,endpoint:blk:wg\n%s",
-                     run.fs_arg, clients);
+                     run.blk_arg, run.fs_arg, clients);
   const tessera::BootInfo& info = boot_info();
   sys::CallTransport kernel(sys::ipc_buffer());
   sys::SlotAllocator slots(sys::root_free_slots(info));
@@ -97,7 +99,7 @@ void run_fs(Context& t, const FsRun& run) {
               fs.exit_status, fs.faults, fs.last_fault_kind, fs.last_fault_detail, fs.last_fault_ip);
       break;
     }
-    if (ended(fs_system.status(kBlk))) {
+    if (!run.driver_crashes && ended(fs_system.status(kBlk))) {
       t.check(false, "the driver ended");
       break;
     }
@@ -116,7 +118,11 @@ void run_fs(Context& t, const FsRun& run) {
     t.check(ended(fs) && fs.exit_status == run.fs_exit, "the filesystem server exited with %ld (expected %ld)",
             fs.exit_status, run.fs_exit);
   }
-  t.check(fs_system.status(kBlk).faults == 0, "the driver faulted");
+  if (run.driver_crashes) {
+    t.check(fs_system.status(kBlk).restarts >= 1, "the driver was restarted");
+  } else {
+    t.check(fs_system.status(kBlk).faults == 0, "the driver faulted");
+  }
   t.check(fs_system.stop().ok(), "System::stop");
   (void)kPeer;
 }
@@ -296,6 +302,18 @@ TESSERA_USER_TEST(FS0039, pass, "fs: a client with a 1 MiB quota asks for 1 MiB 
 
 TESSERA_USER_TEST(FS0040, pass, "fs: a client cannot take its buffer from the server: shrinking it is Busy, revoking it refused; the server still writes its last page") {
   check(t, "shrink");
+}
+
+TESSERA_USER_TEST(FS0041, pass, "fs: a 1 MiB read is DMAed straight into the client's buffer (a channel's data area) and is exactly the file; misaligned and around cached blocks too") {
+  check(t, "zero-copy");
+}
+
+TESSERA_USER_TEST(FS0042, pass, "fs: the driver restarts under a zero-copy buffer: no fault, reads copied and exact, a new session zero-copy again") {
+  run_fs(t, FsRun{.mode = "blk-restart", .raw_disk = true, .blk_arg = "arg=test", .driver_crashes = true});
+}
+
+TESSERA_USER_TEST(FS0043, pass, "fs: a client scribbles over, shrinks, revokes and lets go of its zero-copy buffer while another reads: only its own data spoilt") {
+  check(t, "hostile-buffer", "zero-copy");
 }
 
 // Not a test: scripts/bench fs runs it (test=FSBENCH); the fs suite runs only FS####.

@@ -1439,6 +1439,98 @@ int pass_opener() {
 }
 
 
+// Zero-copy reads (FS0041-FS0043): what FileSystem.status says of them.
+struct Direct {
+  bool ok = false;
+  uint64_t reads = 0;   // block requests the device wrote straight into a client's buffer
+  bool buffer = false;  // this client's buffer is such a data area, its channel serving
+};
+
+Direct direct() {
+  sys::CallTransport transport(sys::ipc_buffer());
+  fs::FileSystem::Client<sys::CallTransport> server(transport, program.endpoint);  // the reply lives in it
+  const auto s = server.status();
+  return s.ok() ? Direct{true, s->direct_reads(), s->direct_buffer()} : Direct{};
+}
+
+constexpr uint32_t kMiB = 1 << 20;
+
+// FS0041: a 1 MiB read lands in the buffer without a copy and is exactly the file; a misaligned
+// buffer offset and cached blocks in the middle of a run still read exactly.
+int zero_copy() {
+  if (!connect(1, kMiB)) return failed;
+  const Direct before = direct();
+  if (!check(2, before.ok && before.buffer, "the buffer is the data area of a channel of its own")) return failed;
+  memset(client().buffer(), 0xEE, kMiB);
+  if (!file_matches(3, "/sizes/s1048576", 1048577, kMiB)) return failed;  // one read of 1 MiB
+  const Direct after = direct();
+  check(4, after.ok && after.reads > before.reads, "the device wrote the read into the buffer");
+  Result<FsFile> f = client().open("/sizes/s1048576", fs::kOpenRead);
+  if (!ok(5, f, "open")) return failed;
+  memset(client().buffer(), 0xEE, kMiB);
+  const Result<uint32_t> odd = f->read(8192, 200000, 7);  // whole blocks, but not sector-aligned in the buffer
+  check(6, odd.ok() && *odd == 200000 && matches(1048577, client().buffer() + 7, 200000, 8192), "a read to offset 7");
+  const Result<uint32_t> piece = f->read(300001, 10, 0);  // puts a block in the cache
+  check(7, piece.ok() && *piece == 10 && matches(1048577, client().buffer(), 10, 300001), "a piece");
+  memset(client().buffer(), 0xEE, kMiB);
+  const Result<uint32_t> whole = f->read(0, kMiB, 0);
+  check(8, whole.ok() && *whole == kMiB && matches(1048577, client().buffer(), kMiB), "the whole file around a cached block");
+  ok(9, f->close(), "close");
+  return failed;
+}
+
+// FS0042: the driver restarts under a client with a zero-copy buffer: the buffer stays its own,
+// reads into it are copied (and exact), and a new session gets a channel of the new driver.
+int blk_restart() {
+  if (!connect(1, kMiB)) return failed;
+  if (!check(2, direct().buffer, "a zero-copy buffer")) return failed;
+  if (!file_matches(3, "/sizes/s1048576", 1048577, kMiB)) return failed;
+  {
+    sys::CallTransport transport(sys::ipc_buffer());
+    tessera::block::Block::Client<sys::CallTransport> driver(transport, grant("endpoint:blk"));
+    const auto r = driver.crash();
+    if (!check(4, !r.ok() && r.error() == Error::NoReply, "the driver's crash hook")) return failed;
+  }
+  memset(client().buffer(), 0x5A, kMiB);  // still mapped: the old data area is the client's now
+  if (!file_matches(5, "/sizes/s1048576", 1048577, kMiB)) return failed;
+  const Direct after = direct();
+  check(6, after.ok && !after.buffer, "the channel went with the driver: reads are copied");
+  if (!write_file(7, "/scratch/restarted", 4242, 100000)) return failed;
+  file_matches(8, "/scratch/restarted", 4242, 100000);
+  if (!connect(9, kMiB)) return failed;
+  check(10, direct().buffer, "a new session: a channel of the restarted driver");
+  file_matches(11, "/sizes/s1048576", 1048577, kMiB);
+  ok(12, client().unlink("/scratch/restarted"), "unlink");
+  ok(13, client().sync(), "sync");
+  return failed;
+}
+
+// FS0043 (with a zero_copy peer reading meanwhile): a client scribbles over its zero-copy buffer
+// between reads, tries to shrink and revoke it, and lets go of it with a read pending; its own
+// reads are its business, the peer's reads, the cache and the disk stay exact.
+int hostile_buffer() {
+  if (!connect(1, kMiB)) return failed;
+  if (!check(2, direct().buffer, "a zero-copy buffer")) return failed;
+  expect(3, program.session.resize(client().buffer_cap(), 4096), Error::Busy, "shrinking it");
+  expect(4, program.session.revoke(client().buffer_cap()), Error::IllegalOperation, "revoking it (the driver made it)");
+  Result<FsFile> f = client().open("/sizes/s1048576", fs::kOpenRead);
+  if (!ok(5, f, "open")) return failed;
+  for (uint32_t i = 0; i < 8; ++i) {
+    memset(client().buffer(), static_cast<int>(i * 37), kMiB);
+    const Result<uint32_t> got = f->read(0, kMiB, 0);
+    if (!check(6, got.ok() && *got == kMiB, "a read")) return failed;
+    memset(client().buffer() + (i * 4096), 0xFF, kMiB - (i * 4096));  // scribbled after the read
+    const Result<uint32_t> small = f->read(uint64_t{i} * 4096 + 1, 100, 0);  // cached blocks: not our scribbles
+    check(7, small.ok() && *small == 100 && matches(1048577, client().buffer(), 100, uint64_t{i} * 4096 + 1), "a small read");
+  }
+  ok(8, program.session.release(client().buffer_cap()), "letting go of the buffer");
+  check(9, f->read(0, kMiB, 0).ok(), "a read into a buffer the client let go of");
+  if (!connect(10, kMiB)) return failed;
+  file_matches(11, "/sizes/s1048576", 1048577, kMiB);
+  file_matches(12, "/sizes/s65536", 65537, 65536);
+  return failed;
+}
+
 // A client whose own quota (1 MiB, FS0039) cannot hold what it asks for: the largest buffer,
 // again and again, between small ones. Each connect answers a buffer or an error; the server
 // keeps one session for it and serves it afterwards.
@@ -1632,7 +1724,8 @@ int main(uint64_t argument) {
       {"stale-files", stale_files}, {"readdir-cursors", readdir_cursors}, {"offsets", offsets},
       {"open-flags", open_flags}, {"hostile-names", hostile_names}, {"reconnect-many", reconnect_many},
       {"race", race_lister}, {"race-peer", race_writer}, {"pass", pass_receiver}, {"pass-peer", pass_opener},
-      {"tiny-quota", tiny_quota},
+      {"tiny-quota", tiny_quota}, {"zero-copy", zero_copy}, {"blk-restart", blk_restart},
+      {"hostile-buffer", hostile_buffer},
       {"bench", bench},
   };
   for (const Mode& m : modes) {
