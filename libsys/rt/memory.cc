@@ -311,6 +311,7 @@ Result<SessionThread> SessionThread::create(MemorySession& session, const Sessio
     if (session.slots() != nullptr) (void)session.slots()->free(frame);
     TRY(r);
     TRY(tcb.set_tls_base(thread.ipc_buffer_ + kThreadLocalOffset));
+    TRY(set_thread_name(kernel, thread.tcb_.cap, options.name));
     return tcb.set_priority(capnp::CapRef{own_tcb}, options.priority);
   };
   if (Result<void> r = built(); !r.ok()) {

@@ -458,6 +458,7 @@ Result<void> Process::make_thread(const ProcessOptions& options, CPtr ipc_frame)
   const uint64_t fault_endpoint = options.fault_endpoint != 0 || options.memory != nullptr ? fault_slot : 0;
   TRY(tcb.configure(fault_endpoint, capnp::CapRef{cnode_}, guard_for(cnode_radix_), capnp::CapRef{pml4_}, 0,
                     ipc_address, capnp::CapRef{ipc_frame}));
+  if (options.name != nullptr) TRY(set_thread_name(memory_->kernel(), tcb_, options.name));
   if (!root_layout) TRY(tcb.set_tls_base(kProcessIpcBufferAddress + kThreadLocalOffset));
   const capnp::CapRef authority{options.authority};
   if (options.budget_us == 0) {

@@ -121,6 +121,13 @@ Result<void> Thread::destroy() {
   return first_error;
 }
 
+Result<void> set_thread_name(CallTransport& kernel, CPtr tcb, const char* name) {
+  uint64_t words[3] = {};
+  auto* bytes = reinterpret_cast<char*>(words);
+  for (size_t i = 0; name != nullptr && i + 1 < sizeof(words) && name[i] != '\0'; ++i) bytes[i] = name[i];
+  return TcbClient(kernel, tcb).set_name(words[0], words[1], words[2]);
+}
+
 Result<void> init_root_thread(IpcBuffer* buffer, CPtr own_tcb) {
   root_thread_block.ipc_buffer = buffer;
   root_thread_block.self = &root_thread_block;

@@ -663,7 +663,7 @@ int main(uint64_t argument) {
   thread = must(sys::SessionThread::create(session, sys::SessionThreadOptions{4, 100}), "the worker thread");
   static sys::SessionThread keyboard;
   if (kbd.ok() && keyboard_watch != 0) {
-    keyboard = must(sys::SessionThread::create(session, sys::SessionThreadOptions{4, 100}), "the keyboard thread");
+    keyboard = must(sys::SessionThread::create(session, sys::SessionThreadOptions{4, 100, "keyboard"}), "the keyboard thread");
     must(keyboard.start(keyboard_thread, *kbd), "starting the keyboard thread");
   }
   {

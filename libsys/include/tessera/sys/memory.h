@@ -224,6 +224,7 @@ MemorySession* process_memory();
 struct SessionThreadOptions {
   uint32_t stack_pages = 4;    // 1..kMaxStackPages
   uint8_t priority = 100;      // bounded by the program's MCP (authority: its own first thread)
+  const char* name = "worker";  // for logs and traces (Tcb.setName; 23 bytes are kept)
 };
 class SessionThread {
  public:

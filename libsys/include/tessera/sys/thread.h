@@ -96,6 +96,9 @@ class Thread {
 // code for the root task; until then ipc_buffer() must not be used.
 Result<void> init_root_thread(IpcBuffer* buffer, CPtr own_tcb);
 
+// Names the thread `tcb` for logs and traces (Tcb.setName): the first 23 bytes of `name`.
+Result<void> set_thread_name(CallTransport& kernel, CPtr tcb, const char* name);
+
 namespace detail {
 // First code of every libsys thread (rip of Thread::start and SessionThread::start; rdi, rsi, rdx
 // carry the argument, the entry and the IPC buffer): fills in the thread-local block, runs the
