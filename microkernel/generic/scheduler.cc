@@ -89,10 +89,7 @@ void resume_thread(Tcb* t) {
   // could set, and writeRegisters sanitises what it writes.
   if (cpu.current != t) ++t->times_scheduled;
   cpu.current = t;
-  if (kTraceable && tracing::on(trace::kCategoryScheduling) && cpu.account_thread != t) [[unlikely]] {
-    tracing::emit_switch(cpu, x86::rdtsc(), cpu.account_thread, t);
-  }
-  account_switch(cpu, t);
+  account_switch<kTraceable>(cpu, t);
   const auto frame_end = reinterpret_cast<uint64_t>(&t->frame + 1);
   cpu.current_frame_end = frame_end;
   cpu.tss.rsp[0] = frame_end;
@@ -124,10 +121,7 @@ void schedule() {
     x86::disable_interrupts();
     if (Tcb* next = s.pick(); next != nullptr) resume(next);
     cpu.current = nullptr;
-    if (tracing::on(trace::kCategoryScheduling) && cpu.account_thread != nullptr) {
-      tracing::emit_switch(cpu, x86::rdtsc(), cpu.account_thread, nullptr);
-    }
-    account_switch(nullptr);
+    account_switch<true>(cpu, nullptr);
     // Nothing to run: wait for an interrupt (it may make a thread runnable) on the kernel stack;
     // with idle=poll by spinning with interrupts open instead of halting (as Linux's idle=poll: a
     // guest under -icount then counts its waits in instructions, not in jumps of virtual time).

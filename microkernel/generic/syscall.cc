@@ -187,7 +187,7 @@ void run_debug_syscall(Tcb* t, SyscallRegs regs, Syscall number) {
 
 // The Syscall record and the traced fastpath: off the hot path, taken only while a category the
 // fastpath would record is on (or the fastpath is off).
-[[gnu::noinline]] void traced_entry(Tcb* t, const SyscallRegs& regs) {
+[[gnu::always_inline]] inline void traced_entry(Tcb* t, const SyscallRegs& regs) {
   if (tracing::on(trace::kCategorySyscalls)) {
     tracing::emit(this_cpu(), tracing::Kind::Syscall, t->trace_id, static_cast<uint32_t>(regs.number()),
                   regs.cptr(), regs.info());

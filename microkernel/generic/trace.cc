@@ -24,8 +24,6 @@ uint32_t space_of(const Tcb* t) {
   auto id = vspace::space_id(t->vspace_root);
   return id ? static_cast<uint32_t>(id->asid & 0xFFFFFF) : 0;
 }
-
-uint32_t id_of(const Tcb* t) { return t != nullptr ? t->trace_id : 0; }
 }  // namespace
 
 constinit uint32_t categories = 0;
@@ -46,7 +44,7 @@ void emit_payload(Cpu& cpu, const uint64_t* words, uint32_t count) {
     // Payload records have no timestamp: word 0 holds the chunk number and the count, and the
     // emit's timestamp slot is shifted out of the way by passing the layout directly.
     TraceRing& r = cpu.trace;
-    if (r.written - r.consumed >= r.capacity) {
+    if (r.written >= r.limit) {
       ++r.dropped;
     if (r.header != nullptr) r.header->dropped = r.dropped;
       continue;
@@ -77,7 +75,7 @@ void emit_message_payload(Cpu& cpu, const SyscallRegs& regs, const IpcBuffer* bu
 
 void emit_thread_name(Cpu& cpu, Tcb* t) {
   TraceRing& r = cpu.trace;
-  if (r.written - r.consumed >= r.capacity) {
+  if (r.written >= r.limit) {
     ++r.dropped;
     if (r.header != nullptr) r.header->dropped = r.dropped;
     return;
@@ -94,11 +92,6 @@ void emit_thread_name(Cpu& cpu, Tcb* t) {
   ++r.written;
   asm volatile("" : : : "memory");
   r.header->written = r.written;
-}
-
-void emit_switch(Cpu& cpu, uint64_t tsc, Tcb* previous, Tcb* next) {
-  const uint64_t state = previous != nullptr ? static_cast<uint64_t>(previous->state) : 0;
-  emit(cpu, Kind::Switch, tsc, id_of(next), id_of(previous), state, 0);
 }
 
 void thread_created(Tcb* t) {
@@ -136,6 +129,7 @@ void init_ring(Cpu& cpu, uint64_t ring_phys) {
   r.header = reinterpret_cast<trace::RingHeader*>(base);
   r.records = reinterpret_cast<trace::Record*>(base + trace::kRingHeaderBytes);
   r.capacity = kMaxRecords;
+  r.limit = kMaxRecords;
   r.header->capacity = kMaxRecords;
   r.header->max_capacity = kMaxRecords;
   r.header->cpu = cpu.index;

@@ -46,7 +46,7 @@ constexpr uint32_t kMinRecords = 4;
                                         uint64_t arg0, uint64_t arg1) {
   TraceRing& r = cpu.trace;
   const uint64_t n = r.written;
-  if (n - r.consumed >= r.capacity) [[unlikely]] {
+  if (n >= r.limit) [[unlikely]] {
     ++r.dropped;
     if (r.header != nullptr) r.header->dropped = r.dropped;
     return;
@@ -76,9 +76,6 @@ void emit_message_payload(Cpu& cpu, const SyscallRegs& regs, const IpcBuffer* bu
 
 // A thread's name record (ThreadName), when tracing is on.
 void emit_thread_name(Cpu& cpu, Tcb* t);
-
-// The Switch record: `cpu` ran `previous` and runs `next` from now (either may be null: idle).
-void emit_switch(Cpu& cpu, uint64_t tsc, Tcb* previous, Tcb* next);
 
 // Every live thread, for name records: gives `t` its trace id and lists it / takes it off.
 void thread_created(Tcb* t);

@@ -76,9 +76,9 @@ template <bool kTraced>
   s.enqueue(woken);
   ipc::continue_or_switch(current);
 }
-// The records of a message the fastpath delivered straight to a waiting receiver (cold: only
-// the traced variant calls it).
-[[gnu::noinline, gnu::cold]] void trace_delivery(Kind kind, Tcb* sender, Tcb* receiver, const SyscallRegs& regs,
+// The records of a message the fastpath delivered straight to a waiting receiver (only the
+// traced variant calls it).
+[[gnu::always_inline]] inline void trace_delivery(Kind kind, Tcb* sender, Tcb* receiver, const SyscallRegs& regs,
                                                  const Endpoint* ep, uint64_t badge) {
   if (!tracing::on(trace::kCategoryIpc)) return;
   Cpu& cpu = this_cpu();
@@ -90,7 +90,7 @@ template <bool kTraced>
                 MessageInfo{info.label, info.length_words, 0, 0}.encode(), ep->trace_id);
 }
 
-[[gnu::noinline, gnu::cold]] void trace_reply(Tcb* server, Tcb* caller, const SyscallRegs& regs) {
+[[gnu::always_inline]] inline void trace_reply(Tcb* server, Tcb* caller, const SyscallRegs& regs) {
   if (!tracing::on(trace::kCategoryIpc)) return;
   Cpu& cpu = this_cpu();
   tracing::emit(cpu, Kind::Reply, server->trace_id, caller->trace_id, regs.info(), 0);

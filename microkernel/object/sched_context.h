@@ -11,6 +11,7 @@
 
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/percpu.h"
+#include "generic/trace.h"
 #include "object/tcb.h"
 
 namespace tessera::kernel {
@@ -40,14 +41,25 @@ inline void charge(Tcb* t, uint64_t ticks) {
 
 // Charges the thread running on this CPU up to now, and starts charging `next` (may be null).
 // On the IPC fastpath's hot path: kept inline and branch-light.
-inline void account_switch(Cpu& cpu, Tcb* next) {
+// With kTraced, the switch is also recorded (a Switch record at the same TSC) when the Scheduling
+// category is on.
+template <bool kTraced = false>
+[[gnu::always_inline]] inline void account_switch(Cpu& cpu, Tcb* next) {
   if (cpu.account_thread == next) return;
   const uint64_t now = x86::rdtsc();
+  if constexpr (kTraced) {
+    if (tracing::on(trace::kCategoryScheduling)) [[unlikely]] {
+      Tcb* previous = cpu.account_thread;
+      tracing::emit(cpu, tracing::Kind::Switch, now, next != nullptr ? next->trace_id : 0,
+                    previous != nullptr ? previous->trace_id : 0,
+                    previous != nullptr ? static_cast<uint64_t>(previous->state) : 0, 0);
+    }
+  }
   if (cpu.account_thread != nullptr) charge(cpu.account_thread, now - cpu.account_start);
   cpu.account_thread = next;
   cpu.account_start = now;
 }
-inline void account_switch(Tcb* next) { account_switch(this_cpu(), next); }
+inline void account_switch(Tcb* next) { account_switch<true>(this_cpu(), next); }
 // On each tick: charge the current thread, throttle it if its budget is used up (returns true
 // then: it must not continue), and release throttled threads whose period has ended.
 bool sched_tick();

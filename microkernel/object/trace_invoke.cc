@@ -56,6 +56,7 @@ Result<void> invoke_trace_control(Invocation& inv) {
       r.base = r.written;
       r.slot = 0;
       r.capacity = a.records;
+      r.limit = r.consumed + r.capacity;
       tracing::publish(*cpu);
       inv.reply_length = TRY(Api::SetCapacityReturn{discarded}.encode(inv.reply_buffer));
       return {};
@@ -67,6 +68,7 @@ Result<void> invoke_trace_control(Invocation& inv) {
       TraceRing& r = cpu->trace;
       if (a.up_to < r.consumed || a.up_to > r.written) return Error::RangeError;
       r.consumed = a.up_to;
+      r.limit = r.consumed + r.capacity;
       tracing::publish(*cpu);
       return {};
     }

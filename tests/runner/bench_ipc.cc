@@ -15,6 +15,7 @@
 #include <tessera/sys/process.h>
 #include <tessera/sys/thread.h>
 #include <tessera/sys/untyped.h>
+#include <tessera/trace.h>
 
 #include "bench.h"
 #include "system.h"
@@ -334,4 +335,61 @@ void run_ipc_benchmarks(const tessera::BootInfo& info) {
   }
   measure("kv_get_typed_cross_as", overhead, [&] { (void)store.get("bench"); });
   (void)kv->destroy();
+}
+
+// Tracing (`bench=trace`, scripts/bench.d/trace): the cross-address-space round trip with tracing
+// off, then with Scheduling and IPC on (Call, Receive, Reply and two Switch records per round
+// trip), and the cost of one record: the difference over the records each round trip wrote. The
+// ring is emptied first and holds every record of the run (nothing is dropped: checked).
+void run_trace_benchmarks(const tessera::BootInfo& info) {
+  tessera::sys::CallTransport kernel(tessera::sys::ipc_buffer());
+  static Bench bench(info, kernel);
+  if (!bench.init()) return;
+  const uint64_t overhead = rdtsc_overhead();
+  tessera::sys::Thread* server = nullptr;
+  auto space = bench.make_space();
+  auto endpoint = bench.make(ObjectType::Endpoint);
+  if (!space.ok() || !endpoint.ok()) return;
+  *bench.shared_ = Shared{kEcho, *endpoint, 0, 0, 0};
+  if (!bench.start_server(*space, reinterpret_cast<Shared*>(kSharedAddress), 255, &server)) return;
+  tessera::abi::TraceControl::Client<tessera::sys::CallTransport> control(kernel, tessera::kSlotTraceControl);
+
+  if (!control.set_categories(0).ok()) {
+    (void)bench.fail("TraceControl.setCategories", Error::InvalidCapability);
+    return;
+  }
+  call_loop("ipc_round_trip_tracing_off", overhead, *endpoint, 0);
+  const uint64_t off = samples[kIterations / 2];
+
+  auto status = control.status(0);
+  if (!status.ok() || !control.set_capacity(0, static_cast<uint32_t>((2u << 20) / 32 - 4096 / 32)).ok()) {
+    {
+    (void)bench.fail("TraceControl.status/setCapacity", Error::InvalidCapability);
+    return;
+  }
+  }
+  const uint64_t written_before = control.status(0)->written();
+  const uint64_t dropped_before = control.status(0)->dropped();
+  (void)control.set_categories(tessera::trace::kCategoryScheduling | tessera::trace::kCategoryIpc);
+  // The records of setCategories itself (names of every thread) are not the round trips'.
+  const uint64_t written_start = control.status(0)->written();
+  call_loop("ipc_round_trip_tracing_on", overhead, *endpoint, 0);
+  const uint64_t on = samples[kIterations / 2];
+  (void)control.set_categories(0);
+  auto after = control.status(0);
+  if (!after.ok()) {
+    (void)bench.fail("TraceControl.status", Error::InvalidCapability);
+    return;
+  }
+  // Two status calls made between the loop and switching off wrote no IPC records (invocations
+  // are not traced here); what remains is the round trips' records.
+  const uint64_t records = after->written() - written_start;
+  const uint64_t round_trips = kWarmup + kIterations;
+  const uint64_t per_round_trip = (records + round_trips / 2) / round_trips;
+  tessera::sys::print("BENCH-INFO records=%lu round_trips=%lu per_round_trip=%lu dropped=%lu names=%lu\n", records,
+                      round_trips, per_round_trip, after->dropped() - dropped_before, written_start - written_before);
+  if (per_round_trip != 0 && on > off) {
+    tessera::sys::print("BENCH per_event median=%lu\n", (on - off + per_round_trip / 2) / per_round_trip);
+  }
+  (void)control.consume(0, after->written());
 }

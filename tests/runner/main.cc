@@ -33,6 +33,8 @@ int main(uint64_t argument) {
     if (value == "ipc") {
       run_benchmarks("syscall");
       run_ipc_benchmarks(*info);
+    } else if (value == "trace") {
+      run_trace_benchmarks(*info);
     } else if (value == "memory") {
       run_memory_benchmarks(*info);
     } else {

@@ -22,6 +22,7 @@ struct TraceRing {
   trace::Record* records;      // slot 0 (kernel virtual address)
   trace::RingHeader* header;   // the published header
   uint64_t written;            // records ever written
+  uint64_t limit;              // consumed + capacity: a record numbered `limit` would overwrite an unread one
   uint64_t consumed;           // records the reader released
   uint64_t dropped;            // events lost to a full ring
   uint64_t base;               // `written` when the capacity was last set: record n is in slot (n - base) % capacity
