@@ -71,13 +71,15 @@ enum class Kind : uint8_t {
   // type (tessera::abi::ObjectType order of microkernel/cap/object_type.h), arg0 = label
   // (interface code << 16 | method), arg1 = the Error it returned.
   Invocation = 12,
-  // [Payload] message words of the IPC event (Call, Send, Reply) just before it in the same ring:
-  //   word 0 = kind | chunk (8) << 8 | total words recorded (8) << 16; words 1..3 = message
-  //   words 3*chunk .. 3*chunk+2 (unused words are 0). No timestamp.
+  // [Payload] message words of the IPC event (Call, Send, Reply; never FaultMessage) just before
+  // it in the same ring: word 0 = kind | chunk (8) << 8 | words recorded (8) << 16, where words
+  // recorded = min(message length, 12) (the event's info word has the full length); words 1..3 =
+  // message words 3*chunk .. 3*chunk+2 (unused words are 0). No timestamp.
   Payload = 13,
-  // [always, when tracing is switched on or a thread is named] a thread's name and address space:
-  //   word 0 = kind | space id (24) << 8 | thread id (32) << 32; words 1..3 = the name (24 bytes,
-  //   NUL-padded). Threads in the same space form one program.
+  // [always, when tracing is switched on, a thread is named, or TraceControl.nameThreads] a
+  // thread's name and address space: word 0 = kind | space id (24) << 8 | thread id (32) << 32;
+  // words 1..3 = the name (24 bytes, NUL-padded). Threads in the same space form one program. In
+  // a stream it comes inside a Batch (from the ring); a reader may also accept it outside one.
   ThreadName = 14,
 
   // --- stream records (written by the trace server, never in a ring) ---
@@ -90,8 +92,9 @@ enum class Kind : uint8_t {
   Batch = 0x41,
   // A program's name (from init): word 0 = kind | space id (24) << 8; words 1..3 = name.
   ProgramName = 0x42,
-  // The end of a recording (the trace server stopped draining): word 1 = records streamed in all,
-  // word 2 = events dropped in all. A stream without it was cut short.
+  // The end of a recording (the trace server stopped draining): word 1 = ring records streamed in
+  // all (the sum of the Batch counts), word 2 = events dropped in all. A stream without it was cut
+  // short.
   End = 0x43,
 };
 
