@@ -267,3 +267,21 @@ TEST_CASE("control declarations and grants") {
   CHECK(parse("endpoint ctl\nprogram sh grants=control:ctl\n", &d, &e) == tessera::Error::InvalidArgument);
   CHECK(parse("control ctl extra\n", &d, &e) == tessera::Error::InvalidArgument);
 }
+
+TEST_CASE("trace declarations: the TraceControl cap and a CPU's ring, granted without rights", "[system][trace]") {
+  SystemDescription d;
+  ParseError e;
+  REQUIRE(parse("trace tc\ntrace ring ring=0\nprogram t cmdline=trace,trace_ms grants=trace:tc,trace:ring\n", &d, &e) ==
+          tessera::Error::Ok);
+  CHECK(d.objects[0].kind == init::ObjectKind::Trace);
+  CHECK(!d.objects[0].ring);
+  CHECK(d.objects[1].ring);
+  CHECK(d.objects[1].cpu == 0);
+  CHECK(d.programs[0].grant_count == 2);
+  CHECK(std::strcmp(d.programs[0].cmdline_keys, "trace,trace_ms") == 0);
+  CHECK(parse("trace tc ring=8\n", &d, &e) == tessera::Error::InvalidArgument);
+  CHECK(parse("trace tc cpu=0\n", &d, &e) == tessera::Error::InvalidArgument);
+  CHECK(std::string(e.reason) == "unknown trace option (ring)");
+  CHECK(parse("trace tc\nprogram t grants=trace:tc:r\n", &d, &e) == tessera::Error::InvalidArgument);
+  CHECK(parse("program t cmdline=\n", &d, &e) == tessera::Error::InvalidArgument);
+}
