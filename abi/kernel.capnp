@@ -148,7 +148,7 @@ interface IoPort @0xa6ca12397bf1346f $Abi.kernelObject $Abi.interfaceCode(7) {
   out16 @4 (port :UInt16, value :UInt16) -> ();
   out32 @5 (port :UInt16, value :UInt32) -> ();
   writeFrame @6 (port :UInt16, frame :Frame, offset :UInt64, length :UInt32) -> ();
-  # Writes `length` bytes (at most 65536) of `frame` from `offset` to the byte port `port` (rep
+  # Writes `length` bytes (at most 4096: the kernel does it with interrupts off) of `frame` from `offset` to the byte port `port` (rep
   # outsb): a stream of data out through a port without a call per byte (the trace server's
   # debugcon). The frame cap needs Read; RangeError when the bytes lie outside the frame.
 }

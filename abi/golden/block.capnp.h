@@ -18,6 +18,7 @@ namespace tessera::block {
 
 constexpr uint32_t kSectorBytes = 512u;
 constexpr uint32_t kMaxRingPairs = 15u;
+constexpr uint64_t kMaxDataBytes = 0x100000ull;
 constexpr uint16_t kOpRead = 1;
 constexpr uint16_t kOpWrite = 2;
 constexpr uint16_t kOpFlush = 3;
@@ -34,10 +35,12 @@ struct Block_StatusParams;
 struct Block_StatusResults;
 struct Block_CrashParams;
 struct Block_CrashResults;
+struct Block_DataAreaParams;
+struct Block_DataAreaResults;
 
 struct Block_ConnectParams {
   static constexpr uint64_t kId = 0x920bf1c8b4e0c5a8ull;
-  static constexpr uint16_t kDataWords = 1;
+  static constexpr uint16_t kDataWords = 2;
   static constexpr uint16_t kPointerCount = 0;
   class Reader;
   class Builder;
@@ -131,6 +134,22 @@ struct Block_CrashResults {
   class Builder;
 };
 
+struct Block_DataAreaParams {
+  static constexpr uint64_t kId = 0xe706aa539e14f963ull;
+  static constexpr uint16_t kDataWords = 1;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct Block_DataAreaResults {
+  static constexpr uint64_t kId = 0x9374164e98756c08ull;
+  static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kPointerCount = 1;
+  class Reader;
+  class Builder;
+};
+
 // Read-only view of a Block_ConnectParams; pointer fields are checked when followed.
 class Block_ConnectParams::Reader {
  public:
@@ -138,6 +157,7 @@ class Block_ConnectParams::Reader {
   explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
   const ::tessera::capnp::StructReader& raw() const { return view_; }
   uint8_t channel() const { return view_.read<uint8_t>(0); }
+  uint64_t data_bytes() const { return view_.read<uint64_t>(1); }
 
  private:
   ::tessera::capnp::StructReader view_;
@@ -150,6 +170,7 @@ class Block_ConnectParams::Builder {
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
   void set_channel(uint8_t value) { view_.write<uint8_t>(0, value); }
+  void set_data_bytes(uint64_t value) { view_.write<uint64_t>(1, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -457,13 +478,63 @@ class Block_CrashResults::Builder {
   ::tessera::capnp::StructBuilder view_;
 };
 
+// Read-only view of a Block_DataAreaParams; pointer fields are checked when followed.
+class Block_DataAreaParams::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint8_t channel() const { return view_.read<uint8_t>(0); }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Block_DataAreaParams inside a MessageBuilder (errors are sticky there).
+class Block_DataAreaParams::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_channel(uint8_t value) { view_.write<uint8_t>(0, value); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a Block_DataAreaResults; pointer fields are checked when followed.
+class Block_DataAreaResults::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_region() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> region() const { return view_.read_capability(0); }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Block_DataAreaResults inside a MessageBuilder (errors are sticky there).
+class Block_DataAreaResults::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_region(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_region(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
 
 // Interface Block.
 struct Block {
   static constexpr uint64_t kId = 0xca29f295fb73ce8full;
   static constexpr uint32_t kInterfaceCode = 4218670735u;
-  enum class Method : uint16_t { Connect = 0, WakeDriver = 1, WakeClient = 2, Disconnect = 3, Status = 4, Crash = 5 };
-  static constexpr uint16_t kMethodCount = 6;
+  enum class Method : uint16_t { Connect = 0, WakeDriver = 1, WakeClient = 2, Disconnect = 3, Status = 4, Crash = 5, DataArea = 6 };
+  static constexpr uint16_t kMethodCount = 7;
   using ConnectParams = ::tessera::block::Block_ConnectParams;
   using ConnectResults = ::tessera::block::Block_ConnectResults;
   using WakeDriverParams = ::tessera::block::Block_WakeDriverParams;
@@ -476,6 +547,8 @@ struct Block {
   using StatusResults = ::tessera::block::Block_StatusResults;
   using CrashParams = ::tessera::block::Block_CrashParams;
   using CrashResults = ::tessera::block::Block_CrashResults;
+  using DataAreaParams = ::tessera::block::Block_DataAreaParams;
+  using DataAreaResults = ::tessera::block::Block_DataAreaResults;
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -512,9 +585,10 @@ class Block::Client {
     return call_<ConnectResults>(message, Method::Connect);
   }
   // Connect with its parameters as arguments.
-  ::tessera::Result<ConnectResults::Reader> connect(uint8_t channel) {
+  ::tessera::Result<ConnectResults::Reader> connect(uint8_t channel, uint64_t data_bytes) {
     auto reply = connect_with([&](ConnectParams::Builder params_) {
       params_.set_channel(channel);
+      params_.set_data_bytes(data_bytes);
     });
     return reply;
   }
@@ -597,6 +671,22 @@ class Block::Client {
     return {};
   }
 
+  // DataArea: fills DataAreaParams with `fill` and waits for the reply.
+  template <typename Fill>
+  ::tessera::Result<DataAreaResults::Reader> data_area_with(Fill&& fill) {
+    ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
+                                             transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
+    fill(message.init_root_as<DataAreaParams>());
+    return call_<DataAreaResults>(message, Method::DataArea);
+  }
+  // DataArea with its parameters as arguments.
+  ::tessera::Result<DataAreaResults::Reader> data_area(uint8_t channel) {
+    auto reply = data_area_with([&](DataAreaParams::Builder params_) {
+      params_.set_channel(channel);
+    });
+    return reply;
+  }
+
  private:
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
@@ -667,6 +757,12 @@ class Block::Server {
         if (!params.ok()) return {params.error(), 0, 0};
         return finish(impl().crash(params.value(), reply.init_root_as<CrashResults>()), reply);
       }
+      case Method::DataArea: {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        const auto params = message.root_as<DataAreaParams>();
+        if (!params.ok()) return {params.error(), 0, 0};
+        return finish(impl().data_area(params.value(), reply.init_root_as<DataAreaResults>()), reply);
+      }
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }
@@ -690,8 +786,9 @@ class Block::Server {
 // ABI shape: what the wire depends on, compared with abi/golden/ by abi/check_compat.py
 // (docs/abi.md, "Compatibility"). One line per declaration and member.
 // @shape file abi/block.capnp
-// @shape struct Block_ConnectParams id=0x920bf1c8b4e0c5a8 data=1 pointers=0
+// @shape struct Block_ConnectParams id=0x920bf1c8b4e0c5a8 data=2 pointers=0
 // @shape   field channel @0 UInt8 at=data:0/8
+// @shape   field dataBytes @1 UInt64 at=data:64/64
 // @shape struct Block_ConnectResults id=0xa060c1d56aa09cfd data=5 pointers=1
 // @shape   field ring @0 interface:Region at=ptr:0
 // @shape   field capacity @1 UInt64 at=data:0/64
@@ -730,6 +827,10 @@ class Block::Server {
 // @shape   field systemCallTicks @12 UInt64 at=data:704/64
 // @shape struct Block_CrashParams id=0xb7d656e59c85d01a data=0 pointers=0
 // @shape struct Block_CrashResults id=0xea66425b6c6284a7 data=0 pointers=0
+// @shape struct Block_DataAreaParams id=0xe706aa539e14f963 data=1 pointers=0
+// @shape   field channel @0 UInt8 at=data:0/8
+// @shape struct Block_DataAreaResults id=0x9374164e98756c08 data=0 pointers=1
+// @shape   field region @0 interface:Region at=ptr:0
 // @shape interface Block id=0xca29f295fb73ce8f code=4218670735
 // @shape   method connect @0 params=Block_ConnectParams results=Block_ConnectResults
 // @shape   method wakeDriver @1 params=Block_WakeDriverParams results=Block_WakeDriverResults
@@ -737,5 +838,6 @@ class Block::Server {
 // @shape   method disconnect @3 params=Block_DisconnectParams results=Block_DisconnectResults
 // @shape   method status @4 params=Block_StatusParams results=Block_StatusResults
 // @shape   method crash @5 params=Block_CrashParams results=Block_CrashResults
+// @shape   method dataArea @6 params=Block_DataAreaParams results=Block_DataAreaResults
 
 #endif  // TESSERA_ABI_BLOCK_CAPNP_H_

@@ -289,7 +289,7 @@ struct FileSystem_StatusParams {
 
 struct FileSystem_StatusResults {
   static constexpr uint64_t kId = 0xc9d36d2c73f57033ull;
-  static constexpr uint16_t kDataWords = 7;
+  static constexpr uint16_t kDataWords = 9;
   static constexpr uint16_t kPointerCount = 0;
   class Reader;
   class Builder;
@@ -1109,6 +1109,8 @@ class FileSystem_StatusResults::Reader {
   uint64_t cache_misses() const { return view_.read<uint64_t>(4); }
   uint64_t block_reads() const { return view_.read<uint64_t>(5); }
   uint64_t block_writes() const { return view_.read<uint64_t>(6); }
+  uint64_t direct_reads() const { return view_.read<uint64_t>(7); }
+  bool direct_buffer() const { return view_.read_bool(512); }
 
  private:
   ::tessera::capnp::StructReader view_;
@@ -1128,6 +1130,8 @@ class FileSystem_StatusResults::Builder {
   void set_cache_misses(uint64_t value) { view_.write<uint64_t>(4, value); }
   void set_block_reads(uint64_t value) { view_.write<uint64_t>(5, value); }
   void set_block_writes(uint64_t value) { view_.write<uint64_t>(6, value); }
+  void set_direct_reads(uint64_t value) { view_.write<uint64_t>(7, value); }
+  void set_direct_buffer(bool value) { view_.write_bool(512, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -2314,7 +2318,7 @@ class File::Server {
 // @shape struct FileSystem_SyncParams id=0xda7cd98776c2be05 data=0 pointers=0
 // @shape struct FileSystem_SyncResults id=0xc73c23192c427533 data=0 pointers=0
 // @shape struct FileSystem_StatusParams id=0xcf1a125319a39792 data=0 pointers=0
-// @shape struct FileSystem_StatusResults id=0xc9d36d2c73f57033 data=7 pointers=0
+// @shape struct FileSystem_StatusResults id=0xc9d36d2c73f57033 data=9 pointers=0
 // @shape   field requests @0 UInt64 at=data:0/64
 // @shape   field refused @1 UInt64 at=data:64/64
 // @shape   field openFiles @2 UInt32 at=data:128/32
@@ -2323,6 +2327,8 @@ class File::Server {
 // @shape   field cacheMisses @5 UInt64 at=data:256/64
 // @shape   field blockReads @6 UInt64 at=data:320/64
 // @shape   field blockWrites @7 UInt64 at=data:384/64
+// @shape   field directReads @8 UInt64 at=data:448/64
+// @shape   field directBuffer @9 Bool at=data:512/1
 // @shape struct FileSystem_DisconnectParams id=0x96aafb5ea0b3b3ed data=0 pointers=0
 // @shape struct FileSystem_DisconnectResults id=0x81e23b65a4935b4f data=0 pointers=0
 // @shape struct File_ReadParams id=0x974ad5785b9c5c9e data=2 pointers=0

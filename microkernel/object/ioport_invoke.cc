@@ -29,6 +29,11 @@ struct PortRange {
 constexpr PortRange kKernelPorts[] = {{0x20, 0x21}, {0x42, 0x42}, {0x61, 0x61}, {0xA0, 0xA1},
                                       {0xF4, 0xF7}, {0x510, 0x511}};
 
+// IoPort.writeFrame writes at most one page per call: the kernel runs it with interrupts off, so
+// this bounds the latency one call adds (a port write is a VM exit under emulation, about a
+// microsecond on hardware).
+constexpr uint32_t kMaxWriteFrameBytes = 4096;
+
 bool overlaps_kernel(uint16_t first, uint16_t last) {
   for (const PortRange& r : kKernelPorts) {
     if (first <= r.last && r.first <= last) return true;
@@ -118,7 +123,7 @@ Result<void> invoke_io_port(Invocation& inv) {
       if (f.is_device()) return Error::InvalidCapability;
       if (!f.rights().includes(cap::CapRights::read())) return Error::InsufficientRights;
       const uint64_t size = uint64_t{1} << f.memory_size_bits();
-      if (a.length > 65536 || a.offset > size || a.length > size - a.offset) return Error::RangeError;
+      if (a.length > kMaxWriteFrameBytes || a.offset > size || a.length > size - a.offset) return Error::RangeError;
       const auto* bytes = static_cast<const uint8_t*>(layout::phys_to_virt(f.phys() + a.offset));
       uint64_t count = a.length;
       asm volatile("rep outsb" : "+S"(bytes), "+c"(count) : "d"(port) : "memory");

@@ -32,7 +32,7 @@ using tessera::Result;
 
 constexpr uint16_t kDebugconPort = 0xE9;
 constexpr uint64_t kDrainPeriodNs = 2'000'000;  // 2 ms
-constexpr uint32_t kMaxWriteBytes = 65536;      // IoPort.writeFrame's limit
+constexpr uint32_t kMaxWriteBytes = 4096;       // IoPort.writeFrame's limit
 
 class Streamer {
  public:

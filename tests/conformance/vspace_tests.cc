@@ -229,3 +229,43 @@ TESSERA_USER_TEST(IOPORT0003, pass, "IOPortControl.issue refuses the kernel's po
   env.drop(channel0);
   env.drop(mode);
 }
+
+TESSERA_USER_TEST(IOPORT0004, pass, "IOPort.writeFrame sends a frame's bytes to a port in its range; refuses other caps, device frames, frames without Read, lengths over a page or past the frame") {
+  Env env(t);
+  const CPtr ports = env.slot();
+  // 0xE9, QEMU's debugcon: without -debugcon the bytes go nowhere.
+  if (!expect_ok(t, env.io_port_control().issue(0xE9, 0xE9, kRootCNodeRef, ports, kSlotDepth), "issue 0xe9")) return;
+  auto port = env.io_port(ports);
+  const CPtr frame = env.make(ObjectType::Frame4k);
+  const CPtr endpoint = env.make(ObjectType::Endpoint);
+  if (frame == 0 || endpoint == 0) return;
+  const CapRef f{frame};
+  expect_ok(t, port.write_frame(0xE9, f, 0, 0), "nothing");
+  expect_ok(t, port.write_frame(0xE9, f, 0, 4096), "the whole page");
+  expect_ok(t, port.write_frame(0xE9, f, 4095, 1), "the last byte");
+  expect_error(t, port.write_frame(0xE9, f, 0, 4097), Error::RangeError, "more than a page");
+  expect_error(t, port.write_frame(0xE9, f, 4090, 16), Error::RangeError, "past the frame's end");
+  expect_error(t, port.write_frame(0xE9, f, ~uint64_t{0} - 7, 16), Error::RangeError, "an offset that wraps");
+  expect_error(t, port.write_frame(0xEA, f, 0, 16), Error::RangeError, "a port outside the cap");
+  expect_error(t, port.write_frame(0xE9, CapRef{endpoint}, 0, 16), Error::InvalidCapability, "an endpoint as the frame");
+  const CPtr write_only = env.copy(frame, kWrite);
+  if (write_only != 0) {
+    expect_error(t, port.write_frame(0xE9, CapRef{write_only}, 0, 16), Error::InsufficientRights, "a frame cap without Read");
+  }
+  // Device memory is not read through the kernel's direct map (it may lie beyond it).
+  for (uint64_t i = 0; i < env.info.untyped.end - env.info.untyped.start && i < tessera::kMaxBootUntypeds; ++i) {
+    if (env.info.untyped_list[i].is_device == 0) continue;
+    const CPtr device_frame = env.slot();
+    if (!expect_ok(t, env.untyped(env.info.untyped.start + i).retype(ObjectType::Frame4k, 0, kRootCNodeRef, 0, 0, device_frame, 1),
+                   "a device frame")) {
+      break;
+    }
+    expect_error(t, port.write_frame(0xE9, CapRef{device_frame}, 0, 16), Error::InvalidCapability, "a device frame");
+    env.drop(device_frame);
+    break;
+  }
+  env.drop(write_only);
+  env.drop(endpoint);
+  env.drop(frame);
+  env.drop(ports);
+}
