@@ -199,21 +199,19 @@ void run_debug_syscall(Tcb* t, SyscallRegs regs, Syscall number) {
 }
 }  // namespace
 
-extern "C" [[noreturn]] void syscall_dispatch(TrapFrame* frame) {
-  Tcb* t = this_cpu().current;
+void syscall_general(Tcb* t, TrapFrame* frame) {
   const SyscallRegs regs(*frame);
-  ++t->syscalls;  // once per system call, whichever path completes it
-  // Each test reads the number from the frame again (a miss may not change it, but the compiler
-  // cannot know): that keeps these three compares a short chain rather than a jump table.
-  if (fastpath_mode == FastpathMode::Plain) [[likely]] {
-    if (regs.number() == static_cast<uint64_t>(Syscall::Call)) try_fastpath_call<false>(t, regs);
-    if (regs.number() == static_cast<uint64_t>(Syscall::ReplyRecv)) try_fastpath_reply_recv<false>(t, regs);
-    if (regs.number() == static_cast<uint64_t>(Syscall::Send)) try_fastpath_send<false>(t, regs);
-  } else {
-    traced_entry(t, regs);
-  }
   run_syscall(t, regs, static_cast<Syscall>(regs.number()));
   resume(t);
+}
+
+// Every system call but those syscall_entry.S completes itself (Null) or hands to the plain
+// fastpath's entries (Call, ReplyRecv, Send while fastpath_mode is Plain).
+extern "C" [[noreturn]] void syscall_dispatch(TrapFrame* frame) {
+  Tcb* t = this_cpu().current;
+  ++t->syscalls;  // once per system call, whichever path completes it
+  if (fastpath_mode != FastpathMode::Plain) traced_entry(t, SyscallRegs(*frame));
+  syscall_general(t, frame);
 }
 
 extern "C" [[noreturn]] void trap_dispatch_user(TrapFrame* frame) {

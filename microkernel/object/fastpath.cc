@@ -5,9 +5,12 @@
 
 #include <tessera/capnp/transport.h>
 #include <tessera/ipc_buffer.h>
+#include <tessera/syscall.h>
 
 #include "arch/x86_64/percpu.h"
+#include "arch/x86_64/syscall_entry_constants.h"
 #include "cap/cspace.h"
+#include "generic/resume.h"
 #include "generic/scheduler.h"
 #include "generic/trace.h"
 #include "object/endpoint.h"
@@ -70,8 +73,9 @@ template <bool kTraced>
   Scheduler& s = this_scheduler();
   if (woken->priority > current->priority && !s.has_higher(woken->priority, true)) {
     s.enqueue(current);
-    this_cpu().current = nullptr;
-    resume_thread<kTraced>(woken);
+    Cpu& cpu = this_cpu();
+    cpu.current = nullptr;
+    resume_thread_in_place<kTraced>(cpu, woken);
   }
   s.enqueue(woken);
   ipc::continue_or_switch(current);
@@ -108,7 +112,7 @@ template <bool kTraced>
 }  // namespace
 
 template <bool kTraced>
-void try_fastpath_call(Tcb* t, SyscallRegs regs) {
+[[gnu::always_inline]] inline void call_fastpath(Tcb* t, SyscallRegs regs) {
   if (!short_message(regs.info())) return;
   cap::CapSlot* slot = fast_lookup(t, regs.cptr());
   if (slot == nullptr) return;
@@ -120,18 +124,19 @@ void try_fastpath_call(Tcb* t, SyscallRegs regs) {
   Tcb* receiver = ep->first();
   if (receiver->priority < t->priority) return;
 
-  ep->remove(receiver);
+  ep->remove_first(receiver);
   ipc::note_send(t, *checked, true);
   deliver_short(t, receiver, regs, checked->cap().badge());
   if constexpr (kTraced) trace_delivery(Kind::Call, t, receiver, regs, ep, checked->cap().badge());
   ipc::link_reply(receiver, t);
   t->state = ThreadState::Blocked;
-  this_cpu().current = nullptr;
-  resume_thread<kTraced>(receiver);
+  Cpu& cpu = this_cpu();
+  cpu.current = nullptr;
+  resume_thread_in_place<kTraced>(cpu, receiver);
 }
 
 template <bool kTraced>
-void try_fastpath_reply_recv(Tcb* t, SyscallRegs regs) {
+[[gnu::always_inline]] inline void reply_recv_fastpath(Tcb* t, SyscallRegs regs) {
   if (!short_message(regs.info())) return;
   Tcb* caller = live(t->reply_to);
   if (caller == nullptr || caller->ipc_state != IpcState::WaitingReply || caller->ipc_is_fault) return;
@@ -157,12 +162,13 @@ void try_fastpath_reply_recv(Tcb* t, SyscallRegs regs) {
   t->ipc_object = ep_phys;
   ep->enqueue_receiver(t);
   t->state = ThreadState::Blocked;
-  this_cpu().current = nullptr;
-  resume_thread<kTraced>(caller);
+  Cpu& cpu = this_cpu();
+  cpu.current = nullptr;
+  resume_thread_in_place<kTraced>(cpu, caller);
 }
 
 template <bool kTraced>
-void try_fastpath_send(Tcb* t, SyscallRegs regs) {
+[[gnu::always_inline]] inline void send_fastpath(Tcb* t, SyscallRegs regs) {
   if (!short_message(regs.info())) return;
   cap::CapSlot* slot = fast_lookup(t, regs.cptr());
   if (slot == nullptr) return;
@@ -193,11 +199,51 @@ void try_fastpath_send(Tcb* t, SyscallRegs regs) {
   switch_after_wake<kTraced>(t, receiver);
 }
 
-template void try_fastpath_call<false>(Tcb*, SyscallRegs);
+static_assert(__builtin_offsetof(Cpu, current) == GS_CURRENT);
+static_assert(__builtin_offsetof(Tcb, syscalls) == TCB_SYSCALLS);
+static_assert(static_cast<uint64_t>(Syscall::Call) == SYSCALL_CALL);
+static_assert(static_cast<uint64_t>(Syscall::ReplyRecv) == SYSCALL_REPLY_RECV);
+static_assert(static_cast<uint64_t>(Syscall::Send) == SYSCALL_SEND);
+static_assert(static_cast<uint64_t>(Syscall::Null) == SYSCALL_NULL);
+static_assert(static_cast<uint8_t>(FastpathMode::Plain) == FASTPATH_PLAIN);
+static_assert(kUserAddressLimit == USER_ADDRESS_LIMIT);
+static_assert(static_cast<uint64_t>(Error::Ok) == 0, "the null system call's exit clears rax");
+
+extern "C" void fastpath_call(TrapFrame* frame) {
+  Tcb* t = this_cpu().current;
+  ++t->syscalls;  // once per system call, whichever path completes it
+  call_fastpath<false>(t, SyscallRegs(*frame));
+  syscall_general(t, frame);
+}
+
+extern "C" void fastpath_reply_recv(TrapFrame* frame) {
+  Tcb* t = this_cpu().current;
+  ++t->syscalls;
+  reply_recv_fastpath<false>(t, SyscallRegs(*frame));
+  syscall_general(t, frame);
+}
+
+extern "C" void fastpath_send(TrapFrame* frame) {
+  Tcb* t = this_cpu().current;
+  ++t->syscalls;
+  send_fastpath<false>(t, SyscallRegs(*frame));
+  syscall_general(t, frame);
+}
+
+template <bool kTraced>
+void try_fastpath_call(Tcb* t, SyscallRegs regs) {
+  call_fastpath<kTraced>(t, regs);
+}
+template <bool kTraced>
+void try_fastpath_reply_recv(Tcb* t, SyscallRegs regs) {
+  reply_recv_fastpath<kTraced>(t, regs);
+}
+template <bool kTraced>
+void try_fastpath_send(Tcb* t, SyscallRegs regs) {
+  send_fastpath<kTraced>(t, regs);
+}
 template void try_fastpath_call<true>(Tcb*, SyscallRegs);
-template void try_fastpath_reply_recv<false>(Tcb*, SyscallRegs);
 template void try_fastpath_reply_recv<true>(Tcb*, SyscallRegs);
-template void try_fastpath_send<false>(Tcb*, SyscallRegs);
 template void try_fastpath_send<true>(Tcb*, SyscallRegs);
 
 }  // namespace tessera::kernel

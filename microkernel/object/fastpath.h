@@ -17,10 +17,18 @@ template <bool kTraced> void try_fastpath_reply_recv(Tcb* t, SyscallRegs regs);
 // Send or Signal to a partner already waiting.
 template <bool kTraced> void try_fastpath_send(Tcb* t, SyscallRegs regs);
 
+// The plain fastpath's entries from syscall_entry.S (taken while fastpath_mode is Plain): each
+// counts the system call, tries its fastpath and on a miss continues in the general path.
+extern "C" [[noreturn]] void fastpath_call(TrapFrame* frame);
+extern "C" [[noreturn]] void fastpath_reply_recv(TrapFrame* frame);
+extern "C" [[noreturn]] void fastpath_send(TrapFrame* frame);
+// The general path of system call `t` (generic/syscall.cc), already counted and past the fastpath.
+[[noreturn]] void syscall_general(Tcb* t, TrapFrame* frame);
+
 // Which fastpath system calls try, decided once per system call by one compare: none, the plain
 // one, or the traced one. Tracing switched off therefore costs the plain fastpath nothing.
 enum class FastpathMode : uint8_t { Off, Plain, Traced };
-extern FastpathMode fastpath_mode;
+extern FastpathMode fastpath_mode asm("tessera_fastpath_mode");  // syscall_entry.S reads it
 // `fastpath=off` on the command line turns it off (everything takes the general path).
 extern bool fastpath_enabled;
 // Chooses fastpath_mode from fastpath_enabled and the trace categories (after either changes).
