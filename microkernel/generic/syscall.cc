@@ -197,13 +197,16 @@ void run_debug_syscall(Tcb* t, SyscallRegs regs, Syscall number) {
   if (regs.number() == static_cast<uint64_t>(Syscall::ReplyRecv)) try_fastpath_reply_recv<true>(t, regs);
   if (regs.number() == static_cast<uint64_t>(Syscall::Send)) try_fastpath_send<true>(t, regs);
 }
-}  // namespace
 
-void syscall_general(Tcb* t, TrapFrame* frame) {
+// The general path of a system call that is counted and past the fastpath.
+[[noreturn, gnu::always_inline]] inline void run_general(Tcb* t, TrapFrame* frame) {
   const SyscallRegs regs(*frame);
   run_syscall(t, regs, static_cast<Syscall>(regs.number()));
   resume(t);
 }
+}  // namespace
+
+void syscall_general(Tcb* t, TrapFrame* frame) { run_general(t, frame); }
 
 // Every system call but those syscall_entry.S completes itself (Null) or hands to the plain
 // fastpath's entries (Call, ReplyRecv, Send while fastpath_mode is Plain).
@@ -211,7 +214,7 @@ extern "C" [[noreturn]] void syscall_dispatch(TrapFrame* frame) {
   Tcb* t = this_cpu().current;
   ++t->syscalls;  // once per system call, whichever path completes it
   if (fastpath_mode != FastpathMode::Plain) traced_entry(t, SyscallRegs(*frame));
-  syscall_general(t, frame);
+  run_general(t, frame);
 }
 
 extern "C" [[noreturn]] void trap_dispatch_user(TrapFrame* frame) {

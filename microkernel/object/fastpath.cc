@@ -23,12 +23,20 @@ namespace tessera::kernel {
 bool fastpath_enabled = true;
 FastpathMode fastpath_mode = FastpathMode::Plain;
 
+extern "C" [[noreturn]] void syscall_dispatch(TrapFrame* frame);  // generic/syscall.cc
+constinit void (*tessera_syscall_entries[4])(TrapFrame*) = {syscall_dispatch, fastpath_call, fastpath_reply_recv,
+                                                             fastpath_send};
+
 void update_fastpath_mode() {
   constexpr uint32_t kRecordedHere = trace::kCategoryScheduling | trace::kCategoryIpc |
                                      trace::kCategoryNotifications | trace::kCategorySyscalls;
   if (!fastpath_enabled) fastpath_mode = FastpathMode::Off;
   else if (tracing::on(kRecordedHere)) fastpath_mode = FastpathMode::Traced;
   else fastpath_mode = FastpathMode::Plain;
+  const bool plain = fastpath_mode == FastpathMode::Plain;
+  tessera_syscall_entries[static_cast<uint64_t>(Syscall::Call)] = plain ? fastpath_call : syscall_dispatch;
+  tessera_syscall_entries[static_cast<uint64_t>(Syscall::ReplyRecv)] = plain ? fastpath_reply_recv : syscall_dispatch;
+  tessera_syscall_entries[static_cast<uint64_t>(Syscall::Send)] = plain ? fastpath_send : syscall_dispatch;
 }
 
 namespace {
@@ -47,9 +55,10 @@ using cap::ObjectType;
   return layout::phys_to<cap::CapSlot>(root.phys()) + (cptr & ((uint64_t{1} << root.radix()) - 1));
 }
 
+// At most kMessageRegisters words and no capabilities: one mask and one compare.
 [[gnu::always_inline]] inline bool short_message(uint64_t info_word) {
-  const MessageInfo info = MessageInfo::decode(info_word);
-  return info.length_words <= kMessageRegisters && info.extra_caps == 0;
+  constexpr uint64_t kLengthAndCaps = MessageInfo{0, 0x7F, 3, 0}.encode();
+  return (info_word & kLengthAndCaps) <= MessageInfo{0, kMessageRegisters, 0, 0}.encode();
 }
 
 // Hands the short message in `from` (the sender's registers) to `receiver` with `badge`, and makes
@@ -69,11 +78,10 @@ using cap::ObjectType;
 // After waking `woken`, continues exactly as continue_or_switch would, switching straight to
 // `woken` when it is the one the scheduler would pick.
 template <bool kTraced>
-[[noreturn]] void switch_after_wake(Tcb* current, Tcb* woken) {
+[[noreturn]] void switch_after_wake(Cpu& cpu, Tcb* current, Tcb* woken) {
   Scheduler& s = this_scheduler();
   if (woken->priority > current->priority && !s.has_higher(woken->priority, true)) {
     s.enqueue(current);
-    Cpu& cpu = this_cpu();
     cpu.current = nullptr;
     resume_thread_in_place<kTraced>(cpu, woken);
   }
@@ -112,7 +120,7 @@ template <bool kTraced>
 }  // namespace
 
 template <bool kTraced>
-[[gnu::always_inline]] inline void call_fastpath(Tcb* t, SyscallRegs regs) {
+[[gnu::always_inline]] inline void call_fastpath(Cpu& cpu, Tcb* t, SyscallRegs regs) {
   if (!short_message(regs.info())) return;
   cap::CapSlot* slot = fast_lookup(t, regs.cptr());
   if (slot == nullptr) return;
@@ -130,13 +138,12 @@ template <bool kTraced>
   if constexpr (kTraced) trace_delivery(Kind::Call, t, receiver, regs, ep, checked->cap().badge());
   ipc::link_reply(receiver, t);
   t->state = ThreadState::Blocked;
-  Cpu& cpu = this_cpu();
   cpu.current = nullptr;
   resume_thread_in_place<kTraced>(cpu, receiver);
 }
 
 template <bool kTraced>
-[[gnu::always_inline]] inline void reply_recv_fastpath(Tcb* t, SyscallRegs regs) {
+[[gnu::always_inline]] inline void reply_recv_fastpath(Cpu& cpu, Tcb* t, SyscallRegs regs) {
   if (!short_message(regs.info())) return;
   Tcb* caller = live(t->reply_to);
   if (caller == nullptr || caller->ipc_state != IpcState::WaitingReply || caller->ipc_is_fault) return;
@@ -162,13 +169,12 @@ template <bool kTraced>
   t->ipc_object = ep_phys;
   ep->enqueue_receiver(t);
   t->state = ThreadState::Blocked;
-  Cpu& cpu = this_cpu();
   cpu.current = nullptr;
   resume_thread_in_place<kTraced>(cpu, caller);
 }
 
 template <bool kTraced>
-[[gnu::always_inline]] inline void send_fastpath(Tcb* t, SyscallRegs regs) {
+[[gnu::always_inline]] inline void send_fastpath(Cpu& cpu, Tcb* t, SyscallRegs regs) {
   if (!short_message(regs.info())) return;
   cap::CapSlot* slot = fast_lookup(t, regs.cptr());
   if (slot == nullptr) return;
@@ -185,7 +191,7 @@ template <bool kTraced>
     waiter->state = ThreadState::Running;
     ++waiter->wakeups;
     regs.set_result(Error::Ok);
-    switch_after_wake<kTraced>(t, waiter);
+    switch_after_wake<kTraced>(cpu, t, waiter);
   }
   auto checked = cap::lookup_cap<ObjectType::Endpoint>(slot, CapRights::write());
   if (!checked) return;
@@ -196,51 +202,53 @@ template <bool kTraced>
   deliver_short(t, receiver, regs, checked->cap().badge());
   if constexpr (kTraced) trace_delivery(Kind::Send, t, receiver, regs, ep, checked->cap().badge());
   regs.set_result(Error::Ok);
-  switch_after_wake<kTraced>(t, receiver);
+  switch_after_wake<kTraced>(cpu, t, receiver);
 }
 
 static_assert(__builtin_offsetof(Cpu, current) == GS_CURRENT);
 static_assert(__builtin_offsetof(Tcb, syscalls) == TCB_SYSCALLS);
-static_assert(static_cast<uint64_t>(Syscall::Call) == SYSCALL_CALL);
-static_assert(static_cast<uint64_t>(Syscall::ReplyRecv) == SYSCALL_REPLY_RECV);
-static_assert(static_cast<uint64_t>(Syscall::Send) == SYSCALL_SEND);
+static_assert(static_cast<uint64_t>(Syscall::Call) == 1 && static_cast<uint64_t>(Syscall::ReplyRecv) == 2 &&
+              static_cast<uint64_t>(Syscall::Send) == SYSCALL_SEND, "tessera_syscall_entries' order");
 static_assert(static_cast<uint64_t>(Syscall::Null) == SYSCALL_NULL);
 static_assert(static_cast<uint8_t>(FastpathMode::Plain) == FASTPATH_PLAIN);
 static_assert(kUserAddressLimit == USER_ADDRESS_LIMIT);
 static_assert(static_cast<uint64_t>(Error::Ok) == 0, "the null system call's exit clears rax");
 
 extern "C" void fastpath_call(TrapFrame* frame) {
-  Tcb* t = this_cpu().current;
+  Cpu& cpu = this_cpu();
+  Tcb* t = cpu.current;
   ++t->syscalls;  // once per system call, whichever path completes it
-  call_fastpath<false>(t, SyscallRegs(*frame));
+  call_fastpath<false>(cpu, t, SyscallRegs(*frame));
   syscall_general(t, frame);
 }
 
 extern "C" void fastpath_reply_recv(TrapFrame* frame) {
-  Tcb* t = this_cpu().current;
+  Cpu& cpu = this_cpu();
+  Tcb* t = cpu.current;
   ++t->syscalls;
-  reply_recv_fastpath<false>(t, SyscallRegs(*frame));
+  reply_recv_fastpath<false>(cpu, t, SyscallRegs(*frame));
   syscall_general(t, frame);
 }
 
 extern "C" void fastpath_send(TrapFrame* frame) {
-  Tcb* t = this_cpu().current;
+  Cpu& cpu = this_cpu();
+  Tcb* t = cpu.current;
   ++t->syscalls;
-  send_fastpath<false>(t, SyscallRegs(*frame));
+  send_fastpath<false>(cpu, t, SyscallRegs(*frame));
   syscall_general(t, frame);
 }
 
 template <bool kTraced>
 void try_fastpath_call(Tcb* t, SyscallRegs regs) {
-  call_fastpath<kTraced>(t, regs);
+  call_fastpath<kTraced>(this_cpu(), t, regs);
 }
 template <bool kTraced>
 void try_fastpath_reply_recv(Tcb* t, SyscallRegs regs) {
-  reply_recv_fastpath<kTraced>(t, regs);
+  reply_recv_fastpath<kTraced>(this_cpu(), t, regs);
 }
 template <bool kTraced>
 void try_fastpath_send(Tcb* t, SyscallRegs regs) {
-  send_fastpath<kTraced>(t, regs);
+  send_fastpath<kTraced>(this_cpu(), t, regs);
 }
 template void try_fastpath_call<true>(Tcb*, SyscallRegs);
 template void try_fastpath_reply_recv<true>(Tcb*, SyscallRegs);

@@ -22,6 +22,9 @@ template <bool kTraced> void try_fastpath_send(Tcb* t, SyscallRegs regs);
 extern "C" [[noreturn]] void fastpath_call(TrapFrame* frame);
 extern "C" [[noreturn]] void fastpath_reply_recv(TrapFrame* frame);
 extern "C" [[noreturn]] void fastpath_send(TrapFrame* frame);
+// What syscall_entry.S calls for system call numbers 0 to SYSCALL_SEND: the entries above while
+// fastpath_mode is Plain, syscall_dispatch otherwise (and for 0, no system call).
+extern "C" void (*tessera_syscall_entries[4])(TrapFrame* frame);
 // The general path of system call `t` (generic/syscall.cc), already counted and past the fastpath.
 [[noreturn]] void syscall_general(Tcb* t, TrapFrame* frame);
 

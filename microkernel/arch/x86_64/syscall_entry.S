@@ -39,23 +39,14 @@ save_frame:
     movq %rsp, %rdi                 // the thread's frame
     movq %gs:GS_KERNEL_STACK, %rsp
     xorl %ebp, %ebp
-    // The plain fastpath (object/fastpath.h) is entered straight from here; every other case,
-    // and the fastpath traced or off, goes through syscall_dispatch. %rdx still holds the number.
-    cmpb $FASTPATH_PLAIN, tessera_fastpath_mode(%rip)
-    jne 1f
-    cmpq $SYSCALL_CALL, %rdx
-    je 2f
-    cmpq $SYSCALL_REPLY_RECV, %rdx
-    je 3f
+    // Calls, ReplyRecvs and Sends enter the plain fastpath (object/fastpath.h) straight from here
+    // through tessera_syscall_entries, which names syscall_dispatch instead while the fastpath is
+    // traced or off; every other call goes to syscall_dispatch. %rdx still holds the number.
     cmpq $SYSCALL_SEND, %rdx
-    je 4f
+    ja 1f
+    call *tessera_syscall_entries(, %rdx, 8)   // [[noreturn]], each of them
+    ud2
 1:  call syscall_dispatch           // [[noreturn]]: leaves through resume_user_frame
-    ud2
-2:  call fastpath_call              // each [[noreturn]]: a miss continues in the general path
-    ud2
-3:  call fastpath_reply_recv
-    ud2
-4:  call fastpath_send
     ud2
 
 // The null system call with the plain fastpath: the general path would count it, set rax = Ok and

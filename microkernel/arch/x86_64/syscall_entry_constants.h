@@ -5,9 +5,7 @@
 
 #define GS_CURRENT 32                      // Cpu::current
 #define TCB_SYSCALLS 0x380                 // Tcb::syscalls
-#define SYSCALL_CALL 1                     // Syscall::Call
-#define SYSCALL_REPLY_RECV 2               // Syscall::ReplyRecv
-#define SYSCALL_SEND 3                     // Syscall::Send
+#define SYSCALL_SEND 3                     // Syscall::Send, the last of tessera_syscall_entries
 #define SYSCALL_NULL 16                    // Syscall::Null
 #define FASTPATH_PLAIN 1                   // FastpathMode::Plain
 #define USER_ADDRESS_LIMIT 0x00007FFFFFFFF000  // kUserAddressLimit
