@@ -127,8 +127,8 @@ void run_debug_syscall(Tcb* t, SyscallRegs regs, Syscall number) {
 
 // Runs system call `number` of `t`. Every case ends in `return`: the IPC calls, Yield, invocations
 // and the calls that stop the thread never come back (they leave through resume()/schedule()); the
-// others set the result and return, and the caller resumes the thread. Inlined into
-// syscall_dispatch: the null system call costs the kernel's entry and exit and little else.
+// others set the result and return, and the caller resumes the thread. (The null system call gets
+// here only while the fastpath is traced or off: otherwise syscall_entry.S answers it.)
 [[gnu::always_inline]] inline void run_syscall(Tcb* t, SyscallRegs regs, Syscall number) {
   switch (number) {
     case Syscall::Call:

@@ -214,29 +214,20 @@ static_assert(static_cast<uint8_t>(FastpathMode::Plain) == FASTPATH_PLAIN);
 static_assert(kUserAddressLimit == USER_ADDRESS_LIMIT);
 static_assert(static_cast<uint64_t>(Error::Ok) == 0, "the null system call's exit clears rax");
 
-extern "C" void fastpath_call(TrapFrame* frame) {
+// A plain fastpath entry: counts the system call, tries `kTry`, and on a miss continues in the
+// general path.
+template <void (*kTry)(Cpu&, Tcb*, SyscallRegs)>
+[[noreturn, gnu::always_inline]] inline void enter_fastpath(TrapFrame* frame) {
   Cpu& cpu = this_cpu();
   Tcb* t = cpu.current;
   ++t->syscalls;  // once per system call, whichever path completes it
-  call_fastpath<false>(cpu, t, SyscallRegs(*frame));
+  kTry(cpu, t, SyscallRegs(*frame));
   syscall_general(t, frame);
 }
 
-extern "C" void fastpath_reply_recv(TrapFrame* frame) {
-  Cpu& cpu = this_cpu();
-  Tcb* t = cpu.current;
-  ++t->syscalls;
-  reply_recv_fastpath<false>(cpu, t, SyscallRegs(*frame));
-  syscall_general(t, frame);
-}
-
-extern "C" void fastpath_send(TrapFrame* frame) {
-  Cpu& cpu = this_cpu();
-  Tcb* t = cpu.current;
-  ++t->syscalls;
-  send_fastpath<false>(cpu, t, SyscallRegs(*frame));
-  syscall_general(t, frame);
-}
+extern "C" void fastpath_call(TrapFrame* frame) { enter_fastpath<call_fastpath<false>>(frame); }
+extern "C" void fastpath_reply_recv(TrapFrame* frame) { enter_fastpath<reply_recv_fastpath<false>>(frame); }
+extern "C" void fastpath_send(TrapFrame* frame) { enter_fastpath<send_fastpath<false>>(frame); }
 
 template <bool kTraced>
 void try_fastpath_call(Tcb* t, SyscallRegs regs) {

@@ -28,8 +28,9 @@ extern "C" void (*tessera_syscall_entries[4])(TrapFrame* frame);
 // The general path of system call `t` (generic/syscall.cc), already counted and past the fastpath.
 [[noreturn]] void syscall_general(Tcb* t, TrapFrame* frame);
 
-// Which fastpath system calls try, decided once per system call by one compare: none, the plain
-// one, or the traced one. Tracing switched off therefore costs the plain fastpath nothing.
+// Which fastpath system calls try: none, the plain one, or the traced one. The entry reaches the
+// plain one through tessera_syscall_entries (the null system call by one compare of this), so
+// tracing switched off costs the plain fastpath nothing.
 enum class FastpathMode : uint8_t { Off, Plain, Traced };
 extern FastpathMode fastpath_mode asm("tessera_fastpath_mode");  // syscall_entry.S reads it
 // `fastpath=off` on the command line turns it off (everything takes the general path).
