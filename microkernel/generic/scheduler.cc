@@ -3,18 +3,14 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/percpu.h"
 #include "generic/log.h"
+#include "generic/resume.h"
 #include "generic/trace.h"
 #include "object/kernel_objects.h"
 #include "object/sched_context.h"
 
-extern "C" [[noreturn]] void resume_user_frame(tessera::kernel::TrapFrame* frame);
-
 namespace tessera::kernel {
 namespace {
 constinit Scheduler schedulers[kMaxCpus];
-
-void fxsave(uint8_t* area) { asm volatile("fxsave64 (%0)" : : "r"(area) : "memory"); }
-void fxrstor(const uint8_t* area) { asm volatile("fxrstor64 (%0)" : : "r"(area) : "memory"); }
 }  // namespace
 
 Scheduler& this_scheduler() { return schedulers[this_cpu().index]; }
@@ -65,49 +61,21 @@ bool Scheduler::has_higher(uint8_t priority, bool or_equal) const {
 
 bool Scheduler::empty() const { return (bitmap_[0] | bitmap_[1] | bitmap_[2] | bitmap_[3]) == 0; }
 
-template <bool kTraceable>
-void resume_thread(Tcb* t) {
-  Cpu& cpu = this_cpu();
-  // Never return to a non-canonical or kernel RIP: SYSRET would fault in kernel mode (the
-  // well-known SYSRET hazard) and IRETQ would fault on the kernel stack.
-  if (!is_user_address(t->frame.rip)) {
+void refuse_resume(Tcb* t, bool bad_return_address) {
+  if (bad_return_address) {
     log::print("thread-fault thread=%s vector=13 (non-canonical return address) rip=0x%lx: thread stopped\n",
                t->name, t->frame.rip);
-    t->state = ThreadState::Faulted;
-    cpu.current = nullptr;
-    schedule();
-  }
-  // The thread's address space must still exist: revoking its VSpace cap empties the TCB's slot
-  // (an empty slot's object word is 0, never a PML4's address; only configure/setSpace refill it).
-  if (tcb_slot(t, kTcbVSpace)->cap.object_word() != t->vspace_root) {
+  } else {
     log::print("thread-fault thread=%s: no address space: thread stopped\n", t->name);
-    t->state = ThreadState::Faulted;
-    cpu.current = nullptr;
-    schedule();
   }
-  // RFLAGS need no sanitising here: a frame saved by the CPU or by SYSCALL holds flags user mode
-  // could set, and writeRegisters sanitises what it writes.
-  if (cpu.current != t) ++t->times_scheduled;
-  cpu.current = t;
-  account_switch<kTraceable>(cpu, t);
-  const auto frame_end = reinterpret_cast<uint64_t>(&t->frame + 1);
-  cpu.current_frame_end = frame_end;
-  cpu.tss.rsp[0] = frame_end;
-  if (x86::read_cr3() != t->vspace_root) x86::write_cr3(t->vspace_root);
-  if (cpu.fpu_owner != t) {
-    if (cpu.fpu_owner != nullptr) fxsave(cpu.fpu_owner->fpu);
-    fxrstor(t->fpu);
-    cpu.fpu_owner = t;
-  }
-  if (cpu.loaded_fs_base != t->fs_base) {
-    x86::wrmsr(x86::msr::kFsBase, t->fs_base);
-    cpu.loaded_fs_base = t->fs_base;
-  }
-  if (cpu.loaded_user_gs_base != t->gs_base) {
-    x86::wrmsr(x86::msr::kKernelGsBase, t->gs_base);  // becomes GS at swapgs
-    cpu.loaded_user_gs_base = t->gs_base;
-  }
-  resume_user_frame(&t->frame);
+  t->state = ThreadState::Faulted;
+  this_cpu().current = nullptr;
+  schedule();
+}
+
+template <bool kTraceable>
+void resume_thread(Tcb* t) {
+  resume_thread_in_place<kTraceable>(this_cpu(), t);
 }
 template void resume_thread<true>(Tcb* t);
 template void resume_thread<false>(Tcb* t);

@@ -29,8 +29,8 @@ class Scheduler {
 
 // Switches this CPU to `t` and returns to user mode in it (loads its address space, FPU state, TLS
 // bases and TSS stack pointer). Never returns. With kTraceable, a switch to another thread is
-// recorded when the Scheduling category is on; the IPC fastpath resumes without that test and
-// records the switch itself when it traces (object/fastpath.cc).
+// recorded when the Scheduling category is on; the plain IPC fastpath resumes without that test,
+// with the same body inlined (resume_thread_in_place, generic/resume.h).
 template <bool kTraceable>
 [[noreturn]] void resume_thread(Tcb* t);
 [[noreturn]] inline void resume(Tcb* t) { resume_thread<true>(t); }

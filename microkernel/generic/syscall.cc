@@ -127,8 +127,8 @@ void run_debug_syscall(Tcb* t, SyscallRegs regs, Syscall number) {
 
 // Runs system call `number` of `t`. Every case ends in `return`: the IPC calls, Yield, invocations
 // and the calls that stop the thread never come back (they leave through resume()/schedule()); the
-// others set the result and return, and the caller resumes the thread. Inlined into
-// syscall_dispatch: the null system call costs the kernel's entry and exit and little else.
+// others set the result and return, and the caller resumes the thread. (The null system call gets
+// here only while the fastpath is traced or off: otherwise syscall_entry.S answers it.)
 [[gnu::always_inline]] inline void run_syscall(Tcb* t, SyscallRegs regs, Syscall number) {
   switch (number) {
     case Syscall::Call:
@@ -197,23 +197,24 @@ void run_debug_syscall(Tcb* t, SyscallRegs regs, Syscall number) {
   if (regs.number() == static_cast<uint64_t>(Syscall::ReplyRecv)) try_fastpath_reply_recv<true>(t, regs);
   if (regs.number() == static_cast<uint64_t>(Syscall::Send)) try_fastpath_send<true>(t, regs);
 }
-}  // namespace
 
-extern "C" [[noreturn]] void syscall_dispatch(TrapFrame* frame) {
-  Tcb* t = this_cpu().current;
+// The general path of a system call that is counted and past the fastpath.
+[[noreturn, gnu::always_inline]] inline void run_general(Tcb* t, TrapFrame* frame) {
   const SyscallRegs regs(*frame);
-  ++t->syscalls;  // once per system call, whichever path completes it
-  // Each test reads the number from the frame again (a miss may not change it, but the compiler
-  // cannot know): that keeps these three compares a short chain rather than a jump table.
-  if (fastpath_mode == FastpathMode::Plain) [[likely]] {
-    if (regs.number() == static_cast<uint64_t>(Syscall::Call)) try_fastpath_call<false>(t, regs);
-    if (regs.number() == static_cast<uint64_t>(Syscall::ReplyRecv)) try_fastpath_reply_recv<false>(t, regs);
-    if (regs.number() == static_cast<uint64_t>(Syscall::Send)) try_fastpath_send<false>(t, regs);
-  } else {
-    traced_entry(t, regs);
-  }
   run_syscall(t, regs, static_cast<Syscall>(regs.number()));
   resume(t);
+}
+}  // namespace
+
+void syscall_general(Tcb* t, TrapFrame* frame) { run_general(t, frame); }
+
+// Every system call but those syscall_entry.S completes itself (Null) or hands to the plain
+// fastpath's entries (Call, ReplyRecv, Send while fastpath_mode is Plain).
+extern "C" [[noreturn]] void syscall_dispatch(TrapFrame* frame) {
+  Tcb* t = this_cpu().current;
+  ++t->syscalls;  // once per system call, whichever path completes it
+  if (fastpath_mode != FastpathMode::Plain) traced_entry(t, SyscallRegs(*frame));
+  run_general(t, frame);
 }
 
 extern "C" [[noreturn]] void trap_dispatch_user(TrapFrame* frame) {

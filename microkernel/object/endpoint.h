@@ -45,6 +45,11 @@ class Endpoint {
     queue_.remove(t);
     if (queue_.empty()) state_ = State::Idle;
   }
+  // Takes `t`, the thread first() returned, off the queue.
+  [[gnu::always_inline]] void remove_first(Tcb* t) {
+    queue_.remove_first(t);
+    if (queue_.empty()) state_ = State::Idle;
+  }
   // Takes the first thread off the queue; null when idle.
   [[gnu::always_inline]] Tcb* take() {
     Tcb* t = first();

@@ -5,9 +5,12 @@
 
 #include <tessera/capnp/transport.h>
 #include <tessera/ipc_buffer.h>
+#include <tessera/syscall.h>
 
 #include "arch/x86_64/percpu.h"
+#include "arch/x86_64/syscall_entry_constants.h"
 #include "cap/cspace.h"
+#include "generic/resume.h"
 #include "generic/scheduler.h"
 #include "generic/trace.h"
 #include "object/endpoint.h"
@@ -20,12 +23,20 @@ namespace tessera::kernel {
 bool fastpath_enabled = true;
 FastpathMode fastpath_mode = FastpathMode::Plain;
 
+extern "C" [[noreturn]] void syscall_dispatch(TrapFrame* frame);  // generic/syscall.cc
+constinit void (*tessera_syscall_entries[4])(TrapFrame*) = {syscall_dispatch, fastpath_call, fastpath_reply_recv,
+                                                             fastpath_send};
+
 void update_fastpath_mode() {
   constexpr uint32_t kRecordedHere = trace::kCategoryScheduling | trace::kCategoryIpc |
                                      trace::kCategoryNotifications | trace::kCategorySyscalls;
   if (!fastpath_enabled) fastpath_mode = FastpathMode::Off;
   else if (tracing::on(kRecordedHere)) fastpath_mode = FastpathMode::Traced;
   else fastpath_mode = FastpathMode::Plain;
+  const bool plain = fastpath_mode == FastpathMode::Plain;
+  tessera_syscall_entries[static_cast<uint64_t>(Syscall::Call)] = plain ? fastpath_call : syscall_dispatch;
+  tessera_syscall_entries[static_cast<uint64_t>(Syscall::ReplyRecv)] = plain ? fastpath_reply_recv : syscall_dispatch;
+  tessera_syscall_entries[static_cast<uint64_t>(Syscall::Send)] = plain ? fastpath_send : syscall_dispatch;
 }
 
 namespace {
@@ -44,9 +55,10 @@ using cap::ObjectType;
   return layout::phys_to<cap::CapSlot>(root.phys()) + (cptr & ((uint64_t{1} << root.radix()) - 1));
 }
 
+// At most kMessageRegisters words and no capabilities: one mask and one compare.
 [[gnu::always_inline]] inline bool short_message(uint64_t info_word) {
-  const MessageInfo info = MessageInfo::decode(info_word);
-  return info.length_words <= kMessageRegisters && info.extra_caps == 0;
+  constexpr uint64_t kLengthAndCaps = MessageInfo{0, 0x7F, 3, 0}.encode();
+  return (info_word & kLengthAndCaps) <= MessageInfo{0, kMessageRegisters, 0, 0}.encode();
 }
 
 // Hands the short message in `from` (the sender's registers) to `receiver` with `badge`, and makes
@@ -66,12 +78,12 @@ using cap::ObjectType;
 // After waking `woken`, continues exactly as continue_or_switch would, switching straight to
 // `woken` when it is the one the scheduler would pick.
 template <bool kTraced>
-[[noreturn]] void switch_after_wake(Tcb* current, Tcb* woken) {
+[[noreturn]] void switch_after_wake(Cpu& cpu, Tcb* current, Tcb* woken) {
   Scheduler& s = this_scheduler();
   if (woken->priority > current->priority && !s.has_higher(woken->priority, true)) {
     s.enqueue(current);
-    this_cpu().current = nullptr;
-    resume_thread<kTraced>(woken);
+    cpu.current = nullptr;
+    resume_thread_in_place<kTraced>(cpu, woken);
   }
   s.enqueue(woken);
   ipc::continue_or_switch(current);
@@ -108,7 +120,7 @@ template <bool kTraced>
 }  // namespace
 
 template <bool kTraced>
-void try_fastpath_call(Tcb* t, SyscallRegs regs) {
+[[gnu::always_inline]] inline void call_fastpath(Cpu& cpu, Tcb* t, SyscallRegs regs) {
   if (!short_message(regs.info())) return;
   cap::CapSlot* slot = fast_lookup(t, regs.cptr());
   if (slot == nullptr) return;
@@ -120,18 +132,18 @@ void try_fastpath_call(Tcb* t, SyscallRegs regs) {
   Tcb* receiver = ep->first();
   if (receiver->priority < t->priority) return;
 
-  ep->remove(receiver);
+  ep->remove_first(receiver);
   ipc::note_send(t, *checked, true);
   deliver_short(t, receiver, regs, checked->cap().badge());
   if constexpr (kTraced) trace_delivery(Kind::Call, t, receiver, regs, ep, checked->cap().badge());
   ipc::link_reply(receiver, t);
   t->state = ThreadState::Blocked;
-  this_cpu().current = nullptr;
-  resume_thread<kTraced>(receiver);
+  cpu.current = nullptr;
+  resume_thread_in_place<kTraced>(cpu, receiver);
 }
 
 template <bool kTraced>
-void try_fastpath_reply_recv(Tcb* t, SyscallRegs regs) {
+[[gnu::always_inline]] inline void reply_recv_fastpath(Cpu& cpu, Tcb* t, SyscallRegs regs) {
   if (!short_message(regs.info())) return;
   Tcb* caller = live(t->reply_to);
   if (caller == nullptr || caller->ipc_state != IpcState::WaitingReply || caller->ipc_is_fault) return;
@@ -157,12 +169,12 @@ void try_fastpath_reply_recv(Tcb* t, SyscallRegs regs) {
   t->ipc_object = ep_phys;
   ep->enqueue_receiver(t);
   t->state = ThreadState::Blocked;
-  this_cpu().current = nullptr;
-  resume_thread<kTraced>(caller);
+  cpu.current = nullptr;
+  resume_thread_in_place<kTraced>(cpu, caller);
 }
 
 template <bool kTraced>
-void try_fastpath_send(Tcb* t, SyscallRegs regs) {
+[[gnu::always_inline]] inline void send_fastpath(Cpu& cpu, Tcb* t, SyscallRegs regs) {
   if (!short_message(regs.info())) return;
   cap::CapSlot* slot = fast_lookup(t, regs.cptr());
   if (slot == nullptr) return;
@@ -179,7 +191,7 @@ void try_fastpath_send(Tcb* t, SyscallRegs regs) {
     waiter->state = ThreadState::Running;
     ++waiter->wakeups;
     regs.set_result(Error::Ok);
-    switch_after_wake<kTraced>(t, waiter);
+    switch_after_wake<kTraced>(cpu, t, waiter);
   }
   auto checked = cap::lookup_cap<ObjectType::Endpoint>(slot, CapRights::write());
   if (!checked) return;
@@ -190,14 +202,47 @@ void try_fastpath_send(Tcb* t, SyscallRegs regs) {
   deliver_short(t, receiver, regs, checked->cap().badge());
   if constexpr (kTraced) trace_delivery(Kind::Send, t, receiver, regs, ep, checked->cap().badge());
   regs.set_result(Error::Ok);
-  switch_after_wake<kTraced>(t, receiver);
+  switch_after_wake<kTraced>(cpu, t, receiver);
 }
 
-template void try_fastpath_call<false>(Tcb*, SyscallRegs);
+static_assert(__builtin_offsetof(Cpu, current) == GS_CURRENT);
+static_assert(__builtin_offsetof(Tcb, syscalls) == TCB_SYSCALLS);
+static_assert(static_cast<uint64_t>(Syscall::Call) == 1 && static_cast<uint64_t>(Syscall::ReplyRecv) == 2 &&
+              static_cast<uint64_t>(Syscall::Send) == SYSCALL_SEND, "tessera_syscall_entries' order");
+static_assert(static_cast<uint64_t>(Syscall::Null) == SYSCALL_NULL);
+static_assert(static_cast<uint8_t>(FastpathMode::Plain) == FASTPATH_PLAIN);
+static_assert(kUserAddressLimit == USER_ADDRESS_LIMIT);
+static_assert(static_cast<uint64_t>(Error::Ok) == 0, "the null system call's exit clears rax");
+
+// A plain fastpath entry: counts the system call, tries `kTry`, and on a miss continues in the
+// general path.
+template <void (*kTry)(Cpu&, Tcb*, SyscallRegs)>
+[[noreturn, gnu::always_inline]] inline void enter_fastpath(TrapFrame* frame) {
+  Cpu& cpu = this_cpu();
+  Tcb* t = cpu.current;
+  ++t->syscalls;  // once per system call, whichever path completes it
+  kTry(cpu, t, SyscallRegs(*frame));
+  syscall_general(t, frame);
+}
+
+extern "C" void fastpath_call(TrapFrame* frame) { enter_fastpath<call_fastpath<false>>(frame); }
+extern "C" void fastpath_reply_recv(TrapFrame* frame) { enter_fastpath<reply_recv_fastpath<false>>(frame); }
+extern "C" void fastpath_send(TrapFrame* frame) { enter_fastpath<send_fastpath<false>>(frame); }
+
+template <bool kTraced>
+void try_fastpath_call(Tcb* t, SyscallRegs regs) {
+  call_fastpath<kTraced>(this_cpu(), t, regs);
+}
+template <bool kTraced>
+void try_fastpath_reply_recv(Tcb* t, SyscallRegs regs) {
+  reply_recv_fastpath<kTraced>(this_cpu(), t, regs);
+}
+template <bool kTraced>
+void try_fastpath_send(Tcb* t, SyscallRegs regs) {
+  send_fastpath<kTraced>(this_cpu(), t, regs);
+}
 template void try_fastpath_call<true>(Tcb*, SyscallRegs);
-template void try_fastpath_reply_recv<false>(Tcb*, SyscallRegs);
 template void try_fastpath_reply_recv<true>(Tcb*, SyscallRegs);
-template void try_fastpath_send<false>(Tcb*, SyscallRegs);
 template void try_fastpath_send<true>(Tcb*, SyscallRegs);
 
 }  // namespace tessera::kernel

@@ -4,7 +4,8 @@
 // registers are saved straight into its TCB's TrapFrame, whose end is %gs:24 (also TSS.rsp0, so
 // interrupts and exceptions from user mode save into the same place), and then the CPU's kernel stack
 // takes over. Leaving the kernel always goes through resume_user_frame, which returns with SYSRET when
-// the frame came from a system call and IRETQ otherwise.
+// the frame came from a system call and IRETQ otherwise; the one exception is the null system call,
+// which saves nothing and returns at once (below).
 
 #define GS_KERNEL_STACK 8
 #define GS_USER_RSP 16
@@ -14,6 +15,7 @@
 #define SYSCALL_VECTOR 0x100
 
 #include "arch/x86_64/frame_macros.h"
+#include "arch/x86_64/syscall_entry_constants.h"
 
     .text
     .code64
@@ -21,6 +23,9 @@
     .balign 16
 syscall_entry:
     swapgs
+    cmpq $SYSCALL_NULL, %rdx
+    je null_syscall
+save_frame:
     movq %rsp, %gs:GS_USER_RSP
     movq %gs:GS_FRAME_END, %rsp
     pushq $USER_SS
@@ -34,8 +39,32 @@ syscall_entry:
     movq %rsp, %rdi                 // the thread's frame
     movq %gs:GS_KERNEL_STACK, %rsp
     xorl %ebp, %ebp
-    call syscall_dispatch           // [[noreturn]]: leaves through resume_user_frame
+    // Calls, ReplyRecvs and Sends enter the plain fastpath (object/fastpath.h) straight from here
+    // through tessera_syscall_entries, which names syscall_dispatch instead while the fastpath is
+    // traced or off; every other call goes to syscall_dispatch. %rdx still holds the number.
+    cmpq $SYSCALL_SEND, %rdx
+    ja 1f
+    call *tessera_syscall_entries(, %rdx, 8)   // [[noreturn]], each of them
     ud2
+1:  call syscall_dispatch           // [[noreturn]]: leaves through resume_user_frame
+    ud2
+
+// The null system call with the plain fastpath: the general path would count it, set rax = Ok and
+// resume the same thread, whose address space, FPU, TLS bases and stacks are all still loaded, so
+// that resume would change nothing; only its return-address check can fail (then the general path
+// runs, and stops the thread). Nothing is saved: %rdx is known (the number) and serves as scratch.
+null_syscall:
+    cmpb $FASTPATH_PLAIN, tessera_fastpath_mode(%rip)
+    jne save_frame
+    movabsq $USER_ADDRESS_LIMIT, %rdx
+    cmpq %rdx, %rcx                 // user RIP
+    movl $SYSCALL_NULL, %edx        // (leaves the flags alone)
+    jae save_frame
+    movq %gs:GS_CURRENT, %rax
+    addq $1, TCB_SYSCALLS(%rax)     // once per system call, whichever path completes it
+    xorl %eax, %eax                 // Error::Ok
+    swapgs
+    sysretq
 
 // void resume_user_frame(TrapFrame* frame) [[noreturn]]
 // The caller has checked that frame->rip is canonical and frame->rflags is sanitised.
