@@ -185,19 +185,6 @@ void run_debug_syscall(Tcb* t, SyscallRegs regs, Syscall number) {
   regs.set_result(Error::NotSupported);
 }
 
-// The Syscall record and the traced fastpath: off the hot path, taken only while a category the
-// fastpath would record is on (or the fastpath is off).
-[[gnu::always_inline]] inline void traced_entry(Tcb* t, const SyscallRegs& regs) {
-  if (tracing::on(trace::kCategorySyscalls)) {
-    tracing::emit(this_cpu(), tracing::Kind::Syscall, t->trace_id, static_cast<uint32_t>(regs.number()),
-                  regs.cptr(), regs.info());
-  }
-  if (fastpath_mode != FastpathMode::Traced) return;
-  if (regs.number() == static_cast<uint64_t>(Syscall::Call)) try_fastpath_call<true>(t, regs);
-  if (regs.number() == static_cast<uint64_t>(Syscall::ReplyRecv)) try_fastpath_reply_recv<true>(t, regs);
-  if (regs.number() == static_cast<uint64_t>(Syscall::Send)) try_fastpath_send<true>(t, regs);
-}
-
 // The general path of a system call that is counted and past the fastpath.
 [[noreturn, gnu::always_inline]] inline void run_general(Tcb* t, TrapFrame* frame) {
   const SyscallRegs regs(*frame);
@@ -213,7 +200,8 @@ void syscall_general(Tcb* t, TrapFrame* frame) { run_general(t, frame); }
 extern "C" [[noreturn]] void syscall_dispatch(TrapFrame* frame) {
   Tcb* t = this_cpu().current;
   ++t->syscalls;  // once per system call, whichever path completes it
-  if (fastpath_mode != FastpathMode::Plain) traced_entry(t, SyscallRegs(*frame));
+  // Outside the Plain mode the Syscall record is written here (and by the traced fastpath entries).
+  if (fastpath_mode != FastpathMode::Plain) record_syscall(this_cpu(), t, SyscallRegs(*frame));
   run_general(t, frame);
 }
 

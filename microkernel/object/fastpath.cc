@@ -33,10 +33,13 @@ void update_fastpath_mode() {
   if (!fastpath_enabled) fastpath_mode = FastpathMode::Off;
   else if (tracing::on(kRecordedHere)) fastpath_mode = FastpathMode::Traced;
   else fastpath_mode = FastpathMode::Plain;
-  const bool plain = fastpath_mode == FastpathMode::Plain;
-  tessera_syscall_entries[static_cast<uint64_t>(Syscall::Call)] = plain ? fastpath_call : syscall_dispatch;
-  tessera_syscall_entries[static_cast<uint64_t>(Syscall::ReplyRecv)] = plain ? fastpath_reply_recv : syscall_dispatch;
-  tessera_syscall_entries[static_cast<uint64_t>(Syscall::Send)] = plain ? fastpath_send : syscall_dispatch;
+  using Entry = void (*)(TrapFrame*);
+  const auto pick = [](Entry plain, Entry traced) -> Entry {
+    return fastpath_mode == FastpathMode::Plain ? plain : fastpath_mode == FastpathMode::Traced ? traced : syscall_dispatch;
+  };
+  tessera_syscall_entries[static_cast<uint64_t>(Syscall::Call)] = pick(fastpath_call, fastpath_call_traced);
+  tessera_syscall_entries[static_cast<uint64_t>(Syscall::ReplyRecv)] = pick(fastpath_reply_recv, fastpath_reply_recv_traced);
+  tessera_syscall_entries[static_cast<uint64_t>(Syscall::Send)] = pick(fastpath_send, fastpath_send_traced);
 }
 
 namespace {
@@ -225,24 +228,25 @@ template <void (*kTry)(Cpu&, Tcb*, SyscallRegs)>
   syscall_general(t, frame);
 }
 
+// A traced fastpath entry: the same, with the Syscall record first.
+template <void (*kTry)(Cpu&, Tcb*, SyscallRegs)>
+[[noreturn, gnu::always_inline]] inline void enter_traced_fastpath(TrapFrame* frame) {
+  Cpu& cpu = this_cpu();
+  Tcb* t = cpu.current;
+  ++t->syscalls;
+  const SyscallRegs regs(*frame);
+  record_syscall(cpu, t, regs);
+  kTry(cpu, t, regs);
+  syscall_general(t, frame);
+}
+
 extern "C" void fastpath_call(TrapFrame* frame) { enter_fastpath<call_fastpath<false>>(frame); }
 extern "C" void fastpath_reply_recv(TrapFrame* frame) { enter_fastpath<reply_recv_fastpath<false>>(frame); }
 extern "C" void fastpath_send(TrapFrame* frame) { enter_fastpath<send_fastpath<false>>(frame); }
-
-template <bool kTraced>
-void try_fastpath_call(Tcb* t, SyscallRegs regs) {
-  call_fastpath<kTraced>(this_cpu(), t, regs);
+extern "C" void fastpath_call_traced(TrapFrame* frame) { enter_traced_fastpath<call_fastpath<true>>(frame); }
+extern "C" void fastpath_reply_recv_traced(TrapFrame* frame) {
+  enter_traced_fastpath<reply_recv_fastpath<true>>(frame);
 }
-template <bool kTraced>
-void try_fastpath_reply_recv(Tcb* t, SyscallRegs regs) {
-  reply_recv_fastpath<kTraced>(this_cpu(), t, regs);
-}
-template <bool kTraced>
-void try_fastpath_send(Tcb* t, SyscallRegs regs) {
-  send_fastpath<kTraced>(this_cpu(), t, regs);
-}
-template void try_fastpath_call<true>(Tcb*, SyscallRegs);
-template void try_fastpath_reply_recv<true>(Tcb*, SyscallRegs);
-template void try_fastpath_send<true>(Tcb*, SyscallRegs);
+extern "C" void fastpath_send_traced(TrapFrame* frame) { enter_traced_fastpath<send_fastpath<true>>(frame); }
 
 }  // namespace tessera::kernel
