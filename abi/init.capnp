@@ -47,9 +47,14 @@ interface Init @0xebf748abcb0b417f {
   # memQuota/memUsed: its memory session's quota and the bytes charged now (the memory server's
   # Session.status; 0 when it is not running). upMs: since its last start (0 when not running).
   thread @2 (program :UInt32, index :UInt32) -> (cpuTimeNs :UInt64, timesScheduled :UInt64,
-                                                 priority :UInt8, state :ThreadState);
+                                                 priority :UInt8, state :ThreadState,
+                                                 wakeups :UInt64, messagesSent :UInt64,
+                                                 messagesReceived :UInt64, syscalls :UInt64,
+                                                 faults :UInt64);
   # From the kernel's Tcb.getStats: CPU time, how often it was scheduled, its priority and state
-  # now. RangeError for an index past `threads`, IllegalOperation when the program is not running.
+  # now, and its counters since it was created (wake-ups, messages sent and received, system calls,
+  # faults taken: what the shell's `top` shows). RangeError for an index past `threads`,
+  # IllegalOperation when the program is not running.
   find @3 (name :Text) -> (index :UInt32);
   run @4 (name :Text) -> (index :UInt32, pid :UInt32);
   # Starts the program again from the description (a new instance).

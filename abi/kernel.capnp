@@ -110,11 +110,13 @@ interface Tcb @0x9318126c12748f3e $Abi.kernelObject $Abi.interfaceCode(3) {
   setTlsBase @13 (tlsBase :UInt64) -> ();
   getStats @14 () -> (cpuTimeNs :UInt64, timesScheduled :UInt64, wakeups :UInt64,
                       messagesSent :UInt64, messagesReceived :UInt64, syscalls :UInt64,
-                      priority :UInt8, mcp :UInt8, state :UInt8, traceId :UInt32);
+                      priority :UInt8, mcp :UInt8, state :UInt8, traceId :UInt32,
+                      faults :UInt64);
   # The thread's accounting, for a scheduling policy in user space, and (read-only) its priority,
   # its maximum controlled priority and its state: 0 inactive (created or suspended), 1 runnable
   # (queued or running), 2 blocked in IPC or on a notification, 3 stopped by a fault; traceId
-  # names the thread in trace records (tessera/trace.h).
+  # names the thread in trace records (tessera/trace.h); faults counts the user faults it took
+  # (page faults, exceptions and unknown system calls sent to its fault handler, or stopping it).
   setName @15 (bytes0 :UInt64, bytes1 :UInt64, bytes2 :UInt64) -> ();
   # The thread's name for logs and traces: up to 23 bytes, in memory order in the three words
   # (little-endian), NUL-padded (kernel methods take flat parameters); RangeError when byte 23 is

@@ -115,7 +115,7 @@ struct Init_ThreadParams {
 
 struct Init_ThreadResults {
   static constexpr uint64_t kId = 0xc509adbbb87182e5ull;
-  static constexpr uint16_t kDataWords = 3;
+  static constexpr uint16_t kDataWords = 8;
   static constexpr uint16_t kPointerCount = 0;
   class Reader;
   class Builder;
@@ -356,6 +356,11 @@ class Init_ThreadResults::Reader {
   uint64_t times_scheduled() const { return view_.read<uint64_t>(1); }
   uint8_t priority() const { return view_.read<uint8_t>(16); }
   ::tessera::initctl::ThreadState state() const { return static_cast<::tessera::initctl::ThreadState>(view_.read<uint16_t>(9)); }
+  uint64_t wakeups() const { return view_.read<uint64_t>(3); }
+  uint64_t messages_sent() const { return view_.read<uint64_t>(4); }
+  uint64_t messages_received() const { return view_.read<uint64_t>(5); }
+  uint64_t syscalls() const { return view_.read<uint64_t>(6); }
+  uint64_t faults() const { return view_.read<uint64_t>(7); }
 
  private:
   ::tessera::capnp::StructReader view_;
@@ -371,6 +376,11 @@ class Init_ThreadResults::Builder {
   void set_times_scheduled(uint64_t value) { view_.write<uint64_t>(1, value); }
   void set_priority(uint8_t value) { view_.write<uint8_t>(16, value); }
   void set_state(::tessera::initctl::ThreadState value) { view_.write<uint16_t>(9, static_cast<uint16_t>(value)); }
+  void set_wakeups(uint64_t value) { view_.write<uint64_t>(3, value); }
+  void set_messages_sent(uint64_t value) { view_.write<uint64_t>(4, value); }
+  void set_messages_received(uint64_t value) { view_.write<uint64_t>(5, value); }
+  void set_syscalls(uint64_t value) { view_.write<uint64_t>(6, value); }
+  void set_faults(uint64_t value) { view_.write<uint64_t>(7, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -942,11 +952,16 @@ class Init::Server {
 // @shape struct Init_ThreadParams id=0xd248936b03e01c4f data=1 pointers=0
 // @shape   field program @0 UInt32 at=data:0/32
 // @shape   field index @1 UInt32 at=data:32/32
-// @shape struct Init_ThreadResults id=0xc509adbbb87182e5 data=3 pointers=0
+// @shape struct Init_ThreadResults id=0xc509adbbb87182e5 data=8 pointers=0
 // @shape   field cpuTimeNs @0 UInt64 at=data:0/64
 // @shape   field timesScheduled @1 UInt64 at=data:64/64
 // @shape   field priority @2 UInt8 at=data:128/8
 // @shape   field state @3 enum:ThreadState at=data:144/16
+// @shape   field wakeups @4 UInt64 at=data:192/64
+// @shape   field messagesSent @5 UInt64 at=data:256/64
+// @shape   field messagesReceived @6 UInt64 at=data:320/64
+// @shape   field syscalls @7 UInt64 at=data:384/64
+// @shape   field faults @8 UInt64 at=data:448/64
 // @shape struct Init_FindParams id=0xe8b1cfc2b9083398 data=0 pointers=1
 // @shape   field name @0 Text at=ptr:0
 // @shape struct Init_FindResults id=0xc611ec03a1f7603e data=1 pointers=0

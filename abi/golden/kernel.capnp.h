@@ -576,7 +576,7 @@ struct Tcb_GetStatsParams {
 
 struct Tcb_GetStatsResults {
   static constexpr uint64_t kId = 0x946067873477cc19ull;
-  static constexpr uint16_t kDataWords = 7;
+  static constexpr uint16_t kDataWords = 8;
   static constexpr uint16_t kPointerCount = 0;
   class Reader;
   class Builder;
@@ -2506,6 +2506,7 @@ class Tcb_GetStatsResults::Reader {
   uint8_t mcp() const { return view_.read<uint8_t>(49); }
   uint8_t state() const { return view_.read<uint8_t>(50); }
   uint32_t trace_id() const { return view_.read<uint32_t>(13); }
+  uint64_t faults() const { return view_.read<uint64_t>(7); }
 
  private:
   ::tessera::capnp::StructReader view_;
@@ -2527,6 +2528,7 @@ class Tcb_GetStatsResults::Builder {
   void set_mcp(uint8_t value) { view_.write<uint8_t>(49, value); }
   void set_state(uint8_t value) { view_.write<uint8_t>(50, value); }
   void set_trace_id(uint32_t value) { view_.write<uint32_t>(13, value); }
+  void set_faults(uint64_t value) { view_.write<uint64_t>(7, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -5477,6 +5479,7 @@ struct Tcb {
     uint8_t mcp{};
     uint8_t state{};
     uint32_t trace_id{};
+    uint64_t faults{};
 
     // Writes the reply body into `out`; its length in words, or RangeError if it does not fit.
     ::tessera::Result<uint32_t> encode(const ::tessera::capnp::ReplyBuffer& out) const {
@@ -5492,6 +5495,7 @@ struct Tcb {
       results.set_mcp(mcp);
       results.set_state(state);
       results.set_trace_id(trace_id);
+      results.set_faults(faults);
       return message.finish();
     }
   };
@@ -8683,7 +8687,7 @@ class TraceControl::Server {
 // @shape   field tlsBase @0 UInt64 at=data:0/64
 // @shape struct Tcb_SetTlsBaseResults id=0xb8e50eed59d97614 data=0 pointers=0
 // @shape struct Tcb_GetStatsParams id=0xf79fd6e1f256dd06 data=0 pointers=0
-// @shape struct Tcb_GetStatsResults id=0x946067873477cc19 data=7 pointers=0
+// @shape struct Tcb_GetStatsResults id=0x946067873477cc19 data=8 pointers=0
 // @shape   field cpuTimeNs @0 UInt64 at=data:0/64
 // @shape   field timesScheduled @1 UInt64 at=data:64/64
 // @shape   field wakeups @2 UInt64 at=data:128/64
@@ -8694,6 +8698,7 @@ class TraceControl::Server {
 // @shape   field mcp @7 UInt8 at=data:392/8
 // @shape   field state @8 UInt8 at=data:400/8
 // @shape   field traceId @9 UInt32 at=data:416/32
+// @shape   field faults @10 UInt64 at=data:448/64
 // @shape struct Tcb_SetNameParams id=0x9dd86d5d237fc118 data=3 pointers=0
 // @shape   field bytes0 @0 UInt64 at=data:0/64
 // @shape   field bytes1 @1 UInt64 at=data:64/64

@@ -38,6 +38,7 @@ Error debug_write(Tcb* t, uint64_t address, uint64_t length) {
 // one (the thread then waits for the handler's reply); otherwise the thread is stopped and the
 // console says so.
 void handle_user_fault(Tcb* t, const TrapFrame& f, const char* what, uint64_t label, const uint64_t words[4]) {
+  ++t->faults;  // delivered or stopping the thread: a fault taken either way (Tcb.getStats)
   if (t->fault_endpoint != 0) {
     auto slot = lookup_invoked(t, t->fault_endpoint);
     if (slot && send_fault(t, *slot, label, words)) return;
@@ -180,7 +181,10 @@ void run_debug_syscall(Tcb* t, SyscallRegs regs, Syscall number) {
   if (t->fault_endpoint != 0) {
     const uint64_t words[4] = {regs.frame().rip, regs.number(), 0, 0};
     auto slot = lookup_invoked(t, t->fault_endpoint);
-    if (slot && send_fault(t, *slot, static_cast<uint64_t>(FaultKind::UnknownSyscall), words)) return schedule();
+    if (slot && send_fault(t, *slot, static_cast<uint64_t>(FaultKind::UnknownSyscall), words)) {
+      ++t->faults;
+      return schedule();
+    }
   }
   regs.set_result(Error::NotSupported);
 }

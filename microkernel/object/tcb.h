@@ -65,6 +65,7 @@ struct alignas(64) Tcb {
   uint64_t wakeups;                 // times made runnable again after blocking
   uint64_t messages_sent;
   uint64_t messages_received;
+  uint64_t faults;                  // user faults taken (delivered to a fault handler or stopping the thread)
   // Scheduling context (object/sched_context.h): null = unlimited round robin at `priority`.
   struct SchedContext* sched_context;
   bool throttled;                   // budget used up: off the run queue until its next period

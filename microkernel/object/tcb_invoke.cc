@@ -208,7 +208,7 @@ Result<void> invoke_tcb(Invocation& inv) {
       const TcbApi::GetStatsReturn r{tsc_to_nanoseconds(t->cpu_time), t->times_scheduled, t->wakeups,
                                      t->messages_sent, t->messages_received, t->syscalls,
                                      t->priority, t->max_controlled_priority, static_cast<uint8_t>(t->state),
-                                     t->trace_id};
+                                     t->trace_id, t->faults};
       inv.reply_length = TRY(r.encode(inv.reply_buffer));
       return {};
     }

@@ -75,16 +75,22 @@ class ControlServer : public Init::Server<ControlServer> {
     }
     tessera::abi::Tcb::Client<sys::CallTransport> tcb(system_.kernel(), borrowed != 0 ? borrowed : process.tcb());
     const auto stats = tcb.get_stats();
-    // The reply is in the IPC buffer: read it before the next kernel call (freeing the copy).
+    // The reply is in the IPC buffer: copy it into ours before the next kernel call (freeing the copy).
     const Error e = stats.ok() ? Error::Ok : stats.error();
-    const uint64_t cpu = stats.ok() ? stats->cpu_time_ns() : 0, scheduled = stats.ok() ? stats->times_scheduled() : 0;
-    const uint8_t priority = stats.ok() ? stats->priority() : 0, state = stats.ok() ? stats->state() : 0;
+    if (stats.ok()) {
+      results.set_cpu_time_ns(stats->cpu_time_ns());
+      results.set_times_scheduled(stats->times_scheduled());
+      results.set_priority(stats->priority());
+      const uint8_t state = stats->state();
+      results.set_state(state <= 3 ? static_cast<ctl::ThreadState>(state) : ctl::ThreadState::Inactive);
+      results.set_wakeups(stats->wakeups());
+      results.set_messages_sent(stats->messages_sent());
+      results.set_messages_received(stats->messages_received());
+      results.set_syscalls(stats->syscalls());
+      results.set_faults(stats->faults());
+    }
     if (borrowed != 0) (void)system_.memory().free(borrowed);
     if (e != Error::Ok) return e;
-    results.set_cpu_time_ns(cpu);
-    results.set_times_scheduled(scheduled);
-    results.set_priority(priority);
-    results.set_state(state <= 3 ? static_cast<ctl::ThreadState>(state) : ctl::ThreadState::Inactive);
     return {};
   }
 

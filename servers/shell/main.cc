@@ -41,6 +41,7 @@ shell::FsServer fs_server;
 FsOps* fs = &no_filesystem;
 char cwd[kMaxPath] = "/";
 const char* own_name = "shell";  // this program's name in the description (its start-up block)
+sys::TimerClient* shell_timer = nullptr;  // the timer server's channel (nullptr: none granted)
 
 __attribute__((format(printf, 1, 2))) void say(const char* format, ...) {
   char text[1024];
@@ -123,6 +124,22 @@ Result<ProgramInfo> program_info(uint32_t index) {
   p.up_ms = r->up_ms();
   p.exit_status = r->exit_status();
   return p;
+}
+
+struct ThreadInfo {
+  uint64_t cpu_ns = 0, scheduled = 0, wakeups = 0, sent = 0, received = 0, syscalls = 0, faults = 0;
+  uint8_t priority = 0;
+  ctl::ThreadState state = ctl::ThreadState::Inactive;
+};
+
+Result<ThreadInfo> thread_info(uint32_t program, uint32_t index) {
+  InitClient init = init_client();
+  const auto r = init.thread(program, index);
+  if (!r.ok()) return r.error();
+  // The reply's reader is valid until the next call: copy it all at once.
+  return ThreadInfo{.cpu_ns = r->cpu_time_ns(), .scheduled = r->times_scheduled(), .wakeups = r->wakeups(),
+                    .sent = r->messages_sent(), .received = r->messages_received(), .syscalls = r->syscalls(),
+                    .faults = r->faults(), .priority = r->priority(), .state = r->state()};
 }
 
 const char* init_error(Error e) {
@@ -266,16 +283,15 @@ void cmd_ps(int argc, char** argv, const Redirect&) {
     }
     say("%5u %-12s %-11s %4u %8u %9lu\n", p->pid, p->name, state_name(p->state), p->priority, p->restarts, p->up_ms);
     for (uint32_t t = 0; t < p->threads; ++t) {
-      InitClient init = init_client();
-      const auto r = init.thread(i, t);
+      Result<ThreadInfo> r = thread_info(i, t);
       if (!r.ok()) {
         say("      thread %u: %s\n", t, tessera::error_name(r.error()));
         continue;
       }
       char cpu[32];
-      print_ms(cpu, sizeof(cpu), r->cpu_time_ns());
-      say("      thread %u: cpu %s ms, scheduled %lu times, priority %u, %s\n", t, cpu, r->times_scheduled(),
-          r->priority(), thread_state_text(r->state()));
+      print_ms(cpu, sizeof(cpu), r->cpu_ns);
+      say("      thread %u: cpu %s ms, scheduled %lu times, priority %u, %s\n", t, cpu, r->scheduled, r->priority,
+          thread_state_text(r->state));
     }
   }
 }
@@ -307,6 +323,156 @@ void cmd_mem(int, char**, const Redirect&) {
     say("memory server: %lu KiB managed, %lu KiB free, %lu KiB promised as quotas\n", machine->total_bytes() / 1024,
         machine->free_bytes() / 1024, machine->promised_bytes() / 1024);
   }
+}
+
+// ---- top: per-program and per-thread counters ------------------------------------------------------
+// `top` samples every program and thread twice, kTopIntervalNs apart (sleeping on the timer), and
+// shows what happened in between: CPU time and its share of the interval, wake-ups, messages,
+// faults, system calls. `top -n` shows one sample: the totals since each thread started. Memory is
+// the program's bytes in use now (its memory session, as `mem` shows).
+constexpr uint32_t kTopPrograms = 16, kTopThreads = 8;
+constexpr uint64_t kTopIntervalNs = 200'000'000;
+
+struct TopProgram {
+  ProgramInfo info;
+  uint32_t threads = 0;  // sampled (at most kTopThreads)
+  ThreadInfo thread[kTopThreads];
+};
+
+struct TopSample {
+  uint32_t count = 0;  // programs sampled (at most kTopPrograms)
+  uint64_t start_ns = 0, end_ns = 0;
+  TopProgram program[kTopPrograms];
+};
+
+Result<void> take_sample(TopSample* sample) {
+  sample->start_ns = sys::now_ns();
+  Result<uint32_t> count = program_count();
+  if (!count.ok()) return count.error();
+  sample->count = *count < kTopPrograms ? *count : kTopPrograms;
+  for (uint32_t i = 0; i < sample->count; ++i) {
+    TopProgram& p = sample->program[i];
+    Result<ProgramInfo> info = program_info(i);
+    if (!info.ok()) return info.error();
+    p.info = *info;
+    p.threads = 0;
+    if (p.info.state != ctl::ProgramState::Running) continue;
+    for (uint32_t t = 0; t < p.info.threads && t < kTopThreads; ++t) {
+      Result<ThreadInfo> thread = thread_info(i, t);
+      if (!thread.ok()) break;  // it ended meanwhile
+      p.thread[p.threads++] = *thread;
+    }
+  }
+  sample->end_ns = sys::now_ns();
+  return {};
+}
+
+// A counter's growth since `before` (the whole value when the thread is new: a restarted program,
+// a thread made in between).
+uint64_t grown(uint64_t now, uint64_t before) { return now >= before ? now - before : now; }
+
+ThreadInfo thread_delta(const ThreadInfo& now, const ThreadInfo* before) {
+  if (before == nullptr) return now;
+  ThreadInfo d = now;
+  d.cpu_ns = grown(now.cpu_ns, before->cpu_ns);
+  d.wakeups = grown(now.wakeups, before->wakeups);
+  d.sent = grown(now.sent, before->sent);
+  d.received = grown(now.received, before->received);
+  d.syscalls = grown(now.syscalls, before->syscalls);
+  d.faults = grown(now.faults, before->faults);
+  return d;
+}
+
+void add_counters(ThreadInfo* sum, const ThreadInfo& t) {
+  sum->cpu_ns += t.cpu_ns;
+  sum->wakeups += t.wakeups;
+  sum->sent += t.sent;
+  sum->received += t.received;
+  sum->syscalls += t.syscalls;
+  sum->faults += t.faults;
+}
+
+// One row: `pid` may be empty, `mem` is KiB (-1: none, on thread rows); the CPU share in tenths of
+// a percent (-1: none).
+void top_row(const char* pid, const char* label, const ThreadInfo& c, int64_t permille, int64_t mem) {
+  char cpu[32], share[16], memory[24] = "";
+  print_ms(cpu, sizeof(cpu), c.cpu_ns);
+  if (permille < 0) {
+    tessera::format_to(share, sizeof(share), "-");
+  } else {
+    tessera::format_to(share, sizeof(share), "%ld.%ld", permille / 10, permille % 10);
+  }
+  if (mem >= 0) tessera::format_to(memory, sizeof(memory), " %8ld", mem);
+  say("%5s %-14s %10s %5s %8lu %8lu %8lu %6lu %9lu%s\n", pid, label, cpu, share, c.wakeups, c.sent, c.received,
+      c.faults, c.syscalls, memory);
+}
+
+void cmd_top(int argc, char** argv, const Redirect&) {
+  if (!need_init("top")) return;
+  const bool once = argc >= 2 && strcmp(argv[1], "-n") == 0;
+  if (argc > (once ? 2 : 1)) {
+    say("top: unexpected argument %s (usage: top [-n])\n", argv[once ? 2 : 1]);
+    return;
+  }
+  if (!once && shell_timer == nullptr) {
+    say("top: no timer to measure an interval with (top -n shows the totals)\n");
+    return;
+  }
+  static TopSample first, second;
+  TopSample* before = nullptr;
+  if (!once) {
+    if (Result<void> r = take_sample(&first); !r.ok()) {
+      say("top: init does not answer (%s)\n", tessera::error_name(r.error()));
+      return;
+    }
+    before = &first;
+    (void)shell_timer->sleep_ns(kTopIntervalNs);
+  }
+  if (Result<void> r = take_sample(&second); !r.ok()) {
+    say("top: init does not answer (%s)\n", tessera::error_name(r.error()));
+    return;
+  }
+  // Every thread's figures lie between the first sample's start and the second's end.
+  const uint64_t interval = before != nullptr ? second.end_ns - before->start_ns : 0;
+  if (once) {
+    say("top -n: totals since each thread started; MEM(KiB) in use now\n");
+  } else {
+    say("top: the last %lu ms (CPU%% of that time); MEM(KiB) in use now\n", interval / 1'000'000);
+  }
+  say("%5s %-14s %10s %5s %8s %8s %8s %6s %9s %8s\n", "PID", "PROGRAM", "CPU(ms)", "CPU%", "WAKEUPS", "SENT", "RECV",
+      "FAULTS", "SYSCALLS", "MEM(KiB)");
+  auto share = [&](uint64_t ns) -> int64_t {
+    return interval == 0 ? -1 : static_cast<int64_t>(ns * 1000 / interval);
+  };
+  ThreadInfo total;
+  uint64_t total_used = 0;  // bytes, as mem sums them
+  for (uint32_t i = 0; i < second.count; ++i) {
+    const TopProgram& p = second.program[i];
+    char pid[16];
+    tessera::format_to(pid, sizeof(pid), "%u", p.info.pid);
+    if (p.info.state != ctl::ProgramState::Running) {
+      say("%5s %-14s (%s)\n", pid, p.info.name, state_name(p.info.state));
+      continue;
+    }
+    // The same instance in both samples: its threads' growth; a new instance: all of it.
+    const TopProgram* old = before != nullptr ? &before->program[i] : nullptr;
+    const bool same = old != nullptr && old->info.state == ctl::ProgramState::Running && old->info.pid == p.info.pid;
+    ThreadInfo rows[kTopThreads], sum;
+    for (uint32_t t = 0; t < p.threads; ++t) {
+      rows[t] = old == nullptr ? p.thread[t] : thread_delta(p.thread[t], same && t < old->threads ? &old->thread[t] : nullptr);
+      add_counters(&sum, rows[t]);
+    }
+    const int64_t mem = static_cast<int64_t>(p.info.used / 1024);
+    top_row(pid, p.info.name, sum, share(sum.cpu_ns), mem);
+    for (uint32_t t = 0; t < p.threads; ++t) {
+      char label[24];
+      tessera::format_to(label, sizeof(label), "  thread %u", t);
+      top_row("", label, rows[t], share(rows[t].cpu_ns), -1);
+    }
+    add_counters(&total, sum);
+    total_used += p.info.used;
+  }
+  top_row("", "total", total, share(total.cpu_ns), static_cast<int64_t>(total_used / 1024));
 }
 
 // run / kill / restart PROGRAM
@@ -578,6 +744,7 @@ const Command kCommands[] = {
     {"echo", "echo [WORD...] [>|>> FILE]", "print the words (or write them to FILE)", cmd_echo, true, false},
     {"ps", "ps", "programs (pid, state, priority, restarts) and their threads", cmd_ps, false, false},
     {"mem", "mem", "memory quota and use of every program", cmd_mem, false, false},
+    {"top", "top [-n]", "CPU, wake-ups, messages, faults, memory per program and thread", cmd_top, false, false},
     {"run", "run PROGRAM", "start a program of the system description", cmd_run, false, false},
     {"kill", "kill PROGRAM", "stop a program (init does not restart it)", cmd_kill, false, false},
     {"restart", "restart PROGRAM", "stop a program and start it again", cmd_restart, false, false},
@@ -699,12 +866,11 @@ int main(uint64_t argument) {
   if (!console.ok()) fail("no endpoint:console granted", console.error());
   if (Result<sys::CPtr> c = sys::find_grant(*block, "control:init"); c.ok()) control = *c;
   static sys::TimerClient timer;
-  bool have_timer = false;
   if (Result<sys::CPtr> t = sys::find_grant(*block, "endpoint:timer"); t.ok()) {
     Result<sys::TimerClient> opened = sys::TimerClient::open(session, *t);
     if (opened.ok()) {
       timer = static_cast<sys::TimerClient&&>(*opened);
-      have_timer = true;
+      shell_timer = &timer;
     }
   }
   if (Result<void> r = out.open(session, slots, *console); !r.ok()) fail("cannot open the console", r.error());
@@ -717,7 +883,7 @@ int main(uint64_t argument) {
     }
   }
   if (Result<void> r = out.set_raw(true); !r.ok()) fail("cannot switch the console to raw mode", r.error());
-  settle(have_timer ? &timer : nullptr);
+  settle(shell_timer);
   say("\nTessera shell. Type help for the commands.\n");
   static shell::LineEditor editor;
   prompt();

@@ -564,3 +564,37 @@ TESSERA_USER_TEST(FAULT0017, pass, "a #GP goes straight to a handler waiting in 
   t.check(child.yield_until([&] { return page->counter == 2; }), "the restarted thread did not continue (counter %lu)",
           page->counter);
 }
+
+TESSERA_USER_TEST(TCB0007, pass, "Tcb.getStats counts the faults a thread takes: 0 before, 1, 2, 3 after three handled page faults") {
+  Env env(t);
+  const CPtr endpoint = env.make(ObjectType::Endpoint);
+  ChildThread child(env);
+  if (t.failed() || !child.build() || !set_fault_endpoint(env, child, endpoint)) return;
+  // A reply reader is valid until the next call: read the one count at once.
+  auto faults = [&]() -> uint64_t {
+    auto stats = env.tcb(child.tcb).get_stats();
+    return stats.ok() ? stats->faults() : ~uint64_t{0};
+  };
+  t.check(faults() == 0, "faults %lu before the thread ran", faults());
+  volatile SharedPage* page = child.page();
+  page->counter = 0;
+  page->input = tessera::kRootBootInfoAddress;  // not mapped in the child's space
+  if (!child.start(kProbeRoot)) return;
+  const uint64_t code = reinterpret_cast<uint64_t>(&child_program);
+  for (uint64_t n = 1; n <= 3; ++n) {
+    Received fault{};
+    if (!receive_fault(env, child, endpoint, &fault)) return;
+    t.check(fault.info.label == static_cast<uint64_t>(tessera::FaultKind::PageFault), "label %lu", fault.info.label);
+    const uint64_t counted = faults();
+    if (!t.check(counted == n, "faults %lu after page fault %lu", counted, n)) return;
+    // The first two replies leave the thread as it is (it faults again); the third points it at
+    // the counting loop.
+    if (n == 3) expect_ok(t, child.write_registers(code, kCount, false), "rewrite the faulting thread");
+    expect_error(t, tessera::Result<void>(tessera::sys::reply(tessera::sys::MessageInfo{0, 0, 0, 0})), Error::Ok,
+                 "reply to the fault");
+  }
+  t.check(child.yield_until([&] { return page->counter >= 5; }), "the repaired thread did not run");
+  t.check(faults() == 3, "faults %lu after running without faults", faults());
+  expect_ok(t, env.tcb(child.tcb).suspend(), "suspend");
+  env.drop(endpoint);
+}

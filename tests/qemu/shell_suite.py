@@ -151,7 +151,7 @@ def shell0002(s: ShellSession, _: str) -> None:
     """echo prints its words; help lists every command"""
     check(run_ok(s, "echo hello   world") == "hello world\n", "echo hello world")
     out = run_ok(s, "help")
-    for name in ("help", "echo", "ps", "mem", "run", "kill", "restart", "ls", "cat", "mkdir", "rm", "rmdir", "mv",
+    for name in ("help", "echo", "ps", "top", "mem", "run", "kill", "restart", "ls", "cat", "mkdir", "rm", "rmdir", "mv",
                  "ln", "stat", "df", "sync", "cd", "pwd"):
         check(re.search(rf"^  {name}\b", out, re.M) is not None, f"help does not list {name}")
 
@@ -346,12 +346,136 @@ def shell0014(s: ShellSession, _: str) -> None:
     check(run_ok(s, "echo alive") == "alive\n", "the shell still reads and writes")
 
 
+# `top`'s rows: PID (empty on thread and total rows), the label (program, "  thread N" or "total"),
+# CPU(ms), CPU% ("-" for top -n), WAKEUPS, SENT, RECV, FAULTS, SYSCALLS, MEM(KiB) (empty on thread rows).
+TOP_ROW = re.compile(r"^(?P<pid>[ \d]{5}) (?P<label>.{14}) +(?P<cpu>\d+\.\d{3}) +(?P<share>-|\d+\.\d) +(?P<wakeups>\d+) +"
+                     r"(?P<sent>\d+) +(?P<recv>\d+) +(?P<faults>\d+) +(?P<syscalls>\d+)(?: +(?P<mem>\d+))?$")
+TOP_COUNTERS = ("wakeups", "sent", "recv", "faults", "syscalls")
+
+
+def parse_top(out: str) -> tuple[dict[str, dict], dict, dict[str, str]]:
+    """top's output: the running programs by name (each with its rows' figures and "threads", the
+    thread rows), the total row, and the programs not running with their state."""
+    programs: dict[str, dict] = {}
+    stopped: dict[str, str] = {}
+    total: dict = {}
+    current: dict | None = None
+    for line in out.splitlines():
+        m = TOP_ROW.match(line)
+        if not m:
+            other = re.match(r"^\s*\d+ (\S+)\s+\(([a-z-]+)\)$", line)
+            if other:
+                stopped[other[1]] = other[2]
+            continue
+        row = {key: int(m[key]) for key in TOP_COUNTERS}
+        row["cpu"] = float(m["cpu"])
+        row["share"] = None if m["share"] == "-" else float(m["share"])
+        row["mem"] = int(m["mem"]) if m["mem"] else None
+        label = m["label"].strip()
+        if m["pid"].strip():
+            current = programs[label] = row | {"pid": int(m["pid"]), "threads": []}
+        elif label == "total":
+            total = row
+        else:
+            check(current is not None and re.fullmatch(r"thread \d+", label) is not None, f"top: stray row {line!r}")
+            current["threads"].append(row)
+    return programs, total, stopped
+
+
+def check_top_sums(programs: dict[str, dict], total: dict) -> None:
+    """every program row is the sum of its thread rows, the total row the sum of the program rows"""
+    for name, p in programs.items():
+        check(len(p["threads"]) >= 1, f"top: {name} has no thread rows")
+        for key in TOP_COUNTERS:
+            check(p[key] == sum(t[key] for t in p["threads"]), f"top: {name}'s {key} is not its threads' sum")
+        cpu = sum(t["cpu"] for t in p["threads"])
+        check(cpu - 0.0005 <= p["cpu"] <= cpu + 0.001 * len(p["threads"]) + 0.0005, f"top: {name}'s CPU(ms)")
+        check(p["mem"] is not None and all(t["mem"] is None for t in p["threads"]), f"top: {name}'s memory column")
+    check(bool(total), "top: no total row")
+    for key in TOP_COUNTERS:
+        check(total[key] == sum(p[key] for p in programs.values()), f"top: total {key} is not the programs' sum")
+    mem = sum(p["mem"] for p in programs.values())  # each rounded down; the total sums the bytes, as mem does
+    check(mem <= total["mem"] < mem + len(programs), "top: the total memory is not the programs' sum")
+
+
+def top_once(s: ShellSession) -> tuple[dict[str, dict], dict, dict[str, str]]:
+    out = run_ok(s, "top -n")
+    check(out.startswith("top -n: totals since each thread started"), f"top -n header: {out[:80]!r}")
+    return parse_top(out)
+
+
+def shell0018(s: ShellSession, _: str) -> None:
+    """top -n: every running program with its threads' totals (rows add up), kv's messages, every program's
+    page faults (the memory server pages them in), memory as mem shows it; a bad argument is one line"""
+    programs, total, stopped = top_once(s)
+    for name in ("console", "kbd", "kv", "timer", "blk", "fs", "shell"):
+        check(name in programs, f"top -n: {name} missing")
+    check(stopped.get("kvclient") == "exited", f"top -n: kvclient not shown as exited: {stopped}")
+    check_top_sums(programs, total)
+    check(len(programs["console"]["threads"]) >= 2, "top -n: console's worker thread (made through its memory session)")
+    check(programs["kv"]["recv"] > 0 and programs["kv"]["sent"] > 0, "top -n: kv served kvclient: messages")
+    check(programs["shell"]["sent"] > 0 and programs["shell"]["syscalls"] > programs["shell"]["sent"],
+          "top -n: the shell's calls")
+    for name, p in programs.items():
+        check(p["share"] is None, f"top -n: {name} has a CPU% without an interval")
+        check(p["faults"] > 0, f"top -n: {name} took no page faults")
+        check(p["cpu"] > 0 and p["syscalls"] > 0, f"top -n: {name} never ran")
+    kv_used = re.search(r"^kv\s+running\s+\d+\s+(\d+)$", run_ok(s, "mem"), re.M)
+    check(kv_used is not None and int(kv_used[1]) == programs["kv"]["mem"], "top -n: kv's memory differs from mem's")
+    check(run_ok(s, "top -x") == "top: unexpected argument -x (usage: top [-n])\n", "top -x")
+    check(run_ok(s, "top -n now") == "top: unexpected argument now (usage: top [-n])\n", "top -n now")
+
+
+def shell0019(s: ShellSession, _: str) -> None:
+    """top: two samples 200 ms apart; the figures are what happened in between (idle kv: nothing; the shell
+    and the timer it slept on: messages), CPU% per row at most 100 and summing to at most 100"""
+    out = run_ok(s, "top")
+    header = re.match(r"top: the last (\d+) ms \(CPU% of that time\); MEM\(KiB\) in use now\n", out)
+    check(header is not None, f"top header: {out[:80]!r}")
+    interval = int(header[1])
+    check(200 <= interval < 2000, f"top: an interval of {interval} ms")
+    programs, total, _ = parse_top(out)
+    for name in ("console", "kbd", "kv", "timer", "blk", "fs", "shell"):
+        check(name in programs, f"top: {name} missing")
+    check_top_sums(programs, total)
+    shares = [p["share"] for p in programs.values()]
+    check(all(x is not None and 0 <= x <= 100 for x in shares), f"top: CPU% {shares}")
+    check(sum(shares) <= 100.0, f"top: CPU% sums to {sum(shares):.1f}")
+    check(abs(total["share"] - sum(shares)) <= 0.1 * len(shares) + 0.05, "top: the total CPU% is not the programs' sum")
+    for name, p in programs.items():
+        check(p["cpu"] <= interval + 1, f"top: {name} used {p['cpu']} ms of {interval}")
+        check(p["share"] == 0 or abs(p["cpu"] / interval * 100 - p["share"]) < 1.0, f"top: {name}'s CPU% vs CPU(ms)")
+    check(programs["kv"]["recv"] == 0 and programs["kv"]["sent"] == 0 and programs["kv"]["faults"] == 0,
+          "top: idle kv shows messages or faults in the interval (cumulative figures?)")
+    check(programs["shell"]["sent"] > 0, "top: the shell's calls in the interval")
+    check(programs["timer"]["recv"] > 0 and programs["timer"]["wakeups"] > 0, "top: the timer woke for the shell's sleep")
+
+
+def shell0020(s: ShellSession, _: str) -> None:
+    """top -n after restart kv: the new instance (new pid) with its own, smaller counters; kvclient run
+    against it makes kv's message counters grow again"""
+    before = top_once(s)[0]["kv"]
+    check(before["recv"] > 0, "top -n: kv received nothing before the restart")
+    check(re.fullmatch(r"restart: kv restarted \(pid \d+\)\n", run_ok(s, "restart kv")) is not None, "restart kv")
+    fresh = top_once(s)[0]["kv"]
+    check(fresh["pid"] != before["pid"], f"top -n: kv's pid {fresh['pid']} did not change")
+    check(fresh["recv"] < before["recv"] and fresh["syscalls"] < before["syscalls"],
+          f"top -n: the new kv's counters are the old one's ({fresh} vs {before})")
+    check(run_ok(s, "run kvclient").startswith("run: kvclient started"), "run kvclient")
+    s.type(b"")
+    check(s.expect(rb"init: kvclient exited with status 0\r\n") is not None, "kvclient exited with 0")
+    after = top_once(s)[0]["kv"]
+    check(after["pid"] == fresh["pid"] and after["recv"] > fresh["recv"] and after["sent"] > fresh["sent"],
+          f"top -n: kv's messages did not grow with kvclient's calls ({after} vs {fresh})")
+
+
 # In the order they run (one boot): SHELL0016 checks the disk after the boot and comes last; it
 # and SHELL0017 need SHELL0015's files.
 TESTS: list[tuple[str, Callable[[ShellSession, str], None]]] = [
     (fn.__name__.upper(), fn) for fn in
     [shell0001, shell0002, shell0003, shell0004, shell0005, shell0006, shell0007, shell0008, shell0009,
-     shell0010, shell0011, shell0012, shell0013, shell0015, shell0017, shell0014, shell0016]
+     shell0010, shell0011, shell0012, shell0013, shell0015, shell0017, shell0018, shell0019, shell0020, shell0014,
+     shell0016]
 ]
 
 
