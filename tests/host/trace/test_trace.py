@@ -176,6 +176,15 @@ class Session:
     SPAN = 3000  # first record at 1000, last at 4000
 
 
+def fake_disk(build: Path) -> bytes:
+    """A 4 MiB BUILD/boot/disk.img, mostly holes, for record's default disk; returns its bytes."""
+    image = bytearray(4 << 20)
+    image[1080:1082] = b"\x53\xef"
+    image[3 << 20:(3 << 20) + 5] = b"tail!"
+    (build / "boot" / "disk.img").write_bytes(bytes(image))
+    return bytes(image)
+
+
 def run_tool(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(TOOL), *args], capture_output=True, text=True, timeout=120)
 
@@ -452,7 +461,7 @@ class TraceTest(unittest.TestCase):
 
     def test_TRACEHOST0018_record_qemu_command(self):
         """record boots as scripts/run does, with -icount, the debug console into the stream and the
-        trace words (commas doubled for fw_cfg), and no disk unless asked."""
+        trace words (commas doubled for fw_cfg), and the disk it is given (record's default: TRACEHOST0022)."""
         tool = load_tool()
         argv = tool.qemu_argv(Path("/b/boot/tessera.iso"), Path("/s/t.bin"), ["ipc", "sched"], 50, ["log=debug"],
                               128, None)
@@ -470,6 +479,7 @@ class TraceTest(unittest.TestCase):
         build = self.dir / "build"
         (build / "boot").mkdir(parents=True, exist_ok=True)
         (build / "boot" / "tessera.iso").write_bytes(b"")
+        disk = fake_disk(build)
         fake = self.dir / "fake_qemu.py"
         fake.write_text(textwrap.dedent("""\
             import sys, time
@@ -477,6 +487,10 @@ class TraceTest(unittest.TestCase):
             target = argv[argv.index("-debugcon") + 1][len("file:"):].replace(",,", ",")
             cmdline = next(a for a in argv if a.startswith("name=opt/tessera/cmdline"))
             assert "trace=ipc,,payload trace_ms=30" in cmdline, cmdline
+            drive = argv[argv.index("-drive") + 1]
+            disk = drive[len("file="):drive.index(",if=")].replace(",,", ",")
+            assert disk.endswith("rec.disk.img"), disk
+            assert open(disk, "rb").read() == open(sys.argv[0] + ".disk", "rb").read(), "not a copy"
             data = open(sys.argv[0] + ".stream", "rb").read()
             with open(target, "wb") as out:
                 for i in range(0, len(data), 96):
@@ -484,6 +498,7 @@ class TraceTest(unittest.TestCase):
             time.sleep(60)
         """))
         Path(str(fake) + ".stream").write_bytes(self.session.data)
+        Path(str(fake) + ".disk").write_bytes(disk)
         env = dict(os.environ, TESSERA_QEMU=f"{sys.executable} {fake}", TESSERA_BUILD_DIR=str(build))
         stream, out = self.dir / "rec.bin", self.dir / "rec.json"
         result = subprocess.run([sys.executable, str(TOOL), "--no-build", "--categories", "ipc,payload", "--ms", "30",
@@ -496,6 +511,33 @@ class TraceTest(unittest.TestCase):
         bad = run_tool("record", "--categories", "ipc,bogus")
         self.assertEqual(bad.returncode, 2)
         self.assertIn("unknown categories bogus", bad.stderr)
+        self.assertFalse((build / "disk.img").exists())
+
+    def test_TRACEHOST0022_record_attaches_a_fresh_disk_copy(self):
+        """record attaches, as scripts/run does, the build's disk: a fresh copy of BUILD/boot/disk.img
+        next to the stream (holes kept), made again at every recording; --disk IMAGE and --disk none
+        override it."""
+        build = self.dir / "build-disk"
+        (build / "boot").mkdir(parents=True, exist_ok=True)
+        (build / "boot" / "tessera.iso").write_bytes(b"")
+        image = fake_disk(build)
+        env = dict(os.environ, TESSERA_BUILD_DIR=str(build))
+        stream = self.dir / "disk-rec.bin"
+        copy = self.dir / "disk-rec.disk.img"
+
+        def command(*extra: str) -> str:
+            result = subprocess.run([sys.executable, str(TOOL), "record", "--no-build", "--print-command", "-o",
+                                     str(stream), *extra], capture_output=True, text=True, timeout=60, env=env)
+            self.assertEqual(result.returncode, 0, result.stderr)
+            return result.stdout
+
+        copy.write_bytes(b"written by an earlier recording")
+        self.assertIn(f"-drive file={copy},if=none", command())
+        self.assertEqual(copy.read_bytes(), image)
+        self.assertLess(os.stat(copy).st_blocks * 512, len(image) // 2, "the copy keeps the holes")
+        self.assertIn("-drive file=/some/other.img,if=none", command("--disk", "/some/other.img"))
+        self.assertNotIn("-drive", command("--disk", "none"))
+        self.assertFalse((build / "disk.img").exists())
 
 
 if __name__ == "__main__":
