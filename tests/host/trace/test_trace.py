@@ -176,6 +176,32 @@ class Session:
     SPAN = 3000  # first record at 1000, last at 4000
 
 
+def fake_disk(build: Path) -> bytes:
+    """A 4 MiB BUILD/boot/disk.img, mostly holes, for record's default disk; returns its bytes."""
+    image = bytearray(4 << 20)
+    image[1080:1082] = b"\x53\xef"
+    image[3 << 20:(3 << 20) + 5] = b"tail!"
+    (build / "boot" / "disk.img").write_bytes(bytes(image))
+    return bytes(image)
+
+
+# tests/host/trace/kv-session.bin: a real recording (scripts/trace record --categories
+# ipc,payload,sched --ms 30, the default disk; its serial log showed `kvclient: done, 0 failed`
+# before `trace: stopped`). servers/kvclient/main.cc's exercise(), in order: each Call with its
+# $Params, and the Reply (error, $Results when ok).
+FIXTURE = Path(__file__).resolve().parent / "kv-session.bin"
+KV_SESSION = [
+    ("Store.put", '(key = "greeting", value = "hello")', "ok", "(replaced = false)"),
+    ("Store.get", '(key = "greeting")', "ok", '(found = true, value = "hello")'),
+    ("Store.put", '(key = "greeting", value = "hello again")', "ok", "(replaced = true)"),
+    ("Store.watch", '(key = "greeting", notify = cap #0)', "ok", "()"),
+    ("Store.put", '(key = "greeting", value = "changed")', "ok", "(replaced = true)"),
+    ("Store.delete", '(key = "greeting")', "ok", "(existed = true)"),
+    ("Store.get", '(key = "greeting")', "ok", "(found = false)"),
+    ("Store.put", '(key = "", value = "x")', "rangeError", None),
+]
+
+
 def run_tool(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(TOOL), *args], capture_output=True, text=True, timeout=120)
 
@@ -216,6 +242,15 @@ class TraceTest(unittest.TestCase):
     def events(self, trace: dict, ph: str | None = None, name: str | None = None) -> list[dict]:
         return [e for e in trace["traceEvents"] if (ph is None or e["ph"] == ph) and (name is None or e.get("name") == name)]
 
+    def fixture(self, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
+        key = "_fixture" + "".join(extra)
+        if not hasattr(self, key):
+            setattr(type(self), key, self.convert(FIXTURE.read_bytes(), f"fixture{len(key)}", *extra))
+        return getattr(self, key)
+
+    def fixture_tids(self, trace: dict) -> dict[str, int]:
+        return {e["args"]["name"]: e["tid"] for e in self.events(trace, "M", "thread_name")}
+
     def test_TRACEHOST0001_tool_constants_match_trace_h(self):
         """The tool's record kinds, magic, version and categories are trace.h's."""
         tool = load_tool()
@@ -252,9 +287,7 @@ class TraceTest(unittest.TestCase):
         self.assertEqual(runs, [(CLIENT, 0, 400), (CLIENT, 1100, 600), (CLIENT, 2100, 400), (CLIENT, 2700, 300),
                                 (SERVER, 400, 700), (SERVER, 1700, 400), (SERVER, 2500, 200), (TIMER, 500, 300)])
 
-    def test_TRACEHOST0004_timestamps_monotonic_per_track(self):
-        """Within every track (pid, tid) the events' timestamps never go back."""
-        _, trace = self.good()
+    def assert_monotonic_tracks(self, trace: dict) -> None:
         last: dict = {}
         for e in trace["traceEvents"]:
             if "ts" not in e:
@@ -263,23 +296,37 @@ class TraceTest(unittest.TestCase):
             self.assertGreaterEqual(e["ts"], last.get(key, float("-inf")), e)
             last[key] = e["ts"]
 
+    def assert_flows_end(self, trace: dict) -> dict[int, tuple[dict, dict]]:
+        """Every started flow ends once, not before it starts, both ends inside an IPC slice of their
+        track; returns id -> (start, end)."""
+        starts = {e["id"]: e for e in self.events(trace, "s")}
+        ends = {e["id"]: e for e in self.events(trace, "f")}
+        self.assertEqual(len(starts), len(self.events(trace, "s")), "flow ids are unique")
+        self.assertEqual(len(ends), len(self.events(trace, "f")), "a flow ends once")
+        self.assertEqual(set(starts), set(ends))
+        slices: dict = {}
+        for x in self.events(trace, "X"):
+            if x["cat"] == "ipc":
+                slices.setdefault((x["pid"], x["tid"]), []).append(x)
+        for fid, s in starts.items():
+            self.assertLessEqual(s["ts"], ends[fid]["ts"])
+            for point in (s, ends[fid]):
+                inside = [x for x in slices.get((point["pid"], point["tid"]), [])
+                          if x["ts"] <= point["ts"] <= x["ts"] + x["dur"]]
+                self.assertTrue(inside, point)
+        return {fid: (s, ends[fid]) for fid, s in starts.items()}
+
+    def test_TRACEHOST0004_timestamps_monotonic_per_track(self):
+        """Within every track (pid, tid) the events' timestamps never go back."""
+        self.assert_monotonic_tracks(self.good()[1])
+
     def test_TRACEHOST0005_every_flow_that_starts_ends(self):
         """Each Call has two flows (to its Receive and to its Reply); every started flow ends once,
         inside a slice of the other thread."""
-        _, trace = self.good()
-        starts = {e["id"]: e for e in self.events(trace, "s")}
-        ends = {e["id"]: e for e in self.events(trace, "f")}
-        self.assertEqual(set(starts), set(ends))
-        self.assertEqual(len(starts), 6)  # 3 calls x (receive, reply)
-        slices = self.events(trace, "X")
-        for fid, s in starts.items():
-            f = ends[fid]
+        flows = self.assert_flows_end(self.good()[1])
+        self.assertEqual(len(flows), 6)  # 3 calls x (receive, reply)
+        for s, f in flows.values():
             self.assertEqual((s["tid"], f["tid"]), (CLIENT, SERVER))
-            self.assertLessEqual(s["ts"], f["ts"])
-            for point in (s, f):
-                inside = [x for x in slices if x["tid"] == point["tid"] and x["cat"] == "ipc"
-                          and x["ts"] <= point["ts"] <= x["ts"] + x["dur"]]
-                self.assertTrue(inside, point)
 
     def test_TRACEHOST0006_calls_named_and_decoded(self):
         """Calls are `Store.put`/`Store.get` with their decoded keys; replies decode the results."""
@@ -343,19 +390,25 @@ class TraceTest(unittest.TestCase):
     def test_TRACEHOST0010_top_matches_the_input(self):
         """--top's rows carry the CPU time, %, schedulings, wake-ups, messages, faults, syscalls of the input."""
         result, _ = self.good()
-        rows = {}
-        for line in result.stdout.splitlines():
-            parts = line.split()
-            if len(parts) == 9 and "/" in parts[0]:
-                rows[parts[0]] = parts[1:]
-        for thread, (cpu, sched, wake, sent, recv, faults, sys_) in Session.EXPECTED_TOP.items():
-            self.assertIn(thread, rows, result.stdout)
-            r = rows[thread]
-            self.assertAlmostEqual(float(r[0]), cpu / 1000, places=3, msg=thread)
-            self.assertAlmostEqual(float(r[1]), round(100 * cpu / Session.SPAN, 1), places=1, msg=thread)
-            self.assertEqual([int(x) for x in r[2:]], [sched, wake, sent, recv, faults, sys_], thread)
+        self.assert_top_rows(result.stdout, Session.EXPECTED_TOP, Session.SPAN)
         program = next(line.split() for line in result.stdout.splitlines() if line.startswith("kvclient "))
         self.assertAlmostEqual(float(program[1]), 1.7, places=3)
+
+    @staticmethod
+    def top_rows(stdout: str) -> dict[str, list[str]]:
+        """--top's thread rows (`program/thread` and 8 numbers), by name."""
+        return {parts[0]: parts[1:] for parts in map(str.split, stdout.splitlines())
+                if len(parts) == 9 and "/" in parts[0]}
+
+    def assert_top_rows(self, stdout: str, expected: dict[str, tuple], span: int) -> None:
+        """Rows of (CPU ticks = us, scheduled, wake-ups, sent, received, faults, syscalls); CPU% of `span`."""
+        rows = self.top_rows(stdout)
+        for thread, (cpu, sched, wake, sent, recv, faults, sys_) in expected.items():
+            self.assertIn(thread, rows, stdout)
+            r = rows[thread]
+            self.assertAlmostEqual(float(r[0]), cpu / 1000, places=3, msg=thread)
+            self.assertAlmostEqual(float(r[1]), round(100 * cpu / span, 1), places=1, msg=thread)
+            self.assertEqual([int(x) for x in r[2:]], [sched, wake, sent, recv, faults, sys_], thread)
 
     def test_TRACEHOST0011_png_written(self):
         """--png writes a PNG picture."""
@@ -452,7 +505,7 @@ class TraceTest(unittest.TestCase):
 
     def test_TRACEHOST0018_record_qemu_command(self):
         """record boots as scripts/run does, with -icount, the debug console into the stream and the
-        trace words (commas doubled for fw_cfg), and no disk unless asked."""
+        trace words (commas doubled for fw_cfg), and the disk it is given (record's default: TRACEHOST0022)."""
         tool = load_tool()
         argv = tool.qemu_argv(Path("/b/boot/tessera.iso"), Path("/s/t.bin"), ["ipc", "sched"], 50, ["log=debug"],
                               128, None)
@@ -470,6 +523,7 @@ class TraceTest(unittest.TestCase):
         build = self.dir / "build"
         (build / "boot").mkdir(parents=True, exist_ok=True)
         (build / "boot" / "tessera.iso").write_bytes(b"")
+        disk = fake_disk(build)
         fake = self.dir / "fake_qemu.py"
         fake.write_text(textwrap.dedent("""\
             import sys, time
@@ -477,6 +531,10 @@ class TraceTest(unittest.TestCase):
             target = argv[argv.index("-debugcon") + 1][len("file:"):].replace(",,", ",")
             cmdline = next(a for a in argv if a.startswith("name=opt/tessera/cmdline"))
             assert "trace=ipc,,payload trace_ms=30" in cmdline, cmdline
+            drive = argv[argv.index("-drive") + 1]
+            disk = drive[len("file="):drive.index(",if=")].replace(",,", ",")
+            assert disk.endswith("rec.disk.img"), disk
+            assert open(disk, "rb").read() == open(sys.argv[0] + ".disk", "rb").read(), "not a copy"
             data = open(sys.argv[0] + ".stream", "rb").read()
             with open(target, "wb") as out:
                 for i in range(0, len(data), 96):
@@ -484,6 +542,7 @@ class TraceTest(unittest.TestCase):
             time.sleep(60)
         """))
         Path(str(fake) + ".stream").write_bytes(self.session.data)
+        Path(str(fake) + ".disk").write_bytes(disk)
         env = dict(os.environ, TESSERA_QEMU=f"{sys.executable} {fake}", TESSERA_BUILD_DIR=str(build))
         stream, out = self.dir / "rec.bin", self.dir / "rec.json"
         result = subprocess.run([sys.executable, str(TOOL), "--no-build", "--categories", "ipc,payload", "--ms", "30",
@@ -496,6 +555,129 @@ class TraceTest(unittest.TestCase):
         bad = run_tool("record", "--categories", "ipc,bogus")
         self.assertEqual(bad.returncode, 2)
         self.assertIn("unknown categories bogus", bad.stderr)
+        self.assertFalse((build / "disk.img").exists())
+
+    def test_TRACEHOST0022_record_attaches_a_fresh_disk_copy(self):
+        """record attaches, as scripts/run does, the build's disk: a fresh copy of BUILD/boot/disk.img
+        next to the stream (holes kept), made again at every recording; --disk IMAGE and --disk none
+        override it."""
+        build = self.dir / "build-disk"
+        (build / "boot").mkdir(parents=True, exist_ok=True)
+        (build / "boot" / "tessera.iso").write_bytes(b"")
+        image = fake_disk(build)
+        env = dict(os.environ, TESSERA_BUILD_DIR=str(build))
+        stream = self.dir / "disk-rec.bin"
+        copy = self.dir / "disk-rec.disk.img"
+
+        def command(*extra: str) -> str:
+            result = subprocess.run([sys.executable, str(TOOL), "record", "--no-build", "--print-command", "-o",
+                                     str(stream), *extra], capture_output=True, text=True, timeout=60, env=env)
+            self.assertEqual(result.returncode, 0, result.stderr)
+            return result.stdout
+
+        copy.write_bytes(b"written by an earlier recording")
+        self.assertIn(f"-drive file={copy},if=none", command())
+        self.assertEqual(copy.read_bytes(), image)
+        self.assertLess(os.stat(copy).st_blocks * 512, len(image) // 2, "the copy keeps the holes")
+        self.assertIn("-drive file=/some/other.img,if=none", command("--disk", "/some/other.img"))
+        self.assertNotIn("-drive", command("--disk", "none"))
+        self.assertFalse((build / "disk.img").exists())
+
+    def test_TRACEHOST0023_recorded_session_converts(self):
+        """The recorded kv session (kv-session.bin) converts completely, without a warning; kv's and
+        kvclient's threads are named; no event was dropped."""
+        result, trace = self.fixture()
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertNotIn("warning", result.stderr)
+        self.assertTrue(trace["otherData"]["complete"])
+        self.assertNotIn("damage", trace["otherData"])
+        processes = {e["args"]["name"] for e in self.events(trace, "M", "process_name")}
+        self.assertTrue({"kv", "kvclient", "memory", "init", "kernel"} <= processes, processes)
+        tids = self.fixture_tids(trace)
+        self.assertIn("kv/kv", tids)
+        self.assertIn("kvclient/kvclient", tids)
+        dropped = [e for e in trace["traceEvents"] if e["ph"] == "C" and e["name"].startswith("dropped events")]
+        self.assertTrue(dropped)
+        self.assertEqual({e["args"]["dropped"] for e in dropped}, {0})
+
+    def test_TRACEHOST0024_recorded_session_tracks_and_flows(self):
+        """In the recording every track's timestamps are monotonic and every flow that starts ends,
+        inside IPC slices; there are hundreds of them."""
+        _, trace = self.fixture()
+        self.assert_monotonic_tracks(trace)
+        flows = self.assert_flows_end(trace)
+        self.assertGreater(len(flows), 500)
+
+    def test_TRACEHOST0025_recorded_kv_calls_decoded(self):
+        """Each Call of kvclient's session is Store.put/get/watch/delete with its decoded key, kv/kv
+        receives exactly that message, replies with the error and the decoded $Results, and two
+        flows lead from the Call to kv's Receive and Reply."""
+        _, trace = self.fixture()
+        tids = self.fixture_tids(trace)
+        client, server = tids["kvclient/kvclient"], tids["kv/kv"]
+        ipc = [e for e in self.events(trace, "X") if e["cat"] == "ipc"]
+        calls = [e for e in ipc if e["name"].startswith("Store.")]
+        self.assertEqual({e["tid"] for e in calls}, {client}, "only kvclient calls kv")
+        self.assertEqual([(c["name"], c["args"]["message"]) for c in calls], [(n, m) for n, m, _, _ in KV_SESSION])
+        receives = [e for e in ipc if e["tid"] == server and e["args"]["kind"] == "Receive"
+                    and e["name"].startswith("recv Store.")]
+        self.assertEqual([(r["name"], r["args"]["message"]) for r in receives],
+                         [("recv " + n, m) for n, m, _, _ in KV_SESSION])
+        replies = [e for e in ipc if e["tid"] == server and e["args"]["kind"] == "Reply"]
+        self.assertEqual([(r["name"], r["args"].get("message")) for r in replies],
+                         [(f"reply {n}: {err}", res) for n, _, err, res in KV_SESSION])
+        flows = self.assert_flows_end(trace)
+        for call, receive, reply in zip(calls, receives, replies):
+            ends = sorted((f["cat"], f["ts"]) for s, f in flows.values() if s["tid"] == client and f["tid"] == server
+                          and call["ts"] <= s["ts"] <= call["ts"] + call["dur"])
+            self.assertEqual([cat for cat, _ in ends], ["message", "reply"], call)
+            for (_, ts), target in zip(ends, (receive, reply)):
+                self.assertTrue(target["ts"] <= ts <= target["ts"] + target["dur"], (call, target))
+
+    def test_TRACEHOST0026_programs_and_window_on_the_recording(self):
+        """--programs kv,kvclient --window auto: --top has only their rows, over the span of their
+        messages to each other (5% margins); the PNG has the asked width; the JSON keeps every
+        event. Unknown programs and bad windows are usage errors."""
+        png = self.dir / "kv.png"
+        result, trace = self.fixture("--programs", "kv,kvclient", "--window", "auto", "--top",
+                                     "--png", str(png), "--png-width", "900")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(len(trace["traceEvents"]), len(self.fixture()[1]["traceEvents"]))
+        self.assertEqual(set(self.top_rows(result.stdout)), {"kv/kv", "kvclient/kvclient"}, result.stdout)
+        window = re.search(r"shown: programs kv, kvclient; ([\d.]+)-([\d.]+) ms", result.stdout)
+        self.assertIsNotNone(window, result.stdout)
+        lo, hi = (float(x) * 1000 for x in window.groups())
+        calls = [e for e in self.events(trace, "X") if e["name"].startswith(("Store.", "reply Store."))]
+        first, last = calls[0]["ts"], calls[-1]["ts"]
+        margin = (last - first) * 0.05
+        self.assertAlmostEqual(lo, first - margin, delta=2)
+        self.assertAlmostEqual(hi, last + margin, delta=2)
+        sent = [e for e in self.events(trace, "X") if e["tid"] == self.fixture_tids(trace)["kvclient/kvclient"]
+                and e["args"].get("kind") in ("Call", "Send") and lo <= e["ts"] <= hi]
+        self.assertEqual(int(self.top_rows(result.stdout)["kvclient/kvclient"][4]), len(sent))  # SENT
+        self.assertEqual(png.read_bytes()[:8], b"\x89PNG\r\n\x1a\n")
+        self.assertEqual(struct.unpack(">I", png.read_bytes()[16:20])[0], 900)
+        for bad, why in ((("--programs", "kv,nosuch"), "no program nosuch in the trace"),
+                         (("--window", "5:1"), "START_MS must be at least 0 and below END_MS"),
+                         (("--window", "soon"), "use auto or START_MS:END_MS")):
+            result = run_tool("convert", str(FIXTURE), "-o", str(self.dir / "bad.json"), "--top", *bad)
+            self.assertEqual(result.returncode, 2, bad)
+            self.assertIn(why, result.stderr)
+
+    def test_TRACEHOST0027_window_counts_only_inside(self):
+        """--window START_MS:END_MS counts --top's numbers inside the window: run slices clipped to it,
+        CPU% of its length; --programs leaves the other programs out."""
+        result, _ = self.convert(self.session.data, "window", "--top", "--programs", "kvclient,timer",
+                                 "--window", "0.5:1.4")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("shown: programs kvclient, timer; 0.500-1.400 ms", result.stdout)
+        self.assertNotIn("kv/main", result.stdout)
+        # ticks 1500..2400: kvclient runs from 2100 (woken), the timer 1500-1800 with one syscall
+        self.assert_top_rows(result.stdout, {"kvclient/main": (300, 1, 1, 0, 0, 0, 0),
+                                             "timer/timer": (300, 1, 0, 0, 0, 0, 1)}, 900)
+        result, _ = self.convert(self.session.data, "window-auto", "--top", "--programs", "kv,kvclient",
+                                 "--window", "auto")
+        self.assertIn("shown: programs kv, kvclient; 0.080-2.720 ms", result.stdout)  # 1200..3600, 5% margins
 
 
 if __name__ == "__main__":
