@@ -190,7 +190,7 @@ using namespace ipc;
   if (ep->has_senders()) {
     Tcb* sender = ep->take();
     if (sender->ipc_is_fault) {
-      transfer_fault(sender, t, sender->ipc_badge);
+      transfer_fault(sender, t, sender->ipc_badge, ep);
     } else {
       transfer(sender, t, syscall_regs(sender).info(), sender->ipc_badge, sender->ipc_can_grant, c->phys());
     }

@@ -14,13 +14,17 @@
 namespace tessera::kernel {
 
 namespace ipc {
-void transfer_fault(Tcb* faulter, Tcb* receiver, uint64_t badge) {
+void transfer_fault(Tcb* faulter, Tcb* receiver, uint64_t badge, const Endpoint* endpoint) {
   SyscallRegs to = syscall_regs(receiver);
   for (uint32_t i = 0; i < kMessageRegisters; ++i) to.set_mr(i, faulter->fault_words[i]);
   if (IpcBuffer* dst = buffer_of(receiver, true); dst != nullptr) {
     for (uint32_t i = 0; i < kMessageRegisters; ++i) dst->msg[i] = faulter->fault_words[i];
   }
-  to.set_received(capnp::MessageInfo{faulter->fault_label, kMessageRegisters, 0, 0}.encode(), badge);
+  const uint64_t info = capnp::MessageInfo{faulter->fault_label, kMessageRegisters, 0, 0}.encode();
+  to.set_received(info, badge);
+  if (tracing::on(trace::kCategoryIpc)) {
+    tracing::emit(this_cpu(), tracing::Kind::Receive, receiver->trace_id, faulter->trace_id, info, endpoint->trace_id);
+  }
 }
 }  // namespace ipc
 
@@ -44,7 +48,7 @@ bool send_fault(Tcb* t, cap::CapSlot* slot, uint64_t label, const uint64_t words
   }
   if (ep->has_receivers()) {
     Tcb* receiver = ep->take();
-    ipc::transfer_fault(t, receiver, c.badge());
+    ipc::transfer_fault(t, receiver, c.badge(), ep);
     ipc::link_reply(receiver, t);
     ipc::wake(receiver);
   } else {

@@ -15,6 +15,10 @@
 #include "generic/scheduler.h"
 #include "object/tcb.h"
 
+namespace tessera::kernel {
+class Endpoint;
+}
+
 namespace tessera::kernel::ipc {
 
 // --- scheduling ---
@@ -91,7 +95,7 @@ IpcBuffer* buffer_of(Tcb* t, bool write);
 // and the badge (endpoint.cc).
 void transfer(Tcb* sender, Tcb* receiver, uint64_t info_word, uint64_t badge, bool can_grant, uint64_t endpoint);
 // Delivers the fault message `faulter` carries to `receiver` (fault.cc).
-void transfer_fault(Tcb* faulter, Tcb* receiver, uint64_t badge);
+void transfer_fault(Tcb* faulter, Tcb* receiver, uint64_t badge, const Endpoint* endpoint);
 // Sends the reply `info_word` from `t` to the caller it owes one, if any (endpoint.cc).
 void send_reply(Tcb* t, uint64_t info_word);
 

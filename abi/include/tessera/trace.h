@@ -44,7 +44,8 @@ enum class Kind : uint8_t {
   Call = 2,
   Send = 3,
   // [Ipc] a message was received. thread = receiver, object = sender's thread id,
-  // arg0 = the info word as delivered, arg1 = endpoint id. Links a Call/Send to its receive.
+  // arg0 = the info word as delivered, arg1 = endpoint id. Links a Call/Send/FaultMessage to its
+  // receive.
   Receive = 4,
   // [Ipc] a reply. thread = the replier, object = the caller's thread id, arg0 = info word (label =
   // the Error of the call), arg1 = 0.
