@@ -273,9 +273,10 @@ TESSERA_USER_TEST(PROC0009, pass, "heap_bytes gives a program a working operator
   t.check(without == 3, "noheap: status %ld, expected 3 (new returned nullptr)", without);
 }
 
-// boot/system.conf without its hardware: the declarations of irq, ioports and pci objects and the
-// programs granted them (the drivers, tested with their hardware by the DEV, CONSOLE and KBD
-// tests) are left out, as the test runner lends no hardware to this system.
+// boot/system.conf without its hardware: the declarations of irq, ioports, pci and trace objects
+// and the programs granted them (the drivers, tested with their hardware by the DEV, CONSOLE and
+// KBD tests; the trace server, by TRACE tests and scripts/trace) are left out, as the test runner
+// lends no hardware and no TraceControl to this system.
 size_t without_hardware(const char* conf, size_t size, char* out, size_t capacity) {
   size_t n = 0;
   for (size_t start = 0; start < size;) {
@@ -285,9 +286,10 @@ size_t without_hardware(const char* conf, size_t size, char* out, size_t capacit
     // The shell needs the console (a driver), and kvclient prints through the console only when
     // granted it: both go, the grant too.
     bool hardware = line.starts_with("irq ") || line.starts_with("ioports ") || line.starts_with("pci ") ||
-                    line.starts_with("program shell ");
+                    line.starts_with("trace ") || line.starts_with("program shell ");
     for (size_t i = start; i + 4 <= end && !hardware; ++i) {
       hardware = strncmp(conf + i, "irq:", 4) == 0 || strncmp(conf + i, "pci:", 4) == 0 ||
+                 (i + 6 <= end && strncmp(conf + i, "trace:", 6) == 0) ||
                  (i + 8 <= end && strncmp(conf + i, "ioports:", 8) == 0);
     }
     if (!hardware && n + (end - start) + 1 < capacity) {
