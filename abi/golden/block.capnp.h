@@ -18,6 +18,7 @@ namespace tessera::block {
 
 constexpr uint32_t kSectorBytes = 512u;
 constexpr uint32_t kMaxRingPairs = 15u;
+constexpr uint64_t kMaxDataBytes = 0x100000ull;
 constexpr uint16_t kOpRead = 1;
 constexpr uint16_t kOpWrite = 2;
 constexpr uint16_t kOpFlush = 3;
@@ -34,10 +35,12 @@ struct Block_StatusParams;
 struct Block_StatusResults;
 struct Block_CrashParams;
 struct Block_CrashResults;
+struct Block_DataAreaParams;
+struct Block_DataAreaResults;
 
 struct Block_ConnectParams {
   static constexpr uint64_t kId = 0x920bf1c8b4e0c5a8ull;
-  static constexpr uint16_t kDataWords = 1;
+  static constexpr uint16_t kDataWords = 2;
   static constexpr uint16_t kPointerCount = 0;
   class Reader;
   class Builder;
@@ -131,6 +134,22 @@ struct Block_CrashResults {
   class Builder;
 };
 
+struct Block_DataAreaParams {
+  static constexpr uint64_t kId = 0xe706aa539e14f963ull;
+  static constexpr uint16_t kDataWords = 1;
+  static constexpr uint16_t kPointerCount = 0;
+  class Reader;
+  class Builder;
+};
+
+struct Block_DataAreaResults {
+  static constexpr uint64_t kId = 0x9374164e98756c08ull;
+  static constexpr uint16_t kDataWords = 0;
+  static constexpr uint16_t kPointerCount = 1;
+  class Reader;
+  class Builder;
+};
+
 // Read-only view of a Block_ConnectParams; pointer fields are checked when followed.
 class Block_ConnectParams::Reader {
  public:
@@ -138,6 +157,7 @@ class Block_ConnectParams::Reader {
   explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
   const ::tessera::capnp::StructReader& raw() const { return view_; }
   uint8_t channel() const { return view_.read<uint8_t>(0); }
+  uint64_t data_bytes() const { return view_.read<uint64_t>(1); }
 
  private:
   ::tessera::capnp::StructReader view_;
@@ -150,6 +170,7 @@ class Block_ConnectParams::Builder {
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
   void set_channel(uint8_t value) { view_.write<uint8_t>(0, value); }
+  void set_data_bytes(uint64_t value) { view_.write<uint64_t>(1, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -457,13 +478,63 @@ class Block_CrashResults::Builder {
   ::tessera::capnp::StructBuilder view_;
 };
 
+// Read-only view of a Block_DataAreaParams; pointer fields are checked when followed.
+class Block_DataAreaParams::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  uint8_t channel() const { return view_.read<uint8_t>(0); }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Block_DataAreaParams inside a MessageBuilder (errors are sticky there).
+class Block_DataAreaParams::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_channel(uint8_t value) { view_.write<uint8_t>(0, value); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
+// Read-only view of a Block_DataAreaResults; pointer fields are checked when followed.
+class Block_DataAreaResults::Reader {
+ public:
+  Reader() = default;
+  explicit Reader(::tessera::capnp::StructReader raw) : view_(raw) {}
+  const ::tessera::capnp::StructReader& raw() const { return view_; }
+  bool has_region() const { return view_.has_pointer(0); }
+  ::tessera::Result<::tessera::capnp::CapIndex> region() const { return view_.read_capability(0); }
+
+ private:
+  ::tessera::capnp::StructReader view_;
+};
+
+// Writer for a Block_DataAreaResults inside a MessageBuilder (errors are sticky there).
+class Block_DataAreaResults::Builder {
+ public:
+  Builder() = default;
+  explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
+  ::tessera::capnp::StructBuilder& raw() { return view_; }
+  void set_region(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
+  void set_region(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
+
+ private:
+  ::tessera::capnp::StructBuilder view_;
+};
+
 
 // Interface Block.
 struct Block {
   static constexpr uint64_t kId = 0xca29f295fb73ce8full;
   static constexpr uint32_t kInterfaceCode = 4218670735u;
-  enum class Method : uint16_t { Connect = 0, WakeDriver = 1, WakeClient = 2, Disconnect = 3, Status = 4, Crash = 5 };
-  static constexpr uint16_t kMethodCount = 6;
+  enum class Method : uint16_t { Connect = 0, WakeDriver = 1, WakeClient = 2, Disconnect = 3, Status = 4, Crash = 5, DataArea = 6 };
+  static constexpr uint16_t kMethodCount = 7;
   using ConnectParams = ::tessera::block::Block_ConnectParams;
   using ConnectResults = ::tessera::block::Block_ConnectResults;
   using WakeDriverParams = ::tessera::block::Block_WakeDriverParams;
@@ -476,6 +547,8 @@ struct Block {
   using StatusResults = ::tessera::block::Block_StatusResults;
   using CrashParams = ::tessera::block::Block_CrashParams;
   using CrashResults = ::tessera::block::Block_CrashResults;
+  using DataAreaParams = ::tessera::block::Block_DataAreaParams;
+  using DataAreaResults = ::tessera::block::Block_DataAreaResults;
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -511,12 +584,17 @@ class Block::Client {
     fill(message.init_root_as<ConnectParams>());
     return call_<ConnectResults>(message, Method::Connect);
   }
-  // Connect with its parameters as arguments.
-  ::tessera::Result<ConnectResults::Reader> connect(uint8_t channel) {
-    auto reply = connect_with([&](ConnectParams::Builder params_) {
-      params_.set_channel(channel);
-    });
-    return reply;
+  // Connect with its parameters as arguments, written straight into the send words.
+  ::tessera::Result<ConnectResults::Reader> connect(uint8_t channel, uint64_t data_bytes) {
+    constexpr uint64_t words_ = 3u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x200000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    ConnectParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
+    params_.set_channel(channel);
+    params_.set_data_bytes(data_bytes);
+    return call_<ConnectResults>(static_cast<uint32_t>(words_), 0, Method::Connect);
   }
 
   // WakeDriver: fills WakeDriverParams with `fill` and waits for the reply.
@@ -527,12 +605,15 @@ class Block::Client {
     fill(message.init_root_as<WakeDriverParams>());
     return call_<WakeDriverResults>(message, Method::WakeDriver);
   }
-  // WakeDriver with its parameters as arguments.
+  // WakeDriver with its parameters as arguments, written straight into the send words.
   ::tessera::Result<WakeDriverResults::Reader> wake_driver(uint8_t channel) {
-    auto reply = wake_driver_with([&](WakeDriverParams::Builder params_) {
-      params_.set_channel(channel);
-    });
-    return reply;
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    WakeDriverParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_channel(channel);
+    return call_<WakeDriverResults>(static_cast<uint32_t>(words_), 0, Method::WakeDriver);
   }
 
   // WakeClient: fills WakeClientParams with `fill` and waits for the reply.
@@ -543,12 +624,15 @@ class Block::Client {
     fill(message.init_root_as<WakeClientParams>());
     return call_<WakeClientResults>(message, Method::WakeClient);
   }
-  // WakeClient with its parameters as arguments.
+  // WakeClient with its parameters as arguments, written straight into the send words.
   ::tessera::Result<WakeClientResults::Reader> wake_client(uint8_t channel) {
-    auto reply = wake_client_with([&](WakeClientParams::Builder params_) {
-      params_.set_channel(channel);
-    });
-    return reply;
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    WakeClientParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_channel(channel);
+    return call_<WakeClientResults>(static_cast<uint32_t>(words_), 0, Method::WakeClient);
   }
 
   // Disconnect: fills DisconnectParams with `fill` and waits for the reply.
@@ -559,11 +643,15 @@ class Block::Client {
     fill(message.init_root_as<DisconnectParams>());
     return call_<DisconnectResults>(message, Method::Disconnect);
   }
-  // Disconnect with its parameters as arguments.
+  // Disconnect with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> disconnect(uint8_t channel) {
-    auto reply = disconnect_with([&](DisconnectParams::Builder params_) {
-      params_.set_channel(channel);
-    });
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    DisconnectParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_channel(channel);
+    const auto reply = call_<DisconnectResults>(static_cast<uint32_t>(words_), 0, Method::Disconnect);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -576,10 +664,12 @@ class Block::Client {
     fill(message.init_root_as<StatusParams>());
     return call_<StatusResults>(message, Method::Status);
   }
-  // Status with its parameters as arguments.
+  // Status with its parameters as arguments, written straight into the send words.
   ::tessera::Result<StatusResults::Reader> status() {
-    auto reply = status_with([&](StatusParams::Builder) {});
-    return reply;
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    return call_<StatusResults>(static_cast<uint32_t>(words_), 0, Method::Status);
   }
 
   // Crash: fills CrashParams with `fill` and waits for the reply.
@@ -590,24 +680,56 @@ class Block::Client {
     fill(message.init_root_as<CrashParams>());
     return call_<CrashResults>(message, Method::Crash);
   }
-  // Crash with its parameters as arguments.
+  // Crash with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> crash() {
-    auto reply = crash_with([&](CrashParams::Builder) {});
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    const auto reply = call_<CrashResults>(static_cast<uint32_t>(words_), 0, Method::Crash);
     if (!reply.ok()) return reply.error();
     return {};
   }
 
+  // DataArea: fills DataAreaParams with `fill` and waits for the reply.
+  template <typename Fill>
+  ::tessera::Result<DataAreaResults::Reader> data_area_with(Fill&& fill) {
+    ::tessera::capnp::MessageBuilder message(transport_.send_words(), ::tessera::capnp::kMaxMessageWords,
+                                             transport_.send_caps(), ::tessera::capnp::kMaxExtraCaps);
+    fill(message.init_root_as<DataAreaParams>());
+    return call_<DataAreaResults>(message, Method::DataArea);
+  }
+  // DataArea with its parameters as arguments, written straight into the send words.
+  ::tessera::Result<DataAreaResults::Reader> data_area(uint8_t channel) {
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    DataAreaParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_channel(channel);
+    return call_<DataAreaResults>(static_cast<uint32_t>(words_), 0, Method::DataArea);
+  }
+
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, Block::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, Block::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -621,52 +743,67 @@ template <typename Impl>
 class Block::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
-      case Method::Connect: {
+    switch (request.label - Block::label(static_cast<Method>(0))) {
+      case static_cast<uint64_t>(Method::Connect): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<ConnectParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().connect(params.value(), reply.init_root_as<ConnectResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(ConnectParams::kDataWords, ConnectParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().connect(ConnectParams::Reader(params), reply.init_root_as<ConnectResults>()), reply);
       }
-      case Method::WakeDriver: {
+      case static_cast<uint64_t>(Method::WakeDriver): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<WakeDriverParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().wake_driver(params.value(), reply.init_root_as<WakeDriverResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(WakeDriverParams::kDataWords, WakeDriverParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().wake_driver(WakeDriverParams::Reader(params), reply.init_root_as<WakeDriverResults>()), reply);
       }
-      case Method::WakeClient: {
+      case static_cast<uint64_t>(Method::WakeClient): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<WakeClientParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().wake_client(params.value(), reply.init_root_as<WakeClientResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(WakeClientParams::kDataWords, WakeClientParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().wake_client(WakeClientParams::Reader(params), reply.init_root_as<WakeClientResults>()), reply);
       }
-      case Method::Disconnect: {
+      case static_cast<uint64_t>(Method::Disconnect): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<DisconnectParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().disconnect(params.value(), reply.init_root_as<DisconnectResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(DisconnectParams::kDataWords, DisconnectParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().disconnect(DisconnectParams::Reader(params), reply.init_root_as<DisconnectResults>()), reply);
       }
-      case Method::Status: {
+      case static_cast<uint64_t>(Method::Status): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<StatusParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().status(params.value(), reply.init_root_as<StatusResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
       }
-      case Method::Crash: {
+      case static_cast<uint64_t>(Method::Crash): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<CrashParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().crash(params.value(), reply.init_root_as<CrashResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(CrashParams::kDataWords, CrashParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().crash(CrashParams::Reader(params), reply.init_root_as<CrashResults>()), reply);
       }
+      case static_cast<uint64_t>(Method::DataArea): {
+        if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(DataAreaParams::kDataWords, DataAreaParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().data_area(DataAreaParams::Reader(params), reply.init_root_as<DataAreaResults>()), reply);
+      }
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }
@@ -690,8 +827,9 @@ class Block::Server {
 // ABI shape: what the wire depends on, compared with abi/golden/ by abi/check_compat.py
 // (docs/abi.md, "Compatibility"). One line per declaration and member.
 // @shape file abi/block.capnp
-// @shape struct Block_ConnectParams id=0x920bf1c8b4e0c5a8 data=1 pointers=0
+// @shape struct Block_ConnectParams id=0x920bf1c8b4e0c5a8 data=2 pointers=0
 // @shape   field channel @0 UInt8 at=data:0/8
+// @shape   field dataBytes @1 UInt64 at=data:64/64
 // @shape struct Block_ConnectResults id=0xa060c1d56aa09cfd data=5 pointers=1
 // @shape   field ring @0 interface:Region at=ptr:0
 // @shape   field capacity @1 UInt64 at=data:0/64
@@ -730,6 +868,10 @@ class Block::Server {
 // @shape   field systemCallTicks @12 UInt64 at=data:704/64
 // @shape struct Block_CrashParams id=0xb7d656e59c85d01a data=0 pointers=0
 // @shape struct Block_CrashResults id=0xea66425b6c6284a7 data=0 pointers=0
+// @shape struct Block_DataAreaParams id=0xe706aa539e14f963 data=1 pointers=0
+// @shape   field channel @0 UInt8 at=data:0/8
+// @shape struct Block_DataAreaResults id=0x9374164e98756c08 data=0 pointers=1
+// @shape   field region @0 interface:Region at=ptr:0
 // @shape interface Block id=0xca29f295fb73ce8f code=4218670735
 // @shape   method connect @0 params=Block_ConnectParams results=Block_ConnectResults
 // @shape   method wakeDriver @1 params=Block_WakeDriverParams results=Block_WakeDriverResults
@@ -737,5 +879,6 @@ class Block::Server {
 // @shape   method disconnect @3 params=Block_DisconnectParams results=Block_DisconnectResults
 // @shape   method status @4 params=Block_StatusParams results=Block_StatusResults
 // @shape   method crash @5 params=Block_CrashParams results=Block_CrashResults
+// @shape   method dataArea @6 params=Block_DataAreaParams results=Block_DataAreaResults
 
 #endif  // TESSERA_ABI_BLOCK_CAPNP_H_
