@@ -164,14 +164,52 @@ void StructBuilder::write_bytes(uint32_t index, const void* bytes, uint32_t size
     return;
   }
   release(at);
-  const uint64_t words = (static_cast<uint64_t>(count) + 7) / 8;
-  Word* target = message_->reserve(words);
+  Word* target = message_->reserve((static_cast<uint64_t>(count) + 7) / 8);
   if (target == nullptr) return;
+  put_bytes(at, target, bytes, size, count);
+}
+
+namespace {
+template <typename T>
+void move_bytes(uint8_t* to, const uint8_t* from) {
+  T value;
+  __builtin_memcpy(&value, from, sizeof(T));
+  __builtin_memcpy(to, &value, sizeof(T));
+}
+
+// memcpy for the short byte strings of messages: whole words (the last one may overlap the one
+// before), below eight bytes two overlapping 4-, 2- or 1-byte moves; reads and writes only bytes
+// [0, n) of either side. Long strings go to memcpy.
+void copy_bytes(uint8_t* to, const uint8_t* from, uint32_t n) {
+  if (n > 64) {
+    __builtin_memcpy(to, from, n);
+  } else if (n >= 8) {
+    for (uint32_t i = 0; i + 8 < n; i += 8) move_bytes<uint64_t>(to + i, from + i);
+    move_bytes<uint64_t>(to + n - 8, from + n - 8);
+  } else if (n >= 4) {
+    move_bytes<uint32_t>(to, from);
+    move_bytes<uint32_t>(to + n - 4, from + n - 4);
+  } else if (n >= 2) {
+    move_bytes<uint16_t>(to, from);
+    move_bytes<uint16_t>(to + n - 2, from + n - 2);
+  } else if (n == 1) {
+    to[0] = from[0];
+  }
+}
+}  // namespace
+
+Word* put_bytes(Word* at, Word* target, const void* bytes, uint32_t size, uint32_t count) {
+  const uint64_t words = (static_cast<uint64_t>(count) + 7) / 8;
   // Only the last word needs zeroing (the padding, and Text's NUL): the bytes cover the rest.
   if (words > 0) target[words - 1] = 0;
-  if (size > 0) __builtin_memcpy(target, bytes, size);
+  copy_bytes(reinterpret_cast<uint8_t*>(target), static_cast<const uint8_t*>(bytes), size);
   *at = wire::make_list(offset_to(at, target), ElementSize::Byte, count);
+  return target + words;
 }
+
+Word* put_text(Word* at, Word* target, Text text) { return put_bytes(at, target, text.data, text.size, text.size + 1); }
+
+Word* put_data(Word* at, Word* target, Data data) { return put_bytes(at, target, data.data, data.size, data.size); }
 
 void StructBuilder::write_text(uint32_t index, Text text) {
   if (text.size >= wire::kMaxListCount) {

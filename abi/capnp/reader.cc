@@ -172,4 +172,11 @@ Result<StructReader> MessageReader::root() {
                       target + data_words, pointer_count, nesting_ - 1);
 }
 
+Error MessageReader::root_into(StructReader* out) {
+  const Result<StructReader> r = root();
+  if (!r.ok()) return r.error();
+  *out = r.value();
+  return Error::Ok;
+}
+
 }  // namespace tessera::capnp

@@ -49,6 +49,79 @@ std::vector<MethodInfo> methods_of(const Model& model, capnp::InterfaceSchema if
   return out;
 }
 
+// The root pointer of a struct of `data` words and `pointers` pointers laid out right after it
+// (a zero-sized struct points just past itself with offset -1, as libcapnp writes it).
+std::string root_pointer(uint16_t data, uint16_t pointers) {
+  const uint32_t offset = data + pointers == 0 ? 0xFFFFFFFFu : 0u;
+  return hex((static_cast<uint64_t>(offset << 2)) | (static_cast<uint64_t>(data) << 32) |
+             (static_cast<uint64_t>(pointers) << 48));
+}
+
+// A flat stub writes the request straight into the send words: the size first (RangeError when it
+// does not fit, as the builder would report), then the root pointer, the data words through the
+// params Builder's setters (XOR defaults, bools), and Text/Data/capabilities in argument order,
+// which is the order the builder allocated them in: the bytes are the builder's.
+void emit_flat_stub(const Model& model, const MethodInfo& m, const std::vector<FieldInfo>& params,
+                    const std::vector<FieldInfo>& results, std::ostream& out) {
+  const auto layout = m.params_schema.getProto().getStruct();
+  const uint16_t data = layout.getDataWordCount();
+  const uint16_t pointers = layout.getPointerCount();
+  const std::string ret = results.empty() ? "void" : m.results + "::Reader";
+  out << "  // " << m.pascal << " with its parameters as arguments, written straight into the send words.\n";
+  out << "  ::tessera::Result<" << ret << "> " << m.name << "(";
+  for (size_t i = 0; i < params.size(); ++i) {
+    out << (i ? ", " : "") << argument_type(model, params[i]) << " " << params[i].name;
+  }
+  out << ") {\n";
+  std::string size = std::to_string(1u + data + pointers) + "u";
+  bool variable = false;
+  for (const auto& f : params) {
+    if (f.kind == Kind::Text) size += " + ::tessera::capnp::text_words(" + f.name + ")", variable = true;
+    if (f.kind == Kind::Data) size += " + ::tessera::capnp::data_words(" + f.name + ")", variable = true;
+  }
+  if (variable) {
+    out << "    const uint64_t words_ = " << size << ";\n"
+        << "    if (words_ > ::tessera::capnp::kMaxMessageWords) return ::tessera::Error::RangeError;\n";
+  } else {
+    out << "    constexpr uint64_t words_ = " << size << ";\n";
+  }
+  out << "    ::tessera::capnp::Word* const w_ = transport_.send_words();\n";
+  out << "    w_[0] = " << root_pointer(data, pointers) << ";\n";
+  for (uint16_t i = 0; i < data; ++i) out << "    w_[" << 1 + i << "] = 0;\n";
+  bool scalars = false;
+  for (const auto& f : params) scalars = scalars || (f.kind != Kind::Text && f.kind != Kind::Data && f.kind != Kind::Cap);
+  if (scalars) {
+    out << "    " << m.params << "::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), "
+        << data * 8u << "u, w_ + " << 1 + data << ", " << pointers << "));\n";
+    for (const auto& f : params) {
+      if (f.kind != Kind::Text && f.kind != Kind::Data && f.kind != Kind::Cap) {
+        out << "    params_.set_" << f.name << "(" << f.name << ");\n";
+      }
+    }
+  }
+  int objects = 0;
+  for (const auto& f : params) objects += f.kind == Kind::Text || f.kind == Kind::Data;
+  if (objects > 0) out << "    " << (objects > 1 ? "" : "[[maybe_unused]] ") << "::tessera::capnp::Word* next_ = w_ + " << 1 + data + pointers << ";\n";
+  int caps = 0;
+  for (const auto& f : params) {
+    const std::string at = "w_ + " + std::to_string(1 + data + f.offset);
+    if (f.kind == Kind::Text || f.kind == Kind::Data) {
+      out << "    " << (--objects > 0 ? "next_ = " : "") << "::tessera::capnp::put_" << (f.kind == Kind::Text ? "text" : "data")
+          << "(" << at << ", next_, " << f.name << ");\n";
+    } else if (f.kind == Kind::Cap) {
+      out << "    transport_.send_caps()[" << caps << "] = " << f.name << ".cptr;\n";
+      out << "    w_[" << 1 + data + f.offset << "] = ::tessera::capnp::wire::make_capability(" << caps << ");\n";
+      ++caps;
+    }
+  }
+  if (results.empty()) {
+    out << "    const auto reply = call_<" << m.results << ">(static_cast<uint32_t>(words_), " << caps << ", Method::" << m.pascal << ");\n"
+        << "    if (!reply.ok()) return reply.error();\n    return {};\n  }\n";
+  } else {
+    out << "    return call_<" << m.results << ">(static_cast<uint32_t>(words_), " << caps << ", Method::" << m.pascal << ");\n  }\n";
+  }
+}
+
 void emit_client(const Model& model, const std::string& name, const std::vector<MethodInfo>& methods,
                  std::ostream& out) {
   out << "// Client stubs: one per method. `T` is a ClientTransport (tessera/capnp/transport.h); the\n"
@@ -66,32 +139,30 @@ void emit_client(const Model& model, const std::string& name, const std::vector<
     const auto params = model.fields(m.params_schema);
     bool flat = true;
     for (const auto& f : params) flat = flat && is_flat_argument(f);
-    if (flat) {
-      const std::string ret = results.empty() ? "void" : m.results + "::Reader";
-      out << "  // " << m.pascal << " with its parameters as arguments.\n";
-      out << "  ::tessera::Result<" << ret << "> " << m.name << "(";
-      for (size_t i = 0; i < params.size(); ++i) {
-        out << (i ? ", " : "") << argument_type(model, params[i]) << " " << params[i].name;
-      }
-      out << ") {\n    auto reply = " << m.name << "_with([&](" << m.params << "::Builder" << (params.empty() ? "" : " params_") << ") {";
-      for (const auto& f : params) out << "\n      params_.set_" << f.name << "(" << f.name << ");";
-      out << (params.empty() ? "" : "\n    ") << "});\n";
-      if (results.empty()) out << "    if (!reply.ok()) return reply.error();\n    return {};\n  }\n";
-      else out << "    return reply;\n  }\n";
-    }
+    if (flat) emit_flat_stub(model, m, params, results, out);
     out << "\n";
   }
   out << " private:\n";
-  out << "  template <typename Results>\n"
-         "  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {\n"
-         "    const uint32_t words = TRY(message.finish());\n"
+  out << "  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's\n"
+         "  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).\n"
+         "  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,\n"
+         "                                                            uint16_t data_words, uint16_t pointer_count) {\n"
          "    const ::tessera::capnp::MessageInfo info =\n"
-         "        TRY(transport_.call(destination_, " << name << "::label(method), words, message.cap_count()));\n"
+         "        TRY(transport_.call(destination_, " << name << "::label(method), words, caps));\n"
          "    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);\n"
          "    // An empty reply is the all-default results struct (the kernel sends no words for empty results).\n"
-         "    if (info.length_words == 0) return typename Results::Reader();\n"
+         "    if (info.length_words == 0) return ::tessera::capnp::StructReader();\n"
          "    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);\n"
-         "    return reply_.template root_as<Results>();\n"
+         "    return reply_.root_of(data_words, pointer_count);\n"
+         "  }\n"
+         "  template <typename Results>\n"
+         "  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {\n"
+         "    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));\n"
+         "  }\n"
+         "  template <typename Results>\n"
+         "  ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {\n"
+         "    const uint32_t words = TRY(message.finish());\n"
+         "    return call_<Results>(words, message.cap_count(), method);\n"
          "  }\n\n";
   out << "  T& transport_;\n  uint64_t destination_;\n  ::tessera::capnp::MessageReader reply_;\n};\n\n";
 }
@@ -102,26 +173,27 @@ void emit_server(const Model& model, const std::string& name, const std::vector<
          "// method, `Result<void> name(NameParams::Reader, NameResults::Builder)`.\n";
   out << "template <typename Impl>\nclass " << name << "::Server {\n public:\n";
   out << "  // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.\n"
-         "  // A label of another interface or an unknown method is IllegalOperation; a malformed\n"
-         "  // message, or one carrying more capabilities than the method's parameters can name, never\n"
-         "  // reaches Impl (MalformedMessage).\n";
+         "  // A label of another interface or an unknown method is IllegalOperation (one subtraction:\n"
+         "  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one\n"
+         "  // carrying more capabilities than the method's parameters can name, never reaches Impl\n"
+         "  // (MalformedMessage). The params reader is built in place over the received words (read_root)\n"
+         "  // and the results' root laid out as constant words (init_root_as).\n";
   out << "  ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,\n"
          "                                  const ::tessera::capnp::ReplyBuffer& out) {\n";
-  out << "    const ::tessera::Result<Method> method = method_of(request.label);\n"
-         "    if (!method.ok()) return {method.error(), 0, 0};\n"
-         "    ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);\n"
+  out << "    ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);\n"
          "    ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);\n"
-         "    switch (method.value()) {\n";
+         "    switch (request.label - " << name << "::label(static_cast<Method>(0))) {\n";
   for (const auto& m : methods) {
-    out << "      case Method::" << m.pascal << ": {\n"
+    out << "      case static_cast<uint64_t>(Method::" << m.pascal << "): {\n"
         << "        if (request.cap_count > " << model.cap_count(m.params_schema, 0)
         << "u) return {::tessera::Error::MalformedMessage, 0, 0};\n"
-        << "        const auto params = message.root_as<" << m.params << ">();\n"
-        << "        if (!params.ok()) return {params.error(), 0, 0};\n"
-        << "        return finish(impl()." << m.name << "(params.value(), reply.init_root_as<" << m.results << ">()), reply);\n"
+        << "        ::tessera::capnp::StructReader params;\n"
+        << "        const ::tessera::Error e = message.read_root(" << m.params << "::kDataWords, " << m.params << "::kPointerCount, &params);\n"
+        << "        if (e != ::tessera::Error::Ok) return {e, 0, 0};\n"
+        << "        return finish(impl()." << m.name << "(" << m.params << "::Reader(params), reply.init_root_as<" << m.results << ">()), reply);\n"
         << "      }\n";
   }
-  out << "    }\n    return {::tessera::Error::IllegalOperation, 0, 0};\n  }\n\n";
+  out << "      default:\n        break;\n    }\n    return {::tessera::Error::IllegalOperation, 0, 0};\n  }\n\n";
   out << " protected:\n  Server() = default;\n  ~Server() = default;\n\n private:\n";
   out << "  Impl& impl() { return static_cast<Impl&>(*this); }\n";
   out << "  static ::tessera::capnp::Reply finish(::tessera::Result<void> status, const ::tessera::capnp::MessageBuilder& reply) {\n"

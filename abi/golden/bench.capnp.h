@@ -422,14 +422,19 @@ class Bench::Client {
     fill(message.init_root_as<ReadParams>());
     return call_<ReadResults>(message, Method::Read);
   }
-  // Read with its parameters as arguments.
+  // Read with its parameters as arguments, written straight into the send words.
   ::tessera::Result<ReadResults::Reader> read(uint64_t handle, uint64_t offset, uint32_t length) {
-    auto reply = read_with([&](ReadParams::Builder params_) {
-      params_.set_handle(handle);
-      params_.set_offset(offset);
-      params_.set_length(length);
-    });
-    return reply;
+    constexpr uint64_t words_ = 4u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x300000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    w_[3] = 0;
+    ReadParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 24u, w_ + 4, 0));
+    params_.set_handle(handle);
+    params_.set_offset(offset);
+    params_.set_length(length);
+    return call_<ReadResults>(static_cast<uint32_t>(words_), 0, Method::Read);
   }
 
   // Write: fills WriteParams with `fill` and waits for the reply.
@@ -440,14 +445,20 @@ class Bench::Client {
     fill(message.init_root_as<WriteParams>());
     return call_<WriteResults>(message, Method::Write);
   }
-  // Write with its parameters as arguments.
+  // Write with its parameters as arguments, written straight into the send words.
   ::tessera::Result<WriteResults::Reader> write(uint64_t handle, uint64_t offset, ::tessera::capnp::Data data) {
-    auto reply = write_with([&](WriteParams::Builder params_) {
-      params_.set_handle(handle);
-      params_.set_offset(offset);
-      params_.set_data(data);
-    });
-    return reply;
+    const uint64_t words_ = 4u + ::tessera::capnp::data_words(data);
+    if (words_ > ::tessera::capnp::kMaxMessageWords) return ::tessera::Error::RangeError;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000200000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    WriteParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 1));
+    params_.set_handle(handle);
+    params_.set_offset(offset);
+    [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 4;
+    ::tessera::capnp::put_data(w_ + 3, next_, data);
+    return call_<WriteResults>(static_cast<uint32_t>(words_), 0, Method::Write);
   }
 
   // Open: fills OpenParams with `fill` and waits for the reply.
@@ -458,13 +469,18 @@ class Bench::Client {
     fill(message.init_root_as<OpenParams>());
     return call_<OpenResults>(message, Method::Open);
   }
-  // Open with its parameters as arguments.
+  // Open with its parameters as arguments, written straight into the send words.
   ::tessera::Result<OpenResults::Reader> open(::tessera::capnp::Text path, uint32_t flags) {
-    auto reply = open_with([&](OpenParams::Builder params_) {
-      params_.set_path(path);
-      params_.set_flags(flags);
-    });
-    return reply;
+    const uint64_t words_ = 3u + ::tessera::capnp::text_words(path);
+    if (words_ > ::tessera::capnp::kMaxMessageWords) return ::tessera::Error::RangeError;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000100000000ull;
+    w_[1] = 0;
+    OpenParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
+    params_.set_flags(flags);
+    [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 3;
+    ::tessera::capnp::put_text(w_ + 2, next_, path);
+    return call_<OpenResults>(static_cast<uint32_t>(words_), 0, Method::Open);
   }
 
   // Close: fills CloseParams with `fill` and waits for the reply.
@@ -475,11 +491,15 @@ class Bench::Client {
     fill(message.init_root_as<CloseParams>());
     return call_<CloseResults>(message, Method::Close);
   }
-  // Close with its parameters as arguments.
+  // Close with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> close(uint64_t handle) {
-    auto reply = close_with([&](CloseParams::Builder params_) {
-      params_.set_handle(handle);
-    });
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    CloseParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_handle(handle);
+    const auto reply = call_<CloseResults>(static_cast<uint32_t>(words_), 0, Method::Close);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -492,25 +512,38 @@ class Bench::Client {
     fill(message.init_root_as<StatParams>());
     return call_<StatResults>(message, Method::Stat);
   }
-  // Stat with its parameters as arguments.
+  // Stat with its parameters as arguments, written straight into the send words.
   ::tessera::Result<StatResults::Reader> stat(uint64_t handle) {
-    auto reply = stat_with([&](StatParams::Builder params_) {
-      params_.set_handle(handle);
-    });
-    return reply;
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    StatParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_handle(handle);
+    return call_<StatResults>(static_cast<uint32_t>(words_), 0, Method::Stat);
   }
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, Bench::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, Bench::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -524,46 +557,53 @@ template <typename Impl>
 class Bench::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
-      case Method::Read: {
+    switch (request.label - Bench::label(static_cast<Method>(0))) {
+      case static_cast<uint64_t>(Method::Read): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<ReadParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().read(params.value(), reply.init_root_as<ReadResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(ReadParams::kDataWords, ReadParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().read(ReadParams::Reader(params), reply.init_root_as<ReadResults>()), reply);
       }
-      case Method::Write: {
+      case static_cast<uint64_t>(Method::Write): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<WriteParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().write(params.value(), reply.init_root_as<WriteResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(WriteParams::kDataWords, WriteParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().write(WriteParams::Reader(params), reply.init_root_as<WriteResults>()), reply);
       }
-      case Method::Open: {
+      case static_cast<uint64_t>(Method::Open): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<OpenParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().open(params.value(), reply.init_root_as<OpenResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(OpenParams::kDataWords, OpenParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().open(OpenParams::Reader(params), reply.init_root_as<OpenResults>()), reply);
       }
-      case Method::Close: {
+      case static_cast<uint64_t>(Method::Close): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<CloseParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().close(params.value(), reply.init_root_as<CloseResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(CloseParams::kDataWords, CloseParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().close(CloseParams::Reader(params), reply.init_root_as<CloseResults>()), reply);
       }
-      case Method::Stat: {
+      case static_cast<uint64_t>(Method::Stat): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<StatParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().stat(params.value(), reply.init_root_as<StatResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(StatParams::kDataWords, StatParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().stat(StatParams::Reader(params), reply.init_root_as<StatResults>()), reply);
       }
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }

@@ -584,13 +584,17 @@ class Block::Client {
     fill(message.init_root_as<ConnectParams>());
     return call_<ConnectResults>(message, Method::Connect);
   }
-  // Connect with its parameters as arguments.
+  // Connect with its parameters as arguments, written straight into the send words.
   ::tessera::Result<ConnectResults::Reader> connect(uint8_t channel, uint64_t data_bytes) {
-    auto reply = connect_with([&](ConnectParams::Builder params_) {
-      params_.set_channel(channel);
-      params_.set_data_bytes(data_bytes);
-    });
-    return reply;
+    constexpr uint64_t words_ = 3u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x200000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    ConnectParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
+    params_.set_channel(channel);
+    params_.set_data_bytes(data_bytes);
+    return call_<ConnectResults>(static_cast<uint32_t>(words_), 0, Method::Connect);
   }
 
   // WakeDriver: fills WakeDriverParams with `fill` and waits for the reply.
@@ -601,12 +605,15 @@ class Block::Client {
     fill(message.init_root_as<WakeDriverParams>());
     return call_<WakeDriverResults>(message, Method::WakeDriver);
   }
-  // WakeDriver with its parameters as arguments.
+  // WakeDriver with its parameters as arguments, written straight into the send words.
   ::tessera::Result<WakeDriverResults::Reader> wake_driver(uint8_t channel) {
-    auto reply = wake_driver_with([&](WakeDriverParams::Builder params_) {
-      params_.set_channel(channel);
-    });
-    return reply;
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    WakeDriverParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_channel(channel);
+    return call_<WakeDriverResults>(static_cast<uint32_t>(words_), 0, Method::WakeDriver);
   }
 
   // WakeClient: fills WakeClientParams with `fill` and waits for the reply.
@@ -617,12 +624,15 @@ class Block::Client {
     fill(message.init_root_as<WakeClientParams>());
     return call_<WakeClientResults>(message, Method::WakeClient);
   }
-  // WakeClient with its parameters as arguments.
+  // WakeClient with its parameters as arguments, written straight into the send words.
   ::tessera::Result<WakeClientResults::Reader> wake_client(uint8_t channel) {
-    auto reply = wake_client_with([&](WakeClientParams::Builder params_) {
-      params_.set_channel(channel);
-    });
-    return reply;
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    WakeClientParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_channel(channel);
+    return call_<WakeClientResults>(static_cast<uint32_t>(words_), 0, Method::WakeClient);
   }
 
   // Disconnect: fills DisconnectParams with `fill` and waits for the reply.
@@ -633,11 +643,15 @@ class Block::Client {
     fill(message.init_root_as<DisconnectParams>());
     return call_<DisconnectResults>(message, Method::Disconnect);
   }
-  // Disconnect with its parameters as arguments.
+  // Disconnect with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> disconnect(uint8_t channel) {
-    auto reply = disconnect_with([&](DisconnectParams::Builder params_) {
-      params_.set_channel(channel);
-    });
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    DisconnectParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_channel(channel);
+    const auto reply = call_<DisconnectResults>(static_cast<uint32_t>(words_), 0, Method::Disconnect);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -650,10 +664,12 @@ class Block::Client {
     fill(message.init_root_as<StatusParams>());
     return call_<StatusResults>(message, Method::Status);
   }
-  // Status with its parameters as arguments.
+  // Status with its parameters as arguments, written straight into the send words.
   ::tessera::Result<StatusResults::Reader> status() {
-    auto reply = status_with([&](StatusParams::Builder) {});
-    return reply;
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    return call_<StatusResults>(static_cast<uint32_t>(words_), 0, Method::Status);
   }
 
   // Crash: fills CrashParams with `fill` and waits for the reply.
@@ -664,9 +680,12 @@ class Block::Client {
     fill(message.init_root_as<CrashParams>());
     return call_<CrashResults>(message, Method::Crash);
   }
-  // Crash with its parameters as arguments.
+  // Crash with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> crash() {
-    auto reply = crash_with([&](CrashParams::Builder) {});
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    const auto reply = call_<CrashResults>(static_cast<uint32_t>(words_), 0, Method::Crash);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -679,25 +698,38 @@ class Block::Client {
     fill(message.init_root_as<DataAreaParams>());
     return call_<DataAreaResults>(message, Method::DataArea);
   }
-  // DataArea with its parameters as arguments.
+  // DataArea with its parameters as arguments, written straight into the send words.
   ::tessera::Result<DataAreaResults::Reader> data_area(uint8_t channel) {
-    auto reply = data_area_with([&](DataAreaParams::Builder params_) {
-      params_.set_channel(channel);
-    });
-    return reply;
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    DataAreaParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_channel(channel);
+    return call_<DataAreaResults>(static_cast<uint32_t>(words_), 0, Method::DataArea);
   }
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, Block::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, Block::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -711,58 +743,67 @@ template <typename Impl>
 class Block::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
-      case Method::Connect: {
+    switch (request.label - Block::label(static_cast<Method>(0))) {
+      case static_cast<uint64_t>(Method::Connect): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<ConnectParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().connect(params.value(), reply.init_root_as<ConnectResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(ConnectParams::kDataWords, ConnectParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().connect(ConnectParams::Reader(params), reply.init_root_as<ConnectResults>()), reply);
       }
-      case Method::WakeDriver: {
+      case static_cast<uint64_t>(Method::WakeDriver): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<WakeDriverParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().wake_driver(params.value(), reply.init_root_as<WakeDriverResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(WakeDriverParams::kDataWords, WakeDriverParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().wake_driver(WakeDriverParams::Reader(params), reply.init_root_as<WakeDriverResults>()), reply);
       }
-      case Method::WakeClient: {
+      case static_cast<uint64_t>(Method::WakeClient): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<WakeClientParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().wake_client(params.value(), reply.init_root_as<WakeClientResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(WakeClientParams::kDataWords, WakeClientParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().wake_client(WakeClientParams::Reader(params), reply.init_root_as<WakeClientResults>()), reply);
       }
-      case Method::Disconnect: {
+      case static_cast<uint64_t>(Method::Disconnect): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<DisconnectParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().disconnect(params.value(), reply.init_root_as<DisconnectResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(DisconnectParams::kDataWords, DisconnectParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().disconnect(DisconnectParams::Reader(params), reply.init_root_as<DisconnectResults>()), reply);
       }
-      case Method::Status: {
+      case static_cast<uint64_t>(Method::Status): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<StatusParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().status(params.value(), reply.init_root_as<StatusResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
       }
-      case Method::Crash: {
+      case static_cast<uint64_t>(Method::Crash): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<CrashParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().crash(params.value(), reply.init_root_as<CrashResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(CrashParams::kDataWords, CrashParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().crash(CrashParams::Reader(params), reply.init_root_as<CrashResults>()), reply);
       }
-      case Method::DataArea: {
+      case static_cast<uint64_t>(Method::DataArea): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<DataAreaParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().data_area(params.value(), reply.init_root_as<DataAreaResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(DataAreaParams::kDataWords, DataAreaParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().data_area(DataAreaParams::Reader(params), reply.init_root_as<DataAreaResults>()), reply);
       }
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }

@@ -626,12 +626,14 @@ class Console::Client {
     fill(message.init_root_as<OpenParams>());
     return call_<OpenResults>(message, Method::Open);
   }
-  // Open with its parameters as arguments.
+  // Open with its parameters as arguments, written straight into the send words.
   ::tessera::Result<OpenResults::Reader> open(::tessera::capnp::CapRef notify) {
-    auto reply = open_with([&](OpenParams::Builder params_) {
-      params_.set_notify(notify);
-    });
-    return reply;
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000000000000ull;
+    transport_.send_caps()[0] = notify.cptr;
+    w_[1] = ::tessera::capnp::wire::make_capability(0);
+    return call_<OpenResults>(static_cast<uint32_t>(words_), 1, Method::Open);
   }
 
   // Doorbell: fills DoorbellParams with `fill` and waits for the reply.
@@ -642,10 +644,12 @@ class Console::Client {
     fill(message.init_root_as<DoorbellParams>());
     return call_<DoorbellResults>(message, Method::Doorbell);
   }
-  // Doorbell with its parameters as arguments.
+  // Doorbell with its parameters as arguments, written straight into the send words.
   ::tessera::Result<DoorbellResults::Reader> doorbell() {
-    auto reply = doorbell_with([&](DoorbellParams::Builder) {});
-    return reply;
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    return call_<DoorbellResults>(static_cast<uint32_t>(words_), 0, Method::Doorbell);
   }
 
   // SetMode: fills SetModeParams with `fill` and waits for the reply.
@@ -656,11 +660,15 @@ class Console::Client {
     fill(message.init_root_as<SetModeParams>());
     return call_<SetModeResults>(message, Method::SetMode);
   }
-  // SetMode with its parameters as arguments.
+  // SetMode with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> set_mode(::tessera::console::Mode mode) {
-    auto reply = set_mode_with([&](SetModeParams::Builder params_) {
-      params_.set_mode(mode);
-    });
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    SetModeParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_mode(mode);
+    const auto reply = call_<SetModeResults>(static_cast<uint32_t>(words_), 0, Method::SetMode);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -673,10 +681,12 @@ class Console::Client {
     fill(message.init_root_as<StatusParams>());
     return call_<StatusResults>(message, Method::Status);
   }
-  // Status with its parameters as arguments.
+  // Status with its parameters as arguments, written straight into the send words.
   ::tessera::Result<StatusResults::Reader> status() {
-    auto reply = status_with([&](StatusParams::Builder) {});
-    return reply;
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    return call_<StatusResults>(static_cast<uint32_t>(words_), 0, Method::Status);
   }
 
   // Close: fills CloseParams with `fill` and waits for the reply.
@@ -687,9 +697,12 @@ class Console::Client {
     fill(message.init_root_as<CloseParams>());
     return call_<CloseResults>(message, Method::Close);
   }
-  // Close with its parameters as arguments.
+  // Close with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> close() {
-    auto reply = close_with([&](CloseParams::Builder) {});
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    const auto reply = call_<CloseResults>(static_cast<uint32_t>(words_), 0, Method::Close);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -702,10 +715,12 @@ class Console::Client {
     fill(message.init_root_as<WatchParams>());
     return call_<WatchResults>(message, Method::Watch);
   }
-  // Watch with its parameters as arguments.
+  // Watch with its parameters as arguments, written straight into the send words.
   ::tessera::Result<WatchResults::Reader> watch() {
-    auto reply = watch_with([&](WatchParams::Builder) {});
-    return reply;
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    return call_<WatchResults>(static_cast<uint32_t>(words_), 0, Method::Watch);
   }
 
   // Crash: fills CrashParams with `fill` and waits for the reply.
@@ -716,9 +731,12 @@ class Console::Client {
     fill(message.init_root_as<CrashParams>());
     return call_<CrashResults>(message, Method::Crash);
   }
-  // Crash with its parameters as arguments.
+  // Crash with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> crash() {
-    auto reply = crash_with([&](CrashParams::Builder) {});
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    const auto reply = call_<CrashResults>(static_cast<uint32_t>(words_), 0, Method::Crash);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -731,23 +749,35 @@ class Console::Client {
     fill(message.init_root_as<KeyboardStatusParams>());
     return call_<KeyboardStatusResults>(message, Method::KeyboardStatus);
   }
-  // KeyboardStatus with its parameters as arguments.
+  // KeyboardStatus with its parameters as arguments, written straight into the send words.
   ::tessera::Result<KeyboardStatusResults::Reader> keyboard_status() {
-    auto reply = keyboard_status_with([&](KeyboardStatusParams::Builder) {});
-    return reply;
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    return call_<KeyboardStatusResults>(static_cast<uint32_t>(words_), 0, Method::KeyboardStatus);
   }
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, Console::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, Console::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -761,64 +791,74 @@ template <typename Impl>
 class Console::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
-      case Method::Open: {
+    switch (request.label - Console::label(static_cast<Method>(0))) {
+      case static_cast<uint64_t>(Method::Open): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<OpenParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().open(params.value(), reply.init_root_as<OpenResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(OpenParams::kDataWords, OpenParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().open(OpenParams::Reader(params), reply.init_root_as<OpenResults>()), reply);
       }
-      case Method::Doorbell: {
+      case static_cast<uint64_t>(Method::Doorbell): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<DoorbellParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().doorbell(params.value(), reply.init_root_as<DoorbellResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(DoorbellParams::kDataWords, DoorbellParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().doorbell(DoorbellParams::Reader(params), reply.init_root_as<DoorbellResults>()), reply);
       }
-      case Method::SetMode: {
+      case static_cast<uint64_t>(Method::SetMode): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<SetModeParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().set_mode(params.value(), reply.init_root_as<SetModeResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(SetModeParams::kDataWords, SetModeParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().set_mode(SetModeParams::Reader(params), reply.init_root_as<SetModeResults>()), reply);
       }
-      case Method::Status: {
+      case static_cast<uint64_t>(Method::Status): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<StatusParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().status(params.value(), reply.init_root_as<StatusResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
       }
-      case Method::Close: {
+      case static_cast<uint64_t>(Method::Close): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<CloseParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().close(params.value(), reply.init_root_as<CloseResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(CloseParams::kDataWords, CloseParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().close(CloseParams::Reader(params), reply.init_root_as<CloseResults>()), reply);
       }
-      case Method::Watch: {
+      case static_cast<uint64_t>(Method::Watch): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<WatchParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().watch(params.value(), reply.init_root_as<WatchResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(WatchParams::kDataWords, WatchParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().watch(WatchParams::Reader(params), reply.init_root_as<WatchResults>()), reply);
       }
-      case Method::Crash: {
+      case static_cast<uint64_t>(Method::Crash): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<CrashParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().crash(params.value(), reply.init_root_as<CrashResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(CrashParams::kDataWords, CrashParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().crash(CrashParams::Reader(params), reply.init_root_as<CrashResults>()), reply);
       }
-      case Method::KeyboardStatus: {
+      case static_cast<uint64_t>(Method::KeyboardStatus): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<KeyboardStatusParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().keyboard_status(params.value(), reply.init_root_as<KeyboardStatusResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(KeyboardStatusParams::kDataWords, KeyboardStatusParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().keyboard_status(KeyboardStatusParams::Reader(params), reply.init_root_as<KeyboardStatusResults>()), reply);
       }
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }

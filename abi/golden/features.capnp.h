@@ -1109,12 +1109,15 @@ class Store::Client {
     fill(message.init_root_as<GetParams>());
     return call_<GetResults>(message, Method::Get);
   }
-  // Get with its parameters as arguments.
+  // Get with its parameters as arguments, written straight into the send words.
   ::tessera::Result<GetResults::Reader> get(::tessera::capnp::Text key) {
-    auto reply = get_with([&](GetParams::Builder params_) {
-      params_.set_key(key);
-    });
-    return reply;
+    const uint64_t words_ = 2u + ::tessera::capnp::text_words(key);
+    if (words_ > ::tessera::capnp::kMaxMessageWords) return ::tessera::Error::RangeError;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000000000000ull;
+    [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 2;
+    ::tessera::capnp::put_text(w_ + 1, next_, key);
+    return call_<GetResults>(static_cast<uint32_t>(words_), 0, Method::Get);
   }
 
   // List: fills ListParams with `fill` and waits for the reply.
@@ -1125,13 +1128,18 @@ class Store::Client {
     fill(message.init_root_as<ListParams>());
     return call_<ListResults>(message, Method::List);
   }
-  // List with its parameters as arguments.
+  // List with its parameters as arguments, written straight into the send words.
   ::tessera::Result<ListResults::Reader> list(::tessera::capnp::Text prefix, uint32_t limit) {
-    auto reply = list_with([&](ListParams::Builder params_) {
-      params_.set_prefix(prefix);
-      params_.set_limit(limit);
-    });
-    return reply;
+    const uint64_t words_ = 3u + ::tessera::capnp::text_words(prefix);
+    if (words_ > ::tessera::capnp::kMaxMessageWords) return ::tessera::Error::RangeError;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000100000000ull;
+    w_[1] = 0;
+    ListParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
+    params_.set_limit(limit);
+    [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 3;
+    ::tessera::capnp::put_text(w_ + 2, next_, prefix);
+    return call_<ListResults>(static_cast<uint32_t>(words_), 0, Method::List);
   }
 
   // Share: fills ShareParams with `fill` and waits for the reply.
@@ -1142,13 +1150,17 @@ class Store::Client {
     fill(message.init_root_as<ShareParams>());
     return call_<ShareResults>(message, Method::Share);
   }
-  // Share with its parameters as arguments.
+  // Share with its parameters as arguments, written straight into the send words.
   ::tessera::Result<ShareResults::Reader> share(::tessera::capnp::CapRef peer, ::tessera::capnp::Text note) {
-    auto reply = share_with([&](ShareParams::Builder params_) {
-      params_.set_peer(peer);
-      params_.set_note(note);
-    });
-    return reply;
+    const uint64_t words_ = 3u + ::tessera::capnp::text_words(note);
+    if (words_ > ::tessera::capnp::kMaxMessageWords) return ::tessera::Error::RangeError;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x2000000000000ull;
+    [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 3;
+    transport_.send_caps()[0] = peer.cptr;
+    w_[1] = ::tessera::capnp::wire::make_capability(0);
+    ::tessera::capnp::put_text(w_ + 2, next_, note);
+    return call_<ShareResults>(static_cast<uint32_t>(words_), 1, Method::Share);
   }
 
   // Ping: fills PingParams with `fill` and waits for the reply.
@@ -1159,24 +1171,37 @@ class Store::Client {
     fill(message.init_root_as<PingParams>());
     return call_<PingResults>(message, Method::Ping);
   }
-  // Ping with its parameters as arguments.
+  // Ping with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> ping() {
-    auto reply = ping_with([&](PingParams::Builder) {});
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    const auto reply = call_<PingResults>(static_cast<uint32_t>(words_), 0, Method::Ping);
     if (!reply.ok()) return reply.error();
     return {};
   }
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, Store::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, Store::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -1190,46 +1215,53 @@ template <typename Impl>
 class Store::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
-      case Method::Put: {
+    switch (request.label - Store::label(static_cast<Method>(0))) {
+      case static_cast<uint64_t>(Method::Put): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<PutParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().put(params.value(), reply.init_root_as<PutResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(PutParams::kDataWords, PutParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().put(PutParams::Reader(params), reply.init_root_as<PutResults>()), reply);
       }
-      case Method::Get: {
+      case static_cast<uint64_t>(Method::Get): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<GetParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().get(params.value(), reply.init_root_as<GetResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(GetParams::kDataWords, GetParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().get(GetParams::Reader(params), reply.init_root_as<GetResults>()), reply);
       }
-      case Method::List: {
+      case static_cast<uint64_t>(Method::List): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<ListParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().list(params.value(), reply.init_root_as<ListResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(ListParams::kDataWords, ListParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().list(ListParams::Reader(params), reply.init_root_as<ListResults>()), reply);
       }
-      case Method::Share: {
+      case static_cast<uint64_t>(Method::Share): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<ShareParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().share(params.value(), reply.init_root_as<ShareResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(ShareParams::kDataWords, ShareParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().share(ShareParams::Reader(params), reply.init_root_as<ShareResults>()), reply);
       }
-      case Method::Ping: {
+      case static_cast<uint64_t>(Method::Ping): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<PingParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().ping(params.value(), reply.init_root_as<PingResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(PingParams::kDataWords, PingParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().ping(PingParams::Reader(params), reply.init_root_as<PingResults>()), reply);
       }
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }

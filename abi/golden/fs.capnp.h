@@ -1633,12 +1633,15 @@ class FileSystem::Client {
     fill(message.init_root_as<ConnectParams>());
     return call_<ConnectResults>(message, Method::Connect);
   }
-  // Connect with its parameters as arguments.
+  // Connect with its parameters as arguments, written straight into the send words.
   ::tessera::Result<ConnectResults::Reader> connect(uint32_t buffer_bytes) {
-    auto reply = connect_with([&](ConnectParams::Builder params_) {
-      params_.set_buffer_bytes(buffer_bytes);
-    });
-    return reply;
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    ConnectParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_buffer_bytes(buffer_bytes);
+    return call_<ConnectResults>(static_cast<uint32_t>(words_), 0, Method::Connect);
   }
 
   // Open: fills OpenParams with `fill` and waits for the reply.
@@ -1649,14 +1652,19 @@ class FileSystem::Client {
     fill(message.init_root_as<OpenParams>());
     return call_<OpenResults>(message, Method::Open);
   }
-  // Open with its parameters as arguments.
+  // Open with its parameters as arguments, written straight into the send words.
   ::tessera::Result<OpenResults::Reader> open(::tessera::capnp::Text path, uint32_t flags, uint16_t mode) {
-    auto reply = open_with([&](OpenParams::Builder params_) {
-      params_.set_path(path);
-      params_.set_flags(flags);
-      params_.set_mode(mode);
-    });
-    return reply;
+    const uint64_t words_ = 3u + ::tessera::capnp::text_words(path);
+    if (words_ > ::tessera::capnp::kMaxMessageWords) return ::tessera::Error::RangeError;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000100000000ull;
+    w_[1] = 0;
+    OpenParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
+    params_.set_flags(flags);
+    params_.set_mode(mode);
+    [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 3;
+    ::tessera::capnp::put_text(w_ + 2, next_, path);
+    return call_<OpenResults>(static_cast<uint32_t>(words_), 0, Method::Open);
   }
 
   // Stat: fills StatParams with `fill` and waits for the reply.
@@ -1667,13 +1675,18 @@ class FileSystem::Client {
     fill(message.init_root_as<StatParams>());
     return call_<StatResults>(message, Method::Stat);
   }
-  // Stat with its parameters as arguments.
+  // Stat with its parameters as arguments, written straight into the send words.
   ::tessera::Result<StatResults::Reader> stat(::tessera::capnp::Text path, bool follow) {
-    auto reply = stat_with([&](StatParams::Builder params_) {
-      params_.set_path(path);
-      params_.set_follow(follow);
-    });
-    return reply;
+    const uint64_t words_ = 3u + ::tessera::capnp::text_words(path);
+    if (words_ > ::tessera::capnp::kMaxMessageWords) return ::tessera::Error::RangeError;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000100000000ull;
+    w_[1] = 0;
+    StatParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
+    params_.set_follow(follow);
+    [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 3;
+    ::tessera::capnp::put_text(w_ + 2, next_, path);
+    return call_<StatResults>(static_cast<uint32_t>(words_), 0, Method::Stat);
   }
 
   // Mkdir: fills MkdirParams with `fill` and waits for the reply.
@@ -1684,13 +1697,18 @@ class FileSystem::Client {
     fill(message.init_root_as<MkdirParams>());
     return call_<MkdirResults>(message, Method::Mkdir);
   }
-  // Mkdir with its parameters as arguments.
+  // Mkdir with its parameters as arguments, written straight into the send words.
   ::tessera::Result<MkdirResults::Reader> mkdir(::tessera::capnp::Text path, uint16_t mode) {
-    auto reply = mkdir_with([&](MkdirParams::Builder params_) {
-      params_.set_path(path);
-      params_.set_mode(mode);
-    });
-    return reply;
+    const uint64_t words_ = 3u + ::tessera::capnp::text_words(path);
+    if (words_ > ::tessera::capnp::kMaxMessageWords) return ::tessera::Error::RangeError;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000100000000ull;
+    w_[1] = 0;
+    MkdirParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
+    params_.set_mode(mode);
+    [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 3;
+    ::tessera::capnp::put_text(w_ + 2, next_, path);
+    return call_<MkdirResults>(static_cast<uint32_t>(words_), 0, Method::Mkdir);
   }
 
   // Unlink: fills UnlinkParams with `fill` and waits for the reply.
@@ -1701,11 +1719,15 @@ class FileSystem::Client {
     fill(message.init_root_as<UnlinkParams>());
     return call_<UnlinkResults>(message, Method::Unlink);
   }
-  // Unlink with its parameters as arguments.
+  // Unlink with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> unlink(::tessera::capnp::Text path) {
-    auto reply = unlink_with([&](UnlinkParams::Builder params_) {
-      params_.set_path(path);
-    });
+    const uint64_t words_ = 2u + ::tessera::capnp::text_words(path);
+    if (words_ > ::tessera::capnp::kMaxMessageWords) return ::tessera::Error::RangeError;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000000000000ull;
+    [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 2;
+    ::tessera::capnp::put_text(w_ + 1, next_, path);
+    const auto reply = call_<UnlinkResults>(static_cast<uint32_t>(words_), 0, Method::Unlink);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -1718,11 +1740,15 @@ class FileSystem::Client {
     fill(message.init_root_as<RmdirParams>());
     return call_<RmdirResults>(message, Method::Rmdir);
   }
-  // Rmdir with its parameters as arguments.
+  // Rmdir with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> rmdir(::tessera::capnp::Text path) {
-    auto reply = rmdir_with([&](RmdirParams::Builder params_) {
-      params_.set_path(path);
-    });
+    const uint64_t words_ = 2u + ::tessera::capnp::text_words(path);
+    if (words_ > ::tessera::capnp::kMaxMessageWords) return ::tessera::Error::RangeError;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000000000000ull;
+    [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 2;
+    ::tessera::capnp::put_text(w_ + 1, next_, path);
+    const auto reply = call_<RmdirResults>(static_cast<uint32_t>(words_), 0, Method::Rmdir);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -1735,12 +1761,16 @@ class FileSystem::Client {
     fill(message.init_root_as<RenameParams>());
     return call_<RenameResults>(message, Method::Rename);
   }
-  // Rename with its parameters as arguments.
+  // Rename with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> rename(::tessera::capnp::Text from, ::tessera::capnp::Text to) {
-    auto reply = rename_with([&](RenameParams::Builder params_) {
-      params_.set_from(from);
-      params_.set_to(to);
-    });
+    const uint64_t words_ = 3u + ::tessera::capnp::text_words(from) + ::tessera::capnp::text_words(to);
+    if (words_ > ::tessera::capnp::kMaxMessageWords) return ::tessera::Error::RangeError;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x2000000000000ull;
+    ::tessera::capnp::Word* next_ = w_ + 3;
+    next_ = ::tessera::capnp::put_text(w_ + 1, next_, from);
+    ::tessera::capnp::put_text(w_ + 2, next_, to);
+    const auto reply = call_<RenameResults>(static_cast<uint32_t>(words_), 0, Method::Rename);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -1753,12 +1783,16 @@ class FileSystem::Client {
     fill(message.init_root_as<LinkParams>());
     return call_<LinkResults>(message, Method::Link);
   }
-  // Link with its parameters as arguments.
+  // Link with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> link(::tessera::capnp::Text existing, ::tessera::capnp::Text path) {
-    auto reply = link_with([&](LinkParams::Builder params_) {
-      params_.set_existing(existing);
-      params_.set_path(path);
-    });
+    const uint64_t words_ = 3u + ::tessera::capnp::text_words(existing) + ::tessera::capnp::text_words(path);
+    if (words_ > ::tessera::capnp::kMaxMessageWords) return ::tessera::Error::RangeError;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x2000000000000ull;
+    ::tessera::capnp::Word* next_ = w_ + 3;
+    next_ = ::tessera::capnp::put_text(w_ + 1, next_, existing);
+    ::tessera::capnp::put_text(w_ + 2, next_, path);
+    const auto reply = call_<LinkResults>(static_cast<uint32_t>(words_), 0, Method::Link);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -1771,12 +1805,16 @@ class FileSystem::Client {
     fill(message.init_root_as<SymlinkParams>());
     return call_<SymlinkResults>(message, Method::Symlink);
   }
-  // Symlink with its parameters as arguments.
+  // Symlink with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> symlink(::tessera::capnp::Text target, ::tessera::capnp::Text path) {
-    auto reply = symlink_with([&](SymlinkParams::Builder params_) {
-      params_.set_target(target);
-      params_.set_path(path);
-    });
+    const uint64_t words_ = 3u + ::tessera::capnp::text_words(target) + ::tessera::capnp::text_words(path);
+    if (words_ > ::tessera::capnp::kMaxMessageWords) return ::tessera::Error::RangeError;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x2000000000000ull;
+    ::tessera::capnp::Word* next_ = w_ + 3;
+    next_ = ::tessera::capnp::put_text(w_ + 1, next_, target);
+    ::tessera::capnp::put_text(w_ + 2, next_, path);
+    const auto reply = call_<SymlinkResults>(static_cast<uint32_t>(words_), 0, Method::Symlink);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -1789,12 +1827,15 @@ class FileSystem::Client {
     fill(message.init_root_as<ReadlinkParams>());
     return call_<ReadlinkResults>(message, Method::Readlink);
   }
-  // Readlink with its parameters as arguments.
+  // Readlink with its parameters as arguments, written straight into the send words.
   ::tessera::Result<ReadlinkResults::Reader> readlink(::tessera::capnp::Text path) {
-    auto reply = readlink_with([&](ReadlinkParams::Builder params_) {
-      params_.set_path(path);
-    });
-    return reply;
+    const uint64_t words_ = 2u + ::tessera::capnp::text_words(path);
+    if (words_ > ::tessera::capnp::kMaxMessageWords) return ::tessera::Error::RangeError;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000000000000ull;
+    [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 2;
+    ::tessera::capnp::put_text(w_ + 1, next_, path);
+    return call_<ReadlinkResults>(static_cast<uint32_t>(words_), 0, Method::Readlink);
   }
 
   // Statfs: fills StatfsParams with `fill` and waits for the reply.
@@ -1805,10 +1846,12 @@ class FileSystem::Client {
     fill(message.init_root_as<StatfsParams>());
     return call_<StatfsResults>(message, Method::Statfs);
   }
-  // Statfs with its parameters as arguments.
+  // Statfs with its parameters as arguments, written straight into the send words.
   ::tessera::Result<StatfsResults::Reader> statfs() {
-    auto reply = statfs_with([&](StatfsParams::Builder) {});
-    return reply;
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    return call_<StatfsResults>(static_cast<uint32_t>(words_), 0, Method::Statfs);
   }
 
   // Sync: fills SyncParams with `fill` and waits for the reply.
@@ -1819,9 +1862,12 @@ class FileSystem::Client {
     fill(message.init_root_as<SyncParams>());
     return call_<SyncResults>(message, Method::Sync);
   }
-  // Sync with its parameters as arguments.
+  // Sync with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> sync() {
-    auto reply = sync_with([&](SyncParams::Builder) {});
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    const auto reply = call_<SyncResults>(static_cast<uint32_t>(words_), 0, Method::Sync);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -1834,10 +1880,12 @@ class FileSystem::Client {
     fill(message.init_root_as<StatusParams>());
     return call_<StatusResults>(message, Method::Status);
   }
-  // Status with its parameters as arguments.
+  // Status with its parameters as arguments, written straight into the send words.
   ::tessera::Result<StatusResults::Reader> status() {
-    auto reply = status_with([&](StatusParams::Builder) {});
-    return reply;
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    return call_<StatusResults>(static_cast<uint32_t>(words_), 0, Method::Status);
   }
 
   // Disconnect: fills DisconnectParams with `fill` and waits for the reply.
@@ -1848,24 +1896,37 @@ class FileSystem::Client {
     fill(message.init_root_as<DisconnectParams>());
     return call_<DisconnectResults>(message, Method::Disconnect);
   }
-  // Disconnect with its parameters as arguments.
+  // Disconnect with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> disconnect() {
-    auto reply = disconnect_with([&](DisconnectParams::Builder) {});
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    const auto reply = call_<DisconnectResults>(static_cast<uint32_t>(words_), 0, Method::Disconnect);
     if (!reply.ok()) return reply.error();
     return {};
   }
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, FileSystem::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, FileSystem::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -1879,100 +1940,116 @@ template <typename Impl>
 class FileSystem::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
-      case Method::Connect: {
+    switch (request.label - FileSystem::label(static_cast<Method>(0))) {
+      case static_cast<uint64_t>(Method::Connect): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<ConnectParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().connect(params.value(), reply.init_root_as<ConnectResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(ConnectParams::kDataWords, ConnectParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().connect(ConnectParams::Reader(params), reply.init_root_as<ConnectResults>()), reply);
       }
-      case Method::Open: {
+      case static_cast<uint64_t>(Method::Open): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<OpenParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().open(params.value(), reply.init_root_as<OpenResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(OpenParams::kDataWords, OpenParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().open(OpenParams::Reader(params), reply.init_root_as<OpenResults>()), reply);
       }
-      case Method::Stat: {
+      case static_cast<uint64_t>(Method::Stat): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<StatParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().stat(params.value(), reply.init_root_as<StatResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(StatParams::kDataWords, StatParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().stat(StatParams::Reader(params), reply.init_root_as<StatResults>()), reply);
       }
-      case Method::Mkdir: {
+      case static_cast<uint64_t>(Method::Mkdir): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<MkdirParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().mkdir(params.value(), reply.init_root_as<MkdirResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(MkdirParams::kDataWords, MkdirParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().mkdir(MkdirParams::Reader(params), reply.init_root_as<MkdirResults>()), reply);
       }
-      case Method::Unlink: {
+      case static_cast<uint64_t>(Method::Unlink): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<UnlinkParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().unlink(params.value(), reply.init_root_as<UnlinkResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(UnlinkParams::kDataWords, UnlinkParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().unlink(UnlinkParams::Reader(params), reply.init_root_as<UnlinkResults>()), reply);
       }
-      case Method::Rmdir: {
+      case static_cast<uint64_t>(Method::Rmdir): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<RmdirParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().rmdir(params.value(), reply.init_root_as<RmdirResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(RmdirParams::kDataWords, RmdirParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().rmdir(RmdirParams::Reader(params), reply.init_root_as<RmdirResults>()), reply);
       }
-      case Method::Rename: {
+      case static_cast<uint64_t>(Method::Rename): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<RenameParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().rename(params.value(), reply.init_root_as<RenameResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(RenameParams::kDataWords, RenameParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().rename(RenameParams::Reader(params), reply.init_root_as<RenameResults>()), reply);
       }
-      case Method::Link: {
+      case static_cast<uint64_t>(Method::Link): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<LinkParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().link(params.value(), reply.init_root_as<LinkResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(LinkParams::kDataWords, LinkParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().link(LinkParams::Reader(params), reply.init_root_as<LinkResults>()), reply);
       }
-      case Method::Symlink: {
+      case static_cast<uint64_t>(Method::Symlink): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<SymlinkParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().symlink(params.value(), reply.init_root_as<SymlinkResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(SymlinkParams::kDataWords, SymlinkParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().symlink(SymlinkParams::Reader(params), reply.init_root_as<SymlinkResults>()), reply);
       }
-      case Method::Readlink: {
+      case static_cast<uint64_t>(Method::Readlink): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<ReadlinkParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().readlink(params.value(), reply.init_root_as<ReadlinkResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(ReadlinkParams::kDataWords, ReadlinkParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().readlink(ReadlinkParams::Reader(params), reply.init_root_as<ReadlinkResults>()), reply);
       }
-      case Method::Statfs: {
+      case static_cast<uint64_t>(Method::Statfs): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<StatfsParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().statfs(params.value(), reply.init_root_as<StatfsResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(StatfsParams::kDataWords, StatfsParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().statfs(StatfsParams::Reader(params), reply.init_root_as<StatfsResults>()), reply);
       }
-      case Method::Sync: {
+      case static_cast<uint64_t>(Method::Sync): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<SyncParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().sync(params.value(), reply.init_root_as<SyncResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(SyncParams::kDataWords, SyncParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().sync(SyncParams::Reader(params), reply.init_root_as<SyncResults>()), reply);
       }
-      case Method::Status: {
+      case static_cast<uint64_t>(Method::Status): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<StatusParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().status(params.value(), reply.init_root_as<StatusResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
       }
-      case Method::Disconnect: {
+      case static_cast<uint64_t>(Method::Disconnect): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<DisconnectParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().disconnect(params.value(), reply.init_root_as<DisconnectResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(DisconnectParams::kDataWords, DisconnectParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().disconnect(DisconnectParams::Reader(params), reply.init_root_as<DisconnectResults>()), reply);
       }
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }
@@ -2046,14 +2123,18 @@ class File::Client {
     fill(message.init_root_as<ReadParams>());
     return call_<ReadResults>(message, Method::Read);
   }
-  // Read with its parameters as arguments.
+  // Read with its parameters as arguments, written straight into the send words.
   ::tessera::Result<ReadResults::Reader> read(uint64_t offset, uint32_t bytes, uint32_t buffer_offset) {
-    auto reply = read_with([&](ReadParams::Builder params_) {
-      params_.set_offset(offset);
-      params_.set_bytes(bytes);
-      params_.set_buffer_offset(buffer_offset);
-    });
-    return reply;
+    constexpr uint64_t words_ = 3u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x200000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    ReadParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
+    params_.set_offset(offset);
+    params_.set_bytes(bytes);
+    params_.set_buffer_offset(buffer_offset);
+    return call_<ReadResults>(static_cast<uint32_t>(words_), 0, Method::Read);
   }
 
   // Write: fills WriteParams with `fill` and waits for the reply.
@@ -2064,14 +2145,18 @@ class File::Client {
     fill(message.init_root_as<WriteParams>());
     return call_<WriteResults>(message, Method::Write);
   }
-  // Write with its parameters as arguments.
+  // Write with its parameters as arguments, written straight into the send words.
   ::tessera::Result<WriteResults::Reader> write(uint64_t offset, uint32_t bytes, uint32_t buffer_offset) {
-    auto reply = write_with([&](WriteParams::Builder params_) {
-      params_.set_offset(offset);
-      params_.set_bytes(bytes);
-      params_.set_buffer_offset(buffer_offset);
-    });
-    return reply;
+    constexpr uint64_t words_ = 3u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x200000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    WriteParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
+    params_.set_offset(offset);
+    params_.set_bytes(bytes);
+    params_.set_buffer_offset(buffer_offset);
+    return call_<WriteResults>(static_cast<uint32_t>(words_), 0, Method::Write);
   }
 
   // Truncate: fills TruncateParams with `fill` and waits for the reply.
@@ -2082,11 +2167,15 @@ class File::Client {
     fill(message.init_root_as<TruncateParams>());
     return call_<TruncateResults>(message, Method::Truncate);
   }
-  // Truncate with its parameters as arguments.
+  // Truncate with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> truncate(uint64_t size) {
-    auto reply = truncate_with([&](TruncateParams::Builder params_) {
-      params_.set_size(size);
-    });
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    TruncateParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_size(size);
+    const auto reply = call_<TruncateResults>(static_cast<uint32_t>(words_), 0, Method::Truncate);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -2099,10 +2188,12 @@ class File::Client {
     fill(message.init_root_as<StatParams>());
     return call_<StatResults>(message, Method::Stat);
   }
-  // Stat with its parameters as arguments.
+  // Stat with its parameters as arguments, written straight into the send words.
   ::tessera::Result<StatResults::Reader> stat() {
-    auto reply = stat_with([&](StatParams::Builder) {});
-    return reply;
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    return call_<StatResults>(static_cast<uint32_t>(words_), 0, Method::Stat);
   }
 
   // Sync: fills SyncParams with `fill` and waits for the reply.
@@ -2113,9 +2204,12 @@ class File::Client {
     fill(message.init_root_as<SyncParams>());
     return call_<SyncResults>(message, Method::Sync);
   }
-  // Sync with its parameters as arguments.
+  // Sync with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> sync() {
-    auto reply = sync_with([&](SyncParams::Builder) {});
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    const auto reply = call_<SyncResults>(static_cast<uint32_t>(words_), 0, Method::Sync);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -2128,14 +2222,18 @@ class File::Client {
     fill(message.init_root_as<ReaddirParams>());
     return call_<ReaddirResults>(message, Method::Readdir);
   }
-  // Readdir with its parameters as arguments.
+  // Readdir with its parameters as arguments, written straight into the send words.
   ::tessera::Result<ReaddirResults::Reader> readdir(uint64_t cursor, uint32_t buffer_offset, uint32_t bytes) {
-    auto reply = readdir_with([&](ReaddirParams::Builder params_) {
-      params_.set_cursor(cursor);
-      params_.set_buffer_offset(buffer_offset);
-      params_.set_bytes(bytes);
-    });
-    return reply;
+    constexpr uint64_t words_ = 3u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x200000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    ReaddirParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
+    params_.set_cursor(cursor);
+    params_.set_buffer_offset(buffer_offset);
+    params_.set_bytes(bytes);
+    return call_<ReaddirResults>(static_cast<uint32_t>(words_), 0, Method::Readdir);
   }
 
   // Close: fills CloseParams with `fill` and waits for the reply.
@@ -2146,24 +2244,37 @@ class File::Client {
     fill(message.init_root_as<CloseParams>());
     return call_<CloseResults>(message, Method::Close);
   }
-  // Close with its parameters as arguments.
+  // Close with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> close() {
-    auto reply = close_with([&](CloseParams::Builder) {});
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    const auto reply = call_<CloseResults>(static_cast<uint32_t>(words_), 0, Method::Close);
     if (!reply.ok()) return reply.error();
     return {};
   }
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, File::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, File::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -2177,58 +2288,67 @@ template <typename Impl>
 class File::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
-      case Method::Read: {
+    switch (request.label - File::label(static_cast<Method>(0))) {
+      case static_cast<uint64_t>(Method::Read): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<ReadParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().read(params.value(), reply.init_root_as<ReadResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(ReadParams::kDataWords, ReadParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().read(ReadParams::Reader(params), reply.init_root_as<ReadResults>()), reply);
       }
-      case Method::Write: {
+      case static_cast<uint64_t>(Method::Write): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<WriteParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().write(params.value(), reply.init_root_as<WriteResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(WriteParams::kDataWords, WriteParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().write(WriteParams::Reader(params), reply.init_root_as<WriteResults>()), reply);
       }
-      case Method::Truncate: {
+      case static_cast<uint64_t>(Method::Truncate): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<TruncateParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().truncate(params.value(), reply.init_root_as<TruncateResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(TruncateParams::kDataWords, TruncateParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().truncate(TruncateParams::Reader(params), reply.init_root_as<TruncateResults>()), reply);
       }
-      case Method::Stat: {
+      case static_cast<uint64_t>(Method::Stat): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<StatParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().stat(params.value(), reply.init_root_as<StatResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(StatParams::kDataWords, StatParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().stat(StatParams::Reader(params), reply.init_root_as<StatResults>()), reply);
       }
-      case Method::Sync: {
+      case static_cast<uint64_t>(Method::Sync): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<SyncParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().sync(params.value(), reply.init_root_as<SyncResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(SyncParams::kDataWords, SyncParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().sync(SyncParams::Reader(params), reply.init_root_as<SyncResults>()), reply);
       }
-      case Method::Readdir: {
+      case static_cast<uint64_t>(Method::Readdir): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<ReaddirParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().readdir(params.value(), reply.init_root_as<ReaddirResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(ReaddirParams::kDataWords, ReaddirParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().readdir(ReaddirParams::Reader(params), reply.init_root_as<ReaddirResults>()), reply);
       }
-      case Method::Close: {
+      case static_cast<uint64_t>(Method::Close): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<CloseParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().close(params.value(), reply.init_root_as<CloseResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(CloseParams::kDataWords, CloseParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().close(CloseParams::Reader(params), reply.init_root_as<CloseResults>()), reply);
       }
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }

@@ -695,10 +695,12 @@ class Init::Client {
     fill(message.init_root_as<ProgramCountParams>());
     return call_<ProgramCountResults>(message, Method::ProgramCount);
   }
-  // ProgramCount with its parameters as arguments.
+  // ProgramCount with its parameters as arguments, written straight into the send words.
   ::tessera::Result<ProgramCountResults::Reader> program_count() {
-    auto reply = program_count_with([&](ProgramCountParams::Builder) {});
-    return reply;
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    return call_<ProgramCountResults>(static_cast<uint32_t>(words_), 0, Method::ProgramCount);
   }
 
   // Program: fills ProgramParams with `fill` and waits for the reply.
@@ -709,12 +711,15 @@ class Init::Client {
     fill(message.init_root_as<ProgramParams>());
     return call_<ProgramResults>(message, Method::Program);
   }
-  // Program with its parameters as arguments.
+  // Program with its parameters as arguments, written straight into the send words.
   ::tessera::Result<ProgramResults::Reader> program(uint32_t index) {
-    auto reply = program_with([&](ProgramParams::Builder params_) {
-      params_.set_index(index);
-    });
-    return reply;
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    ProgramParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_index(index);
+    return call_<ProgramResults>(static_cast<uint32_t>(words_), 0, Method::Program);
   }
 
   // Thread: fills ThreadParams with `fill` and waits for the reply.
@@ -725,13 +730,16 @@ class Init::Client {
     fill(message.init_root_as<ThreadParams>());
     return call_<ThreadResults>(message, Method::Thread);
   }
-  // Thread with its parameters as arguments.
+  // Thread with its parameters as arguments, written straight into the send words.
   ::tessera::Result<ThreadResults::Reader> thread(uint32_t program, uint32_t index) {
-    auto reply = thread_with([&](ThreadParams::Builder params_) {
-      params_.set_program(program);
-      params_.set_index(index);
-    });
-    return reply;
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    ThreadParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_program(program);
+    params_.set_index(index);
+    return call_<ThreadResults>(static_cast<uint32_t>(words_), 0, Method::Thread);
   }
 
   // Find: fills FindParams with `fill` and waits for the reply.
@@ -742,12 +750,15 @@ class Init::Client {
     fill(message.init_root_as<FindParams>());
     return call_<FindResults>(message, Method::Find);
   }
-  // Find with its parameters as arguments.
+  // Find with its parameters as arguments, written straight into the send words.
   ::tessera::Result<FindResults::Reader> find(::tessera::capnp::Text name) {
-    auto reply = find_with([&](FindParams::Builder params_) {
-      params_.set_name(name);
-    });
-    return reply;
+    const uint64_t words_ = 2u + ::tessera::capnp::text_words(name);
+    if (words_ > ::tessera::capnp::kMaxMessageWords) return ::tessera::Error::RangeError;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000000000000ull;
+    [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 2;
+    ::tessera::capnp::put_text(w_ + 1, next_, name);
+    return call_<FindResults>(static_cast<uint32_t>(words_), 0, Method::Find);
   }
 
   // Run: fills RunParams with `fill` and waits for the reply.
@@ -758,12 +769,15 @@ class Init::Client {
     fill(message.init_root_as<RunParams>());
     return call_<RunResults>(message, Method::Run);
   }
-  // Run with its parameters as arguments.
+  // Run with its parameters as arguments, written straight into the send words.
   ::tessera::Result<RunResults::Reader> run(::tessera::capnp::Text name) {
-    auto reply = run_with([&](RunParams::Builder params_) {
-      params_.set_name(name);
-    });
-    return reply;
+    const uint64_t words_ = 2u + ::tessera::capnp::text_words(name);
+    if (words_ > ::tessera::capnp::kMaxMessageWords) return ::tessera::Error::RangeError;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000000000000ull;
+    [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 2;
+    ::tessera::capnp::put_text(w_ + 1, next_, name);
+    return call_<RunResults>(static_cast<uint32_t>(words_), 0, Method::Run);
   }
 
   // Kill: fills KillParams with `fill` and waits for the reply.
@@ -774,11 +788,15 @@ class Init::Client {
     fill(message.init_root_as<KillParams>());
     return call_<KillResults>(message, Method::Kill);
   }
-  // Kill with its parameters as arguments.
+  // Kill with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> kill(::tessera::capnp::Text name) {
-    auto reply = kill_with([&](KillParams::Builder params_) {
-      params_.set_name(name);
-    });
+    const uint64_t words_ = 2u + ::tessera::capnp::text_words(name);
+    if (words_ > ::tessera::capnp::kMaxMessageWords) return ::tessera::Error::RangeError;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000000000000ull;
+    [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 2;
+    ::tessera::capnp::put_text(w_ + 1, next_, name);
+    const auto reply = call_<KillResults>(static_cast<uint32_t>(words_), 0, Method::Kill);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -791,12 +809,15 @@ class Init::Client {
     fill(message.init_root_as<RestartParams>());
     return call_<RestartResults>(message, Method::Restart);
   }
-  // Restart with its parameters as arguments.
+  // Restart with its parameters as arguments, written straight into the send words.
   ::tessera::Result<RestartResults::Reader> restart(::tessera::capnp::Text name) {
-    auto reply = restart_with([&](RestartParams::Builder params_) {
-      params_.set_name(name);
-    });
-    return reply;
+    const uint64_t words_ = 2u + ::tessera::capnp::text_words(name);
+    if (words_ > ::tessera::capnp::kMaxMessageWords) return ::tessera::Error::RangeError;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000000000000ull;
+    [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 2;
+    ::tessera::capnp::put_text(w_ + 1, next_, name);
+    return call_<RestartResults>(static_cast<uint32_t>(words_), 0, Method::Restart);
   }
 
   // Memory: fills MemoryParams with `fill` and waits for the reply.
@@ -807,23 +828,35 @@ class Init::Client {
     fill(message.init_root_as<MemoryParams>());
     return call_<MemoryResults>(message, Method::Memory);
   }
-  // Memory with its parameters as arguments.
+  // Memory with its parameters as arguments, written straight into the send words.
   ::tessera::Result<MemoryResults::Reader> memory() {
-    auto reply = memory_with([&](MemoryParams::Builder) {});
-    return reply;
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    return call_<MemoryResults>(static_cast<uint32_t>(words_), 0, Method::Memory);
   }
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, Init::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, Init::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -837,64 +870,74 @@ template <typename Impl>
 class Init::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
-      case Method::ProgramCount: {
+    switch (request.label - Init::label(static_cast<Method>(0))) {
+      case static_cast<uint64_t>(Method::ProgramCount): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<ProgramCountParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().program_count(params.value(), reply.init_root_as<ProgramCountResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(ProgramCountParams::kDataWords, ProgramCountParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().program_count(ProgramCountParams::Reader(params), reply.init_root_as<ProgramCountResults>()), reply);
       }
-      case Method::Program: {
+      case static_cast<uint64_t>(Method::Program): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<ProgramParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().program(params.value(), reply.init_root_as<ProgramResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(ProgramParams::kDataWords, ProgramParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().program(ProgramParams::Reader(params), reply.init_root_as<ProgramResults>()), reply);
       }
-      case Method::Thread: {
+      case static_cast<uint64_t>(Method::Thread): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<ThreadParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().thread(params.value(), reply.init_root_as<ThreadResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(ThreadParams::kDataWords, ThreadParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().thread(ThreadParams::Reader(params), reply.init_root_as<ThreadResults>()), reply);
       }
-      case Method::Find: {
+      case static_cast<uint64_t>(Method::Find): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<FindParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().find(params.value(), reply.init_root_as<FindResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(FindParams::kDataWords, FindParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().find(FindParams::Reader(params), reply.init_root_as<FindResults>()), reply);
       }
-      case Method::Run: {
+      case static_cast<uint64_t>(Method::Run): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<RunParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().run(params.value(), reply.init_root_as<RunResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(RunParams::kDataWords, RunParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().run(RunParams::Reader(params), reply.init_root_as<RunResults>()), reply);
       }
-      case Method::Kill: {
+      case static_cast<uint64_t>(Method::Kill): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<KillParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().kill(params.value(), reply.init_root_as<KillResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(KillParams::kDataWords, KillParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().kill(KillParams::Reader(params), reply.init_root_as<KillResults>()), reply);
       }
-      case Method::Restart: {
+      case static_cast<uint64_t>(Method::Restart): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<RestartParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().restart(params.value(), reply.init_root_as<RestartResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(RestartParams::kDataWords, RestartParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().restart(RestartParams::Reader(params), reply.init_root_as<RestartResults>()), reply);
       }
-      case Method::Memory: {
+      case static_cast<uint64_t>(Method::Memory): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<MemoryParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().memory(params.value(), reply.init_root_as<MemoryResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(MemoryParams::kDataWords, MemoryParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().memory(MemoryParams::Reader(params), reply.init_root_as<MemoryResults>()), reply);
       }
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }

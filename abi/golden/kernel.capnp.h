@@ -4249,16 +4249,26 @@ class Endpoint::Client {
   Client(T& transport, uint64_t destination) : transport_(transport), destination_(destination) {}
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, Endpoint::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, Endpoint::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -4272,16 +4282,18 @@ template <typename Impl>
 class Endpoint::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
+    switch (request.label - Endpoint::label(static_cast<Method>(0))) {
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }
@@ -4334,16 +4346,26 @@ class Notification::Client {
   Client(T& transport, uint64_t destination) : transport_(transport), destination_(destination) {}
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, Notification::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, Notification::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -4357,16 +4379,18 @@ template <typename Impl>
 class Notification::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
+    switch (request.label - Notification::label(static_cast<Method>(0))) {
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }
@@ -4487,17 +4511,24 @@ class Untyped::Client {
     fill(message.init_root_as<RetypeParams>());
     return call_<RetypeResults>(message, Method::Retype);
   }
-  // Retype with its parameters as arguments.
+  // Retype with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> retype(::tessera::abi::ObjectType type, uint8_t size_bits, ::tessera::capnp::CapRef root, uint64_t index, uint8_t depth, uint64_t offset, uint32_t count) {
-    auto reply = retype_with([&](RetypeParams::Builder params_) {
-      params_.set_type(type);
-      params_.set_size_bits(size_bits);
-      params_.set_root(root);
-      params_.set_index(index);
-      params_.set_depth(depth);
-      params_.set_offset(offset);
-      params_.set_count(count);
-    });
+    constexpr uint64_t words_ = 5u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000300000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    w_[3] = 0;
+    RetypeParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 24u, w_ + 4, 1));
+    params_.set_type(type);
+    params_.set_size_bits(size_bits);
+    params_.set_index(index);
+    params_.set_depth(depth);
+    params_.set_offset(offset);
+    params_.set_count(count);
+    transport_.send_caps()[0] = root.cptr;
+    w_[4] = ::tessera::capnp::wire::make_capability(0);
+    const auto reply = call_<RetypeResults>(static_cast<uint32_t>(words_), 1, Method::Retype);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -4510,23 +4541,35 @@ class Untyped::Client {
     fill(message.init_root_as<DescribeParams>());
     return call_<DescribeResults>(message, Method::Describe);
   }
-  // Describe with its parameters as arguments.
+  // Describe with its parameters as arguments, written straight into the send words.
   ::tessera::Result<DescribeResults::Reader> describe() {
-    auto reply = describe_with([&](DescribeParams::Builder) {});
-    return reply;
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    return call_<DescribeResults>(static_cast<uint32_t>(words_), 0, Method::Describe);
   }
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, Untyped::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, Untyped::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -4540,28 +4583,32 @@ template <typename Impl>
 class Untyped::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
-      case Method::Retype: {
+    switch (request.label - Untyped::label(static_cast<Method>(0))) {
+      case static_cast<uint64_t>(Method::Retype): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<RetypeParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().retype(params.value(), reply.init_root_as<RetypeResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(RetypeParams::kDataWords, RetypeParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().retype(RetypeParams::Reader(params), reply.init_root_as<RetypeResults>()), reply);
       }
-      case Method::Describe: {
+      case static_cast<uint64_t>(Method::Describe): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<DescribeParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().describe(params.value(), reply.init_root_as<DescribeResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(DescribeParams::kDataWords, DescribeParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().describe(DescribeParams::Reader(params), reply.init_root_as<DescribeResults>()), reply);
       }
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }
@@ -4814,16 +4861,23 @@ class CNode::Client {
     fill(message.init_root_as<CopyParams>());
     return call_<CopyResults>(message, Method::Copy);
   }
-  // Copy with its parameters as arguments.
+  // Copy with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> copy(uint64_t dest_index, uint8_t dest_depth, ::tessera::capnp::CapRef src_root, uint64_t src_index, uint8_t src_depth, uint8_t rights) {
-    auto reply = copy_with([&](CopyParams::Builder params_) {
-      params_.set_dest_index(dest_index);
-      params_.set_dest_depth(dest_depth);
-      params_.set_src_root(src_root);
-      params_.set_src_index(src_index);
-      params_.set_src_depth(src_depth);
-      params_.set_rights(rights);
-    });
+    constexpr uint64_t words_ = 5u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000300000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    w_[3] = 0;
+    CopyParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 24u, w_ + 4, 1));
+    params_.set_dest_index(dest_index);
+    params_.set_dest_depth(dest_depth);
+    params_.set_src_index(src_index);
+    params_.set_src_depth(src_depth);
+    params_.set_rights(rights);
+    transport_.send_caps()[0] = src_root.cptr;
+    w_[4] = ::tessera::capnp::wire::make_capability(0);
+    const auto reply = call_<CopyResults>(static_cast<uint32_t>(words_), 1, Method::Copy);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -4836,17 +4890,25 @@ class CNode::Client {
     fill(message.init_root_as<MintParams>());
     return call_<MintResults>(message, Method::Mint);
   }
-  // Mint with its parameters as arguments.
+  // Mint with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> mint(uint64_t dest_index, uint8_t dest_depth, ::tessera::capnp::CapRef src_root, uint64_t src_index, uint8_t src_depth, uint8_t rights, uint64_t badge) {
-    auto reply = mint_with([&](MintParams::Builder params_) {
-      params_.set_dest_index(dest_index);
-      params_.set_dest_depth(dest_depth);
-      params_.set_src_root(src_root);
-      params_.set_src_index(src_index);
-      params_.set_src_depth(src_depth);
-      params_.set_rights(rights);
-      params_.set_badge(badge);
-    });
+    constexpr uint64_t words_ = 6u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000400000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    w_[3] = 0;
+    w_[4] = 0;
+    MintParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 32u, w_ + 5, 1));
+    params_.set_dest_index(dest_index);
+    params_.set_dest_depth(dest_depth);
+    params_.set_src_index(src_index);
+    params_.set_src_depth(src_depth);
+    params_.set_rights(rights);
+    params_.set_badge(badge);
+    transport_.send_caps()[0] = src_root.cptr;
+    w_[5] = ::tessera::capnp::wire::make_capability(0);
+    const auto reply = call_<MintResults>(static_cast<uint32_t>(words_), 1, Method::Mint);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -4859,15 +4921,22 @@ class CNode::Client {
     fill(message.init_root_as<MoveParams>());
     return call_<MoveResults>(message, Method::Move);
   }
-  // Move with its parameters as arguments.
+  // Move with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> move(uint64_t dest_index, uint8_t dest_depth, ::tessera::capnp::CapRef src_root, uint64_t src_index, uint8_t src_depth) {
-    auto reply = move_with([&](MoveParams::Builder params_) {
-      params_.set_dest_index(dest_index);
-      params_.set_dest_depth(dest_depth);
-      params_.set_src_root(src_root);
-      params_.set_src_index(src_index);
-      params_.set_src_depth(src_depth);
-    });
+    constexpr uint64_t words_ = 5u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000300000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    w_[3] = 0;
+    MoveParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 24u, w_ + 4, 1));
+    params_.set_dest_index(dest_index);
+    params_.set_dest_depth(dest_depth);
+    params_.set_src_index(src_index);
+    params_.set_src_depth(src_depth);
+    transport_.send_caps()[0] = src_root.cptr;
+    w_[4] = ::tessera::capnp::wire::make_capability(0);
+    const auto reply = call_<MoveResults>(static_cast<uint32_t>(words_), 1, Method::Move);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -4880,16 +4949,24 @@ class CNode::Client {
     fill(message.init_root_as<MutateParams>());
     return call_<MutateResults>(message, Method::Mutate);
   }
-  // Mutate with its parameters as arguments.
+  // Mutate with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> mutate(uint64_t dest_index, uint8_t dest_depth, ::tessera::capnp::CapRef src_root, uint64_t src_index, uint8_t src_depth, uint64_t badge) {
-    auto reply = mutate_with([&](MutateParams::Builder params_) {
-      params_.set_dest_index(dest_index);
-      params_.set_dest_depth(dest_depth);
-      params_.set_src_root(src_root);
-      params_.set_src_index(src_index);
-      params_.set_src_depth(src_depth);
-      params_.set_badge(badge);
-    });
+    constexpr uint64_t words_ = 6u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000400000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    w_[3] = 0;
+    w_[4] = 0;
+    MutateParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 32u, w_ + 5, 1));
+    params_.set_dest_index(dest_index);
+    params_.set_dest_depth(dest_depth);
+    params_.set_src_index(src_index);
+    params_.set_src_depth(src_depth);
+    params_.set_badge(badge);
+    transport_.send_caps()[0] = src_root.cptr;
+    w_[5] = ::tessera::capnp::wire::make_capability(0);
+    const auto reply = call_<MutateResults>(static_cast<uint32_t>(words_), 1, Method::Mutate);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -4902,20 +4979,31 @@ class CNode::Client {
     fill(message.init_root_as<RotateParams>());
     return call_<RotateResults>(message, Method::Rotate);
   }
-  // Rotate with its parameters as arguments.
+  // Rotate with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> rotate(uint64_t dest_index, uint8_t dest_depth, uint64_t dest_badge, ::tessera::capnp::CapRef pivot_root, uint64_t pivot_index, uint8_t pivot_depth, uint64_t pivot_badge, ::tessera::capnp::CapRef src_root, uint64_t src_index, uint8_t src_depth) {
-    auto reply = rotate_with([&](RotateParams::Builder params_) {
-      params_.set_dest_index(dest_index);
-      params_.set_dest_depth(dest_depth);
-      params_.set_dest_badge(dest_badge);
-      params_.set_pivot_root(pivot_root);
-      params_.set_pivot_index(pivot_index);
-      params_.set_pivot_depth(pivot_depth);
-      params_.set_pivot_badge(pivot_badge);
-      params_.set_src_root(src_root);
-      params_.set_src_index(src_index);
-      params_.set_src_depth(src_depth);
-    });
+    constexpr uint64_t words_ = 9u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x2000600000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    w_[3] = 0;
+    w_[4] = 0;
+    w_[5] = 0;
+    w_[6] = 0;
+    RotateParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 48u, w_ + 7, 2));
+    params_.set_dest_index(dest_index);
+    params_.set_dest_depth(dest_depth);
+    params_.set_dest_badge(dest_badge);
+    params_.set_pivot_index(pivot_index);
+    params_.set_pivot_depth(pivot_depth);
+    params_.set_pivot_badge(pivot_badge);
+    params_.set_src_index(src_index);
+    params_.set_src_depth(src_depth);
+    transport_.send_caps()[0] = pivot_root.cptr;
+    w_[7] = ::tessera::capnp::wire::make_capability(0);
+    transport_.send_caps()[1] = src_root.cptr;
+    w_[8] = ::tessera::capnp::wire::make_capability(1);
+    const auto reply = call_<RotateResults>(static_cast<uint32_t>(words_), 2, Method::Rotate);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -4928,12 +5016,17 @@ class CNode::Client {
     fill(message.init_root_as<RevokeParams>());
     return call_<RevokeResults>(message, Method::Revoke);
   }
-  // Revoke with its parameters as arguments.
+  // Revoke with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> revoke(uint64_t index, uint8_t depth) {
-    auto reply = revoke_with([&](RevokeParams::Builder params_) {
-      params_.set_index(index);
-      params_.set_depth(depth);
-    });
+    constexpr uint64_t words_ = 3u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x200000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    RevokeParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
+    params_.set_index(index);
+    params_.set_depth(depth);
+    const auto reply = call_<RevokeResults>(static_cast<uint32_t>(words_), 0, Method::Revoke);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -4946,12 +5039,17 @@ class CNode::Client {
     fill(message.init_root_as<DeleteParams>());
     return call_<DeleteResults>(message, Method::Delete);
   }
-  // Delete with its parameters as arguments.
+  // Delete with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> delete_(uint64_t index, uint8_t depth) {
-    auto reply = delete__with([&](DeleteParams::Builder params_) {
-      params_.set_index(index);
-      params_.set_depth(depth);
-    });
+    constexpr uint64_t words_ = 3u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x200000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    DeleteParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
+    params_.set_index(index);
+    params_.set_depth(depth);
+    const auto reply = call_<DeleteResults>(static_cast<uint32_t>(words_), 0, Method::Delete);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -4964,27 +5062,42 @@ class CNode::Client {
     fill(message.init_root_as<CancelBadgedSendsParams>());
     return call_<CancelBadgedSendsResults>(message, Method::CancelBadgedSends);
   }
-  // CancelBadgedSends with its parameters as arguments.
+  // CancelBadgedSends with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> cancel_badged_sends(uint64_t index, uint8_t depth) {
-    auto reply = cancel_badged_sends_with([&](CancelBadgedSendsParams::Builder params_) {
-      params_.set_index(index);
-      params_.set_depth(depth);
-    });
+    constexpr uint64_t words_ = 3u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x200000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    CancelBadgedSendsParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
+    params_.set_index(index);
+    params_.set_depth(depth);
+    const auto reply = call_<CancelBadgedSendsResults>(static_cast<uint32_t>(words_), 0, Method::CancelBadgedSends);
     if (!reply.ok()) return reply.error();
     return {};
   }
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, CNode::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, CNode::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -4998,64 +5111,74 @@ template <typename Impl>
 class CNode::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
-      case Method::Copy: {
+    switch (request.label - CNode::label(static_cast<Method>(0))) {
+      case static_cast<uint64_t>(Method::Copy): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<CopyParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().copy(params.value(), reply.init_root_as<CopyResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(CopyParams::kDataWords, CopyParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().copy(CopyParams::Reader(params), reply.init_root_as<CopyResults>()), reply);
       }
-      case Method::Mint: {
+      case static_cast<uint64_t>(Method::Mint): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<MintParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().mint(params.value(), reply.init_root_as<MintResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(MintParams::kDataWords, MintParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().mint(MintParams::Reader(params), reply.init_root_as<MintResults>()), reply);
       }
-      case Method::Move: {
+      case static_cast<uint64_t>(Method::Move): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<MoveParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().move(params.value(), reply.init_root_as<MoveResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(MoveParams::kDataWords, MoveParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().move(MoveParams::Reader(params), reply.init_root_as<MoveResults>()), reply);
       }
-      case Method::Mutate: {
+      case static_cast<uint64_t>(Method::Mutate): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<MutateParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().mutate(params.value(), reply.init_root_as<MutateResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(MutateParams::kDataWords, MutateParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().mutate(MutateParams::Reader(params), reply.init_root_as<MutateResults>()), reply);
       }
-      case Method::Rotate: {
+      case static_cast<uint64_t>(Method::Rotate): {
         if (request.cap_count > 2u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<RotateParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().rotate(params.value(), reply.init_root_as<RotateResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(RotateParams::kDataWords, RotateParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().rotate(RotateParams::Reader(params), reply.init_root_as<RotateResults>()), reply);
       }
-      case Method::Revoke: {
+      case static_cast<uint64_t>(Method::Revoke): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<RevokeParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().revoke(params.value(), reply.init_root_as<RevokeResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(RevokeParams::kDataWords, RevokeParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().revoke(RevokeParams::Reader(params), reply.init_root_as<RevokeResults>()), reply);
       }
-      case Method::Delete: {
+      case static_cast<uint64_t>(Method::Delete): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<DeleteParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().delete_(params.value(), reply.init_root_as<DeleteResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(DeleteParams::kDataWords, DeleteParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().delete_(DeleteParams::Reader(params), reply.init_root_as<DeleteResults>()), reply);
       }
-      case Method::CancelBadgedSends: {
+      case static_cast<uint64_t>(Method::CancelBadgedSends): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<CancelBadgedSendsParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().cancel_badged_sends(params.value(), reply.init_root_as<CancelBadgedSendsResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(CancelBadgedSendsParams::kDataWords, CancelBadgedSendsParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().cancel_badged_sends(CancelBadgedSendsParams::Reader(params), reply.init_root_as<CancelBadgedSendsResults>()), reply);
       }
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }
@@ -5534,17 +5657,27 @@ class Tcb::Client {
     fill(message.init_root_as<ConfigureParams>());
     return call_<ConfigureResults>(message, Method::Configure);
   }
-  // Configure with its parameters as arguments.
+  // Configure with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> configure(uint64_t fault_endpoint, ::tessera::capnp::CapRef cspace_root, uint64_t cspace_root_data, ::tessera::capnp::CapRef vspace_root, uint64_t vspace_root_data, uint64_t ipc_buffer, ::tessera::capnp::CapRef ipc_buffer_frame) {
-    auto reply = configure_with([&](ConfigureParams::Builder params_) {
-      params_.set_fault_endpoint(fault_endpoint);
-      params_.set_cspace_root(cspace_root);
-      params_.set_cspace_root_data(cspace_root_data);
-      params_.set_vspace_root(vspace_root);
-      params_.set_vspace_root_data(vspace_root_data);
-      params_.set_ipc_buffer(ipc_buffer);
-      params_.set_ipc_buffer_frame(ipc_buffer_frame);
-    });
+    constexpr uint64_t words_ = 8u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x3000400000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    w_[3] = 0;
+    w_[4] = 0;
+    ConfigureParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 32u, w_ + 5, 3));
+    params_.set_fault_endpoint(fault_endpoint);
+    params_.set_cspace_root_data(cspace_root_data);
+    params_.set_vspace_root_data(vspace_root_data);
+    params_.set_ipc_buffer(ipc_buffer);
+    transport_.send_caps()[0] = cspace_root.cptr;
+    w_[5] = ::tessera::capnp::wire::make_capability(0);
+    transport_.send_caps()[1] = vspace_root.cptr;
+    w_[6] = ::tessera::capnp::wire::make_capability(1);
+    transport_.send_caps()[2] = ipc_buffer_frame.cptr;
+    w_[7] = ::tessera::capnp::wire::make_capability(2);
+    const auto reply = call_<ConfigureResults>(static_cast<uint32_t>(words_), 3, Method::Configure);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -5557,12 +5690,17 @@ class Tcb::Client {
     fill(message.init_root_as<SetPriorityParams>());
     return call_<SetPriorityResults>(message, Method::SetPriority);
   }
-  // SetPriority with its parameters as arguments.
+  // SetPriority with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> set_priority(::tessera::capnp::CapRef authority, uint8_t priority) {
-    auto reply = set_priority_with([&](SetPriorityParams::Builder params_) {
-      params_.set_authority(authority);
-      params_.set_priority(priority);
-    });
+    constexpr uint64_t words_ = 3u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000100000000ull;
+    w_[1] = 0;
+    SetPriorityParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
+    params_.set_priority(priority);
+    transport_.send_caps()[0] = authority.cptr;
+    w_[2] = ::tessera::capnp::wire::make_capability(0);
+    const auto reply = call_<SetPriorityResults>(static_cast<uint32_t>(words_), 1, Method::SetPriority);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -5575,12 +5713,17 @@ class Tcb::Client {
     fill(message.init_root_as<SetMcPriorityParams>());
     return call_<SetMcPriorityResults>(message, Method::SetMcPriority);
   }
-  // SetMcPriority with its parameters as arguments.
+  // SetMcPriority with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> set_mc_priority(::tessera::capnp::CapRef authority, uint8_t mcp) {
-    auto reply = set_mc_priority_with([&](SetMcPriorityParams::Builder params_) {
-      params_.set_authority(authority);
-      params_.set_mcp(mcp);
-    });
+    constexpr uint64_t words_ = 3u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000100000000ull;
+    w_[1] = 0;
+    SetMcPriorityParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
+    params_.set_mcp(mcp);
+    transport_.send_caps()[0] = authority.cptr;
+    w_[2] = ::tessera::capnp::wire::make_capability(0);
+    const auto reply = call_<SetMcPriorityResults>(static_cast<uint32_t>(words_), 1, Method::SetMcPriority);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -5593,14 +5736,20 @@ class Tcb::Client {
     fill(message.init_root_as<SetSchedParamsParams>());
     return call_<SetSchedParamsResults>(message, Method::SetSchedParams);
   }
-  // SetSchedParams with its parameters as arguments.
+  // SetSchedParams with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> set_sched_params(::tessera::capnp::CapRef authority, uint8_t mcp, uint8_t priority, ::tessera::capnp::CapRef sched_context) {
-    auto reply = set_sched_params_with([&](SetSchedParamsParams::Builder params_) {
-      params_.set_authority(authority);
-      params_.set_mcp(mcp);
-      params_.set_priority(priority);
-      params_.set_sched_context(sched_context);
-    });
+    constexpr uint64_t words_ = 4u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x2000100000000ull;
+    w_[1] = 0;
+    SetSchedParamsParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 2));
+    params_.set_mcp(mcp);
+    params_.set_priority(priority);
+    transport_.send_caps()[0] = authority.cptr;
+    w_[2] = ::tessera::capnp::wire::make_capability(0);
+    transport_.send_caps()[1] = sched_context.cptr;
+    w_[3] = ::tessera::capnp::wire::make_capability(1);
+    const auto reply = call_<SetSchedParamsResults>(static_cast<uint32_t>(words_), 2, Method::SetSchedParams);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -5613,12 +5762,17 @@ class Tcb::Client {
     fill(message.init_root_as<SetIpcBufferParams>());
     return call_<SetIpcBufferResults>(message, Method::SetIpcBuffer);
   }
-  // SetIpcBuffer with its parameters as arguments.
+  // SetIpcBuffer with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> set_ipc_buffer(uint64_t ipc_buffer, ::tessera::capnp::CapRef ipc_buffer_frame) {
-    auto reply = set_ipc_buffer_with([&](SetIpcBufferParams::Builder params_) {
-      params_.set_ipc_buffer(ipc_buffer);
-      params_.set_ipc_buffer_frame(ipc_buffer_frame);
-    });
+    constexpr uint64_t words_ = 3u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000100000000ull;
+    w_[1] = 0;
+    SetIpcBufferParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
+    params_.set_ipc_buffer(ipc_buffer);
+    transport_.send_caps()[0] = ipc_buffer_frame.cptr;
+    w_[2] = ::tessera::capnp::wire::make_capability(0);
+    const auto reply = call_<SetIpcBufferResults>(static_cast<uint32_t>(words_), 1, Method::SetIpcBuffer);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -5631,15 +5785,23 @@ class Tcb::Client {
     fill(message.init_root_as<SetSpaceParams>());
     return call_<SetSpaceResults>(message, Method::SetSpace);
   }
-  // SetSpace with its parameters as arguments.
+  // SetSpace with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> set_space(uint64_t fault_endpoint, ::tessera::capnp::CapRef cspace_root, uint64_t cspace_root_data, ::tessera::capnp::CapRef vspace_root, uint64_t vspace_root_data) {
-    auto reply = set_space_with([&](SetSpaceParams::Builder params_) {
-      params_.set_fault_endpoint(fault_endpoint);
-      params_.set_cspace_root(cspace_root);
-      params_.set_cspace_root_data(cspace_root_data);
-      params_.set_vspace_root(vspace_root);
-      params_.set_vspace_root_data(vspace_root_data);
-    });
+    constexpr uint64_t words_ = 6u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x2000300000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    w_[3] = 0;
+    SetSpaceParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 24u, w_ + 4, 2));
+    params_.set_fault_endpoint(fault_endpoint);
+    params_.set_cspace_root_data(cspace_root_data);
+    params_.set_vspace_root_data(vspace_root_data);
+    transport_.send_caps()[0] = cspace_root.cptr;
+    w_[4] = ::tessera::capnp::wire::make_capability(0);
+    transport_.send_caps()[1] = vspace_root.cptr;
+    w_[5] = ::tessera::capnp::wire::make_capability(1);
+    const auto reply = call_<SetSpaceResults>(static_cast<uint32_t>(words_), 2, Method::SetSpace);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -5652,9 +5814,12 @@ class Tcb::Client {
     fill(message.init_root_as<SuspendParams>());
     return call_<SuspendResults>(message, Method::Suspend);
   }
-  // Suspend with its parameters as arguments.
+  // Suspend with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> suspend() {
-    auto reply = suspend_with([&](SuspendParams::Builder) {});
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    const auto reply = call_<SuspendResults>(static_cast<uint32_t>(words_), 0, Method::Suspend);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -5667,9 +5832,12 @@ class Tcb::Client {
     fill(message.init_root_as<ResumeParams>());
     return call_<ResumeResults>(message, Method::Resume);
   }
-  // Resume with its parameters as arguments.
+  // Resume with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> resume() {
-    auto reply = resume_with([&](ResumeParams::Builder) {});
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    const auto reply = call_<ResumeResults>(static_cast<uint32_t>(words_), 0, Method::Resume);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -5682,13 +5850,16 @@ class Tcb::Client {
     fill(message.init_root_as<ReadRegistersParams>());
     return call_<ReadRegistersResults>(message, Method::ReadRegisters);
   }
-  // ReadRegisters with its parameters as arguments.
+  // ReadRegisters with its parameters as arguments, written straight into the send words.
   ::tessera::Result<ReadRegistersResults::Reader> read_registers(bool suspend_source, uint8_t count) {
-    auto reply = read_registers_with([&](ReadRegistersParams::Builder params_) {
-      params_.set_suspend_source(suspend_source);
-      params_.set_count(count);
-    });
-    return reply;
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    ReadRegistersParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_suspend_source(suspend_source);
+    params_.set_count(count);
+    return call_<ReadRegistersResults>(static_cast<uint32_t>(words_), 0, Method::ReadRegisters);
   }
 
   // WriteRegisters: fills WriteRegistersParams with `fill` and waits for the reply.
@@ -5699,32 +5870,56 @@ class Tcb::Client {
     fill(message.init_root_as<WriteRegistersParams>());
     return call_<WriteRegistersResults>(message, Method::WriteRegisters);
   }
-  // WriteRegisters with its parameters as arguments.
+  // WriteRegisters with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> write_registers(bool resume_target, uint8_t count, uint64_t rip, uint64_t rsp, uint64_t rflags, uint64_t rax, uint64_t rbx, uint64_t rcx, uint64_t rdx, uint64_t rsi, uint64_t rdi, uint64_t rbp, uint64_t r8, uint64_t r9, uint64_t r10, uint64_t r11, uint64_t r12, uint64_t r13, uint64_t r14, uint64_t r15, uint64_t fs_base, uint64_t gs_base) {
-    auto reply = write_registers_with([&](WriteRegistersParams::Builder params_) {
-      params_.set_resume_target(resume_target);
-      params_.set_count(count);
-      params_.set_rip(rip);
-      params_.set_rsp(rsp);
-      params_.set_rflags(rflags);
-      params_.set_rax(rax);
-      params_.set_rbx(rbx);
-      params_.set_rcx(rcx);
-      params_.set_rdx(rdx);
-      params_.set_rsi(rsi);
-      params_.set_rdi(rdi);
-      params_.set_rbp(rbp);
-      params_.set_r8(r8);
-      params_.set_r9(r9);
-      params_.set_r10(r10);
-      params_.set_r11(r11);
-      params_.set_r12(r12);
-      params_.set_r13(r13);
-      params_.set_r14(r14);
-      params_.set_r15(r15);
-      params_.set_fs_base(fs_base);
-      params_.set_gs_base(gs_base);
-    });
+    constexpr uint64_t words_ = 22u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1500000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    w_[3] = 0;
+    w_[4] = 0;
+    w_[5] = 0;
+    w_[6] = 0;
+    w_[7] = 0;
+    w_[8] = 0;
+    w_[9] = 0;
+    w_[10] = 0;
+    w_[11] = 0;
+    w_[12] = 0;
+    w_[13] = 0;
+    w_[14] = 0;
+    w_[15] = 0;
+    w_[16] = 0;
+    w_[17] = 0;
+    w_[18] = 0;
+    w_[19] = 0;
+    w_[20] = 0;
+    w_[21] = 0;
+    WriteRegistersParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 168u, w_ + 22, 0));
+    params_.set_resume_target(resume_target);
+    params_.set_count(count);
+    params_.set_rip(rip);
+    params_.set_rsp(rsp);
+    params_.set_rflags(rflags);
+    params_.set_rax(rax);
+    params_.set_rbx(rbx);
+    params_.set_rcx(rcx);
+    params_.set_rdx(rdx);
+    params_.set_rsi(rsi);
+    params_.set_rdi(rdi);
+    params_.set_rbp(rbp);
+    params_.set_r8(r8);
+    params_.set_r9(r9);
+    params_.set_r10(r10);
+    params_.set_r11(r11);
+    params_.set_r12(r12);
+    params_.set_r13(r13);
+    params_.set_r14(r14);
+    params_.set_r15(r15);
+    params_.set_fs_base(fs_base);
+    params_.set_gs_base(gs_base);
+    const auto reply = call_<WriteRegistersResults>(static_cast<uint32_t>(words_), 0, Method::WriteRegisters);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -5737,15 +5932,20 @@ class Tcb::Client {
     fill(message.init_root_as<CopyRegistersParams>());
     return call_<CopyRegistersResults>(message, Method::CopyRegisters);
   }
-  // CopyRegisters with its parameters as arguments.
+  // CopyRegisters with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> copy_registers(::tessera::capnp::CapRef source, bool suspend_source, bool resume_target, bool transfer_frame, bool transfer_integer) {
-    auto reply = copy_registers_with([&](CopyRegistersParams::Builder params_) {
-      params_.set_source(source);
-      params_.set_suspend_source(suspend_source);
-      params_.set_resume_target(resume_target);
-      params_.set_transfer_frame(transfer_frame);
-      params_.set_transfer_integer(transfer_integer);
-    });
+    constexpr uint64_t words_ = 3u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000100000000ull;
+    w_[1] = 0;
+    CopyRegistersParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
+    params_.set_suspend_source(suspend_source);
+    params_.set_resume_target(resume_target);
+    params_.set_transfer_frame(transfer_frame);
+    params_.set_transfer_integer(transfer_integer);
+    transport_.send_caps()[0] = source.cptr;
+    w_[2] = ::tessera::capnp::wire::make_capability(0);
+    const auto reply = call_<CopyRegistersResults>(static_cast<uint32_t>(words_), 1, Method::CopyRegisters);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -5758,11 +5958,14 @@ class Tcb::Client {
     fill(message.init_root_as<BindNotificationParams>());
     return call_<BindNotificationResults>(message, Method::BindNotification);
   }
-  // BindNotification with its parameters as arguments.
+  // BindNotification with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> bind_notification(::tessera::capnp::CapRef notification) {
-    auto reply = bind_notification_with([&](BindNotificationParams::Builder params_) {
-      params_.set_notification(notification);
-    });
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000000000000ull;
+    transport_.send_caps()[0] = notification.cptr;
+    w_[1] = ::tessera::capnp::wire::make_capability(0);
+    const auto reply = call_<BindNotificationResults>(static_cast<uint32_t>(words_), 1, Method::BindNotification);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -5775,9 +5978,12 @@ class Tcb::Client {
     fill(message.init_root_as<UnbindNotificationParams>());
     return call_<UnbindNotificationResults>(message, Method::UnbindNotification);
   }
-  // UnbindNotification with its parameters as arguments.
+  // UnbindNotification with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> unbind_notification() {
-    auto reply = unbind_notification_with([&](UnbindNotificationParams::Builder) {});
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    const auto reply = call_<UnbindNotificationResults>(static_cast<uint32_t>(words_), 0, Method::UnbindNotification);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -5790,11 +5996,15 @@ class Tcb::Client {
     fill(message.init_root_as<SetTlsBaseParams>());
     return call_<SetTlsBaseResults>(message, Method::SetTlsBase);
   }
-  // SetTlsBase with its parameters as arguments.
+  // SetTlsBase with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> set_tls_base(uint64_t tls_base) {
-    auto reply = set_tls_base_with([&](SetTlsBaseParams::Builder params_) {
-      params_.set_tls_base(tls_base);
-    });
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    SetTlsBaseParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_tls_base(tls_base);
+    const auto reply = call_<SetTlsBaseResults>(static_cast<uint32_t>(words_), 0, Method::SetTlsBase);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -5807,10 +6017,12 @@ class Tcb::Client {
     fill(message.init_root_as<GetStatsParams>());
     return call_<GetStatsResults>(message, Method::GetStats);
   }
-  // GetStats with its parameters as arguments.
+  // GetStats with its parameters as arguments, written straight into the send words.
   ::tessera::Result<GetStatsResults::Reader> get_stats() {
-    auto reply = get_stats_with([&](GetStatsParams::Builder) {});
-    return reply;
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    return call_<GetStatsResults>(static_cast<uint32_t>(words_), 0, Method::GetStats);
   }
 
   // SetName: fills SetNameParams with `fill` and waits for the reply.
@@ -5821,28 +6033,44 @@ class Tcb::Client {
     fill(message.init_root_as<SetNameParams>());
     return call_<SetNameResults>(message, Method::SetName);
   }
-  // SetName with its parameters as arguments.
+  // SetName with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> set_name(uint64_t bytes0, uint64_t bytes1, uint64_t bytes2) {
-    auto reply = set_name_with([&](SetNameParams::Builder params_) {
-      params_.set_bytes0(bytes0);
-      params_.set_bytes1(bytes1);
-      params_.set_bytes2(bytes2);
-    });
+    constexpr uint64_t words_ = 4u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x300000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    w_[3] = 0;
+    SetNameParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 24u, w_ + 4, 0));
+    params_.set_bytes0(bytes0);
+    params_.set_bytes1(bytes1);
+    params_.set_bytes2(bytes2);
+    const auto reply = call_<SetNameResults>(static_cast<uint32_t>(words_), 0, Method::SetName);
     if (!reply.ok()) return reply.error();
     return {};
   }
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, Tcb::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, Tcb::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -5856,112 +6084,130 @@ template <typename Impl>
 class Tcb::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
-      case Method::Configure: {
+    switch (request.label - Tcb::label(static_cast<Method>(0))) {
+      case static_cast<uint64_t>(Method::Configure): {
         if (request.cap_count > 3u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<ConfigureParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().configure(params.value(), reply.init_root_as<ConfigureResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(ConfigureParams::kDataWords, ConfigureParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().configure(ConfigureParams::Reader(params), reply.init_root_as<ConfigureResults>()), reply);
       }
-      case Method::SetPriority: {
+      case static_cast<uint64_t>(Method::SetPriority): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<SetPriorityParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().set_priority(params.value(), reply.init_root_as<SetPriorityResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(SetPriorityParams::kDataWords, SetPriorityParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().set_priority(SetPriorityParams::Reader(params), reply.init_root_as<SetPriorityResults>()), reply);
       }
-      case Method::SetMcPriority: {
+      case static_cast<uint64_t>(Method::SetMcPriority): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<SetMcPriorityParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().set_mc_priority(params.value(), reply.init_root_as<SetMcPriorityResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(SetMcPriorityParams::kDataWords, SetMcPriorityParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().set_mc_priority(SetMcPriorityParams::Reader(params), reply.init_root_as<SetMcPriorityResults>()), reply);
       }
-      case Method::SetSchedParams: {
+      case static_cast<uint64_t>(Method::SetSchedParams): {
         if (request.cap_count > 2u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<SetSchedParamsParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().set_sched_params(params.value(), reply.init_root_as<SetSchedParamsResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(SetSchedParamsParams::kDataWords, SetSchedParamsParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().set_sched_params(SetSchedParamsParams::Reader(params), reply.init_root_as<SetSchedParamsResults>()), reply);
       }
-      case Method::SetIpcBuffer: {
+      case static_cast<uint64_t>(Method::SetIpcBuffer): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<SetIpcBufferParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().set_ipc_buffer(params.value(), reply.init_root_as<SetIpcBufferResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(SetIpcBufferParams::kDataWords, SetIpcBufferParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().set_ipc_buffer(SetIpcBufferParams::Reader(params), reply.init_root_as<SetIpcBufferResults>()), reply);
       }
-      case Method::SetSpace: {
+      case static_cast<uint64_t>(Method::SetSpace): {
         if (request.cap_count > 2u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<SetSpaceParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().set_space(params.value(), reply.init_root_as<SetSpaceResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(SetSpaceParams::kDataWords, SetSpaceParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().set_space(SetSpaceParams::Reader(params), reply.init_root_as<SetSpaceResults>()), reply);
       }
-      case Method::Suspend: {
+      case static_cast<uint64_t>(Method::Suspend): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<SuspendParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().suspend(params.value(), reply.init_root_as<SuspendResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(SuspendParams::kDataWords, SuspendParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().suspend(SuspendParams::Reader(params), reply.init_root_as<SuspendResults>()), reply);
       }
-      case Method::Resume: {
+      case static_cast<uint64_t>(Method::Resume): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<ResumeParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().resume(params.value(), reply.init_root_as<ResumeResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(ResumeParams::kDataWords, ResumeParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().resume(ResumeParams::Reader(params), reply.init_root_as<ResumeResults>()), reply);
       }
-      case Method::ReadRegisters: {
+      case static_cast<uint64_t>(Method::ReadRegisters): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<ReadRegistersParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().read_registers(params.value(), reply.init_root_as<ReadRegistersResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(ReadRegistersParams::kDataWords, ReadRegistersParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().read_registers(ReadRegistersParams::Reader(params), reply.init_root_as<ReadRegistersResults>()), reply);
       }
-      case Method::WriteRegisters: {
+      case static_cast<uint64_t>(Method::WriteRegisters): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<WriteRegistersParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().write_registers(params.value(), reply.init_root_as<WriteRegistersResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(WriteRegistersParams::kDataWords, WriteRegistersParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().write_registers(WriteRegistersParams::Reader(params), reply.init_root_as<WriteRegistersResults>()), reply);
       }
-      case Method::CopyRegisters: {
+      case static_cast<uint64_t>(Method::CopyRegisters): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<CopyRegistersParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().copy_registers(params.value(), reply.init_root_as<CopyRegistersResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(CopyRegistersParams::kDataWords, CopyRegistersParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().copy_registers(CopyRegistersParams::Reader(params), reply.init_root_as<CopyRegistersResults>()), reply);
       }
-      case Method::BindNotification: {
+      case static_cast<uint64_t>(Method::BindNotification): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<BindNotificationParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().bind_notification(params.value(), reply.init_root_as<BindNotificationResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(BindNotificationParams::kDataWords, BindNotificationParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().bind_notification(BindNotificationParams::Reader(params), reply.init_root_as<BindNotificationResults>()), reply);
       }
-      case Method::UnbindNotification: {
+      case static_cast<uint64_t>(Method::UnbindNotification): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<UnbindNotificationParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().unbind_notification(params.value(), reply.init_root_as<UnbindNotificationResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(UnbindNotificationParams::kDataWords, UnbindNotificationParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().unbind_notification(UnbindNotificationParams::Reader(params), reply.init_root_as<UnbindNotificationResults>()), reply);
       }
-      case Method::SetTlsBase: {
+      case static_cast<uint64_t>(Method::SetTlsBase): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<SetTlsBaseParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().set_tls_base(params.value(), reply.init_root_as<SetTlsBaseResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(SetTlsBaseParams::kDataWords, SetTlsBaseParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().set_tls_base(SetTlsBaseParams::Reader(params), reply.init_root_as<SetTlsBaseResults>()), reply);
       }
-      case Method::GetStats: {
+      case static_cast<uint64_t>(Method::GetStats): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<GetStatsParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().get_stats(params.value(), reply.init_root_as<GetStatsResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(GetStatsParams::kDataWords, GetStatsParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().get_stats(GetStatsParams::Reader(params), reply.init_root_as<GetStatsResults>()), reply);
       }
-      case Method::SetName: {
+      case static_cast<uint64_t>(Method::SetName): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<SetNameParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().set_name(params.value(), reply.init_root_as<SetNameResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(SetNameParams::kDataWords, SetNameParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().set_name(SetNameParams::Reader(params), reply.init_root_as<SetNameResults>()), reply);
       }
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }
@@ -6082,18 +6328,24 @@ class IrqControl::Client {
     fill(message.init_root_as<GetIoapicParams>());
     return call_<GetIoapicResults>(message, Method::GetIoapic);
   }
-  // GetIoapic with its parameters as arguments.
+  // GetIoapic with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> get_ioapic(::tessera::capnp::CapRef root, uint64_t index, uint8_t depth, uint8_t ioapic, uint8_t pin, bool level, bool active_low, uint8_t vector) {
-    auto reply = get_ioapic_with([&](GetIoapicParams::Builder params_) {
-      params_.set_root(root);
-      params_.set_index(index);
-      params_.set_depth(depth);
-      params_.set_ioapic(ioapic);
-      params_.set_pin(pin);
-      params_.set_level(level);
-      params_.set_active_low(active_low);
-      params_.set_vector(vector);
-    });
+    constexpr uint64_t words_ = 4u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000200000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    GetIoapicParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 1));
+    params_.set_index(index);
+    params_.set_depth(depth);
+    params_.set_ioapic(ioapic);
+    params_.set_pin(pin);
+    params_.set_level(level);
+    params_.set_active_low(active_low);
+    params_.set_vector(vector);
+    transport_.send_caps()[0] = root.cptr;
+    w_[3] = ::tessera::capnp::wire::make_capability(0);
+    const auto reply = call_<GetIoapicResults>(static_cast<uint32_t>(words_), 1, Method::GetIoapic);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -6106,33 +6358,50 @@ class IrqControl::Client {
     fill(message.init_root_as<GetMsiParams>());
     return call_<GetMsiResults>(message, Method::GetMsi);
   }
-  // GetMsi with its parameters as arguments.
+  // GetMsi with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> get_msi(::tessera::capnp::CapRef root, uint64_t index, uint8_t depth, uint8_t pci_bus, uint8_t pci_device, uint8_t pci_function, uint32_t handle, uint8_t vector) {
-    auto reply = get_msi_with([&](GetMsiParams::Builder params_) {
-      params_.set_root(root);
-      params_.set_index(index);
-      params_.set_depth(depth);
-      params_.set_pci_bus(pci_bus);
-      params_.set_pci_device(pci_device);
-      params_.set_pci_function(pci_function);
-      params_.set_handle(handle);
-      params_.set_vector(vector);
-    });
+    constexpr uint64_t words_ = 5u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000300000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    w_[3] = 0;
+    GetMsiParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 24u, w_ + 4, 1));
+    params_.set_index(index);
+    params_.set_depth(depth);
+    params_.set_pci_bus(pci_bus);
+    params_.set_pci_device(pci_device);
+    params_.set_pci_function(pci_function);
+    params_.set_handle(handle);
+    params_.set_vector(vector);
+    transport_.send_caps()[0] = root.cptr;
+    w_[4] = ::tessera::capnp::wire::make_capability(0);
+    const auto reply = call_<GetMsiResults>(static_cast<uint32_t>(words_), 1, Method::GetMsi);
     if (!reply.ok()) return reply.error();
     return {};
   }
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, IrqControl::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, IrqControl::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -6146,28 +6415,32 @@ template <typename Impl>
 class IrqControl::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
-      case Method::GetIoapic: {
+    switch (request.label - IrqControl::label(static_cast<Method>(0))) {
+      case static_cast<uint64_t>(Method::GetIoapic): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<GetIoapicParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().get_ioapic(params.value(), reply.init_root_as<GetIoapicResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(GetIoapicParams::kDataWords, GetIoapicParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().get_ioapic(GetIoapicParams::Reader(params), reply.init_root_as<GetIoapicResults>()), reply);
       }
-      case Method::GetMsi: {
+      case static_cast<uint64_t>(Method::GetMsi): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<GetMsiParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().get_msi(params.value(), reply.init_root_as<GetMsiResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(GetMsiParams::kDataWords, GetMsiParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().get_msi(GetMsiParams::Reader(params), reply.init_root_as<GetMsiResults>()), reply);
       }
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }
@@ -6272,9 +6545,12 @@ class IrqHandler::Client {
     fill(message.init_root_as<AckParams>());
     return call_<AckResults>(message, Method::Ack);
   }
-  // Ack with its parameters as arguments.
+  // Ack with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> ack() {
-    auto reply = ack_with([&](AckParams::Builder) {});
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    const auto reply = call_<AckResults>(static_cast<uint32_t>(words_), 0, Method::Ack);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -6287,11 +6563,14 @@ class IrqHandler::Client {
     fill(message.init_root_as<SetNotificationParams>());
     return call_<SetNotificationResults>(message, Method::SetNotification);
   }
-  // SetNotification with its parameters as arguments.
+  // SetNotification with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> set_notification(::tessera::capnp::CapRef notification) {
-    auto reply = set_notification_with([&](SetNotificationParams::Builder params_) {
-      params_.set_notification(notification);
-    });
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000000000000ull;
+    transport_.send_caps()[0] = notification.cptr;
+    w_[1] = ::tessera::capnp::wire::make_capability(0);
+    const auto reply = call_<SetNotificationResults>(static_cast<uint32_t>(words_), 1, Method::SetNotification);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -6304,24 +6583,37 @@ class IrqHandler::Client {
     fill(message.init_root_as<ClearParams>());
     return call_<ClearResults>(message, Method::Clear);
   }
-  // Clear with its parameters as arguments.
+  // Clear with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> clear() {
-    auto reply = clear_with([&](ClearParams::Builder) {});
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    const auto reply = call_<ClearResults>(static_cast<uint32_t>(words_), 0, Method::Clear);
     if (!reply.ok()) return reply.error();
     return {};
   }
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, IrqHandler::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, IrqHandler::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -6335,34 +6627,39 @@ template <typename Impl>
 class IrqHandler::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
-      case Method::Ack: {
+    switch (request.label - IrqHandler::label(static_cast<Method>(0))) {
+      case static_cast<uint64_t>(Method::Ack): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<AckParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().ack(params.value(), reply.init_root_as<AckResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(AckParams::kDataWords, AckParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().ack(AckParams::Reader(params), reply.init_root_as<AckResults>()), reply);
       }
-      case Method::SetNotification: {
+      case static_cast<uint64_t>(Method::SetNotification): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<SetNotificationParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().set_notification(params.value(), reply.init_root_as<SetNotificationResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(SetNotificationParams::kDataWords, SetNotificationParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().set_notification(SetNotificationParams::Reader(params), reply.init_root_as<SetNotificationResults>()), reply);
       }
-      case Method::Clear: {
+      case static_cast<uint64_t>(Method::Clear): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<ClearParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().clear(params.value(), reply.init_root_as<ClearResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(ClearParams::kDataWords, ClearParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().clear(ClearParams::Reader(params), reply.init_root_as<ClearResults>()), reply);
       }
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }
@@ -6447,30 +6744,46 @@ class IoPortControl::Client {
     fill(message.init_root_as<IssueParams>());
     return call_<IssueResults>(message, Method::Issue);
   }
-  // Issue with its parameters as arguments.
+  // Issue with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> issue(uint16_t first, uint16_t last, ::tessera::capnp::CapRef root, uint64_t index, uint8_t depth) {
-    auto reply = issue_with([&](IssueParams::Builder params_) {
-      params_.set_first(first);
-      params_.set_last(last);
-      params_.set_root(root);
-      params_.set_index(index);
-      params_.set_depth(depth);
-    });
+    constexpr uint64_t words_ = 4u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000200000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    IssueParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 1));
+    params_.set_first(first);
+    params_.set_last(last);
+    params_.set_index(index);
+    params_.set_depth(depth);
+    transport_.send_caps()[0] = root.cptr;
+    w_[3] = ::tessera::capnp::wire::make_capability(0);
+    const auto reply = call_<IssueResults>(static_cast<uint32_t>(words_), 1, Method::Issue);
     if (!reply.ok()) return reply.error();
     return {};
   }
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, IoPortControl::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, IoPortControl::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -6484,22 +6797,25 @@ template <typename Impl>
 class IoPortControl::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
-      case Method::Issue: {
+    switch (request.label - IoPortControl::label(static_cast<Method>(0))) {
+      case static_cast<uint64_t>(Method::Issue): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<IssueParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().issue(params.value(), reply.init_root_as<IssueResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(IssueParams::kDataWords, IssueParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().issue(IssueParams::Reader(params), reply.init_root_as<IssueResults>()), reply);
       }
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }
@@ -6720,12 +7036,15 @@ class IoPort::Client {
     fill(message.init_root_as<In8Params>());
     return call_<In8Results>(message, Method::In8);
   }
-  // In8 with its parameters as arguments.
+  // In8 with its parameters as arguments, written straight into the send words.
   ::tessera::Result<In8Results::Reader> in8(uint16_t port) {
-    auto reply = in8_with([&](In8Params::Builder params_) {
-      params_.set_port(port);
-    });
-    return reply;
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    In8Params::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_port(port);
+    return call_<In8Results>(static_cast<uint32_t>(words_), 0, Method::In8);
   }
 
   // In16: fills In16Params with `fill` and waits for the reply.
@@ -6736,12 +7055,15 @@ class IoPort::Client {
     fill(message.init_root_as<In16Params>());
     return call_<In16Results>(message, Method::In16);
   }
-  // In16 with its parameters as arguments.
+  // In16 with its parameters as arguments, written straight into the send words.
   ::tessera::Result<In16Results::Reader> in16(uint16_t port) {
-    auto reply = in16_with([&](In16Params::Builder params_) {
-      params_.set_port(port);
-    });
-    return reply;
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    In16Params::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_port(port);
+    return call_<In16Results>(static_cast<uint32_t>(words_), 0, Method::In16);
   }
 
   // In32: fills In32Params with `fill` and waits for the reply.
@@ -6752,12 +7074,15 @@ class IoPort::Client {
     fill(message.init_root_as<In32Params>());
     return call_<In32Results>(message, Method::In32);
   }
-  // In32 with its parameters as arguments.
+  // In32 with its parameters as arguments, written straight into the send words.
   ::tessera::Result<In32Results::Reader> in32(uint16_t port) {
-    auto reply = in32_with([&](In32Params::Builder params_) {
-      params_.set_port(port);
-    });
-    return reply;
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    In32Params::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_port(port);
+    return call_<In32Results>(static_cast<uint32_t>(words_), 0, Method::In32);
   }
 
   // Out8: fills Out8Params with `fill` and waits for the reply.
@@ -6768,12 +7093,16 @@ class IoPort::Client {
     fill(message.init_root_as<Out8Params>());
     return call_<Out8Results>(message, Method::Out8);
   }
-  // Out8 with its parameters as arguments.
+  // Out8 with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> out8(uint16_t port, uint8_t value) {
-    auto reply = out8_with([&](Out8Params::Builder params_) {
-      params_.set_port(port);
-      params_.set_value(value);
-    });
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    Out8Params::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_port(port);
+    params_.set_value(value);
+    const auto reply = call_<Out8Results>(static_cast<uint32_t>(words_), 0, Method::Out8);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -6786,12 +7115,16 @@ class IoPort::Client {
     fill(message.init_root_as<Out16Params>());
     return call_<Out16Results>(message, Method::Out16);
   }
-  // Out16 with its parameters as arguments.
+  // Out16 with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> out16(uint16_t port, uint16_t value) {
-    auto reply = out16_with([&](Out16Params::Builder params_) {
-      params_.set_port(port);
-      params_.set_value(value);
-    });
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    Out16Params::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_port(port);
+    params_.set_value(value);
+    const auto reply = call_<Out16Results>(static_cast<uint32_t>(words_), 0, Method::Out16);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -6804,12 +7137,16 @@ class IoPort::Client {
     fill(message.init_root_as<Out32Params>());
     return call_<Out32Results>(message, Method::Out32);
   }
-  // Out32 with its parameters as arguments.
+  // Out32 with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> out32(uint16_t port, uint32_t value) {
-    auto reply = out32_with([&](Out32Params::Builder params_) {
-      params_.set_port(port);
-      params_.set_value(value);
-    });
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    Out32Params::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_port(port);
+    params_.set_value(value);
+    const auto reply = call_<Out32Results>(static_cast<uint32_t>(words_), 0, Method::Out32);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -6822,29 +7159,45 @@ class IoPort::Client {
     fill(message.init_root_as<WriteFrameParams>());
     return call_<WriteFrameResults>(message, Method::WriteFrame);
   }
-  // WriteFrame with its parameters as arguments.
+  // WriteFrame with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> write_frame(uint16_t port, ::tessera::capnp::CapRef frame, uint64_t offset, uint32_t length) {
-    auto reply = write_frame_with([&](WriteFrameParams::Builder params_) {
-      params_.set_port(port);
-      params_.set_frame(frame);
-      params_.set_offset(offset);
-      params_.set_length(length);
-    });
+    constexpr uint64_t words_ = 4u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000200000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    WriteFrameParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 1));
+    params_.set_port(port);
+    params_.set_offset(offset);
+    params_.set_length(length);
+    transport_.send_caps()[0] = frame.cptr;
+    w_[3] = ::tessera::capnp::wire::make_capability(0);
+    const auto reply = call_<WriteFrameResults>(static_cast<uint32_t>(words_), 1, Method::WriteFrame);
     if (!reply.ok()) return reply.error();
     return {};
   }
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, IoPort::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, IoPort::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -6858,58 +7211,67 @@ template <typename Impl>
 class IoPort::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
-      case Method::In8: {
+    switch (request.label - IoPort::label(static_cast<Method>(0))) {
+      case static_cast<uint64_t>(Method::In8): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<In8Params>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().in8(params.value(), reply.init_root_as<In8Results>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(In8Params::kDataWords, In8Params::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().in8(In8Params::Reader(params), reply.init_root_as<In8Results>()), reply);
       }
-      case Method::In16: {
+      case static_cast<uint64_t>(Method::In16): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<In16Params>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().in16(params.value(), reply.init_root_as<In16Results>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(In16Params::kDataWords, In16Params::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().in16(In16Params::Reader(params), reply.init_root_as<In16Results>()), reply);
       }
-      case Method::In32: {
+      case static_cast<uint64_t>(Method::In32): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<In32Params>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().in32(params.value(), reply.init_root_as<In32Results>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(In32Params::kDataWords, In32Params::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().in32(In32Params::Reader(params), reply.init_root_as<In32Results>()), reply);
       }
-      case Method::Out8: {
+      case static_cast<uint64_t>(Method::Out8): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<Out8Params>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().out8(params.value(), reply.init_root_as<Out8Results>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(Out8Params::kDataWords, Out8Params::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().out8(Out8Params::Reader(params), reply.init_root_as<Out8Results>()), reply);
       }
-      case Method::Out16: {
+      case static_cast<uint64_t>(Method::Out16): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<Out16Params>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().out16(params.value(), reply.init_root_as<Out16Results>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(Out16Params::kDataWords, Out16Params::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().out16(Out16Params::Reader(params), reply.init_root_as<Out16Results>()), reply);
       }
-      case Method::Out32: {
+      case static_cast<uint64_t>(Method::Out32): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<Out32Params>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().out32(params.value(), reply.init_root_as<Out32Results>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(Out32Params::kDataWords, Out32Params::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().out32(Out32Params::Reader(params), reply.init_root_as<Out32Results>()), reply);
       }
-      case Method::WriteFrame: {
+      case static_cast<uint64_t>(Method::WriteFrame): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<WriteFrameParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().write_frame(params.value(), reply.init_root_as<WriteFrameResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(WriteFrameParams::kDataWords, WriteFrameParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().write_frame(WriteFrameParams::Reader(params), reply.init_root_as<WriteFrameResults>()), reply);
       }
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }
@@ -6963,16 +7325,26 @@ class Pml4::Client {
   Client(T& transport, uint64_t destination) : transport_(transport), destination_(destination) {}
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, Pml4::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, Pml4::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -6986,16 +7358,18 @@ template <typename Impl>
 class Pml4::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
+    switch (request.label - Pml4::label(static_cast<Method>(0))) {
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }
@@ -7090,13 +7464,19 @@ class Pdpt::Client {
     fill(message.init_root_as<MapParams>());
     return call_<MapResults>(message, Method::Map);
   }
-  // Map with its parameters as arguments.
+  // Map with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> map(::tessera::capnp::CapRef vspace, uint64_t vaddr, uint8_t attributes) {
-    auto reply = map_with([&](MapParams::Builder params_) {
-      params_.set_vspace(vspace);
-      params_.set_vaddr(vaddr);
-      params_.set_attributes(attributes);
-    });
+    constexpr uint64_t words_ = 4u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000200000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    MapParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 1));
+    params_.set_vaddr(vaddr);
+    params_.set_attributes(attributes);
+    transport_.send_caps()[0] = vspace.cptr;
+    w_[3] = ::tessera::capnp::wire::make_capability(0);
+    const auto reply = call_<MapResults>(static_cast<uint32_t>(words_), 1, Method::Map);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -7109,24 +7489,37 @@ class Pdpt::Client {
     fill(message.init_root_as<UnmapParams>());
     return call_<UnmapResults>(message, Method::Unmap);
   }
-  // Unmap with its parameters as arguments.
+  // Unmap with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> unmap() {
-    auto reply = unmap_with([&](UnmapParams::Builder) {});
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    const auto reply = call_<UnmapResults>(static_cast<uint32_t>(words_), 0, Method::Unmap);
     if (!reply.ok()) return reply.error();
     return {};
   }
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, Pdpt::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, Pdpt::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -7140,28 +7533,32 @@ template <typename Impl>
 class Pdpt::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
-      case Method::Map: {
+    switch (request.label - Pdpt::label(static_cast<Method>(0))) {
+      case static_cast<uint64_t>(Method::Map): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<MapParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().map(params.value(), reply.init_root_as<MapResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(MapParams::kDataWords, MapParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().map(MapParams::Reader(params), reply.init_root_as<MapResults>()), reply);
       }
-      case Method::Unmap: {
+      case static_cast<uint64_t>(Method::Unmap): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<UnmapParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().unmap(params.value(), reply.init_root_as<UnmapResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(UnmapParams::kDataWords, UnmapParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().unmap(UnmapParams::Reader(params), reply.init_root_as<UnmapResults>()), reply);
       }
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }
@@ -7256,13 +7653,19 @@ class PageDirectory::Client {
     fill(message.init_root_as<MapParams>());
     return call_<MapResults>(message, Method::Map);
   }
-  // Map with its parameters as arguments.
+  // Map with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> map(::tessera::capnp::CapRef vspace, uint64_t vaddr, uint8_t attributes) {
-    auto reply = map_with([&](MapParams::Builder params_) {
-      params_.set_vspace(vspace);
-      params_.set_vaddr(vaddr);
-      params_.set_attributes(attributes);
-    });
+    constexpr uint64_t words_ = 4u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000200000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    MapParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 1));
+    params_.set_vaddr(vaddr);
+    params_.set_attributes(attributes);
+    transport_.send_caps()[0] = vspace.cptr;
+    w_[3] = ::tessera::capnp::wire::make_capability(0);
+    const auto reply = call_<MapResults>(static_cast<uint32_t>(words_), 1, Method::Map);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -7275,24 +7678,37 @@ class PageDirectory::Client {
     fill(message.init_root_as<UnmapParams>());
     return call_<UnmapResults>(message, Method::Unmap);
   }
-  // Unmap with its parameters as arguments.
+  // Unmap with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> unmap() {
-    auto reply = unmap_with([&](UnmapParams::Builder) {});
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    const auto reply = call_<UnmapResults>(static_cast<uint32_t>(words_), 0, Method::Unmap);
     if (!reply.ok()) return reply.error();
     return {};
   }
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, PageDirectory::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, PageDirectory::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -7306,28 +7722,32 @@ template <typename Impl>
 class PageDirectory::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
-      case Method::Map: {
+    switch (request.label - PageDirectory::label(static_cast<Method>(0))) {
+      case static_cast<uint64_t>(Method::Map): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<MapParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().map(params.value(), reply.init_root_as<MapResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(MapParams::kDataWords, MapParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().map(MapParams::Reader(params), reply.init_root_as<MapResults>()), reply);
       }
-      case Method::Unmap: {
+      case static_cast<uint64_t>(Method::Unmap): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<UnmapParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().unmap(params.value(), reply.init_root_as<UnmapResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(UnmapParams::kDataWords, UnmapParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().unmap(UnmapParams::Reader(params), reply.init_root_as<UnmapResults>()), reply);
       }
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }
@@ -7422,13 +7842,19 @@ class PageTable::Client {
     fill(message.init_root_as<MapParams>());
     return call_<MapResults>(message, Method::Map);
   }
-  // Map with its parameters as arguments.
+  // Map with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> map(::tessera::capnp::CapRef vspace, uint64_t vaddr, uint8_t attributes) {
-    auto reply = map_with([&](MapParams::Builder params_) {
-      params_.set_vspace(vspace);
-      params_.set_vaddr(vaddr);
-      params_.set_attributes(attributes);
-    });
+    constexpr uint64_t words_ = 4u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000200000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    MapParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 1));
+    params_.set_vaddr(vaddr);
+    params_.set_attributes(attributes);
+    transport_.send_caps()[0] = vspace.cptr;
+    w_[3] = ::tessera::capnp::wire::make_capability(0);
+    const auto reply = call_<MapResults>(static_cast<uint32_t>(words_), 1, Method::Map);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -7441,24 +7867,37 @@ class PageTable::Client {
     fill(message.init_root_as<UnmapParams>());
     return call_<UnmapResults>(message, Method::Unmap);
   }
-  // Unmap with its parameters as arguments.
+  // Unmap with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> unmap() {
-    auto reply = unmap_with([&](UnmapParams::Builder) {});
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    const auto reply = call_<UnmapResults>(static_cast<uint32_t>(words_), 0, Method::Unmap);
     if (!reply.ok()) return reply.error();
     return {};
   }
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, PageTable::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, PageTable::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -7472,28 +7911,32 @@ template <typename Impl>
 class PageTable::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
-      case Method::Map: {
+    switch (request.label - PageTable::label(static_cast<Method>(0))) {
+      case static_cast<uint64_t>(Method::Map): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<MapParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().map(params.value(), reply.init_root_as<MapResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(MapParams::kDataWords, MapParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().map(MapParams::Reader(params), reply.init_root_as<MapResults>()), reply);
       }
-      case Method::Unmap: {
+      case static_cast<uint64_t>(Method::Unmap): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<UnmapParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().unmap(params.value(), reply.init_root_as<UnmapResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(UnmapParams::kDataWords, UnmapParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().unmap(UnmapParams::Reader(params), reply.init_root_as<UnmapResults>()), reply);
       }
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }
@@ -7616,14 +8059,20 @@ class Frame::Client {
     fill(message.init_root_as<MapParams>());
     return call_<MapResults>(message, Method::Map);
   }
-  // Map with its parameters as arguments.
+  // Map with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> map(::tessera::capnp::CapRef vspace, uint64_t vaddr, uint8_t rights, uint8_t attributes) {
-    auto reply = map_with([&](MapParams::Builder params_) {
-      params_.set_vspace(vspace);
-      params_.set_vaddr(vaddr);
-      params_.set_rights(rights);
-      params_.set_attributes(attributes);
-    });
+    constexpr uint64_t words_ = 4u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000200000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    MapParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 1));
+    params_.set_vaddr(vaddr);
+    params_.set_rights(rights);
+    params_.set_attributes(attributes);
+    transport_.send_caps()[0] = vspace.cptr;
+    w_[3] = ::tessera::capnp::wire::make_capability(0);
+    const auto reply = call_<MapResults>(static_cast<uint32_t>(words_), 1, Method::Map);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -7636,9 +8085,12 @@ class Frame::Client {
     fill(message.init_root_as<UnmapParams>());
     return call_<UnmapResults>(message, Method::Unmap);
   }
-  // Unmap with its parameters as arguments.
+  // Unmap with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> unmap() {
-    auto reply = unmap_with([&](UnmapParams::Builder) {});
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    const auto reply = call_<UnmapResults>(static_cast<uint32_t>(words_), 0, Method::Unmap);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -7651,23 +8103,35 @@ class Frame::Client {
     fill(message.init_root_as<GetAddressParams>());
     return call_<GetAddressResults>(message, Method::GetAddress);
   }
-  // GetAddress with its parameters as arguments.
+  // GetAddress with its parameters as arguments, written straight into the send words.
   ::tessera::Result<GetAddressResults::Reader> get_address() {
-    auto reply = get_address_with([&](GetAddressParams::Builder) {});
-    return reply;
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    return call_<GetAddressResults>(static_cast<uint32_t>(words_), 0, Method::GetAddress);
   }
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, Frame::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, Frame::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -7681,34 +8145,39 @@ template <typename Impl>
 class Frame::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
-      case Method::Map: {
+    switch (request.label - Frame::label(static_cast<Method>(0))) {
+      case static_cast<uint64_t>(Method::Map): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<MapParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().map(params.value(), reply.init_root_as<MapResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(MapParams::kDataWords, MapParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().map(MapParams::Reader(params), reply.init_root_as<MapResults>()), reply);
       }
-      case Method::Unmap: {
+      case static_cast<uint64_t>(Method::Unmap): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<UnmapParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().unmap(params.value(), reply.init_root_as<UnmapResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(UnmapParams::kDataWords, UnmapParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().unmap(UnmapParams::Reader(params), reply.init_root_as<UnmapResults>()), reply);
       }
-      case Method::GetAddress: {
+      case static_cast<uint64_t>(Method::GetAddress): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<GetAddressParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().get_address(params.value(), reply.init_root_as<GetAddressResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(GetAddressParams::kDataWords, GetAddressParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().get_address(GetAddressParams::Reader(params), reply.init_root_as<GetAddressResults>()), reply);
       }
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }
@@ -7793,30 +8262,48 @@ class SchedControl::Client {
     fill(message.init_root_as<ConfigureParams>());
     return call_<ConfigureResults>(message, Method::Configure);
   }
-  // Configure with its parameters as arguments.
+  // Configure with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> configure(::tessera::capnp::CapRef sched_context, uint64_t budget, uint64_t period, uint32_t extra_refills, uint64_t badge) {
-    auto reply = configure_with([&](ConfigureParams::Builder params_) {
-      params_.set_sched_context(sched_context);
-      params_.set_budget(budget);
-      params_.set_period(period);
-      params_.set_extra_refills(extra_refills);
-      params_.set_badge(badge);
-    });
+    constexpr uint64_t words_ = 6u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000400000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    w_[3] = 0;
+    w_[4] = 0;
+    ConfigureParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 32u, w_ + 5, 1));
+    params_.set_budget(budget);
+    params_.set_period(period);
+    params_.set_extra_refills(extra_refills);
+    params_.set_badge(badge);
+    transport_.send_caps()[0] = sched_context.cptr;
+    w_[5] = ::tessera::capnp::wire::make_capability(0);
+    const auto reply = call_<ConfigureResults>(static_cast<uint32_t>(words_), 1, Method::Configure);
     if (!reply.ok()) return reply.error();
     return {};
   }
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, SchedControl::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, SchedControl::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -7830,22 +8317,25 @@ template <typename Impl>
 class SchedControl::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
-      case Method::Configure: {
+    switch (request.label - SchedControl::label(static_cast<Method>(0))) {
+      case static_cast<uint64_t>(Method::Configure): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<ConfigureParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().configure(params.value(), reply.init_root_as<ConfigureResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(ConfigureParams::kDataWords, ConfigureParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().configure(ConfigureParams::Reader(params), reply.init_root_as<ConfigureResults>()), reply);
       }
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }
@@ -8004,11 +8494,14 @@ class SchedContext::Client {
     fill(message.init_root_as<BindParams>());
     return call_<BindResults>(message, Method::Bind);
   }
-  // Bind with its parameters as arguments.
+  // Bind with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> bind(::tessera::capnp::CapRef object) {
-    auto reply = bind_with([&](BindParams::Builder params_) {
-      params_.set_object(object);
-    });
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000000000000ull;
+    transport_.send_caps()[0] = object.cptr;
+    w_[1] = ::tessera::capnp::wire::make_capability(0);
+    const auto reply = call_<BindResults>(static_cast<uint32_t>(words_), 1, Method::Bind);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -8021,9 +8514,12 @@ class SchedContext::Client {
     fill(message.init_root_as<UnbindParams>());
     return call_<UnbindResults>(message, Method::Unbind);
   }
-  // Unbind with its parameters as arguments.
+  // Unbind with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> unbind() {
-    auto reply = unbind_with([&](UnbindParams::Builder) {});
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    const auto reply = call_<UnbindResults>(static_cast<uint32_t>(words_), 0, Method::Unbind);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -8036,11 +8532,14 @@ class SchedContext::Client {
     fill(message.init_root_as<UnbindObjectParams>());
     return call_<UnbindObjectResults>(message, Method::UnbindObject);
   }
-  // UnbindObject with its parameters as arguments.
+  // UnbindObject with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> unbind_object(::tessera::capnp::CapRef object) {
-    auto reply = unbind_object_with([&](UnbindObjectParams::Builder params_) {
-      params_.set_object(object);
-    });
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000000000000ull;
+    transport_.send_caps()[0] = object.cptr;
+    w_[1] = ::tessera::capnp::wire::make_capability(0);
+    const auto reply = call_<UnbindObjectResults>(static_cast<uint32_t>(words_), 1, Method::UnbindObject);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -8053,10 +8552,12 @@ class SchedContext::Client {
     fill(message.init_root_as<ConsumedParams>());
     return call_<ConsumedResults>(message, Method::Consumed);
   }
-  // Consumed with its parameters as arguments.
+  // Consumed with its parameters as arguments, written straight into the send words.
   ::tessera::Result<ConsumedResults::Reader> consumed() {
-    auto reply = consumed_with([&](ConsumedParams::Builder) {});
-    return reply;
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    return call_<ConsumedResults>(static_cast<uint32_t>(words_), 0, Method::Consumed);
   }
 
   // YieldTo: fills YieldToParams with `fill` and waits for the reply.
@@ -8067,23 +8568,35 @@ class SchedContext::Client {
     fill(message.init_root_as<YieldToParams>());
     return call_<YieldToResults>(message, Method::YieldTo);
   }
-  // YieldTo with its parameters as arguments.
+  // YieldTo with its parameters as arguments, written straight into the send words.
   ::tessera::Result<YieldToResults::Reader> yield_to() {
-    auto reply = yield_to_with([&](YieldToParams::Builder) {});
-    return reply;
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    return call_<YieldToResults>(static_cast<uint32_t>(words_), 0, Method::YieldTo);
   }
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, SchedContext::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, SchedContext::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -8097,46 +8610,53 @@ template <typename Impl>
 class SchedContext::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
-      case Method::Bind: {
+    switch (request.label - SchedContext::label(static_cast<Method>(0))) {
+      case static_cast<uint64_t>(Method::Bind): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<BindParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().bind(params.value(), reply.init_root_as<BindResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(BindParams::kDataWords, BindParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().bind(BindParams::Reader(params), reply.init_root_as<BindResults>()), reply);
       }
-      case Method::Unbind: {
+      case static_cast<uint64_t>(Method::Unbind): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<UnbindParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().unbind(params.value(), reply.init_root_as<UnbindResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(UnbindParams::kDataWords, UnbindParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().unbind(UnbindParams::Reader(params), reply.init_root_as<UnbindResults>()), reply);
       }
-      case Method::UnbindObject: {
+      case static_cast<uint64_t>(Method::UnbindObject): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<UnbindObjectParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().unbind_object(params.value(), reply.init_root_as<UnbindObjectResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(UnbindObjectParams::kDataWords, UnbindObjectParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().unbind_object(UnbindObjectParams::Reader(params), reply.init_root_as<UnbindObjectResults>()), reply);
       }
-      case Method::Consumed: {
+      case static_cast<uint64_t>(Method::Consumed): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<ConsumedParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().consumed(params.value(), reply.init_root_as<ConsumedResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(ConsumedParams::kDataWords, ConsumedParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().consumed(ConsumedParams::Reader(params), reply.init_root_as<ConsumedResults>()), reply);
       }
-      case Method::YieldTo: {
+      case static_cast<uint64_t>(Method::YieldTo): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<YieldToParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().yield_to(params.value(), reply.init_root_as<YieldToResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(YieldToParams::kDataWords, YieldToParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().yield_to(YieldToParams::Reader(params), reply.init_root_as<YieldToResults>()), reply);
       }
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }
@@ -8339,12 +8859,15 @@ class TraceControl::Client {
     fill(message.init_root_as<SetCategoriesParams>());
     return call_<SetCategoriesResults>(message, Method::SetCategories);
   }
-  // SetCategories with its parameters as arguments.
+  // SetCategories with its parameters as arguments, written straight into the send words.
   ::tessera::Result<SetCategoriesResults::Reader> set_categories(uint32_t categories) {
-    auto reply = set_categories_with([&](SetCategoriesParams::Builder params_) {
-      params_.set_categories(categories);
-    });
-    return reply;
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    SetCategoriesParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_categories(categories);
+    return call_<SetCategoriesResults>(static_cast<uint32_t>(words_), 0, Method::SetCategories);
   }
 
   // SetCapacity: fills SetCapacityParams with `fill` and waits for the reply.
@@ -8355,13 +8878,16 @@ class TraceControl::Client {
     fill(message.init_root_as<SetCapacityParams>());
     return call_<SetCapacityResults>(message, Method::SetCapacity);
   }
-  // SetCapacity with its parameters as arguments.
+  // SetCapacity with its parameters as arguments, written straight into the send words.
   ::tessera::Result<SetCapacityResults::Reader> set_capacity(uint32_t cpu, uint32_t records) {
-    auto reply = set_capacity_with([&](SetCapacityParams::Builder params_) {
-      params_.set_cpu(cpu);
-      params_.set_records(records);
-    });
-    return reply;
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    SetCapacityParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_cpu(cpu);
+    params_.set_records(records);
+    return call_<SetCapacityResults>(static_cast<uint32_t>(words_), 0, Method::SetCapacity);
   }
 
   // Consume: fills ConsumeParams with `fill` and waits for the reply.
@@ -8372,12 +8898,17 @@ class TraceControl::Client {
     fill(message.init_root_as<ConsumeParams>());
     return call_<ConsumeResults>(message, Method::Consume);
   }
-  // Consume with its parameters as arguments.
+  // Consume with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> consume(uint32_t cpu, uint64_t up_to) {
-    auto reply = consume_with([&](ConsumeParams::Builder params_) {
-      params_.set_cpu(cpu);
-      params_.set_up_to(up_to);
-    });
+    constexpr uint64_t words_ = 3u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x200000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    ConsumeParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
+    params_.set_cpu(cpu);
+    params_.set_up_to(up_to);
+    const auto reply = call_<ConsumeResults>(static_cast<uint32_t>(words_), 0, Method::Consume);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -8390,12 +8921,15 @@ class TraceControl::Client {
     fill(message.init_root_as<StatusParams>());
     return call_<StatusResults>(message, Method::Status);
   }
-  // Status with its parameters as arguments.
+  // Status with its parameters as arguments, written straight into the send words.
   ::tessera::Result<StatusResults::Reader> status(uint32_t cpu) {
-    auto reply = status_with([&](StatusParams::Builder params_) {
-      params_.set_cpu(cpu);
-    });
-    return reply;
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    StatusParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_cpu(cpu);
+    return call_<StatusResults>(static_cast<uint32_t>(words_), 0, Method::Status);
   }
 
   // NameThreads: fills NameThreadsParams with `fill` and waits for the reply.
@@ -8406,23 +8940,35 @@ class TraceControl::Client {
     fill(message.init_root_as<NameThreadsParams>());
     return call_<NameThreadsResults>(message, Method::NameThreads);
   }
-  // NameThreads with its parameters as arguments.
+  // NameThreads with its parameters as arguments, written straight into the send words.
   ::tessera::Result<NameThreadsResults::Reader> name_threads() {
-    auto reply = name_threads_with([&](NameThreadsParams::Builder) {});
-    return reply;
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    return call_<NameThreadsResults>(static_cast<uint32_t>(words_), 0, Method::NameThreads);
   }
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, TraceControl::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, TraceControl::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -8436,46 +8982,53 @@ template <typename Impl>
 class TraceControl::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
-      case Method::SetCategories: {
+    switch (request.label - TraceControl::label(static_cast<Method>(0))) {
+      case static_cast<uint64_t>(Method::SetCategories): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<SetCategoriesParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().set_categories(params.value(), reply.init_root_as<SetCategoriesResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(SetCategoriesParams::kDataWords, SetCategoriesParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().set_categories(SetCategoriesParams::Reader(params), reply.init_root_as<SetCategoriesResults>()), reply);
       }
-      case Method::SetCapacity: {
+      case static_cast<uint64_t>(Method::SetCapacity): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<SetCapacityParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().set_capacity(params.value(), reply.init_root_as<SetCapacityResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(SetCapacityParams::kDataWords, SetCapacityParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().set_capacity(SetCapacityParams::Reader(params), reply.init_root_as<SetCapacityResults>()), reply);
       }
-      case Method::Consume: {
+      case static_cast<uint64_t>(Method::Consume): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<ConsumeParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().consume(params.value(), reply.init_root_as<ConsumeResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(ConsumeParams::kDataWords, ConsumeParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().consume(ConsumeParams::Reader(params), reply.init_root_as<ConsumeResults>()), reply);
       }
-      case Method::Status: {
+      case static_cast<uint64_t>(Method::Status): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<StatusParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().status(params.value(), reply.init_root_as<StatusResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
       }
-      case Method::NameThreads: {
+      case static_cast<uint64_t>(Method::NameThreads): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<NameThreadsParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().name_threads(params.value(), reply.init_root_as<NameThreadsResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(NameThreadsParams::kDataWords, NameThreadsParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().name_threads(NameThreadsParams::Reader(params), reply.init_root_as<NameThreadsResults>()), reply);
       }
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }

@@ -418,12 +418,14 @@ class Keyboard::Client {
     fill(message.init_root_as<SubscribeParams>());
     return call_<SubscribeResults>(message, Method::Subscribe);
   }
-  // Subscribe with its parameters as arguments.
+  // Subscribe with its parameters as arguments, written straight into the send words.
   ::tessera::Result<SubscribeResults::Reader> subscribe(::tessera::capnp::CapRef notify) {
-    auto reply = subscribe_with([&](SubscribeParams::Builder params_) {
-      params_.set_notify(notify);
-    });
-    return reply;
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000000000000ull;
+    transport_.send_caps()[0] = notify.cptr;
+    w_[1] = ::tessera::capnp::wire::make_capability(0);
+    return call_<SubscribeResults>(static_cast<uint32_t>(words_), 1, Method::Subscribe);
   }
 
   // Status: fills StatusParams with `fill` and waits for the reply.
@@ -434,10 +436,12 @@ class Keyboard::Client {
     fill(message.init_root_as<StatusParams>());
     return call_<StatusResults>(message, Method::Status);
   }
-  // Status with its parameters as arguments.
+  // Status with its parameters as arguments, written straight into the send words.
   ::tessera::Result<StatusResults::Reader> status() {
-    auto reply = status_with([&](StatusParams::Builder) {});
-    return reply;
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    return call_<StatusResults>(static_cast<uint32_t>(words_), 0, Method::Status);
   }
 
   // Unsubscribe: fills UnsubscribeParams with `fill` and waits for the reply.
@@ -448,9 +452,12 @@ class Keyboard::Client {
     fill(message.init_root_as<UnsubscribeParams>());
     return call_<UnsubscribeResults>(message, Method::Unsubscribe);
   }
-  // Unsubscribe with its parameters as arguments.
+  // Unsubscribe with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> unsubscribe() {
-    auto reply = unsubscribe_with([&](UnsubscribeParams::Builder) {});
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    const auto reply = call_<UnsubscribeResults>(static_cast<uint32_t>(words_), 0, Method::Unsubscribe);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -463,10 +470,12 @@ class Keyboard::Client {
     fill(message.init_root_as<WatchParams>());
     return call_<WatchResults>(message, Method::Watch);
   }
-  // Watch with its parameters as arguments.
+  // Watch with its parameters as arguments, written straight into the send words.
   ::tessera::Result<WatchResults::Reader> watch() {
-    auto reply = watch_with([&](WatchParams::Builder) {});
-    return reply;
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    return call_<WatchResults>(static_cast<uint32_t>(words_), 0, Method::Watch);
   }
 
   // Crash: fills CrashParams with `fill` and waits for the reply.
@@ -477,24 +486,37 @@ class Keyboard::Client {
     fill(message.init_root_as<CrashParams>());
     return call_<CrashResults>(message, Method::Crash);
   }
-  // Crash with its parameters as arguments.
+  // Crash with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> crash() {
-    auto reply = crash_with([&](CrashParams::Builder) {});
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    const auto reply = call_<CrashResults>(static_cast<uint32_t>(words_), 0, Method::Crash);
     if (!reply.ok()) return reply.error();
     return {};
   }
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, Keyboard::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, Keyboard::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -508,46 +530,53 @@ template <typename Impl>
 class Keyboard::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
-      case Method::Subscribe: {
+    switch (request.label - Keyboard::label(static_cast<Method>(0))) {
+      case static_cast<uint64_t>(Method::Subscribe): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<SubscribeParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().subscribe(params.value(), reply.init_root_as<SubscribeResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(SubscribeParams::kDataWords, SubscribeParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().subscribe(SubscribeParams::Reader(params), reply.init_root_as<SubscribeResults>()), reply);
       }
-      case Method::Status: {
+      case static_cast<uint64_t>(Method::Status): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<StatusParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().status(params.value(), reply.init_root_as<StatusResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
       }
-      case Method::Unsubscribe: {
+      case static_cast<uint64_t>(Method::Unsubscribe): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<UnsubscribeParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().unsubscribe(params.value(), reply.init_root_as<UnsubscribeResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(UnsubscribeParams::kDataWords, UnsubscribeParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().unsubscribe(UnsubscribeParams::Reader(params), reply.init_root_as<UnsubscribeResults>()), reply);
       }
-      case Method::Watch: {
+      case static_cast<uint64_t>(Method::Watch): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<WatchParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().watch(params.value(), reply.init_root_as<WatchResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(WatchParams::kDataWords, WatchParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().watch(WatchParams::Reader(params), reply.init_root_as<WatchResults>()), reply);
       }
-      case Method::Crash: {
+      case static_cast<uint64_t>(Method::Crash): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<CrashParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().crash(params.value(), reply.init_root_as<CrashResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(CrashParams::kDataWords, CrashParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().crash(CrashParams::Reader(params), reply.init_root_as<CrashResults>()), reply);
       }
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }

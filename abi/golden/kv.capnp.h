@@ -355,13 +355,16 @@ class Store::Client {
     fill(message.init_root_as<PutParams>());
     return call_<PutResults>(message, Method::Put);
   }
-  // Put with its parameters as arguments.
+  // Put with its parameters as arguments, written straight into the send words.
   ::tessera::Result<PutResults::Reader> put(::tessera::capnp::Text key, ::tessera::capnp::Data value) {
-    auto reply = put_with([&](PutParams::Builder params_) {
-      params_.set_key(key);
-      params_.set_value(value);
-    });
-    return reply;
+    const uint64_t words_ = 3u + ::tessera::capnp::text_words(key) + ::tessera::capnp::data_words(value);
+    if (words_ > ::tessera::capnp::kMaxMessageWords) return ::tessera::Error::RangeError;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x2000000000000ull;
+    ::tessera::capnp::Word* next_ = w_ + 3;
+    next_ = ::tessera::capnp::put_text(w_ + 1, next_, key);
+    ::tessera::capnp::put_data(w_ + 2, next_, value);
+    return call_<PutResults>(static_cast<uint32_t>(words_), 0, Method::Put);
   }
 
   // Get: fills GetParams with `fill` and waits for the reply.
@@ -372,12 +375,15 @@ class Store::Client {
     fill(message.init_root_as<GetParams>());
     return call_<GetResults>(message, Method::Get);
   }
-  // Get with its parameters as arguments.
+  // Get with its parameters as arguments, written straight into the send words.
   ::tessera::Result<GetResults::Reader> get(::tessera::capnp::Text key) {
-    auto reply = get_with([&](GetParams::Builder params_) {
-      params_.set_key(key);
-    });
-    return reply;
+    const uint64_t words_ = 2u + ::tessera::capnp::text_words(key);
+    if (words_ > ::tessera::capnp::kMaxMessageWords) return ::tessera::Error::RangeError;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000000000000ull;
+    [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 2;
+    ::tessera::capnp::put_text(w_ + 1, next_, key);
+    return call_<GetResults>(static_cast<uint32_t>(words_), 0, Method::Get);
   }
 
   // Delete: fills DeleteParams with `fill` and waits for the reply.
@@ -388,12 +394,15 @@ class Store::Client {
     fill(message.init_root_as<DeleteParams>());
     return call_<DeleteResults>(message, Method::Delete);
   }
-  // Delete with its parameters as arguments.
+  // Delete with its parameters as arguments, written straight into the send words.
   ::tessera::Result<DeleteResults::Reader> delete_(::tessera::capnp::Text key) {
-    auto reply = delete__with([&](DeleteParams::Builder params_) {
-      params_.set_key(key);
-    });
-    return reply;
+    const uint64_t words_ = 2u + ::tessera::capnp::text_words(key);
+    if (words_ > ::tessera::capnp::kMaxMessageWords) return ::tessera::Error::RangeError;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000000000000ull;
+    [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 2;
+    ::tessera::capnp::put_text(w_ + 1, next_, key);
+    return call_<DeleteResults>(static_cast<uint32_t>(words_), 0, Method::Delete);
   }
 
   // Watch: fills WatchParams with `fill` and waits for the reply.
@@ -404,27 +413,42 @@ class Store::Client {
     fill(message.init_root_as<WatchParams>());
     return call_<WatchResults>(message, Method::Watch);
   }
-  // Watch with its parameters as arguments.
+  // Watch with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> watch(::tessera::capnp::Text key, ::tessera::capnp::CapRef notify) {
-    auto reply = watch_with([&](WatchParams::Builder params_) {
-      params_.set_key(key);
-      params_.set_notify(notify);
-    });
+    const uint64_t words_ = 3u + ::tessera::capnp::text_words(key);
+    if (words_ > ::tessera::capnp::kMaxMessageWords) return ::tessera::Error::RangeError;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x2000000000000ull;
+    [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 3;
+    ::tessera::capnp::put_text(w_ + 1, next_, key);
+    transport_.send_caps()[0] = notify.cptr;
+    w_[2] = ::tessera::capnp::wire::make_capability(0);
+    const auto reply = call_<WatchResults>(static_cast<uint32_t>(words_), 1, Method::Watch);
     if (!reply.ok()) return reply.error();
     return {};
   }
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, Store::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, Store::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -438,40 +462,46 @@ template <typename Impl>
 class Store::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
-      case Method::Put: {
+    switch (request.label - Store::label(static_cast<Method>(0))) {
+      case static_cast<uint64_t>(Method::Put): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<PutParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().put(params.value(), reply.init_root_as<PutResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(PutParams::kDataWords, PutParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().put(PutParams::Reader(params), reply.init_root_as<PutResults>()), reply);
       }
-      case Method::Get: {
+      case static_cast<uint64_t>(Method::Get): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<GetParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().get(params.value(), reply.init_root_as<GetResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(GetParams::kDataWords, GetParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().get(GetParams::Reader(params), reply.init_root_as<GetResults>()), reply);
       }
-      case Method::Delete: {
+      case static_cast<uint64_t>(Method::Delete): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<DeleteParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().delete_(params.value(), reply.init_root_as<DeleteResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(DeleteParams::kDataWords, DeleteParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().delete_(DeleteParams::Reader(params), reply.init_root_as<DeleteResults>()), reply);
       }
-      case Method::Watch: {
+      case static_cast<uint64_t>(Method::Watch): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<WatchParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().watch(params.value(), reply.init_root_as<WatchResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(WatchParams::kDataWords, WatchParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().watch(WatchParams::Reader(params), reply.init_root_as<WatchResults>()), reply);
       }
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }

@@ -1610,16 +1610,26 @@ class Region::Client {
   Client(T& transport, uint64_t destination) : transport_(transport), destination_(destination) {}
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, Region::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, Region::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -1633,16 +1643,18 @@ template <typename Impl>
 class Region::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
+    switch (request.label - Region::label(static_cast<Method>(0))) {
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }
@@ -1730,14 +1742,18 @@ class Session::Client {
     fill(message.init_root_as<CreateRegionParams>());
     return call_<CreateRegionResults>(message, Method::CreateRegion);
   }
-  // CreateRegion with its parameters as arguments.
+  // CreateRegion with its parameters as arguments, written straight into the send words.
   ::tessera::Result<CreateRegionResults::Reader> create_region(uint64_t bytes, ::tessera::memory::PageSize page_size, bool eager) {
-    auto reply = create_region_with([&](CreateRegionParams::Builder params_) {
-      params_.set_bytes(bytes);
-      params_.set_page_size(page_size);
-      params_.set_eager(eager);
-    });
-    return reply;
+    constexpr uint64_t words_ = 3u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x200000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    CreateRegionParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
+    params_.set_bytes(bytes);
+    params_.set_page_size(page_size);
+    params_.set_eager(eager);
+    return call_<CreateRegionResults>(static_cast<uint32_t>(words_), 0, Method::CreateRegion);
   }
 
   // Attach: fills AttachParams with `fill` and waits for the reply.
@@ -1748,14 +1764,19 @@ class Session::Client {
     fill(message.init_root_as<AttachParams>());
     return call_<AttachResults>(message, Method::Attach);
   }
-  // Attach with its parameters as arguments.
+  // Attach with its parameters as arguments, written straight into the send words.
   ::tessera::Result<AttachResults::Reader> attach(::tessera::capnp::CapRef region, uint64_t address, uint8_t rights) {
-    auto reply = attach_with([&](AttachParams::Builder params_) {
-      params_.set_region(region);
-      params_.set_address(address);
-      params_.set_rights(rights);
-    });
-    return reply;
+    constexpr uint64_t words_ = 4u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000200000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    AttachParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 1));
+    params_.set_address(address);
+    params_.set_rights(rights);
+    transport_.send_caps()[0] = region.cptr;
+    w_[3] = ::tessera::capnp::wire::make_capability(0);
+    return call_<AttachResults>(static_cast<uint32_t>(words_), 1, Method::Attach);
   }
 
   // Detach: fills DetachParams with `fill` and waits for the reply.
@@ -1766,11 +1787,15 @@ class Session::Client {
     fill(message.init_root_as<DetachParams>());
     return call_<DetachResults>(message, Method::Detach);
   }
-  // Detach with its parameters as arguments.
+  // Detach with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> detach(uint64_t address) {
-    auto reply = detach_with([&](DetachParams::Builder params_) {
-      params_.set_address(address);
-    });
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    DetachParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_address(address);
+    const auto reply = call_<DetachResults>(static_cast<uint32_t>(words_), 0, Method::Detach);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -1783,12 +1808,17 @@ class Session::Client {
     fill(message.init_root_as<ResizeParams>());
     return call_<ResizeResults>(message, Method::Resize);
   }
-  // Resize with its parameters as arguments.
+  // Resize with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> resize(::tessera::capnp::CapRef region, uint64_t bytes) {
-    auto reply = resize_with([&](ResizeParams::Builder params_) {
-      params_.set_region(region);
-      params_.set_bytes(bytes);
-    });
+    constexpr uint64_t words_ = 3u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000100000000ull;
+    w_[1] = 0;
+    ResizeParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
+    params_.set_bytes(bytes);
+    transport_.send_caps()[0] = region.cptr;
+    w_[2] = ::tessera::capnp::wire::make_capability(0);
+    const auto reply = call_<ResizeResults>(static_cast<uint32_t>(words_), 1, Method::Resize);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -1801,13 +1831,17 @@ class Session::Client {
     fill(message.init_root_as<ShareParams>());
     return call_<ShareResults>(message, Method::Share);
   }
-  // Share with its parameters as arguments.
+  // Share with its parameters as arguments, written straight into the send words.
   ::tessera::Result<ShareResults::Reader> share(::tessera::capnp::CapRef region, uint8_t rights) {
-    auto reply = share_with([&](ShareParams::Builder params_) {
-      params_.set_region(region);
-      params_.set_rights(rights);
-    });
-    return reply;
+    constexpr uint64_t words_ = 3u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000100000000ull;
+    w_[1] = 0;
+    ShareParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
+    params_.set_rights(rights);
+    transport_.send_caps()[0] = region.cptr;
+    w_[2] = ::tessera::capnp::wire::make_capability(0);
+    return call_<ShareResults>(static_cast<uint32_t>(words_), 1, Method::Share);
   }
 
   // Release: fills ReleaseParams with `fill` and waits for the reply.
@@ -1818,11 +1852,14 @@ class Session::Client {
     fill(message.init_root_as<ReleaseParams>());
     return call_<ReleaseResults>(message, Method::Release);
   }
-  // Release with its parameters as arguments.
+  // Release with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> release(::tessera::capnp::CapRef region) {
-    auto reply = release_with([&](ReleaseParams::Builder params_) {
-      params_.set_region(region);
-    });
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000000000000ull;
+    transport_.send_caps()[0] = region.cptr;
+    w_[1] = ::tessera::capnp::wire::make_capability(0);
+    const auto reply = call_<ReleaseResults>(static_cast<uint32_t>(words_), 1, Method::Release);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -1835,12 +1872,14 @@ class Session::Client {
     fill(message.init_root_as<RevokeParams>());
     return call_<RevokeResults>(message, Method::Revoke);
   }
-  // Revoke with its parameters as arguments.
+  // Revoke with its parameters as arguments, written straight into the send words.
   ::tessera::Result<RevokeResults::Reader> revoke(::tessera::capnp::CapRef region) {
-    auto reply = revoke_with([&](RevokeParams::Builder params_) {
-      params_.set_region(region);
-    });
-    return reply;
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000000000000ull;
+    transport_.send_caps()[0] = region.cptr;
+    w_[1] = ::tessera::capnp::wire::make_capability(0);
+    return call_<RevokeResults>(static_cast<uint32_t>(words_), 1, Method::Revoke);
   }
 
   // Frame: fills FrameParams with `fill` and waits for the reply.
@@ -1851,13 +1890,17 @@ class Session::Client {
     fill(message.init_root_as<FrameParams>());
     return call_<FrameResults>(message, Method::Frame);
   }
-  // Frame with its parameters as arguments.
+  // Frame with its parameters as arguments, written straight into the send words.
   ::tessera::Result<FrameResults::Reader> frame(::tessera::capnp::CapRef region, uint64_t page) {
-    auto reply = frame_with([&](FrameParams::Builder params_) {
-      params_.set_region(region);
-      params_.set_page(page);
-    });
-    return reply;
+    constexpr uint64_t words_ = 3u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000100000000ull;
+    w_[1] = 0;
+    FrameParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
+    params_.set_page(page);
+    transport_.send_caps()[0] = region.cptr;
+    w_[2] = ::tessera::capnp::wire::make_capability(0);
+    return call_<FrameResults>(static_cast<uint32_t>(words_), 1, Method::Frame);
   }
 
   // Describe: fills DescribeParams with `fill` and waits for the reply.
@@ -1868,12 +1911,14 @@ class Session::Client {
     fill(message.init_root_as<DescribeParams>());
     return call_<DescribeResults>(message, Method::Describe);
   }
-  // Describe with its parameters as arguments.
+  // Describe with its parameters as arguments, written straight into the send words.
   ::tessera::Result<DescribeResults::Reader> describe(::tessera::capnp::CapRef region) {
-    auto reply = describe_with([&](DescribeParams::Builder params_) {
-      params_.set_region(region);
-    });
-    return reply;
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000000000000ull;
+    transport_.send_caps()[0] = region.cptr;
+    w_[1] = ::tessera::capnp::wire::make_capability(0);
+    return call_<DescribeResults>(static_cast<uint32_t>(words_), 1, Method::Describe);
   }
 
   // Status: fills StatusParams with `fill` and waits for the reply.
@@ -1884,10 +1929,12 @@ class Session::Client {
     fill(message.init_root_as<StatusParams>());
     return call_<StatusResults>(message, Method::Status);
   }
-  // Status with its parameters as arguments.
+  // Status with its parameters as arguments, written straight into the send words.
   ::tessera::Result<StatusResults::Reader> status() {
-    auto reply = status_with([&](StatusParams::Builder) {});
-    return reply;
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    return call_<StatusResults>(static_cast<uint32_t>(words_), 0, Method::Status);
   }
 
   // Reserve: fills ReserveParams with `fill` and waits for the reply.
@@ -1898,12 +1945,15 @@ class Session::Client {
     fill(message.init_root_as<ReserveParams>());
     return call_<ReserveResults>(message, Method::Reserve);
   }
-  // Reserve with its parameters as arguments.
+  // Reserve with its parameters as arguments, written straight into the send words.
   ::tessera::Result<ReserveResults::Reader> reserve(uint64_t bytes) {
-    auto reply = reserve_with([&](ReserveParams::Builder params_) {
-      params_.set_bytes(bytes);
-    });
-    return reply;
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    ReserveParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_bytes(bytes);
+    return call_<ReserveResults>(static_cast<uint32_t>(words_), 0, Method::Reserve);
   }
 
   // CreateObject: fills CreateObjectParams with `fill` and waits for the reply.
@@ -1914,13 +1964,16 @@ class Session::Client {
     fill(message.init_root_as<CreateObjectParams>());
     return call_<CreateObjectResults>(message, Method::CreateObject);
   }
-  // CreateObject with its parameters as arguments.
+  // CreateObject with its parameters as arguments, written straight into the send words.
   ::tessera::Result<CreateObjectResults::Reader> create_object(::tessera::abi::ObjectType type, uint8_t size_bits) {
-    auto reply = create_object_with([&](CreateObjectParams::Builder params_) {
-      params_.set_type(type);
-      params_.set_size_bits(size_bits);
-    });
-    return reply;
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    CreateObjectParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_type(type);
+    params_.set_size_bits(size_bits);
+    return call_<CreateObjectResults>(static_cast<uint32_t>(words_), 0, Method::CreateObject);
   }
 
   // DeleteObject: fills DeleteObjectParams with `fill` and waits for the reply.
@@ -1931,11 +1984,15 @@ class Session::Client {
     fill(message.init_root_as<DeleteObjectParams>());
     return call_<DeleteObjectResults>(message, Method::DeleteObject);
   }
-  // DeleteObject with its parameters as arguments.
+  // DeleteObject with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> delete_object(uint64_t id) {
-    auto reply = delete_object_with([&](DeleteObjectParams::Builder params_) {
-      params_.set_id(id);
-    });
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    DeleteObjectParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_id(id);
+    const auto reply = call_<DeleteObjectResults>(static_cast<uint32_t>(words_), 0, Method::DeleteObject);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -1948,25 +2005,38 @@ class Session::Client {
     fill(message.init_root_as<DeviceTablesParams>());
     return call_<DeviceTablesResults>(message, Method::DeviceTables);
   }
-  // DeviceTables with its parameters as arguments.
+  // DeviceTables with its parameters as arguments, written straight into the send words.
   ::tessera::Result<DeviceTablesResults::Reader> device_tables(uint64_t address) {
-    auto reply = device_tables_with([&](DeviceTablesParams::Builder params_) {
-      params_.set_address(address);
-    });
-    return reply;
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    DeviceTablesParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_address(address);
+    return call_<DeviceTablesResults>(static_cast<uint32_t>(words_), 0, Method::DeviceTables);
   }
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, Session::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, Session::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -1980,100 +2050,116 @@ template <typename Impl>
 class Session::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
-      case Method::CreateRegion: {
+    switch (request.label - Session::label(static_cast<Method>(0))) {
+      case static_cast<uint64_t>(Method::CreateRegion): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<CreateRegionParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().create_region(params.value(), reply.init_root_as<CreateRegionResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(CreateRegionParams::kDataWords, CreateRegionParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().create_region(CreateRegionParams::Reader(params), reply.init_root_as<CreateRegionResults>()), reply);
       }
-      case Method::Attach: {
+      case static_cast<uint64_t>(Method::Attach): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<AttachParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().attach(params.value(), reply.init_root_as<AttachResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(AttachParams::kDataWords, AttachParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().attach(AttachParams::Reader(params), reply.init_root_as<AttachResults>()), reply);
       }
-      case Method::Detach: {
+      case static_cast<uint64_t>(Method::Detach): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<DetachParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().detach(params.value(), reply.init_root_as<DetachResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(DetachParams::kDataWords, DetachParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().detach(DetachParams::Reader(params), reply.init_root_as<DetachResults>()), reply);
       }
-      case Method::Resize: {
+      case static_cast<uint64_t>(Method::Resize): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<ResizeParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().resize(params.value(), reply.init_root_as<ResizeResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(ResizeParams::kDataWords, ResizeParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().resize(ResizeParams::Reader(params), reply.init_root_as<ResizeResults>()), reply);
       }
-      case Method::Share: {
+      case static_cast<uint64_t>(Method::Share): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<ShareParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().share(params.value(), reply.init_root_as<ShareResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(ShareParams::kDataWords, ShareParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().share(ShareParams::Reader(params), reply.init_root_as<ShareResults>()), reply);
       }
-      case Method::Release: {
+      case static_cast<uint64_t>(Method::Release): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<ReleaseParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().release(params.value(), reply.init_root_as<ReleaseResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(ReleaseParams::kDataWords, ReleaseParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().release(ReleaseParams::Reader(params), reply.init_root_as<ReleaseResults>()), reply);
       }
-      case Method::Revoke: {
+      case static_cast<uint64_t>(Method::Revoke): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<RevokeParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().revoke(params.value(), reply.init_root_as<RevokeResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(RevokeParams::kDataWords, RevokeParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().revoke(RevokeParams::Reader(params), reply.init_root_as<RevokeResults>()), reply);
       }
-      case Method::Frame: {
+      case static_cast<uint64_t>(Method::Frame): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<FrameParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().frame(params.value(), reply.init_root_as<FrameResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(FrameParams::kDataWords, FrameParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().frame(FrameParams::Reader(params), reply.init_root_as<FrameResults>()), reply);
       }
-      case Method::Describe: {
+      case static_cast<uint64_t>(Method::Describe): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<DescribeParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().describe(params.value(), reply.init_root_as<DescribeResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(DescribeParams::kDataWords, DescribeParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().describe(DescribeParams::Reader(params), reply.init_root_as<DescribeResults>()), reply);
       }
-      case Method::Status: {
+      case static_cast<uint64_t>(Method::Status): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<StatusParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().status(params.value(), reply.init_root_as<StatusResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
       }
-      case Method::Reserve: {
+      case static_cast<uint64_t>(Method::Reserve): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<ReserveParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().reserve(params.value(), reply.init_root_as<ReserveResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(ReserveParams::kDataWords, ReserveParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().reserve(ReserveParams::Reader(params), reply.init_root_as<ReserveResults>()), reply);
       }
-      case Method::CreateObject: {
+      case static_cast<uint64_t>(Method::CreateObject): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<CreateObjectParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().create_object(params.value(), reply.init_root_as<CreateObjectResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(CreateObjectParams::kDataWords, CreateObjectParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().create_object(CreateObjectParams::Reader(params), reply.init_root_as<CreateObjectResults>()), reply);
       }
-      case Method::DeleteObject: {
+      case static_cast<uint64_t>(Method::DeleteObject): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<DeleteObjectParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().delete_object(params.value(), reply.init_root_as<DeleteObjectResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(DeleteObjectParams::kDataWords, DeleteObjectParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().delete_object(DeleteObjectParams::Reader(params), reply.init_root_as<DeleteObjectResults>()), reply);
       }
-      case Method::DeviceTables: {
+      case static_cast<uint64_t>(Method::DeviceTables): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<DeviceTablesParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().device_tables(params.value(), reply.init_root_as<DeviceTablesResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(DeviceTablesParams::kDataWords, DeviceTablesParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().device_tables(DeviceTablesParams::Reader(params), reply.init_root_as<DeviceTablesResults>()), reply);
       }
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }
@@ -2149,15 +2235,22 @@ class Control::Client {
     fill(message.init_root_as<OpenSessionParams>());
     return call_<OpenSessionResults>(message, Method::OpenSession);
   }
-  // OpenSession with its parameters as arguments.
+  // OpenSession with its parameters as arguments, written straight into the send words.
   ::tessera::Result<OpenSessionResults::Reader> open_session(::tessera::capnp::Text name, uint64_t quota, uint64_t weight, ::tessera::capnp::CapRef vspace) {
-    auto reply = open_session_with([&](OpenSessionParams::Builder params_) {
-      params_.set_name(name);
-      params_.set_quota(quota);
-      params_.set_weight(weight);
-      params_.set_vspace(vspace);
-    });
-    return reply;
+    const uint64_t words_ = 5u + ::tessera::capnp::text_words(name);
+    if (words_ > ::tessera::capnp::kMaxMessageWords) return ::tessera::Error::RangeError;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x2000200000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    OpenSessionParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 2));
+    params_.set_quota(quota);
+    params_.set_weight(weight);
+    [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 5;
+    ::tessera::capnp::put_text(w_ + 3, next_, name);
+    transport_.send_caps()[0] = vspace.cptr;
+    w_[4] = ::tessera::capnp::wire::make_capability(0);
+    return call_<OpenSessionResults>(static_cast<uint32_t>(words_), 1, Method::OpenSession);
   }
 
   // CloseSession: fills CloseSessionParams with `fill` and waits for the reply.
@@ -2168,11 +2261,15 @@ class Control::Client {
     fill(message.init_root_as<CloseSessionParams>());
     return call_<CloseSessionResults>(message, Method::CloseSession);
   }
-  // CloseSession with its parameters as arguments.
+  // CloseSession with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> close_session(uint32_t id) {
-    auto reply = close_session_with([&](CloseSessionParams::Builder params_) {
-      params_.set_id(id);
-    });
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    CloseSessionParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_id(id);
+    const auto reply = call_<CloseSessionResults>(static_cast<uint32_t>(words_), 0, Method::CloseSession);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -2185,12 +2282,17 @@ class Control::Client {
     fill(message.init_root_as<SetWeightParams>());
     return call_<SetWeightResults>(message, Method::SetWeight);
   }
-  // SetWeight with its parameters as arguments.
+  // SetWeight with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> set_weight(uint32_t id, uint64_t weight) {
-    auto reply = set_weight_with([&](SetWeightParams::Builder params_) {
-      params_.set_id(id);
-      params_.set_weight(weight);
-    });
+    constexpr uint64_t words_ = 3u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x200000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    SetWeightParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
+    params_.set_id(id);
+    params_.set_weight(weight);
+    const auto reply = call_<SetWeightResults>(static_cast<uint32_t>(words_), 0, Method::SetWeight);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -2203,11 +2305,14 @@ class Control::Client {
     fill(message.init_root_as<EventsParams>());
     return call_<EventsResults>(message, Method::Events);
   }
-  // Events with its parameters as arguments.
+  // Events with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> events(::tessera::capnp::CapRef notification) {
-    auto reply = events_with([&](EventsParams::Builder params_) {
-      params_.set_notification(notification);
-    });
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000000000000ull;
+    transport_.send_caps()[0] = notification.cptr;
+    w_[1] = ::tessera::capnp::wire::make_capability(0);
+    const auto reply = call_<EventsResults>(static_cast<uint32_t>(words_), 1, Method::Events);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -2220,10 +2325,12 @@ class Control::Client {
     fill(message.init_root_as<TakeFaultParams>());
     return call_<TakeFaultResults>(message, Method::TakeFault);
   }
-  // TakeFault with its parameters as arguments.
+  // TakeFault with its parameters as arguments, written straight into the send words.
   ::tessera::Result<TakeFaultResults::Reader> take_fault() {
-    auto reply = take_fault_with([&](TakeFaultParams::Builder) {});
-    return reply;
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    return call_<TakeFaultResults>(static_cast<uint32_t>(words_), 0, Method::TakeFault);
   }
 
   // Status: fills StatusParams with `fill` and waits for the reply.
@@ -2234,10 +2341,12 @@ class Control::Client {
     fill(message.init_root_as<StatusParams>());
     return call_<StatusResults>(message, Method::Status);
   }
-  // Status with its parameters as arguments.
+  // Status with its parameters as arguments, written straight into the send words.
   ::tessera::Result<StatusResults::Reader> status() {
-    auto reply = status_with([&](StatusParams::Builder) {});
-    return reply;
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    return call_<StatusResults>(static_cast<uint32_t>(words_), 0, Method::Status);
   }
 
   // ThreadCount: fills ThreadCountParams with `fill` and waits for the reply.
@@ -2248,12 +2357,15 @@ class Control::Client {
     fill(message.init_root_as<ThreadCountParams>());
     return call_<ThreadCountResults>(message, Method::ThreadCount);
   }
-  // ThreadCount with its parameters as arguments.
+  // ThreadCount with its parameters as arguments, written straight into the send words.
   ::tessera::Result<ThreadCountResults::Reader> thread_count(uint32_t id) {
-    auto reply = thread_count_with([&](ThreadCountParams::Builder params_) {
-      params_.set_id(id);
-    });
-    return reply;
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    ThreadCountParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_id(id);
+    return call_<ThreadCountResults>(static_cast<uint32_t>(words_), 0, Method::ThreadCount);
   }
 
   // Thread: fills ThreadParams with `fill` and waits for the reply.
@@ -2264,26 +2376,39 @@ class Control::Client {
     fill(message.init_root_as<ThreadParams>());
     return call_<ThreadResults>(message, Method::Thread);
   }
-  // Thread with its parameters as arguments.
+  // Thread with its parameters as arguments, written straight into the send words.
   ::tessera::Result<ThreadResults::Reader> thread(uint32_t id, uint32_t index) {
-    auto reply = thread_with([&](ThreadParams::Builder params_) {
-      params_.set_id(id);
-      params_.set_index(index);
-    });
-    return reply;
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    ThreadParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_id(id);
+    params_.set_index(index);
+    return call_<ThreadResults>(static_cast<uint32_t>(words_), 0, Method::Thread);
   }
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, Control::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, Control::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -2297,64 +2422,74 @@ template <typename Impl>
 class Control::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
-      case Method::OpenSession: {
+    switch (request.label - Control::label(static_cast<Method>(0))) {
+      case static_cast<uint64_t>(Method::OpenSession): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<OpenSessionParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().open_session(params.value(), reply.init_root_as<OpenSessionResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(OpenSessionParams::kDataWords, OpenSessionParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().open_session(OpenSessionParams::Reader(params), reply.init_root_as<OpenSessionResults>()), reply);
       }
-      case Method::CloseSession: {
+      case static_cast<uint64_t>(Method::CloseSession): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<CloseSessionParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().close_session(params.value(), reply.init_root_as<CloseSessionResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(CloseSessionParams::kDataWords, CloseSessionParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().close_session(CloseSessionParams::Reader(params), reply.init_root_as<CloseSessionResults>()), reply);
       }
-      case Method::SetWeight: {
+      case static_cast<uint64_t>(Method::SetWeight): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<SetWeightParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().set_weight(params.value(), reply.init_root_as<SetWeightResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(SetWeightParams::kDataWords, SetWeightParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().set_weight(SetWeightParams::Reader(params), reply.init_root_as<SetWeightResults>()), reply);
       }
-      case Method::Events: {
+      case static_cast<uint64_t>(Method::Events): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<EventsParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().events(params.value(), reply.init_root_as<EventsResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(EventsParams::kDataWords, EventsParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().events(EventsParams::Reader(params), reply.init_root_as<EventsResults>()), reply);
       }
-      case Method::TakeFault: {
+      case static_cast<uint64_t>(Method::TakeFault): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<TakeFaultParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().take_fault(params.value(), reply.init_root_as<TakeFaultResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(TakeFaultParams::kDataWords, TakeFaultParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().take_fault(TakeFaultParams::Reader(params), reply.init_root_as<TakeFaultResults>()), reply);
       }
-      case Method::Status: {
+      case static_cast<uint64_t>(Method::Status): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<StatusParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().status(params.value(), reply.init_root_as<StatusResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
       }
-      case Method::ThreadCount: {
+      case static_cast<uint64_t>(Method::ThreadCount): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<ThreadCountParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().thread_count(params.value(), reply.init_root_as<ThreadCountResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(ThreadCountParams::kDataWords, ThreadCountParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().thread_count(ThreadCountParams::Reader(params), reply.init_root_as<ThreadCountResults>()), reply);
       }
-      case Method::Thread: {
+      case static_cast<uint64_t>(Method::Thread): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<ThreadParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().thread(params.value(), reply.init_root_as<ThreadResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(ThreadParams::kDataWords, ThreadParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().thread(ThreadParams::Reader(params), reply.init_root_as<ThreadResults>()), reply);
       }
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }

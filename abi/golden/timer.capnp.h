@@ -673,10 +673,12 @@ class Timer::Client {
     fill(message.init_root_as<NowParams>());
     return call_<NowResults>(message, Method::Now);
   }
-  // Now with its parameters as arguments.
+  // Now with its parameters as arguments, written straight into the send words.
   ::tessera::Result<NowResults::Reader> now() {
-    auto reply = now_with([&](NowParams::Builder) {});
-    return reply;
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    return call_<NowResults>(static_cast<uint32_t>(words_), 0, Method::Now);
   }
 
   // Info: fills InfoParams with `fill` and waits for the reply.
@@ -687,10 +689,12 @@ class Timer::Client {
     fill(message.init_root_as<InfoParams>());
     return call_<InfoResults>(message, Method::Info);
   }
-  // Info with its parameters as arguments.
+  // Info with its parameters as arguments, written straight into the send words.
   ::tessera::Result<InfoResults::Reader> info() {
-    auto reply = info_with([&](InfoParams::Builder) {});
-    return reply;
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    return call_<InfoResults>(static_cast<uint32_t>(words_), 0, Method::Info);
   }
 
   // Attach: fills AttachParams with `fill` and waits for the reply.
@@ -701,12 +705,14 @@ class Timer::Client {
     fill(message.init_root_as<AttachParams>());
     return call_<AttachResults>(message, Method::Attach);
   }
-  // Attach with its parameters as arguments.
+  // Attach with its parameters as arguments, written straight into the send words.
   ::tessera::Result<AttachResults::Reader> attach(::tessera::capnp::CapRef notify) {
-    auto reply = attach_with([&](AttachParams::Builder params_) {
-      params_.set_notify(notify);
-    });
-    return reply;
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x1000000000000ull;
+    transport_.send_caps()[0] = notify.cptr;
+    w_[1] = ::tessera::capnp::wire::make_capability(0);
+    return call_<AttachResults>(static_cast<uint32_t>(words_), 1, Method::Attach);
   }
 
   // Arm: fills ArmParams with `fill` and waits for the reply.
@@ -717,14 +723,19 @@ class Timer::Client {
     fill(message.init_root_as<ArmParams>());
     return call_<ArmResults>(message, Method::Arm);
   }
-  // Arm with its parameters as arguments.
+  // Arm with its parameters as arguments, written straight into the send words.
   ::tessera::Result<ArmResults::Reader> arm(uint32_t channel, uint64_t deadline, uint64_t cookie) {
-    auto reply = arm_with([&](ArmParams::Builder params_) {
-      params_.set_channel(channel);
-      params_.set_deadline(deadline);
-      params_.set_cookie(cookie);
-    });
-    return reply;
+    constexpr uint64_t words_ = 4u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x300000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    w_[3] = 0;
+    ArmParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 24u, w_ + 4, 0));
+    params_.set_channel(channel);
+    params_.set_deadline(deadline);
+    params_.set_cookie(cookie);
+    return call_<ArmResults>(static_cast<uint32_t>(words_), 0, Method::Arm);
   }
 
   // Cancel: fills CancelParams with `fill` and waits for the reply.
@@ -735,13 +746,17 @@ class Timer::Client {
     fill(message.init_root_as<CancelParams>());
     return call_<CancelResults>(message, Method::Cancel);
   }
-  // Cancel with its parameters as arguments.
+  // Cancel with its parameters as arguments, written straight into the send words.
   ::tessera::Result<CancelResults::Reader> cancel(uint32_t channel, uint64_t id) {
-    auto reply = cancel_with([&](CancelParams::Builder params_) {
-      params_.set_channel(channel);
-      params_.set_id(id);
-    });
-    return reply;
+    constexpr uint64_t words_ = 3u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x200000000ull;
+    w_[1] = 0;
+    w_[2] = 0;
+    CancelParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
+    params_.set_channel(channel);
+    params_.set_id(id);
+    return call_<CancelResults>(static_cast<uint32_t>(words_), 0, Method::Cancel);
   }
 
   // Collect: fills CollectParams with `fill` and waits for the reply.
@@ -752,12 +767,15 @@ class Timer::Client {
     fill(message.init_root_as<CollectParams>());
     return call_<CollectResults>(message, Method::Collect);
   }
-  // Collect with its parameters as arguments.
+  // Collect with its parameters as arguments, written straight into the send words.
   ::tessera::Result<CollectResults::Reader> collect(uint32_t channel) {
-    auto reply = collect_with([&](CollectParams::Builder params_) {
-      params_.set_channel(channel);
-    });
-    return reply;
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    CollectParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_channel(channel);
+    return call_<CollectResults>(static_cast<uint32_t>(words_), 0, Method::Collect);
   }
 
   // Detach: fills DetachParams with `fill` and waits for the reply.
@@ -768,11 +786,15 @@ class Timer::Client {
     fill(message.init_root_as<DetachParams>());
     return call_<DetachResults>(message, Method::Detach);
   }
-  // Detach with its parameters as arguments.
+  // Detach with its parameters as arguments, written straight into the send words.
   ::tessera::Result<void> detach(uint32_t channel) {
-    auto reply = detach_with([&](DetachParams::Builder params_) {
-      params_.set_channel(channel);
-    });
+    constexpr uint64_t words_ = 2u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0x100000000ull;
+    w_[1] = 0;
+    DetachParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    params_.set_channel(channel);
+    const auto reply = call_<DetachResults>(static_cast<uint32_t>(words_), 0, Method::Detach);
     if (!reply.ok()) return reply.error();
     return {};
   }
@@ -785,23 +807,35 @@ class Timer::Client {
     fill(message.init_root_as<StatusParams>());
     return call_<StatusResults>(message, Method::Status);
   }
-  // Status with its parameters as arguments.
+  // Status with its parameters as arguments, written straight into the send words.
   ::tessera::Result<StatusResults::Reader> status() {
-    auto reply = status_with([&](StatusParams::Builder) {});
-    return reply;
+    constexpr uint64_t words_ = 1u;
+    ::tessera::capnp::Word* const w_ = transport_.send_words();
+    w_[0] = 0xfffffffcull;
+    return call_<StatusResults>(static_cast<uint32_t>(words_), 0, Method::Status);
   }
 
  private:
+  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
+  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
+  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
+                                                            uint16_t data_words, uint16_t pointer_count) {
+    const ::tessera::capnp::MessageInfo info =
+        TRY(transport_.call(destination_, Timer::label(method), words, caps));
+    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
+    if (info.length_words == 0) return ::tessera::capnp::StructReader();
+    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
+    return reply_.root_of(data_words, pointer_count);
+  }
+  template <typename Results>
+  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
+    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+  }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
     const uint32_t words = TRY(message.finish());
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, Timer::label(method), words, message.cap_count()));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
-    // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return typename Results::Reader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.template root_as<Results>();
+    return call_<Results>(words, message.cap_count(), method);
   }
 
   T& transport_;
@@ -815,64 +849,74 @@ template <typename Impl>
 class Timer::Server {
  public:
   // Decodes `request` without trusting it, runs Impl's method and writes the reply into `out`.
-  // A label of another interface or an unknown method is IllegalOperation; a malformed
-  // message, or one carrying more capabilities than the method's parameters can name, never
-  // reaches Impl (MalformedMessage).
+  // A label of another interface or an unknown method is IllegalOperation (one subtraction:
+  // anything outside [label(0), label(0) + kMethodCount) is one); a malformed message, or one
+  // carrying more capabilities than the method's parameters can name, never reaches Impl
+  // (MalformedMessage). The params reader is built in place over the received words (read_root)
+  // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
                                   const ::tessera::capnp::ReplyBuffer& out) {
-    const ::tessera::Result<Method> method = method_of(request.label);
-    if (!method.ok()) return {method.error(), 0, 0};
     ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
     ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-    switch (method.value()) {
-      case Method::Now: {
+    switch (request.label - Timer::label(static_cast<Method>(0))) {
+      case static_cast<uint64_t>(Method::Now): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<NowParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().now(params.value(), reply.init_root_as<NowResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(NowParams::kDataWords, NowParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().now(NowParams::Reader(params), reply.init_root_as<NowResults>()), reply);
       }
-      case Method::Info: {
+      case static_cast<uint64_t>(Method::Info): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<InfoParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().info(params.value(), reply.init_root_as<InfoResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(InfoParams::kDataWords, InfoParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().info(InfoParams::Reader(params), reply.init_root_as<InfoResults>()), reply);
       }
-      case Method::Attach: {
+      case static_cast<uint64_t>(Method::Attach): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<AttachParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().attach(params.value(), reply.init_root_as<AttachResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(AttachParams::kDataWords, AttachParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().attach(AttachParams::Reader(params), reply.init_root_as<AttachResults>()), reply);
       }
-      case Method::Arm: {
+      case static_cast<uint64_t>(Method::Arm): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<ArmParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().arm(params.value(), reply.init_root_as<ArmResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(ArmParams::kDataWords, ArmParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().arm(ArmParams::Reader(params), reply.init_root_as<ArmResults>()), reply);
       }
-      case Method::Cancel: {
+      case static_cast<uint64_t>(Method::Cancel): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<CancelParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().cancel(params.value(), reply.init_root_as<CancelResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(CancelParams::kDataWords, CancelParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().cancel(CancelParams::Reader(params), reply.init_root_as<CancelResults>()), reply);
       }
-      case Method::Collect: {
+      case static_cast<uint64_t>(Method::Collect): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<CollectParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().collect(params.value(), reply.init_root_as<CollectResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(CollectParams::kDataWords, CollectParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().collect(CollectParams::Reader(params), reply.init_root_as<CollectResults>()), reply);
       }
-      case Method::Detach: {
+      case static_cast<uint64_t>(Method::Detach): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<DetachParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().detach(params.value(), reply.init_root_as<DetachResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(DetachParams::kDataWords, DetachParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().detach(DetachParams::Reader(params), reply.init_root_as<DetachResults>()), reply);
       }
-      case Method::Status: {
+      case static_cast<uint64_t>(Method::Status): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        const auto params = message.root_as<StatusParams>();
-        if (!params.ok()) return {params.error(), 0, 0};
-        return finish(impl().status(params.value(), reply.init_root_as<StatusResults>()), reply);
+        ::tessera::capnp::StructReader params;
+        const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
+        if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
       }
+      default:
+        break;
     }
     return {::tessera::Error::IllegalOperation, 0, 0};
   }

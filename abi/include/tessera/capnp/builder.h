@@ -170,6 +170,25 @@ class DataListBuilder {
   ListBuilder raw_;
 };
 
+// Writing a message whose size is known in advance (the flat parameters of a generated client
+// stub: data fields, Text, Data and capabilities), straight into its words, in the layout a
+// MessageBuilder makes for the same calls in the same order.
+//
+// The words a Text or Data of this size takes in a message, or more than kMaxMessageWords when it
+// is too long for a list (the MessageBuilder's RangeError): sums of these cannot overflow.
+constexpr uint64_t text_words(Text text) {
+  return text.size >= wire::kMaxListCount ? uint64_t{1} << 32 : (static_cast<uint64_t>(text.size) + 8) / 8;
+}
+constexpr uint64_t data_words(Data data) {
+  return data.size > wire::kMaxListCount ? uint64_t{1} << 32 : (static_cast<uint64_t>(data.size) + 7) / 8;
+}
+// Writes the byte list of `count` elements holding `size` bytes at `bytes` into the words at
+// `target` (the last one zeroed first: padding, and Text's NUL) and the list pointer to it into
+// `*at`; returns the word after the list. The caller checked the size (text_words/data_words).
+Word* put_bytes(Word* at, Word* target, const void* bytes, uint32_t size, uint32_t count);
+Word* put_text(Word* at, Word* target, Text text);
+Word* put_data(Word* at, Word* target, Data data);
+
 // Owns the allocation state of one message in `buffer` (capacity in words) and its outgoing
 // capability table. Word 0 is the root pointer; objects follow in allocation order.
 class MessageBuilder {
@@ -184,10 +203,26 @@ class MessageBuilder {
   // Allocates the root struct (at most once; a second call starts the message over).
   StructBuilder init_root(uint16_t data_words, uint16_t pointer_count);
 
+  // init_root for a root of at most kInlineRootWords words in all (the pointer and the struct):
+  // inline, so that the generated code writes its layout as constant words and the setters of
+  // its data fields need no bounds check. Larger roots are init_root's.
+  static constexpr uint32_t kInlineRootWords = 4;
+  StructBuilder init_root_of(uint16_t data_words, uint16_t pointer_count) {
+    const uint32_t words = 1u + data_words + pointer_count;
+    if (words > kInlineRootWords || words > capacity_) return init_root(data_words, pointer_count);
+    used_ = words;
+    cap_count_ = 0;
+    error_ = Error::Ok;
+    buffer_[0] = wire::make_struct(words == 1 ? -1 : 0, data_words, pointer_count);
+    for (uint32_t i = 1; i < words; ++i) buffer_[i] = 0;
+    return StructBuilder(this, reinterpret_cast<uint8_t*>(buffer_ + 1), data_words * 8u, buffer_ + 1 + data_words,
+                         pointer_count);
+  }
+
   // The root as the generated struct type T.
   template <typename T>
   typename T::Builder init_root_as() {
-    return typename T::Builder(init_root(T::kDataWords, T::kPointerCount));
+    return typename T::Builder(init_root_of(T::kDataWords, T::kPointerCount));
   }
 
   // Zeroed, word-aligned space for `words` words, or nullptr (and a sticky error) when full.

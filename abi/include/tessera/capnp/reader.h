@@ -219,15 +219,42 @@ class MessageReader {
   // The root struct. An empty message is TruncatedMessage; a malformed root is MalformedMessage.
   Result<StructReader> root();
 
+  // The root into `*out`, for a struct of `data_words` and `pointer_count` (the schema's layout):
+  // Ok or root()'s error. The usual root, a pointer in word 0 to exactly that layout in the words
+  // right after it, is read in place with the checks root() makes of it (in the segment, nesting,
+  // budget); anything else is root()'s. Inline so that the generated dispatchers and stubs fold
+  // the layout in.
+  Error read_root(uint16_t data_words, uint16_t pointer_count, StructReader* out) {
+    const uint64_t words = static_cast<uint64_t>(data_words) + pointer_count;
+    if (words != 0 && context_.size_words > words && nesting_ != 0 && context_.budget_left >= words &&
+        context_.segment[0] == wire::make_struct(0, data_words, pointer_count)) {
+      context_.budget_left -= words;
+      *out = StructReader(&context_, reinterpret_cast<const uint8_t*>(context_.segment + 1), data_words * 8u,
+                          context_.segment + 1 + data_words, pointer_count, nesting_ - 1);
+      return Error::Ok;
+    }
+    return root_into(out);
+  }
+  // read_root as a Result.
+  Result<StructReader> root_of(uint16_t data_words, uint16_t pointer_count) {
+    StructReader out;
+    const Error e = read_root(data_words, pointer_count, &out);
+    if (e != Error::Ok) return e;
+    return out;
+  }
+
   // The root viewed as the generated struct type T.
   template <typename T>
   Result<typename T::Reader> root_as() {
-    return typename T::Reader(TRY(root()));
+    return typename T::Reader(TRY(root_of(T::kDataWords, T::kPointerCount)));
   }
 
   uint64_t budget_left() const { return context_.budget_left; }
 
  private:
+  // root() into `*out` (read_root's general case, out of line).
+  Error root_into(StructReader* out);
+
   ReadContext context_;
   uint32_t nesting_ = ReadLimits::kDefaultNesting;
 };
