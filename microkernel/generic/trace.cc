@@ -41,23 +41,15 @@ void emit_payload(Cpu& cpu, const uint64_t* words, uint32_t count) {
   for (uint32_t chunk = 0; chunk * trace::kPayloadWordsPerRecord < count; ++chunk) {
     uint64_t w[3] = {};
     for (uint32_t i = 0; i < 3 && chunk * 3 + i < count; ++i) w[i] = words[chunk * 3 + i];
-    // Payload records have no timestamp: word 0 holds the chunk number and the count, and the
-    // emit's timestamp slot is shifted out of the way by passing the layout directly.
-    TraceRing& r = cpu.trace;
-    if (r.written >= r.limit) {
-      ++r.dropped;
-    if (r.header != nullptr) r.header->dropped = r.dropped;
-      continue;
-    }
-    trace::Record* record = r.records + r.slot;
+    // Payload records have no timestamp: word 0 holds the chunk number and the count.
+    const uint64_t n = cpu.trace.written;
+    trace::Record* record = reserve(cpu.trace, n);
+    if (record == nullptr) continue;
     record->word[0] = static_cast<uint8_t>(Kind::Payload) | (uint64_t{chunk} << 8) | (uint64_t{count} << 16);
     record->word[1] = w[0];
     record->word[2] = w[1];
     record->word[3] = w[2];
-    r.slot = r.slot + 1 == r.capacity ? 0 : r.slot + 1;
-    ++r.written;
-    asm volatile("" : : : "memory");
-    r.header->written = r.written;
+    commit(cpu.trace, n);
   }
 }
 
@@ -74,13 +66,9 @@ void emit_message_payload(Cpu& cpu, const SyscallRegs& regs, const IpcBuffer* bu
 }
 
 void emit_thread_name(Cpu& cpu, Tcb* t) {
-  TraceRing& r = cpu.trace;
-  if (r.written >= r.limit) {
-    ++r.dropped;
-    if (r.header != nullptr) r.header->dropped = r.dropped;
-    return;
-  }
-  trace::Record* record = r.records + r.slot;
+  const uint64_t n = cpu.trace.written;
+  trace::Record* record = reserve(cpu.trace, n);
+  if (record == nullptr) return;
   record->word[0] = static_cast<uint8_t>(Kind::ThreadName) | (uint64_t{space_of(t)} << 8) |
                     (uint64_t{t->trace_id} << 32);
   uint64_t name[3] = {};
@@ -88,10 +76,7 @@ void emit_thread_name(Cpu& cpu, Tcb* t) {
   record->word[1] = name[0];
   record->word[2] = name[1];
   record->word[3] = name[2];
-  r.slot = r.slot + 1 == r.capacity ? 0 : r.slot + 1;
-  ++r.written;
-  asm volatile("" : : : "memory");
-  r.header->written = r.written;
+  commit(cpu.trace, n);
 }
 
 void thread_created(Tcb* t) {

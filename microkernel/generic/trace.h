@@ -40,28 +40,41 @@ constexpr uint64_t kRingBytes = uint64_t{1} << 21;
 constexpr uint32_t kMaxRecords = static_cast<uint32_t>((kRingBytes - trace::kRingHeaderBytes) / trace::kRecordBytes);
 constexpr uint32_t kMinRecords = 4;
 
+// The slot record `n` (= r.written, passed in so that it stays in a register) of this CPU's ring
+// goes into, or null when the reader has not made room: the event is then counted as dropped.
+[[gnu::always_inline]] inline trace::Record* reserve(TraceRing& r, uint64_t n) {
+  if (n >= r.limit) [[unlikely]] {
+    ++r.dropped;
+    if (r.header != nullptr) r.header->dropped = r.dropped;
+    return nullptr;
+  }
+  return r.records + r.slot;
+}
+
+// Publishes record `n`, which reserve() gave out: the next slot, and `written` in the header.
+[[gnu::always_inline]] inline void commit(TraceRing& r, uint64_t n) {
+  r.slot = r.slot + 1 == r.capacity ? 0 : r.slot + 1;
+  const uint64_t written = n + 1;
+  r.written = written;
+  // The record before the count: a reader that loads `written` first sees whole records (x86
+  // keeps stores in order; the barrier keeps the compiler from reordering them).
+  asm volatile("" : : : "memory");
+  r.header->written = written;
+}
+
 // Appends one record to this CPU's ring, or counts it as dropped when the reader has not made
 // room. `tsc` is the event's time (callers that read the TSC anyway pass it on).
 [[gnu::always_inline]] inline void emit(Cpu& cpu, Kind kind, uint64_t tsc, uint32_t thread, uint32_t object,
                                         uint64_t arg0, uint64_t arg1) {
   TraceRing& r = cpu.trace;
   const uint64_t n = r.written;
-  if (n >= r.limit) [[unlikely]] {
-    ++r.dropped;
-    if (r.header != nullptr) r.header->dropped = r.dropped;
-    return;
-  }
-  trace::Record* record = r.records + r.slot;
+  trace::Record* record = reserve(r, n);
+  if (record == nullptr) return;
   record->word[0] = (tsc << 8) | static_cast<uint8_t>(kind);
   record->word[1] = thread | (static_cast<uint64_t>(object) << 32);
   record->word[2] = arg0;
   record->word[3] = arg1;
-  r.slot = r.slot + 1 == r.capacity ? 0 : r.slot + 1;
-  r.written = n + 1;
-  // The record before the count: a reader that loads `written` first sees whole records (x86
-  // keeps stores in order; the barrier keeps the compiler from reordering them).
-  asm volatile("" : : : "memory");
-  r.header->written = n + 1;
+  commit(r, n);
 }
 [[gnu::always_inline]] inline void emit(Cpu& cpu, Kind kind, uint32_t thread, uint32_t object, uint64_t arg0,
                                         uint64_t arg1) {
