@@ -43,8 +43,8 @@ void emit_payload(Cpu& cpu, const uint64_t* words, uint32_t count) {
     for (uint32_t i = 0; i < 3 && chunk * 3 + i < count; ++i) w[i] = words[chunk * 3 + i];
     // Payload records have no timestamp: word 0 holds the chunk number and the count.
     const uint64_t n = cpu.trace.written;
-    trace::Record* record = reserve(cpu.trace, n);
-    if (record == nullptr) continue;
+    if (full(cpu.trace, n)) continue;
+    trace::Record* record = cpu.trace.records + cpu.trace.slot;
     record->word[0] = static_cast<uint8_t>(Kind::Payload) | (uint64_t{chunk} << 8) | (uint64_t{count} << 16);
     record->word[1] = w[0];
     record->word[2] = w[1];
@@ -67,8 +67,8 @@ void emit_message_payload(Cpu& cpu, const SyscallRegs& regs, const IpcBuffer* bu
 
 void emit_thread_name(Cpu& cpu, Tcb* t) {
   const uint64_t n = cpu.trace.written;
-  trace::Record* record = reserve(cpu.trace, n);
-  if (record == nullptr) return;
+  if (full(cpu.trace, n)) return;
+  trace::Record* record = cpu.trace.records + cpu.trace.slot;
   record->word[0] = static_cast<uint8_t>(Kind::ThreadName) | (uint64_t{space_of(t)} << 8) |
                     (uint64_t{t->trace_id} << 32);
   uint64_t name[3] = {};

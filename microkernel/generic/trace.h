@@ -40,18 +40,19 @@ constexpr uint64_t kRingBytes = uint64_t{1} << 21;
 constexpr uint32_t kMaxRecords = static_cast<uint32_t>((kRingBytes - trace::kRingHeaderBytes) / trace::kRecordBytes);
 constexpr uint32_t kMinRecords = 4;
 
-// The slot record `n` (= r.written, passed in so that it stays in a register) of this CPU's ring
-// goes into, or null when the reader has not made room: the event is then counted as dropped.
-[[gnu::always_inline]] inline trace::Record* reserve(TraceRing& r, uint64_t n) {
+// True, and the event counted as dropped, when record `n` (= r.written, passed in so that it
+// stays in a register) does not fit: the reader has not made room. Otherwise the record goes to
+// r.records + r.slot.
+[[gnu::always_inline]] inline bool full(TraceRing& r, uint64_t n) {
   if (n >= r.limit) [[unlikely]] {
     ++r.dropped;
     if (r.header != nullptr) r.header->dropped = r.dropped;
-    return nullptr;
+    return true;
   }
-  return r.records + r.slot;
+  return false;
 }
 
-// Publishes record `n`, which reserve() gave out: the next slot, and `written` in the header.
+// Publishes record `n` (written at r.records + r.slot): the next slot, and `written` in the header.
 [[gnu::always_inline]] inline void commit(TraceRing& r, uint64_t n) {
   r.slot = r.slot + 1 == r.capacity ? 0 : r.slot + 1;
   const uint64_t written = n + 1;
@@ -68,8 +69,8 @@ constexpr uint32_t kMinRecords = 4;
                                         uint64_t arg0, uint64_t arg1) {
   TraceRing& r = cpu.trace;
   const uint64_t n = r.written;
-  trace::Record* record = reserve(r, n);
-  if (record == nullptr) return;
+  if (full(r, n)) return;
+  trace::Record* record = r.records + r.slot;
   record->word[0] = (tsc << 8) | static_cast<uint8_t>(kind);
   record->word[1] = thread | (static_cast<uint64_t>(object) << 32);
   record->word[2] = arg0;
