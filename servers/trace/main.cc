@@ -54,6 +54,7 @@ class Streamer {
   // Sends every record written since the last drain, as Batches of contiguous pieces of the ring.
   Result<void> drain() {
     auto s = TRY(control_.status(0));
+    if (s.capacity() == 0) return Error::NotSupported;  // the kernel had no memory for a ring
     uint64_t next = s.consumed();
     const uint64_t written = s.written();
     while (next < written) {
