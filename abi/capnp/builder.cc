@@ -211,7 +211,7 @@ Word* put_text(Word* at, Word* target, Text text) { return put_bytes(at, target,
 
 Word* put_data(Word* at, Word* target, Data data) { return put_bytes(at, target, data.data, data.size, data.size); }
 
-void StructBuilder::write_text(uint32_t index, Text text) {
+void StructBuilder::write_text_general(uint32_t index, Text text) {
   if (text.size >= wire::kMaxListCount) {
     if (pointer_slot(index) != nullptr) message_->fail(Error::RangeError);
     return;
@@ -219,7 +219,7 @@ void StructBuilder::write_text(uint32_t index, Text text) {
   write_bytes(index, text.data, text.size, text.size + 1);
 }
 
-void StructBuilder::write_data(uint32_t index, Data data) { write_bytes(index, data.data, data.size, data.size); }
+void StructBuilder::write_data_general(uint32_t index, Data data) { write_bytes(index, data.data, data.size, data.size); }
 
 void StructBuilder::write_capability(uint32_t index, CapRef cap) {
   Word* at = pointer_slot(index);

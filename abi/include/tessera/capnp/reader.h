@@ -82,9 +82,24 @@ class StructReader {
   // and `pointers` pointers each (`data_bits` = 1 demands a bit list). Null yields an empty list.
   Result<ListReader> read_list(uint32_t index, uint32_t data_bits, uint16_t pointers) const;
   // Follows a Text pointer: a NUL-terminated byte list. Null yields `fallback`.
-  Result<Text> read_text(uint32_t index, Text fallback = Text{}) const;
+  Result<Text> read_text(uint32_t index, Text fallback = Text{}) const {
+    const uint8_t* bytes = nullptr;
+    uint32_t count = 0;
+    const Error e = byte_list(index, &bytes, &count);
+    if (e != Error::Ok) return e;
+    if (bytes == nullptr) return fallback;
+    if (count == 0 || bytes[count - 1] != 0) return Error::MalformedMessage;
+    return Text(reinterpret_cast<const char*>(bytes), count - 1);
+  }
   // Follows a Data pointer: a byte list. Null yields `fallback`.
-  Result<Data> read_data(uint32_t index, Data fallback = Data{}) const;
+  Result<Data> read_data(uint32_t index, Data fallback = Data{}) const {
+    const uint8_t* bytes = nullptr;
+    uint32_t count = 0;
+    const Error e = byte_list(index, &bytes, &count);
+    if (e != Error::Ok) return e;
+    if (bytes == nullptr) return fallback;
+    return Data{bytes, count};
+  }
   // Reads capability pointer `index`; errors if it is null, not a capability or out of the table.
   Result<CapIndex> read_capability(uint32_t index) const;
 
@@ -98,6 +113,33 @@ class StructReader {
     else if constexpr (sizeof(T) == 2) return __builtin_bit_cast(T, static_cast<uint16_t>(__builtin_bit_cast(uint16_t, value) ^ __builtin_bit_cast(uint16_t, mask)));
     else if constexpr (sizeof(T) == 4) return __builtin_bit_cast(T, __builtin_bit_cast(uint32_t, value) ^ __builtin_bit_cast(uint32_t, mask));
     else return __builtin_bit_cast(T, __builtin_bit_cast(uint64_t, value) ^ __builtin_bit_cast(uint64_t, mask));
+  }
+
+  // The byte list (Text or Data) pointer `index` points to, into `*bytes` and `*count`, with every
+  // check a pointer gets (kind, element size, inside the segment, charged to the budget): Ok, and
+  // *bytes left nullptr for a null or absent pointer; MalformedMessage. Inline: the Text and Data
+  // fields of every request and reply are read here, without a call or a Result in memory.
+  Error byte_list(uint32_t index, const uint8_t** bytes, uint32_t* count) const {
+    if (index >= pointer_count_) return Error::Ok;
+    const Word* at = pointers_ + index;
+    const Word pointer = *at;
+    if (pointer == 0) return Error::Ok;
+    // A list pointer (kind 1) of bytes (element size 2).
+    constexpr Word kKindAndSize = (Word{7} << 32) | 3;
+    if ((pointer & kKindAndSize) != ((Word{static_cast<uint8_t>(ElementSize::Byte)} << 32) | 1)) {
+      return Error::MalformedMessage;
+    }
+    const uint32_t n = wire::list_count(pointer);
+    const uint64_t words = (static_cast<uint64_t>(n) + 7) / 8;
+    const int64_t start = (at - context_->segment) + 1 + wire::offset(pointer);
+    const uint64_t size = context_->size_words;
+    if (start < 0 || static_cast<uint64_t>(start) > size || words > size - static_cast<uint64_t>(start)) {
+      return Error::MalformedMessage;
+    }
+    if (!context_->charge(words == 0 ? 1 : words)) return Error::MalformedMessage;
+    *bytes = reinterpret_cast<const uint8_t*>(context_->segment + start);
+    *count = n;
+    return Error::Ok;
   }
 
   ReadContext* context_ = nullptr;

@@ -113,6 +113,8 @@ class EndpointServerTransport {
 
  private:
   Error finish_receive(Error e, const SyscallRegisters& regs, capnp::Request* request);
+  void receive_rest(const MessageInfo& info, uint32_t length);
+  void send_rest(uint32_t length, uint32_t caps);
   void note_caps(const MessageInfo& info);
   void arm_receive_slot();
   void drop_unkept_cap();
