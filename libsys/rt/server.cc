@@ -65,14 +65,6 @@ EndpointServerTransport::~EndpointServerTransport() {
   if (receive_slot_ != 0) (void)options_.slots->free(receive_slot_);
 }
 
-// The kernel reads the receive fields of the IPC buffer at every receive, and any IPC or kernel
-// call the server makes in between may have changed them: set them again each time.
-inline void EndpointServerTransport::arm_receive_slot() {
-  buffer_->receive_cnode = receive_slot_ != 0 ? options_.cnode : 0;
-  buffer_->receive_index = receive_slot_;
-  buffer_->receive_depth = receive_slot_ != 0 ? kSlotDepth : 0;
-}
-
 void EndpointServerTransport::drop_unkept_cap() {
   if (context_.cap_slot_ == 0) return;
   cnode_delete(options_.cnode, context_.cap_slot_);
@@ -101,24 +93,6 @@ void EndpointServerTransport::note_caps(const MessageInfo& info) {
   context_.cap_slot_ = moved && receive_slot_ != 0 ? receive_slot_ : 0;
 }
 
-// The request's words 0-3 are the registers the system call returned: they go straight into the
-// request words (whatever the registers hold past the message's length is never read: the
-// reader is bounded by the length). Words 4 and up are copied out of the IPC buffer. Inline in
-// both receives: a request of at most four words without capabilities (the usual one) costs
-// the four stores, the badge and the request.
-inline Error EndpointServerTransport::finish_receive(Error e, const SyscallRegisters& regs, capnp::Request* request) {
-  if (e != Error::Ok) [[unlikely]] return e;
-  const MessageInfo info = MessageInfo::decode(regs.info);
-  const uint32_t length = min(info.length_words, kMessageWords);
-  for (uint32_t i = 0; i < kMessageRegisters; ++i) words_[i] = capnp::Word{regs.mr[i]};
-  context_.badge_ = regs.cap;
-  context_.has_unwrapped_ = false;
-  if ((length > kMessageRegisters) | (info.extra_caps != 0)) [[unlikely]] receive_rest(info, length);
-  ++requests_;
-  *request = capnp::Request{info.label, words_, length, info.extra_caps};
-  return Error::Ok;
-}
-
 // Words 4 and up and the capabilities of a request (finish_receive's unusual part).
 void EndpointServerTransport::receive_rest(const MessageInfo& info, uint32_t length) {
   for (uint32_t i = kMessageRegisters; i < length; ++i) words_[i] = capnp::Word{buffer_->msg[i]};
@@ -132,25 +106,6 @@ Error EndpointServerTransport::receive(capnp::Request* request) {
   const Error e = raw_syscall(Syscall::Recv, regs);
   // reply_receive drops an unkept capability first; here a new request only forgets it.
   if (e == Error::Ok) context_.cap_slot_ = 0;
-  return finish_receive(e, regs, request);
-}
-
-// The reply's words 0-3 leave in registers straight from reply_words_; only words 4 and up and
-// the capabilities are copied into the IPC buffer (send_rest, out of the usual path).
-Error EndpointServerTransport::reply_receive(const capnp::Reply& reply, capnp::Request* request) {
-  // A capability the method did not keep must not block the next request.
-  if (context_.cap_slot_ != 0) [[unlikely]] drop_unkept_cap();
-  uint32_t length = 0;
-  uint32_t caps = 0;
-  if (reply.error == Error::Ok) [[likely]] {
-    length = min(reply.length_words, kMessageWords);
-    caps = min(reply.cap_count, kMaxTransferCaps);
-    if ((length > kMessageRegisters) | (caps != 0)) [[unlikely]] send_rest(length, caps);
-  }
-  arm_receive_slot();
-  SyscallRegisters regs{endpoint_, MessageInfo{static_cast<uint64_t>(reply.error), length, caps, 0}.encode(),
-                        {reply_words_[0], reply_words_[1], reply_words_[2], reply_words_[3]}};
-  const Error e = raw_syscall(Syscall::ReplyRecv, regs);
   return finish_receive(e, regs, request);
 }
 
