@@ -275,7 +275,12 @@ class MessageReader {
                           context_.segment + 1 + data_words, pointer_count, nesting_ - 1);
       return Error::Ok;
     }
-    return root_into(out);
+    // Through a copy: `out` (the dispatcher's params) never has its address taken, so it stays in
+    // registers.
+    StructReader general;
+    const Error e = root_into(&general);
+    *out = general;
+    return e;
   }
   // read_root as a Result.
   Result<StructReader> root_of(uint16_t data_words, uint16_t pointer_count) {
