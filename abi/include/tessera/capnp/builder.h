@@ -57,12 +57,14 @@ class StructBuilder {
   ListBuilder init_struct_list(uint32_t index, uint32_t count, uint16_t data_words,
                                uint16_t pointer_count);
   // Copies `text` (plus a NUL terminator) into the message.
+  // (The general case is called on a copy of this view, the same struct: the builder itself never
+  // has its address taken, so a dispatcher keeps it in registers.)
   void write_text(uint32_t index, Text text) {
-    if (!put_bytes_at(index, text.data, text.size, text.size + 1)) write_text_general(index, text);
+    if (!put_bytes_at(index, text.data, text.size, text.size + 1)) StructBuilder(*this).write_text_general(index, text);
   }
   // Copies `data` into the message.
   void write_data(uint32_t index, Data data) {
-    if (!put_bytes_at(index, data.data, data.size, data.size)) write_data_general(index, data);
+    if (!put_bytes_at(index, data.data, data.size, data.size)) StructBuilder(*this).write_data_general(index, data);
   }
   // Appends `cap` to the outgoing capability table and stores a capability pointer to it.
   void write_capability(uint32_t index, CapRef cap);
@@ -238,12 +240,12 @@ class MessageBuilder {
   Word* allocate(uint64_t words);
   // The same space not zeroed, for a caller that writes every word of it.
   Word* reserve(uint64_t words);
-  // reserve() when there is room and no error, else nullptr without recording anything.
-  Word* try_reserve(uint64_t words) {
-    if (error_ != Error::Ok || words > capacity_ - used_) return nullptr;
-    Word* start = buffer_ + used_;
+  // reserve() into `*start` when there is room and no error, else false without recording anything.
+  bool try_reserve(uint64_t words, Word** start) {
+    if (error_ != Error::Ok || words > capacity_ - used_) return false;
+    *start = buffer_ + used_;
     used_ += static_cast<uint32_t>(words);
-    return start;
+    return true;
   }
   // Appends a capability to the table; its index, or nothing (and a sticky error) when full.
   Result<uint32_t> add_capability(CapRef cap);
@@ -290,8 +292,8 @@ class MessageBuilder {
 
 inline bool StructBuilder::put_bytes_at(uint32_t index, const void* bytes, uint32_t size, uint32_t count) {
   if (index >= pointer_count_ || pointers_[index] != 0 || size >= wire::kMaxListCount) return false;
-  Word* target = message_->try_reserve((static_cast<uint64_t>(count) + 7) / 8);
-  if (target == nullptr) return false;
+  Word* target;
+  if (!message_->try_reserve((static_cast<uint64_t>(count) + 7) / 8, &target)) return false;
   put_bytes(pointers_ + index, target, bytes, size, count);
   return true;
 }
