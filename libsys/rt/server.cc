@@ -56,6 +56,10 @@ EndpointServerTransport::EndpointServerTransport(CPtr endpoint, const ServeOptio
   if (options_.slots != nullptr) {
     if (auto slot = options_.slots->alloc(); slot.ok()) receive_slot_ = *slot;
   }
+  if (receive_slot_ != 0) {
+    receive_cnode_ = options_.cnode;
+    receive_depth_ = kSlotDepth;
+  }
   context_.slots_ = options_.slots;
   context_.cnode_ = options_.cnode;
 }

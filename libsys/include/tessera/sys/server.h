@@ -124,6 +124,9 @@ class EndpointServerTransport {
   CPtr endpoint_;
   ServeOptions options_;
   CPtr receive_slot_ = 0;
+  // What arm_receive_slot writes into the receive CNode and depth fields (set with receive_slot_).
+  CPtr receive_cnode_ = 0;
+  uint64_t receive_depth_ = 0;
   bool logged_refusal_ = false;
   RequestContext context_;
   uint64_t requests_ = 0;
@@ -137,9 +140,9 @@ class EndpointServerTransport {
 // The kernel reads the receive fields of the IPC buffer at every receive, and any IPC or kernel
 // call the server makes in between may have changed them: set them again each time.
 inline void EndpointServerTransport::arm_receive_slot() {
-  buffer_->receive_cnode = receive_slot_ != 0 ? options_.cnode : 0;
+  buffer_->receive_cnode = receive_cnode_;
   buffer_->receive_index = receive_slot_;
-  buffer_->receive_depth = receive_slot_ != 0 ? kSlotDepth : 0;
+  buffer_->receive_depth = receive_depth_;
 }
 
 // The request's words 0-3 are the registers the system call returned: they go straight into the
