@@ -98,7 +98,8 @@ void EndpointServerTransport::note_caps(const MessageInfo& info) {
 }
 
 // Words 4 and up and the capabilities of a request (finish_receive's unusual part).
-void EndpointServerTransport::receive_rest(const MessageInfo& info, uint32_t length) {
+void EndpointServerTransport::receive_rest(uint64_t info_word, uint32_t length) {
+  const MessageInfo info = MessageInfo::decode(info_word);
   for (uint32_t i = kMessageRegisters; i < length; ++i) words_[i] = capnp::Word{buffer_->msg[i]};
   if (info.extra_caps != 0) note_caps(info);
 }

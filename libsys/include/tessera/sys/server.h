@@ -114,7 +114,7 @@ class EndpointServerTransport {
 
  private:
   Error finish_receive(Error e, const SyscallRegisters& regs, capnp::Request* request);
-  void receive_rest(const MessageInfo& info, uint32_t length);
+  void receive_rest(uint64_t info_word, uint32_t length);
   void send_rest(uint32_t length, uint32_t caps);
   void note_caps(const MessageInfo& info);
   void arm_receive_slot();
@@ -157,7 +157,7 @@ __attribute__((always_inline)) inline Error EndpointServerTransport::finish_rece
   for (uint32_t i = 0; i < kMessageRegisters; ++i) words_[i] = capnp::Word{regs.mr[i]};
   context_.badge_ = regs.cap;
   context_.has_unwrapped_ = false;
-  if ((length > kMessageRegisters) | (info.extra_caps != 0)) [[unlikely]] receive_rest(info, length);
+  if ((length > kMessageRegisters) | (info.extra_caps != 0)) [[unlikely]] receive_rest(regs.info, length);
   ++requests_;
   *request = capnp::Request{info.label, words_, length, info.extra_caps};
   return Error::Ok;
