@@ -264,9 +264,9 @@ class MessageReader {
   // The root into `*out`, for a struct of `data_words` and `pointer_count` (the schema's layout):
   // Ok or root()'s error. The usual root, a pointer in word 0 to exactly that layout in the words
   // right after it, is read in place with the checks root() makes of it (in the segment, nesting,
-  // budget); anything else is root()'s. Inline so that the generated dispatchers and stubs fold
-  // the layout in.
-  Error read_root(uint16_t data_words, uint16_t pointer_count, StructReader* out) {
+  // budget); anything else is root()'s. Always inline (even at -Os, and in a large serve loop) so
+  // that the generated dispatchers and stubs fold the layout in.
+  __attribute__((always_inline)) Error read_root(uint16_t data_words, uint16_t pointer_count, StructReader* out) {
     const uint64_t words = static_cast<uint64_t>(data_words) + pointer_count;
     if (words != 0 && context_.size_words > words && nesting_ != 0 && context_.budget_left >= words &&
         context_.segment[0] == wire::make_struct(0, data_words, pointer_count)) {
@@ -283,7 +283,7 @@ class MessageReader {
     return e;
   }
   // read_root as a Result.
-  Result<StructReader> root_of(uint16_t data_words, uint16_t pointer_count) {
+  __attribute__((always_inline)) Result<StructReader> root_of(uint16_t data_words, uint16_t pointer_count) {
     StructReader out;
     const Error e = read_root(data_words, pointer_count, &out);
     if (e != Error::Ok) return e;
