@@ -177,13 +177,11 @@ void move_bytes(uint8_t* to, const uint8_t* from) {
   __builtin_memcpy(to, &value, sizeof(T));
 }
 
-// memcpy for the short byte strings of messages: whole words (the last one may overlap the one
-// before), below eight bytes two overlapping 4-, 2- or 1-byte moves; reads and writes only bytes
-// [0, n) of either side. Long strings go to memcpy.
-void copy_bytes(uint8_t* to, const uint8_t* from, uint32_t n) {
-  if (n > 64) {
-    __builtin_memcpy(to, from, n);
-  } else if (n >= 8) {
+// memcpy for the short byte strings of messages (at most 64 bytes): whole words (the last one
+// may overlap the one before), below eight bytes two overlapping 4-, 2- or 1-byte moves; reads
+// and writes only bytes [0, n) of either side.
+void copy_short(uint8_t* to, const uint8_t* from, uint32_t n) {
+  if (n >= 8) {
     for (uint32_t i = 0; i + 8 < n; i += 8) move_bytes<uint64_t>(to + i, from + i);
     move_bytes<uint64_t>(to + n - 8, from + n - 8);
   } else if (n >= 4) {
@@ -196,14 +194,21 @@ void copy_bytes(uint8_t* to, const uint8_t* from, uint32_t n) {
     to[0] = from[0];
   }
 }
+
+// Long strings go to memcpy, out of put_bytes (which then needs no registers saved): returns `end`.
+[[gnu::noinline]] Word* copy_long(Word* target, const void* bytes, uint32_t size, Word* end) {
+  __builtin_memcpy(target, bytes, size);
+  return end;
+}
 }  // namespace
 
 Word* put_bytes(Word* at, Word* target, const void* bytes, uint32_t size, uint32_t count) {
   const uint64_t words = (static_cast<uint64_t>(count) + 7) / 8;
   // Only the last word needs zeroing (the padding, and Text's NUL): the bytes cover the rest.
   if (words > 0) target[words - 1] = 0;
-  copy_bytes(reinterpret_cast<uint8_t*>(target), static_cast<const uint8_t*>(bytes), size);
   *at = wire::make_list(offset_to(at, target), ElementSize::Byte, count);
+  if (size > 64) return copy_long(target, bytes, size, target + words);
+  copy_short(reinterpret_cast<uint8_t*>(target), static_cast<const uint8_t*>(bytes), size);
   return target + words;
 }
 
@@ -211,7 +216,7 @@ Word* put_text(Word* at, Word* target, Text text) { return put_bytes(at, target,
 
 Word* put_data(Word* at, Word* target, Data data) { return put_bytes(at, target, data.data, data.size, data.size); }
 
-void StructBuilder::write_text(uint32_t index, Text text) {
+void StructBuilder::write_text_general(uint32_t index, Text text) {
   if (text.size >= wire::kMaxListCount) {
     if (pointer_slot(index) != nullptr) message_->fail(Error::RangeError);
     return;
@@ -219,7 +224,7 @@ void StructBuilder::write_text(uint32_t index, Text text) {
   write_bytes(index, text.data, text.size, text.size + 1);
 }
 
-void StructBuilder::write_data(uint32_t index, Data data) { write_bytes(index, data.data, data.size, data.size); }
+void StructBuilder::write_data_general(uint32_t index, Data data) { write_bytes(index, data.data, data.size, data.size); }
 
 void StructBuilder::write_capability(uint32_t index, CapRef cap) {
   Word* at = pointer_slot(index);

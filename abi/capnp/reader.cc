@@ -103,38 +103,6 @@ Result<ListReader> StructReader::read_list(uint32_t index, uint32_t data_bits,
                     element_data_bits, element_pointers, nesting_ - 1);
 }
 
-namespace {
-// Resolves a byte-list pointer (Text or Data) at `at`; nullptr target means malformed.
-struct ByteList {
-  const uint8_t* bytes;
-  uint32_t count;
-};
-Result<ByteList> read_byte_list(ReadContext* context, const Word* at) {
-  const Word pointer = *at;
-  if (wire::kind(pointer) != PointerKind::List) return kMalformed;
-  if (wire::list_element_size(pointer) != ElementSize::Byte) return kMalformed;
-  const uint32_t count = wire::list_count(pointer);
-  const uint64_t words = (static_cast<uint64_t>(count) + 7) / 8;
-  const Word* target = resolve(*context, at, pointer, words);
-  if (target == nullptr) return kMalformed;
-  if (!context->charge(words == 0 ? 1 : words)) return kMalformed;
-  return ByteList{reinterpret_cast<const uint8_t*>(target), count};
-}
-}  // namespace
-
-Result<Text> StructReader::read_text(uint32_t index, Text fallback) const {
-  if (!has_pointer(index)) return fallback;
-  const ByteList list = TRY(read_byte_list(context_, pointers_ + index));
-  if (list.count == 0 || list.bytes[list.count - 1] != 0) return kMalformed;
-  return Text(reinterpret_cast<const char*>(list.bytes), list.count - 1);
-}
-
-Result<Data> StructReader::read_data(uint32_t index, Data fallback) const {
-  if (!has_pointer(index)) return fallback;
-  const ByteList list = TRY(read_byte_list(context_, pointers_ + index));
-  return Data{list.bytes, list.count};
-}
-
 Result<CapIndex> StructReader::read_capability(uint32_t index) const {
   if (!has_pointer(index)) return Error::InvalidCapability;
   const Word pointer = pointers_[index];

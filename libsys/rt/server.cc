@@ -56,6 +56,10 @@ EndpointServerTransport::EndpointServerTransport(CPtr endpoint, const ServeOptio
   if (options_.slots != nullptr) {
     if (auto slot = options_.slots->alloc(); slot.ok()) receive_slot_ = *slot;
   }
+  if (receive_slot_ != 0) {
+    receive_cnode_ = options_.cnode;
+    receive_depth_ = kSlotDepth;
+  }
   context_.slots_ = options_.slots;
   context_.cnode_ = options_.cnode;
 }
@@ -63,14 +67,6 @@ EndpointServerTransport::EndpointServerTransport(CPtr endpoint, const ServeOptio
 EndpointServerTransport::~EndpointServerTransport() {
   drop_unkept_cap();
   if (receive_slot_ != 0) (void)options_.slots->free(receive_slot_);
-}
-
-// The kernel reads the receive fields of the IPC buffer at every receive, and any IPC or kernel
-// call the server makes in between may have changed them: set them again each time.
-void EndpointServerTransport::arm_receive_slot() {
-  buffer_->receive_cnode = receive_slot_ != 0 ? options_.cnode : 0;
-  buffer_->receive_index = receive_slot_;
-  buffer_->receive_depth = receive_slot_ != 0 ? kSlotDepth : 0;
 }
 
 void EndpointServerTransport::drop_unkept_cap() {
@@ -101,22 +97,11 @@ void EndpointServerTransport::note_caps(const MessageInfo& info) {
   context_.cap_slot_ = moved && receive_slot_ != 0 ? receive_slot_ : 0;
 }
 
-// The request's words 0-3 are the registers the system call returned: they go straight into the
-// request words (whatever the registers hold past the message's length is never read: the
-// reader is bounded by the length). Words 4 and up are copied out of the IPC buffer.
-Error EndpointServerTransport::finish_receive(Error e, const SyscallRegisters& regs, capnp::Request* request) {
-  if (e != Error::Ok) return e;
-  const MessageInfo info = MessageInfo::decode(regs.info);
-  const uint32_t length = min(info.length_words, kMessageWords);
-  for (uint32_t i = 0; i < kMessageRegisters; ++i) words_[i] = capnp::Word{regs.mr[i]};
+// Words 4 and up and the capabilities of a request (finish_receive's unusual part).
+void EndpointServerTransport::receive_rest(uint64_t info_word, uint32_t length) {
+  const MessageInfo info = MessageInfo::decode(info_word);
   for (uint32_t i = kMessageRegisters; i < length; ++i) words_[i] = capnp::Word{buffer_->msg[i]};
-  context_.badge_ = regs.cap;
-  context_.has_unwrapped_ = false;
-  context_.cap_slot_ = 0;
-  if (info.extra_caps != 0) [[unlikely]] note_caps(info);
-  ++requests_;
-  *request = capnp::Request{info.label, words_, length, info.extra_caps};
-  return Error::Ok;
+  if (info.extra_caps != 0) note_caps(info);
 }
 
 Error EndpointServerTransport::receive(capnp::Request* request) {
@@ -124,23 +109,14 @@ Error EndpointServerTransport::receive(capnp::Request* request) {
   arm_receive_slot();
   SyscallRegisters regs{endpoint_, 0, {0, 0, 0, 0}};
   const Error e = raw_syscall(Syscall::Recv, regs);
+  // reply_receive drops an unkept capability first; here a new request only forgets it.
+  if (e == Error::Ok) context_.cap_slot_ = 0;
   return finish_receive(e, regs, request);
 }
 
-// The reply's words 0-3 leave in registers straight from reply_words_; only words 4 and up and
-// the capabilities are copied into the IPC buffer.
-Error EndpointServerTransport::reply_receive(const capnp::Reply& reply, capnp::Request* request) {
-  drop_unkept_cap();  // a capability the method did not keep must not block the next request
-  const bool ok = reply.error == Error::Ok;
-  const uint32_t length = ok ? min(reply.length_words, kMessageWords) : 0;
-  const uint32_t caps = ok ? min(reply.cap_count, kMaxTransferCaps) : 0;
+void EndpointServerTransport::send_rest(uint32_t length, uint32_t caps) {
   for (uint32_t i = kMessageRegisters; i < length; ++i) buffer_->msg[i] = reply_words_[i];
   for (uint32_t i = 0; i < caps; ++i) buffer_->caps_or_badges[i] = reply_caps_[i];
-  arm_receive_slot();
-  SyscallRegisters regs{endpoint_, MessageInfo{static_cast<uint64_t>(reply.error), length, caps, 0}.encode(),
-                        {reply_words_[0], reply_words_[1], reply_words_[2], reply_words_[3]}};
-  const Error e = raw_syscall(Syscall::ReplyRecv, regs);
-  return finish_receive(e, regs, request);
 }
 
 }  // namespace tessera::sys

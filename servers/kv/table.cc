@@ -32,7 +32,8 @@ bool same_key(const char* stored, uint8_t stored_size, Text key) {
 }
 }  // namespace
 
-uint32_t Table::index_of(Text key) const {
+// Inline in get(), the lookup of every request.
+__attribute__((always_inline)) inline uint32_t Table::index_of(Text key) const {
   for (uint32_t i = 0; i < kCapacity; ++i) {
     if (entries_[i].used && same_key(entries_[i].key, entries_[i].key_size, key)) return i;
   }

@@ -57,9 +57,15 @@ class StructBuilder {
   ListBuilder init_struct_list(uint32_t index, uint32_t count, uint16_t data_words,
                                uint16_t pointer_count);
   // Copies `text` (plus a NUL terminator) into the message.
-  void write_text(uint32_t index, Text text);
+  // (The general case is called on a copy of this view, the same struct: the builder itself never
+  // has its address taken, so a dispatcher keeps it in registers.)
+  void write_text(uint32_t index, Text text) {
+    if (!put_bytes_at(index, text.data, text.size, text.size + 1)) StructBuilder(*this).write_text_general(index, text);
+  }
   // Copies `data` into the message.
-  void write_data(uint32_t index, Data data);
+  void write_data(uint32_t index, Data data) {
+    if (!put_bytes_at(index, data.data, data.size, data.size)) StructBuilder(*this).write_data_general(index, data);
+  }
   // Appends `cap` to the outgoing capability table and stores a capability pointer to it.
   void write_capability(uint32_t index, CapRef cap);
   // Stores a capability pointer to an existing table index (e.g. a capability being forwarded).
@@ -78,6 +84,11 @@ class StructBuilder {
     else return __builtin_bit_cast(T, __builtin_bit_cast(uint64_t, value) ^ __builtin_bit_cast(uint64_t, mask));
   }
   Word* pointer_slot(uint32_t index) { return index < pointer_count_ ? pointers_ + index : nullptr; }
+  // write_text/write_data's usual case, inline: a null pointer (nothing to release) in range and
+  // room for the bytes. False, having written nothing, for write_bytes to handle (and report).
+  inline bool put_bytes_at(uint32_t index, const void* bytes, uint32_t size, uint32_t count);
+  void write_text_general(uint32_t index, Text text);
+  void write_data_general(uint32_t index, Data data);
   // Stores a byte list of `count` elements holding `size` bytes (Text and Data).
   void write_bytes(uint32_t index, const void* bytes, uint32_t size, uint32_t count);
   // Zeroes the object a pointer about to be overwritten points to (libcapnp's zeroObject).
@@ -229,6 +240,13 @@ class MessageBuilder {
   Word* allocate(uint64_t words);
   // The same space not zeroed, for a caller that writes every word of it.
   Word* reserve(uint64_t words);
+  // reserve() into `*start` when there is room and no error, else false without recording anything.
+  bool try_reserve(uint64_t words, Word** start) {
+    if (error_ != Error::Ok || words > capacity_ - used_) return false;
+    *start = buffer_ + used_;
+    used_ += static_cast<uint32_t>(words);
+    return true;
+  }
   // Appends a capability to the table; its index, or nothing (and a sticky error) when full.
   Result<uint32_t> add_capability(CapRef cap);
   // Zeroes the object `*pointer` points to, and everything it owns, as libcapnp does with an
@@ -271,5 +289,13 @@ class MessageBuilder {
   uint32_t cap_count_ = 0;
   Error error_ = Error::Ok;
 };
+
+inline bool StructBuilder::put_bytes_at(uint32_t index, const void* bytes, uint32_t size, uint32_t count) {
+  if (index >= pointer_count_ || pointers_[index] != 0 || size >= wire::kMaxListCount) return false;
+  Word* target;
+  if (!message_->try_reserve((static_cast<uint64_t>(count) + 7) / 8, &target)) return false;
+  put_bytes(pointers_ + index, target, bytes, size, count);
+  return true;
+}
 
 }  // namespace tessera::capnp

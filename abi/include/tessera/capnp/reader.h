@@ -82,9 +82,24 @@ class StructReader {
   // and `pointers` pointers each (`data_bits` = 1 demands a bit list). Null yields an empty list.
   Result<ListReader> read_list(uint32_t index, uint32_t data_bits, uint16_t pointers) const;
   // Follows a Text pointer: a NUL-terminated byte list. Null yields `fallback`.
-  Result<Text> read_text(uint32_t index, Text fallback = Text{}) const;
+  Result<Text> read_text(uint32_t index, Text fallback = Text{}) const {
+    const uint8_t* bytes = nullptr;
+    uint32_t count = 0;
+    const Error e = byte_list(index, &bytes, &count);
+    if (e != Error::Ok) return e;
+    if (bytes == nullptr) return fallback;
+    if (count == 0 || bytes[count - 1] != 0) return Error::MalformedMessage;
+    return Text(reinterpret_cast<const char*>(bytes), count - 1);
+  }
   // Follows a Data pointer: a byte list. Null yields `fallback`.
-  Result<Data> read_data(uint32_t index, Data fallback = Data{}) const;
+  Result<Data> read_data(uint32_t index, Data fallback = Data{}) const {
+    const uint8_t* bytes = nullptr;
+    uint32_t count = 0;
+    const Error e = byte_list(index, &bytes, &count);
+    if (e != Error::Ok) return e;
+    if (bytes == nullptr) return fallback;
+    return Data{bytes, count};
+  }
   // Reads capability pointer `index`; errors if it is null, not a capability or out of the table.
   Result<CapIndex> read_capability(uint32_t index) const;
 
@@ -98,6 +113,33 @@ class StructReader {
     else if constexpr (sizeof(T) == 2) return __builtin_bit_cast(T, static_cast<uint16_t>(__builtin_bit_cast(uint16_t, value) ^ __builtin_bit_cast(uint16_t, mask)));
     else if constexpr (sizeof(T) == 4) return __builtin_bit_cast(T, __builtin_bit_cast(uint32_t, value) ^ __builtin_bit_cast(uint32_t, mask));
     else return __builtin_bit_cast(T, __builtin_bit_cast(uint64_t, value) ^ __builtin_bit_cast(uint64_t, mask));
+  }
+
+  // The byte list (Text or Data) pointer `index` points to, into `*bytes` and `*count`, with every
+  // check a pointer gets (kind, element size, inside the segment, charged to the budget): Ok, and
+  // *bytes left nullptr for a null or absent pointer; MalformedMessage. Inline: the Text and Data
+  // fields of every request and reply are read here, without a call or a Result in memory.
+  Error byte_list(uint32_t index, const uint8_t** bytes, uint32_t* count) const {
+    if (index >= pointer_count_) return Error::Ok;
+    const Word* at = pointers_ + index;
+    const Word pointer = *at;
+    if (pointer == 0) return Error::Ok;
+    // A list pointer (kind 1) of bytes (element size 2).
+    constexpr Word kKindAndSize = (Word{7} << 32) | 3;
+    if ((pointer & kKindAndSize) != ((Word{static_cast<uint8_t>(ElementSize::Byte)} << 32) | 1)) {
+      return Error::MalformedMessage;
+    }
+    const uint32_t n = wire::list_count(pointer);
+    const uint64_t words = (static_cast<uint64_t>(n) + 7) / 8;
+    const int64_t start = (at - context_->segment) + 1 + wire::offset(pointer);
+    const uint64_t size = context_->size_words;
+    if (start < 0 || static_cast<uint64_t>(start) > size || words > size - static_cast<uint64_t>(start)) {
+      return Error::MalformedMessage;
+    }
+    if (!context_->charge(words == 0 ? 1 : words)) return Error::MalformedMessage;
+    *bytes = reinterpret_cast<const uint8_t*>(context_->segment + start);
+    *count = n;
+    return Error::Ok;
   }
 
   ReadContext* context_ = nullptr;
@@ -222,9 +264,9 @@ class MessageReader {
   // The root into `*out`, for a struct of `data_words` and `pointer_count` (the schema's layout):
   // Ok or root()'s error. The usual root, a pointer in word 0 to exactly that layout in the words
   // right after it, is read in place with the checks root() makes of it (in the segment, nesting,
-  // budget); anything else is root()'s. Inline so that the generated dispatchers and stubs fold
-  // the layout in.
-  Error read_root(uint16_t data_words, uint16_t pointer_count, StructReader* out) {
+  // budget); anything else is root()'s. Always inline (even at -Os, and in a large serve loop) so
+  // that the generated dispatchers and stubs fold the layout in.
+  __attribute__((always_inline)) Error read_root(uint16_t data_words, uint16_t pointer_count, StructReader* out) {
     const uint64_t words = static_cast<uint64_t>(data_words) + pointer_count;
     if (words != 0 && context_.size_words > words && nesting_ != 0 && context_.budget_left >= words &&
         context_.segment[0] == wire::make_struct(0, data_words, pointer_count)) {
@@ -233,10 +275,15 @@ class MessageReader {
                           context_.segment + 1 + data_words, pointer_count, nesting_ - 1);
       return Error::Ok;
     }
-    return root_into(out);
+    // Through a copy: `out` (the dispatcher's params) never has its address taken, so it stays in
+    // registers.
+    StructReader general;
+    const Error e = root_into(&general);
+    *out = general;
+    return e;
   }
   // read_root as a Result.
-  Result<StructReader> root_of(uint16_t data_words, uint16_t pointer_count) {
+  __attribute__((always_inline)) Result<StructReader> root_of(uint16_t data_words, uint16_t pointer_count) {
     StructReader out;
     const Error e = read_root(data_words, pointer_count, &out);
     if (e != Error::Ok) return e;

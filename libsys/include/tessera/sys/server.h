@@ -20,6 +20,7 @@
 
 #include <tessera/capnp/transport.h>
 #include <tessera/error.h>
+#include <tessera/meta.h>
 #include <tessera/sys/cspace.h>
 #include <tessera/sys/ipc.h>
 #include <tessera/sys/process.h>
@@ -113,6 +114,8 @@ class EndpointServerTransport {
 
  private:
   Error finish_receive(Error e, const SyscallRegisters& regs, capnp::Request* request);
+  void receive_rest(uint64_t info_word, uint32_t length);
+  void send_rest(uint32_t length, uint32_t caps);
   void note_caps(const MessageInfo& info);
   void arm_receive_slot();
   void drop_unkept_cap();
@@ -121,6 +124,9 @@ class EndpointServerTransport {
   CPtr endpoint_;
   ServeOptions options_;
   CPtr receive_slot_ = 0;
+  // What arm_receive_slot writes into the receive CNode and depth fields (set with receive_slot_).
+  CPtr receive_cnode_ = 0;
+  uint64_t receive_depth_ = 0;
   bool logged_refusal_ = false;
   RequestContext context_;
   uint64_t requests_ = 0;
@@ -130,6 +136,53 @@ class EndpointServerTransport {
   capnp::Word reply_words_[capnp::kMaxMessageWords] = {};
   uint64_t reply_caps_[capnp::kMaxExtraCaps] = {};
 };
+
+// The kernel reads the receive fields of the IPC buffer at every receive, and any IPC or kernel
+// call the server makes in between may have changed them: set them again each time.
+inline void EndpointServerTransport::arm_receive_slot() {
+  buffer_->receive_cnode = receive_cnode_;
+  buffer_->receive_index = receive_slot_;
+  buffer_->receive_depth = receive_depth_;
+}
+
+// The request's words 0-3 are the registers the system call returned: they go straight into the
+// request words (whatever the registers hold past the message's length is never read: the
+// reader is bounded by the length). Words 4 and up are copied out of the IPC buffer. Inline in
+// both receives (and reply_receive in the serve loop): a request of at most four words without capabilities (the usual one) costs
+// the four stores, the badge and the request.
+__attribute__((always_inline)) inline Error EndpointServerTransport::finish_receive(Error e, const SyscallRegisters& regs, capnp::Request* request) {
+  if (e != Error::Ok) [[unlikely]] return e;
+  const MessageInfo info = MessageInfo::decode(regs.info);
+  const uint32_t length = min(info.length_words, kMessageWords);
+  for (uint32_t i = 0; i < kMessageRegisters; ++i) words_[i] = capnp::Word{regs.mr[i]};
+  context_.badge_ = regs.cap;
+  context_.has_unwrapped_ = false;
+  if ((length > kMessageRegisters) | (info.extra_caps != 0)) [[unlikely]] receive_rest(regs.info, length);
+  ++requests_;
+  *request = capnp::Request{info.label, words_, length, info.extra_caps};
+  return Error::Ok;
+}
+
+// The reply's words 0-3 leave in registers straight from reply_words_; only words 4 and up and
+// the capabilities are copied into the IPC buffer (send_rest, out of the usual path). Inline: in
+// serve()'s loop the reply and the next request stay in registers between the dispatcher and the
+// system call.
+__attribute__((always_inline)) inline Error EndpointServerTransport::reply_receive(const capnp::Reply& reply, capnp::Request* request) {
+  // A capability the method did not keep must not block the next request.
+  if (context_.cap_slot_ != 0) [[unlikely]] drop_unkept_cap();
+  uint32_t length = 0;
+  uint32_t caps = 0;
+  if (reply.error == Error::Ok) [[likely]] {
+    length = min(reply.length_words, kMessageWords);
+    caps = min(reply.cap_count, kMaxTransferCaps);
+    if ((length > kMessageRegisters) | (caps != 0)) [[unlikely]] send_rest(length, caps);
+  }
+  arm_receive_slot();
+  SyscallRegisters regs{endpoint_, MessageInfo{static_cast<uint64_t>(reply.error), length, caps, 0}.encode(),
+                        {reply_words_[0], reply_words_[1], reply_words_[2], reply_words_[3]}};
+  const Error e = raw_syscall(Syscall::ReplyRecv, regs);
+  return finish_receive(e, regs, request);
+}
 
 namespace detail {
 // Makes `context` what current_request() returns while it lives.
@@ -155,8 +208,11 @@ Error serve(Server& server, CPtr endpoint, const ServeOptions& options = {}) {
   // current_request() is this transport's context for as long as the loop runs (its fields are
   // those of the request being handled).
   detail::CurrentRequest current(transport.context());
-  capnp::Request request;
-  Error e = transport.receive(&request);
+  // The first request is received into a copy, so that `request` never has its address taken and
+  // stays in registers between reply_receive and the dispatcher.
+  capnp::Request first;
+  Error e = transport.receive(&first);
+  capnp::Request request = first;
   while (e == Error::Ok) {
     const capnp::Reply reply = server.dispatch(request, transport.reply_buffer());
     if (reply.error == Error::IllegalOperation) [[unlikely]] transport.note_refused(request.label);
