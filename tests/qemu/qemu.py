@@ -157,6 +157,10 @@ class Boot:
 # Requests a guest may make on its serial output (docs/testing.md, "Asking the harness for input").
 _HARNESS_REQUEST = re.compile(rb"HARNESS-(INPUT|AWAIT|SENDKEY)((?: [0-9A-Za-z_-]+)+)")
 SENDKEY_PAUSE = 0.3  # seconds between keys: QEMU holds each for 100 ms, then releases it
+# Serial input waits in QEMU's character device until the guest's UART takes it, while a key goes
+# to the i8042 at once: a key asked for right after serial input waits this long after it, so the
+# two arrive in the order the guest asked for them (KBD0004 on a loaded host).
+INPUT_SETTLE = 0.5
 
 
 class GuestRequests:
@@ -168,6 +172,7 @@ class GuestRequests:
         self.monitor_path = monitor
         self.monitor: socket.socket | None = None
         self.awaiting: list[tuple[bytes, bytes]] = []
+        self.last_input = 0.0
 
     def line(self, raw: bytes) -> None:
         for pattern, reply in list(self.awaiting):
@@ -184,6 +189,9 @@ class GuestRequests:
             elif kind == b"AWAIT" and len(words) == 2:
                 self.awaiting.append((bytes.fromhex(words[0].decode()), bytes.fromhex(words[1].decode())))
             elif kind == b"SENDKEY":
+                settle = INPUT_SETTLE - (time.monotonic() - self.last_input)
+                if settle > 0:
+                    time.sleep(settle)
                 for key in words:
                     self._sendkey(key.decode())
         except (ValueError, OSError):
@@ -193,6 +201,7 @@ class GuestRequests:
         if self.proc.stdin is not None and self.proc.poll() is None:
             self.proc.stdin.write(data)
             self.proc.stdin.flush()
+            self.last_input = time.monotonic()
 
     def _sendkey(self, key: str) -> None:
         if self.monitor_path is None:
