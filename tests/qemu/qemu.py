@@ -154,6 +154,18 @@ class Boot:
         return out
 
 
+def host_tsc_ghz() -> float | None:
+    """The host's TSC rate in GHz (from /proc/cpuinfo), for the benchmarks' wall times: without
+    -icount a guest's rdtsc reads the host TSC. None when it cannot be found."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("cpu MHz"):
+                return float(line.split(":")[1]) / 1000.0
+    except OSError:
+        pass
+    return None
+
+
 # Requests a guest may make on its serial output (docs/testing.md, "Asking the harness for input").
 _HARNESS_REQUEST = re.compile(rb"HARNESS-(INPUT|AWAIT|SENDKEY)((?: [0-9A-Za-z_-]+)+)")
 SENDKEY_PAUSE = 0.3  # seconds between keys: QEMU holds each for 100 ms, then releases it
