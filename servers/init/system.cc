@@ -42,8 +42,7 @@ void print_line(void*, const char* line) { sys::print("%s\n", line); }
 // not wanted in this boot) or the words do not fit.
 bool cmdline_argument(const tessera::BootInfo* boot, const char* keys, char* out, size_t capacity) {
   if (boot == nullptr) return false;
-  size_t length = 0;
-  while (length < sizeof(boot->cmdline) && boot->cmdline[length] != '\0') ++length;
+  const size_t length = boot->cmdline_length < sizeof(boot->cmdline) ? boot->cmdline_length : sizeof(boot->cmdline);
   const tessera::CommandLine cmdline(tessera::StringView(boot->cmdline, length));
   size_t used = 0;
   out[0] = '\0';

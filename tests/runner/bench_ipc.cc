@@ -361,18 +361,24 @@ void run_trace_benchmarks(const tessera::BootInfo& info) {
   call_loop("ipc_round_trip_tracing_off", overhead, *endpoint, 0);
   const uint64_t off = samples[kIterations / 2];
 
-  auto status = control.status(0);
-  if (!status.ok() || !control.set_capacity(0, static_cast<uint32_t>((2u << 20) / 32 - 4096 / 32)).ok()) {
-    {
-    (void)bench.fail("TraceControl.status/setCapacity", Error::InvalidCapability);
+  // Room for every record of the run: the whole ring, emptied.
+  constexpr uint32_t kRingRecords =
+      static_cast<uint32_t>(((2u << 20) - tessera::trace::kRingHeaderBytes) / tessera::trace::kRecordBytes);
+  auto emptied = control.set_capacity(0, kRingRecords);
+  auto before = emptied.ok() ? control.status(0) : emptied.error();
+  if (!before.ok()) {
+    (void)bench.fail("TraceControl.setCapacity/status", before.error());
     return;
   }
-  }
-  const uint64_t written_before = control.status(0)->written();
-  const uint64_t dropped_before = control.status(0)->dropped();
+  const uint64_t written_before = before->written(), dropped_before = before->dropped();
   (void)control.set_categories(tessera::trace::kCategoryScheduling | tessera::trace::kCategoryIpc);
   // The records of setCategories itself (names of every thread) are not the round trips'.
-  const uint64_t written_start = control.status(0)->written();
+  auto started = control.status(0);
+  if (!started.ok()) {
+    (void)bench.fail("TraceControl.status", started.error());
+    return;
+  }
+  const uint64_t written_start = started->written();
   call_loop("ipc_round_trip_tracing_on", overhead, *endpoint, 0);
   const uint64_t on = samples[kIterations / 2];
   (void)control.set_categories(0);
@@ -381,8 +387,8 @@ void run_trace_benchmarks(const tessera::BootInfo& info) {
     (void)bench.fail("TraceControl.status", Error::InvalidCapability);
     return;
   }
-  // Two status calls made between the loop and switching off wrote no IPC records (invocations
-  // are not traced here); what remains is the round trips' records.
+  // Invocations are not traced here (switching off wrote nothing): what was written since
+  // written_start is the round trips' records.
   const uint64_t records = after->written() - written_start;
   const uint64_t round_trips = kWarmup + kIterations;
   const uint64_t per_round_trip = (records + round_trips / 2) / round_trips;
