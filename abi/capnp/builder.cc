@@ -202,7 +202,7 @@ void copy_short(uint8_t* to, const uint8_t* from, uint32_t n) {
 }
 }  // namespace
 
-Word* put_bytes(Word* at, Word* target, const void* bytes, uint32_t size, uint32_t count) {
+Word* put_bytes_long(Word* at, Word* target, const void* bytes, uint32_t size, uint32_t count) {
   const uint64_t words = (static_cast<uint64_t>(count) + 7) / 8;
   // Only the last word needs zeroing (the padding, and Text's NUL): the bytes cover the rest.
   if (words > 0) target[words - 1] = 0;
@@ -211,10 +211,6 @@ Word* put_bytes(Word* at, Word* target, const void* bytes, uint32_t size, uint32
   copy_short(reinterpret_cast<uint8_t*>(target), static_cast<const uint8_t*>(bytes), size);
   return target + words;
 }
-
-Word* put_text(Word* at, Word* target, Text text) { return put_bytes(at, target, text.data, text.size, text.size + 1); }
-
-Word* put_data(Word* at, Word* target, Data data) { return put_bytes(at, target, data.data, data.size, data.size); }
 
 void StructBuilder::write_text_general(uint32_t index, Text text) {
   if (text.size >= wire::kMaxListCount) {

@@ -245,10 +245,10 @@ void emit_struct_classes(const Model& model, uint64_t file, std::ostream& out) {
               << "view_.write<uint16_t>(" << off << ", static_cast<uint16_t>(value)" << mask_argument(model, f) << "); }\n";
           break;
         case Kind::Text:
-          out << "  void set_" << f.name << "(::tessera::capnp::Text value) { " << tag << "view_.write_text(" << off << ", value); }\n";
+          out << "  __attribute__((always_inline)) void set_" << f.name << "(::tessera::capnp::Text value) { " << tag << "view_.write_text(" << off << ", value); }\n";
           break;
         case Kind::Data:
-          out << "  void set_" << f.name << "(::tessera::capnp::Data value) { " << tag << "view_.write_data(" << off << ", value); }\n";
+          out << "  __attribute__((always_inline)) void set_" << f.name << "(::tessera::capnp::Data value) { " << tag << "view_.write_data(" << off << ", value); }\n";
           break;
         case Kind::Struct:
           out << "  " << struct_name(model, f.type) << "::Builder init_" << f.name << "();\n";

@@ -153,7 +153,7 @@ class Bench_ReadResults::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
-  void set_data(::tessera::capnp::Data value) { view_.write_data(0, value); }
+  __attribute__((always_inline)) void set_data(::tessera::capnp::Data value) { view_.write_data(0, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -182,7 +182,7 @@ class Bench_WriteParams::Builder {
   ::tessera::capnp::StructBuilder& raw() { return view_; }
   void set_handle(uint64_t value) { view_.write<uint64_t>(0, value); }
   void set_offset(uint64_t value) { view_.write<uint64_t>(1, value); }
-  void set_data(::tessera::capnp::Data value) { view_.write_data(0, value); }
+  __attribute__((always_inline)) void set_data(::tessera::capnp::Data value) { view_.write_data(0, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -232,7 +232,7 @@ class Bench_OpenParams::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
-  void set_path(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_path(::tessera::capnp::Text value) { view_.write_text(0, value); }
   void set_flags(uint32_t value) { view_.write<uint32_t>(0, value); }
 
  private:
@@ -356,7 +356,7 @@ class Bench_StatResults::Builder {
   ::tessera::capnp::StructBuilder& raw() { return view_; }
   void set_size(uint64_t value) { view_.write<uint64_t>(0, value); }
   void set_mode(uint32_t value) { view_.write<uint32_t>(2, value); }
-  void set_name(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_name(::tessera::capnp::Text value) { view_.write_text(0, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;

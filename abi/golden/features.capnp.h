@@ -268,7 +268,7 @@ class Point::Builder {
   ::tessera::capnp::StructBuilder& raw() { return view_; }
   void set_x(int32_t value) { view_.write<int32_t>(0, value); }
   void set_y(int32_t value) { view_.write<int32_t>(1, value); }
-  void set_label(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_label(::tessera::capnp::Text value) { view_.write_text(0, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -354,8 +354,8 @@ class Defaults::Builder {
   void set_delta(int16_t value) { view_.write<int16_t>(1, value, static_cast<int16_t>(0xfffdull)); }
   void set_ratio(double value) { view_.write<double>(1, value, __builtin_bit_cast(double, 0x3ff8000000000000ull)); }
   void set_color(::tessera::abitest::Color value) { view_.write<uint16_t>(8, static_cast<uint16_t>(value), static_cast<uint16_t>(2)); }
-  void set_name(::tessera::capnp::Text value) { view_.write_text(0, value); }
-  void set_blob(::tessera::capnp::Data value) { view_.write_data(1, value); }
+  __attribute__((always_inline)) void set_name(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_blob(::tessera::capnp::Data value) { view_.write_data(1, value); }
   void set_small(float value) { view_.write<float>(5, value, __builtin_bit_cast(float, 3196059648u)); }
 
  private:
@@ -522,8 +522,8 @@ class Everything::Builder {
   ::tessera::abitest::Defaults::Builder init_defaults();
   ::tessera::capnp::StructListBuilder<::tessera::abitest::Point::Builder> init_points(uint32_t count);
   ::tessera::capnp::StructListBuilder<::tessera::abitest::Shape::Builder> init_shapes(uint32_t count);
-  void set_name(::tessera::capnp::Text value) { view_.write_text(4, value); }
-  void set_payload(::tessera::capnp::Data value) { view_.write_data(5, value); }
+  __attribute__((always_inline)) void set_name(::tessera::capnp::Text value) { view_.write_text(4, value); }
+  __attribute__((always_inline)) void set_payload(::tessera::capnp::Data value) { view_.write_data(5, value); }
   ::tessera::abitest::Empty::Builder init_empty();
   ::tessera::capnp::StructListBuilder<::tessera::abitest::Empty::Builder> init_empties(uint32_t count);
   ::tessera::capnp::PrimitiveListBuilder<bool> init_bools(uint32_t count);
@@ -568,8 +568,8 @@ class Store_PutParams::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
-  void set_key(::tessera::capnp::Text value) { view_.write_text(0, value); }
-  void set_value(::tessera::capnp::Data value) { view_.write_data(1, value); }
+  __attribute__((always_inline)) void set_key(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_value(::tessera::capnp::Data value) { view_.write_data(1, value); }
   ::tessera::abitest::Point::Builder init_point();
 
  private:
@@ -619,7 +619,7 @@ class Store_GetParams::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
-  void set_key(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_key(::tessera::capnp::Text value) { view_.write_text(0, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -645,7 +645,7 @@ class Store_GetResults::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
-  void set_value(::tessera::capnp::Data value) { view_.write_data(0, value); }
+  __attribute__((always_inline)) void set_value(::tessera::capnp::Data value) { view_.write_data(0, value); }
   void set_found(bool value) { view_.write_bool(0, value); }
 
  private:
@@ -672,7 +672,7 @@ class Store_ListParams::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
-  void set_prefix(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_prefix(::tessera::capnp::Text value) { view_.write_text(0, value); }
   void set_limit(uint32_t value) { view_.write<uint32_t>(0, value); }
 
  private:
@@ -727,7 +727,7 @@ class Store_ShareParams::Builder {
   ::tessera::capnp::StructBuilder& raw() { return view_; }
   void set_peer(::tessera::capnp::CapRef cap) { view_.write_capability(0, cap); }
   void set_peer(::tessera::capnp::CapIndex cap) { view_.write_capability_index(0, cap); }
-  void set_note(::tessera::capnp::Text value) { view_.write_text(1, value); }
+  __attribute__((always_inline)) void set_note(::tessera::capnp::Text value) { view_.write_text(1, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -835,8 +835,8 @@ class Variant::Builder {
   Which which() const { return static_cast<Which>(view_.read<uint16_t>(4)); }
   void set_plain(uint64_t value) { view_.write<uint16_t>(4, 0); view_.write<uint64_t>(0, value); }
   ::tessera::abitest::Variant_Pair::Builder init_pair();
-  void set_blob(::tessera::capnp::Data value) { view_.write<uint16_t>(4, 2); view_.write_data(0, value); }
-  void set_note(::tessera::capnp::Text value) { view_.write_text(1, value); }
+  __attribute__((always_inline)) void set_blob(::tessera::capnp::Data value) { view_.write<uint16_t>(4, 2); view_.write_data(0, value); }
+  __attribute__((always_inline)) void set_note(::tessera::capnp::Text value) { view_.write_text(1, value); }
   ::tessera::abitest::Point::Builder init_point();
   ::tessera::capnp::StructListBuilder<::tessera::abitest::Point::Builder> init_items(uint32_t count);
 
@@ -867,7 +867,7 @@ class Variant_Pair::Builder {
   ::tessera::capnp::StructBuilder& raw() { return view_; }
   void set_left(uint32_t value) { view_.write<uint32_t>(0, value); }
   void set_right(bool value) { view_.write_bool(32, value, true); }
-  void set_name(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_name(::tessera::capnp::Text value) { view_.write_text(0, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;

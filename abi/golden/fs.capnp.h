@@ -540,7 +540,7 @@ class FileSystem_OpenParams::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
-  void set_path(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_path(::tessera::capnp::Text value) { view_.write_text(0, value); }
   void set_flags(uint32_t value) { view_.write<uint32_t>(0, value); }
   void set_mode(uint16_t value) { view_.write<uint16_t>(2, value); }
 
@@ -597,7 +597,7 @@ class FileSystem_StatParams::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
-  void set_path(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_path(::tessera::capnp::Text value) { view_.write_text(0, value); }
   void set_follow(bool value) { view_.write_bool(0, value); }
 
  private:
@@ -649,7 +649,7 @@ class FileSystem_MkdirParams::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
-  void set_path(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_path(::tessera::capnp::Text value) { view_.write_text(0, value); }
   void set_mode(uint16_t value) { view_.write<uint16_t>(0, value); }
 
  private:
@@ -700,7 +700,7 @@ class FileSystem_UnlinkParams::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
-  void set_path(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_path(::tessera::capnp::Text value) { view_.write_text(0, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -747,7 +747,7 @@ class FileSystem_RmdirParams::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
-  void set_path(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_path(::tessera::capnp::Text value) { view_.write_text(0, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -796,8 +796,8 @@ class FileSystem_RenameParams::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
-  void set_from(::tessera::capnp::Text value) { view_.write_text(0, value); }
-  void set_to(::tessera::capnp::Text value) { view_.write_text(1, value); }
+  __attribute__((always_inline)) void set_from(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_to(::tessera::capnp::Text value) { view_.write_text(1, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -846,8 +846,8 @@ class FileSystem_LinkParams::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
-  void set_existing(::tessera::capnp::Text value) { view_.write_text(0, value); }
-  void set_path(::tessera::capnp::Text value) { view_.write_text(1, value); }
+  __attribute__((always_inline)) void set_existing(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_path(::tessera::capnp::Text value) { view_.write_text(1, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -896,8 +896,8 @@ class FileSystem_SymlinkParams::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
-  void set_target(::tessera::capnp::Text value) { view_.write_text(0, value); }
-  void set_path(::tessera::capnp::Text value) { view_.write_text(1, value); }
+  __attribute__((always_inline)) void set_target(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_path(::tessera::capnp::Text value) { view_.write_text(1, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -944,7 +944,7 @@ class FileSystem_ReadlinkParams::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
-  void set_path(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_path(::tessera::capnp::Text value) { view_.write_text(0, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -969,7 +969,7 @@ class FileSystem_ReadlinkResults::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
-  void set_target(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_target(::tessera::capnp::Text value) { view_.write_text(0, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;

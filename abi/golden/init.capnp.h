@@ -302,7 +302,7 @@ class Init_ProgramResults::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
-  void set_name(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_name(::tessera::capnp::Text value) { view_.write_text(0, value); }
   void set_state(::tessera::initctl::ProgramState value) { view_.write<uint16_t>(0, static_cast<uint16_t>(value)); }
   void set_pid(uint32_t value) { view_.write<uint32_t>(1, value); }
   void set_starts(uint32_t value) { view_.write<uint32_t>(2, value); }
@@ -405,7 +405,7 @@ class Init_FindParams::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
-  void set_name(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_name(::tessera::capnp::Text value) { view_.write_text(0, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -454,7 +454,7 @@ class Init_RunParams::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
-  void set_name(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_name(::tessera::capnp::Text value) { view_.write_text(0, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -505,7 +505,7 @@ class Init_KillParams::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
-  void set_name(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_name(::tessera::capnp::Text value) { view_.write_text(0, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -552,7 +552,7 @@ class Init_RestartParams::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
-  void set_name(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_name(::tessera::capnp::Text value) { view_.write_text(0, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;

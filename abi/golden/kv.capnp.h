@@ -112,8 +112,8 @@ class Store_PutParams::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
-  void set_key(::tessera::capnp::Text value) { view_.write_text(0, value); }
-  void set_value(::tessera::capnp::Data value) { view_.write_data(1, value); }
+  __attribute__((always_inline)) void set_key(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_value(::tessera::capnp::Data value) { view_.write_data(1, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -162,7 +162,7 @@ class Store_GetParams::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
-  void set_key(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_key(::tessera::capnp::Text value) { view_.write_text(0, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -189,7 +189,7 @@ class Store_GetResults::Builder {
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
   void set_found(bool value) { view_.write_bool(0, value); }
-  void set_value(::tessera::capnp::Data value) { view_.write_data(0, value); }
+  __attribute__((always_inline)) void set_value(::tessera::capnp::Data value) { view_.write_data(0, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -214,7 +214,7 @@ class Store_DeleteParams::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
-  void set_key(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_key(::tessera::capnp::Text value) { view_.write_text(0, value); }
 
  private:
   ::tessera::capnp::StructBuilder view_;
@@ -265,7 +265,7 @@ class Store_WatchParams::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
-  void set_key(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_key(::tessera::capnp::Text value) { view_.write_text(0, value); }
   void set_notify(::tessera::capnp::CapRef cap) { view_.write_capability(1, cap); }
   void set_notify(::tessera::capnp::CapIndex cap) { view_.write_capability_index(1, cap); }
 

@@ -1182,7 +1182,7 @@ class Control_OpenSessionParams::Builder {
   Builder() = default;
   explicit Builder(::tessera::capnp::StructBuilder raw) : view_(raw) {}
   ::tessera::capnp::StructBuilder& raw() { return view_; }
-  void set_name(::tessera::capnp::Text value) { view_.write_text(0, value); }
+  __attribute__((always_inline)) void set_name(::tessera::capnp::Text value) { view_.write_text(0, value); }
   void set_quota(uint64_t value) { view_.write<uint64_t>(0, value); }
   void set_weight(uint64_t value) { view_.write<uint64_t>(1, value); }
   void set_vspace(::tessera::capnp::CapRef cap) { view_.write_capability(1, cap); }

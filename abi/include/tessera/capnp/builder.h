@@ -59,11 +59,11 @@ class StructBuilder {
   // Copies `text` (plus a NUL terminator) into the message.
   // (The general case is called on a copy of this view, the same struct: the builder itself never
   // has its address taken, so a dispatcher keeps it in registers.)
-  void write_text(uint32_t index, Text text) {
+  __attribute__((always_inline)) void write_text(uint32_t index, Text text) {
     if (!put_bytes_at(index, text.data, text.size, text.size + 1)) StructBuilder(*this).write_text_general(index, text);
   }
   // Copies `data` into the message.
-  void write_data(uint32_t index, Data data) {
+  __attribute__((always_inline)) void write_data(uint32_t index, Data data) {
     if (!put_bytes_at(index, data.data, data.size, data.size)) StructBuilder(*this).write_data_general(index, data);
   }
   // Appends `cap` to the outgoing capability table and stores a capability pointer to it.
@@ -86,7 +86,7 @@ class StructBuilder {
   Word* pointer_slot(uint32_t index) { return index < pointer_count_ ? pointers_ + index : nullptr; }
   // write_text/write_data's usual case, inline: a null pointer (nothing to release) in range and
   // room for the bytes. False, having written nothing, for write_bytes to handle (and report).
-  inline bool put_bytes_at(uint32_t index, const void* bytes, uint32_t size, uint32_t count);
+  __attribute__((always_inline)) inline bool put_bytes_at(uint32_t index, const void* bytes, uint32_t size, uint32_t count);
   void write_text_general(uint32_t index, Text text);
   void write_data_general(uint32_t index, Data data);
   // Stores a byte list of `count` elements holding `size` bytes (Text and Data).
@@ -196,9 +196,33 @@ constexpr uint64_t data_words(Data data) {
 // Writes the byte list of `count` elements holding `size` bytes at `bytes` into the words at
 // `target` (the last one zeroed first: padding, and Text's NUL) and the list pointer to it into
 // `*at`; returns the word after the list. The caller checked the size (text_words/data_words).
-Word* put_bytes(Word* at, Word* target, const void* bytes, uint32_t size, uint32_t count);
-Word* put_text(Word* at, Word* target, Text text);
-Word* put_data(Word* at, Word* target, Data data);
+//
+// A list of at most one word (the usual key, name or small value) is written inline: its bytes
+// gathered into one word with at most two loads, no loop and no call. Longer ones are
+// put_bytes_long's.
+Word* put_bytes_long(Word* at, Word* target, const void* bytes, uint32_t size, uint32_t count);
+inline Word* put_bytes(Word* at, Word* target, const void* bytes, uint32_t size, uint32_t count) {
+  if (count > 8) return put_bytes_long(at, target, bytes, size, count);
+  const auto* from = static_cast<const uint8_t*>(bytes);
+  Word word = 0;  // the padding, and Text's NUL (size < count), stay zero
+  if (size >= 4) {
+    // Two four-byte loads that overlap when size < 8: the overlapping bytes are the same bytes.
+    uint32_t low;
+    uint32_t high;
+    __builtin_memcpy(&low, from, 4);
+    __builtin_memcpy(&high, from + size - 4, 4);
+    word = low | (static_cast<Word>(high) << ((size - 4) * 8));
+  } else if (size > 0) {
+    word = from[0] | (static_cast<Word>(from[size / 2]) << (size / 2 * 8)) |
+           (static_cast<Word>(from[size - 1]) << ((size - 1) * 8));
+  }
+  const uint64_t words = count == 0 ? 0 : 1;
+  if (words != 0) *target = word;
+  *at = wire::make_list(static_cast<int32_t>(target - (at + 1)), ElementSize::Byte, count);
+  return target + words;
+}
+inline Word* put_text(Word* at, Word* target, Text text) { return put_bytes(at, target, text.data, text.size, text.size + 1); }
+inline Word* put_data(Word* at, Word* target, Data data) { return put_bytes(at, target, data.data, data.size, data.size); }
 
 // Owns the allocation state of one message in `buffer` (capacity in words) and its outgoing
 // capability table. Word 0 is the root pointer; objects follow in allocation order.
@@ -290,7 +314,7 @@ class MessageBuilder {
   Error error_ = Error::Ok;
 };
 
-inline bool StructBuilder::put_bytes_at(uint32_t index, const void* bytes, uint32_t size, uint32_t count) {
+__attribute__((always_inline)) inline bool StructBuilder::put_bytes_at(uint32_t index, const void* bytes, uint32_t size, uint32_t count) {
   if (index >= pointer_count_ || pointers_[index] != 0 || size >= wire::kMaxListCount) return false;
   Word* target;
   if (!message_->try_reserve((static_cast<uint64_t>(count) + 7) / 8, &target)) return false;

@@ -153,11 +153,14 @@ inline void EndpointServerTransport::arm_receive_slot() {
 __attribute__((always_inline)) inline Error EndpointServerTransport::finish_receive(Error e, const SyscallRegisters& regs, capnp::Request* request) {
   if (e != Error::Ok) [[unlikely]] return e;
   const MessageInfo info = MessageInfo::decode(regs.info);
-  const uint32_t length = min(info.length_words, kMessageWords);
+  uint32_t length = info.length_words;
   for (uint32_t i = 0; i < kMessageRegisters; ++i) words_[i] = capnp::Word{regs.mr[i]};
   context_.badge_ = regs.cap;
   context_.has_unwrapped_ = false;
-  if ((length > kMessageRegisters) | (info.extra_caps != 0)) [[unlikely]] receive_rest(regs.info, length);
+  if ((length > kMessageRegisters) | (info.extra_caps != 0)) [[unlikely]] {
+    length = min(length, kMessageWords);  // the info word's 7 bits can say more than the buffer holds
+    receive_rest(regs.info, length);
+  }
   ++requests_;
   *request = capnp::Request{info.label, words_, length, info.extra_caps};
   return Error::Ok;
@@ -173,9 +176,12 @@ __attribute__((always_inline)) inline Error EndpointServerTransport::reply_recei
   uint32_t length = 0;
   uint32_t caps = 0;
   if (reply.error == Error::Ok) [[likely]] {
-    length = min(reply.length_words, kMessageWords);
-    caps = min(reply.cap_count, kMaxTransferCaps);
-    if ((length > kMessageRegisters) | (caps != 0)) [[unlikely]] send_rest(length, caps);
+    length = reply.length_words;
+    if ((length > kMessageRegisters) | (reply.cap_count != 0)) [[unlikely]] {
+      length = min(length, kMessageWords);
+      caps = min(reply.cap_count, kMaxTransferCaps);
+      send_rest(length, caps);
+    }
   }
   arm_receive_slot();
   SyscallRegisters regs{endpoint_, MessageInfo{static_cast<uint64_t>(reply.error), length, caps, 0}.encode(),
