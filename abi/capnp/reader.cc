@@ -124,26 +124,33 @@ StructReader ListReader::struct_at(uint32_t i) const {
 }
 
 Result<StructReader> MessageReader::root() {
-  if (context_.size_words == 0) return Error::TruncatedMessage;
+  RootPlace place;
+  const Error e = locate_root(context_.segment, context_.size_words, nesting_, &place);
+  if (e != Error::Ok) return e;
+  if (place.target == nullptr) return StructReader(&context_, nullptr, 0, nullptr, 0, nesting_);
+  const uint64_t words = static_cast<uint64_t>(place.data_words) + place.pointer_count;
+  if (!context_.charge(words == 0 ? 1 : words)) return kMalformed;
+  return StructReader(&context_, reinterpret_cast<const uint8_t*>(place.target), place.data_words * 8u,
+                      place.target + place.data_words, place.pointer_count, nesting_ - 1);
+}
+
+Error MessageReader::locate_root(const Word* segment, uint32_t size_words, uint32_t nesting, RootPlace* place) {
+  *place = RootPlace{nullptr, 0, 0};
+  if (segment == nullptr || size_words == 0) return Error::TruncatedMessage;
   // The root pointer, read as the single pointer of an imaginary parent one level above: the
   // same checks as read_struct, without building that parent.
-  const Word pointer = context_.segment[0];
-  if (pointer == 0) return StructReader(&context_, nullptr, 0, nullptr, 0, nesting_);
-  if (nesting_ == 0 || wire::kind(pointer) != PointerKind::Struct) return kMalformed;
+  const Word pointer = segment[0];
+  if (pointer == 0) return Error::Ok;
+  if (nesting == 0 || wire::kind(pointer) != PointerKind::Struct) return kMalformed;
   const uint16_t data_words = wire::struct_data_words(pointer);
   const uint16_t pointer_count = wire::struct_pointer_count(pointer);
   const uint64_t words = static_cast<uint64_t>(data_words) + pointer_count;
-  const Word* target = resolve(context_, context_.segment, pointer, words);
+  ReadContext context;
+  context.segment = segment;
+  context.size_words = size_words;
+  const Word* target = resolve(context, segment, pointer, words);
   if (target == nullptr) return kMalformed;
-  if (!context_.charge(words == 0 ? 1 : words)) return kMalformed;
-  return StructReader(&context_, reinterpret_cast<const uint8_t*>(target), data_words * 8u,
-                      target + data_words, pointer_count, nesting_ - 1);
-}
-
-Error MessageReader::root_into(StructReader* out) {
-  const Result<StructReader> r = root();
-  if (!r.ok()) return r.error();
-  *out = r.value();
+  *place = RootPlace{target, data_words, pointer_count};
   return Error::Ok;
 }
 

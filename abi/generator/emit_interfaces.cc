@@ -179,17 +179,17 @@ void emit_server(const Model& model, const std::string& name, const std::vector<
          "  // (MalformedMessage). The params reader is built in place over the received words (read_root)\n"
          "  // and the results' root laid out as constant words (init_root_as).\n";
   out << "  ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,\n"
-         "                                  const ::tessera::capnp::ReplyBuffer& out) {\n";
-  out << "    ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);\n"
-         "    ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);\n"
-         "    switch (request.label - " << name << "::label(static_cast<Method>(0))) {\n";
+         "                                  [[maybe_unused]] const ::tessera::capnp::ReplyBuffer& out) {\n";
+  out << "    switch (request.label - " << name << "::label(static_cast<Method>(0))) {\n";
   for (const auto& m : methods) {
     out << "      case static_cast<uint64_t>(Method::" << m.pascal << "): {\n"
         << "        if (request.cap_count > " << model.cap_count(m.params_schema, 0)
         << "u) return {::tessera::Error::MalformedMessage, 0, 0};\n"
+        << "        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);\n"
         << "        ::tessera::capnp::StructReader params;\n"
         << "        const ::tessera::Error e = message.read_root(" << m.params << "::kDataWords, " << m.params << "::kPointerCount, &params);\n"
         << "        if (e != ::tessera::Error::Ok) return {e, 0, 0};\n"
+        << "        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);\n"
         << "        return finish(impl()." << m.name << "(" << m.params << "::Reader(params), reply.init_root_as<" << m.results << ">()), reply);\n"
         << "      }\n";
   }

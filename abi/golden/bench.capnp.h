@@ -563,43 +563,51 @@ class Bench::Server {
   // (MalformedMessage). The params reader is built in place over the received words (read_root)
   // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
-                                  const ::tessera::capnp::ReplyBuffer& out) {
-    ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-    ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+                                  [[maybe_unused]] const ::tessera::capnp::ReplyBuffer& out) {
     switch (request.label - Bench::label(static_cast<Method>(0))) {
       case static_cast<uint64_t>(Method::Read): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ReadParams::kDataWords, ReadParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().read(ReadParams::Reader(params), reply.init_root_as<ReadResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Write): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(WriteParams::kDataWords, WriteParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().write(WriteParams::Reader(params), reply.init_root_as<WriteResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Open): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(OpenParams::kDataWords, OpenParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().open(OpenParams::Reader(params), reply.init_root_as<OpenResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Close): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(CloseParams::kDataWords, CloseParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().close(CloseParams::Reader(params), reply.init_root_as<CloseResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Stat): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(StatParams::kDataWords, StatParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().stat(StatParams::Reader(params), reply.init_root_as<StatResults>()), reply);
       }
       default:

@@ -1946,106 +1946,132 @@ class FileSystem::Server {
   // (MalformedMessage). The params reader is built in place over the received words (read_root)
   // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
-                                  const ::tessera::capnp::ReplyBuffer& out) {
-    ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-    ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+                                  [[maybe_unused]] const ::tessera::capnp::ReplyBuffer& out) {
     switch (request.label - FileSystem::label(static_cast<Method>(0))) {
       case static_cast<uint64_t>(Method::Connect): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ConnectParams::kDataWords, ConnectParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().connect(ConnectParams::Reader(params), reply.init_root_as<ConnectResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Open): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(OpenParams::kDataWords, OpenParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().open(OpenParams::Reader(params), reply.init_root_as<OpenResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Stat): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(StatParams::kDataWords, StatParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().stat(StatParams::Reader(params), reply.init_root_as<StatResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Mkdir): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(MkdirParams::kDataWords, MkdirParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().mkdir(MkdirParams::Reader(params), reply.init_root_as<MkdirResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Unlink): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(UnlinkParams::kDataWords, UnlinkParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().unlink(UnlinkParams::Reader(params), reply.init_root_as<UnlinkResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Rmdir): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(RmdirParams::kDataWords, RmdirParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().rmdir(RmdirParams::Reader(params), reply.init_root_as<RmdirResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Rename): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(RenameParams::kDataWords, RenameParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().rename(RenameParams::Reader(params), reply.init_root_as<RenameResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Link): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(LinkParams::kDataWords, LinkParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().link(LinkParams::Reader(params), reply.init_root_as<LinkResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Symlink): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(SymlinkParams::kDataWords, SymlinkParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().symlink(SymlinkParams::Reader(params), reply.init_root_as<SymlinkResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Readlink): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ReadlinkParams::kDataWords, ReadlinkParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().readlink(ReadlinkParams::Reader(params), reply.init_root_as<ReadlinkResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Statfs): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(StatfsParams::kDataWords, StatfsParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().statfs(StatfsParams::Reader(params), reply.init_root_as<StatfsResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Sync): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(SyncParams::kDataWords, SyncParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().sync(SyncParams::Reader(params), reply.init_root_as<SyncResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Status): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Disconnect): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(DisconnectParams::kDataWords, DisconnectParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().disconnect(DisconnectParams::Reader(params), reply.init_root_as<DisconnectResults>()), reply);
       }
       default:
@@ -2294,57 +2320,69 @@ class File::Server {
   // (MalformedMessage). The params reader is built in place over the received words (read_root)
   // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
-                                  const ::tessera::capnp::ReplyBuffer& out) {
-    ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-    ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+                                  [[maybe_unused]] const ::tessera::capnp::ReplyBuffer& out) {
     switch (request.label - File::label(static_cast<Method>(0))) {
       case static_cast<uint64_t>(Method::Read): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ReadParams::kDataWords, ReadParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().read(ReadParams::Reader(params), reply.init_root_as<ReadResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Write): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(WriteParams::kDataWords, WriteParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().write(WriteParams::Reader(params), reply.init_root_as<WriteResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Truncate): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(TruncateParams::kDataWords, TruncateParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().truncate(TruncateParams::Reader(params), reply.init_root_as<TruncateResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Stat): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(StatParams::kDataWords, StatParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().stat(StatParams::Reader(params), reply.init_root_as<StatResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Sync): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(SyncParams::kDataWords, SyncParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().sync(SyncParams::Reader(params), reply.init_root_as<SyncResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Readdir): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ReaddirParams::kDataWords, ReaddirParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().readdir(ReaddirParams::Reader(params), reply.init_root_as<ReaddirResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Close): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(CloseParams::kDataWords, CloseParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().close(CloseParams::Reader(params), reply.init_root_as<CloseResults>()), reply);
       }
       default:

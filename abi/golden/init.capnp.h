@@ -876,64 +876,78 @@ class Init::Server {
   // (MalformedMessage). The params reader is built in place over the received words (read_root)
   // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
-                                  const ::tessera::capnp::ReplyBuffer& out) {
-    ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-    ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+                                  [[maybe_unused]] const ::tessera::capnp::ReplyBuffer& out) {
     switch (request.label - Init::label(static_cast<Method>(0))) {
       case static_cast<uint64_t>(Method::ProgramCount): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ProgramCountParams::kDataWords, ProgramCountParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().program_count(ProgramCountParams::Reader(params), reply.init_root_as<ProgramCountResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Program): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ProgramParams::kDataWords, ProgramParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().program(ProgramParams::Reader(params), reply.init_root_as<ProgramResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Thread): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ThreadParams::kDataWords, ThreadParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().thread(ThreadParams::Reader(params), reply.init_root_as<ThreadResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Find): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(FindParams::kDataWords, FindParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().find(FindParams::Reader(params), reply.init_root_as<FindResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Run): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(RunParams::kDataWords, RunParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().run(RunParams::Reader(params), reply.init_root_as<RunResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Kill): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(KillParams::kDataWords, KillParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().kill(KillParams::Reader(params), reply.init_root_as<KillResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Restart): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(RestartParams::kDataWords, RestartParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().restart(RestartParams::Reader(params), reply.init_root_as<RestartResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Memory): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(MemoryParams::kDataWords, MemoryParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().memory(MemoryParams::Reader(params), reply.init_root_as<MemoryResults>()), reply);
       }
       default:

@@ -468,36 +468,42 @@ class Store::Server {
   // (MalformedMessage). The params reader is built in place over the received words (read_root)
   // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
-                                  const ::tessera::capnp::ReplyBuffer& out) {
-    ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-    ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+                                  [[maybe_unused]] const ::tessera::capnp::ReplyBuffer& out) {
     switch (request.label - Store::label(static_cast<Method>(0))) {
       case static_cast<uint64_t>(Method::Put): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(PutParams::kDataWords, PutParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().put(PutParams::Reader(params), reply.init_root_as<PutResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Get): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(GetParams::kDataWords, GetParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().get(GetParams::Reader(params), reply.init_root_as<GetResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Delete): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(DeleteParams::kDataWords, DeleteParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().delete_(DeleteParams::Reader(params), reply.init_root_as<DeleteResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Watch): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(WatchParams::kDataWords, WatchParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().watch(WatchParams::Reader(params), reply.init_root_as<WatchResults>()), reply);
       }
       default:

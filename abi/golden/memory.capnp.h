@@ -1649,9 +1649,7 @@ class Region::Server {
   // (MalformedMessage). The params reader is built in place over the received words (read_root)
   // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
-                                  const ::tessera::capnp::ReplyBuffer& out) {
-    ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-    ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+                                  [[maybe_unused]] const ::tessera::capnp::ReplyBuffer& out) {
     switch (request.label - Region::label(static_cast<Method>(0))) {
       default:
         break;
@@ -2056,106 +2054,132 @@ class Session::Server {
   // (MalformedMessage). The params reader is built in place over the received words (read_root)
   // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
-                                  const ::tessera::capnp::ReplyBuffer& out) {
-    ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-    ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+                                  [[maybe_unused]] const ::tessera::capnp::ReplyBuffer& out) {
     switch (request.label - Session::label(static_cast<Method>(0))) {
       case static_cast<uint64_t>(Method::CreateRegion): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(CreateRegionParams::kDataWords, CreateRegionParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().create_region(CreateRegionParams::Reader(params), reply.init_root_as<CreateRegionResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Attach): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(AttachParams::kDataWords, AttachParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().attach(AttachParams::Reader(params), reply.init_root_as<AttachResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Detach): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(DetachParams::kDataWords, DetachParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().detach(DetachParams::Reader(params), reply.init_root_as<DetachResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Resize): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ResizeParams::kDataWords, ResizeParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().resize(ResizeParams::Reader(params), reply.init_root_as<ResizeResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Share): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ShareParams::kDataWords, ShareParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().share(ShareParams::Reader(params), reply.init_root_as<ShareResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Release): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ReleaseParams::kDataWords, ReleaseParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().release(ReleaseParams::Reader(params), reply.init_root_as<ReleaseResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Revoke): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(RevokeParams::kDataWords, RevokeParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().revoke(RevokeParams::Reader(params), reply.init_root_as<RevokeResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Frame): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(FrameParams::kDataWords, FrameParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().frame(FrameParams::Reader(params), reply.init_root_as<FrameResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Describe): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(DescribeParams::kDataWords, DescribeParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().describe(DescribeParams::Reader(params), reply.init_root_as<DescribeResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Status): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Reserve): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ReserveParams::kDataWords, ReserveParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().reserve(ReserveParams::Reader(params), reply.init_root_as<ReserveResults>()), reply);
       }
       case static_cast<uint64_t>(Method::CreateObject): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(CreateObjectParams::kDataWords, CreateObjectParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().create_object(CreateObjectParams::Reader(params), reply.init_root_as<CreateObjectResults>()), reply);
       }
       case static_cast<uint64_t>(Method::DeleteObject): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(DeleteObjectParams::kDataWords, DeleteObjectParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().delete_object(DeleteObjectParams::Reader(params), reply.init_root_as<DeleteObjectResults>()), reply);
       }
       case static_cast<uint64_t>(Method::DeviceTables): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(DeviceTablesParams::kDataWords, DeviceTablesParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().device_tables(DeviceTablesParams::Reader(params), reply.init_root_as<DeviceTablesResults>()), reply);
       }
       default:
@@ -2428,64 +2452,78 @@ class Control::Server {
   // (MalformedMessage). The params reader is built in place over the received words (read_root)
   // and the results' root laid out as constant words (init_root_as).
   ::tessera::capnp::Reply dispatch(const ::tessera::capnp::Request& request,
-                                  const ::tessera::capnp::ReplyBuffer& out) {
-    ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-    ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+                                  [[maybe_unused]] const ::tessera::capnp::ReplyBuffer& out) {
     switch (request.label - Control::label(static_cast<Method>(0))) {
       case static_cast<uint64_t>(Method::OpenSession): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(OpenSessionParams::kDataWords, OpenSessionParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().open_session(OpenSessionParams::Reader(params), reply.init_root_as<OpenSessionResults>()), reply);
       }
       case static_cast<uint64_t>(Method::CloseSession): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(CloseSessionParams::kDataWords, CloseSessionParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().close_session(CloseSessionParams::Reader(params), reply.init_root_as<CloseSessionResults>()), reply);
       }
       case static_cast<uint64_t>(Method::SetWeight): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(SetWeightParams::kDataWords, SetWeightParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().set_weight(SetWeightParams::Reader(params), reply.init_root_as<SetWeightResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Events): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(EventsParams::kDataWords, EventsParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().events(EventsParams::Reader(params), reply.init_root_as<EventsResults>()), reply);
       }
       case static_cast<uint64_t>(Method::TakeFault): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(TakeFaultParams::kDataWords, TakeFaultParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().take_fault(TakeFaultParams::Reader(params), reply.init_root_as<TakeFaultResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Status): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
       }
       case static_cast<uint64_t>(Method::ThreadCount): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ThreadCountParams::kDataWords, ThreadCountParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().thread_count(ThreadCountParams::Reader(params), reply.init_root_as<ThreadCountResults>()), reply);
       }
       case static_cast<uint64_t>(Method::Thread): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
+        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ThreadParams::kDataWords, ThreadParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
+        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
         return finish(impl().thread(ThreadParams::Reader(params), reply.init_root_as<ThreadResults>()), reply);
       }
       default:

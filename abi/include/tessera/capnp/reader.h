@@ -130,14 +130,16 @@ class StructReader {
       return Error::MalformedMessage;
     }
     const uint32_t n = wire::list_count(pointer);
-    const uint64_t words = (static_cast<uint64_t>(n) + 7) / 8;
-    const int64_t start = (at - context_->segment) + 1 + wire::offset(pointer);
-    const uint64_t size = context_->size_words;
-    if (start < 0 || static_cast<uint64_t>(start) > size || words > size - static_cast<uint64_t>(start)) {
-      return Error::MalformedMessage;
-    }
-    if (!context_->charge(words == 0 ? 1 : words)) return Error::MalformedMessage;
-    *bytes = reinterpret_cast<const uint8_t*>(context_->segment + start);
+    // Where the list starts, as a byte distance from the segment's start: computed on integers
+    // (no pointer is ever formed outside the segment), a start before the segment wraps to a
+    // distance larger than the segment, so two comparisons bound it on both sides.
+    const uint64_t start = reinterpret_cast<uintptr_t>(at + 1) + (static_cast<uint64_t>(static_cast<int64_t>(wire::offset(pointer))) << 3) -
+                           reinterpret_cast<uintptr_t>(context_->segment);
+    const uint64_t room = static_cast<uint64_t>(context_->size_words) * 8;
+    const uint64_t bytes_needed = (static_cast<uint64_t>(n) + 7) & ~uint64_t{7};
+    if (start > room || bytes_needed > room - start) return Error::MalformedMessage;
+    if (!context_->charge(bytes_needed == 0 ? 1 : bytes_needed / 8)) return Error::MalformedMessage;
+    *bytes = reinterpret_cast<const uint8_t*>(context_->segment) + start;
     *count = n;
     return Error::Ok;
   }
@@ -275,12 +277,21 @@ class MessageReader {
                           context_.segment + 1 + data_words, pointer_count, nesting_ - 1);
       return Error::Ok;
     }
-    // Through a copy: `out` (the dispatcher's params) never has its address taken, so it stays in
-    // registers.
-    StructReader general;
-    const Error e = root_into(&general);
-    *out = general;
-    return e;
+    // The general case: locate_root (out of line) is told the segment by value, so neither this
+    // reader's state nor `out` (the dispatcher's params) ever has its address taken: a dispatcher
+    // keeps both in registers. The budget and nesting are applied here, as root() applies them.
+    RootPlace place;
+    const Error e = locate_root(context_.segment, context_.size_words, nesting_, &place);
+    if (e != Error::Ok) return e;
+    if (place.target == nullptr) {
+      *out = StructReader(&context_, nullptr, 0, nullptr, 0, nesting_);
+      return Error::Ok;
+    }
+    const uint64_t charged = static_cast<uint64_t>(place.data_words) + place.pointer_count;
+    if (!context_.charge(charged == 0 ? 1 : charged)) return Error::MalformedMessage;
+    *out = StructReader(&context_, reinterpret_cast<const uint8_t*>(place.target), place.data_words * 8u,
+                        place.target + place.data_words, place.pointer_count, nesting_ - 1);
+    return Error::Ok;
   }
   // read_root as a Result.
   __attribute__((always_inline)) Result<StructReader> root_of(uint16_t data_words, uint16_t pointer_count) {
@@ -299,8 +310,15 @@ class MessageReader {
   uint64_t budget_left() const { return context_.budget_left; }
 
  private:
-  // root() into `*out` (read_root's general case, out of line).
-  Error root_into(StructReader* out);
+  // Where the root struct of the `size_words` words at `segment` is, with root()'s checks but
+  // without charging anything (read_root's general case, out of line): Ok with place->target
+  // nullptr for a null root; TruncatedMessage; MalformedMessage.
+  struct RootPlace {
+    const Word* target;
+    uint16_t data_words;
+    uint16_t pointer_count;
+  };
+  static Error locate_root(const Word* segment, uint32_t size_words, uint32_t nesting, RootPlace* place);
 
   ReadContext context_;
   uint32_t nesting_ = ReadLimits::kDefaultNesting;
