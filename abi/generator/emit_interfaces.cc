@@ -26,6 +26,20 @@ std::string argument_type(const Model& model, const FieldInfo& f) {
 
 namespace {
 
+// Whether a method can have a flat handler (docs/writing-a-server.md): every parameter a plain
+// argument and every result a plain member — scalars, enums, Bool, Text, Data, no capabilities, no
+// result with a default (a plain struct member starts at zero).
+bool flat_handler_eligible(const Model& model, const std::vector<FieldInfo>& params, const std::vector<FieldInfo>& results) {
+  for (const auto& f : params) {
+    if (!is_flat_argument(f) || f.kind == Kind::Cap) return false;
+  }
+  for (const auto& f : results) {
+    if (!is_flat_argument(f) || f.kind == Kind::Cap) return false;
+    if (f.kind != Kind::Text && f.kind != Kind::Data && !mask_argument(model, f).empty()) return false;
+  }
+  return true;
+}
+
 struct MethodInfo {
   std::string name;    // snake_case
   std::string pascal;  // PascalCase
@@ -167,6 +181,63 @@ void emit_client(const Model& model, const std::string& name, const std::vector<
   out << "  T& transport_;\n  uint64_t destination_;\n  ::tessera::capnp::MessageReader reply_;\n};\n\n";
 }
 
+// A flat handler's case: the parameters read through the params reader (every check of the reader
+// form), the handler called with them as arguments, and its Reply written straight into the reply
+// words in the layout a MessageBuilder makes for the same setters in member order (host test
+// [flat]): size first (RangeError when it does not fit, as the builder would say), the root
+// pointer, the data words through the results Builder's setters, then Text and Data.
+void emit_flat_case(const Model&, const MethodInfo& m, const std::vector<FieldInfo>& params,
+                    const std::vector<FieldInfo>& results, std::ostream& out) {
+  const std::string in = "          ";
+  out << in << "const " << m.params << "::Reader p_(params);\n";
+  for (const auto& f : params) {
+    if (f.kind == Kind::Text || f.kind == Kind::Data) {
+      out << in << "const auto " << f.name << "_ = p_." << f.name << "();\n"
+          << in << "if (!" << f.name << "_.ok()) return {" << f.name << "_.error(), 0, 0};\n";
+    }
+  }
+  out << in << "auto r_ = impl()." << m.name << "(";
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto& f = params[i];
+    out << (i ? ", " : "") << (f.kind == Kind::Text || f.kind == Kind::Data ? f.name + "_.value()" : "p_." + f.name + "()");
+  }
+  out << ");\n";
+  out << in << "if (!r_.ok()) return {r_.error(), 0, 0};\n";
+  const auto layout = m.results_schema.getProto().getStruct();
+  const uint16_t data = layout.getDataWordCount();
+  const uint16_t pointers = layout.getPointerCount();
+  std::string size = std::to_string(1u + data + pointers) + "u";
+  for (const auto& f : results) {
+    if (f.kind == Kind::Text || f.kind == Kind::Data) {
+      size += " + (r_->" + f.name + ".data != nullptr ? ::tessera::capnp::" + (f.kind == Kind::Text ? "text" : "data") +
+              "_words(r_->" + f.name + ") : 0u)";
+    }
+  }
+  out << in << "const uint64_t words_ = " << size << ";\n"
+      << in << "if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};\n"
+      << in << "::tessera::capnp::Word* const w_ = out.words;\n"
+      << in << "w_[0] = " << root_pointer(data, pointers) << ";\n";
+  for (uint16_t i = 0; i < data + pointers; ++i) out << in << "w_[" << 1 + i << "] = 0;\n";
+  bool scalars = false;
+  for (const auto& f : results) scalars = scalars || (f.kind != Kind::Text && f.kind != Kind::Data);
+  if (scalars) {
+    out << in << m.results << "::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), "
+        << data * 8u << "u, w_ + " << 1 + data << ", " << pointers << "));\n";
+    for (const auto& f : results) {
+      if (f.kind != Kind::Text && f.kind != Kind::Data) out << in << "results_.set_" << f.name << "(r_->" << f.name << ");\n";
+    }
+  }
+  int objects = 0;
+  for (const auto& f : results) objects += f.kind == Kind::Text || f.kind == Kind::Data;
+  if (objects > 0) out << in << (objects > 1 ? "" : "[[maybe_unused]] ") << "::tessera::capnp::Word* next_ = w_ + " << 1 + data + pointers << ";\n";
+  for (const auto& f : results) {
+    if (f.kind != Kind::Text && f.kind != Kind::Data) continue;
+    out << in << "if (r_->" << f.name << ".data != nullptr) " << (--objects > 0 ? "next_ = " : "") << "::tessera::capnp::put_"
+        << (f.kind == Kind::Text ? "text" : "data") << "(w_ + " << 1 + data + f.offset << ", next_, r_->" << f.name << ");\n";
+  }
+  out << in << "return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};\n";
+}
+
 void emit_server(const Model& model, const std::string& name, const std::vector<MethodInfo>& methods,
                  std::ostream& out) {
   out << "// Server dispatch (CRTP): `Impl` derives from Server<Impl> and has one method per schema\n"
@@ -188,10 +259,25 @@ void emit_server(const Model& model, const std::string& name, const std::vector<
         << "        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);\n"
         << "        ::tessera::capnp::StructReader params;\n"
         << "        const ::tessera::Error e = message.read_root(" << m.params << "::kDataWords, " << m.params << "::kPointerCount, &params);\n"
-        << "        if (e != ::tessera::Error::Ok) return {e, 0, 0};\n"
-        << "        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);\n"
-        << "        return finish(impl()." << m.name << "(" << m.params << "::Reader(params), reply.init_root_as<" << m.results << ">()), reply);\n"
-        << "      }\n";
+        << "        if (e != ::tessera::Error::Ok) return {e, 0, 0};\n";
+    const auto params = model.fields(m.params_schema);
+    const auto results = model.fields(m.results_schema);
+    const bool flat = flat_handler_eligible(model, params, results);
+    std::string indent = "        ";
+    if (flat) {
+      out << "        if constexpr (requires(Impl& i_";
+      for (const auto& f : params) out << ", " << argument_type(model, f) << " " << f.name;
+      out << ") { i_." << m.name << "(";
+      for (size_t i = 0; i < params.size(); ++i) out << (i ? ", " : "") << params[i].name;
+      out << "); }) {\n";
+      emit_flat_case(model, m, params, results, out);
+      out << "        } else {\n";
+      indent = "          ";
+    }
+    out << indent << "::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);\n"
+        << indent << "return finish(impl()." << m.name << "(" << m.params << "::Reader(params), reply.init_root_as<" << m.results << ">()), reply);\n";
+    if (flat) out << "        }\n";
+    out << "      }\n";
   }
   out << "      default:\n        break;\n    }\n    return {::tessera::Error::IllegalOperation, 0, 0};\n  }\n\n";
   out << " protected:\n  Server() = default;\n  ~Server() = default;\n\n private:\n";
@@ -262,6 +348,20 @@ void emit_interfaces(const Model& model, uint64_t file, std::ostream& out) {
     for (const auto& m : methods) {
       out << "  using " << m.params << " = " << model.qualified(m.params_schema.getProto().getId()) << ";\n";
       out << "  using " << m.results << " = " << model.qualified(m.results_schema.getProto().getId()) << ";\n";
+    }
+    for (const auto& m : methods) {
+      const auto params = model.fields(m.params_schema);
+      const auto results = model.fields(m.results_schema);
+      if (!flat_handler_eligible(model, params, results) || results.empty()) continue;
+      out << "  // " << m.pascal << "'s results as plain members, for a flat handler (a Text or Data left\n"
+             "  // without data, nullptr, is not sent: the client reads the field's default).\n";
+      out << "  struct " << m.pascal << "Reply {\n";
+      for (const auto& f : results) {
+        if (f.kind == Kind::Bool) out << "    bool " << f.name << " = false;\n";
+        else if (f.kind == Kind::Text || f.kind == Kind::Data) out << "    " << argument_type(model, f) << " " << f.name << ";\n";
+        else out << "    " << model.cpp_type(f.type) << " " << f.name << "{};\n";
+      }
+      out << "  };\n";
     }
     out << "\n  // The message label of `method` on this interface.\n";
     out << "  static constexpr uint64_t label(Method method) {\n"

@@ -387,6 +387,28 @@ struct Bench {
   using CloseResults = ::tessera::abibench::Bench_CloseResults;
   using StatParams = ::tessera::abibench::Bench_StatParams;
   using StatResults = ::tessera::abibench::Bench_StatResults;
+  // Read's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct ReadReply {
+    ::tessera::capnp::Data data;
+  };
+  // Write's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct WriteReply {
+    uint32_t written{};
+  };
+  // Open's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct OpenReply {
+    uint64_t handle{};
+  };
+  // Stat's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct StatReply {
+    uint64_t size{};
+    uint32_t mode{};
+    ::tessera::capnp::Text name;
+  };
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -571,8 +593,22 @@ class Bench::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ReadParams::kDataWords, ReadParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().read(ReadParams::Reader(params), reply.init_root_as<ReadResults>()), reply);
+        if constexpr (requires(Impl& i_, uint64_t handle, uint64_t offset, uint32_t length) { i_.read(handle, offset, length); }) {
+          const ReadParams::Reader p_(params);
+          auto r_ = impl().read(p_.handle(), p_.offset(), p_.length());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 2u + (r_->data.data != nullptr ? ::tessera::capnp::data_words(r_->data) : 0u);
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x1000000000000ull;
+          w_[1] = 0;
+          [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 2;
+          if (r_->data.data != nullptr) ::tessera::capnp::put_data(w_ + 1, next_, r_->data);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().read(ReadParams::Reader(params), reply.init_root_as<ReadResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Write): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -580,8 +616,24 @@ class Bench::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(WriteParams::kDataWords, WriteParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().write(WriteParams::Reader(params), reply.init_root_as<WriteResults>()), reply);
+        if constexpr (requires(Impl& i_, uint64_t handle, uint64_t offset, ::tessera::capnp::Data data) { i_.write(handle, offset, data); }) {
+          const WriteParams::Reader p_(params);
+          const auto data_ = p_.data();
+          if (!data_.ok()) return {data_.error(), 0, 0};
+          auto r_ = impl().write(p_.handle(), p_.offset(), data_.value());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 2u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x100000000ull;
+          w_[1] = 0;
+          WriteResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          results_.set_written(r_->written);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().write(WriteParams::Reader(params), reply.init_root_as<WriteResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Open): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -589,8 +641,24 @@ class Bench::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(OpenParams::kDataWords, OpenParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().open(OpenParams::Reader(params), reply.init_root_as<OpenResults>()), reply);
+        if constexpr (requires(Impl& i_, ::tessera::capnp::Text path, uint32_t flags) { i_.open(path, flags); }) {
+          const OpenParams::Reader p_(params);
+          const auto path_ = p_.path();
+          if (!path_.ok()) return {path_.error(), 0, 0};
+          auto r_ = impl().open(path_.value(), p_.flags());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 2u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x100000000ull;
+          w_[1] = 0;
+          OpenResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          results_.set_handle(r_->handle);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().open(OpenParams::Reader(params), reply.init_root_as<OpenResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Close): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -598,8 +666,19 @@ class Bench::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(CloseParams::kDataWords, CloseParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().close(CloseParams::Reader(params), reply.init_root_as<CloseResults>()), reply);
+        if constexpr (requires(Impl& i_, uint64_t handle) { i_.close(handle); }) {
+          const CloseParams::Reader p_(params);
+          auto r_ = impl().close(p_.handle());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().close(CloseParams::Reader(params), reply.init_root_as<CloseResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Stat): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -607,8 +686,27 @@ class Bench::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(StatParams::kDataWords, StatParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().stat(StatParams::Reader(params), reply.init_root_as<StatResults>()), reply);
+        if constexpr (requires(Impl& i_, uint64_t handle) { i_.stat(handle); }) {
+          const StatParams::Reader p_(params);
+          auto r_ = impl().stat(p_.handle());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 4u + (r_->name.data != nullptr ? ::tessera::capnp::text_words(r_->name) : 0u);
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x1000200000000ull;
+          w_[1] = 0;
+          w_[2] = 0;
+          w_[3] = 0;
+          StatResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 1));
+          results_.set_size(r_->size);
+          results_.set_mode(r_->mode);
+          [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 4;
+          if (r_->name.data != nullptr) ::tessera::capnp::put_text(w_ + 3, next_, r_->name);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().stat(StatParams::Reader(params), reply.init_root_as<StatResults>()), reply);
+        }
       }
       default:
         break;

@@ -549,6 +549,23 @@ struct Block {
   using CrashResults = ::tessera::block::Block_CrashResults;
   using DataAreaParams = ::tessera::block::Block_DataAreaParams;
   using DataAreaResults = ::tessera::block::Block_DataAreaResults;
+  // Status's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct StatusReply {
+    uint64_t capacity{};
+    uint32_t clients{};
+    uint64_t requests{};
+    uint64_t errors{};
+    uint64_t refused{};
+    uint64_t interrupts{};
+    uint64_t signals_in{};
+    uint64_t signals_out{};
+    uint64_t device_notifies{};
+    uint64_t generation{};
+    uint32_t peak_in_flight{};
+    uint64_t work_ticks{};
+    uint64_t system_call_ticks{};
+  };
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -784,8 +801,19 @@ class Block::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(DisconnectParams::kDataWords, DisconnectParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().disconnect(DisconnectParams::Reader(params), reply.init_root_as<DisconnectResults>()), reply);
+        if constexpr (requires(Impl& i_, uint8_t channel) { i_.disconnect(channel); }) {
+          const DisconnectParams::Reader p_(params);
+          auto r_ = impl().disconnect(p_.channel());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().disconnect(DisconnectParams::Reader(params), reply.init_root_as<DisconnectResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Status): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -793,8 +821,45 @@ class Block::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.status(); }) {
+          const StatusParams::Reader p_(params);
+          auto r_ = impl().status();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 13u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xc00000000ull;
+          w_[1] = 0;
+          w_[2] = 0;
+          w_[3] = 0;
+          w_[4] = 0;
+          w_[5] = 0;
+          w_[6] = 0;
+          w_[7] = 0;
+          w_[8] = 0;
+          w_[9] = 0;
+          w_[10] = 0;
+          w_[11] = 0;
+          w_[12] = 0;
+          StatusResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 96u, w_ + 13, 0));
+          results_.set_capacity(r_->capacity);
+          results_.set_clients(r_->clients);
+          results_.set_requests(r_->requests);
+          results_.set_errors(r_->errors);
+          results_.set_refused(r_->refused);
+          results_.set_interrupts(r_->interrupts);
+          results_.set_signals_in(r_->signals_in);
+          results_.set_signals_out(r_->signals_out);
+          results_.set_device_notifies(r_->device_notifies);
+          results_.set_generation(r_->generation);
+          results_.set_peak_in_flight(r_->peak_in_flight);
+          results_.set_work_ticks(r_->work_ticks);
+          results_.set_system_call_ticks(r_->system_call_ticks);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Crash): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -802,8 +867,19 @@ class Block::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(CrashParams::kDataWords, CrashParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().crash(CrashParams::Reader(params), reply.init_root_as<CrashResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.crash(); }) {
+          const CrashParams::Reader p_(params);
+          auto r_ = impl().crash();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().crash(CrashParams::Reader(params), reply.init_root_as<CrashResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::DataArea): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};

@@ -591,6 +591,20 @@ struct Console {
   using CrashResults = ::tessera::console::Console_CrashResults;
   using KeyboardStatusParams = ::tessera::console::Console_KeyboardStatusParams;
   using KeyboardStatusResults = ::tessera::console::Console_KeyboardStatusResults;
+  // Status's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct StatusReply {
+    uint64_t written{};
+    uint64_t read{};
+    uint64_t refused{};
+    bool held = false;
+  };
+  // KeyboardStatus's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct KeyboardStatusReply {
+    bool subscribed = false;
+    uint64_t subscriptions{};
+  };
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -823,8 +837,19 @@ class Console::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(SetModeParams::kDataWords, SetModeParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().set_mode(SetModeParams::Reader(params), reply.init_root_as<SetModeResults>()), reply);
+        if constexpr (requires(Impl& i_, ::tessera::console::Mode mode) { i_.set_mode(mode); }) {
+          const SetModeParams::Reader p_(params);
+          auto r_ = impl().set_mode(p_.mode());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().set_mode(SetModeParams::Reader(params), reply.init_root_as<SetModeResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Status): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -832,8 +857,28 @@ class Console::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.status(); }) {
+          const StatusParams::Reader p_(params);
+          auto r_ = impl().status();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 5u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x400000000ull;
+          w_[1] = 0;
+          w_[2] = 0;
+          w_[3] = 0;
+          w_[4] = 0;
+          StatusResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 32u, w_ + 5, 0));
+          results_.set_written(r_->written);
+          results_.set_read(r_->read);
+          results_.set_refused(r_->refused);
+          results_.set_held(r_->held);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Close): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -841,8 +886,19 @@ class Console::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(CloseParams::kDataWords, CloseParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().close(CloseParams::Reader(params), reply.init_root_as<CloseResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.close(); }) {
+          const CloseParams::Reader p_(params);
+          auto r_ = impl().close();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().close(CloseParams::Reader(params), reply.init_root_as<CloseResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Watch): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -859,8 +915,19 @@ class Console::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(CrashParams::kDataWords, CrashParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().crash(CrashParams::Reader(params), reply.init_root_as<CrashResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.crash(); }) {
+          const CrashParams::Reader p_(params);
+          auto r_ = impl().crash();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().crash(CrashParams::Reader(params), reply.init_root_as<CrashResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::KeyboardStatus): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -868,8 +935,24 @@ class Console::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(KeyboardStatusParams::kDataWords, KeyboardStatusParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().keyboard_status(KeyboardStatusParams::Reader(params), reply.init_root_as<KeyboardStatusResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.keyboard_status(); }) {
+          const KeyboardStatusParams::Reader p_(params);
+          auto r_ = impl().keyboard_status();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 3u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x200000000ull;
+          w_[1] = 0;
+          w_[2] = 0;
+          KeyboardStatusResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
+          results_.set_subscribed(r_->subscribed);
+          results_.set_subscriptions(r_->subscriptions);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().keyboard_status(KeyboardStatusParams::Reader(params), reply.init_root_as<KeyboardStatusResults>()), reply);
+        }
       }
       default:
         break;

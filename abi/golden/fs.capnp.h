@@ -1598,6 +1598,34 @@ struct FileSystem {
   using StatusResults = ::tessera::fs::FileSystem_StatusResults;
   using DisconnectParams = ::tessera::fs::FileSystem_DisconnectParams;
   using DisconnectResults = ::tessera::fs::FileSystem_DisconnectResults;
+  // Readlink's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct ReadlinkReply {
+    ::tessera::capnp::Text target;
+  };
+  // Statfs's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct StatfsReply {
+    uint32_t block_bytes{};
+    uint64_t blocks{};
+    uint64_t free_blocks{};
+    uint32_t inodes{};
+    uint32_t free_inodes{};
+  };
+  // Status's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct StatusReply {
+    uint64_t requests{};
+    uint64_t refused{};
+    uint32_t open_files{};
+    uint32_t clients{};
+    uint64_t cache_hits{};
+    uint64_t cache_misses{};
+    uint64_t block_reads{};
+    uint64_t block_writes{};
+    uint64_t direct_reads{};
+    bool direct_buffer = false;
+  };
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -1990,8 +2018,21 @@ class FileSystem::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(UnlinkParams::kDataWords, UnlinkParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().unlink(UnlinkParams::Reader(params), reply.init_root_as<UnlinkResults>()), reply);
+        if constexpr (requires(Impl& i_, ::tessera::capnp::Text path) { i_.unlink(path); }) {
+          const UnlinkParams::Reader p_(params);
+          const auto path_ = p_.path();
+          if (!path_.ok()) return {path_.error(), 0, 0};
+          auto r_ = impl().unlink(path_.value());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().unlink(UnlinkParams::Reader(params), reply.init_root_as<UnlinkResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Rmdir): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -1999,8 +2040,21 @@ class FileSystem::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(RmdirParams::kDataWords, RmdirParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().rmdir(RmdirParams::Reader(params), reply.init_root_as<RmdirResults>()), reply);
+        if constexpr (requires(Impl& i_, ::tessera::capnp::Text path) { i_.rmdir(path); }) {
+          const RmdirParams::Reader p_(params);
+          const auto path_ = p_.path();
+          if (!path_.ok()) return {path_.error(), 0, 0};
+          auto r_ = impl().rmdir(path_.value());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().rmdir(RmdirParams::Reader(params), reply.init_root_as<RmdirResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Rename): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -2008,8 +2062,23 @@ class FileSystem::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(RenameParams::kDataWords, RenameParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().rename(RenameParams::Reader(params), reply.init_root_as<RenameResults>()), reply);
+        if constexpr (requires(Impl& i_, ::tessera::capnp::Text from, ::tessera::capnp::Text to) { i_.rename(from, to); }) {
+          const RenameParams::Reader p_(params);
+          const auto from_ = p_.from();
+          if (!from_.ok()) return {from_.error(), 0, 0};
+          const auto to_ = p_.to();
+          if (!to_.ok()) return {to_.error(), 0, 0};
+          auto r_ = impl().rename(from_.value(), to_.value());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().rename(RenameParams::Reader(params), reply.init_root_as<RenameResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Link): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -2017,8 +2086,23 @@ class FileSystem::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(LinkParams::kDataWords, LinkParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().link(LinkParams::Reader(params), reply.init_root_as<LinkResults>()), reply);
+        if constexpr (requires(Impl& i_, ::tessera::capnp::Text existing, ::tessera::capnp::Text path) { i_.link(existing, path); }) {
+          const LinkParams::Reader p_(params);
+          const auto existing_ = p_.existing();
+          if (!existing_.ok()) return {existing_.error(), 0, 0};
+          const auto path_ = p_.path();
+          if (!path_.ok()) return {path_.error(), 0, 0};
+          auto r_ = impl().link(existing_.value(), path_.value());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().link(LinkParams::Reader(params), reply.init_root_as<LinkResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Symlink): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -2026,8 +2110,23 @@ class FileSystem::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(SymlinkParams::kDataWords, SymlinkParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().symlink(SymlinkParams::Reader(params), reply.init_root_as<SymlinkResults>()), reply);
+        if constexpr (requires(Impl& i_, ::tessera::capnp::Text target, ::tessera::capnp::Text path) { i_.symlink(target, path); }) {
+          const SymlinkParams::Reader p_(params);
+          const auto target_ = p_.target();
+          if (!target_.ok()) return {target_.error(), 0, 0};
+          const auto path_ = p_.path();
+          if (!path_.ok()) return {path_.error(), 0, 0};
+          auto r_ = impl().symlink(target_.value(), path_.value());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().symlink(SymlinkParams::Reader(params), reply.init_root_as<SymlinkResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Readlink): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -2035,8 +2134,24 @@ class FileSystem::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ReadlinkParams::kDataWords, ReadlinkParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().readlink(ReadlinkParams::Reader(params), reply.init_root_as<ReadlinkResults>()), reply);
+        if constexpr (requires(Impl& i_, ::tessera::capnp::Text path) { i_.readlink(path); }) {
+          const ReadlinkParams::Reader p_(params);
+          const auto path_ = p_.path();
+          if (!path_.ok()) return {path_.error(), 0, 0};
+          auto r_ = impl().readlink(path_.value());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 2u + (r_->target.data != nullptr ? ::tessera::capnp::text_words(r_->target) : 0u);
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x1000000000000ull;
+          w_[1] = 0;
+          [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 2;
+          if (r_->target.data != nullptr) ::tessera::capnp::put_text(w_ + 1, next_, r_->target);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().readlink(ReadlinkParams::Reader(params), reply.init_root_as<ReadlinkResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Statfs): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -2044,8 +2159,29 @@ class FileSystem::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(StatfsParams::kDataWords, StatfsParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().statfs(StatfsParams::Reader(params), reply.init_root_as<StatfsResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.statfs(); }) {
+          const StatfsParams::Reader p_(params);
+          auto r_ = impl().statfs();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 5u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x400000000ull;
+          w_[1] = 0;
+          w_[2] = 0;
+          w_[3] = 0;
+          w_[4] = 0;
+          StatfsResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 32u, w_ + 5, 0));
+          results_.set_block_bytes(r_->block_bytes);
+          results_.set_blocks(r_->blocks);
+          results_.set_free_blocks(r_->free_blocks);
+          results_.set_inodes(r_->inodes);
+          results_.set_free_inodes(r_->free_inodes);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().statfs(StatfsParams::Reader(params), reply.init_root_as<StatfsResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Sync): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -2053,8 +2189,19 @@ class FileSystem::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(SyncParams::kDataWords, SyncParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().sync(SyncParams::Reader(params), reply.init_root_as<SyncResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.sync(); }) {
+          const SyncParams::Reader p_(params);
+          auto r_ = impl().sync();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().sync(SyncParams::Reader(params), reply.init_root_as<SyncResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Status): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -2062,8 +2209,39 @@ class FileSystem::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.status(); }) {
+          const StatusParams::Reader p_(params);
+          auto r_ = impl().status();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 10u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x900000000ull;
+          w_[1] = 0;
+          w_[2] = 0;
+          w_[3] = 0;
+          w_[4] = 0;
+          w_[5] = 0;
+          w_[6] = 0;
+          w_[7] = 0;
+          w_[8] = 0;
+          w_[9] = 0;
+          StatusResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 72u, w_ + 10, 0));
+          results_.set_requests(r_->requests);
+          results_.set_refused(r_->refused);
+          results_.set_open_files(r_->open_files);
+          results_.set_clients(r_->clients);
+          results_.set_cache_hits(r_->cache_hits);
+          results_.set_cache_misses(r_->cache_misses);
+          results_.set_block_reads(r_->block_reads);
+          results_.set_block_writes(r_->block_writes);
+          results_.set_direct_reads(r_->direct_reads);
+          results_.set_direct_buffer(r_->direct_buffer);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Disconnect): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -2071,8 +2249,19 @@ class FileSystem::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(DisconnectParams::kDataWords, DisconnectParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().disconnect(DisconnectParams::Reader(params), reply.init_root_as<DisconnectResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.disconnect(); }) {
+          const DisconnectParams::Reader p_(params);
+          auto r_ = impl().disconnect();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().disconnect(DisconnectParams::Reader(params), reply.init_root_as<DisconnectResults>()), reply);
+        }
       }
       default:
         break;
@@ -2114,6 +2303,25 @@ struct File {
   using ReaddirResults = ::tessera::fs::File_ReaddirResults;
   using CloseParams = ::tessera::fs::File_CloseParams;
   using CloseResults = ::tessera::fs::File_CloseResults;
+  // Read's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct ReadReply {
+    uint32_t bytes{};
+  };
+  // Write's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct WriteReply {
+    uint32_t bytes{};
+    uint64_t size{};
+  };
+  // Readdir's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct ReaddirReply {
+    uint64_t cursor{};
+    uint32_t entries{};
+    uint32_t bytes{};
+    bool end = false;
+  };
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -2328,8 +2536,22 @@ class File::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ReadParams::kDataWords, ReadParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().read(ReadParams::Reader(params), reply.init_root_as<ReadResults>()), reply);
+        if constexpr (requires(Impl& i_, uint64_t offset, uint32_t bytes, uint32_t buffer_offset) { i_.read(offset, bytes, buffer_offset); }) {
+          const ReadParams::Reader p_(params);
+          auto r_ = impl().read(p_.offset(), p_.bytes(), p_.buffer_offset());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 2u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x100000000ull;
+          w_[1] = 0;
+          ReadResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          results_.set_bytes(r_->bytes);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().read(ReadParams::Reader(params), reply.init_root_as<ReadResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Write): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -2337,8 +2559,24 @@ class File::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(WriteParams::kDataWords, WriteParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().write(WriteParams::Reader(params), reply.init_root_as<WriteResults>()), reply);
+        if constexpr (requires(Impl& i_, uint64_t offset, uint32_t bytes, uint32_t buffer_offset) { i_.write(offset, bytes, buffer_offset); }) {
+          const WriteParams::Reader p_(params);
+          auto r_ = impl().write(p_.offset(), p_.bytes(), p_.buffer_offset());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 3u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x200000000ull;
+          w_[1] = 0;
+          w_[2] = 0;
+          WriteResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
+          results_.set_bytes(r_->bytes);
+          results_.set_size(r_->size);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().write(WriteParams::Reader(params), reply.init_root_as<WriteResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Truncate): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -2346,8 +2584,19 @@ class File::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(TruncateParams::kDataWords, TruncateParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().truncate(TruncateParams::Reader(params), reply.init_root_as<TruncateResults>()), reply);
+        if constexpr (requires(Impl& i_, uint64_t size) { i_.truncate(size); }) {
+          const TruncateParams::Reader p_(params);
+          auto r_ = impl().truncate(p_.size());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().truncate(TruncateParams::Reader(params), reply.init_root_as<TruncateResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Stat): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -2364,8 +2613,19 @@ class File::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(SyncParams::kDataWords, SyncParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().sync(SyncParams::Reader(params), reply.init_root_as<SyncResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.sync(); }) {
+          const SyncParams::Reader p_(params);
+          auto r_ = impl().sync();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().sync(SyncParams::Reader(params), reply.init_root_as<SyncResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Readdir): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -2373,8 +2633,27 @@ class File::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ReaddirParams::kDataWords, ReaddirParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().readdir(ReaddirParams::Reader(params), reply.init_root_as<ReaddirResults>()), reply);
+        if constexpr (requires(Impl& i_, uint64_t cursor, uint32_t buffer_offset, uint32_t bytes) { i_.readdir(cursor, buffer_offset, bytes); }) {
+          const ReaddirParams::Reader p_(params);
+          auto r_ = impl().readdir(p_.cursor(), p_.buffer_offset(), p_.bytes());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 4u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x300000000ull;
+          w_[1] = 0;
+          w_[2] = 0;
+          w_[3] = 0;
+          ReaddirResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 24u, w_ + 4, 0));
+          results_.set_cursor(r_->cursor);
+          results_.set_entries(r_->entries);
+          results_.set_bytes(r_->bytes);
+          results_.set_end(r_->end);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().readdir(ReaddirParams::Reader(params), reply.init_root_as<ReaddirResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Close): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -2382,8 +2661,19 @@ class File::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(CloseParams::kDataWords, CloseParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().close(CloseParams::Reader(params), reply.init_root_as<CloseResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.close(); }) {
+          const CloseParams::Reader p_(params);
+          auto r_ = impl().close();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().close(CloseParams::Reader(params), reply.init_root_as<CloseResults>()), reply);
+        }
       }
       default:
         break;

@@ -660,6 +660,64 @@ struct Init {
   using RestartResults = ::tessera::initctl::Init_RestartResults;
   using MemoryParams = ::tessera::initctl::Init_MemoryParams;
   using MemoryResults = ::tessera::initctl::Init_MemoryResults;
+  // ProgramCount's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct ProgramCountReply {
+    uint32_t count{};
+  };
+  // Program's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct ProgramReply {
+    ::tessera::capnp::Text name;
+    ::tessera::initctl::ProgramState state{};
+    uint32_t pid{};
+    uint32_t starts{};
+    uint32_t restarts{};
+    uint32_t faults{};
+    int64_t exit_status{};
+    bool restart_policy = false;
+    uint8_t priority{};
+    uint64_t mem_quota{};
+    uint64_t mem_used{};
+    uint32_t threads{};
+    uint64_t up_ms{};
+  };
+  // Thread's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct ThreadReply {
+    uint64_t cpu_time_ns{};
+    uint64_t times_scheduled{};
+    uint8_t priority{};
+    ::tessera::initctl::ThreadState state{};
+    uint64_t wakeups{};
+    uint64_t messages_sent{};
+    uint64_t messages_received{};
+    uint64_t syscalls{};
+    uint64_t faults{};
+  };
+  // Find's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct FindReply {
+    uint32_t index{};
+  };
+  // Run's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct RunReply {
+    uint32_t index{};
+    uint32_t pid{};
+  };
+  // Restart's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct RestartReply {
+    uint32_t pid{};
+  };
+  // Memory's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct MemoryReply {
+    uint64_t total_bytes{};
+    uint64_t free_bytes{};
+    uint64_t promised_bytes{};
+  };
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -884,8 +942,22 @@ class Init::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ProgramCountParams::kDataWords, ProgramCountParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().program_count(ProgramCountParams::Reader(params), reply.init_root_as<ProgramCountResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.program_count(); }) {
+          const ProgramCountParams::Reader p_(params);
+          auto r_ = impl().program_count();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 2u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x100000000ull;
+          w_[1] = 0;
+          ProgramCountResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          results_.set_count(r_->count);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().program_count(ProgramCountParams::Reader(params), reply.init_root_as<ProgramCountResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Program): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -893,8 +965,42 @@ class Init::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ProgramParams::kDataWords, ProgramParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().program(ProgramParams::Reader(params), reply.init_root_as<ProgramResults>()), reply);
+        if constexpr (requires(Impl& i_, uint32_t index) { i_.program(index); }) {
+          const ProgramParams::Reader p_(params);
+          auto r_ = impl().program(p_.index());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 9u + (r_->name.data != nullptr ? ::tessera::capnp::text_words(r_->name) : 0u);
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x1000700000000ull;
+          w_[1] = 0;
+          w_[2] = 0;
+          w_[3] = 0;
+          w_[4] = 0;
+          w_[5] = 0;
+          w_[6] = 0;
+          w_[7] = 0;
+          w_[8] = 0;
+          ProgramResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 56u, w_ + 8, 1));
+          results_.set_state(r_->state);
+          results_.set_pid(r_->pid);
+          results_.set_starts(r_->starts);
+          results_.set_restarts(r_->restarts);
+          results_.set_faults(r_->faults);
+          results_.set_exit_status(r_->exit_status);
+          results_.set_restart_policy(r_->restart_policy);
+          results_.set_priority(r_->priority);
+          results_.set_mem_quota(r_->mem_quota);
+          results_.set_mem_used(r_->mem_used);
+          results_.set_threads(r_->threads);
+          results_.set_up_ms(r_->up_ms);
+          [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 9;
+          if (r_->name.data != nullptr) ::tessera::capnp::put_text(w_ + 8, next_, r_->name);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().program(ProgramParams::Reader(params), reply.init_root_as<ProgramResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Thread): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -902,8 +1008,37 @@ class Init::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ThreadParams::kDataWords, ThreadParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().thread(ThreadParams::Reader(params), reply.init_root_as<ThreadResults>()), reply);
+        if constexpr (requires(Impl& i_, uint32_t program, uint32_t index) { i_.thread(program, index); }) {
+          const ThreadParams::Reader p_(params);
+          auto r_ = impl().thread(p_.program(), p_.index());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 9u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x800000000ull;
+          w_[1] = 0;
+          w_[2] = 0;
+          w_[3] = 0;
+          w_[4] = 0;
+          w_[5] = 0;
+          w_[6] = 0;
+          w_[7] = 0;
+          w_[8] = 0;
+          ThreadResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 64u, w_ + 9, 0));
+          results_.set_cpu_time_ns(r_->cpu_time_ns);
+          results_.set_times_scheduled(r_->times_scheduled);
+          results_.set_priority(r_->priority);
+          results_.set_state(r_->state);
+          results_.set_wakeups(r_->wakeups);
+          results_.set_messages_sent(r_->messages_sent);
+          results_.set_messages_received(r_->messages_received);
+          results_.set_syscalls(r_->syscalls);
+          results_.set_faults(r_->faults);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().thread(ThreadParams::Reader(params), reply.init_root_as<ThreadResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Find): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -911,8 +1046,24 @@ class Init::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(FindParams::kDataWords, FindParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().find(FindParams::Reader(params), reply.init_root_as<FindResults>()), reply);
+        if constexpr (requires(Impl& i_, ::tessera::capnp::Text name) { i_.find(name); }) {
+          const FindParams::Reader p_(params);
+          const auto name_ = p_.name();
+          if (!name_.ok()) return {name_.error(), 0, 0};
+          auto r_ = impl().find(name_.value());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 2u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x100000000ull;
+          w_[1] = 0;
+          FindResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          results_.set_index(r_->index);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().find(FindParams::Reader(params), reply.init_root_as<FindResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Run): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -920,8 +1071,25 @@ class Init::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(RunParams::kDataWords, RunParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().run(RunParams::Reader(params), reply.init_root_as<RunResults>()), reply);
+        if constexpr (requires(Impl& i_, ::tessera::capnp::Text name) { i_.run(name); }) {
+          const RunParams::Reader p_(params);
+          const auto name_ = p_.name();
+          if (!name_.ok()) return {name_.error(), 0, 0};
+          auto r_ = impl().run(name_.value());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 2u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x100000000ull;
+          w_[1] = 0;
+          RunResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          results_.set_index(r_->index);
+          results_.set_pid(r_->pid);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().run(RunParams::Reader(params), reply.init_root_as<RunResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Kill): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -929,8 +1097,21 @@ class Init::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(KillParams::kDataWords, KillParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().kill(KillParams::Reader(params), reply.init_root_as<KillResults>()), reply);
+        if constexpr (requires(Impl& i_, ::tessera::capnp::Text name) { i_.kill(name); }) {
+          const KillParams::Reader p_(params);
+          const auto name_ = p_.name();
+          if (!name_.ok()) return {name_.error(), 0, 0};
+          auto r_ = impl().kill(name_.value());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().kill(KillParams::Reader(params), reply.init_root_as<KillResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Restart): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -938,8 +1119,24 @@ class Init::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(RestartParams::kDataWords, RestartParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().restart(RestartParams::Reader(params), reply.init_root_as<RestartResults>()), reply);
+        if constexpr (requires(Impl& i_, ::tessera::capnp::Text name) { i_.restart(name); }) {
+          const RestartParams::Reader p_(params);
+          const auto name_ = p_.name();
+          if (!name_.ok()) return {name_.error(), 0, 0};
+          auto r_ = impl().restart(name_.value());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 2u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x100000000ull;
+          w_[1] = 0;
+          RestartResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          results_.set_pid(r_->pid);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().restart(RestartParams::Reader(params), reply.init_root_as<RestartResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Memory): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -947,8 +1144,26 @@ class Init::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(MemoryParams::kDataWords, MemoryParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().memory(MemoryParams::Reader(params), reply.init_root_as<MemoryResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.memory(); }) {
+          const MemoryParams::Reader p_(params);
+          auto r_ = impl().memory();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 4u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x300000000ull;
+          w_[1] = 0;
+          w_[2] = 0;
+          w_[3] = 0;
+          MemoryResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 24u, w_ + 4, 0));
+          results_.set_total_bytes(r_->total_bytes);
+          results_.set_free_bytes(r_->free_bytes);
+          results_.set_promised_bytes(r_->promised_bytes);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().memory(MemoryParams::Reader(params), reply.init_root_as<MemoryResults>()), reply);
+        }
       }
       default:
         break;

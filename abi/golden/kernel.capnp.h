@@ -4415,6 +4415,14 @@ struct Untyped {
   using RetypeResults = ::tessera::abi::Untyped_RetypeResults;
   using DescribeParams = ::tessera::abi::Untyped_DescribeParams;
   using DescribeResults = ::tessera::abi::Untyped_DescribeResults;
+  // Describe's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct DescribeReply {
+    uint64_t paddr{};
+    uint8_t size_bits{};
+    bool is_device = false;
+    uint64_t watermark{};
+  };
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -4602,8 +4610,27 @@ class Untyped::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(DescribeParams::kDataWords, DescribeParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().describe(DescribeParams::Reader(params), reply.init_root_as<DescribeResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.describe(); }) {
+          const DescribeParams::Reader p_(params);
+          auto r_ = impl().describe();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 4u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x300000000ull;
+          w_[1] = 0;
+          w_[2] = 0;
+          w_[3] = 0;
+          DescribeResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 24u, w_ + 4, 0));
+          results_.set_paddr(r_->paddr);
+          results_.set_size_bits(r_->size_bits);
+          results_.set_is_device(r_->is_device);
+          results_.set_watermark(r_->watermark);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().describe(DescribeParams::Reader(params), reply.init_root_as<DescribeResults>()), reply);
+        }
       }
       default:
         break;
@@ -5168,8 +5195,19 @@ class CNode::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(RevokeParams::kDataWords, RevokeParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().revoke(RevokeParams::Reader(params), reply.init_root_as<RevokeResults>()), reply);
+        if constexpr (requires(Impl& i_, uint64_t index, uint8_t depth) { i_.revoke(index, depth); }) {
+          const RevokeParams::Reader p_(params);
+          auto r_ = impl().revoke(p_.index(), p_.depth());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().revoke(RevokeParams::Reader(params), reply.init_root_as<RevokeResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Delete): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -5177,8 +5215,19 @@ class CNode::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(DeleteParams::kDataWords, DeleteParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().delete_(DeleteParams::Reader(params), reply.init_root_as<DeleteResults>()), reply);
+        if constexpr (requires(Impl& i_, uint64_t index, uint8_t depth) { i_.delete_(index, depth); }) {
+          const DeleteParams::Reader p_(params);
+          auto r_ = impl().delete_(p_.index(), p_.depth());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().delete_(DeleteParams::Reader(params), reply.init_root_as<DeleteResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::CancelBadgedSends): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -5186,8 +5235,19 @@ class CNode::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(CancelBadgedSendsParams::kDataWords, CancelBadgedSendsParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().cancel_badged_sends(CancelBadgedSendsParams::Reader(params), reply.init_root_as<CancelBadgedSendsResults>()), reply);
+        if constexpr (requires(Impl& i_, uint64_t index, uint8_t depth) { i_.cancel_badged_sends(index, depth); }) {
+          const CancelBadgedSendsParams::Reader p_(params);
+          auto r_ = impl().cancel_badged_sends(p_.index(), p_.depth());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().cancel_badged_sends(CancelBadgedSendsParams::Reader(params), reply.init_root_as<CancelBadgedSendsResults>()), reply);
+        }
       }
       default:
         break;
@@ -5247,6 +5307,45 @@ struct Tcb {
   using GetStatsResults = ::tessera::abi::Tcb_GetStatsResults;
   using SetNameParams = ::tessera::abi::Tcb_SetNameParams;
   using SetNameResults = ::tessera::abi::Tcb_SetNameResults;
+  // ReadRegisters's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct ReadRegistersReply {
+    uint64_t rip{};
+    uint64_t rsp{};
+    uint64_t rflags{};
+    uint64_t rax{};
+    uint64_t rbx{};
+    uint64_t rcx{};
+    uint64_t rdx{};
+    uint64_t rsi{};
+    uint64_t rdi{};
+    uint64_t rbp{};
+    uint64_t r8{};
+    uint64_t r9{};
+    uint64_t r10{};
+    uint64_t r11{};
+    uint64_t r12{};
+    uint64_t r13{};
+    uint64_t r14{};
+    uint64_t r15{};
+    uint64_t fs_base{};
+    uint64_t gs_base{};
+  };
+  // GetStats's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct GetStatsReply {
+    uint64_t cpu_time_ns{};
+    uint64_t times_scheduled{};
+    uint64_t wakeups{};
+    uint64_t messages_sent{};
+    uint64_t messages_received{};
+    uint64_t syscalls{};
+    uint8_t priority{};
+    uint8_t mcp{};
+    uint8_t state{};
+    uint32_t trace_id{};
+    uint64_t faults{};
+  };
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -6164,8 +6263,19 @@ class Tcb::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(SuspendParams::kDataWords, SuspendParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().suspend(SuspendParams::Reader(params), reply.init_root_as<SuspendResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.suspend(); }) {
+          const SuspendParams::Reader p_(params);
+          auto r_ = impl().suspend();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().suspend(SuspendParams::Reader(params), reply.init_root_as<SuspendResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Resume): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -6173,8 +6283,19 @@ class Tcb::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ResumeParams::kDataWords, ResumeParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().resume(ResumeParams::Reader(params), reply.init_root_as<ResumeResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.resume(); }) {
+          const ResumeParams::Reader p_(params);
+          auto r_ = impl().resume();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().resume(ResumeParams::Reader(params), reply.init_root_as<ResumeResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::ReadRegisters): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -6182,8 +6303,60 @@ class Tcb::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ReadRegistersParams::kDataWords, ReadRegistersParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().read_registers(ReadRegistersParams::Reader(params), reply.init_root_as<ReadRegistersResults>()), reply);
+        if constexpr (requires(Impl& i_, bool suspend_source, uint8_t count) { i_.read_registers(suspend_source, count); }) {
+          const ReadRegistersParams::Reader p_(params);
+          auto r_ = impl().read_registers(p_.suspend_source(), p_.count());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 21u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x1400000000ull;
+          w_[1] = 0;
+          w_[2] = 0;
+          w_[3] = 0;
+          w_[4] = 0;
+          w_[5] = 0;
+          w_[6] = 0;
+          w_[7] = 0;
+          w_[8] = 0;
+          w_[9] = 0;
+          w_[10] = 0;
+          w_[11] = 0;
+          w_[12] = 0;
+          w_[13] = 0;
+          w_[14] = 0;
+          w_[15] = 0;
+          w_[16] = 0;
+          w_[17] = 0;
+          w_[18] = 0;
+          w_[19] = 0;
+          w_[20] = 0;
+          ReadRegistersResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 160u, w_ + 21, 0));
+          results_.set_rip(r_->rip);
+          results_.set_rsp(r_->rsp);
+          results_.set_rflags(r_->rflags);
+          results_.set_rax(r_->rax);
+          results_.set_rbx(r_->rbx);
+          results_.set_rcx(r_->rcx);
+          results_.set_rdx(r_->rdx);
+          results_.set_rsi(r_->rsi);
+          results_.set_rdi(r_->rdi);
+          results_.set_rbp(r_->rbp);
+          results_.set_r8(r_->r8);
+          results_.set_r9(r_->r9);
+          results_.set_r10(r_->r10);
+          results_.set_r11(r_->r11);
+          results_.set_r12(r_->r12);
+          results_.set_r13(r_->r13);
+          results_.set_r14(r_->r14);
+          results_.set_r15(r_->r15);
+          results_.set_fs_base(r_->fs_base);
+          results_.set_gs_base(r_->gs_base);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().read_registers(ReadRegistersParams::Reader(params), reply.init_root_as<ReadRegistersResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::WriteRegisters): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -6191,8 +6364,19 @@ class Tcb::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(WriteRegistersParams::kDataWords, WriteRegistersParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().write_registers(WriteRegistersParams::Reader(params), reply.init_root_as<WriteRegistersResults>()), reply);
+        if constexpr (requires(Impl& i_, bool resume_target, uint8_t count, uint64_t rip, uint64_t rsp, uint64_t rflags, uint64_t rax, uint64_t rbx, uint64_t rcx, uint64_t rdx, uint64_t rsi, uint64_t rdi, uint64_t rbp, uint64_t r8, uint64_t r9, uint64_t r10, uint64_t r11, uint64_t r12, uint64_t r13, uint64_t r14, uint64_t r15, uint64_t fs_base, uint64_t gs_base) { i_.write_registers(resume_target, count, rip, rsp, rflags, rax, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15, fs_base, gs_base); }) {
+          const WriteRegistersParams::Reader p_(params);
+          auto r_ = impl().write_registers(p_.resume_target(), p_.count(), p_.rip(), p_.rsp(), p_.rflags(), p_.rax(), p_.rbx(), p_.rcx(), p_.rdx(), p_.rsi(), p_.rdi(), p_.rbp(), p_.r8(), p_.r9(), p_.r10(), p_.r11(), p_.r12(), p_.r13(), p_.r14(), p_.r15(), p_.fs_base(), p_.gs_base());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().write_registers(WriteRegistersParams::Reader(params), reply.init_root_as<WriteRegistersResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::CopyRegisters): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -6218,8 +6402,19 @@ class Tcb::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(UnbindNotificationParams::kDataWords, UnbindNotificationParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().unbind_notification(UnbindNotificationParams::Reader(params), reply.init_root_as<UnbindNotificationResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.unbind_notification(); }) {
+          const UnbindNotificationParams::Reader p_(params);
+          auto r_ = impl().unbind_notification();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().unbind_notification(UnbindNotificationParams::Reader(params), reply.init_root_as<UnbindNotificationResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::SetTlsBase): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -6227,8 +6422,19 @@ class Tcb::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(SetTlsBaseParams::kDataWords, SetTlsBaseParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().set_tls_base(SetTlsBaseParams::Reader(params), reply.init_root_as<SetTlsBaseResults>()), reply);
+        if constexpr (requires(Impl& i_, uint64_t tls_base) { i_.set_tls_base(tls_base); }) {
+          const SetTlsBaseParams::Reader p_(params);
+          auto r_ = impl().set_tls_base(p_.tls_base());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().set_tls_base(SetTlsBaseParams::Reader(params), reply.init_root_as<SetTlsBaseResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::GetStats): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -6236,8 +6442,39 @@ class Tcb::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(GetStatsParams::kDataWords, GetStatsParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().get_stats(GetStatsParams::Reader(params), reply.init_root_as<GetStatsResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.get_stats(); }) {
+          const GetStatsParams::Reader p_(params);
+          auto r_ = impl().get_stats();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 9u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x800000000ull;
+          w_[1] = 0;
+          w_[2] = 0;
+          w_[3] = 0;
+          w_[4] = 0;
+          w_[5] = 0;
+          w_[6] = 0;
+          w_[7] = 0;
+          w_[8] = 0;
+          GetStatsResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 64u, w_ + 9, 0));
+          results_.set_cpu_time_ns(r_->cpu_time_ns);
+          results_.set_times_scheduled(r_->times_scheduled);
+          results_.set_wakeups(r_->wakeups);
+          results_.set_messages_sent(r_->messages_sent);
+          results_.set_messages_received(r_->messages_received);
+          results_.set_syscalls(r_->syscalls);
+          results_.set_priority(r_->priority);
+          results_.set_mcp(r_->mcp);
+          results_.set_state(r_->state);
+          results_.set_trace_id(r_->trace_id);
+          results_.set_faults(r_->faults);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().get_stats(GetStatsParams::Reader(params), reply.init_root_as<GetStatsResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::SetName): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -6245,8 +6482,19 @@ class Tcb::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(SetNameParams::kDataWords, SetNameParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().set_name(SetNameParams::Reader(params), reply.init_root_as<SetNameResults>()), reply);
+        if constexpr (requires(Impl& i_, uint64_t bytes0, uint64_t bytes1, uint64_t bytes2) { i_.set_name(bytes0, bytes1, bytes2); }) {
+          const SetNameParams::Reader p_(params);
+          auto r_ = impl().set_name(p_.bytes0(), p_.bytes1(), p_.bytes2());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().set_name(SetNameParams::Reader(params), reply.init_root_as<SetNameResults>()), reply);
+        }
       }
       default:
         break;
@@ -6685,8 +6933,19 @@ class IrqHandler::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(AckParams::kDataWords, AckParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().ack(AckParams::Reader(params), reply.init_root_as<AckResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.ack(); }) {
+          const AckParams::Reader p_(params);
+          auto r_ = impl().ack();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().ack(AckParams::Reader(params), reply.init_root_as<AckResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::SetNotification): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -6703,8 +6962,19 @@ class IrqHandler::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ClearParams::kDataWords, ClearParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().clear(ClearParams::Reader(params), reply.init_root_as<ClearResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.clear(); }) {
+          const ClearParams::Reader p_(params);
+          auto r_ = impl().clear();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().clear(ClearParams::Reader(params), reply.init_root_as<ClearResults>()), reply);
+        }
       }
       default:
         break;
@@ -6902,6 +7172,21 @@ struct IoPort {
   using Out32Results = ::tessera::abi::IoPort_Out32Results;
   using WriteFrameParams = ::tessera::abi::IoPort_WriteFrameParams;
   using WriteFrameResults = ::tessera::abi::IoPort_WriteFrameResults;
+  // In8's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct In8Reply {
+    uint8_t value{};
+  };
+  // In16's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct In16Reply {
+    uint16_t value{};
+  };
+  // In32's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct In32Reply {
+    uint32_t value{};
+  };
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -7273,8 +7558,22 @@ class IoPort::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(In8Params::kDataWords, In8Params::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().in8(In8Params::Reader(params), reply.init_root_as<In8Results>()), reply);
+        if constexpr (requires(Impl& i_, uint16_t port) { i_.in8(port); }) {
+          const In8Params::Reader p_(params);
+          auto r_ = impl().in8(p_.port());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 2u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x100000000ull;
+          w_[1] = 0;
+          In8Results::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          results_.set_value(r_->value);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().in8(In8Params::Reader(params), reply.init_root_as<In8Results>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::In16): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -7282,8 +7581,22 @@ class IoPort::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(In16Params::kDataWords, In16Params::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().in16(In16Params::Reader(params), reply.init_root_as<In16Results>()), reply);
+        if constexpr (requires(Impl& i_, uint16_t port) { i_.in16(port); }) {
+          const In16Params::Reader p_(params);
+          auto r_ = impl().in16(p_.port());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 2u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x100000000ull;
+          w_[1] = 0;
+          In16Results::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          results_.set_value(r_->value);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().in16(In16Params::Reader(params), reply.init_root_as<In16Results>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::In32): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -7291,8 +7604,22 @@ class IoPort::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(In32Params::kDataWords, In32Params::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().in32(In32Params::Reader(params), reply.init_root_as<In32Results>()), reply);
+        if constexpr (requires(Impl& i_, uint16_t port) { i_.in32(port); }) {
+          const In32Params::Reader p_(params);
+          auto r_ = impl().in32(p_.port());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 2u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x100000000ull;
+          w_[1] = 0;
+          In32Results::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          results_.set_value(r_->value);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().in32(In32Params::Reader(params), reply.init_root_as<In32Results>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Out8): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -7300,8 +7627,19 @@ class IoPort::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(Out8Params::kDataWords, Out8Params::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().out8(Out8Params::Reader(params), reply.init_root_as<Out8Results>()), reply);
+        if constexpr (requires(Impl& i_, uint16_t port, uint8_t value) { i_.out8(port, value); }) {
+          const Out8Params::Reader p_(params);
+          auto r_ = impl().out8(p_.port(), p_.value());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().out8(Out8Params::Reader(params), reply.init_root_as<Out8Results>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Out16): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -7309,8 +7647,19 @@ class IoPort::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(Out16Params::kDataWords, Out16Params::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().out16(Out16Params::Reader(params), reply.init_root_as<Out16Results>()), reply);
+        if constexpr (requires(Impl& i_, uint16_t port, uint16_t value) { i_.out16(port, value); }) {
+          const Out16Params::Reader p_(params);
+          auto r_ = impl().out16(p_.port(), p_.value());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().out16(Out16Params::Reader(params), reply.init_root_as<Out16Results>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Out32): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -7318,8 +7667,19 @@ class IoPort::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(Out32Params::kDataWords, Out32Params::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().out32(Out32Params::Reader(params), reply.init_root_as<Out32Results>()), reply);
+        if constexpr (requires(Impl& i_, uint16_t port, uint32_t value) { i_.out32(port, value); }) {
+          const Out32Params::Reader p_(params);
+          auto r_ = impl().out32(p_.port(), p_.value());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().out32(Out32Params::Reader(params), reply.init_root_as<Out32Results>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::WriteFrame): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -7614,8 +7974,19 @@ class Pdpt::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(UnmapParams::kDataWords, UnmapParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().unmap(UnmapParams::Reader(params), reply.init_root_as<UnmapResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.unmap(); }) {
+          const UnmapParams::Reader p_(params);
+          auto r_ = impl().unmap();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().unmap(UnmapParams::Reader(params), reply.init_root_as<UnmapResults>()), reply);
+        }
       }
       default:
         break;
@@ -7805,8 +8176,19 @@ class PageDirectory::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(UnmapParams::kDataWords, UnmapParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().unmap(UnmapParams::Reader(params), reply.init_root_as<UnmapResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.unmap(); }) {
+          const UnmapParams::Reader p_(params);
+          auto r_ = impl().unmap();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().unmap(UnmapParams::Reader(params), reply.init_root_as<UnmapResults>()), reply);
+        }
       }
       default:
         break;
@@ -7996,8 +8378,19 @@ class PageTable::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(UnmapParams::kDataWords, UnmapParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().unmap(UnmapParams::Reader(params), reply.init_root_as<UnmapResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.unmap(); }) {
+          const UnmapParams::Reader p_(params);
+          auto r_ = impl().unmap();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().unmap(UnmapParams::Reader(params), reply.init_root_as<UnmapResults>()), reply);
+        }
       }
       default:
         break;
@@ -8031,6 +8424,11 @@ struct Frame {
   using UnmapResults = ::tessera::abi::Frame_UnmapResults;
   using GetAddressParams = ::tessera::abi::Frame_GetAddressParams;
   using GetAddressResults = ::tessera::abi::Frame_GetAddressResults;
+  // GetAddress's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct GetAddressReply {
+    uint64_t paddr{};
+  };
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -8232,8 +8630,19 @@ class Frame::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(UnmapParams::kDataWords, UnmapParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().unmap(UnmapParams::Reader(params), reply.init_root_as<UnmapResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.unmap(); }) {
+          const UnmapParams::Reader p_(params);
+          auto r_ = impl().unmap();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().unmap(UnmapParams::Reader(params), reply.init_root_as<UnmapResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::GetAddress): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -8241,8 +8650,22 @@ class Frame::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(GetAddressParams::kDataWords, GetAddressParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().get_address(GetAddressParams::Reader(params), reply.init_root_as<GetAddressResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.get_address(); }) {
+          const GetAddressParams::Reader p_(params);
+          auto r_ = impl().get_address();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 2u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x100000000ull;
+          w_[1] = 0;
+          GetAddressResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          results_.set_paddr(r_->paddr);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().get_address(GetAddressParams::Reader(params), reply.init_root_as<GetAddressResults>()), reply);
+        }
       }
       default:
         break;
@@ -8438,6 +8861,16 @@ struct SchedContext {
   using ConsumedResults = ::tessera::abi::SchedContext_ConsumedResults;
   using YieldToParams = ::tessera::abi::SchedContext_YieldToParams;
   using YieldToResults = ::tessera::abi::SchedContext_YieldToResults;
+  // Consumed's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct ConsumedReply {
+    uint64_t consumed{};
+  };
+  // YieldTo's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct YieldToReply {
+    uint64_t consumed{};
+  };
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -8701,8 +9134,19 @@ class SchedContext::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(UnbindParams::kDataWords, UnbindParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().unbind(UnbindParams::Reader(params), reply.init_root_as<UnbindResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.unbind(); }) {
+          const UnbindParams::Reader p_(params);
+          auto r_ = impl().unbind();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().unbind(UnbindParams::Reader(params), reply.init_root_as<UnbindResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::UnbindObject): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -8719,8 +9163,22 @@ class SchedContext::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ConsumedParams::kDataWords, ConsumedParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().consumed(ConsumedParams::Reader(params), reply.init_root_as<ConsumedResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.consumed(); }) {
+          const ConsumedParams::Reader p_(params);
+          auto r_ = impl().consumed();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 2u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x100000000ull;
+          w_[1] = 0;
+          ConsumedResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          results_.set_consumed(r_->consumed);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().consumed(ConsumedParams::Reader(params), reply.init_root_as<ConsumedResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::YieldTo): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -8728,8 +9186,22 @@ class SchedContext::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(YieldToParams::kDataWords, YieldToParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().yield_to(YieldToParams::Reader(params), reply.init_root_as<YieldToResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.yield_to(); }) {
+          const YieldToParams::Reader p_(params);
+          auto r_ = impl().yield_to();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 2u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x100000000ull;
+          w_[1] = 0;
+          YieldToResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          results_.set_consumed(r_->consumed);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().yield_to(YieldToParams::Reader(params), reply.init_root_as<YieldToResults>()), reply);
+        }
       }
       default:
         break;
@@ -8767,6 +9239,32 @@ struct TraceControl {
   using StatusResults = ::tessera::abi::TraceControl_StatusResults;
   using NameThreadsParams = ::tessera::abi::TraceControl_NameThreadsParams;
   using NameThreadsResults = ::tessera::abi::TraceControl_NameThreadsResults;
+  // SetCategories's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct SetCategoriesReply {
+    uint32_t previous{};
+  };
+  // SetCapacity's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct SetCapacityReply {
+    uint64_t discarded{};
+  };
+  // Status's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct StatusReply {
+    uint64_t written{};
+    uint64_t consumed{};
+    uint64_t dropped{};
+    uint32_t capacity{};
+    uint64_t base{};
+    uint32_t categories{};
+    uint32_t cpus{};
+  };
+  // NameThreads's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct NameThreadsReply {
+    uint32_t threads{};
+  };
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -9072,8 +9570,22 @@ class TraceControl::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(SetCategoriesParams::kDataWords, SetCategoriesParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().set_categories(SetCategoriesParams::Reader(params), reply.init_root_as<SetCategoriesResults>()), reply);
+        if constexpr (requires(Impl& i_, uint32_t categories) { i_.set_categories(categories); }) {
+          const SetCategoriesParams::Reader p_(params);
+          auto r_ = impl().set_categories(p_.categories());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 2u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x100000000ull;
+          w_[1] = 0;
+          SetCategoriesResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          results_.set_previous(r_->previous);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().set_categories(SetCategoriesParams::Reader(params), reply.init_root_as<SetCategoriesResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::SetCapacity): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -9081,8 +9593,22 @@ class TraceControl::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(SetCapacityParams::kDataWords, SetCapacityParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().set_capacity(SetCapacityParams::Reader(params), reply.init_root_as<SetCapacityResults>()), reply);
+        if constexpr (requires(Impl& i_, uint32_t cpu, uint32_t records) { i_.set_capacity(cpu, records); }) {
+          const SetCapacityParams::Reader p_(params);
+          auto r_ = impl().set_capacity(p_.cpu(), p_.records());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 2u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x100000000ull;
+          w_[1] = 0;
+          SetCapacityResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          results_.set_discarded(r_->discarded);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().set_capacity(SetCapacityParams::Reader(params), reply.init_root_as<SetCapacityResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Consume): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -9090,8 +9616,19 @@ class TraceControl::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ConsumeParams::kDataWords, ConsumeParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().consume(ConsumeParams::Reader(params), reply.init_root_as<ConsumeResults>()), reply);
+        if constexpr (requires(Impl& i_, uint32_t cpu, uint64_t up_to) { i_.consume(cpu, up_to); }) {
+          const ConsumeParams::Reader p_(params);
+          auto r_ = impl().consume(p_.cpu(), p_.up_to());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().consume(ConsumeParams::Reader(params), reply.init_root_as<ConsumeResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Status): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -9099,8 +9636,33 @@ class TraceControl::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
+        if constexpr (requires(Impl& i_, uint32_t cpu) { i_.status(cpu); }) {
+          const StatusParams::Reader p_(params);
+          auto r_ = impl().status(p_.cpu());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 7u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x600000000ull;
+          w_[1] = 0;
+          w_[2] = 0;
+          w_[3] = 0;
+          w_[4] = 0;
+          w_[5] = 0;
+          w_[6] = 0;
+          StatusResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 48u, w_ + 7, 0));
+          results_.set_written(r_->written);
+          results_.set_consumed(r_->consumed);
+          results_.set_dropped(r_->dropped);
+          results_.set_capacity(r_->capacity);
+          results_.set_base(r_->base);
+          results_.set_categories(r_->categories);
+          results_.set_cpus(r_->cpus);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::NameThreads): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -9108,8 +9670,22 @@ class TraceControl::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(NameThreadsParams::kDataWords, NameThreadsParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().name_threads(NameThreadsParams::Reader(params), reply.init_root_as<NameThreadsResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.name_threads(); }) {
+          const NameThreadsParams::Reader p_(params);
+          auto r_ = impl().name_threads();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 2u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x100000000ull;
+          w_[1] = 0;
+          NameThreadsResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          results_.set_threads(r_->threads);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().name_threads(NameThreadsParams::Reader(params), reply.init_root_as<NameThreadsResults>()), reply);
+        }
       }
       default:
         break;

@@ -383,6 +383,13 @@ struct Keyboard {
   using WatchResults = ::tessera::keyboard::Keyboard_WatchResults;
   using CrashParams = ::tessera::keyboard::Keyboard_CrashParams;
   using CrashResults = ::tessera::keyboard::Keyboard_CrashResults;
+  // Status's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct StatusReply {
+    uint64_t events{};
+    uint64_t dropped{};
+    uint8_t leds{};
+  };
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -553,8 +560,26 @@ class Keyboard::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.status(); }) {
+          const StatusParams::Reader p_(params);
+          auto r_ = impl().status();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 4u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x300000000ull;
+          w_[1] = 0;
+          w_[2] = 0;
+          w_[3] = 0;
+          StatusResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 24u, w_ + 4, 0));
+          results_.set_events(r_->events);
+          results_.set_dropped(r_->dropped);
+          results_.set_leds(r_->leds);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Unsubscribe): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -562,8 +587,19 @@ class Keyboard::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(UnsubscribeParams::kDataWords, UnsubscribeParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().unsubscribe(UnsubscribeParams::Reader(params), reply.init_root_as<UnsubscribeResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.unsubscribe(); }) {
+          const UnsubscribeParams::Reader p_(params);
+          auto r_ = impl().unsubscribe();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().unsubscribe(UnsubscribeParams::Reader(params), reply.init_root_as<UnsubscribeResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Watch): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -580,8 +616,19 @@ class Keyboard::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(CrashParams::kDataWords, CrashParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().crash(CrashParams::Reader(params), reply.init_root_as<CrashResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.crash(); }) {
+          const CrashParams::Reader p_(params);
+          auto r_ = impl().crash();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().crash(CrashParams::Reader(params), reply.init_root_as<CrashResults>()), reply);
+        }
       }
       default:
         break;

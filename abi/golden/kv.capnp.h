@@ -320,6 +320,22 @@ struct Store {
   using DeleteResults = ::tessera::kv::Store_DeleteResults;
   using WatchParams = ::tessera::kv::Store_WatchParams;
   using WatchResults = ::tessera::kv::Store_WatchResults;
+  // Put's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct PutReply {
+    bool replaced = false;
+  };
+  // Get's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct GetReply {
+    bool found = false;
+    ::tessera::capnp::Data value;
+  };
+  // Delete's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct DeleteReply {
+    bool existed = false;
+  };
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -476,8 +492,26 @@ class Store::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(PutParams::kDataWords, PutParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().put(PutParams::Reader(params), reply.init_root_as<PutResults>()), reply);
+        if constexpr (requires(Impl& i_, ::tessera::capnp::Text key, ::tessera::capnp::Data value) { i_.put(key, value); }) {
+          const PutParams::Reader p_(params);
+          const auto key_ = p_.key();
+          if (!key_.ok()) return {key_.error(), 0, 0};
+          const auto value_ = p_.value();
+          if (!value_.ok()) return {value_.error(), 0, 0};
+          auto r_ = impl().put(key_.value(), value_.value());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 2u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x100000000ull;
+          w_[1] = 0;
+          PutResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          results_.set_replaced(r_->replaced);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().put(PutParams::Reader(params), reply.init_root_as<PutResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Get): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -485,8 +519,27 @@ class Store::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(GetParams::kDataWords, GetParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().get(GetParams::Reader(params), reply.init_root_as<GetResults>()), reply);
+        if constexpr (requires(Impl& i_, ::tessera::capnp::Text key) { i_.get(key); }) {
+          const GetParams::Reader p_(params);
+          const auto key_ = p_.key();
+          if (!key_.ok()) return {key_.error(), 0, 0};
+          auto r_ = impl().get(key_.value());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 3u + (r_->value.data != nullptr ? ::tessera::capnp::data_words(r_->value) : 0u);
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x1000100000000ull;
+          w_[1] = 0;
+          w_[2] = 0;
+          GetResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
+          results_.set_found(r_->found);
+          [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 3;
+          if (r_->value.data != nullptr) ::tessera::capnp::put_data(w_ + 2, next_, r_->value);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().get(GetParams::Reader(params), reply.init_root_as<GetResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Delete): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -494,8 +547,24 @@ class Store::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(DeleteParams::kDataWords, DeleteParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().delete_(DeleteParams::Reader(params), reply.init_root_as<DeleteResults>()), reply);
+        if constexpr (requires(Impl& i_, ::tessera::capnp::Text key) { i_.delete_(key); }) {
+          const DeleteParams::Reader p_(params);
+          const auto key_ = p_.key();
+          if (!key_.ok()) return {key_.error(), 0, 0};
+          auto r_ = impl().delete_(key_.value());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 2u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x100000000ull;
+          w_[1] = 0;
+          DeleteResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          results_.set_existed(r_->existed);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().delete_(DeleteParams::Reader(params), reply.init_root_as<DeleteResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Watch): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};

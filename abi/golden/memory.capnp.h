@@ -1705,6 +1705,26 @@ struct Session {
   using DeleteObjectResults = ::tessera::memory::Session_DeleteObjectResults;
   using DeviceTablesParams = ::tessera::memory::Session_DeviceTablesParams;
   using DeviceTablesResults = ::tessera::memory::Session_DeviceTablesResults;
+  // Status's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct StatusReply {
+    uint64_t quota{};
+    uint64_t used{};
+    uint64_t granted{};
+    uint32_t regions{};
+    uint32_t attachments{};
+    uint64_t faults{};
+  };
+  // Reserve's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct ReserveReply {
+    uint64_t granted{};
+  };
+  // DeviceTables's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct DeviceTablesReply {
+    uint32_t made{};
+  };
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -2080,8 +2100,19 @@ class Session::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(DetachParams::kDataWords, DetachParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().detach(DetachParams::Reader(params), reply.init_root_as<DetachResults>()), reply);
+        if constexpr (requires(Impl& i_, uint64_t address) { i_.detach(address); }) {
+          const DetachParams::Reader p_(params);
+          auto r_ = impl().detach(p_.address());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().detach(DetachParams::Reader(params), reply.init_root_as<DetachResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Resize): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -2143,8 +2174,31 @@ class Session::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.status(); }) {
+          const StatusParams::Reader p_(params);
+          auto r_ = impl().status();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 6u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x500000000ull;
+          w_[1] = 0;
+          w_[2] = 0;
+          w_[3] = 0;
+          w_[4] = 0;
+          w_[5] = 0;
+          StatusResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 40u, w_ + 6, 0));
+          results_.set_quota(r_->quota);
+          results_.set_used(r_->used);
+          results_.set_granted(r_->granted);
+          results_.set_regions(r_->regions);
+          results_.set_attachments(r_->attachments);
+          results_.set_faults(r_->faults);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Reserve): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -2152,8 +2206,22 @@ class Session::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ReserveParams::kDataWords, ReserveParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().reserve(ReserveParams::Reader(params), reply.init_root_as<ReserveResults>()), reply);
+        if constexpr (requires(Impl& i_, uint64_t bytes) { i_.reserve(bytes); }) {
+          const ReserveParams::Reader p_(params);
+          auto r_ = impl().reserve(p_.bytes());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 2u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x100000000ull;
+          w_[1] = 0;
+          ReserveResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          results_.set_granted(r_->granted);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().reserve(ReserveParams::Reader(params), reply.init_root_as<ReserveResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::CreateObject): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -2170,8 +2238,19 @@ class Session::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(DeleteObjectParams::kDataWords, DeleteObjectParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().delete_object(DeleteObjectParams::Reader(params), reply.init_root_as<DeleteObjectResults>()), reply);
+        if constexpr (requires(Impl& i_, uint64_t id) { i_.delete_object(id); }) {
+          const DeleteObjectParams::Reader p_(params);
+          auto r_ = impl().delete_object(p_.id());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().delete_object(DeleteObjectParams::Reader(params), reply.init_root_as<DeleteObjectResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::DeviceTables): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -2179,8 +2258,22 @@ class Session::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(DeviceTablesParams::kDataWords, DeviceTablesParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().device_tables(DeviceTablesParams::Reader(params), reply.init_root_as<DeviceTablesResults>()), reply);
+        if constexpr (requires(Impl& i_, uint64_t address) { i_.device_tables(address); }) {
+          const DeviceTablesParams::Reader p_(params);
+          auto r_ = impl().device_tables(p_.address());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 2u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x100000000ull;
+          w_[1] = 0;
+          DeviceTablesResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          results_.set_made(r_->made);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().device_tables(DeviceTablesParams::Reader(params), reply.init_root_as<DeviceTablesResults>()), reply);
+        }
       }
       default:
         break;
@@ -2224,6 +2317,31 @@ struct Control {
   using ThreadCountResults = ::tessera::memory::Control_ThreadCountResults;
   using ThreadParams = ::tessera::memory::Control_ThreadParams;
   using ThreadResults = ::tessera::memory::Control_ThreadResults;
+  // TakeFault's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct TakeFaultReply {
+    uint32_t id{};
+    uint64_t kind{};
+    uint64_t ip{};
+    uint64_t address{};
+    uint64_t detail{};
+    bool pending = false;
+  };
+  // Status's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct StatusReply {
+    uint64_t total_bytes{};
+    uint64_t free_bytes{};
+    uint64_t promised_bytes{};
+    uint32_t sessions{};
+    uint32_t regions{};
+    uint64_t frames{};
+  };
+  // ThreadCount's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct ThreadCountReply {
+    uint32_t count{};
+  };
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -2469,8 +2587,19 @@ class Control::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(CloseSessionParams::kDataWords, CloseSessionParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().close_session(CloseSessionParams::Reader(params), reply.init_root_as<CloseSessionResults>()), reply);
+        if constexpr (requires(Impl& i_, uint32_t id) { i_.close_session(id); }) {
+          const CloseSessionParams::Reader p_(params);
+          auto r_ = impl().close_session(p_.id());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().close_session(CloseSessionParams::Reader(params), reply.init_root_as<CloseSessionResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::SetWeight): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -2478,8 +2607,19 @@ class Control::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(SetWeightParams::kDataWords, SetWeightParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().set_weight(SetWeightParams::Reader(params), reply.init_root_as<SetWeightResults>()), reply);
+        if constexpr (requires(Impl& i_, uint32_t id, uint64_t weight) { i_.set_weight(id, weight); }) {
+          const SetWeightParams::Reader p_(params);
+          auto r_ = impl().set_weight(p_.id(), p_.weight());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().set_weight(SetWeightParams::Reader(params), reply.init_root_as<SetWeightResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Events): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -2496,8 +2636,31 @@ class Control::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(TakeFaultParams::kDataWords, TakeFaultParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().take_fault(TakeFaultParams::Reader(params), reply.init_root_as<TakeFaultResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.take_fault(); }) {
+          const TakeFaultParams::Reader p_(params);
+          auto r_ = impl().take_fault();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 6u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x500000000ull;
+          w_[1] = 0;
+          w_[2] = 0;
+          w_[3] = 0;
+          w_[4] = 0;
+          w_[5] = 0;
+          TakeFaultResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 40u, w_ + 6, 0));
+          results_.set_id(r_->id);
+          results_.set_kind(r_->kind);
+          results_.set_ip(r_->ip);
+          results_.set_address(r_->address);
+          results_.set_detail(r_->detail);
+          results_.set_pending(r_->pending);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().take_fault(TakeFaultParams::Reader(params), reply.init_root_as<TakeFaultResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Status): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -2505,8 +2668,31 @@ class Control::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.status(); }) {
+          const StatusParams::Reader p_(params);
+          auto r_ = impl().status();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 6u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x500000000ull;
+          w_[1] = 0;
+          w_[2] = 0;
+          w_[3] = 0;
+          w_[4] = 0;
+          w_[5] = 0;
+          StatusResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 40u, w_ + 6, 0));
+          results_.set_total_bytes(r_->total_bytes);
+          results_.set_free_bytes(r_->free_bytes);
+          results_.set_promised_bytes(r_->promised_bytes);
+          results_.set_sessions(r_->sessions);
+          results_.set_regions(r_->regions);
+          results_.set_frames(r_->frames);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::ThreadCount): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -2514,8 +2700,22 @@ class Control::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ThreadCountParams::kDataWords, ThreadCountParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().thread_count(ThreadCountParams::Reader(params), reply.init_root_as<ThreadCountResults>()), reply);
+        if constexpr (requires(Impl& i_, uint32_t id) { i_.thread_count(id); }) {
+          const ThreadCountParams::Reader p_(params);
+          auto r_ = impl().thread_count(p_.id());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 2u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x100000000ull;
+          w_[1] = 0;
+          ThreadCountResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          results_.set_count(r_->count);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().thread_count(ThreadCountParams::Reader(params), reply.init_root_as<ThreadCountResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Thread): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};

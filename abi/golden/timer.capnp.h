@@ -638,6 +638,39 @@ struct Timer {
   using DetachResults = ::tessera::timer::Timer_DetachResults;
   using StatusParams = ::tessera::timer::Timer_StatusParams;
   using StatusResults = ::tessera::timer::Timer_StatusResults;
+  // Now's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct NowReply {
+    uint64_t ns{};
+  };
+  // Info's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct InfoReply {
+    uint64_t tsc_hz{};
+    uint64_t resolution_ns{};
+    uint32_t channels{};
+    uint32_t channels_per_client{};
+    uint32_t entries_per_channel{};
+  };
+  // Arm's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct ArmReply {
+    uint64_t id{};
+  };
+  // Cancel's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct CancelReply {
+    bool cancelled = false;
+  };
+  // Status's results as plain members, for a flat handler (a Text or Data left
+  // without data, nullptr, is not sent: the client reads the field's default).
+  struct StatusReply {
+    uint32_t channels{};
+    uint32_t armed{};
+    uint32_t uncollected{};
+    uint64_t reclaimed{};
+    uint64_t fired{};
+  };
 
   // The message label of `method` on this interface.
   static constexpr uint64_t label(Method method) {
@@ -863,8 +896,22 @@ class Timer::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(NowParams::kDataWords, NowParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().now(NowParams::Reader(params), reply.init_root_as<NowResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.now(); }) {
+          const NowParams::Reader p_(params);
+          auto r_ = impl().now();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 2u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x100000000ull;
+          w_[1] = 0;
+          NowResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          results_.set_ns(r_->ns);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().now(NowParams::Reader(params), reply.init_root_as<NowResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Info): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -872,8 +919,29 @@ class Timer::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(InfoParams::kDataWords, InfoParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().info(InfoParams::Reader(params), reply.init_root_as<InfoResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.info(); }) {
+          const InfoParams::Reader p_(params);
+          auto r_ = impl().info();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 5u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x400000000ull;
+          w_[1] = 0;
+          w_[2] = 0;
+          w_[3] = 0;
+          w_[4] = 0;
+          InfoResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 32u, w_ + 5, 0));
+          results_.set_tsc_hz(r_->tsc_hz);
+          results_.set_resolution_ns(r_->resolution_ns);
+          results_.set_channels(r_->channels);
+          results_.set_channels_per_client(r_->channels_per_client);
+          results_.set_entries_per_channel(r_->entries_per_channel);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().info(InfoParams::Reader(params), reply.init_root_as<InfoResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Attach): {
         if (request.cap_count > 1u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -890,8 +958,22 @@ class Timer::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(ArmParams::kDataWords, ArmParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().arm(ArmParams::Reader(params), reply.init_root_as<ArmResults>()), reply);
+        if constexpr (requires(Impl& i_, uint32_t channel, uint64_t deadline, uint64_t cookie) { i_.arm(channel, deadline, cookie); }) {
+          const ArmParams::Reader p_(params);
+          auto r_ = impl().arm(p_.channel(), p_.deadline(), p_.cookie());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 2u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x100000000ull;
+          w_[1] = 0;
+          ArmResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          results_.set_id(r_->id);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().arm(ArmParams::Reader(params), reply.init_root_as<ArmResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Cancel): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -899,8 +981,22 @@ class Timer::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(CancelParams::kDataWords, CancelParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().cancel(CancelParams::Reader(params), reply.init_root_as<CancelResults>()), reply);
+        if constexpr (requires(Impl& i_, uint32_t channel, uint64_t id) { i_.cancel(channel, id); }) {
+          const CancelParams::Reader p_(params);
+          auto r_ = impl().cancel(p_.channel(), p_.id());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 2u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x100000000ull;
+          w_[1] = 0;
+          CancelResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          results_.set_cancelled(r_->cancelled);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().cancel(CancelParams::Reader(params), reply.init_root_as<CancelResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Collect): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -917,8 +1013,19 @@ class Timer::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(DetachParams::kDataWords, DetachParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().detach(DetachParams::Reader(params), reply.init_root_as<DetachResults>()), reply);
+        if constexpr (requires(Impl& i_, uint32_t channel) { i_.detach(channel); }) {
+          const DetachParams::Reader p_(params);
+          auto r_ = impl().detach(p_.channel());
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 1u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0xfffffffcull;
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().detach(DetachParams::Reader(params), reply.init_root_as<DetachResults>()), reply);
+        }
       }
       case static_cast<uint64_t>(Method::Status): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
@@ -926,8 +1033,29 @@ class Timer::Server {
         ::tessera::capnp::StructReader params;
         const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
         if (e != ::tessera::Error::Ok) return {e, 0, 0};
-        ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
-        return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
+        if constexpr (requires(Impl& i_) { i_.status(); }) {
+          const StatusParams::Reader p_(params);
+          auto r_ = impl().status();
+          if (!r_.ok()) return {r_.error(), 0, 0};
+          const uint64_t words_ = 5u;
+          if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};
+          ::tessera::capnp::Word* const w_ = out.words;
+          w_[0] = 0x400000000ull;
+          w_[1] = 0;
+          w_[2] = 0;
+          w_[3] = 0;
+          w_[4] = 0;
+          StatusResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 32u, w_ + 5, 0));
+          results_.set_channels(r_->channels);
+          results_.set_armed(r_->armed);
+          results_.set_uncollected(r_->uncollected);
+          results_.set_reclaimed(r_->reclaimed);
+          results_.set_fired(r_->fired);
+          return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
+        } else {
+          ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
+          return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
+        }
       }
       default:
         break;

@@ -33,20 +33,19 @@ class KvServer : public Store::Server<KvServer> {
     return {};
   }
 
-  Result<void> get(Store::GetParams::Reader params, Store::GetResults::Builder results) {
-    bool found = false;
-    const tessera::capnp::Data value = table_.get(TRY(params.key()), &found);
-    results.set_found(found);
-    if (found) results.set_value(value);
-    return {};
+  // A flat handler: the parameters as arguments (the dispatcher read and checked them), the
+  // results as a plain struct (written straight into the reply words); value stays unset (nullptr)
+  // when the key is not there.
+  Result<Store::GetReply> get(tessera::capnp::Text key) {
+    Store::GetReply reply;
+    reply.value = table_.get(key, &reply.found);
+    return reply;
   }
 
-  Result<void> delete_(Store::DeleteParams::Reader params, Store::DeleteResults::Builder results) {
-    const tessera::capnp::Text key = TRY(params.key());
+  Result<Store::DeleteReply> delete_(tessera::capnp::Text key) {
     const bool existed = table_.remove(key);
-    results.set_existed(existed);
     if (existed) notify_watchers(key);
-    return {};
+    return Store::DeleteReply{existed};
   }
 
   // Keeps the notification that came with the request (serve() received it; keep_cap moves it to
