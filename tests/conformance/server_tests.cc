@@ -67,14 +67,56 @@ class NotesServer : public Bench::Server<NotesServer> {
   uint64_t size_ = 0;
 };
 
+// The same file server written with flat handlers (docs/writing-a-server.md): the parameters as
+// arguments, the results as the generated XReply structs.
+class FlatNotesServer : public Bench::Server<FlatNotesServer> {
+ public:
+  Result<Bench::OpenReply> open(tessera::capnp::Text path, uint32_t) {
+    if (!(path == tessera::capnp::Text("notes"))) return Error::InvalidArgument;
+    return Bench::OpenReply{NotesServer::kHandle};
+  }
+  Result<Bench::ReadReply> read(uint64_t handle, uint64_t offset, uint32_t length) {
+    TRY(check(handle));
+    if (offset > size_) return Error::RangeError;
+    const uint64_t n = tessera::min<uint64_t>(length, size_ - offset);
+    return Bench::ReadReply{tessera::capnp::Data{bytes_ + offset, static_cast<uint32_t>(n)}};
+  }
+  Result<Bench::WriteReply> write(uint64_t handle, uint64_t offset, tessera::capnp::Data data) {
+    TRY(check(handle));
+    uint64_t end = 0;
+    if (tessera::add_overflows(offset, data.size, &end) || end > sizeof(bytes_)) return Error::RangeError;
+    memcpy(bytes_ + offset, data.data, data.size);
+    size_ = tessera::max(size_, end);
+    return Bench::WriteReply{data.size};
+  }
+  Result<void> close(uint64_t handle) { return check(handle); }
+  Result<Bench::StatReply> stat(uint64_t handle) {
+    TRY(check(handle));
+    Bench::StatReply reply;
+    reply.size = size_;
+    reply.mode = 0644;
+    reply.name = "notes";
+    return reply;
+  }
+
+ private:
+  static Result<void> check(uint64_t handle) {
+    if (handle != NotesServer::kHandle) return Error::InvalidCapability;
+    return {};
+  }
+  uint8_t bytes_[256] = {};
+  uint64_t size_ = 0;
+};
+
 struct ServerJob {
   CPtr endpoint;
   Error stopped_with;
 };
 
+template <typename Server>
 void run_notes_server(uint64_t argument) {
   auto* job = reinterpret_cast<ServerJob*>(argument);
-  NotesServer server;
+  Server server;
   job->stopped_with = sys::serve(server, job->endpoint);
 }
 
@@ -84,7 +126,9 @@ sys::ThreadOptions server_options() {
   return options;
 }
 
-// Starts a NotesServer thread on a fresh endpoint; the test deletes the endpoint to stop it.
+// Starts a NotesServer (or a FlatNotesServer) thread on a fresh endpoint; the test deletes the
+// endpoint to stop it.
+template <typename Server = NotesServer>
 struct ServerFixture {
   explicit ServerFixture(Env& env)
       : endpoint(env, env.make(ObjectType::Endpoint)),
@@ -97,7 +141,7 @@ struct ServerFixture {
   tessera::Result<JoinableThread> thread;
 
   bool start(Context& t) {
-    return thread.ok() && expect_ok(t, thread->start(run_notes_server, reinterpret_cast<uint64_t>(&job)), "start the server");
+    return thread.ok() && expect_ok(t, thread->start(run_notes_server<Server>, reinterpret_cast<uint64_t>(&job)), "start the server");
   }
   // Deletes the endpoint: the server's receive fails with ObjectDeleted and serve() returns.
   void stop(Context& t) {
@@ -134,18 +178,9 @@ void exercise(Context& t, CPtr endpoint) {
 }
 }  // namespace
 
-TESSERA_USER_TEST(SERVER0001, pass, "a typed client calls a Server<Bench> thread through the generated stubs") {
-  Env env(t);
-  ServerFixture server(env);
-  if (t.failed() || !server.start(t)) return;
-  exercise(t, server.endpoint);
-  server.stop(t);
-}
-
-TESSERA_USER_TEST(SERVER0002, pass, "serve() answers 1,200 random, truncated and wrong-label messages with errors and keeps serving") {
-  Env env(t);
-  ServerFixture server(env);
-  if (t.failed() || !server.start(t)) return;
+namespace {
+// Sends 1,200 random, truncated and wrong-label messages; every one must be answered with an error.
+void storm(Context& t, CPtr endpoint) {
   uint64_t seed = 0xC0FFEE1234567ull;
   auto next = [&seed] {
     seed ^= seed << 13;
@@ -180,7 +215,7 @@ TESSERA_USER_TEST(SERVER0002, pass, "serve() answers 1,200 random, truncated and
     }
     const uint32_t sent_length = kind >= 2 ? tessera::max<uint32_t>(length, 1) : length;
     Received reply{};
-    const Error e = tessera::sys::call(server.endpoint, MessageInfo{label, sent_length, 0, 0}, &reply);
+    const Error e = tessera::sys::call(endpoint, MessageInfo{label, sent_length, 0, 0}, &reply);
     if (!expect_is(t, e, Error::Ok, "call with a malformed message")) break;
     if (reply.info.label != 0 && reply.info.length_words == 0) {
       ++answered_with_error;
@@ -192,6 +227,32 @@ TESSERA_USER_TEST(SERVER0002, pass, "serve() answers 1,200 random, truncated and
   }
   t.check(answered_with_error == 1200, "%u of 1200 malformed messages answered with an error", answered_with_error);
   t.note("kinds sent: %u wrong interface, %u unknown method, %u far root, %u truncated", kinds[0], kinds[1], kinds[2], kinds[3]);
+}
+}  // namespace
+
+TESSERA_USER_TEST(SERVER0001, pass, "a typed client calls a Server<Bench> thread through the generated stubs") {
+  Env env(t);
+  ServerFixture<> server(env);
+  if (t.failed() || !server.start(t)) return;
+  exercise(t, server.endpoint);
+  server.stop(t);
+}
+
+TESSERA_USER_TEST(SERVER0002, pass, "serve() answers 1,200 random, truncated and wrong-label messages with errors and keeps serving") {
+  Env env(t);
+  ServerFixture<> server(env);
+  if (t.failed() || !server.start(t)) return;
+  storm(t, server.endpoint);
+  exercise(t, server.endpoint);  // still serving, state intact
+  server.stop(t);
+}
+
+TESSERA_USER_TEST(SERVER0005, pass, "a server of flat handlers (arguments in, XReply out) answers as the reader/builder one, and the 1,200 malformed messages with errors") {
+  Env env(t);
+  ServerFixture<FlatNotesServer> server(env);
+  if (t.failed() || !server.start(t)) return;
+  exercise(t, server.endpoint);
+  storm(t, server.endpoint);
   exercise(t, server.endpoint);  // still serving, state intact
   server.stop(t);
 }
