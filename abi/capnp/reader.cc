@@ -124,14 +124,10 @@ StructReader ListReader::struct_at(uint32_t i) const {
 }
 
 Result<StructReader> MessageReader::root() {
-  RootPlace place;
-  const Error e = locate_root(context_.segment, context_.size_words, nesting_, &place);
+  StructReader out;
+  const Error e = read_any_root(&out);
   if (e != Error::Ok) return e;
-  if (place.target == nullptr) return StructReader(&context_, nullptr, 0, nullptr, 0, nesting_);
-  const uint64_t words = static_cast<uint64_t>(place.data_words) + place.pointer_count;
-  if (!context_.charge(words == 0 ? 1 : words)) return kMalformed;
-  return StructReader(&context_, reinterpret_cast<const uint8_t*>(place.target), place.data_words * 8u,
-                      place.target + place.data_words, place.pointer_count, nesting_ - 1);
+  return out;
 }
 
 Error MessageReader::locate_root(const Word* segment, uint32_t size_words, uint32_t nesting, RootPlace* place) {

@@ -277,21 +277,7 @@ class MessageReader {
                           context_.segment + 1 + data_words, pointer_count, nesting_ - 1);
       return Error::Ok;
     }
-    // The general case: locate_root (out of line) is told the segment by value, so neither this
-    // reader's state nor `out` (the dispatcher's params) ever has its address taken: a dispatcher
-    // keeps both in registers. The budget and nesting are applied here, as root() applies them.
-    RootPlace place;
-    const Error e = locate_root(context_.segment, context_.size_words, nesting_, &place);
-    if (e != Error::Ok) return e;
-    if (place.target == nullptr) {
-      *out = StructReader(&context_, nullptr, 0, nullptr, 0, nesting_);
-      return Error::Ok;
-    }
-    const uint64_t charged = static_cast<uint64_t>(place.data_words) + place.pointer_count;
-    if (!context_.charge(charged == 0 ? 1 : charged)) return Error::MalformedMessage;
-    *out = StructReader(&context_, reinterpret_cast<const uint8_t*>(place.target), place.data_words * 8u,
-                        place.target + place.data_words, place.pointer_count, nesting_ - 1);
-    return Error::Ok;
+    return read_any_root(out);
   }
   // read_root as a Result.
   __attribute__((always_inline)) Result<StructReader> root_of(uint16_t data_words, uint16_t pointer_count) {
@@ -319,6 +305,24 @@ class MessageReader {
     uint16_t pointer_count;
   };
   static Error locate_root(const Word* segment, uint32_t size_words, uint32_t nesting, RootPlace* place);
+  // Any root, with root()'s checks (read_root's general case and root() itself): locate_root is
+  // told the segment by value, so neither this reader's state nor `out` (a dispatcher's params)
+  // ever has its address taken and a dispatcher keeps both in registers. The budget and nesting
+  // are applied here.
+  __attribute__((always_inline)) Error read_any_root(StructReader* out) {
+    RootPlace place;
+    const Error e = locate_root(context_.segment, context_.size_words, nesting_, &place);
+    if (e != Error::Ok) return e;
+    if (place.target == nullptr) {
+      *out = StructReader(&context_, nullptr, 0, nullptr, 0, nesting_);
+      return Error::Ok;
+    }
+    const uint64_t charged = static_cast<uint64_t>(place.data_words) + place.pointer_count;
+    if (!context_.charge(charged == 0 ? 1 : charged)) return Error::MalformedMessage;
+    *out = StructReader(&context_, reinterpret_cast<const uint8_t*>(place.target), place.data_words * 8u,
+                        place.target + place.data_words, place.pointer_count, nesting_ - 1);
+    return Error::Ok;
+  }
 
   ReadContext context_;
   uint32_t nesting_ = ReadLimits::kDefaultNesting;
