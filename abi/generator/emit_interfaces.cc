@@ -353,8 +353,10 @@ void emit_interfaces(const Model& model, uint64_t file, std::ostream& out) {
       const auto params = model.fields(m.params_schema);
       const auto results = model.fields(m.results_schema);
       if (!flat_handler_eligible(model, params, results) || results.empty()) continue;
-      out << "  // " << m.pascal << "'s results as plain members, for a flat handler (a Text or Data left\n"
-             "  // without data, nullptr, is not sent: the client reads the field's default).\n";
+      bool bytes = false;
+      for (const auto& f : results) bytes = bytes || f.kind == Kind::Text || f.kind == Kind::Data;
+      out << "  // " << m.pascal << "'s results as plain members, for a flat handler"
+          << (bytes ? " (a Text or Data left\n  // without data, nullptr, is not sent: the client reads the field's default).\n" : ".\n");
       out << "  struct " << m.pascal << "Reply {\n";
       for (const auto& f : results) {
         if (f.kind == Kind::Bool) out << "    bool " << f.name << " = false;\n";

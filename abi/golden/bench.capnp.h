@@ -392,13 +392,11 @@ struct Bench {
   struct ReadReply {
     ::tessera::capnp::Data data;
   };
-  // Write's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Write's results as plain members, for a flat handler.
   struct WriteReply {
     uint32_t written{};
   };
-  // Open's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Open's results as plain members, for a flat handler.
   struct OpenReply {
     uint64_t handle{};
   };

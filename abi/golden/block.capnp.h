@@ -549,8 +549,7 @@ struct Block {
   using CrashResults = ::tessera::block::Block_CrashResults;
   using DataAreaParams = ::tessera::block::Block_DataAreaParams;
   using DataAreaResults = ::tessera::block::Block_DataAreaResults;
-  // Status's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Status's results as plain members, for a flat handler.
   struct StatusReply {
     uint64_t capacity{};
     uint32_t clients{};

@@ -591,16 +591,14 @@ struct Console {
   using CrashResults = ::tessera::console::Console_CrashResults;
   using KeyboardStatusParams = ::tessera::console::Console_KeyboardStatusParams;
   using KeyboardStatusResults = ::tessera::console::Console_KeyboardStatusResults;
-  // Status's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Status's results as plain members, for a flat handler.
   struct StatusReply {
     uint64_t written{};
     uint64_t read{};
     uint64_t refused{};
     bool held = false;
   };
-  // KeyboardStatus's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // KeyboardStatus's results as plain members, for a flat handler.
   struct KeyboardStatusReply {
     bool subscribed = false;
     uint64_t subscriptions{};

@@ -1603,8 +1603,7 @@ struct FileSystem {
   struct ReadlinkReply {
     ::tessera::capnp::Text target;
   };
-  // Statfs's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Statfs's results as plain members, for a flat handler.
   struct StatfsReply {
     uint32_t block_bytes{};
     uint64_t blocks{};
@@ -1612,8 +1611,7 @@ struct FileSystem {
     uint32_t inodes{};
     uint32_t free_inodes{};
   };
-  // Status's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Status's results as plain members, for a flat handler.
   struct StatusReply {
     uint64_t requests{};
     uint64_t refused{};
@@ -2303,19 +2301,16 @@ struct File {
   using ReaddirResults = ::tessera::fs::File_ReaddirResults;
   using CloseParams = ::tessera::fs::File_CloseParams;
   using CloseResults = ::tessera::fs::File_CloseResults;
-  // Read's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Read's results as plain members, for a flat handler.
   struct ReadReply {
     uint32_t bytes{};
   };
-  // Write's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Write's results as plain members, for a flat handler.
   struct WriteReply {
     uint32_t bytes{};
     uint64_t size{};
   };
-  // Readdir's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Readdir's results as plain members, for a flat handler.
   struct ReaddirReply {
     uint64_t cursor{};
     uint32_t entries{};

@@ -660,8 +660,7 @@ struct Init {
   using RestartResults = ::tessera::initctl::Init_RestartResults;
   using MemoryParams = ::tessera::initctl::Init_MemoryParams;
   using MemoryResults = ::tessera::initctl::Init_MemoryResults;
-  // ProgramCount's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // ProgramCount's results as plain members, for a flat handler.
   struct ProgramCountReply {
     uint32_t count{};
   };
@@ -682,8 +681,7 @@ struct Init {
     uint32_t threads{};
     uint64_t up_ms{};
   };
-  // Thread's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Thread's results as plain members, for a flat handler.
   struct ThreadReply {
     uint64_t cpu_time_ns{};
     uint64_t times_scheduled{};
@@ -695,24 +693,20 @@ struct Init {
     uint64_t syscalls{};
     uint64_t faults{};
   };
-  // Find's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Find's results as plain members, for a flat handler.
   struct FindReply {
     uint32_t index{};
   };
-  // Run's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Run's results as plain members, for a flat handler.
   struct RunReply {
     uint32_t index{};
     uint32_t pid{};
   };
-  // Restart's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Restart's results as plain members, for a flat handler.
   struct RestartReply {
     uint32_t pid{};
   };
-  // Memory's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Memory's results as plain members, for a flat handler.
   struct MemoryReply {
     uint64_t total_bytes{};
     uint64_t free_bytes{};

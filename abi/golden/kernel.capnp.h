@@ -4415,8 +4415,7 @@ struct Untyped {
   using RetypeResults = ::tessera::abi::Untyped_RetypeResults;
   using DescribeParams = ::tessera::abi::Untyped_DescribeParams;
   using DescribeResults = ::tessera::abi::Untyped_DescribeResults;
-  // Describe's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Describe's results as plain members, for a flat handler.
   struct DescribeReply {
     uint64_t paddr{};
     uint8_t size_bits{};
@@ -5307,8 +5306,7 @@ struct Tcb {
   using GetStatsResults = ::tessera::abi::Tcb_GetStatsResults;
   using SetNameParams = ::tessera::abi::Tcb_SetNameParams;
   using SetNameResults = ::tessera::abi::Tcb_SetNameResults;
-  // ReadRegisters's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // ReadRegisters's results as plain members, for a flat handler.
   struct ReadRegistersReply {
     uint64_t rip{};
     uint64_t rsp{};
@@ -5331,8 +5329,7 @@ struct Tcb {
     uint64_t fs_base{};
     uint64_t gs_base{};
   };
-  // GetStats's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // GetStats's results as plain members, for a flat handler.
   struct GetStatsReply {
     uint64_t cpu_time_ns{};
     uint64_t times_scheduled{};
@@ -7172,18 +7169,15 @@ struct IoPort {
   using Out32Results = ::tessera::abi::IoPort_Out32Results;
   using WriteFrameParams = ::tessera::abi::IoPort_WriteFrameParams;
   using WriteFrameResults = ::tessera::abi::IoPort_WriteFrameResults;
-  // In8's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // In8's results as plain members, for a flat handler.
   struct In8Reply {
     uint8_t value{};
   };
-  // In16's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // In16's results as plain members, for a flat handler.
   struct In16Reply {
     uint16_t value{};
   };
-  // In32's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // In32's results as plain members, for a flat handler.
   struct In32Reply {
     uint32_t value{};
   };
@@ -8424,8 +8418,7 @@ struct Frame {
   using UnmapResults = ::tessera::abi::Frame_UnmapResults;
   using GetAddressParams = ::tessera::abi::Frame_GetAddressParams;
   using GetAddressResults = ::tessera::abi::Frame_GetAddressResults;
-  // GetAddress's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // GetAddress's results as plain members, for a flat handler.
   struct GetAddressReply {
     uint64_t paddr{};
   };
@@ -8861,13 +8854,11 @@ struct SchedContext {
   using ConsumedResults = ::tessera::abi::SchedContext_ConsumedResults;
   using YieldToParams = ::tessera::abi::SchedContext_YieldToParams;
   using YieldToResults = ::tessera::abi::SchedContext_YieldToResults;
-  // Consumed's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Consumed's results as plain members, for a flat handler.
   struct ConsumedReply {
     uint64_t consumed{};
   };
-  // YieldTo's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // YieldTo's results as plain members, for a flat handler.
   struct YieldToReply {
     uint64_t consumed{};
   };
@@ -9239,18 +9230,15 @@ struct TraceControl {
   using StatusResults = ::tessera::abi::TraceControl_StatusResults;
   using NameThreadsParams = ::tessera::abi::TraceControl_NameThreadsParams;
   using NameThreadsResults = ::tessera::abi::TraceControl_NameThreadsResults;
-  // SetCategories's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // SetCategories's results as plain members, for a flat handler.
   struct SetCategoriesReply {
     uint32_t previous{};
   };
-  // SetCapacity's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // SetCapacity's results as plain members, for a flat handler.
   struct SetCapacityReply {
     uint64_t discarded{};
   };
-  // Status's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Status's results as plain members, for a flat handler.
   struct StatusReply {
     uint64_t written{};
     uint64_t consumed{};
@@ -9260,8 +9248,7 @@ struct TraceControl {
     uint32_t categories{};
     uint32_t cpus{};
   };
-  // NameThreads's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // NameThreads's results as plain members, for a flat handler.
   struct NameThreadsReply {
     uint32_t threads{};
   };

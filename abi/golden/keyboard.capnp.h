@@ -383,8 +383,7 @@ struct Keyboard {
   using WatchResults = ::tessera::keyboard::Keyboard_WatchResults;
   using CrashParams = ::tessera::keyboard::Keyboard_CrashParams;
   using CrashResults = ::tessera::keyboard::Keyboard_CrashResults;
-  // Status's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Status's results as plain members, for a flat handler.
   struct StatusReply {
     uint64_t events{};
     uint64_t dropped{};

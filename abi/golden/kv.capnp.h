@@ -320,8 +320,7 @@ struct Store {
   using DeleteResults = ::tessera::kv::Store_DeleteResults;
   using WatchParams = ::tessera::kv::Store_WatchParams;
   using WatchResults = ::tessera::kv::Store_WatchResults;
-  // Put's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Put's results as plain members, for a flat handler.
   struct PutReply {
     bool replaced = false;
   };
@@ -331,8 +330,7 @@ struct Store {
     bool found = false;
     ::tessera::capnp::Data value;
   };
-  // Delete's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Delete's results as plain members, for a flat handler.
   struct DeleteReply {
     bool existed = false;
   };

@@ -1705,8 +1705,7 @@ struct Session {
   using DeleteObjectResults = ::tessera::memory::Session_DeleteObjectResults;
   using DeviceTablesParams = ::tessera::memory::Session_DeviceTablesParams;
   using DeviceTablesResults = ::tessera::memory::Session_DeviceTablesResults;
-  // Status's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Status's results as plain members, for a flat handler.
   struct StatusReply {
     uint64_t quota{};
     uint64_t used{};
@@ -1715,13 +1714,11 @@ struct Session {
     uint32_t attachments{};
     uint64_t faults{};
   };
-  // Reserve's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Reserve's results as plain members, for a flat handler.
   struct ReserveReply {
     uint64_t granted{};
   };
-  // DeviceTables's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // DeviceTables's results as plain members, for a flat handler.
   struct DeviceTablesReply {
     uint32_t made{};
   };
@@ -2317,8 +2314,7 @@ struct Control {
   using ThreadCountResults = ::tessera::memory::Control_ThreadCountResults;
   using ThreadParams = ::tessera::memory::Control_ThreadParams;
   using ThreadResults = ::tessera::memory::Control_ThreadResults;
-  // TakeFault's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // TakeFault's results as plain members, for a flat handler.
   struct TakeFaultReply {
     uint32_t id{};
     uint64_t kind{};
@@ -2327,8 +2323,7 @@ struct Control {
     uint64_t detail{};
     bool pending = false;
   };
-  // Status's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Status's results as plain members, for a flat handler.
   struct StatusReply {
     uint64_t total_bytes{};
     uint64_t free_bytes{};
@@ -2337,8 +2332,7 @@ struct Control {
     uint32_t regions{};
     uint64_t frames{};
   };
-  // ThreadCount's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // ThreadCount's results as plain members, for a flat handler.
   struct ThreadCountReply {
     uint32_t count{};
   };

@@ -638,13 +638,11 @@ struct Timer {
   using DetachResults = ::tessera::timer::Timer_DetachResults;
   using StatusParams = ::tessera::timer::Timer_StatusParams;
   using StatusResults = ::tessera::timer::Timer_StatusResults;
-  // Now's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Now's results as plain members, for a flat handler.
   struct NowReply {
     uint64_t ns{};
   };
-  // Info's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Info's results as plain members, for a flat handler.
   struct InfoReply {
     uint64_t tsc_hz{};
     uint64_t resolution_ns{};
@@ -652,18 +650,15 @@ struct Timer {
     uint32_t channels_per_client{};
     uint32_t entries_per_channel{};
   };
-  // Arm's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Arm's results as plain members, for a flat handler.
   struct ArmReply {
     uint64_t id{};
   };
-  // Cancel's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Cancel's results as plain members, for a flat handler.
   struct CancelReply {
     bool cancelled = false;
   };
-  // Status's results as plain members, for a flat handler (a Text or Data left
-  // without data, nullptr, is not sent: the client reads the field's default).
+  // Status's results as plain members, for a flat handler.
   struct StatusReply {
     uint32_t channels{};
     uint32_t armed{};

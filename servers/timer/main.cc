@@ -55,10 +55,8 @@ class TimerServer : public Timer::Server<TimerServer> {
 
   // ---- the protocol ----
 
-  Result<void> now(Timer::NowParams::Reader, Timer::NowResults::Builder results) {
-    results.set_ns(clock());
-    return {};
-  }
+  // now, arm and cancel are flat handlers (docs/writing-a-server.md): arguments in, XReply out.
+  Result<Timer::NowReply> now() { return Timer::NowReply{clock()}; }
 
   Result<void> info(Timer::InfoParams::Reader, Timer::InfoResults::Builder results) {
     results.set_tsc_hz(tsc_hz_);
@@ -92,16 +90,15 @@ class TimerServer : public Timer::Server<TimerServer> {
     return {};
   }
 
-  Result<void> arm(Timer::ArmParams::Reader params, Timer::ArmResults::Builder results) {
-    TRY(table_.owned(params.channel(), sys::current_request().badge()));
-    results.set_id(TRY(table_.arm(params.channel(), params.deadline(), params.cookie())));
-    return {};  // a deadline already past fires in after_request(), before the reply goes out
+  Result<Timer::ArmReply> arm(uint32_t channel, uint64_t deadline, uint64_t cookie) {
+    TRY(table_.owned(channel, sys::current_request().badge()));
+    // A deadline already past fires in after_request(), before the reply goes out.
+    return Timer::ArmReply{TRY(table_.arm(channel, deadline, cookie))};
   }
 
-  Result<void> cancel(Timer::CancelParams::Reader params, Timer::CancelResults::Builder results) {
-    TRY(table_.owned(params.channel(), sys::current_request().badge()));
-    results.set_cancelled(table_.cancel(params.channel(), params.id()));
-    return {};
+  Result<Timer::CancelReply> cancel(uint32_t channel, uint64_t id) {
+    TRY(table_.owned(channel, sys::current_request().badge()));
+    return Timer::CancelReply{table_.cancel(channel, id)};
   }
 
   Result<void> collect(Timer::CollectParams::Reader params, Timer::CollectResults::Builder results) {
