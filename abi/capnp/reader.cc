@@ -6,16 +6,6 @@ namespace {
 
 constexpr Error kMalformed = Error::MalformedMessage;
 
-// Resolves the struct or list pointer `pointer` stored at `at` to a target of `words` words
-// (plus `extra` words in front, e.g. a composite list's tag). Returns nullptr when the target
-// is not entirely inside the segment.
-const Word* resolve(const ReadContext& context, const Word* at, Word pointer, uint64_t words) {
-  const int64_t start = (at - context.segment) + 1 + wire::offset(pointer);
-  if (start < 0 || static_cast<uint64_t>(start) > context.size_words) return nullptr;
-  if (words > context.size_words - static_cast<uint64_t>(start)) return nullptr;
-  return context.segment + start;
-}
-
 // Checks that a list of `size` elements may be read as a list of `expected` elements.
 bool compatible(ElementSize size, ElementSize expected, uint32_t data_bits, uint16_t pointers) {
   switch (expected) {
@@ -45,7 +35,7 @@ Result<StructReader> StructReader::read_struct(uint32_t index) const {
   const uint16_t data_words = wire::struct_data_words(pointer);
   const uint16_t pointer_count = wire::struct_pointer_count(pointer);
   const uint64_t words = static_cast<uint64_t>(data_words) + pointer_count;
-  const Word* target = resolve(*context_, at, pointer, words);
+  const Word* target = context_->resolve(at, pointer, words);
   if (target == nullptr) return kMalformed;
   if (!context_->charge(words == 0 ? 1 : words)) return kMalformed;
   return StructReader(context_, reinterpret_cast<const uint8_t*>(target), data_words * 8u,
@@ -71,7 +61,7 @@ Result<ListReader> StructReader::read_list(uint32_t index, uint32_t data_bits,
 
   if (size == ElementSize::InlineComposite) {
     const uint64_t words = wire::list_count(pointer);
-    const Word* tag = resolve(*context_, at, pointer, words + 1);
+    const Word* tag = context_->resolve(at, pointer, words + 1);
     if (tag == nullptr) return kMalformed;
     if (wire::kind(*tag) != PointerKind::Struct) return kMalformed;
     const uint32_t count = static_cast<uint32_t>(*tag) >> 2;
@@ -90,7 +80,7 @@ Result<ListReader> StructReader::read_list(uint32_t index, uint32_t data_bits,
   const uint32_t count = wire::list_count(pointer);
   const uint64_t bits = wire::element_bits(size);
   const uint64_t words = (static_cast<uint64_t>(count) * bits + 63) / 64;
-  const Word* target = resolve(*context_, at, pointer, words);
+  const Word* target = context_->resolve(at, pointer, words);
   if (target == nullptr) return kMalformed;
   if (!context_->charge(bits == 0 ? (count == 0 ? 1 : count) : (words == 0 ? 1 : words))) {
     return kMalformed;
@@ -144,7 +134,7 @@ Error MessageReader::locate_root(const Word* segment, uint32_t size_words, uint3
   ReadContext context;
   context.segment = segment;
   context.size_words = size_words;
-  const Word* target = resolve(context, segment, pointer, words);
+  const Word* target = context.resolve(segment, pointer, words);
   if (target == nullptr) return kMalformed;
   *place = RootPlace{target, data_words, pointer_count};
   return Error::Ok;

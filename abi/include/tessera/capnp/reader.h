@@ -41,6 +41,17 @@ struct ReadContext {
     budget_left -= words;
     return true;
   }
+
+  // The target of the struct or list pointer `pointer` stored at `at` (a word of this segment),
+  // `words` long, or nullptr when it is not entirely inside the segment. The start is computed on
+  // integers (no pointer is formed outside the segment): a start before the segment wraps to a
+  // value larger than the segment, so two comparisons bound it on both sides.
+  const Word* resolve(const Word* at, Word pointer, uint64_t words) const {
+    const uint64_t start = (reinterpret_cast<uintptr_t>(at + 1) - reinterpret_cast<uintptr_t>(segment)) / sizeof(Word) +
+                           static_cast<uint64_t>(static_cast<int64_t>(wire::offset(pointer)));
+    if (start > size_words || words > size_words - start) return nullptr;
+    return segment + start;
+  }
 };
 
 class ListReader;
@@ -130,16 +141,11 @@ class StructReader {
       return Error::MalformedMessage;
     }
     const uint32_t n = wire::list_count(pointer);
-    // Where the list starts, as a byte distance from the segment's start: computed on integers
-    // (no pointer is ever formed outside the segment), a start before the segment wraps to a
-    // distance larger than the segment, so two comparisons bound it on both sides.
-    const uint64_t start = reinterpret_cast<uintptr_t>(at + 1) + (static_cast<uint64_t>(static_cast<int64_t>(wire::offset(pointer))) << 3) -
-                           reinterpret_cast<uintptr_t>(context_->segment);
-    const uint64_t room = static_cast<uint64_t>(context_->size_words) * 8;
-    const uint64_t bytes_needed = (static_cast<uint64_t>(n) + 7) & ~uint64_t{7};
-    if (start > room || bytes_needed > room - start) return Error::MalformedMessage;
-    if (!context_->charge(bytes_needed == 0 ? 1 : bytes_needed / 8)) return Error::MalformedMessage;
-    *bytes = reinterpret_cast<const uint8_t*>(context_->segment) + start;
+    const uint64_t words = (static_cast<uint64_t>(n) + 7) / 8;
+    const Word* target = context_->resolve(at, pointer, words);
+    if (target == nullptr) return Error::MalformedMessage;
+    if (!context_->charge(words == 0 ? 1 : words)) return Error::MalformedMessage;
+    *bytes = reinterpret_cast<const uint8_t*>(target);
     *count = n;
     return Error::Ok;
   }
