@@ -177,25 +177,16 @@ void move_bytes(uint8_t* to, const uint8_t* from) {
   __builtin_memcpy(to, &value, sizeof(T));
 }
 
-// memcpy for the short byte strings of messages (at most 64 bytes): whole words (the last one
-// may overlap the one before), below eight bytes two overlapping 4-, 2- or 1-byte moves; reads
-// and writes only bytes [0, n) of either side.
+// memcpy for the byte strings of 8 to 64 bytes put_bytes_long gets (shorter ones are put_bytes's,
+// inline): whole words, the last one overlapping the one before; reads and writes
+// only bytes [0, n) of either side.
 void copy_short(uint8_t* to, const uint8_t* from, uint32_t n) {
-  if (n >= 8) {
-    for (uint32_t i = 0; i + 8 < n; i += 8) move_bytes<uint64_t>(to + i, from + i);
-    move_bytes<uint64_t>(to + n - 8, from + n - 8);
-  } else if (n >= 4) {
-    move_bytes<uint32_t>(to, from);
-    move_bytes<uint32_t>(to + n - 4, from + n - 4);
-  } else if (n >= 2) {
-    move_bytes<uint16_t>(to, from);
-    move_bytes<uint16_t>(to + n - 2, from + n - 2);
-  } else if (n == 1) {
-    to[0] = from[0];
-  }
+  for (uint32_t i = 0; i + 8 < n; i += 8) move_bytes<uint64_t>(to + i, from + i);
+  move_bytes<uint64_t>(to + n - 8, from + n - 8);
 }
 
-// Long strings go to memcpy, out of put_bytes (which then needs no registers saved): returns `end`.
+// Strings outside copy_short's 8 to 64 bytes go to memcpy, out of line (put_bytes_long then needs
+// no registers saved): returns `end`.
 [[gnu::noinline]] Word* copy_long(Word* target, const void* bytes, uint32_t size, Word* end) {
   __builtin_memcpy(target, bytes, size);
   return end;
@@ -207,7 +198,7 @@ Word* put_bytes_long(Word* at, Word* target, const void* bytes, uint32_t size, u
   // Only the last word needs zeroing (the padding, and Text's NUL): the bytes cover the rest.
   if (words > 0) target[words - 1] = 0;
   *at = wire::make_list(offset_to(at, target), ElementSize::Byte, count);
-  if (size > 64) return copy_long(target, bytes, size, target + words);
+  if (size < 8 || size > 64) return copy_long(target, bytes, size, target + words);  // (put_bytes: never < 8)
   copy_short(reinterpret_cast<uint8_t*>(target), static_cast<const uint8_t*>(bytes), size);
   return target + words;
 }

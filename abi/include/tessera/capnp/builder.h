@@ -198,7 +198,7 @@ constexpr uint64_t data_words(Data data) {
 // `*at`; returns the word after the list. The caller checked the size (text_words/data_words).
 //
 // A list of at most one word (the usual key, name or small value) is written inline: its bytes
-// gathered into one word with at most two loads, no loop and no call. Longer ones are
+// gathered into one word with at most two loads, no loop and no call. Longer ones (count > 8) are
 // put_bytes_long's.
 Word* put_bytes_long(Word* at, Word* target, const void* bytes, uint32_t size, uint32_t count);
 inline Word* put_bytes(Word* at, Word* target, const void* bytes, uint32_t size, uint32_t count) {
