@@ -71,10 +71,74 @@ std::string root_pointer(uint16_t data, uint16_t pointers) {
              (static_cast<uint64_t>(pointers) << 48));
 }
 
-// A flat stub writes the request straight into the send words: the size first (RangeError when it
-// does not fit, as the builder would report), then the root pointer, the data words through the
-// params Builder's setters (XOR defaults, bools), and Text/Data/capabilities in argument order,
-// which is the order the builder allocated them in: the bytes are the builder's.
+// How emit_flat_words writes one flat struct (a stub's params, a flat handler's reply).
+struct FlatWords {
+  const std::vector<FieldInfo>& fields;
+  uint16_t data;                 // the struct's data words
+  uint16_t pointers;             // and pointers
+  std::string builder;           // its generated type, for the Builder's setters
+  std::string source;            // how a field's value is named: prefix of the field name
+  bool optional_bytes;           // a Text/Data whose data is nullptr is left unset (null)
+  std::string indent;
+  std::string words;             // where the words go
+  std::string capacity;          // how many words fit there
+  bool constant_capacity;        // `capacity` is a constant: a fixed size needs no check
+  std::string too_long;          // the statement that answers RangeError
+};
+
+// Writes a flat struct straight into its message words in the layout a MessageBuilder makes for
+// the same setter calls in field order: the size first (RangeError when it does not fit, as the
+// builder would report), then the root pointer, the data words through the Builder's setters (XOR
+// defaults, bools), and Text/Data in field order, which is the order the builder allocates them
+// in. Leaves words_ (the size) and w_ (the words) declared; capabilities are the caller's.
+void emit_flat_words(const FlatWords& f, std::ostream& out) {
+  const std::string& in = f.indent;
+  std::string size = std::to_string(1u + f.data + f.pointers) + "u";
+  bool variable = false;
+  for (const auto& field : f.fields) {
+    if (field.kind != Kind::Text && field.kind != Kind::Data) continue;
+    const std::string value = f.source + field.name;
+    const std::string words = std::string("::tessera::capnp::") + (field.kind == Kind::Text ? "text" : "data") + "_words(" + value + ")";
+    size += f.optional_bytes ? " + (" + value + ".data != nullptr ? " + words + " : 0u)" : " + " + words;
+    variable = true;
+  }
+  if (variable || !f.constant_capacity) {
+    out << in << "const uint64_t words_ = " << size << ";\n"
+        << in << "if (words_ > " << f.capacity << ") " << f.too_long << "\n";
+  } else {
+    out << in << "constexpr uint64_t words_ = " << size << ";\n";
+  }
+  out << in << "::tessera::capnp::Word* const w_ = " << f.words << ";\n";
+  out << in << "w_[0] = " << root_pointer(f.data, f.pointers) << ";\n";
+  // Data words start at zero for the setters; pointers are all written below unless a Text/Data
+  // may stay unset.
+  const uint32_t zeroed = f.data + (f.optional_bytes ? f.pointers : 0u);
+  for (uint32_t i = 0; i < zeroed; ++i) out << in << "w_[" << 1 + i << "] = 0;\n";
+  bool scalars = false;
+  for (const auto& field : f.fields) scalars = scalars || (field.kind != Kind::Text && field.kind != Kind::Data && field.kind != Kind::Cap);
+  if (scalars) {
+    out << in << f.builder << "::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), "
+        << f.data * 8u << "u, w_ + " << 1 + f.data << ", " << f.pointers << "));\n";
+    for (const auto& field : f.fields) {
+      if (field.kind != Kind::Text && field.kind != Kind::Data && field.kind != Kind::Cap) {
+        out << in << "fields_.set_" << field.name << "(" << f.source << field.name << ");\n";
+      }
+    }
+  }
+  int objects = 0;
+  for (const auto& field : f.fields) objects += field.kind == Kind::Text || field.kind == Kind::Data;
+  if (objects > 0) out << in << (objects > 1 ? "" : "[[maybe_unused]] ") << "::tessera::capnp::Word* next_ = w_ + " << 1 + f.data + f.pointers << ";\n";
+  for (const auto& field : f.fields) {
+    if (field.kind != Kind::Text && field.kind != Kind::Data) continue;
+    const std::string value = f.source + field.name;
+    out << in << (f.optional_bytes ? "if (" + value + ".data != nullptr) " : "") << (--objects > 0 ? "next_ = " : "")
+        << "::tessera::capnp::put_" << (field.kind == Kind::Text ? "text" : "data") << "(w_ + " << 1 + f.data + field.offset
+        << ", next_, " << value << ");\n";
+  }
+}
+
+// A flat stub writes the request straight into the send words (emit_flat_words: the bytes are the
+// builder's), then its capabilities in argument order.
 void emit_flat_stub(const Model& model, const MethodInfo& m, const std::vector<FieldInfo>& params,
                     const std::vector<FieldInfo>& results, std::ostream& out) {
   const auto layout = m.params_schema.getProto().getStruct();
@@ -87,46 +151,17 @@ void emit_flat_stub(const Model& model, const MethodInfo& m, const std::vector<F
     out << (i ? ", " : "") << argument_type(model, params[i]) << " " << params[i].name;
   }
   out << ") {\n";
-  std::string size = std::to_string(1u + data + pointers) + "u";
-  bool variable = false;
-  for (const auto& f : params) {
-    if (f.kind == Kind::Text) size += " + ::tessera::capnp::text_words(" + f.name + ")", variable = true;
-    if (f.kind == Kind::Data) size += " + ::tessera::capnp::data_words(" + f.name + ")", variable = true;
-  }
-  if (variable) {
-    out << "    const uint64_t words_ = " << size << ";\n"
-        << "    if (words_ > ::tessera::capnp::kMaxMessageWords) return ::tessera::Error::RangeError;\n";
-  } else {
-    out << "    constexpr uint64_t words_ = " << size << ";\n";
-  }
-  out << "    ::tessera::capnp::Word* const w_ = transport_.send_words();\n";
-  out << "    w_[0] = " << root_pointer(data, pointers) << ";\n";
-  for (uint16_t i = 0; i < data; ++i) out << "    w_[" << 1 + i << "] = 0;\n";
-  bool scalars = false;
-  for (const auto& f : params) scalars = scalars || (f.kind != Kind::Text && f.kind != Kind::Data && f.kind != Kind::Cap);
-  if (scalars) {
-    out << "    " << m.params << "::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), "
-        << data * 8u << "u, w_ + " << 1 + data << ", " << pointers << "));\n";
-    for (const auto& f : params) {
-      if (f.kind != Kind::Text && f.kind != Kind::Data && f.kind != Kind::Cap) {
-        out << "    params_.set_" << f.name << "(" << f.name << ");\n";
-      }
-    }
-  }
-  int objects = 0;
-  for (const auto& f : params) objects += f.kind == Kind::Text || f.kind == Kind::Data;
-  if (objects > 0) out << "    " << (objects > 1 ? "" : "[[maybe_unused]] ") << "::tessera::capnp::Word* next_ = w_ + " << 1 + data + pointers << ";\n";
+  emit_flat_words(FlatWords{.fields = params, .data = data, .pointers = pointers, .builder = m.params, .source = "",
+                            .optional_bytes = false, .indent = "    ", .words = "transport_.send_words()",
+                            .capacity = "::tessera::capnp::kMaxMessageWords", .constant_capacity = true,
+                            .too_long = "return ::tessera::Error::RangeError;"},
+                  out);
   int caps = 0;
   for (const auto& f : params) {
-    const std::string at = "w_ + " + std::to_string(1 + data + f.offset);
-    if (f.kind == Kind::Text || f.kind == Kind::Data) {
-      out << "    " << (--objects > 0 ? "next_ = " : "") << "::tessera::capnp::put_" << (f.kind == Kind::Text ? "text" : "data")
-          << "(" << at << ", next_, " << f.name << ");\n";
-    } else if (f.kind == Kind::Cap) {
-      out << "    transport_.send_caps()[" << caps << "] = " << f.name << ".cptr;\n";
-      out << "    w_[" << 1 + data + f.offset << "] = ::tessera::capnp::wire::make_capability(" << caps << ");\n";
-      ++caps;
-    }
+    if (f.kind != Kind::Cap) continue;
+    out << "    transport_.send_caps()[" << caps << "] = " << f.name << ".cptr;\n";
+    out << "    w_[" << 1 + data + f.offset << "] = ::tessera::capnp::wire::make_capability(" << caps << ");\n";
+    ++caps;
   }
   if (results.empty()) {
     out << "    const auto reply = call_<" << m.results << ">(static_cast<uint32_t>(words_), " << caps << ", Method::" << m.pascal << ");\n"
@@ -183,9 +218,7 @@ void emit_client(const Model& model, const std::string& name, const std::vector<
 
 // A flat handler's case: the parameters read through the params reader (every check of the reader
 // form), the handler called with them as arguments, and its Reply written straight into the reply
-// words in the layout a MessageBuilder makes for the same setters in member order (host test
-// [flat]): size first (RangeError when it does not fit, as the builder would say), the root
-// pointer, the data words through the results Builder's setters, then Text and Data.
+// words (emit_flat_words, a Text/Data without data left unset; host test [flat]).
 void emit_flat_case(const Model&, const MethodInfo& m, const std::vector<FieldInfo>& params,
                     const std::vector<FieldInfo>& results, std::ostream& out) {
   const std::string in = "          ";
@@ -204,37 +237,11 @@ void emit_flat_case(const Model&, const MethodInfo& m, const std::vector<FieldIn
   out << ");\n";
   out << in << "if (!r_.ok()) return {r_.error(), 0, 0};\n";
   const auto layout = m.results_schema.getProto().getStruct();
-  const uint16_t data = layout.getDataWordCount();
-  const uint16_t pointers = layout.getPointerCount();
-  std::string size = std::to_string(1u + data + pointers) + "u";
-  for (const auto& f : results) {
-    if (f.kind == Kind::Text || f.kind == Kind::Data) {
-      size += " + (r_->" + f.name + ".data != nullptr ? ::tessera::capnp::" + (f.kind == Kind::Text ? "text" : "data") +
-              "_words(r_->" + f.name + ") : 0u)";
-    }
-  }
-  out << in << "const uint64_t words_ = " << size << ";\n"
-      << in << "if (words_ > out.capacity_words) return {::tessera::Error::RangeError, 0, 0};\n"
-      << in << "::tessera::capnp::Word* const w_ = out.words;\n"
-      << in << "w_[0] = " << root_pointer(data, pointers) << ";\n";
-  for (uint16_t i = 0; i < data + pointers; ++i) out << in << "w_[" << 1 + i << "] = 0;\n";
-  bool scalars = false;
-  for (const auto& f : results) scalars = scalars || (f.kind != Kind::Text && f.kind != Kind::Data);
-  if (scalars) {
-    out << in << m.results << "::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), "
-        << data * 8u << "u, w_ + " << 1 + data << ", " << pointers << "));\n";
-    for (const auto& f : results) {
-      if (f.kind != Kind::Text && f.kind != Kind::Data) out << in << "results_.set_" << f.name << "(r_->" << f.name << ");\n";
-    }
-  }
-  int objects = 0;
-  for (const auto& f : results) objects += f.kind == Kind::Text || f.kind == Kind::Data;
-  if (objects > 0) out << in << (objects > 1 ? "" : "[[maybe_unused]] ") << "::tessera::capnp::Word* next_ = w_ + " << 1 + data + pointers << ";\n";
-  for (const auto& f : results) {
-    if (f.kind != Kind::Text && f.kind != Kind::Data) continue;
-    out << in << "if (r_->" << f.name << ".data != nullptr) " << (--objects > 0 ? "next_ = " : "") << "::tessera::capnp::put_"
-        << (f.kind == Kind::Text ? "text" : "data") << "(w_ + " << 1 + data + f.offset << ", next_, r_->" << f.name << ");\n";
-  }
+  emit_flat_words(FlatWords{.fields = results, .data = layout.getDataWordCount(), .pointers = layout.getPointerCount(),
+                            .builder = m.results, .source = "r_->", .optional_bytes = true, .indent = in,
+                            .words = "out.words", .capacity = "out.capacity_words", .constant_capacity = false,
+                            .too_long = "return {::tessera::Error::RangeError, 0, 0};"},
+                  out);
   out << in << "return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};\n";
 }
 

@@ -450,10 +450,10 @@ class Bench::Client {
     w_[1] = 0;
     w_[2] = 0;
     w_[3] = 0;
-    ReadParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 24u, w_ + 4, 0));
-    params_.set_handle(handle);
-    params_.set_offset(offset);
-    params_.set_length(length);
+    ReadParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 24u, w_ + 4, 0));
+    fields_.set_handle(handle);
+    fields_.set_offset(offset);
+    fields_.set_length(length);
     return call_<ReadResults>(static_cast<uint32_t>(words_), 0, Method::Read);
   }
 
@@ -473,9 +473,9 @@ class Bench::Client {
     w_[0] = 0x1000200000000ull;
     w_[1] = 0;
     w_[2] = 0;
-    WriteParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 1));
-    params_.set_handle(handle);
-    params_.set_offset(offset);
+    WriteParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 1));
+    fields_.set_handle(handle);
+    fields_.set_offset(offset);
     [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 4;
     ::tessera::capnp::put_data(w_ + 3, next_, data);
     return call_<WriteResults>(static_cast<uint32_t>(words_), 0, Method::Write);
@@ -496,8 +496,8 @@ class Bench::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x1000100000000ull;
     w_[1] = 0;
-    OpenParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
-    params_.set_flags(flags);
+    OpenParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
+    fields_.set_flags(flags);
     [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 3;
     ::tessera::capnp::put_text(w_ + 2, next_, path);
     return call_<OpenResults>(static_cast<uint32_t>(words_), 0, Method::Open);
@@ -517,8 +517,8 @@ class Bench::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x100000000ull;
     w_[1] = 0;
-    CloseParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-    params_.set_handle(handle);
+    CloseParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    fields_.set_handle(handle);
     const auto reply = call_<CloseResults>(static_cast<uint32_t>(words_), 0, Method::Close);
     if (!reply.ok()) return reply.error();
     return {};
@@ -538,8 +538,8 @@ class Bench::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x100000000ull;
     w_[1] = 0;
-    StatParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-    params_.set_handle(handle);
+    StatParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    fields_.set_handle(handle);
     return call_<StatResults>(static_cast<uint32_t>(words_), 0, Method::Stat);
   }
 
@@ -625,8 +625,8 @@ class Bench::Server {
           ::tessera::capnp::Word* const w_ = out.words;
           w_[0] = 0x100000000ull;
           w_[1] = 0;
-          WriteResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-          results_.set_written(r_->written);
+          WriteResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          fields_.set_written(r_->written);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
@@ -650,8 +650,8 @@ class Bench::Server {
           ::tessera::capnp::Word* const w_ = out.words;
           w_[0] = 0x100000000ull;
           w_[1] = 0;
-          OpenResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-          results_.set_handle(r_->handle);
+          OpenResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          fields_.set_handle(r_->handle);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
@@ -695,9 +695,9 @@ class Bench::Server {
           w_[1] = 0;
           w_[2] = 0;
           w_[3] = 0;
-          StatResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 1));
-          results_.set_size(r_->size);
-          results_.set_mode(r_->mode);
+          StatResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 1));
+          fields_.set_size(r_->size);
+          fields_.set_mode(r_->mode);
           [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 4;
           if (r_->name.data != nullptr) ::tessera::capnp::put_text(w_ + 3, next_, r_->name);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};

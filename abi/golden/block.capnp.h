@@ -607,9 +607,9 @@ class Block::Client {
     w_[0] = 0x200000000ull;
     w_[1] = 0;
     w_[2] = 0;
-    ConnectParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
-    params_.set_channel(channel);
-    params_.set_data_bytes(data_bytes);
+    ConnectParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
+    fields_.set_channel(channel);
+    fields_.set_data_bytes(data_bytes);
     return call_<ConnectResults>(static_cast<uint32_t>(words_), 0, Method::Connect);
   }
 
@@ -627,8 +627,8 @@ class Block::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x100000000ull;
     w_[1] = 0;
-    WakeDriverParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-    params_.set_channel(channel);
+    WakeDriverParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    fields_.set_channel(channel);
     return call_<WakeDriverResults>(static_cast<uint32_t>(words_), 0, Method::WakeDriver);
   }
 
@@ -646,8 +646,8 @@ class Block::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x100000000ull;
     w_[1] = 0;
-    WakeClientParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-    params_.set_channel(channel);
+    WakeClientParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    fields_.set_channel(channel);
     return call_<WakeClientResults>(static_cast<uint32_t>(words_), 0, Method::WakeClient);
   }
 
@@ -665,8 +665,8 @@ class Block::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x100000000ull;
     w_[1] = 0;
-    DisconnectParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-    params_.set_channel(channel);
+    DisconnectParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    fields_.set_channel(channel);
     const auto reply = call_<DisconnectResults>(static_cast<uint32_t>(words_), 0, Method::Disconnect);
     if (!reply.ok()) return reply.error();
     return {};
@@ -720,8 +720,8 @@ class Block::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x100000000ull;
     w_[1] = 0;
-    DataAreaParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-    params_.set_channel(channel);
+    DataAreaParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    fields_.set_channel(channel);
     return call_<DataAreaResults>(static_cast<uint32_t>(words_), 0, Method::DataArea);
   }
 
@@ -840,20 +840,20 @@ class Block::Server {
           w_[10] = 0;
           w_[11] = 0;
           w_[12] = 0;
-          StatusResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 96u, w_ + 13, 0));
-          results_.set_capacity(r_->capacity);
-          results_.set_clients(r_->clients);
-          results_.set_requests(r_->requests);
-          results_.set_errors(r_->errors);
-          results_.set_refused(r_->refused);
-          results_.set_interrupts(r_->interrupts);
-          results_.set_signals_in(r_->signals_in);
-          results_.set_signals_out(r_->signals_out);
-          results_.set_device_notifies(r_->device_notifies);
-          results_.set_generation(r_->generation);
-          results_.set_peak_in_flight(r_->peak_in_flight);
-          results_.set_work_ticks(r_->work_ticks);
-          results_.set_system_call_ticks(r_->system_call_ticks);
+          StatusResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 96u, w_ + 13, 0));
+          fields_.set_capacity(r_->capacity);
+          fields_.set_clients(r_->clients);
+          fields_.set_requests(r_->requests);
+          fields_.set_errors(r_->errors);
+          fields_.set_refused(r_->refused);
+          fields_.set_interrupts(r_->interrupts);
+          fields_.set_signals_in(r_->signals_in);
+          fields_.set_signals_out(r_->signals_out);
+          fields_.set_device_notifies(r_->device_notifies);
+          fields_.set_generation(r_->generation);
+          fields_.set_peak_in_flight(r_->peak_in_flight);
+          fields_.set_work_ticks(r_->work_ticks);
+          fields_.set_system_call_ticks(r_->system_call_ticks);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);

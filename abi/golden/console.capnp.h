@@ -678,8 +678,8 @@ class Console::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x100000000ull;
     w_[1] = 0;
-    SetModeParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-    params_.set_mode(mode);
+    SetModeParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    fields_.set_mode(mode);
     const auto reply = call_<SetModeResults>(static_cast<uint32_t>(words_), 0, Method::SetMode);
     if (!reply.ok()) return reply.error();
     return {};
@@ -867,11 +867,11 @@ class Console::Server {
           w_[2] = 0;
           w_[3] = 0;
           w_[4] = 0;
-          StatusResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 32u, w_ + 5, 0));
-          results_.set_written(r_->written);
-          results_.set_read(r_->read);
-          results_.set_refused(r_->refused);
-          results_.set_held(r_->held);
+          StatusResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 32u, w_ + 5, 0));
+          fields_.set_written(r_->written);
+          fields_.set_read(r_->read);
+          fields_.set_refused(r_->refused);
+          fields_.set_held(r_->held);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
@@ -943,9 +943,9 @@ class Console::Server {
           w_[0] = 0x200000000ull;
           w_[1] = 0;
           w_[2] = 0;
-          KeyboardStatusResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
-          results_.set_subscribed(r_->subscribed);
-          results_.set_subscriptions(r_->subscriptions);
+          KeyboardStatusResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
+          fields_.set_subscribed(r_->subscribed);
+          fields_.set_subscriptions(r_->subscriptions);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);

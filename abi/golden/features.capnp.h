@@ -1141,8 +1141,8 @@ class Store::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x1000100000000ull;
     w_[1] = 0;
-    ListParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
-    params_.set_limit(limit);
+    ListParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
+    fields_.set_limit(limit);
     [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 3;
     ::tessera::capnp::put_text(w_ + 2, next_, prefix);
     return call_<ListResults>(static_cast<uint32_t>(words_), 0, Method::List);
@@ -1163,9 +1163,9 @@ class Store::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x2000000000000ull;
     [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 3;
+    ::tessera::capnp::put_text(w_ + 2, next_, note);
     transport_.send_caps()[0] = peer.cptr;
     w_[1] = ::tessera::capnp::wire::make_capability(0);
-    ::tessera::capnp::put_text(w_ + 2, next_, note);
     return call_<ShareResults>(static_cast<uint32_t>(words_), 1, Method::Share);
   }
 
@@ -1256,8 +1256,8 @@ class Store::Server {
           w_[0] = 0x1000100000000ull;
           w_[1] = 0;
           w_[2] = 0;
-          GetResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
-          results_.set_found(r_->found);
+          GetResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
+          fields_.set_found(r_->found);
           [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 3;
           if (r_->value.data != nullptr) ::tessera::capnp::put_data(w_ + 2, next_, r_->value);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};

@@ -1665,8 +1665,8 @@ class FileSystem::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x100000000ull;
     w_[1] = 0;
-    ConnectParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-    params_.set_buffer_bytes(buffer_bytes);
+    ConnectParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    fields_.set_buffer_bytes(buffer_bytes);
     return call_<ConnectResults>(static_cast<uint32_t>(words_), 0, Method::Connect);
   }
 
@@ -1685,9 +1685,9 @@ class FileSystem::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x1000100000000ull;
     w_[1] = 0;
-    OpenParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
-    params_.set_flags(flags);
-    params_.set_mode(mode);
+    OpenParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
+    fields_.set_flags(flags);
+    fields_.set_mode(mode);
     [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 3;
     ::tessera::capnp::put_text(w_ + 2, next_, path);
     return call_<OpenResults>(static_cast<uint32_t>(words_), 0, Method::Open);
@@ -1708,8 +1708,8 @@ class FileSystem::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x1000100000000ull;
     w_[1] = 0;
-    StatParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
-    params_.set_follow(follow);
+    StatParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
+    fields_.set_follow(follow);
     [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 3;
     ::tessera::capnp::put_text(w_ + 2, next_, path);
     return call_<StatResults>(static_cast<uint32_t>(words_), 0, Method::Stat);
@@ -1730,8 +1730,8 @@ class FileSystem::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x1000100000000ull;
     w_[1] = 0;
-    MkdirParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
-    params_.set_mode(mode);
+    MkdirParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
+    fields_.set_mode(mode);
     [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 3;
     ::tessera::capnp::put_text(w_ + 2, next_, path);
     return call_<MkdirResults>(static_cast<uint32_t>(words_), 0, Method::Mkdir);
@@ -2169,12 +2169,12 @@ class FileSystem::Server {
           w_[2] = 0;
           w_[3] = 0;
           w_[4] = 0;
-          StatfsResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 32u, w_ + 5, 0));
-          results_.set_block_bytes(r_->block_bytes);
-          results_.set_blocks(r_->blocks);
-          results_.set_free_blocks(r_->free_blocks);
-          results_.set_inodes(r_->inodes);
-          results_.set_free_inodes(r_->free_inodes);
+          StatfsResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 32u, w_ + 5, 0));
+          fields_.set_block_bytes(r_->block_bytes);
+          fields_.set_blocks(r_->blocks);
+          fields_.set_free_blocks(r_->free_blocks);
+          fields_.set_inodes(r_->inodes);
+          fields_.set_free_inodes(r_->free_inodes);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
@@ -2224,17 +2224,17 @@ class FileSystem::Server {
           w_[7] = 0;
           w_[8] = 0;
           w_[9] = 0;
-          StatusResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 72u, w_ + 10, 0));
-          results_.set_requests(r_->requests);
-          results_.set_refused(r_->refused);
-          results_.set_open_files(r_->open_files);
-          results_.set_clients(r_->clients);
-          results_.set_cache_hits(r_->cache_hits);
-          results_.set_cache_misses(r_->cache_misses);
-          results_.set_block_reads(r_->block_reads);
-          results_.set_block_writes(r_->block_writes);
-          results_.set_direct_reads(r_->direct_reads);
-          results_.set_direct_buffer(r_->direct_buffer);
+          StatusResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 72u, w_ + 10, 0));
+          fields_.set_requests(r_->requests);
+          fields_.set_refused(r_->refused);
+          fields_.set_open_files(r_->open_files);
+          fields_.set_clients(r_->clients);
+          fields_.set_cache_hits(r_->cache_hits);
+          fields_.set_cache_misses(r_->cache_misses);
+          fields_.set_block_reads(r_->block_reads);
+          fields_.set_block_writes(r_->block_writes);
+          fields_.set_direct_reads(r_->direct_reads);
+          fields_.set_direct_buffer(r_->direct_buffer);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
@@ -2359,10 +2359,10 @@ class File::Client {
     w_[0] = 0x200000000ull;
     w_[1] = 0;
     w_[2] = 0;
-    ReadParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
-    params_.set_offset(offset);
-    params_.set_bytes(bytes);
-    params_.set_buffer_offset(buffer_offset);
+    ReadParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
+    fields_.set_offset(offset);
+    fields_.set_bytes(bytes);
+    fields_.set_buffer_offset(buffer_offset);
     return call_<ReadResults>(static_cast<uint32_t>(words_), 0, Method::Read);
   }
 
@@ -2381,10 +2381,10 @@ class File::Client {
     w_[0] = 0x200000000ull;
     w_[1] = 0;
     w_[2] = 0;
-    WriteParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
-    params_.set_offset(offset);
-    params_.set_bytes(bytes);
-    params_.set_buffer_offset(buffer_offset);
+    WriteParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
+    fields_.set_offset(offset);
+    fields_.set_bytes(bytes);
+    fields_.set_buffer_offset(buffer_offset);
     return call_<WriteResults>(static_cast<uint32_t>(words_), 0, Method::Write);
   }
 
@@ -2402,8 +2402,8 @@ class File::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x100000000ull;
     w_[1] = 0;
-    TruncateParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-    params_.set_size(size);
+    TruncateParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    fields_.set_size(size);
     const auto reply = call_<TruncateResults>(static_cast<uint32_t>(words_), 0, Method::Truncate);
     if (!reply.ok()) return reply.error();
     return {};
@@ -2458,10 +2458,10 @@ class File::Client {
     w_[0] = 0x200000000ull;
     w_[1] = 0;
     w_[2] = 0;
-    ReaddirParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
-    params_.set_cursor(cursor);
-    params_.set_buffer_offset(buffer_offset);
-    params_.set_bytes(bytes);
+    ReaddirParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
+    fields_.set_cursor(cursor);
+    fields_.set_buffer_offset(buffer_offset);
+    fields_.set_bytes(bytes);
     return call_<ReaddirResults>(static_cast<uint32_t>(words_), 0, Method::Readdir);
   }
 
@@ -2540,8 +2540,8 @@ class File::Server {
           ::tessera::capnp::Word* const w_ = out.words;
           w_[0] = 0x100000000ull;
           w_[1] = 0;
-          ReadResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-          results_.set_bytes(r_->bytes);
+          ReadResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          fields_.set_bytes(r_->bytes);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
@@ -2564,9 +2564,9 @@ class File::Server {
           w_[0] = 0x200000000ull;
           w_[1] = 0;
           w_[2] = 0;
-          WriteResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
-          results_.set_bytes(r_->bytes);
-          results_.set_size(r_->size);
+          WriteResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
+          fields_.set_bytes(r_->bytes);
+          fields_.set_size(r_->size);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
@@ -2639,11 +2639,11 @@ class File::Server {
           w_[1] = 0;
           w_[2] = 0;
           w_[3] = 0;
-          ReaddirResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 24u, w_ + 4, 0));
-          results_.set_cursor(r_->cursor);
-          results_.set_entries(r_->entries);
-          results_.set_bytes(r_->bytes);
-          results_.set_end(r_->end);
+          ReaddirResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 24u, w_ + 4, 0));
+          fields_.set_cursor(r_->cursor);
+          fields_.set_entries(r_->entries);
+          fields_.set_bytes(r_->bytes);
+          fields_.set_end(r_->end);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);

@@ -769,8 +769,8 @@ class Init::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x100000000ull;
     w_[1] = 0;
-    ProgramParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-    params_.set_index(index);
+    ProgramParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    fields_.set_index(index);
     return call_<ProgramResults>(static_cast<uint32_t>(words_), 0, Method::Program);
   }
 
@@ -788,9 +788,9 @@ class Init::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x100000000ull;
     w_[1] = 0;
-    ThreadParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-    params_.set_program(program);
-    params_.set_index(index);
+    ThreadParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    fields_.set_program(program);
+    fields_.set_index(index);
     return call_<ThreadResults>(static_cast<uint32_t>(words_), 0, Method::Thread);
   }
 
@@ -945,8 +945,8 @@ class Init::Server {
           ::tessera::capnp::Word* const w_ = out.words;
           w_[0] = 0x100000000ull;
           w_[1] = 0;
-          ProgramCountResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-          results_.set_count(r_->count);
+          ProgramCountResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          fields_.set_count(r_->count);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
@@ -975,19 +975,19 @@ class Init::Server {
           w_[6] = 0;
           w_[7] = 0;
           w_[8] = 0;
-          ProgramResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 56u, w_ + 8, 1));
-          results_.set_state(r_->state);
-          results_.set_pid(r_->pid);
-          results_.set_starts(r_->starts);
-          results_.set_restarts(r_->restarts);
-          results_.set_faults(r_->faults);
-          results_.set_exit_status(r_->exit_status);
-          results_.set_restart_policy(r_->restart_policy);
-          results_.set_priority(r_->priority);
-          results_.set_mem_quota(r_->mem_quota);
-          results_.set_mem_used(r_->mem_used);
-          results_.set_threads(r_->threads);
-          results_.set_up_ms(r_->up_ms);
+          ProgramResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 56u, w_ + 8, 1));
+          fields_.set_state(r_->state);
+          fields_.set_pid(r_->pid);
+          fields_.set_starts(r_->starts);
+          fields_.set_restarts(r_->restarts);
+          fields_.set_faults(r_->faults);
+          fields_.set_exit_status(r_->exit_status);
+          fields_.set_restart_policy(r_->restart_policy);
+          fields_.set_priority(r_->priority);
+          fields_.set_mem_quota(r_->mem_quota);
+          fields_.set_mem_used(r_->mem_used);
+          fields_.set_threads(r_->threads);
+          fields_.set_up_ms(r_->up_ms);
           [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 9;
           if (r_->name.data != nullptr) ::tessera::capnp::put_text(w_ + 8, next_, r_->name);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
@@ -1018,16 +1018,16 @@ class Init::Server {
           w_[6] = 0;
           w_[7] = 0;
           w_[8] = 0;
-          ThreadResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 64u, w_ + 9, 0));
-          results_.set_cpu_time_ns(r_->cpu_time_ns);
-          results_.set_times_scheduled(r_->times_scheduled);
-          results_.set_priority(r_->priority);
-          results_.set_state(r_->state);
-          results_.set_wakeups(r_->wakeups);
-          results_.set_messages_sent(r_->messages_sent);
-          results_.set_messages_received(r_->messages_received);
-          results_.set_syscalls(r_->syscalls);
-          results_.set_faults(r_->faults);
+          ThreadResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 64u, w_ + 9, 0));
+          fields_.set_cpu_time_ns(r_->cpu_time_ns);
+          fields_.set_times_scheduled(r_->times_scheduled);
+          fields_.set_priority(r_->priority);
+          fields_.set_state(r_->state);
+          fields_.set_wakeups(r_->wakeups);
+          fields_.set_messages_sent(r_->messages_sent);
+          fields_.set_messages_received(r_->messages_received);
+          fields_.set_syscalls(r_->syscalls);
+          fields_.set_faults(r_->faults);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
@@ -1051,8 +1051,8 @@ class Init::Server {
           ::tessera::capnp::Word* const w_ = out.words;
           w_[0] = 0x100000000ull;
           w_[1] = 0;
-          FindResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-          results_.set_index(r_->index);
+          FindResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          fields_.set_index(r_->index);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
@@ -1076,9 +1076,9 @@ class Init::Server {
           ::tessera::capnp::Word* const w_ = out.words;
           w_[0] = 0x100000000ull;
           w_[1] = 0;
-          RunResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-          results_.set_index(r_->index);
-          results_.set_pid(r_->pid);
+          RunResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          fields_.set_index(r_->index);
+          fields_.set_pid(r_->pid);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
@@ -1124,8 +1124,8 @@ class Init::Server {
           ::tessera::capnp::Word* const w_ = out.words;
           w_[0] = 0x100000000ull;
           w_[1] = 0;
-          RestartResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-          results_.set_pid(r_->pid);
+          RestartResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          fields_.set_pid(r_->pid);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
@@ -1149,10 +1149,10 @@ class Init::Server {
           w_[1] = 0;
           w_[2] = 0;
           w_[3] = 0;
-          MemoryResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 24u, w_ + 4, 0));
-          results_.set_total_bytes(r_->total_bytes);
-          results_.set_free_bytes(r_->free_bytes);
-          results_.set_promised_bytes(r_->promised_bytes);
+          MemoryResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 24u, w_ + 4, 0));
+          fields_.set_total_bytes(r_->total_bytes);
+          fields_.set_free_bytes(r_->free_bytes);
+          fields_.set_promised_bytes(r_->promised_bytes);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);

@@ -570,10 +570,10 @@ class Keyboard::Server {
           w_[1] = 0;
           w_[2] = 0;
           w_[3] = 0;
-          StatusResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 24u, w_ + 4, 0));
-          results_.set_events(r_->events);
-          results_.set_dropped(r_->dropped);
-          results_.set_leds(r_->leds);
+          StatusResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 24u, w_ + 4, 0));
+          fields_.set_events(r_->events);
+          fields_.set_dropped(r_->dropped);
+          fields_.set_leds(r_->leds);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);

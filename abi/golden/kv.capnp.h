@@ -503,8 +503,8 @@ class Store::Server {
           ::tessera::capnp::Word* const w_ = out.words;
           w_[0] = 0x100000000ull;
           w_[1] = 0;
-          PutResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-          results_.set_replaced(r_->replaced);
+          PutResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          fields_.set_replaced(r_->replaced);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
@@ -529,8 +529,8 @@ class Store::Server {
           w_[0] = 0x1000100000000ull;
           w_[1] = 0;
           w_[2] = 0;
-          GetResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
-          results_.set_found(r_->found);
+          GetResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
+          fields_.set_found(r_->found);
           [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 3;
           if (r_->value.data != nullptr) ::tessera::capnp::put_data(w_ + 2, next_, r_->value);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
@@ -556,8 +556,8 @@ class Store::Server {
           ::tessera::capnp::Word* const w_ = out.words;
           w_[0] = 0x100000000ull;
           w_[1] = 0;
-          DeleteResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-          results_.set_existed(r_->existed);
+          DeleteResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          fields_.set_existed(r_->existed);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);

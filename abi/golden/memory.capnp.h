@@ -1764,10 +1764,10 @@ class Session::Client {
     w_[0] = 0x200000000ull;
     w_[1] = 0;
     w_[2] = 0;
-    CreateRegionParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
-    params_.set_bytes(bytes);
-    params_.set_page_size(page_size);
-    params_.set_eager(eager);
+    CreateRegionParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
+    fields_.set_bytes(bytes);
+    fields_.set_page_size(page_size);
+    fields_.set_eager(eager);
     return call_<CreateRegionResults>(static_cast<uint32_t>(words_), 0, Method::CreateRegion);
   }
 
@@ -1786,9 +1786,9 @@ class Session::Client {
     w_[0] = 0x1000200000000ull;
     w_[1] = 0;
     w_[2] = 0;
-    AttachParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 1));
-    params_.set_address(address);
-    params_.set_rights(rights);
+    AttachParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 1));
+    fields_.set_address(address);
+    fields_.set_rights(rights);
     transport_.send_caps()[0] = region.cptr;
     w_[3] = ::tessera::capnp::wire::make_capability(0);
     return call_<AttachResults>(static_cast<uint32_t>(words_), 1, Method::Attach);
@@ -1808,8 +1808,8 @@ class Session::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x100000000ull;
     w_[1] = 0;
-    DetachParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-    params_.set_address(address);
+    DetachParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    fields_.set_address(address);
     const auto reply = call_<DetachResults>(static_cast<uint32_t>(words_), 0, Method::Detach);
     if (!reply.ok()) return reply.error();
     return {};
@@ -1829,8 +1829,8 @@ class Session::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x1000100000000ull;
     w_[1] = 0;
-    ResizeParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
-    params_.set_bytes(bytes);
+    ResizeParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
+    fields_.set_bytes(bytes);
     transport_.send_caps()[0] = region.cptr;
     w_[2] = ::tessera::capnp::wire::make_capability(0);
     const auto reply = call_<ResizeResults>(static_cast<uint32_t>(words_), 1, Method::Resize);
@@ -1852,8 +1852,8 @@ class Session::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x1000100000000ull;
     w_[1] = 0;
-    ShareParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
-    params_.set_rights(rights);
+    ShareParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
+    fields_.set_rights(rights);
     transport_.send_caps()[0] = region.cptr;
     w_[2] = ::tessera::capnp::wire::make_capability(0);
     return call_<ShareResults>(static_cast<uint32_t>(words_), 1, Method::Share);
@@ -1911,8 +1911,8 @@ class Session::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x1000100000000ull;
     w_[1] = 0;
-    FrameParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
-    params_.set_page(page);
+    FrameParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 1));
+    fields_.set_page(page);
     transport_.send_caps()[0] = region.cptr;
     w_[2] = ::tessera::capnp::wire::make_capability(0);
     return call_<FrameResults>(static_cast<uint32_t>(words_), 1, Method::Frame);
@@ -1966,8 +1966,8 @@ class Session::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x100000000ull;
     w_[1] = 0;
-    ReserveParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-    params_.set_bytes(bytes);
+    ReserveParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    fields_.set_bytes(bytes);
     return call_<ReserveResults>(static_cast<uint32_t>(words_), 0, Method::Reserve);
   }
 
@@ -1985,9 +1985,9 @@ class Session::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x100000000ull;
     w_[1] = 0;
-    CreateObjectParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-    params_.set_type(type);
-    params_.set_size_bits(size_bits);
+    CreateObjectParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    fields_.set_type(type);
+    fields_.set_size_bits(size_bits);
     return call_<CreateObjectResults>(static_cast<uint32_t>(words_), 0, Method::CreateObject);
   }
 
@@ -2005,8 +2005,8 @@ class Session::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x100000000ull;
     w_[1] = 0;
-    DeleteObjectParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-    params_.set_id(id);
+    DeleteObjectParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    fields_.set_id(id);
     const auto reply = call_<DeleteObjectResults>(static_cast<uint32_t>(words_), 0, Method::DeleteObject);
     if (!reply.ok()) return reply.error();
     return {};
@@ -2026,8 +2026,8 @@ class Session::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x100000000ull;
     w_[1] = 0;
-    DeviceTablesParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-    params_.set_address(address);
+    DeviceTablesParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    fields_.set_address(address);
     return call_<DeviceTablesResults>(static_cast<uint32_t>(words_), 0, Method::DeviceTables);
   }
 
@@ -2184,13 +2184,13 @@ class Session::Server {
           w_[3] = 0;
           w_[4] = 0;
           w_[5] = 0;
-          StatusResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 40u, w_ + 6, 0));
-          results_.set_quota(r_->quota);
-          results_.set_used(r_->used);
-          results_.set_granted(r_->granted);
-          results_.set_regions(r_->regions);
-          results_.set_attachments(r_->attachments);
-          results_.set_faults(r_->faults);
+          StatusResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 40u, w_ + 6, 0));
+          fields_.set_quota(r_->quota);
+          fields_.set_used(r_->used);
+          fields_.set_granted(r_->granted);
+          fields_.set_regions(r_->regions);
+          fields_.set_attachments(r_->attachments);
+          fields_.set_faults(r_->faults);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
@@ -2212,8 +2212,8 @@ class Session::Server {
           ::tessera::capnp::Word* const w_ = out.words;
           w_[0] = 0x100000000ull;
           w_[1] = 0;
-          ReserveResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-          results_.set_granted(r_->granted);
+          ReserveResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          fields_.set_granted(r_->granted);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
@@ -2264,8 +2264,8 @@ class Session::Server {
           ::tessera::capnp::Word* const w_ = out.words;
           w_[0] = 0x100000000ull;
           w_[1] = 0;
-          DeviceTablesResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-          results_.set_made(r_->made);
+          DeviceTablesResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          fields_.set_made(r_->made);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
@@ -2379,9 +2379,9 @@ class Control::Client {
     w_[0] = 0x2000200000000ull;
     w_[1] = 0;
     w_[2] = 0;
-    OpenSessionParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 2));
-    params_.set_quota(quota);
-    params_.set_weight(weight);
+    OpenSessionParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 2));
+    fields_.set_quota(quota);
+    fields_.set_weight(weight);
     [[maybe_unused]] ::tessera::capnp::Word* next_ = w_ + 5;
     ::tessera::capnp::put_text(w_ + 3, next_, name);
     transport_.send_caps()[0] = vspace.cptr;
@@ -2403,8 +2403,8 @@ class Control::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x100000000ull;
     w_[1] = 0;
-    CloseSessionParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-    params_.set_id(id);
+    CloseSessionParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    fields_.set_id(id);
     const auto reply = call_<CloseSessionResults>(static_cast<uint32_t>(words_), 0, Method::CloseSession);
     if (!reply.ok()) return reply.error();
     return {};
@@ -2425,9 +2425,9 @@ class Control::Client {
     w_[0] = 0x200000000ull;
     w_[1] = 0;
     w_[2] = 0;
-    SetWeightParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
-    params_.set_id(id);
-    params_.set_weight(weight);
+    SetWeightParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
+    fields_.set_id(id);
+    fields_.set_weight(weight);
     const auto reply = call_<SetWeightResults>(static_cast<uint32_t>(words_), 0, Method::SetWeight);
     if (!reply.ok()) return reply.error();
     return {};
@@ -2499,8 +2499,8 @@ class Control::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x100000000ull;
     w_[1] = 0;
-    ThreadCountParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-    params_.set_id(id);
+    ThreadCountParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    fields_.set_id(id);
     return call_<ThreadCountResults>(static_cast<uint32_t>(words_), 0, Method::ThreadCount);
   }
 
@@ -2518,9 +2518,9 @@ class Control::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x100000000ull;
     w_[1] = 0;
-    ThreadParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-    params_.set_id(id);
-    params_.set_index(index);
+    ThreadParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    fields_.set_id(id);
+    fields_.set_index(index);
     return call_<ThreadResults>(static_cast<uint32_t>(words_), 0, Method::Thread);
   }
 
@@ -2643,13 +2643,13 @@ class Control::Server {
           w_[3] = 0;
           w_[4] = 0;
           w_[5] = 0;
-          TakeFaultResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 40u, w_ + 6, 0));
-          results_.set_id(r_->id);
-          results_.set_kind(r_->kind);
-          results_.set_ip(r_->ip);
-          results_.set_address(r_->address);
-          results_.set_detail(r_->detail);
-          results_.set_pending(r_->pending);
+          TakeFaultResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 40u, w_ + 6, 0));
+          fields_.set_id(r_->id);
+          fields_.set_kind(r_->kind);
+          fields_.set_ip(r_->ip);
+          fields_.set_address(r_->address);
+          fields_.set_detail(r_->detail);
+          fields_.set_pending(r_->pending);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
@@ -2675,13 +2675,13 @@ class Control::Server {
           w_[3] = 0;
           w_[4] = 0;
           w_[5] = 0;
-          StatusResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 40u, w_ + 6, 0));
-          results_.set_total_bytes(r_->total_bytes);
-          results_.set_free_bytes(r_->free_bytes);
-          results_.set_promised_bytes(r_->promised_bytes);
-          results_.set_sessions(r_->sessions);
-          results_.set_regions(r_->regions);
-          results_.set_frames(r_->frames);
+          StatusResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 40u, w_ + 6, 0));
+          fields_.set_total_bytes(r_->total_bytes);
+          fields_.set_free_bytes(r_->free_bytes);
+          fields_.set_promised_bytes(r_->promised_bytes);
+          fields_.set_sessions(r_->sessions);
+          fields_.set_regions(r_->regions);
+          fields_.set_frames(r_->frames);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
@@ -2703,8 +2703,8 @@ class Control::Server {
           ::tessera::capnp::Word* const w_ = out.words;
           w_[0] = 0x100000000ull;
           w_[1] = 0;
-          ThreadCountResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-          results_.set_count(r_->count);
+          ThreadCountResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          fields_.set_count(r_->count);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);

@@ -759,10 +759,10 @@ class Timer::Client {
     w_[1] = 0;
     w_[2] = 0;
     w_[3] = 0;
-    ArmParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 24u, w_ + 4, 0));
-    params_.set_channel(channel);
-    params_.set_deadline(deadline);
-    params_.set_cookie(cookie);
+    ArmParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 24u, w_ + 4, 0));
+    fields_.set_channel(channel);
+    fields_.set_deadline(deadline);
+    fields_.set_cookie(cookie);
     return call_<ArmResults>(static_cast<uint32_t>(words_), 0, Method::Arm);
   }
 
@@ -781,9 +781,9 @@ class Timer::Client {
     w_[0] = 0x200000000ull;
     w_[1] = 0;
     w_[2] = 0;
-    CancelParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
-    params_.set_channel(channel);
-    params_.set_id(id);
+    CancelParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 16u, w_ + 3, 0));
+    fields_.set_channel(channel);
+    fields_.set_id(id);
     return call_<CancelResults>(static_cast<uint32_t>(words_), 0, Method::Cancel);
   }
 
@@ -801,8 +801,8 @@ class Timer::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x100000000ull;
     w_[1] = 0;
-    CollectParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-    params_.set_channel(channel);
+    CollectParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    fields_.set_channel(channel);
     return call_<CollectResults>(static_cast<uint32_t>(words_), 0, Method::Collect);
   }
 
@@ -820,8 +820,8 @@ class Timer::Client {
     ::tessera::capnp::Word* const w_ = transport_.send_words();
     w_[0] = 0x100000000ull;
     w_[1] = 0;
-    DetachParams::Builder params_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-    params_.set_channel(channel);
+    DetachParams::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+    fields_.set_channel(channel);
     const auto reply = call_<DetachResults>(static_cast<uint32_t>(words_), 0, Method::Detach);
     if (!reply.ok()) return reply.error();
     return {};
@@ -900,8 +900,8 @@ class Timer::Server {
           ::tessera::capnp::Word* const w_ = out.words;
           w_[0] = 0x100000000ull;
           w_[1] = 0;
-          NowResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-          results_.set_ns(r_->ns);
+          NowResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          fields_.set_ns(r_->ns);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
@@ -926,12 +926,12 @@ class Timer::Server {
           w_[2] = 0;
           w_[3] = 0;
           w_[4] = 0;
-          InfoResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 32u, w_ + 5, 0));
-          results_.set_tsc_hz(r_->tsc_hz);
-          results_.set_resolution_ns(r_->resolution_ns);
-          results_.set_channels(r_->channels);
-          results_.set_channels_per_client(r_->channels_per_client);
-          results_.set_entries_per_channel(r_->entries_per_channel);
+          InfoResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 32u, w_ + 5, 0));
+          fields_.set_tsc_hz(r_->tsc_hz);
+          fields_.set_resolution_ns(r_->resolution_ns);
+          fields_.set_channels(r_->channels);
+          fields_.set_channels_per_client(r_->channels_per_client);
+          fields_.set_entries_per_channel(r_->entries_per_channel);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
@@ -962,8 +962,8 @@ class Timer::Server {
           ::tessera::capnp::Word* const w_ = out.words;
           w_[0] = 0x100000000ull;
           w_[1] = 0;
-          ArmResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-          results_.set_id(r_->id);
+          ArmResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          fields_.set_id(r_->id);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
@@ -985,8 +985,8 @@ class Timer::Server {
           ::tessera::capnp::Word* const w_ = out.words;
           w_[0] = 0x100000000ull;
           w_[1] = 0;
-          CancelResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
-          results_.set_cancelled(r_->cancelled);
+          CancelResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 8u, w_ + 2, 0));
+          fields_.set_cancelled(r_->cancelled);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
@@ -1040,12 +1040,12 @@ class Timer::Server {
           w_[2] = 0;
           w_[3] = 0;
           w_[4] = 0;
-          StatusResults::Builder results_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 32u, w_ + 5, 0));
-          results_.set_channels(r_->channels);
-          results_.set_armed(r_->armed);
-          results_.set_uncollected(r_->uncollected);
-          results_.set_reclaimed(r_->reclaimed);
-          results_.set_fired(r_->fired);
+          StatusResults::Builder fields_(::tessera::capnp::StructBuilder(nullptr, reinterpret_cast<uint8_t*>(w_ + 1), 32u, w_ + 5, 0));
+          fields_.set_channels(r_->channels);
+          fields_.set_armed(r_->armed);
+          fields_.set_uncollected(r_->uncollected);
+          fields_.set_reclaimed(r_->reclaimed);
+          fields_.set_fired(r_->fired);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
