@@ -39,6 +39,10 @@ const attrWriteCombining :UInt8 = 2;
 const attrExecuteNever :UInt8 = 4;
 
 const maxRetypeCount :UInt32 = 256;
+const maxWriteFrameBytes :UInt32 = 4096;
+# IoPort.writeFrame's most bytes per call: the kernel runs it with interrupts off, so this bounds
+# the latency one call adds (a port write is a VM exit under emulation, about a microsecond on
+# hardware).
 
 interface Endpoint @0xa44e8f5c4bbe9bd8 {
   # No invocations: used through Send/Recv/Call/ReplyRecv. Named here as a capability type.
@@ -150,9 +154,9 @@ interface IoPort @0xa6ca12397bf1346f $Abi.kernelObject $Abi.interfaceCode(7) {
   out16 @4 (port :UInt16, value :UInt16) -> ();
   out32 @5 (port :UInt16, value :UInt32) -> ();
   writeFrame @6 (port :UInt16, frame :Frame, offset :UInt64, length :UInt32) -> ();
-  # Writes `length` bytes (at most 4096: the kernel does it with interrupts off) of `frame` from `offset` to the byte port `port` (rep
-  # outsb): a stream of data out through a port without a call per byte (the trace server's
-  # debugcon). The frame cap needs Read; RangeError when the bytes lie outside the frame.
+  # Writes `length` bytes (at most maxWriteFrameBytes) of `frame` from `offset` to the byte port
+  # `port` (rep outsb): a stream of data out through a port without a call per byte (the trace
+  # server's debugcon). The frame cap needs Read; RangeError when the bytes lie outside the frame.
 }
 
 interface Pml4 @0xe2915ca042b51a68 $Abi.kernelObject $Abi.interfaceCode(8) {

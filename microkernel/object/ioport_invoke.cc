@@ -29,11 +29,6 @@ struct PortRange {
 constexpr PortRange kKernelPorts[] = {{0x20, 0x21}, {0x42, 0x42}, {0x61, 0x61}, {0xA0, 0xA1},
                                       {0xF4, 0xF7}, {0x510, 0x511}};
 
-// IoPort.writeFrame writes at most one page per call: the kernel runs it with interrupts off, so
-// this bounds the latency one call adds (a port write is a VM exit under emulation, about a
-// microsecond on hardware).
-constexpr uint32_t kMaxWriteFrameBytes = 4096;
-
 bool overlaps_kernel(uint16_t first, uint16_t last) {
   for (const PortRange& r : kKernelPorts) {
     if (first <= r.last && r.first <= last) return true;

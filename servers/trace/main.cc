@@ -32,7 +32,6 @@ using tessera::Result;
 
 constexpr uint16_t kDebugconPort = 0xE9;
 constexpr uint64_t kDrainPeriodNs = 2'000'000;  // 2 ms
-constexpr uint32_t kMaxWriteBytes = 4096;       // IoPort.writeFrame's limit
 
 class Streamer {
  public:
@@ -61,7 +60,8 @@ class Streamer {
       const uint64_t slot = (next - s.base()) % s.capacity();
       uint64_t count = written - next;
       if (count > s.capacity() - slot) count = s.capacity() - slot;  // up to the ring's end
-      if (count > kMaxWriteBytes / trace::kRecordBytes) count = kMaxWriteBytes / trace::kRecordBytes;
+      constexpr uint64_t kMaxRecordsPerWrite = tessera::abi::kMaxWriteFrameBytes / trace::kRecordBytes;
+      if (count > kMaxRecordsPerWrite) count = kMaxRecordsPerWrite;
       TRY(put(trace::Record{{static_cast<uint64_t>(trace::Kind::Batch) | (count << 32), next, s.dropped(),
                              s.categories()}}));
       TRY(port_.write_frame(kDebugconPort, tessera::capnp::CapRef{ring_}, trace::kRingHeaderBytes + slot * trace::kRecordBytes,
