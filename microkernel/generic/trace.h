@@ -35,9 +35,9 @@ extern uint32_t categories;
 uint32_t new_id();
 
 // Allocates this CPU's ring (boot, before the root task takes the remaining memory). The ring is
-// a 2 MiB frame: a header page, then up to kMaxRecords records.
-constexpr uint64_t kRingBytes = uint64_t{1} << 21;
-constexpr uint32_t kMaxRecords = static_cast<uint32_t>((kRingBytes - trace::kRingHeaderBytes) / trace::kRecordBytes);
+// a 2 MiB frame: a header page, then up to kMaxRecords records (the ABI's, tessera/trace.h).
+constexpr uint64_t kRingBytes = trace::kRingBytes;
+constexpr uint32_t kMaxRecords = trace::kMaxRingRecords;
 constexpr uint32_t kMinRecords = 4;
 
 // True, and the event counted as dropped, when record `n` (= r.written, passed in so that it

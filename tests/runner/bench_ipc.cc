@@ -362,9 +362,7 @@ void run_trace_benchmarks(const tessera::BootInfo& info) {
   const uint64_t off = samples[kIterations / 2];
 
   // Room for every record of the run: the whole ring, emptied.
-  constexpr uint32_t kRingRecords =
-      static_cast<uint32_t>(((2u << 20) - tessera::trace::kRingHeaderBytes) / tessera::trace::kRecordBytes);
-  auto emptied = control.set_capacity(0, kRingRecords);
+  auto emptied = control.set_capacity(0, tessera::trace::kMaxRingRecords);
   auto before = emptied.ok() ? control.status(0) : emptied.error();
   if (!before.ok()) {
     (void)bench.fail("TraceControl.setCapacity/status", before.error());

@@ -173,5 +173,9 @@ struct RingHeader {
 };
 static_assert(sizeof(RingHeader) == 64);
 constexpr uint64_t kRingHeaderBytes = 4096;  // records start one page in
+// Each CPU's ring is one 2 MiB frame (BootInfo.trace_rings): the header page, then up to
+// kMaxRingRecords records (TraceControl.setCapacity's largest).
+constexpr uint64_t kRingBytes = uint64_t{1} << 21;
+constexpr uint32_t kMaxRingRecords = static_cast<uint32_t>((kRingBytes - kRingHeaderBytes) / kRecordBytes);
 
 }  // namespace tessera::trace
