@@ -53,7 +53,7 @@ class Endpoint {
   // Takes the first thread off the queue; null when idle.
   [[gnu::always_inline]] Tcb* take() {
     Tcb* t = first();
-    if (t != nullptr) remove(t);
+    if (t != nullptr) remove_first(t);
     return t;
   }
 

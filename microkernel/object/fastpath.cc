@@ -217,36 +217,24 @@ static_assert(static_cast<uint8_t>(FastpathMode::Plain) == FASTPATH_PLAIN);
 static_assert(kUserAddressLimit == USER_ADDRESS_LIMIT);
 static_assert(static_cast<uint64_t>(Error::Ok) == 0, "the null system call's exit clears rax");
 
-// A plain fastpath entry: counts the system call, tries `kTry`, and on a miss continues in the
-// general path.
-template <void (*kTry)(Cpu&, Tcb*, SyscallRegs)>
+// A fastpath entry: counts the system call, writes its Syscall record when traced, tries `kTry`,
+// and on a miss continues in the general path.
+template <bool kTraced, void (*kTry)(Cpu&, Tcb*, SyscallRegs)>
 [[noreturn, gnu::always_inline]] inline void enter_fastpath(TrapFrame* frame) {
   Cpu& cpu = this_cpu();
   Tcb* t = cpu.current;
   ++t->syscalls;  // once per system call, whichever path completes it
-  kTry(cpu, t, SyscallRegs(*frame));
-  syscall_general(t, frame);
-}
-
-// A traced fastpath entry: the same, with the Syscall record first.
-template <void (*kTry)(Cpu&, Tcb*, SyscallRegs)>
-[[noreturn, gnu::always_inline]] inline void enter_traced_fastpath(TrapFrame* frame) {
-  Cpu& cpu = this_cpu();
-  Tcb* t = cpu.current;
-  ++t->syscalls;
   const SyscallRegs regs(*frame);
-  record_syscall(cpu, t, regs);
+  if constexpr (kTraced) record_syscall(cpu, t, regs);
   kTry(cpu, t, regs);
   syscall_general(t, frame);
 }
 
-extern "C" void fastpath_call(TrapFrame* frame) { enter_fastpath<call_fastpath<false>>(frame); }
-extern "C" void fastpath_reply_recv(TrapFrame* frame) { enter_fastpath<reply_recv_fastpath<false>>(frame); }
-extern "C" void fastpath_send(TrapFrame* frame) { enter_fastpath<send_fastpath<false>>(frame); }
-extern "C" void fastpath_call_traced(TrapFrame* frame) { enter_traced_fastpath<call_fastpath<true>>(frame); }
-extern "C" void fastpath_reply_recv_traced(TrapFrame* frame) {
-  enter_traced_fastpath<reply_recv_fastpath<true>>(frame);
-}
-extern "C" void fastpath_send_traced(TrapFrame* frame) { enter_traced_fastpath<send_fastpath<true>>(frame); }
+extern "C" void fastpath_call(TrapFrame* frame) { enter_fastpath<false, call_fastpath<false>>(frame); }
+extern "C" void fastpath_reply_recv(TrapFrame* frame) { enter_fastpath<false, reply_recv_fastpath<false>>(frame); }
+extern "C" void fastpath_send(TrapFrame* frame) { enter_fastpath<false, send_fastpath<false>>(frame); }
+extern "C" void fastpath_call_traced(TrapFrame* frame) { enter_fastpath<true, call_fastpath<true>>(frame); }
+extern "C" void fastpath_reply_recv_traced(TrapFrame* frame) { enter_fastpath<true, reply_recv_fastpath<true>>(frame); }
+extern "C" void fastpath_send_traced(TrapFrame* frame) { enter_fastpath<true, send_fastpath<true>>(frame); }
 
 }  // namespace tessera::kernel

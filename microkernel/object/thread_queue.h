@@ -41,7 +41,7 @@ struct ThreadQueue {
   // Takes the first thread off the queue; null when empty.
   [[gnu::always_inline]] Tcb* pop() {
     Tcb* t = first();
-    if (t != nullptr) remove(t);
+    if (t != nullptr) remove_first(t);
     return t;
   }
 };
