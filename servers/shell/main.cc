@@ -459,7 +459,7 @@ void cmd_top(int argc, char** argv, const Redirect&) {
     const bool same = old != nullptr && old->info.state == ctl::ProgramState::Running && old->info.pid == p.info.pid;
     ThreadInfo rows[kTopThreads], sum;
     for (uint32_t t = 0; t < p.threads; ++t) {
-      rows[t] = old == nullptr ? p.thread[t] : thread_delta(p.thread[t], same && t < old->threads ? &old->thread[t] : nullptr);
+      rows[t] = thread_delta(p.thread[t], same && t < old->threads ? &old->thread[t] : nullptr);
       add_counters(&sum, rows[t]);
     }
     const int64_t mem = static_cast<int64_t>(p.info.used / 1024);

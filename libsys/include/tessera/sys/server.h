@@ -148,8 +148,8 @@ inline void EndpointServerTransport::arm_receive_slot() {
 // The request's words 0-3 are the registers the system call returned: they go straight into the
 // request words (whatever the registers hold past the message's length is never read: the
 // reader is bounded by the length). Words 4 and up are copied out of the IPC buffer. Inline in
-// both receives (and reply_receive in the serve loop): a request of at most four words without capabilities (the usual one) costs
-// the four stores, the badge and the request.
+// both receives (and reply_receive in the serve loop): a request of at most four words without
+// capabilities (the usual one) costs the four stores, the badge and the request.
 __attribute__((always_inline)) inline Error EndpointServerTransport::finish_receive(Error e, const SyscallRegisters& regs, capnp::Request* request) {
   if (e != Error::Ok) [[unlikely]] return e;
   const MessageInfo info = MessageInfo::decode(regs.info);
