@@ -120,6 +120,15 @@ Result<StructReader> MessageReader::root() {
   return out;
 }
 
+MessageReader::Place MessageReader::place_any_root() {
+  RootPlace place;
+  const Error e = locate_root(context_.segment, context_.size_words, nesting_, &place);
+  if (e != Error::Ok) return Place::failed(e);
+  if (place.target == nullptr) return Place{context_.segment, 0};  // a null root: all defaults
+  if (!charge_root(place)) return Place::failed(Error::MalformedMessage);
+  return Place{place.target, wire::make_struct(0, place.data_words, place.pointer_count)};
+}
+
 Error MessageReader::locate_root(const Word* segment, uint32_t size_words, uint32_t nesting, RootPlace* place) {
   *place = RootPlace{nullptr, 0, 0};
   if (segment == nullptr || size_words == 0) return Error::TruncatedMessage;

@@ -544,21 +544,28 @@ class Bench::Client {
   }
 
  private:
-  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
-  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
-  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
-                                                            uint16_t data_words, uint16_t pointer_count) {
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, Bench::label(method), words, caps));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+  // Calls with the message `info` says (the words and capabilities already in the send buffer)
+  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
+  // back in registers and call_ builds the reader inline, only where the results are read.
+  ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
+        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+    if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
+    if (reply->label != 0) {
+      return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
+    }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return ::tessera::capnp::StructReader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.root_of(data_words, pointer_count);
+    if (reply->length_words == 0) return {transport_.reply_words(), 0};
+    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    return reply_.place_root(root);
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
-    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+    const ::tessera::capnp::MessageReader::Place place =
+        call_raw_(::tessera::capnp::MessageInfo{Bench::label(method), words, caps, 0}.encode(),
+                  ::tessera::capnp::wire::make_struct(0, Results::kDataWords, Results::kPointerCount));
+    if (place.target == nullptr) return place.error();
+    return typename Results::Reader(reply_.struct_at(place));
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {

@@ -4250,21 +4250,28 @@ class Endpoint::Client {
   Client(T& transport, uint64_t destination) : transport_(transport), destination_(destination) {}
 
  private:
-  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
-  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
-  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
-                                                            uint16_t data_words, uint16_t pointer_count) {
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, Endpoint::label(method), words, caps));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+  // Calls with the message `info` says (the words and capabilities already in the send buffer)
+  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
+  // back in registers and call_ builds the reader inline, only where the results are read.
+  ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
+        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+    if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
+    if (reply->label != 0) {
+      return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
+    }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return ::tessera::capnp::StructReader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.root_of(data_words, pointer_count);
+    if (reply->length_words == 0) return {transport_.reply_words(), 0};
+    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    return reply_.place_root(root);
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
-    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+    const ::tessera::capnp::MessageReader::Place place =
+        call_raw_(::tessera::capnp::MessageInfo{Endpoint::label(method), words, caps, 0}.encode(),
+                  ::tessera::capnp::wire::make_struct(0, Results::kDataWords, Results::kPointerCount));
+    if (place.target == nullptr) return place.error();
+    return typename Results::Reader(reply_.struct_at(place));
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
@@ -4345,21 +4352,28 @@ class Notification::Client {
   Client(T& transport, uint64_t destination) : transport_(transport), destination_(destination) {}
 
  private:
-  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
-  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
-  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
-                                                            uint16_t data_words, uint16_t pointer_count) {
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, Notification::label(method), words, caps));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+  // Calls with the message `info` says (the words and capabilities already in the send buffer)
+  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
+  // back in registers and call_ builds the reader inline, only where the results are read.
+  ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
+        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+    if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
+    if (reply->label != 0) {
+      return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
+    }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return ::tessera::capnp::StructReader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.root_of(data_words, pointer_count);
+    if (reply->length_words == 0) return {transport_.reply_words(), 0};
+    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    return reply_.place_root(root);
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
-    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+    const ::tessera::capnp::MessageReader::Place place =
+        call_raw_(::tessera::capnp::MessageInfo{Notification::label(method), words, caps, 0}.encode(),
+                  ::tessera::capnp::wire::make_struct(0, Results::kDataWords, Results::kPointerCount));
+    if (place.target == nullptr) return place.error();
+    return typename Results::Reader(reply_.struct_at(place));
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
@@ -4554,21 +4568,28 @@ class Untyped::Client {
   }
 
  private:
-  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
-  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
-  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
-                                                            uint16_t data_words, uint16_t pointer_count) {
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, Untyped::label(method), words, caps));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+  // Calls with the message `info` says (the words and capabilities already in the send buffer)
+  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
+  // back in registers and call_ builds the reader inline, only where the results are read.
+  ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
+        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+    if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
+    if (reply->label != 0) {
+      return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
+    }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return ::tessera::capnp::StructReader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.root_of(data_words, pointer_count);
+    if (reply->length_words == 0) return {transport_.reply_words(), 0};
+    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    return reply_.place_root(root);
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
-    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+    const ::tessera::capnp::MessageReader::Place place =
+        call_raw_(::tessera::capnp::MessageInfo{Untyped::label(method), words, caps, 0}.encode(),
+                  ::tessera::capnp::wire::make_struct(0, Results::kDataWords, Results::kPointerCount));
+    if (place.target == nullptr) return place.error();
+    return typename Results::Reader(reply_.struct_at(place));
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
@@ -5103,21 +5124,28 @@ class CNode::Client {
   }
 
  private:
-  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
-  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
-  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
-                                                            uint16_t data_words, uint16_t pointer_count) {
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, CNode::label(method), words, caps));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+  // Calls with the message `info` says (the words and capabilities already in the send buffer)
+  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
+  // back in registers and call_ builds the reader inline, only where the results are read.
+  ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
+        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+    if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
+    if (reply->label != 0) {
+      return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
+    }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return ::tessera::capnp::StructReader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.root_of(data_words, pointer_count);
+    if (reply->length_words == 0) return {transport_.reply_words(), 0};
+    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    return reply_.place_root(root);
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
-    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+    const ::tessera::capnp::MessageReader::Place place =
+        call_raw_(::tessera::capnp::MessageInfo{CNode::label(method), words, caps, 0}.encode(),
+                  ::tessera::capnp::wire::make_struct(0, Results::kDataWords, Results::kPointerCount));
+    if (place.target == nullptr) return place.error();
+    return typename Results::Reader(reply_.struct_at(place));
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
@@ -6160,21 +6188,28 @@ class Tcb::Client {
   }
 
  private:
-  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
-  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
-  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
-                                                            uint16_t data_words, uint16_t pointer_count) {
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, Tcb::label(method), words, caps));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+  // Calls with the message `info` says (the words and capabilities already in the send buffer)
+  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
+  // back in registers and call_ builds the reader inline, only where the results are read.
+  ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
+        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+    if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
+    if (reply->label != 0) {
+      return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
+    }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return ::tessera::capnp::StructReader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.root_of(data_words, pointer_count);
+    if (reply->length_words == 0) return {transport_.reply_words(), 0};
+    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    return reply_.place_root(root);
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
-    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+    const ::tessera::capnp::MessageReader::Place place =
+        call_raw_(::tessera::capnp::MessageInfo{Tcb::label(method), words, caps, 0}.encode(),
+                  ::tessera::capnp::wire::make_struct(0, Results::kDataWords, Results::kPointerCount));
+    if (place.target == nullptr) return place.error();
+    return typename Results::Reader(reply_.struct_at(place));
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
@@ -6670,21 +6705,28 @@ class IrqControl::Client {
   }
 
  private:
-  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
-  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
-  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
-                                                            uint16_t data_words, uint16_t pointer_count) {
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, IrqControl::label(method), words, caps));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+  // Calls with the message `info` says (the words and capabilities already in the send buffer)
+  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
+  // back in registers and call_ builds the reader inline, only where the results are read.
+  ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
+        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+    if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
+    if (reply->label != 0) {
+      return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
+    }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return ::tessera::capnp::StructReader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.root_of(data_words, pointer_count);
+    if (reply->length_words == 0) return {transport_.reply_words(), 0};
+    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    return reply_.place_root(root);
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
-    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+    const ::tessera::capnp::MessageReader::Place place =
+        call_raw_(::tessera::capnp::MessageInfo{IrqControl::label(method), words, caps, 0}.encode(),
+                  ::tessera::capnp::wire::make_struct(0, Results::kDataWords, Results::kPointerCount));
+    if (place.target == nullptr) return place.error();
+    return typename Results::Reader(reply_.struct_at(place));
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
@@ -6884,21 +6926,28 @@ class IrqHandler::Client {
   }
 
  private:
-  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
-  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
-  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
-                                                            uint16_t data_words, uint16_t pointer_count) {
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, IrqHandler::label(method), words, caps));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+  // Calls with the message `info` says (the words and capabilities already in the send buffer)
+  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
+  // back in registers and call_ builds the reader inline, only where the results are read.
+  ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
+        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+    if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
+    if (reply->label != 0) {
+      return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
+    }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return ::tessera::capnp::StructReader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.root_of(data_words, pointer_count);
+    if (reply->length_words == 0) return {transport_.reply_words(), 0};
+    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    return reply_.place_root(root);
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
-    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+    const ::tessera::capnp::MessageReader::Place place =
+        call_raw_(::tessera::capnp::MessageInfo{IrqHandler::label(method), words, caps, 0}.encode(),
+                  ::tessera::capnp::wire::make_struct(0, Results::kDataWords, Results::kPointerCount));
+    if (place.target == nullptr) return place.error();
+    return typename Results::Reader(reply_.struct_at(place));
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
@@ -7080,21 +7129,28 @@ class IoPortControl::Client {
   }
 
  private:
-  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
-  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
-  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
-                                                            uint16_t data_words, uint16_t pointer_count) {
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, IoPortControl::label(method), words, caps));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+  // Calls with the message `info` says (the words and capabilities already in the send buffer)
+  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
+  // back in registers and call_ builds the reader inline, only where the results are read.
+  ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
+        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+    if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
+    if (reply->label != 0) {
+      return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
+    }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return ::tessera::capnp::StructReader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.root_of(data_words, pointer_count);
+    if (reply->length_words == 0) return {transport_.reply_words(), 0};
+    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    return reply_.place_root(root);
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
-    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+    const ::tessera::capnp::MessageReader::Place place =
+        call_raw_(::tessera::capnp::MessageInfo{IoPortControl::label(method), words, caps, 0}.encode(),
+                  ::tessera::capnp::wire::make_struct(0, Results::kDataWords, Results::kPointerCount));
+    if (place.target == nullptr) return place.error();
+    return typename Results::Reader(reply_.struct_at(place));
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
@@ -7506,21 +7562,28 @@ class IoPort::Client {
   }
 
  private:
-  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
-  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
-  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
-                                                            uint16_t data_words, uint16_t pointer_count) {
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, IoPort::label(method), words, caps));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+  // Calls with the message `info` says (the words and capabilities already in the send buffer)
+  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
+  // back in registers and call_ builds the reader inline, only where the results are read.
+  ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
+        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+    if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
+    if (reply->label != 0) {
+      return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
+    }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return ::tessera::capnp::StructReader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.root_of(data_words, pointer_count);
+    if (reply->length_words == 0) return {transport_.reply_words(), 0};
+    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    return reply_.place_root(root);
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
-    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+    const ::tessera::capnp::MessageReader::Place place =
+        call_raw_(::tessera::capnp::MessageInfo{IoPort::label(method), words, caps, 0}.encode(),
+                  ::tessera::capnp::wire::make_struct(0, Results::kDataWords, Results::kPointerCount));
+    if (place.target == nullptr) return place.error();
+    return typename Results::Reader(reply_.struct_at(place));
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
@@ -7740,21 +7803,28 @@ class Pml4::Client {
   Client(T& transport, uint64_t destination) : transport_(transport), destination_(destination) {}
 
  private:
-  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
-  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
-  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
-                                                            uint16_t data_words, uint16_t pointer_count) {
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, Pml4::label(method), words, caps));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+  // Calls with the message `info` says (the words and capabilities already in the send buffer)
+  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
+  // back in registers and call_ builds the reader inline, only where the results are read.
+  ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
+        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+    if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
+    if (reply->label != 0) {
+      return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
+    }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return ::tessera::capnp::StructReader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.root_of(data_words, pointer_count);
+    if (reply->length_words == 0) return {transport_.reply_words(), 0};
+    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    return reply_.place_root(root);
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
-    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+    const ::tessera::capnp::MessageReader::Place place =
+        call_raw_(::tessera::capnp::MessageInfo{Pml4::label(method), words, caps, 0}.encode(),
+                  ::tessera::capnp::wire::make_struct(0, Results::kDataWords, Results::kPointerCount));
+    if (place.target == nullptr) return place.error();
+    return typename Results::Reader(reply_.struct_at(place));
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
@@ -7913,21 +7983,28 @@ class Pdpt::Client {
   }
 
  private:
-  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
-  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
-  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
-                                                            uint16_t data_words, uint16_t pointer_count) {
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, Pdpt::label(method), words, caps));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+  // Calls with the message `info` says (the words and capabilities already in the send buffer)
+  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
+  // back in registers and call_ builds the reader inline, only where the results are read.
+  ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
+        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+    if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
+    if (reply->label != 0) {
+      return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
+    }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return ::tessera::capnp::StructReader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.root_of(data_words, pointer_count);
+    if (reply->length_words == 0) return {transport_.reply_words(), 0};
+    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    return reply_.place_root(root);
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
-    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+    const ::tessera::capnp::MessageReader::Place place =
+        call_raw_(::tessera::capnp::MessageInfo{Pdpt::label(method), words, caps, 0}.encode(),
+                  ::tessera::capnp::wire::make_struct(0, Results::kDataWords, Results::kPointerCount));
+    if (place.target == nullptr) return place.error();
+    return typename Results::Reader(reply_.struct_at(place));
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
@@ -8115,21 +8192,28 @@ class PageDirectory::Client {
   }
 
  private:
-  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
-  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
-  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
-                                                            uint16_t data_words, uint16_t pointer_count) {
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, PageDirectory::label(method), words, caps));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+  // Calls with the message `info` says (the words and capabilities already in the send buffer)
+  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
+  // back in registers and call_ builds the reader inline, only where the results are read.
+  ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
+        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+    if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
+    if (reply->label != 0) {
+      return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
+    }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return ::tessera::capnp::StructReader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.root_of(data_words, pointer_count);
+    if (reply->length_words == 0) return {transport_.reply_words(), 0};
+    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    return reply_.place_root(root);
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
-    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+    const ::tessera::capnp::MessageReader::Place place =
+        call_raw_(::tessera::capnp::MessageInfo{PageDirectory::label(method), words, caps, 0}.encode(),
+                  ::tessera::capnp::wire::make_struct(0, Results::kDataWords, Results::kPointerCount));
+    if (place.target == nullptr) return place.error();
+    return typename Results::Reader(reply_.struct_at(place));
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
@@ -8317,21 +8401,28 @@ class PageTable::Client {
   }
 
  private:
-  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
-  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
-  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
-                                                            uint16_t data_words, uint16_t pointer_count) {
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, PageTable::label(method), words, caps));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+  // Calls with the message `info` says (the words and capabilities already in the send buffer)
+  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
+  // back in registers and call_ builds the reader inline, only where the results are read.
+  ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
+        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+    if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
+    if (reply->label != 0) {
+      return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
+    }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return ::tessera::capnp::StructReader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.root_of(data_words, pointer_count);
+    if (reply->length_words == 0) return {transport_.reply_words(), 0};
+    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    return reply_.place_root(root);
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
-    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+    const ::tessera::capnp::MessageReader::Place place =
+        call_raw_(::tessera::capnp::MessageInfo{PageTable::label(method), words, caps, 0}.encode(),
+                  ::tessera::capnp::wire::make_struct(0, Results::kDataWords, Results::kPointerCount));
+    if (place.target == nullptr) return place.error();
+    return typename Results::Reader(reply_.struct_at(place));
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
@@ -8568,21 +8659,28 @@ class Frame::Client {
   }
 
  private:
-  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
-  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
-  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
-                                                            uint16_t data_words, uint16_t pointer_count) {
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, Frame::label(method), words, caps));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+  // Calls with the message `info` says (the words and capabilities already in the send buffer)
+  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
+  // back in registers and call_ builds the reader inline, only where the results are read.
+  ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
+        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+    if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
+    if (reply->label != 0) {
+      return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
+    }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return ::tessera::capnp::StructReader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.root_of(data_words, pointer_count);
+    if (reply->length_words == 0) return {transport_.reply_words(), 0};
+    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    return reply_.place_root(root);
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
-    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+    const ::tessera::capnp::MessageReader::Place place =
+        call_raw_(::tessera::capnp::MessageInfo{Frame::label(method), words, caps, 0}.encode(),
+                  ::tessera::capnp::wire::make_struct(0, Results::kDataWords, Results::kPointerCount));
+    if (place.target == nullptr) return place.error();
+    return typename Results::Reader(reply_.struct_at(place));
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
@@ -8769,21 +8867,28 @@ class SchedControl::Client {
   }
 
  private:
-  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
-  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
-  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
-                                                            uint16_t data_words, uint16_t pointer_count) {
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, SchedControl::label(method), words, caps));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+  // Calls with the message `info` says (the words and capabilities already in the send buffer)
+  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
+  // back in registers and call_ builds the reader inline, only where the results are read.
+  ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
+        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+    if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
+    if (reply->label != 0) {
+      return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
+    }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return ::tessera::capnp::StructReader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.root_of(data_words, pointer_count);
+    if (reply->length_words == 0) return {transport_.reply_words(), 0};
+    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    return reply_.place_root(root);
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
-    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+    const ::tessera::capnp::MessageReader::Place place =
+        call_raw_(::tessera::capnp::MessageInfo{SchedControl::label(method), words, caps, 0}.encode(),
+                  ::tessera::capnp::wire::make_struct(0, Results::kDataWords, Results::kPointerCount));
+    if (place.target == nullptr) return place.error();
+    return typename Results::Reader(reply_.struct_at(place));
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
@@ -9070,21 +9175,28 @@ class SchedContext::Client {
   }
 
  private:
-  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
-  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
-  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
-                                                            uint16_t data_words, uint16_t pointer_count) {
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, SchedContext::label(method), words, caps));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+  // Calls with the message `info` says (the words and capabilities already in the send buffer)
+  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
+  // back in registers and call_ builds the reader inline, only where the results are read.
+  ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
+        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+    if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
+    if (reply->label != 0) {
+      return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
+    }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return ::tessera::capnp::StructReader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.root_of(data_words, pointer_count);
+    if (reply->length_words == 0) return {transport_.reply_words(), 0};
+    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    return reply_.place_root(root);
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
-    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+    const ::tessera::capnp::MessageReader::Place place =
+        call_raw_(::tessera::capnp::MessageInfo{SchedContext::label(method), words, caps, 0}.encode(),
+                  ::tessera::capnp::wire::make_struct(0, Results::kDataWords, Results::kPointerCount));
+    if (place.target == nullptr) return place.error();
+    return typename Results::Reader(reply_.struct_at(place));
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {
@@ -9511,21 +9623,28 @@ class TraceControl::Client {
   }
 
  private:
-  // Calls with the `words` words and `caps` capabilities in the send buffer and reads the reply's
-  // root as a struct of `data_words` and `pointer_count` (every stub shares this code).
-  ::tessera::Result<::tessera::capnp::StructReader> call_raw_(uint32_t words, uint32_t caps, Method method,
-                                                            uint16_t data_words, uint16_t pointer_count) {
-    const ::tessera::capnp::MessageInfo info =
-        TRY(transport_.call(destination_, TraceControl::label(method), words, caps));
-    if (info.label != 0) return ::tessera::capnp::error_from_label(info.label, ::tessera::kErrorCount);
+  // Calls with the message `info` says (the words and capabilities already in the send buffer)
+  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
+  // back in registers and call_ builds the reader inline, only where the results are read.
+  ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
+        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+    if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
+    if (reply->label != 0) {
+      return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
+    }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (info.length_words == 0) return ::tessera::capnp::StructReader();
-    reply_.reset(transport_.reply_words(), info.length_words, info.extra_caps);
-    return reply_.root_of(data_words, pointer_count);
+    if (reply->length_words == 0) return {transport_.reply_words(), 0};
+    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    return reply_.place_root(root);
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {
-    return typename Results::Reader(TRY(call_raw_(words, caps, method, Results::kDataWords, Results::kPointerCount)));
+    const ::tessera::capnp::MessageReader::Place place =
+        call_raw_(::tessera::capnp::MessageInfo{TraceControl::label(method), words, caps, 0}.encode(),
+                  ::tessera::capnp::wire::make_struct(0, Results::kDataWords, Results::kPointerCount));
+    if (place.target == nullptr) return place.error();
+    return typename Results::Reader(reply_.struct_at(place));
   }
   template <typename Results>
   ::tessera::Result<typename Results::Reader> call_(::tessera::capnp::MessageBuilder& message, Method method) {

@@ -253,17 +253,95 @@ TEST_CASE("root_of reads what root() reads, at the same cost", "[fastpath]") {
     words[1] = tessera::capnp::wire::make_struct(static_cast<int32_t>(below(4)) - 1, 1, 0);  // a nested pointer
     const uint32_t length = below(10);
     const ReadLimits limits{below(3) == 0 ? below(2) : 64u, below(3) == 0 ? below(8) + 1 : 0u};
-    MessageReader fast(words, length, 0, limits), slow(words, length, 0, limits);
+    MessageReader fast(words, length, 0, limits), slow(words, length, 0, limits), placed(words, length, 0, limits);
     const Result<StructReader> a = fast.root_of(data, pointers);
     const Result<StructReader> b = slow.root();
+    // The client stubs' form: the place in two words, the reader built from it.
+    const MessageReader::Place place = placed.place_root(tessera::capnp::wire::make_struct(0, data, pointers));
     REQUIRE(a.ok() == b.ok());
+    REQUIRE((place.target != nullptr) == b.ok());
     if (!a.ok()) {
       REQUIRE(a.error() == b.error());
+      REQUIRE(place.error() == b.error());
       continue;
     }
+    REQUIRE(place.error() == Error::Ok);
     REQUIRE(fast.budget_left() == slow.budget_left());
-    REQUIRE(view(*a, data, pointers) == view(*b, data, pointers));
+    REQUIRE(placed.budget_left() == slow.budget_left());
+    const auto seen = view(*b, data, pointers);
+    REQUIRE(view(*a, data, pointers) == seen);
+    REQUIRE(view(placed.struct_at(place), data, pointers) == seen);
     REQUIRE(fast.budget_left() == slow.budget_left());
+    REQUIRE(placed.budget_left() == slow.budget_left());
+  }
+}
+
+namespace {
+// Answers every call with a scripted reply: its label, length and words.
+struct Scripted {
+  Word send[tessera::capnp::kMaxMessageWords];
+  uint64_t caps[tessera::capnp::kMaxExtraCaps];
+  Word reply[tessera::capnp::kMaxMessageWords] = {};
+  MessageInfo answer;
+  Error fails = Error::Ok;  // the call's own error
+  Word* send_words() { return send; }
+  uint64_t* send_caps() { return caps; }
+  const Word* reply_words() const { return reply; }
+  Result<MessageInfo> call(uint64_t, uint64_t, uint32_t, uint32_t) {
+    if (fails != Error::Ok) return fails;
+    return answer;
+  }
+};
+}  // namespace
+
+TEST_CASE("client stubs read every reply as root() reads it", "[fastpath]") {
+  using tessera::abibench::Bench;
+  Scripted transport;
+  Bench::Client<Scripted> client(transport, 1);
+  for (int round = 0; round < 20000; ++round) {
+    // Mostly a well-formed stat reply, else one of its neighbours, garbage, an error label, a
+    // failed call or an empty reply.
+    for (auto& w : transport.reply) w = below(3) == 0 ? 0 : any();
+    const uint32_t pick = below(12);
+    const uint16_t data = pick == 5 ? 1 : pick == 6 ? 3 : 2;
+    const uint16_t pointers = pick == 7 ? 0 : pick == 8 ? 2 : 1;
+    if (pick != 4) transport.reply[0] = tessera::capnp::wire::make_struct(pick == 9 ? 1 : 0, data, pointers);
+    const uint32_t length = below(8);
+    const uint64_t label = pick == 10 ? below(40) : 0;
+    transport.fails = pick == 11 ? Error::InvalidCapability : Error::Ok;
+    transport.answer = MessageInfo{label, length, below(2), 0};
+
+    const Result<Bench::StatResults::Reader> got = client.stat(7);
+    if (pick == 11) {
+      REQUIRE(got.error() == Error::InvalidCapability);
+      continue;
+    }
+    if (label != 0) {
+      REQUIRE(got.error() == tessera::capnp::error_from_label(label, tessera::kErrorCount));
+      continue;
+    }
+    if (length == 0) {  // the all-default results
+      REQUIRE(got.ok());
+      REQUIRE(got->size() == 0);
+      REQUIRE(got->mode() == 0);
+      REQUIRE(got->name().ok());
+      REQUIRE(got->name()->size == 0);
+      continue;
+    }
+    MessageReader expected(transport.reply, length, 0);
+    const Result<StructReader> root = expected.root();
+    REQUIRE(got.ok() == root.ok());
+    if (!root.ok()) {
+      REQUIRE(got.error() == root.error());
+      continue;
+    }
+    const Bench::StatResults::Reader want(*root);
+    REQUIRE(got->size() == want.size());
+    REQUIRE(got->mode() == want.mode());
+    const auto a = got->name();
+    const auto b = want.name();
+    REQUIRE(a.ok() == b.ok());
+    if (a.ok()) REQUIRE(*a == *b);
   }
 }
 

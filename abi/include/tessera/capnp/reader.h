@@ -285,6 +285,34 @@ class MessageReader {
     }
     return read_any_root(out);
   }
+  // Where the root struct is, with read_root's checks and charges, in a value of two registers:
+  // an out-of-line caller (a client stub's shared call) returns it, and the inline caller builds
+  // the reader with struct_at only where the results are read.
+  struct Place {
+    const Word* target;  // nullptr: `layout` is the Error
+    Word layout;         // a struct pointer word giving the data words and pointers (0: a null root)
+
+    static Place failed(Error e) { return Place{nullptr, static_cast<Word>(e)}; }
+    Error error() const { return target == nullptr ? static_cast<Error>(layout) : Error::Ok; }
+  };
+  // The root, expected as `root` (wire::make_struct(0, data words, pointers) of the schema's
+  // layout: the usual root is that word followed by the struct).
+  __attribute__((always_inline)) Place place_root(Word root) {
+    const uint64_t words = static_cast<uint64_t>(wire::struct_data_words(root)) + wire::struct_pointer_count(root);
+    if (words != 0 && context_.size_words > words && nesting_ != 0 && context_.budget_left >= words &&
+        context_.segment[0] == root) {
+      context_.budget_left -= words;
+      return Place{context_.segment + 1, root};
+    }
+    return place_any_root();
+  }
+  // The reader of a root place_root found (Ok), valid as long as this reader's message.
+  __attribute__((always_inline)) StructReader struct_at(const Place& place) {
+    const uint16_t data_words = wire::struct_data_words(place.layout);
+    return StructReader(&context_, reinterpret_cast<const uint8_t*>(place.target), data_words * 8u,
+                        place.target + data_words, wire::struct_pointer_count(place.layout), nesting_ - 1);
+  }
+
   // read_root as a Result.
   __attribute__((always_inline)) Result<StructReader> root_of(uint16_t data_words, uint16_t pointer_count) {
     StructReader out;
@@ -311,6 +339,8 @@ class MessageReader {
     uint16_t pointer_count;
   };
   static Error locate_root(const Word* segment, uint32_t size_words, uint32_t nesting, RootPlace* place);
+  // place_root's general case (out of line): any root, with root()'s checks and charge.
+  Place place_any_root();
   // Any root, with root()'s checks (read_root's general case and root() itself): locate_root is
   // told the segment by value, so neither this reader's state nor `out` (a dispatcher's params)
   // ever has its address taken and a dispatcher keeps both in registers. The budget and nesting
@@ -323,11 +353,15 @@ class MessageReader {
       *out = StructReader(&context_, nullptr, 0, nullptr, 0, nesting_);
       return Error::Ok;
     }
-    const uint64_t charged = static_cast<uint64_t>(place.data_words) + place.pointer_count;
-    if (!context_.charge(charged == 0 ? 1 : charged)) return Error::MalformedMessage;
+    if (!charge_root(place)) return Error::MalformedMessage;
     *out = StructReader(&context_, reinterpret_cast<const uint8_t*>(place.target), place.data_words * 8u,
                         place.target + place.data_words, place.pointer_count, nesting_ - 1);
     return Error::Ok;
+  }
+  // Charges the root struct locate_root found (at least one word, as for an empty struct).
+  bool charge_root(const RootPlace& place) {
+    const uint64_t charged = static_cast<uint64_t>(place.data_words) + place.pointer_count;
+    return context_.charge(charged == 0 ? 1 : charged);
   }
 
   ReadContext context_;
