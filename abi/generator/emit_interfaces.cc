@@ -269,25 +269,31 @@ void emit_server(const Model& model, const std::string& name, const std::vector<
   for (const auto& m : methods) {
     out << "      case static_cast<uint64_t>(Method::" << m.pascal << "): {\n"
         << "        if (request.cap_count > " << model.cap_count(m.params_schema, 0)
-        << "u) return {::tessera::Error::MalformedMessage, 0, 0};\n"
-        << "        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);\n"
-        << "        ::tessera::capnp::StructReader params;\n"
-        << "        const ::tessera::Error e = message.read_root(" << m.params << "::kDataWords, " << m.params << "::kPointerCount, &params);\n"
-        << "        if (e != ::tessera::Error::Ok) return {e, 0, 0};\n";
+        << "u) return {::tessera::Error::MalformedMessage, 0, 0};\n";
     const auto params = model.fields(m.params_schema);
     const auto results = model.fields(m.results_schema);
     const bool flat = flat_handler_eligible(model, params, results);
     std::string indent = "        ";
+    // The params reader, with the message's traversal budget or (a flat handler's parameters, each
+    // pointer followed exactly once) none.
+    const auto read_params = [&](const std::string& limits) {
+      out << indent << "::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count" << limits << ");\n"
+          << indent << "::tessera::capnp::StructReader params;\n"
+          << indent << "const ::tessera::Error e = message.read_root(" << m.params << "::kDataWords, " << m.params << "::kPointerCount, &params);\n"
+          << indent << "if (e != ::tessera::Error::Ok) return {e, 0, 0};\n";
+    };
     if (flat) {
       out << "        if constexpr (requires(Impl& i_";
       for (const auto& f : params) out << ", " << argument_type(model, f) << " " << f.name;
       out << ") { i_." << m.name << "(";
       for (size_t i = 0; i < params.size(); ++i) out << (i ? ", " : "") << params[i].name;
       out << "); }) {\n";
+      indent = "          ";
+      read_params(", ::tessera::capnp::ReadLimits::once()");
       emit_flat_case(model, m, params, results, out);
       out << "        } else {\n";
-      indent = "          ";
     }
+    read_params("");
     out << indent << "::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);\n"
         << indent << "return finish(impl()." << m.name << "(" << m.params << "::Reader(params), reply.init_root_as<" << m.results << ">()), reply);\n";
     if (flat) out << "        }\n";

@@ -594,11 +594,11 @@ class Bench::Server {
     switch (request.label - Bench::label(static_cast<Method>(0))) {
       case static_cast<uint64_t>(Method::Read): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(ReadParams::kDataWords, ReadParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint64_t handle, uint64_t offset, uint32_t length) { i_.read(handle, offset, length); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(ReadParams::kDataWords, ReadParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const ReadParams::Reader p_(params);
           auto r_ = impl().read(p_.handle(), p_.offset(), p_.length());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -611,17 +611,21 @@ class Bench::Server {
           if (r_->data.data != nullptr) ::tessera::capnp::put_data(w_ + 1, next_, r_->data);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(ReadParams::kDataWords, ReadParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().read(ReadParams::Reader(params), reply.init_root_as<ReadResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::Write): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(WriteParams::kDataWords, WriteParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint64_t handle, uint64_t offset, ::tessera::capnp::Data data) { i_.write(handle, offset, data); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(WriteParams::kDataWords, WriteParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const WriteParams::Reader p_(params);
           const auto data_ = p_.data();
           if (!data_.ok()) return {data_.error(), 0, 0};
@@ -636,17 +640,21 @@ class Bench::Server {
           fields_.set_written(r_->written);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(WriteParams::kDataWords, WriteParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().write(WriteParams::Reader(params), reply.init_root_as<WriteResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::Open): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(OpenParams::kDataWords, OpenParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, ::tessera::capnp::Text path, uint32_t flags) { i_.open(path, flags); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(OpenParams::kDataWords, OpenParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const OpenParams::Reader p_(params);
           const auto path_ = p_.path();
           if (!path_.ok()) return {path_.error(), 0, 0};
@@ -661,17 +669,21 @@ class Bench::Server {
           fields_.set_handle(r_->handle);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(OpenParams::kDataWords, OpenParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().open(OpenParams::Reader(params), reply.init_root_as<OpenResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::Close): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(CloseParams::kDataWords, CloseParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint64_t handle) { i_.close(handle); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(CloseParams::kDataWords, CloseParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const CloseParams::Reader p_(params);
           auto r_ = impl().close(p_.handle());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -681,17 +693,21 @@ class Bench::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(CloseParams::kDataWords, CloseParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().close(CloseParams::Reader(params), reply.init_root_as<CloseResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::Stat): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(StatParams::kDataWords, StatParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint64_t handle) { i_.stat(handle); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(StatParams::kDataWords, StatParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const StatParams::Reader p_(params);
           auto r_ = impl().stat(p_.handle());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -709,6 +725,10 @@ class Bench::Server {
           if (r_->name.data != nullptr) ::tessera::capnp::put_text(w_ + 3, next_, r_->name);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(StatParams::kDataWords, StatParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().stat(StatParams::Reader(params), reply.init_root_as<StatResults>()), reply);
         }

@@ -803,11 +803,11 @@ class Block::Server {
       }
       case static_cast<uint64_t>(Method::Disconnect): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(DisconnectParams::kDataWords, DisconnectParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint8_t channel) { i_.disconnect(channel); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(DisconnectParams::kDataWords, DisconnectParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const DisconnectParams::Reader p_(params);
           auto r_ = impl().disconnect(p_.channel());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -817,17 +817,21 @@ class Block::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(DisconnectParams::kDataWords, DisconnectParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().disconnect(DisconnectParams::Reader(params), reply.init_root_as<DisconnectResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::Status): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.status(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const StatusParams::Reader p_(params);
           auto r_ = impl().status();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -863,17 +867,21 @@ class Block::Server {
           fields_.set_system_call_ticks(r_->system_call_ticks);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::Crash): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(CrashParams::kDataWords, CrashParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.crash(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(CrashParams::kDataWords, CrashParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const CrashParams::Reader p_(params);
           auto r_ = impl().crash();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -883,6 +891,10 @@ class Block::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(CrashParams::kDataWords, CrashParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().crash(CrashParams::Reader(params), reply.init_root_as<CrashResults>()), reply);
         }

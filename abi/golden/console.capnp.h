@@ -838,11 +838,11 @@ class Console::Server {
       }
       case static_cast<uint64_t>(Method::SetMode): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(SetModeParams::kDataWords, SetModeParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, ::tessera::console::Mode mode) { i_.set_mode(mode); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(SetModeParams::kDataWords, SetModeParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const SetModeParams::Reader p_(params);
           auto r_ = impl().set_mode(p_.mode());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -852,17 +852,21 @@ class Console::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(SetModeParams::kDataWords, SetModeParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().set_mode(SetModeParams::Reader(params), reply.init_root_as<SetModeResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::Status): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.status(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const StatusParams::Reader p_(params);
           auto r_ = impl().status();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -881,17 +885,21 @@ class Console::Server {
           fields_.set_held(r_->held);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::Close): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(CloseParams::kDataWords, CloseParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.close(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(CloseParams::kDataWords, CloseParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const CloseParams::Reader p_(params);
           auto r_ = impl().close();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -901,6 +909,10 @@ class Console::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(CloseParams::kDataWords, CloseParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().close(CloseParams::Reader(params), reply.init_root_as<CloseResults>()), reply);
         }
@@ -916,11 +928,11 @@ class Console::Server {
       }
       case static_cast<uint64_t>(Method::Crash): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(CrashParams::kDataWords, CrashParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.crash(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(CrashParams::kDataWords, CrashParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const CrashParams::Reader p_(params);
           auto r_ = impl().crash();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -930,17 +942,21 @@ class Console::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(CrashParams::kDataWords, CrashParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().crash(CrashParams::Reader(params), reply.init_root_as<CrashResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::KeyboardStatus): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(KeyboardStatusParams::kDataWords, KeyboardStatusParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.keyboard_status(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(KeyboardStatusParams::kDataWords, KeyboardStatusParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const KeyboardStatusParams::Reader p_(params);
           auto r_ = impl().keyboard_status();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -955,6 +971,10 @@ class Console::Server {
           fields_.set_subscriptions(r_->subscriptions);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(KeyboardStatusParams::kDataWords, KeyboardStatusParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().keyboard_status(KeyboardStatusParams::Reader(params), reply.init_root_as<KeyboardStatusResults>()), reply);
         }

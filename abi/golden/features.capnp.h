@@ -1247,11 +1247,11 @@ class Store::Server {
       }
       case static_cast<uint64_t>(Method::Get): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(GetParams::kDataWords, GetParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, ::tessera::capnp::Text key) { i_.get(key); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(GetParams::kDataWords, GetParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const GetParams::Reader p_(params);
           const auto key_ = p_.key();
           if (!key_.ok()) return {key_.error(), 0, 0};
@@ -1269,6 +1269,10 @@ class Store::Server {
           if (r_->value.data != nullptr) ::tessera::capnp::put_data(w_ + 2, next_, r_->value);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(GetParams::kDataWords, GetParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().get(GetParams::Reader(params), reply.init_root_as<GetResults>()), reply);
         }
@@ -1293,11 +1297,11 @@ class Store::Server {
       }
       case static_cast<uint64_t>(Method::Ping): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(PingParams::kDataWords, PingParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.ping(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(PingParams::kDataWords, PingParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const PingParams::Reader p_(params);
           auto r_ = impl().ping();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -1307,6 +1311,10 @@ class Store::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(PingParams::kDataWords, PingParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().ping(PingParams::Reader(params), reply.init_root_as<PingResults>()), reply);
         }

@@ -4627,11 +4627,11 @@ class Untyped::Server {
       }
       case static_cast<uint64_t>(Method::Describe): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(DescribeParams::kDataWords, DescribeParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.describe(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(DescribeParams::kDataWords, DescribeParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const DescribeParams::Reader p_(params);
           auto r_ = impl().describe();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -4649,6 +4649,10 @@ class Untyped::Server {
           fields_.set_watermark(r_->watermark);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(DescribeParams::kDataWords, DescribeParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().describe(DescribeParams::Reader(params), reply.init_root_as<DescribeResults>()), reply);
         }
@@ -5219,11 +5223,11 @@ class CNode::Server {
       }
       case static_cast<uint64_t>(Method::Revoke): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(RevokeParams::kDataWords, RevokeParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint64_t index, uint8_t depth) { i_.revoke(index, depth); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(RevokeParams::kDataWords, RevokeParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const RevokeParams::Reader p_(params);
           auto r_ = impl().revoke(p_.index(), p_.depth());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -5233,17 +5237,21 @@ class CNode::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(RevokeParams::kDataWords, RevokeParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().revoke(RevokeParams::Reader(params), reply.init_root_as<RevokeResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::Delete): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(DeleteParams::kDataWords, DeleteParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint64_t index, uint8_t depth) { i_.delete_(index, depth); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(DeleteParams::kDataWords, DeleteParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const DeleteParams::Reader p_(params);
           auto r_ = impl().delete_(p_.index(), p_.depth());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -5253,17 +5261,21 @@ class CNode::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(DeleteParams::kDataWords, DeleteParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().delete_(DeleteParams::Reader(params), reply.init_root_as<DeleteResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::CancelBadgedSends): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(CancelBadgedSendsParams::kDataWords, CancelBadgedSendsParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint64_t index, uint8_t depth) { i_.cancel_badged_sends(index, depth); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(CancelBadgedSendsParams::kDataWords, CancelBadgedSendsParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const CancelBadgedSendsParams::Reader p_(params);
           auto r_ = impl().cancel_badged_sends(p_.index(), p_.depth());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -5273,6 +5285,10 @@ class CNode::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(CancelBadgedSendsParams::kDataWords, CancelBadgedSendsParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().cancel_badged_sends(CancelBadgedSendsParams::Reader(params), reply.init_root_as<CancelBadgedSendsResults>()), reply);
         }
@@ -6292,11 +6308,11 @@ class Tcb::Server {
       }
       case static_cast<uint64_t>(Method::Suspend): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(SuspendParams::kDataWords, SuspendParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.suspend(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(SuspendParams::kDataWords, SuspendParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const SuspendParams::Reader p_(params);
           auto r_ = impl().suspend();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -6306,17 +6322,21 @@ class Tcb::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(SuspendParams::kDataWords, SuspendParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().suspend(SuspendParams::Reader(params), reply.init_root_as<SuspendResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::Resume): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(ResumeParams::kDataWords, ResumeParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.resume(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(ResumeParams::kDataWords, ResumeParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const ResumeParams::Reader p_(params);
           auto r_ = impl().resume();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -6326,17 +6346,21 @@ class Tcb::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(ResumeParams::kDataWords, ResumeParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().resume(ResumeParams::Reader(params), reply.init_root_as<ResumeResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::ReadRegisters): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(ReadRegistersParams::kDataWords, ReadRegistersParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, bool suspend_source, uint8_t count) { i_.read_registers(suspend_source, count); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(ReadRegistersParams::kDataWords, ReadRegistersParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const ReadRegistersParams::Reader p_(params);
           auto r_ = impl().read_registers(p_.suspend_source(), p_.count());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -6387,17 +6411,21 @@ class Tcb::Server {
           fields_.set_gs_base(r_->gs_base);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(ReadRegistersParams::kDataWords, ReadRegistersParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().read_registers(ReadRegistersParams::Reader(params), reply.init_root_as<ReadRegistersResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::WriteRegisters): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(WriteRegistersParams::kDataWords, WriteRegistersParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, bool resume_target, uint8_t count, uint64_t rip, uint64_t rsp, uint64_t rflags, uint64_t rax, uint64_t rbx, uint64_t rcx, uint64_t rdx, uint64_t rsi, uint64_t rdi, uint64_t rbp, uint64_t r8, uint64_t r9, uint64_t r10, uint64_t r11, uint64_t r12, uint64_t r13, uint64_t r14, uint64_t r15, uint64_t fs_base, uint64_t gs_base) { i_.write_registers(resume_target, count, rip, rsp, rflags, rax, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15, fs_base, gs_base); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(WriteRegistersParams::kDataWords, WriteRegistersParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const WriteRegistersParams::Reader p_(params);
           auto r_ = impl().write_registers(p_.resume_target(), p_.count(), p_.rip(), p_.rsp(), p_.rflags(), p_.rax(), p_.rbx(), p_.rcx(), p_.rdx(), p_.rsi(), p_.rdi(), p_.rbp(), p_.r8(), p_.r9(), p_.r10(), p_.r11(), p_.r12(), p_.r13(), p_.r14(), p_.r15(), p_.fs_base(), p_.gs_base());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -6407,6 +6435,10 @@ class Tcb::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(WriteRegistersParams::kDataWords, WriteRegistersParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().write_registers(WriteRegistersParams::Reader(params), reply.init_root_as<WriteRegistersResults>()), reply);
         }
@@ -6431,11 +6463,11 @@ class Tcb::Server {
       }
       case static_cast<uint64_t>(Method::UnbindNotification): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(UnbindNotificationParams::kDataWords, UnbindNotificationParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.unbind_notification(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(UnbindNotificationParams::kDataWords, UnbindNotificationParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const UnbindNotificationParams::Reader p_(params);
           auto r_ = impl().unbind_notification();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -6445,17 +6477,21 @@ class Tcb::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(UnbindNotificationParams::kDataWords, UnbindNotificationParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().unbind_notification(UnbindNotificationParams::Reader(params), reply.init_root_as<UnbindNotificationResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::SetTlsBase): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(SetTlsBaseParams::kDataWords, SetTlsBaseParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint64_t tls_base) { i_.set_tls_base(tls_base); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(SetTlsBaseParams::kDataWords, SetTlsBaseParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const SetTlsBaseParams::Reader p_(params);
           auto r_ = impl().set_tls_base(p_.tls_base());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -6465,17 +6501,21 @@ class Tcb::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(SetTlsBaseParams::kDataWords, SetTlsBaseParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().set_tls_base(SetTlsBaseParams::Reader(params), reply.init_root_as<SetTlsBaseResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::GetStats): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(GetStatsParams::kDataWords, GetStatsParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.get_stats(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(GetStatsParams::kDataWords, GetStatsParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const GetStatsParams::Reader p_(params);
           auto r_ = impl().get_stats();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -6505,17 +6545,21 @@ class Tcb::Server {
           fields_.set_faults(r_->faults);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(GetStatsParams::kDataWords, GetStatsParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().get_stats(GetStatsParams::Reader(params), reply.init_root_as<GetStatsResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::SetName): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(SetNameParams::kDataWords, SetNameParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint64_t bytes0, uint64_t bytes1, uint64_t bytes2) { i_.set_name(bytes0, bytes1, bytes2); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(SetNameParams::kDataWords, SetNameParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const SetNameParams::Reader p_(params);
           auto r_ = impl().set_name(p_.bytes0(), p_.bytes1(), p_.bytes2());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -6525,6 +6569,10 @@ class Tcb::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(SetNameParams::kDataWords, SetNameParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().set_name(SetNameParams::Reader(params), reply.init_root_as<SetNameResults>()), reply);
         }
@@ -6976,11 +7024,11 @@ class IrqHandler::Server {
     switch (request.label - IrqHandler::label(static_cast<Method>(0))) {
       case static_cast<uint64_t>(Method::Ack): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(AckParams::kDataWords, AckParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.ack(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(AckParams::kDataWords, AckParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const AckParams::Reader p_(params);
           auto r_ = impl().ack();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -6990,6 +7038,10 @@ class IrqHandler::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(AckParams::kDataWords, AckParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().ack(AckParams::Reader(params), reply.init_root_as<AckResults>()), reply);
         }
@@ -7005,11 +7057,11 @@ class IrqHandler::Server {
       }
       case static_cast<uint64_t>(Method::Clear): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(ClearParams::kDataWords, ClearParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.clear(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(ClearParams::kDataWords, ClearParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const ClearParams::Reader p_(params);
           auto r_ = impl().clear();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -7019,6 +7071,10 @@ class IrqHandler::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(ClearParams::kDataWords, ClearParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().clear(ClearParams::Reader(params), reply.init_root_as<ClearResults>()), reply);
         }
@@ -7612,11 +7668,11 @@ class IoPort::Server {
     switch (request.label - IoPort::label(static_cast<Method>(0))) {
       case static_cast<uint64_t>(Method::In8): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(In8Params::kDataWords, In8Params::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint16_t port) { i_.in8(port); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(In8Params::kDataWords, In8Params::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const In8Params::Reader p_(params);
           auto r_ = impl().in8(p_.port());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -7629,17 +7685,21 @@ class IoPort::Server {
           fields_.set_value(r_->value);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(In8Params::kDataWords, In8Params::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().in8(In8Params::Reader(params), reply.init_root_as<In8Results>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::In16): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(In16Params::kDataWords, In16Params::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint16_t port) { i_.in16(port); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(In16Params::kDataWords, In16Params::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const In16Params::Reader p_(params);
           auto r_ = impl().in16(p_.port());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -7652,17 +7712,21 @@ class IoPort::Server {
           fields_.set_value(r_->value);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(In16Params::kDataWords, In16Params::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().in16(In16Params::Reader(params), reply.init_root_as<In16Results>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::In32): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(In32Params::kDataWords, In32Params::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint16_t port) { i_.in32(port); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(In32Params::kDataWords, In32Params::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const In32Params::Reader p_(params);
           auto r_ = impl().in32(p_.port());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -7675,17 +7739,21 @@ class IoPort::Server {
           fields_.set_value(r_->value);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(In32Params::kDataWords, In32Params::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().in32(In32Params::Reader(params), reply.init_root_as<In32Results>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::Out8): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(Out8Params::kDataWords, Out8Params::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint16_t port, uint8_t value) { i_.out8(port, value); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(Out8Params::kDataWords, Out8Params::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const Out8Params::Reader p_(params);
           auto r_ = impl().out8(p_.port(), p_.value());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -7695,17 +7763,21 @@ class IoPort::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(Out8Params::kDataWords, Out8Params::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().out8(Out8Params::Reader(params), reply.init_root_as<Out8Results>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::Out16): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(Out16Params::kDataWords, Out16Params::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint16_t port, uint16_t value) { i_.out16(port, value); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(Out16Params::kDataWords, Out16Params::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const Out16Params::Reader p_(params);
           auto r_ = impl().out16(p_.port(), p_.value());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -7715,17 +7787,21 @@ class IoPort::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(Out16Params::kDataWords, Out16Params::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().out16(Out16Params::Reader(params), reply.init_root_as<Out16Results>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::Out32): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(Out32Params::kDataWords, Out32Params::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint16_t port, uint32_t value) { i_.out32(port, value); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(Out32Params::kDataWords, Out32Params::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const Out32Params::Reader p_(params);
           auto r_ = impl().out32(p_.port(), p_.value());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -7735,6 +7811,10 @@ class IoPort::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(Out32Params::kDataWords, Out32Params::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().out32(Out32Params::Reader(params), reply.init_root_as<Out32Results>()), reply);
         }
@@ -8042,11 +8122,11 @@ class Pdpt::Server {
       }
       case static_cast<uint64_t>(Method::Unmap): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(UnmapParams::kDataWords, UnmapParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.unmap(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(UnmapParams::kDataWords, UnmapParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const UnmapParams::Reader p_(params);
           auto r_ = impl().unmap();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -8056,6 +8136,10 @@ class Pdpt::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(UnmapParams::kDataWords, UnmapParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().unmap(UnmapParams::Reader(params), reply.init_root_as<UnmapResults>()), reply);
         }
@@ -8251,11 +8335,11 @@ class PageDirectory::Server {
       }
       case static_cast<uint64_t>(Method::Unmap): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(UnmapParams::kDataWords, UnmapParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.unmap(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(UnmapParams::kDataWords, UnmapParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const UnmapParams::Reader p_(params);
           auto r_ = impl().unmap();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -8265,6 +8349,10 @@ class PageDirectory::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(UnmapParams::kDataWords, UnmapParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().unmap(UnmapParams::Reader(params), reply.init_root_as<UnmapResults>()), reply);
         }
@@ -8460,11 +8548,11 @@ class PageTable::Server {
       }
       case static_cast<uint64_t>(Method::Unmap): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(UnmapParams::kDataWords, UnmapParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.unmap(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(UnmapParams::kDataWords, UnmapParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const UnmapParams::Reader p_(params);
           auto r_ = impl().unmap();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -8474,6 +8562,10 @@ class PageTable::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(UnmapParams::kDataWords, UnmapParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().unmap(UnmapParams::Reader(params), reply.init_root_as<UnmapResults>()), reply);
         }
@@ -8718,11 +8810,11 @@ class Frame::Server {
       }
       case static_cast<uint64_t>(Method::Unmap): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(UnmapParams::kDataWords, UnmapParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.unmap(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(UnmapParams::kDataWords, UnmapParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const UnmapParams::Reader p_(params);
           auto r_ = impl().unmap();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -8732,17 +8824,21 @@ class Frame::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(UnmapParams::kDataWords, UnmapParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().unmap(UnmapParams::Reader(params), reply.init_root_as<UnmapResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::GetAddress): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(GetAddressParams::kDataWords, GetAddressParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.get_address(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(GetAddressParams::kDataWords, GetAddressParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const GetAddressParams::Reader p_(params);
           auto r_ = impl().get_address();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -8755,6 +8851,10 @@ class Frame::Server {
           fields_.set_paddr(r_->paddr);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(GetAddressParams::kDataWords, GetAddressParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().get_address(GetAddressParams::Reader(params), reply.init_root_as<GetAddressResults>()), reply);
         }
@@ -9234,11 +9334,11 @@ class SchedContext::Server {
       }
       case static_cast<uint64_t>(Method::Unbind): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(UnbindParams::kDataWords, UnbindParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.unbind(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(UnbindParams::kDataWords, UnbindParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const UnbindParams::Reader p_(params);
           auto r_ = impl().unbind();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -9248,6 +9348,10 @@ class SchedContext::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(UnbindParams::kDataWords, UnbindParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().unbind(UnbindParams::Reader(params), reply.init_root_as<UnbindResults>()), reply);
         }
@@ -9263,11 +9367,11 @@ class SchedContext::Server {
       }
       case static_cast<uint64_t>(Method::Consumed): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(ConsumedParams::kDataWords, ConsumedParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.consumed(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(ConsumedParams::kDataWords, ConsumedParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const ConsumedParams::Reader p_(params);
           auto r_ = impl().consumed();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -9280,17 +9384,21 @@ class SchedContext::Server {
           fields_.set_consumed(r_->consumed);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(ConsumedParams::kDataWords, ConsumedParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().consumed(ConsumedParams::Reader(params), reply.init_root_as<ConsumedResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::YieldTo): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(YieldToParams::kDataWords, YieldToParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.yield_to(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(YieldToParams::kDataWords, YieldToParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const YieldToParams::Reader p_(params);
           auto r_ = impl().yield_to();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -9303,6 +9411,10 @@ class SchedContext::Server {
           fields_.set_consumed(r_->consumed);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(YieldToParams::kDataWords, YieldToParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().yield_to(YieldToParams::Reader(params), reply.init_root_as<YieldToResults>()), reply);
         }
@@ -9673,11 +9785,11 @@ class TraceControl::Server {
     switch (request.label - TraceControl::label(static_cast<Method>(0))) {
       case static_cast<uint64_t>(Method::SetCategories): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(SetCategoriesParams::kDataWords, SetCategoriesParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint32_t categories) { i_.set_categories(categories); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(SetCategoriesParams::kDataWords, SetCategoriesParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const SetCategoriesParams::Reader p_(params);
           auto r_ = impl().set_categories(p_.categories());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -9690,17 +9802,21 @@ class TraceControl::Server {
           fields_.set_previous(r_->previous);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(SetCategoriesParams::kDataWords, SetCategoriesParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().set_categories(SetCategoriesParams::Reader(params), reply.init_root_as<SetCategoriesResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::SetCapacity): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(SetCapacityParams::kDataWords, SetCapacityParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint32_t cpu, uint32_t records) { i_.set_capacity(cpu, records); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(SetCapacityParams::kDataWords, SetCapacityParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const SetCapacityParams::Reader p_(params);
           auto r_ = impl().set_capacity(p_.cpu(), p_.records());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -9713,17 +9829,21 @@ class TraceControl::Server {
           fields_.set_discarded(r_->discarded);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(SetCapacityParams::kDataWords, SetCapacityParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().set_capacity(SetCapacityParams::Reader(params), reply.init_root_as<SetCapacityResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::Consume): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(ConsumeParams::kDataWords, ConsumeParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint32_t cpu, uint64_t up_to) { i_.consume(cpu, up_to); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(ConsumeParams::kDataWords, ConsumeParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const ConsumeParams::Reader p_(params);
           auto r_ = impl().consume(p_.cpu(), p_.up_to());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -9733,17 +9853,21 @@ class TraceControl::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(ConsumeParams::kDataWords, ConsumeParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().consume(ConsumeParams::Reader(params), reply.init_root_as<ConsumeResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::Status): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint32_t cpu) { i_.status(cpu); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const StatusParams::Reader p_(params);
           auto r_ = impl().status(p_.cpu());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -9767,17 +9891,21 @@ class TraceControl::Server {
           fields_.set_cpus(r_->cpus);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::NameThreads): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(NameThreadsParams::kDataWords, NameThreadsParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.name_threads(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(NameThreadsParams::kDataWords, NameThreadsParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const NameThreadsParams::Reader p_(params);
           auto r_ = impl().name_threads();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -9790,6 +9918,10 @@ class TraceControl::Server {
           fields_.set_threads(r_->threads);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(NameThreadsParams::kDataWords, NameThreadsParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().name_threads(NameThreadsParams::Reader(params), reply.init_root_as<NameThreadsResults>()), reply);
         }

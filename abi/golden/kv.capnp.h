@@ -493,11 +493,11 @@ class Store::Server {
     switch (request.label - Store::label(static_cast<Method>(0))) {
       case static_cast<uint64_t>(Method::Put): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(PutParams::kDataWords, PutParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, ::tessera::capnp::Text key, ::tessera::capnp::Data value) { i_.put(key, value); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(PutParams::kDataWords, PutParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const PutParams::Reader p_(params);
           const auto key_ = p_.key();
           if (!key_.ok()) return {key_.error(), 0, 0};
@@ -514,17 +514,21 @@ class Store::Server {
           fields_.set_replaced(r_->replaced);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(PutParams::kDataWords, PutParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().put(PutParams::Reader(params), reply.init_root_as<PutResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::Get): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(GetParams::kDataWords, GetParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, ::tessera::capnp::Text key) { i_.get(key); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(GetParams::kDataWords, GetParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const GetParams::Reader p_(params);
           const auto key_ = p_.key();
           if (!key_.ok()) return {key_.error(), 0, 0};
@@ -542,17 +546,21 @@ class Store::Server {
           if (r_->value.data != nullptr) ::tessera::capnp::put_data(w_ + 2, next_, r_->value);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(GetParams::kDataWords, GetParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().get(GetParams::Reader(params), reply.init_root_as<GetResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::Delete): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(DeleteParams::kDataWords, DeleteParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, ::tessera::capnp::Text key) { i_.delete_(key); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(DeleteParams::kDataWords, DeleteParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const DeleteParams::Reader p_(params);
           const auto key_ = p_.key();
           if (!key_.ok()) return {key_.error(), 0, 0};
@@ -567,6 +575,10 @@ class Store::Server {
           fields_.set_existed(r_->existed);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(DeleteParams::kDataWords, DeleteParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().delete_(DeleteParams::Reader(params), reply.init_root_as<DeleteResults>()), reply);
         }

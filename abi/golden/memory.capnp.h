@@ -2107,11 +2107,11 @@ class Session::Server {
       }
       case static_cast<uint64_t>(Method::Detach): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(DetachParams::kDataWords, DetachParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint64_t address) { i_.detach(address); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(DetachParams::kDataWords, DetachParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const DetachParams::Reader p_(params);
           auto r_ = impl().detach(p_.address());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -2121,6 +2121,10 @@ class Session::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(DetachParams::kDataWords, DetachParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().detach(DetachParams::Reader(params), reply.init_root_as<DetachResults>()), reply);
         }
@@ -2181,11 +2185,11 @@ class Session::Server {
       }
       case static_cast<uint64_t>(Method::Status): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.status(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const StatusParams::Reader p_(params);
           auto r_ = impl().status();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -2207,17 +2211,21 @@ class Session::Server {
           fields_.set_faults(r_->faults);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::Reserve): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(ReserveParams::kDataWords, ReserveParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint64_t bytes) { i_.reserve(bytes); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(ReserveParams::kDataWords, ReserveParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const ReserveParams::Reader p_(params);
           auto r_ = impl().reserve(p_.bytes());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -2230,6 +2238,10 @@ class Session::Server {
           fields_.set_granted(r_->granted);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(ReserveParams::kDataWords, ReserveParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().reserve(ReserveParams::Reader(params), reply.init_root_as<ReserveResults>()), reply);
         }
@@ -2245,11 +2257,11 @@ class Session::Server {
       }
       case static_cast<uint64_t>(Method::DeleteObject): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(DeleteObjectParams::kDataWords, DeleteObjectParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint64_t id) { i_.delete_object(id); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(DeleteObjectParams::kDataWords, DeleteObjectParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const DeleteObjectParams::Reader p_(params);
           auto r_ = impl().delete_object(p_.id());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -2259,17 +2271,21 @@ class Session::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(DeleteObjectParams::kDataWords, DeleteObjectParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().delete_object(DeleteObjectParams::Reader(params), reply.init_root_as<DeleteObjectResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::DeviceTables): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(DeviceTablesParams::kDataWords, DeviceTablesParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint64_t address) { i_.device_tables(address); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(DeviceTablesParams::kDataWords, DeviceTablesParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const DeviceTablesParams::Reader p_(params);
           auto r_ = impl().device_tables(p_.address());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -2282,6 +2298,10 @@ class Session::Server {
           fields_.set_made(r_->made);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(DeviceTablesParams::kDataWords, DeviceTablesParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().device_tables(DeviceTablesParams::Reader(params), reply.init_root_as<DeviceTablesResults>()), reply);
         }
@@ -2598,11 +2618,11 @@ class Control::Server {
       }
       case static_cast<uint64_t>(Method::CloseSession): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(CloseSessionParams::kDataWords, CloseSessionParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint32_t id) { i_.close_session(id); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(CloseSessionParams::kDataWords, CloseSessionParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const CloseSessionParams::Reader p_(params);
           auto r_ = impl().close_session(p_.id());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -2612,17 +2632,21 @@ class Control::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(CloseSessionParams::kDataWords, CloseSessionParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().close_session(CloseSessionParams::Reader(params), reply.init_root_as<CloseSessionResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::SetWeight): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(SetWeightParams::kDataWords, SetWeightParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint32_t id, uint64_t weight) { i_.set_weight(id, weight); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(SetWeightParams::kDataWords, SetWeightParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const SetWeightParams::Reader p_(params);
           auto r_ = impl().set_weight(p_.id(), p_.weight());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -2632,6 +2656,10 @@ class Control::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(SetWeightParams::kDataWords, SetWeightParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().set_weight(SetWeightParams::Reader(params), reply.init_root_as<SetWeightResults>()), reply);
         }
@@ -2647,11 +2675,11 @@ class Control::Server {
       }
       case static_cast<uint64_t>(Method::TakeFault): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(TakeFaultParams::kDataWords, TakeFaultParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.take_fault(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(TakeFaultParams::kDataWords, TakeFaultParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const TakeFaultParams::Reader p_(params);
           auto r_ = impl().take_fault();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -2673,17 +2701,21 @@ class Control::Server {
           fields_.set_pending(r_->pending);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(TakeFaultParams::kDataWords, TakeFaultParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().take_fault(TakeFaultParams::Reader(params), reply.init_root_as<TakeFaultResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::Status): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.status(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const StatusParams::Reader p_(params);
           auto r_ = impl().status();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -2705,17 +2737,21 @@ class Control::Server {
           fields_.set_frames(r_->frames);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::ThreadCount): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(ThreadCountParams::kDataWords, ThreadCountParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint32_t id) { i_.thread_count(id); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(ThreadCountParams::kDataWords, ThreadCountParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const ThreadCountParams::Reader p_(params);
           auto r_ = impl().thread_count(p_.id());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -2728,6 +2764,10 @@ class Control::Server {
           fields_.set_count(r_->count);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(ThreadCountParams::kDataWords, ThreadCountParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().thread_count(ThreadCountParams::Reader(params), reply.init_root_as<ThreadCountResults>()), reply);
         }

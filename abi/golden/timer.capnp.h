@@ -894,11 +894,11 @@ class Timer::Server {
     switch (request.label - Timer::label(static_cast<Method>(0))) {
       case static_cast<uint64_t>(Method::Now): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(NowParams::kDataWords, NowParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.now(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(NowParams::kDataWords, NowParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const NowParams::Reader p_(params);
           auto r_ = impl().now();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -911,17 +911,21 @@ class Timer::Server {
           fields_.set_ns(r_->ns);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(NowParams::kDataWords, NowParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().now(NowParams::Reader(params), reply.init_root_as<NowResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::Info): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(InfoParams::kDataWords, InfoParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.info(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(InfoParams::kDataWords, InfoParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const InfoParams::Reader p_(params);
           auto r_ = impl().info();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -941,6 +945,10 @@ class Timer::Server {
           fields_.set_entries_per_channel(r_->entries_per_channel);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(InfoParams::kDataWords, InfoParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().info(InfoParams::Reader(params), reply.init_root_as<InfoResults>()), reply);
         }
@@ -956,11 +964,11 @@ class Timer::Server {
       }
       case static_cast<uint64_t>(Method::Arm): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(ArmParams::kDataWords, ArmParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint32_t channel, uint64_t deadline, uint64_t cookie) { i_.arm(channel, deadline, cookie); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(ArmParams::kDataWords, ArmParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const ArmParams::Reader p_(params);
           auto r_ = impl().arm(p_.channel(), p_.deadline(), p_.cookie());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -973,17 +981,21 @@ class Timer::Server {
           fields_.set_id(r_->id);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(ArmParams::kDataWords, ArmParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().arm(ArmParams::Reader(params), reply.init_root_as<ArmResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::Cancel): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(CancelParams::kDataWords, CancelParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint32_t channel, uint64_t id) { i_.cancel(channel, id); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(CancelParams::kDataWords, CancelParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const CancelParams::Reader p_(params);
           auto r_ = impl().cancel(p_.channel(), p_.id());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -996,6 +1008,10 @@ class Timer::Server {
           fields_.set_cancelled(r_->cancelled);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(CancelParams::kDataWords, CancelParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().cancel(CancelParams::Reader(params), reply.init_root_as<CancelResults>()), reply);
         }
@@ -1011,11 +1027,11 @@ class Timer::Server {
       }
       case static_cast<uint64_t>(Method::Detach): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(DetachParams::kDataWords, DetachParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_, uint32_t channel) { i_.detach(channel); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(DetachParams::kDataWords, DetachParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const DetachParams::Reader p_(params);
           auto r_ = impl().detach(p_.channel());
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -1025,17 +1041,21 @@ class Timer::Server {
           w_[0] = 0xfffffffcull;
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(DetachParams::kDataWords, DetachParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().detach(DetachParams::Reader(params), reply.init_root_as<DetachResults>()), reply);
         }
       }
       case static_cast<uint64_t>(Method::Status): {
         if (request.cap_count > 0u) return {::tessera::Error::MalformedMessage, 0, 0};
-        ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
-        ::tessera::capnp::StructReader params;
-        const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
-        if (e != ::tessera::Error::Ok) return {e, 0, 0};
         if constexpr (requires(Impl& i_) { i_.status(); }) {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count, ::tessera::capnp::ReadLimits::once());
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           const StatusParams::Reader p_(params);
           auto r_ = impl().status();
           if (!r_.ok()) return {r_.error(), 0, 0};
@@ -1055,6 +1075,10 @@ class Timer::Server {
           fields_.set_fired(r_->fired);
           return {::tessera::Error::Ok, static_cast<uint32_t>(words_), 0};
         } else {
+          ::tessera::capnp::MessageReader message(request.words, request.length_words, request.cap_count);
+          ::tessera::capnp::StructReader params;
+          const ::tessera::Error e = message.read_root(StatusParams::kDataWords, StatusParams::kPointerCount, &params);
+          if (e != ::tessera::Error::Ok) return {e, 0, 0};
           ::tessera::capnp::MessageBuilder reply(out.words, out.capacity_words, out.caps, out.cap_capacity);
           return finish(impl().status(StatusParams::Reader(params), reply.init_root_as<StatusResults>()), reply);
         }

@@ -23,6 +23,11 @@ struct ReadLimits {
   // re-read what it was sent dozens of times, while a hostile message still costs the receiver at
   // most a small, linear multiple of its size.
   uint64_t budget_words = 0;
+
+  // No budget: for a reader whose every pointer is followed at most once (the generated flat
+  // handlers' parameters), so that the traversal is bounded by the message itself. Nesting still
+  // applies.
+  static constexpr ReadLimits once() { return ReadLimits{kDefaultNesting, ~uint64_t{0}}; }
 };
 
 // Per-message state shared by every reader of that message.
