@@ -157,12 +157,16 @@ __attribute__((always_inline)) inline Error EndpointServerTransport::finish_rece
   for (uint32_t i = 0; i < kMessageRegisters; ++i) words_[i] = capnp::Word{regs.mr[i]};
   context_.badge_ = regs.cap;
   context_.has_unwrapped_ = false;
-  if ((length > kMessageRegisters) | (info.extra_caps != 0)) [[unlikely]] {
+  // Words past the registers or capabilities: the info word's length (bits 0-6) and capability
+  // count (bits 7-8) read together as one number, over kMessageRegisters if either is.
+  uint32_t caps = 0;
+  if ((regs.info & 0x1FF) > kMessageRegisters) [[unlikely]] {
     length = min(length, kMessageWords);  // the info word's 7 bits can say more than the buffer holds
+    caps = info.extra_caps;
     receive_rest(regs.info, length);
   }
   ++requests_;
-  *request = capnp::Request{info.label, words_, length, info.extra_caps};
+  *request = capnp::Request{info.label, words_, length, caps};
   return Error::Ok;
 }
 
