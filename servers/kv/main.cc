@@ -37,9 +37,8 @@ class KvServer : public Store::Server<KvServer> {
   // results as a plain struct (written straight into the reply words); value stays unset (nullptr)
   // when the key is not there.
   Result<Store::GetReply> get(tessera::capnp::Text key) {
-    Store::GetReply reply;
-    reply.value = table_.get(key, &reply.found);
-    return reply;
+    const tessera::capnp::Data value = table_.get(key);
+    return Store::GetReply{value.data != nullptr, value};
   }
 
   Result<Store::DeleteReply> delete_(tessera::capnp::Text key) {

@@ -23,12 +23,12 @@ class Table {
   // RangeError for an empty key, a key over kMaxKeyBytes or a value over kMaxValueBytes;
   // NotEnoughMemory when all kCapacity entries hold other keys.
   Result<bool> put(Text key, Data value);
-  // The value under `key`, valid until the next put/remove of that key; Data{} with `found`
-  // false when there is none. Inline: the lookup of every get request, in the dispatcher.
-  Data get(Text key, bool* found) const {
+  // The value under `key`, valid until the next put/remove of that key; Data{} (data nullptr)
+  // when there is none (a value found, even an empty one, never has data nullptr). Inline: the
+  // lookup of every get request, in the dispatcher.
+  Data get(Text key) const {
     const uint32_t index = index_of(key);
-    *found = index < kCapacity;
-    return *found ? Data{entries_[index].value, entries_[index].value_size} : Data{};
+    return index < kCapacity ? Data{entries_[index].value, entries_[index].value_size} : Data{};
   }
   // Removes `key`; returns whether it was there.
   bool remove(Text key);

@@ -450,8 +450,8 @@ TEST_CASE("kv table: word-wise key compare finds exactly the equal keys", "[fast
       REQUIRE(*put == (model.count(key) > 0));
       model[key] = value;
     } else if (op == 1) {
-      bool found = false;
-      const Data value = table.get(text, &found);
+      const Data value = table.get(text);
+      const bool found = value.data != nullptr;
       REQUIRE(found == (model.count(key) > 0));
       if (found) REQUIRE(std::string(reinterpret_cast<const char*>(value.data), value.size) == model[key]);
     } else {
