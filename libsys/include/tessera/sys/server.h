@@ -98,6 +98,8 @@ class EndpointServerTransport {
   // Replies to the current request with `reply` (already in reply_buffer()) and waits for the
   // next one. A capability of the current request that the method did not keep is deleted first.
   Error reply_receive(const capnp::Reply& reply, capnp::Request* request);
+  // Where every request's words are (Request::words of each request received).
+  const capnp::Word* request_words() const { return words_; }
   // Where the dispatcher writes the reply (the words it is sent from).
   capnp::ReplyBuffer reply_buffer() {
     return capnp::ReplyBuffer{reply_words_, capnp::kMaxMessageWords, reply_caps_, capnp::kMaxExtraCaps};
@@ -224,6 +226,9 @@ Error serve(Server& server, CPtr endpoint, const ServeOptions& options = {}) {
   Error e = transport.receive(&first);
   capnp::Request request = first;
   while (e == Error::Ok) {
+    // Every request's words are the transport's: said here, the dispatcher sees the words it reads
+    // as the ones reply_receive just stored the registers into, not a pointer from the loop before.
+    request.words = transport.request_words();
     const capnp::Reply reply = server.dispatch(request, transport.reply_buffer());
     if (reply.error == Error::IllegalOperation) [[unlikely]] transport.note_refused(request.label);
     e = transport.reply_receive(reply, &request);
