@@ -1,6 +1,6 @@
 // libsys server tests (suite `user`): a Bench server (abi/test/bench.capnp) written as one class
 // and run by tessera::sys::serve in a thread, called through the generated client stubs, and
-// kept alive through a storm of malformed messages.
+// kept alive through a storm of malformed messages; and a typed client answered by a hostile server.
 #include <stdint.h>
 
 #include <tessera/abi/bench.capnp.h>
@@ -406,4 +406,133 @@ TESSERA_USER_TEST(SERVER0004, pass, "typed calls of at most four words leave the
   endpoint.drop();
   expect_ok(t, thread->join(), "join the server");
   t.check(job.stopped_with == Error::ObjectDeleted, "serve() returned %s", error_name(job.stopped_with));
+}
+
+namespace {
+// A hostile server: answers the i-th call with reply i of a fixed script, written with the raw
+// system calls. Every fourth reply is a well-formed Bench.stat reply (size i, mode 0644, name "n"
+// and i's low byte as a letter); the others are random words of a random length (0-120), with
+// the usual root word or a neighbour of it, sometimes an error label or one out of the Error enum.
+struct HostileJob {
+  CPtr endpoint;
+  Error stopped_with;
+};
+
+uint64_t hostile_word(uint64_t* seed) {
+  *seed ^= *seed << 13;
+  *seed ^= *seed >> 7;
+  *seed ^= *seed << 17;
+  return *seed;
+}
+
+constexpr uint32_t kHostileReplies = 1200;
+
+// Reply `i` of the script into `words`, its length and label; `seed` carries the script from one
+// reply to the next (the server and the client each run it).
+void hostile_reply(uint32_t i, uint64_t* seed, uint64_t* words, uint32_t* length, uint64_t* label) {
+  *label = 0;
+  if (i % 4 == 0) {
+    // size, mode, then the name: a byte list of 3 (two letters and the NUL) right after.
+    words[0] = tessera::capnp::wire::make_struct(0, 2, 1);
+    words[1] = i;
+    words[2] = 0644;
+    words[3] = (uint64_t{3} << 35) | (uint64_t{2} << 32) | 1;
+    words[4] = 'n' | (uint64_t{'a' + i % 26} << 8);
+    *length = 5;
+    return;
+  }
+  *length = static_cast<uint32_t>(hostile_word(seed) % (kMessageWords + 1));
+  for (uint32_t w = 0; w < *length; ++w) words[w] = hostile_word(seed) >> (hostile_word(seed) % 64);
+  const uint64_t pick = hostile_word(seed) % 8;
+  if (*length > 0 && pick < 4) {
+    words[0] = tessera::capnp::wire::make_struct(static_cast<int32_t>(pick) - 1, static_cast<uint16_t>(1 + pick % 3),
+                                                 static_cast<uint16_t>(pick % 2));
+  }
+  if (pick == 5) *label = 1 + hostile_word(seed) % 200;  // an Error, or a number no Error has
+}
+
+constexpr uint64_t kHostileSeed = 0x5EED0F5E12E11ull;
+
+void run_hostile_server(uint64_t argument) {
+  auto* job = reinterpret_cast<HostileJob*>(argument);
+  uint64_t seed = kHostileSeed;
+  Received request{};
+  Error e = tessera::sys::recv(job->endpoint, &request);
+  for (uint32_t i = 0; e == Error::Ok; ++i) {
+    uint32_t length = 0;
+    uint64_t label = 0;
+    hostile_reply(i, &seed, buffer().msg, &length, &label);
+    e = tessera::sys::reply_recv(job->endpoint, MessageInfo{label, length, 0, 0}, &request);
+  }
+  job->stopped_with = e;
+}
+}  // namespace
+
+TESSERA_USER_TEST(SERVER0006, pass, "a typed client reads 1,200 hostile replies (random words and lengths, bent roots, bad labels) as a reader of the same words does, and well-formed ones exactly") {
+  Env env(t);
+  OwnedCap endpoint{env, env.make(ObjectType::Endpoint)};
+  HostileJob job{endpoint, Error::Ok};
+  auto thread = JoinableThread::create(env.memory, &env.tables, server_options());
+  if (t.failed() || !expect_ok(t, thread, "create the server thread")) return;
+  if (!expect_ok(t, thread->start(run_hostile_server, reinterpret_cast<uint64_t>(&job)), "start the server")) return;
+  {
+    sys::Connection<Bench> client(endpoint);
+    uint32_t exact = 0, refused = 0, read = 0, bad_fields = 0;
+    uint64_t seed = kHostileSeed;  // the server's script, run alongside: what reply i is
+    static uint64_t expected[kMessageWords];
+    for (uint32_t i = 0; i < kHostileReplies && !t.failed(); ++i) {
+      uint32_t length = 0;
+      uint64_t label = 0;
+      hostile_reply(i, &seed, expected, &length, &label);
+      auto stat = client->stat(NotesServer::kHandle);
+      if (i % 4 == 0) {
+        if (!expect_ok(t, stat, "well-formed stat reply")) break;
+        const char letters[] = {'n', static_cast<char>('a' + i % 26)};
+        auto name = stat->name();
+        t.check(stat->size() == i && stat->mode() == 0644 && name.ok() && *name == tessera::capnp::Text(letters, 2),
+                "reply %u: size %lu mode %o", i, stat->size(), stat->mode());
+        ++exact;
+        continue;
+      }
+      // What a reader of the same words says (libcapnp's checks, tests/host/abi): the stub must
+      // agree on the error, or on every field.
+      if (label != 0) {
+        t.check(stat.error() == tessera::capnp::error_from_label(label, tessera::kErrorCount),
+                "reply %u: label %lu read as %s", i, label, error_name(stat.error()));
+        ++refused;
+        continue;
+      }
+      if (length == 0) {
+        t.check(stat.ok() && stat->size() == 0 && stat->mode() == 0 && stat->name().ok() && stat->name()->size == 0,
+                "reply %u: an empty reply is the all-default results", i);
+        ++read;
+        continue;
+      }
+      tessera::capnp::MessageReader reference(expected, length, 0);
+      const auto root = reference.root();
+      if (!t.check(stat.ok() == root.ok(), "reply %u (%u words): the stub says %s, a reader %s", i, length,
+                   error_name(stat.error()), error_name(root.error()))) {
+        break;
+      }
+      if (!root.ok()) {
+        t.check(stat.error() == root.error(), "reply %u: %s, a reader %s", i, error_name(stat.error()), error_name(root.error()));
+        ++refused;
+        continue;
+      }
+      const Bench::StatResults::Reader want(*root);
+      auto name = stat->name();
+      auto want_name = want.name();
+      t.check(stat->size() == want.size() && stat->mode() == want.mode() && name.ok() == want_name.ok() &&
+                  (!name.ok() || *name == *want_name),
+              "reply %u: fields differ from a reader's", i);
+      bad_fields += !name.ok();
+      ++read;
+    }
+    t.check(exact == kHostileReplies / 4, "%u well-formed replies read exactly", exact);
+    t.check(refused > 100 && read > 100, "hostile replies: %u refused, %u read (%u with a bad name)", refused, read, bad_fields);
+    t.note("%u exact, %u refused, %u read (%u with a bad name)", exact, refused, read, bad_fields);
+  }
+  endpoint.drop();
+  expect_ok(t, thread->join(), "join the server");
+  t.check(job.stopped_with == Error::ObjectDeleted, "the hostile server stopped with %s", error_name(job.stopped_with));
 }
