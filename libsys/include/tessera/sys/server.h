@@ -125,9 +125,10 @@ class EndpointServerTransport {
   IpcBuffer* buffer_;
   CPtr endpoint_;
   ServeOptions options_;
-  CPtr receive_slot_ = 0;
-  // What arm_receive_slot writes into the receive CNode and depth fields (set with receive_slot_).
+  // What arm_receive_slot writes into the IPC buffer's receive fields, in their order there (so
+  // that the three are copied as one block): the CNode, the slot, the depth.
   CPtr receive_cnode_ = 0;
+  CPtr receive_slot_ = 0;
   uint64_t receive_depth_ = 0;
   bool logged_refusal_ = false;
   RequestContext context_;
