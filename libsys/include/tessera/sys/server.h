@@ -180,19 +180,21 @@ __attribute__((always_inline)) inline Error EndpointServerTransport::finish_rece
 __attribute__((always_inline)) inline Error EndpointServerTransport::reply_receive(const capnp::Reply& reply, capnp::Request* request) {
   // A capability the method did not keep must not block the next request.
   if (context_.cap_slot_ != 0) [[unlikely]] drop_unkept_cap();
-  uint32_t length = 0;
-  uint32_t caps = 0;
+  // The info word, built apart on each path: an error is its label alone, a usual reply its length.
+  uint64_t info = 0;
   if (reply.error == Error::Ok) [[likely]] {
-    length = reply.length_words;
-    if ((length > kMessageRegisters) | (reply.cap_count != 0)) [[unlikely]] {
-      length = min(length, kMessageWords);
-      caps = min(reply.cap_count, kMaxTransferCaps);
+    info = reply.length_words;
+    if ((reply.length_words > kMessageRegisters) | (reply.cap_count != 0)) [[unlikely]] {
+      const uint32_t length = min(reply.length_words, kMessageWords);
+      const uint32_t caps = min(reply.cap_count, kMaxTransferCaps);
       send_rest(length, caps);
+      info = MessageInfo{0, length, caps, 0}.encode();
     }
+  } else {
+    info = MessageInfo{static_cast<uint64_t>(reply.error), 0, 0, 0}.encode();
   }
   arm_receive_slot();
-  SyscallRegisters regs{endpoint_, MessageInfo{static_cast<uint64_t>(reply.error), length, caps, 0}.encode(),
-                        {reply_words_[0], reply_words_[1], reply_words_[2], reply_words_[3]}};
+  SyscallRegisters regs{endpoint_, info, {reply_words_[0], reply_words_[1], reply_words_[2], reply_words_[3]}};
   const Error e = raw_syscall(Syscall::ReplyRecv, regs);
   return finish_receive(e, regs, request);
 }
