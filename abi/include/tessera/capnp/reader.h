@@ -280,12 +280,8 @@ class MessageReader {
   // budget); anything else is root()'s. Always inline (even at -Os, and in a large serve loop) so
   // that the generated dispatchers and stubs fold the layout in.
   __attribute__((always_inline)) Error read_root(uint16_t data_words, uint16_t pointer_count, StructReader* out) {
-    const uint64_t words = static_cast<uint64_t>(data_words) + pointer_count;
-    if (words != 0 && context_.size_words > words && nesting_ != 0 && context_.budget_left >= words &&
-        context_.segment[0] == wire::make_struct(0, data_words, pointer_count)) {
-      context_.budget_left -= words;
-      *out = StructReader(&context_, reinterpret_cast<const uint8_t*>(context_.segment + 1), data_words * 8u,
-                          context_.segment + 1 + data_words, pointer_count, nesting_ - 1);
+    if (take_usual_root(wire::make_struct(0, data_words, pointer_count))) {
+      *out = struct_of(context_.segment + 1, data_words, pointer_count);
       return Error::Ok;
     }
     return read_any_root(out);
@@ -303,19 +299,12 @@ class MessageReader {
   // The root, expected as `root` (wire::make_struct(0, data words, pointers) of the schema's
   // layout: the usual root is that word followed by the struct).
   __attribute__((always_inline)) Place place_root(Word root) {
-    const uint64_t words = static_cast<uint64_t>(wire::struct_data_words(root)) + wire::struct_pointer_count(root);
-    if (words != 0 && context_.size_words > words && nesting_ != 0 && context_.budget_left >= words &&
-        context_.segment[0] == root) {
-      context_.budget_left -= words;
-      return Place{context_.segment + 1, root};
-    }
+    if (take_usual_root(root)) return Place{context_.segment + 1, root};
     return place_any_root();
   }
   // The reader of a root place_root found (Ok), valid as long as this reader's message.
   __attribute__((always_inline)) StructReader struct_at(const Place& place) {
-    const uint16_t data_words = wire::struct_data_words(place.layout);
-    return StructReader(&context_, reinterpret_cast<const uint8_t*>(place.target), data_words * 8u,
-                        place.target + data_words, wire::struct_pointer_count(place.layout), nesting_ - 1);
+    return struct_of(place.target, wire::struct_data_words(place.layout), wire::struct_pointer_count(place.layout));
   }
 
   // read_root as a Result.
@@ -346,6 +335,23 @@ class MessageReader {
   static Error locate_root(const Word* segment, uint32_t size_words, uint32_t nesting, RootPlace* place);
   // place_root's general case (out of line): any root, with root()'s checks and charge.
   Place place_any_root();
+  // Whether word 0 is `root` (a struct pointer of offset 0) and the struct it names fits in the
+  // words right after it, with root()'s other checks (nesting, budget); charged when it is. The
+  // usual root of read_root and place_root.
+  __attribute__((always_inline)) bool take_usual_root(Word root) {
+    const uint64_t words = static_cast<uint64_t>(wire::struct_data_words(root)) + wire::struct_pointer_count(root);
+    if (words == 0 || context_.size_words <= words || nesting_ == 0 || context_.budget_left < words ||
+        context_.segment[0] != root) {
+      return false;
+    }
+    context_.budget_left -= words;
+    return true;
+  }
+  // The reader of a struct of this message at `target` (one level below the root's parent).
+  __attribute__((always_inline)) StructReader struct_of(const Word* target, uint16_t data_words, uint16_t pointer_count) {
+    return StructReader(&context_, reinterpret_cast<const uint8_t*>(target), data_words * 8u, target + data_words,
+                        pointer_count, nesting_ - 1);
+  }
   // Any root, with root()'s checks (read_root's general case and root() itself): locate_root is
   // told the segment by value, so neither this reader's state nor `out` (a dispatcher's params)
   // ever has its address taken and a dispatcher keeps both in registers. The budget and nesting
@@ -359,8 +365,7 @@ class MessageReader {
       return Error::Ok;
     }
     if (!charge_root(place)) return Error::MalformedMessage;
-    *out = StructReader(&context_, reinterpret_cast<const uint8_t*>(place.target), place.data_words * 8u,
-                        place.target + place.data_words, place.pointer_count, nesting_ - 1);
+    *out = struct_of(place.target, place.data_words, place.pointer_count);
     return Error::Ok;
   }
   // Charges the root struct locate_root found (at least one word, as for an empty struct).
