@@ -4254,8 +4254,9 @@ class Endpoint::Client {
   // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
   // back in registers and call_ builds the reader inline, only where the results are read.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -4356,8 +4357,9 @@ class Notification::Client {
   // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
   // back in registers and call_ builds the reader inline, only where the results are read.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -4572,8 +4574,9 @@ class Untyped::Client {
   // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
   // back in registers and call_ builds the reader inline, only where the results are read.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -5132,8 +5135,9 @@ class CNode::Client {
   // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
   // back in registers and call_ builds the reader inline, only where the results are read.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -6208,8 +6212,9 @@ class Tcb::Client {
   // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
   // back in registers and call_ builds the reader inline, only where the results are read.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -6757,8 +6762,9 @@ class IrqControl::Client {
   // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
   // back in registers and call_ builds the reader inline, only where the results are read.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -6978,8 +6984,9 @@ class IrqHandler::Client {
   // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
   // back in registers and call_ builds the reader inline, only where the results are read.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -7189,8 +7196,9 @@ class IoPortControl::Client {
   // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
   // back in registers and call_ builds the reader inline, only where the results are read.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -7622,8 +7630,9 @@ class IoPort::Client {
   // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
   // back in registers and call_ builds the reader inline, only where the results are read.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -7887,8 +7896,9 @@ class Pml4::Client {
   // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
   // back in registers and call_ builds the reader inline, only where the results are read.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -8067,8 +8077,9 @@ class Pdpt::Client {
   // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
   // back in registers and call_ builds the reader inline, only where the results are read.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -8280,8 +8291,9 @@ class PageDirectory::Client {
   // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
   // back in registers and call_ builds the reader inline, only where the results are read.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -8493,8 +8505,9 @@ class PageTable::Client {
   // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
   // back in registers and call_ builds the reader inline, only where the results are read.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -8755,8 +8768,9 @@ class Frame::Client {
   // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
   // back in registers and call_ builds the reader inline, only where the results are read.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -8971,8 +8985,9 @@ class SchedControl::Client {
   // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
   // back in registers and call_ builds the reader inline, only where the results are read.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -9279,8 +9294,9 @@ class SchedContext::Client {
   // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
   // back in registers and call_ builds the reader inline, only where the results are read.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -9739,8 +9755,9 @@ class TraceControl::Client {
   // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
   // back in registers and call_ builds the reader inline, only where the results are read.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));

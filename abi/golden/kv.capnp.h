@@ -447,8 +447,9 @@ class Store::Client {
   // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
   // back in registers and call_ builds the reader inline, only where the results are read.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, info >> 12, static_cast<uint32_t>(info & 0x7F), static_cast<uint32_t>((info >> 7) & 3));
+        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
