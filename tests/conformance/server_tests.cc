@@ -179,15 +179,19 @@ void exercise(Context& t, CPtr endpoint) {
 }  // namespace
 
 namespace {
+// The next number of a xorshift sequence: the tests' malformed and hostile messages, the same in
+// every run.
+uint64_t xorshift(uint64_t* seed) {
+  *seed ^= *seed << 13;
+  *seed ^= *seed >> 7;
+  *seed ^= *seed << 17;
+  return *seed;
+}
+
 // Sends 1,200 random, truncated and wrong-label messages; every one must be answered with an error.
 void storm(Context& t, CPtr endpoint) {
   uint64_t seed = 0xC0FFEE1234567ull;
-  auto next = [&seed] {
-    seed ^= seed << 13;
-    seed ^= seed >> 7;
-    seed ^= seed << 17;
-    return seed;
-  };
+  auto next = [&seed] { return xorshift(&seed); };
   uint32_t answered_with_error = 0, kinds[4] = {};
   for (uint32_t i = 0; i < 1200; ++i) {
     IpcBuffer& b = buffer();
@@ -418,13 +422,6 @@ struct HostileJob {
   Error stopped_with;
 };
 
-uint64_t hostile_word(uint64_t* seed) {
-  *seed ^= *seed << 13;
-  *seed ^= *seed >> 7;
-  *seed ^= *seed << 17;
-  return *seed;
-}
-
 constexpr uint32_t kHostileReplies = 1200;
 
 // Reply `i` of the script into `words`, its length and label; `seed` carries the script from one
@@ -441,14 +438,14 @@ void hostile_reply(uint32_t i, uint64_t* seed, uint64_t* words, uint32_t* length
     *length = 5;
     return;
   }
-  *length = static_cast<uint32_t>(hostile_word(seed) % (kMessageWords + 1));
-  for (uint32_t w = 0; w < *length; ++w) words[w] = hostile_word(seed) >> (hostile_word(seed) % 64);
-  const uint64_t pick = hostile_word(seed) % 8;
+  *length = static_cast<uint32_t>(xorshift(seed) % (kMessageWords + 1));
+  for (uint32_t w = 0; w < *length; ++w) words[w] = xorshift(seed) >> (xorshift(seed) % 64);
+  const uint64_t pick = xorshift(seed) % 8;
   if (*length > 0 && pick < 4) {
     words[0] = tessera::capnp::wire::make_struct(static_cast<int32_t>(pick) - 1, static_cast<uint16_t>(1 + pick % 3),
                                                  static_cast<uint16_t>(pick % 2));
   }
-  if (pick == 5) *label = 1 + hostile_word(seed) % 200;  // an Error, or a number no Error has
+  if (pick == 5) *label = 1 + xorshift(seed) % 200;  // an Error, or a number no Error has
 }
 
 constexpr uint64_t kHostileSeed = 0x5EED0F5E12E11ull;
