@@ -228,6 +228,60 @@ void one_way(const char* name, uint64_t overhead, Shared* shared, Op op) {
   report(name, overhead);
 }
 
+// The floor of a typed get (kv_get_floor_cross_as): Store.get with the request written into the
+// registers and the reply checked in them by hand, as much as the generated stub and reader check
+// on the usual path (the error, the label, the root, the value's pointer kind and bounds), and the
+// results read at once. The key is one word with its NUL (`key_word`, `key_pointer` its list
+// pointer).
+struct FloorResult {
+  Error error;
+  bool found;
+  tessera::capnp::Data value;
+};
+constexpr uint64_t kFloorByteList = 0x200000001ull;
+uint64_t floor_reply[4];  // the reply's words, where the value read points
+constexpr uint64_t kFloorKey = 0x0000'0068'636e'6562ull;  // "bench" and its NUL, little-endian
+constexpr uint64_t kFloorKeyPointer = (6ull << 35) | kFloorByteList;
+[[gnu::always_inline]] inline FloorResult floor_get(CPtr endpoint, uint64_t key_word, uint64_t key_pointer) {
+  constexpr uint64_t kGetLabel = tessera::kv::Store::label(tessera::kv::Store::Method::Get);
+  Regs r{endpoint, (kGetLabel << 12) | 3, 0x1000000000000ull, key_pointer, key_word, 0};
+  const uint64_t e = raw(Syscall::Call, r);
+  if (e != 0) [[unlikely]] return {static_cast<Error>(e), false, {}};
+  if (r.rsi >= 0x1000) [[unlikely]] return {tessera::capnp::error_from_label(r.rsi >> 12, tessera::kErrorCount), false, {}};
+  const uint64_t length = r.rsi & 0x7F;
+  if (length == 0) return {Error::Ok, false, {}};
+  if (length < 3 || r.r10 != 0x1000100000000ull) [[unlikely]] return {Error::MalformedMessage, false, {}};
+  const bool found = (r.r8 & 1) != 0;
+  if (r.r9 == 0) return {Error::Ok, found, {}};
+  const int64_t first = 3 + (static_cast<int32_t>(r.r9) >> 2);
+  const uint64_t count = r.r9 >> 35;
+  if ((r.r9 & 0x700000003ull) != kFloorByteList || first < 0 || static_cast<uint64_t>(first) * 8 + count > length * 8)
+      [[unlikely]] {
+    return {Error::MalformedMessage, false, {}};
+  }
+  uint64_t* words = floor_reply;
+  words[0] = r.r10;
+  words[1] = r.r8;
+  words[2] = r.r9;
+  words[3] = r.r15;
+  return {Error::Ok, found, {reinterpret_cast<const uint8_t*>(words) + first * 8, static_cast<uint32_t>(count)}};
+}
+
+// kvfloor answers "bench" with 1..8, a missing key with nothing and a key without its NUL with
+// MalformedMessage; the bench stops at the first that does not hold.
+bool floor_checks(CPtr endpoint, Bench& bench) {
+  const FloorResult hit = floor_get(endpoint, kFloorKey, kFloorKeyPointer);
+  const uint8_t expected[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  if (hit.error != Error::Ok || !hit.found || hit.value.size != 8 || memcmp(hit.value.data, expected, 8) != 0) {
+    return bench.fail("kvfloor get bench", hit.error == Error::Ok ? Error::MalformedMessage : hit.error);
+  }
+  const FloorResult miss = floor_get(endpoint, 0x0000'0078'636e'6562ull, kFloorKeyPointer);  // "bencx"
+  if (miss.error != Error::Ok || miss.found || miss.value.data != nullptr) return bench.fail("kvfloor get missing", Error::MalformedMessage);
+  const FloorResult bad = floor_get(endpoint, 0x6868686868686868ull, kFloorKeyPointer);  // no NUL
+  if (bad.error != Error::MalformedMessage) return bench.fail("kvfloor get without NUL", Error::InvalidArgument);
+  return true;
+}
+
 void call_loop(const char* name, uint64_t overhead, CPtr endpoint, uint32_t words) {
   measure(name, overhead, [&] {
     Regs r{endpoint, tessera::capnp::MessageInfo{0, words, 0, 0}.encode(), 1, 2, 3, 4};
@@ -335,6 +389,27 @@ void run_ipc_benchmarks(const tessera::BootInfo& info) {
   }
   measure("kv_get_typed_cross_as", overhead, [&] { (void)store.get("bench"); });
   (void)kv->destroy();
+
+  // The floor under it: the same get written by hand on both sides (tests/programs/kvfloor and
+  // floor_get), with the checks the generated code makes on the usual path, from the same table.
+  const init::EmbeddedFile* floor_image = init::find_embedded_file("kvfloor");
+  auto floor_endpoint = bench.make(ObjectType::Endpoint);
+  if (floor_image == nullptr || !floor_endpoint.ok()) return;
+  const tessera::sys::Grant floor_grants[] = {{"endpoint:kv", *floor_endpoint, tessera::abi::kRightRead, 0}};
+  options.name = "kvfloor";
+  options.grants = floor_grants;
+  auto floor = tessera::sys::Process::spawn(bench.memory(), floor_image->data, floor_image->size, options);
+  if (!floor.ok()) {
+    bench.fail("spawn kvfloor", floor.error());
+    return;
+  }
+  (void)tessera::sys::yield();
+  if (!floor_checks(*floor_endpoint, bench)) {
+    (void)floor->destroy();
+    return;
+  }
+  measure("kv_get_floor_cross_as", overhead, [&] { (void)floor_get(*floor_endpoint, kFloorKey, kFloorKeyPointer); });
+  (void)floor->destroy();
 }
 
 // Tracing (`bench=trace`, scripts/bench.d/trace): the cross-address-space round trip with tracing
