@@ -65,14 +65,17 @@ EndpointServerTransport::EndpointServerTransport(CPtr endpoint, const ServeOptio
 }
 
 EndpointServerTransport::~EndpointServerTransport() {
-  drop_unkept_cap();
+  end_caps();
   if (receive_slot_ != 0) (void)options_.slots->free(receive_slot_);
 }
 
-void EndpointServerTransport::drop_unkept_cap() {
-  if (context_.cap_slot_ == 0) return;
-  cnode_delete(options_.cnode, context_.cap_slot_);
+// The end of a request capabilities came with: a capability the method did not keep is deleted
+// and the unwrapped badge forgotten.
+void EndpointServerTransport::end_caps() {
+  if (context_.cap_slot_ != 0) cnode_delete(options_.cnode, context_.cap_slot_);
   context_.cap_slot_ = 0;
+  context_.has_unwrapped_ = false;
+  context_.came_with_caps_ = false;
 }
 
 void EndpointServerTransport::note_refused(uint64_t label) {
@@ -85,6 +88,7 @@ void EndpointServerTransport::note_refused(uint64_t label) {
 
 // A capability (not an unwrapped badge) arrived: it is in the receive slot until kept or dropped.
 void EndpointServerTransport::note_caps(const MessageInfo& info) {
+  context_.came_with_caps_ = true;
   bool moved = false;
   for (uint32_t i = 0; i < info.extra_caps && i < kMaxTransferCaps; ++i) {
     if ((info.caps_unwrapped & (1u << i)) == 0) {

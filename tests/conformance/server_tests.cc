@@ -269,10 +269,14 @@ using tessera::kv::Store;
 class WatchServer : public Store::Server<WatchServer> {
  public:
   Result<void> put(Store::PutParams::Reader, Store::PutResults::Builder) { return {}; }
-  Result<void> get(Store::GetParams::Reader, Store::GetResults::Builder) { return {}; }
+  Result<void> get(Store::GetParams::Reader, Store::GetResults::Builder) {
+    note_unwrapped();
+    return {};
+  }
   Result<void> delete_(Store::DeleteParams::Reader, Store::DeleteResults::Builder) { return {}; }
   Result<void> watch(Store::WatchParams::Reader params, Store::WatchResults::Builder) {
     last_badge = sys::current_request().badge();
+    note_unwrapped();
     const tessera::capnp::Text key = TRY(params.key());
     (void)TRY(params.notify());
     if (key.size == 0) return Error::RangeError;  // the capability is not kept: serve() deletes it
@@ -280,6 +284,14 @@ class WatchServer : public Store::Server<WatchServer> {
     return {};
   }
   uint64_t last_badge = 0;
+  // What unwrapped_badge() said in the last get or watch.
+  Error unwrapped_error = Error::EmptySlot;
+  uint64_t unwrapped = 0;
+  void note_unwrapped() {
+    const Result<uint64_t> badge = sys::current_request().unwrapped_badge();
+    unwrapped_error = badge.ok() ? Error::Ok : badge.error();
+    unwrapped = badge.ok() ? *badge : 0;
+  }
   CPtr kept[4] = {};
   uint32_t kept_count = 0;
 };
@@ -309,6 +321,7 @@ TESSERA_USER_TEST(SERVER0003, pass, "serve() hands a method the caller's badge a
   OwnedCap endpoint{env, env.make(ObjectType::Endpoint)};
   OwnedCap notification{env, env.make(ObjectType::Notification)};
   OwnedCap client_cap{env, mint(env, endpoint, kAllRights, 0x33)};
+  OwnedCap own{env, mint(env, endpoint, kAllRights, 0x44)};  // sent back to the server: unwrapped
   static WatchServer server;  // one test per process: it starts fresh
   WatchJob job{endpoint, &server, Error::Ok};
   auto thread = JoinableThread::create(env.memory, &env.tables, server_options());
@@ -333,8 +346,17 @@ TESSERA_USER_TEST(SERVER0003, pass, "serve() hands a method the caller's badge a
     }
     expect_ok(t, store->watch("k2", CapRef{notification}), "a second capability arrives after the refused one");
     t.check(server.kept_count == 2, "kept %u capabilities", server.kept_count);
+    // A capability naming the server's own endpoint arrives unwrapped, as its badge, for that
+    // request only: the next request, without one, has none.
+    (void)store->watch("u", CapRef{own});
+    t.check(server.unwrapped_error == Error::Ok && server.unwrapped == 0x44, "the watch saw unwrapped badge %s 0x%lx",
+            error_name(server.unwrapped_error), server.unwrapped);
+    expect_ok(t, store->get("k"), "a get after it");
+    t.check(server.unwrapped_error == Error::MissingCapability, "the next request saw unwrapped badge %s 0x%lx",
+            error_name(server.unwrapped_error), server.unwrapped);
   }
   client_cap.drop();  // the last caps to the endpoint go: the server's receive fails, serve() returns
+  own.drop();
   endpoint.drop();
   expect_ok(t, thread->join(), "join the server");
   t.check(job.stopped_with == Error::ObjectDeleted, "serve() returned %s", error_name(job.stopped_with));

@@ -70,6 +70,7 @@ class RequestContext {
   uint64_t unwrapped_badge_ = 0;
   bool has_unwrapped_ = false;
   CPtr cap_slot_ = 0;             // the receive slot while it holds this request's capability
+  bool came_with_caps_ = false;   // whether capabilities (moved or unwrapped) came with this request
   SlotAllocator* slots_ = nullptr;
   CPtr cnode_ = 0;
 };
@@ -106,8 +107,6 @@ class EndpointServerTransport {
   }
   // The badge of the capability the current request came through (tells clients apart).
   uint64_t badge() const { return context_.badge(); }
-  // Requests received so far.
-  uint64_t requests() const { return requests_; }
   // The current request's context (what current_request() returns while a method runs).
   RequestContext& context() { return context_; }
   // Logs once (the first time) that `label` was answered IllegalOperation: a stale client calling a
@@ -120,7 +119,7 @@ class EndpointServerTransport {
   void send_rest(uint32_t length, uint32_t caps);
   void note_caps(const MessageInfo& info);
   void arm_receive_slot();
-  void drop_unkept_cap();
+  void end_caps();
 
   IpcBuffer* buffer_;
   CPtr endpoint_;
@@ -132,7 +131,6 @@ class EndpointServerTransport {
   uint64_t receive_depth_ = 0;
   bool logged_refusal_ = false;
   RequestContext context_;
-  uint64_t requests_ = 0;
   capnp::Word words_[capnp::kMaxMessageWords] = {};
   // Replies are built here, not in the IPC buffer: a handler that makes a kernel call or IPC while
   // handling a request would overwrite a reply under construction there. Copied out at reply time.
@@ -159,7 +157,6 @@ __attribute__((always_inline)) inline Error EndpointServerTransport::finish_rece
   uint32_t length = info.length_words;
   for (uint32_t i = 0; i < kMessageRegisters; ++i) words_[i] = capnp::Word{regs.mr[i]};
   context_.badge_ = regs.cap;
-  context_.has_unwrapped_ = false;
   // Words past the registers or capabilities: the info word's length (bits 0-6) and capability
   // count (bits 7-8) read together as one number, over kMessageRegisters if either is.
   uint32_t caps = 0;
@@ -168,7 +165,6 @@ __attribute__((always_inline)) inline Error EndpointServerTransport::finish_rece
     caps = info.extra_caps;
     receive_rest(regs.info, length);
   }
-  ++requests_;
   *request = capnp::Request{info.label, words_, length, caps};
   return Error::Ok;
 }
@@ -178,8 +174,9 @@ __attribute__((always_inline)) inline Error EndpointServerTransport::finish_rece
 // serve()'s loop the reply and the next request stay in registers between the dispatcher and the
 // system call.
 __attribute__((always_inline)) inline Error EndpointServerTransport::reply_receive(const capnp::Reply& reply, capnp::Request* request) {
-  // A capability the method did not keep must not block the next request.
-  if (context_.cap_slot_ != 0) [[unlikely]] drop_unkept_cap();
+  // A capability the method did not keep must not block the next request, nor an unwrapped badge
+  // be read as the next request's (set apart from the usual request, so that one needs no reset).
+  if (context_.came_with_caps_) [[unlikely]] end_caps();
   // The info word, built apart on each path: an error is its label alone, a usual reply its length.
   uint64_t info = 0;
   if (reply.error == Error::Ok) [[likely]] {
