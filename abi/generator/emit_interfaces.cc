@@ -186,19 +186,35 @@ void emit_client(const Model& model, const std::string& name, const std::vector<
     out << "    fill(message.init_root_as<" << m.params << ">());\n";
     out << "    return call_<" << m.results << ">(message, Method::" << m.pascal << ");\n  }\n";
     const auto params = model.fields(m.params_schema);
-    bool flat = true;
-    for (const auto& f : params) flat = flat && is_flat_argument(f);
-    if (flat) emit_flat_stub(model, m, params, results, out);
+    // A flat stub's message is in range by construction (call_ checks nothing): its fixed part fits
+    // the message words (the Text/Data it adds are checked at run time) and its capabilities the
+    // extra caps. Parameters past either have only the builder form, which reports RangeError.
+    const auto shape = m.params_schema.getProto().getStruct();
+    bool flat = 1u + shape.getDataWordCount() + shape.getPointerCount() <= kMaxMessageWords;
+    uint32_t caps = 0;
+    for (const auto& f : params) {
+      flat = flat && is_flat_argument(f);
+      caps += f.kind == Kind::Cap;
+    }
+    if (flat && caps <= kMaxCaps) emit_flat_stub(model, m, params, results, out);
     out << "\n";
   }
   out << " private:\n";
-  out << "  // Calls with the message `info` says (the words and capabilities already in the send buffer)\n"
-         "  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes\n"
-         "  // back in registers and call_ builds the reader inline, only where the results are read.\n"
+  out << "  // Calls with the message `info` says (the words and capabilities already in the send buffer,\n"
+         "  // at most kMaxMessageWords and kMaxExtraCaps of them: a builder holds no more and a flat stub's\n"
+         "  // are checked or fixed by the generator) and finds the reply's root, expected as `root`\n"
+         "  // (every stub shares this code). The place comes back in registers and call_ builds the reader\n"
+         "  // inline, only where the results are read. A transport with call_info takes the info word as it\n"
+         "  // is; any other is called with its parts.\n"
          "  ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {\n"
-         "    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);\n"
-         "    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =\n"
-         "        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);\n"
+         "    const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {\n"
+         "      if constexpr (requires { transport_.call_info(destination_, info); }) {\n"
+         "        return transport_.call_info(destination_, info);\n"
+         "      } else {\n"
+         "        const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);\n"
+         "        return transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);\n"
+         "      }\n"
+         "    }();\n"
          "    if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());\n"
          "    if (reply->label != 0) {\n"
          "      return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));\n"
@@ -208,8 +224,10 @@ void emit_client(const Model& model, const std::string& name, const std::vector<
          "    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);\n"
          "    return reply_.place_root(root);\n"
          "  }\n"
+
          "  template <typename Results>\n"
          "  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {\n"
+
          "    const ::tessera::capnp::MessageReader::Place place =\n"
          "        call_raw_(::tessera::capnp::MessageInfo{" << name << "::label(method), words, caps, 0}.encode(),\n"
          "                  ::tessera::capnp::wire::make_struct(0, Results::kDataWords, Results::kPointerCount));\n"

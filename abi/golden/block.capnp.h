@@ -726,13 +726,21 @@ class Block::Client {
   }
 
  private:
-  // Calls with the message `info` says (the words and capabilities already in the send buffer)
-  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
-  // back in registers and call_ builds the reader inline, only where the results are read.
+  // Calls with the message `info` says (the words and capabilities already in the send buffer,
+  // at most kMaxMessageWords and kMaxExtraCaps of them: a builder holds no more and a flat stub's
+  // are checked or fixed by the generator) and finds the reply's root, expected as `root`
+  // (every stub shares this code). The place comes back in registers and call_ builds the reader
+  // inline, only where the results are read. A transport with call_info takes the info word as it
+  // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
-    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
-    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
+      if constexpr (requires { transport_.call_info(destination_, info); }) {
+        return transport_.call_info(destination_, info);
+      } else {
+        const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
+        return transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+      }
+    }();
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));

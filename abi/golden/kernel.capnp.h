@@ -4250,13 +4250,21 @@ class Endpoint::Client {
   Client(T& transport, uint64_t destination) : transport_(transport), destination_(destination) {}
 
  private:
-  // Calls with the message `info` says (the words and capabilities already in the send buffer)
-  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
-  // back in registers and call_ builds the reader inline, only where the results are read.
+  // Calls with the message `info` says (the words and capabilities already in the send buffer,
+  // at most kMaxMessageWords and kMaxExtraCaps of them: a builder holds no more and a flat stub's
+  // are checked or fixed by the generator) and finds the reply's root, expected as `root`
+  // (every stub shares this code). The place comes back in registers and call_ builds the reader
+  // inline, only where the results are read. A transport with call_info takes the info word as it
+  // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
-    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
-    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
+      if constexpr (requires { transport_.call_info(destination_, info); }) {
+        return transport_.call_info(destination_, info);
+      } else {
+        const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
+        return transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+      }
+    }();
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -4353,13 +4361,21 @@ class Notification::Client {
   Client(T& transport, uint64_t destination) : transport_(transport), destination_(destination) {}
 
  private:
-  // Calls with the message `info` says (the words and capabilities already in the send buffer)
-  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
-  // back in registers and call_ builds the reader inline, only where the results are read.
+  // Calls with the message `info` says (the words and capabilities already in the send buffer,
+  // at most kMaxMessageWords and kMaxExtraCaps of them: a builder holds no more and a flat stub's
+  // are checked or fixed by the generator) and finds the reply's root, expected as `root`
+  // (every stub shares this code). The place comes back in registers and call_ builds the reader
+  // inline, only where the results are read. A transport with call_info takes the info word as it
+  // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
-    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
-    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
+      if constexpr (requires { transport_.call_info(destination_, info); }) {
+        return transport_.call_info(destination_, info);
+      } else {
+        const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
+        return transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+      }
+    }();
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -4570,13 +4586,21 @@ class Untyped::Client {
   }
 
  private:
-  // Calls with the message `info` says (the words and capabilities already in the send buffer)
-  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
-  // back in registers and call_ builds the reader inline, only where the results are read.
+  // Calls with the message `info` says (the words and capabilities already in the send buffer,
+  // at most kMaxMessageWords and kMaxExtraCaps of them: a builder holds no more and a flat stub's
+  // are checked or fixed by the generator) and finds the reply's root, expected as `root`
+  // (every stub shares this code). The place comes back in registers and call_ builds the reader
+  // inline, only where the results are read. A transport with call_info takes the info word as it
+  // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
-    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
-    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
+      if constexpr (requires { transport_.call_info(destination_, info); }) {
+        return transport_.call_info(destination_, info);
+      } else {
+        const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
+        return transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+      }
+    }();
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -5131,13 +5155,21 @@ class CNode::Client {
   }
 
  private:
-  // Calls with the message `info` says (the words and capabilities already in the send buffer)
-  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
-  // back in registers and call_ builds the reader inline, only where the results are read.
+  // Calls with the message `info` says (the words and capabilities already in the send buffer,
+  // at most kMaxMessageWords and kMaxExtraCaps of them: a builder holds no more and a flat stub's
+  // are checked or fixed by the generator) and finds the reply's root, expected as `root`
+  // (every stub shares this code). The place comes back in registers and call_ builds the reader
+  // inline, only where the results are read. A transport with call_info takes the info word as it
+  // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
-    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
-    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
+      if constexpr (requires { transport_.call_info(destination_, info); }) {
+        return transport_.call_info(destination_, info);
+      } else {
+        const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
+        return transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+      }
+    }();
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -6208,13 +6240,21 @@ class Tcb::Client {
   }
 
  private:
-  // Calls with the message `info` says (the words and capabilities already in the send buffer)
-  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
-  // back in registers and call_ builds the reader inline, only where the results are read.
+  // Calls with the message `info` says (the words and capabilities already in the send buffer,
+  // at most kMaxMessageWords and kMaxExtraCaps of them: a builder holds no more and a flat stub's
+  // are checked or fixed by the generator) and finds the reply's root, expected as `root`
+  // (every stub shares this code). The place comes back in registers and call_ builds the reader
+  // inline, only where the results are read. A transport with call_info takes the info word as it
+  // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
-    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
-    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
+      if constexpr (requires { transport_.call_info(destination_, info); }) {
+        return transport_.call_info(destination_, info);
+      } else {
+        const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
+        return transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+      }
+    }();
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -6758,13 +6798,21 @@ class IrqControl::Client {
   }
 
  private:
-  // Calls with the message `info` says (the words and capabilities already in the send buffer)
-  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
-  // back in registers and call_ builds the reader inline, only where the results are read.
+  // Calls with the message `info` says (the words and capabilities already in the send buffer,
+  // at most kMaxMessageWords and kMaxExtraCaps of them: a builder holds no more and a flat stub's
+  // are checked or fixed by the generator) and finds the reply's root, expected as `root`
+  // (every stub shares this code). The place comes back in registers and call_ builds the reader
+  // inline, only where the results are read. A transport with call_info takes the info word as it
+  // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
-    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
-    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
+      if constexpr (requires { transport_.call_info(destination_, info); }) {
+        return transport_.call_info(destination_, info);
+      } else {
+        const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
+        return transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+      }
+    }();
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -6980,13 +7028,21 @@ class IrqHandler::Client {
   }
 
  private:
-  // Calls with the message `info` says (the words and capabilities already in the send buffer)
-  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
-  // back in registers and call_ builds the reader inline, only where the results are read.
+  // Calls with the message `info` says (the words and capabilities already in the send buffer,
+  // at most kMaxMessageWords and kMaxExtraCaps of them: a builder holds no more and a flat stub's
+  // are checked or fixed by the generator) and finds the reply's root, expected as `root`
+  // (every stub shares this code). The place comes back in registers and call_ builds the reader
+  // inline, only where the results are read. A transport with call_info takes the info word as it
+  // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
-    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
-    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
+      if constexpr (requires { transport_.call_info(destination_, info); }) {
+        return transport_.call_info(destination_, info);
+      } else {
+        const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
+        return transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+      }
+    }();
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -7192,13 +7248,21 @@ class IoPortControl::Client {
   }
 
  private:
-  // Calls with the message `info` says (the words and capabilities already in the send buffer)
-  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
-  // back in registers and call_ builds the reader inline, only where the results are read.
+  // Calls with the message `info` says (the words and capabilities already in the send buffer,
+  // at most kMaxMessageWords and kMaxExtraCaps of them: a builder holds no more and a flat stub's
+  // are checked or fixed by the generator) and finds the reply's root, expected as `root`
+  // (every stub shares this code). The place comes back in registers and call_ builds the reader
+  // inline, only where the results are read. A transport with call_info takes the info word as it
+  // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
-    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
-    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
+      if constexpr (requires { transport_.call_info(destination_, info); }) {
+        return transport_.call_info(destination_, info);
+      } else {
+        const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
+        return transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+      }
+    }();
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -7626,13 +7690,21 @@ class IoPort::Client {
   }
 
  private:
-  // Calls with the message `info` says (the words and capabilities already in the send buffer)
-  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
-  // back in registers and call_ builds the reader inline, only where the results are read.
+  // Calls with the message `info` says (the words and capabilities already in the send buffer,
+  // at most kMaxMessageWords and kMaxExtraCaps of them: a builder holds no more and a flat stub's
+  // are checked or fixed by the generator) and finds the reply's root, expected as `root`
+  // (every stub shares this code). The place comes back in registers and call_ builds the reader
+  // inline, only where the results are read. A transport with call_info takes the info word as it
+  // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
-    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
-    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
+      if constexpr (requires { transport_.call_info(destination_, info); }) {
+        return transport_.call_info(destination_, info);
+      } else {
+        const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
+        return transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+      }
+    }();
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -7892,13 +7964,21 @@ class Pml4::Client {
   Client(T& transport, uint64_t destination) : transport_(transport), destination_(destination) {}
 
  private:
-  // Calls with the message `info` says (the words and capabilities already in the send buffer)
-  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
-  // back in registers and call_ builds the reader inline, only where the results are read.
+  // Calls with the message `info` says (the words and capabilities already in the send buffer,
+  // at most kMaxMessageWords and kMaxExtraCaps of them: a builder holds no more and a flat stub's
+  // are checked or fixed by the generator) and finds the reply's root, expected as `root`
+  // (every stub shares this code). The place comes back in registers and call_ builds the reader
+  // inline, only where the results are read. A transport with call_info takes the info word as it
+  // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
-    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
-    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
+      if constexpr (requires { transport_.call_info(destination_, info); }) {
+        return transport_.call_info(destination_, info);
+      } else {
+        const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
+        return transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+      }
+    }();
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -8073,13 +8153,21 @@ class Pdpt::Client {
   }
 
  private:
-  // Calls with the message `info` says (the words and capabilities already in the send buffer)
-  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
-  // back in registers and call_ builds the reader inline, only where the results are read.
+  // Calls with the message `info` says (the words and capabilities already in the send buffer,
+  // at most kMaxMessageWords and kMaxExtraCaps of them: a builder holds no more and a flat stub's
+  // are checked or fixed by the generator) and finds the reply's root, expected as `root`
+  // (every stub shares this code). The place comes back in registers and call_ builds the reader
+  // inline, only where the results are read. A transport with call_info takes the info word as it
+  // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
-    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
-    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
+      if constexpr (requires { transport_.call_info(destination_, info); }) {
+        return transport_.call_info(destination_, info);
+      } else {
+        const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
+        return transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+      }
+    }();
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -8287,13 +8375,21 @@ class PageDirectory::Client {
   }
 
  private:
-  // Calls with the message `info` says (the words and capabilities already in the send buffer)
-  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
-  // back in registers and call_ builds the reader inline, only where the results are read.
+  // Calls with the message `info` says (the words and capabilities already in the send buffer,
+  // at most kMaxMessageWords and kMaxExtraCaps of them: a builder holds no more and a flat stub's
+  // are checked or fixed by the generator) and finds the reply's root, expected as `root`
+  // (every stub shares this code). The place comes back in registers and call_ builds the reader
+  // inline, only where the results are read. A transport with call_info takes the info word as it
+  // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
-    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
-    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
+      if constexpr (requires { transport_.call_info(destination_, info); }) {
+        return transport_.call_info(destination_, info);
+      } else {
+        const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
+        return transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+      }
+    }();
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -8501,13 +8597,21 @@ class PageTable::Client {
   }
 
  private:
-  // Calls with the message `info` says (the words and capabilities already in the send buffer)
-  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
-  // back in registers and call_ builds the reader inline, only where the results are read.
+  // Calls with the message `info` says (the words and capabilities already in the send buffer,
+  // at most kMaxMessageWords and kMaxExtraCaps of them: a builder holds no more and a flat stub's
+  // are checked or fixed by the generator) and finds the reply's root, expected as `root`
+  // (every stub shares this code). The place comes back in registers and call_ builds the reader
+  // inline, only where the results are read. A transport with call_info takes the info word as it
+  // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
-    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
-    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
+      if constexpr (requires { transport_.call_info(destination_, info); }) {
+        return transport_.call_info(destination_, info);
+      } else {
+        const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
+        return transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+      }
+    }();
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -8764,13 +8868,21 @@ class Frame::Client {
   }
 
  private:
-  // Calls with the message `info` says (the words and capabilities already in the send buffer)
-  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
-  // back in registers and call_ builds the reader inline, only where the results are read.
+  // Calls with the message `info` says (the words and capabilities already in the send buffer,
+  // at most kMaxMessageWords and kMaxExtraCaps of them: a builder holds no more and a flat stub's
+  // are checked or fixed by the generator) and finds the reply's root, expected as `root`
+  // (every stub shares this code). The place comes back in registers and call_ builds the reader
+  // inline, only where the results are read. A transport with call_info takes the info word as it
+  // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
-    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
-    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
+      if constexpr (requires { transport_.call_info(destination_, info); }) {
+        return transport_.call_info(destination_, info);
+      } else {
+        const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
+        return transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+      }
+    }();
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -8981,13 +9093,21 @@ class SchedControl::Client {
   }
 
  private:
-  // Calls with the message `info` says (the words and capabilities already in the send buffer)
-  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
-  // back in registers and call_ builds the reader inline, only where the results are read.
+  // Calls with the message `info` says (the words and capabilities already in the send buffer,
+  // at most kMaxMessageWords and kMaxExtraCaps of them: a builder holds no more and a flat stub's
+  // are checked or fixed by the generator) and finds the reply's root, expected as `root`
+  // (every stub shares this code). The place comes back in registers and call_ builds the reader
+  // inline, only where the results are read. A transport with call_info takes the info word as it
+  // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
-    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
-    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
+      if constexpr (requires { transport_.call_info(destination_, info); }) {
+        return transport_.call_info(destination_, info);
+      } else {
+        const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
+        return transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+      }
+    }();
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -9290,13 +9410,21 @@ class SchedContext::Client {
   }
 
  private:
-  // Calls with the message `info` says (the words and capabilities already in the send buffer)
-  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
-  // back in registers and call_ builds the reader inline, only where the results are read.
+  // Calls with the message `info` says (the words and capabilities already in the send buffer,
+  // at most kMaxMessageWords and kMaxExtraCaps of them: a builder holds no more and a flat stub's
+  // are checked or fixed by the generator) and finds the reply's root, expected as `root`
+  // (every stub shares this code). The place comes back in registers and call_ builds the reader
+  // inline, only where the results are read. A transport with call_info takes the info word as it
+  // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
-    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
-    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
+      if constexpr (requires { transport_.call_info(destination_, info); }) {
+        return transport_.call_info(destination_, info);
+      } else {
+        const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
+        return transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+      }
+    }();
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
@@ -9751,13 +9879,21 @@ class TraceControl::Client {
   }
 
  private:
-  // Calls with the message `info` says (the words and capabilities already in the send buffer)
-  // and finds the reply's root, expected as `root` (every stub shares this code). The place comes
-  // back in registers and call_ builds the reader inline, only where the results are read.
+  // Calls with the message `info` says (the words and capabilities already in the send buffer,
+  // at most kMaxMessageWords and kMaxExtraCaps of them: a builder holds no more and a flat stub's
+  // are checked or fixed by the generator) and finds the reply's root, expected as `root`
+  // (every stub shares this code). The place comes back in registers and call_ builds the reader
+  // inline, only where the results are read. A transport with call_info takes the info word as it
+  // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
-    const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
-    const ::tessera::Result<::tessera::capnp::MessageInfo> reply =
-        transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+    const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
+      if constexpr (requires { transport_.call_info(destination_, info); }) {
+        return transport_.call_info(destination_, info);
+      } else {
+        const ::tessera::capnp::MessageInfo sent = ::tessera::capnp::MessageInfo::decode(info);
+        return transport_.call(destination_, sent.label, sent.length_words, sent.extra_caps);
+      }
+    }();
     if (!reply.ok()) return ::tessera::capnp::MessageReader::Place::failed(reply.error());
     if (reply->label != 0) {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));

@@ -12,6 +12,7 @@ struct BenchTransport {
   Word* send_words();
   uint64_t* send_caps();
   tessera::Result<MessageInfo> call(uint64_t destination, uint64_t label, uint32_t words, uint32_t caps);
+  tessera::Result<MessageInfo> call_info(uint64_t destination, uint64_t info);
   const Word* reply_words();
 };
 

@@ -315,3 +315,54 @@ uint64_t use(names::Holder::Reader h, names::Holder::Builder b, Transport& t) {
   INFO(output);
   CHECK(status == 0);
 }
+
+// Issue 18: a flat stub hands call_raw_ its message info as it is (no range check there), so the
+// generator makes one only for parameters whose fixed part fits the message words; others keep
+// just the builder form (which reports RangeError). Both transports compile: with call_info (the
+// info word as it is, libsys's) and with call only.
+TEST_CASE("no flat stub for parameters past the message words; call_info is optional", "[abi][plugin]") {
+  const std::string dir = temp_dir();
+  const std::string out_dir = temp_dir();
+  {
+    std::ofstream schema(dir + "/wide.capnp");
+    schema << "@0xd1a7c5f3b2e4a691;\nusing Abi = import \"/base.capnp\";\n$Abi.namespace(\"wide\");\n"
+           << "interface Wide @0xe2b8d6a4c3f5b7a2 {\n  wide @0 (";
+    for (int i = 0; i < 120; ++i) schema << (i ? ", " : "") << "f" << i << " :UInt64";  // 1 + 120 words
+    schema << ") -> ();\n  narrow @1 (";
+    for (int i = 0; i < 119; ++i) schema << (i ? ", " : "") << "f" << i << " :UInt64";  // 1 + 119: fits
+    schema << ") -> ();\n}\n";
+  }
+  std::string output;
+  REQUIRE(run(std::string("TESSERA_ABI_SRCDIR=") + dir + " " + CAPNP_PROGRAM + " compile -I" + ABI_SOURCE_DIR +
+                  " --src-prefix=" + dir + " -o" + ABI_PLUGIN + ":" + out_dir + " " + dir + "/wide.capnp",
+              &output) == 0);
+  std::ifstream header_file(out_dir + "/wide.capnp.h");
+  const std::string header((std::istreambuf_iterator<char>(header_file)), std::istreambuf_iterator<char>());
+  CHECK(header.find("::tessera::Result<void> narrow(uint64_t f0") != std::string::npos);
+  CHECK(header.find("::tessera::Result<void> wide(uint64_t f0") == std::string::npos);
+  CHECK(header.find("wide_with(Fill&& fill)") != std::string::npos);
+  std::ofstream(out_dir + "/use.cc") << R"(#include "wide.capnp.h"
+struct Words {
+  tessera::capnp::Word words[tessera::capnp::kMaxMessageWords];
+  uint64_t caps[tessera::capnp::kMaxExtraCaps];
+  tessera::capnp::Word* send_words() { return words; }
+  uint64_t* send_caps() { return caps; }
+  const tessera::capnp::Word* reply_words() const { return words; }
+};
+struct CallOnly : Words {
+  tessera::Result<tessera::capnp::MessageInfo> call(uint64_t, uint64_t, uint32_t, uint32_t) {
+    return tessera::Error::NotSupported;
+  }
+};
+struct WithInfo : CallOnly {
+  tessera::Result<tessera::capnp::MessageInfo> call_info(uint64_t, uint64_t) { return tessera::Error::NotSupported; }
+};
+template class wide::Wide::Client<CallOnly>;
+template class wide::Wide::Client<WithInfo>;
+)";
+  output.clear();
+  const int status = run(std::string(HOST_CXX) + " -std=c++20 -Wall -Wextra -Werror -fsyntax-only " +
+                             ABI_RUNTIME_INCLUDES + " -I" + out_dir + " " + out_dir + "/use.cc", &output);
+  INFO(output);
+  CHECK(status == 0);
+}

@@ -91,8 +91,15 @@ class CallTransport {
   // loop over the length: a message of up to four words makes no other memory access.
   Result<capnp::MessageInfo> call(uint64_t destination, uint64_t label, uint32_t words, uint32_t caps) {
     if (words > kMessageWords || caps > kMaxTransferCaps) return Error::RangeError;
+    return call_info(destination, MessageInfo{label, words, caps, 0}.encode());
+  }
+  // call() with the message info already encoded, its length and capability count already in range
+  // (at most kMessageWords and kMaxTransferCaps): the generated stubs', which check both where they
+  // are known, mostly at compile time. (Out of range, the kernel clamps the length and refuses the
+  // capabilities: nothing unsafe, only not the message meant.)
+  Result<capnp::MessageInfo> call_info(uint64_t destination, uint64_t info) {
     uint64_t* msg = buffer_->msg;
-    SyscallRegisters regs{destination, MessageInfo{label, words, caps, 0}.encode(), {msg[0], msg[1], msg[2], msg[3]}};
+    SyscallRegisters regs{destination, info, {msg[0], msg[1], msg[2], msg[3]}};
     const Error e = raw_syscall(Syscall::Call, regs);
     if (e != Error::Ok) return e;
     msg[0] = regs.mr[0];
@@ -126,12 +133,16 @@ class ReceivingCallTransport {
 
   Result<capnp::MessageInfo> call(uint64_t destination, uint64_t label, uint32_t words, uint32_t caps) {
     if (words > kMessageWords || caps > kMaxTransferCaps) return Error::RangeError;
+    return call_info(destination, MessageInfo{label, words, caps, 0}.encode());
+  }
+  // As CallTransport::call_info.
+  Result<capnp::MessageInfo> call_info(uint64_t destination, uint64_t info) {
     received_ = false;
     buffer_->receive_cnode = cnode_;
     buffer_->receive_index = slot_;
     buffer_->receive_depth = 64;  // kSlotDepth (tessera/sys/cspace.h): cptr = slot index
     Received reply{};
-    const Error e = ipc_syscall(buffer_, Syscall::Call, destination, MessageInfo{label, words, caps, 0}.encode(), &reply);
+    const Error e = ipc_syscall(buffer_, Syscall::Call, destination, info, &reply);
     buffer_->receive_cnode = buffer_->receive_index = buffer_->receive_depth = 0;
     if (e != Error::Ok) return e;
     received_ = reply.info.extra_caps > 0 && (reply.info.caps_unwrapped & 1u) == 0;
