@@ -207,6 +207,7 @@ void emit_client(const Model& model, const std::string& name, const std::vector<
          "  // inline, only where the results are read. A transport with call_info takes the info word as it\n"
          "  // is; any other is called with its parts.\n"
          "  ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {\n"
+         "    const ::tessera::capnp::Word* const words = transport_.reply_words();  // where the reply lands\n"
          "    const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {\n"
          "      if constexpr (requires { transport_.call_info(destination_, info); }) {\n"
          "        return transport_.call_info(destination_, info);\n"
@@ -220,8 +221,8 @@ void emit_client(const Model& model, const std::string& name, const std::vector<
          "      return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));\n"
          "    }\n"
          "    // An empty reply is the all-default results struct (the kernel sends no words for empty results).\n"
-         "    if (reply->length_words == 0) return {transport_.reply_words(), 0};\n"
-         "    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);\n"
+         "    if (reply->length_words == 0) return {words, 0};\n"
+         "    reply_.reset(words, reply->length_words, reply->extra_caps);\n"
          "    return reply_.place_root(root);\n"
          "  }\n"
 

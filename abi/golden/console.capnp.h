@@ -777,6 +777,7 @@ class Console::Client {
   // inline, only where the results are read. A transport with call_info takes the info word as it
   // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::Word* const words = transport_.reply_words();  // where the reply lands
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
       if constexpr (requires { transport_.call_info(destination_, info); }) {
         return transport_.call_info(destination_, info);
@@ -790,8 +791,8 @@ class Console::Client {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
     }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (reply->length_words == 0) return {transport_.reply_words(), 0};
-    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    if (reply->length_words == 0) return {words, 0};
+    reply_.reset(words, reply->length_words, reply->extra_caps);
     return reply_.place_root(root);
   }
   template <typename Results>

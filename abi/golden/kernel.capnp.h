@@ -4257,6 +4257,7 @@ class Endpoint::Client {
   // inline, only where the results are read. A transport with call_info takes the info word as it
   // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::Word* const words = transport_.reply_words();  // where the reply lands
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
       if constexpr (requires { transport_.call_info(destination_, info); }) {
         return transport_.call_info(destination_, info);
@@ -4270,8 +4271,8 @@ class Endpoint::Client {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
     }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (reply->length_words == 0) return {transport_.reply_words(), 0};
-    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    if (reply->length_words == 0) return {words, 0};
+    reply_.reset(words, reply->length_words, reply->extra_caps);
     return reply_.place_root(root);
   }
   template <typename Results>
@@ -4368,6 +4369,7 @@ class Notification::Client {
   // inline, only where the results are read. A transport with call_info takes the info word as it
   // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::Word* const words = transport_.reply_words();  // where the reply lands
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
       if constexpr (requires { transport_.call_info(destination_, info); }) {
         return transport_.call_info(destination_, info);
@@ -4381,8 +4383,8 @@ class Notification::Client {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
     }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (reply->length_words == 0) return {transport_.reply_words(), 0};
-    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    if (reply->length_words == 0) return {words, 0};
+    reply_.reset(words, reply->length_words, reply->extra_caps);
     return reply_.place_root(root);
   }
   template <typename Results>
@@ -4593,6 +4595,7 @@ class Untyped::Client {
   // inline, only where the results are read. A transport with call_info takes the info word as it
   // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::Word* const words = transport_.reply_words();  // where the reply lands
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
       if constexpr (requires { transport_.call_info(destination_, info); }) {
         return transport_.call_info(destination_, info);
@@ -4606,8 +4609,8 @@ class Untyped::Client {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
     }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (reply->length_words == 0) return {transport_.reply_words(), 0};
-    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    if (reply->length_words == 0) return {words, 0};
+    reply_.reset(words, reply->length_words, reply->extra_caps);
     return reply_.place_root(root);
   }
   template <typename Results>
@@ -5162,6 +5165,7 @@ class CNode::Client {
   // inline, only where the results are read. A transport with call_info takes the info word as it
   // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::Word* const words = transport_.reply_words();  // where the reply lands
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
       if constexpr (requires { transport_.call_info(destination_, info); }) {
         return transport_.call_info(destination_, info);
@@ -5175,8 +5179,8 @@ class CNode::Client {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
     }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (reply->length_words == 0) return {transport_.reply_words(), 0};
-    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    if (reply->length_words == 0) return {words, 0};
+    reply_.reset(words, reply->length_words, reply->extra_caps);
     return reply_.place_root(root);
   }
   template <typename Results>
@@ -6247,6 +6251,7 @@ class Tcb::Client {
   // inline, only where the results are read. A transport with call_info takes the info word as it
   // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::Word* const words = transport_.reply_words();  // where the reply lands
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
       if constexpr (requires { transport_.call_info(destination_, info); }) {
         return transport_.call_info(destination_, info);
@@ -6260,8 +6265,8 @@ class Tcb::Client {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
     }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (reply->length_words == 0) return {transport_.reply_words(), 0};
-    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    if (reply->length_words == 0) return {words, 0};
+    reply_.reset(words, reply->length_words, reply->extra_caps);
     return reply_.place_root(root);
   }
   template <typename Results>
@@ -6805,6 +6810,7 @@ class IrqControl::Client {
   // inline, only where the results are read. A transport with call_info takes the info word as it
   // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::Word* const words = transport_.reply_words();  // where the reply lands
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
       if constexpr (requires { transport_.call_info(destination_, info); }) {
         return transport_.call_info(destination_, info);
@@ -6818,8 +6824,8 @@ class IrqControl::Client {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
     }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (reply->length_words == 0) return {transport_.reply_words(), 0};
-    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    if (reply->length_words == 0) return {words, 0};
+    reply_.reset(words, reply->length_words, reply->extra_caps);
     return reply_.place_root(root);
   }
   template <typename Results>
@@ -7035,6 +7041,7 @@ class IrqHandler::Client {
   // inline, only where the results are read. A transport with call_info takes the info word as it
   // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::Word* const words = transport_.reply_words();  // where the reply lands
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
       if constexpr (requires { transport_.call_info(destination_, info); }) {
         return transport_.call_info(destination_, info);
@@ -7048,8 +7055,8 @@ class IrqHandler::Client {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
     }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (reply->length_words == 0) return {transport_.reply_words(), 0};
-    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    if (reply->length_words == 0) return {words, 0};
+    reply_.reset(words, reply->length_words, reply->extra_caps);
     return reply_.place_root(root);
   }
   template <typename Results>
@@ -7255,6 +7262,7 @@ class IoPortControl::Client {
   // inline, only where the results are read. A transport with call_info takes the info word as it
   // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::Word* const words = transport_.reply_words();  // where the reply lands
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
       if constexpr (requires { transport_.call_info(destination_, info); }) {
         return transport_.call_info(destination_, info);
@@ -7268,8 +7276,8 @@ class IoPortControl::Client {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
     }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (reply->length_words == 0) return {transport_.reply_words(), 0};
-    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    if (reply->length_words == 0) return {words, 0};
+    reply_.reset(words, reply->length_words, reply->extra_caps);
     return reply_.place_root(root);
   }
   template <typename Results>
@@ -7697,6 +7705,7 @@ class IoPort::Client {
   // inline, only where the results are read. A transport with call_info takes the info word as it
   // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::Word* const words = transport_.reply_words();  // where the reply lands
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
       if constexpr (requires { transport_.call_info(destination_, info); }) {
         return transport_.call_info(destination_, info);
@@ -7710,8 +7719,8 @@ class IoPort::Client {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
     }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (reply->length_words == 0) return {transport_.reply_words(), 0};
-    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    if (reply->length_words == 0) return {words, 0};
+    reply_.reset(words, reply->length_words, reply->extra_caps);
     return reply_.place_root(root);
   }
   template <typename Results>
@@ -7971,6 +7980,7 @@ class Pml4::Client {
   // inline, only where the results are read. A transport with call_info takes the info word as it
   // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::Word* const words = transport_.reply_words();  // where the reply lands
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
       if constexpr (requires { transport_.call_info(destination_, info); }) {
         return transport_.call_info(destination_, info);
@@ -7984,8 +7994,8 @@ class Pml4::Client {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
     }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (reply->length_words == 0) return {transport_.reply_words(), 0};
-    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    if (reply->length_words == 0) return {words, 0};
+    reply_.reset(words, reply->length_words, reply->extra_caps);
     return reply_.place_root(root);
   }
   template <typename Results>
@@ -8160,6 +8170,7 @@ class Pdpt::Client {
   // inline, only where the results are read. A transport with call_info takes the info word as it
   // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::Word* const words = transport_.reply_words();  // where the reply lands
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
       if constexpr (requires { transport_.call_info(destination_, info); }) {
         return transport_.call_info(destination_, info);
@@ -8173,8 +8184,8 @@ class Pdpt::Client {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
     }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (reply->length_words == 0) return {transport_.reply_words(), 0};
-    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    if (reply->length_words == 0) return {words, 0};
+    reply_.reset(words, reply->length_words, reply->extra_caps);
     return reply_.place_root(root);
   }
   template <typename Results>
@@ -8382,6 +8393,7 @@ class PageDirectory::Client {
   // inline, only where the results are read. A transport with call_info takes the info word as it
   // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::Word* const words = transport_.reply_words();  // where the reply lands
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
       if constexpr (requires { transport_.call_info(destination_, info); }) {
         return transport_.call_info(destination_, info);
@@ -8395,8 +8407,8 @@ class PageDirectory::Client {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
     }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (reply->length_words == 0) return {transport_.reply_words(), 0};
-    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    if (reply->length_words == 0) return {words, 0};
+    reply_.reset(words, reply->length_words, reply->extra_caps);
     return reply_.place_root(root);
   }
   template <typename Results>
@@ -8604,6 +8616,7 @@ class PageTable::Client {
   // inline, only where the results are read. A transport with call_info takes the info word as it
   // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::Word* const words = transport_.reply_words();  // where the reply lands
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
       if constexpr (requires { transport_.call_info(destination_, info); }) {
         return transport_.call_info(destination_, info);
@@ -8617,8 +8630,8 @@ class PageTable::Client {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
     }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (reply->length_words == 0) return {transport_.reply_words(), 0};
-    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    if (reply->length_words == 0) return {words, 0};
+    reply_.reset(words, reply->length_words, reply->extra_caps);
     return reply_.place_root(root);
   }
   template <typename Results>
@@ -8875,6 +8888,7 @@ class Frame::Client {
   // inline, only where the results are read. A transport with call_info takes the info word as it
   // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::Word* const words = transport_.reply_words();  // where the reply lands
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
       if constexpr (requires { transport_.call_info(destination_, info); }) {
         return transport_.call_info(destination_, info);
@@ -8888,8 +8902,8 @@ class Frame::Client {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
     }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (reply->length_words == 0) return {transport_.reply_words(), 0};
-    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    if (reply->length_words == 0) return {words, 0};
+    reply_.reset(words, reply->length_words, reply->extra_caps);
     return reply_.place_root(root);
   }
   template <typename Results>
@@ -9100,6 +9114,7 @@ class SchedControl::Client {
   // inline, only where the results are read. A transport with call_info takes the info word as it
   // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::Word* const words = transport_.reply_words();  // where the reply lands
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
       if constexpr (requires { transport_.call_info(destination_, info); }) {
         return transport_.call_info(destination_, info);
@@ -9113,8 +9128,8 @@ class SchedControl::Client {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
     }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (reply->length_words == 0) return {transport_.reply_words(), 0};
-    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    if (reply->length_words == 0) return {words, 0};
+    reply_.reset(words, reply->length_words, reply->extra_caps);
     return reply_.place_root(root);
   }
   template <typename Results>
@@ -9417,6 +9432,7 @@ class SchedContext::Client {
   // inline, only where the results are read. A transport with call_info takes the info word as it
   // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::Word* const words = transport_.reply_words();  // where the reply lands
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
       if constexpr (requires { transport_.call_info(destination_, info); }) {
         return transport_.call_info(destination_, info);
@@ -9430,8 +9446,8 @@ class SchedContext::Client {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
     }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (reply->length_words == 0) return {transport_.reply_words(), 0};
-    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    if (reply->length_words == 0) return {words, 0};
+    reply_.reset(words, reply->length_words, reply->extra_caps);
     return reply_.place_root(root);
   }
   template <typename Results>
@@ -9886,6 +9902,7 @@ class TraceControl::Client {
   // inline, only where the results are read. A transport with call_info takes the info word as it
   // is; any other is called with its parts.
   ::tessera::capnp::MessageReader::Place call_raw_(uint64_t info, ::tessera::capnp::Word root) {
+    const ::tessera::capnp::Word* const words = transport_.reply_words();  // where the reply lands
     const ::tessera::Result<::tessera::capnp::MessageInfo> reply = [&]() -> ::tessera::Result<::tessera::capnp::MessageInfo> {
       if constexpr (requires { transport_.call_info(destination_, info); }) {
         return transport_.call_info(destination_, info);
@@ -9899,8 +9916,8 @@ class TraceControl::Client {
       return ::tessera::capnp::MessageReader::Place::failed(::tessera::capnp::error_from_label(reply->label, ::tessera::kErrorCount));
     }
     // An empty reply is the all-default results struct (the kernel sends no words for empty results).
-    if (reply->length_words == 0) return {transport_.reply_words(), 0};
-    reply_.reset(transport_.reply_words(), reply->length_words, reply->extra_caps);
+    if (reply->length_words == 0) return {words, 0};
+    reply_.reset(words, reply->length_words, reply->extra_caps);
     return reply_.place_root(root);
   }
   template <typename Results>

@@ -69,8 +69,10 @@ struct Reply {
 };
 
 // What a generated client stub needs from a channel: a send buffer of kMaxMessageWords words and
-// kMaxExtraCaps cap slots, a blocking call, and the buffer the reply lands in.
-// The generated Client<T> documents its requirement with this concept.
+// kMaxExtraCaps cap slots, a blocking call, and the buffer the reply lands in (the same one before
+// and after the call). The generated Client<T> documents its requirement with this concept. A
+// transport may also have `call_info(destination, info)`, the call with the message info word
+// already encoded (its length and capability count in range); the stubs then use that instead.
 template <typename T>
 concept ClientTransport = requires(T& t, uint64_t destination, uint64_t label, uint32_t words,
                                    uint32_t caps) {
