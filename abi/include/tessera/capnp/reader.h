@@ -103,9 +103,16 @@ class StructReader {
     uint32_t count = 0;
     const Error e = byte_list(index, &bytes, &count);
     if (e != Error::Ok) return e;
-    if (bytes == nullptr) return fallback;
-    if (count == 0 || bytes[count - 1] != 0) return Error::MalformedMessage;
-    return Text(reinterpret_cast<const char*>(bytes), count - 1);
+    // One Text made from either: returned from two places, the compiler would merge the two
+    // through the Result's storage, a pointer in pieces.
+    const char* data = fallback.data;
+    uint32_t size = fallback.size;
+    if (bytes != nullptr) {
+      if (count == 0 || bytes[count - 1] != 0) return Error::MalformedMessage;
+      data = reinterpret_cast<const char*>(bytes);
+      size = count - 1;
+    }
+    return Text(data, size);
   }
   // Follows a Data pointer: a byte list. Null yields `fallback`.
   Result<Data> read_data(uint32_t index, Data fallback = Data{}) const {
