@@ -12,10 +12,12 @@ Result<void> channel_send(CPtr endpoint, uint64_t label, uint32_t words) {
 }
 
 Result<MessageInfo> channel_receive(CPtr endpoint, bool blocking) {
-  IpcBuffer* buffer = ipc_buffer();
-  buffer->receive_cnode = buffer->receive_index = buffer->receive_depth = 0;  // channels carry no caps
   Received r{};
-  const Error e = blocking ? recv(endpoint, &r) : nb_recv(endpoint, &r);
+  Error e = Error::Ok;
+  {
+    const ReceiveFieldsScope none(ipc_buffer(), 0, 0, 0);  // channels carry no caps
+    e = blocking ? recv(endpoint, &r) : nb_recv(endpoint, &r);
+  }
   if (e != Error::Ok) return e;
   return r.info;
 }

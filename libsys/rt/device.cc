@@ -42,14 +42,13 @@ Result<MessageInfo> pci_call(CPtr service, PciOp op, uint64_t a, uint64_t b, uin
   buffer->msg[1] = a;
   buffer->msg[2] = b;
   buffer->msg[3] = c;
-  if (slot != 0) {
-    buffer->receive_cnode = cnode;
-    buffer->receive_index = slot;
-    buffer->receive_depth = kSlotDepth;
-  }
   Received reply{};
-  const Error e = call(service, MessageInfo{kPciRequestLabel, 4, 0, 0}, &reply);
-  buffer->receive_cnode = buffer->receive_index = buffer->receive_depth = 0;
+  Error e = Error::Ok;
+  {
+    // `slot`, or none at all: a capability never lands in a slot the caller armed for another use.
+    const ReceiveFieldsScope armed(buffer, slot != 0 ? cnode : 0, slot, slot != 0 ? kSlotDepth : 0);
+    e = call(service, MessageInfo{kPciRequestLabel, 4, 0, 0}, &reply);
+  }
   if (e != Error::Ok) return e;
   const bool received = reply.info.extra_caps > 0 && (reply.info.caps_unwrapped & 1u) == 0;
   if (reply.info.label != 0) {

@@ -62,10 +62,16 @@ EndpointServerTransport::EndpointServerTransport(CPtr endpoint, const ServeOptio
   }
   context_.slots_ = options_.slots;
   context_.cnode_ = options_.cnode;
+  saved_fields_[0] = buffer_->receive_cnode;
+  saved_fields_[1] = buffer_->receive_index;
+  saved_fields_[2] = buffer_->receive_depth;
 }
 
 EndpointServerTransport::~EndpointServerTransport() {
   end_caps();
+  buffer_->receive_cnode = saved_fields_[0];
+  buffer_->receive_index = saved_fields_[1];
+  buffer_->receive_depth = saved_fields_[2];
   if (receive_slot_ != 0) (void)options_.slots->free(receive_slot_);
 }
 

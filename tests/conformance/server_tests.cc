@@ -6,6 +6,7 @@
 #include <tessera/abi/bench.capnp.h>
 #include <tessera/abi/kv.capnp.h>
 #include <tessera/string.h>
+#include <tessera/sys/channel.h>
 #include <tessera/sys/server.h>
 #include <tessera/sys/testing.h>
 #include <tessera/sys/thread_runtime.h>
@@ -273,7 +274,14 @@ class WatchServer : public Store::Server<WatchServer> {
     note_unwrapped();
     return {};
   }
-  Result<void> delete_(Store::DeleteParams::Reader, Store::DeleteResults::Builder) { return {}; }
+  // Makes the libsys calls that set the IPC buffer's receive fields for themselves (each fails at
+  // once on the null capability): they must put back the receive slot serve() armed.
+  Result<void> delete_(Store::DeleteParams::Reader, Store::DeleteResults::Builder) {
+    sys::ReceivingCallTransport receiving(sys::ipc_buffer(), tessera::kSlotRootCNode, 0xF0F);
+    (void)receiving.call(0, 1, 0, 0);
+    (void)sys::channel_receive(0, false);
+    return {};
+  }
   Result<void> watch(Store::WatchParams::Reader params, Store::WatchResults::Builder) {
     last_badge = sys::current_request().badge();
     note_unwrapped();
@@ -346,6 +354,10 @@ TESSERA_USER_TEST(SERVER0003, pass, "serve() hands a method the caller's badge a
     }
     expect_ok(t, store->watch("k2", CapRef{notification}), "a second capability arrives after the refused one");
     t.check(server.kept_count == 2, "kept %u capabilities", server.kept_count);
+    // serve() arms its receive slot once: a method's own receiving calls leave it armed.
+    expect_ok(t, store->delete_("k"), "a method making receiving calls of its own");
+    expect_ok(t, store->watch("k3", CapRef{notification}), "a capability arrives after that method");
+    t.check(server.kept_count == 3, "kept %u capabilities", server.kept_count);
     // A capability naming the server's own endpoint arrives unwrapped, as its badge, for that
     // request only: the next request, without one, has none.
     (void)store->watch("u", CapRef{own});

@@ -29,6 +29,31 @@ struct Received {
 IpcBuffer* ipc_buffer();
 void set_ipc_buffer(IpcBuffer* buffer);
 
+// The receive fields of an IPC buffer (where a capability that comes with a message lands) set
+// for as long as this lives, and put back as they were after: every libsys call that receives
+// does so, so that the fields a caller armed (serve() arms its receive slot once, before its first
+// request) stay armed across it. Code that sets the fields itself must put them back as well.
+class ReceiveFieldsScope {
+ public:
+  ReceiveFieldsScope(IpcBuffer* buffer, uint64_t cnode, uint64_t index, uint64_t depth)
+      : buffer_(buffer), cnode_(buffer->receive_cnode), index_(buffer->receive_index), depth_(buffer->receive_depth) {
+    buffer->receive_cnode = cnode;
+    buffer->receive_index = index;
+    buffer->receive_depth = depth;
+  }
+  ~ReceiveFieldsScope() {
+    buffer_->receive_cnode = cnode_;
+    buffer_->receive_index = index_;
+    buffer_->receive_depth = depth_;
+  }
+  ReceiveFieldsScope(const ReceiveFieldsScope&) = delete;
+  ReceiveFieldsScope& operator=(const ReceiveFieldsScope&) = delete;
+
+ private:
+  IpcBuffer* buffer_;
+  uint64_t cnode_, index_, depth_;
+};
+
 // The one path of every IPC system call in user space (the wrappers below and CallTransport):
 // loads message registers 0-3 from `buffer`'s words, makes the system call `number` on `cap` with
 // the message info word `info`, and when `out` is given stores the reply's info and badge there
@@ -116,8 +141,9 @@ class CallTransport {
 // CallTransport for methods whose reply carries a capability (a server handing out a new
 // capability, e.g. the memory server's createRegion): before the call it arms the receive fields
 // of the IPC buffer with `slot` (an empty slot of the CNode `cnode`, both cptrs of the calling
-// thread's CSpace, depth kSlotDepth), after it disarms them again, so no later IPC of this thread
-// drops a capability into a slot the caller may have given back. `received()` says whether the
+// thread's CSpace, depth kSlotDepth), after it puts back what they held (ReceiveFieldsScope), so
+// no later IPC of this thread drops a capability into a slot the caller may have given back, and a
+// server's own receive slot stays armed. `received()` says whether the
 // last reply delivered a capability into the slot (the kernel counts it in extra_caps; a reply
 // never unwraps). The generated stub's reader then finds it at capability index 0; a reply that
 // names a capability the kernel did not deliver (no Grant on the server's side, slot not empty)
@@ -138,12 +164,12 @@ class ReceivingCallTransport {
   // As CallTransport::call_info.
   Result<capnp::MessageInfo> call_info(uint64_t destination, uint64_t info) {
     received_ = false;
-    buffer_->receive_cnode = cnode_;
-    buffer_->receive_index = slot_;
-    buffer_->receive_depth = 64;  // kSlotDepth (tessera/sys/cspace.h): cptr = slot index
     Received reply{};
-    const Error e = ipc_syscall(buffer_, Syscall::Call, destination, info, &reply);
-    buffer_->receive_cnode = buffer_->receive_index = buffer_->receive_depth = 0;
+    Error e = Error::Ok;
+    {
+      const ReceiveFieldsScope armed(buffer_, cnode_, slot_, 64);  // kSlotDepth (tessera/sys/cspace.h): cptr = slot index
+      e = ipc_syscall(buffer_, Syscall::Call, destination, info, &reply);
+    }
     if (e != Error::Ok) return e;
     received_ = reply.info.extra_caps > 0 && (reply.info.caps_unwrapped & 1u) == 0;
     return reply.info;

@@ -129,6 +129,8 @@ class EndpointServerTransport {
   CPtr receive_cnode_ = 0;
   CPtr receive_slot_ = 0;
   uint64_t receive_depth_ = 0;
+  // What the fields held before (put back when the transport goes, with its receive slot).
+  uint64_t saved_fields_[3] = {};
   bool logged_refusal_ = false;
   RequestContext context_;
   capnp::Word words_[capnp::kMaxMessageWords] = {};
@@ -138,8 +140,9 @@ class EndpointServerTransport {
   uint64_t reply_caps_[capnp::kMaxExtraCaps] = {};
 };
 
-// The kernel reads the receive fields of the IPC buffer at every receive, and any IPC or kernel
-// call the server makes in between may have changed them: set them again each time.
+// The kernel reads the receive fields of the IPC buffer at every receive. They are set once, before
+// the first: every libsys call that sets them for itself puts them back after (ReceiveFieldsScope,
+// tessera/sys/ipc.h), and so must a method that sets them by hand.
 inline void EndpointServerTransport::arm_receive_slot() {
   buffer_->receive_cnode = receive_cnode_;
   buffer_->receive_index = receive_slot_;
@@ -190,7 +193,6 @@ __attribute__((always_inline)) inline Error EndpointServerTransport::reply_recei
   } else {
     info = MessageInfo{static_cast<uint64_t>(reply.error), 0, 0, 0}.encode();
   }
-  arm_receive_slot();
   SyscallRegisters regs{endpoint_, info, {reply_words_[0], reply_words_[1], reply_words_[2], reply_words_[3]}};
   const Error e = raw_syscall(Syscall::ReplyRecv, regs);
   return finish_receive(e, regs, request);
