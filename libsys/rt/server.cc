@@ -116,11 +116,13 @@ void EndpointServerTransport::receive_rest(uint64_t info_word, uint32_t length) 
 
 Error EndpointServerTransport::receive(capnp::Request* request) {
   if (options_.slots != nullptr && receive_slot_ == 0) return Error::NotEnoughMemory;
+  // A request answered without a reply (a server that receives again mid-loop, as the memory
+  // server after a fault it cannot resolve) ends here as reply_receive ends one: its unkept
+  // capability deleted and its unwrapped badge forgotten, so the next request sees neither.
+  if (context_.came_with_caps_) end_caps();
   arm_receive_slot();
   SyscallRegisters regs{endpoint_, 0, {0, 0, 0, 0}};
   const Error e = raw_syscall(Syscall::Recv, regs);
-  // reply_receive drops an unkept capability first; here a new request only forgets it.
-  if (e == Error::Ok) context_.cap_slot_ = 0;
   return finish_receive(e, regs, request);
 }
 

@@ -376,6 +376,74 @@ TESSERA_USER_TEST(SERVER0003, pass, "serve() hands a method the caller's badge a
 }
 
 namespace {
+// A server loop of its own, as the memory server's: it receives again without replying.
+struct ReceiveAgainJob {
+  CPtr endpoint;
+  Error first_unwrapped_error, second_unwrapped_error, third_unwrapped_error;
+  uint64_t first_unwrapped;
+  bool second_has_cap, third_has_cap;
+  bool done;
+};
+
+void receive_again(uint64_t argument) {
+  auto* job = reinterpret_cast<ReceiveAgainJob*>(argument);
+  static sys::SlotAllocator slots(kServerSlots);
+  sys::EndpointServerTransport transport(job->endpoint, sys::ServeOptions{&slots, tessera::kSlotRootCNode, "again"});
+  tessera::capnp::Request request;
+  const auto unwrapped = [&](Error* e) {
+    const Result<uint64_t> badge = transport.context().unwrapped_badge();
+    *e = badge.ok() ? Error::Ok : badge.error();
+    return badge.ok() ? *badge : 0;
+  };
+  if (transport.receive(&request) == Error::Ok) job->first_unwrapped = unwrapped(&job->first_unwrapped_error);
+  if (transport.receive(&request) == Error::Ok) {  // no reply to the first
+    (void)unwrapped(&job->second_unwrapped_error);
+    job->second_has_cap = transport.context().has_cap();
+  }
+  if (transport.receive(&request) == Error::Ok) {  // nor to the second, whose capability nobody kept
+    (void)unwrapped(&job->third_unwrapped_error);
+    job->third_has_cap = transport.context().has_cap();
+  }
+  __atomic_store_n(&job->done, true, __ATOMIC_RELEASE);
+}
+}  // namespace
+
+// The review of issue 18's serve() loop: a request's unwrapped badge was forgotten only when it
+// was replied to, so a server receiving again without a reply (the memory server, after a fault
+// it cannot resolve) handed the next client the last one's region badge.
+TESSERA_USER_TEST(SERVER0007, pass, "a server that receives again without replying shows the next request neither the last one's unwrapped badge nor its capability") {
+  Env env(t);
+  OwnedCap endpoint{env, env.make(ObjectType::Endpoint)};
+  OwnedCap own{env, mint(env, endpoint, kAllRights, 0x55)};  // sent to its own endpoint: unwrapped
+  OwnedCap notification{env, env.make(ObjectType::Notification)};
+  static ReceiveAgainJob job;
+  job = ReceiveAgainJob{endpoint, Error::EmptySlot, Error::EmptySlot, Error::EmptySlot, 0, false, true, false};
+  auto thread = JoinableThread::create(env.memory, &env.tables, server_options());
+  if (t.failed() || !expect_ok(t, thread, "create the server thread")) return;
+  if (!expect_ok(t, thread->start(receive_again, reinterpret_cast<uint64_t>(&job)), "start the server")) return;
+  ipctest::let_run();
+  buffer().caps_or_badges[0] = own;
+  expect_is(t, sys::send(endpoint, MessageInfo{1, 0, 1, 0}), Error::Ok, "send the endpoint's own capability");
+  ipctest::let_run();
+  buffer().caps_or_badges[0] = notification;
+  expect_is(t, sys::send(endpoint, MessageInfo{1, 0, 1, 0}), Error::Ok, "send a capability it moves");
+  ipctest::let_run();
+  expect_is(t, sys::send(endpoint, MessageInfo{1, 0, 0, 0}), Error::Ok, "send nothing");
+  expect_ok(t, thread->join(), "join the server");
+  t.check(job.first_unwrapped_error == Error::Ok && job.first_unwrapped == 0x55, "the first request's badge: %s 0x%lx",
+          error_name(job.first_unwrapped_error), job.first_unwrapped);
+  t.check(job.second_unwrapped_error == Error::MissingCapability, "the second request saw an unwrapped badge (%s)",
+          error_name(job.second_unwrapped_error));
+  t.check(job.second_has_cap, "the second request's capability did not arrive");
+  t.check(job.third_unwrapped_error == Error::MissingCapability && !job.third_has_cap,
+          "the third request saw the second's capability (%s, has_cap %d)", error_name(job.third_unwrapped_error),
+          job.third_has_cap);
+  for (CPtr slot = kServerSlots.start; slot < kServerSlots.end; ++slot) {
+    t.check(env.is_empty(slot), "slot %lu still holds a capability nobody kept", slot);
+  }
+}
+
+namespace {
 constexpr uint64_t kCanary = 0xCA4A'7155'0000'0000ull;  // | word index
 
 void fill_canary(IpcBuffer& b, uint32_t from) {

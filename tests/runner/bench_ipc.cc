@@ -255,8 +255,10 @@ constexpr uint64_t kFloorKeyPointer = (6ull << 35) | kFloorByteList;
   if (r.r9 == 0) return {Error::Ok, found, {}};
   const int64_t first = 3 + (static_cast<int32_t>(r.r9) >> 2);
   const uint64_t count = r.r9 >> 35;
-  if ((r.r9 & 0x700000003ull) != kFloorByteList || first < 0 || static_cast<uint64_t>(first) * 8 + count > length * 8)
-      [[unlikely]] {
+  // The value must lie in the reply's words, and in the four that came in registers (the floor
+  // reads no further).
+  if ((r.r9 & 0x700000003ull) != kFloorByteList || first < 0 || static_cast<uint64_t>(first) * 8 + count > length * 8 ||
+      static_cast<uint64_t>(first) * 8 + count > sizeof floor_reply) [[unlikely]] {
     return {Error::MalformedMessage, false, {}};
   }
   uint64_t* words = floor_reply;

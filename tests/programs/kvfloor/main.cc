@@ -51,9 +51,12 @@ kv::Table table;
   const int64_t first = 2 + (static_cast<int32_t>(key_pointer) >> 2);
   const uint64_t count = key_pointer >> 35;
   uint64_t words[4] = {r.mr[0], r.mr[1], r.mr[2], r.mr[3]};
+  if (first < 0 || count == 0 || static_cast<uint64_t>(first) * 8 + count > length * 8) [[unlikely]] {
+    r.info = static_cast<uint64_t>(Error::MalformedMessage) << 12;
+    return;
+  }
   const char* bytes = reinterpret_cast<const char*>(words) + first * 8;
-  if (first < 0 || count == 0 || static_cast<uint64_t>(first) * 8 + count > length * 8 || bytes[count - 1] != 0)
-      [[unlikely]] {
+  if (bytes[count - 1] != 0) [[unlikely]] {
     r.info = static_cast<uint64_t>(Error::MalformedMessage) << 12;
     return;
   }

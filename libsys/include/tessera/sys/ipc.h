@@ -120,8 +120,8 @@ class CallTransport {
   }
   // call() with the message info already encoded, its length and capability count already in range
   // (at most kMessageWords and kMaxTransferCaps): the generated stubs', which check both where they
-  // are known, mostly at compile time. (Out of range, the kernel clamps the length and refuses the
-  // capabilities: nothing unsafe, only not the message meant.)
+  // are known, mostly at compile time. (Out of range, MessageInfo's encoding has already cut the
+  // numbers to their fields: nothing unsafe, only not the message meant.)
   Result<capnp::MessageInfo> call_info(uint64_t destination, uint64_t info) {
     uint64_t* msg = buffer_->msg;
     SyscallRegisters regs{destination, info, {msg[0], msg[1], msg[2], msg[3]}};
