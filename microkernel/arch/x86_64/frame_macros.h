@@ -6,6 +6,21 @@
 // static_asserts each against the C++ struct, so the two cannot drift apart.
 #pragma once
 
+#define TRAP_FRAME_R15 0        // the general registers, in PUSH_GPRS's order from the lowest address
+#define TRAP_FRAME_R14 8
+#define TRAP_FRAME_R13 16
+#define TRAP_FRAME_R12 24
+#define TRAP_FRAME_R11 32
+#define TRAP_FRAME_R10 40
+#define TRAP_FRAME_R9 48
+#define TRAP_FRAME_R8 56
+#define TRAP_FRAME_RBP 64
+#define TRAP_FRAME_RDI 72
+#define TRAP_FRAME_RSI 80
+#define TRAP_FRAME_RDX 88
+#define TRAP_FRAME_RCX 96
+#define TRAP_FRAME_RBX 104
+#define TRAP_FRAME_RAX 112
 #define TRAP_FRAME_VECTOR 120  // after the 15 general registers: vector, error code, then the CPU's part
 #define TRAP_FRAME_RIP 136
 #define TRAP_FRAME_CS 144

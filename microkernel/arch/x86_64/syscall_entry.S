@@ -10,8 +10,6 @@
 #define GS_KERNEL_STACK 8
 #define GS_USER_RSP 16
 #define GS_FRAME_END 24
-#define USER_CS (0x28 | 3)
-#define USER_SS (0x20 | 3)
 #define SYSCALL_VECTOR 0x100
 
 #include "arch/x86_64/frame_macros.h"
@@ -25,17 +23,33 @@ syscall_entry:
     swapgs
     cmpq $SYSCALL_NULL, %rdx
     je null_syscall
+// Saved: what a system call's caller expects back and what the kernel reads of it, no more. Not
+// written: CS and SS (the user selectors, set when the thread was made and the same in every frame
+// the CPU saves from user mode), the error code (an exception's), and RAX, RCX and R11, which a
+// system call clobbers (RCX and R11 come back from RIP and RFLAGS, RAX is the result): a thread
+// stopped in a system call shows what it last had there. A restarted call (SyscallRegs::restart)
+// goes back onto `syscall`, whose inputs are all saved.
 save_frame:
     movq %rsp, %gs:GS_USER_RSP
     movq %gs:GS_FRAME_END, %rsp
-    pushq $USER_SS
-    pushq %gs:GS_USER_RSP
-    pushq %r11                      // user RFLAGS
-    pushq $USER_CS
-    pushq %rcx                      // user RIP
-    pushq $0                        // error code
-    pushq $SYSCALL_VECTOR
-    PUSH_GPRS                       // %rsp: the thread's frame, TRAP_FRAME_SIZE below %gs:GS_FRAME_END
+    subq $TRAP_FRAME_SIZE, %rsp     // %rsp: the thread's frame, TRAP_FRAME_SIZE below %gs:GS_FRAME_END
+    movq %rcx, TRAP_FRAME_RIP(%rsp)
+    movq %r11, TRAP_FRAME_RFLAGS(%rsp)
+    movq %gs:GS_USER_RSP, %rcx
+    movq %rcx, TRAP_FRAME_RSP(%rsp)
+    movq $SYSCALL_VECTOR, TRAP_FRAME_VECTOR(%rsp)
+    movq %rbx, TRAP_FRAME_RBX(%rsp)
+    movq %rdx, TRAP_FRAME_RDX(%rsp)
+    movq %rsi, TRAP_FRAME_RSI(%rsp)
+    movq %rdi, TRAP_FRAME_RDI(%rsp)
+    movq %rbp, TRAP_FRAME_RBP(%rsp)
+    movq %r8, TRAP_FRAME_R8(%rsp)
+    movq %r9, TRAP_FRAME_R9(%rsp)
+    movq %r10, TRAP_FRAME_R10(%rsp)
+    movq %r12, TRAP_FRAME_R12(%rsp)
+    movq %r13, TRAP_FRAME_R13(%rsp)
+    movq %r14, TRAP_FRAME_R14(%rsp)
+    movq %r15, TRAP_FRAME_R15(%rsp)
     movq %rsp, %rdi                 // the thread's frame
     movq %gs:GS_KERNEL_STACK, %rsp
     xorl %ebp, %ebp
@@ -70,16 +84,32 @@ null_syscall:
 // The caller has checked that frame->rip is canonical and frame->rflags is sanitised.
     .globl resume_user_frame
     .balign 16
+// A system call's frame leaves by SYSRET: RCX and R11 from RIP and RFLAGS, the other registers
+// loaded straight from the frame (%rdi last). Any other (an interrupt's or exception's, a new
+// thread's, a restarted call's or one whose registers were written) by IRETQ with every register.
 resume_user_frame:
-    movq %rdi, %rsp
-    POP_GPRS
-    cmpq $SYSCALL_VECTOR, (%rsp)    // POP_GPRS left %rsp at frame->vector
+    cmpq $SYSCALL_VECTOR, TRAP_FRAME_VECTOR(%rdi)
     jne 1f
-    movq (TRAP_FRAME_RIP - TRAP_FRAME_VECTOR)(%rsp), %rcx
-    movq (TRAP_FRAME_RFLAGS - TRAP_FRAME_VECTOR)(%rsp), %r11
-    movq (TRAP_FRAME_RSP - TRAP_FRAME_VECTOR)(%rsp), %rsp     // user RSP
+    movq TRAP_FRAME_RIP(%rdi), %rcx
+    movq TRAP_FRAME_RFLAGS(%rdi), %r11
+    movq TRAP_FRAME_RSP(%rdi), %rsp // user RSP
+    movq TRAP_FRAME_RAX(%rdi), %rax
+    movq TRAP_FRAME_RBX(%rdi), %rbx
+    movq TRAP_FRAME_RDX(%rdi), %rdx
+    movq TRAP_FRAME_RSI(%rdi), %rsi
+    movq TRAP_FRAME_RBP(%rdi), %rbp
+    movq TRAP_FRAME_R8(%rdi), %r8
+    movq TRAP_FRAME_R9(%rdi), %r9
+    movq TRAP_FRAME_R10(%rdi), %r10
+    movq TRAP_FRAME_R12(%rdi), %r12
+    movq TRAP_FRAME_R13(%rdi), %r13
+    movq TRAP_FRAME_R14(%rdi), %r14
+    movq TRAP_FRAME_R15(%rdi), %r15
+    movq TRAP_FRAME_RDI(%rdi), %rdi
     swapgs
     sysretq
-1:  addq $(TRAP_FRAME_RIP - TRAP_FRAME_VECTOR), %rsp    // vector, error code
+1:  movq %rdi, %rsp
+    POP_GPRS
+    addq $(TRAP_FRAME_RIP - TRAP_FRAME_VECTOR), %rsp    // vector, error code
     swapgs
     iretq

@@ -17,8 +17,14 @@ struct TrapFrame {
 };
 static_assert(sizeof(TrapFrame) == 22 * 8);
 // The offsets vectors.S and syscall_entry.S use (frame_macros.h), and the push order of PUSH_GPRS.
-static_assert(__builtin_offsetof(TrapFrame, r15) == 0 && __builtin_offsetof(TrapFrame, rax) == 14 * 8);
-static_assert(__builtin_offsetof(TrapFrame, r10) == 5 * 8 && __builtin_offsetof(TrapFrame, rdi) == 9 * 8);
+static_assert(__builtin_offsetof(TrapFrame, r15) == TRAP_FRAME_R15 && __builtin_offsetof(TrapFrame, r14) == TRAP_FRAME_R14 &&
+              __builtin_offsetof(TrapFrame, r13) == TRAP_FRAME_R13 && __builtin_offsetof(TrapFrame, r12) == TRAP_FRAME_R12 &&
+              __builtin_offsetof(TrapFrame, r11) == TRAP_FRAME_R11 && __builtin_offsetof(TrapFrame, r10) == TRAP_FRAME_R10 &&
+              __builtin_offsetof(TrapFrame, r9) == TRAP_FRAME_R9 && __builtin_offsetof(TrapFrame, r8) == TRAP_FRAME_R8 &&
+              __builtin_offsetof(TrapFrame, rbp) == TRAP_FRAME_RBP && __builtin_offsetof(TrapFrame, rdi) == TRAP_FRAME_RDI &&
+              __builtin_offsetof(TrapFrame, rsi) == TRAP_FRAME_RSI && __builtin_offsetof(TrapFrame, rdx) == TRAP_FRAME_RDX &&
+              __builtin_offsetof(TrapFrame, rcx) == TRAP_FRAME_RCX && __builtin_offsetof(TrapFrame, rbx) == TRAP_FRAME_RBX &&
+              __builtin_offsetof(TrapFrame, rax) == TRAP_FRAME_RAX);
 static_assert(__builtin_offsetof(TrapFrame, vector) == TRAP_FRAME_VECTOR);
 static_assert(__builtin_offsetof(TrapFrame, rip) == TRAP_FRAME_RIP);
 static_assert(__builtin_offsetof(TrapFrame, cs) == TRAP_FRAME_CS);
