@@ -138,6 +138,8 @@ syscall_keeping:
     xorl %r10d, %r10d
     xorl %r15d, %r15d
     syscall
+    .globl syscall_keeping_return
+syscall_keeping_return:
 1:  xorl %r8d, %r8d
     movabsq $0x5EB1B1B1B1B1B1B1, %r9
     cmpq %r9, %rbx
@@ -190,6 +192,7 @@ syscall_keeping:
 )");
 }  // namespace
 extern "C" uint64_t syscall_keeping(uint64_t number, uint64_t cptr, uint64_t info, uint64_t* result);
+extern "C" char syscall_keeping_return[];  // the instruction after its `syscall`
 
 namespace {
 struct KeepingJob {
@@ -217,7 +220,7 @@ void keeping_server(uint64_t argument) {
 // every register from the frame (syscall_entry.S); a register it forgets comes back as another
 // thread's or the kernel's. Both sides of Call/ReplyRecv (fastpath, or the general path under
 // fastpath=off in the ipc-slowpath suite) and a general-path call are checked.
-TESSERA_USER_TEST(SYSCALL0009, pass, "Call, ReplyRecv and Recv keep rbx, rbp, r12-r14, rdx and rsp on both sides; rcx and r11 are the return address and flags") {
+TESSERA_USER_TEST(SYSCALL0009, pass, "Call, ReplyRecv and Recv keep rbx, rbp, r12-r14, rdx and rsp on both sides; rcx and r11 are the return address and flags, also as readRegisters shows a stopped thread") {
   ipctest::Env env(t);
   ipctest::OwnedCap endpoint{env, env.make(tessera::abi::ObjectType::Endpoint)};
   ipctest::Peer server(env, 0);
@@ -225,6 +228,16 @@ TESSERA_USER_TEST(SYSCALL0009, pass, "Call, ReplyRecv and Recv keep rbx, rbp, r1
   job = KeepingJob{endpoint, 0, 0, 0};
   if (t.failed() || !server.start(keeping_server, reinterpret_cast<uint64_t>(&job))) return;
   ipctest::let_run();
+  // The server is stopped in its first system call through syscall_keeping (its RCX has never held
+  // that return address before): its RCX and R11 read as SYSCALL left them.
+  auto regs = env.tcb(server.tcb()).read_registers(false, 14);
+  if (captest::expect_ok(t, regs, "read the server's registers")) {
+    const uint64_t after = reinterpret_cast<uint64_t>(syscall_keeping_return);
+    t.check(regs->rip() == after && regs->rcx() == after, "rip 0x%lx, rcx 0x%lx, expected 0x%lx", regs->rip(),
+            regs->rcx(), after);
+    t.check(regs->r11() == regs->rflags() && (regs->r11() & 0x200) != 0, "r11 0x%lx, rflags 0x%lx", regs->r11(),
+            regs->rflags());
+  }
   uint64_t mask = 0;
   for (int i = 0; i < 200; ++i) {
     uint64_t result = ~uint64_t{0};

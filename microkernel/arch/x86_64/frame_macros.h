@@ -27,6 +27,7 @@
 #define TRAP_FRAME_RFLAGS 152
 #define TRAP_FRAME_RSP 160
 #define TRAP_FRAME_SIZE 176
+#define TRAP_FRAME_SYSCALL 0x100  // the vector of a frame the system-call entry saved
 
 #define PUSH_GPRS \
   pushq %rax;     \

@@ -10,7 +10,6 @@
 #define GS_KERNEL_STACK 8
 #define GS_USER_RSP 16
 #define GS_FRAME_END 24
-#define SYSCALL_VECTOR 0x100
 
 #include "arch/x86_64/frame_macros.h"
 #include "arch/x86_64/syscall_entry_constants.h"
@@ -37,7 +36,7 @@ save_frame:
     movq %r11, TRAP_FRAME_RFLAGS(%rsp)
     movq %gs:GS_USER_RSP, %rcx
     movq %rcx, TRAP_FRAME_RSP(%rsp)
-    movq $SYSCALL_VECTOR, TRAP_FRAME_VECTOR(%rsp)
+    movq $TRAP_FRAME_SYSCALL, TRAP_FRAME_VECTOR(%rsp)
     movq %rbx, TRAP_FRAME_RBX(%rsp)
     movq %rdx, TRAP_FRAME_RDX(%rsp)
     movq %rsi, TRAP_FRAME_RSI(%rsp)
@@ -88,7 +87,7 @@ null_syscall:
 // loaded straight from the frame (%rdi last). Any other (an interrupt's or exception's, a new
 // thread's, a restarted call's or one whose registers were written) by IRETQ with every register.
 resume_user_frame:
-    cmpq $SYSCALL_VECTOR, TRAP_FRAME_VECTOR(%rdi)
+    cmpq $TRAP_FRAME_SYSCALL, TRAP_FRAME_VECTOR(%rdi)
     jne 1f
     movq TRAP_FRAME_RIP(%rdi), %rcx
     movq TRAP_FRAME_RFLAGS(%rdi), %r11

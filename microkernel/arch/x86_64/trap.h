@@ -50,6 +50,7 @@ constexpr uint8_t kPageFault = 14;
 constexpr uint8_t kFirstIrq = 32;       // IOAPIC lines 0..23 -> 32..55
 constexpr uint8_t kLapicTimer = 0xEF;
 constexpr uint8_t kSpurious = 0xFF;
+constexpr uint64_t kSyscall = TRAP_FRAME_SYSCALL;  // a frame saved by the system-call entry (SYSRET on the way out)
 }  // namespace vectors
 
 }  // namespace tessera::kernel
