@@ -225,10 +225,8 @@ void emit_client(const Model& model, const std::string& name, const std::vector<
          "    reply_.reset(words, reply->length_words, reply->extra_caps);\n"
          "    return reply_.place_root(root);\n"
          "  }\n"
-
          "  template <typename Results>\n"
          "  ::tessera::Result<typename Results::Reader> call_(uint32_t words, uint32_t caps, Method method) {\n"
-
          "    const ::tessera::capnp::MessageReader::Place place =\n"
          "        call_raw_(::tessera::capnp::MessageInfo{" << name << "::label(method), words, caps, 0}.encode(),\n"
          "                  ::tessera::capnp::wire::make_struct(0, Results::kDataWords, Results::kPointerCount));\n"
