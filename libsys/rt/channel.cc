@@ -15,7 +15,7 @@ Result<MessageInfo> channel_receive(CPtr endpoint, bool blocking) {
   Received r{};
   Error e = Error::Ok;
   {
-    const ReceiveFieldsScope none(ipc_buffer(), 0, 0, 0);  // channels carry no caps
+    const ReceiveFieldsScope none(ipc_buffer(), ReceiveFields{});  // channels carry no caps
     e = blocking ? recv(endpoint, &r) : nb_recv(endpoint, &r);
   }
   if (e != Error::Ok) return e;

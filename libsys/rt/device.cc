@@ -46,7 +46,7 @@ Result<MessageInfo> pci_call(CPtr service, PciOp op, uint64_t a, uint64_t b, uin
   Error e = Error::Ok;
   {
     // `slot`, or none at all: a capability never lands in a slot the caller armed for another use.
-    const ReceiveFieldsScope armed(buffer, slot != 0 ? cnode : 0, slot, slot != 0 ? kSlotDepth : 0);
+    const ReceiveFieldsScope armed(buffer, slot != 0 ? ReceiveFields{cnode, slot, kSlotDepth} : ReceiveFields{});
     e = call(service, MessageInfo{kPciRequestLabel, 4, 0, 0}, &reply);
   }
   if (e != Error::Ok) return e;

@@ -54,25 +54,17 @@ Result<CPtr> RequestContext::keep_cap() {
 EndpointServerTransport::EndpointServerTransport(CPtr endpoint, const ServeOptions& options)
     : buffer_(ipc_buffer()), endpoint_(endpoint), options_(options) {
   if (options_.slots != nullptr) {
-    if (auto slot = options_.slots->alloc(); slot.ok()) receive_slot_ = *slot;
-  }
-  if (receive_slot_ != 0) {
-    receive_cnode_ = options_.cnode;
-    receive_depth_ = kSlotDepth;
+    if (auto slot = options_.slots->alloc(); slot.ok()) receive_ = ReceiveFields{options_.cnode, *slot, kSlotDepth};
   }
   context_.slots_ = options_.slots;
   context_.cnode_ = options_.cnode;
-  saved_fields_[0] = buffer_->receive_cnode;
-  saved_fields_[1] = buffer_->receive_index;
-  saved_fields_[2] = buffer_->receive_depth;
+  saved_fields_ = ReceiveFields::of(buffer_);
 }
 
 EndpointServerTransport::~EndpointServerTransport() {
   end_caps();
-  buffer_->receive_cnode = saved_fields_[0];
-  buffer_->receive_index = saved_fields_[1];
-  buffer_->receive_depth = saved_fields_[2];
-  if (receive_slot_ != 0) (void)options_.slots->free(receive_slot_);
+  saved_fields_.put(buffer_);
+  if (receive_.index != 0) (void)options_.slots->free(receive_.index);
 }
 
 // The end of a request capabilities came with: a capability the method did not keep is deleted
@@ -104,7 +96,7 @@ void EndpointServerTransport::note_caps(const MessageInfo& info) {
       context_.unwrapped_badge_ = buffer_->caps_or_badges[i];
     }
   }
-  context_.cap_slot_ = moved && receive_slot_ != 0 ? receive_slot_ : 0;
+  context_.cap_slot_ = moved ? receive_.index : 0;
 }
 
 // Words 4 and up and the capabilities of a request (finish_receive's unusual part).
@@ -115,7 +107,7 @@ void EndpointServerTransport::receive_rest(uint64_t info_word, uint32_t length) 
 }
 
 Error EndpointServerTransport::receive(capnp::Request* request) {
-  if (options_.slots != nullptr && receive_slot_ == 0) return Error::NotEnoughMemory;
+  if (options_.slots != nullptr && receive_.index == 0) return Error::NotEnoughMemory;
   // A request answered without a reply (a server that receives again mid-loop, as the memory
   // server after a fault it cannot resolve) ends here as reply_receive ends one: its unkept
   // capability deleted and its unwrapped badge forgotten, so the next request sees neither.

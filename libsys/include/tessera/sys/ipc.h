@@ -29,29 +29,39 @@ struct Received {
 IpcBuffer* ipc_buffer();
 void set_ipc_buffer(IpcBuffer* buffer);
 
-// The receive fields of an IPC buffer (where a capability that comes with a message lands) set
-// for as long as this lives, and put back as they were after: every libsys call that receives
-// does so, so that the fields a caller armed (serve() arms its receive slot once, before its first
-// request) stay armed across it. Code that sets the fields itself must put them back as well.
-class ReceiveFieldsScope {
- public:
-  ReceiveFieldsScope(IpcBuffer* buffer, uint64_t cnode, uint64_t index, uint64_t depth)
-      : buffer_(buffer), cnode_(buffer->receive_cnode), index_(buffer->receive_index), depth_(buffer->receive_depth) {
+// The receive fields of an IPC buffer: where a capability that comes with a message lands (the
+// CNode, the slot and the depth, in their order there). All zero: nowhere, none is received.
+struct ReceiveFields {
+  uint64_t cnode = 0;
+  uint64_t index = 0;
+  uint64_t depth = 0;
+
+  static ReceiveFields of(const IpcBuffer* buffer) {
+    return ReceiveFields{buffer->receive_cnode, buffer->receive_index, buffer->receive_depth};
+  }
+  void put(IpcBuffer* buffer) const {
     buffer->receive_cnode = cnode;
     buffer->receive_index = index;
     buffer->receive_depth = depth;
   }
-  ~ReceiveFieldsScope() {
-    buffer_->receive_cnode = cnode_;
-    buffer_->receive_index = index_;
-    buffer_->receive_depth = depth_;
+};
+
+// The receive fields of an IPC buffer set for as long as this lives, and put back as they were
+// after: every libsys call that receives does so, so that the fields a caller armed (serve() arms
+// its receive slot once, before its first request) stay armed across it. Code that sets the
+// fields itself must put them back as well.
+class ReceiveFieldsScope {
+ public:
+  ReceiveFieldsScope(IpcBuffer* buffer, ReceiveFields fields) : buffer_(buffer), saved_(ReceiveFields::of(buffer)) {
+    fields.put(buffer);
   }
+  ~ReceiveFieldsScope() { saved_.put(buffer_); }
   ReceiveFieldsScope(const ReceiveFieldsScope&) = delete;
   ReceiveFieldsScope& operator=(const ReceiveFieldsScope&) = delete;
 
  private:
   IpcBuffer* buffer_;
-  uint64_t cnode_, index_, depth_;
+  ReceiveFields saved_;
 };
 
 // The one path of every IPC system call in user space (the wrappers below and CallTransport):
@@ -167,7 +177,7 @@ class ReceivingCallTransport {
     Received reply{};
     Error e = Error::Ok;
     {
-      const ReceiveFieldsScope armed(buffer_, cnode_, slot_, 64);  // kSlotDepth (tessera/sys/cspace.h): cptr = slot index
+      const ReceiveFieldsScope armed(buffer_, {cnode_, slot_, 64});  // kSlotDepth (tessera/sys/cspace.h): cptr = slot index
       e = ipc_syscall(buffer_, Syscall::Call, destination, info, &reply);
     }
     if (e != Error::Ok) return e;

@@ -124,13 +124,11 @@ class EndpointServerTransport {
   IpcBuffer* buffer_;
   CPtr endpoint_;
   ServeOptions options_;
-  // What arm_receive_slot writes into the IPC buffer's receive fields, in their order there (so
-  // that the three are copied as one block): the CNode, the slot, the depth.
-  CPtr receive_cnode_ = 0;
-  CPtr receive_slot_ = 0;
-  uint64_t receive_depth_ = 0;
+  // What arm_receive_slot writes into the IPC buffer's receive fields: the receive slot (index 0:
+  // none) with its CNode and depth.
+  ReceiveFields receive_;
   // What the fields held before (put back when the transport goes, with its receive slot).
-  uint64_t saved_fields_[3] = {};
+  ReceiveFields saved_fields_;
   bool logged_refusal_ = false;
   RequestContext context_;
   capnp::Word words_[capnp::kMaxMessageWords] = {};
@@ -143,11 +141,7 @@ class EndpointServerTransport {
 // The kernel reads the receive fields of the IPC buffer at every receive. They are set once, before
 // the first: every libsys call that sets them for itself puts them back after (ReceiveFieldsScope,
 // tessera/sys/ipc.h), and so must a method that sets them by hand.
-inline void EndpointServerTransport::arm_receive_slot() {
-  buffer_->receive_cnode = receive_cnode_;
-  buffer_->receive_index = receive_slot_;
-  buffer_->receive_depth = receive_depth_;
-}
+inline void EndpointServerTransport::arm_receive_slot() { receive_.put(buffer_); }
 
 // The request's words 0-3 are the registers the system call returned: they go straight into the
 // request words (whatever the registers hold past the message's length is never read: the
