@@ -158,12 +158,8 @@ Result<void> invoke_tcb(Invocation& inv) {
       TcbApi::ReadRegistersReturn r;
       uint64_t* out[20] = {&r.rip, &r.rsp, &r.rflags, &r.rax, &r.rbx, &r.rcx, &r.rdx, &r.rsi, &r.rdi, &r.rbp,
                            &r.r8, &r.r9, &r.r10, &r.r11, &r.r12, &r.r13, &r.r14, &r.r15, &r.fs_base, &r.gs_base};
-      for (unsigned i = 0; i < a.count; ++i) *out[i] = *register_slot(t, i);
-      // Stopped in a system call: RCX and R11 are what SYSCALL left in them, the return address and
-      // the flags (the entry saves those, not the registers: syscall_entry.S).
-      if (t->frame.vector == vectors::kSyscall) {
-        if (a.count > 5) r.rcx = t->frame.rip;
-        if (a.count > 13) r.r11 = t->frame.rflags;
+      for (unsigned i = 0; i < a.count; ++i) {
+        *out[i] = i < kUserRegisterCount ? shown_user_register(t->frame, i) : *register_slot(t, i);
       }
       inv.reply_length = TRY(r.encode(inv.reply_buffer));
       return {};

@@ -67,5 +67,14 @@ inline uint64_t& user_register(TrapFrame& f, uint32_t index) {
                                          &f.rbp, &f.r8,  &f.r9,     &f.r10, &f.r11, &f.r12, &f.r13, &f.r14, &f.r15};
   return *order[index];
 }
+// What user register `index` reads as (Tcb.readRegisters). A frame the system-call entry saved
+// holds no RCX or R11 (syscall_entry.S): they read as what SYSCALL left in them, the return address
+// and the flags.
+inline uint64_t shown_user_register(TrapFrame& f, uint32_t index) {
+  uint64_t& r = user_register(f, index);
+  if (f.vector == vectors::kSyscall && &r == &f.rcx) return f.rip;
+  if (f.vector == vectors::kSyscall && &r == &f.r11) return f.rflags;
+  return r;
+}
 
 }  // namespace tessera::kernel
