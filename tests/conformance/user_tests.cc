@@ -112,6 +112,18 @@ namespace {
 // 8 r11 (the flags, interrupts on). The call's rax goes to *result.
 asm(R"(
     .pushsection .text
+    .set KEEP_RBX, 0x5EB1B1B1B1B1B1B1
+    .set KEEP_RBP, 0x5EB0B0B0B0B0B0B0
+    .set KEEP_R12, 0x5E12121212121212
+    .set KEEP_R13, 0x5E13131313131313
+    .set KEEP_R14, 0x5E14141414141414
+    # Sets `bit` in %r8 unless `reg` equals `expected` (a register other than %r8).
+    .macro keep_check reg, expected, bit
+    cmpq \expected, \reg
+    je 9f
+    orq $\bit, %r8
+9:
+    .endm
     .globl syscall_keeping
     .type syscall_keeping, @function
 syscall_keeping:
@@ -128,11 +140,11 @@ syscall_keeping:
     movq %rdx, %rsi
     movq %rax, %rdx
     movq %rax, %xmm2
-    movabsq $0x5EB1B1B1B1B1B1B1, %rbx
-    movabsq $0x5EB0B0B0B0B0B0B0, %rbp
-    movabsq $0x5E12121212121212, %r12
-    movabsq $0x5E13131313131313, %r13
-    movabsq $0x5E14141414141414, %r14
+    movabsq $KEEP_RBX, %rbx
+    movabsq $KEEP_RBP, %rbp
+    movabsq $KEEP_R12, %r12
+    movabsq $KEEP_R13, %r13
+    movabsq $KEEP_R14, %r14
     xorl %r8d, %r8d
     xorl %r9d, %r9d
     xorl %r10d, %r10d
@@ -140,43 +152,27 @@ syscall_keeping:
     syscall
     .globl syscall_keeping_return
 syscall_keeping_return:
-1:  xorl %r8d, %r8d
-    movabsq $0x5EB1B1B1B1B1B1B1, %r9
-    cmpq %r9, %rbx
-    je 2f
-    orq $1, %r8
-2:  movabsq $0x5EB0B0B0B0B0B0B0, %r9
-    cmpq %r9, %rbp
-    je 2f
-    orq $2, %r8
-2:  movabsq $0x5E12121212121212, %r9
-    cmpq %r9, %r12
-    je 2f
-    orq $4, %r8
-2:  movabsq $0x5E13131313131313, %r9
-    cmpq %r9, %r13
-    je 2f
-    orq $8, %r8
-2:  movabsq $0x5E14141414141414, %r9
-    cmpq %r9, %r14
-    je 2f
-    orq $16, %r8
-2:  movq %xmm2, %r9
-    cmpq %r9, %rdx
-    je 2f
-    orq $32, %r8
-2:  movq %xmm1, %r9
-    cmpq %r9, %rsp
-    je 2f
-    orq $64, %r8
-2:  leaq 1b(%rip), %r9
-    cmpq %r9, %rcx
-    je 2f
-    orq $128, %r8
-2:  btq $9, %r11
-    jc 2f
+    xorl %r8d, %r8d
+    movabsq $KEEP_RBX, %r9
+    keep_check %rbx, %r9, 1
+    movabsq $KEEP_RBP, %r9
+    keep_check %rbp, %r9, 2
+    movabsq $KEEP_R12, %r9
+    keep_check %r12, %r9, 4
+    movabsq $KEEP_R13, %r9
+    keep_check %r13, %r9, 8
+    movabsq $KEEP_R14, %r9
+    keep_check %r14, %r9, 16
+    movq %xmm2, %r9
+    keep_check %rdx, %r9, 32
+    movq %xmm1, %r9
+    keep_check %rsp, %r9, 64
+    leaq syscall_keeping_return(%rip), %r9
+    keep_check %rcx, %r9, 128
+    btq $9, %r11
+    jc 9f
     orq $256, %r8
-2:  movq %xmm1, %rsp
+9:  movq %xmm1, %rsp
     popq %rcx
     movq %rax, (%rcx)
     movq %r8, %rax
@@ -188,6 +184,7 @@ syscall_keeping_return:
     popq %rbp
     ret
     .size syscall_keeping, . - syscall_keeping
+    .purgem keep_check
     .popsection
 )");
 }  // namespace
