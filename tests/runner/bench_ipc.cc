@@ -17,6 +17,7 @@
 #include <tessera/sys/untyped.h>
 #include <tessera/trace.h>
 
+#include "../programs/kvfloor/layout.h"
 #include "bench.h"
 #include "system.h"
 
@@ -238,26 +239,24 @@ struct FloorResult {
   bool found;
   tessera::capnp::Data value;
 };
-constexpr uint64_t kFloorByteList = 0x200000001ull;
 uint64_t floor_reply[4];  // the reply's words, where the value read points
 constexpr uint64_t kFloorKey = 0x0000'0068'636e'6562ull;  // "bench" and its NUL, little-endian
-constexpr uint64_t kFloorKeyPointer = (6ull << 35) | kFloorByteList;
+constexpr uint64_t kFloorKeyPointer = kvfloor::wire::make_list(0, tessera::capnp::ElementSize::Byte, 6);
 [[gnu::always_inline]] inline FloorResult floor_get(CPtr endpoint, uint64_t key_word, uint64_t key_pointer) {
-  constexpr uint64_t kGetLabel = tessera::kv::Store::label(tessera::kv::Store::Method::Get);
-  Regs r{endpoint, (kGetLabel << 12) | 3, 0x1000000000000ull, key_pointer, key_word, 0};
+  Regs r{endpoint, (kvfloor::kGetLabel << 12) | 3, kvfloor::kParamsRoot, key_pointer, key_word, 0};
   const uint64_t e = raw(Syscall::Call, r);
   if (e != 0) [[unlikely]] return {static_cast<Error>(e), false, {}};
   if (r.rsi >= 0x1000) [[unlikely]] return {tessera::capnp::error_from_label(r.rsi >> 12, tessera::kErrorCount), false, {}};
   const uint64_t length = r.rsi & 0x7F;
   if (length == 0) return {Error::Ok, false, {}};
-  if (length < 3 || r.r10 != 0x1000100000000ull) [[unlikely]] return {Error::MalformedMessage, false, {}};
+  if (length < 3 || r.r10 != kvfloor::kResultsRoot) [[unlikely]] return {Error::MalformedMessage, false, {}};
   const bool found = (r.r8 & 1) != 0;
   if (r.r9 == 0) return {Error::Ok, found, {}};
   const int64_t first = 3 + (static_cast<int32_t>(r.r9) >> 2);
   const uint64_t count = r.r9 >> 35;
   // The value must lie in the reply's words, and in the four that came in registers (the floor
   // reads no further).
-  if ((r.r9 & 0x700000003ull) != kFloorByteList || first < 0 || static_cast<uint64_t>(first) * 8 + count > length * 8 ||
+  if ((r.r9 & kvfloor::kByteListMask) != kvfloor::kByteList || first < 0 || static_cast<uint64_t>(first) * 8 + count > length * 8 ||
       static_cast<uint64_t>(first) * 8 + count > sizeof floor_reply) [[unlikely]] {
     return {Error::MalformedMessage, false, {}};
   }

@@ -15,19 +15,19 @@
 #include <tessera/sys/process.h>
 #include <tessera/sys/syscall.h>
 
+#include "layout.h"
 #include "table.h"
 
 namespace {
 namespace sys = tessera::sys;
 using tessera::Error;
 using tessera::Syscall;
-using tessera::kv::Store;
 
-constexpr uint64_t kGetLabel = Store::label(Store::Method::Get);
-constexpr uint64_t kParamsRoot = 0x1000000000000ull;    // struct pointer: offset 0, 0 data words, 1 pointer
-constexpr uint64_t kResultsRoot = 0x1000100000000ull;   // 1 data word, 1 pointer
-constexpr uint64_t kByteListMask = 0x700000003ull;      // a list pointer's kind and element size
-constexpr uint64_t kByteList = 0x200000001ull;          // a list of bytes
+using kvfloor::kByteList;
+using kvfloor::kByteListMask;
+using kvfloor::kGetLabel;
+using kvfloor::kParamsRoot;
+using kvfloor::kResultsRoot;
 
 kv::Table table;
 
@@ -71,7 +71,7 @@ kv::Table table;
   // found, and the value as a byte list right after the struct: words 3 and on, 4 and on in the
   // IPC buffer.
   r.mr[1] = 1;
-  r.mr[2] = (static_cast<uint64_t>(value.size) << 35) | kByteList;
+  r.mr[2] = kvfloor::wire::make_list(0, tessera::capnp::ElementSize::Byte, value.size);
   const uint64_t value_words = (value.size + 7) / 8;
   // The first eight bytes in one load (a table entry holds kMaxValueBytes of value whatever its
   // size, so they are there to read), those past the value cleared.
