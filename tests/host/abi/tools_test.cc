@@ -39,6 +39,30 @@ std::string temp_dir() {
   return pattern;
 }
 
+// Compiles (syntax only, as a user would) `out_dir`/use.cc: `header` (a generated one in
+// `out_dir`), two client transports (Transport with call only, TransportWithInfo with call_info
+// too, as libsys's), then `body`. Returns the compiler's status; its output goes to `output`.
+int compile_use(const std::string& out_dir, const std::string& header, const std::string& body, std::string* output) {
+  std::ofstream(out_dir + "/use.cc") << "#include \"" << header << "\"\n" << R"(
+struct Transport {
+  tessera::capnp::Word words[tessera::capnp::kMaxMessageWords];
+  uint64_t caps[tessera::capnp::kMaxExtraCaps];
+  tessera::capnp::Word* send_words() { return words; }
+  uint64_t* send_caps() { return caps; }
+  const tessera::capnp::Word* reply_words() const { return words; }
+  tessera::Result<tessera::capnp::MessageInfo> call(uint64_t, uint64_t, uint32_t, uint32_t) {
+    return tessera::Error::NotSupported;
+  }
+};
+struct TransportWithInfo : Transport {
+  tessera::Result<tessera::capnp::MessageInfo> call_info(uint64_t, uint64_t) { return tessera::Error::NotSupported; }
+};
+)" << body;
+  return run(std::string(HOST_CXX) + " -std=c++20 -Wall -Wextra -Werror -fsyntax-only " + ABI_RUNTIME_INCLUDES + " -I" +
+                 out_dir + " " + out_dir + "/use.cc",
+             output);
+}
+
 }  // namespace
 
 TEST_CASE("checked-in goldens match the generated headers", "[abi][golden]") {
@@ -273,18 +297,7 @@ TEST_CASE("generated names never collide: methods label, dispatch, call, fields 
                   ABI_SOURCE_DIR + " --src-prefix=" + ABI_BAD_SCHEMA_DIR + " -o" + ABI_PLUGIN + ":" + out_dir + " " +
                   ABI_BAD_SCHEMA_DIR + "/generated_names.capnp", &output) == 0);
   // A client, a server with every method, and the struct accessors, compiled as a user would.
-  std::ofstream(out_dir + "/use.cc") << R"(#include "generated_names.capnp.h"
-struct Transport {
-  tessera::capnp::Word words[tessera::capnp::kMaxMessageWords];
-  uint64_t caps[tessera::capnp::kMaxExtraCaps];
-  tessera::capnp::Word* send_words() { return words; }
-  uint64_t* send_caps() { return caps; }
-  const tessera::capnp::Word* reply_words() const { return words; }
-  tessera::Result<tessera::capnp::MessageInfo> call(uint64_t, uint64_t, uint32_t, uint32_t) {
-    return tessera::Error::NotSupported;
-  }
-};
-template class names::Clash::Client<Transport>;
+  const char* body = R"(template class names::Clash::Client<Transport>;
 using names::Clash;
 struct Impl : Clash::Server<Impl> {
   tessera::Result<void> label(Clash::LabelParams::Reader p, Clash::LabelResults::Builder r) {
@@ -310,8 +323,7 @@ uint64_t use(names::Holder::Reader h, names::Holder::Builder b, Transport& t) {
 }
 )";
   output.clear();
-  const int status = run(std::string(HOST_CXX) + " -std=c++20 -Wall -Wextra -Werror -fsyntax-only " +
-                             ABI_RUNTIME_INCLUDES + " -I" + out_dir + " " + out_dir + "/use.cc", &output);
+  const int status = compile_use(out_dir, "generated_names.capnp.h", body, &output);
   INFO(output);
   CHECK(status == 0);
 }
@@ -341,28 +353,11 @@ TEST_CASE("no flat stub for parameters past the message words; call_info is opti
   CHECK(header.find("::tessera::Result<void> narrow(uint64_t f0") != std::string::npos);
   CHECK(header.find("::tessera::Result<void> wide(uint64_t f0") == std::string::npos);
   CHECK(header.find("wide_with(Fill&& fill)") != std::string::npos);
-  std::ofstream(out_dir + "/use.cc") << R"(#include "wide.capnp.h"
-struct Words {
-  tessera::capnp::Word words[tessera::capnp::kMaxMessageWords];
-  uint64_t caps[tessera::capnp::kMaxExtraCaps];
-  tessera::capnp::Word* send_words() { return words; }
-  uint64_t* send_caps() { return caps; }
-  const tessera::capnp::Word* reply_words() const { return words; }
-};
-struct CallOnly : Words {
-  tessera::Result<tessera::capnp::MessageInfo> call(uint64_t, uint64_t, uint32_t, uint32_t) {
-    return tessera::Error::NotSupported;
-  }
-};
-struct WithInfo : CallOnly {
-  tessera::Result<tessera::capnp::MessageInfo> call_info(uint64_t, uint64_t) { return tessera::Error::NotSupported; }
-};
-template class wide::Wide::Client<CallOnly>;
-template class wide::Wide::Client<WithInfo>;
-)";
   output.clear();
-  const int status = run(std::string(HOST_CXX) + " -std=c++20 -Wall -Wextra -Werror -fsyntax-only " +
-                             ABI_RUNTIME_INCLUDES + " -I" + out_dir + " " + out_dir + "/use.cc", &output);
+  const int status = compile_use(out_dir, "wide.capnp.h",
+                                 "template class wide::Wide::Client<Transport>;\n"
+                                 "template class wide::Wide::Client<TransportWithInfo>;\n",
+                                 &output);
   INFO(output);
   CHECK(status == 0);
 }
